@@ -1,0 +1,1 @@
+int harvest_placeholder_core() { return 0; }

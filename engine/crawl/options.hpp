@@ -1,0 +1,121 @@
+#pragma once
+// Typed settings of the engine: the `engine`, `http`, `rate_limit`, `retry`, `circuit_breaker`
+// and `hosts` sections of a crawl config (shared/spec/config.md), with the spec's defaults.
+// Plain values: no I/O, no Asio. The config module fills them; the engine only reads them.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace harvest::crawl {
+
+using std::chrono::milliseconds;
+
+struct engine_options {
+    std::size_t concurrency = 512;          // requests in flight, all hosts together
+    std::size_t per_host_concurrency = 32;  // requests in flight to one origin
+    unsigned threads = 0;                   // 0 = one per core
+    std::string user_agent;                 // empty = "harvest/VERSION"
+    bool obey_robots_txt = true;            // robots_txt: obey | ignore
+    unsigned max_depth = 0;                 // 0 = unlimited
+    bool dedup = true;
+    std::uint64_t max_requests = 0;         // 0 = no limit
+    std::uint64_t frontier_memory = 256ull << 20;
+};
+
+struct timeout_options {
+    milliseconds connect{5000};
+    milliseconds tls{5000};
+    milliseconds response_headers{15000};
+    milliseconds idle_read{15000};
+    milliseconds total{60000};
+};
+
+struct tls_options {
+    bool verify = true;
+    std::string ca_file;  // empty = system store only
+};
+
+struct http_options {
+    timeout_options timeouts;
+    std::uint64_t max_body = 8ull << 20;  // after decoding, and on the wire
+    unsigned max_redirects = 5;
+    bool gzip = true;     // decompress: [gzip, deflate, br]
+    bool deflate = true;
+    bool br = true;
+    std::vector<std::pair<std::string, std::string>> headers{{"Accept-Language", "en-US"}};
+    tls_options tls;
+};
+
+struct bucket_options {
+    double per_second = 0;  // 0 = unlimited
+    double burst = 0;
+};
+
+struct rate_limit_options {
+    bucket_options per_host{20, 20};
+    bool adaptive = false;
+    bucket_options global{0, 0};
+};
+
+enum class backoff_strategy { full_jitter, equal_jitter, decorrelated_jitter, none };
+
+struct backoff_options {
+    backoff_strategy strategy = backoff_strategy::full_jitter;
+    milliseconds base{500};
+    milliseconds max{30000};
+};
+
+struct retry_options {
+    unsigned max_attempts = 4;  // tries in all, the first included
+    std::vector<unsigned> on_status{429, 500, 502, 503, 504};
+    // error kinds (fetch_error names) that are retried
+    std::vector<std::string> on_errors{"connect", "timeout", "reset", "dns", "tls_handshake"};
+    backoff_options backoff;
+    bool honor_retry_after = true;
+    milliseconds retry_after_max{120000};
+    std::vector<std::string> methods{"GET", "HEAD", "PUT", "DELETE", "OPTIONS"};
+    std::string idempotency_header = "Idempotency-Key";
+    std::vector<std::string> idempotency_methods{"POST", "PATCH"};
+    double budget_ratio = 0.2;
+    double budget_min_per_second = 5;
+};
+
+struct breaker_options {
+    unsigned window = 20;
+    unsigned min_calls = 10;
+    double failure_rate = 0.5;
+    milliseconds open_for{30000};
+    unsigned half_open_probes = 2;
+    milliseconds give_up_after{600000};
+};
+
+// What one origin may override (config `hosts:` entries). Unset = the crawl-wide value.
+struct host_overrides {
+    std::optional<std::size_t> per_host_concurrency;
+    std::optional<http_options> http;
+    std::optional<bucket_options> rate_limit;
+    std::optional<retry_options> retry;
+    std::optional<breaker_options> circuit_breaker;
+};
+
+// Everything the engine needs to run a crawl, apart from seeds and pipelines.
+struct crawl_options {
+    std::string name;
+    engine_options engine;
+    http_options http;
+    rate_limit_options rate_limit;
+    retry_options retry;
+    breaker_options circuit_breaker;
+    std::map<std::string, host_overrides> hosts;  // key: "host" or "host:port"
+    std::string state_dir;                        // empty = .harvest/<name>
+    std::string metrics_listen;                   // empty = disabled
+    unsigned host_label_limit = 100;
+};
+
+}  // namespace harvest::crawl

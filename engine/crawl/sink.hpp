@@ -1,0 +1,49 @@
+#pragma once
+// Where the crawl hands what it fetched. The engine knows nothing of extraction or outputs:
+// the pipelines module implements a sink (extract items, write outputs, report links).
+
+#include "engine/crawl/request.hpp"
+#include "engine/net/http_client.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace harvest::crawl {
+
+struct fetched_page {
+    crawl_request request;
+    net::http_response response;
+    std::chrono::system_clock::time_point fetched_at;
+};
+
+// A request given up for good: one line of the error stream.
+struct failure_record {
+    std::string url;
+    std::string error;  // a failure kind of metrics.md (`status_4xx`, `retries_exhausted`, ...)
+    unsigned attempts = 0;
+    std::optional<unsigned> status;  // last HTTP status, when there was a response
+    std::string last_error;          // last transport error kind, when there was one
+    std::chrono::system_clock::time_point final_at;
+};
+
+struct sink_result {
+    std::vector<std::string> links;  // absolute URLs discovered on the page, to follow
+};
+
+class sink {
+public:
+    virtual ~sink() = default;
+    // Called on the fetching thread, once per successful response (2xx/3xx after redirects).
+    // May suspend: a slow output slows the fetching (backpressure), it never grows memory.
+    virtual boost::asio::awaitable<sink_result> on_success(fetched_page page) = 0;
+    // A request that failed for good (after its retries).
+    virtual boost::asio::awaitable<void> on_failure(failure_record failure) = 0;
+    // No more calls will come: flush and close every output.
+    virtual boost::asio::awaitable<void> close() = 0;
+};
+
+}  // namespace harvest::crawl

@@ -1,0 +1,79 @@
+#pragma once
+// HTTP/1.1 client with a keep-alive connection pool per origin, TLS (SNI, peer and host name
+// verification), every timeout of `http.timeouts`, redirects and content decoding.
+//
+// Thread-safety: one client is shared by every fetch coroutine of a crawl, whatever thread
+// runs them. The pool and DNS cache are internally synchronized; no lock is held across a
+// suspension point.
+
+#include "engine/crawl/options.hpp"
+#include "engine/net/fetch_error.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace harvest::net {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+struct http_request {
+    std::string method = "GET";
+    std::string url;  // absolute http:// or https:// URL
+    header_list headers;
+    std::string body;
+};
+
+struct http_response {
+    unsigned status = 0;
+    header_list headers;
+    // Decoded body. Its capacity is at least size() + 64 so simdjson can parse it in place.
+    std::string body;
+    std::string final_url;        // after redirects
+    std::uint64_t wire_bytes = 0;  // body bytes received before decoding, all hops
+    unsigned redirects = 0;
+    std::chrono::steady_clock::duration elapsed{};  // first request sent .. last body byte
+
+    // Value of the first header with this name (ASCII case-insensitive); empty if absent.
+    std::string_view header(std::string_view name) const noexcept;
+};
+
+struct client_options {
+    std::string user_agent;  // sent unless the request carries its own User-Agent
+    std::chrono::seconds dns_ttl{60};
+    std::size_t max_idle_per_origin = 64;
+};
+
+class http_client {
+public:
+    // `executor` is the io_context's executor; sockets are created on it. Completions resume
+    // the calling coroutine on its own executor (e.g. its strand).
+    http_client(boost::asio::any_io_executor executor, client_options options);
+    ~http_client();
+    http_client(const http_client&) = delete;
+    http_client& operator=(const http_client&) = delete;
+
+    // One logical request: connects (or reuses a pooled connection), sends, reads, decodes and
+    // follows redirects, all before `deadline` (the `total` timeout, clamped per step).
+    // Transport and protocol failures come back as fetch_error codes, never as exceptions.
+    boost::asio::awaitable<boost::system::result<http_response>> fetch(
+        http_request request, std::shared_ptr<const crawl::http_options> options,
+        std::chrono::steady_clock::time_point deadline);
+
+    // Closes idle pooled connections and refuses nothing: in-flight fetches finish normally.
+    void close_idle();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace harvest::net

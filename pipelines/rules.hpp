@@ -1,0 +1,58 @@
+#pragma once
+// Typed `extract`, `follow` and `outputs` sections of a crawl config (shared/spec/config.md).
+// Plain values filled by the config module; the pipelines compile them into extractors and
+// outputs.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace harvest::pipelines {
+
+enum class value_kind { raw, string, number, integer, boolean, price, availability };
+
+struct field_rule {
+    std::string name;
+    // type json: a JSON Pointer (RFC 6901). type html: css or xpath selects the node.
+    std::string pointer;
+    std::string css;
+    std::string xpath;
+    bool text = false;       // html: the node's normalized text
+    std::string attribute;   // html: an attribute's value
+    value_kind as = value_kind::raw;
+    std::optional<char> decimal_separator;  // price hint
+    std::string currency;                   // price hint (ISO 4217)
+};
+
+enum class extract_type { json, jsonld, microdata, html };
+
+struct extract_rule {
+    std::string match;  // ECMAScript regex searched in the URL
+    extract_type type = extract_type::json;
+    std::vector<field_rule> fields;
+    std::vector<std::string> required;
+    std::string schema;  // jsonld/microdata: e.g. "Product"; empty = raw
+};
+
+struct follow_rule {
+    std::string css;
+    std::string xpath;
+    std::vector<std::string> allow;  // regexes on the URL path
+    std::vector<std::string> deny;
+    unsigned max_depth = 0;  // 0 = no limit of its own
+};
+
+enum class output_type { jsonl, csv, sqlite, webhook };
+
+struct output_spec {
+    output_type type = output_type::jsonl;
+    std::string path;                  // jsonl, csv, sqlite (resolved against the config dir)
+    std::vector<std::string> columns;  // csv
+    std::string table;                 // sqlite
+    std::string key;                   // sqlite upsert key
+    std::string url;                   // webhook
+    std::size_t batch = 100;           // webhook
+};
+
+}  // namespace harvest::pipelines

@@ -1,1 +1,0 @@
-int harvest_placeholder_core() { return 0; }

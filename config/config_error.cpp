@@ -11,4 +11,7 @@ config_error::config_error(std::string file, int line, int column, const std::st
       line_(line),
       column_(column) {}
 
+config_error::config_error(std::string origin, const std::string& message)
+    : std::runtime_error(origin + ": " + message), file_(std::move(origin)), line_(0), column_(0) {}
+
 }  // namespace harvest::config

@@ -35,6 +35,9 @@ struct crawl_config {
 class config_error : public std::runtime_error {
 public:
     config_error(std::string file, int line, int column, const std::string& message);
+    // An error with no place in a file, e.g. in a `--set path=value` override: `origin: message`
+    // with line() and column() 0.
+    config_error(std::string origin, const std::string& message);
     const std::string& file() const noexcept { return file_; }
     int line() const noexcept { return line_; }
     int column() const noexcept { return column_; }

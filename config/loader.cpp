@@ -1,0 +1,1307 @@
+// YAML crawl config -> typed crawl_config, with validation that names file:line:col, what is
+// wrong and what would be right (shared/spec/config.md is the contract for every key here).
+
+#include "config/loader.hpp"
+
+#include "config/config_tree.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+namespace harvest::config {
+
+namespace {
+
+using detail::node;
+using detail::origin;
+
+// ---------------------------------------------------------------------------------------------
+// What the spec names but the engine does not implement yet. Each is fully parsed and validated
+// first, then rejected here, so supporting one is removing its line (and, for robots_txt, the
+// default set in build_config). `value` empty = the setting at all; otherwise that value of it.
+struct unsupported_feature {
+    std::string_view setting;  // spec path with list indices removed, e.g. "extract.type"
+    std::string_view value;
+    std::string_view advice;
+};
+
+constexpr auto unsupported_features = std::to_array<unsupported_feature>({
+    {"seeds.sitemap", "", "list the page URLs with urls_file instead"},
+    {"extract.type", "jsonld", "use type json for JSON APIs"},
+    {"extract.type", "microdata", "use type json for JSON APIs"},
+    {"extract.type", "html", "use type json for JSON APIs"},
+    {"follow", "", "list the pages to fetch as seeds instead"},
+    {"outputs.type", "csv", "use type jsonl"},
+    {"outputs.type", "sqlite", "use type jsonl"},
+    {"outputs.type", "webhook", "use type jsonl"},
+    {"frontier.backend", "redis", "use backend memory (the default)"},
+    {"metrics", "", "remove the section"},
+    {"state", "", "remove the section"},
+    {"rate_limit.adaptive", "true", "leave it false and set per_second"},
+    {"engine.robots_txt", "obey", "robots.txt is not fetched yet; write robots_txt: ignore"},
+});
+// ---------------------------------------------------------------------------------------------
+
+constexpr auto fetch_error_names =
+    std::to_array<std::string_view>({"connect", "dns", "tls_handshake", "tls_verify", "timeout",
+                                     "reset", "protocol", "body_too_large", "too_many_redirects"});
+
+std::string quote_text(std::string_view text) {
+    return "\"" + std::string(text) + "\"";
+}
+
+std::string describe(const node& n) {
+    switch (n.type) {
+        case node::kind::null:
+            return "nothing";
+        case node::kind::scalar:
+            return quote_text(n.scalar);
+        case node::kind::sequence:
+            return "a list";
+        case node::kind::map:
+            return "a map";
+    }
+    return "?";
+}
+
+template <typename Range>
+std::string join_names(const Range& names, std::string_view separator = ", ") {
+    std::string result;
+    for (const auto& name : names) {
+        if (!result.empty()) {
+            result += separator;
+        }
+        result += name;
+    }
+    return result;
+}
+
+template <typename Range>
+std::string closest(std::string_view word, const Range& candidates) {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+    for (const auto& candidate : candidates) {
+        const auto distance = detail::edit_distance(word, candidate);
+        if (distance < best_distance) {
+            best_distance = distance;
+            best = std::string(candidate);
+        }
+    }
+    return best;
+}
+
+bool is_token_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_method(std::string_view text) {
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+bool is_http_url(std::string_view text) {
+    auto parsed = boost::urls::parse_uri(text);
+    if (!parsed) {
+        return false;
+    }
+    const auto scheme = parsed->scheme_id();
+    return (scheme == boost::urls::scheme::http || scheme == boost::urls::scheme::https) &&
+           !parsed->encoded_host().empty();
+}
+
+class reader;
+
+// A YAML map read as one config section: checks the node is a map, has no duplicate and no
+// unknown keys (with a "did you mean" hint), and hands out its values.
+class section {
+  public:
+    section(const reader& r, const node& n, std::string path,
+            std::initializer_list<std::string_view> keys);
+
+    // The value of `key`, or nullptr when absent or null (`key: ~` means "the default").
+    const node* get(std::string_view key) const {
+        for (const auto& entry : node_->entries) {
+            if (entry.key == key) {
+                return entry.value.type == node::kind::null ? nullptr : &entry.value;
+            }
+        }
+        return nullptr;
+    }
+
+    const origin* key_origin(std::string_view key) const {
+        for (const auto& entry : node_->entries) {
+            if (entry.key == key) {
+                return &entry.key_where;
+            }
+        }
+        return nullptr;
+    }
+
+    std::string path_of(std::string_view key) const {
+        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+    }
+
+    const std::string& path() const { return path_; }
+    const node& self() const { return *node_; }
+
+  private:
+    const node* node_;
+    std::string path_;
+};
+
+class reader {
+  public:
+    reader(std::string source_name, std::string base_dir)
+        : source_name_(std::move(source_name)), base_dir_(std::move(base_dir)) {}
+
+    [[noreturn]] void error(const origin& where, const std::string& message) const {
+        detail::fail(source_name_, where, message);
+    }
+
+    [[noreturn]] void expected(const node& n, const std::string& path,
+                               const std::string& what) const {
+        error(n.where, "'" + path + "' must be " + what + " (got " + describe(n) + ")");
+    }
+
+    void check_supported(std::string_view setting, std::string_view value, const origin& where,
+                         const std::string& path) const {
+        for (const auto& feature : unsupported_features) {
+            if (feature.setting == setting && (feature.value.empty() || feature.value == value)) {
+                const std::string what =
+                    feature.value.empty() ? path : path + ": " + std::string(value);
+                error(where, "'" + what + "' is not supported yet; " + std::string(feature.advice));
+            }
+        }
+    }
+
+    std::string resolve_path(const std::string& path) const {
+        if (path.empty() || base_dir_.empty() || std::filesystem::path(path).is_absolute()) {
+            return path;
+        }
+        return (std::filesystem::path(base_dir_) / path).lexically_normal().string();
+    }
+
+    // ---- scalars ----------------------------------------------------------------------------
+
+    const std::string& text(const node& n, const std::string& path) const {
+        if (n.type != node::kind::scalar) {
+            expected(n, path, "a single value");
+        }
+        return n.scalar;
+    }
+
+    std::string header_value(const node& n, const std::string& path) const {
+        const auto& value = text(n, path);
+        if (value.find_first_of("\r\n") != std::string::npos) {
+            expected(n, path, "a single line (no CR or LF)");
+        }
+        return value;
+    }
+
+    std::uint64_t integer(const node& n, const std::string& path, std::uint64_t min,
+                          std::uint64_t max) const {
+        // Limits at or beyond 2^32 - 1 are overflow guards, not worth naming to a user.
+        const std::string what =
+            min == 0 && max >= UINT32_MAX ? "a non-negative integer"
+            : min == 1 && max >= UINT32_MAX
+                ? "a positive integer"
+                : "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+        if (n.type != node::kind::scalar) {
+            expected(n, path, what);
+        }
+        std::uint64_t value = 0;
+        const char* begin = n.scalar.data();
+        const char* end = begin + n.scalar.size();
+        const auto [ptr, ec] = std::from_chars(begin, end, value);
+        if (ec != std::errc() || ptr != end || n.scalar.empty() || value < min || value > max) {
+            expected(n, path, what);
+        }
+        return value;
+    }
+
+    unsigned count(const node& n, const std::string& path, unsigned min = 0) const {
+        return static_cast<unsigned>(integer(n, path, min, UINT32_MAX));
+    }
+
+    double number(const node& n, const std::string& path, double min, double max,
+                  bool min_exclusive, const std::string& what) const {
+        if (n.type != node::kind::scalar) {
+            expected(n, path, what);
+        }
+        double value = 0;
+        const char* begin = n.scalar.data();
+        const char* end = begin + n.scalar.size();
+        const auto [ptr, ec] = std::from_chars(begin, end, value, std::chars_format::fixed);
+        if (ec != std::errc() || ptr != end || n.scalar.empty() || !std::isfinite(value) ||
+            value < min || (min_exclusive && value == min) || value > max) {
+            expected(n, path, what);
+        }
+        return value;
+    }
+
+    double rate(const node& n, const std::string& path) const {
+        return number(n, path, 0, 1e9, false, "a number >= 0");
+    }
+
+    bool boolean(const node& n, const std::string& path) const {
+        if (n.type == node::kind::scalar) {
+            std::string lower = n.scalar;
+            std::transform(lower.begin(), lower.end(), lower.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            // YAML 1.1 spellings too, since yaml-cpp users write them.
+            if (lower == "true" || lower == "yes" || lower == "on") {
+                return true;
+            }
+            if (lower == "false" || lower == "no" || lower == "off") {
+                return false;
+            }
+        }
+        expected(n, path, "true or false");
+    }
+
+    std::chrono::milliseconds duration(const node& n, const std::string& path,
+                                       bool positive = false) const {
+        const std::string what =
+            std::string(positive ? "a positive" : "a") + " duration like 250ms, 5s, 2m, 1h";
+        if (n.type != node::kind::scalar) {
+            expected(n, path, what);
+        }
+        std::chrono::milliseconds value{};
+        try {
+            value = parse_duration(n.scalar);
+        } catch (const std::invalid_argument&) {
+            expected(n, path, what);
+        }
+        if (positive && value.count() == 0) {
+            expected(n, path, what);
+        }
+        return value;
+    }
+
+    std::uint64_t size(const node& n, const std::string& path) const {
+        const std::string what = "a positive size like 512KiB, 8MiB, 1GiB or a number of bytes";
+        if (n.type != node::kind::scalar) {
+            expected(n, path, what);
+        }
+        std::uint64_t value = 0;
+        try {
+            value = parse_size(n.scalar);
+        } catch (const std::invalid_argument&) {
+            expected(n, path, what);
+        }
+        if (value == 0) {
+            expected(n, path, what);
+        }
+        return value;
+    }
+
+    template <std::size_t N>
+    std::size_t choice(const node& n, const std::string& path,
+                       const std::array<std::string_view, N>& options) const {
+        if (n.type == node::kind::scalar) {
+            for (std::size_t i = 0; i < N; ++i) {
+                if (n.scalar == options[i]) {
+                    return i;
+                }
+            }
+        }
+        std::string what = "one of " + join_names(options);
+        if (n.type == node::kind::scalar) {
+            const auto hint = closest(n.scalar, options);
+            if (!hint.empty()) {
+                error(n.where, "'" + path + "' must be " + what + " (got " + describe(n) +
+                                   "); did you mean '" + hint + "'?");
+            }
+        }
+        expected(n, path, what);
+    }
+
+    std::string regex(const node& n, const std::string& path) const {
+        const auto& pattern = text(n, path);
+        try {
+            std::regex compiled(pattern, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+            error(n.where, "'" + path + "' must be a valid regular expression (ECMAScript) (got " +
+                               quote_text(pattern) + ": " + e.what() + ")");
+        }
+        return pattern;
+    }
+
+    std::string method(const node& n, const std::string& path) const {
+        const auto& value = text(n, path);
+        if (!is_method(value)) {
+            expected(n, path, "an HTTP method in capitals like GET or POST");
+        }
+        return value;
+    }
+
+    std::string http_url(const node& n, const std::string& path) const {
+        const auto& value = text(n, path);
+        if (!is_http_url(value)) {
+            expected(n, path, "an absolute http:// or https:// URL");
+        }
+        return value;
+    }
+
+    // ---- collections ------------------------------------------------------------------------
+
+    const std::vector<node>& list(const node& n, const std::string& path) const {
+        if (n.type != node::kind::sequence) {
+            expected(n, path, "a list like [a, b] or one '- item' per line");
+        }
+        return n.items;
+    }
+
+    std::vector<std::string> methods(const node& n, const std::string& path) const {
+        std::vector<std::string> result;
+        const auto& items = list(n, path);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            result.push_back(method(items[i], path + "." + std::to_string(i)));
+        }
+        return result;
+    }
+
+    std::vector<std::pair<std::string, std::string>> headers(const node& n,
+                                                             const std::string& path) const {
+        if (n.type != node::kind::map) {
+            expected(n, path, "a map of header names to values, like {Accept: text/html}");
+        }
+        std::vector<std::pair<std::string, std::string>> result;
+        std::set<std::string> seen;
+        for (const auto& entry : n.entries) {
+            const std::string entry_path = path + "." + entry.key;
+            if (entry.key.empty() ||
+                !std::all_of(entry.key.begin(), entry.key.end(), is_token_char)) {
+                error(entry.key_where, "'" + entry_path +
+                                           "': a header name must be a token like Accept or "
+                                           "X-Api-Key (got " +
+                                           quote_text(entry.key) + ")");
+            }
+            std::string lower = entry.key;
+            std::transform(lower.begin(), lower.end(), lower.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            if (!seen.insert(lower).second) {
+                error(entry.key_where,
+                      "header '" + entry.key + "' is given twice in '" + path + "'; keep one");
+            }
+            const std::string value =
+                entry.value.type == node::kind::null ? "" : header_value(entry.value, entry_path);
+            result.emplace_back(entry.key, value);
+        }
+        return result;
+    }
+
+    void missing(const section& s, std::string_view key, const std::string& what) const {
+        error(s.self().where, "'" + s.path_of(key) + "' is required: " + what);
+    }
+
+  private:
+    std::string source_name_;
+    std::string base_dir_;
+};
+
+section::section(const reader& r, const node& n, std::string path,
+                 std::initializer_list<std::string_view> keys)
+    : node_(&n), path_(std::move(path)) {
+    const std::string where = path_.empty() ? "at the top level" : "in '" + path_ + "'";
+    if (n.type != node::kind::map) {
+        if (path_.empty()) {
+            r.error(n.where,
+                    "a crawl config must be a map of settings like 'name: catalog' "
+                    "(got " +
+                        describe(n) + ")");
+        }
+        r.expected(n, path_, "a map of settings (key: value)");
+    }
+    std::set<std::string_view> seen;
+    for (const auto& entry : n.entries) {
+        if (std::find(keys.begin(), keys.end(), entry.key) == keys.end()) {
+            std::string message = "unknown key '" + entry.key + "' " + where;
+            const auto hint = closest(entry.key, keys);
+            if (!hint.empty()) {
+                message += "; did you mean '" + hint + "'?";
+            } else {
+                message += "; valid keys: " + join_names(keys);
+            }
+            r.error(entry.key_where, message);
+        }
+        if (!seen.insert(entry.key).second) {
+            r.error(entry.key_where,
+                    "duplicate key '" + entry.key + "' " + where + "; give each setting once");
+        }
+    }
+}
+
+// ---- sections -------------------------------------------------------------------------------
+
+crawl::engine_options read_engine(const reader& r, const node& n) {
+    section s(r, n, "engine",
+              {"concurrency", "per_host_concurrency", "threads", "user_agent", "robots_txt",
+               "max_depth", "dedup", "max_requests", "frontier_memory"});
+    crawl::engine_options engine;
+    // robots.txt is not fetched yet, so the default is ignore (the spec's default, obey, is
+    // rejected below); when robots support lands, drop this line and the table entry.
+    engine.obey_robots_txt = false;
+    if (const auto* v = s.get("concurrency")) {
+        engine.concurrency = r.integer(*v, s.path_of("concurrency"), 1, UINT32_MAX);
+    }
+    if (const auto* v = s.get("per_host_concurrency")) {
+        engine.per_host_concurrency =
+            r.integer(*v, s.path_of("per_host_concurrency"), 1, UINT32_MAX);
+    }
+    if (const auto* v = s.get("threads")) {
+        engine.threads = static_cast<unsigned>(r.integer(*v, s.path_of("threads"), 0, 1024));
+    }
+    if (const auto* v = s.get("user_agent")) {
+        engine.user_agent = r.header_value(*v, s.path_of("user_agent"));
+    }
+    if (const auto* v = s.get("robots_txt")) {
+        static constexpr auto options = std::to_array<std::string_view>({"obey", "ignore"});
+        const auto index = r.choice(*v, s.path_of("robots_txt"), options);
+        engine.obey_robots_txt = index == 0;
+        r.check_supported("engine.robots_txt", options[index], v->where, s.path_of("robots_txt"));
+    }
+    if (const auto* v = s.get("max_depth")) {
+        engine.max_depth = r.count(*v, s.path_of("max_depth"));
+    }
+    if (const auto* v = s.get("dedup")) {
+        engine.dedup = r.boolean(*v, s.path_of("dedup"));
+    }
+    if (const auto* v = s.get("max_requests")) {
+        engine.max_requests = r.integer(*v, s.path_of("max_requests"), 0, UINT64_MAX);
+    }
+    if (const auto* v = s.get("frontier_memory")) {
+        engine.frontier_memory = r.size(*v, s.path_of("frontier_memory"));
+    }
+    return engine;
+}
+
+crawl::http_options read_http(const reader& r, const node& n, const std::string& path,
+                              crawl::http_options http) {
+    section s(r, n, path,
+              {"timeouts", "max_body", "max_redirects", "decompress", "headers", "tls"});
+    if (const auto* v = s.get("timeouts")) {
+        section t(r, *v, s.path_of("timeouts"),
+                  {"connect", "tls", "response_headers", "idle_read", "total"});
+        const std::array<std::pair<std::string_view, std::chrono::milliseconds*>, 5> fields{
+            {{"connect", &http.timeouts.connect},
+             {"tls", &http.timeouts.tls},
+             {"response_headers", &http.timeouts.response_headers},
+             {"idle_read", &http.timeouts.idle_read},
+             {"total", &http.timeouts.total}}};
+        for (const auto& [key, target] : fields) {
+            if (const auto* d = t.get(key)) {
+                *target = r.duration(*d, t.path_of(key), true);
+            }
+        }
+    }
+    if (const auto* v = s.get("max_body")) {
+        http.max_body = r.size(*v, s.path_of("max_body"));
+    }
+    if (const auto* v = s.get("max_redirects")) {
+        http.max_redirects =
+            static_cast<unsigned>(r.integer(*v, s.path_of("max_redirects"), 0, 100));
+    }
+    if (const auto* v = s.get("decompress")) {
+        static constexpr auto codings = std::to_array<std::string_view>({"gzip", "deflate", "br"});
+        // The list says exactly what is accepted: [] turns decoding off.
+        http.gzip = http.deflate = http.br = false;
+        const auto& items = r.list(*v, s.path_of("decompress"));
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            switch (
+                r.choice(items[i], s.path_of("decompress") + "." + std::to_string(i), codings)) {
+                case 0:
+                    http.gzip = true;
+                    break;
+                case 1:
+                    http.deflate = true;
+                    break;
+                default:
+                    http.br = true;
+                    break;
+            }
+        }
+    }
+    if (const auto* v = s.get("headers")) {
+        // Given headers replace the default set (Accept-Language) rather than add to it.
+        http.headers = r.headers(*v, s.path_of("headers"));
+    }
+    if (const auto* v = s.get("tls")) {
+        section t(r, *v, s.path_of("tls"), {"verify", "ca_file"});
+        if (const auto* verify = t.get("verify")) {
+            http.tls.verify = r.boolean(*verify, t.path_of("verify"));
+        }
+        if (const auto* ca_file = t.get("ca_file")) {
+            http.tls.ca_file = r.resolve_path(r.text(*ca_file, t.path_of("ca_file")));
+        }
+    }
+    return http;
+}
+
+crawl::bucket_options read_bucket(const reader& r, const section& s, crawl::bucket_options bucket) {
+    if (const auto* v = s.get("per_second")) {
+        bucket.per_second = r.rate(*v, s.path_of("per_second"));
+    }
+    if (const auto* v = s.get("burst")) {
+        bucket.burst = r.rate(*v, s.path_of("burst"));
+    }
+    return bucket;
+}
+
+crawl::rate_limit_options read_rate_limit(const reader& r, const node& n) {
+    section s(r, n, "rate_limit", {"per_second", "burst", "adaptive", "global"});
+    crawl::rate_limit_options rate_limit;
+    rate_limit.per_host = read_bucket(r, s, rate_limit.per_host);
+    if (const auto* v = s.get("adaptive")) {
+        rate_limit.adaptive = r.boolean(*v, s.path_of("adaptive"));
+        r.check_supported("rate_limit.adaptive", rate_limit.adaptive ? "true" : "false", v->where,
+                          s.path_of("adaptive"));
+    }
+    if (const auto* v = s.get("global")) {
+        section g(r, *v, s.path_of("global"), {"per_second", "burst"});
+        rate_limit.global = read_bucket(r, g, rate_limit.global);
+    }
+    return rate_limit;
+}
+
+crawl::retry_options read_retry(const reader& r, const node& n, const std::string& path,
+                                crawl::retry_options retry) {
+    section s(r, n, path,
+              {"max_attempts", "on_status", "on_errors", "backoff", "retry_after", "methods",
+               "idempotency_key", "budget"});
+    if (const auto* v = s.get("max_attempts")) {
+        retry.max_attempts =
+            static_cast<unsigned>(r.integer(*v, s.path_of("max_attempts"), 1, 100));
+    }
+    if (const auto* v = s.get("on_status")) {
+        retry.on_status.clear();
+        const auto& items = r.list(*v, s.path_of("on_status"));
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            retry.on_status.push_back(static_cast<unsigned>(
+                r.integer(items[i], s.path_of("on_status") + "." + std::to_string(i), 100, 599)));
+        }
+    }
+    if (const auto* v = s.get("on_errors")) {
+        retry.on_errors.clear();
+        const auto& items = r.list(*v, s.path_of("on_errors"));
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            const auto index = r.choice(items[i], s.path_of("on_errors") + "." + std::to_string(i),
+                                        fetch_error_names);
+            retry.on_errors.emplace_back(fetch_error_names[index]);
+        }
+    }
+    if (const auto* v = s.get("backoff")) {
+        section b(r, *v, s.path_of("backoff"), {"strategy", "base", "max"});
+        if (const auto* strategy = b.get("strategy")) {
+            static constexpr auto strategies = std::to_array<std::string_view>(
+                {"full_jitter", "equal_jitter", "decorrelated_jitter", "none"});
+            retry.backoff.strategy = static_cast<crawl::backoff_strategy>(
+                r.choice(*strategy, b.path_of("strategy"), strategies));
+        }
+        if (const auto* base = b.get("base")) {
+            retry.backoff.base = r.duration(*base, b.path_of("base"));
+        }
+        if (const auto* max = b.get("max")) {
+            retry.backoff.max = r.duration(*max, b.path_of("max"));
+            if (retry.backoff.max < retry.backoff.base) {
+                r.error(max->where, "'" + b.path_of("max") + "' must be at least '" +
+                                        b.path_of("base") + "' (" +
+                                        std::to_string(retry.backoff.base.count()) + "ms)");
+            }
+        }
+    }
+    if (const auto* v = s.get("retry_after")) {
+        section a(r, *v, s.path_of("retry_after"), {"honor", "max"});
+        if (const auto* honor = a.get("honor")) {
+            retry.honor_retry_after = r.boolean(*honor, a.path_of("honor"));
+        }
+        if (const auto* max = a.get("max")) {
+            retry.retry_after_max = r.duration(*max, a.path_of("max"));
+        }
+    }
+    if (const auto* v = s.get("methods")) {
+        retry.methods = r.methods(*v, s.path_of("methods"));
+    }
+    if (const auto* v = s.get("idempotency_key")) {
+        section k(r, *v, s.path_of("idempotency_key"), {"header", "for"});
+        if (const auto* header = k.get("header")) {
+            const auto& name = r.text(*header, k.path_of("header"));
+            if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char)) {
+                r.expected(*header, k.path_of("header"), "a header name like Idempotency-Key");
+            }
+            retry.idempotency_header = name;
+        }
+        if (const auto* methods = k.get("for")) {
+            retry.idempotency_methods = r.methods(*methods, k.path_of("for"));
+        }
+    }
+    if (const auto* v = s.get("budget")) {
+        section b(r, *v, s.path_of("budget"), {"ratio", "min_per_second"});
+        if (const auto* ratio = b.get("ratio")) {
+            retry.budget_ratio = r.number(*ratio, b.path_of("ratio"), 0, 1e6, false,
+                                          "a number >= 0 (0.2 = retries up to 20% of requests)");
+        }
+        if (const auto* min = b.get("min_per_second")) {
+            retry.budget_min_per_second = r.rate(*min, b.path_of("min_per_second"));
+        }
+    }
+    return retry;
+}
+
+crawl::breaker_options read_breaker(const reader& r, const node& n, const std::string& path,
+                                    crawl::breaker_options breaker) {
+    section s(
+        r, n, path,
+        {"window", "min_calls", "failure_rate", "open_for", "half_open_probes", "give_up_after"});
+    if (const auto* v = s.get("window")) {
+        breaker.window = static_cast<unsigned>(r.integer(*v, s.path_of("window"), 1, 1000000));
+    }
+    if (const auto* v = s.get("min_calls")) {
+        breaker.min_calls =
+            static_cast<unsigned>(r.integer(*v, s.path_of("min_calls"), 1, 1000000));
+    }
+    if (breaker.min_calls > breaker.window) {
+        const node* at = s.get("min_calls") != nullptr ? s.get("min_calls") : s.get("window");
+        r.error(at->where, "'" + s.path_of("min_calls") + "' (" +
+                               std::to_string(breaker.min_calls) + ") must not exceed '" +
+                               s.path_of("window") + "' (" + std::to_string(breaker.window) +
+                               "), or the breaker never decides");
+    }
+    if (const auto* v = s.get("failure_rate")) {
+        breaker.failure_rate =
+            r.number(*v, s.path_of("failure_rate"), 0, 1, true, "a number in (0, 1], like 0.5");
+    }
+    if (const auto* v = s.get("open_for")) {
+        breaker.open_for = r.duration(*v, s.path_of("open_for"), true);
+    }
+    if (const auto* v = s.get("half_open_probes")) {
+        breaker.half_open_probes =
+            static_cast<unsigned>(r.integer(*v, s.path_of("half_open_probes"), 1, 1000000));
+    }
+    if (const auto* v = s.get("give_up_after")) {
+        breaker.give_up_after = r.duration(*v, s.path_of("give_up_after"), true);
+    }
+    return breaker;
+}
+
+// `hosts:` maps "host" or "host:port" to overrides. Inside an entry the per-host concurrency is
+// the key `per_host_concurrency` (the host's own engine.per_host_concurrency); http, rate_limit
+// (per_second, burst), retry and circuit_breaker each start from the crawl-wide section and
+// change only what the entry gives. Host names are lower-cased (DNS names are case-insensitive).
+void read_hosts(const reader& r, const node& n, crawl::crawl_options& crawl) {
+    if (n.type != node::kind::map) {
+        r.expected(n, "hosts", "a map of host names (or host:port) to settings");
+    }
+    for (const auto& entry : n.entries) {
+        std::string host = entry.key;
+        std::transform(host.begin(), host.end(), host.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const std::string path = "hosts." + entry.key;
+        const auto colon = host.rfind(':');
+        const std::string name = host.substr(0, colon);
+        bool valid = !name.empty() && name.find_first_of("/@?# \t[]") == std::string::npos &&
+                     name.find("://") == std::string::npos;
+        if (valid && colon != std::string::npos) {
+            const std::string port = host.substr(colon + 1);
+            unsigned long value = 0;
+            const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+            valid = ec == std::errc() && ptr == port.data() + port.size() && value >= 1 &&
+                    value <= 65535 && !port.empty();
+        }
+        if (!valid) {
+            r.error(entry.key_where, "'" + path +
+                                         "': a host key must be a host name or "
+                                         "host:port like api.example.com or 127.0.0.1:8080 (got " +
+                                         quote_text(entry.key) + ")");
+        }
+        if (crawl.hosts.count(host) != 0) {
+            r.error(entry.key_where, "host '" + host + "' is given twice in 'hosts'; keep one");
+        }
+        crawl::host_overrides overrides;
+        if (entry.value.type != node::kind::null) {
+            section s(r, entry.value, path,
+                      {"per_host_concurrency", "http", "rate_limit", "retry", "circuit_breaker"});
+            if (const auto* v = s.get("per_host_concurrency")) {
+                overrides.per_host_concurrency =
+                    r.integer(*v, s.path_of("per_host_concurrency"), 1, UINT32_MAX);
+            }
+            if (const auto* v = s.get("http")) {
+                overrides.http = read_http(r, *v, s.path_of("http"), crawl.http);
+            }
+            if (const auto* v = s.get("rate_limit")) {
+                section b(r, *v, s.path_of("rate_limit"), {"per_second", "burst"});
+                overrides.rate_limit = read_bucket(r, b, crawl.rate_limit.per_host);
+            }
+            if (const auto* v = s.get("retry")) {
+                overrides.retry = read_retry(r, *v, s.path_of("retry"), crawl.retry);
+            }
+            if (const auto* v = s.get("circuit_breaker")) {
+                overrides.circuit_breaker =
+                    read_breaker(r, *v, s.path_of("circuit_breaker"), crawl.circuit_breaker);
+            }
+        }
+        crawl.hosts.emplace(host, std::move(overrides));
+    }
+}
+
+std::vector<seed> read_seeds(const reader& r, const section& top) {
+    const node* n = top.get("seeds");
+    if (n == nullptr) {
+        const origin* key = top.key_origin("seeds");
+        r.error(key != nullptr ? *key : top.self().where,
+                "'seeds' needs at least one entry, like '- url: http://host/page'");
+    }
+    const auto& items = r.list(*n, "seeds");
+    if (items.empty()) {
+        r.error(n->where, "'seeds' needs at least one entry, like '- url: http://host/page'");
+    }
+    std::vector<seed> seeds;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::string path = "seeds." + std::to_string(i);
+        section s(r, items[i], path,
+                  {"url", "method", "headers", "body", "urls_file", "sitemap", "template",
+                   "values_file"});
+        seed out;
+        int kinds = 0;
+        if (const auto* v = s.get("url")) {
+            ++kinds;
+            out.kind = seed_kind::url;
+            out.url = r.http_url(*v, s.path_of("url"));
+        }
+        if (const auto* v = s.get("urls_file")) {
+            ++kinds;
+            out.kind = seed_kind::urls_file;
+            out.file = r.resolve_path(r.text(*v, s.path_of("urls_file")));
+        }
+        if (const auto* v = s.get("sitemap")) {
+            ++kinds;
+            out.kind = seed_kind::sitemap;
+            out.url = r.http_url(*v, s.path_of("sitemap"));
+        }
+        if (const auto* v = s.get("template")) {
+            ++kinds;
+            out.kind = seed_kind::template_values;
+            out.url = r.text(*v, s.path_of("template"));
+            std::string probe = out.url;
+            const auto at = probe.find("{id}");
+            if (at == std::string::npos) {
+                r.error(v->where, "'" + s.path_of("template") +
+                                      "' must contain {id} where each value goes (got " +
+                                      quote_text(out.url) + ")");
+            }
+            probe.replace(at, 4, "id");
+            if (!is_http_url(probe)) {
+                r.expected(*v, s.path_of("template"),
+                           "an absolute http:// or https:// URL with {id} in it");
+            }
+            const auto* values = s.get("values_file");
+            if (values == nullptr) {
+                r.missing(s, "values_file", "a template seed needs a file of values, one a line");
+            }
+            out.file = r.resolve_path(r.text(*values, s.path_of("values_file")));
+        } else if (const auto* values = s.get("values_file")) {
+            r.error(values->where, "'" + s.path_of("values_file") +
+                                       "' goes with 'template'; add template: "
+                                       "\"http://host/items/{id}\" or remove it");
+        }
+        if (kinds != 1) {
+            r.error(items[i].where, "'" + path +
+                                        "' must have exactly one of url, urls_file, "
+                                        "sitemap, template (got " +
+                                        std::to_string(kinds) + ")");
+        }
+        if (const auto* v = s.get("method")) {
+            out.method = r.method(*v, s.path_of("method"));
+        }
+        if (const auto* v = s.get("headers")) {
+            out.headers = r.headers(*v, s.path_of("headers"));
+        }
+        if (const auto* v = s.get("body")) {
+            out.body = r.text(*v, s.path_of("body"));
+        }
+        if (out.kind == seed_kind::sitemap) {
+            r.check_supported("seeds.sitemap", "", s.get("sitemap")->where, s.path_of("sitemap"));
+        }
+        seeds.push_back(std::move(out));
+    }
+    return seeds;
+}
+
+std::vector<std::string> regex_list(const reader& r, const node& n, const std::string& path) {
+    std::vector<std::string> result;
+    const auto& items = r.list(n, path);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        result.push_back(r.regex(items[i], path + "." + std::to_string(i)));
+    }
+    return result;
+}
+
+std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n) {
+    std::vector<pipelines::follow_rule> rules;
+    const auto& items = r.list(n, "follow");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::string path = "follow." + std::to_string(i);
+        section s(r, items[i], path, {"css", "xpath", "allow", "deny", "max_depth"});
+        pipelines::follow_rule rule;
+        const auto* css = s.get("css");
+        const auto* xpath = s.get("xpath");
+        if ((css == nullptr) == (xpath == nullptr)) {
+            r.error(items[i].where,
+                    "'" + path + "' must have exactly one of css, xpath (the links to follow)");
+        }
+        if (css != nullptr) {
+            rule.css = r.text(*css, s.path_of("css"));
+        } else {
+            rule.xpath = r.text(*xpath, s.path_of("xpath"));
+        }
+        if (const auto* v = s.get("allow")) {
+            rule.allow = regex_list(r, *v, s.path_of("allow"));
+        }
+        if (const auto* v = s.get("deny")) {
+            rule.deny = regex_list(r, *v, s.path_of("deny"));
+        }
+        if (const auto* v = s.get("max_depth")) {
+            rule.max_depth = r.count(*v, s.path_of("max_depth"));
+        }
+        rules.push_back(std::move(rule));
+    }
+    if (!rules.empty()) {
+        r.check_supported("follow", "", n.where, "follow");
+    }
+    return rules;
+}
+
+// The JSON Pointer syntax of RFC 6901: empty, or '/'-separated tokens where '~' is ~0 or ~1.
+bool is_json_pointer(std::string_view text) {
+    if (!text.empty() && text.front() != '/') {
+        return false;
+    }
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '~' &&
+            (i + 1 >= text.size() || (text[i + 1] != '0' && text[i + 1] != '1'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Where a node's `type:` says how the rest is read, the type is read before the section.
+const node* peek(const reader& r, const node& n, const std::string& path, std::string_view key) {
+    if (n.type != node::kind::map) {
+        r.expected(n, path, "a map of settings (key: value)");
+    }
+    for (const auto& entry : n.entries) {
+        if (entry.key == key && entry.value.type != node::kind::null) {
+            return &entry.value;
+        }
+    }
+    return nullptr;
+}
+
+pipelines::field_rule read_field(const reader& r, const node& n, const std::string& path,
+                                 const std::string& name, pipelines::extract_type type) {
+    pipelines::field_rule field;
+    field.name = name;
+    const bool json = type == pipelines::extract_type::json;
+    if (json && n.type == node::kind::scalar) {
+        field.pointer = n.scalar;
+        if (!is_json_pointer(field.pointer)) {
+            r.expected(n, path, "a JSON Pointer like /price or /offers/0/price");
+        }
+        return field;
+    }
+    if (n.type != node::kind::map) {
+        r.expected(n, path,
+                   json ? "a JSON Pointer like /price, or a map like {pointer: /price, as: price}"
+                        : "a map like {css: \"h1\", text: true}");
+    }
+    std::unique_ptr<section> s;
+    if (json) {
+        s = std::make_unique<section>(r, n, path,
+                                      std::initializer_list<std::string_view>{
+                                          "pointer", "as", "decimal_separator", "currency"});
+        const auto* pointer = s->get("pointer");
+        if (pointer == nullptr) {
+            r.missing(*s, "pointer", "a JSON Pointer like /price");
+        }
+        field.pointer = r.text(*pointer, s->path_of("pointer"));
+        if (!is_json_pointer(field.pointer)) {
+            r.expected(*pointer, s->path_of("pointer"),
+                       "a JSON Pointer like /price or /offers/0/price");
+        }
+    } else {
+        s = std::make_unique<section>(
+            r, n, path,
+            std::initializer_list<std::string_view>{"css", "xpath", "text", "attribute", "as",
+                                                    "decimal_separator", "currency"});
+        const auto* css = s->get("css");
+        const auto* xpath = s->get("xpath");
+        if ((css == nullptr) == (xpath == nullptr)) {
+            r.error(n.where, "'" + path + "' must have exactly one of css, xpath");
+        }
+        if (css != nullptr) {
+            field.css = r.text(*css, s->path_of("css"));
+        } else {
+            field.xpath = r.text(*xpath, s->path_of("xpath"));
+        }
+        if (const auto* v = s->get("text")) {
+            field.text = r.boolean(*v, s->path_of("text"));
+        }
+        if (const auto* v = s->get("attribute")) {
+            field.attribute = r.text(*v, s->path_of("attribute"));
+            if (field.text) {
+                r.error(v->where, "'" + path + "' takes either text: true or attribute, not both");
+            }
+        }
+    }
+    if (const auto* v = s->get("as")) {
+        static constexpr auto kinds = std::to_array<std::string_view>(
+            {"string", "number", "int", "bool", "price", "availability"});
+        static constexpr auto values = std::to_array<pipelines::value_kind>(
+            {pipelines::value_kind::string, pipelines::value_kind::number,
+             pipelines::value_kind::integer, pipelines::value_kind::boolean,
+             pipelines::value_kind::price, pipelines::value_kind::availability});
+        field.as = values[r.choice(*v, s->path_of("as"), kinds)];
+    }
+    const bool price = field.as == pipelines::value_kind::price;
+    if (const auto* v = s->get("decimal_separator")) {
+        const auto& separator = r.text(*v, s->path_of("decimal_separator"));
+        if (separator != "," && separator != ".") {
+            r.expected(*v, s->path_of("decimal_separator"), R"("," or ".")");
+        }
+        if (!price) {
+            r.error(v->where,
+                    "'" + s->path_of("decimal_separator") + "' applies only with as: price");
+        }
+        field.decimal_separator = separator[0];
+    }
+    if (const auto* v = s->get("currency")) {
+        const auto& currency = r.text(*v, s->path_of("currency"));
+        if (currency.size() != 3 || !std::all_of(currency.begin(), currency.end(),
+                                                 [](char c) { return c >= 'A' && c <= 'Z'; })) {
+            r.expected(*v, s->path_of("currency"), "an ISO 4217 code like EUR or USD");
+        }
+        if (!price) {
+            r.error(v->where, "'" + s->path_of("currency") + "' applies only with as: price");
+        }
+        field.currency = currency;
+    }
+    return field;
+}
+
+std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n) {
+    static constexpr auto types =
+        std::to_array<std::string_view>({"json", "jsonld", "microdata", "html"});
+    std::vector<pipelines::extract_rule> rules;
+    const auto& items = r.list(n, "extract");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::string path = "extract." + std::to_string(i);
+        const node* type_node = peek(r, items[i], path, "type");
+        if (type_node == nullptr) {
+            r.error(items[i].where, "'" + path + ".type' is required: one of " + join_names(types));
+        }
+        pipelines::extract_rule rule;
+        rule.type =
+            static_cast<pipelines::extract_type>(r.choice(*type_node, path + ".type", types));
+        const bool has_fields = rule.type == pipelines::extract_type::json ||
+                                rule.type == pipelines::extract_type::html;
+        const auto keys =
+            has_fields
+                ? std::initializer_list<std::string_view>{"match", "type", "fields", "required"}
+                : std::initializer_list<std::string_view>{"match", "type", "schema", "required"};
+        section s(r, items[i], path, keys);
+        if (const auto* v = s.get("match")) {
+            rule.match = r.regex(*v, s.path_of("match"));
+        }
+        if (has_fields) {
+            const auto* fields = s.get("fields");
+            if (fields == nullptr) {
+                r.missing(s, "fields", "a map of field names to what to extract");
+            }
+            if (fields->type != node::kind::map || fields->entries.empty()) {
+                r.expected(*fields, s.path_of("fields"),
+                           "a map of field names to what to extract, like {title: /title}");
+            }
+            for (const auto& entry : fields->entries) {
+                const std::string field_path = s.path_of("fields") + "." + entry.key;
+                for (const auto& field : rule.fields) {
+                    if (field.name == entry.key) {
+                        r.error(entry.key_where, "field '" + entry.key + "' is given twice in '" +
+                                                     s.path_of("fields") + "'; keep one");
+                    }
+                }
+                if (entry.key.empty()) {
+                    r.error(entry.key_where, "a field name must not be empty");
+                }
+                rule.fields.push_back(read_field(r, entry.value, field_path, entry.key, rule.type));
+            }
+        } else if (const auto* v = s.get("schema")) {
+            rule.schema = r.text(*v, s.path_of("schema"));
+            if (rule.schema.empty() ||
+                !std::all_of(rule.schema.begin(), rule.schema.end(),
+                             [](unsigned char c) { return std::isalnum(c) != 0; })) {
+                r.expected(*v, s.path_of("schema"), "a schema.org type name like Product");
+            }
+        }
+        if (const auto* v = s.get("required")) {
+            const auto& names = r.list(*v, s.path_of("required"));
+            for (std::size_t j = 0; j < names.size(); ++j) {
+                const std::string item_path = s.path_of("required") + "." + std::to_string(j);
+                const auto& name = r.text(names[j], item_path);
+                if (has_fields &&
+                    std::none_of(rule.fields.begin(), rule.fields.end(),
+                                 [&](const pipelines::field_rule& f) { return f.name == name; })) {
+                    std::vector<std::string> field_names;
+                    for (const auto& f : rule.fields) {
+                        field_names.push_back(f.name);
+                    }
+                    r.error(names[j].where, "'" + item_path + "' names no field of '" +
+                                                s.path_of("fields") + "' (got " + quote_text(name) +
+                                                "); fields are: " + join_names(field_names));
+                }
+                rule.required.push_back(name);
+            }
+        }
+        r.check_supported("extract.type", types[static_cast<std::size_t>(rule.type)],
+                          type_node->where, path + ".type");
+        rules.push_back(std::move(rule));
+    }
+    return rules;
+}
+
+std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n) {
+    static constexpr auto types =
+        std::to_array<std::string_view>({"jsonl", "csv", "sqlite", "webhook"});
+    std::vector<pipelines::output_spec> outputs;
+    const auto& items = r.list(n, "outputs");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::string path = "outputs." + std::to_string(i);
+        const node* type_node = peek(r, items[i], path, "type");
+        if (type_node == nullptr) {
+            r.error(items[i].where, "'" + path + ".type' is required: one of " + join_names(types));
+        }
+        pipelines::output_spec out;
+        out.type = static_cast<pipelines::output_type>(r.choice(*type_node, path + ".type", types));
+        using keys = std::initializer_list<std::string_view>;
+        const keys allowed =
+            out.type == pipelines::output_type::jsonl    ? keys{"type", "path"}
+            : out.type == pipelines::output_type::csv    ? keys{"type", "path", "columns"}
+            : out.type == pipelines::output_type::sqlite ? keys{"type", "path", "table", "key"}
+                                                         : keys{"type", "url", "batch"};
+        section s(r, items[i], path, allowed);
+        if (out.type == pipelines::output_type::webhook) {
+            const auto* url = s.get("url");
+            if (url == nullptr) {
+                r.missing(s, "url", "where to POST items, like http://127.0.0.1:9000/ingest");
+            }
+            out.url = r.http_url(*url, s.path_of("url"));
+            if (const auto* v = s.get("batch")) {
+                out.batch = r.integer(*v, s.path_of("batch"), 1, 100000);
+            }
+        } else {
+            const auto* file = s.get("path");
+            if (file == nullptr) {
+                r.missing(s, "path", "the file to write, like out/items.jsonl");
+            }
+            out.path = r.text(*file, s.path_of("path"));
+            if (out.path.empty()) {
+                r.expected(*file, s.path_of("path"), "a file path like out/items.jsonl");
+            }
+            out.path = r.resolve_path(out.path);
+        }
+        if (const auto* v = s.get("columns")) {
+            const auto& columns = r.list(*v, s.path_of("columns"));
+            for (std::size_t j = 0; j < columns.size(); ++j) {
+                out.columns.push_back(
+                    r.text(columns[j], s.path_of("columns") + "." + std::to_string(j)));
+            }
+        }
+        if (out.type == pipelines::output_type::sqlite) {
+            const auto* table = s.get("table");
+            if (table == nullptr) {
+                r.missing(s, "table", "the table to write, like products");
+            }
+            out.table = r.text(*table, s.path_of("table"));
+            const bool identifier =
+                !out.table.empty() && std::isdigit(static_cast<unsigned char>(out.table[0])) == 0 &&
+                std::all_of(out.table.begin(), out.table.end(),
+                            [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; });
+            if (!identifier) {
+                r.expected(*table, s.path_of("table"), "an SQL name like products");
+            }
+            if (const auto* v = s.get("key")) {
+                out.key = r.text(*v, s.path_of("key"));
+            }
+        }
+        r.check_supported("outputs.type", types[static_cast<std::size_t>(out.type)],
+                          type_node->where, path + ".type");
+        outputs.push_back(std::move(out));
+    }
+    return outputs;
+}
+
+void read_metrics(const reader& r, const node& n, crawl::crawl_options& crawl) {
+    section s(r, n, "metrics", {"listen", "host_label_limit"});
+    if (const auto* v = s.get("listen")) {
+        const auto& listen = r.text(*v, s.path_of("listen"));
+        const auto colon = listen.rfind(':');
+        unsigned long port = 0;
+        bool valid = colon != std::string::npos && colon > 0;
+        if (valid) {
+            const char* begin = listen.data() + colon + 1;
+            const char* end = listen.data() + listen.size();
+            const auto [ptr, ec] = std::from_chars(begin, end, port);
+            valid = ec == std::errc() && ptr == end && port <= 65535;
+        }
+        if (!valid) {
+            r.expected(*v, s.path_of("listen"), "host:port like 127.0.0.1:9464");
+        }
+        crawl.metrics_listen = listen;
+    }
+    if (const auto* v = s.get("host_label_limit")) {
+        crawl.host_label_limit = r.count(*v, s.path_of("host_label_limit"), 1);
+    }
+    r.check_supported("metrics", "", n.where, "metrics");
+}
+
+void read_state(const reader& r, const node& n, crawl::crawl_options& crawl) {
+    section s(r, n, "state", {"dir"});
+    if (const auto* v = s.get("dir")) {
+        crawl.state_dir = r.resolve_path(r.text(*v, s.path_of("dir")));
+    }
+    r.check_supported("state", "", n.where, "state");
+}
+
+// Only validated: the memory backend needs no settings, so nothing is stored yet.
+void read_frontier(const reader& r, const node& n) {
+    static constexpr auto backends = std::to_array<std::string_view>({"memory", "redis"});
+    section s(r, n, "frontier", {"backend", "url", "lease"});
+    std::size_t backend = 0;
+    if (const auto* v = s.get("backend")) {
+        backend = r.choice(*v, s.path_of("backend"), backends);
+    }
+    if (const auto* v = s.get("url")) {
+        const auto& url = r.text(*v, s.path_of("url"));
+        if (url.rfind("redis://", 0) != 0) {
+            r.expected(*v, s.path_of("url"), "a redis:// URL like redis://127.0.0.1:6379/0");
+        }
+        if (backend != 1) {
+            r.error(v->where, "'frontier.url' is used only with backend: redis");
+        }
+    } else if (backend == 1) {
+        r.missing(s, "url", "backend redis needs a URL like redis://127.0.0.1:6379/0");
+    }
+    if (const auto* v = s.get("lease")) {
+        r.duration(*v, s.path_of("lease"), true);
+    }
+    if (backend == 1) {
+        r.check_supported("frontier.backend", "redis", s.get("backend")->where, "frontier.backend");
+    }
+}
+
+crawl_config build_config(const reader& r, const node& root, const std::string& source_name) {
+    section top(r, root, "",
+                {"name", "seeds", "engine", "http", "rate_limit", "retry", "circuit_breaker",
+                 "hosts", "follow", "extract", "outputs", "metrics", "state", "frontier"});
+    crawl_config config;
+    config.source_path = source_name;
+    auto& crawl = config.crawl;
+
+    const auto* name = top.get("name");
+    if (name == nullptr) {
+        r.error(root.where, "'name' is required: a crawl name made of [a-z0-9_-], like catalog");
+    }
+    crawl.name = r.text(*name, "name");
+    if (crawl.name.empty() || !std::all_of(crawl.name.begin(), crawl.name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        })) {
+        r.error(name->where, "'name' must match [a-z0-9_-]+ (got " + describe(*name) + ")");
+    }
+
+    config.seeds = read_seeds(r, top);
+
+    if (const auto* v = top.get("engine")) {
+        crawl.engine = read_engine(r, *v);
+    } else {
+        crawl.engine.obey_robots_txt = false;  // see read_engine: robots.txt not fetched yet
+    }
+    if (const auto* v = top.get("http")) {
+        crawl.http = read_http(r, *v, "http", crawl.http);
+    }
+    if (const auto* v = top.get("rate_limit")) {
+        crawl.rate_limit = read_rate_limit(r, *v);
+    }
+    if (const auto* v = top.get("retry")) {
+        crawl.retry = read_retry(r, *v, "retry", crawl.retry);
+    }
+    if (const auto* v = top.get("circuit_breaker")) {
+        crawl.circuit_breaker = read_breaker(r, *v, "circuit_breaker", crawl.circuit_breaker);
+    }
+    // After the crawl-wide sections: a host's override starts from them.
+    if (const auto* v = top.get("hosts")) {
+        read_hosts(r, *v, crawl);
+    }
+    if (const auto* v = top.get("follow")) {
+        config.follow = read_follow(r, *v);
+    }
+    if (const auto* v = top.get("extract")) {
+        config.extract = read_extract(r, *v);
+    }
+    if (const auto* v = top.get("outputs")) {
+        config.outputs = read_outputs(r, *v);
+    }
+    if (const auto* v = top.get("metrics")) {
+        read_metrics(r, *v, crawl);
+    }
+    if (const auto* v = top.get("state")) {
+        read_state(r, *v, crawl);
+    }
+    if (const auto* v = top.get("frontier")) {
+        read_frontier(r, *v);
+    }
+    return config;
+}
+
+}  // namespace
+
+crawl_config parse_config(std::string_view yaml_text, const std::string& source_name,
+                          const std::string& base_dir,
+                          const std::vector<std::string>& set_overrides) {
+    node root = detail::parse_yaml(yaml_text, source_name);
+    for (const auto& override_text : set_overrides) {
+        detail::apply_override(root, override_text, source_name);
+    }
+    detail::substitute_environment(root, source_name);
+    const reader r(source_name, base_dir);
+    return build_config(r, root, source_name);
+}
+
+crawl_config load_config(const std::string& path, const std::vector<std::string>& set_overrides) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw config_error(
+            path, "cannot read the config file: " + std::generic_category().message(errno));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(path, ec);
+    const std::string base_dir =
+        ec ? std::filesystem::path(path).parent_path().string() : absolute.parent_path().string();
+    return parse_config(text.str(), path, base_dir, set_overrides);
+}
+
+}  // namespace harvest::config

@@ -84,6 +84,28 @@ struct retry_options {
     std::vector<std::string> idempotency_methods{"POST", "PATCH"};
     double budget_ratio = 0.2;
     double budget_min_per_second = 5;
+
+    // Added by resilience for the semantics of other libraries (urllib3, Scrapy), so that their
+    // published test vectors can be replayed. The defaults keep the spec's behaviour.
+
+    // Statuses retried only when the response carries a valid Retry-After and
+    // honor_retry_after is on (urllib3 RETRY_AFTER_STATUS_CODES {413, 429, 503}).
+    std::vector<unsigned> on_status_with_retry_after{};
+    // true: every method is retried, `methods` and the idempotency key are not consulted
+    // (urllib3 allowed_methods=None, Scrapy).
+    bool any_method = false;
+    // Error kinds retried whatever the method, because the request never left (urllib3 retries
+    // connection errors for POST too).
+    std::vector<std::string> on_errors_any_method{};
+    // true: a Retry-After longer than retry_after_max is cut to it instead of failing with
+    // `retry_after_too_long` (urllib3 DEFAULT_RETRY_AFTER_MAX clamp).
+    bool retry_after_clamp = false;
+    // true: the first retry is sent at once; backoff applies from the second retry on
+    // (urllib3: no backoff after a single failure).
+    bool immediate_first_retry = false;
+    // Extra uniform [0, backoff_jitter] added to the strategy's delay, the sum capped at
+    // backoff.max (urllib3 backoff_jitter).
+    milliseconds backoff_jitter{0};
 };
 
 struct breaker_options {

@@ -1,0 +1,81 @@
+#pragma once
+// `type: json` extraction: one item per response body, each field read with a JSON Pointer
+// (RFC 6901) and converted by its `as` (shared/spec/config.md, items.md).
+//
+// Conversion decisions (each documented here because config.md leaves them open):
+// - A missing pointer or a JSON null gives null.
+// - A value `as` cannot convert (e.g. 1.5 as integer, "abc" as number, an object as string, an
+//   availability phrase that maps to no known value) also gives null, and is counted in
+//   extract_outcome::values_invalid. So a `required` field with a bad value makes the item
+//   invalid, and an optional one is written as null (never the unconverted original).
+// - `as: string` renders numbers in their shortest round-trip text and booleans as
+//   "true"/"false"; objects and arrays are invalid values.
+// - `as: price` keeps a JSON number as is and parses a string with parse_price and the field's
+//   hints. The currency found (or hinted) goes into the item's `currency` field after every
+//   field is extracted, only when the item has no non-null `currency`; the first price field in
+//   config order wins.
+// - A body that is not valid JSON (empty, truncated, binary, trailing junk) is an `error`:
+//   no item, no exception. The whole body is validated, not only the parts the pointers touch.
+//
+// Thread-safety: extract() is const and may run on many threads at once; the simdjson parser
+// is thread_local (one per thread, reused: its buffers grow to the largest body seen).
+
+#include "engine/crawl/sink.hpp"
+#include "pipelines/item.hpp"
+#include "pipelines/rules.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace harvest::pipelines {
+
+// What extraction did with one page (or several pages, when summed).
+struct extract_outcome {
+    std::uint64_t emitted = 0;         // items appended to the output vector
+    std::uint64_t invalid = 0;         // items dropped: a required field was null or missing
+    std::uint64_t error = 0;           // pages dropped: the body was not valid JSON
+    std::uint64_t values_invalid = 0;  // field values `as` could not convert (written as null)
+
+    extract_outcome& operator+=(const extract_outcome& other) noexcept;
+};
+
+// An RFC 6901 pointer split into unescaped reference tokens ("/a~1b/0" -> {"a/b", "0"}).
+struct json_pointer {
+    std::string text;  // as written in the config
+    std::vector<std::string> tokens;
+    // Per token: the array index it denotes ("0", "12"; not "01", "-", "+1"), if any.
+    std::vector<std::optional<std::size_t>> indices;
+
+    // Throws std::invalid_argument when `text` is neither empty nor starts with '/', or holds a
+    // '~' not followed by '0' or '1'.
+    static json_pointer parse(std::string_view text);
+};
+
+class json_extractor {
+public:
+    // Throws std::invalid_argument for a rule that is not `type: json` or has a bad pointer.
+    explicit json_extractor(extract_rule rule);
+
+    // Appends at most one item to `out`. `body` must stay alive and unchanged during the call;
+    // when body.capacity() >= body.size() + 64 (SIMDJSON_PADDING) it is parsed in place, else
+    // copied once into a padded buffer.
+    extract_outcome extract(const crawl::fetched_page& page, std::vector<item>& out) const;
+
+    // The same from the parts (tests, tools): `url`, `fetched_at` and `status` start the item.
+    extract_outcome extract(std::string_view url, std::chrono::system_clock::time_point fetched_at,
+                            unsigned status, const std::string& body,
+                            std::vector<item>& out) const;
+
+    const extract_rule& rule() const noexcept { return rule_; }
+
+private:
+    extract_rule rule_;
+    std::vector<json_pointer> pointers_;  // one per rule_.fields, same order
+};
+
+}  // namespace harvest::pipelines

@@ -1,0 +1,184 @@
+#include "pipelines/item.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+
+namespace harvest::pipelines {
+
+std::string format_rfc3339_ms(std::chrono::system_clock::time_point time) {
+    using namespace std::chrono;
+    // floor, not duration_cast: a time before 1970 must still land in the right second.
+    const auto ms = floor<milliseconds>(time);
+    const auto day = floor<days>(ms);
+    const year_month_day date{day};
+    const hh_mm_ss<milliseconds> clock{ms - day};
+    std::array<char, 40> buffer{};
+    const int written = std::snprintf(
+        buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+        static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+        static_cast<unsigned>(date.day()), static_cast<int>(clock.hours().count()),
+        static_cast<int>(clock.minutes().count()), static_cast<int>(clock.seconds().count()),
+        static_cast<int>(clock.subseconds().count()));
+    return std::string(buffer.data(), written > 0 ? static_cast<std::size_t>(written) : 0);
+}
+
+std::string format_double(double number) {
+    std::array<char, 32> buffer{};
+    // std::to_chars without a format gives the shortest round-trip text.
+    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), number);
+    return std::string(buffer.data(), result.ptr);
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at text[i], or 0 when the bytes there are not
+// one (overlong forms, surrogates and code points above U+10FFFF are invalid too).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    std::size_t length = 0;
+    std::uint32_t code_point = 0;
+    if (lead < 0x80) {
+        return 1;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+        code_point = lead & 0x1Fu;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        code_point = lead & 0x0Fu;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        code_point = lead & 0x07u;
+    } else {
+        return 0;
+    }
+    if (i + length > text.size()) {
+        return 0;
+    }
+    for (std::size_t k = 1; k < length; ++k) {
+        if ((byte(i + k) & 0xC0u) != 0x80u) {
+            return 0;
+        }
+        code_point = (code_point << 6) | (byte(i + k) & 0x3Fu);
+    }
+    if ((length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000) ||
+        (code_point >= 0xD800 && code_point <= 0xDFFF) || code_point > 0x10FFFF) {
+        return 0;
+    }
+    return length;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            // Copy the run of plain ASCII at once: most text is nothing but that.
+            std::size_t end = i + 1;
+            while (end < text.size()) {
+                const auto next = static_cast<unsigned char>(text[end]);
+                if (next < 0x20 || next >= 0x80 || next == '"' || next == '\\') {
+                    break;
+                }
+                ++end;
+            }
+            out.append(text.substr(i, end - i));
+            i = end;
+            continue;
+        }
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    out += "\\u00";
+                    out.push_back(hex[c >> 4]);
+                    out.push_back(hex[c & 0x0F]);
+                } else {
+                    const std::size_t length = utf8_sequence_length(text, i);
+                    if (length == 0) {
+                        out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+                        ++i;
+                    } else {
+                        out.append(text.substr(i, length));
+                        i += length;
+                    }
+                    continue;
+                }
+        }
+        ++i;
+    }
+    out.push_back('"');
+}
+
+void append_json(std::string& out, const item& object) {
+    out.push_back('{');
+    bool first = true;
+    for (const auto& entry : object) {
+        if (!first) {
+            out.push_back(',');
+        }
+        first = false;
+        append_json_string(out, entry.key());
+        out.push_back(':');
+        append_json(out, entry.value());
+    }
+    out.push_back('}');
+}
+
+void append_json(std::string& out, const boost::json::value& value) {
+    switch (value.kind()) {
+        case boost::json::kind::null: out += "null"; break;
+        case boost::json::kind::bool_: out += value.get_bool() ? "true" : "false"; break;
+        case boost::json::kind::int64: {
+            std::array<char, 24> buffer{};
+            const auto result =
+                std::to_chars(buffer.data(), buffer.data() + buffer.size(), value.get_int64());
+            out.append(buffer.data(), result.ptr);
+            break;
+        }
+        case boost::json::kind::uint64: {
+            std::array<char, 24> buffer{};
+            const auto result =
+                std::to_chars(buffer.data(), buffer.data() + buffer.size(), value.get_uint64());
+            out.append(buffer.data(), result.ptr);
+            break;
+        }
+        case boost::json::kind::double_:
+            if (std::isfinite(value.get_double())) {
+                out += format_double(value.get_double());
+            } else {
+                out += "null";
+            }
+            break;
+        case boost::json::kind::string: append_json_string(out, value.get_string()); break;
+        case boost::json::kind::array: {
+            out.push_back('[');
+            bool first = true;
+            for (const auto& element : value.get_array()) {
+                if (!first) {
+                    out.push_back(',');
+                }
+                first = false;
+                append_json(out, element);
+            }
+            out.push_back(']');
+            break;
+        }
+        case boost::json::kind::object: append_json(out, value.get_object()); break;
+    }
+}
+
+}  // namespace harvest::pipelines

@@ -1,0 +1,43 @@
+#include "pipelines/outputs/error_stream.hpp"
+
+#include <utility>
+
+namespace harvest::pipelines {
+
+std::string error_stream_path(std::string_view jsonl_path) {
+    constexpr std::string_view extension = ".jsonl";
+    std::string_view stem = jsonl_path;
+    if (stem.size() >= extension.size() &&
+        stem.substr(stem.size() - extension.size()) == extension) {
+        stem.remove_suffix(extension.size());
+    }
+    return std::string(stem) + ".errors.jsonl";
+}
+
+item failure_item(const crawl::failure_record& failure) {
+    item line;
+    line.reserve(6);
+    line.emplace("url", failure.url);
+    line.emplace("error", failure.error);
+    line.emplace("attempts", static_cast<std::int64_t>(failure.attempts));
+    if (failure.status) {
+        line.emplace("status", static_cast<std::int64_t>(*failure.status));
+    }
+    line.emplace("final_at", format_rfc3339_ms(failure.final_at));
+    if (!failure.last_error.empty()) {
+        line.emplace("last_error", failure.last_error);
+    }
+    return line;
+}
+
+error_stream::error_stream(std::string path) : file_(std::move(path)) {}
+
+void error_stream::write(const crawl::failure_record& failure) {
+    file_.write(failure_item(failure));
+}
+
+void error_stream::flush() { file_.flush(); }
+
+void error_stream::close() { file_.close(); }
+
+}  // namespace harvest::pipelines

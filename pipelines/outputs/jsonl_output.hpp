@@ -1,0 +1,40 @@
+#pragma once
+// JSON Lines: one compact JSON object per line, UTF-8, `\n`-terminated, keys in extraction
+// order (shared/spec/items.md).
+//
+// A new run truncates the file (resume, which will truncate to the last committed offset
+// instead, comes later). Missing parent folders are created. Writes go through a 1 MiB stdio
+// buffer: a line reaches the file when the buffer fills, on flush() and on close().
+
+#include "pipelines/outputs/output.hpp"
+
+#include <cstdio>
+#include <string>
+
+namespace harvest::pipelines {
+
+class jsonl_output final : public output {
+public:
+    // Throws std::runtime_error naming `path` and the OS reason when it cannot be created.
+    explicit jsonl_output(std::string path);
+    ~jsonl_output() override;
+    jsonl_output(const jsonl_output&) = delete;
+    jsonl_output& operator=(const jsonl_output&) = delete;
+
+    std::string_view name() const override { return name_; }
+    void write(const item& value) override;
+    void flush() override;
+    void close() override;
+
+    const std::string& path() const noexcept { return path_; }
+
+    static constexpr std::size_t buffer_size = 1 << 20;
+
+private:
+    std::string path_;
+    std::string name_;
+    std::FILE* file_ = nullptr;
+    std::string line_;  // reused: serializing allocates only while lines keep growing
+};
+
+}  // namespace harvest::pipelines

@@ -1,0 +1,34 @@
+#pragma once
+// Where items go. Every item goes to every output (shared/spec/config.md `outputs`).
+//
+// Thread-safety: none needed. The pipeline sink calls an output from its one writer coroutine
+// only, so an implementation may keep plain buffers. Outputs may block (file I/O); that is the
+// writer's thread, and the bounded queue in front of it turns slowness into backpressure.
+
+#include "pipelines/item.hpp"
+#include "pipelines/rules.hpp"
+
+#include <memory>
+#include <string_view>
+
+namespace harvest::pipelines {
+
+class output {
+public:
+    virtual ~output();
+    // For logs and metrics, e.g. "jsonl:out/items.jsonl".
+    virtual std::string_view name() const = 0;
+    // Throws std::system_error on an I/O failure; the item may then be partly written.
+    virtual void write(const item& value) = 0;
+    // Makes everything written so far durable enough for a reader to see. Throws like write().
+    virtual void flush() = 0;
+    // Flushes and releases the resource. Idempotent; write() after close() is a bug.
+    virtual void close() = 0;
+};
+
+// Opens the output `spec` describes (jsonl only for now; csv, sqlite and webhook throw
+// std::invalid_argument "not supported yet"). Throws std::runtime_error naming the path and the
+// OS reason when it cannot be opened.
+std::unique_ptr<output> make_output(const output_spec& spec);
+
+}  // namespace harvest::pipelines

@@ -1,0 +1,251 @@
+#include "pipelines/pipeline_sink.hpp"
+
+#include "pipelines/outputs/error_stream.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+#include <variant>
+
+namespace harvest::pipelines {
+
+namespace {
+
+namespace asio = boost::asio;
+
+// Ends the stream. Boost 1.81's channel close() drops buffered messages, so the writer stops on
+// this value instead: everything sent before it is written first.
+struct end_of_stream {};
+
+using message = std::variant<std::vector<item>, crawl::failure_record, end_of_stream>;
+using message_channel =
+    asio::experimental::concurrent_channel<void(boost::system::error_code, message)>;
+using done_channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+
+void raise_max(std::atomic<std::int64_t>& maximum, std::int64_t value) {
+    std::int64_t seen = maximum.load(std::memory_order_relaxed);
+    while (value > seen && !maximum.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+    }
+}
+
+}  // namespace
+
+struct pipeline_sink::state {
+    // A channel of capacity C holds C messages, and one more can be on its way to the waiting
+    // writer: capacity queue_items - 1 keeps "waiting" at queue_items at most.
+    state(const asio::any_io_executor& executor, std::size_t queue_items)
+        : channel(executor, queue_items - 1), done(executor, 1) {}
+
+    message_channel channel;
+    done_channel done;  // the writer's completion: one message, then it is finished
+    std::vector<std::unique_ptr<output>> outputs;
+    std::optional<error_stream> errors;
+    pipeline_stats stats;
+    std::exception_ptr writer_error;  // set before `done` is sent, read after it is received
+};
+
+namespace {
+
+void flush_all(std::vector<std::unique_ptr<output>>& outputs, std::optional<error_stream>& errors,
+               pipeline_stats& stats) {
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        try {
+            outputs[i]->flush();
+        } catch (const std::exception&) {
+            stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    if (errors) {
+        try {
+            errors->flush();
+        } catch (const std::exception&) {
+            stats.failures_failed.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+}
+
+// The one writer: outputs are touched from here only, one message at a time.
+asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_channel& channel,
+                                 std::vector<std::unique_ptr<output>>& outputs,
+                                 std::optional<error_stream>& errors, pipeline_stats& stats) {
+    (void)keep_alive;  // owns the three references above for as long as this runs
+    while (true) {
+        auto [error, next] =
+            co_await channel.async_receive(asio::as_tuple(asio::use_awaitable));
+        if (error) {
+            break;  // cancelled: the sink is being destroyed without close()
+        }
+        if (auto* batch = std::get_if<std::vector<item>>(&next)) {
+            stats.queue_depth.fetch_sub(static_cast<std::int64_t>(batch->size()),
+                                        std::memory_order_relaxed);
+            for (const item& value : *batch) {
+                for (std::size_t i = 0; i < outputs.size(); ++i) {
+                    // One output's failure neither stops the others nor the crawl.
+                    try {
+                        outputs[i]->write(value);
+                        stats.outputs[i].written.fetch_add(1, std::memory_order_relaxed);
+                    } catch (const std::exception&) {
+                        stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
+                    }
+                }
+            }
+        } else if (auto* failure = std::get_if<crawl::failure_record>(&next)) {
+            if (errors) {
+                try {
+                    errors->write(*failure);
+                    stats.failures_written.fetch_add(1, std::memory_order_relaxed);
+                } catch (const std::exception&) {
+                    stats.failures_failed.fetch_add(1, std::memory_order_relaxed);
+                }
+            }
+        } else {
+            break;  // end_of_stream: everything sent before it has been written
+        }
+        if (!channel.ready()) {
+            // Idle: let readers of the files see progress. Under load the channel is rarely
+            // empty, so this costs nothing where it matters.
+            flush_all(outputs, errors, stats);
+        }
+    }
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        try {
+            outputs[i]->close();
+        } catch (const std::exception&) {
+            stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    if (errors) {
+        try {
+            errors->close();
+        } catch (const std::exception&) {
+            stats.failures_failed.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+}
+
+}  // namespace
+
+pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract_rule> extract,
+                             std::vector<output_spec> outputs, std::size_t queue_items)
+    : executor_(std::move(executor)),
+      extractors_(std::move(extract)),
+      output_specs_(std::move(outputs)),
+      queue_items_(queue_items == 0 ? 1 : queue_items),
+      state_(std::make_shared<state>(executor_, queue_items_)) {
+    for (const auto& spec : output_specs_) {
+        if (spec.type != output_type::jsonl) {
+            (void)make_output(spec);  // throws "not supported yet" before anything is opened
+        }
+    }
+    for (const auto& spec : output_specs_) {
+        if (spec.type == output_type::jsonl) {
+            error_path_ = pipelines::error_stream_path(spec.path);
+            break;
+        }
+    }
+}
+
+pipeline_sink::~pipeline_sink() {
+    if (opened_.load() && !closing_.load()) {
+        // The writer waits on the channel; cancelling ends it, and it closes the outputs.
+        state_->channel.cancel();
+    }
+}
+
+void pipeline_sink::add_output(std::unique_ptr<output> extra) {
+    if (opened_.load()) {
+        throw std::logic_error("pipeline_sink::add_output after open()");
+    }
+    extra_outputs_.push_back(std::move(extra));
+}
+
+void pipeline_sink::open() {
+    if (opened_.load()) {
+        throw std::logic_error("pipeline_sink::open called twice");
+    }
+    state& shared = *state_;
+    try {
+        for (const auto& spec : output_specs_) {
+            shared.outputs.push_back(make_output(spec));  // throws naming the path
+        }
+        if (!error_path_.empty()) {
+            shared.errors.emplace(error_path_);
+        }
+    } catch (...) {
+        shared.outputs.clear();
+        shared.errors.reset();
+        throw;
+    }
+    for (auto& extra : extra_outputs_) {
+        shared.outputs.push_back(std::move(extra));
+    }
+    extra_outputs_.clear();
+    for (const auto& out : shared.outputs) {
+        shared.stats.outputs.emplace_back(std::string(out->name()));
+    }
+    opened_.store(true);
+    // The writer runs on its own strand: outputs never see two threads at once.
+    asio::co_spawn(asio::make_strand(executor_),
+                   run_writer(state_, shared.channel, shared.outputs, shared.errors, shared.stats),
+                   [keep = state_](std::exception_ptr error) {
+                       keep->writer_error = error;
+                       (void)keep->done.try_send(boost::system::error_code{});
+                   });
+}
+
+asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_page page) {
+    if (!opened_.load() || closing_.load()) {
+        throw std::logic_error("pipeline_sink::on_success outside open() .. close()");
+    }
+    std::vector<item> batch;
+    // CPU work on the fetching thread, so a single-host crawl still uses every core.
+    const extract_outcome outcome = extractors_.extract(page, batch);
+    pipeline_stats& stats = state_->stats;
+    stats.items_emitted.fetch_add(outcome.emitted, std::memory_order_relaxed);
+    stats.items_invalid.fetch_add(outcome.invalid, std::memory_order_relaxed);
+    stats.items_error.fetch_add(outcome.error, std::memory_order_relaxed);
+    stats.values_invalid.fetch_add(outcome.values_invalid, std::memory_order_relaxed);
+    if (!batch.empty()) {
+        const auto count = static_cast<std::int64_t>(batch.size());
+        // Suspends while the channel is full: this is the backpressure on the crawl.
+        co_await state_->channel.async_send(boost::system::error_code{}, message(std::move(batch)),
+                                            asio::use_awaitable);
+        // Counted after the send, so the gauge never exceeds what is really waiting.
+        const std::int64_t depth =
+            stats.queue_depth.fetch_add(count, std::memory_order_relaxed) + count;
+        raise_max(stats.queue_depth_max, depth);
+    }
+    co_return crawl::sink_result{};
+}
+
+asio::awaitable<void> pipeline_sink::on_failure(crawl::failure_record failure) {
+    if (!opened_.load() || closing_.load()) {
+        throw std::logic_error("pipeline_sink::on_failure outside open() .. close()");
+    }
+    state_->stats.failures.fetch_add(1, std::memory_order_relaxed);
+    co_await state_->channel.async_send(boost::system::error_code{},
+                                        message(std::move(failure)), asio::use_awaitable);
+}
+
+asio::awaitable<void> pipeline_sink::close() {
+    if (!opened_.load() || closing_.exchange(true)) {
+        co_return;
+    }
+    co_await state_->channel.async_send(boost::system::error_code{}, message(end_of_stream{}),
+                                        asio::use_awaitable);
+    co_await state_->done.async_receive(asio::use_awaitable);
+    if (state_->writer_error) {
+        std::rethrow_exception(state_->writer_error);
+    }
+}
+
+const pipeline_stats& pipeline_sink::stats() const noexcept { return state_->stats; }
+
+}  // namespace harvest::pipelines

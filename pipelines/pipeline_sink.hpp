@@ -1,0 +1,106 @@
+#pragma once
+// The crawl's sink: extracts items from each fetched page and streams them, through one
+// bounded channel, to one writer coroutine that writes every item to every output; failures
+// take the same channel to the error stream (so both keep their arrival order).
+//
+//   fetch coroutines (any thread)            writer coroutine (own strand)
+//   on_success: extract on the calling  ──►  [channel: at most queue_items   ──► outputs
+//   thread, co_await send (suspends when      batches waiting]                ──► error stream
+//   the channel is full = backpressure)
+//
+// Lifetime: construct, add_output() (optional), open(), then on_success()/on_failure() from
+// any number of coroutines, then co_await close() once they have all returned; close() drains
+// the channel, flushes and closes every output. Destroying an opened sink without close()
+// stops the writer (items still queued are dropped) and closes the outputs. The executor's
+// io_context must outlive the sink.
+
+#include "engine/crawl/sink.hpp"
+#include "pipelines/extract/extractor_set.hpp"
+#include "pipelines/outputs/output.hpp"
+#include "pipelines/rules.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace harvest::pipelines {
+
+struct output_counters {
+    explicit output_counters(std::string output_name) : name(std::move(output_name)) {}
+    std::string name;  // output::name()
+    std::atomic<std::uint64_t> written{0};  // items written
+    std::atomic<std::uint64_t> failed{0};   // items whose write threw (plus flush/close errors)
+};
+
+// Read from any thread at any time (relaxed atomics: each value is exact, a set of them is not
+// a snapshot). `outputs` is filled by open(), in output order, and fixed afterwards.
+struct pipeline_stats {
+    std::atomic<std::uint64_t> items_emitted{0};   // items extracted and queued for the outputs
+    std::atomic<std::uint64_t> items_invalid{0};   // items dropped for a missing required field
+    std::atomic<std::uint64_t> items_error{0};     // pages whose body could not be parsed
+    std::atomic<std::uint64_t> values_invalid{0};  // values `as` could not convert (now null)
+    std::atomic<std::uint64_t> failures{0};        // failure records received
+    std::atomic<std::uint64_t> failures_written{0};  // lines written to the error stream
+    std::atomic<std::uint64_t> failures_failed{0};   // error stream writes that threw
+    // Items sent to the writer and not yet taken by it. Never above the truth (it may lag
+    // below it for an instant, even below zero); bounded by the queue capacity.
+    std::atomic<std::int64_t> queue_depth{0};
+    std::atomic<std::int64_t> queue_depth_max{0};  // highest queue_depth seen
+    std::deque<output_counters> outputs;
+};
+
+class pipeline_sink final : public crawl::sink {
+public:
+    // Compiles the extract rules and checks the output types (throws std::invalid_argument, e.g.
+    // "not supported yet"). Opens nothing. `queue_items`: how many batches (one per page with
+    // items; a json page gives one item) may wait for the writer, the one it is being handed
+    // included; 0 is taken as 1.
+    pipeline_sink(boost::asio::any_io_executor executor, std::vector<extract_rule> extract,
+                  std::vector<output_spec> outputs, std::size_t queue_items = 4096);
+    ~pipeline_sink() override;
+    pipeline_sink(const pipeline_sink&) = delete;
+    pipeline_sink& operator=(const pipeline_sink&) = delete;
+
+    // An output of the caller's own (a library user's, a test's), written after the configured
+    // ones. Before open() only.
+    void add_output(std::unique_ptr<output> extra);
+
+    // Opens the outputs and the error stream (next to the first JSONL output), then starts the
+    // writer. Throws std::runtime_error naming the path when one cannot be opened; whatever was
+    // opened is then closed again, and open() may be retried.
+    void open();
+
+    boost::asio::awaitable<crawl::sink_result> on_success(crawl::fetched_page page) override;
+    boost::asio::awaitable<void> on_failure(crawl::failure_record failure) override;
+    // Drains, flushes and closes. Idempotent. Rethrows an exception that ended the writer.
+    boost::asio::awaitable<void> close() override;
+
+    const pipeline_stats& stats() const noexcept;
+    // The error stream's path, empty when there is no JSONL output (failures only counted).
+    const std::string& error_stream_path() const noexcept { return error_path_; }
+    std::size_t queue_capacity() const noexcept { return queue_items_; }
+
+private:
+    struct state;
+
+    boost::asio::any_io_executor executor_;
+    extractor_set extractors_;
+    std::vector<output_spec> output_specs_;
+    std::vector<std::unique_ptr<output>> extra_outputs_;
+    std::size_t queue_items_;
+    std::string error_path_;
+    // Shared with the writer coroutine so it can finish safely even if the sink goes first.
+    std::shared_ptr<state> state_;
+    std::atomic<bool> opened_{false};
+    std::atomic<bool> closing_{false};
+};
+
+}  // namespace harvest::pipelines

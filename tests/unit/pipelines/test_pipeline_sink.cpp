@@ -1,0 +1,357 @@
+#include "pipelines/outputs/error_stream.hpp"
+#include "pipelines/pipeline_sink.hpp"
+#include "test_support.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+using namespace harvest;
+using namespace harvest::pipelines;
+using harvest::pipelines::test::make_page;
+using harvest::pipelines::test::read_file;
+using harvest::pipelines::test::temp_dir;
+namespace asio = boost::asio;
+
+namespace {
+
+extract_rule product_rule() {
+    extract_rule rule;
+    rule.match = "/api/products/";
+    rule.type = extract_type::json;
+    field_rule id;
+    id.name = "id";
+    id.pointer = "/id";
+    id.as = value_kind::integer;
+    field_rule producer;
+    producer.name = "producer";
+    producer.pointer = "/producer";
+    rule.fields = {id, producer};
+    rule.required = {"id"};
+    return rule;
+}
+
+output_spec jsonl_spec(std::string path) {
+    output_spec spec;
+    spec.type = output_type::jsonl;
+    spec.path = std::move(path);
+    return spec;
+}
+
+// An output that remembers what it got, optionally slowly, optionally failing.
+class recording_output final : public output {
+public:
+    struct shared {
+        std::mutex mutex;
+        std::vector<std::int64_t> ids;
+        std::atomic<int> concurrent{0};
+        std::atomic<int> max_concurrent{0};
+        std::atomic<int> flushes{0};
+        std::atomic<bool> closed{false};
+        std::atomic<std::uint64_t> written{0};
+    };
+
+    recording_output(std::shared_ptr<shared> state, std::chrono::microseconds delay,
+                     bool fail = false)
+        : state_(std::move(state)), delay_(delay), fail_(fail) {}
+
+    std::string_view name() const override { return "recording"; }
+    void write(const item& value) override {
+        const int now = state_->concurrent.fetch_add(1) + 1;
+        int seen = state_->max_concurrent.load();
+        while (now > seen && !state_->max_concurrent.compare_exchange_weak(seen, now)) {
+        }
+        if (delay_.count() > 0) {
+            std::this_thread::sleep_for(delay_);
+        }
+        state_->concurrent.fetch_sub(1);
+        if (fail_) {
+            throw std::system_error(std::make_error_code(std::errc::no_space_on_device), "test");
+        }
+        {
+            std::lock_guard lock(state_->mutex);
+            state_->ids.push_back(value.at("id").as_int64());
+        }
+        state_->written.fetch_add(1);
+    }
+    void flush() override { state_->flushes.fetch_add(1); }
+    void close() override { state_->closed.store(true); }
+
+private:
+    std::shared_ptr<shared> state_;
+    std::chrono::microseconds delay_;
+    bool fail_;
+};
+
+std::string product_body(int id, int producer) {
+    return R"({"id":)" + std::to_string(id) + R"(,"producer":)" + std::to_string(producer) + "}";
+}
+
+crawl::failure_record failure(int n) {
+    crawl::failure_record record;
+    record.url = "http://127.0.0.1/fail/" + std::to_string(n);
+    record.error = n % 2 == 0 ? "status_5xx" : "retries_exhausted";
+    record.attempts = 4;
+    if (n % 2 == 0) {
+        record.status = 503;
+    } else {
+        record.last_error = "connect";
+    }
+    record.final_at = std::chrono::system_clock::now();
+    return record;
+}
+
+struct workload {
+    int first_id = 0;
+    int pages = 0;
+    int producer = 0;
+    int invalid_every = 0;  // every Nth step also sends an item missing its id (0 = never)
+    int error_every = 0;    // ... a malformed body
+    int failure_every = 0;  // ... a failure record
+};
+
+asio::awaitable<void> produce(pipeline_sink& sink, workload work) {
+    for (int i = 0; i < work.pages; ++i) {
+        const int id = work.first_id + i;
+        co_await sink.on_success(make_page("http://127.0.0.1/api/products/" + std::to_string(id),
+                                           product_body(id, work.producer)));
+        if (work.invalid_every > 0 && i % work.invalid_every == 0) {
+            co_await sink.on_success(
+                make_page("http://127.0.0.1/api/products/x", R"({"producer":1})"));
+        }
+        if (work.error_every > 0 && i % work.error_every == 0) {
+            co_await sink.on_success(make_page("http://127.0.0.1/api/products/y", "{\"id\":"));
+        }
+        if (work.failure_every > 0 && i % work.failure_every == 0) {
+            co_await sink.on_failure(failure(id));
+        }
+    }
+}
+
+// Runs `producers` to completion on a 2-thread io_context, then close(). Returns when all is
+// done (or after a bounded time, failing the test).
+void run_producers(asio::io_context& io, pipeline_sink& sink, const std::vector<workload>& works,
+                   std::function<void()> after_producers = {}) {
+    std::atomic<int> remaining{static_cast<int>(works.size())};
+    std::atomic<bool> closed{false};
+    std::mutex error_mutex;
+    std::exception_ptr first_error;
+    const auto record = [&](std::exception_ptr error) {
+        if (error) {
+            std::lock_guard lock(error_mutex);
+            if (!first_error) {
+                first_error = error;
+            }
+        }
+    };
+    const auto on_closed = [&](std::exception_ptr error) {
+        record(error);
+        closed.store(true);
+    };
+    for (const auto& work : works) {
+        asio::co_spawn(io, produce(sink, work), [&](std::exception_ptr error) {
+            record(error);
+            if (remaining.fetch_sub(1) == 1) {
+                if (after_producers) {
+                    after_producers();
+                }
+                asio::co_spawn(io, sink.close(), on_closed);
+            }
+        });
+    }
+    std::thread second([&] { io.run_for(std::chrono::seconds(120)); });
+    io.run_for(std::chrono::seconds(120));
+    second.join();
+    if (first_error) {
+        std::rethrow_exception(first_error);
+    }
+    REQUIRE(closed.load());
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        lines.push_back(line);
+    }
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("pipeline_sink: 10,000 pages from concurrent coroutines on 2 threads",
+          "[unit][pipeline_sink]") {
+    temp_dir dir;
+    const std::string items_path = dir.file("out/items.jsonl");
+    asio::io_context io;
+    pipeline_sink sink(io.get_executor(), {product_rule()}, {jsonl_spec(items_path)}, 64);
+    CHECK(sink.error_stream_path() == dir.file("out/items.errors.jsonl"));
+    sink.open();
+
+    constexpr int producers = 8;
+    constexpr int per_producer = 1250;
+    std::vector<workload> works;
+    for (int p = 0; p < producers; ++p) {
+        works.push_back(workload{p * per_producer, per_producer, p, 250, 125, 100});
+    }
+    run_producers(io, sink, works);
+
+    const auto& stats = sink.stats();
+    CHECK(stats.items_emitted.load() == 10000);
+    CHECK(stats.items_invalid.load() == producers * 5);   // i % 250 == 0 for 5 of 1250
+    CHECK(stats.items_error.load() == producers * 10);    // i % 125 == 0
+    CHECK(stats.failures.load() == producers * 13);       // i % 100 == 0
+    CHECK(stats.failures_written.load() == producers * 13);
+    CHECK(stats.failures_failed.load() == 0);
+    CHECK(stats.queue_depth.load() == 0);
+    CHECK(stats.queue_depth_max.load() >= 1);
+    CHECK(stats.queue_depth_max.load() <= 64);
+    REQUIRE(stats.outputs.size() == 1);
+    CHECK(stats.outputs[0].name == "jsonl:" + items_path);
+    CHECK(stats.outputs[0].written.load() == 10000);
+    CHECK(stats.outputs[0].failed.load() == 0);
+
+    const auto lines = lines_of(read_file(items_path));
+    REQUIRE(lines.size() == 10000);
+    std::vector<int> seen(10000, 0);
+    std::map<std::int64_t, std::int64_t> last_id_of_producer;
+    bool in_order = true;
+    for (const auto& line : lines) {
+        const auto value = boost::json::parse(line).as_object();
+        const auto id = value.at("id").as_int64();
+        REQUIRE(id >= 0);
+        REQUIRE(id < 10000);
+        ++seen[static_cast<std::size_t>(id)];
+        CHECK(value.at("url").as_string() == "http://127.0.0.1/api/products/" + std::to_string(id));
+        CHECK(value.at("status") == 200);
+        // One coroutine's items keep their order: the channel is FIFO.
+        const auto producer = value.at("producer").as_int64();
+        const auto previous = last_id_of_producer.find(producer);
+        if (previous != last_id_of_producer.end() && previous->second >= id) {
+            in_order = false;
+        }
+        last_id_of_producer[producer] = id;
+    }
+    CHECK(std::count(seen.begin(), seen.end(), 1) == 10000);
+    CHECK(in_order);
+
+    const auto error_lines = lines_of(read_file(sink.error_stream_path()));
+    CHECK(error_lines.size() == producers * 13);
+    for (const auto& line : error_lines) {
+        const auto value = boost::json::parse(line).as_object();
+        CHECK(value.at("attempts") == 4);
+        CHECK((value.contains("status") != value.contains("last_error")));
+    }
+}
+
+TEST_CASE("pipeline_sink: a slow output applies backpressure within the bound",
+          "[unit][pipeline_sink]") {
+    asio::io_context io;
+    constexpr std::size_t capacity = 4;
+    pipeline_sink sink(io.get_executor(), {product_rule()}, {}, capacity);
+    auto recorded = std::make_shared<recording_output::shared>();
+    sink.add_output(std::make_unique<recording_output>(recorded, std::chrono::milliseconds(2)));
+    sink.open();
+    CHECK(sink.error_stream_path().empty());
+
+    constexpr int producers = 4;
+    constexpr int per_producer = 50;
+    constexpr int total = producers * per_producer;
+    std::vector<workload> works;
+    for (int p = 0; p < producers; ++p) {
+        works.push_back(workload{p * per_producer, per_producer, p, 0, 0, 10});
+    }
+    std::uint64_t written_when_producers_done = 0;
+    run_producers(io, sink, works,
+                  [&] { written_when_producers_done = recorded->written.load(); });
+
+    const auto& stats = sink.stats();
+    // The producers could not run ahead of the writer by more than the queue: when the last
+    // one returned, at most `capacity` batches waited and one was being written.
+    CHECK(written_when_producers_done >= total - capacity - 1);
+    CHECK(stats.queue_depth_max.load() >= 1);
+    CHECK(stats.queue_depth_max.load() <= static_cast<std::int64_t>(capacity));
+    // close() drained everything.
+    CHECK(recorded->written.load() == total);
+    CHECK(recorded->ids.size() == total);
+    CHECK(recorded->closed.load());
+    CHECK(recorded->max_concurrent.load() == 1);  // one writer, never two threads in an output
+    CHECK(stats.outputs[0].written.load() == total);
+    // No JSONL output: failures are only counted.
+    CHECK(stats.failures.load() == producers * 5);
+    CHECK(stats.failures_written.load() == 0);
+}
+
+TEST_CASE("pipeline_sink: a failing output neither stops the others nor the crawl",
+          "[unit][pipeline_sink]") {
+    temp_dir dir;
+    asio::io_context io;
+    pipeline_sink sink(io.get_executor(), {product_rule()}, {jsonl_spec(dir.file("items.jsonl"))},
+                       16);
+    auto failing = std::make_shared<recording_output::shared>();
+    sink.add_output(
+        std::make_unique<recording_output>(failing, std::chrono::microseconds(0), true));
+    sink.open();
+    run_producers(io, sink, {workload{0, 100, 0, 0, 0, 0}});
+    const auto& stats = sink.stats();
+    REQUIRE(stats.outputs.size() == 2);
+    CHECK(stats.outputs[0].written.load() == 100);
+    CHECK(stats.outputs[0].failed.load() == 0);
+    CHECK(stats.outputs[1].written.load() == 0);
+    CHECK(stats.outputs[1].failed.load() == 100);
+    CHECK(lines_of(read_file(dir.file("items.jsonl"))).size() == 100);
+}
+
+TEST_CASE("pipeline_sink: construction, open and misuse errors", "[unit][pipeline_sink]") {
+    temp_dir dir;
+    asio::io_context io;
+    SECTION("unsupported outputs are refused before anything is opened") {
+        output_spec csv;
+        csv.type = output_type::csv;
+        csv.path = dir.file("items.csv");
+        CHECK_THROWS_WITH(pipeline_sink(io.get_executor(), {product_rule()},
+                                        {jsonl_spec(dir.file("a.jsonl")), csv}),
+                          Catch::Contains("not supported yet"));
+        CHECK_FALSE(std::filesystem::exists(dir.file("a.jsonl")));
+    }
+    SECTION("open names the path it could not open") {
+        {
+            std::ofstream blocker(dir.file("blocker"));
+        }
+        pipeline_sink sink(io.get_executor(), {product_rule()},
+                           {jsonl_spec(dir.file("blocker/items.jsonl"))});
+        CHECK_THROWS_WITH(sink.open(), Catch::Contains(dir.file("blocker")));
+    }
+    SECTION("calls outside open() .. close() are refused") {
+        pipeline_sink sink(io.get_executor(), {product_rule()}, {});
+        std::exception_ptr error;
+        asio::co_spawn(io, sink.on_success(make_page("http://127.0.0.1/api/products/1", "{}")),
+                       [&](std::exception_ptr e, crawl::sink_result) { error = e; });
+        io.run_for(std::chrono::seconds(10));
+        CHECK(error != nullptr);
+    }
+    SECTION("an opened sink destroyed without close() stops its writer and closes outputs") {
+        auto recorded = std::make_shared<recording_output::shared>();
+        {
+            pipeline_sink sink(io.get_executor(), {product_rule()}, {});
+            sink.add_output(std::make_unique<recording_output>(recorded,
+                                                               std::chrono::microseconds(0)));
+            sink.open();
+            io.poll();
+        }
+        io.run_for(std::chrono::seconds(10));
+        CHECK(recorded->closed.load());
+    }
+}

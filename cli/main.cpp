@@ -1,1 +1,118 @@
-int main() { return 0; }
+// harvest: the command line (shared/spec/cli.md).
+
+#include "cli/run_command.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/version.hpp>
+#include <openssl/opensslv.h>
+#include <simdjson.h>
+#include <spdlog/cfg/helpers.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace {
+
+#define HARVEST_STRINGIFY_(x) #x
+#define HARVEST_STRINGIFY(x) HARVEST_STRINGIFY_(x)
+
+void print_version() {
+    std::printf("harvest %s\n", HARVEST_VERSION);
+    std::printf("  boost %d.%d.%d, %s, simdjson %s, zlib %s, spdlog %d.%d.%d\n",
+                BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100,
+                OPENSSL_VERSION_TEXT, HARVEST_STRINGIFY(SIMDJSON_VERSION), ZLIB_VERSION, SPDLOG_VER_MAJOR,
+                SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
+}
+
+void setup_logging(const std::string& format, const std::string& level) {
+    auto logger = spdlog::stderr_color_mt("harvest");
+    spdlog::set_default_logger(logger);
+    if (format == "json") {
+        spdlog::set_pattern(
+            R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%v"})",
+            spdlog::pattern_time_type::utc);
+    } else {
+        spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+    }
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    namespace cli = harvest::cli;
+    CLI::App app{"harvest: a scraping engine for product data", "harvest"};
+    app.require_subcommand(0, 1);
+    bool show_version = false;
+    app.add_flag("--version", show_version, "print the version of harvest and its libraries");
+
+    std::string log_format = "text";
+    std::string log_level = "info";
+
+    cli::run_arguments run_args;
+    std::string progress = "auto";
+    auto* run = app.add_subcommand("run", "run a crawl to completion");
+    run->add_option("file", run_args.config_path, "crawl config (YAML)")->required();
+    run->add_option("--set", run_args.overrides,
+                    "override a config key by its dotted path: KEY=VALUE (repeatable)");
+    run->add_flag("--resume", run_args.resume, "continue the last run from its state journal");
+    run->add_option("--stats-json", run_args.stats_json,
+                    "write the run's figures as one JSON object to this file at the end");
+    run->add_option("--progress", progress, "status line on stderr: auto, always or never")
+        ->check(CLI::IsMember({"auto", "always", "never"}));
+    run->add_option("--log-format", log_format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    run->add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+    std::string check_path;
+    auto* check = app.add_subcommand("check", "validate a crawl config; fetches nothing");
+    check->add_option("file", check_path, "crawl config (YAML)")->required();
+
+    cli::fetch_arguments fetch_args;
+    auto* fetch = app.add_subcommand(
+        "fetch", "one request through the whole stack (limits, retries, breaker, decoding)");
+    fetch->add_option("url", fetch_args.url, "absolute http:// or https:// URL")->required();
+    fetch->add_option("--config", fetch_args.config_path,
+                      "crawl config whose rules, limits and extractors apply");
+    fetch->add_option("--set", fetch_args.overrides, "override a config key: KEY=VALUE");
+    fetch->add_flag("--extract", fetch_args.extract,
+                    "also print the items the config's extract rules emit");
+
+    std::string serve_config;
+    auto* serve = app.add_subcommand("serve", "the bulk job service (not built yet)");
+    serve->add_option("--config", serve_config, "service config (YAML)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);
+        return code == 0 ? 0 : cli::exit_usage;
+    }
+    if (show_version) {
+        print_version();
+        return cli::exit_ok;
+    }
+    setup_logging(log_format, log_level);
+    if (*run) {
+        run_args.progress = progress == "always"  ? cli::progress_mode::always
+                            : progress == "never" ? cli::progress_mode::never
+                                                  : cli::progress_mode::automatic;
+        return cli::run_crawl(run_args);
+    }
+    if (*serve) {
+        std::fprintf(stderr, "harvest serve: the bulk job service is not supported yet\n");
+        return cli::exit_usage;
+    }
+    if (*fetch) {
+        return cli::fetch_url(fetch_args);
+    }
+    if (*check) {
+        return cli::check_config(check_path);
+    }
+    std::cerr << app.help();
+    return cli::exit_usage;
+}

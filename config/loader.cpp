@@ -129,7 +129,7 @@ class reader;
 class section {
   public:
     section(const reader& r, const node& n, std::string path,
-            std::initializer_list<std::string_view> keys);
+            const std::vector<std::string_view>& keys);
 
     // The value of `key`, or nullptr when absent or null (`key: ~` means "the default").
     const node* get(std::string_view key) const {
@@ -414,7 +414,7 @@ class reader {
 };
 
 section::section(const reader& r, const node& n, std::string path,
-                 std::initializer_list<std::string_view> keys)
+                 const std::vector<std::string_view>& keys)
     : node_(&n), path_(std::move(path)) {
     const std::string where = path_.empty() ? "at the top level" : "in '" + path_ + "'";
     if (n.type != node::kind::map) {
@@ -1018,10 +1018,11 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
             static_cast<pipelines::extract_type>(r.choice(*type_node, path + ".type", types));
         const bool has_fields = rule.type == pipelines::extract_type::json ||
                                 rule.type == pipelines::extract_type::html;
-        const auto keys =
-            has_fields
-                ? std::initializer_list<std::string_view>{"match", "type", "fields", "required"}
-                : std::initializer_list<std::string_view>{"match", "type", "schema", "required"};
+        // A vector, not an initializer_list: a braced list in a conditional expression dies at
+        // the end of that expression.
+        const std::vector<std::string_view> keys =
+            has_fields ? std::vector<std::string_view>{"match", "type", "fields", "required"}
+                       : std::vector<std::string_view>{"match", "type", "schema", "required"};
         section s(r, items[i], path, keys);
         if (const auto* v = s.get("match")) {
             rule.match = r.regex(*v, s.path_of("match"));
@@ -1095,7 +1096,7 @@ std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n)
         }
         pipelines::output_spec out;
         out.type = static_cast<pipelines::output_type>(r.choice(*type_node, path + ".type", types));
-        using keys = std::initializer_list<std::string_view>;
+        using keys = std::vector<std::string_view>;
         const keys allowed =
             out.type == pipelines::output_type::jsonl    ? keys{"type", "path"}
             : out.type == pipelines::output_type::csv    ? keys{"type", "path", "columns"}

@@ -1,0 +1,123 @@
+// `harvest fetch URL [--config FILE] [--extract]`: one request through the whole stack (rate
+// limits, retries, breaker, decoding), printed as JSON on stdout.
+
+#include "cli/run_command.hpp"
+
+#include "config/crawl_config.hpp"
+#include "config/loader.hpp"
+#include "engine/crawl/crawler.hpp"
+#include "pipelines/extract/extractor_set.hpp"
+#include "pipelines/item.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+
+namespace harvest::cli {
+namespace asio = boost::asio;
+namespace {
+
+// Keeps what the one request produced, for printing once the crawl is over.
+class capture_sink final : public crawl::sink {
+public:
+    std::optional<crawl::fetched_page> page;
+    std::optional<crawl::failure_record> failure;
+
+    asio::awaitable<crawl::sink_result> on_success(crawl::fetched_page fetched) override {
+        page = std::move(fetched);
+        co_return crawl::sink_result{};
+    }
+    asio::awaitable<void> on_failure(crawl::failure_record record) override {
+        failure = std::move(record);
+        co_return;
+    }
+    asio::awaitable<void> close() override { co_return; }
+};
+
+}  // namespace
+
+int fetch_url(const fetch_arguments& args) {
+    config::crawl_config config;
+    try {
+        if (!args.config_path.empty()) {
+            config = config::load_config(args.config_path, args.overrides);
+        } else {
+            config.crawl.name = "fetch";
+        }
+    } catch (const config::config_error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return exit_usage;
+    }
+    std::optional<pipelines::extractor_set> extractors;
+    if (args.extract) {
+        try {
+            extractors.emplace(config.extract);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "harvest: %s\n", e.what());
+            return exit_usage;
+        }
+    }
+    config.crawl.engine.threads = 1;
+
+    asio::io_context io(1);
+    auto sink = std::make_shared<capture_sink>();
+    crawl::seed_spec seed;
+    seed.url = args.url;
+    crawl::crawler crawler(io, config.crawl, sink, crawl::seed_stream({seed}));
+    const auto started = std::chrono::steady_clock::now();
+    std::exception_ptr failure;
+    asio::co_spawn(io, crawler.run(), [&](const std::exception_ptr& e) { failure = e; });
+    io.run();
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    boost::json::object out;
+    out["url"] = args.url;
+    out["attempts"] = crawler.stats().requests.load();
+    out["elapsed_seconds"] = elapsed;
+    if (sink->page) {
+        const auto& response = sink->page->response;
+        out["status"] = response.status;
+        out["final_url"] = response.final_url;
+        out["redirects"] = response.redirects;
+        boost::json::array headers;
+        for (const auto& [name, value] : response.headers) {
+            headers.push_back(boost::json::array{boost::json::string(name),
+                                                 boost::json::string(value)});
+        }
+        out["headers"] = std::move(headers);
+        out["wire_bytes"] = response.wire_bytes;
+        out["body_bytes"] = response.body.size();
+        out["response_seconds"] = std::chrono::duration<double>(response.elapsed).count();
+        if (extractors) {
+            std::vector<pipelines::item> items;
+            auto outcome = extractors->extract(*sink->page, items);
+            boost::json::array list;
+            for (auto& item : items) {
+                list.push_back(std::move(item));
+            }
+            out["items"] = std::move(list);
+            out["items_invalid"] = outcome.invalid;
+            out["items_error"] = outcome.error;
+        }
+    } else if (sink->failure) {
+        out["error"] = sink->failure->error;
+        if (sink->failure->status) {
+            out["status"] = *sink->failure->status;
+        }
+        if (!sink->failure->last_error.empty()) {
+            out["last_error"] = sink->failure->last_error;
+        }
+    }
+    std::printf("%s\n", boost::json::serialize(out).c_str());
+    return sink->page ? exit_ok : exit_failed;
+}
+
+}  // namespace harvest::cli

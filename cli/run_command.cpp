@@ -1,0 +1,289 @@
+#include "cli/run_command.hpp"
+
+#include "config/crawl_config.hpp"
+#include "config/loader.hpp"
+#include "engine/crawl/crawler.hpp"
+#include "pipelines/pipeline_sink.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+namespace harvest::cli {
+namespace asio = boost::asio;
+namespace {
+
+std::uint64_t peak_rss_bytes() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+std::vector<crawl::seed_spec> to_seed_specs(const std::vector<config::seed>& seeds) {
+    std::vector<crawl::seed_spec> out;
+    for (const auto& seed : seeds) {
+        crawl::seed_spec spec;
+        switch (seed.kind) {
+            case config::seed_kind::url: spec.what = crawl::seed_spec::kind::url; break;
+            case config::seed_kind::urls_file:
+                spec.what = crawl::seed_spec::kind::urls_file;
+                break;
+            case config::seed_kind::template_values:
+                spec.what = crawl::seed_spec::kind::template_values;
+                break;
+            case config::seed_kind::sitemap:
+                throw std::runtime_error("sitemap seeds are not supported yet");
+        }
+        spec.url = seed.url;
+        spec.method = seed.method;
+        spec.headers = seed.headers;
+        spec.body = seed.body;
+        spec.file = seed.file;
+        out.push_back(std::move(spec));
+    }
+    return out;
+}
+
+struct run_figures {
+    std::string crawl;
+    double elapsed_seconds = 0;
+    const crawl::crawl_stats* stats = nullptr;
+    const pipelines::pipeline_stats* items = nullptr;
+};
+
+boost::json::object stats_object(const run_figures& figures) {
+    const auto& s = *figures.stats;
+    boost::json::object responses;
+    for (auto [code, n] : s.responses()) {
+        responses[std::to_string(code)] = n;
+    }
+    boost::json::object failed;
+    for (const auto& [kind, n] : s.failures()) {
+        failed[kind] = n;
+    }
+    boost::json::object errors;
+    for (const auto& [kind, n] : s.transport_errors()) {
+        errors[kind] = n;
+    }
+    boost::json::object out;
+    out["crawl"] = figures.crawl;
+    out["elapsed_seconds"] = figures.elapsed_seconds;
+    out["requests"] = s.requests.load();
+    out["responses"] = std::move(responses);
+    out["request_errors"] = std::move(errors);
+    out["retries"] = s.retries.load();
+    out["retry_after_waits"] = s.retry_after_waits.load();
+    out["retry_budget_exhausted"] = s.retry_budget_exhausted.load();
+    out["failed"] = std::move(failed);
+    out["items"] = boost::json::object{{"emitted", figures.items->items_emitted.load()},
+                                       {"invalid", figures.items->items_invalid.load()},
+                                       {"error", figures.items->items_error.load()}};
+    out["dedup_skipped"] = s.dedup_skipped.load();
+    out["robots_disallowed"] = s.robots_disallowed.load();
+    out["breaker"] = boost::json::object{{"opened", s.breaker_opened.load()},
+                                         {"short_circuited", s.short_circuited.load()}};
+    out["bytes_received"] = s.bytes_received.load();
+    out["peak_rss_bytes"] = peak_rss_bytes();
+    return out;
+}
+
+void print_summary(const run_figures& figures) {
+    const auto& s = *figures.stats;
+    const double rate =
+        figures.elapsed_seconds > 0 ? static_cast<double>(s.requests) / figures.elapsed_seconds
+                                    : 0.0;
+    std::string codes;
+    for (auto [code, n] : s.responses()) {
+        codes += (codes.empty() ? "" : ", ") + std::to_string(code) + ": " + std::to_string(n);
+    }
+    std::string failed;
+    for (const auto& [kind, n] : s.failures()) {
+        failed += (failed.empty() ? "" : ", ") + kind + ": " + std::to_string(n);
+    }
+    std::fprintf(stderr,
+                 "crawl %s finished in %.2f s\n"
+                 "  requests      %llu (%.0f/s), responses {%s}\n"
+                 "  retries       %llu (Retry-After waits %llu)\n"
+                 "  failed        %llu {%s}\n"
+                 "  items         %llu emitted, %llu invalid, %llu error\n"
+                 "  dedup skipped %llu, breaker opened %llu, short-circuited %llu\n"
+                 "  received      %.1f MiB, peak RSS %.1f MiB\n",
+                 figures.crawl.c_str(), figures.elapsed_seconds,
+                 static_cast<unsigned long long>(s.requests.load()), rate, codes.c_str(),
+                 static_cast<unsigned long long>(s.retries.load()),
+                 static_cast<unsigned long long>(s.retry_after_waits.load()),
+                 static_cast<unsigned long long>(s.failed_total.load()), failed.c_str(),
+                 static_cast<unsigned long long>(figures.items->items_emitted.load()),
+                 static_cast<unsigned long long>(figures.items->items_invalid.load()),
+                 static_cast<unsigned long long>(figures.items->items_error.load()),
+                 static_cast<unsigned long long>(s.dedup_skipped.load()),
+                 static_cast<unsigned long long>(s.breaker_opened.load()),
+                 static_cast<unsigned long long>(s.short_circuited.load()),
+                 static_cast<double>(s.bytes_received.load()) / (1 << 20),
+                 static_cast<double>(peak_rss_bytes()) / (1 << 20));
+}
+
+// One status line, redrawn in place at most 4 times a second.
+asio::awaitable<void> draw_progress(const crawl::crawler& crawler,
+                                    const pipelines::pipeline_stats& items,
+                                    std::chrono::steady_clock::time_point started) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    std::uint64_t last_requests = 0;
+    auto last = started;
+    for (;;) {
+        timer.expires_after(std::chrono::milliseconds(250));
+        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+            co_return;
+        }
+        const auto& s = crawler.stats();
+        const auto now = std::chrono::steady_clock::now();
+        const double dt = std::chrono::duration<double>(now - last).count();
+        const std::uint64_t requests = s.requests.load();
+        std::fprintf(stderr,
+                     "\r\033[K%6.1fs  %7.0f req/s  items %llu  errors %llu  in flight %llu  "
+                     "queued %llu  open breakers %llu",
+                     std::chrono::duration<double>(now - started).count(),
+                     dt > 0 ? static_cast<double>(requests - last_requests) / dt : 0.0,
+                     static_cast<unsigned long long>(items.items_emitted.load()),
+                     static_cast<unsigned long long>(s.failed_total.load()),
+                     static_cast<unsigned long long>(s.in_flight.load()),
+                     static_cast<unsigned long long>(s.queued.load()),
+                     static_cast<unsigned long long>(s.open_breakers.load()));
+        std::fflush(stderr);
+        last_requests = requests;
+        last = now;
+    }
+}
+
+}  // namespace
+
+int check_config(const std::string& config_path) {
+    try {
+        auto config = config::load_config(config_path);
+        std::fprintf(stdout, "%s: valid (crawl %s, %zu seeds, %zu extract rules, %zu outputs)\n",
+                     config_path.c_str(), config.crawl.name.c_str(), config.seeds.size(),
+                     config.extract.size(), config.outputs.size());
+        return exit_ok;
+    } catch (const config::config_error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return exit_usage;
+    }
+}
+
+int run_crawl(const run_arguments& args) {
+    config::crawl_config config;
+    try {
+        config = config::load_config(args.config_path, args.overrides);
+    } catch (const config::config_error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return exit_usage;
+    }
+    if (args.resume) {
+        std::fprintf(stderr, "--resume is not supported yet (the state journal is not built)\n");
+        return exit_usage;
+    }
+
+    const unsigned threads = config.crawl.engine.threads != 0
+                                 ? config.crawl.engine.threads
+                                 : std::max(1u, std::thread::hardware_concurrency());
+    asio::io_context io(static_cast<int>(threads));
+
+    crawl::seed_stream seeds(to_seed_specs(config.seeds));
+    auto sink = std::make_shared<pipelines::pipeline_sink>(io.get_executor(), config.extract,
+                                                           config.outputs);
+    try {
+        seeds.open();
+        sink->open();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "harvest: cannot start: %s\n", e.what());
+        return exit_cannot_start;
+    }
+
+    crawl::crawler crawler(io, config.crawl, sink, std::move(seeds));
+    const auto started = std::chrono::steady_clock::now();
+    const bool show_progress =
+        args.progress == progress_mode::always ||
+        (args.progress == progress_mode::automatic && isatty(STDERR_FILENO) != 0);
+
+    // First SIGINT/SIGTERM: drain. Second: leave at once.
+    std::atomic<int> signals_seen{0};
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int signal_number) {
+            if (ec) {
+                return;
+            }
+            if (signals_seen.fetch_add(1) > 0) {
+                std::fprintf(stderr, "\nharvest: second signal, exiting now\n");
+                std::_Exit(exit_interrupted);
+            }
+            spdlog::warn("signal {}: stopping, letting in-flight requests finish", signal_number);
+            crawler.stop();
+            signals.async_wait(on_signal);
+        };
+    signals.async_wait(on_signal);
+
+    asio::steady_timer progress_stop(io);
+    std::exception_ptr failure;
+    asio::co_spawn(io, crawler.run(), [&](const std::exception_ptr& error) {
+        failure = error;
+        signals.cancel();
+        io.stop();
+    });
+    if (show_progress) {
+        asio::co_spawn(io, draw_progress(crawler, sink->stats(), started), asio::detached);
+    }
+
+    std::vector<std::thread> pool;
+    for (unsigned i = 1; i < threads; ++i) {
+        pool.emplace_back([&io] { io.run(); });
+    }
+    io.run();
+    for (auto& t : pool) {
+        t.join();
+    }
+    if (show_progress) {
+        std::fprintf(stderr, "\n");
+    }
+    if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            spdlog::critical("crawl aborted: {}", e.what());
+        }
+        return exit_failed;
+    }
+
+    run_figures figures{config.crawl.name,
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                            .count(),
+                        &crawler.stats(), &sink->stats()};
+    print_summary(figures);
+    if (!args.stats_json.empty()) {
+        std::ofstream out(args.stats_json, std::ios::trunc);
+        out << boost::json::serialize(stats_object(figures)) << '\n';
+        if (!out) {
+            spdlog::error("cannot write {}", args.stats_json);
+        }
+    }
+    return signals_seen.load() > 0 ? exit_interrupted : exit_ok;
+}
+
+}  // namespace harvest::cli

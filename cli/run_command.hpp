@@ -1,0 +1,37 @@
+#pragma once
+// `harvest run`, `harvest check` and `harvest fetch`: thin users of the library.
+
+#include <string>
+#include <vector>
+
+namespace harvest::cli {
+
+// Exit statuses of shared/spec/cli.md.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failed = 1;
+inline constexpr int exit_usage = 2;
+inline constexpr int exit_cannot_start = 3;
+inline constexpr int exit_interrupted = 130;
+
+enum class progress_mode { automatic, always, never };
+
+struct run_arguments {
+    std::string config_path;
+    std::vector<std::string> overrides;
+    bool resume = false;
+    std::string stats_json;
+    progress_mode progress = progress_mode::automatic;
+};
+
+struct fetch_arguments {
+    std::string url;
+    std::string config_path;  // optional: its rules, limits, retries and extractors
+    std::vector<std::string> overrides;
+    bool extract = false;
+};
+
+int run_crawl(const run_arguments& args);
+int fetch_url(const fetch_arguments& args);
+int check_config(const std::string& config_path);
+
+}  // namespace harvest::cli

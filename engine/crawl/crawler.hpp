@@ -1,0 +1,48 @@
+#pragma once
+// The crawl: seeds → frontier → scheduler → fetcher → classifier → sink (DESIGN.md).
+//
+// Executor model: one io_context run by `engine.threads` threads. The scheduler runs on one
+// strand and alone owns the frontier and every per-host policy (queues, buckets, breakers,
+// budgets); each fetch runs as its own coroutine on its own strand, on whichever thread is
+// free, and posts its outcome back to the scheduler strand. So per-host limits hold globally
+// without locks, and CPU work (decoding, parsing, writing) spreads over every core.
+
+#include "engine/crawl/options.hpp"
+#include "engine/crawl/seeds.hpp"
+#include "engine/crawl/sink.hpp"
+#include "engine/crawl/stats.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <memory>
+
+namespace harvest::crawl {
+
+class crawler {
+public:
+    crawler(boost::asio::io_context& io, crawl_options options, std::shared_ptr<sink> out,
+            seed_stream seeds);
+    ~crawler();
+    crawler(const crawler&) = delete;
+    crawler& operator=(const crawler&) = delete;
+
+    // Runs the crawl until every request has completed, or until `stop()` and the drain of
+    // what was in flight. Closes the sink before returning.
+    boost::asio::awaitable<void> run();
+
+    // Thread-safe: no new requests are sent; in-flight ones finish (bounded by `total`).
+    void stop();
+    bool stopped() const noexcept;
+
+    const crawl_stats& stats() const noexcept;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+// The default User-Agent: "harvest/VERSION".
+std::string default_user_agent();
+
+}  // namespace harvest::crawl

@@ -1,0 +1,257 @@
+#include "engine/crawl/frontier.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <string_view>
+
+namespace harvest::crawl {
+namespace {
+
+struct origin_parts {
+    std::string origin;  // scheme://host:port
+    std::string label;   // host, or host:port when the port is not the scheme's default
+    std::string host;
+    std::string host_port;
+};
+
+std::optional<origin_parts> parse_origin(std::string_view url) {
+    auto parsed = boost::urls::parse_uri(url);
+    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
+        return std::nullopt;
+    }
+    const auto scheme_view = parsed->scheme();
+    std::string scheme(scheme_view.data(), scheme_view.size());
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string default_port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+    std::string port = parsed->has_port() && !parsed->port().empty()
+                           ? std::string(parsed->port().data(), parsed->port().size())
+                           : default_port;
+    const auto encoded_host = parsed->encoded_host();
+    std::string host(encoded_host.data(), encoded_host.size());
+    std::transform(host.begin(), host.end(), host.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    origin_parts out;
+    out.origin = scheme + "://" + host + ":" + port;
+    out.host = host;
+    out.host_port = host + ":" + port;
+    out.label = port == default_port ? host : out.host_port;
+    return out;
+}
+
+template <typename T>
+T pick(const std::optional<T>& override_value, const T& fallback) {
+    return override_value ? *override_value : fallback;
+}
+
+}  // namespace
+
+host_state::host_state(std::string origin_key, std::string host_label,
+                       const crawl_options& options, const host_overrides* overrides)
+    : origin(std::move(origin_key)),
+      label(std::move(host_label)),
+      concurrency_limit(overrides && overrides->per_host_concurrency
+                            ? *overrides->per_host_concurrency
+                            : options.engine.per_host_concurrency),
+      http(std::make_shared<const http_options>(
+          overrides ? pick(overrides->http, options.http) : options.http)),
+      bucket(overrides && overrides->rate_limit ? overrides->rate_limit->per_second
+                                                : options.rate_limit.per_host.per_second,
+             overrides && overrides->rate_limit ? overrides->rate_limit->burst
+                                                : options.rate_limit.per_host.burst),
+      breaker(overrides ? pick(overrides->circuit_breaker, options.circuit_breaker)
+                        : options.circuit_breaker),
+      budget(overrides && overrides->retry ? overrides->retry->budget_ratio
+                                           : options.retry.budget_ratio,
+             overrides && overrides->retry ? overrides->retry->budget_min_per_second
+                                           : options.retry.budget_min_per_second),
+      policy(overrides ? pick(overrides->retry, options.retry) : options.retry) {}
+
+frontier::frontier(const crawl_options& options)
+    : options_(options),
+      global_bucket_(options.rate_limit.global.per_second, options.rate_limit.global.burst) {
+    std::make_heap(delayed_.begin(), delayed_.end(), later_first{});
+}
+
+std::uint64_t fingerprint(const net::http_request& request) noexcept {
+    // FNV-1a over method, URL and body, separated so that ("GET", "ab") != ("GETa", "b").
+    std::uint64_t hash = 0xcbf29ce484222325ull;
+    auto mix = [&hash](std::string_view bytes) {
+        for (unsigned char c : bytes) {
+            hash ^= c;
+            hash *= 0x100000001b3ull;
+        }
+        hash ^= 0xff;
+        hash *= 0x100000001b3ull;
+    };
+    mix(request.method);
+    mix(request.url);
+    mix(request.body);
+    return hash;
+}
+
+host_state* frontier::host_for(const std::string& url) {
+    auto parts = parse_origin(url);
+    if (!parts) {
+        return nullptr;
+    }
+    auto it = hosts_.find(parts->origin);
+    if (it != hosts_.end()) {
+        return it->second.get();
+    }
+    const host_overrides* overrides = nullptr;
+    if (auto o = options_.hosts.find(parts->host_port); o != options_.hosts.end()) {
+        overrides = &o->second;
+    } else if (auto h = options_.hosts.find(parts->host); h != options_.hosts.end()) {
+        overrides = &h->second;
+    }
+    auto state = std::make_unique<host_state>(parts->origin, parts->label, options_, overrides);
+    host_state* raw = state.get();
+    hosts_.emplace(parts->origin, std::move(state));
+    return raw;
+}
+
+frontier::admit_result frontier::admit(crawl_request request, clock::time_point /*now*/) {
+    request.fingerprint = fingerprint(request.http);
+    if (options_.engine.dedup && !seen_.insert(request.fingerprint).second) {
+        return admit_result::duplicate;
+    }
+    host_state* host = host_for(request.http.url);
+    if (host == nullptr) {
+        return admit_result::invalid_url;
+    }
+    enqueue_ready(*host, std::move(request));
+    return admit_result::queued;
+}
+
+void frontier::enqueue_ready(host_state& host, crawl_request request) {
+    host.ready.push_back(std::move(request));
+    ++ready_count_;
+    if (!host.in_rotation) {
+        host.in_rotation = true;
+        rotation_.push_back(&host);
+    }
+}
+
+void frontier::delay(crawl_request request, host_state& host, clock::time_point not_before) {
+    delayed_.push_back(delayed_entry{not_before, sequence_++, &host, std::move(request)});
+    std::push_heap(delayed_.begin(), delayed_.end(), later_first{});
+}
+
+void frontier::promote_due(clock::time_point now) {
+    while (!delayed_.empty() && delayed_.front().not_before <= now) {
+        std::pop_heap(delayed_.begin(), delayed_.end(), later_first{});
+        delayed_entry entry = std::move(delayed_.back());
+        delayed_.pop_back();
+        // A retry also needs the host's retry budget; over budget it waits in the frontier
+        // (never dropped) and is counted.
+        if (entry.request.attempt > 0 && !entry.host->budget.try_spend(now)) {
+            ++budget_exhausted_;
+            delay(std::move(entry.request), *entry.host, now + std::chrono::milliseconds(250));
+            continue;
+        }
+        enqueue_ready(*entry.host, std::move(entry.request));
+    }
+}
+
+std::optional<taken_request> frontier::take(clock::time_point now) {
+    promote_due(now);
+    next_wakeup_ = delayed_.empty() ? clock::time_point::max() : delayed_.front().not_before;
+    if (!global_bucket_.unlimited() && rotation_.empty() == false) {
+        // Peek: the global bucket is only spent when a host can really send.
+        if (global_bucket_.next_available(now) > now) {
+            next_wakeup_ = std::min(next_wakeup_, global_bucket_.next_available(now));
+            return std::nullopt;
+        }
+    }
+    for (std::size_t visited = 0, n = rotation_.size(); visited < n; ++visited) {
+        host_state* host = rotation_.front();
+        rotation_.pop_front();
+        if (host->ready.empty()) {
+            host->in_rotation = false;
+            continue;
+        }
+        rotation_.push_back(host);  // round-robin: the next take starts with the next host
+        if (host->in_flight >= host->concurrency_limit) {
+            continue;  // a completion will wake the scheduler
+        }
+        if (!host->bucket.unlimited() && host->bucket.next_available(now) > now) {
+            next_wakeup_ = std::min(next_wakeup_, host->bucket.next_available(now));
+            continue;
+        }
+        auto permit = host->breaker.try_acquire(now);
+        if (!permit) {
+            if (!host->held_by_breaker) {
+                // Count each request held back once per breaker episode, not once per pass.
+                host->held_by_breaker = true;
+                short_circuited_ += host->ready.size();
+            }
+            if (host->breaker.state(now) == resilience::breaker_state::open) {
+                next_wakeup_ = std::min(next_wakeup_, host->breaker.next_attempt_at());
+            }
+            // Half-open with every probe out: a probe's completion wakes the scheduler.
+            continue;
+        }
+        if (!host->bucket.try_acquire(now) ||
+            (!global_bucket_.unlimited() && !global_bucket_.try_acquire(now))) {
+            // Cannot happen after the checks above; keep the permit accounting honest anyway.
+            host->breaker.cancel(*permit);
+            next_wakeup_ = std::min(next_wakeup_, now + std::chrono::milliseconds(1));
+            continue;
+        }
+        host->held_by_breaker = false;
+        taken_request out{std::move(host->ready.front()), host, *permit};
+        host->ready.pop_front();
+        --ready_count_;
+        ++host->in_flight;
+        return out;
+    }
+    return std::nullopt;
+}
+
+void frontier::finish(host_state& host) {
+    --host.in_flight;
+}
+
+std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
+    std::vector<crawl_request> expired;
+    for (auto& [origin, host] : hosts_) {
+        auto since = host->breaker.open_since();
+        if (!since || now - *since < options_.circuit_breaker.give_up_after) {
+            continue;
+        }
+        ready_count_ -= host->ready.size();
+        for (auto& request : host->ready) {
+            expired.push_back(std::move(request));
+        }
+        host->ready.clear();
+    }
+    if (!expired.empty()) {
+        // Delayed retries of those hosts go too.
+        std::vector<delayed_entry> kept;
+        for (auto& entry : delayed_) {
+            auto since = entry.host->breaker.open_since();
+            if (since && now - *since >= options_.circuit_breaker.give_up_after) {
+                expired.push_back(std::move(entry.request));
+            } else {
+                kept.push_back(std::move(entry));
+            }
+        }
+        delayed_ = std::move(kept);
+        std::make_heap(delayed_.begin(), delayed_.end(), later_first{});
+    }
+    return expired;
+}
+
+std::size_t frontier::open_breakers(clock::time_point now) const {
+    std::size_t open = 0;
+    for (const auto& [origin, host] : hosts_) {
+        if (host->breaker.state(now) != resilience::breaker_state::closed) {
+            ++open;
+        }
+    }
+    return open;
+}
+
+}  // namespace harvest::crawl

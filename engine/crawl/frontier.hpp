@@ -1,0 +1,125 @@
+#pragma once
+// The frontier: every request not yet completed, per host, with the host's policies.
+//
+// Threading: owned by the scheduler strand; nothing here is synchronized and nothing here
+// suspends. Fetches running on other threads report back by posting to that strand.
+//
+// A request is in exactly one of three places: a host's ready queue, the delayed heap (waiting
+// for a retry's backoff or a retry budget, with `not_before`), or in flight. Waiting for a
+// token or for an open breaker leaves it in the ready queue: waiting never holds a coroutine,
+// a connection or a concurrency permit.
+
+#include "engine/crawl/options.hpp"
+#include "engine/crawl/request.hpp"
+#include "engine/resilience/circuit_breaker.hpp"
+#include "engine/resilience/retry_budget.hpp"
+#include "engine/resilience/retry_policy.hpp"
+#include "engine/resilience/token_bucket.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace harvest::crawl {
+
+using clock = std::chrono::steady_clock;
+
+// The per-origin state: queue, limits and resilience policies of one `scheme://host:port`.
+struct host_state {
+    host_state(std::string origin, std::string label, const crawl_options& options,
+               const host_overrides* overrides);
+
+    std::string origin;  // scheme://host:port, the unit of per-host limits
+    std::string label;   // host or host:port, as metrics name it
+    std::deque<crawl_request> ready;
+    std::size_t in_flight = 0;
+    std::size_t concurrency_limit;
+    std::shared_ptr<const http_options> http;
+    resilience::token_bucket bucket;
+    resilience::circuit_breaker breaker;
+    resilience::retry_budget budget;
+    resilience::retry_policy policy;
+    bool held_by_breaker = false;  // its breaker refused the last pass
+    bool in_rotation = false;  // listed in the frontier's rotation of hosts with ready work
+};
+
+struct taken_request {
+    crawl_request request;
+    host_state* host = nullptr;
+    resilience::breaker_permit permit;
+};
+
+class frontier {
+public:
+    explicit frontier(const crawl_options& options);
+
+    enum class admit_result { queued, duplicate, invalid_url };
+    // A new logical request (seed or discovered link). Dedup by fingerprint when enabled.
+    admit_result admit(crawl_request request, clock::time_point now);
+    // A request to retry at `not_before` (backoff or Retry-After).
+    void delay(crawl_request request, host_state& host, clock::time_point not_before);
+
+    // The next request that may be sent now: round-robin over hosts, skipping those at their
+    // concurrency limit, without a token, or with an open breaker. The caller owns one
+    // in-flight slot of the host until it calls `finish`.
+    std::optional<taken_request> take(clock::time_point now);
+    void finish(host_state& host);
+
+    // Requests of hosts whose breaker has been open longer than give_up_after; they are
+    // removed from the frontier and must be failed with `circuit_open`.
+    std::vector<crawl_request> expire_open_hosts(clock::time_point now);
+
+    // When something may become takeable without any completion: the earliest delayed request,
+    // token or half-open time seen by the last `take`. max() when nothing is waiting on time.
+    clock::time_point next_wakeup() const noexcept { return next_wakeup_; }
+
+    std::size_t ready_size() const noexcept { return ready_count_; }
+    std::size_t delayed_size() const noexcept { return delayed_.size(); }
+    bool empty() const noexcept { return ready_count_ == 0 && delayed_.empty(); }
+    std::size_t open_breakers(clock::time_point now) const;
+    std::uint64_t short_circuited() const noexcept { return short_circuited_; }
+    std::uint64_t budget_exhausted() const noexcept { return budget_exhausted_; }
+
+    host_state* host_for(const std::string& url);
+
+private:
+    struct delayed_entry {
+        clock::time_point not_before;
+        std::uint64_t sequence;  // FIFO among equal times
+        host_state* host;
+        crawl_request request;
+    };
+    struct later_first {
+        bool operator()(const delayed_entry& a, const delayed_entry& b) const {
+            return a.not_before != b.not_before ? a.not_before > b.not_before
+                                                : a.sequence > b.sequence;
+        }
+    };
+
+    void promote_due(clock::time_point now);
+    void enqueue_ready(host_state& host, crawl_request request);
+
+    const crawl_options& options_;
+    std::unordered_map<std::string, std::unique_ptr<host_state>> hosts_;
+    std::list<host_state*> rotation_;  // hosts with ready requests
+    std::vector<delayed_entry> delayed_;  // min-heap by later_first
+    std::unordered_set<std::uint64_t> seen_;
+    resilience::token_bucket global_bucket_;
+    std::size_t ready_count_ = 0;
+    std::uint64_t sequence_ = 0;
+    std::uint64_t short_circuited_ = 0;
+    std::uint64_t budget_exhausted_ = 0;
+    clock::time_point next_wakeup_ = clock::time_point::max();
+};
+
+// 64-bit fingerprint of a request (method, URL, body), for dedup.
+std::uint64_t fingerprint(const net::http_request& request) noexcept;
+
+}  // namespace harvest::crawl

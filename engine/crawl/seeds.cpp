@@ -1,0 +1,79 @@
+#include "engine/crawl/seeds.hpp"
+
+#include <string_view>
+#include <utility>
+
+namespace harvest::crawl {
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+std::string substitute(std::string_view pattern, std::string_view value) {
+    std::string out;
+    constexpr std::string_view placeholder = "{id}";
+    std::size_t start = 0;
+    for (auto pos = pattern.find(placeholder); pos != std::string_view::npos;
+         pos = pattern.find(placeholder, start)) {
+        out.append(pattern.substr(start, pos - start));
+        out.append(value);
+        start = pos + placeholder.size();
+    }
+    out.append(pattern.substr(start));
+    return out;
+}
+
+}  // namespace
+
+seed_stream::seed_stream(std::vector<seed_spec> seeds) : seeds_(std::move(seeds)) {}
+
+void seed_stream::open() {
+    for (const auto& seed : seeds_) {
+        if (seed.what == seed_spec::kind::url) {
+            continue;
+        }
+        std::ifstream probe(seed.file);
+        if (!probe) {
+            throw std::runtime_error("cannot open seed file " + seed.file);
+        }
+    }
+}
+
+std::optional<net::http_request> seed_stream::next() {
+    while (index_ < seeds_.size()) {
+        const seed_spec& seed = seeds_[index_];
+        if (seed.what == seed_spec::kind::url) {
+            ++index_;
+            return net::http_request{seed.method, seed.url, seed.headers, seed.body};
+        }
+        if (!file_) {
+            file_ = std::make_unique<std::ifstream>(seed.file);
+            if (!*file_) {
+                throw std::runtime_error("cannot open seed file " + seed.file);
+            }
+        }
+        std::string line;
+        while (std::getline(*file_, line)) {
+            std::string_view value = trim(line);
+            if (value.empty() || value.front() == '#') {
+                continue;
+            }
+            std::string url = seed.what == seed_spec::kind::urls_file
+                                  ? std::string(value)
+                                  : substitute(seed.url, value);
+            return net::http_request{seed.method, std::move(url), seed.headers, seed.body};
+        }
+        file_.reset();
+        ++index_;
+    }
+    return std::nullopt;
+}
+
+}  // namespace harvest::crawl

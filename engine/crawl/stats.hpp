@@ -1,0 +1,51 @@
+#pragma once
+// Counters of one crawl, read by the run summary and `--stats-json` (shared/spec/cli.md).
+// Written from any thread: plain atomics for the hot counters, a mutex only for the keyed
+// maps of rare events (failure kinds, retry reasons).
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace harvest::crawl {
+
+class crawl_stats {
+public:
+    std::atomic<std::uint64_t> requests{0};  // attempts sent
+    std::atomic<std::uint64_t> retries{0};
+    std::atomic<std::uint64_t> retry_after_waits{0};
+    std::atomic<std::uint64_t> retry_budget_exhausted{0};
+    std::atomic<std::uint64_t> dedup_skipped{0};
+    std::atomic<std::uint64_t> robots_disallowed{0};
+    std::atomic<std::uint64_t> breaker_opened{0};
+    std::atomic<std::uint64_t> short_circuited{0};
+    std::atomic<std::uint64_t> bytes_received{0};
+    std::atomic<std::uint64_t> succeeded{0};  // requests that ended in a success
+    std::atomic<std::uint64_t> failed_total{0};
+    std::atomic<std::uint64_t> in_flight{0};
+    std::atomic<std::uint64_t> queued{0};
+    std::atomic<std::uint64_t> open_breakers{0};
+
+    void count_response(unsigned status) noexcept {
+        if (status < responses_.size()) {
+            responses_[status].fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    void count_failure(const std::string& kind);
+    void count_transport_error(const std::string& kind);
+
+    std::map<unsigned, std::uint64_t> responses() const;
+    std::map<std::string, std::uint64_t> failures() const;
+    std::map<std::string, std::uint64_t> transport_errors() const;
+
+private:
+    std::array<std::atomic<std::uint64_t>, 600> responses_{};
+    mutable std::mutex mutex_;
+    std::map<std::string, std::uint64_t> failures_;
+    std::map<std::string, std::uint64_t> transport_errors_;
+};
+
+}  // namespace harvest::crawl

@@ -1,0 +1,58 @@
+// Plain-TCP connections: connect and the exchange template instantiated for beast::tcp_stream.
+
+#include "engine/net/exchange_impl.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+namespace harvest::net::detail {
+
+namespace {
+
+class plain_connection final : public connection {
+public:
+    explicit plain_connection(boost::asio::any_io_executor executor)
+        : stream_(std::move(executor)) {}
+
+    boost::asio::awaitable<exchange_result> exchange(wire_request request,
+                                                     exchange_limits limits) override {
+        co_return co_await run_exchange(stream_, buffer_, request, limits);
+    }
+
+    bool reusable() noexcept override { return socket_reusable(stream_, buffer_); }
+
+    void close() noexcept override {
+        boost::system::error_code ignored;
+        stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+        stream_.socket().close(ignored);
+    }
+
+    beast::tcp_stream& stream() noexcept { return stream_; }
+
+private:
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+};
+
+}  // namespace
+
+boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_plain(
+    boost::asio::any_io_executor executor, endpoint_list endpoints, connect_limits limits) {
+    const auto step = clamp_timeout(limits.connect, limits.deadline);
+    if (step.count() <= 0) {
+        co_return fetch_error::timeout;
+    }
+    auto conn = std::make_unique<plain_connection>(std::move(executor));
+    conn->stream().expires_after(step);
+    auto [ec, endpoint] = co_await conn->stream().async_connect(
+        endpoints, boost::asio::as_tuple(boost::asio::use_awaitable));
+    (void)endpoint;
+    if (ec) {
+        co_return ec == beast::error::timeout ? fetch_error::timeout : fetch_error::connect;
+    }
+    conn->stream().expires_never();
+    boost::system::error_code ignored;
+    conn->stream().socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    co_return std::unique_ptr<connection>(std::move(conn));
+}
+
+}  // namespace harvest::net::detail

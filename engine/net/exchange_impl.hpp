@@ -1,0 +1,161 @@
+#pragma once
+// The Beast half of a connection: one request/response exchange over any stream whose lowest
+// layer is a beast::tcp_stream, and the single mapping of Asio/Beast/OpenSSL errors to
+// fetch_error. Included only by connection_plain.cpp and connection_tls.cpp, so its templates
+// are instantiated once per stream type.
+
+#include "engine/net/connection.hpp"
+#include "engine/net/fetch_error.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace harvest::net::detail {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+// Larger header blocks are a protocol error: no real site needs more, and it bounds memory.
+inline constexpr std::size_t header_limit = 64 * 1024;
+
+// Maps an error of the exchange (write, read, parse) to its fetch_error. Connect and handshake
+// errors are mapped where they happen, because there the same codes mean something else.
+inline boost::system::error_code map_exchange_error(const boost::system::error_code& ec) {
+    if (ec.category() == fetch_error_category()) {
+        return ec;
+    }
+    if (ec == beast::error::timeout) {
+        return fetch_error::timeout;
+    }
+    if (ec.category() == http::make_error_code(http::error::end_of_stream).category()) {
+        if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+            return fetch_error::reset;  // closed before the headers, or before the body ended
+        }
+        if (ec == http::error::body_limit) {
+            return fetch_error::body_too_large;
+        }
+        return fetch_error::protocol;  // bad syntax, header_limit, bad chunk, ...
+    }
+    if (ec == boost::asio::error::operation_aborted) {
+        return fetch_error::cancelled;
+    }
+    if (ec == boost::asio::error::connection_refused ||
+        ec == boost::asio::error::host_unreachable ||
+        ec == boost::asio::error::network_unreachable) {
+        return fetch_error::connect;
+    }
+    // eof, connection_reset, broken_pipe, stream_truncated, TLS record errors: the transport
+    // went away or was corrupted under us.
+    return fetch_error::reset;
+}
+
+// True when a pooled socket is fit to carry another request: open, no FIN from the peer and
+// no unread bytes (which would be the start of a response to nothing — or a TLS alert).
+inline bool socket_reusable(beast::tcp_stream& stream, const beast::flat_buffer& buffer) noexcept {
+    auto& socket = stream.socket();
+    if (!socket.is_open() || buffer.size() != 0) {
+        return false;
+    }
+    char byte = 0;
+    const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+template <class Stream>
+boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat_buffer& buffer,
+                                                     wire_request request,
+                                                     exchange_limits limits) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    exchange_result out;
+    auto& lowest = beast::get_lowest_layer(stream);
+
+    http::request<http::string_body> req;
+    req.method_string(request.method);
+    req.target(request.target);
+    req.version(11);
+    req.set(http::field::host, request.host_header);
+    if (request.headers != nullptr) {
+        for (const auto& [name, value] : *request.headers) {
+            req.insert(name, value);
+        }
+    }
+    req.body().assign(request.body.data(), request.body.size());
+    req.prepare_payload();
+
+    // response_headers runs from the first byte sent to the end of the headers.
+    auto step = clamp_timeout(limits.response_headers, limits.deadline);
+    if (step.count() <= 0) {
+        out.ec = fetch_error::timeout;
+        co_return out;
+    }
+    lowest.expires_after(step);
+    out.sent = clock::now();
+    auto [write_ec, written] = co_await http::async_write(stream, req, as_tuple(use_awaitable));
+    (void)written;
+    if (write_ec) {
+        out.ec = map_exchange_error(write_ec);
+        co_return out;
+    }
+
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(header_limit);
+    parser.body_limit(limits.max_body);
+    if (request.method == "HEAD") {
+        parser.skip(true);
+    }
+    auto [header_ec, header_bytes] =
+        co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
+    (void)header_bytes;
+    out.got_response_bytes = parser.got_some();
+    if (header_ec) {
+        out.ec = map_exchange_error(header_ec);
+        co_return out;
+    }
+
+    // The body is read piece by piece so idle_read bounds each wait, not the whole body.
+    // Bounded: every read consumes bytes (or fails), and the body is capped by body_limit.
+    while (!parser.is_done()) {
+        step = clamp_timeout(limits.idle_read, limits.deadline);
+        if (step.count() <= 0) {
+            out.ec = fetch_error::timeout;
+            co_return out;
+        }
+        lowest.expires_after(step);
+        auto [read_ec, n] =
+            co_await http::async_read_some(stream, buffer, parser, as_tuple(use_awaitable));
+        (void)n;
+        if (read_ec) {
+            out.ec = map_exchange_error(read_ec);
+            co_return out;
+        }
+    }
+    lowest.expires_never();
+    out.last_byte = clock::now();
+
+    auto& res = parser.get();
+    out.status = res.result_int();
+    out.headers.reserve(std::distance(res.begin(), res.end()));
+    for (const auto& field : res) {
+        out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    out.keep_alive = parser.keep_alive() && buffer.size() == 0;
+    out.body = std::move(res.body());
+    co_return out;
+}
+
+}  // namespace harvest::net::detail

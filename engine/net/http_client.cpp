@@ -1,0 +1,351 @@
+// The client proper: request assembly, the keep-alive pool, redirects and decoding. No Beast
+// templates here (they live in connection_*.cpp), so this file compiles quickly.
+
+#include "engine/net/http_client.hpp"
+
+#include "engine/net/connection.hpp"
+#include "engine/net/decode.hpp"
+#include "engine/net/dns_cache.hpp"
+#include "engine/net/url.hpp"
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+namespace harvest::net {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+               return std::tolower(x) == std::tolower(y);
+           });
+}
+
+std::string_view find_header(const header_list& headers, std::string_view name) noexcept {
+    for (const auto& [n, v] : headers) {
+        if (iequals(n, name)) {
+            return v;
+        }
+    }
+    return {};
+}
+
+bool has_header(const header_list& headers, std::string_view name) noexcept {
+    return std::any_of(headers.begin(), headers.end(),
+                       [name](const auto& h) { return iequals(h.first, name); });
+}
+
+void erase_header(header_list& headers, std::string_view name) {
+    std::erase_if(headers, [name](const auto& h) { return iequals(h.first, name); });
+}
+
+// Headers the client owns (framing and Host), and anything that could split the request.
+bool is_sendable(const std::pair<std::string, std::string>& header) noexcept {
+    const auto& [name, value] = header;
+    if (name.empty() || iequals(name, "Host") || iequals(name, "Content-Length") ||
+        iequals(name, "Transfer-Encoding")) {
+        return false;
+    }
+    auto bad = [](char c) { return c == '\r' || c == '\n' || c == '\0'; };
+    return std::none_of(name.begin(), name.end(), bad) &&
+           std::none_of(value.begin(), value.end(), bad) &&
+           name.find_first_of(" \t:") == std::string::npos;
+}
+
+bool is_redirect(unsigned status) noexcept {
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+std::string pool_key(const url_parts& parts, const crawl::tls_options& tls) {
+    std::string key = parts.tls ? "https://" : "http://";
+    key += parts.host;
+    key += ':';
+    key += std::to_string(parts.port);
+    if (parts.tls) {
+        // A connection verified under one TLS policy must not serve a request of another.
+        key += tls.verify ? "|verify|" : "|noverify|";
+        key += tls.ca_file;
+    }
+    return key;
+}
+
+}  // namespace
+
+std::string_view http_response::header(std::string_view name) const noexcept {
+    return find_header(headers, name);
+}
+
+struct http_client::impl {
+    boost::asio::any_io_executor executor;
+    client_options options;
+    dns_cache dns;
+
+    std::mutex pool_mutex;  // guards idle; never held across co_await
+    std::unordered_map<std::string, std::vector<std::unique_ptr<detail::connection>>> idle;
+
+    std::mutex tls_mutex;  // guards tls_contexts
+    std::map<std::pair<bool, std::string>, std::shared_ptr<boost::asio::ssl::context>>
+        tls_contexts;
+
+    impl(boost::asio::any_io_executor ex, client_options opts)
+        : executor(ex), options(std::move(opts)), dns(ex, options.dns_ttl) {}
+
+    // The most recently used idle connection of the origin that is still fit for reuse.
+    std::unique_ptr<detail::connection> acquire(const std::string& key) {
+        std::vector<std::unique_ptr<detail::connection>> stale;
+        std::unique_ptr<detail::connection> found;
+        {
+            std::lock_guard lock(pool_mutex);
+            auto it = idle.find(key);
+            if (it == idle.end()) {
+                return nullptr;
+            }
+            auto& list = it->second;
+            // Bounded by max_idle_per_origin.
+            while (!list.empty()) {
+                auto candidate = std::move(list.back());
+                list.pop_back();
+                if (candidate->reusable()) {
+                    found = std::move(candidate);
+                    break;
+                }
+                stale.push_back(std::move(candidate));
+            }
+            if (list.empty()) {
+                idle.erase(it);
+            }
+        }
+        for (auto& conn : stale) {
+            conn->close();
+        }
+        return found;
+    }
+
+    void release(const std::string& key, std::unique_ptr<detail::connection> conn) {
+        {
+            std::lock_guard lock(pool_mutex);
+            auto& list = idle[key];
+            if (list.size() < options.max_idle_per_origin) {
+                list.push_back(std::move(conn));
+                return;
+            }
+        }
+        conn->close();
+    }
+
+    boost::system::result<std::shared_ptr<boost::asio::ssl::context>> tls_context(
+        const crawl::tls_options& tls) {
+        std::lock_guard lock(tls_mutex);
+        auto key = std::make_pair(tls.verify, tls.ca_file);
+        auto it = tls_contexts.find(key);
+        if (it != tls_contexts.end()) {
+            return it->second;
+        }
+        auto context = detail::make_tls_context(tls.verify, tls.ca_file);
+        if (context) {
+            tls_contexts.emplace(std::move(key), *context);
+        }
+        return context;
+    }
+
+    // `options` is owned by the fetch frame (its shared_ptr), which awaits this call.
+    boost::asio::awaitable<boost::system::result<std::unique_ptr<detail::connection>>> connect(
+        url_parts parts, const crawl::http_options& options,
+        std::chrono::steady_clock::time_point deadline) {
+        auto endpoints = co_await dns.resolve(parts.host, parts.port);
+        if (!endpoints) {
+            co_return endpoints.error();
+        }
+        detail::connect_limits limits{options.timeouts.connect, options.timeouts.tls, deadline};
+        if (!parts.tls) {
+            co_return co_await detail::connect_plain(executor, std::move(*endpoints), limits);
+        }
+        auto context = tls_context(options.tls);
+        if (!context) {
+            co_return context.error();
+        }
+        co_return co_await detail::connect_tls(executor, std::move(*context), options.tls.verify,
+                                               parts.host, parts.host_is_ip,
+                                               std::move(*endpoints), limits);
+    }
+
+    // One hop: a pooled or new connection, one exchange. A reused connection that fails before
+    // any response byte was probably closed by the server while idle: the request goes again,
+    // once, on a fresh connection.
+    // `request` views and `options` live in the fetch frame, which awaits this call.
+    boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
+        url_parts parts, detail::wire_request request,
+        const crawl::http_options& options, std::chrono::steady_clock::time_point deadline) {
+        const std::string key = pool_key(parts, options.tls);
+        const detail::exchange_limits limits{options.timeouts.response_headers,
+                                             options.timeouts.idle_read, deadline,
+                                             options.max_body};
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            std::unique_ptr<detail::connection> conn;
+            if (attempt == 0) {
+                conn = acquire(key);
+            }
+            const bool reused = conn != nullptr;
+            if (!conn) {
+                auto fresh = co_await connect(parts, options, deadline);
+                if (!fresh) {
+                    co_return fresh.error();
+                }
+                conn = std::move(*fresh);
+            }
+            auto result = co_await conn->exchange(request, limits);
+            if (result.ec) {
+                conn->close();
+                if (reused && !result.got_response_bytes && result.ec == fetch_error::reset) {
+                    continue;
+                }
+                co_return result.ec;
+            }
+            if (result.keep_alive) {
+                release(key, std::move(conn));
+            } else {
+                conn->close();
+            }
+            co_return result;
+        }
+        co_return fetch_error::reset;  // the retry on a fresh connection failed the same way
+    }
+};
+
+http_client::http_client(boost::asio::any_io_executor executor, client_options options)
+    : impl_(std::make_unique<impl>(std::move(executor), std::move(options))) {}
+
+http_client::~http_client() {
+    close_idle();
+}
+
+void http_client::close_idle() {
+    std::unordered_map<std::string, std::vector<std::unique_ptr<detail::connection>>> idle;
+    {
+        std::lock_guard lock(impl_->pool_mutex);
+        idle.swap(impl_->idle);
+    }
+    for (auto& [key, list] : idle) {
+        for (auto& conn : list) {
+            conn->close();
+        }
+    }
+}
+
+boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
+    http_request request, std::shared_ptr<const crawl::http_options> options,
+    std::chrono::steady_clock::time_point deadline) {
+    if (!options) {
+        options = std::make_shared<const crawl::http_options>();
+    }
+    // Request wins over the crawl's headers, which win over the client's defaults.
+    header_list headers;
+    for (const auto& header : request.headers) {
+        if (is_sendable(header)) {
+            headers.push_back(header);
+        }
+    }
+    for (const auto& header : options->headers) {
+        if (is_sendable(header) && !has_header(headers, header.first)) {
+            headers.push_back(header);
+        }
+    }
+    if (!has_header(headers, "User-Agent") && !impl_->options.user_agent.empty()) {
+        headers.emplace_back("User-Agent", impl_->options.user_agent);
+    }
+    if (!has_header(headers, "Accept-Encoding")) {
+        std::string accept;
+        for (auto [on, name] : {std::pair{options->gzip, "gzip"}, std::pair{options->deflate,
+                                                                             "deflate"},
+                                std::pair{options->br, "br"}}) {
+            if (on) {
+                accept += accept.empty() ? "" : ", ";
+                accept += name;
+            }
+        }
+        if (!accept.empty()) {
+            headers.emplace_back("Accept-Encoding", std::move(accept));
+        }
+    }
+
+    http_response response;
+    std::string url = std::move(request.url);
+    std::string method = std::move(request.method);
+    std::string body = std::move(request.body);
+    std::optional<std::chrono::steady_clock::time_point> first_sent;
+    // Bounded: each iteration either returns or follows one of at most max_redirects redirects.
+    for (;;) {
+        auto parts = parse_http_url(url);
+        if (!parts) {
+            co_return parts.error();
+        }
+        detail::wire_request wire{method, parts->target, parts->host_header, &headers, body};
+        auto hop = co_await impl_->send_one(*parts, wire, *options, deadline);
+        if (!hop) {
+            co_return hop.error();
+        }
+        if (!first_sent) {
+            first_sent = hop->sent;
+        }
+        response.wire_bytes += hop->body.size();
+
+        const std::string_view location = find_header(hop->headers, "Location");
+        if (is_redirect(hop->status) && !location.empty()) {
+            if (response.redirects >= options->max_redirects) {
+                co_return fetch_error::too_many_redirects;
+            }
+            auto next = resolve_url(url, location);
+            if (!next) {
+                co_return fetch_error::protocol;
+            }
+            auto next_parts = parse_http_url(*next);
+            if (!next_parts) {
+                co_return next_parts.error();  // e.g. unsupported_scheme for ftp:
+            }
+            ++response.redirects;
+            const bool to_get = (hop->status == 303 && method != "HEAD") ||
+                                ((hop->status == 301 || hop->status == 302) && method == "POST");
+            if (to_get) {
+                method = "GET";
+                body.clear();
+                erase_header(headers, "Content-Type");
+            }
+            if (pool_key(*next_parts, options->tls) != pool_key(*parts, options->tls)) {
+                // Credentials meant for one origin must not leak to another.
+                erase_header(headers, "Authorization");
+                erase_header(headers, "Cookie");
+            }
+            url = std::move(*next);
+            continue;
+        }
+
+        response.status = hop->status;
+        const std::string encoding(find_header(hop->headers, "Content-Encoding"));
+        response.headers = std::move(hop->headers);
+        // An empty body (HEAD, 204, 304) has nothing to decode, whatever the header says.
+        if (!encoding.empty() && !hop->body.empty()) {
+            auto decoded = decode_content(encoding, std::move(hop->body), options->max_body,
+                                          coding_set{options->gzip, options->deflate,
+                                                     options->br});
+            if (!decoded) {
+                co_return decoded.error();
+            }
+            response.body = std::move(*decoded);
+        } else {
+            response.body = std::move(hop->body);
+        }
+        response.body.reserve(response.body.size() + body_padding);
+        response.final_url = std::move(url);
+        response.elapsed = hop->last_byte - *first_sent;
+        co_return response;
+    }
+}
+
+}  // namespace harvest::net

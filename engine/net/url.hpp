@@ -1,0 +1,39 @@
+#pragma once
+// URL helpers of the network layer: parsing a fetch target, resolving a redirect Location (or a
+// link) against the URL it came from, and naming a connection pool's origin. Boost.URL only;
+// no Asio, so link following can use them from the core.
+
+#include <boost/system/result.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace harvest::net {
+
+// What the client needs from an absolute http(s) URL.
+struct url_parts {
+    bool tls = false;
+    std::string host;       // host name or IP address, without IPv6 brackets
+    std::uint16_t port = 0;  // explicit port, or 80 / 443
+    std::string host_header;  // Host header value: host as written, ":port" if the URL had one
+    std::string target;       // path (at least "/") and "?query"; never the fragment
+    bool host_is_ip = false;  // no SNI for IP literals
+};
+
+// Parses an absolute URL. Errors: fetch_error::unsupported_scheme for anything but http/https,
+// fetch_error::protocol for a malformed URL, a missing host or a bad port.
+[[nodiscard]] boost::system::result<url_parts> parse_http_url(std::string_view url);
+
+// Resolves `reference` (absolute, scheme-relative, absolute-path or relative) against the
+// absolute URL `base` (RFC 3986 section 5), dropping the fragment. Errors: fetch_error::protocol
+// when either does not parse.
+[[nodiscard]] boost::system::result<std::string> resolve_url(std::string_view base,
+                                                             std::string_view reference);
+
+// "scheme://host:port" with the scheme and host lowercased and the port always present: the
+// identity of a connection pool (a DNS name and its IP are different origins).
+[[nodiscard]] std::string origin_key(const boost::urls::url_view& url);
+
+}  // namespace harvest::net

@@ -1,0 +1,150 @@
+#include "engine/crawl/frontier.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono_literals;
+using steady = harvest::crawl::clock;
+using harvest::crawl::crawl_options;
+using harvest::crawl::crawl_request;
+using harvest::crawl::frontier;
+
+namespace {
+
+crawl_request get(std::string url) {
+    crawl_request r;
+    r.http.url = std::move(url);
+    return r;
+}
+
+crawl_options unlimited_options() {
+    crawl_options o;
+    o.rate_limit.per_host = {0, 0};
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("frontier drops duplicate requests and refuses invalid URLs", "[unit]") {
+    auto options = unlimited_options();
+    frontier f(options);
+    const auto now = steady::now();
+    CHECK(f.admit(get("http://a.test/1"), now) == frontier::admit_result::queued);
+    CHECK(f.admit(get("http://a.test/1"), now) == frontier::admit_result::duplicate);
+    auto post = get("http://a.test/1");
+    post.http.method = "POST";
+    CHECK(f.admit(post, now) == frontier::admit_result::queued);
+    CHECK(f.admit(get("not a url"), now) == frontier::admit_result::invalid_url);
+    CHECK(f.ready_size() == 2);
+}
+
+TEST_CASE("frontier without dedup keeps repeated requests", "[unit]") {
+    auto options = unlimited_options();
+    options.engine.dedup = false;
+    frontier f(options);
+    const auto now = steady::now();
+    CHECK(f.admit(get("http://a.test/1"), now) == frontier::admit_result::queued);
+    CHECK(f.admit(get("http://a.test/1"), now) == frontier::admit_result::queued);
+    CHECK(f.ready_size() == 2);
+}
+
+TEST_CASE("frontier enforces per-host concurrency and rotates between hosts", "[unit]") {
+    auto options = unlimited_options();
+    options.engine.per_host_concurrency = 2;
+    frontier f(options);
+    const auto now = steady::now();
+    for (int i = 0; i < 5; ++i) {
+        f.admit(get("http://a.test/" + std::to_string(i)), now);
+        f.admit(get("http://b.test:8080/" + std::to_string(i)), now);
+    }
+    std::vector<std::string> labels;
+    std::vector<harvest::crawl::host_state*> hosts;
+    while (auto t = f.take(now)) {
+        labels.push_back(t->host->label);
+        hosts.push_back(t->host);
+    }
+    // Two per host, alternating, then both hosts are at their limit.
+    CHECK(labels == std::vector<std::string>{"a.test", "b.test:8080", "a.test", "b.test:8080"});
+    f.finish(*hosts[0]);
+    auto next = f.take(now);
+    REQUIRE(next);
+    CHECK(next->host->label == "a.test");
+    CHECK(next->request.http.url == "http://a.test/2");
+}
+
+TEST_CASE("same origin whatever the case or default port", "[unit]") {
+    auto options = unlimited_options();
+    frontier f(options);
+    CHECK(f.host_for("http://A.test/x") == f.host_for("http://a.test:80/y"));
+    CHECK(f.host_for("https://a.test/x") != f.host_for("http://a.test/x"));
+    CHECK(f.host_for("https://a.test:8443/x")->label == "a.test:8443");
+}
+
+TEST_CASE("rate-limited host waits in the frontier until its next token", "[unit]") {
+    crawl_options options;
+    options.rate_limit.per_host = {10, 1};  // one every 100 ms
+    frontier f(options);
+    const auto t0 = steady::now();
+    f.admit(get("http://a.test/1"), t0);
+    f.admit(get("http://a.test/2"), t0);
+    auto first = f.take(t0);
+    REQUIRE(first);
+    f.finish(*first->host);
+    CHECK_FALSE(f.take(t0));
+    CHECK(f.next_wakeup() > t0);
+    CHECK(f.next_wakeup() <= t0 + 100ms);
+    CHECK(f.take(t0 + 100ms));
+}
+
+TEST_CASE("delayed requests come back when due", "[unit]") {
+    auto options = unlimited_options();
+    frontier f(options);
+    const auto t0 = steady::now();
+    f.admit(get("http://a.test/1"), t0);
+    auto taken = f.take(t0);
+    REQUIRE(taken);
+    f.finish(*taken->host);
+    taken->request.attempt = 1;
+    f.delay(std::move(taken->request), *taken->host, t0 + 2s);
+    CHECK(f.delayed_size() == 1);
+    CHECK_FALSE(f.take(t0 + 1s));
+    CHECK(f.next_wakeup() == t0 + 2s);
+    auto again = f.take(t0 + 2s);
+    REQUIRE(again);
+    CHECK(again->request.attempt == 1);
+    CHECK(f.empty());
+}
+
+TEST_CASE("a host whose breaker is open keeps its requests queued", "[unit]") {
+    auto options = unlimited_options();
+    options.circuit_breaker.window = 2;
+    options.circuit_breaker.min_calls = 2;
+    options.circuit_breaker.open_for = 30s;
+    frontier f(options);
+    const auto t0 = steady::now();
+    for (int i = 0; i < 4; ++i) {
+        f.admit(get("http://down.test/" + std::to_string(i)), t0);
+    }
+    f.admit(get("http://up.test/0"), t0);
+    int up_taken = 0;
+    for (int i = 0; i < 2; ++i) {
+        auto t = f.take(t0);
+        REQUIRE(t);
+        if (t->host->label == "up.test") {
+            ++up_taken;
+            f.finish(*t->host);
+            --i;
+            continue;
+        }
+        f.finish(*t->host);
+        t->host->breaker.record(t->permit, harvest::resilience::call_outcome::failure, t0);
+    }
+    CHECK(up_taken == 1);
+    CHECK_FALSE(f.take(t0 + 1s));  // down.test is open: nothing to send
+    CHECK(f.ready_size() == 2);
+    CHECK(f.next_wakeup() <= t0 + 30s);
+    CHECK(f.open_breakers(t0 + 1s) == 1);
+    // Past give_up_after the waiting requests are handed back to be failed.
+    auto expired = f.expire_open_hosts(t0 + options.circuit_breaker.give_up_after + 1s);
+    CHECK(expired.size() == 2);
+    CHECK(f.empty());
+}

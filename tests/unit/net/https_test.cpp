@@ -1,0 +1,112 @@
+// TLS: peer verification against a throwaway CA, host name checks, verify:false, and reuse of
+// TLS connections. The server's own errors are captured apart from the client's result.
+
+#include "engine/net/http_client.hpp"
+#include "test_origin.hpp"
+
+#include <catch2/catch.hpp>
+
+using harvest::crawl::http_options;
+using harvest::net::fetch_error;
+using harvest::net::http_client;
+using harvest::net::http_request;
+using harvest::test::http_response_bytes;
+using harvest::test::pki;
+using harvest::test::received_request;
+using harvest::test::run_fetch;
+using harvest::test::serve_each;
+using harvest::test::test_origin;
+
+namespace {
+
+harvest::test::handler hello() {
+    return serve_each([](const received_request& req) {
+        return http_response_bytes(200, "secure " + req.header("Host"));
+    });
+}
+
+http_request get(std::string url) {
+    http_request r;
+    r.url = std::move(url);
+    return r;
+}
+
+struct client_fixture {
+    boost::asio::io_context ioc;
+    http_client client{ioc.get_executor(), {"harvest-test/1", std::chrono::seconds(60), 8}};
+};
+
+std::shared_ptr<http_options> tls_options(bool verify, std::string ca_file) {
+    auto options = std::make_shared<http_options>();
+    options->tls.verify = verify;
+    options->tls.ca_file = std::move(ca_file);
+    options->timeouts.tls = std::chrono::milliseconds(3000);
+    return options;
+}
+
+}  // namespace
+
+TEST_CASE("https: a certificate from an unknown CA fails verification", "[unit]") {
+    test_origin origin(hello(), pki().localhost);
+    client_fixture f;
+    auto r = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")), tls_options(true, ""));
+    REQUIRE(r.has_error());
+    CHECK(r.error() == fetch_error::tls_verify);
+}
+
+TEST_CASE("https: with the CA file the request succeeds, by name and by IP", "[unit]") {
+    test_origin origin(hello(), pki().localhost);
+    client_fixture f;
+    auto options = tls_options(true, pki().ca_file);
+    auto by_name = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")), options);
+    REQUIRE(by_name);
+    CHECK(by_name->status == 200);
+    CHECK(by_name->body == "secure localhost:" + std::to_string(origin.port()));
+    auto again = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")), options);
+    REQUIRE(again);
+    CHECK(origin.connections() == 1);  // the TLS connection was pooled and reused
+    auto by_ip = run_fetch(f.client, f.ioc, get(origin.url("/")), options);
+    REQUIRE(by_ip);
+    CHECK(by_ip->status == 200);
+    CHECK(origin.errors().empty());
+}
+
+TEST_CASE("https: a certificate for another host name fails verification", "[unit]") {
+    test_origin origin(hello(), pki().wrong_host);
+    client_fixture f;
+    auto r = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")),
+                       tls_options(true, pki().ca_file));
+    REQUIRE(r.has_error());
+    CHECK(r.error() == fetch_error::tls_verify);
+    // The CA file is right: only the name is wrong. The server saw the handshake fail.
+    CHECK(origin.connections() >= 1);
+}
+
+TEST_CASE("https: verify:false accepts any certificate", "[unit]") {
+    test_origin origin(hello(), pki().wrong_host);
+    client_fixture f;
+    auto r = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")),
+                       tls_options(false, ""));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+}
+
+TEST_CASE("https: a missing CA file is a verification failure, not a crash", "[unit]") {
+    client_fixture f;
+    auto r = run_fetch(f.client, f.ioc, get("https://127.0.0.1:1/"),
+                       tls_options(true, "/nonexistent/ca.pem"));
+    REQUIRE(r.has_error());
+    CHECK(r.error() == fetch_error::tls_verify);
+}
+
+TEST_CASE("https: a plain-HTTP server fails the handshake", "[unit]") {
+    test_origin origin([](harvest::test::peer& p) {
+        // Answers at once: the ClientHello never ends with the blank line a request would.
+        p.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    client_fixture f;
+    auto url = "https://127.0.0.1:" + std::to_string(origin.port()) + "/";
+    auto r = run_fetch(f.client, f.ioc, get(url), tls_options(true, pki().ca_file));
+    REQUIRE(r.has_error());
+    CHECK(r.error() == fetch_error::tls_handshake);
+}

@@ -1,0 +1,89 @@
+#include "engine/metrics/crawl_metrics.hpp"
+
+#include <stdexcept>
+
+namespace harvest::metrics {
+
+namespace {
+
+// Runs before the members are bound, so a registry without `crawl` fails before registering.
+registry& require_crawl_label(registry& reg) {
+    if (!reg.const_label("crawl")) {
+        throw std::invalid_argument(
+            "crawl_metrics: the registry needs a constant 'crawl' label (metrics.md)");
+    }
+    return reg;
+}
+
+}  // namespace
+
+crawl_metrics::crawl_metrics(registry& reg_in, std::size_t host_label_limit)
+    : hosts(host_label_limit),
+      requests(require_crawl_label(reg_in).add_counter(
+          "harvest_requests_total", "Requests sent, every attempt counted.", {"host", "method"})),
+      responses(reg_in.add_counter("harvest_responses_total", "Responses received, by status code.",
+                                   {"host", "code"})),
+      request_errors(reg_in.add_counter("harvest_request_errors_total",
+                                        "Attempts that ended without a response, by error kind.",
+                                        {"host", "kind"})),
+      request_duration(
+          reg_in.add_histogram("harvest_request_duration_seconds",
+                               "Time from sending the request to the last body byte, in seconds.",
+                               {"host"}, default_latency_buckets())),
+      retries(reg_in.add_counter("harvest_retries_total",
+                                 "Retries scheduled, by reason (a status code or an error kind).",
+                                 {"host", "reason"})),
+      retry_budget_exhausted(reg_in.add_counter(
+          "harvest_retry_budget_exhausted_total",
+          "Retries held back because the host's retry budget was spent.", {"host"})),
+      failures(reg_in.add_counter("harvest_failures_total",
+                                  "Requests given up for good, by failure kind.",
+                                  {"host", "kind"})),
+      backoff(reg_in.add_histogram("harvest_backoff_seconds",
+                                   "Delay chosen before each retry (Retry-After included), in "
+                                   "seconds.",
+                                   {"host"}, default_backoff_buckets())),
+      rate_limit_wait_seconds(reg_in.add_counter(
+          "harvest_rate_limit_wait_seconds_total",
+          "Time requests spent waiting for a rate-limit token, in seconds.", {"host"})),
+      circuit_state(reg_in.add_gauge("harvest_circuit_state",
+                                     "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+                                     {"host"})),
+      circuit_transitions(reg_in.add_counter("harvest_circuit_transitions_total",
+                                             "Circuit breaker state changes, by new state.",
+                                             {"host", "to"})),
+      circuit_short_circuits(reg_in.add_counter(
+          "harvest_circuit_short_circuits_total",
+          "Requests held back because the host's circuit breaker was open.", {"host"})),
+      inflight_requests(
+          reg_in.add_gauge("harvest_inflight_requests", "Requests in flight now.", {})),
+      frontier_requests(reg_in.add_gauge(
+          "harvest_frontier_requests",
+          "Requests waiting in the frontier: ready, or delayed (backoff or rate limit).",
+          {"state"})),
+      response_bytes(reg_in.add_counter("harvest_response_bytes_total",
+                                        "Response body bytes received, before decoding.",
+                                        {"host"})),
+      items(reg_in.add_counter("harvest_items_total", "Items extracted, by extractor and outcome.",
+                               {"extractor", "outcome"})),
+      output_items(reg_in.add_counter("harvest_output_items_total",
+                                      "Items written per output, by outcome.",
+                                      {"output", "outcome"})),
+      output_queue_items(reg_in.add_gauge("harvest_output_queue_items",
+                                          "Items waiting for an output (backpressure).",
+                                          {"output"})) {}
+
+host_cells crawl_metrics::for_host(std::string_view host) {
+    const std::string_view label = hosts.admit(host);
+    return host_cells{
+        .request_duration = request_duration.with({label}),
+        .backoff = backoff.with({label}),
+        .retry_budget_exhausted = retry_budget_exhausted.with({label}),
+        .rate_limit_wait_seconds = rate_limit_wait_seconds.with({label}),
+        .circuit_state = circuit_state.with({label}),
+        .circuit_short_circuits = circuit_short_circuits.with({label}),
+        .response_bytes = response_bytes.with({label}),
+    };
+}
+
+}  // namespace harvest::metrics

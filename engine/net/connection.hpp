@@ -26,14 +26,22 @@ namespace harvest::net::detail {
 
 using clock = std::chrono::steady_clock;
 
-// The request as it goes on the wire; views into the caller's frame, which outlives the call.
+// The request as it goes on the wire: serialized bytes in the caller's frame, which outlives
+// the call.
 struct wire_request {
-    std::string_view method;
-    std::string_view target;
-    std::string_view host_header;
-    const header_list* headers = nullptr;  // final, merged header list (without Host)
-    std::string_view body;
+    std::string_view bytes;
+    bool head = false;  // a HEAD request: the response has no body whatever its headers say
 };
+
+// Serializes an HTTP/1.1 request: request line, Host, `headers` (already merged and checked
+// for CR/LF), Content-Length when there is a body (or the method expects one), then the body.
+std::string serialize_request(std::string_view method, std::string_view target,
+                              std::string_view host_header, const header_list& headers,
+                              std::string_view body);
+
+// True when `method` is an HTTP token (RFC 9110 section 5.6.2), so it cannot split the
+// request line.
+bool is_valid_method(std::string_view method) noexcept;
 
 struct exchange_limits {
     std::chrono::milliseconds response_headers{};

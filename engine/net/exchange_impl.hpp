@@ -8,9 +8,11 @@
 #include "engine/net/fetch_error.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -18,7 +20,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <sys/socket.h>
 
@@ -75,47 +76,49 @@ inline bool socket_reusable(beast::tcp_stream& stream, const beast::flat_buffer&
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+struct sent_request {
+    boost::system::error_code ec;
+    clock::time_point at;  // when the request started going out
+};
+
+// Writes the request (already serialized: no Beast serializer instantiated per stream type,
+// which was the costliest template of this file). Starts the response_headers clock, which runs
+// on through the header read in receive_response.
 template <class Stream>
-boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat_buffer& buffer,
-                                                     wire_request request,
-                                                     exchange_limits limits) {
-    using boost::asio::as_tuple;
-    using boost::asio::use_awaitable;
-    exchange_result out;
-    auto& lowest = beast::get_lowest_layer(stream);
-
-    http::request<http::string_body> req;
-    req.method_string(request.method);
-    req.target(request.target);
-    req.version(11);
-    req.set(http::field::host, request.host_header);
-    if (request.headers != nullptr) {
-        for (const auto& [name, value] : *request.headers) {
-            req.insert(name, value);
-        }
-    }
-    req.body().assign(request.body.data(), request.body.size());
-    req.prepare_payload();
-
-    // response_headers runs from the first byte sent to the end of the headers.
-    auto step = clamp_timeout(limits.response_headers, limits.deadline);
+boost::asio::awaitable<sent_request> send_request(Stream& stream, wire_request request,
+                                                  exchange_limits limits) {
+    sent_request out;
+    const auto step = clamp_timeout(limits.response_headers, limits.deadline);
     if (step.count() <= 0) {
         out.ec = fetch_error::timeout;
         co_return out;
     }
-    lowest.expires_after(step);
-    out.sent = clock::now();
-    auto [write_ec, written] = co_await http::async_write(stream, req, as_tuple(use_awaitable));
+    beast::get_lowest_layer(stream).expires_after(step);
+    out.at = clock::now();
+    auto [ec, written] = co_await boost::asio::async_write(
+        stream, boost::asio::buffer(request.bytes.data(), request.bytes.size()),
+        boost::asio::as_tuple(boost::asio::use_awaitable));
     (void)written;
-    if (write_ec) {
-        out.ec = map_exchange_error(write_ec);
-        co_return out;
+    if (ec) {
+        out.ec = map_exchange_error(ec);
     }
+    co_return out;
+}
 
+// Reads one response: headers under the clock send_request started, then the body piece by
+// piece so idle_read bounds each wait, not the whole body.
+template <class Stream>
+boost::asio::awaitable<exchange_result> receive_response(Stream& stream,
+                                                         beast::flat_buffer& buffer, bool head,
+                                                         exchange_limits limits) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    exchange_result out;
+    auto& lowest = beast::get_lowest_layer(stream);
     http::response_parser<http::string_body> parser;
     parser.header_limit(header_limit);
     parser.body_limit(limits.max_body);
-    if (request.method == "HEAD") {
+    if (head) {
         parser.skip(true);
     }
     auto [header_ec, header_bytes] =
@@ -126,11 +129,9 @@ boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat
         out.ec = map_exchange_error(header_ec);
         co_return out;
     }
-
-    // The body is read piece by piece so idle_read bounds each wait, not the whole body.
     // Bounded: every read consumes bytes (or fails), and the body is capped by body_limit.
     while (!parser.is_done()) {
-        step = clamp_timeout(limits.idle_read, limits.deadline);
+        const auto step = clamp_timeout(limits.idle_read, limits.deadline);
         if (step.count() <= 0) {
             out.ec = fetch_error::timeout;
             co_return out;
@@ -155,6 +156,22 @@ boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat
     }
     out.keep_alive = parser.keep_alive() && buffer.size() == 0;
     out.body = std::move(res.body());
+    co_return out;
+}
+
+// One request/response exchange.
+template <class Stream>
+boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat_buffer& buffer,
+                                                     wire_request request,
+                                                     exchange_limits limits) {
+    const sent_request sent = co_await send_request(stream, request, limits);
+    if (sent.ec) {
+        exchange_result out;
+        out.ec = sent.ec;
+        co_return out;
+    }
+    exchange_result out = co_await receive_response(stream, buffer, request.head, limits);
+    out.sent = sent.at;
     co_return out;
 }
 

@@ -78,6 +78,40 @@ std::string pool_key(const url_parts& parts, const crawl::tls_options& tls) {
 
 }  // namespace
 
+namespace detail {
+
+bool is_valid_method(std::string_view method) noexcept {
+    static constexpr std::string_view tchar_symbols = "!#$%&'*+-.^_`|~";
+    return !method.empty() && std::all_of(method.begin(), method.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               tchar_symbols.find(c) != std::string_view::npos;
+    });
+}
+
+std::string serialize_request(std::string_view method, std::string_view target,
+                              std::string_view host_header, const header_list& headers,
+                              std::string_view body) {
+    std::string out;
+    std::size_t size = method.size() + target.size() + host_header.size() + body.size() + 64;
+    for (const auto& [name, value] : headers) {
+        size += name.size() + value.size() + 4;
+    }
+    out.reserve(size);
+    out.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");
+    out.append(host_header).append("\r\n");
+    for (const auto& [name, value] : headers) {
+        out.append(name).append(": ").append(value).append("\r\n");
+    }
+    // As Beast's prepare_payload: a body, or a method whose requests carry one, gets a length.
+    if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+        out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+    }
+    out.append("\r\n").append(body);
+    return out;
+}
+
+}  // namespace detail
+
 std::string_view http_response::header(std::string_view name) const noexcept {
     return find_header(headers, name);
 }
@@ -262,14 +296,14 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
     }
     if (!has_header(headers, "Accept-Encoding")) {
         std::string accept;
-        for (auto [on, name] : {std::pair{options->gzip, "gzip"}, std::pair{options->deflate,
-                                                                             "deflate"},
-                                std::pair{options->br, "br"}}) {
+        auto offer = [&accept](bool on, std::string_view coding) {
             if (on) {
-                accept += accept.empty() ? "" : ", ";
-                accept += name;
+                accept.append(accept.empty() ? "" : ", ").append(coding);
             }
-        }
+        };
+        offer(options->gzip, "gzip");
+        offer(options->deflate, "deflate");
+        offer(options->br, "br");
         if (!accept.empty()) {
             headers.emplace_back("Accept-Encoding", std::move(accept));
         }
@@ -286,7 +320,12 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
         if (!parts) {
             co_return parts.error();
         }
-        detail::wire_request wire{method, parts->target, parts->host_header, &headers, body};
+        if (!detail::is_valid_method(method)) {
+            co_return fetch_error::protocol;
+        }
+        const std::string bytes =
+            detail::serialize_request(method, parts->target, parts->host_header, headers, body);
+        const detail::wire_request wire{bytes, method == "HEAD"};
         auto hop = co_await impl_->send_one(*parts, wire, *options, deadline);
         if (!hop) {
             co_return hop.error();

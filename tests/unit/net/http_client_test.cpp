@@ -401,6 +401,12 @@ TEST_CASE("unsupported schemes and malformed URLs fail without I/O", "[unit]") {
     auto bad = run_fetch(f.client, f.ioc, get("http://"));
     REQUIRE(bad.has_error());
     CHECK(bad.error() == fetch_error::protocol);
+    // A method that would split the request line is refused before connecting.
+    http_request split = get("http://127.0.0.1:1/");
+    split.method = "GET / HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET";
+    auto injected = run_fetch(f.client, f.ioc, split);
+    REQUIRE(injected.has_error());
+    CHECK(injected.error() == fetch_error::protocol);
 }
 
 TEST_CASE("connection refused maps to connect", "[unit]") {

@@ -1,0 +1,37 @@
+#pragma once
+// The TLS connection type, shared by connection_tls.cpp (send + exchange), tls_receive.cpp
+// (reading a response over TLS, the heaviest instantiation) and tls_connect.cpp (connect +
+// handshake): three translation units so they compile in parallel.
+// Internal to the network layer; include only from those two files.
+
+#include "engine/net/connection.hpp"
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+namespace harvest::net::detail {
+
+using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+class tls_connection final : public connection {
+public:
+    tls_connection(boost::asio::any_io_executor executor,
+                   std::shared_ptr<boost::asio::ssl::context> context)
+        : context_(std::move(context)), stream_(std::move(executor), *context_) {}
+
+    boost::asio::awaitable<exchange_result> exchange(wire_request request,
+                                                     exchange_limits limits) override;
+    bool reusable() noexcept override;
+    void close() noexcept override;
+
+    tls_stream& stream() noexcept { return stream_; }
+
+private:
+    std::shared_ptr<boost::asio::ssl::context> context_;  // must outlive the stream
+    tls_stream stream_;
+    boost::beast::flat_buffer buffer_;
+};
+
+}  // namespace harvest::net::detail

@@ -1,0 +1,359 @@
+#include "engine/core/url_canonical.hpp"
+
+#include "tests/unit/core/corpus_util.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <iostream>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace {
+
+using harvest::core::canonicalize_options;
+using harvest::core::canonicalize_url;
+using harvest::core::fingerprint128;
+using harvest::core::request_fingerprint;
+using harvest::core::safe_url_options;
+using harvest::core::safe_url_string;
+using harvest::core::text_encoding;
+using harvest::test::from_hex;
+using harvest::test::load_json;
+using harvest::test::printable;
+using harvest::test::str;
+
+// Conformance thresholds (share of the corpus vectors that must pass).
+constexpr double k_canonicalize_threshold = 0.95;
+constexpr double k_safe_url_threshold = 0.90;
+
+std::optional<text_encoding> encoding_named(std::string_view name) {
+    if (name == "utf8" || name == "utf-8") {
+        return text_encoding::utf8;
+    }
+    if (name == "latin1" || name == "latin-1" || name == "iso-8859-1") {
+        return text_encoding::latin1;
+    }
+    if (name == "cp1251" || name == "windows-1251") {
+        return text_encoding::cp1251;
+    }
+    return std::nullopt;  // e.g. cp1251: not supported
+}
+
+// The URL text a vector feeds in: str inputs are UTF-8; bytes inputs are decoded with the
+// vector's `encoding` first (w3lib's to_unicode), which for Latin-1 means re-encoding as UTF-8.
+std::string vector_input(const boost::json::object& v) {
+    if (str(v.at("input_type")) != "bytes") {
+        return str(v.at("input"));
+    }
+    std::string bytes = from_hex(str(v.at("input_hex")));
+    const auto& options = v.at("options").as_object();
+    if (const auto* enc = options.if_contains("encoding")) {
+        if (encoding_named(str(*enc)) == text_encoding::latin1) {
+            return harvest::core::latin1_to_utf8(bytes);
+        }
+    }
+    return bytes;
+}
+
+struct corpus_outcome {
+    std::size_t total = 0;
+    std::size_t passed = 0;
+    std::size_t idempotent_checked = 0;
+    std::size_t idempotent_passed = 0;
+    std::vector<std::string> failures;
+};
+
+void report(const char* name, const corpus_outcome& o) {
+    std::cout << name << ": " << o.passed << "/" << o.total << " vectors pass";
+    if (o.idempotent_checked > 0) {
+        std::cout << ", idempotent " << o.idempotent_passed << "/" << o.idempotent_checked;
+    }
+    std::cout << "\n";
+    for (const auto& f : o.failures) {
+        std::cout << "  FAIL " << f << "\n";
+    }
+}
+
+}  // namespace
+
+TEST_CASE("canonicalize_url: w3lib corpus", "[unit][url][corpus]") {
+    const auto corpus = load_json("url_canonicalization/canonicalize_url.json");
+    corpus_outcome outcome;
+    for (const auto& item : corpus.as_array()) {
+        const auto& v = item.as_object();
+        ++outcome.total;
+        const std::string id = str(v.at("id"));
+        canonicalize_options options;
+        std::string unsupported;
+        for (const auto& [key, value] : v.at("options").as_object()) {
+            if (key == "keep_blank_values") {
+                options.keep_blank_values = value.as_bool();
+            } else if (key == "keep_fragments") {
+                options.keep_fragments = value.as_bool();
+            } else if (key == "query_separator" && value.as_string().size() == 1) {
+                options.query_separator = value.as_string()[0];
+            } else if (key == "encoding" && encoding_named(str(value))) {
+                options.query_encoding = *encoding_named(str(value));
+            } else {
+                unsupported = std::string(key) + "=" + boost::json::serialize(value);
+            }
+        }
+        const std::string input = vector_input(v);
+        const std::string expected = str(v.at("expected"));
+        if (!unsupported.empty()) {
+            outcome.failures.push_back(id + ": unsupported option " + unsupported);
+            continue;
+        }
+        const auto got = canonicalize_url(input, options);
+        if (got && *got == expected) {
+            ++outcome.passed;
+            // A canonical URL is a fixed point.
+            ++outcome.idempotent_checked;
+            const auto again = canonicalize_url(*got, options);
+            if (again && *again == *got) {
+                ++outcome.idempotent_passed;
+            } else {
+                outcome.failures.push_back(id + ": not idempotent: " + printable(*got) + " -> " +
+                                           (again ? printable(*again) : again.error().message()));
+            }
+        } else {
+            outcome.failures.push_back(id + ": input " + printable(input) + "\n       expected " +
+                                       printable(expected) + "\n       got      " +
+                                       (got ? printable(*got) : "error " + got.error().message()));
+        }
+    }
+    report("canonicalize_url", outcome);
+    const double rate = static_cast<double>(outcome.passed) / static_cast<double>(outcome.total);
+    CHECK(outcome.idempotent_passed == outcome.idempotent_checked);
+    REQUIRE(outcome.total >= 50);
+    REQUIRE(rate >= k_canonicalize_threshold);
+}
+
+TEST_CASE("safe_url_string: w3lib corpus", "[unit][url][corpus]") {
+    const auto corpus = load_json("url_canonicalization/safe_url_string.json");
+    corpus_outcome outcome;
+    for (const auto& item : corpus.as_array()) {
+        const auto& v = item.as_object();
+        ++outcome.total;
+        const std::string id = str(v.at("id"));
+        safe_url_options options;
+        std::string unsupported;
+        for (const auto& [key, value] : v.at("options").as_object()) {
+            if (key == "quote_path") {
+                options.quote_path = value.as_bool();
+            } else if (key == "encoding" && encoding_named(str(value))) {
+                options.encoding = *encoding_named(str(value));
+            } else if (key == "path_encoding" && encoding_named(str(value))) {
+                options.path_encoding = *encoding_named(str(value));
+            } else {
+                unsupported = std::string(key) + "=" + boost::json::serialize(value);
+            }
+        }
+        const std::string input = vector_input(v);
+        const std::string expected = str(v.at("expected"));
+        if (!unsupported.empty()) {
+            outcome.failures.push_back(id + ": unsupported option " + unsupported);
+            continue;
+        }
+        const auto got = safe_url_string(input, options);
+        if (got && *got == expected) {
+            ++outcome.passed;
+            if (const auto* idem = v.if_contains("idempotent"); idem && idem->as_bool()) {
+                ++outcome.idempotent_checked;
+                const auto again = safe_url_string(expected, options);
+                if (again && *again == expected) {
+                    ++outcome.idempotent_passed;
+                } else {
+                    outcome.failures.push_back(
+                        id + ": not idempotent: " + printable(expected) + " -> " +
+                        (again ? printable(*again) : again.error().message()));
+                }
+            }
+        } else {
+            outcome.failures.push_back(id + ": input " + printable(input) + "\n       expected " +
+                                       printable(expected) + "\n       got      " +
+                                       (got ? printable(*got) : "error " + got.error().message()));
+        }
+    }
+    report("safe_url_string", outcome);
+    const double rate = static_cast<double>(outcome.passed) / static_cast<double>(outcome.total);
+    CHECK(outcome.idempotent_passed == outcome.idempotent_checked);
+    REQUIRE(outcome.total >= 100);
+    REQUIRE(rate >= k_safe_url_threshold);
+}
+
+TEST_CASE("canonicalize_url: dedup rules beyond the corpus", "[unit][url]") {
+    auto canon = [](std::string_view url) {
+        const auto r = canonicalize_url(url);
+        REQUIRE(r.has_value());
+        return *r;
+    };
+    SECTION("default ports are dropped, others kept") {
+        CHECK(canon("HTTP://Example.COM:80/a") == "http://example.com/a");
+        CHECK(canon("https://example.com:443/a") == "https://example.com/a");
+        CHECK(canon("https://example.com:80/a") == "https://example.com:80/a");
+        CHECK(canon("http://example.com:0080/a") == "http://example.com/a");
+    }
+    SECTION("dot segments are removed") {
+        CHECK(canon("http://example.com/a/./b/../c") == "http://example.com/a/c");
+        CHECK(canon("http://example.com/../../x") == "http://example.com/x");
+        CHECK(canon("http://example.com/a/b/..") == "http://example.com/a/");
+        CHECK(canon("http://example.com/a/%2E%2E/b") == "http://example.com/b");
+    }
+    SECTION("escapes: unreserved decoded, delimiters kept, hex upper-cased") {
+        CHECK(canon("http://example.com/%7euser/%41%2f%3f%23") ==
+              "http://example.com/~user/A%2F%3F%23");
+        // A decoded "%25" stays escaped: decoding it would change the URL.
+        CHECK(canon("http://example.com/a%2541") == "http://example.com/a%2541");
+    }
+    SECTION("query: sorted by name then value, blank values, + for space") {
+        CHECK(canon("http://e.com/?b=2&a=2&a=1&c") == "http://e.com/?a=1&a=2&b=2&c=");
+        canonicalize_options unsorted;
+        unsorted.sort_query = false;
+        CHECK(*canonicalize_url("http://e.com/?b=2&a=1", unsorted) == "http://e.com/?b=2&a=1");
+    }
+    SECTION("fragment dropped unless kept") {
+        CHECK(canon("http://e.com/p#x") == "http://e.com/p");
+        canonicalize_options keep;
+        keep.keep_fragments = true;
+        CHECK(*canonicalize_url("http://e.com/p#x", keep) == "http://e.com/p#x");
+    }
+    SECTION("equivalent spellings share one canonical form") {
+        const std::set<std::string> forms = {
+            canon("http://Example.com:80/a/../b?y=2&x=1#f"),
+            canon("http://example.com/b?x=1&y=2"),
+            canon("  http://exa\tmple.com/%62?x=1&y=2"),
+        };
+        CHECK(forms.size() == 1);
+    }
+    SECTION("unparsable input is an error") {
+        CHECK_FALSE(canonicalize_url("").has_value());
+        CHECK_FALSE(canonicalize_url(" \t ").has_value());
+        CHECK_FALSE(canonicalize_url("http://example.com:80a/").has_value());
+        CHECK_FALSE(canonicalize_url("http://example.com:99999/").has_value());
+        CHECK_FALSE(canonicalize_url("http://[::1/").has_value());
+        CHECK_FALSE(safe_url_string("http://example.com:x/").has_value());
+    }
+}
+
+TEST_CASE("idna_to_ascii: punycode and label limits", "[unit][url]") {
+    using harvest::core::idna_to_ascii;
+    CHECK(*idna_to_ascii("bücher.de") == "xn--bcher-kva.de");
+    CHECK(*idna_to_ascii("BÜCHER.de") == "xn--bcher-kva.de");
+    CHECK(*idna_to_ascii("例え.jp") == "xn--r8jz45g.jp");
+    CHECK(*idna_to_ascii("example.com") == "example.com");
+    CHECK(*idna_to_ascii("example.com.") == "example.com.");
+    CHECK_FALSE(idna_to_ascii(".example.com").has_value());
+    CHECK_FALSE(idna_to_ascii(std::string(64, 'a') + ".com").has_value());
+    CHECK(idna_to_ascii(std::string(63, 'a') + ".com").has_value());
+}
+
+TEST_CASE("request_fingerprint: deterministic 128-bit, field-separated", "[unit][url]") {
+    const auto a = request_fingerprint("GET", "http://example.com/", "");
+    CHECK(a == request_fingerprint("get", "http://example.com/", ""));
+    CHECK_FALSE(a == request_fingerprint("POST", "http://example.com/", ""));
+    CHECK_FALSE(a == request_fingerprint("GET", "http://example.com/a", ""));
+    CHECK_FALSE(a == request_fingerprint("GET", "http://example.com/", "x"));
+    // Length prefixes keep fields apart: moving bytes across a boundary changes the hash.
+    CHECK_FALSE(request_fingerprint("GET", "ab", "c") == request_fingerprint("GET", "a", "bc"));
+    // Pinned value: fingerprints are stored in the journal, so they must not drift.
+    CHECK(a.hi != 0);
+    CHECK(a.lo != 0);
+    INFO("hi=" << std::hex << a.hi << " lo=" << a.lo);
+    CHECK(a == fingerprint128{0x58dea66d42d02234ULL, 0x228a48c00841ca2bULL});
+}
+
+TEST_CASE("request_fingerprint: no collisions over 200,000 distinct URLs", "[unit][url]") {
+    std::unordered_set<fingerprint128, harvest::core::fingerprint128_hash> seen;
+    std::unordered_set<std::uint64_t> low_halves;
+    for (int i = 0; i < 200000; ++i) {
+        const std::string url = "http://example.com/item?id=" + std::to_string(i);
+        const auto f = request_fingerprint("GET", url, "");
+        seen.insert(f);
+        low_halves.insert(f.lo);
+    }
+    CHECK(seen.size() == 200000);
+    CHECK(low_halves.size() == 200000);  // each half alone is well mixed too
+}
+
+TEST_CASE("url parsers: 20,000 random inputs do not crash", "[unit][url][fuzz]") {
+    std::mt19937 rng(20240601);
+    const std::vector<std::string> seeds = {
+        "http://user:pass@www.Example.com:8080/a/./b/../c;p?q=1&r=%zz#frag",
+        "https://[2001:db8::1]:443/%7e?x=%41",
+        "http://bücher.de/résumé?q=ü",
+        "//host/path",
+        "?a=b",
+        "a:b",
+        "http://[",
+        "http://a@b@c:/",
+    };
+    static constexpr char k_alphabet[] = ":/?#[]@!$&'()*+,;=%-._~aZ09 \t\r\n\\\x80\xc3\xa9\xff\x00";
+    const std::string alphabet(k_alphabet, sizeof(k_alphabet) - 1);
+    std::size_t ok = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string input;
+        if (i % 2 == 0) {
+            input = seeds[rng() % seeds.size()];
+            const int edits = 1 + static_cast<int>(rng() % 6);
+            for (int e = 0; e < edits && !input.empty(); ++e) {
+                const std::size_t pos = rng() % input.size();
+                const char c = alphabet[rng() % alphabet.size()];
+                switch (rng() % 3) {
+                    case 0:
+                        input[pos] = c;
+                        break;
+                    case 1:
+                        input.insert(pos, 1, c);
+                        break;
+                    default:
+                        input.erase(pos, 1);
+                        break;
+                }
+            }
+        } else {
+            const std::size_t len = rng() % 64;
+            for (std::size_t k = 0; k < len; ++k) {
+                input += static_cast<char>(rng() % 256);
+            }
+        }
+        const auto canonical = canonicalize_url(input);
+        const auto safe = safe_url_string(input);
+        if (canonical) {
+            ++ok;
+            // Whatever comes out can be fingerprinted and re-canonicalized without failing.
+            (void)request_fingerprint("GET", *canonical, "");
+            CHECK(canonicalize_url(*canonical).has_value());
+        }
+        if (safe) {
+            CHECK(safe_url_string(*safe).has_value());
+        }
+    }
+    CHECK(ok > 1000);  // the loop exercised the full pipeline, not only the error paths
+}
+
+TEST_CASE("canonicalize_url: idempotent over 20,000 random paths and queries",
+          "[unit][url][fuzz]") {
+    std::mt19937 rng(7);
+    static constexpr char k_alphabet[] = ":/?#[]@!$&'()*+,;=%-._~aZ09 \\\x80\xc3\xa9";
+    std::size_t checked = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string input = "http://Example.com/";
+        const int n = static_cast<int>(rng() % 20);
+        for (int k = 0; k < n; ++k) {
+            input += k_alphabet[rng() % (sizeof(k_alphabet) - 1)];
+        }
+        const auto once = canonicalize_url(input);
+        REQUIRE(once.has_value());
+        const auto twice = canonicalize_url(*once);
+        INFO("input " << printable(input) << " canonical " << printable(*once));
+        REQUIRE(twice.has_value());
+        REQUIRE(*twice == *once);
+        ++checked;
+    }
+    CHECK(checked == 20000);
+}

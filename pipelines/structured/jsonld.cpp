@@ -1,0 +1,464 @@
+#include "pipelines/structured/jsonld.hpp"
+
+#include <simdjson.h>
+
+#include <boost/json/parse_options.hpp>
+#include <boost/json/stream_parser.hpp>
+
+#include <cstring>
+#include <string>
+
+namespace harvest::pipelines {
+
+namespace {
+
+constexpr std::size_t npos = std::string_view::npos;
+
+// HTML's ASCII whitespace (the tokenizer's "whitespace"); JSON's is the same minus '\f'.
+bool is_html_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// True when `text` has `lowercase_literal` at `pos`, ASCII case-insensitively.
+bool starts_with_nocase(std::string_view text, std::size_t pos,
+                        std::string_view lowercase_literal) noexcept {
+    if (pos > text.size() || text.size() - pos < lowercase_literal.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < lowercase_literal.size(); ++i) {
+        if (ascii_lower(text[pos + i]) != lowercase_literal[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::size_t find_char(std::string_view text, char c, std::size_t from) noexcept {
+    if (from >= text.size()) {
+        return npos;
+    }
+    const void* hit = std::memchr(text.data() + from, c, text.size() - from);
+    if (hit == nullptr) {
+        return npos;
+    }
+    return static_cast<std::size_t>(static_cast<const char*>(hit) - text.data());
+}
+
+// Position of "</name" (case-insensitive) at or after `from`, else npos. memchr on '<' keeps
+// this at memory speed on long scripts.
+std::size_t find_end_tag(std::string_view text, std::size_t from, std::string_view name) {
+    for (std::size_t lt = find_char(text, '<', from); lt != npos;
+         lt = find_char(text, '<', lt + 1)) {
+        if (lt + 1 < text.size() && text[lt + 1] == '/' &&
+            starts_with_nocase(text, lt + 2, name)) {
+            return lt;
+        }
+    }
+    return npos;
+}
+
+std::string_view trim_html_space(std::string_view s) noexcept {
+    while (!s.empty() && is_html_space(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && is_html_space(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+// "application/ld+json", "Application/LD+JSON ; charset=utf-8" -> true.
+bool is_jsonld_type(std::string_view type) noexcept {
+    if (auto semicolon = type.find(';'); semicolon != npos) {
+        type = type.substr(0, semicolon);
+    }
+    type = trim_html_space(type);
+    constexpr std::string_view wanted = "application/ld+json";
+    return type.size() == wanted.size() && starts_with_nocase(type, 0, wanted);
+}
+
+struct start_tag {
+    std::size_t end = npos;  // index just past '>', npos when the tag never closes
+    bool jsonld = false;     // its first `type` attribute names JSON-LD
+};
+
+// Reads the attributes of a start tag from `pos` (just after the tag name) to its '>'.
+// Follows the HTML tokenizer closely enough for attribute values holding '>' or quotes.
+start_tag scan_attributes(std::string_view html, std::size_t pos) {
+    start_tag tag;
+    bool type_seen = false;
+    const std::size_t n = html.size();
+    while (pos < n) {
+        while (pos < n && (is_html_space(html[pos]) || html[pos] == '/')) {
+            ++pos;
+        }
+        if (pos >= n) {
+            break;
+        }
+        if (html[pos] == '>') {
+            tag.end = pos + 1;
+            return tag;
+        }
+        const std::size_t name_begin = pos;
+        ++pos;  // a name may start with '=' (the tokenizer takes it as part of the name)
+        while (pos < n && !is_html_space(html[pos]) && html[pos] != '/' && html[pos] != '>' &&
+               html[pos] != '=') {
+            ++pos;
+        }
+        const std::string_view name = html.substr(name_begin, pos - name_begin);
+        while (pos < n && is_html_space(html[pos])) {
+            ++pos;
+        }
+        std::string_view value;
+        if (pos < n && html[pos] == '=') {
+            ++pos;
+            while (pos < n && is_html_space(html[pos])) {
+                ++pos;
+            }
+            if (pos < n && (html[pos] == '"' || html[pos] == '\'')) {
+                const std::size_t close = find_char(html, html[pos], pos + 1);
+                if (close == npos) {
+                    return tag;  // unterminated quote: the tag never ends
+                }
+                value = html.substr(pos + 1, close - pos - 1);
+                pos = close + 1;
+            } else {
+                const std::size_t value_begin = pos;
+                while (pos < n && !is_html_space(html[pos]) && html[pos] != '>') {
+                    ++pos;
+                }
+                value = html.substr(value_begin, pos - value_begin);
+            }
+        }
+        // HTML keeps the first of duplicate attributes.
+        if (!type_seen && name.size() == 4 && starts_with_nocase(name, 0, "type")) {
+            type_seen = true;
+            tag.jsonld = is_jsonld_type(value);
+        }
+    }
+    return tag;
+}
+
+// --- parsing one block ---------------------------------------------------------------------
+
+bool is_truthy(const boost::json::value& v) noexcept {
+    switch (v.kind()) {
+        case boost::json::kind::null:
+            return false;
+        case boost::json::kind::bool_:
+            return v.get_bool();
+        case boost::json::kind::int64:
+            return v.get_int64() != 0;
+        case boost::json::kind::uint64:
+            return v.get_uint64() != 0;
+        case boost::json::kind::double_:
+            return v.get_double() != 0.0;
+        case boost::json::kind::string:
+            return !v.get_string().empty();
+        case boost::json::kind::array:
+            return !v.get_array().empty();
+        case boost::json::kind::object:
+            return !v.get_object().empty();
+    }
+    return false;
+}
+
+// extruct's rule: an array contributes its truthy elements, an object itself (when non-empty),
+// anything else nothing.
+void contribute(boost::json::value value, std::vector<boost::json::value>& out) {
+    if (value.is_array()) {
+        for (auto& element : value.get_array()) {
+            if (is_truthy(element)) {
+                out.push_back(std::move(element));
+            }
+        }
+    } else if (value.is_object() && !value.get_object().empty()) {
+        out.push_back(std::move(value));
+    }
+}
+
+// simdjson DOM -> Boost.JSON. Depth is bounded by simdjson's own max depth (1024).
+boost::json::value to_boost(simdjson::dom::element element) {
+    using simdjson::dom::element_type;
+    switch (element.type()) {
+        case element_type::ARRAY: {
+            boost::json::array array;
+            for (simdjson::dom::element child : simdjson::dom::array(element)) {
+                array.push_back(to_boost(child));
+            }
+            return array;
+        }
+        case element_type::OBJECT: {
+            boost::json::object object;
+            for (simdjson::dom::key_value_pair field : simdjson::dom::object(element)) {
+                // Duplicate keys: the last value wins at the first key's place, as in Python.
+                object[field.key] = to_boost(field.value);
+            }
+            return object;
+        }
+        case element_type::INT64:
+            return std::int64_t(element);
+        case element_type::UINT64:
+            return std::uint64_t(element);
+        case element_type::DOUBLE:
+            return double(element);
+        case element_type::STRING:
+            return boost::json::string(std::string_view(element));
+        case element_type::BOOL:
+            return bool(element);
+        case element_type::NULL_VALUE:
+            return nullptr;
+    }
+    return nullptr;
+}
+
+// Strict JSON fast path. Returns false when simdjson rejects the text.
+bool parse_strict(std::string_view text, boost::json::value& out) {
+    thread_local simdjson::dom::parser parser;
+    thread_local std::string padded;
+    // A copy with SIMDJSON_PADDING spare: the page buffer is not ours to over-read.
+    padded.assign(text);
+    padded.append(simdjson::SIMDJSON_PADDING, '\0');
+    simdjson::dom::element root;
+    if (parser.parse(padded.data(), text.size(), false).get(root) != simdjson::SUCCESS) {
+        return false;
+    }
+    out = to_boost(root);
+    return true;
+}
+
+bool is_hex(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+void append_control_escape(std::string& out, unsigned char c) {
+    switch (c) {
+        case '\n':
+            out += "\\n";
+            return;
+        case '\r':
+            out += "\\r";
+            return;
+        case '\t':
+            out += "\\t";
+            return;
+        case '\b':
+            out += "\\b";
+            return;
+        case '\f':
+            out += "\\f";
+            return;
+        default: {
+            static constexpr char digits[] = "0123456789abcdef";
+            out += "\\u00";
+            out += digits[c >> 4];
+            out += digits[c & 0xF];
+        }
+    }
+}
+
+// Rewrites a lenient block into JSON Boost.JSON can read (with comments and trailing commas
+// allowed): comments outside strings become a space, HTML comment markers go, strings get
+// their raw control characters escaped and their JavaScript escapes repaired.
+std::string sanitize(std::string_view in) {
+    std::string out;
+    out.reserve(in.size() + 16);
+    const std::size_t n = in.size();
+    bool in_string = false;
+    bool cdata_open = false;
+    std::size_t i = 0;
+    while (i < n) {
+        const char c = in[i];
+        if (in_string) {
+            if (c == '"') {
+                in_string = false;
+                out += c;
+                ++i;
+            } else if (c == '\\') {
+                if (i + 1 >= n) {
+                    out += "\\\\";
+                    ++i;
+                    continue;
+                }
+                const char e = in[i + 1];
+                if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                    e == 'r' || e == 't') {
+                    out += c;
+                    out += e;
+                    i += 2;
+                } else if (e == 'u' && i + 6 <= n &&
+                           is_hex(in[i + 2]) && is_hex(in[i + 3]) && is_hex(in[i + 4]) &&
+                           is_hex(in[i + 5])) {
+                    out.append(in.substr(i, 6));
+                    i += 6;
+                } else if (e == 'x' && i + 4 <= n && is_hex(in[i + 2]) && is_hex(in[i + 3])) {
+                    out += "\\u00";  // a JavaScript hex escape
+                    out += in[i + 2];
+                    out += in[i + 3];
+                    i += 4;
+                } else if (e == '\'') {
+                    out += '\'';  // a JavaScript habit: JSON needs no escape for it
+                    i += 2;
+                } else {
+                    // Most likely a literal backslash (a Windows path, a regex): keep it.
+                    out += "\\\\";
+                    ++i;
+                }
+            } else if (static_cast<unsigned char>(c) < 0x20) {
+                append_control_escape(out, static_cast<unsigned char>(c));
+                ++i;
+            } else {
+                out += c;
+                ++i;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            out += c;
+            ++i;
+        } else if (c == '/' && i + 1 < n && in[i + 1] == '/') {
+            const std::size_t eol = in.find('\n', i + 2);
+            i = eol == npos ? n : eol;
+            out += ' ';
+        } else if (c == '/' && i + 1 < n && in[i + 1] == '*') {
+            const std::size_t close = in.find("*/", i + 2);
+            i = close == npos ? n : close + 2;
+            out += ' ';
+        } else if (c == '<' && in.compare(i, 4, "<!--") == 0) {
+            // "<!-- note -->" on one line is a comment; a "<!--" alone opens an old-style
+            // wrapper around the whole value and only the marker goes.
+            const std::size_t close = in.find("-->", i + 4);
+            const std::size_t eol = in.find('\n', i + 4);
+            i = (close != npos && (eol == npos || close < eol)) ? close + 3 : i + 4;
+            out += ' ';
+        } else if (c == '-' && in.compare(i, 3, "-->") == 0) {
+            i += 3;
+            out += ' ';
+        } else if (c == '<' && in.compare(i, 9, "<![CDATA[") == 0) {
+            cdata_open = true;
+            i += 9;
+            out += ' ';
+        } else if (cdata_open && c == ']' && in.compare(i, 3, "]]>") == 0) {
+            cdata_open = false;
+            i += 3;
+            out += ' ';
+        } else {
+            out += c;
+            ++i;
+        }
+    }
+    return out;
+}
+
+bool is_json_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// Decodes as many complete JSON values as `text` starts with (comments and trailing commas
+// allowed); stops at the first thing that is not one.
+void decode_leading_values(std::string_view text, std::vector<boost::json::value>& out) {
+    boost::json::parse_options options;
+    options.allow_comments = true;
+    options.allow_trailing_commas = true;
+    options.allow_invalid_utf8 = true;
+    options.max_depth = 1024;
+    boost::json::stream_parser parser({}, options);
+    std::size_t pos = 0;
+    // Each turn consumes at least one byte or stops: bounded by text.size().
+    while (true) {
+        while (pos < text.size() && is_json_space(text[pos])) {
+            ++pos;
+        }
+        if (pos >= text.size()) {
+            return;
+        }
+        parser.reset();
+        boost::system::error_code ec;
+        const std::size_t used = parser.write_some(text.data() + pos, text.size() - pos, ec);
+        if (ec) {
+            return;
+        }
+        if (!parser.done()) {
+            parser.finish(ec);
+            if (ec) {
+                return;
+            }
+        }
+        if (used == 0) {
+            return;
+        }
+        contribute(parser.release(), out);
+        pos += used;
+    }
+}
+
+}  // namespace
+
+std::vector<boost::json::value> parse_jsonld_block(std::string_view text) {
+    std::vector<boost::json::value> out;
+    text = trim_html_space(text);
+    if (text.empty()) {
+        return out;
+    }
+    boost::json::value value;
+    if (parse_strict(text, value)) {
+        contribute(std::move(value), out);
+        return out;
+    }
+    decode_leading_values(sanitize(text), out);
+    return out;
+}
+
+std::vector<boost::json::value> find_jsonld(std::string_view html) {
+    std::vector<boost::json::value> out;
+    std::size_t pos = 0;
+    const std::size_t n = html.size();
+    while (pos < n) {
+        const std::size_t lt = find_char(html, '<', pos);
+        if (lt == npos) {
+            break;
+        }
+        if (html.compare(lt, 4, "<!--") == 0) {
+            const std::size_t close = html.find("-->", lt + 4);
+            if (close == npos) {
+                break;  // an unclosed comment hides the rest of the page
+            }
+            pos = close + 3;
+            continue;
+        }
+        std::string_view raw_text_tag;
+        if (starts_with_nocase(html, lt + 1, "script")) {
+            raw_text_tag = "script";
+        } else if (starts_with_nocase(html, lt + 1, "style")) {
+            raw_text_tag = "style";
+        }
+        const std::size_t after_name = lt + 1 + raw_text_tag.size();
+        if (raw_text_tag.empty() || after_name >= n ||
+            !(is_html_space(html[after_name]) || html[after_name] == '/' ||
+              html[after_name] == '>')) {
+            pos = lt + 1;
+            continue;
+        }
+        const start_tag tag = scan_attributes(html, after_name);
+        if (tag.end == npos) {
+            break;
+        }
+        // Raw text: nothing inside is markup until the matching end tag.
+        const std::size_t close = find_end_tag(html, tag.end, raw_text_tag);
+        const std::size_t content_end = close == npos ? n : close;
+        if (tag.jsonld) {
+            for (auto& value : parse_jsonld_block(html.substr(tag.end, content_end - tag.end))) {
+                out.push_back(std::move(value));
+            }
+        }
+        pos = close == npos ? n : close + 2 + raw_text_tag.size();
+    }
+    return out;
+}
+
+}  // namespace harvest::pipelines

@@ -1,0 +1,36 @@
+#pragma once
+// JSON-LD blocks of an HTML page (shared/spec/items.md, the raw `jsonld` list).
+//
+// The page is scanned as bytes, without a DOM: a JSON-LD block is the raw text of a <script>
+// element whose `type` attribute, trimmed and lowercased, is `application/ld+json` (parameters
+// after ';' ignored). Tag and attribute names match case-insensitively; values may be double-,
+// single- or un-quoted. Like an HTML parser, the scanner skips comments (<!-- -->) and the raw
+// text of other <script>/<style> elements, and an unclosed script runs to the end of the page.
+//
+// Each block is parsed with simdjson (DOM). A block that is not strict JSON gets a lenient
+// second pass, modelled on extruct: JS comments (//, /* */) and HTML comment lines are dropped,
+// raw control characters in strings are escaped, JavaScript escapes (\' \xNN, stray
+// backslashes) are repaired, trailing commas are allowed, and as many complete JSON values as
+// the block starts with are kept (trailing junk dropped). A block that still yields nothing
+// contributes nothing; it never affects the other blocks.
+//
+// A block holding an array contributes its elements, an object contributes itself, a bare
+// scalar nothing; "falsy" values (null, false, 0, "", {}, []) are dropped, as extruct does.
+//
+// Thread-safety: pure; the simdjson parser is thread_local.
+
+#include <boost/json/value.hpp>
+
+#include <string_view>
+#include <vector>
+
+namespace harvest::pipelines {
+
+// Every top-level JSON-LD value of the page, in document order.
+std::vector<boost::json::value> find_jsonld(std::string_view html);
+
+// The values one block's text contributes (exposed for tests and for callers that already
+// hold a script's text). Same rules as find_jsonld.
+std::vector<boost::json::value> parse_jsonld_block(std::string_view text);
+
+}  // namespace harvest::pipelines

@@ -1,0 +1,46 @@
+#pragma once
+// schema.org Product objects normalized to the product fields of shared/spec/items.md, keys in
+// this order: id, name, brand, price, currency, availability, rating, review_count, image
+// (missing -> null).
+//
+//   id            sku, else productID, else gtin13 / gtin12 / gtin14 / gtin8, else mpn; numbers
+//                 are rendered as strings ("4006381333931"); empty strings count as missing
+//   name          name
+//   brand         a string, or the `name` of a Brand/Organization (any object with a name)
+//   price         offers.price, else offers.lowPrice (AggregateOffer); the first offer when
+//                 `offers` is a list; strings parsed with parse_price ("1,299.99" -> 1299.99)
+//   currency      offers.priceCurrency, else the currency parse_price found in the price text
+//   availability  offers.availability through normalize_availability
+//   rating        aggregateRating.ratingValue (a string is parsed as a number)
+//   review_count  aggregateRating.reviewCount, else aggregateRating.ratingCount (an integer)
+//   image         image: the first of a list, the url (else contentUrl) of an ImageObject
+//
+// Wherever a single value is expected and a list is found, its first element is used (microdata
+// gives lists). String values are trimmed.
+//
+// Products are found anywhere: in @graph, arrays and nested values (an Offer's itemOffered, an
+// ItemList's elements); a Product's own nested values are not searched further (a related
+// product is not a second product of the page). @type may be a string or a list, with or
+// without the "schema:" / "http(s)://(www.)schema.org/" prefix; Product, IndividualProduct,
+// ProductModel and SomeProducts count.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <vector>
+
+namespace harvest::pipelines {
+
+// The products among JSON-LD values (as find_jsonld returns them), in document order.
+std::vector<boost::json::object> products_from_jsonld(
+    const std::vector<boost::json::value>& values);
+
+// The products among microdata items (as find_microdata returns them, in any of its option
+// shapes, or microdata_to_uniform's).
+std::vector<boost::json::object> products_from_microdata(
+    const std::vector<boost::json::value>& items);
+
+// One Product object (JSON-LD shape) to the normalized fields. Exposed for tests.
+boost::json::object normalize_product(const boost::json::object& product);
+
+}  // namespace harvest::pipelines

@@ -1,0 +1,115 @@
+// find_jsonld: the byte scanner (tags, attributes, raw text) and the lenient block parser.
+
+#include "pipelines/structured/jsonld.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+namespace hp = harvest::pipelines;
+namespace json = boost::json;
+
+namespace {
+
+// The values found, as one compact JSON array, for readable comparisons.
+std::string found(std::string_view html) {
+    json::array array;
+    for (auto& v : hp::find_jsonld(html)) {
+        array.push_back(std::move(v));
+    }
+    return json::serialize(array);
+}
+
+}  // namespace
+
+TEST_CASE("find_jsonld matches script tags in their HTML spellings", "[unit]") {
+    CHECK(found(R"(<script type="application/ld+json">{"a":1}</script>)") == R"([{"a":1}])");
+    CHECK(found(R"(<SCRIPT TYPE="Application/LD+JSON">{"a":1}</SCRIPT>)") == R"([{"a":1}])");
+    CHECK(found(R"(<script type='application/ld+json'>{"a":1}</script>)") == R"([{"a":1}])");
+    CHECK(found(R"(<script type=application/ld+json>{"a":1}</script>)") == R"([{"a":1}])");
+    CHECK(found("<script\n  id=x  type = \"application/ld+json\"\n>{\"a\":1}</script >") ==
+          R"([{"a":1}])");
+    CHECK(found(R"(<script type="application/ld+json; charset=utf-8">{"a":1}</script>)") ==
+          R"([{"a":1}])");
+    CHECK(found(R"(<script type=" application/ld+json ">{"a":1}</script>)") == R"([{"a":1}])");
+    CHECK(found(R"(<script data-x="a>b" type="application/ld+json">{"a":1}</script>)") ==
+          R"([{"a":1}])");
+    // The first of duplicate attributes counts, as in HTML.
+    CHECK(found(R"(<script type="text/javascript" type="application/ld+json">{}</script>)") ==
+          "[]");
+}
+
+TEST_CASE("find_jsonld ignores what is not a JSON-LD script", "[unit]") {
+    CHECK(found(R"(<script type="application/json">{"a":1}</script>)") == "[]");
+    CHECK(found(R"(<script>{"a":1}</script>)") == "[]");
+    CHECK(found(R"(<scripts type="application/ld+json">{"a":1}</scripts>)") == "[]");
+    CHECK(found(R"(<!-- <script type="application/ld+json">{"a":1}</script> -->)") == "[]");
+    // A JSON-LD tag written inside another script's text is not markup.
+    CHECK(found(R"(<script>document.write('<script type="application/ld+json">{"a":1}');)"
+                R"(</script>)") == "[]");
+    CHECK(found(R"(<style>/* <script type="application/ld+json">{"a":1}</script> */</style>)") ==
+          "[]");
+    CHECK(found("") == "[]");
+}
+
+TEST_CASE("find_jsonld keeps document order, flattens arrays, drops falsy values", "[unit]") {
+    const std::string html =
+        R"(<head><script type="application/ld+json">{"n":1}</script></head><body>)"
+        R"(<script type="application/ld+json">[{"n":2},{"n":3},null,{},false,[]]</script>)"
+        R"(<script type="application/ld+json">   </script>)"
+        R"(<script type="application/ld+json">false</script>)"
+        R"(<script type="application/ld+json">{}</script>)"
+        R"(<script type="application/ld+json">{"n":4}</script></body>)";
+    CHECK(found(html) == R"([{"n":1},{"n":2},{"n":3},{"n":4}])");
+}
+
+TEST_CASE("find_jsonld: one broken block never loses the others", "[unit]") {
+    const std::string html = R"(<script type="application/ld+json">{"n":1}</script>)"
+                             R"(<script type="application/ld+json">{"n": </script>)"
+                             R"(<script type="application/ld+json">not json at all</script>)"
+                             R"(<script type="application/ld+json">{"n":2}</script>)";
+    CHECK(found(html) == R"([{"n":1},{"n":2}])");
+}
+
+TEST_CASE("find_jsonld reads lenient blocks as far as they are JSON", "[unit]") {
+    const auto block = [](std::string_view text) {
+        return found("<script type=\"application/ld+json\">" + std::string(text) + "</script>");
+    };
+    CHECK(block("<!-- note -->\n{\"a\":1}") == R"([{"a":1}])");
+    CHECK(block("<!--\n{\"a\":1}\n-->") == R"([{"a":1}])");
+    CHECK(block("// note\n{\"a\":1, // trailing\n \"b\":2}") == R"([{"a":1,"b":2}])");
+    CHECK(block("/* note */{\"a\":1}") == R"([{"a":1}])");
+    CHECK(block("{\"url\":\"http://x/y\"}") == R"([{"url":"http://x/y"}])");
+    CHECK(block("{\"a\":\"<!-- kept -->\"}") == R"([{"a":"<!-- kept -->"}])");
+    CHECK(block("{\"a\":\"// kept\"}") == R"([{"a":"// kept"}])");
+    CHECK(block("{\"a\":\"line 1\nline 2\t\"}") == R"([{"a":"line 1\nline 2\t"}])");
+    CHECK(block("{\"a\":1,}") == R"([{"a":1}])");
+    CHECK(block("[{\"a\":1},]") == R"([{"a":1}])");
+    CHECK(block("{\"a\":1};") == R"([{"a":1}])");
+    CHECK(block("{\"a\":1}}") == R"([{"a":1}])");
+    CHECK(block("{\"a\":1}{\"b\":2}") == R"([{"a":1},{"b":2}])");
+    CHECK(block("{\"a\":\"it\\'s\"}") == R"([{"a":"it's"}])");
+    CHECK(block("{\"a\":\"\\x41\"}") == R"([{"a":"A"}])");
+    CHECK(block("{\"a\":\"C:\\dir\"}") == R"([{"a":"C:\\dir"}])");
+    CHECK(block("//<![CDATA[\n{\"a\":1}\n//]]>") == R"([{"a":1}])");
+    CHECK(block("<![CDATA[{\"a\":[[1]]}]]>") == R"([{"a":[[1]]}])");
+    CHECK(block("{\"a\":1") == "[]");  // truncated: nothing complete
+}
+
+TEST_CASE("find_jsonld: an unclosed script runs to the end of the page", "[unit]") {
+    CHECK(found(R"(<p>x</p><script type="application/ld+json">{"a":1})") == R"([{"a":1}])");
+    CHECK(found(R"(<script type="application/ld+json">{"a":1}</script><script )") ==
+          R"([{"a":1}])");
+    CHECK(found(R"(<script type="application/ld+json)") == "[]");
+}
+
+TEST_CASE("find_jsonld keeps number kinds, unicode and duplicate keys as Python does", "[unit]") {
+    CHECK(found(R"(<script type="application/ld+json">{"i":5,"d":4.5,"u":18446744073709551615})"
+                R"(</script>)") == R"([{"i":5,"d":4.5E0,"u":18446744073709551615}])");
+    CHECK(found(R"(<script type="application/ld+json">{"s":"\u00e9 é"}</script>)") ==
+          "[{\"s\":\"\xC3\xA9 \xC3\xA9\"}]");
+    CHECK(found(R"(<script type="application/ld+json">{"k":1,"j":0,"k":2}</script>)") ==
+          R"([{"k":2,"j":0}])");
+}

@@ -1,0 +1,178 @@
+// find_microdata: value rules per element, nesting, itemref, itemid, options; resolve_url.
+
+#include "pipelines/structured/microdata.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <string>
+
+namespace hp = harvest::pipelines;
+namespace json = boost::json;
+
+namespace {
+
+std::string found(std::string_view html, std::string_view base = "",
+                  hp::microdata_options options = {}) {
+    json::array array;
+    for (auto& v : hp::find_microdata(html, base, options)) {
+        array.push_back(std::move(v));
+    }
+    return json::serialize(array);
+}
+
+}  // namespace
+
+TEST_CASE("microdata values follow the element rules", "[unit]") {
+    const std::string html = R"(<div itemscope itemtype="http://schema.org/Thing">
+        <meta itemprop="m" content="meta">
+        <a itemprop="a" href=" /a?x=1 ">text</a>
+        <link itemprop="l" href="l.html">
+        <area itemprop="ar" href="#frag">
+        <img itemprop="i" src="../img.png">
+        <img itemprop="lazy" content="lazy.png">
+        <video itemprop="v" src="v.mp4"></video>
+        <audio itemprop="au" src="//cdn.example.org/a.mp3"></audio>
+        <source itemprop="s" src="s.webm">
+        <embed itemprop="e" src="e.swf">
+        <iframe itemprop="f" src="f.html"></iframe>
+        <track itemprop="t" src="t.vtt">
+        <object itemprop="o" data="o.pdf"></object>
+        <data itemprop="d" value="42">forty-two</data>
+        <meter itemprop="me" value="3.5">3.5/5</meter>
+        <time itemprop="ti" datetime="2026-11-29">today</time>
+        <span itemprop="c" content="from-content">shown</span>
+        <span itemprop="txt">  some
+           <b>bold</b>  text </span>
+        <input itemprop="query-input" name="q" required>
+        <img itemprop="empty" src="">
+    </div>)";
+    const json::value items = json::parse(found(html, "http://example.com/dir/page.html"));
+    REQUIRE(items.as_array().size() == 1);
+    const json::object& p = items.at(0).at("properties").as_object();
+    CHECK(p.at("m") == "meta");
+    CHECK(p.at("a") == "http://example.com/a?x=1");
+    CHECK(p.at("l") == "http://example.com/dir/l.html");
+    CHECK(p.at("ar") == "http://example.com/dir/page.html#frag");
+    CHECK(p.at("i") == "http://example.com/img.png");
+    CHECK(p.at("lazy") == "http://example.com/dir/lazy.png");
+    CHECK(p.at("v") == "http://example.com/dir/v.mp4");
+    CHECK(p.at("au") == "http://cdn.example.org/a.mp3");
+    CHECK(p.at("s") == "http://example.com/dir/s.webm");
+    CHECK(p.at("e") == "http://example.com/dir/e.swf");
+    CHECK(p.at("f") == "http://example.com/dir/f.html");
+    CHECK(p.at("t") == "http://example.com/dir/t.vtt");
+    CHECK(p.at("o") == "http://example.com/dir/o.pdf");
+    CHECK(p.at("d") == "42");
+    CHECK(p.at("me") == "3.5");
+    CHECK(p.at("ti") == "2026-11-29");
+    CHECK(p.at("c") == "from-content");
+    CHECK(p.at("txt") == "some bold text");
+    CHECK(p.at("query-input") == json::parse(R"({"valueRequired":true,"valueName":"q"})"));
+    CHECK(p.at("empty") == "");
+}
+
+TEST_CASE("microdata: nested items, itemid, multiple names, lists", "[unit]") {
+    const std::string html = R"(
+      <div itemscope itemtype="http://schema.org/Product" itemid=" urn:isbn:1 ">
+        <span itemprop="name alternateName">Anvil</span>
+        <div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+          <span itemprop="price">1</span>
+        </div>
+        <div itemprop="offers" itemscope itemtype="http://schema.org/Offer">
+          <span itemprop="price">2</span>
+        </div>
+        <div itemscope itemtype="http://schema.org/Thing"><span itemprop="name">Loose</span></div>
+      </div>)";
+    const json::value items = json::parse(found(html));
+    REQUIRE(items.as_array().size() == 2);  // the loose item is not a property: top-level
+    const json::object& product = items.at(0).as_object();
+    CHECK(product.at("type") == "http://schema.org/Product");
+    CHECK(product.at("id") == "urn:isbn:1");
+    const json::object& p = product.at("properties").as_object();
+    CHECK(p.at("name") == "Anvil");
+    CHECK(p.at("alternateName") == "Anvil");
+    REQUIRE(p.at("offers").as_array().size() == 2);
+    CHECK(p.at("offers").at(1).at("properties").at("price") == "2");
+    CHECK(p.contains("Loose") == false);
+    CHECK(items.at(1).at("properties").at("name") == "Loose");
+
+    hp::microdata_options strict;
+    strict.strict = true;
+    const json::value strict_items = json::parse(found(html, "", strict));
+    CHECK(strict_items.at(0).at("type") == json::parse(R"(["http://schema.org/Product"])"));
+    CHECK(strict_items.at(0).at("properties").at("name") == json::parse(R"(["Anvil"])"));
+}
+
+TEST_CASE("microdata: itemref brings properties in tree order; flat mode uses iid_ref",
+          "[unit]") {
+    const std::string html = R"(
+      <p id="before"><span itemprop="a">1</span></p>
+      <div itemscope itemref="before after missing"><span itemprop="a">2</span>
+        <div itemprop="child" itemscope><span itemprop="x">y</span></div></div>
+      <p id="after"><span itemprop="b">3</span></p>)";
+    const json::value items = json::parse(found(html));
+    REQUIRE(items.as_array().size() == 1);
+    const json::object& p = items.at(0).at("properties").as_object();
+    CHECK(p.at("a") == json::parse(R"(["1","2"])"));
+    CHECK(p.at("b") == "3");
+    CHECK(p.at("child") == json::parse(R"({"properties":{"x":"y"}})"));
+
+    hp::microdata_options flat;
+    flat.nested = false;
+    const json::value flat_items = json::parse(found(html, "", flat));
+    REQUIRE(flat_items.as_array().size() == 2);
+    CHECK(flat_items.at(0).at("iid") == 1);
+    CHECK(flat_items.at(0).at("properties").at("child") == json::parse(R"({"iid_ref":2})"));
+    CHECK(flat_items.at(1).at("iid") == 2);
+}
+
+TEST_CASE("microdata: an item referencing itself does not loop", "[unit]") {
+    const std::string html =
+        R"(<div id="me" itemscope itemprop="self" itemref="me"><span itemprop="n">v</span></div>)";
+    const json::value items = json::parse(found(html));
+    REQUIRE(items.as_array().size() == 1);
+    CHECK(items.at(0).at("properties").at("n") == "v");
+    CHECK(items.at(0).at("properties").at("self").is_null());
+}
+
+TEST_CASE("microdata: an item without properties has a value; textContent on request",
+          "[unit]") {
+    CHECK(found("<div itemscope>just text</div>") == R"([{"value":"just text"}])");
+    hp::microdata_options with_text;
+    with_text.add_text_content = true;
+    const json::value items = json::parse(found(
+        "<div itemscope><h1>T</h1><p><span itemprop=n>a</span> (b)</p>"
+        "<script>x()</script><!-- c --></div>",
+        "", with_text));
+    CHECK(items.at(0).at("textContent") == "T\n\na (b)");
+}
+
+TEST_CASE("microdata_to_uniform gives JSON-LD-like objects", "[unit]") {
+    const auto items = hp::find_microdata(
+        R"(<div itemscope itemtype="http://schema.org/Product"><span itemprop="name">A</span>
+           <div itemprop="brand" itemscope itemtype="https://schema.org/Brand">
+             <span itemprop="name">B</span></div></div>)",
+        "");
+    const auto uniform = hp::microdata_to_uniform(items);
+    REQUIRE(uniform.size() == 1);
+    CHECK(uniform[0] == json::parse(R"({"@type":"Product","@context":"http://schema.org",
+                                        "name":"A","brand":{"@type":"Brand","name":"B"}})"));
+}
+
+TEST_CASE("resolve_url follows RFC 3986 like urljoin", "[unit]") {
+    const std::string base = "http://a/b/c/d;p?q";
+    CHECK(hp::resolve_url(base, "g") == "http://a/b/c/g");
+    CHECK(hp::resolve_url(base, "./g") == "http://a/b/c/g");
+    CHECK(hp::resolve_url(base, "g/") == "http://a/b/c/g/");
+    CHECK(hp::resolve_url(base, "/g") == "http://a/g");
+    CHECK(hp::resolve_url(base, "//g") == "http://g");
+    CHECK(hp::resolve_url(base, "?y") == "http://a/b/c/d;p?y");
+    CHECK(hp::resolve_url(base, "#s") == "http://a/b/c/d;p?q#s");
+    CHECK(hp::resolve_url(base, "../g") == "http://a/b/g");
+    CHECK(hp::resolve_url(base, "../..") == "http://a/");
+    CHECK(hp::resolve_url(base, "../../../g") == "http://a/g");
+    CHECK(hp::resolve_url(base, "https://x.org/y") == "https://x.org/y");
+    CHECK(hp::resolve_url("http://some-example.com", "a.jpg") == "http://some-example.com/a.jpg");
+    CHECK(hp::resolve_url("", "a.jpg") == "a.jpg");
+}

@@ -1,0 +1,184 @@
+// schema.org Product normalization (items.md product fields), one case per rule.
+
+#include "pipelines/structured/jsonld.hpp"
+#include "pipelines/structured/microdata.hpp"
+#include "pipelines/structured/product.hpp"
+#include "structured_test_data.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+namespace hp = harvest::pipelines;
+namespace json = boost::json;
+
+namespace {
+
+std::vector<json::object> products(std::string_view jsonld_text) {
+    return hp::products_from_jsonld({json::parse(jsonld_text)});
+}
+
+json::object one_product(std::string_view jsonld_text) {
+    auto found = products(jsonld_text);
+    REQUIRE(found.size() == 1);
+    return found.front();
+}
+
+}  // namespace
+
+TEST_CASE("product: all fields in items.md order, missing ones null", "[unit]") {
+    const json::object p = one_product(R"({"@type":"Product","name":"Anvil"})");
+    std::vector<std::string> keys;
+    for (const auto& entry : p) {
+        keys.emplace_back(entry.key());
+    }
+    CHECK(keys == std::vector<std::string>{"id", "name", "brand", "price", "currency",
+                                           "availability", "rating", "review_count", "image"});
+    CHECK(p.at("name") == "Anvil");
+    for (const char* key : {"id", "brand", "price", "currency", "availability", "rating",
+                            "review_count", "image"}) {
+        CHECK(p.at(key).is_null());
+    }
+}
+
+TEST_CASE("product: a full Offer", "[unit]") {
+    const json::object p = one_product(R"({
+        "@context":"https://schema.org","@type":"Product","sku":"A-1","name":" Anvil ",
+        "brand":{"@type":"Brand","name":"ACME"},
+        "offers":{"@type":"Offer","price":119.99,"priceCurrency":"USD",
+                  "availability":"https://schema.org/InStock"},
+        "aggregateRating":{"@type":"AggregateRating","ratingValue":4.4,"reviewCount":89},
+        "image":"https://x/a.jpg"})");
+    CHECK(json::value(p) == json::parse(R"({"id":"A-1","name":"Anvil","brand":"ACME",
+        "price":119.99,"currency":"USD","availability":"in_stock","rating":4.4,
+        "review_count":89,"image":"https://x/a.jpg"})"));
+}
+
+TEST_CASE("product: the first of a list of Offers", "[unit]") {
+    const json::object p = one_product(R"({"@type":"Product","offers":[
+        {"@type":"Offer","price":"10.00","priceCurrency":"EUR","availability":"OutOfStock"},
+        {"@type":"Offer","price":"12.00","priceCurrency":"GBP"}]})");
+    CHECK(p.at("price") == 10.0);
+    CHECK(p.at("currency") == "EUR");
+    CHECK(p.at("availability") == "out_of_stock");
+}
+
+TEST_CASE("product: AggregateOffer lowPrice when there is no price", "[unit]") {
+    const json::object p = one_product(R"({"@type":"Product","offers":
+        {"@type":"AggregateOffer","lowPrice":"5.5","highPrice":"9","priceCurrency":"USD"}})");
+    CHECK(p.at("price") == 5.5);
+    CHECK(p.at("currency") == "USD");
+    const json::object q = one_product(R"({"@type":"Product","offers":
+        {"@type":"AggregateOffer","price":7,"lowPrice":5}})");
+    CHECK(q.at("price") == 7.0);
+}
+
+TEST_CASE("product: string prices go through parse_price", "[unit]") {
+    CHECK(one_product(R"({"@type":"Product","offers":{"price":"1,299.99"}})").at("price") ==
+          1299.99);
+    const json::object euro =
+        one_product(R"({"@type":"Product","offers":{"price":"1.299,99 €"}})");
+    CHECK(euro.at("price") == 1299.99);
+    CHECK(euro.at("currency") == "EUR");  // no priceCurrency: the currency of the text
+    const json::object both =
+        one_product(R"({"@type":"Product","offers":{"price":"$12","priceCurrency":"CAD"}})");
+    CHECK(both.at("price") == 12.0);
+    CHECK(both.at("currency") == "CAD");  // priceCurrency wins
+    CHECK(one_product(R"({"@type":"Product","offers":{"price":"call us"}})").at("price").is_null());
+}
+
+TEST_CASE("product: brand as a string or as an object's name", "[unit]") {
+    CHECK(one_product(R"({"@type":"Product","brand":"ACME"})").at("brand") == "ACME");
+    CHECK(one_product(R"({"@type":"Product","brand":{"@type":"Organization","name":"Org"}})")
+              .at("brand") == "Org");
+    CHECK(one_product(R"({"@type":"Product","brand":[{"@type":"Brand","name":"B1"},"B2"]})")
+              .at("brand") == "B1");
+    CHECK(one_product(R"({"@type":"Product","brand":{"@type":"Brand"}})").at("brand").is_null());
+}
+
+TEST_CASE("product: image as a list, a string or an ImageObject", "[unit]") {
+    CHECK(one_product(R"({"@type":"Product","image":["a.jpg","b.jpg"]})").at("image") == "a.jpg");
+    CHECK(one_product(R"({"@type":"Product","image":"s.jpg"})").at("image") == "s.jpg");
+    CHECK(one_product(R"({"@type":"Product","image":{"@type":"ImageObject","url":"o.jpg"}})")
+              .at("image") == "o.jpg");
+    CHECK(one_product(R"({"@type":"Product","image":[{"@type":"ImageObject","url":"l.jpg"}]})")
+              .at("image") == "l.jpg");
+}
+
+TEST_CASE("product: rating from strings, review_count falls back to ratingCount", "[unit]") {
+    const json::object p = one_product(
+        R"({"@type":"Product","aggregateRating":{"ratingValue":"4.5","ratingCount":"1,234"}})");
+    CHECK(p.at("rating") == 4.5);
+    CHECK(p.at("review_count") == 1234);
+    CHECK(p.at("review_count").is_int64());
+    const json::object q = one_product(
+        R"({"@type":"Product","aggregateRating":{"ratingValue":3,"reviewCount":"7",
+            "ratingCount":99}})");
+    CHECK(q.at("rating") == 3.0);
+    CHECK(q.at("review_count") == 7);
+}
+
+TEST_CASE("product: id is sku, else productID, else a GTIN, else mpn", "[unit]") {
+    CHECK(one_product(R"({"@type":"Product","sku":"S","productID":"P","gtin13":"G","mpn":"M"})")
+              .at("id") == "S");
+    CHECK(one_product(R"({"@type":"Product","productID":"P","gtin13":"G","mpn":"M"})").at("id") ==
+          "P");
+    CHECK(one_product(R"({"@type":"Product","gtin13":4006381333931,"mpn":"M"})").at("id") ==
+          "4006381333931");
+    CHECK(one_product(R"({"@type":"Product","gtin12":"012345678905"})").at("id") ==
+          "012345678905");
+    CHECK(one_product(R"({"@type":"Product","gtin14":"1"})").at("id") == "1");
+    CHECK(one_product(R"({"@type":"Product","gtin8":"12345670"})").at("id") == "12345670");
+    CHECK(one_product(R"({"@type":"Product","sku":"","mpn":925872})").at("id") == "925872");
+}
+
+TEST_CASE("product: found in @graph, arrays and nested values, any @type spelling", "[unit]") {
+    const auto found = products(R"({"@context":"https://schema.org","@graph":[
+        {"@type":"WebPage","name":"page"},
+        {"@type":["schema:Product","Thing"],"name":"one"},
+        {"@type":"ItemList","itemListElement":[{"@type":"ListItem",
+            "item":{"@type":"http://schema.org/Product","name":"two"}}]},
+        {"@type":"Offer","itemOffered":{"@type":"https://schema.org/Product","name":"three",
+            "isRelatedTo":{"@type":"Product","name":"not separately"}}}]})");
+    REQUIRE(found.size() == 3);
+    CHECK(found[0].at("name") == "one");
+    CHECK(found[1].at("name") == "two");
+    CHECK(found[2].at("name") == "three");
+    CHECK(products(R"({"@type":"Organization","name":"x"})").empty());
+    CHECK(products(R"([1, "a", null, {"@type": 5}])").empty());
+}
+
+TEST_CASE("products_from_microdata normalizes microdata items the same way", "[unit]") {
+    const std::string html = hp::test::read_file(hp::test::structured_data_dir() +
+                                                 "/pages/schema.org__product.html");
+    for (const bool strict : {false, true}) {
+        hp::microdata_options options;
+        options.strict = strict;
+        const auto found = hp::products_from_microdata(hp::find_microdata(html, "", options));
+        REQUIRE(found.size() == 1);
+        CHECK(json::value(found[0]) == json::parse(R"({"id":"925872","name":"Executive Anvil",
+            "brand":"ACME","price":119.99,"currency":"USD","availability":"in_stock",
+            "rating":4.4,"review_count":89,"image":"anvil_executive.jpg"})"));
+    }
+    hp::microdata_options flat;
+    flat.nested = false;
+    const auto from_flat = hp::products_from_microdata(hp::find_microdata(html, "", flat));
+    REQUIRE(from_flat.size() == 1);
+    CHECK(from_flat[0].at("price") == 119.99);
+    const auto from_uniform =
+        hp::products_from_microdata(hp::microdata_to_uniform(hp::find_microdata(html, "")));
+    REQUIRE(from_uniform.size() == 1);
+    CHECK(from_uniform[0].at("rating") == 4.4);
+}
+
+TEST_CASE("products from the corpus JSON-LD pages: none is invented", "[unit]") {
+    // The corpus JSON-LD pages hold events, articles and actions, no Product.
+    for (const char* page : {"songkick__tovestyrke.html", "songkick__jsonld_empty_item_test.html",
+                             "songkick__elysianfields.html"}) {
+        const std::string html =
+            hp::test::read_file(hp::test::structured_data_dir() + "/pages/" + page);
+        CHECK(hp::products_from_jsonld(hp::find_jsonld(html)).empty());
+    }
+}

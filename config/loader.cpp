@@ -43,14 +43,9 @@ constexpr auto unsupported_features = std::to_array<unsupported_feature>({
     {"extract.type", "microdata", "use type json for JSON APIs"},
     {"extract.type", "html", "use type json for JSON APIs"},
     {"follow", "", "list the pages to fetch as seeds instead"},
-    {"outputs.type", "csv", "use type jsonl"},
-    {"outputs.type", "sqlite", "use type jsonl"},
-    {"outputs.type", "webhook", "use type jsonl"},
+    {"outputs.type", "webhook", "use type jsonl, csv or sqlite"},
     {"frontier.backend", "redis", "use backend memory (the default)"},
-    {"metrics", "", "remove the section"},
     {"state", "", "remove the section"},
-    {"rate_limit.adaptive", "true", "leave it false and set per_second"},
-    {"engine.robots_txt", "obey", "robots.txt is not fetched yet; write robots_txt: ignore"},
 });
 // ---------------------------------------------------------------------------------------------
 
@@ -452,9 +447,6 @@ crawl::engine_options read_engine(const reader& r, const node& n) {
               {"concurrency", "per_host_concurrency", "threads", "user_agent", "robots_txt",
                "max_depth", "dedup", "max_requests", "frontier_memory"});
     crawl::engine_options engine;
-    // robots.txt is not fetched yet, so the default is ignore (the spec's default, obey, is
-    // rejected below); when robots support lands, drop this line and the table entry.
-    engine.obey_robots_txt = false;
     if (const auto* v = s.get("concurrency")) {
         engine.concurrency = r.integer(*v, s.path_of("concurrency"), 1, UINT32_MAX);
     }
@@ -1236,8 +1228,6 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
 
     if (const auto* v = top.get("engine")) {
         crawl.engine = read_engine(r, *v);
-    } else {
-        crawl.engine.obey_robots_txt = false;  // see read_engine: robots.txt not fetched yet
     }
     if (const auto* v = top.get("http")) {
         crawl.http = read_http(r, *v, "http", crawl.http);

@@ -140,8 +140,9 @@ pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract
       queue_items_(queue_items == 0 ? 1 : queue_items),
       state_(std::make_shared<state>(executor_, queue_items_)) {
     for (const auto& spec : output_specs_) {
-        if (spec.type != output_type::jsonl) {
-            (void)make_output(spec);  // throws "not supported yet" before anything is opened
+        if (!output_supported(spec.type)) {
+            throw std::invalid_argument("output type " + std::string(to_string(spec.type)) +
+                                        " is not supported yet");
         }
     }
     for (const auto& spec : output_specs_) {

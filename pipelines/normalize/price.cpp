@@ -306,7 +306,7 @@ void parse_amount(std::string_view text, const price_hints& hints, parsed_price&
         const std::string_view digits = text.substr(first->begin, first->end - first->begin);
         write_decimal(result.amount_decimal, digits, decimal_position(digits, hints), {});
     } else if (result.amount_decimal.empty() && contains_word_free(text)) {
-        result.amount_decimal = "0";
+        result.amount_decimal.push_back('0');  // not = "0": GCC 12 -Wrestrict false positive at -O3
     }
     if (result.amount_decimal.empty()) {
         return;

@@ -1,5 +1,6 @@
 #include "pipelines/outputs/jsonl_output.hpp"
 
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -8,20 +9,6 @@
 #include <utility>
 
 namespace harvest::pipelines {
-
-output::~output() = default;
-
-std::unique_ptr<output> make_output(const output_spec& spec) {
-    switch (spec.type) {
-        case output_type::jsonl: return std::make_unique<jsonl_output>(spec.path);
-        case output_type::csv: throw std::invalid_argument("output type `csv`: not supported yet");
-        case output_type::sqlite:
-            throw std::invalid_argument("output type `sqlite`: not supported yet");
-        case output_type::webhook:
-            throw std::invalid_argument("output type `webhook`: not supported yet");
-    }
-    throw std::invalid_argument("unknown output type");
-}
 
 jsonl_output::jsonl_output(std::string path) : path_(std::move(path)), name_("jsonl:" + path_) {
     const std::filesystem::path file_path(path_);

@@ -26,9 +26,12 @@ public:
     virtual void close() = 0;
 };
 
-// Opens the output `spec` describes (jsonl only for now; csv, sqlite and webhook throw
-// std::invalid_argument "not supported yet"). Throws std::runtime_error naming the path and the
-// OS reason when it cannot be opened.
+std::string_view to_string(output_type type) noexcept;
+// Whether make_output can build this type (webhook is not built yet).
+bool output_supported(output_type type) noexcept;
+
+// Opens the output `spec` describes (webhook throws std::invalid_argument "not supported yet").
+// Throws std::runtime_error naming the path and the OS reason when it cannot be opened.
 std::unique_ptr<output> make_output(const output_spec& spec);
 
 }  // namespace harvest::pipelines

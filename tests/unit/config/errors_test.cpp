@@ -172,26 +172,15 @@ TEST_CASE("features of the spec that are not supported yet are parsed, then reje
                 5, 11, "'extract.0.type: html' is not supported yet");
     check_error(minimal + "follow:\n  - {css: a.next, allow: [\"^/p/\"], max_depth: 3}\n", 5, 3,
                 "'follow' is not supported yet");
-    check_error(minimal + "outputs:\n  - {type: csv, path: x.csv, columns: [id]}\n", 5, 12,
-                "'outputs.0.type: csv' is not supported yet");
-    check_error(minimal + "outputs:\n  - {type: sqlite, path: x.db, table: products, key: id}\n", 5,
-                12, "'outputs.0.type: sqlite' is not supported yet");
     check_error(minimal +
                     "outputs:\n  - {type: webhook, url: \"http://127.0.0.1:9/in\", batch: "
                     "10}\n",
                 5, 12, "'outputs.0.type: webhook' is not supported yet");
     check_error(minimal + "frontier:\n  backend: redis\n  url: redis://127.0.0.1:6379/0\n", 5, 12,
                 "'frontier.backend: redis' is not supported yet");
-    check_error(minimal + "metrics:\n  listen: 127.0.0.1:9464\n", 5, 3,
-                "'metrics' is not supported yet");
     check_error(minimal + "state:\n  dir: .harvest/x\n", 5, 3, "'state' is not supported yet");
-    check_error(minimal + "rate_limit:\n  adaptive: true\n", 5, 13,
-                "'rate_limit.adaptive: true' is not supported yet");
-    check_error(minimal + "engine:\n  robots_txt: obey\n", 5, 15,
-                "'engine.robots_txt: obey' is not supported yet; robots.txt is not fetched yet; "
-                "write robots_txt: ignore");
     // What is supported of those sections passes.
     CHECK_NOTHROW(config_test::parse(minimal + "frontier: {backend: memory}\n"
-                                               "rate_limit: {adaptive: false}\n"
+                                               "rate_limit: {adaptive: true}\n"
                                                "engine: {robots_txt: ignore}\nfollow: []\n"));
 }

@@ -236,7 +236,7 @@ TEST_CASE("a full config maps every supported key into the struct", "[unit]") {
     CHECK(c.follow.empty());
 }
 
-TEST_CASE("defaults are the spec's, robots.txt ignored until supported", "[unit]") {
+TEST_CASE("defaults are the spec's", "[unit]") {
     const auto c = parse(config_test::minimal);
     const crawl::crawl_options spec;  // options.hpp carries the spec's defaults
     const auto& k = c.crawl;
@@ -245,7 +245,7 @@ TEST_CASE("defaults are the spec's, robots.txt ignored until supported", "[unit]
     CHECK(k.engine.per_host_concurrency == 32);
     CHECK(k.engine.threads == 0);
     CHECK(k.engine.user_agent.empty());
-    CHECK_FALSE(k.engine.obey_robots_txt);  // spec says obey; not implemented yet
+    CHECK(k.engine.obey_robots_txt);
     CHECK(k.engine.max_depth == 0);
     CHECK(k.engine.dedup);
     CHECK(k.engine.max_requests == 0);
@@ -294,9 +294,8 @@ TEST_CASE("defaults are the spec's, robots.txt ignored until supported", "[unit]
     CHECK(c.outputs.empty());  // items are then only counted
     CHECK(c.follow.empty());
 
-    // An engine section without robots_txt keeps the ignore default too.
-    CHECK_FALSE(
-        parse(config_test::minimal + "engine: {concurrency: 2}\n").crawl.engine.obey_robots_txt);
+    // An engine section without robots_txt keeps the obey default too.
+    CHECK(parse(config_test::minimal + "engine: {concurrency: 2}\n").crawl.engine.obey_robots_txt);
     // Null values mean "the default".
     const auto nulls = parse(config_test::minimal + "engine: {concurrency: ~}\nhttp: ~\n");
     CHECK(nulls.crawl.engine.concurrency == 512);
@@ -375,4 +374,18 @@ TEST_CASE("the examples in config/examples load", "[unit]") {
         ++loaded;
     }
     CHECK(loaded >= 1);
+}
+
+TEST_CASE("metrics section sets the listen address and the host label limit", "[unit]") {
+    const auto c = parse(config_test::minimal +
+                         "metrics: {listen: \"127.0.0.1:9464\", host_label_limit: 7}\n");
+    CHECK(c.crawl.metrics_listen == "127.0.0.1:9464");
+    CHECK(c.crawl.host_label_limit == 7);
+    const auto defaults = parse(config_test::minimal);
+    CHECK(defaults.crawl.metrics_listen.empty());
+    CHECK(defaults.crawl.host_label_limit == 100);
+}
+
+TEST_CASE("rate_limit.adaptive is read", "[unit]") {
+    CHECK(parse(config_test::minimal + "rate_limit: {adaptive: true}\n").crawl.rate_limit.adaptive);
 }

@@ -81,7 +81,7 @@ TEST_CASE("set overrides: errors name the --set", "[unit]") {
     check_set_error(minimal, "retry.on_status=[500, 700]",
                     "'retry.on_status.1' must be an integer from 100 to 599 (got \"700\")");
     check_set_error(minimal, "outputs.0.type=csv", "'outputs.0.path' is required");
-    check_set_error(minimal, "engine.robots_txt=obey", "is not supported yet");
+    check_set_error(minimal, "engine.robots_txt=sometimes", "must be one of obey, ignore");
     // An override that makes a file value wrong still blames the file where the file is wrong.
     check_error(minimal + "engine:\n  concurrency: 0\n", 5, 16, "must be a positive integer",
                 {"engine.threads=1"});

@@ -318,11 +318,11 @@ TEST_CASE("pipeline_sink: construction, open and misuse errors", "[unit][pipelin
     temp_dir dir;
     asio::io_context io;
     SECTION("unsupported outputs are refused before anything is opened") {
-        output_spec csv;
-        csv.type = output_type::csv;
-        csv.path = dir.file("items.csv");
+        output_spec webhook;
+        webhook.type = output_type::webhook;
+        webhook.url = "http://127.0.0.1:9/ingest";
         CHECK_THROWS_WITH(pipeline_sink(io.get_executor(), {product_rule()},
-                                        {jsonl_spec(dir.file("a.jsonl")), csv}),
+                                        {jsonl_spec(dir.file("a.jsonl")), webhook}),
                           Catch::Contains("not supported yet"));
         CHECK_FALSE(std::filesystem::exists(dir.file("a.jsonl")));
     }

@@ -1,0 +1,218 @@
+// link_rule: `follow` link discovery (see html.hpp for the rules).
+
+#include "pipelines/html/html.hpp"
+
+#include <boost/url.hpp>
+
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <utility>
+
+namespace harvest::pipelines {
+namespace {
+
+namespace urls = boost::urls;
+
+// No server takes longer request targets; longer ones are also where std::regex's recursive
+// matcher would start to eat the stack.
+constexpr std::size_t max_link_size = 8192;
+
+bool is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// What a browser's URL parser tolerates and RFC 3986 does not: surrounding whitespace, tabs
+// and newlines inside, spaces, non-ASCII, a few ASCII characters, stray '%', more than one '#',
+// '\' for '/'. `brackets` also encodes '[' and ']' (a retry for paths like /a[1]).
+std::string clean_reference(std::string_view raw, bool brackets) {
+    std::size_t begin = 0;
+    std::size_t end = raw.size();
+    while (begin < end && static_cast<unsigned char>(raw[begin]) <= 0x20) {
+        ++begin;
+    }
+    while (end > begin && static_cast<unsigned char>(raw[end - 1]) <= 0x20) {
+        --end;
+    }
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(end - begin);
+    bool fragment = false;
+    for (std::size_t i = begin; i < end; ++i) {
+        const char c = raw[i];
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\t' || c == '\n' || c == '\r') {
+            continue;
+        }
+        if (c == '\\') {
+            out.push_back('/');
+            continue;
+        }
+        bool encode = u <= 0x20 || u >= 0x7F || c == '"' || c == '<' || c == '>' || c == '^' ||
+                      c == '`' || c == '{' || c == '}' || c == '|' ||
+                      (brackets && (c == '[' || c == ']')) || (c == '#' && fragment);
+        if (c == '%' && !(i + 2 < end && is_hex(raw[i + 1]) && is_hex(raw[i + 2]))) {
+            encode = true;
+        }
+        if (c == '#') {
+            fragment = true;
+        }
+        if (encode) {
+            out.push_back('%');
+            out.push_back(digits[u >> 4]);
+            out.push_back(digits[u & 15]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::optional<urls::url> parse_reference(std::string_view raw) {
+    for (const bool brackets : {false, true}) {
+        const std::string cleaned = clean_reference(raw, brackets);
+        auto parsed = urls::parse_uri_reference(cleaned);
+        if (parsed) {
+            return urls::url(*parsed);
+        }
+    }
+    return std::nullopt;
+}
+
+// `reference` resolved against `base` (absent: only absolute references resolve).
+std::optional<urls::url> resolve(const std::optional<urls::url>& base, const urls::url& reference) {
+    if (reference.has_scheme()) {
+        urls::url absolute = reference;
+        // Dot segments in an absolute reference are removed by resolution too.
+        absolute.normalize_path();
+        return absolute;
+    }
+    if (!base) {
+        return std::nullopt;
+    }
+    urls::url out;
+    if (!urls::resolve(*base, reference, out)) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+const html_field& base_href_field() {
+    static const html_field field = [] {
+        field_rule rule;
+        rule.name = "base";
+        rule.xpath = "(//base[@href])[1]/@href";
+        return html_field(rule);
+    }();
+    return field;
+}
+
+std::vector<std::regex> compile_patterns(const std::vector<std::string>& patterns,
+                                         std::string_view list) {
+    std::vector<std::regex> compiled;
+    compiled.reserve(patterns.size());
+    for (const auto& pattern : patterns) {
+        try {
+            compiled.emplace_back(pattern, std::regex::ECMAScript);
+        } catch (const std::regex_error& error) {
+            throw std::invalid_argument("follow " + std::string(list) + " regex \"" + pattern +
+                                        "\": " + error.what());
+        }
+    }
+    return compiled;
+}
+
+field_rule selection_rule(const follow_rule& rule) {
+    if (rule.css.empty() && rule.xpath.empty()) {
+        throw std::invalid_argument("follow rule: needs css or xpath");
+    }
+    field_rule field;
+    field.name = "follow";
+    field.css = rule.css;
+    field.xpath = rule.css.empty() ? rule.xpath : std::string();
+    field.attribute = "href";
+    return field;
+}
+
+}  // namespace
+
+link_rule::link_rule(const follow_rule& rule)
+    : rule_(rule),
+      selection_(selection_rule(rule)),
+      allow_(compile_patterns(rule.allow, "allow")),
+      deny_(compile_patterns(rule.deny, "deny")) {}
+
+std::vector<std::string> link_rule::links(const html_document& document,
+                                          std::string_view page_url) const {
+    std::vector<std::string> found;
+    const std::vector<std::string> candidates = selection_.all(document);
+    if (candidates.empty()) {
+        return found;
+    }
+    std::optional<urls::url> base;
+    if (auto page = urls::parse_uri(page_url)) {
+        base = urls::url(*page);
+        base->remove_fragment();
+    }
+    if (auto href = base_href_field().first(document)) {
+        if (auto reference = parse_reference(*href)) {
+            if (auto resolved = resolve(base, *reference)) {
+                base = std::move(resolved);
+            }
+        }
+    }
+    std::unordered_set<std::string> seen;
+    for (const auto& candidate : candidates) {
+        const std::string_view trimmed = [&] {
+            std::string_view view = candidate;
+            while (!view.empty() && static_cast<unsigned char>(view.front()) <= 0x20) {
+                view.remove_prefix(1);
+            }
+            return view;
+        }();
+        if (trimmed.empty() || trimmed.front() == '#' || trimmed.size() > max_link_size) {
+            continue;  // the page itself, or nothing a server takes
+        }
+        const auto reference = parse_reference(trimmed);
+        if (!reference) {
+            continue;
+        }
+        auto resolved = resolve(base, *reference);
+        if (!resolved) {
+            continue;
+        }
+        urls::url& link = *resolved;
+        const auto scheme = link.scheme_id();
+        if ((scheme != urls::scheme::http && scheme != urls::scheme::https) ||
+            !link.has_authority() || link.encoded_host().empty()) {
+            continue;
+        }
+        link.remove_fragment();
+        link.normalize_scheme();
+        if (link.encoded_path().empty()) {
+            // What a request for the bare authority asks for. (Boost.URL 1.81's
+            // set_encoded_path("/") writes "/./" here; set_path_absolute does not.)
+            link.set_path_absolute(true);
+        }
+        if (link.buffer().size() > max_link_size) {
+            continue;
+        }
+        const std::string path(link.encoded_path());
+        const auto matches = [&path](const std::regex& pattern) {
+            return std::regex_search(path, pattern);
+        };
+        if (std::any_of(deny_.begin(), deny_.end(), matches)) {
+            continue;
+        }
+        if (!allow_.empty() && std::none_of(allow_.begin(), allow_.end(), matches)) {
+            continue;
+        }
+        std::string text(link.buffer());
+        if (seen.insert(text).second) {
+            found.push_back(std::move(text));
+        }
+    }
+    return found;
+}
+
+}  // namespace harvest::pipelines

@@ -1,0 +1,252 @@
+#include "pipelines/outputs/csv_output.hpp"
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+namespace harvest::pipelines {
+
+namespace {
+
+// Length of the valid UTF-8 sequence starting at text[i], or 0 when the bytes there are not
+// one (overlong forms, surrogates and code points above U+10FFFF are invalid too). The same
+// rule as append_json_string's, so a CSV and a JSONL file of one crawl hold the same text.
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    std::size_t length = 0;
+    std::uint32_t code_point = 0;
+    if (lead < 0x80) {
+        return 1;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+        code_point = lead & 0x1Fu;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        code_point = lead & 0x0Fu;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        code_point = lead & 0x07u;
+    } else {
+        return 0;
+    }
+    if (i + length > text.size()) {
+        return 0;
+    }
+    for (std::size_t k = 1; k < length; ++k) {
+        if ((byte(i + k) & 0xC0u) != 0x80u) {
+            return 0;
+        }
+        code_point = (code_point << 6) | (byte(i + k) & 0x3Fu);
+    }
+    if ((length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000) ||
+        (code_point >= 0xD800 && code_point <= 0xDFFF) || code_point > 0x10FFFF) {
+        return 0;
+    }
+    return length;
+}
+
+bool needs_quotes(std::string_view text) {
+    return text.empty() || text.find_first_of(",\"\r\n") != std::string_view::npos;
+}
+
+template <typename Integer>
+void append_integer(std::string& out, Integer number) {
+    std::array<char, 24> buffer{};
+    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), number);
+    out.append(buffer.data(), result.ptr);
+}
+
+// One field for `value`; `scratch` holds the compact JSON of nested values.
+void append_csv_value(std::string& out, const boost::json::value& value, std::string& scratch) {
+    switch (value.kind()) {
+        case boost::json::kind::null: break;
+        case boost::json::kind::bool_: out += value.get_bool() ? "true" : "false"; break;
+        case boost::json::kind::int64: append_integer(out, value.get_int64()); break;
+        case boost::json::kind::uint64: append_integer(out, value.get_uint64()); break;
+        case boost::json::kind::double_:
+            // NaN and infinities have no JSON text; the JSONL writer writes null, so: empty.
+            if (std::isfinite(value.get_double())) {
+                out += format_double(value.get_double());
+            }
+            break;
+        case boost::json::kind::string: append_csv_field(out, value.get_string()); break;
+        case boost::json::kind::array:
+        case boost::json::kind::object:
+            scratch.clear();
+            append_json(scratch, value);
+            append_csv_field(out, scratch);
+            break;
+    }
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view text) noexcept {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const std::size_t length = utf8_sequence_length(text, i);
+        if (length == 0) {
+            return false;
+        }
+        i += length;
+    }
+    return true;
+}
+
+void append_valid_utf8(std::string& out, std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t end = i;
+        while (end < text.size() && static_cast<unsigned char>(text[end]) < 0x80) {
+            ++end;
+        }
+        out.append(text.substr(i, end - i));
+        i = end;
+        if (i == text.size()) {
+            break;
+        }
+        const std::size_t length = utf8_sequence_length(text, i);
+        if (length == 0) {
+            out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+            ++i;
+        } else {
+            out.append(text.substr(i, length));
+            i += length;
+        }
+    }
+}
+
+void append_csv_field(std::string& out, std::string_view text) {
+    const bool quoted = needs_quotes(text);
+    if (quoted) {
+        out.push_back('"');
+    }
+    std::size_t i = 0;
+    while (i < text.size()) {
+        // Copy runs of plain ASCII at once: most text is nothing but that.
+        std::size_t end = i;
+        while (end < text.size() && static_cast<unsigned char>(text[end]) < 0x80 &&
+               text[end] != '"') {
+            ++end;
+        }
+        out.append(text.substr(i, end - i));
+        i = end;
+        if (i == text.size()) {
+            break;
+        }
+        if (text[i] == '"') {
+            out += "\"\"";
+            ++i;
+            continue;
+        }
+        const std::size_t length = utf8_sequence_length(text, i);
+        if (length == 0) {
+            out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+            ++i;
+        } else {
+            out.append(text.substr(i, length));
+            i += length;
+        }
+    }
+    if (quoted) {
+        out.push_back('"');
+    }
+}
+
+csv_output::csv_output(std::string path, std::vector<std::string> columns)
+    : path_(std::move(path)), name_("csv:" + path_), columns_(std::move(columns)) {
+    const std::filesystem::path file_path(path_);
+    if (file_path.has_parent_path()) {
+        std::error_code error;
+        std::filesystem::create_directories(file_path.parent_path(), error);
+        if (error) {
+            throw std::runtime_error("cannot create the folder of output " + path_ + ": " +
+                                     error.message());
+        }
+    }
+    file_ = std::fopen(path_.c_str(), "wb");
+    if (file_ == nullptr) {
+        throw std::runtime_error("cannot open output " + path_ + ": " + std::strerror(errno));
+    }
+    // Full buffering with a large buffer: one write(2) per MiB instead of per row.
+    std::setvbuf(file_, nullptr, _IOFBF, buffer_size);
+    if (!columns_.empty()) {
+        write_header();
+    }
+}
+
+csv_output::~csv_output() {
+    if (file_ != nullptr) {
+        std::fclose(file_);  // errors here have nowhere to go; close() reports them
+    }
+}
+
+void csv_output::write_header() {
+    line_.clear();
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+        if (i > 0) {
+            line_.push_back(',');
+        }
+        append_csv_field(line_, columns_[i]);
+    }
+    line_ += "\r\n";
+    write_line();
+    header_written_ = true;
+}
+
+void csv_output::write_line() {
+    if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size()) {
+        throw std::system_error(errno, std::generic_category(), "writing " + path_);
+    }
+}
+
+void csv_output::write(const item& value) {
+    if (file_ == nullptr) {
+        throw std::logic_error("csv_output::write after close: " + path_);
+    }
+    if (!header_written_) {
+        // No configured columns: the first item decides them (documented in the header).
+        for (const auto& entry : value) {
+            columns_.emplace_back(entry.key());
+        }
+        write_header();
+    }
+    line_.clear();
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+        if (i > 0) {
+            line_.push_back(',');
+        }
+        const auto found = value.find(columns_[i]);
+        if (found != value.end()) {
+            append_csv_value(line_, found->value(), json_);
+        }
+    }
+    line_ += "\r\n";
+    write_line();
+}
+
+void csv_output::flush() {
+    if (file_ != nullptr && std::fflush(file_) != 0) {
+        throw std::system_error(errno, std::generic_category(), "flushing " + path_);
+    }
+}
+
+void csv_output::close() {
+    if (file_ == nullptr) {
+        return;
+    }
+    std::FILE* file = std::exchange(file_, nullptr);
+    if (std::fclose(file) != 0) {
+        throw std::system_error(errno, std::generic_category(), "closing " + path_);
+    }
+}
+
+}  // namespace harvest::pipelines

@@ -1,6 +1,7 @@
 #include "engine/crawl/crawler.hpp"
 
 #include "engine/crawl/frontier.hpp"
+#include "engine/metrics/crawl_metrics.hpp"
 #include "engine/net/http_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -14,7 +15,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <map>
 #include <random>
+#include <unordered_map>
 
 namespace harvest::crawl {
 namespace asio = boost::asio;
@@ -42,14 +45,17 @@ std::string uuid_v4() {
     return text;
 }
 
-bool has_header(const net::header_list& headers, std::string_view name) {
-    return std::any_of(headers.begin(), headers.end(), [name](const auto& h) {
-        return h.first.size() == name.size() &&
-               std::equal(h.first.begin(), h.first.end(), name.begin(), [](char a, char b) {
-                   return std::tolower(static_cast<unsigned char>(a)) ==
-                          std::tolower(static_cast<unsigned char>(b));
-               });
-    });
+std::optional<std::string> find_header(const net::header_list& headers, std::string_view name) {
+    for (const auto& [key, value] : headers) {
+        if (key.size() == name.size() &&
+            std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) ==
+                       std::tolower(static_cast<unsigned char>(b));
+            })) {
+            return value;
+        }
+    }
+    return std::nullopt;
 }
 
 resilience::call_outcome breaker_outcome(const resilience::attempt_outcome& outcome) {
@@ -66,6 +72,35 @@ resilience::call_outcome breaker_outcome(const resilience::attempt_outcome& outc
     return resilience::call_outcome::success;
 }
 
+// The metric cells of one host, resolved once (label lookups are off the hot path) and
+// touched on the scheduler strand only.
+struct host_metric_cache {
+    explicit host_metric_cache(metrics::crawl_metrics& m, const host_state& host)
+        : label(m.host_label(host.label)), cells(m.for_host(host.label)) {}
+
+    std::string_view label;
+    metrics::host_cells cells;
+    std::map<std::string, metrics::counter*, std::less<>> requests_by_method;
+    std::map<unsigned, metrics::counter*> responses_by_code;
+    std::map<std::string, metrics::counter*, std::less<>> errors_by_kind;
+    std::map<std::string, metrics::counter*, std::less<>> retries_by_reason;
+    std::map<std::string, metrics::counter*, std::less<>> failures_by_kind;
+    std::array<std::uint64_t, 3> transitions_seen{};
+    std::uint64_t short_circuited_seen = 0;
+    std::uint64_t budget_exhausted_seen = 0;
+    clock::duration token_wait_seen{};
+};
+
+template <typename Family>
+metrics::counter& cached_cell(std::map<std::string, metrics::counter*, std::less<>>& cache,
+                              Family& family, std::string_view label, std::string_view key) {
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+        it = cache.emplace(std::string(key), &family.with({label, key})).first;
+    }
+    return *it->second;
+}
+
 }  // namespace
 
 // What a fetch reports back to the scheduler strand.
@@ -74,13 +109,16 @@ struct completion {
     resilience::decision decision;
     std::vector<std::string> links;
     std::optional<unsigned> status;
-    bool transport_error = false;
+    std::optional<net::fetch_error> error;
+    std::uint64_t wire_bytes = 0;
+    clock::duration elapsed{};
 };
 
 struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     impl(asio::io_context& io_context, crawl_options crawl, std::shared_ptr<sink> out,
-         seed_stream seed_source)
-        : io(io_context),
+         seed_stream seed_source, metrics::crawl_metrics* crawl_metrics)
+        : metrics(crawl_metrics),
+          io(io_context),
           options(std::move(crawl)),
           output(std::move(out)),
           seeds(std::move(seed_source)),
@@ -92,6 +130,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                          ? default_user_agent()
                                          : options.engine.user_agent}) {}
 
+    metrics::crawl_metrics* metrics;
+    std::unordered_map<const host_state*, host_metric_cache> host_metrics;
+    clock::time_point last_publish{};
     asio::io_context& io;
     crawl_options options;
     std::shared_ptr<sink> output;
@@ -102,6 +143,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     net::http_client client;
     crawl_stats stats;
     std::size_t in_flight = 0;  // scheduler strand only
+    std::size_t robots_in_flight = 0;
     std::uint64_t admitted = 0;
     std::atomic<bool> stopping{false};
     std::vector<failure_record> pending_failures;  // failed on the strand, to hand to the sink
@@ -117,8 +159,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         request.http = std::move(http);
         request.depth = depth;
         const auto& idem = options.retry.idempotency_methods;
-        if (std::find(idem.begin(), idem.end(), request.http.method) != idem.end() &&
-            !has_header(request.http.headers, options.retry.idempotency_header)) {
+        if (auto own = find_header(request.http.headers, options.retry.idempotency_header)) {
+            request.idempotency_key = *own;  // the caller's key makes the request retryable
+        } else if (std::find(idem.begin(), idem.end(), request.http.method) != idem.end()) {
             // One key per logical request, unchanged on every retry.
             request.idempotency_key = uuid_v4();
             request.http.headers.emplace_back(options.retry.idempotency_header,
@@ -153,7 +196,60 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
     }
 
-    void publish_gauges(clock::time_point now) {
+    host_metric_cache& metrics_for(const host_state& host) {
+        auto it = host_metrics.find(&host);
+        if (it == host_metrics.end()) {
+            it = host_metrics.try_emplace(&host, *metrics, host).first;
+        }
+        return it->second;
+    }
+
+    // Per-host gauges and the counters the frontier keeps, at most 10 times a second: with
+    // thousands of hosts this walk must not run once per completion.
+    void publish_gauges(clock::time_point now, bool force = false) {
+        if (!force && now - last_publish < std::chrono::milliseconds(100)) {
+            return;
+        }
+        last_publish = now;
+        if (metrics != nullptr) {
+            metrics->inflight_requests.with({}).set(static_cast<double>(in_flight));
+            metrics->frontier_requests.with({"ready"}).set(
+                static_cast<double>(queue.ready_size()));
+            metrics->frontier_requests.with({"delayed"}).set(
+                static_cast<double>(queue.delayed_size()));
+            queue.for_each_host([this, now](host_state& host) {
+                auto& cache = metrics_for(host);
+                cache.cells.circuit_state.set(static_cast<double>(host.breaker.state(now)));
+                static constexpr std::array<std::string_view, 3> names{"closed", "half_open",
+                                                                       "open"};
+                for (std::size_t to = 0; to < names.size(); ++to) {
+                    const auto seen =
+                        host.breaker.transitions_to(static_cast<resilience::breaker_state>(to));
+                    if (seen > cache.transitions_seen[to]) {
+                        metrics->circuit_transitions.with({cache.label, names[to]})
+                            .inc(seen - cache.transitions_seen[to]);
+                        cache.transitions_seen[to] = seen;
+                    }
+                }
+                if (host.short_circuited > cache.short_circuited_seen) {
+                    cache.cells.circuit_short_circuits.inc(host.short_circuited -
+                                                           cache.short_circuited_seen);
+                    cache.short_circuited_seen = host.short_circuited;
+                }
+                if (host.retry_budget_exhausted > cache.budget_exhausted_seen) {
+                    cache.cells.retry_budget_exhausted.inc(host.retry_budget_exhausted -
+                                                           cache.budget_exhausted_seen);
+                    cache.budget_exhausted_seen = host.retry_budget_exhausted;
+                }
+                if (host.token_wait_total > cache.token_wait_seen) {
+                    cache.cells.rate_limit_wait_seconds.add(
+                        std::chrono::duration<double>(host.token_wait_total -
+                                                      cache.token_wait_seen)
+                            .count());
+                    cache.token_wait_seen = host.token_wait_total;
+                }
+            });
+        }
         stats.in_flight.store(in_flight, std::memory_order_relaxed);
         stats.queued.store(queue.ready_size() + queue.delayed_size(), std::memory_order_relaxed);
         stats.open_breakers.store(queue.open_breakers(now), std::memory_order_relaxed);
@@ -173,6 +269,16 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                     std::chrono::system_clock::now()});
             }
             if (!pending_failures.empty()) {
+                if (metrics != nullptr) {
+                    for (const auto& failure : pending_failures) {
+                        if (host_state* host = queue.host_for(failure.url)) {
+                            auto& cache = metrics_for(*host);
+                            cached_cell(cache.failures_by_kind, metrics->failures, cache.label,
+                                        failure.error)
+                                .inc();
+                        }
+                    }
+                }
                 auto failures = std::move(pending_failures);
                 pending_failures.clear();
                 for (auto& failure : failures) {
@@ -186,28 +292,80 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                     break;
                 }
                 ++in_flight;
+                count_sent(*taken->host, taken->request.http.method);
                 asio::co_spawn(asio::make_strand(io), fetch(self, std::move(*taken)),
-                               [](const std::exception_ptr& error) {
-                                   if (error) {
-                                       try {
-                                           std::rethrow_exception(error);
-                                       } catch (const std::exception& e) {
-                                           spdlog::error("fetch task failed: {}", e.what());
-                                       }
-                                   }
-                               });
+                               log_failure);
             }
-            publish_gauges(now);
-            if (in_flight == 0 &&
+            for (host_state* host : queue.take_robots_fetches()) {
+                ++robots_in_flight;
+                count_sent(*host, "GET");
+                asio::co_spawn(asio::make_strand(io), fetch_robots(self, host), log_failure);
+            }
+            for (auto& refused : queue.take_robots_refusals()) {
+                stats.robots_disallowed.fetch_add(1, std::memory_order_relaxed);
+                stats.count_failure("robots_disallowed");
+                pending_failures.push_back(failure_record{std::move(refused.http.url),
+                                                          "robots_disallowed", 0, std::nullopt,
+                                                          "", std::chrono::system_clock::now()});
+            }
+            if (!pending_failures.empty()) {
+                continue;
+            }
+            publish_gauges(clock::now());
+            if (in_flight == 0 && robots_in_flight == 0 &&
                 (stopping || (queue.empty() && seeds.exhausted() && pending_failures.empty()))) {
                 break;
             }
             timer.expires_at(queue.next_wakeup());
             co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         }
-        publish_gauges(clock::now());
+        publish_gauges(clock::now(), true);
         co_await output->close();
         client.close_idle();
+    }
+
+    static void log_failure(const std::exception_ptr& error) {
+        if (error) {
+            try {
+                std::rethrow_exception(error);
+            } catch (const std::exception& e) {
+                spdlog::error("fetch task failed: {}", e.what());
+            }
+        }
+    }
+
+    // robots.txt of one origin (RFC 9309 §2.3.1): 2xx → its rules; 4xx → everything allowed;
+    // 5xx or unreachable → everything disallowed, the RFC's safe reading.
+    static asio::awaitable<void> fetch_robots(std::shared_ptr<impl> self, host_state* host) {
+        self->stats.requests.fetch_add(1, std::memory_order_relaxed);
+        const auto deadline = clock::now() + host->http->timeouts.total;
+        // A named request, not a temporary in the co_await expression: GCC 12 destroys such
+        // temporaries twice (a known coroutine bug).
+        net::http_request request{"GET", host->origin + "/robots.txt", {}, {}};
+        auto result = co_await self->client.fetch(std::move(request), host->http, deadline);
+        core::robots_rules rules = core::robots_rules::disallow_all();
+        if (result) {
+            self->stats.count_response(result->status);
+            self->stats.bytes_received.fetch_add(result->wire_bytes, std::memory_order_relaxed);
+            if (result->status >= 200 && result->status < 300) {
+                rules = core::robots_rules::parse(result->body);
+            } else if (result->status >= 400 && result->status < 500) {
+                rules = core::robots_rules::allow_all();
+            }
+        } else {
+            self->stats.count_transport_error(std::string(net::to_string(
+                result.error().category() == net::fetch_error_category()
+                    ? static_cast<net::fetch_error>(result.error().value())
+                    : net::fetch_error::protocol)));
+        }
+        if (!result || result->status >= 500) {
+            spdlog::warn("robots.txt of {} unavailable: not crawling that host", host->label);
+        }
+        asio::post(self->strand, [self, host, rules = std::move(rules)]() mutable {
+            self->queue.set_robots(*host, std::move(rules));
+            --self->robots_in_flight;
+            self->wake();
+        });
     }
 
     static asio::awaitable<void> fetch(std::shared_ptr<impl> self, taken_request taken) {
@@ -225,6 +383,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             outcome.status = result->status;
             outcome.retry_after = result->header("Retry-After");
             done.status = result->status;
+            done.wire_bytes = result->wire_bytes;
+            done.elapsed = result->elapsed;
             self->stats.count_response(result->status);
             self->stats.bytes_received.fetch_add(result->wire_bytes, std::memory_order_relaxed);
         } else {
@@ -234,7 +394,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             } else {
                 outcome.error = net::fetch_error::protocol;
             }
-            done.transport_error = true;
+            done.error = outcome.error;
             self->stats.count_transport_error(std::string(net::to_string(*outcome.error)));
         }
         done.decision = host.policy.classify(outcome, request.attempt, request.http.method,
@@ -263,6 +423,46 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         });
     }
 
+    // harvest_requests_total counts attempts as they are sent, not as they end.
+    void count_sent(const host_state& host, std::string_view method) {
+        if (metrics != nullptr) {
+            auto& cache = metrics_for(host);
+            cached_cell(cache.requests_by_method, metrics->requests, cache.label, method).inc();
+        }
+    }
+
+    void record_metrics(const host_state& host, const completion& done) {
+        auto& cache = metrics_for(host);
+        if (done.status) {
+            auto it = cache.responses_by_code.find(*done.status);
+            if (it == cache.responses_by_code.end()) {
+                const std::string code = std::to_string(*done.status);
+                it = cache.responses_by_code
+                         .emplace(*done.status, &metrics->responses.with({cache.label, code}))
+                         .first;
+            }
+            it->second->inc();
+            cache.cells.request_duration.observe(
+                std::chrono::duration<double>(done.elapsed).count());
+            cache.cells.response_bytes.inc(done.wire_bytes);
+        }
+        if (done.error) {
+            cached_cell(cache.errors_by_kind, metrics->request_errors, cache.label,
+                        net::to_string(*done.error))
+                .inc();
+        }
+        if (done.decision.what == resilience::verdict::retry) {
+            cached_cell(cache.retries_by_reason, metrics->retries, cache.label,
+                        done.decision.reason)
+                .inc();
+            cache.cells.backoff.observe(std::chrono::duration<double>(done.decision.delay).count());
+        } else if (done.decision.what == resilience::verdict::fail) {
+            cached_cell(cache.failures_by_kind, metrics->failures, cache.label,
+                        done.decision.failure_kind)
+                .inc();
+        }
+    }
+
     // Scheduler strand: the bookkeeping of one finished attempt.
     void complete(completion done, resilience::call_outcome breaker_result) {
         const auto now = clock::now();
@@ -272,9 +472,20 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         const bool was_closed =
             host.breaker.state(now) == resilience::breaker_state::closed;
         host.breaker.record(done.taken.permit, breaker_result, now);
+        if (metrics != nullptr) {
+            record_metrics(host, done);
+        }
         if (was_closed && host.breaker.state(now) == resilience::breaker_state::open) {
             stats.breaker_opened.fetch_add(1, std::memory_order_relaxed);
             spdlog::warn("circuit opened for {}", host.label);
+        }
+        if (host.adaptive && done.status) {
+            // The server's "too many" slows this host; good answers restore its rate.
+            const double rate = *done.status == 429 ? host.adaptive->on_throttled(now)
+                                                    : host.adaptive->on_success(now);
+            if (rate != host.bucket.rate()) {
+                host.bucket.set_rate(rate);
+            }
         }
         if (done.taken.request.attempt == 1) {
             // Only first attempts earn retry budget: retries must not pay for more retries.
@@ -300,8 +511,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
 };
 
 crawler::crawler(asio::io_context& io, crawl_options options, std::shared_ptr<sink> out,
-                 seed_stream seeds)
-    : impl_(std::make_shared<impl>(io, std::move(options), std::move(out), std::move(seeds))) {}
+                 seed_stream seeds, metrics::crawl_metrics* metrics)
+    : impl_(std::make_shared<impl>(io, std::move(options), std::move(out), std::move(seeds),
+                                   metrics)) {}
 
 crawler::~crawler() = default;
 

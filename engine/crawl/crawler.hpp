@@ -17,12 +17,17 @@
 
 #include <memory>
 
+namespace harvest::metrics {
+struct crawl_metrics;
+}
+
 namespace harvest::crawl {
 
 class crawler {
 public:
+    // `metrics` may be null (no metrics); it must outlive the crawler.
     crawler(boost::asio::io_context& io, crawl_options options, std::shared_ptr<sink> out,
-            seed_stream seeds);
+            seed_stream seeds, metrics::crawl_metrics* metrics = nullptr);
     ~crawler();
     crawler(const crawler&) = delete;
     crawler& operator=(const crawler&) = delete;

@@ -1,5 +1,7 @@
 #include "engine/crawl/frontier.hpp"
 
+#include "engine/core/url_canonical.hpp"
+
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -62,33 +64,35 @@ host_state::host_state(std::string origin_key, std::string host_label,
                                                 : options.rate_limit.per_host.burst),
       breaker(overrides ? pick(overrides->circuit_breaker, options.circuit_breaker)
                         : options.circuit_breaker),
+      give_up_after(overrides && overrides->circuit_breaker
+                        ? overrides->circuit_breaker->give_up_after
+                        : options.circuit_breaker.give_up_after),
       budget(overrides && overrides->retry ? overrides->retry->budget_ratio
                                            : options.retry.budget_ratio,
              overrides && overrides->retry ? overrides->retry->budget_min_per_second
                                            : options.retry.budget_min_per_second),
-      policy(overrides ? pick(overrides->retry, options.retry) : options.retry) {}
+      policy(overrides ? pick(overrides->retry, options.retry) : options.retry) {
+    if (options.rate_limit.adaptive && !bucket.unlimited()) {
+        adaptive.emplace(bucket.rate());
+    }
+}
 
 frontier::frontier(const crawl_options& options)
     : options_(options),
+      robots_agent_(options.engine.user_agent.empty() ? "harvest" : options.engine.user_agent),
       global_bucket_(options.rate_limit.global.per_second, options.rate_limit.global.burst) {
     std::make_heap(delayed_.begin(), delayed_.end(), later_first{});
 }
 
-std::uint64_t fingerprint(const net::http_request& request) noexcept {
-    // FNV-1a over method, URL and body, separated so that ("GET", "ab") != ("GETa", "b").
-    std::uint64_t hash = 0xcbf29ce484222325ull;
-    auto mix = [&hash](std::string_view bytes) {
-        for (unsigned char c : bytes) {
-            hash ^= c;
-            hash *= 0x100000001b3ull;
-        }
-        hash ^= 0xff;
-        hash *= 0x100000001b3ull;
-    };
-    mix(request.method);
-    mix(request.url);
-    mix(request.body);
-    return hash;
+std::optional<std::uint64_t> fingerprint(const net::http_request& request) {
+    // The canonical URL makes http://A/x?b=2&a=1 and http://a:80/x?a=1&b=2#top one request.
+    auto canonical = core::canonicalize_url(request.url);
+    if (!canonical) {
+        return std::nullopt;
+    }
+    const auto print = core::request_fingerprint(request.method, *canonical, request.body);
+    // 64 of the 128 bits: a collision among 10 million URLs has odds of about 3 in 10^6.
+    return print.lo ^ print.hi;
 }
 
 host_state* frontier::host_for(const std::string& url) {
@@ -113,13 +117,14 @@ host_state* frontier::host_for(const std::string& url) {
 }
 
 frontier::admit_result frontier::admit(crawl_request request, clock::time_point /*now*/) {
-    request.fingerprint = fingerprint(request.http);
-    if (options_.engine.dedup && !seen_.insert(request.fingerprint).second) {
-        return admit_result::duplicate;
-    }
-    host_state* host = host_for(request.http.url);
+    const auto print = fingerprint(request.http);
+    host_state* host = print ? host_for(request.http.url) : nullptr;
     if (host == nullptr) {
         return admit_result::invalid_url;
+    }
+    request.fingerprint = *print;
+    if (options_.engine.dedup && !seen_.insert(request.fingerprint).second) {
+        return admit_result::duplicate;
     }
     enqueue_ready(*host, std::move(request));
     return admit_result::queued;
@@ -148,6 +153,7 @@ void frontier::promote_due(clock::time_point now) {
         // (never dropped) and is counted.
         if (entry.request.attempt > 0 && !entry.host->budget.try_spend(now)) {
             ++budget_exhausted_;
+            ++entry.host->retry_budget_exhausted;
             delay(std::move(entry.request), *entry.host, now + std::chrono::milliseconds(250));
             continue;
         }
@@ -176,8 +182,30 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
         if (host->in_flight >= host->concurrency_limit) {
             continue;  // a completion will wake the scheduler
         }
+        if (options_.engine.obey_robots_txt) {
+            if (host->robots == host_state::robots_status::unknown) {
+                host->robots = host_state::robots_status::fetching;
+                robots_needed_.push_back(host);
+            }
+            if (host->robots != host_state::robots_status::ready) {
+                continue;  // set_robots wakes the scheduler
+            }
+            while (!host->ready.empty() &&
+                   !host->robots_rules->allowed(
+                       robots_agent_, core::robots_path_of(host->ready.front().http.url))) {
+                robots_refused_.push_back(std::move(host->ready.front()));
+                host->ready.pop_front();
+                --ready_count_;
+            }
+            if (host->ready.empty()) {
+                continue;
+            }
+        }
         if (!host->bucket.unlimited() && host->bucket.next_available(now) > now) {
             next_wakeup_ = std::min(next_wakeup_, host->bucket.next_available(now));
+            if (!host->token_wait_since) {
+                host->token_wait_since = now;
+            }
             continue;
         }
         auto permit = host->breaker.try_acquire(now);
@@ -186,6 +214,7 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
                 // Count each request held back once per breaker episode, not once per pass.
                 host->held_by_breaker = true;
                 short_circuited_ += host->ready.size();
+                host->short_circuited += host->ready.size();
             }
             if (host->breaker.state(now) == resilience::breaker_state::open) {
                 next_wakeup_ = std::min(next_wakeup_, host->breaker.next_attempt_at());
@@ -201,6 +230,10 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
             continue;
         }
         host->held_by_breaker = false;
+        if (host->token_wait_since) {
+            host->token_wait_total += now - *host->token_wait_since;
+            host->token_wait_since.reset();
+        }
         taken_request out{std::move(host->ready.front()), host, *permit};
         host->ready.pop_front();
         --ready_count_;
@@ -208,6 +241,26 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
         return out;
     }
     return std::nullopt;
+}
+
+std::vector<host_state*> frontier::take_robots_fetches() {
+    return std::exchange(robots_needed_, {});
+}
+
+std::vector<crawl_request> frontier::take_robots_refusals() {
+    return std::exchange(robots_refused_, {});
+}
+
+void frontier::set_robots(host_state& host, core::robots_rules rules) {
+    if (auto delay = rules.crawl_delay(robots_agent_); delay && *delay > 0) {
+        // Crawl-delay: at most one request per `delay` seconds, unless configured slower.
+        const double rate = 1.0 / *delay;
+        if (host.bucket.unlimited() || host.bucket.rate() > rate) {
+            host.bucket.set_rate(rate);
+        }
+    }
+    host.robots_rules = std::move(rules);
+    host.robots = host_state::robots_status::ready;
 }
 
 void frontier::finish(host_state& host) {
@@ -218,7 +271,7 @@ std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
     std::vector<crawl_request> expired;
     for (auto& [origin, host] : hosts_) {
         auto since = host->breaker.open_since();
-        if (!since || now - *since < options_.circuit_breaker.give_up_after) {
+        if (!since || now - *since < host->give_up_after) {
             continue;
         }
         ready_count_ -= host->ready.size();
@@ -232,7 +285,7 @@ std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
         std::vector<delayed_entry> kept;
         for (auto& entry : delayed_) {
             auto since = entry.host->breaker.open_since();
-            if (since && now - *since >= options_.circuit_breaker.give_up_after) {
+            if (since && now - *since >= entry.host->give_up_after) {
                 expired.push_back(std::move(entry.request));
             } else {
                 kept.push_back(std::move(entry));

@@ -9,6 +9,7 @@
 // token or for an open breaker leaves it in the ready queue: waiting never holds a coroutine,
 // a connection or a concurrency permit.
 
+#include "engine/core/robots.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/crawl/request.hpp"
 #include "engine/resilience/circuit_breaker.hpp"
@@ -43,9 +44,19 @@ struct host_state {
     std::size_t concurrency_limit;
     std::shared_ptr<const http_options> http;
     resilience::token_bucket bucket;
+    std::optional<resilience::adaptive_rate> adaptive;  // rate_limit.adaptive: 429s slow it
+    // Since when the head of the queue has waited for a token (rate-limit wait accounting).
+    std::optional<clock::time_point> token_wait_since;
+    clock::duration token_wait_total{};
+    std::uint64_t short_circuited = 0;         // requests held back by this host's breaker
+    std::uint64_t retry_budget_exhausted = 0;  // retries held back by this host's budget
     resilience::circuit_breaker breaker;
+    clock::duration give_up_after;  // circuit_breaker.give_up_after of this host
     resilience::retry_budget budget;
     resilience::retry_policy policy;
+    // robots.txt (engine.robots_txt: obey): fetched once before the host's first request.
+    enum class robots_status { unknown, fetching, ready } robots = robots_status::unknown;
+    std::optional<core::robots_rules> robots_rules;
     bool held_by_breaker = false;  // its breaker refused the last pass
     bool in_rotation = false;  // listed in the frontier's rotation of hosts with ready work
 };
@@ -72,6 +83,14 @@ public:
     std::optional<taken_request> take(clock::time_point now);
     void finish(host_state& host);
 
+    // Hosts whose robots.txt must be fetched before anything else is sent to them (obey only).
+    // Each host is listed once; the caller fetches and then calls `set_robots`.
+    std::vector<host_state*> take_robots_fetches();
+    void set_robots(host_state& host, core::robots_rules rules);
+    // Requests that robots.txt disallows, removed from the frontier, to be failed with
+    // `robots_disallowed`.
+    std::vector<crawl_request> take_robots_refusals();
+
     // Requests of hosts whose breaker has been open longer than give_up_after; they are
     // removed from the frontier and must be failed with `circuit_open`.
     std::vector<crawl_request> expire_open_hosts(clock::time_point now);
@@ -84,6 +103,12 @@ public:
     std::size_t delayed_size() const noexcept { return delayed_.size(); }
     bool empty() const noexcept { return ready_count_ == 0 && delayed_.empty(); }
     std::size_t open_breakers(clock::time_point now) const;
+    template <typename Visit>
+    void for_each_host(Visit&& visit) {
+        for (auto& [origin, host] : hosts_) {
+            visit(*host);
+        }
+    }
     std::uint64_t short_circuited() const noexcept { return short_circuited_; }
     std::uint64_t budget_exhausted() const noexcept { return budget_exhausted_; }
 
@@ -107,9 +132,12 @@ private:
     void enqueue_ready(host_state& host, crawl_request request);
 
     const crawl_options& options_;
+    std::string robots_agent_;  // the product token robots.txt groups are matched against
     std::unordered_map<std::string, std::unique_ptr<host_state>> hosts_;
     std::list<host_state*> rotation_;  // hosts with ready requests
     std::vector<delayed_entry> delayed_;  // min-heap by later_first
+    std::vector<host_state*> robots_needed_;
+    std::vector<crawl_request> robots_refused_;
     std::unordered_set<std::uint64_t> seen_;
     resilience::token_bucket global_bucket_;
     std::size_t ready_count_ = 0;
@@ -119,7 +147,8 @@ private:
     clock::time_point next_wakeup_ = clock::time_point::max();
 };
 
-// 64-bit fingerprint of a request (method, URL, body), for dedup.
-std::uint64_t fingerprint(const net::http_request& request) noexcept;
+// 64-bit fingerprint of a request (method, canonical URL, body), for dedup; nullopt when the
+// URL cannot be parsed.
+std::optional<std::uint64_t> fingerprint(const net::http_request& request);
 
 }  // namespace harvest::crawl

@@ -19,6 +19,7 @@ crawl_request get(std::string url) {
 crawl_options unlimited_options() {
     crawl_options o;
     o.rate_limit.per_host = {0, 0};
+    o.engine.obey_robots_txt = false;
     return o;
 }
 
@@ -80,7 +81,7 @@ TEST_CASE("same origin whatever the case or default port", "[unit]") {
 }
 
 TEST_CASE("rate-limited host waits in the frontier until its next token", "[unit]") {
-    crawl_options options;
+    crawl_options options = unlimited_options();
     options.rate_limit.per_host = {10, 1};  // one every 100 ms
     frontier f(options);
     const auto t0 = steady::now();
@@ -147,4 +148,37 @@ TEST_CASE("a host whose breaker is open keeps its requests queued", "[unit]") {
     auto expired = f.expire_open_hosts(t0 + options.circuit_breaker.give_up_after + 1s);
     CHECK(expired.size() == 2);
     CHECK(f.empty());
+}
+
+TEST_CASE("dedup uses the canonical URL", "[unit]") {
+    auto options = unlimited_options();
+    frontier f(options);
+    const auto now = steady::now();
+    CHECK(f.admit(get("http://a.test/x?b=2&a=1"), now) == frontier::admit_result::queued);
+    CHECK(f.admit(get("http://A.test:80/x?a=1&b=2#top"), now) == frontier::admit_result::duplicate);
+    CHECK(f.admit(get("http://a.test/y"), now) == frontier::admit_result::queued);
+}
+
+TEST_CASE("robots.txt is fetched first, then disallowed requests are refused", "[unit]") {
+    crawl_options options;
+    options.rate_limit.per_host = {0, 0};
+    frontier f(options);
+    const auto now = steady::now();
+    f.admit(get("http://a.test/private/1"), now);
+    f.admit(get("http://a.test/public/1"), now);
+    CHECK_FALSE(f.take(now));  // nothing goes out before robots.txt is known
+    auto fetches = f.take_robots_fetches();
+    REQUIRE(fetches.size() == 1);
+    CHECK(fetches[0]->label == "a.test");
+    CHECK_FALSE(f.take(now));
+    CHECK(f.take_robots_fetches().empty());  // asked for once
+    f.set_robots(*fetches[0], harvest::core::robots_rules::parse(
+                                  "User-agent: *\nDisallow: /private/\nCrawl-delay: 2\n"));
+    auto taken = f.take(now);
+    REQUIRE(taken);
+    CHECK(taken->request.http.url == "http://a.test/public/1");
+    auto refused = f.take_robots_refusals();
+    REQUIRE(refused.size() == 1);
+    CHECK(refused[0].http.url == "http://a.test/private/1");
+    CHECK(taken->host->bucket.rate() == Approx(0.5));  // Crawl-delay: 2
 }

@@ -3,6 +3,10 @@
 #include "config/crawl_config.hpp"
 #include "config/loader.hpp"
 #include "engine/crawl/crawler.hpp"
+#include "engine/metrics/crawl_metrics.hpp"
+#include "engine/metrics/http/metrics_server.hpp"
+#include "engine/metrics/process_metrics.hpp"
+#include "engine/metrics/registry.hpp"
 #include "pipelines/pipeline_sink.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -172,6 +176,52 @@ asio::awaitable<void> draw_progress(const crawl::crawler& crawler,
     }
 }
 
+// Everything `metrics.listen` turns on: the registry, the crawl's metric families and the
+// /metrics endpoint. Absent when metrics are off.
+struct metrics_endpoint {
+    metrics::registry registry;
+    metrics::crawl_metrics crawl;
+    metrics::metrics_server server;
+
+    metrics_endpoint(asio::any_io_executor executor, const crawl::crawl_options& options,
+                     const pipelines::pipeline_stats& items)
+        : registry({{"crawl", options.name}}),
+          crawl(registry, options.host_label_limit),
+          server(std::move(executor), options.metrics_listen,
+                 [this] { return registry.expose(); }) {
+        metrics::register_process_metrics(registry);
+        metrics::register_build_info(registry);
+        bind_pipeline(items);
+    }
+
+    // The pipelines keep their own counters; the registry reads them at scrape time.
+    void bind_pipeline(const pipelines::pipeline_stats& items) {
+        auto read = [](const auto& counter) {
+            return [&counter]() -> std::optional<double> {
+                return static_cast<double>(counter.load(std::memory_order_relaxed));
+            };
+        };
+        crawl.items.bind({"json", "emitted"}, read(items.items_emitted));
+        crawl.items.bind({"json", "invalid"}, read(items.items_invalid));
+        crawl.items.bind({"json", "error"}, read(items.items_error));
+        for (const auto& output : items.outputs) {
+            crawl.output_items.bind({output.name, "written"}, read(output.written));
+            crawl.output_items.bind({output.name, "failed"}, read(output.failed));
+            crawl.output_queue_items.bind({output.name}, [&items]() -> std::optional<double> {
+                return static_cast<double>(
+                    std::max<std::int64_t>(0, items.queue_depth.load(std::memory_order_relaxed)));
+            });
+        }
+    }
+};
+
+asio::awaitable<void> run_to_end(crawl::crawler& crawler, metrics_endpoint* endpoint) {
+    co_await crawler.run();
+    if (endpoint != nullptr) {
+        co_await endpoint->server.close();
+    }
+}
+
 }  // namespace
 
 int check_config(const std::string& config_path) {
@@ -206,8 +256,14 @@ int run_crawl(const run_arguments& args) {
     asio::io_context io(static_cast<int>(threads));
 
     crawl::seed_stream seeds(to_seed_specs(config.seeds));
-    auto sink = std::make_shared<pipelines::pipeline_sink>(io.get_executor(), config.extract,
-                                                           config.outputs);
+    std::shared_ptr<pipelines::pipeline_sink> sink;
+    try {
+        sink = std::make_shared<pipelines::pipeline_sink>(io.get_executor(), config.extract,
+                                                          config.outputs);
+    } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "%s: %s\n", args.config_path.c_str(), e.what());
+        return exit_usage;
+    }
     try {
         seeds.open();
         sink->open();
@@ -216,7 +272,21 @@ int run_crawl(const run_arguments& args) {
         return exit_cannot_start;
     }
 
-    crawl::crawler crawler(io, config.crawl, sink, std::move(seeds));
+    std::unique_ptr<metrics_endpoint> endpoint;
+    if (!config.crawl.metrics_listen.empty()) {
+        try {
+            endpoint = std::make_unique<metrics_endpoint>(io.get_executor(), config.crawl,
+                                                          sink->stats());
+            endpoint->server.start();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "harvest: cannot start the metrics endpoint: %s\n", e.what());
+            return exit_cannot_start;
+        }
+        spdlog::info("metrics on http://{}/metrics", config.crawl.metrics_listen);
+    }
+
+    crawl::crawler crawler(io, config.crawl, sink, std::move(seeds),
+                           endpoint ? &endpoint->crawl : nullptr);
     const auto started = std::chrono::steady_clock::now();
     const bool show_progress =
         args.progress == progress_mode::always ||
@@ -242,7 +312,7 @@ int run_crawl(const run_arguments& args) {
 
     asio::steady_timer progress_stop(io);
     std::exception_ptr failure;
-    asio::co_spawn(io, crawler.run(), [&](const std::exception_ptr& error) {
+    asio::co_spawn(io, run_to_end(crawler, endpoint.get()), [&](const std::exception_ptr& error) {
         failure = error;
         signals.cancel();
         io.stop();

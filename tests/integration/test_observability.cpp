@@ -1,0 +1,947 @@
+// Observability acceptance tests: a real `harvest run` with faults (404s from nginx, a dead host
+// that trips its breaker, 503s and a 429 from the chaos origin when it is built) serves
+// /metrics while it runs; promtool lints every scrape; a real Prometheus scrapes the run and
+// must hold every metric of docs/metrics.md with the right labels and plausible values; and
+// every query of deploy/grafana/harvest-dashboard.json must return data from it.
+//
+// POSIX only, no Asio (the integration binary has none): raw sockets for /metrics, curl for
+// Prometheus' HTTP API, promtool and prometheus from the Debian packages.
+
+#include "tests/integration/support.hpp"
+#ifdef HARVEST_CHAOS_ORIGIN
+#include "tests/integration/chaos.hpp"
+#endif
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace harvest::test;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+constexpr const char* crawl_name = "obs";
+
+// ---------------------------------------------------------------------------------------------
+// The contract: docs/metrics.md, parsed.
+
+struct metric_spec {
+    std::string name;
+    std::string type;              // counter, gauge, histogram
+    std::set<std::string> labels;  // crawl included
+};
+
+std::vector<metric_spec> load_metric_specs() {
+    const std::string text = read_file(source_dir() / "docs" / "metrics.md");
+    std::vector<metric_spec> specs;
+    std::istringstream lines(text);
+    std::string line;
+    const std::regex row(R"(^\| `([a-z_]+)` \| (counter|gauge|histogram) \| ([a-z_, ]*) \|)");
+    const std::regex word(R"([a-z_]+)");
+    while (std::getline(lines, line)) {
+        std::smatch m;
+        if (std::regex_search(line, m, row)) {
+            metric_spec spec{m[1], m[2], {"crawl"}};
+            const std::string labels = m[3];
+            for (auto it = std::sregex_iterator(labels.begin(), labels.end(), word);
+                 it != std::sregex_iterator(); ++it) {
+                spec.labels.insert(it->str());
+            }
+            specs.push_back(spec);
+        }
+    }
+    // "Plus the standard process metrics ...: `process_cpu_seconds_total`, ..."
+    const std::regex process(R"(`(process_[a-z_]+)`)");
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), process);
+         it != std::sregex_iterator(); ++it) {
+        const std::string name = (*it)[1];
+        specs.push_back({name, name.ends_with("_total") ? "counter" : "gauge", {"crawl"}});
+    }
+    return specs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP over a blocking socket (3 s timeouts): enough for /metrics and Prometheus' /-/ready.
+
+struct http_reply {
+    int status = -1;  // -1: no answer
+    std::string content_type;
+    std::string body;
+};
+
+http_reply http_get(int port, const std::string& target) {
+    http_reply reply;
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return reply;
+    }
+    timeval tv{3, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string response;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        const std::string request = "GET " + target +
+                                    " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                                    "\r\nConnection: close\r\n\r\n";
+        if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size())) {
+            char buffer[16384];
+            // Bounded: the server closes after answering (Connection: close); 64 MiB at most.
+            for (int reads = 0; reads < 4096; ++reads) {
+                const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+                if (n <= 0) {
+                    break;
+                }
+                response.append(buffer, static_cast<std::size_t>(n));
+            }
+        }
+    }
+    ::close(fd);
+    const auto head_end = response.find("\r\n\r\n");
+    if (head_end == std::string::npos || response.compare(0, 5, "HTTP/") != 0) {
+        return reply;
+    }
+    reply.status = std::atoi(response.c_str() + 9);
+    reply.body = response.substr(head_end + 4);
+    std::istringstream head(response.substr(0, head_end));
+    std::string line;
+    while (std::getline(head, line)) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) {
+            continue;
+        }
+        std::string name = line.substr(0, colon);
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (name == "content-type") {
+            reply.content_type = line.substr(line.find_first_not_of(' ', colon + 1));
+        }
+    }
+    return reply;
+}
+
+// What promtool does not check (TOOLCHAIN.md): duplicate series and histograms without +Inf.
+std::vector<std::string> exposition_problems(const std::string& body) {
+    std::vector<std::string> problems;
+    std::set<std::string> series;
+    std::map<std::string, bool> histogram_has_inf;  // "name{labels without le}" -> seen +Inf
+    std::istringstream lines(body);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        const auto space = line.rfind(' ');
+        const std::string key = line.substr(0, space);
+        if (!series.insert(key).second) {
+            problems.push_back("duplicate series: " + key);
+        }
+        const auto brace = key.find('{');
+        const std::string name = key.substr(0, brace);
+        if (name.ends_with("_bucket")) {
+            static const std::regex le_label(R"re(,?le="([^"]*)")re");
+            std::smatch m;
+            std::string rest = key.substr(brace);
+            if (std::regex_search(rest, m, le_label)) {
+                const bool inf = m[1] == "+Inf";
+                const std::string group = name + m.prefix().str() + m.suffix().str();
+                histogram_has_inf[group] = histogram_has_inf[group] || inf;
+            }
+        }
+    }
+    for (const auto& [group, has_inf] : histogram_has_inf) {
+        if (!has_inf) {
+            problems.push_back("histogram without le=\"+Inf\": " + group);
+        }
+    }
+    return problems;
+}
+
+// `promtool check metrics` reads stdin only.
+process_result promtool_check_metrics(const fs::path& dir, const std::string& body, int n) {
+    const fs::path file = dir / ("scrape-" + std::to_string(n) + ".txt");
+    write_file(file, body);
+    return run_process({"sh", "-c", "exec promtool check metrics < \"$0\"", file.string()},
+                       std::chrono::seconds(30));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real Prometheus, child of the test, stopped by pid.
+
+class prometheus_server {
+  public:
+    prometheus_server(const fs::path& dir, int target_port) : dir_(dir) {
+        fs::create_directories(dir_ / "data");
+        write_file(dir_ / "prometheus.yml",
+                   "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                   "scrape_configs:\n  - job_name: harvest\n    scrape_interval: 1s\n"
+                   "    scrape_timeout: 1s\n    static_configs:\n      - targets: "
+                   "[\"127.0.0.1:" +
+                       std::to_string(target_port) + "\"]\n");
+        // Bounded: a port taken between free_port() and Prometheus' bind means another try.
+        for (int attempt = 0; attempt < 3 && port_ == 0; ++attempt) {
+            const int port = free_port();
+            if (launch(port) && wait_ready(port)) {
+                port_ = port;
+            } else {
+                stop();
+            }
+        }
+        if (port_ == 0) {
+            throw std::runtime_error("prometheus did not become ready: " +
+                                     read_file(dir_ / "prometheus.log"));
+        }
+    }
+    ~prometheus_server() { stop(); }
+    prometheus_server(const prometheus_server&) = delete;
+    prometheus_server& operator=(const prometheus_server&) = delete;
+
+    int port() const { return port_; }
+
+    // Waits (at most 20 s) until Prometheus has tried to scrape its target once: its target
+    // discovery applies the config only about 5 s after start, well after /-/ready.
+    bool wait_first_scrape() const {
+        for (int i = 0; i < 100; ++i) {
+            const auto targets = api("targets", {{"state", "active"}});
+            for (const auto& t : targets.as_object().at("activeTargets").as_array()) {
+                if (t.as_object().at("health").as_string() != "unknown") {
+                    return true;
+                }
+            }
+            std::this_thread::sleep_for(200ms);
+        }
+        return false;
+    }
+
+    // GET /api/v1/<path> with url-encoded parameters, through curl; the parsed "data" member.
+    json::value api(const std::string& path,
+                    const std::vector<std::pair<std::string, std::string>>& params) const {
+        std::vector<std::string> argv{"curl", "-sS", "--max-time", "10", "--get"};
+        for (const auto& [name, value] : params) {
+            argv.push_back("--data-urlencode");
+            argv.push_back(name + "=" + value);
+        }
+        argv.push_back("http://127.0.0.1:" + std::to_string(port_) + "/api/v1/" + path);
+        const auto r = run_process(argv, std::chrono::seconds(15));
+        if (r.exit_code != 0) {
+            throw std::runtime_error("curl " + path + " failed: " + r.err);
+        }
+        auto doc = json::parse(r.out);
+        const auto& obj = doc.as_object();
+        if (obj.at("status").as_string() != "success") {
+            throw std::runtime_error("prometheus " + path + ": " + r.out);
+        }
+        return obj.at("data");
+    }
+
+    // An instant query at `at` (seconds since the epoch): the result vector.
+    json::array query(const std::string& expr, double at) const {
+        return api("query", {{"query", expr}, {"time", fixed(at)}})
+            .as_object()
+            .at("result")
+            .as_array();
+    }
+
+    // A range query: the result matrix.
+    json::array query_range(const std::string& expr, double start, double end,
+                            double step = 1.0) const {
+        return api("query_range", {{"query", expr},
+                                   {"start", fixed(start)},
+                                   {"end", fixed(end)},
+                                   {"step", fixed(step)}})
+            .as_object()
+            .at("result")
+            .as_array();
+    }
+
+    void stop() {
+        if (pid_ <= 0) {
+            return;
+        }
+        ::kill(pid_, SIGTERM);
+        int status = 0;
+        bool reaped = false;
+        for (int i = 0; i < 500 && !reaped; ++i) {
+            reaped = ::waitpid(pid_, &status, WNOHANG) == pid_;
+            if (!reaped) {
+                std::this_thread::sleep_for(10ms);
+            }
+        }
+        if (!reaped) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, &status, 0);
+        }
+        pid_ = -1;
+    }
+
+  private:
+    static std::string fixed(double v) {
+        char buffer[64];
+        std::snprintf(buffer, sizeof buffer, "%.3f", v);
+        return buffer;
+    }
+
+    bool launch(int port) {
+        std::vector<std::string> args{
+            "/usr/bin/prometheus", "--config.file=" + (dir_ / "prometheus.yml").string(),
+            "--storage.tsdb.path=" + (dir_ / "data").string(),
+            "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"};
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        const std::string log = (dir_ / "prometheus.log").string();
+        std::fflush(nullptr);
+        pid_ = ::fork();
+        if (pid_ < 0) {
+            throw std::runtime_error("fork failed");
+        }
+        if (pid_ == 0) {
+            ::setpgid(0, 0);
+            const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (out >= 0) {
+                ::dup2(out, 1);
+                ::dup2(out, 2);
+            }
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+        return true;
+    }
+
+    bool wait_ready(int port) {
+        // Prometheus 2.42 takes about 6 s here; 30 s bound.
+        for (int i = 0; i < 300; ++i) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return false;
+            }
+            if (port_accepts(port) && http_get(port, "/-/ready").status == 200) {
+                return true;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+
+    fs::path dir_;
+    int pid_ = -1;
+    int port_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The faulty crawl both tests run.
+
+struct fault_crawl {
+    temp_dir tmp{"harvest-obs"};
+    std::unique_ptr<nginx_server> nginx;
+#ifdef HARVEST_CHAOS_ORIGIN
+    std::unique_ptr<chaos_origin> chaos;
+#endif
+    int dead_port = 0;
+    int metrics_port = 0;
+    int missing = 0;  // URLs that 404 on nginx
+    bool has_tail = false;
+
+    fault_crawl() {
+        generate_catalog(tmp / "site", {.products = 200, .seed = 7, .gzip_fraction = 0.2});
+        nginx_options options;
+        options.site = tmp / "site";
+        options.run_dir = tmp / "nginx";
+        nginx = std::make_unique<nginx_server>(options);
+        dead_port = free_port();  // nothing listens there: connect errors, retries, breaker
+        metrics_port = free_port();
+
+        std::string urls;
+        // The 404s first, so that they are long done when the last scrape happens.
+        for (missing = 0; missing < 10; ++missing) {
+            urls +=
+                nginx->base_url() + "/api/products/MISSING" + std::to_string(missing) + ".json\n";
+        }
+        for (int i = 0; i < 15; ++i) {
+            urls += "http://127.0.0.1:" + std::to_string(dead_port) + "/dead/" + std::to_string(i) +
+                    "\n";
+        }
+#ifdef HARVEST_CHAOS_ORIGIN
+        chaos = std::make_unique<chaos_origin>(tmp / "chaos");
+        // One slow answer that outlives everything else: the crawl's last ~2 s send nothing,
+        // so Prometheus' last scrapes see the final request counters.
+        urls += chaos->url("/delay/11000/tail") + "\n";
+        has_tail = true;
+        for (int i = 0; i < 4; ++i) {
+            urls += chaos->url("/fail-then-ok/2/f" + std::to_string(i)) + "\n";
+        }
+        urls += chaos->url("/429/1/r0") + "\n";
+        for (int i = 0; i < 2; ++i) {
+            urls += chaos->url("/status/503/s" + std::to_string(i)) + "\n";
+        }
+        for (int i = 0; i < 6; ++i) {
+            urls += chaos->url("/ok/o" + std::to_string(i)) + "\n";
+        }
+#endif
+        // 170 product URLs at 20/s: the crawl lasts about 9 s.
+        const auto paths = read_lines(tmp / "site" / "urls-json.txt");
+        for (std::size_t i = 0; i < paths.size() && i < 170; ++i) {
+            urls += nginx->base_url() + paths[i] + "\n";
+        }
+        write_file(tmp / "urls.txt", urls);
+        write_file(tmp / "cfg.yaml",
+                   std::string("name: ") + crawl_name + "\n" +
+                       "seeds:\n  - urls_file: urls.txt\n"
+                       "engine:\n  concurrency: 64\n  per_host_concurrency: 16\n  threads: 2\n"
+                       "  robots_txt: ignore\n"
+                       "http:\n  timeouts: {connect: 1s, tls: 1s, response_headers: 15s, "
+                       "idle_read: 15s, total: 20s}\n"
+                       "rate_limit:\n  per_second: 20\n  burst: 1\n"
+                       "retry:\n  max_attempts: 3\n  on_status: [429, 500, 502, 503, 504]\n"
+                       "  on_errors: [connect, reset]\n"
+                       "  backoff: {strategy: full_jitter, base: 100ms, max: 400ms}\n"
+                       "  retry_after: {honor: true, max: 10s}\n"
+                       "circuit_breaker:\n  window: 10\n  min_calls: 4\n  failure_rate: 0.5\n"
+                       "  open_for: 3s\n  half_open_probes: 1\n  give_up_after: 5s\n"
+                       "extract:\n  - match: \"/api/products/\"\n    type: json\n"
+                       "    fields: {id: /asin, price: /price}\n    required: [id]\n"
+                       "  - match: \".\"\n    type: json\n    fields: {id: /asin}\n"
+                       "    required: [id]\n"
+                       "outputs:\n  - type: jsonl\n    path: out/items.jsonl\n"
+                       "metrics:\n  listen: \"127.0.0.1:${HARVEST_TEST_METRICS_PORT}\"\n"
+                       "  host_label_limit: 100\n");
+    }
+
+    std::string nginx_host() const {
+        return "127.0.0.1:" + std::to_string(nginx->port());
+    }
+    std::string dead_host() const {
+        return "127.0.0.1:" + std::to_string(dead_port);
+    }
+
+    // Requests the origins saw (nginx's access log, the chaos origin's arrival log).
+    std::size_t origin_requests() const {
+        std::size_t n = nginx->access_entries().size();
+#ifdef HARVEST_CHAOS_ORIGIN
+        n += chaos->arrivals().size();
+#endif
+        return n;
+    }
+
+    // Runs the crawl on a thread; `while_running` is called on this one until it ends.
+    process_result run(const std::function<void()>& while_running) {
+        process_result result;
+        std::thread crawl([&] {
+            process_options options;
+            options.timeout = std::chrono::seconds(60);
+            options.env = {"HARVEST_TEST_METRICS_PORT=" + std::to_string(metrics_port)};
+            result =
+                run_process({harvest_binary().string(), "run", (tmp / "cfg.yaml").string(),
+                             "--stats-json", (tmp / "stats.json").string(), "--progress", "never"},
+                            options);
+        });
+        try {
+            while_running();
+        } catch (...) {
+            crawl.join();
+            throw;
+        }
+        crawl.join();
+        return result;
+    }
+};
+
+std::string describe(const process_result& r) {
+    std::ostringstream s;
+    s << "harvest exit " << r.exit_code << (r.timed_out ? " (timed out)" : "") << "\nstderr:\n"
+      << (r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err);
+    return s.str();
+}
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard.
+
+struct dashboard_query {
+    std::string panel;
+    std::string ref_id;
+    std::string expr;
+};
+
+void collect_queries(const json::array& panels, std::vector<dashboard_query>& out,
+                     std::vector<std::string>& problems) {
+    for (const auto& v : panels) {
+        const auto& panel = v.as_object();
+        const std::string title(panel.at("title").as_string());
+        if (panel.at("type").as_string() == "row") {
+            if (const auto* nested = panel.if_contains("panels")) {
+                collect_queries(nested->as_array(), out, problems);
+            }
+            continue;
+        }
+        const auto* targets = panel.if_contains("targets");
+        if (targets == nullptr || targets->as_array().empty()) {
+            problems.push_back("panel \"" + title + "\" has no query");
+            continue;
+        }
+        for (const auto& t : targets->as_array()) {
+            const auto& target = t.as_object();
+            const auto* ds = target.if_contains("datasource");
+            if (ds == nullptr || ds->as_object().at("uid").as_string() != "${datasource}") {
+                problems.push_back("panel \"" + title + "\": a target not on ${datasource}");
+            }
+            out.push_back({title, std::string(target.at("refId").as_string()),
+                           std::string(target.at("expr").as_string())});
+        }
+    }
+}
+
+json::object load_dashboard() {
+    return json::parse(read_file(source_dir() / "deploy" / "grafana" / "harvest-dashboard.json"))
+        .as_object();
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+        s.replace(pos, from.size(), to);
+    }
+    return s;
+}
+
+// Grafana's variables, as Grafana would expand them for this test's crawl (1 s scrapes).
+std::string expand(const std::string& expr) {
+    std::string out = replace_all(expr, "$__rate_interval", "5s");
+    out = replace_all(out, "$__interval", "2s");
+    out = replace_all(out, "$__range", "60s");
+    out = replace_all(out, "$crawl", crawl_name);
+    out = replace_all(out, "$host", ".*");
+    return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("observability: the dashboard and deploy files use only metrics.md names",
+          "[integration][observability]") {
+    const auto specs = load_metric_specs();
+    REQUIRE(specs.size() >= 25);    // 19 harvest_ metrics + 6 process_ metrics
+    std::set<std::string> allowed;  // sample names a query may use
+    std::map<std::string, std::string> family_of;
+    for (const auto& s : specs) {
+        if (s.type == "histogram") {
+            for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+                allowed.insert(s.name + suffix);
+                family_of[s.name + suffix] = s.name;
+            }
+        } else {
+            allowed.insert(s.name);
+            family_of[s.name] = s.name;
+        }
+    }
+
+    const auto dashboard = load_dashboard();
+    CHECK(dashboard.at("uid").as_string() == "harvest-crawl");
+    const auto schema = json_int(dashboard.at("schemaVersion"));
+    CHECK(schema >= 36);
+    CHECK(schema <= 39);
+    std::map<std::string, std::string> variables;
+    for (const auto& v : dashboard.at("templating").as_object().at("list").as_array()) {
+        variables[std::string(v.as_object().at("name").as_string())] =
+            std::string(v.as_object().at("type").as_string());
+    }
+    CHECK(variables["datasource"] == "datasource");
+    CHECK(variables["crawl"] == "query");
+    CHECK(variables["host"] == "query");
+
+    std::vector<dashboard_query> queries;
+    std::vector<std::string> problems;
+    collect_queries(dashboard.at("panels").as_array(), queries, problems);
+    CHECK(queries.size() >= 25);
+
+    std::set<std::string> used_families;
+    const std::regex metric_use(R"(\b((?:harvest|process)_[a-z_]+)\b(\{[^}]*\})?)");
+    for (const auto& q : queries) {
+        for (auto it = std::sregex_iterator(q.expr.begin(), q.expr.end(), metric_use);
+             it != std::sregex_iterator(); ++it) {
+            const std::string name = (*it)[1];
+            if (allowed.count(name) == 0) {
+                problems.push_back("panel \"" + q.panel + "\" uses " + name +
+                                   ", not in metrics.md");
+                continue;
+            }
+            used_families.insert(family_of[name]);
+            if ((*it)[2].str().find("crawl=~\"$crawl\"") == std::string::npos) {
+                problems.push_back("panel \"" + q.panel + "\": " + name +
+                                   " is not filtered by $crawl");
+            }
+        }
+    }
+    for (const auto& s : specs) {
+        if (used_families.count(s.name) == 0) {
+            problems.push_back("no panel shows " + s.name);
+        }
+    }
+    for (const auto& p : problems) {
+        UNSCOPED_INFO(p);
+    }
+    CHECK(problems.empty());
+
+    // The Prometheus config the compose file mounts is valid.
+    const auto check = run_process(
+        {"promtool", "check", "config", (source_dir() / "deploy" / "prometheus.yml").string()},
+        std::chrono::seconds(30));
+    INFO(check.out << check.err);
+    CHECK(check.exit_code == 0);
+}
+
+TEST_CASE("observability: /metrics of a running crawl is promtool-clean",
+          "[integration][observability]") {
+    fault_crawl crawl;
+    std::vector<http_reply> scrapes;
+    const auto result = crawl.run([&] {
+        // Wait for the endpoint (bounded), then scrape about once a second until the run ends.
+        for (int i = 0; i < 200 && !port_accepts(crawl.metrics_port); ++i) {
+            std::this_thread::sleep_for(50ms);
+        }
+        for (int i = 0; i < 40 && port_accepts(crawl.metrics_port); ++i) {
+            auto reply = http_get(crawl.metrics_port, "/metrics");
+            if (reply.status != -1) {
+                scrapes.push_back(std::move(reply));
+            }
+            std::this_thread::sleep_for(900ms);
+        }
+    });
+    INFO(describe(result));
+    CHECK(result.exit_code == 0);
+    CHECK_FALSE(port_accepts(crawl.metrics_port));  // the endpoint stops with the run
+    REQUIRE(scrapes.size() >= 5);
+
+    bool saw_requests = false;
+    for (std::size_t i = 0; i < scrapes.size(); ++i) {
+        const auto& s = scrapes[i];
+        INFO("scrape " << i << ":\n" << s.body.substr(0, 2000));
+        CHECK(s.status == 200);
+        CHECK(s.content_type == "text/plain; version=0.0.4; charset=utf-8");
+        const auto lint = promtool_check_metrics(crawl.tmp.path(), s.body, static_cast<int>(i));
+        INFO("promtool: " << lint.out << lint.err);
+        CHECK(lint.exit_code == 0);
+        CHECK(lint.out.empty());
+        CHECK(lint.err.empty());
+        const auto problems = exposition_problems(s.body);
+        for (const auto& p : problems) {
+            UNSCOPED_INFO(p);
+        }
+        CHECK(problems.empty());
+        saw_requests =
+            saw_requests || s.body.find("\nharvest_requests_total{") != std::string::npos;
+    }
+    CHECK(saw_requests);
+    // Every series carries the crawl label.
+    const auto& last = scrapes.back().body;
+    std::istringstream lines(last);
+    std::string line;
+    int without_crawl = 0;
+    while (std::getline(lines, line)) {
+        if (!line.empty() && line[0] != '#' &&
+            line.find("crawl=\"" + std::string(crawl_name) + "\"") == std::string::npos) {
+            ++without_crawl;
+            UNSCOPED_INFO("no crawl label: " << line);
+        }
+    }
+    CHECK(without_crawl == 0);
+}
+
+TEST_CASE(
+    "observability: Prometheus scrapes a faulty crawl; every metric and dashboard query "
+    "has data",
+    "[integration][observability]") {
+    fault_crawl crawl;
+    // Started before the crawl (it takes ~6 s) so that it scrapes the run from its start.
+    prometheus_server prometheus(crawl.tmp / "prometheus", crawl.metrics_port);
+    REQUIRE(prometheus.wait_first_scrape());
+    const double started = now_seconds();
+    const auto result = crawl.run([] {});
+    const double ended = now_seconds();
+    INFO(describe(result));
+    REQUIRE(result.exit_code == 0);
+    CHECK(ended - started >= 8.0);
+    // Let Prometheus notice the target went away and flush nothing further; queries below are
+    // pinned to the last successful scrape.
+    std::this_thread::sleep_for(1500ms);
+
+    const std::string sel = std::string("{crawl=\"") + crawl_name + "\"}";
+    // The raw samples of a series that is always there give the scrape timestamps.
+    const auto build_samples = prometheus.query("harvest_build_info" + sel + "[10m]", ended + 1);
+    REQUIRE(build_samples.size() == 1);
+    const auto& values = build_samples[0].as_object().at("values").as_array();
+    INFO("successful scrapes: " << values.size());
+    REQUIRE(values.size() >= 5);
+    const double last_scrape = values.back().as_array()[0].to_number<double>();
+    {
+        std::ostringstream t;
+        t << "scrapes at (s after start, run lasted " << ended - started << " s):";
+        for (const auto& v : values) {
+            t << " " << v.as_array()[0].to_number<double>() - started;
+        }
+        const auto up = prometheus.query("up[10m]", ended + 1);
+        for (const auto& series : up) {
+            t << "\nup:";
+            for (const auto& v : series.as_object().at("values").as_array()) {
+                t << " " << v.as_array()[0].to_number<double>() - started << "="
+                  << v.as_array()[1].as_string();
+            }
+        }
+        UNSCOPED_INFO(t.str());
+    }
+    const auto scalar_at = [&](const std::string& expr, double at) -> std::optional<double> {
+        const auto r = prometheus.query(expr, at);
+        if (r.empty()) {
+            return std::nullopt;
+        }
+        return std::stod(std::string(r[0].as_object().at("value").as_array()[1].as_string()));
+    };
+
+    // (b) Every metric of metrics.md, with exactly its labels.
+    std::vector<std::string> problems;
+    for (const auto& spec : load_metric_specs()) {
+        const std::string sample = spec.type == "histogram" ? spec.name + "_bucket" : spec.name;
+        const auto series = prometheus.api("series", {{"match[]", sample + sel},
+                                                      {"start", std::to_string(started - 5)},
+                                                      {"end", std::to_string(ended + 5)}});
+        if (series.as_array().empty()) {
+            problems.push_back(spec.name + ": no series");
+            continue;
+        }
+        for (const auto& s : series.as_array()) {
+            std::set<std::string> labels;
+            for (const auto& [name, value] : s.as_object()) {
+                if (name != "__name__" && name != "job" && name != "instance" && name != "le") {
+                    labels.insert(std::string(name));
+                }
+            }
+            if (labels != spec.labels) {
+                std::string got;
+                for (const auto& l : labels) {
+                    got += l + " ";
+                }
+                problems.push_back(spec.name + ": labels " + got + "in " + json::serialize(s));
+                break;
+            }
+        }
+    }
+    for (const auto& p : problems) {
+        UNSCOPED_INFO(p);
+    }
+    CHECK(problems.empty());
+
+    // Hosts are host:port (not the scheme's default port), exactly the three the crawl used.
+    std::set<std::string> hosts;
+    for (const auto& r :
+         prometheus.query("sum by (host) (harvest_requests_total" + sel + ")", last_scrape)) {
+        hosts.insert(std::string(r.as_object().at("metric").as_object().at("host").as_string()));
+    }
+    std::set<std::string> expected_hosts{crawl.nginx_host(), crawl.dead_host()};
+#ifdef HARVEST_CHAOS_ORIGIN
+    expected_hosts.insert(crawl.chaos->host());
+#endif
+    CHECK(hosts == expected_hosts);
+
+    // Requests counted = requests the origins saw (the dead host saw none, by definition).
+    const auto sent_to_origins =
+        scalar_at("sum(harvest_requests_total{crawl=\"" + std::string(crawl_name) + "\",host!=\"" +
+                      crawl.dead_host() + "\"})",
+                  last_scrape);
+    REQUIRE(sent_to_origins.has_value());
+    const auto seen = static_cast<double>(crawl.origin_requests());
+    INFO("harvest_requests_total (origins) " << *sent_to_origins << ", origins saw " << seen);
+    // Counted when sent: at every scrape, each origin had seen no more requests than Harvest
+    // had counted for it (the chaos origin's slow tail request is in flight through most of
+    // the run, so counting at completion instead of at sending shows here).
+    std::vector<std::pair<std::string, std::vector<double>>> arrival_times;
+    {
+        std::vector<double> times;  // nginx logs $msec when the response is done: after sending
+        for (const auto& line : read_lines(crawl.nginx->access_log())) {
+            times.push_back(std::stod(line.substr(0, line.find(' '))));
+        }
+        arrival_times.emplace_back(crawl.nginx_host(), times);
+    }
+#ifdef HARVEST_CHAOS_ORIGIN
+    {
+        std::vector<double> times;
+        for (const auto& a : crawl.chaos->arrivals()) {
+            times.push_back(a.t);
+        }
+        arrival_times.emplace_back(crawl.chaos->host(), times);
+    }
+#endif
+    std::vector<std::string> late_counts;
+    for (const auto& v : values) {
+        const double at = v.as_array()[0].to_number<double>();
+        for (const auto& [host, times] : arrival_times) {
+            const auto seen_by_then =
+                std::count_if(times.begin(), times.end(), [at](double t) { return t < at; });
+            const auto counted =
+                scalar_at("sum(harvest_requests_total{crawl=\"" + std::string(crawl_name) +
+                              "\",host=\"" + host + "\"})",
+                          at)
+                    .value_or(0);
+            if (counted < static_cast<double>(seen_by_then)) {
+                std::ostringstream t;
+                t << host << " at +" << at - started << " s: counted " << counted
+                  << ", origin had seen " << seen_by_then;
+                late_counts.push_back(t.str());
+            }
+        }
+    }
+    for (const auto& l : late_counts) {
+        UNSCOPED_INFO("harvest_requests_total behind the origin: " << l);
+    }
+    CHECK(late_counts.empty());
+    if (crawl.has_tail) {
+        CHECK(*sent_to_origins == seen);
+    } else {
+        // Without the slow tail the last scrape may miss the very last requests.
+        CHECK(*sent_to_origins <= seen);
+        CHECK(*sent_to_origins >= seen - 40);
+    }
+    // The dead host: connect errors, retries on connect, its breaker opened.
+    const std::string dead =
+        "crawl=\"" + std::string(crawl_name) + "\",host=\"" + crawl.dead_host() + "\"";
+    CHECK(scalar_at("sum(harvest_request_errors_total{" + dead + ",kind=\"connect\"})", last_scrape)
+              .value_or(0) >= 4);
+    CHECK(scalar_at("sum(harvest_retries_total{" + dead + ",reason=\"connect\"})", last_scrape)
+              .value_or(0) >= 1);
+    CHECK(scalar_at("max_over_time(harvest_circuit_state{" + dead + "}[10m])", last_scrape)
+              .value_or(-1) == 2);
+    CHECK(scalar_at("sum(harvest_circuit_transitions_total{" + dead + ",to=\"open\"})", last_scrape)
+              .value_or(0) >= 1);
+    // nginx: 404s for the missing products, given up for good as status_4xx; 200s for the rest.
+    const std::string on_nginx =
+        "crawl=\"" + std::string(crawl_name) + "\",host=\"" + crawl.nginx_host() + "\"";
+    CHECK(scalar_at("sum(harvest_responses_total{" + on_nginx + ",code=\"404\"})", last_scrape)
+              .value_or(0) == crawl.missing);
+    CHECK(
+        scalar_at("sum(harvest_failures_total{" + on_nginx + ",kind=\"status_4xx\"})", last_scrape)
+            .value_or(0) == crawl.missing);
+    CHECK(scalar_at("sum(harvest_responses_total{" + on_nginx + ",code=\"200\"})", last_scrape)
+              .value_or(0) >= 150);
+    CHECK(scalar_at("sum(harvest_request_duration_seconds_count{" + on_nginx + "})", last_scrape)
+              .value_or(0) >= 150);
+    CHECK(
+        scalar_at("sum(harvest_response_bytes_total{" + on_nginx + "})", last_scrape).value_or(0) >
+        10000);
+    CHECK(scalar_at("sum(harvest_rate_limit_wait_seconds_total{" + on_nginx + "})", last_scrape)
+              .value_or(0) > 1.0);  // 170 requests at 20/s, burst 1: they waited
+#ifdef HARVEST_CHAOS_ORIGIN
+    const std::string on_chaos =
+        "crawl=\"" + std::string(crawl_name) + "\",host=\"" + crawl.chaos->host() + "\"";
+    CHECK(scalar_at("sum(harvest_retries_total{" + on_chaos + ",reason=\"503\"})", last_scrape)
+              .value_or(0) >= 8);
+    CHECK(scalar_at("sum(harvest_retries_total{" + on_chaos + ",reason=\"429\"})", last_scrape)
+              .value_or(0) >= 1);
+    // The 429's Retry-After: 1 is a backoff of ~1 s.
+    CHECK(scalar_at("max(harvest_backoff_seconds_bucket{" + on_chaos +
+                        ",le=\"+Inf\"}) - "
+                        "max(harvest_backoff_seconds_bucket{" +
+                        on_chaos + ",le=\"0.5\"})",
+                    last_scrape)
+              .value_or(0) >= 1);
+#endif
+    CHECK(scalar_at("sum(harvest_items_total{crawl=\"" + std::string(crawl_name) +
+                        "\",outcome=\"emitted\"})",
+                    last_scrape)
+              .value_or(0) >= 150);
+    CHECK(scalar_at("sum(harvest_output_items_total{crawl=\"" + std::string(crawl_name) +
+                        "\",outcome=\"written\"})",
+                    last_scrape)
+              .value_or(0) >= 150);
+    // Gauges were alive during the run: something was in flight and something was queued.
+    CHECK(scalar_at("max_over_time(harvest_inflight_requests" + sel + "[10m])", last_scrape)
+              .value_or(0) >= 1);
+    CHECK(scalar_at("max_over_time(sum(harvest_frontier_requests" + sel + ")[10m:1s])", last_scrape)
+              .value_or(0) >= 1);
+    // Process metrics: plausible for a live process.
+    CHECK(scalar_at("process_resident_memory_bytes" + sel, last_scrape).value_or(0) > 1e6);
+    CHECK(scalar_at("process_virtual_memory_bytes" + sel, last_scrape).value_or(0) > 1e6);
+    CHECK(scalar_at("process_cpu_seconds_total" + sel, last_scrape).value_or(0) > 0);
+    CHECK(scalar_at("process_open_fds" + sel, last_scrape).value_or(0) >= 3);
+    CHECK(scalar_at("process_max_fds" + sel, last_scrape).value_or(0) >= 64);
+    const auto start_time = scalar_at("process_start_time_seconds" + sel, last_scrape);
+    CHECK(start_time.value_or(0) > started - 60);
+    CHECK(start_time.value_or(0) < ended);
+    CHECK(scalar_at("harvest_build_info" + sel, last_scrape).value_or(0) == 1);
+
+    // (c) Every dashboard query returns data over the run, as Grafana would ask for it.
+    const auto dashboard = load_dashboard();
+    std::vector<dashboard_query> queries;
+    std::vector<std::string> ignored;
+    collect_queries(dashboard.at("panels").as_array(), queries, ignored);
+    REQUIRE_FALSE(queries.empty());
+    std::vector<std::string> empty_panels;
+    for (const auto& q : queries) {
+        const auto expr = expand(q.expr);
+        const auto r = prometheus.query_range(expr, started, last_scrape + 1, 1.0);
+        bool has_points = false;
+        for (const auto& series : r) {
+            has_points = has_points || !series.as_object().at("values").as_array().empty();
+        }
+        if (!has_points) {
+            empty_panels.push_back("\"" + q.panel + "\" " + q.ref_id + ": " + expr);
+        }
+    }
+    for (const auto& p : empty_panels) {
+        UNSCOPED_INFO("no data: " << p);
+    }
+    CHECK(empty_panels.empty());
+
+    // The template variables' label_values queries find this crawl and its hosts.
+    const auto crawls =
+        prometheus.api("label/crawl/values", {{"match[]", "harvest_build_info"},
+                                              {"start", std::to_string(started - 5)},
+                                              {"end", std::to_string(ended + 5)}});
+    CHECK(std::any_of(crawls.as_array().begin(), crawls.as_array().end(),
+                      [](const json::value& v) { return v.as_string() == crawl_name; }));
+    const auto host_values = prometheus.api(
+        "label/host/values",
+        {{"match[]", "harvest_requests_total{crawl=~\"" + std::string(crawl_name) + "\"}"},
+         {"start", std::to_string(started - 5)},
+         {"end", std::to_string(ended + 5)}});
+    CHECK(host_values.as_array().size() == expected_hosts.size());
+
+    prometheus.stop();
+}

@@ -105,7 +105,8 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
             return fail(kind);
         }
         if (exhausted) {
-            return fail("retries_exhausted");
+            // With retries off (max_attempts 1) nothing ran out: the kind itself is the reason.
+            return fail(max_attempts == 1 ? kind : "retries_exhausted");
         }
         decision d;
         d.what = verdict::retry;
@@ -139,7 +140,7 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
         return fail(status_kind);
     }
     if (exhausted) {
-        return fail("retries_exhausted");
+        return fail(max_attempts == 1 ? status_kind : "retries_exhausted");
     }
 
     decision d;

@@ -76,9 +76,10 @@ TEST_CASE("retry_policy: listed statuses retry until max_attempts", "[unit][retr
             CHECK(f.run(status(s)).failure_kind == "status_5xx");
         }
     }
-    SECTION("max_attempts 1: no retry at all") {
+    SECTION("max_attempts 1: no retry at all, and the failure is named for what happened") {
         f.options.max_attempts = 1;
-        CHECK(f.run(status(503)).failure_kind == "retries_exhausted");
+        CHECK(f.run(status(503)).failure_kind == "status_5xx");
+        CHECK(f.run(error(harvest::net::fetch_error::reset)).failure_kind == "reset");
     }
 }
 

@@ -3,6 +3,9 @@
 #include "config/crawl_config.hpp"
 #include "config/loader.hpp"
 #include "engine/crawl/crawler.hpp"
+#include "engine/crawl/journal.hpp"
+#include "pipelines/outputs/error_stream.hpp"
+#include "pipelines/outputs/output.hpp"
 #include "engine/metrics/crawl_metrics.hpp"
 #include "engine/metrics/http/metrics_server.hpp"
 #include "engine/metrics/process_metrics.hpp"
@@ -22,6 +25,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <span>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -51,8 +56,7 @@ std::vector<crawl::seed_spec> to_seed_specs(const std::vector<config::seed>& see
             case config::seed_kind::template_values:
                 spec.what = crawl::seed_spec::kind::template_values;
                 break;
-            case config::seed_kind::sitemap:
-                throw std::runtime_error("sitemap seeds are not supported yet");
+            case config::seed_kind::sitemap: spec.what = crawl::seed_spec::kind::sitemap; break;
         }
         spec.url = seed.url;
         spec.method = seed.method;
@@ -201,9 +205,13 @@ struct metrics_endpoint {
                 return static_cast<double>(counter.load(std::memory_order_relaxed));
             };
         };
-        crawl.items.bind({"json", "emitted"}, read(items.items_emitted));
-        crawl.items.bind({"json", "invalid"}, read(items.items_invalid));
-        crawl.items.bind({"json", "error"}, read(items.items_error));
+        for (const auto type : pipelines::all_extract_types) {
+            const auto& counters = items.extractors[static_cast<std::size_t>(type)];
+            const std::string_view name = pipelines::to_string(type);
+            crawl.items.bind({name, "emitted"}, read(counters.emitted));
+            crawl.items.bind({name, "invalid"}, read(counters.invalid));
+            crawl.items.bind({name, "error"}, read(counters.error));
+        }
         for (const auto& output : items.outputs) {
             crawl.output_items.bind({output.name, "written"}, read(output.written));
             crawl.output_items.bind({output.name, "failed"}, read(output.failed));
@@ -219,6 +227,30 @@ asio::awaitable<void> run_to_end(crawl::crawler& crawler, metrics_endpoint* endp
     co_await crawler.run();
     if (endpoint != nullptr) {
         co_await endpoint->server.close();
+    }
+}
+
+// Resume: every append-only output is cut back to the length the journal last committed (what
+// came after belongs to requests that will be fetched again) and then appended to.
+void resume_outputs(std::vector<pipelines::output_spec>& outputs,
+                    const crawl::journal_state& recovered) {
+    auto committed = [&recovered](const std::string& id) -> std::uint64_t {
+        auto it = recovered.output_offsets.find(id);
+        return it == recovered.output_offsets.end() ? 0 : it->second;
+    };
+    bool first_jsonl = true;
+    for (auto& spec : outputs) {
+        if (spec.type == pipelines::output_type::jsonl ||
+            spec.type == pipelines::output_type::csv) {
+            crawl::truncate_file(spec.path, committed(pipelines::output_id(spec)));
+            spec.append = true;
+        }
+        if (spec.type == pipelines::output_type::jsonl && first_jsonl) {
+            first_jsonl = false;
+            const std::string errors = pipelines::error_stream_path(spec.path);
+            crawl::truncate_file(errors, committed(pipelines::error_stream_id(errors)));
+        }
+        // SQLite upserts: a re-fetched item updates its row, never duplicates it.
     }
 }
 
@@ -245,25 +277,48 @@ int run_crawl(const run_arguments& args) {
         std::fprintf(stderr, "%s\n", e.what());
         return exit_usage;
     }
-    if (args.resume) {
-        std::fprintf(stderr, "--resume is not supported yet (the state journal is not built)\n");
-        return exit_usage;
-    }
 
     const unsigned threads = config.crawl.engine.threads != 0
                                  ? config.crawl.engine.threads
                                  : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context io(static_cast<int>(threads));
 
+    // The state journal: what entered the frontier and what completed, for --resume.
+    const std::string state_dir =
+        !config.crawl.state_dir.empty()
+            ? config.crawl.state_dir
+            : (std::filesystem::path(config.source_path).parent_path() / ".harvest" /
+               config.crawl.name)
+                  .string();
+    std::unique_ptr<crawl::journal> journal;
+    crawl::journal_state recovered;
+    try {
+        journal = std::make_unique<crawl::journal>(state_dir, config.crawl.name, args.resume);
+        if (args.resume) {
+            recovered = journal->take_recovered_state();
+            resume_outputs(config.outputs, recovered);
+            spdlog::info("resuming from {}: {} completed, {} pending", state_dir,
+                         recovered.completed_count, recovered.pending.size());
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "harvest: cannot start: state journal in %s: %s\n",
+                     state_dir.c_str(), e.what());
+        return exit_cannot_start;
+    }
+
     crawl::seed_stream seeds(to_seed_specs(config.seeds));
     std::shared_ptr<pipelines::pipeline_sink> sink;
     try {
         sink = std::make_shared<pipelines::pipeline_sink>(io.get_executor(), config.extract,
-                                                          config.outputs);
+                                                          config.follow, config.outputs);
     } catch (const std::invalid_argument& e) {
         std::fprintf(stderr, "%s: %s\n", args.config_path.c_str(), e.what());
         return exit_usage;
     }
+    sink->set_commit_listener([log = journal.get()](std::span<const std::uint64_t> completed,
+                                                   std::span<const crawl::output_offset> sizes) {
+        log->commit(completed, sizes);
+    });
     try {
         seeds.open();
         sink->open();
@@ -286,7 +341,10 @@ int run_crawl(const run_arguments& args) {
     }
 
     crawl::crawler crawler(io, config.crawl, sink, std::move(seeds),
-                           endpoint ? &endpoint->crawl : nullptr);
+                           endpoint ? &endpoint->crawl : nullptr, journal.get());
+    if (args.resume) {
+        crawler.restore(std::move(recovered));
+    }
     const auto started = std::chrono::steady_clock::now();
     const bool show_progress =
         args.progress == progress_mode::always ||

@@ -4,6 +4,8 @@
 #include "config/loader.hpp"
 
 #include "config/config_tree.hpp"
+#include "pipelines/extract/product_fields.hpp"
+#include "pipelines/html/html.hpp"
 
 #include <boost/url/parse.hpp>
 
@@ -38,14 +40,8 @@ struct unsupported_feature {
 };
 
 constexpr auto unsupported_features = std::to_array<unsupported_feature>({
-    {"seeds.sitemap", "", "list the page URLs with urls_file instead"},
-    {"extract.type", "jsonld", "use type json for JSON APIs"},
-    {"extract.type", "microdata", "use type json for JSON APIs"},
-    {"extract.type", "html", "use type json for JSON APIs"},
-    {"follow", "", "list the pages to fetch as seeds instead"},
     {"outputs.type", "webhook", "use type jsonl, csv or sqlite"},
     {"frontier.backend", "redis", "use backend memory (the default)"},
-    {"state", "", "remove the section"},
 });
 // ---------------------------------------------------------------------------------------------
 
@@ -841,6 +837,34 @@ std::vector<std::string> regex_list(const reader& r, const node& n, const std::s
     return result;
 }
 
+// Selectors are compiled here exactly as the pipelines will compile them, so a bad one is
+// reported at its place in the file instead of when the crawl starts.
+std::string css_selector(const reader& r, const node& n, const std::string& path) {
+    const auto& css = r.text(n, path);
+    try {
+        (void)pipelines::css_to_xpath(css);
+    } catch (const pipelines::css_syntax_error& e) {
+        // The message names the offset in the selector (the node's column may point at a quote).
+        r.error(n.where, "'" + path + "' must be a CSS selector like \"a.product-link\" (" +
+                             e.what() + ")");
+    }
+    return css;
+}
+
+std::string xpath_expression(const reader& r, const node& n, const std::string& path) {
+    const auto& xpath = r.text(n, path);
+    pipelines::field_rule probe;
+    probe.name = path;
+    probe.xpath = xpath;
+    try {
+        const pipelines::html_field compiled(probe);
+    } catch (const std::invalid_argument& e) {
+        r.error(n.where, "'" + path + "' must be an XPath 1.0 expression like " +
+                             "\"//a[@rel='next']/@href\" (" + e.what() + ")");
+    }
+    return xpath;
+}
+
 std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n) {
     std::vector<pipelines::follow_rule> rules;
     const auto& items = r.list(n, "follow");
@@ -855,9 +879,9 @@ std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n) 
                     "'" + path + "' must have exactly one of css, xpath (the links to follow)");
         }
         if (css != nullptr) {
-            rule.css = r.text(*css, s.path_of("css"));
+            rule.css = css_selector(r, *css, s.path_of("css"));
         } else {
-            rule.xpath = r.text(*xpath, s.path_of("xpath"));
+            rule.xpath = xpath_expression(r, *xpath, s.path_of("xpath"));
         }
         if (const auto* v = s.get("allow")) {
             rule.allow = regex_list(r, *v, s.path_of("allow"));
@@ -945,9 +969,9 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
             r.error(n.where, "'" + path + "' must have exactly one of css, xpath");
         }
         if (css != nullptr) {
-            field.css = r.text(*css, s->path_of("css"));
+            field.css = css_selector(r, *css, s->path_of("css"));
         } else {
-            field.xpath = r.text(*xpath, s->path_of("xpath"));
+            field.xpath = xpath_expression(r, *xpath, s->path_of("xpath"));
         }
         if (const auto* v = s->get("text")) {
             field.text = r.boolean(*v, s->path_of("text"));
@@ -1048,6 +1072,12 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
                              [](unsigned char c) { return std::isalnum(c) != 0; })) {
                 r.expected(*v, s.path_of("schema"), "a schema.org type name like Product");
             }
+            if (rule.schema != "Product") {
+                r.error(v->where, "'" + s.path_of("schema") + "' must be Product, the schema.org " +
+                                      "type the items are normalized from (got " +
+                                      quote_text(rule.schema) +
+                                      "); leave it out to get the raw values");
+            }
         }
         if (const auto* v = s.get("required")) {
             const auto& names = r.list(*v, s.path_of("required"));
@@ -1064,6 +1094,26 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
                     r.error(names[j].where, "'" + item_path + "' names no field of '" +
                                                 s.path_of("fields") + "' (got " + quote_text(name) +
                                                 "); fields are: " + join_names(field_names));
+                }
+                if (!has_fields) {
+                    // What a structured-data item can hold: the product fields with a schema,
+                    // else the raw list named after the type.
+                    std::vector<std::string> field_names = {"url", "fetched_at", "status"};
+                    if (rule.schema.empty()) {
+                        field_names.emplace_back(types[static_cast<std::size_t>(rule.type)]);
+                    } else {
+                        field_names.insert(field_names.end(),
+                                           pipelines::product_field_names.begin(),
+                                           pipelines::product_field_names.end());
+                    }
+                    if (std::find(field_names.begin(), field_names.end(), name) ==
+                        field_names.end()) {
+                        r.error(names[j].where, "'" + item_path + "' names no field of " +
+                                                    (rule.schema.empty() ? "the" : "a " +
+                                                     rule.schema) +
+                                                    " item (got " + quote_text(name) +
+                                                    "); fields are: " + join_names(field_names));
+                    }
                 }
                 rule.required.push_back(name);
             }

@@ -24,7 +24,13 @@ namespace asio = boost::asio;
 // this value instead: everything sent before it is written first.
 struct end_of_stream {};
 
-using message = std::variant<std::vector<item>, crawl::failure_record, end_of_stream>;
+// The items of one page (possibly none: the page still completes its request).
+struct page_items {
+    std::vector<item> items;
+    std::uint64_t fingerprint = 0;
+};
+
+using message = std::variant<page_items, crawl::failure_record, end_of_stream>;
 using message_channel =
     asio::experimental::concurrent_channel<void(boost::system::error_code, message)>;
 using done_channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
@@ -48,6 +54,7 @@ struct pipeline_sink::state {
     std::vector<std::unique_ptr<output>> outputs;
     std::optional<error_stream> errors;
     pipeline_stats stats;
+    commit_listener on_commit;  // set before open(); called from the writer only
     std::exception_ptr writer_error;  // set before `done` is sent, read after it is received
 };
 
@@ -71,21 +78,61 @@ void flush_all(std::vector<std::unique_ptr<output>>& outputs, std::optional<erro
     }
 }
 
+// Hands the journal what is now durable in the outputs: the requests completed since the last
+// commit and each file's flushed length. Called right after flush_all.
+void commit(const commit_listener& on_commit, std::vector<std::uint64_t>& completed,
+            const std::vector<std::unique_ptr<output>>& outputs,
+            const std::optional<error_stream>& errors, pipeline_stats& stats) {
+    if (!on_commit) {
+        completed.clear();
+        return;
+    }
+    std::vector<crawl::output_offset> sizes;
+    for (const auto& out : outputs) {
+        if (auto size = out->flushed_size()) {
+            sizes.push_back(crawl::output_offset{std::string(out->name()), *size});
+        }
+    }
+    if (errors) {
+        if (auto size = errors->flushed_size()) {
+            sizes.push_back(crawl::output_offset{error_stream_id(errors->path()), *size});
+        }
+    }
+    try {
+        on_commit(completed, sizes);
+        stats.commits.fetch_add(1, std::memory_order_relaxed);
+    } catch (const std::exception&) {
+        // The journal could not be written (disk full…): items are still written; a resume
+        // would fetch these requests again. Counted, not fatal to the crawl.
+        stats.commit_failures.fetch_add(1, std::memory_order_relaxed);
+    }
+    completed.clear();
+}
+
 // The one writer: outputs are touched from here only, one message at a time.
 asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_channel& channel,
                                  std::vector<std::unique_ptr<output>>& outputs,
-                                 std::optional<error_stream>& errors, pipeline_stats& stats) {
-    (void)keep_alive;  // owns the three references above for as long as this runs
+                                 std::optional<error_stream>& errors, pipeline_stats& stats,
+                                 const commit_listener& on_commit) {
+    (void)keep_alive;  // owns the references above for as long as this runs
+    // Commits (an fdatasync each) at most every 100 ms, or sooner when many requests wait.
+    constexpr auto commit_interval = std::chrono::milliseconds(100);
+    constexpr std::size_t commit_batch = 8192;
+    std::vector<std::uint64_t> completed;
+    auto last_commit = std::chrono::steady_clock::now();
     while (true) {
         auto [error, next] =
             co_await channel.async_receive(asio::as_tuple(asio::use_awaitable));
         if (error) {
             break;  // cancelled: the sink is being destroyed without close()
         }
-        if (auto* batch = std::get_if<std::vector<item>>(&next)) {
-            stats.queue_depth.fetch_sub(static_cast<std::int64_t>(batch->size()),
+        if (auto* page = std::get_if<page_items>(&next)) {
+            stats.queue_depth.fetch_sub(static_cast<std::int64_t>(page->items.size()),
                                         std::memory_order_relaxed);
-            for (const item& value : *batch) {
+            if (page->fingerprint != 0) {
+                completed.push_back(page->fingerprint);
+            }
+            for (const item& value : page->items) {
                 for (std::size_t i = 0; i < outputs.size(); ++i) {
                     // One output's failure neither stops the others nor the crawl.
                     try {
@@ -97,6 +144,9 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
                 }
             }
         } else if (auto* failure = std::get_if<crawl::failure_record>(&next)) {
+            if (failure->fingerprint != 0) {
+                completed.push_back(failure->fingerprint);
+            }
             if (errors) {
                 try {
                     errors->write(*failure);
@@ -108,12 +158,21 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         } else {
             break;  // end_of_stream: everything sent before it has been written
         }
-        if (!channel.ready()) {
-            // Idle: let readers of the files see progress. Under load the channel is rarely
-            // empty, so this costs nothing where it matters.
+        const bool idle = !channel.ready();
+        const auto now = std::chrono::steady_clock::now();
+        if ((idle && now - last_commit >= commit_interval) || completed.size() >= commit_batch) {
+            flush_all(outputs, errors, stats);
+            commit(on_commit, completed, outputs, errors, stats);
+            last_commit = now;
+        } else if (idle) {
+            // Let readers of the files see progress. Under load the channel is rarely empty,
+            // so this costs nothing where it matters.
             flush_all(outputs, errors, stats);
         }
     }
+    // Everything sent before end_of_stream is written: make it durable before closing.
+    flush_all(outputs, errors, stats);
+    commit(on_commit, completed, outputs, errors, stats);
     for (std::size_t i = 0; i < outputs.size(); ++i) {
         try {
             outputs[i]->close();
@@ -134,8 +193,14 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
 
 pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract_rule> extract,
                              std::vector<output_spec> outputs, std::size_t queue_items)
+    : pipeline_sink(std::move(executor), std::move(extract), {}, std::move(outputs),
+                    queue_items) {}
+
+pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract_rule> extract,
+                             std::vector<follow_rule> follow, std::vector<output_spec> outputs,
+                             std::size_t queue_items)
     : executor_(std::move(executor)),
-      extractors_(std::move(extract)),
+      extractors_(std::move(extract), std::move(follow)),
       output_specs_(std::move(outputs)),
       queue_items_(queue_items == 0 ? 1 : queue_items),
       state_(std::make_shared<state>(executor_, queue_items_)) {
@@ -148,6 +213,7 @@ pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract
     for (const auto& spec : output_specs_) {
         if (spec.type == output_type::jsonl) {
             error_path_ = pipelines::error_stream_path(spec.path);
+            error_append_ = spec.append;
             break;
         }
     }
@@ -167,6 +233,13 @@ void pipeline_sink::add_output(std::unique_ptr<output> extra) {
     extra_outputs_.push_back(std::move(extra));
 }
 
+void pipeline_sink::set_commit_listener(commit_listener listener) {
+    if (opened_.load()) {
+        throw std::logic_error("pipeline_sink::set_commit_listener after open()");
+    }
+    state_->on_commit = std::move(listener);
+}
+
 void pipeline_sink::open() {
     if (opened_.load()) {
         throw std::logic_error("pipeline_sink::open called twice");
@@ -177,7 +250,7 @@ void pipeline_sink::open() {
             shared.outputs.push_back(make_output(spec));  // throws naming the path
         }
         if (!error_path_.empty()) {
-            shared.errors.emplace(error_path_);
+            shared.errors.emplace(error_path_, error_append_);
         }
     } catch (...) {
         shared.outputs.clear();
@@ -194,7 +267,8 @@ void pipeline_sink::open() {
     opened_.store(true);
     // The writer runs on its own strand: outputs never see two threads at once.
     asio::co_spawn(asio::make_strand(executor_),
-                   run_writer(state_, shared.channel, shared.outputs, shared.errors, shared.stats),
+                   run_writer(state_, shared.channel, shared.outputs, shared.errors, shared.stats,
+                              shared.on_commit),
                    [keep = state_](std::exception_ptr error) {
                        keep->writer_error = error;
                        (void)keep->done.try_send(boost::system::error_code{});
@@ -206,24 +280,45 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
         throw std::logic_error("pipeline_sink::on_success outside open() .. close()");
     }
     std::vector<item> batch;
+    crawl::sink_result result;
     // CPU work on the fetching thread, so a single-host crawl still uses every core.
-    const extract_outcome outcome = extractors_.extract(page, batch);
+    const extract_outcome outcome = extractors_.extract(page, batch, result.links);
     pipeline_stats& stats = state_->stats;
     stats.items_emitted.fetch_add(outcome.emitted, std::memory_order_relaxed);
     stats.items_invalid.fetch_add(outcome.invalid, std::memory_order_relaxed);
     stats.items_error.fetch_add(outcome.error, std::memory_order_relaxed);
     stats.values_invalid.fetch_add(outcome.values_invalid, std::memory_order_relaxed);
-    if (!batch.empty()) {
+    stats.links_found.fetch_add(outcome.links, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < outcome.per_type.size(); ++i) {
+        const extract_counts& counts = outcome.per_type[i];
+        extractor_counters& counters = stats.extractors[i];
+        // Most pages touch one type: skip the atomics of the others.
+        if (counts.emitted != 0) {
+            counters.emitted.fetch_add(counts.emitted, std::memory_order_relaxed);
+        }
+        if (counts.invalid != 0) {
+            counters.invalid.fetch_add(counts.invalid, std::memory_order_relaxed);
+        }
+        if (counts.error != 0) {
+            counters.error.fetch_add(counts.error, std::memory_order_relaxed);
+        }
+    }
+    {
+        // Sent even without items: the writer marks the request completed in the journal once
+        // whatever it produced is flushed.
         const auto count = static_cast<std::int64_t>(batch.size());
         // Suspends while the channel is full: this is the backpressure on the crawl.
-        co_await state_->channel.async_send(boost::system::error_code{}, message(std::move(batch)),
+        // A named message, not a temporary in the co_await expression (GCC 12 coroutine bug:
+        // such temporaries can be destroyed twice).
+        message completed_page{page_items{std::move(batch), page.request.fingerprint}};
+        co_await state_->channel.async_send(boost::system::error_code{}, std::move(completed_page),
                                             asio::use_awaitable);
         // Counted after the send, so the gauge never exceeds what is really waiting.
         const std::int64_t depth =
             stats.queue_depth.fetch_add(count, std::memory_order_relaxed) + count;
         raise_max(stats.queue_depth_max, depth);
     }
-    co_return crawl::sink_result{};
+    co_return result;
 }
 
 asio::awaitable<void> pipeline_sink::on_failure(crawl::failure_record failure) {
@@ -231,15 +326,17 @@ asio::awaitable<void> pipeline_sink::on_failure(crawl::failure_record failure) {
         throw std::logic_error("pipeline_sink::on_failure outside open() .. close()");
     }
     state_->stats.failures.fetch_add(1, std::memory_order_relaxed);
-    co_await state_->channel.async_send(boost::system::error_code{},
-                                        message(std::move(failure)), asio::use_awaitable);
+    message failed{std::move(failure)};  // named: see on_success
+    co_await state_->channel.async_send(boost::system::error_code{}, std::move(failed),
+                                        asio::use_awaitable);
 }
 
 asio::awaitable<void> pipeline_sink::close() {
     if (!opened_.load() || closing_.exchange(true)) {
         co_return;
     }
-    co_await state_->channel.async_send(boost::system::error_code{}, message(end_of_stream{}),
+    message end{end_of_stream{}};  // named: see on_success
+    co_await state_->channel.async_send(boost::system::error_code{}, std::move(end),
                                         asio::use_awaitable);
     co_await state_->done.async_receive(asio::use_awaitable);
     if (state_->writer_error) {

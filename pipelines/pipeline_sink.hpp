@@ -14,6 +14,7 @@
 // stops the writer (items still queued are dropped) and closes the outputs. The executor's
 // io_context must outlive the sink.
 
+#include "engine/crawl/journal.hpp"
 #include "engine/crawl/sink.hpp"
 #include "pipelines/extract/extractor_set.hpp"
 #include "pipelines/outputs/output.hpp"
@@ -22,16 +23,25 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <span>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace harvest::pipelines {
+
+// Called by the writer after it flushed the outputs: the requests whose items (or failure line)
+// are now in the files, and each append-only file's flushed length. The state journal records
+// both atomically (crawl::journal::commit). Thrown exceptions are counted, not propagated.
+using commit_listener = std::function<void(std::span<const std::uint64_t> completed,
+                                           std::span<const crawl::output_offset> sizes)>;
 
 struct output_counters {
     explicit output_counters(std::string output_name) : name(std::move(output_name)) {}
@@ -40,13 +50,25 @@ struct output_counters {
     std::atomic<std::uint64_t> failed{0};   // items whose write threw (plus flush/close errors)
 };
 
+// One extract type's items (metrics: harvest_items_total{extractor, outcome}).
+struct extractor_counters {
+    std::atomic<std::uint64_t> emitted{0};
+    std::atomic<std::uint64_t> invalid{0};
+    std::atomic<std::uint64_t> error{0};
+};
+
 // Read from any thread at any time (relaxed atomics: each value is exact, a set of them is not
 // a snapshot). `outputs` is filled by open(), in output order, and fixed afterwards.
 struct pipeline_stats {
     std::atomic<std::uint64_t> items_emitted{0};   // items extracted and queued for the outputs
     std::atomic<std::uint64_t> items_invalid{0};   // items dropped for a missing required field
-    std::atomic<std::uint64_t> items_error{0};     // pages whose body could not be parsed
+    // Pages a matching rule could not read: not JSON (json), not HTML (jsonld, microdata, html).
+    std::atomic<std::uint64_t> items_error{0};
     std::atomic<std::uint64_t> values_invalid{0};  // values `as` could not convert (now null)
+    // The three totals above split by extract type: extractors[static_cast<std::size_t>(
+    // extract_type::jsonld)].emitted, ... (all_extract_types lists the types in index order).
+    std::array<extractor_counters, extract_type_count> extractors;
+    std::atomic<std::uint64_t> links_found{0};  // links handed to the crawl (deduplicated per page)
     std::atomic<std::uint64_t> failures{0};        // failure records received
     std::atomic<std::uint64_t> failures_written{0};  // lines written to the error stream
     std::atomic<std::uint64_t> failures_failed{0};   // error stream writes that threw
@@ -54,6 +76,8 @@ struct pipeline_stats {
     // below it for an instant, even below zero); bounded by the queue capacity.
     std::atomic<std::int64_t> queue_depth{0};
     std::atomic<std::int64_t> queue_depth_max{0};  // highest queue_depth seen
+    std::atomic<std::uint64_t> commits{0};          // journal commits made by the writer
+    std::atomic<std::uint64_t> commit_failures{0};  // journal commits that threw
     std::deque<output_counters> outputs;
 };
 
@@ -65,6 +89,11 @@ public:
     // included; 0 is taken as 1.
     pipeline_sink(boost::asio::any_io_executor executor, std::vector<extract_rule> extract,
                   std::vector<output_spec> outputs, std::size_t queue_items = 4096);
+    // The same, with `follow` rules: on_success returns the links they find on each page
+    // (extractor_set.hpp says which). Throws std::invalid_argument on a bad selector or regex.
+    pipeline_sink(boost::asio::any_io_executor executor, std::vector<extract_rule> extract,
+                  std::vector<follow_rule> follow, std::vector<output_spec> outputs,
+                  std::size_t queue_items = 4096);
     ~pipeline_sink() override;
     pipeline_sink(const pipeline_sink&) = delete;
     pipeline_sink& operator=(const pipeline_sink&) = delete;
@@ -77,6 +106,8 @@ public:
     // writer. Throws std::runtime_error naming the path when one cannot be opened; whatever was
     // opened is then closed again, and open() may be retried.
     void open();
+    // Before open(): where durable progress is reported (the CLI passes the state journal).
+    void set_commit_listener(commit_listener listener);
 
     boost::asio::awaitable<crawl::sink_result> on_success(crawl::fetched_page page) override;
     boost::asio::awaitable<void> on_failure(crawl::failure_record failure) override;
@@ -97,6 +128,7 @@ private:
     std::vector<std::unique_ptr<output>> extra_outputs_;
     std::size_t queue_items_;
     std::string error_path_;
+    bool error_append_ = false;  // resume: the error stream keeps what it holds
     // Shared with the writer coroutine so it can finish safely even if the sink goes first.
     std::shared_ptr<state> state_;
     std::atomic<bool> opened_{false};

@@ -53,6 +53,9 @@ struct output_spec {
     std::string key;                   // sqlite upsert key
     std::string url;                   // webhook
     std::size_t batch = 100;           // webhook
+    // Resume: append to the file (already cut back to its committed length) instead of
+    // truncating it. Set by the CLI, not by the config.
+    bool append = false;
 };
 
 }  // namespace harvest::pipelines

@@ -1,6 +1,8 @@
 #include "engine/crawl/crawler.hpp"
 
 #include "engine/crawl/frontier.hpp"
+#include "engine/crawl/sitemap.hpp"
+#include "engine/net/decode.hpp"
 #include "engine/metrics/crawl_metrics.hpp"
 #include "engine/net/http_client.hpp"
 
@@ -112,25 +114,29 @@ struct completion {
     std::optional<net::fetch_error> error;
     std::uint64_t wire_bytes = 0;
     clock::duration elapsed{};
+    std::vector<std::string> sitemap_locations;  // a sitemap's <loc> entries
+    bool sitemap_is_index = false;
 };
 
 struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     impl(asio::io_context& io_context, crawl_options crawl, std::shared_ptr<sink> out,
-         seed_stream seed_source, metrics::crawl_metrics* crawl_metrics)
+         seed_stream seed_source, metrics::crawl_metrics* crawl_metrics, journal* log)
         : metrics(crawl_metrics),
+          state_log(log),
           io(io_context),
           options(std::move(crawl)),
           output(std::move(out)),
           seeds(std::move(seed_source)),
           strand(asio::make_strand(io_context)),
           timer(strand),
-          queue(options),
+          queue(options, log),
           client(io_context.get_executor(),
                  net::client_options{options.engine.user_agent.empty()
                                          ? default_user_agent()
                                          : options.engine.user_agent}) {}
 
     metrics::crawl_metrics* metrics;
+    journal* state_log;
     std::unordered_map<const host_state*, host_metric_cache> host_metrics;
     clock::time_point last_publish{};
     asio::io_context& io;
@@ -151,13 +157,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     void wake() { timer.cancel(); }
 
     // Admits a logical request; handles dedup, limits and invalid URLs. Strand only.
-    void admit(net::http_request http, unsigned depth, clock::time_point now) {
+    void admit(crawl_request request, clock::time_point now) {
         if (options.engine.max_requests != 0 && admitted >= options.engine.max_requests) {
             return;
         }
-        crawl_request request;
-        request.http = std::move(http);
-        request.depth = depth;
         const auto& idem = options.retry.idempotency_methods;
         if (auto own = find_header(request.http.headers, options.retry.idempotency_header)) {
             request.idempotency_key = *own;  // the caller's key makes the request retryable
@@ -192,7 +195,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (!next) {
                 break;
             }
-            admit(std::move(*next), 0, now);
+            admit(std::move(*next), now);
         }
     }
 
@@ -266,7 +269,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 stats.count_failure("circuit_open");
                 pending_failures.push_back(failure_record{
                     request.http.url, "circuit_open", request.attempt, std::nullopt, "",
-                    std::chrono::system_clock::now()});
+                    std::chrono::system_clock::now(), request.fingerprint});
             }
             if (!pending_failures.empty()) {
                 if (metrics != nullptr) {
@@ -304,9 +307,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             for (auto& refused : queue.take_robots_refusals()) {
                 stats.robots_disallowed.fetch_add(1, std::memory_order_relaxed);
                 stats.count_failure("robots_disallowed");
-                pending_failures.push_back(failure_record{std::move(refused.http.url),
-                                                          "robots_disallowed", 0, std::nullopt,
-                                                          "", std::chrono::system_clock::now()});
+                pending_failures.push_back(failure_record{
+                    std::move(refused.http.url), "robots_disallowed", 0, std::nullopt, "",
+                    std::chrono::system_clock::now(), refused.fingerprint});
             }
             if (!pending_failures.empty()) {
                 continue;
@@ -321,6 +324,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
         publish_gauges(clock::now(), true);
         co_await output->close();
+        if (state_log != nullptr) {
+            state_log->finish();  // after the sink's last commit
+        }
         client.close_idle();
     }
 
@@ -405,6 +411,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
 
         if (done.decision.what == resilience::verdict::success) {
             self->stats.succeeded.fetch_add(1, std::memory_order_relaxed);
+            if (request.sitemap) {
+                read_sitemap(result->body, *host.http, done);
+            }
             fetched_page page{request, std::move(*result), std::chrono::system_clock::now()};
             sink_result found = co_await self->output->on_success(std::move(page));
             done.links = std::move(found.links);
@@ -414,7 +423,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                    request.attempt, done.status,
                                    outcome.error ? std::string(net::to_string(*outcome.error))
                                                  : std::string(),
-                                   std::chrono::system_clock::now()};
+                                   std::chrono::system_clock::now(), request.fingerprint};
             co_await self->output->on_failure(std::move(failure));
         }
         done.taken = std::move(taken);
@@ -463,6 +472,24 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
     }
 
+    // A sitemap's locations, resolved against nothing (sitemaps.org requires absolute URLs);
+    // a gzip-compressed sitemap (sitemap.xml.gz served without Content-Encoding) is inflated,
+    // bounded by max_body like any body.
+    static void read_sitemap(const std::string& body, const http_options& http, completion& done) {
+        sitemap_entries entries;
+        if (body.size() >= 2 && static_cast<unsigned char>(body[0]) == 0x1f &&
+            static_cast<unsigned char>(body[1]) == 0x8b) {
+            auto inflated = net::decode_body(net::content_coding::gzip, body, http.max_body);
+            if (inflated) {
+                entries = parse_sitemap(*inflated);
+            }
+        } else {
+            entries = parse_sitemap(body);
+        }
+        done.sitemap_locations = std::move(entries.locations);
+        done.sitemap_is_index = entries.is_index;
+    }
+
     // Scheduler strand: the bookkeeping of one finished attempt.
     void complete(completion done, resilience::call_outcome breaker_result) {
         const auto now = clock::now();
@@ -503,17 +530,32 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         const unsigned depth = done.taken.request.depth + 1;
         if (options.engine.max_depth == 0 || depth <= options.engine.max_depth) {
             for (auto& link : done.links) {
-                admit(net::http_request{"GET", std::move(link), {}, {}}, depth, now);
+                crawl_request request;
+                request.http = net::http_request{"GET", std::move(link), {}, {}};
+                request.depth = depth;
+                admit(std::move(request), now);
             }
+        }
+        for (auto& location : done.sitemap_locations) {
+            // Pages listed by a sitemap are seeds (depth 0); an index lists more sitemaps.
+            crawl_request request;
+            request.http = net::http_request{"GET", std::move(location), {}, {}};
+            request.sitemap = done.sitemap_is_index;
+            admit(std::move(request), now);
         }
         wake();
     }
 };
 
 crawler::crawler(asio::io_context& io, crawl_options options, std::shared_ptr<sink> out,
-                 seed_stream seeds, metrics::crawl_metrics* metrics)
+                 seed_stream seeds, metrics::crawl_metrics* metrics, journal* log)
     : impl_(std::make_shared<impl>(io, std::move(options), std::move(out), std::move(seeds),
-                                   metrics)) {}
+                                   metrics, log)) {}
+
+void crawler::restore(journal_state recovered) {
+    impl_->admitted = recovered.seen.size();
+    impl_->queue.restore(std::move(recovered.seen), std::move(recovered.pending));
+}
 
 crawler::~crawler() = default;
 

@@ -7,6 +7,7 @@
 // free, and posts its outcome back to the scheduler strand. So per-host limits hold globally
 // without locks, and CPU work (decoding, parsing, writing) spreads over every core.
 
+#include "engine/crawl/journal.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/crawl/seeds.hpp"
 #include "engine/crawl/sink.hpp"
@@ -27,7 +28,11 @@ class crawler {
 public:
     // `metrics` may be null (no metrics); it must outlive the crawler.
     crawler(boost::asio::io_context& io, crawl_options options, std::shared_ptr<sink> out,
-            seed_stream seeds, metrics::crawl_metrics* metrics = nullptr);
+            seed_stream seeds, metrics::crawl_metrics* metrics = nullptr,
+            journal* log = nullptr);
+
+    // Resume (before run()): what the journal says a previous run admitted and left pending.
+    void restore(journal_state recovered);
     ~crawler();
     crawler(const crawler&) = delete;
     crawler& operator=(const crawler&) = delete;

@@ -1,6 +1,7 @@
 #include "engine/crawl/frontier.hpp"
 
 #include "engine/core/url_canonical.hpp"
+#include "engine/crawl/journal.hpp"
 
 #include <boost/url/parse.hpp>
 
@@ -77,8 +78,9 @@ host_state::host_state(std::string origin_key, std::string host_label,
     }
 }
 
-frontier::frontier(const crawl_options& options)
+frontier::frontier(const crawl_options& options, journal* log)
     : options_(options),
+      journal_(log),
       robots_agent_(options.engine.user_agent.empty() ? "harvest" : options.engine.user_agent),
       global_bucket_(options.rate_limit.global.per_second, options.rate_limit.global.burst) {
     std::make_heap(delayed_.begin(), delayed_.end(), later_first{});
@@ -126,8 +128,21 @@ frontier::admit_result frontier::admit(crawl_request request, clock::time_point 
     if (options_.engine.dedup && !seen_.insert(request.fingerprint).second) {
         return admit_result::duplicate;
     }
+    if (journal_ != nullptr) {
+        journal_->admit(request);
+    }
     enqueue_ready(*host, std::move(request));
     return admit_result::queued;
+}
+
+void frontier::restore(std::unordered_set<std::uint64_t> seen,
+                       std::vector<crawl_request> pending) {
+    seen_.merge(seen);
+    for (auto& request : pending) {
+        if (host_state* host = host_for(request.http.url)) {
+            enqueue_ready(*host, std::move(request));
+        }
+    }
 }
 
 void frontier::enqueue_ready(host_state& host, crawl_request request) {

@@ -30,6 +30,7 @@
 
 namespace harvest::crawl {
 
+class journal;
 using clock = std::chrono::steady_clock;
 
 // The per-origin state: queue, limits and resilience policies of one `scheme://host:port`.
@@ -69,7 +70,12 @@ struct taken_request {
 
 class frontier {
 public:
-    explicit frontier(const crawl_options& options);
+    // `log`, when given, records every admitted request (the state journal for --resume).
+    explicit frontier(const crawl_options& options, journal* log = nullptr);
+
+    // Resume: the fingerprints a previous run admitted (the dedup set) and the requests it
+    // left pending, queued again without being journaled twice.
+    void restore(std::unordered_set<std::uint64_t> seen, std::vector<crawl_request> pending);
 
     enum class admit_result { queued, duplicate, invalid_url };
     // A new logical request (seed or discovered link). Dedup by fingerprint when enabled.
@@ -132,6 +138,7 @@ private:
     void enqueue_ready(host_state& host, crawl_request request);
 
     const crawl_options& options_;
+    journal* journal_;
     std::string robots_agent_;  // the product token robots.txt groups are matched against
     std::unordered_map<std::string, std::unique_ptr<host_state>> hosts_;
     std::list<host_state*> rotation_;  // hosts with ready requests

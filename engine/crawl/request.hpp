@@ -16,6 +16,7 @@ struct crawl_request {
     std::chrono::steady_clock::duration previous_backoff{};  // for decorrelated jitter
     std::string idempotency_key;  // generated once per logical request, kept across retries
     std::uint64_t fingerprint = 0;
+    bool sitemap = false;  // a sitemap (or sitemap index): its <loc> entries are admitted
 };
 
 }  // namespace harvest::crawl

@@ -36,7 +36,7 @@ seed_stream::seed_stream(std::vector<seed_spec> seeds) : seeds_(std::move(seeds)
 
 void seed_stream::open() {
     for (const auto& seed : seeds_) {
-        if (seed.what == seed_spec::kind::url) {
+        if (seed.what == seed_spec::kind::url || seed.what == seed_spec::kind::sitemap) {
             continue;
         }
         std::ifstream probe(seed.file);
@@ -46,12 +46,15 @@ void seed_stream::open() {
     }
 }
 
-std::optional<net::http_request> seed_stream::next() {
+std::optional<crawl_request> seed_stream::next() {
     while (index_ < seeds_.size()) {
         const seed_spec& seed = seeds_[index_];
-        if (seed.what == seed_spec::kind::url) {
+        if (seed.what == seed_spec::kind::url || seed.what == seed_spec::kind::sitemap) {
             ++index_;
-            return net::http_request{seed.method, seed.url, seed.headers, seed.body};
+            crawl_request request;
+            request.http = net::http_request{seed.method, seed.url, seed.headers, seed.body};
+            request.sitemap = seed.what == seed_spec::kind::sitemap;
+            return request;
         }
         if (!file_) {
             file_ = std::make_unique<std::ifstream>(seed.file);
@@ -68,7 +71,9 @@ std::optional<net::http_request> seed_stream::next() {
             std::string url = seed.what == seed_spec::kind::urls_file
                                   ? std::string(value)
                                   : substitute(seed.url, value);
-            return net::http_request{seed.method, std::move(url), seed.headers, seed.body};
+            crawl_request request;
+            request.http = net::http_request{seed.method, std::move(url), seed.headers, seed.body};
+            return request;
         }
         file_.reset();
         ++index_;

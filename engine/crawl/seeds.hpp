@@ -14,7 +14,7 @@
 namespace harvest::crawl {
 
 struct seed_spec {
-    enum class kind { url, urls_file, template_values };
+    enum class kind { url, urls_file, template_values, sitemap };
     kind what = kind::url;
     std::string url;  // url: the URL; template_values: the template containing "{id}"
     std::string method = "GET";
@@ -30,7 +30,7 @@ public:
     // Throws std::runtime_error naming the file.
     void open();
     // The next seed request, or nullopt when every seed has been produced.
-    std::optional<net::http_request> next();
+    std::optional<crawl_request> next();
     bool exhausted() const noexcept { return index_ >= seeds_.size(); }
 
 private:

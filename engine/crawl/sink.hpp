@@ -8,6 +8,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ struct failure_record {
     std::optional<unsigned> status;  // last HTTP status, when there was a response
     std::string last_error;          // last transport error kind, when there was one
     std::chrono::system_clock::time_point final_at;
+    std::uint64_t fingerprint = 0;  // the request's, so the journal can mark it completed
 };
 
 struct sink_result {

@@ -1,29 +1,139 @@
 #include "pipelines/extract/extractor_set.hpp"
 
-#include <array>
+#include "pipelines/structured/jsonld.hpp"
+#include "pipelines/structured/microdata.hpp"
+#include "pipelines/structured/product.hpp"
+
+#include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 namespace harvest::pipelines {
 
 std::string_view to_string(extract_type type) noexcept {
     switch (type) {
-        case extract_type::json: return "json";
-        case extract_type::jsonld: return "jsonld";
-        case extract_type::microdata: return "microdata";
-        case extract_type::html: return "html";
+        case extract_type::json:
+            return "json";
+        case extract_type::jsonld:
+            return "jsonld";
+        case extract_type::microdata:
+            return "microdata";
+        case extract_type::html:
+            return "html";
     }
     return "unknown";
 }
 
-extractor_set::extractor_set(std::vector<extract_rule> rules) {
+namespace {
+
+char ascii_lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+// The response's Content-Type header, scanned here rather than with http_response::header()
+// so the pipelines need only the engine's core library.
+const std::string* content_type(const net::http_response& response) {
+    for (const auto& [name, value] : response.headers) {
+        if (iequals(name, "content-type")) {
+            return &value;
+        }
+    }
+    return nullptr;
+}
+
+bool required_present(const item& value, const std::vector<std::string>& required) {
+    for (const auto& name : required) {
+        const auto it = value.find(name);
+        if (it == value.end() || it->value().is_null()) {
+            return false;
+        }
+        if (const auto* list = it->value().if_array(); list != nullptr && list->empty()) {
+            return false;
+        }
+    }
+    return true;
+}
+
+item item_header(std::string_view url, std::chrono::system_clock::time_point fetched_at,
+                 unsigned status, std::size_t fields) {
+    item result;
+    result.reserve(3 + fields);
+    result.emplace("url", boost::json::string(url));
+    result.emplace("fetched_at", format_rfc3339_ms(fetched_at));
+    result.emplace("status", static_cast<std::int64_t>(status));
+    return result;
+}
+
+// Appends `candidate` to `out` when it has every required field; counts it either way.
+void emit(item candidate, const std::vector<std::string>& required, extract_outcome& outcome,
+          std::vector<item>& out) {
+    if (!required_present(candidate, required)) {
+        ++outcome.invalid;
+        return;
+    }
+    out.push_back(std::move(candidate));
+    ++outcome.emitted;
+}
+
+void emit_products(std::vector<boost::json::object> products, std::string_view url,
+                   const crawl::fetched_page& page, const std::vector<std::string>& required,
+                   extract_outcome& outcome, std::vector<item>& out) {
+    for (auto& product : products) {
+        item result = item_header(url, page.fetched_at, page.response.status, product.size());
+        for (auto& field : product) {
+            result.insert_or_assign(field.key(), std::move(field.value()));
+        }
+        emit(std::move(result), required, outcome, out);
+    }
+}
+
+void emit_list(std::string_view name, std::vector<boost::json::value> values, std::string_view url,
+               const crawl::fetched_page& page, const std::vector<std::string>& required,
+               extract_outcome& outcome, std::vector<item>& out) {
+    item result = item_header(url, page.fetched_at, page.response.status, 1);
+    boost::json::array list;
+    list.reserve(values.size());
+    for (auto& value : values) {
+        list.push_back(std::move(value));
+    }
+    result.emplace(name, std::move(list));
+    emit(std::move(result), required, outcome, out);
+}
+
+}  // namespace
+
+bool looks_like_html(const net::http_response& response) {
+    if (const std::string* type = content_type(response)) {
+        std::string_view media = *type;
+        media = media.substr(0, media.find(';'));
+        const auto first = media.find_first_not_of(" \t");
+        if (first == std::string_view::npos) {
+            return false;
+        }
+        media = media.substr(first, media.find_last_not_of(" \t") - first + 1);
+        return iequals(media, "text/html") || iequals(media, "application/xhtml+xml");
+    }
+    // No header: sniff the start, as browsers do for a missing type.
+    constexpr std::size_t sniff_bytes = 1024;
+    std::string head = response.body.substr(0, sniff_bytes);
+    std::transform(head.begin(), head.end(), head.begin(), ascii_lower);
+    return head.find("<html") != std::string::npos ||
+           head.find("<!doctype html") != std::string::npos;
+}
+
+extractor_set::extractor_set(std::vector<extract_rule> rules, std::vector<follow_rule> follow) {
     rules_.reserve(rules.size());
     for (auto& rule : rules) {
-        if (rule.type != extract_type::json) {
-            throw std::invalid_argument("extract type `" + std::string(to_string(rule.type)) +
-                                        "`: not supported yet");
-        }
+        const std::string type_name(to_string(rule.type));
         std::regex match;
         try {
             match = std::regex(rule.match, std::regex::ECMAScript | std::regex::optimize);
@@ -31,25 +141,153 @@ extractor_set::extractor_set(std::vector<extract_rule> rules) {
             throw std::invalid_argument("extract match \"" + rule.match +
                                         "\" is not a valid regex: " + error.what());
         }
-        const extract_type type = rule.type;
-        rules_.push_back(compiled_rule{type, std::move(match), json_extractor(std::move(rule))});
+        compiled_rule compiled{rule, std::move(match), std::nullopt, {}};
+        switch (rule.type) {
+            case extract_type::json:
+                compiled.json.emplace(rule);
+                break;
+            case extract_type::html:
+                if (rule.fields.empty()) {
+                    throw std::invalid_argument("extract type `html` needs at least one field");
+                }
+                for (const auto& field : rule.fields) {
+                    compiled.fields.emplace_back(field);  // throws on a bad selector
+                }
+                break;
+            case extract_type::jsonld:
+            case extract_type::microdata:
+                if (!rule.schema.empty() && rule.schema != "Product") {
+                    throw std::invalid_argument("extract type `" + type_name + "`: schema `" +
+                                                rule.schema +
+                                                "` is not supported (use Product, or no schema)");
+                }
+                for (const auto& name : rule.required) {
+                    const bool known =
+                        name == "url" || name == "fetched_at" || name == "status" ||
+                        (rule.schema.empty()
+                             ? name == type_name
+                             : std::find(product_field_names.begin(), product_field_names.end(),
+                                         name) != product_field_names.end());
+                    if (!known) {
+                        throw std::invalid_argument("extract type `" + type_name +
+                                                    "`: required field `" + name +
+                                                    "` is never in its items");
+                    }
+                }
+                break;
+        }
+        rules_.push_back(std::move(compiled));
+    }
+    follow_.reserve(follow.size());
+    for (const auto& rule : follow) {
+        follow_.emplace_back(rule);  // throws on a bad selector or regex
     }
 }
 
 extract_outcome extractor_set::extract(const crawl::fetched_page& page,
                                        std::vector<item>& out) const {
+    std::vector<std::string> ignored;
+    return extract(page, out, ignored);
+}
+
+extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vector<item>& out,
+                                       std::vector<std::string>& links) const {
     const std::string& url =
         page.response.final_url.empty() ? page.request.http.url : page.response.final_url;
-    extract_outcome outcome;
-    std::array<bool, 4> type_done{};  // indexed by extract_type: the first match per type wins
+    // The first matching rule per type; the types are independent of each other.
+    std::array<const compiled_rule*, extract_type_count> chosen{};
     for (const auto& rule : rules_) {
-        auto& done = type_done[static_cast<std::size_t>(rule.type)];
-        if (done || !std::regex_search(url, rule.match)) {
+        auto& slot = chosen[static_cast<std::size_t>(rule.rule.type)];
+        if (slot == nullptr && std::regex_search(url, rule.match)) {
+            slot = &rule;
+        }
+    }
+
+    // One parse per page, shared by the html rule and the follow rules.
+    const unsigned link_depth = page.request.depth + 1;
+    const bool wants_links = std::any_of(follow_.begin(), follow_.end(), [&](const link_rule& r) {
+        return r.rule().max_depth == 0 || link_depth <= r.rule().max_depth;
+    });
+    const bool wants_html =
+        std::any_of(all_extract_types.begin(), all_extract_types.end(), [&](extract_type type) {
+            return type != extract_type::json && chosen[static_cast<std::size_t>(type)];
+        });
+    // Sniffing may copy a KiB: only when some rule would read the page as HTML.
+    const bool html_body = (wants_links || wants_html) && looks_like_html(page.response);
+    std::optional<html_document> document;
+    if (html_body &&
+        (wants_links || chosen[static_cast<std::size_t>(extract_type::html)] != nullptr)) {
+        document.emplace(html_document::parse(page.response.body, url));
+    }
+
+    extract_outcome outcome;
+    for (const extract_type type : all_extract_types) {
+        const compiled_rule* rule = chosen[static_cast<std::size_t>(type)];
+        if (rule == nullptr) {
             continue;
         }
-        done = true;
-        outcome += rule.json.extract(url, page.fetched_at, page.response.status,
-                                     page.response.body, out);
+        extract_outcome one;
+        if (type != extract_type::json && !html_body) {
+            one.error = 1;  // a structured-data or html rule on a JSON, image, ... body
+        } else {
+            one = run(*rule, page, url, document ? &*document : nullptr, out);
+        }
+        one.attribute_to(type);
+        outcome += one;
+    }
+
+    if (document && wants_links) {
+        std::unordered_set<std::string> seen;
+        for (const auto& rule : follow_) {
+            if (rule.rule().max_depth != 0 && link_depth > rule.rule().max_depth) {
+                continue;
+            }
+            for (auto& link : rule.links(*document, url)) {
+                if (seen.insert(link).second) {
+                    links.push_back(std::move(link));
+                    ++outcome.links;
+                }
+            }
+        }
+    }
+    return outcome;
+}
+
+extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetched_page& page,
+                                   std::string_view url, const html_document* document,
+                                   std::vector<item>& out) const {
+    extract_outcome outcome;
+    const std::string& body = page.response.body;
+    switch (rule.rule.type) {
+        case extract_type::json:
+            return rule.json->extract(url, page.fetched_at, page.response.status, body, out);
+        case extract_type::jsonld:
+            if (rule.rule.schema.empty()) {
+                emit_list("jsonld", find_jsonld(body), url, page, rule.rule.required, outcome, out);
+            } else {
+                emit_products(products_from_jsonld(find_jsonld(body)), url, page,
+                              rule.rule.required, outcome, out);
+            }
+            return outcome;
+        case extract_type::microdata:
+            if (rule.rule.schema.empty()) {
+                emit_list("microdata", find_microdata(body, url), url, page, rule.rule.required,
+                          outcome, out);
+            } else {
+                emit_products(products_from_microdata(find_microdata(body, url)), url, page,
+                              rule.rule.required, outcome, out);
+            }
+            return outcome;
+        case extract_type::html: {
+            boost::json::object fields = extract_html_fields(
+                *document, rule.fields, rule.rule.fields, &outcome.values_invalid);
+            item result = item_header(url, page.fetched_at, page.response.status, fields.size());
+            for (auto& field : fields) {
+                result.insert_or_assign(field.key(), std::move(field.value()));
+            }
+            emit(std::move(result), rule.rule.required, outcome, out);
+            return outcome;
+        }
     }
     return outcome;
 }

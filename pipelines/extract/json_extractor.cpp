@@ -19,7 +19,20 @@ extract_outcome& extract_outcome::operator+=(const extract_outcome& other) noexc
     invalid += other.invalid;
     error += other.error;
     values_invalid += other.values_invalid;
+    links += other.links;
+    for (std::size_t i = 0; i < per_type.size(); ++i) {
+        per_type[i].emitted += other.per_type[i].emitted;
+        per_type[i].invalid += other.per_type[i].invalid;
+        per_type[i].error += other.per_type[i].error;
+    }
     return *this;
+}
+
+void extract_outcome::attribute_to(extract_type type) noexcept {
+    extract_counts& counts = per_type[static_cast<std::size_t>(type)];
+    counts.emitted = emitted;
+    counts.invalid = invalid;
+    counts.error = error;
 }
 
 json_pointer json_pointer::parse(std::string_view text) {

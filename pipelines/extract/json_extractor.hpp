@@ -24,6 +24,7 @@
 #include "pipelines/item.hpp"
 #include "pipelines/rules.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -34,12 +35,30 @@
 
 namespace harvest::pipelines {
 
+// How many extract types there are (extract_type's enumerators are 0 .. count - 1).
+inline constexpr std::size_t extract_type_count = 4;
+
+// One extract type's share of an extract_outcome.
+struct extract_counts {
+    std::uint64_t emitted = 0;
+    std::uint64_t invalid = 0;
+    std::uint64_t error = 0;
+};
+
 // What extraction did with one page (or several pages, when summed).
 struct extract_outcome {
     std::uint64_t emitted = 0;         // items appended to the output vector
     std::uint64_t invalid = 0;         // items dropped: a required field was null or missing
-    std::uint64_t error = 0;           // pages dropped: the body was not valid JSON
+    // Pages a rule could not read: not valid JSON (json), not HTML (jsonld, microdata, html).
+    std::uint64_t error = 0;
     std::uint64_t values_invalid = 0;  // field values `as` could not convert (written as null)
+    std::uint64_t links = 0;           // links found by the follow rules (after dedup)
+    // The same emitted / invalid / error split by the type of the rule that extracted, indexed
+    // by static_cast<std::size_t>(extract_type); the totals above are their sums.
+    std::array<extract_counts, extract_type_count> per_type{};
+
+    // For the outcome of one rule of `type`: sets per_type[type] to emitted / invalid / error.
+    void attribute_to(extract_type type) noexcept;
 
     extract_outcome& operator+=(const extract_outcome& other) noexcept;
 };

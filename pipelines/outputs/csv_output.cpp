@@ -1,5 +1,7 @@
 #include "pipelines/outputs/csv_output.hpp"
 
+#include "pipelines/outputs/output_file.hpp"
+
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -161,23 +163,64 @@ void append_csv_field(std::string& out, std::string_view text) {
     }
 }
 
-csv_output::csv_output(std::string path, std::vector<std::string> columns)
-    : path_(std::move(path)), name_("csv:" + path_), columns_(std::move(columns)) {
-    const std::filesystem::path file_path(path_);
-    if (file_path.has_parent_path()) {
-        std::error_code error;
-        std::filesystem::create_directories(file_path.parent_path(), error);
-        if (error) {
-            throw std::runtime_error("cannot create the folder of output " + path_ + ": " +
-                                     error.message());
+namespace {
+
+// The fields of the file's first line (RFC 4180 quoting).
+std::vector<std::string> read_header(const std::string& path) {
+    std::vector<std::string> fields(1);
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+        return {};
+    }
+    bool quoted = false;
+    for (int c = std::fgetc(file); c != EOF; c = std::fgetc(file)) {
+        if (quoted) {
+            if (c == '"') {
+                const int next = std::fgetc(file);
+                if (next == '"') {
+                    fields.back().push_back('"');
+                    continue;
+                }
+                quoted = false;
+                if (next == EOF) {
+                    break;
+                }
+                c = next;
+            } else {
+                fields.back().push_back(static_cast<char>(c));
+                continue;
+            }
+        }
+        if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            fields.emplace_back();
+        } else if (c == '\r' || c == '\n') {
+            break;
+        } else {
+            fields.back().push_back(static_cast<char>(c));
         }
     }
-    file_ = std::fopen(path_.c_str(), "wb");
-    if (file_ == nullptr) {
-        throw std::runtime_error("cannot open output " + path_ + ": " + std::strerror(errno));
+    std::fclose(file);
+    return fields;
+}
+
+}  // namespace
+
+csv_output::csv_output(std::string path, std::vector<std::string> columns, bool append)
+    : path_(std::move(path)), name_("csv:" + path_), columns_(std::move(columns)) {
+    const opened_file opened = open_output_file(path_, append, buffer_size);
+    file_ = opened.file;
+    flushed_size_ = opened.size;
+    if (opened.size > 0) {
+        // Resumed: the header is already in the file, and it names the columns when the
+        // config did not.
+        header_written_ = true;
+        if (columns_.empty()) {
+            columns_ = read_header(path_);
+        }
+        return;
     }
-    // Full buffering with a large buffer: one write(2) per MiB instead of per row.
-    std::setvbuf(file_, nullptr, _IOFBF, buffer_size);
     if (!columns_.empty()) {
         write_header();
     }
@@ -234,9 +277,13 @@ void csv_output::write(const item& value) {
 }
 
 void csv_output::flush() {
-    if (file_ != nullptr && std::fflush(file_) != 0) {
+    if (file_ == nullptr) {
+        return;
+    }
+    if (std::fflush(file_) != 0) {
         throw std::system_error(errno, std::generic_category(), "flushing " + path_);
     }
+    flushed_size_ = static_cast<std::uint64_t>(std::ftell(file_));
 }
 
 void csv_output::close() {

@@ -32,7 +32,8 @@ class csv_output final : public output {
 public:
     // Writes the header at once when `columns` is not empty. Throws std::runtime_error naming
     // `path` and the OS reason when the file cannot be created.
-    csv_output(std::string path, std::vector<std::string> columns);
+    // append: keep the file's content (header included) and write after it (resume).
+    csv_output(std::string path, std::vector<std::string> columns, bool append = false);
     ~csv_output() override;
     csv_output(const csv_output&) = delete;
     csv_output& operator=(const csv_output&) = delete;
@@ -40,6 +41,7 @@ public:
     std::string_view name() const override { return name_; }
     void write(const item& value) override;
     void flush() override;
+    std::optional<std::uint64_t> flushed_size() const override { return flushed_size_; }
     void close() override;
 
     const std::string& path() const noexcept { return path_; }
@@ -57,6 +59,7 @@ private:
     std::vector<std::string> columns_;
     bool header_written_ = false;
     std::FILE* file_ = nullptr;
+    std::uint64_t flushed_size_ = 0;  // file length after the last flush
     std::string line_;  // reused: a row allocates only while rows keep growing
     std::string json_;  // reused scratch for nested values
 };

@@ -30,7 +30,9 @@ item failure_item(const crawl::failure_record& failure) {
     return line;
 }
 
-error_stream::error_stream(std::string path) : file_(std::move(path)) {}
+std::string error_stream_id(std::string_view path) { return "errors:" + std::string(path); }
+
+error_stream::error_stream(std::string path, bool append) : file_(std::move(path), append) {}
 
 void error_stream::write(const crawl::failure_record& failure) {
     file_.write(failure_item(failure));

@@ -20,19 +20,24 @@ namespace harvest::pipelines {
 // whole name: "out/items" -> "out/items.errors.jsonl".
 std::string error_stream_path(std::string_view jsonl_path);
 
+// The error stream's key in the state journal: "errors:<path>".
+std::string error_stream_id(std::string_view path);
+
 // The line written for `failure`.
 item failure_item(const crawl::failure_record& failure);
 
 class error_stream {
 public:
     // Throws std::runtime_error naming the path when the file cannot be created.
-    explicit error_stream(std::string path);
+    // append: keep what the file holds (resume).
+    explicit error_stream(std::string path, bool append = false);
 
     void write(const crawl::failure_record& failure);  // throws std::system_error
     void flush();
     void close();
 
     const std::string& path() const noexcept { return file_.path(); }
+    std::optional<std::uint64_t> flushed_size() const { return file_.flushed_size(); }
 
 private:
     jsonl_output file_;

@@ -1,5 +1,7 @@
 #include "pipelines/outputs/jsonl_output.hpp"
 
+#include "pipelines/outputs/output_file.hpp"
+
 
 #include <cerrno>
 #include <cstring>
@@ -10,22 +12,11 @@
 
 namespace harvest::pipelines {
 
-jsonl_output::jsonl_output(std::string path) : path_(std::move(path)), name_("jsonl:" + path_) {
-    const std::filesystem::path file_path(path_);
-    if (file_path.has_parent_path()) {
-        std::error_code error;
-        std::filesystem::create_directories(file_path.parent_path(), error);
-        if (error) {
-            throw std::runtime_error("cannot create the folder of output " + path_ + ": " +
-                                     error.message());
-        }
-    }
-    file_ = std::fopen(path_.c_str(), "wb");
-    if (file_ == nullptr) {
-        throw std::runtime_error("cannot open output " + path_ + ": " + std::strerror(errno));
-    }
-    // Full buffering with a large buffer: one write(2) per MiB instead of per line.
-    std::setvbuf(file_, nullptr, _IOFBF, buffer_size);
+jsonl_output::jsonl_output(std::string path, bool append)
+    : path_(std::move(path)), name_("jsonl:" + path_) {
+    const opened_file opened = open_output_file(path_, append, buffer_size);
+    file_ = opened.file;
+    flushed_size_ = opened.size;
 }
 
 jsonl_output::~jsonl_output() {
@@ -47,9 +38,13 @@ void jsonl_output::write(const item& value) {
 }
 
 void jsonl_output::flush() {
-    if (file_ != nullptr && std::fflush(file_) != 0) {
+    if (file_ == nullptr) {
+        return;
+    }
+    if (std::fflush(file_) != 0) {
         throw std::system_error(errno, std::generic_category(), "flushing " + path_);
     }
+    flushed_size_ = static_cast<std::uint64_t>(std::ftell(file_));
 }
 
 void jsonl_output::close() {

@@ -16,7 +16,8 @@ namespace harvest::pipelines {
 class jsonl_output final : public output {
 public:
     // Throws std::runtime_error naming `path` and the OS reason when it cannot be created.
-    explicit jsonl_output(std::string path);
+    // append: keep the file's content and write after it (resume).
+    explicit jsonl_output(std::string path, bool append = false);
     ~jsonl_output() override;
     jsonl_output(const jsonl_output&) = delete;
     jsonl_output& operator=(const jsonl_output&) = delete;
@@ -25,6 +26,7 @@ public:
     void write(const item& value) override;
     void flush() override;
     void close() override;
+    std::optional<std::uint64_t> flushed_size() const override { return flushed_size_; }
 
     const std::string& path() const noexcept { return path_; }
 
@@ -34,6 +36,7 @@ private:
     std::string path_;
     std::string name_;
     std::FILE* file_ = nullptr;
+    std::uint64_t flushed_size_ = 0;  // file length after the last flush
     std::string line_;  // reused: serializing allocates only while lines keep growing
 };
 

@@ -9,6 +9,8 @@
 #include "pipelines/rules.hpp"
 
 #include <memory>
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace harvest::pipelines {
@@ -24,9 +26,16 @@ public:
     virtual void flush() = 0;
     // Flushes and releases the resource. Idempotent; write() after close() is a bug.
     virtual void close() = 0;
+    // For append-only files: their length after the last flush(), which the state journal
+    // records so a resumed run can cut the file back to what was committed. nullopt for
+    // outputs that deduplicate themselves (SQLite upserts).
+    virtual std::optional<std::uint64_t> flushed_size() const { return std::nullopt; }
 };
 
 std::string_view to_string(output_type type) noexcept;
+// The name an output of this spec reports (output::name()), e.g. "jsonl:out/items.jsonl": the
+// key of its committed length in the state journal.
+std::string output_id(const output_spec& spec);
 // Whether make_output can build this type (webhook is not built yet).
 bool output_supported(output_type type) noexcept;
 

@@ -156,29 +156,56 @@ TEST_CASE("a YAML syntax error is reported at yaml-cpp's mark", "[unit]") {
     check_error("name: t\n- a\n", 2, 1, "invalid YAML: end of map not found");
 }
 
+TEST_CASE("css selectors and xpath expressions are compiled at load time", "[unit]") {
+    check_error(minimal + "follow:\n  - css: \"a.product-link[\"\n", 5, 10,
+                "'follow.0.css' must be a CSS selector like \"a.product-link\" (CSS selector "
+                "\"a.product-link[\": expected");
+    check_error(minimal + "follow:\n  - css: a:hover\n", 5, 10, "at offset 2");
+    check_error(minimal + "follow:\n  - xpath: \"//a[@rel='next'\"\n", 5, 12,
+                "'follow.0.xpath' must be an XPath 1.0 expression like");
+    check_error(minimal +
+                    "extract:\n  - type: html\n    fields:\n      title: {css: \"h1 >\", "
+                    "text: true}\n",
+                7, 20, "'extract.0.fields.title.css' must be a CSS selector");
+    check_error(minimal +
+                    "extract:\n  - type: html\n    fields:\n      price: {xpath: \"//span[\"}\n",
+                7, 22, "'extract.0.fields.price.xpath' must be an XPath 1.0 expression");
+    CHECK_NOTHROW(config_test::parse(
+        minimal + "follow:\n  - css: \"a.product-link, a[rel=next]\"\n"
+                  "  - xpath: \"//a[@rel='next']/@href\"\n"
+                  "extract:\n  - type: html\n    fields:\n"
+                  "      t: {css: \"h1#title\", text: true}\n"
+                  "      p: {xpath: \"string(//span[@class='price'])\"}\n"));
+}
+
+TEST_CASE("structured data rules: schema Product and the fields its items hold", "[unit]") {
+    check_error(minimal + "extract:\n  - {type: jsonld, schema: Recipe}\n", 5, 28,
+                "'extract.0.schema' must be Product");
+    check_error(minimal + "extract:\n  - {type: microdata, schema: Product, required: [title]}\n",
+                5, 51,
+                "'extract.0.required.0' names no field of a Product item (got \"title\"); "
+                "fields are: url, fetched_at, status, id, name,");
+    check_error(minimal + "extract:\n  - {type: jsonld, required: [id]}\n", 5, 31,
+                "fields are: url, fetched_at, status, jsonld");
+    const auto c = config_test::parse(
+        minimal + "extract:\n  - {type: jsonld, schema: Product, required: [id, price]}\n"
+                  "  - {type: microdata, required: [microdata]}\n");
+    REQUIRE(c.extract.size() == 2);
+    CHECK(c.extract[0].required == std::vector<std::string>{"id", "price"});
+    CHECK(c.extract[1].required == std::vector<std::string>{"microdata"});
+}
+
 TEST_CASE("features of the spec that are not supported yet are parsed, then rejected", "[unit]") {
-    check_error("name: t\nseeds:\n  - sitemap: http://127.0.0.1/sitemap.xml\n", 3, 14,
-                "'seeds.0.sitemap' is not supported yet");
+    CHECK_NOTHROW(config_test::parse("name: t\nseeds:\n  - sitemap: http://127.0.0.1/sitemap.xml\n"));
     // Parsed first: a malformed sitemap URL is reported as such.
     check_error("name: t\nseeds:\n  - sitemap: nope\n", 3, 14,
                 "'seeds.0.sitemap' must be an absolute http:// or https:// URL");
-    check_error(minimal + "extract:\n  - {match: /p/, type: jsonld, schema: Product}\n", 5, 24,
-                "'extract.0.type: jsonld' is not supported yet");
-    check_error(minimal + "extract:\n  - {type: microdata, schema: Product}\n", 5, 12,
-                "'extract.0.type: microdata' is not supported yet");
-    check_error(minimal +
-                    "extract:\n  - type: html\n    fields:\n      title: {css: h1, text: "
-                    "true}\n",
-                5, 11, "'extract.0.type: html' is not supported yet");
-    check_error(minimal + "follow:\n  - {css: a.next, allow: [\"^/p/\"], max_depth: 3}\n", 5, 3,
-                "'follow' is not supported yet");
     check_error(minimal +
                     "outputs:\n  - {type: webhook, url: \"http://127.0.0.1:9/in\", batch: "
                     "10}\n",
                 5, 12, "'outputs.0.type: webhook' is not supported yet");
     check_error(minimal + "frontier:\n  backend: redis\n  url: redis://127.0.0.1:6379/0\n", 5, 12,
                 "'frontier.backend: redis' is not supported yet");
-    check_error(minimal + "state:\n  dir: .harvest/x\n", 5, 3, "'state' is not supported yet");
     // What is supported of those sections passes.
     CHECK_NOTHROW(config_test::parse(minimal + "frontier: {backend: memory}\n"
                                                "rate_limit: {adaptive: true}\n"

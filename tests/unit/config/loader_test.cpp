@@ -236,6 +236,54 @@ TEST_CASE("a full config maps every supported key into the struct", "[unit]") {
     CHECK(c.follow.empty());
 }
 
+TEST_CASE("the spec's follow and structured / html extract rules load", "[unit]") {
+    const auto c = parse(config_test::minimal + R"(follow:
+  - css: "a.product-link"
+    allow: ["^/p/"]
+    max_depth: 3
+  - xpath: "//a[@rel='next']/@href"
+    deny: ["/private/"]
+extract:
+  - match: "/p/"
+    type: jsonld
+    schema: Product
+    required: [id, price]
+  - match: "/raw/"
+    type: jsonld
+  - match: "/p/"
+    type: microdata
+    schema: Product
+  - match: "/p/"
+    type: html
+    fields:
+      title: {css: "h1#title", text: true}
+      price: {xpath: "//span[@class='price']", text: true, as: price}
+      image: {css: "img.main", attribute: src}
+    required: [title]
+)");
+    REQUIRE(c.follow.size() == 2);
+    CHECK(c.follow[0].css == "a.product-link");
+    CHECK(c.follow[0].allow == std::vector<std::string>{"^/p/"});
+    CHECK(c.follow[0].max_depth == 3);
+    CHECK(c.follow[1].xpath == "//a[@rel='next']/@href");
+    CHECK(c.follow[1].deny == std::vector<std::string>{"/private/"});
+    CHECK(c.follow[1].max_depth == 0);
+    REQUIRE(c.extract.size() == 4);
+    CHECK(c.extract[0].type == pipelines::extract_type::jsonld);
+    CHECK(c.extract[0].schema == "Product");
+    CHECK(c.extract[1].schema.empty());
+    CHECK(c.extract[2].type == pipelines::extract_type::microdata);
+    const auto& html = c.extract[3];
+    CHECK(html.type == pipelines::extract_type::html);
+    REQUIRE(html.fields.size() == 3);
+    CHECK(html.fields[0].css == "h1#title");
+    CHECK(html.fields[0].text);
+    CHECK(html.fields[1].xpath == "//span[@class='price']");
+    CHECK(html.fields[1].as == pipelines::value_kind::price);
+    CHECK(html.fields[2].attribute == "src");
+    CHECK(html.required == std::vector<std::string>{"title"});
+}
+
 TEST_CASE("defaults are the spec's", "[unit]") {
     const auto c = parse(config_test::minimal);
     const crawl::crawl_options spec;  // options.hpp carries the spec's defaults

@@ -20,7 +20,7 @@ std::string write_temp(const std::string& name, const std::string& text) {
 std::vector<std::string> drain(seed_stream& seeds) {
     std::vector<std::string> urls;
     while (auto next = seeds.next()) {
-        urls.push_back(next->url);
+        urls.push_back(next->http.url);
     }
     return urls;
 }
@@ -58,9 +58,10 @@ TEST_CASE("seed stream keeps method, headers and body of a url seed", "[unit]") 
     seed_stream seeds({post});
     auto request = seeds.next();
     REQUIRE(request);
-    CHECK(request->method == "POST");
-    CHECK(request->headers.at(0).second == "application/json");
-    CHECK(request->body == R"({"q":1})");
+    CHECK(request->http.method == "POST");
+    CHECK(request->http.headers.at(0).second == "application/json");
+    CHECK(request->http.body == R"({"q":1})");
+    CHECK_FALSE(request->sitemap);
     CHECK_FALSE(seeds.next());
 }
 
@@ -70,4 +71,16 @@ TEST_CASE("a missing seed file is reported when the stream opens", "[unit]") {
     file.file = "/nonexistent/harvest/urls.txt";
     seed_stream seeds({file});
     CHECK_THROWS_WITH(seeds.open(), Catch::Contains("/nonexistent/harvest/urls.txt"));
+}
+
+TEST_CASE("a sitemap seed is marked as a sitemap", "[unit]") {
+    seed_spec sitemap;
+    sitemap.what = seed_spec::kind::sitemap;
+    sitemap.url = "http://a/sitemap.xml";
+    seed_stream seeds({sitemap});
+    seeds.open();
+    auto request = seeds.next();
+    REQUIRE(request);
+    CHECK(request->sitemap);
+    CHECK(request->http.url == "http://a/sitemap.xml");
 }

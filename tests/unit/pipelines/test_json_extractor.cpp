@@ -432,10 +432,11 @@ TEST_CASE("extractor_set matches the final URL", "[unit][extractor_set]") {
 TEST_CASE("extractor_set rejects what it cannot do", "[unit][extractor_set]") {
     extract_rule html = json_rule({});
     html.type = extract_type::html;
-    CHECK_THROWS_WITH(extractor_set({html}), Catch::Contains("not supported yet"));
+    CHECK_THROWS_WITH(extractor_set({html}), Catch::Contains("at least one field"));
     extract_rule jsonld = json_rule({});
     jsonld.type = extract_type::jsonld;
-    CHECK_THROWS_AS(extractor_set({jsonld}), std::invalid_argument);
+    jsonld.schema = "Recipe";
+    CHECK_THROWS_WITH(extractor_set({jsonld}), Catch::Contains("not supported"));
     CHECK_THROWS_AS(extractor_set({json_rule({}, {}, "([unclosed")}), std::invalid_argument);
     CHECK_THROWS_AS(extractor_set({json_rule({field("a", "no-slash")})}), std::invalid_argument);
 }

@@ -341,7 +341,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     }
 
     // robots.txt of one origin (RFC 9309 §2.3.1): 2xx → its rules; 4xx → everything allowed;
-    // 5xx or unreachable → everything disallowed, the RFC's safe reading.
+    // 5xx or unreachable → nothing is sent to the host while it is asked again with the
+    // host's retry backoff; once retry.max_attempts fetches failed, everything is disallowed.
     static asio::awaitable<void> fetch_robots(std::shared_ptr<impl> self, host_state* host) {
         self->stats.requests.fetch_add(1, std::memory_order_relaxed);
         const auto deadline = clock::now() + host->http->timeouts.total;
@@ -364,12 +365,22 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                     ? static_cast<net::fetch_error>(result.error().value())
                     : net::fetch_error::protocol)));
         }
-        if (!result || result->status >= 500) {
-            spdlog::warn("robots.txt of {} unavailable: not crawling that host", host->label);
-        }
-        asio::post(self->strand, [self, host, rules = std::move(rules)]() mutable {
-            self->queue.set_robots(*host, std::move(rules));
+        const bool unavailable = !result || result->status >= 500;
+        asio::post(self->strand, [self, host, unavailable, rules = std::move(rules)]() mutable {
             --self->robots_in_flight;
+            const unsigned attempts = host->robots_attempts + 1;
+            if (unavailable && attempts < std::max(1u, host->policy.options().max_attempts)) {
+                const auto delay =
+                    host->policy.backoff_delay(attempts, clock::duration{}, thread_rng());
+                self->queue.retry_robots(*host, clock::now() + delay);
+            } else {
+                if (unavailable) {
+                    spdlog::warn("robots.txt of {} unavailable after {} tries: not crawling "
+                                 "that host",
+                                 host->label, attempts);
+                }
+                self->queue.set_robots(*host, std::move(rules));
+            }
             self->wake();
         });
     }

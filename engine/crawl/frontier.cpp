@@ -199,6 +199,10 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
         }
         if (options_.engine.obey_robots_txt) {
             if (host->robots == host_state::robots_status::unknown) {
+                if (host->robots_retry_at > now) {
+                    next_wakeup_ = std::min(next_wakeup_, host->robots_retry_at);
+                    continue;
+                }
                 host->robots = host_state::robots_status::fetching;
                 robots_needed_.push_back(host);
             }
@@ -276,6 +280,12 @@ void frontier::set_robots(host_state& host, core::robots_rules rules) {
     }
     host.robots_rules = std::move(rules);
     host.robots = host_state::robots_status::ready;
+}
+
+void frontier::retry_robots(host_state& host, clock::time_point retry_at) {
+    ++host.robots_attempts;
+    host.robots = host_state::robots_status::unknown;
+    host.robots_retry_at = retry_at;
 }
 
 void frontier::finish(host_state& host) {

@@ -58,6 +58,8 @@ struct host_state {
     // robots.txt (engine.robots_txt: obey): fetched once before the host's first request.
     enum class robots_status { unknown, fetching, ready } robots = robots_status::unknown;
     std::optional<core::robots_rules> robots_rules;
+    unsigned robots_attempts = 0;           // fetches of robots.txt that got no usable answer
+    clock::time_point robots_retry_at{};    // when robots.txt may be asked for again
     bool held_by_breaker = false;  // its breaker refused the last pass
     bool in_rotation = false;  // listed in the frontier's rotation of hosts with ready work
 };
@@ -93,6 +95,9 @@ public:
     // Each host is listed once; the caller fetches and then calls `set_robots`.
     std::vector<host_state*> take_robots_fetches();
     void set_robots(host_state& host, core::robots_rules rules);
+    // robots.txt could not be fetched (5xx, unreachable): ask again at `retry_at`; the host's
+    // requests keep waiting (RFC 9309 §2.3.1.4: disallow all until it can be fetched).
+    void retry_robots(host_state& host, clock::time_point retry_at);
     // Requests that robots.txt disallows, removed from the frontier, to be failed with
     // `robots_disallowed`.
     std::vector<crawl_request> take_robots_refusals();

@@ -182,3 +182,24 @@ TEST_CASE("robots.txt is fetched first, then disallowed requests are refused", "
     CHECK(refused[0].http.url == "http://a.test/private/1");
     CHECK(taken->host->bucket.rate() == Approx(0.5));  // Crawl-delay: 2
 }
+
+TEST_CASE("an unavailable robots.txt holds the host's requests until it is asked again",
+          "[unit]") {
+    crawl_options options;
+    options.rate_limit.per_host = {0, 0};
+    frontier f(options);
+    const auto now = steady::now();
+    f.admit(get("http://a.test/1"), now);
+    CHECK_FALSE(f.take(now));
+    auto fetches = f.take_robots_fetches();
+    REQUIRE(fetches.size() == 1);
+    f.retry_robots(*fetches[0], now + 2s);  // a 503: try again in 2 s
+    CHECK_FALSE(f.take(now + 1s));
+    CHECK(f.take_robots_fetches().empty());
+    CHECK(f.next_wakeup() <= now + 2s);
+    CHECK_FALSE(f.take(now + 2s));
+    REQUIRE(f.take_robots_fetches().size() == 1);  // asked again, request still waiting
+    CHECK(fetches[0]->robots_attempts == 1);
+    f.set_robots(*fetches[0], harvest::core::robots_rules::allow_all());
+    CHECK(f.take(now + 2s));
+}

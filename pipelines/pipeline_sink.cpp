@@ -233,6 +233,22 @@ void pipeline_sink::add_output(std::unique_ptr<output> extra) {
     extra_outputs_.push_back(std::move(extra));
 }
 
+void pipeline_sink::add_extractor(std::shared_ptr<const extractor> custom) {
+    if (opened_.load()) {
+        throw std::logic_error("pipeline_sink::add_extractor after open()");
+    }
+    custom_extractors_.push_back(std::move(custom));
+}
+
+item make_item_header(const crawl::fetched_page& page) {
+    item header;
+    header["url"] = page.response.final_url.empty() ? page.request.http.url
+                                                    : page.response.final_url;
+    header["fetched_at"] = format_rfc3339_ms(page.fetched_at);
+    header["status"] = page.response.status;
+    return header;
+}
+
 void pipeline_sink::set_commit_listener(commit_listener listener) {
     if (opened_.load()) {
         throw std::logic_error("pipeline_sink::set_commit_listener after open()");
@@ -282,7 +298,12 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
     std::vector<item> batch;
     crawl::sink_result result;
     // CPU work on the fetching thread, so a single-host crawl still uses every core.
-    const extract_outcome outcome = extractors_.extract(page, batch, result.links);
+    extract_outcome outcome = extractors_.extract(page, batch, result.links);
+    for (const auto& custom : custom_extractors_) {
+        const extractor::result found = custom->extract(page, batch);
+        outcome.emitted += found.emitted;
+        outcome.invalid += found.invalid;
+    }
     pipeline_stats& stats = state_->stats;
     stats.items_emitted.fetch_add(outcome.emitted, std::memory_order_relaxed);
     stats.items_invalid.fetch_add(outcome.invalid, std::memory_order_relaxed);

@@ -16,6 +16,7 @@
 
 #include "engine/crawl/journal.hpp"
 #include "engine/crawl/sink.hpp"
+#include "pipelines/extract/extractor.hpp"
 #include "pipelines/extract/extractor_set.hpp"
 #include "pipelines/outputs/output.hpp"
 #include "pipelines/rules.hpp"
@@ -106,6 +107,9 @@ public:
     // writer. Throws std::runtime_error naming the path when one cannot be opened; whatever was
     // opened is then closed again, and open() may be retried.
     void open();
+    // An extractor of the caller's own, run on every page after the configured rules (its
+    // items count as emitted/invalid in the totals). Before open() only.
+    void add_extractor(std::shared_ptr<const extractor> custom);
     // Before open(): where durable progress is reported (the CLI passes the state journal).
     void set_commit_listener(commit_listener listener);
 
@@ -126,6 +130,7 @@ private:
     extractor_set extractors_;
     std::vector<output_spec> output_specs_;
     std::vector<std::unique_ptr<output>> extra_outputs_;
+    std::vector<std::shared_ptr<const extractor>> custom_extractors_;
     std::size_t queue_items_;
     std::string error_path_;
     bool error_append_ = false;  // resume: the error stream keeps what it holds

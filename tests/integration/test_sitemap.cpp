@@ -93,3 +93,39 @@ TEST_CASE("sitemap index, plain and gzip sitemaps: every listed product once",
     CHECK(counts.at("/robots.txt") == 1);
     CHECK(counts.at("/api/products/" + asins.front() + ".json") == 1);
 }
+
+TEST_CASE("a library user's own extractor runs beside the configured rules",
+          "[integration][library]") {
+    temp_dir tmp("harvest-custom-extractor");
+    const fs::path site = tmp / "site";
+    generate_catalog(site, {50, 6, 0.0});
+    nginx_server nginx(nginx_options{site, tmp / "nginx", {}, 1});
+    write_file(tmp / "crawl.yaml",
+               "name: custom\n"
+               "seeds:\n"
+               "  - template: \"" + nginx.base_url() + "/api/products/{id}.json\"\n"
+               "    values_file: " + (site / "asins.txt").string() + "\n"
+               "extract:\n"
+               "  - match: \"/api/products/\"\n"
+               "    type: json\n"
+               "    fields: {id: /asin, title: /title}\n"
+               "outputs:\n"
+               "  - {type: jsonl, path: out/items.jsonl}\n");
+    auto run = run_process({HARVEST_CUSTOM_EXTRACTOR_EXAMPLE, (tmp / "crawl.yaml").string()});
+    INFO(run.err);
+    REQUIRE(run.exit_code == 0);
+    CHECK(run.out == "100 items\n");
+    std::size_t configured = 0;
+    std::size_t custom = 0;
+    for (const auto& item : read_jsonl(tmp / "out/items.jsonl")) {
+        if (item.contains("kind")) {
+            ++custom;
+            CHECK(item.at("words").as_int64() >= 1);
+            CHECK(item.at("status").as_int64() == 200);
+        } else {
+            ++configured;
+        }
+    }
+    CHECK(configured == 50);
+    CHECK(custom == 50);
+}

@@ -139,6 +139,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     journal* state_log;
     std::unordered_map<const host_state*, host_metric_cache> host_metrics;
     clock::time_point last_publish{};
+    static constexpr auto gauge_interval = std::chrono::milliseconds(100);
     asio::io_context& io;
     crawl_options options;
     std::shared_ptr<sink> output;
@@ -209,9 +210,11 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
 
     // Per-host gauges and the counters the frontier keeps, at most 10 times a second: with
     // thousands of hosts this walk must not run once per completion.
-    void publish_gauges(clock::time_point now, bool force = false) {
-        if (!force && now - last_publish < std::chrono::milliseconds(100)) {
-            return;
+    // Returns false when skipped (published less than 100 ms ago): the caller then wakes up
+    // again soon enough that a quiet tail of the crawl does not leave the gauges stale.
+    bool publish_gauges(clock::time_point now, bool force = false) {
+        if (!force && now - last_publish < gauge_interval) {
+            return false;
         }
         last_publish = now;
         if (metrics != nullptr) {
@@ -258,6 +261,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         stats.open_breakers.store(queue.open_breakers(now), std::memory_order_relaxed);
         stats.short_circuited.store(queue.short_circuited(), std::memory_order_relaxed);
         stats.retry_budget_exhausted.store(queue.budget_exhausted(), std::memory_order_relaxed);
+        return true;
     }
 
     asio::awaitable<void> schedule() {
@@ -314,12 +318,13 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (!pending_failures.empty()) {
                 continue;
             }
-            publish_gauges(clock::now());
+            const bool published = publish_gauges(clock::now());
             if (in_flight == 0 && robots_in_flight == 0 &&
                 (stopping || (queue.empty() && seeds.exhausted() && pending_failures.empty()))) {
                 break;
             }
-            timer.expires_at(queue.next_wakeup());
+            timer.expires_at(published ? queue.next_wakeup()
+                                       : std::min(queue.next_wakeup(), last_publish + gauge_interval));
             co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         }
         publish_gauges(clock::now(), true);

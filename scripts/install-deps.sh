@@ -16,6 +16,7 @@ PACKAGES=(
   libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev pkg-config
   prometheus redis-server nginx wrk nghttp2-client openssl ccache
   cmake g++ make python3 curl
+  clang-14 libclang-rt-14-dev
 )
 BOOST_VERSION_HEADER=/usr/include/boost/version.hpp
 BOOST_WANTED=108100

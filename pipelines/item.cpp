@@ -32,8 +32,6 @@ std::string format_double(double number) {
     return std::string(buffer.data(), result.ptr);
 }
 
-namespace {
-
 // Length of the valid UTF-8 sequence starting at text[i], or 0 when the bytes there are not
 // one (overlong forms, surrogates and code points above U+10FFFF are invalid too).
 std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
@@ -70,8 +68,6 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
     }
     return length;
 }
-
-}  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char hex[] = "0123456789abcdef";

@@ -1,0 +1,23 @@
+#pragma once
+// How a resilient_sender (resilient_sender.hpp) delivers to its target. Plain values, no Asio:
+// configs and output specs carry them.
+
+#include "engine/crawl/options.hpp"
+
+#include <chrono>
+#include <memory>
+
+namespace harvest::net {
+
+struct sender_options {
+    // Timeouts, TLS, max_body of every attempt; null = crawl::http_options{}.
+    std::shared_ptr<const crawl::http_options> http;
+    crawl::retry_options retry;
+    crawl::bucket_options rate{0, 0};  // the target's token bucket; per_second 0 = unlimited
+    crawl::breaker_options breaker;    // the target's circuit breaker
+    // The whole delivery (attempts, backoff, waits for a token or a closed breaker) ends this
+    // long after send() began.
+    std::chrono::milliseconds deadline{std::chrono::minutes(10)};
+};
+
+}  // namespace harvest::net

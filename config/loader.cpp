@@ -16,6 +16,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -40,7 +41,6 @@ struct unsupported_feature {
 };
 
 constexpr auto unsupported_features = std::to_array<unsupported_feature>({
-    {"outputs.type", "webhook", "use type jsonl, csv or sqlite"},
     {"frontier.backend", "redis", "use backend memory (the default)"},
 });
 // ---------------------------------------------------------------------------------------------
@@ -1143,7 +1143,8 @@ std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n)
             out.type == pipelines::output_type::jsonl    ? keys{"type", "path"}
             : out.type == pipelines::output_type::csv    ? keys{"type", "path", "columns"}
             : out.type == pipelines::output_type::sqlite ? keys{"type", "path", "table", "key"}
-                                                         : keys{"type", "url", "batch"};
+                                                         : keys{"type", "url", "batch",
+                                                                "batch_wait", "in_flight"};
         section s(r, items[i], path, allowed);
         if (out.type == pipelines::output_type::webhook) {
             const auto* url = s.get("url");
@@ -1153,6 +1154,12 @@ std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n)
             out.url = r.http_url(*url, s.path_of("url"));
             if (const auto* v = s.get("batch")) {
                 out.batch = r.integer(*v, s.path_of("batch"), 1, 100000);
+            }
+            if (const auto* v = s.get("batch_wait")) {
+                out.batch_wait = r.duration(*v, s.path_of("batch_wait"), true);
+            }
+            if (const auto* v = s.get("in_flight")) {
+                out.in_flight = r.integer(*v, s.path_of("in_flight"), 1, 1024);
             }
         } else {
             const auto* file = s.get("path");
@@ -1255,6 +1262,41 @@ void read_frontier(const reader& r, const node& n) {
     }
 }
 
+// A webhook is delivered with the crawl's own policies for its host: the `hosts:` entry of
+// "host:port" or "host" when there is one, else the crawl-wide http, retry, circuit_breaker and
+// rate_limit.per_host. The breaker's give_up_after bounds each batch's whole delivery.
+void set_webhook_delivery(crawl_config& config) {
+    const auto& crawl = config.crawl;
+    for (auto& out : config.outputs) {
+        if (out.type != pipelines::output_type::webhook) {
+            continue;
+        }
+        const crawl::host_overrides* host = nullptr;
+        if (auto url = boost::urls::parse_absolute_uri(out.url)) {
+            const std::string name(url->encoded_host());
+            auto it = crawl.hosts.end();
+            if (url->has_port()) {
+                it = crawl.hosts.find(name + ":" + std::string(url->port()));
+            }
+            if (it == crawl.hosts.end()) {
+                it = crawl.hosts.find(name);
+            }
+            if (it != crawl.hosts.end()) {
+                host = &it->second;
+            }
+        }
+        net::sender_options& delivery = out.delivery;
+        delivery.http = std::make_shared<const crawl::http_options>(
+            host != nullptr && host->http ? *host->http : crawl.http);
+        delivery.retry = host != nullptr && host->retry ? *host->retry : crawl.retry;
+        delivery.rate = host != nullptr && host->rate_limit ? *host->rate_limit
+                                                            : crawl.rate_limit.per_host;
+        delivery.breaker = host != nullptr && host->circuit_breaker ? *host->circuit_breaker
+                                                                    : crawl.circuit_breaker;
+        delivery.deadline = delivery.breaker.give_up_after;
+    }
+}
+
 crawl_config build_config(const reader& r, const node& root, const std::string& source_name) {
     section top(r, root, "",
                 {"name", "seeds", "engine", "http", "rate_limit", "retry", "circuit_breaker",
@@ -1303,6 +1345,7 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
     }
     if (const auto* v = top.get("outputs")) {
         config.outputs = read_outputs(r, *v);
+        set_webhook_delivery(config);
     }
     if (const auto* v = top.get("metrics")) {
         read_metrics(r, *v, crawl);

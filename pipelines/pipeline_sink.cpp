@@ -8,7 +8,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <deque>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -63,6 +65,9 @@ namespace {
 void flush_all(std::vector<std::unique_ptr<output>>& outputs, std::optional<error_stream>& errors,
                pipeline_stats& stats) {
     for (std::size_t i = 0; i < outputs.size(); ++i) {
+        if (outputs[i]->as_async() != nullptr) {
+            continue;  // settles on its own; see settled_mark
+        }
         try {
             outputs[i]->flush();
         } catch (const std::exception&) {
@@ -78,20 +83,56 @@ void flush_all(std::vector<std::unique_ptr<output>>& outputs, std::optional<erro
     }
 }
 
-// Hands the journal what is now durable in the outputs: the requests completed since the last
-// commit and each file's flushed length. Called right after flush_all.
-void commit(const commit_listener& on_commit, std::vector<std::uint64_t>& completed,
-            const std::vector<std::unique_ptr<output>>& outputs,
-            const std::optional<error_stream>& errors, pipeline_stats& stats) {
-    if (!on_commit) {
-        completed.clear();
-        return;
-    }
+// The flushed length of every append-only item output (not the error stream). Called right
+// after flush_all.
+std::vector<crawl::output_offset> item_output_sizes(
+    const std::vector<std::unique_ptr<output>>& outputs) {
     std::vector<crawl::output_offset> sizes;
     for (const auto& out : outputs) {
         if (auto size = out->flushed_size()) {
             sizes.push_back(crawl::output_offset{std::string(out->name()), *size});
         }
+    }
+    return sizes;
+}
+
+// Items handed to asynchronous outputs that they have all settled (delivered or given up); every
+// output got every item, so the smallest count holds for all. Without async outputs: no limit.
+std::uint64_t settled_mark(const std::vector<async_output*>& async_outputs) {
+    std::uint64_t mark = std::numeric_limits<std::uint64_t>::max();
+    for (const async_output* out : async_outputs) {
+        mark = std::min(mark, out->settled_items());
+    }
+    return mark;
+}
+
+// The pages completed between two commit points, with the item outputs' lengths at the second:
+// committed together once the async outputs settled every item written before it
+// (`items_before`). Without async outputs that is at once. The lengths travel with the pages so
+// that a resume cuts JSONL/CSV back to exactly the committed pages' items.
+struct pending_commit {
+    std::vector<std::uint64_t> pages;
+    std::uint64_t items_before = 0;
+    std::vector<crawl::output_offset> sizes;
+};
+
+// Hands the journal what is now durable: the pending pages whose items are settled with their
+// outputs' lengths, and the failures (not held: no async output has a part in them) with the
+// error stream's length now. Called at each commit point, right after flush_all.
+void commit(const commit_listener& on_commit, std::deque<pending_commit>& pending,
+            std::uint64_t settled, std::vector<std::uint64_t>& failures,
+            const std::optional<error_stream>& errors, pipeline_stats& stats) {
+    std::vector<std::uint64_t> completed = std::move(failures);
+    failures.clear();
+    std::vector<crawl::output_offset> sizes;
+    while (!pending.empty() && pending.front().items_before <= settled) {
+        completed.insert(completed.end(), pending.front().pages.begin(),
+                         pending.front().pages.end());
+        sizes = std::move(pending.front().sizes);
+        pending.pop_front();
+    }
+    if (!on_commit) {
+        return;
     }
     if (errors) {
         if (auto size = errors->flushed_size()) {
@@ -106,7 +147,6 @@ void commit(const commit_listener& on_commit, std::vector<std::uint64_t>& comple
         // would fetch these requests again. Counted, not fatal to the crawl.
         stats.commit_failures.fetch_add(1, std::memory_order_relaxed);
     }
-    completed.clear();
 }
 
 // The one writer: outputs are touched from here only, one message at a time.
@@ -118,7 +158,16 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
     // Commits (an fdatasync each) at most every 100 ms, or sooner when many requests wait.
     constexpr auto commit_interval = std::chrono::milliseconds(100);
     constexpr std::size_t commit_batch = 8192;
-    std::vector<std::uint64_t> completed;
+    std::vector<std::uint64_t> pages;     // completed since the last commit point
+    std::vector<std::uint64_t> failures;  // likewise
+    std::deque<pending_commit> pending;
+    std::vector<async_output*> async_outputs;  // awaited instead of written (webhook)
+    for (const auto& out : outputs) {
+        if (auto* async = out->as_async()) {
+            async_outputs.push_back(async);
+        }
+    }
+    std::uint64_t items_to_async = 0;  // items handed to each async output so far
     auto last_commit = std::chrono::steady_clock::now();
     while (true) {
         auto [error, next] =
@@ -129,23 +178,32 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         if (auto* page = std::get_if<page_items>(&next)) {
             stats.queue_depth.fetch_sub(static_cast<std::int64_t>(page->items.size()),
                                         std::memory_order_relaxed);
-            if (page->fingerprint != 0) {
-                completed.push_back(page->fingerprint);
-            }
             for (const item& value : page->items) {
                 for (std::size_t i = 0; i < outputs.size(); ++i) {
                     // One output's failure neither stops the others nor the crawl.
                     try {
-                        outputs[i]->write(value);
+                        if (auto* async = outputs[i]->as_async()) {
+                            // Suspends while the output is full: backpressure from a slow
+                            // receiver up to the crawl. `value` outlives the wait (in `next`).
+                            co_await async->write_async(value);
+                        } else {
+                            outputs[i]->write(value);
+                        }
                         stats.outputs[i].written.fetch_add(1, std::memory_order_relaxed);
                     } catch (const std::exception&) {
                         stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
                     }
                 }
             }
+            if (!async_outputs.empty()) {
+                items_to_async += page->items.size();
+            }
+            if (page->fingerprint != 0) {
+                pages.push_back(page->fingerprint);
+            }
         } else if (auto* failure = std::get_if<crawl::failure_record>(&next)) {
             if (failure->fingerprint != 0) {
-                completed.push_back(failure->fingerprint);
+                failures.push_back(failure->fingerprint);
             }
             if (errors) {
                 try {
@@ -160,9 +218,12 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         }
         const bool idle = !channel.ready();
         const auto now = std::chrono::steady_clock::now();
-        if ((idle && now - last_commit >= commit_interval) || completed.size() >= commit_batch) {
+        if ((idle && now - last_commit >= commit_interval) ||
+            pages.size() + failures.size() >= commit_batch) {
             flush_all(outputs, errors, stats);
-            commit(on_commit, completed, outputs, errors, stats);
+            pending.push_back({std::move(pages), items_to_async, item_output_sizes(outputs)});
+            pages.clear();
+            commit(on_commit, pending, settled_mark(async_outputs), failures, errors, stats);
             last_commit = now;
         } else if (idle) {
             // Let readers of the files see progress. Under load the channel is rarely empty,
@@ -170,10 +231,24 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
             flush_all(outputs, errors, stats);
         }
     }
-    // Everything sent before end_of_stream is written: make it durable before closing.
-    flush_all(outputs, errors, stats);
-    commit(on_commit, completed, outputs, errors, stats);
+    // Everything sent before end_of_stream is written: deliver what the async outputs hold (their
+    // give-ups reach the error stream meanwhile), then make it all durable before closing.
     for (std::size_t i = 0; i < outputs.size(); ++i) {
+        if (auto* async = outputs[i]->as_async()) {
+            try {
+                co_await async->close_async();
+            } catch (const std::exception&) {
+                stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    }
+    flush_all(outputs, errors, stats);
+    pending.push_back({std::move(pages), items_to_async, item_output_sizes(outputs)});
+    commit(on_commit, pending, settled_mark(async_outputs), failures, errors, stats);
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        if (outputs[i]->as_async() != nullptr) {
+            continue;  // closed above
+        }
         try {
             outputs[i]->close();
         } catch (const std::exception&) {
@@ -277,8 +352,26 @@ void pipeline_sink::open() {
         shared.outputs.push_back(std::move(extra));
     }
     extra_outputs_.clear();
-    for (const auto& out : shared.outputs) {
-        shared.stats.outputs.emplace_back(std::string(out->name()));
+    for (std::size_t i = 0; i < shared.outputs.size(); ++i) {
+        shared.stats.outputs.emplace_back(std::string(shared.outputs[i]->name()));
+        if (auto* async = shared.outputs[i]->as_async()) {
+            // Called on the writer's strand (async_output's contract), so the error stream is
+            // still touched from one place only. A raw pointer: the state owns the outputs.
+            state* owner = state_.get();
+            async->set_undelivered_handler([owner, i](undelivered_batch lost) {
+                owner->stats.outputs[i].failed.fetch_add(lost.items.size(),
+                                                         std::memory_order_relaxed);
+                if (!owner->errors) {
+                    return;  // no JSONL output: only counted
+                }
+                try {
+                    owner->errors->write(lost);
+                    owner->stats.failures_written.fetch_add(1, std::memory_order_relaxed);
+                } catch (const std::exception&) {
+                    owner->stats.failures_failed.fetch_add(1, std::memory_order_relaxed);
+                }
+            });
+        }
     }
     opened_.store(true);
     // The writer runs on its own strand: outputs never see two threads at once.

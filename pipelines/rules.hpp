@@ -3,6 +3,9 @@
 // Plain values filled by the config module; the pipelines compile them into extractors and
 // outputs.
 
+#include "engine/net/sender_options.hpp"
+
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -52,7 +55,13 @@ struct output_spec {
     std::string table;                 // sqlite
     std::string key;                   // sqlite upsert key
     std::string url;                   // webhook
-    std::size_t batch = 100;           // webhook
+    std::size_t batch = 100;           // webhook: items per POST
+    std::chrono::milliseconds batch_wait{1000};  // webhook: a partial batch is sent after this
+    std::size_t in_flight = 4;                   // webhook: batches being delivered at once
+    // webhook: how its POSTs are delivered. The config loader fills this from the crawl's own
+    // http, retry, circuit_breaker and rate_limit.per_host sections, or from the `hosts:` entry
+    // of the webhook's host; default-constructed values when built by hand.
+    net::sender_options delivery;
     // Resume: append to the file (already cut back to its committed length) instead of
     // truncating it. Set by the CLI, not by the config.
     bool append = false;

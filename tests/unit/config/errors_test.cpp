@@ -200,10 +200,6 @@ TEST_CASE("features of the spec that are not supported yet are parsed, then reje
     // Parsed first: a malformed sitemap URL is reported as such.
     check_error("name: t\nseeds:\n  - sitemap: nope\n", 3, 14,
                 "'seeds.0.sitemap' must be an absolute http:// or https:// URL");
-    check_error(minimal +
-                    "outputs:\n  - {type: webhook, url: \"http://127.0.0.1:9/in\", batch: "
-                    "10}\n",
-                5, 12, "'outputs.0.type: webhook' is not supported yet");
     check_error(minimal + "frontier:\n  backend: redis\n  url: redis://127.0.0.1:6379/0\n", 5, 12,
                 "'frontier.backend: redis' is not supported yet");
     // What is supported of those sections passes.

@@ -81,7 +81,7 @@ TEST_CASE("jsonl_output names the path and the reason when it cannot open", "[un
                                                 Catch::Contains("Is a directory"));
 }
 
-TEST_CASE("make_output builds jsonl and refuses webhook for now", "[unit][outputs]") {
+TEST_CASE("make_output builds jsonl and webhook outputs", "[unit][outputs]") {
     temp_dir dir;
     output_spec spec;
     spec.type = output_type::jsonl;
@@ -90,12 +90,17 @@ TEST_CASE("make_output builds jsonl and refuses webhook for now", "[unit][output
     REQUIRE(out != nullptr);
     CHECK(out->name() == "jsonl:" + spec.path);
     CHECK(std::filesystem::exists(spec.path));
-    for (const auto type : {output_type::webhook}) {
-        output_spec other;
-        other.type = type;
-        other.path = dir.file("y");
-        CHECK_THROWS_WITH(make_output(other), Catch::Contains("not supported yet"));
-    }
+    CHECK(out->as_async() == nullptr);
+    output_spec webhook;
+    webhook.type = output_type::webhook;
+    webhook.url = "http://127.0.0.1:9/ingest";
+    CHECK(output_supported(output_type::webhook));
+    const auto hook = make_output(webhook);  // connects to nothing before its first batch
+    REQUIRE(hook != nullptr);
+    CHECK(hook->name() == "webhook:http://127.0.0.1:9/ingest");
+    REQUIRE(hook->as_async() != nullptr);
+    CHECK(hook->as_async()->settled_items() == 0);
+    CHECK_THROWS_AS(hook->write(item{}), std::logic_error);  // async outputs are awaited
 }
 
 TEST_CASE("error_stream_path sits next to the first JSONL output", "[unit][outputs]") {

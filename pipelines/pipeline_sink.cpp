@@ -158,6 +158,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
     // Commits (an fdatasync each) at most every 100 ms, or sooner when many requests wait.
     constexpr auto commit_interval = std::chrono::milliseconds(100);
     constexpr std::size_t commit_batch = 8192;
+    constexpr auto busy_commit_interval = std::chrono::milliseconds(500);
     std::vector<std::uint64_t> pages;     // completed since the last commit point
     std::vector<std::uint64_t> failures;  // likewise
     std::deque<pending_commit> pending;
@@ -218,8 +219,11 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         }
         const bool idle = !channel.ready();
         const auto now = std::chrono::steady_clock::now();
+        // A slow async output keeps the channel full (never idle): commit what it settled at
+        // least every busy_commit_interval, or a crash would resend all of it.
         if ((idle && now - last_commit >= commit_interval) ||
-            pages.size() + failures.size() >= commit_batch) {
+            pages.size() + failures.size() >= commit_batch ||
+            (!async_outputs.empty() && now - last_commit >= busy_commit_interval)) {
             flush_all(outputs, errors, stats);
             pending.push_back({std::move(pages), items_to_async, item_output_sizes(outputs)});
             pages.clear();

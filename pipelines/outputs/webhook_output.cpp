@@ -226,8 +226,6 @@ asio::awaitable<void> tick(std::shared_ptr<webhook_state> self) {
             }
         }
     }
-    self->ticker_running = false;
-    self->signal();
 }
 
 }  // namespace
@@ -240,7 +238,8 @@ webhook_output::webhook_output(output_spec spec)
 }
 
 webhook_output::~webhook_output() {
-    // Wake the ticker so it ends; deliveries still running keep the state alive themselves.
+    // Normally close_async ended the ticker already. If not (a sink destroyed without close),
+    // wake it so it ends; deliveries still running keep the state alive themselves.
     state_->closing = true;
     if (state_->ticker) {
         state_->ticker->cancel();
@@ -264,7 +263,12 @@ asio::awaitable<void> webhook_output::write_async(const item& value) {
         self.changed.emplace(executor, asio::steady_timer::time_point::max());
         self.ticker.emplace(executor);
         self.ticker_running = true;
-        asio::co_spawn(executor, tick(state_), [](std::exception_ptr) {});
+        // The completion runs on the strand too; however tick() ended, close_async stops
+        // waiting for it.
+        asio::co_spawn(executor, tick(state_), [keep = state_](std::exception_ptr) {
+            keep->ticker_running = false;
+            keep->signal();
+        });
     }
     if (self.batcher.empty()) {
         self.batch_started = std::chrono::steady_clock::now();

@@ -489,21 +489,18 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     }
 
     // A sitemap's locations, resolved against nothing (sitemaps.org requires absolute URLs);
-    // a gzip-compressed sitemap (sitemap.xml.gz served without Content-Encoding) is inflated,
-    // bounded by max_body like any body.
+    // a gzip-compressed sitemap (sitemap.xml.gz served without Content-Encoding) is inflated
+    // block by block, bounded by max_body like any body. The body is read in place: neither it
+    // nor its inflated form is copied whole (sitemap_reader).
     static void read_sitemap(const std::string& body, const http_options& http, completion& done) {
-        sitemap_entries entries;
-        if (body.size() >= 2 && static_cast<unsigned char>(body[0]) == 0x1f &&
-            static_cast<unsigned char>(body[1]) == 0x8b) {
-            auto inflated = net::decode_body(net::content_coding::gzip, body, http.max_body);
-            if (inflated) {
-                entries = parse_sitemap(*inflated);
-            }
-        } else {
-            entries = parse_sitemap(body);
-        }
-        done.sitemap_locations = std::move(entries.locations);
-        done.sitemap_is_index = entries.is_index;
+        sitemap_reader reader(
+            [&done](std::string location) {
+                done.sitemap_locations.push_back(std::move(location));
+            },
+            http.max_body);
+        reader.feed(body);
+        reader.finish();
+        done.sitemap_is_index = reader.is_index();
     }
 
     // Scheduler strand: the bookkeeping of one finished attempt.

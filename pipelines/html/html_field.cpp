@@ -2,6 +2,7 @@
 
 #include "pipelines/html/html.hpp"
 #include "pipelines/html/libxml_support.hpp"
+#include "pipelines/html/simple_selector.hpp"
 
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
@@ -192,12 +193,67 @@ html_field::html_field(const field_rule& rule)
     }
     pool_->xpath = xpath_;
     pool_->idle.push_back(pool_->compile());
+    if (!rule.css.empty()) {
+        if (auto simple = html_detail::simple_selector::compile(rule.css)) {
+            simple_ = std::make_shared<const html_detail::simple_selector>(std::move(*simple));
+        }
+    }
+}
+
+void html_field::append_value(const _xmlNode* node, std::vector<std::string>& values) const {
+    const auto finish = [this](std::string value) {
+        return text_ ? normalize_space(value) : value;
+    };
+    switch (node->type) {
+        case XML_ELEMENT_NODE:
+            if (!attribute_.empty()) {
+                xmlChar* value =
+                    xmlGetProp(node, reinterpret_cast<const xmlChar*>(attribute_.c_str()));
+                if (value != nullptr) {
+                    values.push_back(finish(std::string(as_view(value))));
+                    xmlFree(value);
+                }
+            } else {
+                std::string text;
+                append_element_text(node, text);
+                values.push_back(normalize_space(text));
+            }
+            break;
+        case XML_DOCUMENT_NODE:
+        case XML_HTML_DOCUMENT_NODE: {
+            std::string text;
+            append_element_text(node, text);
+            values.push_back(normalize_space(text));
+            break;
+        }
+        case XML_ATTRIBUTE_NODE:
+        case XML_TEXT_NODE:
+        case XML_CDATA_SECTION_NODE:
+        case XML_COMMENT_NODE:
+        case XML_PI_NODE:
+            values.push_back(finish(node_string_value(node)));
+            break;
+        default:
+            break;  // namespace nodes (not xmlNode at all), DTDs, ...
+    }
 }
 
 std::vector<std::string> html_field::select(const html_document& document, bool first_only) const {
     std::vector<std::string> values;
     xmlDocPtr doc = document.get();
     if (doc == nullptr) {
+        return values;
+    }
+    if (simple_) {
+        const bool finished = simple_->for_each_match(
+            reinterpret_cast<const xmlNode*>(doc), max_xpath_operations,
+            [&](const xmlNode* node) {
+                append_value(node, values);
+                return first_only && !values.empty();
+            });
+        if (!finished) {
+            values.clear();  // over the work bound: nothing selected, as with XPath
+        }
         return values;
     }
     const html_detail::quiet_libxml quiet;
@@ -227,39 +283,7 @@ std::vector<std::string> html_field::select(const html_document& document, bool 
             const xmlNodeSet* nodes = result->nodesetval;
             const int count = nodes == nullptr ? 0 : nodes->nodeNr;
             for (int i = 0; i < count && !(first_only && !values.empty()); ++i) {
-                const xmlNode* node = nodes->nodeTab[i];
-                switch (node->type) {
-                    case XML_ELEMENT_NODE:
-                        if (!attribute_.empty()) {
-                            xmlChar* value = xmlGetProp(
-                                node, reinterpret_cast<const xmlChar*>(attribute_.c_str()));
-                            if (value != nullptr) {
-                                values.push_back(finish(std::string(as_view(value))));
-                                xmlFree(value);
-                            }
-                        } else {
-                            std::string text;
-                            append_element_text(node, text);
-                            values.push_back(normalize_space(text));
-                        }
-                        break;
-                    case XML_DOCUMENT_NODE:
-                    case XML_HTML_DOCUMENT_NODE: {
-                        std::string text;
-                        append_element_text(node, text);
-                        values.push_back(normalize_space(text));
-                        break;
-                    }
-                    case XML_ATTRIBUTE_NODE:
-                    case XML_TEXT_NODE:
-                    case XML_CDATA_SECTION_NODE:
-                    case XML_COMMENT_NODE:
-                    case XML_PI_NODE:
-                        values.push_back(finish(node_string_value(node)));
-                        break;
-                    default:
-                        break;  // namespace nodes (not xmlNode at all), DTDs, ...
-                }
+                append_value(nodes->nodeTab[i], values);
             }
             break;
         }

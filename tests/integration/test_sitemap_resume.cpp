@@ -165,3 +165,43 @@ TEST_CASE("sitemaps left unfetched by a stop are fetched as sitemaps after --res
     CHECK(counts.at("/sitemap-a.xml") == 1);
     CHECK(counts.at("/sitemap-b.xml") == 1);
 }
+
+TEST_CASE("state.journal: false crawls without a journal and refuses --resume",
+          "[integration][resume]") {
+    temp_dir tmp("harvest-no-journal");
+    const fs::path site = tmp / "site";
+    generate_catalog(site, {30, 9, 0.0});
+    nginx_server nginx(nginx_options{site, tmp / "nginx", {}, 1});
+    const auto asins = read_lines(site / "asins.txt");
+    std::string urls;
+    for (const auto& asin : asins) {
+        urls += nginx.base_url() + "/api/products/" + asin + ".json\n";
+    }
+    write_file(tmp / "urls.txt", urls);
+    write_file(tmp / "crawl.yaml",
+               "name: no_journal\n"
+               "seeds:\n"
+               "  - urls_file: urls.txt\n"
+               "engine: {robots_txt: ignore}\n"
+               "rate_limit: {per_second: 0}\n"
+               "extract:\n"
+               "  - match: \"/api/products/\"\n"
+               "    type: json\n"
+               "    fields: {id: /asin}\n"
+               "outputs:\n"
+               "  - {type: jsonl, path: out/items.jsonl}\n"
+               "state: {dir: state, journal: false}\n");
+    const std::string config = (tmp / "crawl.yaml").string();
+    auto run = run_process({harvest_binary().string(), "run", config, "--progress", "never"});
+    INFO(run.err);
+    REQUIRE(run.exit_code == 0);
+    CHECK(read_jsonl(tmp / "out/items.jsonl").size() == asins.size());
+    CHECK_FALSE(fs::exists(tmp / "state" / "journal.log"));
+
+    auto resume =
+        run_process({harvest_binary().string(), "run", config, "--progress", "never", "--resume"});
+    INFO(resume.err);
+    CHECK(resume.exit_code == 2);
+    CHECK(resume.err.find("state.journal") != std::string::npos);
+    CHECK(read_jsonl(tmp / "out/items.jsonl").size() == asins.size());  // left untouched
+}

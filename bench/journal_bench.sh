@@ -27,11 +27,12 @@ C=64 N=20000 R=3
 while getopts "c:n:r:h" o; do
   case $o in
     c) C=$OPTARG ;; n) N=$OPTARG ;; r) R=$OPTARG ;;
-    *) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
-WORKLOAD=${BENCH_WORKLOAD:-$(cd "$ROOT/.." && pwd)/shared/workload}   # BENCH_WORKLOAD=none: fallback
+# BENCH_WORKLOAD=none: the fallback generator of tests/fixtures
+WORKLOAD=${BENCH_WORKLOAD:-$(cd "$ROOT/.." && pwd)/shared/workload}
 [[ -f "$WORKLOAD/gen_catalog.py" && -x "$WORKLOAD/serve.sh" ]] || WORKLOAD=""
 SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site}
 HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
@@ -109,7 +110,8 @@ for round in $(seq 1 "$R"); do
     [[ $variant == none ]] && extra=(--set state.journal=false)
     t0=$(now)
     /usr/bin/time -f '%U %S' -o "$WORK/cpu" "$HARVEST" run "$WORK/bench.yaml" "${extra[@]}" \
-      >"$WORK/harvest.log" 2>&1 || { tail -20 "$WORK/harvest.log" >&2; die "harvest failed ($variant)"; }
+      >"$WORK/harvest.log" 2>&1 ||
+      { tail -20 "$WORK/harvest.log" >&2; die "harvest failed ($variant)"; }
     t1=$(now)
     cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/cpu")
     CPU[$variant]="${CPU[$variant]:-}${CPU[$variant]:+ }$cpu"
@@ -132,6 +134,7 @@ printf '%-8s %10s  %-24s %s\n' variant 'best req/s' 'every run (req/s)' 'CPU s (
 for v in journal none; do
   printf '%-8s %10s  %-24s %s\n' "$v" "${BEST[$v]}" "${ALL[$v]}" "${CPU[$v]}"
 done
-echo "journal size at the end: $journal_bytes bytes ($(awk -v b="$journal_bytes" -v n="$URLS" 'BEGIN { printf "%.0f", b / n }') per request)"
+per_request=$(awk -v b="$journal_bytes" -v n="$URLS" 'BEGIN { printf "%.0f", b / n }')
+echo "journal size at the end: $journal_bytes bytes ($per_request per request)"
 awk -v j="${BEST[journal]}" -v n="${BEST[none]}" 'BEGIN {
   printf "journal / none: %.3fx (cost %.1f%%, target <= 5%%)\n", j / n, 100 * (1 - j / n) }'

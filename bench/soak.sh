@@ -4,8 +4,8 @@
 #   bench/soak.sh [-d SECONDS] [-r PER_SECOND]
 #
 #   -d 600   how long the crawl runs before it is stopped with SIGINT (a clean drain)
-#   -r 10    rate_limit.per_second (per host) of the chaos origin: the seeds are sized so that the crawl is
-#            still busy when it is stopped (rate x seconds x 1.3 URLs)
+#   -r 10    rate_limit.per_second (per host) of the chaos origin: the seeds are sized so that
+#            the crawl is still busy when it is stopped (rate x seconds x 1.3 URLs)
 #
 # The fault mix, by URL (a cycle of 20): 11 plain 200s, 503 twice then 200, 429 with
 # Retry-After (seconds and HTTP-date) then 200, always 503, a reset in the middle of the body,
@@ -27,7 +27,7 @@ D=600 RATE=10
 while getopts "d:r:h" o; do
   case $o in
     d) D=$OPTARG ;; r) RATE=$OPTARG ;;
-    *) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 [[ "$D" =~ ^[0-9]+$ && "$D" -ge 20 ]] || die "-d wants whole seconds >= 20"
@@ -130,10 +130,12 @@ if kill -0 "$HARVEST_PID" 2>/dev/null; then
   for _ in $(seq 600); do kill -0 "$HARVEST_PID" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$HARVEST_PID" 2>/dev/null && die "harvest did not drain within 60 s of SIGINT"
   wait "$HARVEST_PID" || status=$?
-  echo "soak: stopped with SIGINT after $(( $(date +%s) - t0 )) s, harvest exit $status (130 = drained)"
+  echo "soak: stopped with SIGINT after $(( $(date +%s) - t0 )) s," \
+    "harvest exit $status (130 = drained)"
 else
   wait "$HARVEST_PID" || status=$?
-  echo "soak: the crawl ended by itself after $(( $(date +%s) - t0 )) s (exit $status): raise -r or -d"
+  echo "soak: the crawl ended by itself after $(( $(date +%s) - t0 )) s (exit $status):" \
+    "raise -r or -d"
 fi
 HARVEST_PID=""
 

@@ -46,7 +46,8 @@ if [[ "$tsan" == 1 ]]; then
   cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARVEST_TSAN=ON)
   ctest_args=(-L concurrency)
   # Any report fails the test (exit 66); child processes (harvest, chaos_origin) inherit it.
-  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/scripts/tsan.supp}
+  tsan_defaults="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/scripts/tsan.supp"
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-$tsan_defaults}
 elif [[ "$sanitize" == 1 ]]; then
   build_dir=build-asan
   cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DHARVEST_SANITIZE=ON)

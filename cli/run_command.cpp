@@ -292,8 +292,18 @@ int run_crawl(const run_arguments& args) {
                   .string();
     std::unique_ptr<crawl::journal> journal;
     crawl::journal_state recovered;
+    if (!config.crawl.journal && args.resume) {
+        std::fprintf(stderr, "%s: --resume needs the state journal, but state.journal is false\n",
+                     args.config_path.c_str());
+        return exit_usage;
+    }
     try {
-        journal = std::make_unique<crawl::journal>(state_dir, config.crawl.name, args.resume);
+        if (!config.crawl.journal) {
+            // Nothing is recorded (measuring the journal's cost): this run cannot be resumed.
+            spdlog::info("state.journal is false: this run cannot be resumed");
+        } else {
+            journal = std::make_unique<crawl::journal>(state_dir, config.crawl.name, args.resume);
+        }
         if (args.resume) {
             recovered = journal->take_recovered_state();
             resume_outputs(config.outputs, recovered);
@@ -315,10 +325,13 @@ int run_crawl(const run_arguments& args) {
         std::fprintf(stderr, "%s: %s\n", args.config_path.c_str(), e.what());
         return exit_usage;
     }
-    sink->set_commit_listener([log = journal.get()](std::span<const std::uint64_t> completed,
-                                                   std::span<const crawl::output_offset> sizes) {
-        log->commit(completed, sizes);
-    });
+    if (journal) {
+        sink->set_commit_listener(
+            [log = journal.get()](std::span<const std::uint64_t> completed,
+                                  std::span<const crawl::output_offset> sizes) {
+                log->commit(completed, sizes);
+            });
+    }
     try {
         seeds.open();
         sink->open();

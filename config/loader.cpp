@@ -1228,9 +1228,12 @@ void read_metrics(const reader& r, const node& n, crawl::crawl_options& crawl) {
 }
 
 void read_state(const reader& r, const node& n, crawl::crawl_options& crawl) {
-    section s(r, n, "state", {"dir"});
+    section s(r, n, "state", {"dir", "journal"});
     if (const auto* v = s.get("dir")) {
         crawl.state_dir = r.resolve_path(r.text(*v, s.path_of("dir")));
+    }
+    if (const auto* v = s.get("journal")) {
+        crawl.journal = r.boolean(*v, s.path_of("journal"));
     }
     r.check_supported("state", "", n.where, "state");
 }

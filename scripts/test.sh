@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build Harvest and run every test through ctest; exit non-zero on any failure.
 #
-#   scripts/test.sh [--sanitize]
+#   scripts/test.sh [--sanitize | --tsan]
 #
 #   build/       RelWithDebInfo (default)
 #   build-asan/  Debug with -DHARVEST_SANITIZE=ON (ASan + UBSan), with --sanitize or
 #                HARVEST_SANITIZE=1
+#   build-tsan/  RelWithDebInfo with -DHARVEST_TSAN=ON (ThreadSanitizer), with --tsan; runs
+#                only the tests labelled `concurrency` (the multi-threaded engine), with
+#                scripts/tsan.supp
 #
 # Environment: HARVEST_SKIP_DEPS=1 skips scripts/install-deps.sh; CI=true adds
 # -DHARVEST_WERROR=ON; CTEST_JOBS (default 2) sets ctest -j; HARVEST_KEEP_TMP=1 keeps the
@@ -15,12 +18,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 sanitize=${HARVEST_SANITIZE:-0}
+tsan=0
 for arg in "$@"; do
   case "$arg" in
     --sanitize) sanitize=1 ;;
+    --tsan) tsan=1 ;;
     -h|--help) usage ;;
     *) echo "test.sh: unknown argument $arg" >&2; usage ;;
   esac
@@ -30,7 +35,20 @@ if [[ "${HARVEST_SKIP_DEPS:-0}" != 1 ]]; then
   scripts/install-deps.sh
 fi
 
-if [[ "$sanitize" == 1 ]]; then
+ctest_args=()
+if [[ "$tsan" == 1 && "$sanitize" == 1 ]]; then
+  echo "test.sh: --sanitize and --tsan need separate builds; run them one after the other" >&2
+  exit 2
+fi
+if [[ "$tsan" == 1 ]]; then
+  build_dir=build-tsan
+  # RelWithDebInfo: TSan's slowdown on top of -O0 would push the crawls past their timeouts.
+  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARVEST_TSAN=ON)
+  ctest_args=(-L concurrency)
+  # Any report fails the test (exit 66); child processes (harvest, chaos_origin) inherit it.
+  tsan_defaults="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/scripts/tsan.supp"
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-$tsan_defaults}
+elif [[ "$sanitize" == 1 ]]; then
   build_dir=build-asan
   cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DHARVEST_SANITIZE=ON)
   # Fail on the first UBSan report and print where it came from.
@@ -54,7 +72,8 @@ t1=$(now)
 echo "test.sh: build of $build_dir took $(elapsed "$t0" "$t1") s"
 
 status=0
-ctest --test-dir "$build_dir" --output-on-failure -j"${CTEST_JOBS:-2}" || status=$?
+ctest --test-dir "$build_dir" --output-on-failure -j"${CTEST_JOBS:-2}" "${ctest_args[@]}" \
+  || status=$?
 t2=$(now)
 echo "test.sh: build $(elapsed "$t0" "$t1") s, tests $(elapsed "$t1" "$t2") s" \
   "($build_dir, ctest exit $status)"

@@ -25,11 +25,19 @@ constexpr std::string_view magic = "HVJ1";
 enum class record_type : std::uint8_t {
     header = 1,      // u32 format version, str crawl name
     admit = 2,       // u64 fp, u32 depth, str method, str url, u32 n, n x (str, str), str body,
-                     // str idempotency key
+                     // str idempotency key, [u8 flags] (admit_flags; absent = 0)
     commit = 3,      // u32 n, n x u64 fp, u32 m, m x (str output id, u64 bytes)
     finish = 4,      // empty
     seen = 5,        // u32 n, n x u64 fp: completed fingerprints, written by compaction
     checkpoint = 6,  // u64 completed count, u32 m, m x (str, u64): closes a compacted prefix
+};
+
+// The optional last byte of an admit. It is written only when not 0, so a plain request's admit
+// is byte for byte what format version 1 wrote before the byte existed, and journals of older
+// Harvests replay unchanged (their admits end before it: flags 0).
+enum admit_flags : std::uint8_t {
+    admit_sitemap = 1u << 0,  // crawl_request::sitemap: fetched as a sitemap, <loc>s admitted
+    admit_known_flags = admit_sitemap,
 };
 
 // Bigger records are corrupt by definition; it also bounds what a flipped length can make
@@ -148,6 +156,10 @@ void encode_admit(std::string& out, const crawl_request& r) {
     }
     put_str(out, r.http.body);
     put_str(out, r.idempotency_key);
+    const std::uint8_t flags = r.sitemap ? admit_sitemap : 0;
+    if (flags != 0) {
+        out.push_back(static_cast<char>(flags));
+    }
     rec.finish();
 }
 
@@ -202,6 +214,12 @@ public:
             return 0;
         }
         return get_u32(p_ - 4);
+    }
+    std::uint8_t u8() {
+        if (!take(1)) {
+            return 0;
+        }
+        return p_[-1];
     }
     std::uint64_t u64() {
         if (!take(8)) {
@@ -400,6 +418,15 @@ private:
         }
         r.http.body = in.str();
         r.idempotency_key = in.str();
+        if (in.ok() && in.remaining() > 0) {
+            // A flag this Harvest does not know would change how the request is fetched:
+            // treat it as corrupt rather than fetch it wrongly.
+            const std::uint8_t flags = in.u8();
+            if (flags == 0 || (flags & ~admit_known_flags) != 0) {
+                return false;
+            }
+            r.sitemap = (flags & admit_sitemap) != 0;
+        }
         if (!in.at_end()) {
             return false;
         }

@@ -38,8 +38,8 @@ struct output_offset {
 // What a journal says about a crawl, as rebuilt by replay.
 struct journal_state {
     // Admitted and not completed, in admission order, as recorded (method, url, headers, body,
-    // depth, fingerprint, idempotency key; attempt = 0). Push them into the frontier as they
-    // are: they are already journaled, do not admit() them again.
+    // depth, fingerprint, idempotency key, sitemap flag; attempt = 0). Push them into the frontier
+    // as they are: they are already journaled, do not admit() them again.
     std::vector<crawl_request> pending;
     // Every fingerprint admitted or completed: the dedup set to seed the frontier with.
     std::unordered_set<std::uint64_t> seen;

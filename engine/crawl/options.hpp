@@ -136,6 +136,7 @@ struct crawl_options {
     breaker_options circuit_breaker;
     std::map<std::string, host_overrides> hosts;  // key: "host" or "host:port"
     std::string state_dir;                        // empty = .harvest/<name>
+    bool journal = true;  // state.journal: false = no journal written, no --resume (benchmarks)
     std::string metrics_listen;                   // empty = disabled
     unsigned host_label_limit = 100;
 };

@@ -79,7 +79,8 @@ crawl_request make_request(std::size_t i) {
 bool same_request(const crawl_request& a, const crawl_request& b) {
     return a.fingerprint == b.fingerprint && a.depth == b.depth && a.http.method == b.http.method &&
            a.http.url == b.http.url && a.http.headers == b.http.headers &&
-           a.http.body == b.http.body && a.idempotency_key == b.idempotency_key && a.attempt == 0;
+           a.http.body == b.http.body && a.idempotency_key == b.idempotency_key && a.attempt == 0 &&
+           a.sitemap == b.sitemap;
 }
 
 journal_options fast_options() {
@@ -741,9 +742,70 @@ TEST_CASE("journal admit latency while another thread commits with fdatasync", "
     const auto t1 = std::chrono::steady_clock::now();
     done = true;
     committer.join();
+    j.commit({}, {});  // the admits still buffered since the committer's last commit
     const double seconds = std::chrono::duration<double>(t1 - t0).count();
     std::printf("concurrent: admits/s %.0f, worst admit %.3f ms, commits/s %.0f\n",
                 admits / seconds, std::chrono::duration<double, std::milli>(worst).count(),
                 commits / seconds);
     CHECK(journal::replay(dir.str(), "bench").seen.size() >= admits);
+}
+
+TEST_CASE("journal keeps a sitemap request's flag, and reads admits written without it", "[unit]") {
+    temp_dir dir;
+    crawl_request page = make_request(1);
+    crawl_request sitemap = make_request(2);
+    sitemap.sitemap = true;
+    crawl_request index = make_request(3);
+    index.sitemap = true;
+    std::uint64_t page_only_size = 0;
+    {
+        journal j(dir.str(), "catalog", false, fast_options());
+        j.admit(page);
+        j.commit({}, {});
+        page_only_size = j.size_bytes();
+        j.admit(sitemap);
+        j.admit(index);
+        j.commit({}, {});
+    }
+    const journal_state s = journal::replay(dir.str(), "catalog");
+    REQUIRE(s.pending.size() == 3);
+    CHECK(same_request(s.pending[0], page));
+    CHECK_FALSE(s.pending[0].sitemap);
+    CHECK(same_request(s.pending[1], sitemap));
+    CHECK(s.pending[1].sitemap);
+    CHECK(same_request(s.pending[2], index));
+    CHECK(s.pending[2].sitemap);
+
+    // A plain request's admit is encoded as before the flag existed (no trailing byte), so a
+    // journal written by an older Harvest replays unchanged: header + one admit record.
+    const std::string bytes = read_all(dir.file("journal.log"));
+    const std::string header = header_bytes(journal::format_version, "catalog");
+    REQUIRE(bytes.size() > page_only_size);
+    const std::string old_format = bytes.substr(0, page_only_size);
+    write_all(dir.file("journal.log"), old_format);
+    const journal_state old = journal::replay(dir.str(), "catalog");
+    REQUIRE(old.pending.size() == 1);
+    CHECK(same_request(old.pending[0], page));
+    CHECK_FALSE(old.pending[0].sitemap);
+    CHECK(old.dropped_bytes == 0);
+    // Framing + type + fp + depth + method + url + headers + body + idempotency key.
+    std::size_t admit_bytes = 8 + 1 + 8 + 4 + 4 + page.http.method.size() + 4 +
+                              page.http.url.size() + 4 + 4 + page.http.body.size() + 4 +
+                              page.idempotency_key.size();
+    for (const auto& [name, value] : page.http.headers) {
+        admit_bytes += 8 + name.size() + value.size();
+    }
+    CHECK(old_format.size() == header.size() + admit_bytes);
+
+    // The flag survives a compaction too.
+    {
+        write_all(dir.file("journal.log"), bytes);
+        journal j(dir.str(), "catalog", true, fast_options());
+        j.compact();
+    }
+    const journal_state compacted = journal::replay(dir.str(), "catalog");
+    REQUIRE(compacted.pending.size() == 3);
+    CHECK_FALSE(compacted.pending[0].sitemap);
+    CHECK(compacted.pending[1].sitemap);
+    CHECK(compacted.pending[2].sitemap);
 }

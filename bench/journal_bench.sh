@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The state journal's cost: the same crawl with and without it, side by side, best of 3.
+#
+#   bench/journal_bench.sh [-c CONCURRENCY] [-n PRODUCTS] [-r ROUNDS]
+#
+#   -c 64      requests in flight
+#   -n 20000   products in the catalog; the crawl fetches each product's JSON once
+#   -r 3       rounds; each round runs both variants, alternating, and the best of each counts
+#
+# Variants: `journal` (the default: admits, a commit with fdatasync at most every 100 ms, the
+# finish record) and `none` (state.journal: false). The catalog and nginx are set up as in
+# bench/fetch_bench.sh (../shared/workload when present, else tests/fixtures; BENCH_SITE and
+# BENCH_WORKLOAD override). harvest is build-release/cli/harvest (built when missing or stale)
+# or HARVEST_BIN. The state dir lives in a temp folder on the same file system as /tmp (set
+# TMPDIR to measure another disk). Prints req/s and CPU seconds per run, the ratio of the best
+# runs and the journal's size. The target is a cost of at most 5% (ratio >= 0.95). On a busy
+# machine use more rounds (-r): the best of each variant is the least disturbed. /usr/bin/time
+# is Debian's `time`. Not part of ctest.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+die() { echo "journal_bench: $*" >&2; exit 1; }
+note() { echo "journal_bench: $*" >&2; }
+
+C=64 N=20000 R=3
+while getopts "c:n:r:h" o; do
+  case $o in
+    c) C=$OPTARG ;; n) N=$OPTARG ;; r) R=$OPTARG ;;
+    *) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+
+# BENCH_WORKLOAD=none: the fallback generator of tests/fixtures
+WORKLOAD=${BENCH_WORKLOAD:-$(cd "$ROOT/.." && pwd)/shared/workload}
+[[ -f "$WORKLOAD/gen_catalog.py" && -x "$WORKLOAD/serve.sh" ]] || WORKLOAD=""
+SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site}
+HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
+
+[[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || scripts/install-deps.sh
+if [[ -z "${HARVEST_BIN:-}" ]]; then
+  [[ -f build-release/CMakeCache.txt ]] ||
+    cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DHARVEST_BUILD_TESTS=OFF >/dev/null
+  cmake --build build-release --target harvest -j"$(nproc)" >/dev/null || die "build failed"
+fi
+[[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
+
+if [[ ! -f "$SITE/.complete" ]]; then
+  rm -rf "$SITE"
+  if [[ -n "$WORKLOAD" ]]; then
+    note "generating $N products with $WORKLOAD/gen_catalog.py into $SITE"
+    python3 "$WORKLOAD/gen_catalog.py" "$SITE" -n "$N" --seed 1 -j "$(nproc)" >/dev/null
+  else
+    note "../shared/workload not found; generating with tests/fixtures/gen_catalog.py"
+    python3 tests/fixtures/gen_catalog.py "$SITE" -n "$N" --seed 1 --gzip-fraction 0
+  fi
+  echo "$N" >"$SITE/.complete"
+fi
+[[ "$(cat "$SITE/.complete")" == "$N" ]] ||
+  die "$SITE holds $(cat "$SITE/.complete") products, not $N: remove it or set BENCH_SITE"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-journal-bench.XXXXXX")
+if [[ -n "$WORKLOAD" ]]; then SERVE=$WORKLOAD/serve.sh; else SERVE=$ROOT/tests/fixtures/serve.sh; fi
+cleanup() { "$SERVE" stop "$WORK/nginx" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+PORT=$(tests/fixtures/serve.sh free-port)
+"$SERVE" start "$SITE" "$PORT" "$WORK/nginx" >/dev/null 2>&1 || die "nginx did not start"
+BASE=http://127.0.0.1:$PORT
+sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
+URLS=$(wc -l <"$WORK/urls.txt")
+
+cat >"$WORK/bench.yaml" <<YAML
+name: journal_bench
+seeds:
+  - urls_file: $WORK/urls.txt
+engine:
+  concurrency: $C
+  per_host_concurrency: $C
+  robots_txt: ignore
+rate_limit:
+  per_second: 0
+extract:
+  - match: "/api/products/"
+    type: json
+    fields:
+      id: /asin
+      title: /title
+      price: {pointer: /price, as: number}
+      currency: /currency
+      availability: {pointer: /availability, as: availability}
+    required: [id]
+outputs:
+  - type: jsonl
+    path: $WORK/items.jsonl
+state:
+  dir: $WORK/state
+YAML
+
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+declare -A BEST ALL CPU
+BEST[journal]=0 BEST[none]=0
+journal_bytes=0
+for round in $(seq 1 "$R"); do
+  # Alternate which variant goes first, so a warming page cache favours neither.
+  order=(journal none); (( round % 2 == 0 )) && order=(none journal)
+  for variant in "${order[@]}"; do
+    rm -rf "$WORK/items.jsonl" "$WORK/state"
+    extra=()
+    [[ $variant == none ]] && extra=(--set state.journal=false)
+    t0=$(now)
+    /usr/bin/time -f '%U %S' -o "$WORK/cpu" "$HARVEST" run "$WORK/bench.yaml" "${extra[@]}" \
+      >"$WORK/harvest.log" 2>&1 ||
+      { tail -20 "$WORK/harvest.log" >&2; die "harvest failed ($variant)"; }
+    t1=$(now)
+    cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/cpu")
+    CPU[$variant]="${CPU[$variant]:-}${CPU[$variant]:+ }$cpu"
+    items=$(wc -l <"$WORK/items.jsonl" 2>/dev/null || echo 0)
+    [[ "$items" == "$URLS" ]] || die "$variant run wrote $items items of $URLS"
+    if [[ $variant == journal ]]; then
+      journal_bytes=$(stat -c %s "$WORK/state/journal.log")
+    elif [[ -e "$WORK/state/journal.log" ]]; then
+      die "state.journal=false still wrote $WORK/state/journal.log"
+    fi
+    r=$(rate "$items" "$t0" "$t1")
+    ALL[$variant]="${ALL[$variant]:-}${ALL[$variant]:+ }$r"
+    (( r > BEST[$variant] )) && BEST[$variant]=$r
+  done
+done
+
+echo
+echo "journal_bench: $URLS product JSON URLs on $BASE, concurrency $C, $(nproc) cores, best of $R"
+printf '%-8s %10s  %-24s %s\n' variant 'best req/s' 'every run (req/s)' 'CPU s (user + sys)'
+for v in journal none; do
+  printf '%-8s %10s  %-24s %s\n' "$v" "${BEST[$v]}" "${ALL[$v]}" "${CPU[$v]}"
+done
+per_request=$(awk -v b="$journal_bytes" -v n="$URLS" 'BEGIN { printf "%.0f", b / n }')
+echo "journal size at the end: $journal_bytes bytes ($per_request per request)"
+awk -v j="${BEST[journal]}" -v n="${BEST[none]}" 'BEGIN {
+  printf "journal / none: %.3fx (cost %.1f%%, target <= 5%%)\n", j / n, 100 * (1 - j / n) }'

@@ -5,6 +5,7 @@
 // are instantiated once per stream type.
 
 #include "engine/net/connection.hpp"
+#include "engine/net/decode.hpp"
 #include "engine/net/fetch_error.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -128,6 +129,11 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream,
     if (header_ec) {
         out.ec = map_exchange_error(header_ec);
         co_return out;
+    }
+    if (const auto length = parser.content_length(); length && *length <= limits.max_body) {
+        // The body's final size with the client's simdjson padding: reserved before the body
+        // is read, so padding it afterwards does not reallocate and copy every body.
+        parser.get().body().reserve(static_cast<std::size_t>(*length) + body_padding);
     }
     // Bounded: every read consumes bytes (or fails), and the body is capped by body_limit.
     while (!parser.is_done()) {

@@ -312,10 +312,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 }
                 ++in_flight;
                 count_sent(*taken->host, taken->request.http.method);
-                // On the io_context itself, not a strand of its own: a fetch awaits one
-                // operation at a time, so its resumptions are already ordered, and a strand
-                // per fetch cost an allocation, mutexes and a heap-held executor per hop.
-                asio::co_spawn(io, fetch(self, std::move(*taken)), log_failure);
+                // A strand per fetch, though it costs: Beast runs a stream's timeout handler on
+                // the operation's executor, where it must not race the read it cancels.
+                asio::co_spawn(asio::make_strand(io), fetch(self, std::move(*taken)),
+                               log_failure);
             }
             for (host_state* host : queue.take_robots_fetches()) {
                 ++robots_in_flight;

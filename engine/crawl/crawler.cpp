@@ -473,12 +473,13 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     void record_metrics(const host_state& host, const completion& done) {
         auto& cache = metrics_for(host);
         if (done.status) {
-            auto it = std::find_if(cache.responses_by_code.begin(), cache.responses_by_code.end(),
-                                   [&done](const auto& cell) { return cell.first == *done.status; });
+            auto it =
+                std::find_if(cache.responses_by_code.begin(), cache.responses_by_code.end(),
+                             [&done](const auto& cell) { return cell.first == *done.status; });
             if (it == cache.responses_by_code.end()) {
                 const std::string code = std::to_string(*done.status);
-                cache.responses_by_code.emplace_back(
-                    *done.status, &metrics->responses.with({cache.label, code}));
+                cache.responses_by_code.emplace_back(*done.status,
+                                                     &metrics->responses.with({cache.label, code}));
                 it = std::prev(cache.responses_by_code.end());
             }
             it->second->inc();

@@ -31,8 +31,7 @@ std::optional<origin_parts> parse_origin(std::string_view url, bool key_only) {
         out.origin.append(simple->scheme).append("://");
         const std::size_t host_at = out.origin.size();
         for (const char c : simple->host) {
-            out.origin.push_back(
-                static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+            out.origin.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
         }
         out.origin.append(":").append(port);
         if (!key_only) {

@@ -216,8 +216,8 @@ struct http_client::impl {
     // `parts`, `request` views and `options` live in the fetch frame, which awaits this call
     // (a reference, not a copy of three strings per request).
     boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
-        const url_parts& parts, detail::wire_request request,
-        const crawl::http_options& options, std::chrono::steady_clock::time_point deadline) {
+        const url_parts& parts, detail::wire_request request, const crawl::http_options& options,
+        std::chrono::steady_clock::time_point deadline) {
         const std::string key = pool_key(parts, options.tls);
         const detail::exchange_limits limits{options.timeouts.response_headers,
                                              options.timeouts.idle_read, deadline,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace harvest::pipelines {
 
@@ -15,14 +16,34 @@ std::string format_rfc3339_ms(std::chrono::system_clock::time_point time) {
     const auto day = floor<days>(ms);
     const year_month_day date{day};
     const hh_mm_ss<milliseconds> clock{ms - day};
-    std::array<char, 40> buffer{};
-    const int written = std::snprintf(
-        buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-        static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-        static_cast<unsigned>(date.day()), static_cast<int>(clock.hours().count()),
-        static_cast<int>(clock.minutes().count()), static_cast<int>(clock.seconds().count()),
-        static_cast<int>(clock.subseconds().count()));
-    return std::string(buffer.data(), written > 0 ? static_cast<std::size_t>(written) : 0);
+    const int year = static_cast<int>(date.year());
+    if (year < 0 || year > 9999) {
+        // Outside what four digits hold: the general (and slower) formatting.
+        std::array<char, 40> buffer{};
+        const int written = std::snprintf(
+            buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+            static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+            static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
+            static_cast<int>(clock.seconds().count()),
+            static_cast<int>(clock.subseconds().count()));
+        return std::string(buffer.data(), written > 0 ? static_cast<std::size_t>(written) : 0);
+    }
+    // Every item carries this stamp: fixed-width digits by hand, not snprintf's parser.
+    std::string out = "0000-00-00T00:00:00.000Z";
+    const auto put = [&out](std::size_t at, std::size_t width, unsigned value) {
+        for (std::size_t i = width; i-- > 0;) {
+            out[at + i] = static_cast<char>('0' + value % 10);
+            value /= 10;
+        }
+    };
+    put(0, 4, static_cast<unsigned>(year));
+    put(5, 2, static_cast<unsigned>(date.month()));
+    put(8, 2, static_cast<unsigned>(date.day()));
+    put(11, 2, static_cast<unsigned>(clock.hours().count()));
+    put(14, 2, static_cast<unsigned>(clock.minutes().count()));
+    put(17, 2, static_cast<unsigned>(clock.seconds().count()));
+    put(20, 3, static_cast<unsigned>(clock.subseconds().count()));
+    return out;
 }
 
 std::string format_double(double number) {
@@ -78,6 +99,22 @@ void append_json_string(std::string& out, std::string_view text) {
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             // Copy the run of plain ASCII at once: most text is nothing but that.
             std::size_t end = i + 1;
+            // Eight bytes at a time while none is a control, non-ASCII, '"' or '\\' (exact
+            // "has a byte less than n / equal to c" word tests): items are mostly such text.
+            constexpr std::uint64_t ones = 0x0101010101010101ull;
+            constexpr std::uint64_t highs = 0x8080808080808080ull;
+            const auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+            while (end + 8 <= text.size()) {
+                std::uint64_t word = 0;
+                std::memcpy(&word, text.data() + end, sizeof word);
+                const std::uint64_t special = ((word - ones * 0x20) & ~word & highs) |
+                                              (word & highs) | has_zero(word ^ (ones * '"')) |
+                                              has_zero(word ^ (ones * '\\'));
+                if (special != 0) {
+                    break;
+                }
+                end += 8;
+            }
             while (end < text.size()) {
                 const auto next = static_cast<unsigned char>(text[end]);
                 if (next < 0x20 || next >= 0x80 || next == '"' || next == '\\') {

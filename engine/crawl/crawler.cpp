@@ -80,13 +80,18 @@ struct host_metric_cache {
     explicit host_metric_cache(metrics::crawl_metrics& m, const host_state& host)
         : label(m.host_label(host.label)), cells(m.for_host(host.label)) {}
 
+    // A host sees a handful of methods, codes and kinds: a short vector searched in order is
+    // cheaper per completion than a map's node walk.
+    template <typename Key>
+    using cell_list = std::vector<std::pair<Key, metrics::counter*>>;
+
     std::string_view label;
     metrics::host_cells cells;
-    std::map<std::string, metrics::counter*, std::less<>> requests_by_method;
-    std::map<unsigned, metrics::counter*> responses_by_code;
-    std::map<std::string, metrics::counter*, std::less<>> errors_by_kind;
-    std::map<std::string, metrics::counter*, std::less<>> retries_by_reason;
-    std::map<std::string, metrics::counter*, std::less<>> failures_by_kind;
+    cell_list<std::string> requests_by_method;
+    cell_list<unsigned> responses_by_code;
+    cell_list<std::string> errors_by_kind;
+    cell_list<std::string> retries_by_reason;
+    cell_list<std::string> failures_by_kind;
     std::array<std::uint64_t, 3> transitions_seen{};
     std::uint64_t short_circuited_seen = 0;
     std::uint64_t budget_exhausted_seen = 0;
@@ -94,13 +99,14 @@ struct host_metric_cache {
 };
 
 template <typename Family>
-metrics::counter& cached_cell(std::map<std::string, metrics::counter*, std::less<>>& cache,
-                              Family& family, std::string_view label, std::string_view key) {
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-        it = cache.emplace(std::string(key), &family.with({label, key})).first;
+metrics::counter& cached_cell(host_metric_cache::cell_list<std::string>& cache, Family& family,
+                              std::string_view label, std::string_view key) {
+    for (const auto& [cached, cell] : cache) {
+        if (cached == key) {
+            return *cell;
+        }
     }
-    return *it->second;
+    return *cache.emplace_back(std::string(key), &family.with({label, key})).second;
 }
 
 }  // namespace
@@ -217,15 +223,20 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             return false;
         }
         last_publish = now;
+        std::size_t not_closed = 0;  // counted in the walk below, not in a second one
         if (metrics != nullptr) {
             metrics->inflight_requests.with({}).set(static_cast<double>(in_flight));
             metrics->frontier_requests.with({"ready"}).set(
                 static_cast<double>(queue.ready_size()));
             metrics->frontier_requests.with({"delayed"}).set(
                 static_cast<double>(queue.delayed_size()));
-            queue.for_each_host([this, now](host_state& host) {
+            queue.for_each_host([this, now, &not_closed](host_state& host) {
                 auto& cache = metrics_for(host);
-                cache.cells.circuit_state.set(static_cast<double>(host.breaker.state(now)));
+                const auto state = host.breaker.state(now);
+                if (state != resilience::breaker_state::closed) {
+                    ++not_closed;
+                }
+                cache.cells.circuit_state.set(static_cast<double>(state));
                 static constexpr std::array<std::string_view, 3> names{"closed", "half_open",
                                                                        "open"};
                 for (std::size_t to = 0; to < names.size(); ++to) {
@@ -258,7 +269,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
         stats.in_flight.store(in_flight, std::memory_order_relaxed);
         stats.queued.store(queue.ready_size() + queue.delayed_size(), std::memory_order_relaxed);
-        stats.open_breakers.store(queue.open_breakers(now), std::memory_order_relaxed);
+        stats.open_breakers.store(metrics != nullptr ? not_closed : queue.open_breakers(now),
+                                  std::memory_order_relaxed);
         stats.short_circuited.store(queue.short_circuited(), std::memory_order_relaxed);
         stats.retry_budget_exhausted.store(queue.budget_exhausted(), std::memory_order_relaxed);
         return true;
@@ -300,6 +312,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 }
                 ++in_flight;
                 count_sent(*taken->host, taken->request.http.method);
+                // A strand per fetch, though it costs: Beast runs a stream's timeout handler on
+                // the operation's executor, where it must not race the read it cancels.
                 asio::co_spawn(asio::make_strand(io), fetch(self, std::move(*taken)),
                                log_failure);
             }
@@ -459,12 +473,14 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     void record_metrics(const host_state& host, const completion& done) {
         auto& cache = metrics_for(host);
         if (done.status) {
-            auto it = cache.responses_by_code.find(*done.status);
+            auto it =
+                std::find_if(cache.responses_by_code.begin(), cache.responses_by_code.end(),
+                             [&done](const auto& cell) { return cell.first == *done.status; });
             if (it == cache.responses_by_code.end()) {
                 const std::string code = std::to_string(*done.status);
-                it = cache.responses_by_code
-                         .emplace(*done.status, &metrics->responses.with({cache.label, code}))
-                         .first;
+                cache.responses_by_code.emplace_back(*done.status,
+                                                     &metrics->responses.with({cache.label, code}));
+                it = std::prev(cache.responses_by_code.end());
             }
             it->second->inc();
             cache.cells.request_duration.observe(

@@ -2,6 +2,7 @@
 
 #include "engine/core/url_canonical.hpp"
 #include "engine/crawl/journal.hpp"
+#include "engine/net/url.hpp"
 
 #include <boost/url/parse.hpp>
 
@@ -18,28 +19,59 @@ struct origin_parts {
     std::string host_port;
 };
 
-std::optional<origin_parts> parse_origin(std::string_view url) {
+// `key_only` fills `origin` alone: that is all a lookup of a known host needs, and this runs
+// for every URL admitted.
+std::optional<origin_parts> parse_origin(std::string_view url, bool key_only) {
+    if (const auto simple = net::split_simple_http_url(url)) {
+        // The common plain URL without Boost.URL's general parser: the same pieces.
+        const std::string_view default_port = simple->scheme == "https" ? "443" : "80";
+        const std::string_view port = simple->port.empty() ? default_port : simple->port;
+        origin_parts out;
+        out.origin.reserve(simple->scheme.size() + 3 + simple->host.size() + 1 + port.size());
+        out.origin.append(simple->scheme).append("://");
+        const std::size_t host_at = out.origin.size();
+        for (const char c : simple->host) {
+            out.origin.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        }
+        out.origin.append(":").append(port);
+        if (!key_only) {
+            out.host_port = out.origin.substr(host_at);
+            out.host = out.host_port.substr(0, out.host_port.size() - port.size() - 1);
+            out.label = port == default_port ? out.host : out.host_port;
+        }
+        return out;
+    }
     auto parsed = boost::urls::parse_uri(url);
     if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
         return std::nullopt;
     }
+    const auto lower = [](std::string& text) {
+        std::transform(text.begin(), text.end(), text.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    };
     const auto scheme_view = parsed->scheme();
     std::string scheme(scheme_view.data(), scheme_view.size());
-    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    std::string default_port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
-    std::string port = parsed->has_port() && !parsed->port().empty()
-                           ? std::string(parsed->port().data(), parsed->port().size())
-                           : default_port;
+    lower(scheme);
+    const std::string_view default_port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+    const std::string_view port = parsed->has_port() && !parsed->port().empty()
+                                      ? std::string_view(parsed->port())
+                                      : default_port;
     const auto encoded_host = parsed->encoded_host();
-    std::string host(encoded_host.data(), encoded_host.size());
-    std::transform(host.begin(), host.end(), host.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     origin_parts out;
-    out.origin = scheme + "://" + host + ":" + port;
-    out.host = host;
-    out.host_port = host + ":" + port;
-    out.label = port == default_port ? host : out.host_port;
+    out.origin.reserve(scheme.size() + 3 + encoded_host.size() + 1 + port.size());
+    out.origin.append(scheme).append("://");
+    const std::size_t host_at = out.origin.size();
+    out.origin.append(encoded_host.data(), encoded_host.size());
+    std::transform(out.origin.begin() + static_cast<std::ptrdiff_t>(host_at), out.origin.end(),
+                   out.origin.begin() + static_cast<std::ptrdiff_t>(host_at),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    out.origin.append(":").append(port);
+    if (key_only) {
+        return out;
+    }
+    out.host_port = out.origin.substr(host_at);
+    out.host = out.host_port.substr(0, out.host_port.size() - port.size() - 1);
+    out.label = port == default_port ? out.host : out.host_port;
     return out;
 }
 
@@ -98,14 +130,15 @@ std::optional<std::uint64_t> fingerprint(const net::http_request& request) {
 }
 
 host_state* frontier::host_for(const std::string& url) {
-    auto parts = parse_origin(url);
-    if (!parts) {
+    auto key = parse_origin(url, /*key_only=*/true);
+    if (!key) {
         return nullptr;
     }
-    auto it = hosts_.find(parts->origin);
+    auto it = hosts_.find(key->origin);
     if (it != hosts_.end()) {
         return it->second.get();
     }
+    auto parts = parse_origin(url, /*key_only=*/false);
     const host_overrides* overrides = nullptr;
     if (auto o = options_.hosts.find(parts->host_port); o != options_.hosts.end()) {
         overrides = &o->second;

@@ -5,6 +5,7 @@
 // are instantiated once per stream type.
 
 #include "engine/net/connection.hpp"
+#include "engine/net/decode.hpp"
 #include "engine/net/fetch_error.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,7 +24,9 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 
 namespace harvest::net::detail {
 
@@ -32,6 +35,17 @@ namespace http = boost::beast::http;
 
 // Larger header blocks are a protocol error: no real site needs more, and it bounds memory.
 inline constexpr std::size_t header_limit = 64 * 1024;
+
+// A pooled connection keeps read_room of buffer; a large body may grow it to max_read_room
+// for one response, given back afterwards (see receive_response).
+inline constexpr std::size_t read_room = 4 * 1024;
+inline constexpr std::size_t max_read_room = 64 * 1024;
+
+inline void reserve_read_room(beast::flat_buffer& buffer, std::size_t room) {
+    if (buffer.capacity() - buffer.size() < room) {
+        buffer.reserve(buffer.size() + room);
+    }
+}
 
 // Maps an error of the exchange (write, read, parse) to its fetch_error. Connect and handshake
 // errors are mapped where they happen, because there the same codes mean something else.
@@ -121,6 +135,10 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream,
     if (head) {
         parser.skip(true);
     }
+    // Beast reads at most the buffer's free room (512 bytes when there is none) and the body
+    // bytes the parser takes never make the buffer grow: without room reserved here, a small
+    // response took four recv calls, one per 512 bytes.
+    reserve_read_room(buffer, read_room);
     auto [header_ec, header_bytes] =
         co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
     (void)header_bytes;
@@ -128,6 +146,16 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream,
     if (header_ec) {
         out.ec = map_exchange_error(header_ec);
         co_return out;
+    }
+    if (const auto length = parser.content_length(); length && *length <= limits.max_body) {
+        // The body's final size with the client's simdjson padding: reserved before the body
+        // is read, so padding it afterwards does not reallocate and copy every body.
+        parser.get().body().reserve(static_cast<std::size_t>(*length) + body_padding);
+        // Room for the rest of the body (up to a bound), so it comes in as few reads as the
+        // socket allows.
+        const std::size_t body_room =
+            static_cast<std::size_t>(std::min<std::uint64_t>(*length, max_read_room));
+        reserve_read_room(buffer, body_room);
     }
     // Bounded: every read consumes bytes (or fails), and the body is capped by body_limit.
     while (!parser.is_done()) {
@@ -147,6 +175,9 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream,
     }
     lowest.expires_never();
     out.last_byte = clock::now();
+    if (buffer.size() == 0 && buffer.capacity() > read_room) {
+        buffer.shrink_to_fit();  // an idle connection holds no large buffer
+    }
 
     auto& res = parser.get();
     out.status = res.result_int();

@@ -189,9 +189,9 @@ struct http_client::impl {
         return context;
     }
 
-    // `options` is owned by the fetch frame (its shared_ptr), which awaits this call.
+    // `parts` and `options` are owned by the fetch frame, which awaits this call.
     boost::asio::awaitable<boost::system::result<std::unique_ptr<detail::connection>>> connect(
-        url_parts parts, const crawl::http_options& options,
+        const url_parts& parts, const crawl::http_options& options,
         std::chrono::steady_clock::time_point deadline) {
         auto endpoints = co_await dns.resolve(parts.host, parts.port);
         if (!endpoints) {
@@ -213,10 +213,11 @@ struct http_client::impl {
     // One hop: a pooled or new connection, one exchange. A reused connection that fails before
     // any response byte was probably closed by the server while idle: the request goes again,
     // once, on a fresh connection.
-    // `request` views and `options` live in the fetch frame, which awaits this call.
+    // `parts`, `request` views and `options` live in the fetch frame, which awaits this call
+    // (a reference, not a copy of three strings per request).
     boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
-        url_parts parts, detail::wire_request request,
-        const crawl::http_options& options, std::chrono::steady_clock::time_point deadline) {
+        const url_parts& parts, detail::wire_request request, const crawl::http_options& options,
+        std::chrono::steady_clock::time_point deadline) {
         const std::string key = pool_key(parts, options.tls);
         const detail::exchange_limits limits{options.timeouts.response_headers,
                                              options.timeouts.idle_read, deadline,

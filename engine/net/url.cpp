@@ -6,6 +6,7 @@
 #include <boost/url/url.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 namespace harvest::net {
@@ -30,9 +31,165 @@ std::uint16_t default_port(std::string_view scheme) {
     return 0;
 }
 
+bool is_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+
+// Byte classes of split_simple_http_url, one table lookup per byte.
+enum : unsigned char { host_char = 1, path_char = 2 };
+
+constexpr std::array<unsigned char, 256> make_url_classes() {
+    std::array<unsigned char, 256> classes{};
+    for (int c = 0; c < 256; ++c) {
+        const bool alnum =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        // unreserved (also a reg-name's characters besides pct-encoded and sub-delims)
+        const bool unreserved = alnum || c == '-' || c == '.' || c == '_' || c == '~';
+        // unreserved, sub-delims, ':' and '@' (RFC 3986 pchar without pct-encoded), and '/'
+        const bool path =
+            unreserved ||
+            std::string_view("!$&'()*+,;=:@/").find(static_cast<char>(c)) != std::string_view::npos;
+        classes[static_cast<std::size_t>(c)] =
+            static_cast<unsigned char>((unreserved ? host_char : 0) | (path ? path_char : 0));
+    }
+    return classes;
+}
+
+constexpr std::array<unsigned char, 256> url_classes = make_url_classes();
+
+bool is_host_char(char c) noexcept {
+    return (url_classes[static_cast<unsigned char>(c)] & host_char) != 0;
+}
+
+// '?' is allowed in the query only.
+bool is_path_char(char c) noexcept {
+    return (url_classes[static_cast<unsigned char>(c)] & path_char) != 0;
+}
+
+enum class ipv4_match { none, exact, prefix };
+
+// Whether `host` is an RFC 3986 IPv4address (four dec-octets, no leading zeros, each at most
+// 255), or only starts with one (Boost.URL 1.81 then reads "1.2.3.4.5" as the address 1.2.3.4
+// followed by a path ".5": such hosts are left to it, so both paths agree).
+ipv4_match match_ipv4(std::string_view host) noexcept {
+    int octets = 0;
+    std::size_t i = 0;
+    while (true) {
+        const std::size_t start = i;
+        unsigned value = 0;
+        while (i < host.size() && is_digit(host[i]) && i - start < 3) {
+            value = value * 10 + static_cast<unsigned>(host[i] - '0');
+            ++i;
+        }
+        const std::size_t length = i - start;
+        if (length == 0 || value > 255 || (length > 1 && host[start] == '0')) {
+            return ipv4_match::none;
+        }
+        ++octets;
+        if (octets == 4) {
+            return i == host.size() ? ipv4_match::exact : ipv4_match::prefix;
+        }
+        if (i >= host.size() || host[i] != '.') {
+            return ipv4_match::none;
+        }
+        ++i;
+    }
+}
+
 }  // namespace
 
+std::optional<simple_http_url> split_simple_http_url(std::string_view url) noexcept {
+    simple_http_url out;
+    std::string_view rest;
+    if (url.starts_with("http://")) {
+        out.scheme = url.substr(0, 4);
+        rest = url.substr(7);
+    } else if (url.starts_with("https://")) {
+        out.scheme = url.substr(0, 5);
+        rest = url.substr(8);
+    } else {
+        return std::nullopt;
+    }
+    std::size_t i = 0;
+    while (i < rest.size() && is_host_char(rest[i])) {
+        ++i;
+    }
+    out.host = rest.substr(0, i);
+    if (out.host.empty()) {
+        return std::nullopt;
+    }
+    if (i < rest.size() && rest[i] == ':') {
+        const std::size_t start = ++i;
+        while (i < rest.size() && is_digit(rest[i])) {
+            ++i;
+        }
+        out.port = rest.substr(start, i - start);
+        if (out.port.empty() || out.port.size() > 5) {
+            return std::nullopt;
+        }
+    }
+    const std::size_t path_start = i;
+    if (i < rest.size() && rest[i] != '/' && rest[i] != '?') {
+        return std::nullopt;  // userinfo, IPv6, '%', a fragment, ...: the general parser
+    }
+    while (i < rest.size() && is_path_char(rest[i])) {
+        ++i;
+    }
+    out.path = rest.substr(path_start, i - path_start);
+    if (i < rest.size() && rest[i] == '?') {
+        const std::size_t start = ++i;
+        while (i < rest.size() && (is_path_char(rest[i]) || rest[i] == '?')) {
+            ++i;
+        }
+        out.has_query = true;
+        out.query = rest.substr(start, i - start);
+    }
+    if (i != rest.size()) {
+        return std::nullopt;
+    }
+    const ipv4_match ipv4 = match_ipv4(out.host);
+    if (ipv4 == ipv4_match::prefix) {
+        return std::nullopt;
+    }
+    out.host_is_ipv4 = ipv4 == ipv4_match::exact;
+    return out;
+}
+
 boost::system::result<url_parts> parse_http_url(std::string_view url) {
+    if (const auto simple = split_simple_http_url(url)) {
+        // The common case without Boost.URL's general parser (the same pieces, see url.hpp).
+        url_parts parts;
+        parts.tls = simple->scheme == "https";
+        parts.port = parts.tls ? 443 : 80;
+        if (!simple->port.empty()) {
+            unsigned long value = 0;
+            for (char c : simple->port) {
+                value = value * 10 + static_cast<unsigned long>(c - '0');
+            }
+            if (value == 0 || value > 65535) {
+                return fetch_error::protocol;
+            }
+            parts.port = static_cast<std::uint16_t>(value);
+        }
+        // An IPv4address is written canonically (no leading zeros), so its text is its
+        // to_string(); a name is lowercased.
+        parts.host = simple->host_is_ipv4 ? std::string(simple->host) : to_lower(simple->host);
+        parts.host_is_ip = simple->host_is_ipv4;
+        const std::size_t authority_end =
+            simple->host.size() + (simple->port.empty() ? 0 : simple->port.size() + 1);
+        parts.host_header = std::string(simple->host.data(), authority_end);
+        parts.target.reserve(simple->path.size() + simple->query.size() + 2);
+        if (simple->path.empty()) {
+            parts.target = "/";
+        } else {
+            parts.target = simple->path;
+        }
+        if (simple->has_query) {
+            parts.target += '?';
+            parts.target += simple->query;
+        }
+        return parts;
+    }
     auto parsed = boost::urls::parse_absolute_uri(url);
     if (!parsed) {
         // A URI with a fragment is not an absolute-URI; accept it and ignore the fragment.

@@ -7,6 +7,7 @@
 #include <boost/url/url_view.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,23 @@ struct url_parts {
     std::string target;       // path (at least "/") and "?query"; never the fragment
     bool host_is_ip = false;  // no SNI for IP literals
 };
+
+// An absolute http(s) URL in the plain form nearly every crawled URL has, cut into its pieces
+// without a general URI parser: a lowercase "http" or "https" scheme; a host of letters,
+// digits, '-', '.', '_' and '~'; an optional port of 1 to 5 digits; a path and query of
+// unreserved and sub-delimiter characters, ':', '@', '/' and '?' only (no '%', no fragment).
+// nullopt for anything else, which then needs Boost.URL. Every URL it accepts is a valid
+// absolute URI whose Boost.URL pieces are these views.
+struct simple_http_url {
+    std::string_view scheme;  // "http" or "https"
+    std::string_view host;    // as written
+    std::string_view port;    // the digits, or empty when the URL has no port
+    std::string_view path;    // may be empty
+    std::string_view query;   // without '?'
+    bool has_query = false;
+    bool host_is_ipv4 = false;  // RFC 3986 IPv4address (dec-octets), as Boost.URL decides
+};
+[[nodiscard]] std::optional<simple_http_url> split_simple_http_url(std::string_view url) noexcept;
 
 // Parses an absolute URL. Errors: fetch_error::unsupported_scheme for anything but http/https,
 // fetch_error::protocol for a malformed URL, a missing host or a bad port.

@@ -141,7 +141,10 @@ extractor_set::extractor_set(std::vector<extract_rule> rules, std::vector<follow
             throw std::invalid_argument("extract match \"" + rule.match +
                                         "\" is not a valid regex: " + error.what());
         }
-        compiled_rule compiled{rule, std::move(match), std::nullopt, {}};
+        compiled_rule compiled{rule, std::move(match), std::nullopt, {}, std::nullopt};
+        if (rule.match.find_first_of("\\^$.|?*+()[]{}") == std::string::npos) {
+            compiled.literal = rule.match;
+        }
         switch (rule.type) {
             case extract_type::json:
                 compiled.json.emplace(rule);
@@ -198,7 +201,8 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
     std::array<const compiled_rule*, extract_type_count> chosen{};
     for (const auto& rule : rules_) {
         auto& slot = chosen[static_cast<std::size_t>(rule.rule.type)];
-        if (slot == nullptr && std::regex_search(url, rule.match)) {
+        if (slot == nullptr && (rule.literal ? url.find(*rule.literal) != std::string::npos
+                                             : std::regex_search(url, rule.match))) {
             slot = &rule;
         }
     }

@@ -85,6 +85,9 @@ class extractor_set {
         std::regex match;                    // ECMAScript, searched (not fully matched) in the URL
         std::optional<json_extractor> json;  // type json
         std::vector<html_field> fields;      // type html, one per rule.fields
+        // Set when `match` has no regex metacharacter: then searching the regex is finding
+        // this substring, without running std::regex's executor on every page.
+        std::optional<std::string> literal;
     };
 
     extract_outcome run(const compiled_rule& rule, const crawl::fetched_page& page,

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Cost per request of harvest: instructions (callgrind) and CPU time for a fixed JSON crawl of
+# the reference workload's product pages, served by nginx on 127.0.0.1, and the top functions.
+#
+#   bench/cost_bench.sh [-n PRODUCTS] [-c CONCURRENCY] [-t THREADS] [-r RUNS] [-m] [-k TOP]
+#
+#   -n 2000    products in the catalog; every product's JSON is fetched once
+#   -c 64      requests in flight
+#   -t 1       engine threads (1: one core, no cross-thread noise; 0: one per core)
+#   -r 3       timed runs (the CPU time reported is the lowest)
+#   -m         with the /metrics endpoint (and so every per-request metric cell) on
+#   -k 25      functions listed from the callgrind profile (by self instructions)
+#   KEEP_PROFILE=DIR keeps the callgrind files (all.cg, one.cg) for callgrind_annotate
+#
+# Instructions come from valgrind --tool=callgrind (perf's hardware counters are not available
+# on every machine, e.g. in containers); the fixed cost of starting and stopping harvest is
+# measured with a one-URL crawl and subtracted, so "per request" is the marginal cost. CPU time
+# is user + system of the harvest process outside valgrind. harvest is build/cli/harvest (built
+# when missing) or HARVEST_BIN; build it with debug info (RelWithDebInfo) to get function names.
+# The catalog comes from ../shared/workload next to the repository, or tests/fixtures/ when that
+# is absent, and is generated once into .harvest/cost-site (COST_SITE overrides). Not in ctest.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+die() { echo "cost_bench: $*" >&2; exit 1; }
+note() { echo "cost_bench: $*" >&2; }
+
+N=2000 C=64 T=1 R=3 M=0 K=25
+while getopts "n:c:t:r:mk:h" o; do
+  case $o in
+    n) N=$OPTARG ;; c) C=$OPTARG ;; t) T=$OPTARG ;; r) R=$OPTARG ;; m) M=1 ;; k) K=$OPTARG ;;
+    *) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+
+command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
+command -v callgrind_annotate >/dev/null || die "callgrind_annotate is missing (valgrind)"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
+
+WORKLOAD=${BENCH_WORKLOAD:-$(cd "$ROOT/.." && pwd)/shared/workload}
+[[ -f "$WORKLOAD/gen_catalog.py" && -x "$WORKLOAD/serve.sh" ]] || WORKLOAD=""
+SITE=${COST_SITE:-$ROOT/.harvest/cost-site}
+HARVEST=${HARVEST_BIN:-$ROOT/build/cli/harvest}
+if [[ -z "${HARVEST_BIN:-}" && ! -x "$HARVEST" ]]; then
+  [[ -f build/CMakeCache.txt ]] ||
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build --target harvest -j"$(nproc)" >/dev/null || die "build failed"
+fi
+[[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
+
+if [[ ! -f "$SITE/.complete" ]]; then
+  rm -rf "$SITE"
+  if [[ -n "$WORKLOAD" ]]; then
+    note "generating $N products with $WORKLOAD/gen_catalog.py into $SITE"
+    python3 "$WORKLOAD/gen_catalog.py" "$SITE" -n "$N" --seed 1 -j "$(nproc)" >/dev/null
+  else
+    note "../shared/workload not found; generating with tests/fixtures/gen_catalog.py"
+    python3 tests/fixtures/gen_catalog.py "$SITE" -n "$N" --seed 1 --gzip-fraction 0
+  fi
+  echo "$N" >"$SITE/.complete"
+fi
+[[ "$(cat "$SITE/.complete")" == "$N" ]] ||
+  die "$SITE holds $(cat "$SITE/.complete") products, not $N: remove it or set COST_SITE"
+
+WORK=$(mktemp -d /tmp/harvest-cost.XXXXXX)
+if [[ -n "$WORKLOAD" ]]; then SERVE=$WORKLOAD/serve.sh; else SERVE=$ROOT/tests/fixtures/serve.sh; fi
+cleanup() { "$SERVE" stop "$WORK/nginx" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+PORT=$(tests/fixtures/serve.sh free-port)
+ACCESS_LOG=off "$SERVE" start "$SITE" "$PORT" "$WORK/nginx" >/dev/null 2>&1 ||
+  die "nginx did not start"
+BASE=http://127.0.0.1:$PORT
+sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
+head -1 "$WORK/urls.txt" >"$WORK/one.txt"
+URLS=$(wc -l <"$WORK/urls.txt")
+
+config() {   # config URLS_FILE OUT_FILE
+  cat <<YAML
+name: cost
+seeds:
+  - urls_file: $1
+engine:
+  concurrency: $C
+  per_host_concurrency: $C
+  threads: $T
+  robots_txt: ignore
+rate_limit:
+  per_second: 0
+extract:
+  - match: "/api/products/"
+    type: json
+    fields:
+      id: /asin
+      title: /title
+      price: {pointer: /price, as: number}
+      currency: /currency
+      availability: {pointer: /availability, as: availability}
+    required: [id]
+outputs:
+  - type: jsonl
+    path: $2
+YAML
+}
+config "$WORK/urls.txt" "$WORK/all.jsonl" >"$WORK/all.yaml"
+config "$WORK/one.txt" "$WORK/one.jsonl" >"$WORK/one.yaml"
+EXTRA=()
+[[ $M == 1 ]] && EXTRA=(--set metrics.listen=127.0.0.1:0)
+
+items_of() { wc -l <"$1" 2>/dev/null || echo 0; }
+
+# CPU time (user + system, all threads) outside valgrind: perf's software task-clock when
+# perf works here (millisecond resolution), else /usr/bin/time (10 ms). Best of R runs of the
+# whole crawl and of the one-URL crawl; the difference is the marginal cost.
+cpu_seconds() {   # cpu_seconds NAME -> seconds of CPU of one run
+  rm -f "$WORK/$1.jsonl"
+  if [[ -n "$PERF" ]]; then
+    perf stat -x, -e task-clock -o "$WORK/$1.perf" "$HARVEST" run "$WORK/$1.yaml" \
+      "${EXTRA[@]}" >"$WORK/run.log" 2>&1 || { tail -20 "$WORK/run.log" >&2; die "harvest failed"; }
+    awk -F, '/task-clock/ { printf "%.6f", $1 / 1000; exit }' "$WORK/$1.perf"
+  else
+    /usr/bin/time -f '%U %S' -o "$WORK/time" "$HARVEST" run "$WORK/$1.yaml" "${EXTRA[@]}" \
+      >"$WORK/run.log" 2>&1 || { tail -20 "$WORK/run.log" >&2; die "harvest failed"; }
+    awk '{ printf "%.6f", $1 + $2 }' "$WORK/time"
+  fi
+}
+PERF=""
+perf stat -x, -e task-clock -o /dev/null true >/dev/null 2>&1 && PERF=perf
+best() {   # best NAME -> lowest CPU seconds of R runs
+  local b="" s
+  for ((i = 1; i <= R; i++)); do
+    s=$(cpu_seconds "$1")
+    if [[ "$1" == all ]]; then
+      got=$(items_of "$WORK/all.jsonl")
+      [[ "$got" == "$URLS" ]] || die "harvest wrote $got items, not $URLS"
+    fi
+    if [[ -z "$b" ]] || awk -v a="$s" -v b="$b" 'BEGIN { exit !(a < b) }'; then b=$s; fi
+  done
+  echo "$b"
+}
+t0=$(date +%s.%N)
+cpu_all=$(best all)
+t1=$(date +%s.%N)
+cpu_one=$(best one)
+
+# Instructions: all threads of harvest, under callgrind, minus a one-URL crawl's.
+callgrind() {   # callgrind NAME
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/$1.cg" "$HARVEST" run \
+    "$WORK/$1.yaml" "${EXTRA[@]}" >"$WORK/$1.cg.log" 2>&1 ||
+    { tail -20 "$WORK/$1.cg.log" >&2; die "harvest under callgrind failed"; }
+  awk '/^summary:|^totals:/ { print $2; exit }' "$WORK/$1.cg"
+}
+[[ -n "${KEEP_PROFILE:-}" ]] && trap 'cp "$WORK"/*.cg "$KEEP_PROFILE"/ 2>/dev/null; cleanup' EXIT
+rm -f "$WORK/one.jsonl" "$WORK/all.jsonl"
+ir_one=$(callgrind one)
+ir_all=$(callgrind all)
+got=$(items_of "$WORK/all.jsonl")
+[[ "$got" == "$URLS" ]] || die "harvest under callgrind wrote $got items, not $URLS"
+
+echo
+echo "cost_bench: $URLS product JSON URLs on $BASE, concurrency $C, threads $T," \
+  "metrics $([[ $M == 1 ]] && echo on || echo off), $(nproc) cores"
+awk -v all="$ir_all" -v one="$ir_one" -v n="$URLS" 'BEGIN {
+  printf "instructions: %.0f total, %.0f fixed (one-URL crawl)\n", all, one
+  printf "instructions per request: %.0f\n", (all - one) / (n - 1) }'
+awk -v a="$cpu_all" -v o="$cpu_one" -v n="$URLS" -v src="${PERF:-/usr/bin/time}" 'BEGIN {
+  printf "CPU per request: %.1f us (%.3f s for the crawl, %.3f s fixed; best of runs, %s)\n", \
+    (a - o) * 1e6 / (n - 1), a, o, src }'
+echo
+echo "top $K functions by self instructions (whole crawl, callgrind):"
+callgrind_annotate --threshold=100 "$WORK/all.cg" 2>/dev/null |
+  awk -v k="$K" -v total="$ir_all" '
+    /^-+$/ { dashes++; next }
+    dashes >= 3 && NF >= 2 && $1 ~ /^[0-9,]+$/ {
+      ir = $1; gsub(",", "", ir)
+      line = $0; sub(/^[ \t]*[0-9,]+[ \t]*(\([ 0-9.%]+\))?[ \t]*/, "", line)
+      sub(/ \[[^]]*\]$/, "", line); sub(/^(.*\/)?build\/[^:]*\.\.\/\.\.\//, "", line)
+      if (length(line) > 110) line = substr(line, 1, 107) "..."
+      printf "%6.2f%%  %s\n", 100 * ir / total, line
+      if (++shown >= k) exit
+    }'

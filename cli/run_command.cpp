@@ -102,6 +102,12 @@ boost::json::object stats_object(const run_figures& figures) {
     out["items"] = boost::json::object{{"emitted", figures.items->items_emitted.load()},
                                        {"invalid", figures.items->items_invalid.load()},
                                        {"error", figures.items->items_error.load()}};
+    boost::json::object outputs;  // items written (for a webhook: delivered) and failed
+    for (const auto& output : figures.items->outputs) {
+        outputs[output.name] = boost::json::object{{"written", output.written.load()},
+                                                   {"failed", output.failed.load()}};
+    }
+    out["outputs"] = std::move(outputs);
     out["dedup_skipped"] = s.dedup_skipped.load();
     out["robots_disallowed"] = s.robots_disallowed.load();
     out["breaker"] = boost::json::object{{"opened", s.breaker_opened.load()},

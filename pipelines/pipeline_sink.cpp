@@ -186,11 +186,12 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
                         if (auto* async = outputs[i]->as_async()) {
                             // Suspends while the output is full: backpressure from a slow
                             // receiver up to the crawl. `value` outlives the wait (in `next`).
+                            // Counted as written once delivered (the delivered handler).
                             co_await async->write_async(value);
                         } else {
                             outputs[i]->write(value);
+                            stats.outputs[i].written.fetch_add(1, std::memory_order_relaxed);
                         }
-                        stats.outputs[i].written.fetch_add(1, std::memory_order_relaxed);
                     } catch (const std::exception&) {
                         stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
                     }
@@ -362,6 +363,9 @@ void pipeline_sink::open() {
             // Called on the writer's strand (async_output's contract), so the error stream is
             // still touched from one place only. A raw pointer: the state owns the outputs.
             state* owner = state_.get();
+            async->set_delivered_handler([owner, i](std::uint64_t items) {
+                owner->stats.outputs[i].written.fetch_add(items, std::memory_order_relaxed);
+            });
             async->set_undelivered_handler([owner, i](undelivered_batch lost) {
                 owner->stats.outputs[i].failed.fetch_add(lost.items.size(),
                                                          std::memory_order_relaxed);

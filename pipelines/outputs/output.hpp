@@ -80,9 +80,15 @@ public:
     void set_undelivered_handler(std::function<void(undelivered_batch)> handler) {
         on_undelivered_ = std::move(handler);
     }
+    // Told how many items a delivery carried (the output's `written` count means delivered, not
+    // merely accepted); called on the writer's strand. Before the first write_async.
+    void set_delivered_handler(std::function<void(std::uint64_t items)> handler) {
+        on_delivered_ = std::move(handler);
+    }
 
 protected:
     std::function<void(undelivered_batch)> on_undelivered_;
+    std::function<void(std::uint64_t items)> on_delivered_;
 };
 
 std::string_view to_string(output_type type) noexcept;

@@ -117,6 +117,7 @@ struct webhook_state {
     std::string key_header;
     settled_prefix settled;
     std::function<void(undelivered_batch)> on_undelivered;
+    std::function<void(std::uint64_t)> on_delivered;
     std::optional<net::http_client> client;
     std::optional<net::resilient_sender> sender;
     std::optional<asio::steady_timer> changed;
@@ -180,6 +181,9 @@ asio::awaitable<void> deliver(std::shared_ptr<webhook_state> self, webhook_batch
     if (result.delivered()) {
         self->counters.batches_delivered.fetch_add(1, std::memory_order_relaxed);
         self->counters.items_delivered.fetch_add(batch.items, std::memory_order_relaxed);
+        if (self->on_delivered) {
+            self->on_delivered(batch.items);
+        }
     } else {
         self->counters.batches_given_up.fetch_add(1, std::memory_order_relaxed);
         self->counters.items_given_up.fetch_add(batch.items, std::memory_order_relaxed);
@@ -256,6 +260,7 @@ asio::awaitable<void> webhook_output::write_async(const item& value) {
         // then runs there.
         auto executor = co_await asio::this_coro::executor;
         self.on_undelivered = on_undelivered_;
+        self.on_delivered = on_delivered_;
         net::client_options client;
         client.user_agent = "harvest/" HARVEST_VERSION;
         self.client.emplace(executor, client);

@@ -182,6 +182,18 @@ void check_exactly_once(const webhook_crawl& crawl, std::size_t expected) {
 
 }  // namespace
 
+// The --stats-json figures of the run's webhook output: {written, failed}.
+std::pair<std::int64_t, std::int64_t> webhook_figures(const json::object& stats) {
+    for (const auto& [name, figures] : stats.at("outputs").as_object()) {
+        if (name.starts_with("webhook:")) {
+            const auto& f = figures.as_object();
+            return {json_int(f.at("written")), json_int(f.at("failed"))};
+        }
+    }
+    FAIL("no webhook output in stats.json");
+    return {};
+}
+
 TEST_CASE("webhook: every item arrives once, in batches with distinct keys",
           "[integration][webhook]") {
     webhook_settings s;
@@ -204,6 +216,7 @@ TEST_CASE("webhook: every item arrives once, in batches with distinct keys",
     }
     CHECK(got.attempts_per_key.size() >= 20);  // 1000 items, at most 50 a batch
     CHECK(crawl.errors().empty());
+    CHECK(webhook_figures(crawl.stats()) == std::pair<std::int64_t, std::int64_t>{1000, 0});
 }
 
 TEST_CASE("webhook: 503 twice then 200 for each batch: every batch delivered once, same key",
@@ -259,6 +272,8 @@ TEST_CASE("webhook: a receiver that always fails puts each batch's items in the 
     CHECK(std::set<std::string>(lost.begin(), lost.end()) ==
           std::set<std::string>(urls.begin(), urls.end()));
     CHECK(keys.size() == got.attempts_per_key.size());
+    // Given up is failed, never written (accepted is not delivered).
+    CHECK(webhook_figures(crawl.stats()) == std::pair<std::int64_t, std::int64_t>{0, 120});
 }
 
 TEST_CASE("webhook: SIGINT drains, every item written is delivered once, exit 130",

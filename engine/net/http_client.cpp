@@ -189,6 +189,8 @@ struct http_client::impl {
         return context;
     }
 
+    bool options_allow_endpoint() const { return static_cast<bool>(this->options.allow_endpoint); }
+
     // `options` is owned by the fetch frame (its shared_ptr), which awaits this call.
     boost::asio::awaitable<boost::system::result<std::unique_ptr<detail::connection>>> connect(
         url_parts parts, const crawl::http_options& options,
@@ -196,6 +198,14 @@ struct http_client::impl {
         auto endpoints = co_await dns.resolve(parts.host, parts.port);
         if (!endpoints) {
             co_return endpoints.error();
+        }
+        if (options_allow_endpoint()) {
+            std::erase_if(*endpoints, [this](const auto& endpoint) {
+                return !this->options.allow_endpoint(endpoint.address(), endpoint.port());
+            });
+            if (endpoints->empty()) {
+                co_return fetch_error::egress_denied;
+            }
         }
         detail::connect_limits limits{options.timeouts.connect, options.timeouts.tls, deadline};
         if (!parts.tls) {

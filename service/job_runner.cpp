@@ -222,16 +222,15 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             if (!job.cancelled) {
                 job.row.status = "done";
                 db.set_status(job.row.job_id, "done", unix_ms_now());
-                if (!job.row.callback_url.empty()) {
-                    // Stored before the first attempt: a restart resends this same event id.
-                    const auto event_id = random_id("evt_");
-                    db.set_webhook(job.row.job_id, event_id, "pending");
-                    auto row = db.job(job.row.job_id);
-                    if (row) {
-                        start_webhook(*row);
-                    }
-                }
                 spdlog::info("job {} done", job.row.job_id);
+            }
+            if (!job.row.callback_url.empty()) {
+                // Stored before the first attempt: a restart resends this same event id.
+                const auto event_id = random_id("evt_");
+                db.set_webhook(job.row.job_id, event_id, "pending");
+                if (auto row = db.job(job.row.job_id)) {
+                    start_webhook(*row);
+                }
             }
             it = jobs.erase(it);
         }

@@ -651,3 +651,48 @@ TEST_CASE(
     CHECK(json::parse(hooks[0].body).at("succeeded").as_int64() == 400);
     CHECK(service.kill(SIGTERM) == 0);
 }
+
+TEST_CASE("serve: DELETE cancels a running job; its webhook says cancelled", "[serve]") {
+    service_fixture f;
+    chaos_origin chaos(f.tmp / "chaos");
+    webhook_receiver receiver(0);
+    f.write_config(
+        "\"" + chaos.host() + "\", \"127.0.0.1:" + std::to_string(receiver.port()) + "\"",
+        "  slow: \"" + chaos.url("/delay/300/{id}") + "\"\n");
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 300; ++i) {
+        ids.push_back("c" + std::to_string(i));
+    }
+    auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha",
+                  R"({"profile":"catalog","template":"slow","asins":)" + json_list(ids) +
+                      R"(,"callback_url":"http://127.0.0.1:)" + std::to_string(receiver.port()) +
+                      R"(/hook"})");
+    REQUIRE(r.status == 202);
+    const auto id = std::string(json::parse(r.body).at("job_id").as_string());
+    std::this_thread::sleep_for(700ms);
+    CHECK(curl(f.tmp, "DELETE", f.base + "/v1/jobs/" + id, "key-beta").status == 404);
+    auto cancelled = curl(f.tmp, "DELETE", f.base + "/v1/jobs/" + id, "key-alpha");
+    REQUIRE(cancelled.status == 200);
+    CHECK(json::parse(cancelled.body).at("status").as_string() == "cancelled");
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (receiver.requests().empty() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(50ms);
+    }
+    const auto hooks = receiver.requests();
+    REQUIRE(hooks.size() == 1);
+    const auto event = json::parse(hooks[0].body).as_object();
+    CHECK(event.at("status").as_string() == "cancelled");
+    const auto lines = f.results(id);
+    REQUIRE(lines.size() == 300);
+    std::map<std::string, int> by_status;
+    for (const auto& line : lines) {
+        ++by_status[std::string(line.at("status").as_string())];
+    }
+    CHECK(by_status["ok"] > 0);
+    CHECK(by_status["cancelled"] > 0);
+    CHECK(by_status["ok"] + by_status["cancelled"] == 300);
+    CHECK(event.at("succeeded").as_int64() == by_status["ok"]);
+    CHECK(f.job(id).at("status").as_string() == "cancelled");
+    CHECK(service.kill(SIGTERM) == 0);
+}

@@ -4,6 +4,7 @@
 
 #include "engine/crawl/sink.hpp"
 #include "engine/resilience/circuit_breaker.hpp"
+#include "engine/resilience/retry_budget.hpp"
 #include "engine/resilience/retry_policy.hpp"
 #include "engine/resilience/token_bucket.hpp"
 #include "pipelines/extract/extractor_set.hpp"
@@ -98,7 +99,13 @@ struct host_policies {
     resilience::token_bucket bucket;
     resilience::circuit_breaker breaker;
     resilience::retry_policy retry;
+    resilience::retry_budget budget;
     std::shared_ptr<const crawl::http_options> http;
+    std::size_t limit = 1;  // engine.per_host_concurrency (or the host's override)
+    std::size_t in_flight = 0;
+    // Never re-armed (expires at time_point::max): cancel() wakes every item waiting for a
+    // request slot of this host, and they check again.
+    std::unique_ptr<asio::steady_timer> slot_freed;
 };
 
 struct active_job {
@@ -183,10 +190,16 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 retry = it->second.retry.value_or(retry);
                 breaker = it->second.circuit_breaker.value_or(breaker);
             }
-            slot = std::make_unique<host_policies>(
-                host_policies{resilience::token_bucket(bucket.per_second, bucket.burst),
-                              resilience::circuit_breaker(breaker), resilience::retry_policy(retry),
-                              std::make_shared<const crawl::http_options>(http)});
+            std::size_t limit = crawl.engine.per_host_concurrency;
+            if (const auto it = crawl.hosts.find(host); it != crawl.hosts.end()) {
+                limit = it->second.per_host_concurrency.value_or(limit);
+            }
+            slot = std::make_unique<host_policies>(host_policies{
+                resilience::token_bucket(bucket.per_second, bucket.burst),
+                resilience::circuit_breaker(breaker), resilience::retry_policy(retry),
+                resilience::retry_budget(retry.budget_ratio, retry.budget_min_per_second),
+                std::make_shared<const crawl::http_options>(http), std::max<std::size_t>(1, limit),
+                0, std::make_unique<asio::steady_timer>(executor, clock::time_point::max())});
         }
         return *slot;
     }
@@ -340,12 +353,34 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         auto& policies = policies_for(job, host);
         asio::steady_timer timer(executor);
         clock::duration previous_delay{};
+        bool retry_allowed = false;  // the pending retry has been granted by the budget
         for (;;) {
             if (stopping || job.cancelled) {
                 error = "cancelled";
                 co_return;
             }
+            if (policies.in_flight >= policies.limit) {
+                boost::system::error_code ec;
+                co_await policies.slot_freed->async_wait(
+                    asio::redirect_error(asio::use_awaitable, ec));
+                continue;
+            }
             auto now = clock::now();
+            if (attempts > 0 && !retry_allowed) {
+                // Over the host's retry budget: the retry waits instead of adding load.
+                if (!policies.budget.try_spend(now)) {
+                    if (engine_metrics != nullptr) {
+                        engine_metrics->retry_budget_exhausted
+                            .with({engine_metrics->host_label(host)})
+                            .inc();
+                    }
+                    timer.expires_after(std::chrono::milliseconds(100));
+                    boost::system::error_code ec;
+                    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                    continue;
+                }
+                retry_allowed = true;
+            }
             if (!policies.bucket.try_acquire(now)) {
                 timer.expires_at(policies.bucket.next_available(now));
                 boost::system::error_code ec;
@@ -365,13 +400,20 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 continue;
             }
             ++attempts;
+            retry_allowed = false;
+            if (attempts == 1) {
+                policies.budget.on_request(now);
+            }
             net::http_request request;
             request.url = item.url;
             if (engine_metrics != nullptr) {
                 engine_metrics->requests.with({engine_metrics->host_label(host), "GET"}).inc();
             }
             const auto deadline = clock::now() + policies.http->timeouts.total;
+            ++policies.in_flight;
             auto result = co_await client.fetch(std::move(request), policies.http, deadline);
+            --policies.in_flight;
+            policies.slot_freed->cancel();
             resilience::attempt_outcome outcome;
             if (result) {
                 outcome.status = result->status;

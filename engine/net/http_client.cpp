@@ -189,8 +189,6 @@ struct http_client::impl {
         return context;
     }
 
-    bool options_allow_endpoint() const { return static_cast<bool>(this->options.allow_endpoint); }
-
     // `options` is owned by the fetch frame (its shared_ptr), which awaits this call.
     boost::asio::awaitable<boost::system::result<std::unique_ptr<detail::connection>>> connect(
         url_parts parts, const crawl::http_options& options,
@@ -199,7 +197,8 @@ struct http_client::impl {
         if (!endpoints) {
             co_return endpoints.error();
         }
-        if (options_allow_endpoint()) {
+        // `options` here is the request's http_options; the client's are this->options.
+        if (this->options.allow_endpoint) {
             std::erase_if(*endpoints, [this](const auto& endpoint) {
                 return !this->options.allow_endpoint(endpoint.address(), endpoint.port());
             });

@@ -267,7 +267,8 @@ struct service_fixture {
                        "  catalog:\n"
                        "    http: {timeouts: {connect: 2s, total: 10s}}\n"
                        "    rate_limit: {per_second: 0, burst: 1}\n"
-                       "    retry: {max_attempts: 4, backoff: {base: 20ms, max: 100ms}}\n"
+                       "    retry: {max_attempts: 4, backoff: {base: 20ms, max: 100ms}, budget: "
+                       "{ratio: 5}}\n"
                        "    circuit_breaker: {window: 1000, min_calls: 1000, failure_rate: 1}\n"
                        "    extract:\n"
                        "      - {match: \"/api/products/\", type: json, fields: {id: /asin, "
@@ -343,8 +344,8 @@ bool signature_valid(const temp_dir& tmp, const std::string& header, const std::
 }  // namespace
 
 TEST_CASE(
-    "serve: 5,000 items with 2% 404 and 5% 503-twice end done, exact, signed webhook; a "
-    "small job alongside progresses",
+    "serve: 5000 items with 2% 404 and 5% 503-twice end done and exact with a signed "
+    "webhook while a small job alongside progresses",
     "[serve]") {
     service_fixture f;
     const auto site = f.tmp / "site";
@@ -525,8 +526,7 @@ TEST_CASE(
     CHECK(service.kill(SIGTERM) == 0);
 }
 
-TEST_CASE("serve: API errors over HTTP: 401, 400 with field, 413, 429 with Retry-After",
-          "[serve]") {
+TEST_CASE("serve: API errors over HTTP are 401 400 413 and 429 with Retry-After", "[serve]") {
     service_fixture f;
     f.write_config("", "  catalog: \"http://127.0.0.1:9/api/products/{id}.json\"\n");
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
@@ -556,10 +556,8 @@ TEST_CASE("serve: API errors over HTTP: 401, 400 with field, 413, 429 with Retry
     CHECK(service.kill(SIGTERM) == 0);
 }
 
-TEST_CASE(
-    "serve: the egress guard refuses internal destinations, names and literals, before "
-    "connecting",
-    "[serve]") {
+TEST_CASE("serve: the egress guard refuses internal names and literals before connecting",
+          "[serve]") {
     service_fixture f;
     webhook_receiver listener(0);  // a port on loopback that is NOT in egress.allow
     f.write_config("\"127.0.0.1:9\"", "  catalog: \"http://127.0.0.1:9/{id}\"\n");
@@ -591,8 +589,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "serve: kill -9 mid-job, restart: the job completes, stored items are not fetched "
-    "again, one webhook event id",
+    "serve: kill -9 mid-job then restart completes the job without refetching stored "
+    "items and with one webhook event id",
     "[serve]") {
     service_fixture f;
     chaos_origin chaos(f.tmp / "chaos");
@@ -652,7 +650,7 @@ TEST_CASE(
     CHECK(service.kill(SIGTERM) == 0);
 }
 
-TEST_CASE("serve: DELETE cancels a running job; its webhook says cancelled", "[serve]") {
+TEST_CASE("serve: DELETE cancels a running job and its webhook says cancelled", "[serve]") {
     service_fixture f;
     chaos_origin chaos(f.tmp / "chaos");
     webhook_receiver receiver(0);

@@ -22,7 +22,8 @@ using harvest::test::run_fetch;
 using harvest::test::serve_each;
 using harvest::test::test_origin;
 
-TEST_CASE("egress hook: refused addresses fail with egress_denied, redirects included", "[unit]") {
+TEST_CASE("egress hook: refused addresses fail with egress_denied and redirects are checked too",
+          "[unit]") {
     test_origin origin(serve_each([](const received_request& req) {
         if (req.target == "/to-private") {
             return http_response_bytes(302, "", {{"Location", "http://10.0.0.1/x"}});

@@ -52,7 +52,7 @@ egress: {deny_private: true, allow: ["127.0.0.1:8080"]}
 
 }  // namespace
 
-TEST_CASE("egress: internal addresses, IPv4 and IPv6, are recognized") {
+TEST_CASE("egress: internal IPv4 and IPv6 addresses are recognized") {
     for (const char* text :
          {"127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "0.0.0.0",
           "100.64.0.1", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fd00:ec2::254",
@@ -91,7 +91,7 @@ TEST_CASE("egress: the allow list opens exactly the listed address and port") {
     CHECK(service::egress_guard(settings).allowed(make_address("10.0.0.1"), 80));
 }
 
-TEST_CASE("webhook signature: HMAC-SHA256 of t.body, verified and tamper-evident") {
+TEST_CASE("webhook signature: HMAC-SHA256 of t.body is verified and tamper-evident") {
     // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
     CHECK(service::hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
           "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
@@ -105,7 +105,7 @@ TEST_CASE("webhook signature: HMAC-SHA256 of t.body, verified and tamper-evident
     CHECK_FALSE(service::verify_webhook_signature("s3cret", "t=1,v1=00", body));
 }
 
-TEST_CASE("api keys: Bearer keys map to stable owners, others are refused") {
+TEST_CASE("api keys: Bearer keys map to stable owners and others are refused") {
     const service::api_keys keys({"alpha-key", "beta-key"});
     const auto a = keys.owner_of("Bearer alpha-key");
     const auto b = keys.owner_of("Bearer beta-key");
@@ -120,7 +120,8 @@ TEST_CASE("api keys: Bearer keys map to stable owners, others are refused") {
     CHECK_FALSE(keys.owner_of(""));
 }
 
-TEST_CASE("api: submission, errors with field and reason, idempotency, ownership, limits") {
+TEST_CASE(
+    "api: submission and errors with field and reason and idempotency and ownership and limits") {
     temp_file db_file("api.db");
     auto config = test_config();
     service::jobs_db db(db_file.path.string());
@@ -240,7 +241,7 @@ TEST_CASE("api: submission, errors with field and reason, idempotency, ownership
     CHECK(call("PUT", "/v1/jobs", "").status == 405);
 }
 
-TEST_CASE("jobs_db: results survive reopening; stored items are no longer queued") {
+TEST_CASE("jobs_db: results survive reopening and stored items are no longer queued") {
     temp_file db_file("reopen.db");
     service::job_row job;
     job.job_id = "job_1";
@@ -264,7 +265,8 @@ TEST_CASE("jobs_db: results survive reopening; stored items are no longer queued
     CHECK(db.job("job_1")->succeeded == 1);
 }
 
-TEST_CASE("service config: keys, profiles through the crawl loader, errors at file:line:col") {
+TEST_CASE(
+    "service config: keys and profiles through the crawl loader with errors at file:line:col") {
     const auto config = test_config();
     CHECK(config.api_keys_file == "/tmp/keys.txt");
     CHECK(config.max_items_per_job == 5);

@@ -54,6 +54,7 @@ concurrency: $C
 submit_rate_limit: {per_second: 10, burst: 20}
 profiles:
   catalog:
+    engine: {per_host_concurrency: $C}
     rate_limit: {per_second: 0, burst: 1}
     extract: [{match: "/api/products/", type: json, fields: {id: /asin, price: /price}}]
 templates:

@@ -232,15 +232,20 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 ++it;
                 continue;
             }
-            if (!job.cancelled) {
+            const bool webhook = !job.row.callback_url.empty();
+            // Created before the first attempt and stored with the job's end: a restart
+            // resends this same event id.
+            const auto event_id = webhook ? random_id("evt_") : std::string();
+            if (job.cancelled) {
+                if (webhook) {
+                    db.set_webhook(job.row.job_id, event_id, "pending");
+                }
+            } else {
                 job.row.status = "done";
-                db.set_status(job.row.job_id, "done", unix_ms_now());
+                db.finish_job(job.row.job_id, unix_ms_now(), event_id);
                 spdlog::info("job {} done", job.row.job_id);
             }
-            if (!job.row.callback_url.empty()) {
-                // Stored before the first attempt: a restart resends this same event id.
-                const auto event_id = random_id("evt_");
-                db.set_webhook(job.row.job_id, event_id, "pending");
+            if (webhook) {
                 if (auto row = db.job(job.row.job_id)) {
                     start_webhook(*row);
                 }

@@ -291,6 +291,15 @@ void jobs_db::set_webhook(std::string_view job_id, std::string_view event_id,
     s.step();
 }
 
+void jobs_db::finish_job(std::string_view job_id, std::int64_t finished_at_ms,
+                         std::string_view event_id) {
+    statement s(db_,
+                "UPDATE jobs SET status = 'done', finished_at = ?, event_id = ?, webhook_state = "
+                "CASE WHEN ? = '' THEN webhook_state ELSE 'pending' END WHERE job_id = ?");
+    s.bind(1, finished_at_ms).bind(2, event_id).bind(3, event_id).bind(4, job_id);
+    s.step();
+}
+
 bool jobs_db::cancel(std::string_view job_id, std::int64_t now_ms) {
     exec("BEGIN IMMEDIATE");
     try {

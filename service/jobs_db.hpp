@@ -83,6 +83,10 @@ class jobs_db {
     void set_status(std::string_view job_id, std::string_view status,
                     std::int64_t finished_at_ms = 0);
     void set_webhook(std::string_view job_id, std::string_view event_id, std::string_view state);
+    // Marks the job done and, when `event_id` is not empty, its webhook pending with that id,
+    // in one statement: a crash leaves either a running job or a done one with its event.
+    void finish_job(std::string_view job_id, std::int64_t finished_at_ms,
+                    std::string_view event_id);
     // Marks the job cancelled and its queued items cancelled. False if it had already ended.
     bool cancel(std::string_view job_id, std::int64_t now_ms);
 

@@ -694,3 +694,48 @@ TEST_CASE("serve: DELETE cancels a running job and its webhook says cancelled", 
     CHECK(f.job(id).at("status").as_string() == "cancelled");
     CHECK(service.kill(SIGTERM) == 0);
 }
+
+TEST_CASE(
+    "serve: a webhook still being retried at kill -9 is resent after restart with the "
+    "same event id",
+    "[serve]") {
+    service_fixture f;
+    chaos_origin chaos(f.tmp / "chaos");
+    webhook_receiver receiver(3);  // 500, 500, 500, then 200
+    f.write_config(
+        "\"" + chaos.host() + "\", \"127.0.0.1:" + std::to_string(receiver.port()) + "\"",
+        "  ok: \"" + chaos.url("/ok/{id}") + "\"\n");
+    std::string job_id;
+    {
+        serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+        auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha",
+                      R"({"profile":"catalog","template":"ok","asins":["w1","w2","w3"],)"
+                      R"("callback_url":"http://127.0.0.1:)" +
+                          std::to_string(receiver.port()) + R"(/hook"})");
+        REQUIRE(r.status == 202);
+        job_id = std::string(json::parse(r.body).at("job_id").as_string());
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (receiver.requests().empty() && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(5ms);
+        }
+        service.kill(SIGKILL);
+        // Killed between attempts (full jitter may send the second one at once).
+        REQUIRE(receiver.requests().size() >= 1);
+        REQUIRE(receiver.requests().size() <= 3);
+    }
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (receiver.requests().size() < 4 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(20ms);
+    }
+    std::this_thread::sleep_for(500ms);  // nothing more may come after the 200
+    const auto hooks = receiver.requests();
+    REQUIRE(hooks.size() == 4);
+    std::set<std::string> event_ids;
+    for (const auto& hook : hooks) {
+        event_ids.insert(std::string(json::parse(hook.body).at("event_id").as_string()));
+        CHECK(json::parse(hook.body).at("job_id").as_string() == job_id);
+    }
+    CHECK(event_ids.size() == 1);
+    CHECK(service.kill(SIGTERM) == 0);
+}

@@ -83,8 +83,8 @@ int main(int argc, char** argv) {
                     "also print the items the config's extract rules emit");
 
     std::string serve_config;
-    auto* serve = app.add_subcommand("serve", "the bulk job service (not built yet)");
-    serve->add_option("--config", serve_config, "service config (YAML)");
+    auto* serve = app.add_subcommand("serve", "the bulk job service (HTTP API, jobs, webhooks)");
+    serve->add_option("--config", serve_config, "service config (YAML)")->required();
 
     try {
         app.parse(argc, argv);
@@ -104,8 +104,7 @@ int main(int argc, char** argv) {
         return cli::run_crawl(run_args);
     }
     if (*serve) {
-        std::fprintf(stderr, "harvest serve: the bulk job service is not supported yet\n");
-        return cli::exit_usage;
+        return cli::serve(serve_config);
     }
     if (*fetch) {
         return cli::fetch_url(fetch_args);

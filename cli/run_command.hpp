@@ -33,5 +33,7 @@ struct fetch_arguments {
 int run_crawl(const run_arguments& args);
 int fetch_url(const fetch_arguments& args);
 int check_config(const std::string& config_path);
+// `harvest serve --config FILE` (serve_command.cpp).
+int serve(const std::string& config_path);
 
 }  // namespace harvest::cli

@@ -4,6 +4,7 @@
 #include "config/loader.hpp"
 
 #include "config/config_tree.hpp"
+#include "config/service_config.hpp"
 #include "pipelines/extract/product_fields.hpp"
 #include "pipelines/html/html.hpp"
 
@@ -1363,6 +1364,43 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
 }
 
 }  // namespace
+
+// A service profile (config/service_config.hpp): the sections of a crawl config a job shares.
+crawl_config detail::read_profile(const node& n, const std::string& source_name,
+                                  const std::string& base_dir) {
+    const reader r(source_name, base_dir);
+    section top(r, n, "profile",
+                {"engine", "http", "rate_limit", "retry", "circuit_breaker", "hosts", "follow",
+                 "extract"});
+    crawl_config config;
+    config.source_path = source_name;
+    auto& crawl = config.crawl;
+    if (const auto* v = top.get("engine")) {
+        crawl.engine = read_engine(r, *v);
+    }
+    if (const auto* v = top.get("http")) {
+        crawl.http = read_http(r, *v, "http", crawl.http);
+    }
+    if (const auto* v = top.get("rate_limit")) {
+        crawl.rate_limit = read_rate_limit(r, *v);
+    }
+    if (const auto* v = top.get("retry")) {
+        crawl.retry = read_retry(r, *v, "retry", crawl.retry);
+    }
+    if (const auto* v = top.get("circuit_breaker")) {
+        crawl.circuit_breaker = read_breaker(r, *v, "circuit_breaker", crawl.circuit_breaker);
+    }
+    if (const auto* v = top.get("hosts")) {
+        read_hosts(r, *v, crawl);
+    }
+    if (const auto* v = top.get("follow")) {
+        config.follow = read_follow(r, *v);
+    }
+    if (const auto* v = top.get("extract")) {
+        config.extract = read_extract(r, *v);
+    }
+    return config;
+}
 
 crawl_config parse_config(std::string_view yaml_text, const std::string& source_name,
                           const std::string& base_dir,

@@ -17,6 +17,7 @@ std::string_view to_string(fetch_error e) noexcept {
         case fetch_error::too_many_redirects: return "too_many_redirects";
         case fetch_error::unsupported_scheme: return "unsupported_scheme";
         case fetch_error::cancelled: return "cancelled";
+        case fetch_error::egress_denied: return "egress_denied";
     }
     return "unknown";
 }

@@ -23,6 +23,7 @@ enum class fetch_error {
     too_many_redirects,  // more than http.max_redirects redirects
     unsupported_scheme,  // a URL or redirect Location whose scheme is not http or https
     cancelled,           // the crawl is stopping; not a failure of the URL
+    egress_denied,       // every resolved address was refused by client_options::allow_endpoint
 };
 
 // The metrics/error-stream name of an error kind, e.g. "tls_verify".

@@ -197,6 +197,15 @@ struct http_client::impl {
         if (!endpoints) {
             co_return endpoints.error();
         }
+        // `options` here is the request's http_options; the client's are this->options.
+        if (this->options.allow_endpoint) {
+            std::erase_if(*endpoints, [this](const auto& endpoint) {
+                return !this->options.allow_endpoint(endpoint.address(), endpoint.port());
+            });
+            if (endpoints->empty()) {
+                co_return fetch_error::egress_denied;
+            }
+        }
         detail::connect_limits limits{options.timeouts.connect, options.timeouts.tls, deadline};
         if (!parts.tls) {
             co_return co_await detail::connect_plain(executor, std::move(*endpoints), limits);

@@ -10,11 +10,13 @@
 #include "engine/net/fetch_error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -50,6 +52,10 @@ struct client_options {
     std::string user_agent;  // sent unless the request carries its own User-Agent
     std::chrono::seconds dns_ttl{60};
     std::size_t max_idle_per_origin = 64;
+    // Asked for every resolved address before connecting (redirect hops too): false = never
+    // connect there. When no address is left the attempt fails with egress_denied, having
+    // sent nothing. Empty = every address allowed. The bulk service's SSRF guard.
+    std::function<bool(const boost::asio::ip::address&, unsigned short port)> allow_endpoint{};
 };
 
 class http_client {

@@ -1,0 +1,70 @@
+#pragma once
+// The bulk job service's config (`harvest serve --config FILE`, shared/spec/bulk-api.md and
+// docs/bulk-api.md): YAML with the crawl config's conventions. Every problem is thrown as
+// config_error with `file:line:col:` like the crawl loader's.
+
+#include "config/crawl_config.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace harvest::config {
+
+// A named set of crawl settings a job runs with: a crawl config minus name, seeds and outputs.
+struct service_profile {
+    crawl::crawl_options crawl;
+    std::vector<pipelines::extract_rule> extract;
+};
+
+struct webhook_settings {
+    std::string secret_file;  // resolved against the config's folder
+    std::string secret;       // the file's content, trailing newline removed
+    unsigned max_attempts = 8;
+    std::chrono::milliseconds backoff_base{1000};
+    std::chrono::milliseconds backoff_max{300000};
+    std::chrono::milliseconds timeout{10000};  // one delivery attempt, all of it
+};
+
+struct egress_settings {
+    bool deny_private = true;
+    // "host:port", "[v6]:port" or a bare address: destinations allowed even when private.
+    std::vector<std::string> allow;
+};
+
+struct service_config {
+    std::string source_path;
+    std::string listen = "127.0.0.1:8700";
+    std::string api_keys_file;  // resolved
+    std::string jobs_db;        // resolved
+    std::size_t max_items_per_job = 5000;
+    // Extensions (docs/bulk-api.md): request body cap, per-key submissions and total fetches in
+    // flight across all jobs.
+    std::uint64_t max_body = 8ull << 20;
+    double submit_per_second = 2;
+    double submit_burst = 10;
+    std::size_t concurrency = 64;
+    std::map<std::string, service_profile> profiles;
+    std::map<std::string, std::string> templates;  // name -> URL with {id}
+    webhook_settings webhook;
+    egress_settings egress;
+    std::string metrics_listen;  // empty = no separate /metrics listener
+};
+
+service_config load_service_config(const std::string& path);
+service_config parse_service_config(std::string_view yaml_text, const std::string& source_name,
+                                    const std::string& base_dir);
+
+namespace detail {
+struct node;
+// Reads a crawl config's shareable sections (engine, http, rate_limit, retry, circuit_breaker,
+// hosts, follow, extract) from `n`, with the crawl loader's checks and messages. loader.cpp.
+crawl_config read_profile(const node& n, const std::string& source_name,
+                          const std::string& base_dir);
+}  // namespace detail
+
+}  // namespace harvest::config

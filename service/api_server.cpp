@@ -1,0 +1,221 @@
+// Beast server of the bulk API (api_server.hpp).
+
+#include "service/api_server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include <charconv>
+#include <set>
+#include <system_error>
+
+namespace harvest::service {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+tcp::endpoint parse_listen(const std::string& listen) {
+    std::string host;
+    std::string port;
+    if (!listen.empty() && listen.front() == '[') {
+        const auto close = listen.find("]:");
+        if (close == std::string::npos) {
+            throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                    "bad listen address " + listen);
+        }
+        host = listen.substr(1, close - 1);
+        port = listen.substr(close + 2);
+    } else {
+        const auto colon = listen.rfind(':');
+        if (colon == std::string::npos) {
+            throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                    "bad listen address " + listen + " (expected host:port)");
+        }
+        host = listen.substr(0, colon);
+        port = listen.substr(colon + 1);
+    }
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    boost::system::error_code parse_error;
+    auto address = host == "localhost" ? asio::ip::address(asio::ip::address_v4::loopback())
+                                       : asio::ip::make_address(host, parse_error);
+    if (ec != std::errc() || end != port.data() + port.size() || value > 65535 || parse_error) {
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "bad listen address " + listen + " (expected IP:port)");
+    }
+    return {address, static_cast<unsigned short>(value)};
+}
+
+using response_type = http::response<http::string_body>;
+
+response_type to_beast(const api_response& answer, unsigned version, bool keep_alive) {
+    response_type res{static_cast<http::status>(answer.status), version};
+    res.set(http::field::server, "harvest");
+    res.set(http::field::content_type, answer.content_type);
+    for (const auto& [name, value] : answer.headers) {
+        res.set(name, value);
+    }
+    res.keep_alive(keep_alive);
+    res.body() = answer.body;
+    res.prepare_payload();
+    return res;
+}
+
+}  // namespace
+
+struct api_server::state : std::enable_shared_from_this<api_server::state> {
+    state(asio::any_io_executor ex, std::string listen_address, handler_type h, api_server_limits l)
+        : executor(ex),
+          acceptor(ex),
+          listen(std::move(listen_address)),
+          handler(std::move(h)),
+          limits(l) {}
+
+    asio::any_io_executor executor;
+    tcp::acceptor acceptor;
+    std::string listen;
+    handler_type handler;
+    api_server_limits limits;
+    unsigned short port = 0;
+    bool closing = false;
+    std::set<beast::tcp_stream*> connections;
+
+    static asio::awaitable<void> serve(std::shared_ptr<state> self, tcp::socket socket) {
+        beast::tcp_stream stream(std::move(socket));
+        self->connections.insert(&stream);
+        struct registration {
+            state* self;
+            beast::tcp_stream* stream;
+            ~registration() { self->connections.erase(stream); }
+        } const registered{self.get(), &stream};
+        beast::flat_buffer buffer;
+        for (int served = 0; served < 10000 && !self->closing; ++served) {
+            http::request_parser<http::string_body> parser;
+            parser.header_limit(self->limits.header_limit);
+            parser.body_limit(self->limits.body_limit);
+            stream.expires_after(self->limits.read_timeout);
+            auto [read_error, read_bytes] = co_await http::async_read(
+                stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+            if (read_error) {
+                std::optional<api_response> answer;
+                if (read_error == http::error::body_limit) {
+                    answer =
+                        error_response(413, "body_too_large",
+                                       "the request body is larger than max_body (" +
+                                           std::to_string(self->limits.body_limit) + " bytes)");
+                } else if (read_error == http::error::header_limit) {
+                    answer = error_response(431, "headers_too_large", "request headers too large");
+                } else if (read_error.category() ==
+                               make_error_code(http::error::end_of_stream).category() &&
+                           read_error != http::error::end_of_stream &&
+                           read_error != http::error::partial_message) {
+                    answer = error_response(400, "bad_request", "malformed HTTP request");
+                }
+                if (answer && !self->closing) {
+                    auto res = to_beast(*answer, 11, false);
+                    stream.expires_after(self->limits.write_timeout);
+                    co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+                }
+                break;
+            }
+            const auto& req = parser.get();
+            api_request request;
+            request.method = std::string(req.method_string());
+            request.target = std::string(req.target());
+            request.authorization = std::string(req[http::field::authorization]);
+            request.idempotency_key = std::string(req["Idempotency-Key"]);
+            request.body = req.body();
+            api_response answer;
+            try {
+                answer = self->handler(request);
+            } catch (const std::exception& e) {
+                spdlog::error("{} {}: {}", request.method, request.target, e.what());
+                answer = error_response(500, "internal", "internal error");
+            }
+            auto res = to_beast(answer, req.version(), req.keep_alive());
+            stream.expires_after(self->limits.write_timeout);
+            auto [write_error, written] =
+                co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+            if (write_error || !res.keep_alive()) {
+                break;
+            }
+        }
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.socket().close(ignored);
+    }
+
+    static asio::awaitable<void> accept_loop(std::shared_ptr<state> self) {
+        while (!self->closing) {
+            auto [ec, socket] =
+                co_await self->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec) {
+                if (self->closing || ec == asio::error::operation_aborted) {
+                    break;
+                }
+                continue;  // e.g. EMFILE: the next accept may work
+            }
+            if (self->connections.size() >= self->limits.max_connections) {
+                boost::system::error_code ignored;
+                socket.close(ignored);
+                continue;
+            }
+            asio::co_spawn(self->executor, serve(self, std::move(socket)), asio::detached);
+        }
+    }
+};
+
+api_server::api_server(asio::any_io_executor executor, std::string listen, handler_type handler,
+                       api_server_limits limits)
+    : state_(std::make_shared<state>(executor, std::move(listen), std::move(handler), limits)) {}
+
+api_server::~api_server() {
+    close();
+}
+
+void api_server::start() {
+    const auto endpoint = parse_listen(state_->listen);
+    boost::system::error_code ec;
+    auto& acceptor = state_->acceptor;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) {
+        acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    }
+    if (!ec) {
+        acceptor.bind(endpoint, ec);
+    }
+    if (!ec) {
+        acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        throw std::system_error(ec, "cannot listen on " + state_->listen + " for the bulk API");
+    }
+    state_->port = acceptor.local_endpoint().port();
+    asio::co_spawn(state_->executor, state::accept_loop(state_), asio::detached);
+}
+
+unsigned short api_server::port() const noexcept {
+    return state_->port;
+}
+
+void api_server::close() {
+    state_->closing = true;
+    boost::system::error_code ignored;
+    state_->acceptor.close(ignored);
+    for (auto* stream : state_->connections) {
+        stream->close();
+    }
+}
+
+}  // namespace harvest::service

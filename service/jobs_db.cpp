@@ -1,0 +1,358 @@
+// SQLite storage of the bulk service (jobs_db.hpp).
+
+#include "service/jobs_db.hpp"
+
+#include <sqlite3.h>
+
+#include <stdexcept>
+
+namespace harvest::service {
+
+namespace {
+
+// One prepared statement, finalized on scope exit.
+class statement {
+  public:
+    statement(sqlite3* db, const char* sql) : db_(db) {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+            throw std::runtime_error(std::string("jobs_db: ") + sqlite3_errmsg(db));
+        }
+    }
+    ~statement() { sqlite3_finalize(stmt_); }
+    statement(const statement&) = delete;
+    statement& operator=(const statement&) = delete;
+
+    statement& bind(int index, std::string_view text) {
+        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
+                          SQLITE_TRANSIENT);
+        return *this;
+    }
+    statement& bind(int index, std::int64_t value) {
+        sqlite3_bind_int64(stmt_, index, value);
+        return *this;
+    }
+    // True while a row is available.
+    bool step() {
+        const int rc = sqlite3_step(stmt_);
+        if (rc == SQLITE_ROW) {
+            return true;
+        }
+        if (rc != SQLITE_DONE) {
+            throw std::runtime_error(std::string("jobs_db: ") + sqlite3_errmsg(db_));
+        }
+        return false;
+    }
+    void reset() {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+    std::string text(int column) const {
+        const auto* p = sqlite3_column_text(stmt_, column);
+        return p == nullptr
+                   ? std::string()
+                   : std::string(reinterpret_cast<const char*>(p),
+                                 static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+    }
+    std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+  private:
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+constexpr const char* job_columns =
+    "job_id, owner, profile, callback_url, status, items, created_at, finished_at, event_id, "
+    "webhook_state";
+
+job_row read_job(const statement& s) {
+    job_row job;
+    job.job_id = s.text(0);
+    job.owner = s.text(1);
+    job.profile = s.text(2);
+    job.callback_url = s.text(3);
+    job.status = s.text(4);
+    job.items = s.integer(5);
+    job.created_at_ms = s.integer(6);
+    job.finished_at_ms = s.integer(7);
+    job.event_id = s.text(8);
+    job.webhook_state = s.text(9);
+    return job;
+}
+
+constexpr const char* item_columns =
+    "result_id, job_id, idx, input, url, status, data, error, attempts";
+
+item_row read_item(const statement& s) {
+    item_row item;
+    item.result_id = s.text(0);
+    item.job_id = s.text(1);
+    item.index = s.integer(2);
+    item.input = s.text(3);
+    item.url = s.text(4);
+    item.status = s.text(5);
+    item.data = s.text(6);
+    item.error = s.text(7);
+    item.attempts = s.integer(8);
+    return item;
+}
+
+}  // namespace
+
+jobs_db::jobs_db(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK) {
+        std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw std::runtime_error("cannot open jobs_db " + path + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+    // WAL + NORMAL: a committed result survives a kill -9 of the service (not a power cut).
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    exec(
+        "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+        "profile TEXT NOT NULL, callback_url TEXT NOT NULL, status TEXT NOT NULL, "
+        "items INTEGER NOT NULL, created_at INTEGER NOT NULL, finished_at INTEGER NOT NULL "
+        "DEFAULT 0, event_id TEXT NOT NULL DEFAULT '', webhook_state TEXT NOT NULL DEFAULT "
+        "'none')");
+    exec(
+        "CREATE TABLE IF NOT EXISTS items (result_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, "
+        "idx INTEGER NOT NULL, input TEXT NOT NULL, url TEXT NOT NULL, status TEXT NOT NULL, "
+        "data TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', attempts INTEGER NOT "
+        "NULL DEFAULT 0)");
+    exec("CREATE INDEX IF NOT EXISTS items_by_job ON items (job_id, idx)");
+    exec("CREATE INDEX IF NOT EXISTS items_by_status ON items (job_id, status)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS idempotency (owner TEXT NOT NULL, key TEXT NOT NULL, "
+        "body_hash TEXT NOT NULL, job_id TEXT NOT NULL, created_at INTEGER NOT NULL, "
+        "PRIMARY KEY (owner, key))");
+}
+
+jobs_db::~jobs_db() {
+    sqlite3_close(db_);
+}
+
+void jobs_db::exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+        std::string message = error != nullptr ? error : "unknown error";
+        sqlite3_free(error);
+        throw std::runtime_error("jobs_db: " + message);
+    }
+}
+
+void jobs_db::insert_job(const job_row& job, const std::vector<std::string>& inputs,
+                         const std::vector<std::string>& urls,
+                         const std::vector<std::string>& result_ids,
+                         std::string_view idempotency_key, std::string_view body_hash) {
+    exec("BEGIN IMMEDIATE");
+    try {
+        statement j(db_,
+                    "INSERT INTO jobs (job_id, owner, profile, callback_url, status, items, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        j.bind(1, job.job_id).bind(2, job.owner).bind(3, job.profile).bind(4, job.callback_url);
+        j.bind(5, job.status).bind(6, static_cast<std::int64_t>(inputs.size()));
+        j.bind(7, job.created_at_ms);
+        j.step();
+        statement i(db_,
+                    "INSERT INTO items (result_id, job_id, idx, input, url, status) VALUES (?, "
+                    "?, ?, ?, ?, 'queued')");
+        for (std::size_t n = 0; n < inputs.size(); ++n) {
+            i.bind(1, result_ids[n]).bind(2, job.job_id).bind(3, static_cast<std::int64_t>(n));
+            i.bind(4, inputs[n]).bind(5, urls[n]);
+            i.step();
+            i.reset();
+        }
+        if (!idempotency_key.empty()) {
+            statement k(db_,
+                        "INSERT OR REPLACE INTO idempotency (owner, key, body_hash, job_id, "
+                        "created_at) VALUES (?, ?, ?, ?, ?)");
+            k.bind(1, job.owner).bind(2, idempotency_key).bind(3, body_hash).bind(4, job.job_id);
+            k.bind(5, job.created_at_ms);
+            k.step();
+        }
+        exec("COMMIT");
+    } catch (...) {
+        exec("ROLLBACK");
+        throw;
+    }
+}
+
+std::optional<job_row> jobs_db::job(std::string_view job_id) {
+    statement s(db_,
+                (std::string("SELECT ") + job_columns + " FROM jobs WHERE job_id = ?").c_str());
+    s.bind(1, job_id);
+    if (!s.step()) {
+        return std::nullopt;
+    }
+    auto job = read_job(s);
+    job.succeeded = count_items(job_id, "ok");
+    job.failed = count_items(job_id, "failed");
+    return job;
+}
+
+std::vector<job_row> jobs_db::unfinished_jobs() {
+    statement s(db_, (std::string("SELECT ") + job_columns +
+                      " FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at")
+                         .c_str());
+    std::vector<job_row> jobs;
+    while (s.step()) {
+        jobs.push_back(read_job(s));
+    }
+    return jobs;
+}
+
+std::vector<job_row> jobs_db::pending_webhooks() {
+    statement s(db_, (std::string("SELECT ") + job_columns +
+                      " FROM jobs WHERE webhook_state = 'pending' ORDER BY finished_at")
+                         .c_str());
+    std::vector<job_row> jobs;
+    while (s.step()) {
+        auto job = read_job(s);
+        job.succeeded = 0;
+        jobs.push_back(std::move(job));
+    }
+    for (auto& job : jobs) {
+        job.succeeded = count_items(job.job_id, "ok");
+        job.failed = count_items(job.job_id, "failed");
+    }
+    return jobs;
+}
+
+std::vector<item_row> jobs_db::results(std::string_view job_id, std::string_view status) {
+    std::string sql = std::string("SELECT ") + item_columns + " FROM items WHERE job_id = ?";
+    if (!status.empty()) {
+        sql += " AND status = ?";
+    }
+    sql += " ORDER BY idx";
+    statement s(db_, sql.c_str());
+    s.bind(1, job_id);
+    if (!status.empty()) {
+        s.bind(2, status);
+    }
+    std::vector<item_row> items;
+    while (s.step()) {
+        items.push_back(read_item(s));
+    }
+    return items;
+}
+
+std::optional<item_row> jobs_db::result(std::string_view result_id) {
+    statement s(
+        db_, (std::string("SELECT ") + item_columns + " FROM items WHERE result_id = ?").c_str());
+    s.bind(1, result_id);
+    if (!s.step()) {
+        return std::nullopt;
+    }
+    return read_item(s);
+}
+
+std::vector<item_row> jobs_db::queued_items(std::string_view job_id, std::int64_t after_index,
+                                            std::size_t limit) {
+    statement s(db_, (std::string("SELECT ") + item_columns +
+                      " FROM items WHERE job_id = ? AND status = 'queued' AND idx > ? ORDER BY "
+                      "idx LIMIT ?")
+                         .c_str());
+    s.bind(1, job_id).bind(2, after_index).bind(3, static_cast<std::int64_t>(limit));
+    std::vector<item_row> items;
+    while (s.step()) {
+        items.push_back(read_item(s));
+    }
+    return items;
+}
+
+std::int64_t jobs_db::count_items(std::string_view job_id, std::string_view status) {
+    statement s(db_, "SELECT count(*) FROM items WHERE job_id = ? AND status = ?");
+    s.bind(1, job_id).bind(2, status);
+    return s.step() ? s.integer(0) : 0;
+}
+
+void jobs_db::store_result(std::string_view result_id, std::string_view status,
+                           std::string_view data, std::string_view error, std::int64_t attempts) {
+    statement s(db_,
+                "UPDATE items SET status = ?, data = ?, error = ?, attempts = ? WHERE result_id "
+                "= ? AND status = 'queued'");
+    s.bind(1, status).bind(2, data).bind(3, error).bind(4, attempts).bind(5, result_id);
+    s.step();
+}
+
+void jobs_db::set_status(std::string_view job_id, std::string_view status,
+                         std::int64_t finished_at_ms) {
+    statement s(db_, "UPDATE jobs SET status = ?, finished_at = ? WHERE job_id = ?");
+    s.bind(1, status).bind(2, finished_at_ms).bind(3, job_id);
+    s.step();
+}
+
+void jobs_db::set_webhook(std::string_view job_id, std::string_view event_id,
+                          std::string_view state) {
+    statement s(db_, "UPDATE jobs SET event_id = ?, webhook_state = ? WHERE job_id = ?");
+    s.bind(1, event_id).bind(2, state).bind(3, job_id);
+    s.step();
+}
+
+void jobs_db::finish_job(std::string_view job_id, std::int64_t finished_at_ms,
+                         std::string_view event_id) {
+    statement s(db_,
+                "UPDATE jobs SET status = 'done', finished_at = ?, event_id = ?, webhook_state = "
+                "CASE WHEN ? = '' THEN webhook_state ELSE 'pending' END WHERE job_id = ?");
+    s.bind(1, finished_at_ms).bind(2, event_id).bind(3, event_id).bind(4, job_id);
+    s.step();
+}
+
+bool jobs_db::cancel(std::string_view job_id, std::int64_t now_ms) {
+    exec("BEGIN IMMEDIATE");
+    try {
+        statement j(db_,
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE job_id = ? AND "
+                    "status IN ('queued', 'running')");
+        j.bind(1, now_ms).bind(2, job_id);
+        j.step();
+        const bool changed = sqlite3_changes(db_) > 0;
+        if (changed) {
+            statement i(db_,
+                        "UPDATE items SET status = 'cancelled' WHERE job_id = ? AND status = "
+                        "'queued'");
+            i.bind(1, job_id);
+            i.step();
+        }
+        exec("COMMIT");
+        return changed;
+    } catch (...) {
+        exec("ROLLBACK");
+        throw;
+    }
+}
+
+std::optional<idempotency_row> jobs_db::idempotency(std::string_view owner, std::string_view key,
+                                                    std::int64_t now_ms, std::int64_t max_age_ms) {
+    statement purge(db_, "DELETE FROM idempotency WHERE created_at < ?");
+    purge.bind(1, now_ms - max_age_ms);
+    purge.step();
+    statement s(db_, "SELECT body_hash, job_id FROM idempotency WHERE owner = ? AND key = ?");
+    s.bind(1, owner).bind(2, key);
+    if (!s.step()) {
+        return std::nullopt;
+    }
+    return idempotency_row{s.text(0), s.text(1)};
+}
+
+std::vector<std::pair<std::string, std::int64_t>> jobs_db::job_counts() {
+    statement s(db_, "SELECT status, count(*) FROM jobs GROUP BY status");
+    std::vector<std::pair<std::string, std::int64_t>> counts;
+    while (s.step()) {
+        counts.emplace_back(s.text(0), s.integer(1));
+    }
+    return counts;
+}
+
+std::vector<std::pair<std::string, std::int64_t>> jobs_db::item_counts() {
+    statement s(db_, "SELECT status, count(*) FROM items GROUP BY status");
+    std::vector<std::pair<std::string, std::int64_t>> counts;
+    while (s.step()) {
+        counts.emplace_back(s.text(0), s.integer(1));
+    }
+    return counts;
+}
+
+}  // namespace harvest::service

@@ -1,0 +1,107 @@
+#pragma once
+// Jobs, per-item results and idempotency keys of the bulk service, in one SQLite file (WAL).
+// Everything a restart needs lives here: a job's items are `queued` until their result is
+// stored, so a restarted service fetches only what has no result yet.
+//
+// Not thread-safe: the service touches it from its one io_context thread.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct sqlite3;
+
+namespace harvest::service {
+
+struct job_row {
+    std::string job_id;
+    std::string owner;  // the API key's id (api_keys::owner_id), never the key
+    std::string profile;
+    std::string callback_url;  // empty: no webhook
+    std::string status;        // queued, running, done, cancelled
+    std::int64_t items = 0;
+    std::int64_t succeeded = 0;  // filled by job()
+    std::int64_t failed = 0;
+    std::int64_t created_at_ms = 0;   // unix milliseconds
+    std::int64_t finished_at_ms = 0;  // 0 = not finished
+    std::string event_id;             // the completion webhook's, once the job has ended
+    std::string webhook_state;        // none, pending, delivered, failed
+};
+
+struct item_row {
+    std::string result_id;
+    std::string job_id;
+    std::int64_t index = 0;
+    std::string input;  // the URL or ASIN as submitted
+    std::string url;
+    std::string status;  // queued, ok, failed, cancelled
+    std::string data;    // JSON text of the extracted item(s), ok only
+    std::string error;   // failure kind, failed only
+    std::int64_t attempts = 0;
+};
+
+struct idempotency_row {
+    std::string body_hash;
+    std::string job_id;
+};
+
+class jobs_db {
+  public:
+    // Opens (creating if needed) the database and its tables. Throws std::runtime_error.
+    explicit jobs_db(const std::string& path);
+    ~jobs_db();
+    jobs_db(const jobs_db&) = delete;
+    jobs_db& operator=(const jobs_db&) = delete;
+
+    // The job, its items (result_ids parallel to inputs/urls) and, when `idempotency_key` is
+    // not empty, the key, all in one transaction.
+    void insert_job(const job_row& job, const std::vector<std::string>& inputs,
+                    const std::vector<std::string>& urls,
+                    const std::vector<std::string>& result_ids, std::string_view idempotency_key,
+                    std::string_view body_hash);
+
+    // With succeeded / failed counted from the items.
+    std::optional<job_row> job(std::string_view job_id);
+    // Jobs whose status is queued or running, oldest first.
+    std::vector<job_row> unfinished_jobs();
+    // Ended jobs with a callback whose webhook is still pending.
+    std::vector<job_row> pending_webhooks();
+
+    // Items of a job in submission order; `status` empty = all.
+    std::vector<item_row> results(std::string_view job_id, std::string_view status = {});
+    std::optional<item_row> result(std::string_view result_id);
+    // Up to `limit` queued items of the job with index > after_index, in order.
+    std::vector<item_row> queued_items(std::string_view job_id, std::int64_t after_index,
+                                       std::size_t limit);
+    std::int64_t count_items(std::string_view job_id, std::string_view status);
+
+    // Stores an item's outcome (status ok or failed); only a queued item changes.
+    void store_result(std::string_view result_id, std::string_view status, std::string_view data,
+                      std::string_view error, std::int64_t attempts);
+    void set_status(std::string_view job_id, std::string_view status,
+                    std::int64_t finished_at_ms = 0);
+    void set_webhook(std::string_view job_id, std::string_view event_id, std::string_view state);
+    // Marks the job done and, when `event_id` is not empty, its webhook pending with that id,
+    // in one statement: a crash leaves either a running job or a done one with its event.
+    void finish_job(std::string_view job_id, std::int64_t finished_at_ms,
+                    std::string_view event_id);
+    // Marks the job cancelled and its queued items cancelled. False if it had already ended.
+    bool cancel(std::string_view job_id, std::int64_t now_ms);
+
+    // The key's record if it was stored less than `max_age_ms` before `now_ms`. Older records
+    // are deleted.
+    std::optional<idempotency_row> idempotency(std::string_view owner, std::string_view key,
+                                               std::int64_t now_ms, std::int64_t max_age_ms);
+
+    // (status, count) over all jobs / all items, for /metrics.
+    std::vector<std::pair<std::string, std::int64_t>> job_counts();
+    std::vector<std::pair<std::string, std::int64_t>> item_counts();
+
+  private:
+    void exec(const char* sql);
+    sqlite3* db_ = nullptr;
+};
+
+}  // namespace harvest::service

@@ -1,0 +1,93 @@
+// The bulk job service's wiring (service.hpp).
+
+#include "service/service.hpp"
+
+#include "engine/metrics/crawl_metrics.hpp"
+#include "engine/metrics/http/metrics_server.hpp"
+#include "engine/metrics/process_metrics.hpp"
+#include "engine/metrics/registry.hpp"
+#include "engine/net/http_client.hpp"
+#include "service/api.hpp"
+#include "service/api_server.hpp"
+#include "service/egress_guard.hpp"
+#include "service/job_runner.hpp"
+#include "service/jobs_db.hpp"
+#include "service/signing.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+#include <optional>
+
+namespace harvest::service {
+
+namespace asio = boost::asio;
+
+int run_service(const config::service_config& config) {
+    auto keys = api_keys::load(config.api_keys_file);
+    const egress_guard guard(config.egress);
+    jobs_db db(config.jobs_db);
+
+    asio::io_context io(1);
+    metrics::registry registry({{"crawl", "serve"}});
+    metrics::register_process_metrics(registry);
+    metrics::register_build_info(registry);
+    metrics::crawl_metrics engine_metrics(registry);
+    service_metrics own_metrics(registry, db);
+
+    net::client_options client_options;
+    client_options.user_agent = "harvest/" HARVEST_VERSION;
+    client_options.allow_endpoint = [&guard](const asio::ip::address& address,
+                                             unsigned short port) {
+        return guard.allowed(address, port);
+    };
+    net::http_client client(io.get_executor(), client_options);
+
+    job_runner runner(io.get_executor(), config, db, client, own_metrics, &engine_metrics);
+    api_events events{[&runner](const std::string& id) { runner.job_submitted(id); },
+                      [&runner](const std::string& id) { runner.job_cancelled(id); }};
+    api handler(config, db, keys, guard, std::move(events));
+    api_server_limits limits;
+    limits.body_limit = config.max_body;
+    api_server server(
+        io.get_executor(), config.listen,
+        [&handler](const api_request& request) { return handler.handle(request); }, limits);
+    server.start();
+    std::optional<metrics::metrics_server> metrics_http;
+    if (!config.metrics_listen.empty()) {
+        metrics_http.emplace(io.get_executor(), config.metrics_listen,
+                             [&registry] { return registry.expose(); });
+        metrics_http->start();
+    }
+    runner.start();
+    spdlog::info("harvest serve: listening on {} (port {}), jobs_db {}", config.listen,
+                 server.port(), config.jobs_db);
+
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) {
+            return;
+        }
+        spdlog::info("harvest serve: stopping");
+        server.close();
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+                co_await runner.stop();
+                if (metrics_http) {
+                    co_await metrics_http->close();
+                }
+                io.stop();
+            },
+            asio::detached);
+    });
+    io.run();
+    return 0;
+}
+
+}  // namespace harvest::service

@@ -1,0 +1,741 @@
+// `harvest serve` acceptance: the real service process against nginx serving a generated
+// catalog and the chaos origin, driven with curl; a webhook receiver in the test checks the
+// signature with the openssl CLI; kill -9 and restart resume a job without refetching.
+// Every destination is on 127.0.0.1; the egress test checks that nothing connects at all.
+
+#include "tests/integration/chaos.hpp"
+#include "tests/integration/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <poll.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace {
+
+using namespace harvest::test;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+// A webhook receiver: answers the first `failures` POSTs 500, then 200, and keeps every
+// request's headers and body. Plain POSIX sockets on a thread; bounded by stop().
+class webhook_receiver {
+  public:
+    struct request {
+        std::map<std::string, std::string> headers;  // lower-case names
+        std::string body;
+    };
+
+    explicit webhook_receiver(int failures) : failures_(failures) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = 0;
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(fd_, 64) != 0) {
+            throw std::runtime_error("webhook_receiver: cannot listen");
+        }
+        socklen_t len = sizeof addr;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~webhook_receiver() {
+        stopping_ = true;
+        thread_.join();
+        ::close(fd_);
+    }
+    int port() const { return port_; }
+    int connections() const { return connections_; }
+    std::vector<request> requests() const {
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
+
+  private:
+    void run() {
+        while (!stopping_) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) {
+                continue;
+            }
+            const int client = ::accept(fd_, nullptr, nullptr);
+            if (client < 0) {
+                continue;
+            }
+            ++connections_;
+            timeval tv{2, 0};
+            ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            std::string data;
+            char buffer[65536];
+            std::size_t header_end = std::string::npos;
+            std::size_t length = 0;
+            while (true) {
+                if (header_end == std::string::npos) {
+                    header_end = data.find("\r\n\r\n");
+                    if (header_end != std::string::npos) {
+                        auto lower = data.substr(0, header_end);
+                        for (auto& c : lower) {
+                            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                        }
+                        const auto cl = lower.find("content-length:");
+                        length = cl == std::string::npos ? 0 : std::stoul(lower.substr(cl + 15));
+                    }
+                }
+                if (header_end != std::string::npos && data.size() >= header_end + 4 + length) {
+                    break;
+                }
+                const auto n = ::recv(client, buffer, sizeof buffer, 0);
+                if (n <= 0) {
+                    break;
+                }
+                data.append(buffer, static_cast<std::size_t>(n));
+            }
+            if (header_end == std::string::npos) {
+                ::close(client);
+                continue;
+            }
+            request r;
+            std::size_t pos = data.find("\r\n") + 2;
+            while (pos < header_end) {
+                const auto eol = data.find("\r\n", pos);
+                const auto line = data.substr(pos, eol - pos);
+                const auto colon = line.find(':');
+                auto name = line.substr(0, colon);
+                for (auto& c : name) {
+                    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                }
+                r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+                pos = eol + 2;
+            }
+            r.body = data.substr(header_end + 4, length);
+            int seen = 0;
+            {
+                std::lock_guard lock(mutex_);
+                requests_.push_back(std::move(r));
+                seen = static_cast<int>(requests_.size());
+            }
+            const std::string answer = seen <= failures_
+                                           ? "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n"
+                                             "Connection: close\r\n\r\n"
+                                           : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n"
+                                             "Connection: close\r\n\r\n";
+            ::send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
+            ::close(client);
+        }
+    }
+
+    int failures_;
+    int fd_ = -1;
+    int port_ = 0;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> connections_{0};
+    mutable std::mutex mutex_;
+    std::vector<request> requests_;
+    std::thread thread_;
+};
+
+// `harvest serve --config FILE` as a child process in its own process group.
+class serve_process {
+  public:
+    serve_process(fs::path config, fs::path log, int port)
+        : config_(std::move(config)), log_(std::move(log)), port_(port) {
+        start();
+    }
+    ~serve_process() { kill(SIGKILL); }
+
+    void start() {
+        std::fflush(nullptr);
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::setpgid(0, 0);
+            const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            ::dup2(out, 1);
+            ::dup2(out, 2);
+            const std::string binary = harvest_binary().string();
+            const std::string config = config_.string();
+            ::execl(binary.c_str(), binary.c_str(), "serve", "--config", config.c_str(),
+                    static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        for (int i = 0; i < 500; ++i) {
+            if (port_accepts(port_)) {
+                return;
+            }
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                throw std::runtime_error("harvest serve exited at start: " + read_file(log_));
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        throw std::runtime_error("harvest serve did not listen within 5 s");
+    }
+
+    // Sends `signal` and waits (bounded) for the process to end; returns its exit status.
+    int kill(int signal) {
+        if (pid_ <= 0) {
+            return -1;
+        }
+        ::kill(pid_, signal);
+        int status = 0;
+        for (int i = 0; i < 1000; ++i) {
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        ::kill(-pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return -1;
+    }
+
+  private:
+    fs::path config_;
+    fs::path log_;
+    int port_;
+    pid_t pid_ = -1;
+};
+
+struct http_answer {
+    int status = 0;
+    std::string body;
+    std::string headers;
+    double seconds = 0;
+};
+
+// One request with curl (a real, independent HTTP client).
+http_answer curl(const temp_dir& tmp, const std::string& method, const std::string& url,
+                 const std::string& key, const std::string& body = {},
+                 const std::vector<std::string>& extra_headers = {}) {
+    const auto body_file = tmp / "curl.body";
+    const auto out_file = tmp / "curl.out";
+    const auto headers_file = tmp / "curl.headers";
+    std::vector<std::string> argv{"curl", "-s",
+                                  "-X",   method,
+                                  "-o",   out_file.string(),
+                                  "-D",   headers_file.string(),
+                                  "-w",   "%{http_code} %{time_total}"};
+    if (!key.empty()) {
+        argv.insert(argv.end(), {"-H", "Authorization: Bearer " + key});
+    }
+    for (const auto& h : extra_headers) {
+        argv.insert(argv.end(), {"-H", h});
+    }
+    if (!body.empty()) {
+        write_file(body_file, body);
+        argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary",
+                                 "@" + body_file.string()});
+    }
+    argv.push_back(url);
+    const auto result = run_process(argv, 30s);
+    http_answer answer;
+    std::istringstream(result.out) >> answer.status >> answer.seconds;
+    answer.body = fs::exists(out_file) ? read_file(out_file) : "";
+    answer.headers = fs::exists(headers_file) ? read_file(headers_file) : "";
+    fs::remove(out_file);
+    return answer;
+}
+
+struct service_fixture {
+    temp_dir tmp{"harvest-serve"};
+    int port = free_port();
+    int metrics_port = free_port();
+    std::string base = "http://127.0.0.1:" + std::to_string(port);
+
+    void write_config(const std::string& allow, const std::string& templates,
+                      const std::string& extra_profile = {}) {
+        write_file(tmp / "keys.txt", "# test keys\nkey-alpha\nkey-beta\n");
+        write_file(tmp / "webhook.secret", "whsec-test-0123456789\n");
+        write_file(tmp / "serve.yaml",
+                   "listen: 127.0.0.1:" + std::to_string(port) +
+                       "\n"
+                       "api_keys_file: keys.txt\n"
+                       "jobs_db: jobs.db\n"
+                       "max_items_per_job: 5000\n"
+                       "concurrency: 32\n"
+                       "submit_rate_limit: {per_second: 5, burst: 10}\n"
+                       "profiles:\n"
+                       "  catalog:\n"
+                       "    http: {timeouts: {connect: 2s, total: 10s}}\n"
+                       "    rate_limit: {per_second: 0, burst: 1}\n"
+                       "    retry: {max_attempts: 4, backoff: {base: 20ms, max: 100ms}, budget: "
+                       "{ratio: 5}}\n"
+                       "    circuit_breaker: {window: 1000, min_calls: 1000, failure_rate: 1}\n"
+                       "    extract:\n"
+                       "      - {match: \"/api/products/\", type: json, fields: {id: /asin, "
+                       "price: /price}}\n"
+                       "      - {match: \"/(ok|fail-then-ok|delay)/\", type: json, fields: "
+                       "{id: /id}}\n" +
+                       extra_profile + "templates:\n" + templates +
+                       "webhook: {secret_file: webhook.secret, max_attempts: 5, backoff: "
+                       "{base: 50ms, max: 200ms}}\n"
+                       "egress: {deny_private: true, allow: [" +
+                       allow +
+                       "]}\n"
+                       "metrics: {listen: 127.0.0.1:" +
+                       std::to_string(metrics_port) + "}\n");
+    }
+
+    json::object job(const std::string& id, const std::string& key = "key-alpha") {
+        auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id, key);
+        REQUIRE(answer.status == 200);
+        return json::parse(answer.body).as_object();
+    }
+
+    // Polls the job until `status` or the time limit; returns the last answer.
+    json::object wait_for(const std::string& id, std::string_view status,
+                          std::chrono::seconds limit) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        json::object last;
+        while (std::chrono::steady_clock::now() < until) {
+            last = job(id);
+            if (last.at("status").as_string() == status) {
+                break;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return last;
+    }
+
+    std::vector<json::object> results(const std::string& id, const std::string& query = {}) {
+        auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id + "/results" + query, "key-alpha");
+        REQUIRE(answer.status == 200);
+        std::vector<json::object> lines;
+        std::istringstream in(answer.body);
+        for (std::string line; std::getline(in, line);) {
+            lines.push_back(json::parse(line).as_object());
+        }
+        return lines;
+    }
+};
+
+std::string json_list(const std::vector<std::string>& values) {
+    json::array list;
+    for (const auto& v : values) {
+        list.emplace_back(v);
+    }
+    return json::serialize(list);
+}
+
+// The signature checked with the openssl CLI, independently of the service's code.
+bool signature_valid(const temp_dir& tmp, const std::string& header, const std::string& body,
+                     const std::string& secret) {
+    const auto comma = header.find(",v1=");
+    if (header.rfind("t=", 0) != 0 || comma == std::string::npos) {
+        return false;
+    }
+    const auto t = header.substr(2, comma - 2);
+    write_file(tmp / "signed.txt", t + "." + body);
+    const auto result = run_process(
+        {"openssl", "dgst", "-sha256", "-hmac", secret, (tmp / "signed.txt").string()}, 10s);
+    const auto mac = result.out.substr(result.out.rfind(' ') + 1, 64);
+    return result.exit_code == 0 && mac == header.substr(comma + 4);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "serve: 5000 items with 2% 404 and 5% 503-twice end done and exact with a signed "
+    "webhook while a small job alongside progresses",
+    "[serve]") {
+    service_fixture f;
+    const auto site = f.tmp / "site";
+    generate_catalog(site, {5000, 7, 0.0});
+    nginx_server nginx(nginx_options{site, f.tmp / "nginx", std::nullopt, 1});
+    chaos_origin chaos(f.tmp / "chaos");
+    webhook_receiver receiver(2);  // two 500s first: the webhook must be retried
+
+    const auto asins = read_lines(site / "asins.txt");
+    REQUIRE(asins.size() == 5000);
+    std::map<std::string, json::object> truth;
+    for (auto& line : read_jsonl(site / "truth.jsonl")) {
+        truth[std::string(line.at("asin").as_string())] = line;
+    }
+    std::vector<std::string> urls;
+    std::set<std::string> missing;
+    std::set<std::string> flaky;
+    for (std::size_t i = 0; i < asins.size(); ++i) {
+        const auto& asin = asins[i];
+        if (i % 50 == 0) {  // 2%: removed from the catalog, nginx answers 404
+            fs::remove(site / "api/products" / (asin + ".json"));
+            missing.insert(asin);
+            urls.push_back(nginx.base_url() + "/api/products/" + asin + ".json");
+        } else if (i % 20 == 1) {  // 5%: 503 twice, then 200
+            flaky.insert(asin);
+            urls.push_back(chaos.url("/fail-then-ok/2/" + asin));
+        } else {
+            urls.push_back(nginx.base_url() + "/api/products/" + asin + ".json");
+        }
+    }
+    const std::string allow = "\"127.0.0.1:" + std::to_string(nginx.port()) + "\", \"" +
+                              chaos.host() + "\", \"127.0.0.1:" + std::to_string(receiver.port()) +
+                              "\"";
+    f.write_config(allow, "  catalog: \"" + nginx.base_url() + "/api/products/{id}.json\"\n");
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+
+    const std::string big_body = R"({"profile":"catalog","urls":)" + json_list(urls) +
+                                 R"(,"callback_url":"http://127.0.0.1:)" +
+                                 std::to_string(receiver.port()) + R"(/hook"})";
+    auto submitted = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha", big_body,
+                          {"Idempotency-Key: acceptance-1"});
+    REQUIRE(submitted.status == 202);
+    INFO("5,000-item submission took " << submitted.seconds << " s");
+    CHECK(submitted.seconds < 1.0);
+    const auto big_id = std::string(json::parse(submitted.body).at("job_id").as_string());
+
+    // A small job right after the big one: round-robin gets it done long before the big one.
+    std::vector<std::string> small_asins(asins.begin() + 2, asins.begin() + 12);
+    const std::string small_body =
+        R"({"profile":"catalog","template":"catalog","asins":)" + json_list(small_asins) + "}";
+    auto small = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha", small_body);
+    REQUIRE(small.status == 202);
+    const auto small_id = std::string(json::parse(small.body).at("job_id").as_string());
+
+    // The same Idempotency-Key and body: the same job; another body: 422.
+    auto repeat = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha", big_body,
+                       {"Idempotency-Key: acceptance-1"});
+    CHECK(repeat.status == 200);
+    CHECK(json::parse(repeat.body).at("job_id").as_string() == big_id);
+    CHECK(curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha", small_body,
+               {"Idempotency-Key: acceptance-1"})
+              .status == 422);
+    // Another key cannot see the job.
+    CHECK(curl(f.tmp, "GET", f.base + "/v1/jobs/" + big_id, "key-beta").status == 404);
+
+    const auto small_done = f.wait_for(small_id, "done", 60s);
+    CHECK(small_done.at("status").as_string() == "done");
+    CHECK(small_done.at("succeeded").as_int64() == 10);
+    const auto big_when_small_done = f.job(big_id);
+    INFO("big job when the small one was done: " << json::serialize(big_when_small_done));
+    CHECK(big_when_small_done.at("status").as_string() == "running");
+
+    const auto big_done = f.wait_for(big_id, "done", 240s);
+    REQUIRE(big_done.at("status").as_string() == "done");
+    CHECK(big_done.at("items").as_int64() == 5000);
+    CHECK(big_done.at("succeeded").as_int64() == 4900);
+    CHECK(big_done.at("failed").as_int64() == 100);
+    CHECK(big_done.at("finished_at").is_string());
+
+    const auto lines = f.results(big_id);
+    REQUIRE(lines.size() == 5000);
+    std::size_t exact = 0;
+    std::size_t failed_4xx = 0;
+    std::size_t retried = 0;
+    std::vector<std::string> result_ids;
+    for (const auto& line : lines) {
+        const auto input = std::string(line.at("input").as_string());
+        const auto& url = input;
+        const auto asin =
+            url.substr(url.rfind('/') + 1, 10 - (url.find(".json") == std::string::npos ? 0 : 0));
+        result_ids.push_back(std::string(line.at("result_id").as_string()));
+        std::string id = url.substr(url.rfind('/') + 1);
+        if (id.size() > 5 && id.substr(id.size() - 5) == ".json") {
+            id = id.substr(0, id.size() - 5);
+        }
+        if (missing.count(id) != 0) {
+            CHECK(line.at("status").as_string() == "failed");
+            CHECK(line.at("error").as_string() == "status_4xx");
+            failed_4xx += line.at("error").as_string() == "status_4xx" ? 1 : 0;
+            continue;
+        }
+        REQUIRE(line.at("status").as_string() == "ok");
+        const auto& data = line.at("data").as_object();
+        if (flaky.count(id) != 0) {
+            CHECK(line.at("attempts").as_int64() == 3);
+            retried += data.at("id").as_string() == id ? 1 : 0;
+            continue;
+        }
+        const auto& product = truth.at(id);
+        if (data.at("id") == product.at("asin") &&
+            json_equal(data.at("price"), product.at("price"))) {
+            ++exact;
+        }
+        (void)asin;
+    }
+    CHECK(failed_4xx == 100);
+    CHECK(retried == 250);
+    CHECK(exact == 4650);
+    CHECK(f.results(big_id, "?status=failed").size() == 100);
+    // Every result id is retrievable on its own.
+    for (std::size_t i = 0; i < result_ids.size(); i += 97) {
+        auto one = curl(f.tmp, "GET", f.base + "/v1/results/" + result_ids[i], "key-alpha");
+        CHECK(one.status == 200);
+        CHECK(json::parse(one.body).at("result_id").as_string() == result_ids[i]);
+    }
+    // The chaos origin saw each flaky path exactly three times (two 503s, one 200).
+    std::map<std::string, int> per_path;
+    for (const auto& a : chaos.arrivals()) {
+        ++per_path[a.path];
+    }
+    CHECK(per_path.size() == 250);
+    for (const auto& [path, count] : per_path) {
+        INFO(path);
+        CHECK(count == 3);
+    }
+
+    // The webhook: retried after two 500s, one event id, signature valid with the secret.
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (receiver.requests().size() < 3 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(50ms);
+    }
+    std::this_thread::sleep_for(300ms);  // nothing more may come
+    const auto hooks = receiver.requests();
+    REQUIRE(hooks.size() == 3);
+    std::set<std::string> event_ids;
+    for (const auto& hook : hooks) {
+        const auto body = json::parse(hook.body).as_object();
+        event_ids.insert(std::string(body.at("event_id").as_string()));
+        CHECK(hook.headers.at("idempotency-key") == body.at("event_id").as_string());
+        CHECK(signature_valid(f.tmp, hook.headers.at("harvest-signature"), hook.body,
+                              "whsec-test-0123456789"));
+        CHECK_FALSE(signature_valid(f.tmp, hook.headers.at("harvest-signature"), hook.body,
+                                    "another-secret"));
+        CHECK(body.at("job_id").as_string() == big_id);
+        CHECK(body.at("status").as_string() == "done");
+        CHECK(body.at("succeeded").as_int64() == 4900);
+        CHECK(body.at("failed").as_int64() == 100);
+        CHECK(body.at("result_ids").as_array().size() == 5000);
+    }
+    CHECK(event_ids.size() == 1);
+
+    // /metrics: the service's families and the engine's.
+    const auto metrics =
+        curl(f.tmp, "GET", "http://127.0.0.1:" + std::to_string(f.metrics_port) + "/metrics", "");
+    CHECK(metrics.body.find("harvest_service_jobs{crawl=\"serve\",status=\"done\"} 2") !=
+          std::string::npos);
+    CHECK(
+        metrics.body.find("harvest_service_items_total{crawl=\"serve\",outcome=\"failed\"} 100") !=
+        std::string::npos);
+    CHECK(metrics.body.find(
+              "harvest_service_webhook_deliveries_total{crawl=\"serve\",outcome=\"retried\"} 2") !=
+          std::string::npos);
+    CHECK(
+        metrics.body.find(
+            "harvest_service_webhook_deliveries_total{crawl=\"serve\",outcome=\"delivered\"} 1") !=
+        std::string::npos);
+    CHECK(metrics.body.find("harvest_retries_total{") != std::string::npos);
+    CHECK(service.kill(SIGTERM) == 0);
+}
+
+TEST_CASE("serve: API errors over HTTP are 401 400 413 and 429 with Retry-After", "[serve]") {
+    service_fixture f;
+    f.write_config("", "  catalog: \"http://127.0.0.1:9/api/products/{id}.json\"\n");
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    CHECK(curl(f.tmp, "GET", f.base + "/healthz", "").status == 200);
+    CHECK(curl(f.tmp, "GET", f.base + "/v1/jobs/x", "").status == 401);
+    CHECK(curl(f.tmp, "GET", f.base + "/v1/jobs/x", "key-gamma").status == 401);
+    auto bad = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha", R"({"profile":"catalog"})");
+    CHECK(bad.status == 400);
+    CHECK(bad.body.find("\"message\":\"urls: give exactly one") != std::string::npos);
+    std::vector<std::string> many(5001, "A");
+    auto big =
+        curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha",
+             R"({"profile":"catalog","template":"catalog","asins":)" + json_list(many) + "}");
+    CHECK(big.status == 413);
+    // Burst 10 at 5/s: within a second, the 12th submission of one key is refused.
+    int limited = 0;
+    std::string retry_after;
+    for (int i = 0; i < 14 && limited == 0; ++i) {
+        auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-beta", R"({"profile":"x"})");
+        if (r.status == 429) {
+            ++limited;
+            retry_after = r.headers;
+        }
+    }
+    CHECK(limited == 1);
+    CHECK(retry_after.find("Retry-After: 1") != std::string::npos);
+    CHECK(service.kill(SIGTERM) == 0);
+}
+
+TEST_CASE("serve: the egress guard refuses internal names and literals before connecting",
+          "[serve]") {
+    service_fixture f;
+    webhook_receiver listener(0);  // a port on loopback that is NOT in egress.allow
+    f.write_config("\"127.0.0.1:9\"", "  catalog: \"http://127.0.0.1:9/{id}\"\n");
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    // Literal internal addresses are refused at submission, naming the field. Nothing is sent.
+    for (const std::string url :
+         {"http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x",
+          "http://[::ffff:10.0.0.1]/x", "http://[fd00:ec2::254]/x", "http://0.0.0.0:80/x"}) {
+        INFO(url);
+        auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha",
+                      R"({"profile":"catalog","urls":[")" + url + R"("]})");
+        CHECK(r.status == 400);
+        CHECK(r.body.find("urls[0]: refused by the egress guard") != std::string::npos);
+    }
+    // A name that resolves to loopback passes submission and is refused at connect time.
+    const std::string url = "http://localhost:" + std::to_string(listener.port()) + "/secret";
+    auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha",
+                  R"({"profile":"catalog","urls":[")" + url + R"("]})");
+    REQUIRE(r.status == 202);
+    const auto id = std::string(json::parse(r.body).at("job_id").as_string());
+    const auto done = f.wait_for(id, "done", 30s);
+    REQUIRE(done.at("status").as_string() == "done");
+    const auto lines = f.results(id);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].at("status").as_string() == "failed");
+    CHECK(lines[0].at("error").as_string() == "egress_denied");
+    CHECK(listener.connections() == 0);
+    CHECK(service.kill(SIGTERM) == 0);
+}
+
+TEST_CASE(
+    "serve: kill -9 mid-job then restart completes the job without refetching stored "
+    "items and with one webhook event id",
+    "[serve]") {
+    service_fixture f;
+    chaos_origin chaos(f.tmp / "chaos");
+    webhook_receiver receiver(0);
+    f.write_config(
+        "\"" + chaos.host() + "\", \"127.0.0.1:" + std::to_string(receiver.port()) + "\"",
+        "  slow: \"" + chaos.url("/delay/150/{id}") + "\"\n");
+    // 400 items at 150 ms each with 32 in flight: about 2 s of work.
+    std::vector<std::string> ids;
+    for (int i = 0; i < 400; ++i) {
+        ids.push_back("item" + std::to_string(i));
+    }
+    const std::string body = R"({"profile":"catalog","template":"slow","asins":)" + json_list(ids) +
+                             R"(,"callback_url":"http://127.0.0.1:)" +
+                             std::to_string(receiver.port()) + R"(/hook"})";
+    std::string job_id;
+    std::set<std::string> stored_before;
+    {
+        serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+        auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha", body);
+        REQUIRE(r.status == 202);
+        job_id = std::string(json::parse(r.body).at("job_id").as_string());
+        const auto until = std::chrono::steady_clock::now() + 20s;
+        while (f.job(job_id).at("succeeded").as_int64() < 100 &&
+               std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(20ms);
+        }
+        for (const auto& line : f.results(job_id, "?status=ok")) {
+            stored_before.insert(std::string(line.at("input").as_string()));
+        }
+        CHECK(service.kill(SIGKILL) == 128 + SIGKILL);
+    }
+    REQUIRE(stored_before.size() >= 100);
+    REQUIRE(stored_before.size() < 400);
+    const double restarted_at =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    const auto done = f.wait_for(job_id, "done", 60s);
+    REQUIRE(done.at("status").as_string() == "done");
+    CHECK(done.at("succeeded").as_int64() == 400);
+    for (const auto& a : chaos.arrivals()) {
+        if (a.t < restarted_at) {
+            continue;
+        }
+        const auto id = a.path.substr(a.path.rfind('/') + 1);
+        INFO(a.path);
+        CHECK(stored_before.count(id) == 0);
+    }
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (receiver.requests().empty() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(50ms);
+    }
+    std::this_thread::sleep_for(300ms);
+    const auto hooks = receiver.requests();
+    REQUIRE(hooks.size() == 1);
+    CHECK(json::parse(hooks[0].body).at("succeeded").as_int64() == 400);
+    CHECK(service.kill(SIGTERM) == 0);
+}
+
+TEST_CASE("serve: DELETE cancels a running job and its webhook says cancelled", "[serve]") {
+    service_fixture f;
+    chaos_origin chaos(f.tmp / "chaos");
+    webhook_receiver receiver(0);
+    f.write_config(
+        "\"" + chaos.host() + "\", \"127.0.0.1:" + std::to_string(receiver.port()) + "\"",
+        "  slow: \"" + chaos.url("/delay/300/{id}") + "\"\n");
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 300; ++i) {
+        ids.push_back("c" + std::to_string(i));
+    }
+    auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha",
+                  R"({"profile":"catalog","template":"slow","asins":)" + json_list(ids) +
+                      R"(,"callback_url":"http://127.0.0.1:)" + std::to_string(receiver.port()) +
+                      R"(/hook"})");
+    REQUIRE(r.status == 202);
+    const auto id = std::string(json::parse(r.body).at("job_id").as_string());
+    std::this_thread::sleep_for(700ms);
+    CHECK(curl(f.tmp, "DELETE", f.base + "/v1/jobs/" + id, "key-beta").status == 404);
+    auto cancelled = curl(f.tmp, "DELETE", f.base + "/v1/jobs/" + id, "key-alpha");
+    REQUIRE(cancelled.status == 200);
+    CHECK(json::parse(cancelled.body).at("status").as_string() == "cancelled");
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (receiver.requests().empty() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(50ms);
+    }
+    const auto hooks = receiver.requests();
+    REQUIRE(hooks.size() == 1);
+    const auto event = json::parse(hooks[0].body).as_object();
+    CHECK(event.at("status").as_string() == "cancelled");
+    const auto lines = f.results(id);
+    REQUIRE(lines.size() == 300);
+    std::map<std::string, int> by_status;
+    for (const auto& line : lines) {
+        ++by_status[std::string(line.at("status").as_string())];
+    }
+    CHECK(by_status["ok"] > 0);
+    CHECK(by_status["cancelled"] > 0);
+    CHECK(by_status["ok"] + by_status["cancelled"] == 300);
+    CHECK(event.at("succeeded").as_int64() == by_status["ok"]);
+    CHECK(f.job(id).at("status").as_string() == "cancelled");
+    CHECK(service.kill(SIGTERM) == 0);
+}
+
+TEST_CASE(
+    "serve: a webhook still being retried at kill -9 is resent after restart with the "
+    "same event id",
+    "[serve]") {
+    service_fixture f;
+    chaos_origin chaos(f.tmp / "chaos");
+    webhook_receiver receiver(3);  // 500, 500, 500, then 200
+    f.write_config(
+        "\"" + chaos.host() + "\", \"127.0.0.1:" + std::to_string(receiver.port()) + "\"",
+        "  ok: \"" + chaos.url("/ok/{id}") + "\"\n");
+    std::string job_id;
+    {
+        serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+        auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha",
+                      R"({"profile":"catalog","template":"ok","asins":["w1","w2","w3"],)"
+                      R"("callback_url":"http://127.0.0.1:)" +
+                          std::to_string(receiver.port()) + R"(/hook"})");
+        REQUIRE(r.status == 202);
+        job_id = std::string(json::parse(r.body).at("job_id").as_string());
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (receiver.requests().empty() && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(5ms);
+        }
+        service.kill(SIGKILL);
+        // Killed between attempts (full jitter may send the second one at once).
+        REQUIRE(receiver.requests().size() >= 1);
+        REQUIRE(receiver.requests().size() <= 3);
+    }
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (receiver.requests().size() < 4 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(20ms);
+    }
+    std::this_thread::sleep_for(500ms);  // nothing more may come after the 200
+    const auto hooks = receiver.requests();
+    REQUIRE(hooks.size() == 4);
+    std::set<std::string> event_ids;
+    for (const auto& hook : hooks) {
+        event_ids.insert(std::string(json::parse(hook.body).at("event_id").as_string()));
+        CHECK(json::parse(hook.body).at("job_id").as_string() == job_id);
+    }
+    CHECK(event_ids.size() == 1);
+    CHECK(service.kill(SIGTERM) == 0);
+}

@@ -10,6 +10,7 @@
 #include "engine/metrics/http/metrics_server.hpp"
 #include "engine/metrics/process_metrics.hpp"
 #include "engine/metrics/registry.hpp"
+#include "engine/redis/redis_backend.hpp"
 #include "pipelines/pipeline_sink.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -187,9 +188,19 @@ struct metrics_endpoint {
     metrics::crawl_metrics crawl;
     metrics::metrics_server server;
 
+    // A worker of a distributed crawl labels its series with its name, so a dashboard can sum
+    // the cluster and still tell the workers apart.
+    static metrics::registry::const_labels_type const_labels(const crawl::crawl_options& options) {
+        metrics::registry::const_labels_type labels{{"crawl", options.name}};
+        if (options.frontier.backend == crawl::frontier_options::kind::redis) {
+            labels.emplace_back("worker", options.frontier.worker);
+        }
+        return labels;
+    }
+
     metrics_endpoint(asio::any_io_executor executor, const crawl::crawl_options& options,
                      const pipelines::pipeline_stats& items)
-        : registry({{"crawl", options.name}}),
+        : registry(const_labels(options)),
           crawl(registry, options.host_label_limit),
           server(std::move(executor), options.metrics_listen,
                  [this] { return registry.expose(); }) {
@@ -292,18 +303,33 @@ int run_crawl(const run_arguments& args) {
                   .string();
     std::unique_ptr<crawl::journal> journal;
     crawl::journal_state recovered;
-    try {
-        journal = std::make_unique<crawl::journal>(state_dir, config.crawl.name, args.resume);
+    // frontier.backend: redis — the shared frontier is the crawl's state: no local journal.
+    const bool distributed = config.crawl.frontier.backend == crawl::frontier_options::kind::redis;
+    if (distributed) {
         if (args.resume) {
-            recovered = journal->take_recovered_state();
-            resume_outputs(config.outputs, recovered);
-            spdlog::info("resuming from {}: {} completed, {} pending", state_dir,
-                         recovered.completed_count, recovered.pending.size());
+            std::fprintf(stderr, "harvest: --resume is not supported with frontier.backend: redis "
+                                 "(start the worker again: the crawl continues from Redis)\n");
+            return exit_usage;
         }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "harvest: cannot start: state journal in %s: %s\n",
-                     state_dir.c_str(), e.what());
-        return exit_cannot_start;
+        const char* worker = std::getenv("HARVEST_WORKER");
+        config.crawl.frontier.worker = worker != nullptr && *worker != '\0'
+                                           ? std::string(worker)
+                                           : redis::default_worker_name();
+    }
+    if (!distributed) {
+        try {
+            journal = std::make_unique<crawl::journal>(state_dir, config.crawl.name, args.resume);
+            if (args.resume) {
+                recovered = journal->take_recovered_state();
+                resume_outputs(config.outputs, recovered);
+                spdlog::info("resuming from {}: {} completed, {} pending", state_dir,
+                             recovered.completed_count, recovered.pending.size());
+            }
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "harvest: cannot start: state journal in %s: %s\n",
+                         state_dir.c_str(), e.what());
+            return exit_cannot_start;
+        }
     }
 
     crawl::seed_stream seeds(to_seed_specs(config.seeds));
@@ -315,10 +341,13 @@ int run_crawl(const run_arguments& args) {
         std::fprintf(stderr, "%s: %s\n", args.config_path.c_str(), e.what());
         return exit_usage;
     }
-    sink->set_commit_listener([log = journal.get()](std::span<const std::uint64_t> completed,
-                                                   std::span<const crawl::output_offset> sizes) {
-        log->commit(completed, sizes);
-    });
+    if (journal) {
+        sink->set_commit_listener(
+            [log = journal.get()](std::span<const std::uint64_t> completed,
+                                  std::span<const crawl::output_offset> sizes) {
+                log->commit(completed, sizes);
+            });
+    }
     try {
         seeds.open();
         sink->open();
@@ -340,8 +369,17 @@ int run_crawl(const run_arguments& args) {
         spdlog::info("metrics on http://{}/metrics", config.crawl.metrics_listen);
     }
 
+    // Distributed: the seeds go to the shared frontier (loaded by the first worker only).
+    std::shared_ptr<redis::redis_backend> shared;
+    if (distributed) {
+        shared = std::make_shared<redis::redis_backend>(config.crawl, std::move(seeds));
+        seeds = crawl::seed_stream({});
+    }
     crawl::crawler crawler(io, config.crawl, sink, std::move(seeds),
                            endpoint ? &endpoint->crawl : nullptr, journal.get());
+    if (shared) {
+        crawler.set_shared_backend(shared);
+    }
     if (args.resume) {
         crawler.restore(std::move(recovered));
     }
@@ -399,6 +437,11 @@ int run_crawl(const run_arguments& args) {
         return exit_failed;
     }
 
+    if (shared && shared->failed()) {
+        std::fprintf(stderr, "harvest: the Redis frontier failed; this worker's crawl is "
+                             "incomplete (its unfinished requests go to the other workers)\n");
+        return exit_failed;
+    }
     run_figures figures{config.crawl.name,
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
                             .count(),

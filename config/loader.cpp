@@ -41,7 +41,6 @@ struct unsupported_feature {
 
 constexpr auto unsupported_features = std::to_array<unsupported_feature>({
     {"outputs.type", "webhook", "use type jsonl, csv or sqlite"},
-    {"frontier.backend", "redis", "use backend memory (the default)"},
 });
 // ---------------------------------------------------------------------------------------------
 
@@ -1228,8 +1227,7 @@ void read_state(const reader& r, const node& n, crawl::crawl_options& crawl) {
     r.check_supported("state", "", n.where, "state");
 }
 
-// Only validated: the memory backend needs no settings, so nothing is stored yet.
-void read_frontier(const reader& r, const node& n) {
+void read_frontier(const reader& r, const node& n, crawl::crawl_options& crawl) {
     static constexpr auto backends = std::to_array<std::string_view>({"memory", "redis"});
     section s(r, n, "frontier", {"backend", "url", "lease"});
     std::size_t backend = 0;
@@ -1238,6 +1236,7 @@ void read_frontier(const reader& r, const node& n) {
     }
     if (const auto* v = s.get("url")) {
         const auto& url = r.text(*v, s.path_of("url"));
+        crawl.frontier.url = url;
         if (url.rfind("redis://", 0) != 0) {
             r.expected(*v, s.path_of("url"), "a redis:// URL like redis://127.0.0.1:6379/0");
         }
@@ -1248,9 +1247,10 @@ void read_frontier(const reader& r, const node& n) {
         r.missing(s, "url", "backend redis needs a URL like redis://127.0.0.1:6379/0");
     }
     if (const auto* v = s.get("lease")) {
-        r.duration(*v, s.path_of("lease"), true);
+        crawl.frontier.lease = r.duration(*v, s.path_of("lease"), true);
     }
     if (backend == 1) {
+        crawl.frontier.backend = crawl::frontier_options::kind::redis;
         r.check_supported("frontier.backend", "redis", s.get("backend")->where, "frontier.backend");
     }
 }
@@ -1311,7 +1311,7 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
         read_state(r, *v, crawl);
     }
     if (const auto* v = top.get("frontier")) {
-        read_frontier(r, *v);
+        read_frontier(r, *v, config.crawl);
     }
     return config;
 }

@@ -94,6 +94,18 @@ end
 return out
 )lua";
 
+// ARGV: prefix, lease ms, lease ids. XX: a lease already re-queued is not brought back.
+constexpr const char* renew_lua = R"lua(
+local prefix, lease = ARGV[1], tonumber(ARGV[2])
+local t = redis.call('TIME')
+local deadline = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + lease
+local held = 0
+for i = 3, #ARGV do
+  held = held + redis.call('ZADD', prefix .. 'inflight', 'XX', 'CH', deadline, ARGV[i])
+end
+return held
+)lua";
+
 // ARGV: prefix, lease ids. Returns how many were still leased.
 constexpr const char* complete_lua = R"lua(
 local prefix = ARGV[1]
@@ -154,7 +166,7 @@ return {queued, redis.call('ZCARD', prefix .. 'inflight'), redis.call('SCARD', p
         tonumber(redis.call('GET', prefix .. 'redelivered') or '0')}
 )lua";
 
-constexpr std::array<const char*, 6> scripts = {admit_lua,   take_lua,    complete_lua,
+constexpr std::array<const char*, 7> scripts = {renew_lua,   admit_lua,   take_lua,  complete_lua,
                                                 requeue_lua, breaker_lua, counts_lua};
 
 // Every script names its keys from the prefix (ARGV[1]): no KEYS.
@@ -297,6 +309,21 @@ asio::awaitable<result<std::size_t>> shared_frontier::complete(std::vector<std::
     }
     if (r->type != reply::kind::integer) {
         co_return unexpected(*r, "complete");
+    }
+    co_return static_cast<std::size_t>(r->integer);
+}
+
+asio::awaitable<result<std::size_t>> shared_frontier::renew(std::vector<std::string> lease_ids) {
+    if (lease_ids.empty()) {
+        co_return std::size_t{0};
+    }
+    lease_ids.insert(lease_ids.begin(), std::to_string(options_.lease.count()));
+    auto r = co_await eval(renew_script, no_keys, std::move(lease_ids));
+    if (!r) {
+        co_return r.error();
+    }
+    if (r->type != reply::kind::integer) {
+        co_return unexpected(*r, "renew");
     }
     co_return static_cast<std::size_t>(r->integer);
 }

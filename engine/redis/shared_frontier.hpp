@@ -108,6 +108,11 @@ class shared_frontier {
     boost::asio::awaitable<boost::system::result<std::size_t>> complete(
         std::vector<std::string> lease_ids);
 
+    // Moves the deadline of leases still held to now + lease (a live worker keeps its
+    // requests however long they wait locally). Returns how many were still held.
+    boost::asio::awaitable<boost::system::result<std::size_t>> renew(
+        std::vector<std::string> lease_ids);
+
     // Puts requests whose lease deadline has passed back at the head of their host's queue (at
     // most `limit` per call). Returns how many.
     boost::asio::awaitable<boost::system::result<std::size_t>> requeue_expired(
@@ -136,6 +141,7 @@ class shared_frontier {
 
   private:
     enum script_id : std::size_t {
+        renew_script,
         admit_script,
         take_script,
         complete_script,

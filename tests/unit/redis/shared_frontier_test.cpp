@@ -318,3 +318,23 @@ TEST_CASE("three workers together respect one host's rate: <= rate*T + burst in 
     CHECK(achieved >= 0.9 * rate.per_second);
     CHECK(achieved <= rate.per_second * 1.05);
 }
+
+TEST_CASE("renewing a lease keeps it from being re-delivered", "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto a = make_worker(io, server, 400ms);
+    value_of(sync(io, a.frontier->admit({request("http://h:80", 1, "kept"),
+                                         request("http://h:80", 2, "dropped")})));
+    auto taken = value_of(sync(io, a.frontier->take("http://h:80", 2, host_rate{})));
+    REQUIRE(taken.requests.size() == 2);
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(250ms);
+        // Only the first lease is renewed, so only the second one runs out.
+        CHECK(value_of(sync(io, a.frontier->renew({taken.requests[0].lease_id}))) == 1);
+    }
+    CHECK(value_of(sync(io, a.frontier->requeue_expired())) == 1);
+    auto again = value_of(sync(io, a.frontier->take("http://h:80", 2, host_rate{})));
+    CHECK(payloads(again) == std::vector<std::string>{"dropped"});
+    // A lease already handed out again cannot be renewed back.
+    CHECK(value_of(sync(io, a.frontier->renew({taken.requests[1].lease_id}))) == 0);
+}

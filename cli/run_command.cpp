@@ -449,7 +449,11 @@ int run_crawl(const run_arguments& args) {
     print_summary(figures);
     if (!args.stats_json.empty()) {
         std::ofstream out(args.stats_json, std::ios::trunc);
-        out << boost::json::serialize(stats_object(figures)) << '\n';
+        auto stats = stats_object(figures);
+        if (distributed) {
+            stats["worker"] = config.crawl.frontier.worker;  // one of several: tell them apart
+        }
+        out << boost::json::serialize(stats) << '\n';
         if (!out) {
             spdlog::error("cannot write {}", args.stats_json);
         }

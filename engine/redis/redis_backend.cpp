@@ -87,6 +87,7 @@ std::string serialize(const crawl::crawl_request& r) {
     if (!r.idempotency_key.empty()) {
         o["k"] = r.idempotency_key;
     }
+    o["f"] = r.fingerprint;  // saves the receiving worker canonicalizing the URL again
     return boost::json::serialize(o);
 }
 
@@ -126,6 +127,13 @@ std::optional<crawl::crawl_request> deserialize(std::string_view payload) {
     if (const auto* key = o.if_contains("k"); key != nullptr && key->is_string()) {
         r.idempotency_key = std::string(key->get_string());
     }
+    if (const auto* print = o.if_contains("f"); print != nullptr) {
+        if (print->is_uint64()) {
+            r.fingerprint = print->get_uint64();
+        } else if (print->is_int64() && print->get_int64() >= 0) {
+            r.fingerprint = static_cast<std::uint64_t>(print->get_int64());
+        }
+    }
     return r;
 }
 
@@ -160,6 +168,7 @@ struct redis_backend::state {
     bool seeded = false;
     bool finished = false;
     bool closed = false;
+    bool sleeping = false;  // the I/O coroutine waits on `timer`
     clock::time_point last_requeue{};
     clock::time_point last_renew{};
     std::atomic<bool>* failed = nullptr;
@@ -191,9 +200,16 @@ struct redis_backend::state {
     }
 
     void wake() {
-        if (timer) {
+        if (timer && sleeping) {
+            sleeping = false;
             timer->cancel();
         }
+    }
+
+    // How many leased requests the local frontier should hold: enough that it never runs dry
+    // between two lease rounds, few enough that a killed worker strands little.
+    std::size_t local_target() const {
+        return std::max<std::size_t>(256, 4 * options.engine.concurrency);
     }
 };
 
@@ -230,6 +246,10 @@ void redis_backend::complete(const crawl::crawl_request& request) {
     }
     state_->completions.push_back(std::move(it->second));
     state_->leases.erase(it);
+    // Lease more before the local frontier runs dry, rather than at the next poll.
+    if (state_->local.queued() < state_->local_target() / 2) {
+        state_->wake();
+    }
 }
 
 void redis_backend::breaker_opened(const std::string& origin, milliseconds open_for) {
@@ -399,7 +419,7 @@ asio::awaitable<bool> redis_backend::maintain(std::shared_ptr<state> s) {
 // Leases requests while the local frontier is below its target, host by host in rotation.
 asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
                                                 std::chrono::microseconds* retry_in) {
-    const std::size_t target = std::max<std::size_t>(64, 2 * s->options.engine.concurrency);
+    const std::size_t target = s->local_target();
     std::size_t queued = s->local.queued();
     if (queued >= target) {
         co_return true;
@@ -429,8 +449,10 @@ asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
                 s->completions.push_back(std::move(leased.lease_id));
                 continue;
             }
-            auto print = crawl::fingerprint(request->http);
-            s->leases.emplace(print.value_or(0), std::move(leased.lease_id));
+            if (request->fingerprint == 0) {
+                request->fingerprint = crawl::fingerprint(request->http).value_or(0);
+            }
+            s->leases.emplace(request->fingerprint, std::move(leased.lease_id));
             delivered.push_back(std::move(*request));
         }
         queued += delivered.size();
@@ -508,7 +530,9 @@ asio::awaitable<void> redis_backend::run(std::shared_ptr<state> s) {
         }
         s->timer->expires_after(std::max<std::chrono::microseconds>(retry_in, milliseconds(1)));
         boost::system::error_code ignored;
+        s->sleeping = true;
         co_await s->timer->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        s->sleeping = false;
     }
     // The crawler is done: what it completed last must reach Redis before this worker goes.
     co_await flush(s);

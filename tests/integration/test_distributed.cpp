@@ -229,6 +229,11 @@ TEST_CASE("distributed: 3 workers share the 20,000-product catalog, each URL fet
     }
     CHECK(product_urls == static_cast<std::size_t>(products));
     CHECK(twice == 0);  // the 60 s lease never expired: no re-delivery, so nothing twice
+    // Each worker's stats name it.
+    for (int i = 0; i < 3; ++i) {
+        auto stats = json::parse(read_file(f.tmp / ("w" + std::to_string(i)) / "stats.json"));
+        CHECK(stats.as_object().at("worker") == json::value("w" + std::to_string(i)));
+    }
     // Seeds were loaded once, by one worker.
     int seeders = 0;
     for (auto& w : workers) {

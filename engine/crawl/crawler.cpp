@@ -611,7 +611,12 @@ void crawler::set_shared_backend(std::shared_ptr<shared_backend> backend) {
             if (auto self = weak.lock()) {
                 const auto now = clock::now();
                 for (auto& request : requests) {
-                    self->queue.admit(std::move(request), now);
+                    crawl_request handle;
+                    handle.fingerprint = request.fingerprint;
+                    if (self->queue.admit(std::move(request), now) !=
+                        frontier::admit_result::queued) {
+                        self->shared->complete(handle);  // unusable: do not hold its lease
+                    }
                 }
                 self->wake();
             }

@@ -289,11 +289,23 @@ TEST_CASE("distributed: 3 workers at per_second 30, burst 5 on one host hold the
     constexpr int products = 300;  // about 10 s at 30/s
     cluster_fixture f(products);
     auto config = f.make_config("limited", "60s", "{per_second: 30, burst: 5}", 8);
+    // Worker 0 also serves /metrics: its series carry its worker label.
+    const int metrics_port = free_port();
     std::vector<std::unique_ptr<worker_process>> workers;
     for (int i = 0; i < 3; ++i) {
+        const std::string extra =
+            i == 0 ? "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"}\n"
+                   : std::string();
         workers.push_back(std::make_unique<worker_process>(
-            config, f.tmp / ("w" + std::to_string(i)), "w" + std::to_string(i)));
+            config + extra, f.tmp / ("w" + std::to_string(i)), "w" + std::to_string(i)));
     }
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    auto scrape = run_process(
+        {"curl", "-sf", "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"},
+        std::chrono::seconds(10));
+    CHECK(scrape.exit_code == 0);
+    CHECK(scrape.out.find("harvest_requests_total{crawl=\"limited\",worker=\"w0\"") !=
+          std::string::npos);
     for (auto& w : workers) {
         const int code = w->wait(std::chrono::seconds(120));
         INFO(tail(w->err()));
@@ -319,4 +331,28 @@ TEST_CASE("distributed: 3 workers at per_second 30, burst 5 on one host hold the
     const double rate = (static_cast<double>(times.size()) - 5) / span;
     INFO(times.size() << " requests in " << span << " s: " << rate << "/s");
     CHECK(rate >= 0.9 * 30);
+}
+
+TEST_CASE("distributed: a worker that cannot reach Redis fails with a message",
+          "[integration][redis]") {
+    temp_dir tmp("harvest-distributed");
+    int closed_port = 0;
+    {
+        redis_server gone;
+        closed_port = gone.port();
+    }
+    const std::string yaml =
+        "name: unreachable\n"
+        "seeds:\n  - url: http://127.0.0.1:9/x.json\n"
+        "outputs:\n  - {type: jsonl, path: out/items.jsonl}\n"
+        "frontier:\n  backend: redis\n  url: redis://127.0.0.1:" +
+        std::to_string(closed_port) + "/0\n";
+    write_file(tmp / "cfg.yaml", yaml);
+    auto run = run_process(
+        {harvest_binary().string(), "run", (tmp / "cfg.yaml").string(), "--progress", "never"},
+        std::chrono::seconds(30));
+    INFO(run.err);
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("cannot connect to redis://127.0.0.1:" + std::to_string(closed_port)) !=
+          std::string::npos);
 }

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <unordered_map>
 #include <utility>
 
@@ -171,8 +172,8 @@ struct redis_backend::state {
     bool sleeping = false;  // the I/O coroutine waits on `timer`
     clock::time_point last_requeue{};
     clock::time_point last_renew{};
-    std::atomic<bool>* failed = nullptr;
-    std::atomic<bool>* seeded_here = nullptr;
+    std::atomic<bool> failed{false};  // read by the CLI after the crawl, on any thread
+    std::atomic<bool> seeded_here{false};
 
     host_rate rate_for(const std::string& origin) const {
         auto parts = parse_origin(origin);
@@ -192,7 +193,7 @@ struct redis_backend::state {
     void fail(const std::string& what, const boost::system::error_code& ec) {
         spdlog::critical("redis frontier: {}: {}; this worker stops, its leases go to the others",
                          what, ec.message());
-        failed->store(true);
+        failed.store(true);
         finished = true;
         if (local.deliver) {
             local.deliver({});
@@ -217,8 +218,14 @@ redis_backend::redis_backend(crawl::crawl_options options, crawl::seed_stream se
     : state_(std::make_shared<state>(std::move(options), std::move(seeds))) {
     state_->worker = state_->options.frontier.worker.empty() ? default_worker_name()
                                                              : state_->options.frontier.worker;
-    state_->failed = &failed_;
-    state_->seeded_here = &seeded_here_;
+}
+
+bool redis_backend::failed() const noexcept {
+    return state_->failed.load();
+}
+
+bool redis_backend::seeded_here() const noexcept {
+    return state_->seeded_here.load();
 }
 
 redis_backend::~redis_backend() = default;
@@ -269,12 +276,19 @@ void redis_backend::close() {
 void redis_backend::start(asio::any_io_executor strand, local_view local) {
     state_->local = std::move(local);
     state_->timer = std::make_unique<asio::steady_timer>(strand);
-    asio::co_spawn(strand, run(state_), [](const std::exception_ptr& e) {
+    // Runs on the strand: an escaped exception ends this worker's crawl like a Redis failure
+    // instead of leaving the scheduler waiting for a `finished` that never comes.
+    asio::co_spawn(strand, run(state_), [s = state_](const std::exception_ptr& e) {
         if (e) {
             try {
                 std::rethrow_exception(e);
             } catch (const std::exception& ex) {
                 spdlog::critical("redis frontier stopped: {}", ex.what());
+            }
+            s->failed.store(true);
+            s->finished = true;
+            if (s->local.deliver) {
+                s->local.deliver({});
             }
         }
     });
@@ -342,7 +356,7 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
         co_return false;
     }
     s->seeded = true;
-    s->seeded_here->store(true);
+    s->seeded_here.store(true);
     spdlog::info("redis frontier: worker {} loaded {} seeds of crawl {}", s->worker, loaded_seeds,
                  s->options.name);
     co_return true;

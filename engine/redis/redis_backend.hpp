@@ -21,7 +21,6 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include <atomic>
 #include <memory>
 
 namespace harvest::redis {
@@ -41,9 +40,9 @@ class redis_backend : public crawl::shared_backend,
     void close() override;
 
     // Redis could not be reached or failed mid-crawl (logged): the worker's crawl is incomplete.
-    bool failed() const noexcept { return failed_.load(); }
+    bool failed() const noexcept;
     // This worker loaded the crawl's seeds.
-    bool seeded_here() const noexcept { return seeded_here_.load(); }
+    bool seeded_here() const noexcept;
 
   private:
     struct state;
@@ -56,8 +55,6 @@ class redis_backend : public crawl::shared_backend,
     static boost::asio::awaitable<bool> check_finished(std::shared_ptr<state> s);
 
     std::shared_ptr<state> state_;
-    std::atomic<bool> failed_{false};
-    std::atomic<bool> seeded_here_{false};
 };
 
 // The default worker name: hostname-pid.

@@ -10,6 +10,7 @@
 #include "engine/metrics/http/metrics_server.hpp"
 #include "engine/metrics/process_metrics.hpp"
 #include "engine/metrics/registry.hpp"
+#include "engine/redis/redis_backend.hpp"
 #include "pipelines/pipeline_sink.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -193,9 +194,19 @@ struct metrics_endpoint {
     metrics::crawl_metrics crawl;
     metrics::metrics_server server;
 
+    // A worker of a distributed crawl labels its series with its name, so a dashboard can sum
+    // the cluster and still tell the workers apart.
+    static metrics::registry::const_labels_type const_labels(const crawl::crawl_options& options) {
+        metrics::registry::const_labels_type labels{{"crawl", options.name}};
+        if (options.frontier.backend == crawl::frontier_options::kind::redis) {
+            labels.emplace_back("worker", options.frontier.worker);
+        }
+        return labels;
+    }
+
     metrics_endpoint(asio::any_io_executor executor, const crawl::crawl_options& options,
                      const pipelines::pipeline_stats& items)
-        : registry({{"crawl", options.name}}),
+        : registry(const_labels(options)),
           crawl(registry, options.host_label_limit),
           server(std::move(executor), options.metrics_listen,
                  [this] { return registry.expose(); }) {
@@ -303,23 +314,36 @@ int run_crawl(const run_arguments& args) {
                      args.config_path.c_str());
         return exit_usage;
     }
-    try {
-        if (!config.crawl.journal) {
-            // Nothing is recorded (measuring the journal's cost): this run cannot be resumed.
-            spdlog::info("state.journal is false: this run cannot be resumed");
-        } else {
-            journal = std::make_unique<crawl::journal>(state_dir, config.crawl.name, args.resume);
-        }
+    // frontier.backend: redis — the shared frontier is the crawl's state: no local journal.
+    const bool distributed = config.crawl.frontier.backend == crawl::frontier_options::kind::redis;
+    if (distributed) {
         if (args.resume) {
-            recovered = journal->take_recovered_state();
-            resume_outputs(config.outputs, recovered);
-            spdlog::info("resuming from {}: {} completed, {} pending", state_dir,
-                         recovered.completed_count, recovered.pending.size());
+            std::fprintf(stderr, "harvest: --resume is not supported with frontier.backend: redis "
+                                 "(start the worker again: the crawl continues from Redis)\n");
+            return exit_usage;
         }
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "harvest: cannot start: state journal in %s: %s\n",
-                     state_dir.c_str(), e.what());
-        return exit_cannot_start;
+        const char* worker = std::getenv("HARVEST_WORKER");
+        config.crawl.frontier.worker = worker != nullptr && *worker != '\0'
+                                           ? std::string(worker)
+                                           : redis::default_worker_name();
+    } else if (!config.crawl.journal) {
+        // Nothing is recorded (measuring the journal's cost): this run cannot be resumed.
+        spdlog::info("state.journal is false: this run cannot be resumed");
+    }
+    if (!distributed && config.crawl.journal) {
+        try {
+            journal = std::make_unique<crawl::journal>(state_dir, config.crawl.name, args.resume);
+            if (args.resume) {
+                recovered = journal->take_recovered_state();
+                resume_outputs(config.outputs, recovered);
+                spdlog::info("resuming from {}: {} completed, {} pending", state_dir,
+                             recovered.completed_count, recovered.pending.size());
+            }
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "harvest: cannot start: state journal in %s: %s\n",
+                         state_dir.c_str(), e.what());
+            return exit_cannot_start;
+        }
     }
 
     crawl::seed_stream seeds(to_seed_specs(config.seeds));
@@ -359,8 +383,17 @@ int run_crawl(const run_arguments& args) {
         spdlog::info("metrics on http://{}/metrics", config.crawl.metrics_listen);
     }
 
+    // Distributed: the seeds go to the shared frontier (loaded by the first worker only).
+    std::shared_ptr<redis::redis_backend> shared;
+    if (distributed) {
+        shared = std::make_shared<redis::redis_backend>(config.crawl, std::move(seeds));
+        seeds = crawl::seed_stream({});
+    }
     crawl::crawler crawler(io, config.crawl, sink, std::move(seeds),
                            endpoint ? &endpoint->crawl : nullptr, journal.get());
+    if (shared) {
+        crawler.set_shared_backend(shared);
+    }
     if (args.resume) {
         crawler.restore(std::move(recovered));
     }
@@ -418,6 +451,11 @@ int run_crawl(const run_arguments& args) {
         return exit_failed;
     }
 
+    if (shared && shared->failed()) {
+        std::fprintf(stderr, "harvest: the Redis frontier failed; this worker's crawl is "
+                             "incomplete (its unfinished requests go to the other workers)\n");
+        return exit_failed;
+    }
     run_figures figures{config.crawl.name,
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
                             .count(),
@@ -425,7 +463,11 @@ int run_crawl(const run_arguments& args) {
     print_summary(figures);
     if (!args.stats_json.empty()) {
         std::ofstream out(args.stats_json, std::ios::trunc);
-        out << boost::json::serialize(stats_object(figures)) << '\n';
+        auto stats = stats_object(figures);
+        if (distributed) {
+            stats["worker"] = config.crawl.frontier.worker;  // one of several: tell them apart
+        }
+        out << boost::json::serialize(stats) << '\n';
         if (!out) {
             spdlog::error("cannot write {}", args.stats_json);
         }

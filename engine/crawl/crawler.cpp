@@ -1,6 +1,7 @@
 #include "engine/crawl/crawler.hpp"
 
 #include "engine/crawl/frontier.hpp"
+#include "engine/crawl/shared_backend.hpp"
 #include "engine/crawl/sitemap.hpp"
 #include "engine/net/decode.hpp"
 #include "engine/metrics/crawl_metrics.hpp"
@@ -160,6 +161,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     std::uint64_t admitted = 0;
     std::atomic<bool> stopping{false};
     std::vector<failure_record> pending_failures;  // failed on the strand, to hand to the sink
+    std::shared_ptr<shared_backend> shared;  // frontier.backend: redis; null = memory only
 
     void wake() { timer.cancel(); }
 
@@ -178,7 +180,14 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                               request.idempotency_key);
         }
         std::string url = request.http.url;
-        switch (queue.admit(std::move(request), now)) {
+        auto result = frontier::admit_result::queued;
+        if (!shared) {
+            result = queue.admit(std::move(request), now);
+        } else if (!shared->admit(std::move(request))) {
+            // Otherwise the shared frontier deduplicates it cluster-wide and leases it back.
+            result = frontier::admit_result::invalid_url;
+        }
+        switch (result) {
             case frontier::admit_result::queued: ++admitted; break;
             case frontier::admit_result::duplicate:
                 stats.dedup_skipped.fetch_add(1, std::memory_order_relaxed);
@@ -282,6 +291,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             auto now = clock::now();
             refill_seeds(now);
             for (auto& request : queue.expire_open_hosts(now)) {
+                if (shared) {
+                    shared->complete(request);
+                }
                 stats.count_failure("circuit_open");
                 pending_failures.push_back(failure_record{
                     request.http.url, "circuit_open", request.attempt, std::nullopt, "",
@@ -323,6 +335,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 asio::co_spawn(asio::make_strand(io), fetch_robots(self, host), log_failure);
             }
             for (auto& refused : queue.take_robots_refusals()) {
+                if (shared) {
+                    shared->complete(refused);
+                }
                 stats.robots_disallowed.fetch_add(1, std::memory_order_relaxed);
                 stats.count_failure("robots_disallowed");
                 pending_failures.push_back(failure_record{
@@ -334,7 +349,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             }
             const bool published = publish_gauges(clock::now());
             if (in_flight == 0 && robots_in_flight == 0 &&
-                (stopping || (queue.empty() && seeds.exhausted() && pending_failures.empty()))) {
+                (stopping || (queue.empty() && seeds.exhausted() && pending_failures.empty() &&
+                              (!shared || shared->finished())))) {
                 break;
             }
             timer.expires_at(published ? queue.next_wakeup()
@@ -342,6 +358,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         }
         publish_gauges(clock::now(), true);
+        if (shared) {
+            shared->close();
+        }
         co_await output->close();
         if (state_log != nullptr) {
             state_log->finish();  // after the sink's last commit
@@ -534,6 +553,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         if (was_closed && host.breaker.state(now) == resilience::breaker_state::open) {
             stats.breaker_opened.fetch_add(1, std::memory_order_relaxed);
             spdlog::warn("circuit opened for {}", host.label);
+            if (shared) {
+                shared->breaker_opened(host.origin, options.circuit_breaker.open_for);
+            }
         }
         if (host.adaptive && done.status) {
             // The server's "too many" slows this host; good answers restore its rate.
@@ -546,6 +568,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         if (done.taken.request.attempt == 1) {
             // Only first attempts earn retry budget: retries must not pay for more retries.
             host.budget.on_request(now);
+        }
+        if (shared && done.decision.what != resilience::verdict::retry) {
+            shared->complete(done.taken.request);
         }
         if (done.decision.what == resilience::verdict::retry && !stopping) {
             stats.retries.fetch_add(1, std::memory_order_relaxed);
@@ -584,6 +609,32 @@ crawler::crawler(asio::io_context& io, crawl_options options, std::shared_ptr<si
 void crawler::restore(journal_state recovered) {
     impl_->admitted = recovered.seen.size();
     impl_->queue.restore(std::move(recovered.seen), std::move(recovered.pending));
+}
+
+void crawler::set_shared_backend(std::shared_ptr<shared_backend> backend) {
+    impl_->shared = std::move(backend);
+    impl_->options.engine.dedup = false;  // the local frontier sees each leased request once
+    std::weak_ptr<impl> weak = impl_;
+    shared_backend::local_view local{
+        [weak]() -> std::size_t {
+            auto self = weak.lock();
+            return self ? self->queue.ready_size() + self->queue.delayed_size() : 0;
+        },
+        [weak](std::vector<crawl_request> requests) {
+            if (auto self = weak.lock()) {
+                const auto now = clock::now();
+                for (auto& request : requests) {
+                    crawl_request handle;
+                    handle.fingerprint = request.fingerprint;
+                    if (self->queue.admit(std::move(request), now) !=
+                        frontier::admit_result::queued) {
+                        self->shared->complete(handle);  // unusable: do not hold its lease
+                    }
+                }
+                self->wake();
+            }
+        }};
+    impl_->shared->start(impl_->strand, std::move(local));
 }
 
 crawler::~crawler() = default;

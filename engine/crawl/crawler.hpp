@@ -24,6 +24,8 @@ struct crawl_metrics;
 
 namespace harvest::crawl {
 
+class shared_backend;
+
 class crawler {
 public:
     // `metrics` may be null (no metrics); it must outlive the crawler.
@@ -33,6 +35,9 @@ public:
 
     // Resume (before run()): what the journal says a previous run admitted and left pending.
     void restore(journal_state recovered);
+    // Distributed crawl (before run()): new requests go to `backend`, which leases them back;
+    // the local frontier stops deduplicating (the backend does it cluster-wide).
+    void set_shared_backend(std::shared_ptr<shared_backend> backend);
     ~crawler();
     crawler(const crawler&) = delete;
     crawler& operator=(const crawler&) = delete;

@@ -126,6 +126,16 @@ struct host_overrides {
     std::optional<breaker_options> circuit_breaker;
 };
 
+// `frontier:`: where queued requests live. memory = this process only; redis = shared by every
+// worker started with the same config (the crawl's `name` namespaces the keys).
+struct frontier_options {
+    enum class kind { memory, redis };
+    kind backend = kind::memory;
+    std::string url;            // redis://host:port/db
+    milliseconds lease{60000};  // a taken request not completed within this is handed out again
+    std::string worker;         // this worker's name (metrics label); empty = hostname-pid
+};
+
 // Everything the engine needs to run a crawl, apart from seeds and pipelines.
 struct crawl_options {
     std::string name;
@@ -139,6 +149,7 @@ struct crawl_options {
     bool journal = true;  // state.journal: false = no journal written, no --resume (benchmarks)
     std::string metrics_listen;                   // empty = disabled
     unsigned host_label_limit = 100;
+    frontier_options frontier;
 };
 
 }  // namespace harvest::crawl

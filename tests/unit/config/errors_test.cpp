@@ -195,13 +195,20 @@ TEST_CASE("structured data rules: schema Product and the fields its items hold",
     CHECK(c.extract[1].required == std::vector<std::string>{"microdata"});
 }
 
-TEST_CASE("features of the spec that are not supported yet are parsed, then rejected", "[unit]") {
+TEST_CASE("frontier.backend: redis is read into crawl.frontier", "[unit]") {
+    const auto c = config_test::parse(
+        minimal + "frontier:\n  backend: redis\n  url: redis://127.0.0.1:6379/2\n  lease: 5s\n");
+    CHECK(c.crawl.frontier.backend == harvest::crawl::frontier_options::kind::redis);
+    CHECK(c.crawl.frontier.url == "redis://127.0.0.1:6379/2");
+    CHECK(c.crawl.frontier.lease == std::chrono::milliseconds(5000));
+    check_error(minimal + "frontier:\n  backend: redis\n", 5, 3, "'frontier.url' is required");
+}
+
+TEST_CASE("sitemap seeds are validated; the optional sections parse", "[unit]") {
     CHECK_NOTHROW(config_test::parse("name: t\nseeds:\n  - sitemap: http://127.0.0.1/sitemap.xml\n"));
     // Parsed first: a malformed sitemap URL is reported as such.
     check_error("name: t\nseeds:\n  - sitemap: nope\n", 3, 14,
                 "'seeds.0.sitemap' must be an absolute http:// or https:// URL");
-    check_error(minimal + "frontier:\n  backend: redis\n  url: redis://127.0.0.1:6379/0\n", 5, 12,
-                "'frontier.backend: redis' is not supported yet");
     // What is supported of those sections passes.
     CHECK_NOTHROW(config_test::parse(minimal + "frontier: {backend: memory}\n"
                                                "rate_limit: {adaptive: true}\n"

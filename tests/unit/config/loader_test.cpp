@@ -132,6 +132,8 @@ TEST_CASE("a full config maps every supported key into the struct", "[unit]") {
     CHECK_FALSE(k.engine.dedup);
     CHECK(k.engine.max_requests == 100000);
     CHECK(k.engine.frontier_memory == (64ull << 20));
+    CHECK(k.frontier.backend == harvest::crawl::frontier_options::kind::memory);
+    CHECK(k.frontier.lease == std::chrono::milliseconds(30000));
 
     using std::chrono::milliseconds;
     CHECK(k.http.timeouts.connect == milliseconds(1000));

@@ -1,0 +1,51 @@
+#pragma once
+// The crawler's side of a frontier shared by several workers (frontier.backend: redis).
+//
+// With a shared backend, the crawler's own frontier becomes a local stage: new requests (links,
+// sitemap entries) go to the shared frontier, which deduplicates them cluster-wide; the backend
+// leases requests back, within the cluster-wide per-host rate and breaker, and delivers them
+// into the local frontier, where the usual scheduler sends them. A request that ends for good
+// (success or final failure) is completed in the shared frontier; one left unfinished (a worker
+// stopped or killed) is handed out again when its lease expires.
+//
+// Threading: every method is called on the scheduler strand and never suspends; the backend does
+// its I/O in coroutines of its own on that same strand (started by `start`).
+
+#include "engine/crawl/request.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace harvest::crawl {
+
+class shared_backend {
+  public:
+    virtual ~shared_backend() = default;
+
+    struct local_view {
+        // Requests queued locally (ready + delayed): the backend leases more while this is low.
+        std::function<std::size_t()> queued;
+        // Leased requests for the local frontier; also called with none just to wake the
+        // scheduler (e.g. when the crawl became finished).
+        std::function<void(std::vector<crawl_request>)> deliver;
+    };
+    // `strand` is the scheduler's strand.
+    virtual void start(boost::asio::any_io_executor strand, local_view local) = 0;
+
+    // A new logical request. False when its URL cannot be parsed (the crawler fails it).
+    virtual bool admit(crawl_request request) = 0;
+    // A delivered request ended for good (success, final failure, refused by robots.txt, ...).
+    virtual void complete(const crawl_request& request) = 0;
+    // This worker's breaker for `origin` opened: hold every worker back for `open_for`.
+    virtual void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) = 0;
+    // Nothing queued or leased anywhere in the cluster, and the seeds are loaded.
+    virtual bool finished() const = 0;
+    // The crawl is over for this worker: flush what is buffered and stop leasing.
+    virtual void close() = 0;
+};
+
+}  // namespace harvest::crawl

@@ -1,0 +1,556 @@
+#include "engine/redis/redis_backend.hpp"
+
+#include "engine/crawl/frontier.hpp"
+#include "engine/redis/client.hpp"
+#include "engine/redis/shared_frontier.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <unordered_map>
+#include <utility>
+
+namespace harvest::redis {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+// Admissions per script call: big enough to amortize the round trip, small enough that one
+// script does not hold Redis for long (Redis runs one script at a time).
+constexpr std::size_t admit_batch = 500;
+constexpr std::size_t take_batch_per_host = 256;
+constexpr auto idle_poll = milliseconds(20);
+constexpr auto requeue_every = milliseconds(500);
+
+struct origin_parts {
+    std::string origin;     // scheme://host:port: the key of per-host queues and limits
+    std::string host;       // for `hosts:` overrides
+    std::string host_port;  // likewise
+};
+
+// The same origin rule as the local frontier: lower-case scheme and host, explicit port.
+std::optional<origin_parts> parse_origin(std::string_view url) {
+    auto parsed = boost::urls::parse_uri(url);
+    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
+        return std::nullopt;
+    }
+    auto lower = [](std::string_view text) {
+        std::string out(text);
+        std::transform(out.begin(), out.end(), out.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        return out;
+    };
+    const std::string scheme = lower(parsed->scheme());
+    const std::string host = lower(parsed->encoded_host());
+    std::string port = parsed->has_port() && !parsed->port().empty() ? std::string(parsed->port())
+                                                                     : (scheme == "https"  ? "443"
+                                                                        : scheme == "http" ? "80"
+                                                                                           : "");
+    return origin_parts{scheme + "://" + host + ":" + port, host, host + ":" + port};
+}
+
+// A request as it travels through Redis. Attempts and backoff are not carried: a request handed
+// out again starts afresh on its new worker.
+std::string serialize(const crawl::crawl_request& r) {
+    boost::json::object o;
+    o["m"] = r.http.method;
+    o["u"] = r.http.url;
+    if (!r.http.headers.empty()) {
+        boost::json::array headers;
+        for (const auto& [name, value] : r.http.headers) {
+            headers.push_back(
+                boost::json::array{boost::json::string(name), boost::json::string(value)});
+        }
+        o["h"] = std::move(headers);
+    }
+    if (!r.http.body.empty()) {
+        o["b"] = r.http.body;
+    }
+    if (r.depth != 0) {
+        o["d"] = r.depth;
+    }
+    if (r.sitemap) {
+        o["s"] = true;
+    }
+    if (!r.idempotency_key.empty()) {
+        o["k"] = r.idempotency_key;
+    }
+    o["f"] = r.fingerprint;  // saves the receiving worker canonicalizing the URL again
+    return boost::json::serialize(o);
+}
+
+std::optional<crawl::crawl_request> deserialize(std::string_view payload) {
+    boost::system::error_code ec;
+    auto value = boost::json::parse(payload, ec);
+    if (ec || !value.is_object()) {
+        return std::nullopt;
+    }
+    const auto& o = value.get_object();
+    const auto* method = o.if_contains("m");
+    const auto* url = o.if_contains("u");
+    if (method == nullptr || url == nullptr || !method->is_string() || !url->is_string()) {
+        return std::nullopt;
+    }
+    crawl::crawl_request r;
+    r.http.method = std::string(method->get_string());
+    r.http.url = std::string(url->get_string());
+    if (const auto* headers = o.if_contains("h"); headers != nullptr && headers->is_array()) {
+        for (const auto& h : headers->get_array()) {
+            if (h.is_array() && h.get_array().size() == 2 && h.get_array()[0].is_string() &&
+                h.get_array()[1].is_string()) {
+                r.http.headers.emplace_back(std::string(h.get_array()[0].get_string()),
+                                            std::string(h.get_array()[1].get_string()));
+            }
+        }
+    }
+    if (const auto* body = o.if_contains("b"); body != nullptr && body->is_string()) {
+        r.http.body = std::string(body->get_string());
+    }
+    if (const auto* depth = o.if_contains("d"); depth != nullptr && depth->is_int64()) {
+        r.depth = static_cast<unsigned>(depth->get_int64());
+    }
+    if (const auto* sitemap = o.if_contains("s"); sitemap != nullptr && sitemap->is_bool()) {
+        r.sitemap = sitemap->get_bool();
+    }
+    if (const auto* key = o.if_contains("k"); key != nullptr && key->is_string()) {
+        r.idempotency_key = std::string(key->get_string());
+    }
+    if (const auto* print = o.if_contains("f"); print != nullptr) {
+        if (print->is_uint64()) {
+            r.fingerprint = print->get_uint64();
+        } else if (print->is_int64() && print->get_int64() >= 0) {
+            r.fingerprint = static_cast<std::uint64_t>(print->get_int64());
+        }
+    }
+    return r;
+}
+
+}  // namespace
+
+std::string default_worker_name() {
+    std::array<char, 256> name{};
+    if (::gethostname(name.data(), name.size() - 1) != 0) {
+        name[0] = '\0';
+    }
+    return std::string(name.data()) + "-" + std::to_string(::getpid());
+}
+
+// Everything here is touched on the scheduler strand only (the crawler's calls and the I/O
+// coroutine both run there), except the two atomics.
+struct redis_backend::state {
+    state(crawl::crawl_options crawl, crawl::seed_stream seed_source)
+        : options(std::move(crawl)), seeds(std::move(seed_source)) {}
+
+    crawl::crawl_options options;
+    crawl::seed_stream seeds;
+    std::string worker;
+    local_view local;
+    std::shared_ptr<client> connection;
+    std::unique_ptr<shared_frontier> frontier;
+    std::unique_ptr<asio::steady_timer> timer;
+    std::vector<admission> outbound;
+    std::vector<std::string> completions;
+    std::vector<std::pair<std::string, milliseconds>> breakers;
+    std::unordered_multimap<std::uint64_t, std::string> leases;  // fingerprint -> lease id
+    std::size_t rotation = 0;
+    bool seeded = false;
+    bool finished = false;
+    bool closed = false;
+    bool sleeping = false;  // the I/O coroutine waits on `timer`
+    clock::time_point last_requeue{};
+    clock::time_point last_renew{};
+    std::atomic<bool> failed{false};  // read by the CLI after the crawl, on any thread
+    std::atomic<bool> seeded_here{false};
+
+    host_rate rate_for(const std::string& origin) const {
+        auto parts = parse_origin(origin);
+        crawl::bucket_options bucket = options.rate_limit.per_host;
+        if (parts) {
+            auto it = options.hosts.find(parts->host_port);
+            if (it == options.hosts.end()) {
+                it = options.hosts.find(parts->host);
+            }
+            if (it != options.hosts.end() && it->second.rate_limit) {
+                bucket = *it->second.rate_limit;
+            }
+        }
+        return host_rate{bucket.per_second, bucket.burst};
+    }
+
+    void fail(const std::string& what, const boost::system::error_code& ec) {
+        spdlog::critical("redis frontier: {}: {}; this worker stops, its leases go to the others",
+                         what, ec.message());
+        failed.store(true);
+        finished = true;
+        if (local.deliver) {
+            local.deliver({});
+        }
+    }
+
+    void wake() {
+        if (timer && sleeping) {
+            sleeping = false;
+            timer->cancel();
+        }
+    }
+
+    // How many leased requests the local frontier should hold: enough that it never runs dry
+    // between two lease rounds, few enough that a killed worker strands little.
+    std::size_t local_target() const {
+        return std::max<std::size_t>(256, 4 * options.engine.concurrency);
+    }
+};
+
+redis_backend::redis_backend(crawl::crawl_options options, crawl::seed_stream seeds)
+    : state_(std::make_shared<state>(std::move(options), std::move(seeds))) {
+    state_->worker = state_->options.frontier.worker.empty() ? default_worker_name()
+                                                             : state_->options.frontier.worker;
+}
+
+bool redis_backend::failed() const noexcept {
+    return state_->failed.load();
+}
+
+bool redis_backend::seeded_here() const noexcept {
+    return state_->seeded_here.load();
+}
+
+redis_backend::~redis_backend() = default;
+
+bool redis_backend::admit(crawl::crawl_request request) {
+    const auto print = crawl::fingerprint(request.http);
+    auto parts = print ? parse_origin(request.http.url) : std::nullopt;
+    if (!parts) {
+        return false;
+    }
+    request.fingerprint = *print;
+    std::string payload = serialize(request);
+    state_->outbound.push_back(
+        admission{std::move(parts->origin), *print, true, std::move(payload)});
+    if (state_->outbound.size() >= admit_batch) {
+        state_->wake();
+    }
+    return true;
+}
+
+void redis_backend::complete(const crawl::crawl_request& request) {
+    auto it = state_->leases.find(request.fingerprint);
+    if (it == state_->leases.end()) {
+        return;
+    }
+    state_->completions.push_back(std::move(it->second));
+    state_->leases.erase(it);
+    // Lease more before the local frontier runs dry, rather than at the next poll.
+    if (state_->local.queued() < state_->local_target() / 2) {
+        state_->wake();
+    }
+}
+
+void redis_backend::breaker_opened(const std::string& origin, milliseconds open_for) {
+    state_->breakers.emplace_back(origin, open_for);
+    state_->wake();
+}
+
+bool redis_backend::finished() const {
+    return state_->finished;
+}
+
+void redis_backend::close() {
+    state_->closed = true;
+    state_->wake();
+}
+
+void redis_backend::start(asio::any_io_executor strand, local_view local) {
+    state_->local = std::move(local);
+    state_->timer = std::make_unique<asio::steady_timer>(strand);
+    // Runs on the strand: an escaped exception ends this worker's crawl like a Redis failure
+    // instead of leaving the scheduler waiting for a `finished` that never comes.
+    asio::co_spawn(strand, run(state_), [s = state_](const std::exception_ptr& e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::critical("redis frontier stopped: {}", ex.what());
+            }
+            s->failed.store(true);
+            s->finished = true;
+            if (s->local.deliver) {
+                s->local.deliver({});
+            }
+        }
+    });
+}
+
+asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) {
+    auto where = parse_url(s->options.frontier.url);
+    if (!where) {
+        s->fail("frontier.url " + s->options.frontier.url, where.error());
+        co_return false;
+    }
+    auto executor = s->timer->get_executor();
+    auto connected = co_await client::connect(executor, *where);
+    if (!connected) {
+        s->fail("cannot connect to " + s->options.frontier.url, connected.error());
+        co_return false;
+    }
+    s->connection = *connected;
+    s->frontier = std::make_unique<shared_frontier>(
+        s->connection, shared_frontier_options{s->options.name, s->options.frontier.lease});
+    auto loaded = co_await s->frontier->load_scripts();
+    if (!loaded) {
+        s->fail("loading scripts", loaded.error());
+        co_return false;
+    }
+    auto claimed = co_await s->frontier->claim_seeding(s->worker);
+    if (!claimed) {
+        s->fail("claiming the seeds", claimed.error());
+        co_return false;
+    }
+    if (!*claimed) {
+        spdlog::info("redis frontier: worker {} joins crawl {} (seeds loaded by another worker)",
+                     s->worker, s->options.name);
+        co_return true;
+    }
+    // This worker won: stream the seeds into the shared frontier, a batch per round trip.
+    std::size_t loaded_seeds = 0;
+    while (!s->seeds.exhausted()) {
+        std::vector<admission> batch;
+        while (batch.size() < admit_batch) {
+            auto next = s->seeds.next();
+            if (!next) {
+                break;
+            }
+            const auto print = crawl::fingerprint(next->http);
+            auto parts = print ? parse_origin(next->http.url) : std::nullopt;
+            if (!parts) {
+                spdlog::warn("redis frontier: seed {} is not a valid URL, skipped", next->http.url);
+                continue;
+            }
+            next->fingerprint = *print;
+            std::string payload = serialize(*next);
+            batch.push_back(admission{std::move(parts->origin), *print, true, std::move(payload)});
+        }
+        loaded_seeds += batch.size();
+        auto queued = co_await s->frontier->admit(std::move(batch));
+        if (!queued) {
+            s->fail("loading seeds", queued.error());
+            co_return false;
+        }
+    }
+    auto marked = co_await s->frontier->mark_seeded();
+    if (!marked) {
+        s->fail("marking the seeds loaded", marked.error());
+        co_return false;
+    }
+    s->seeded = true;
+    s->seeded_here.store(true);
+    spdlog::info("redis frontier: worker {} loaded {} seeds of crawl {}", s->worker, loaded_seeds,
+                 s->options.name);
+    co_return true;
+}
+
+asio::awaitable<bool> redis_backend::flush(std::shared_ptr<state> s) {
+    while (!s->outbound.empty()) {
+        std::vector<admission> batch;
+        if (s->outbound.size() <= admit_batch) {
+            batch.swap(s->outbound);
+        } else {
+            auto split = s->outbound.end() - static_cast<std::ptrdiff_t>(admit_batch);
+            batch.assign(std::make_move_iterator(split),
+                         std::make_move_iterator(s->outbound.end()));
+            s->outbound.erase(split, s->outbound.end());
+        }
+        auto queued = co_await s->frontier->admit(std::move(batch));
+        if (!queued) {
+            s->fail("admitting requests", queued.error());
+            co_return false;
+        }
+    }
+    if (!s->completions.empty()) {
+        std::vector<std::string> done;
+        done.swap(s->completions);
+        auto completed = co_await s->frontier->complete(std::move(done));
+        if (!completed) {
+            s->fail("completing requests", completed.error());
+            co_return false;
+        }
+    }
+    while (!s->breakers.empty()) {
+        auto [origin, open_for] = std::move(s->breakers.back());
+        s->breakers.pop_back();
+        auto opened = co_await s->frontier->open_breaker(origin, open_for);
+        if (!opened) {
+            s->fail("sharing a breaker opening", opened.error());
+            co_return false;
+        }
+    }
+    co_return true;
+}
+
+// Re-queues anyone's expired leases and renews this worker's own.
+asio::awaitable<bool> redis_backend::maintain(std::shared_ptr<state> s) {
+    const auto now = clock::now();
+    if (now - s->last_requeue >= requeue_every) {
+        s->last_requeue = now;
+        auto requeued = co_await s->frontier->requeue_expired();
+        if (!requeued) {
+            s->fail("re-queuing expired leases", requeued.error());
+            co_return false;
+        }
+        if (*requeued > 0) {
+            spdlog::warn("redis frontier: {} expired leases handed out again", *requeued);
+        }
+    }
+    if (now - s->last_renew >= s->options.frontier.lease / 3 && !s->leases.empty()) {
+        s->last_renew = now;
+        std::vector<std::string> held;
+        held.reserve(s->leases.size());
+        for (const auto& [print, id] : s->leases) {
+            held.push_back(id);
+        }
+        auto renewed = co_await s->frontier->renew(std::move(held));
+        if (!renewed) {
+            s->fail("renewing leases", renewed.error());
+            co_return false;
+        }
+    }
+    co_return true;
+}
+
+// Leases requests while the local frontier is below its target, host by host in rotation.
+asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
+                                                std::chrono::microseconds* retry_in) {
+    const std::size_t target = s->local_target();
+    std::size_t queued = s->local.queued();
+    if (queued >= target) {
+        co_return true;
+    }
+    auto hosts = co_await s->frontier->ready_hosts();
+    if (!hosts) {
+        s->fail("listing hosts", hosts.error());
+        co_return false;
+    }
+    for (std::size_t i = 0; i < hosts->size() && queued < target; ++i) {
+        const std::string& origin = (*hosts)[(s->rotation + i) % hosts->size()];
+        const std::size_t want = std::min(target - queued, take_batch_per_host);
+        auto taken = co_await s->frontier->take(origin, want, s->rate_for(origin));
+        if (!taken) {
+            s->fail("taking requests", taken.error());
+            co_return false;
+        }
+        if (taken->retry_in.count() > 0) {
+            *retry_in = std::min(*retry_in, taken->retry_in);
+        }
+        std::vector<crawl::crawl_request> delivered;
+        delivered.reserve(taken->requests.size());
+        for (auto& leased : taken->requests) {
+            auto request = deserialize(leased.payload);
+            if (!request) {
+                spdlog::error("redis frontier: unreadable request dropped: {}", leased.payload);
+                s->completions.push_back(std::move(leased.lease_id));
+                continue;
+            }
+            if (request->fingerprint == 0) {
+                request->fingerprint = crawl::fingerprint(request->http).value_or(0);
+            }
+            s->leases.emplace(request->fingerprint, std::move(leased.lease_id));
+            delivered.push_back(std::move(*request));
+        }
+        queued += delivered.size();
+        if (!delivered.empty()) {
+            s->local.deliver(std::move(delivered));
+        }
+    }
+    ++s->rotation;
+    co_return true;
+}
+
+// The cluster is done when the seeds are in and nothing is queued or leased anywhere. Asked
+// only when this worker has nothing local and nothing buffered; once true it stays true (only a
+// leased request's fetch can add work).
+asio::awaitable<bool> redis_backend::check_finished(std::shared_ptr<state> s) {
+    if (s->finished || s->local.queued() != 0 || !s->outbound.empty() || !s->completions.empty() ||
+        !s->leases.empty()) {
+        co_return true;
+    }
+    if (!s->seeded) {
+        auto seeded = co_await s->frontier->seeded();
+        if (!seeded) {
+            s->fail("reading the seeding state", seeded.error());
+            co_return false;
+        }
+        s->seeded = *seeded;
+        if (!s->seeded) {
+            co_return true;
+        }
+    }
+    auto counts = co_await s->frontier->counts();
+    if (!counts) {
+        s->fail("counting the shared frontier", counts.error());
+        co_return false;
+    }
+    if (counts->queued == 0 && counts->in_flight == 0) {
+        s->finished = true;
+        spdlog::info("redis frontier: crawl {} finished ({} distinct requests, {} re-delivered)",
+                     s->options.name, counts->seen, counts->redelivered);
+        s->local.deliver({});
+    }
+    co_return true;
+}
+
+asio::awaitable<void> redis_backend::run(std::shared_ptr<state> s) {
+    const bool ready = co_await connect_and_seed(s);
+    if (!ready) {
+        co_return;
+    }
+    while (!s->closed) {
+        // One co_await per statement: GCC 12 mishandles co_await inside || chains.
+        const bool flushed = co_await flush(s);
+        if (!flushed) {
+            co_return;
+        }
+        const bool maintained = co_await maintain(s);
+        if (!maintained) {
+            co_return;
+        }
+        auto retry_in = std::chrono::microseconds(idle_poll);
+        const std::size_t before = s->local.queued();
+        const bool leased = co_await lease_more(s, &retry_in);
+        if (!leased) {
+            co_return;
+        }
+        const bool checked = co_await check_finished(s);
+        if (!checked) {
+            co_return;
+        }
+        if (s->closed) {
+            break;
+        }
+        if (s->local.queued() > before) {
+            continue;  // took something: there may be more right away
+        }
+        s->timer->expires_after(std::max<std::chrono::microseconds>(retry_in, milliseconds(1)));
+        boost::system::error_code ignored;
+        s->sleeping = true;
+        co_await s->timer->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        s->sleeping = false;
+    }
+    // The crawler is done: what it completed last must reach Redis before this worker goes.
+    co_await flush(s);
+    s->connection->close();
+}
+
+}  // namespace harvest::redis

@@ -1,0 +1,63 @@
+#pragma once
+// frontier.backend: redis — the crawler's shared_backend on a shared_frontier (DESIGN: the
+// scheduler still owns the local frontier; this only feeds it and reports back).
+//
+// One coroutine on the scheduler strand does all the Redis I/O, in batches: it connects, loads
+// the seeds if this worker wins the claim, then loops: flush buffered admissions, completions
+// and breaker openings (in that order, so no worker can see the crawl as finished while a link
+// is on its way), re-queue expired leases, renew this worker's own leases (a live worker never
+// loses its requests to a lease, a killed one does after `lease`), lease more for the hosts
+// with queued work when the local frontier runs low, and check whether the whole cluster is
+// done.
+//
+// Not supported yet with this backend: --resume (the shared frontier is the crawl's state), the
+// idempotency key of POST seeds (seeds are queued before the crawler sees them), Redis Cluster,
+// and reconnecting: a lost Redis connection ends this worker (failed() is true) and its leases
+// are re-delivered to the others.
+
+#include "engine/crawl/options.hpp"
+#include "engine/crawl/seeds.hpp"
+#include "engine/crawl/shared_backend.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+
+namespace harvest::redis {
+
+class redis_backend : public crawl::shared_backend,
+                      public std::enable_shared_from_this<redis_backend> {
+  public:
+    // `seeds` are loaded into the shared frontier by the first worker of the crawl only.
+    redis_backend(crawl::crawl_options options, crawl::seed_stream seeds);
+    ~redis_backend() override;
+
+    void start(boost::asio::any_io_executor strand, local_view local) override;
+    bool admit(crawl::crawl_request request) override;
+    void complete(const crawl::crawl_request& request) override;
+    void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) override;
+    bool finished() const override;
+    void close() override;
+
+    // Redis could not be reached or failed mid-crawl (logged): the worker's crawl is incomplete.
+    bool failed() const noexcept;
+    // This worker loaded the crawl's seeds.
+    bool seeded_here() const noexcept;
+
+  private:
+    struct state;
+    static boost::asio::awaitable<void> run(std::shared_ptr<state> s);
+    static boost::asio::awaitable<bool> connect_and_seed(std::shared_ptr<state> s);
+    static boost::asio::awaitable<bool> flush(std::shared_ptr<state> s);
+    static boost::asio::awaitable<bool> maintain(std::shared_ptr<state> s);
+    static boost::asio::awaitable<bool> lease_more(std::shared_ptr<state> s,
+                                                   std::chrono::microseconds* retry_in);
+    static boost::asio::awaitable<bool> check_finished(std::shared_ptr<state> s);
+
+    std::shared_ptr<state> state_;
+};
+
+// The default worker name: hostname-pid.
+std::string default_worker_name();
+
+}  // namespace harvest::redis

@@ -1,0 +1,164 @@
+#pragma once
+// The Redis side of a distributed crawl: what N `harvest run` workers with the same config
+// share. Every operation is one Lua script (EVALSHA, loaded once per connection), so it is
+// atomic on the server and costs one round trip whatever its batch size.
+//
+// Keys, all under `harvest:<crawl name>:` (one Redis database may hold several crawls):
+//   q:<host>    LIST   ready requests of one host (opaque payloads, FIFO)
+//   hosts       SET    hosts whose queue is not empty
+//   seen        SET    dedup fingerprints, 8 bytes each (big-endian 64-bit request fingerprint)
+//   inflight    ZSET   lease id -> lease deadline (ms, Redis server clock)
+//   leased      HASH   lease id -> "<host>\n<payload>", to re-queue an expired lease
+//   lease_seq   STRING lease id counter
+//   rate:<host> STRING GCRA theoretical arrival time (µs, Redis server clock)
+//   breaker:<host> STRING present while some worker holds the host's breaker open (PX = open_for)
+//   seeding / seeded   who loads the seeds (SET NX) and whether that is done
+//   redelivered STRING count of expired leases handed out again
+//
+// Reliable queue: `take` moves a request from q:<host> to inflight/leased with a deadline of
+// now + lease; `complete` removes it; `requeue_expired` (any worker, periodically) puts requests
+// whose lease ran out back at the head of their host's queue. A worker that dies (kill -9)
+// therefore loses nothing: its leases come back after `lease`. A worker that is only slow may see
+// its request handed out again (at-least-once fetching; the completion of a lease that expired
+// is ignored).
+//
+// Clocks: lease deadlines and the rate limiter read Redis's TIME inside the scripts, so workers
+// on machines with skewed clocks still agree.
+//
+// Limitation: scripts build per-host key names from ARGV, so this targets a single Redis server
+// (or a primary with replicas), not Redis Cluster.
+
+#include "engine/redis/client.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace harvest::redis {
+
+struct shared_frontier_options {
+    std::string crawl_name;                  // the config's `name`: namespaces every key
+    std::chrono::milliseconds lease{60000};  // frontier.lease
+};
+
+// A request to admit: `payload` is opaque here (the crawler serializes its request into it).
+struct admission {
+    std::string host;  // the unit of per-host queues and limits (the crawler's origin)
+    std::uint64_t fingerprint = 0;
+    bool dedup = true;  // false: queue it even if the fingerprint was seen (e.g. a retry)
+    std::string payload;
+};
+
+struct leased_request {
+    std::string lease_id;
+    std::string payload;
+};
+
+// Cluster-wide token bucket of one host, as GCRA: `per_second` requests a second on average,
+// up to `burst` at once. per_second <= 0 = unlimited.
+struct host_rate {
+    double per_second = 0;
+    double burst = 1;
+};
+
+struct take_result {
+    std::vector<leased_request> requests;
+    // When the host had queued requests that could not be taken now: how long until the next
+    // token or until its shared breaker closes. Zero when the queue is empty (or all was taken).
+    std::chrono::microseconds retry_in{0};
+    bool breaker_open = false;  // some worker holds this host's breaker open
+    // Redis's clock when the script ran (µs since the epoch): when the tokens were granted.
+    std::chrono::microseconds server_time{0};
+};
+
+struct frontier_counts {
+    std::uint64_t queued = 0;     // in every host queue
+    std::uint64_t in_flight = 0;  // leased, not completed, lease not yet re-queued
+    std::uint64_t seen = 0;       // fingerprints in the dedup set
+    std::uint64_t redelivered = 0;
+};
+
+class shared_frontier {
+  public:
+    shared_frontier(std::shared_ptr<client> connection, shared_frontier_options options);
+
+    // SCRIPT LOAD of every script (once; a NOSCRIPT answer later, e.g. after a Redis restart,
+    // loads them again transparently).
+    boost::asio::awaitable<boost::system::result<void>> load_scripts();
+
+    // Dedup and queue, all in one round trip. One flag per admission: true = queued, false =
+    // its fingerprint was already in the shared dedup set.
+    boost::asio::awaitable<boost::system::result<std::vector<bool>>> admit(
+        std::vector<admission> requests);
+
+    // Leases up to `max` requests of `host`, as many as the shared breaker and the host's
+    // cluster-wide rate allow right now.
+    boost::asio::awaitable<boost::system::result<take_result>> take(std::string host,
+                                                                    std::size_t max,
+                                                                    host_rate rate);
+
+    // The leases' requests are done (success or final failure). Returns how many leases were
+    // still held: a lease that had expired was handed to someone else and is not touched.
+    boost::asio::awaitable<boost::system::result<std::size_t>> complete(
+        std::vector<std::string> lease_ids);
+
+    // Moves the deadline of leases still held to now + lease (a live worker keeps its
+    // requests however long they wait locally). Returns how many were still held.
+    boost::asio::awaitable<boost::system::result<std::size_t>> renew(
+        std::vector<std::string> lease_ids);
+
+    // Puts requests whose lease deadline has passed back at the head of their host's queue (at
+    // most `limit` per call). Returns how many.
+    boost::asio::awaitable<boost::system::result<std::size_t>> requeue_expired(
+        std::size_t limit = 1000);
+
+    // One worker's breaker opened: every worker holds the host back for `open_for` (a longer
+    // opening already shared is kept). `close_breaker`: a half-open probe succeeded.
+    boost::asio::awaitable<boost::system::result<void>> open_breaker(
+        std::string host, std::chrono::milliseconds open_for);
+    boost::asio::awaitable<boost::system::result<void>> close_breaker(std::string host);
+
+    // Seeds are loaded once per crawl: the worker whose claim wins loads them and then calls
+    // `mark_seeded`; the others wait until `seeded` is true before judging the crawl finished.
+    boost::asio::awaitable<boost::system::result<bool>> claim_seeding(std::string worker);
+    boost::asio::awaitable<boost::system::result<void>> mark_seeded();
+    boost::asio::awaitable<boost::system::result<bool>> seeded();
+
+    // Hosts that have queued requests.
+    boost::asio::awaitable<boost::system::result<std::vector<std::string>>> ready_hosts();
+    boost::asio::awaitable<boost::system::result<frontier_counts>> counts();
+
+    const std::string& key_prefix() const noexcept { return prefix_; }
+
+    // The 8-byte dedup member of a fingerprint (big-endian, so it sorts like the number).
+    static std::string fingerprint_bytes(std::uint64_t fingerprint);
+
+  private:
+    enum script_id : std::size_t {
+        renew_script,
+        admit_script,
+        take_script,
+        complete_script,
+        requeue_script,
+        breaker_script,
+        counts_script,
+        script_count
+    };
+
+    boost::asio::awaitable<boost::system::result<reply>> eval(script_id id,
+                                                              std::vector<std::string> keys,
+                                                              std::vector<std::string> args);
+
+    std::shared_ptr<client> client_;
+    shared_frontier_options options_;
+    std::string prefix_;
+    std::array<std::string, script_count> shas_;
+};
+
+}  // namespace harvest::redis

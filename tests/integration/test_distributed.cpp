@@ -1,0 +1,371 @@
+// Distributed crawls (frontier.backend: redis): several `harvest run` processes with the same
+// config share one crawl through a real redis-server started by the test, against nginx serving
+// a generated catalog. Checked against nginx's access log: what was really requested, and when.
+
+#include "tests/integration/support.hpp"
+#include "tests/support/redis_server.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+using namespace harvest::test;
+namespace json = boost::json;
+
+// One `harvest run` worker as a child process, its output in dir/worker.{out,err}.
+class worker_process {
+  public:
+    worker_process(const std::string& yaml, const fs::path& dir, const std::string& name)
+        : dir_(dir) {
+        fs::create_directories(dir);
+        const fs::path config = dir / "cfg.yaml";
+        write_file(config, yaml);
+        pid_ = ::fork();
+        if (pid_ < 0) {
+            throw std::runtime_error("fork failed");
+        }
+        if (pid_ == 0) {
+            ::setpgid(0, 0);
+            int out = ::open((dir / "worker.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int err = ::open((dir / "worker.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int null = ::open("/dev/null", O_RDONLY);
+            ::dup2(null, 0);
+            ::dup2(out, 1);
+            ::dup2(err, 2);
+            if (::chdir(dir.c_str()) != 0) {
+                ::_exit(126);
+            }
+            ::setenv("HARVEST_WORKER", name.c_str(), 1);
+            std::string binary = harvest_binary().string();
+            std::string stats = (dir / "stats.json").string();
+            std::string cfg = config.string();
+            const char* argv[] = {binary.c_str(), "run",        cfg.c_str(), "--stats-json",
+                                  stats.c_str(),  "--progress", "never",     nullptr};
+            ::execv(argv[0], const_cast<char* const*>(argv));
+            ::_exit(127);
+        }
+    }
+    ~worker_process() {
+        if (pid_ > 0) {
+            ::kill(-pid_, SIGKILL);
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+        }
+    }
+    worker_process(const worker_process&) = delete;
+    worker_process& operator=(const worker_process&) = delete;
+
+    // The exit code, 128 + signal when killed, -1 on timeout (then it is killed).
+    int wait(std::chrono::seconds timeout) {
+        auto give_up = std::chrono::steady_clock::now() + timeout;
+        int status = 0;
+        while (::waitpid(pid_, &status, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() > give_up) {
+                ::kill(-pid_, SIGKILL);
+                ::waitpid(pid_, &status, 0);
+                pid_ = -1;
+                return -1;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    void kill_hard() { ::kill(pid_, SIGKILL); }
+    std::string err() const { return read_file(dir_ / "worker.err"); }
+    std::vector<json::object> items() const { return read_jsonl(dir_ / "out/items.jsonl"); }
+
+  private:
+    fs::path dir_;
+    int pid_ = -1;
+};
+
+std::string tail(const std::string& text, std::size_t n = 3000) {
+    return text.size() > n ? "..." + text.substr(text.size() - n) : text;
+}
+
+struct cluster_fixture {
+    explicit cluster_fixture(int products) : tmp("harvest-distributed"), site(tmp / "site") {
+        generate_catalog(site, {products, 7, 0.2});
+        nginx = std::make_unique<nginx_server>(nginx_options{site, tmp / "nginx", {}, 2});
+        for (const auto& line : read_lines(site / "asins.txt")) {
+            if (!line.empty()) {
+                asins.push_back(line);
+            }
+        }
+    }
+
+    // The same YAML for every worker, as users start it on N machines (each worker gets a copy in
+    // its own folder: relative output paths resolve against the config's folder).
+    std::string make_config(const std::string& name, const std::string& lease,
+                            const std::string& rate_limit, int concurrency) {
+        std::string yaml = "name: " + name +
+                           "\n"
+                           "seeds:\n"
+                           "  - template: \"" +
+                           nginx->base_url() +
+                           "/api/products/{id}.json\"\n"
+                           "    values_file: " +
+                           (site / "asins.txt").string() +
+                           "\n"
+                           "engine:\n"
+                           "  concurrency: " +
+                           std::to_string(concurrency) +
+                           "\n"
+                           "  per_host_concurrency: " +
+                           std::to_string(concurrency) +
+                           "\n"
+                           "  threads: 1\n"
+                           "  robots_txt: ignore\n"
+                           "rate_limit: " +
+                           rate_limit +
+                           "\n"
+                           "retry:\n"
+                           "  max_attempts: 3\n"
+                           "  backoff: {strategy: full_jitter, base: 50ms, max: 200ms}\n"
+                           "extract:\n"
+                           "  - match: \"/api/products/\"\n"
+                           "    type: json\n"
+                           "    fields:\n"
+                           "      id: /asin\n"
+                           "      price: {pointer: /price, as: price}\n"
+                           "    required: [id]\n"
+                           "outputs:\n"
+                           "  - type: jsonl\n"
+                           "    path: out/items.jsonl\n"
+                           "frontier:\n"
+                           "  backend: redis\n"
+                           "  url: " +
+                           redis.url() +
+                           "\n"
+                           "  lease: " +
+                           lease + "\n";
+        return yaml;
+    }
+
+    // Every ASIN found in the workers' outputs together, and how many items there were.
+    std::pair<std::set<std::string>, std::size_t> union_of(
+        const std::vector<std::unique_ptr<worker_process>>& workers) const {
+        std::set<std::string> ids;
+        std::size_t items = 0;
+        for (const auto& w : workers) {
+            for (const auto& item : w->items()) {
+                ++items;
+                if (const auto* id = item.if_contains("id"); id != nullptr && id->is_string()) {
+                    ids.emplace(id->get_string());
+                }
+            }
+        }
+        return {ids, items};
+    }
+
+    temp_dir tmp;
+    fs::path site;
+    redis_server redis;
+    std::unique_ptr<nginx_server> nginx;
+    std::vector<std::string> asins;
+};
+
+// nginx's $msec (first field of the fixture's log format) of every product request, in seconds.
+std::vector<double> product_request_times(const nginx_server& nginx) {
+    std::vector<double> times;
+    for (const auto& line : read_lines(nginx.access_log())) {
+        std::istringstream in(line);
+        double msec = 0;
+        int status = 0;
+        std::string uri;
+        if (in >> msec >> status >> uri && uri.rfind("/api/products/", 0) == 0) {
+            times.push_back(msec);
+        }
+    }
+    std::sort(times.begin(), times.end());
+    return times;
+}
+
+}  // namespace
+
+TEST_CASE("distributed: 3 workers share the 20,000-product catalog, each URL fetched once",
+          "[integration][redis]") {
+    constexpr int products = 20000;
+    cluster_fixture f(products);
+    auto config = f.make_config("shared", "60s", "{per_second: 0, burst: 1}", 64);
+    std::vector<std::unique_ptr<worker_process>> workers;
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(std::make_unique<worker_process>(
+            config, f.tmp / ("w" + std::to_string(i)), "w" + std::to_string(i)));
+    }
+    for (auto& w : workers) {
+        const int code = w->wait(std::chrono::seconds(180));
+        INFO(tail(w->err()));
+        REQUIRE(code == 0);
+    }
+    auto [ids, items] = f.union_of(workers);
+    CHECK(ids.size() == static_cast<std::size_t>(products));
+    CHECK(items == static_cast<std::size_t>(products));  // nobody wrote an item twice
+    // Every worker did a share of the work.
+    for (auto& w : workers) {
+        INFO(tail(w->err()));
+        CHECK(w->items().size() > products / 10);
+    }
+    auto counts = f.nginx->request_counts();
+    std::size_t product_urls = 0;
+    std::size_t twice = 0;
+    for (const auto& [uri, n] : counts) {
+        if (uri.rfind("/api/products/", 0) == 0) {
+            ++product_urls;
+            twice += n > 1 ? 1 : 0;
+        }
+    }
+    CHECK(product_urls == static_cast<std::size_t>(products));
+    CHECK(twice == 0);  // the 60 s lease never expired: no re-delivery, so nothing twice
+    // Each worker's stats name it.
+    for (int i = 0; i < 3; ++i) {
+        auto stats = json::parse(read_file(f.tmp / ("w" + std::to_string(i)) / "stats.json"));
+        CHECK(stats.as_object().at("worker") == json::value("w" + std::to_string(i)));
+    }
+    // Seeds were loaded once, by one worker.
+    int seeders = 0;
+    for (auto& w : workers) {
+        seeders += w->err().find("seeds of crawl") != std::string::npos ? 1 : 0;
+    }
+    CHECK(seeders == 1);
+}
+
+TEST_CASE("distributed: kill -9 of a worker mid-crawl, its leases are re-delivered after lease",
+          "[integration][redis]") {
+    constexpr int products = 20000;
+    cluster_fixture f(products);
+    // No rate limit: each worker keeps a few hundred leased requests in its local frontier, so
+    // a worker killed mid-crawl certainly strands some (with a rate limit a worker holds only
+    // what it is sending at that instant).
+    auto config = f.make_config("killed", "3s", "{per_second: 0, burst: 1}", 8);
+    std::vector<std::unique_ptr<worker_process>> workers;
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(std::make_unique<worker_process>(
+            config, f.tmp / ("w" + std::to_string(i)), "w" + std::to_string(i)));
+    }
+    // Once the seeds are in, every worker is leasing: kill worker 0 shortly after.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (f.redis.cli("EXISTS harvest:killed:seeded") != "1\n" &&
+           std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const std::string held = f.redis.cli("ZCARD harvest:killed:inflight");
+    workers[0]->kill_hard();
+    const auto killed_at = std::chrono::steady_clock::now();
+    CHECK(workers[0]->wait(std::chrono::seconds(10)) == 128 + SIGKILL);
+    bool redelivered = false;
+    for (std::size_t i = 1; i < workers.size(); ++i) {
+        const int code = workers[i]->wait(std::chrono::seconds(120));
+        INFO(tail(workers[i]->err()));
+        REQUIRE(code == 0);
+        redelivered |=
+            workers[i]->err().find("expired leases handed out again") != std::string::npos;
+    }
+    // The survivors could not finish before the dead worker's leases expired.
+    CHECK(std::chrono::steady_clock::now() - killed_at >= std::chrono::seconds(3));
+    CHECK(redelivered);
+    auto [ids, items] = f.union_of(workers);
+    CHECK(ids.size() == static_cast<std::size_t>(products));
+    // Every product was requested; only leases of the dead worker could be requested twice.
+    auto counts = f.nginx->request_counts();
+    std::size_t product_urls = 0;
+    std::size_t extra = 0;
+    for (const auto& [uri, n] : counts) {
+        if (uri.rfind("/api/products/", 0) == 0) {
+            ++product_urls;
+            extra += static_cast<std::size_t>(n - 1);
+        }
+    }
+    CHECK(product_urls == static_cast<std::size_t>(products));
+    INFO("leases held in the cluster at the kill: " << held);
+    // Fetched twice: what the dead worker had in flight (8) or fetched without its completion
+    // reaching Redis; a bound: everything it could hold (256 leased locally + 8 in flight).
+    CHECK(extra <= 256 + 8);
+    CHECK(held != "0\n");
+}
+
+TEST_CASE("distributed: 3 workers at per_second 30, burst 5 on one host hold the rate together",
+          "[integration][redis][slow]") {
+    constexpr int products = 300;  // about 10 s at 30/s
+    cluster_fixture f(products);
+    auto config = f.make_config("limited", "60s", "{per_second: 30, burst: 5}", 8);
+    // Worker 0 also serves /metrics: its series carry its worker label.
+    const int metrics_port = free_port();
+    std::vector<std::unique_ptr<worker_process>> workers;
+    for (int i = 0; i < 3; ++i) {
+        const std::string extra =
+            i == 0 ? "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"}\n"
+                   : std::string();
+        workers.push_back(std::make_unique<worker_process>(
+            config + extra, f.tmp / ("w" + std::to_string(i)), "w" + std::to_string(i)));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    auto scrape = run_process(
+        {"curl", "-sf", "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"},
+        std::chrono::seconds(10));
+    CHECK(scrape.exit_code == 0);
+    CHECK(scrape.out.find("harvest_requests_total{crawl=\"limited\",worker=\"w0\"") !=
+          std::string::npos);
+    for (auto& w : workers) {
+        const int code = w->wait(std::chrono::seconds(120));
+        INFO(tail(w->err()));
+        REQUIRE(code == 0);
+    }
+    auto [ids, items] = f.union_of(workers);
+    CHECK(ids.size() == static_cast<std::size_t>(products));
+    auto times = product_request_times(*f.nginx);
+    REQUIRE(times.size() == static_cast<std::size_t>(products));
+    for (double window : {0.5, 1.0, 2.0, 5.0}) {
+        std::size_t worst = 0;
+        for (std::size_t i = 0, j = 0; i < times.size(); ++i) {
+            while (j < times.size() && times[j] < times[i] + window) {
+                ++j;
+            }
+            worst = std::max(worst, j - i);
+        }
+        INFO("window " << window << " s: at most " << worst << " requests");
+        CHECK(static_cast<double>(worst) <= 30 * window + 5);
+    }
+    // The burst is served at once; after it, the rest at the rate.
+    const double span = times.back() - times.front();
+    const double rate = (static_cast<double>(times.size()) - 5) / span;
+    INFO(times.size() << " requests in " << span << " s: " << rate << "/s");
+    CHECK(rate >= 0.9 * 30);
+}
+
+TEST_CASE("distributed: a worker that cannot reach Redis fails with a message",
+          "[integration][redis]") {
+    temp_dir tmp("harvest-distributed");
+    int closed_port = 0;
+    {
+        redis_server gone;
+        closed_port = gone.port();
+    }
+    const std::string yaml =
+        "name: unreachable\n"
+        "seeds:\n  - url: http://127.0.0.1:9/x.json\n"
+        "outputs:\n  - {type: jsonl, path: out/items.jsonl}\n"
+        "frontier:\n  backend: redis\n  url: redis://127.0.0.1:" +
+        std::to_string(closed_port) + "/0\n";
+    write_file(tmp / "cfg.yaml", yaml);
+    auto run = run_process(
+        {harvest_binary().string(), "run", (tmp / "cfg.yaml").string(), "--progress", "never"},
+        std::chrono::seconds(30));
+    INFO(run.err);
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("cannot connect to redis://127.0.0.1:" + std::to_string(closed_port)) !=
+          std::string::npos);
+}

@@ -1,0 +1,180 @@
+#include "tests/support/redis_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace harvest::test {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error("redis_server: " + what);
+}
+
+int pick_free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fail(std::string("socket: ") + std::strerror(errno));
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        ::close(fd);
+        fail("bind 127.0.0.1:0");
+    }
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+bool accepts(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
+redis_server::redis_server() {
+    const char* base = std::getenv("TMPDIR");
+    fs::path parent = (base != nullptr && *base != '\0') ? fs::path(base) : fs::path("/tmp");
+    std::string templ = (parent / "harvest-redis-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) {
+        fail("mkdtemp " + templ);
+    }
+    dir_ = templ;
+    // A port that was free can be taken before redis-server binds it: retry with new ones.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        if (try_start()) {
+            return;
+        }
+    }
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+    fail("redis-server did not start (is the redis-server package installed?)");
+}
+
+redis_server::~redis_server() {
+    stop();
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+}
+
+bool redis_server::try_start() {
+    port_ = pick_free_port();
+    std::vector<std::string> args = {"redis-server",
+                                     "--port",
+                                     std::to_string(port_),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--dir",
+                                     dir_.string(),
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--daemonize",
+                                     "no",
+                                     "--logfile",
+                                     (dir_ / "redis.log").string(),
+                                     "--protected-mode",
+                                     "yes"};
+    int pid = ::fork();
+    if (pid < 0) {
+        fail("fork");
+    }
+    if (pid == 0) {
+        ::setpgid(0, 0);
+        std::vector<char*> argv;
+        for (auto& a : args) {
+            argv.push_back(a.data());
+        }
+        argv.push_back(nullptr);
+        ::execvp(argv[0], argv.data());
+        ::_exit(127);
+    }
+    pid_ = pid;
+    // Ready when our child accepts on the port; give up if it exits (port taken) or after 10 s.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < give_up) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return false;
+        }
+        if (accepts(port_)) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stop();
+    return false;
+}
+
+std::string redis_server::url() const {
+    return "redis://127.0.0.1:" + std::to_string(port_) + "/0";
+}
+
+std::string redis_server::cli(const std::string& arguments) const {
+    std::string command =
+        "redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + arguments + " 2>&1";
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
+    if (!pipe) {
+        fail("popen redis-cli");
+    }
+    std::string out;
+    std::array<char, 4096> chunk{};
+    std::size_t n = 0;
+    while ((n = std::fread(chunk.data(), 1, chunk.size(), pipe.get())) > 0) {
+        out.append(chunk.data(), n);
+    }
+    return out;
+}
+
+void redis_server::stop() {
+    if (pid_ <= 0) {
+        return;
+    }
+    // SIGTERM lets redis-server exit cleanly (nothing to save); SIGKILL after 5 s.
+    ::kill(pid_, SIGTERM);
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    int status = 0;
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > give_up) {
+            ::kill(-pid_, SIGKILL);
+            ::waitpid(pid_, &status, 0);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    pid_ = -1;
+}
+
+}  // namespace harvest::test

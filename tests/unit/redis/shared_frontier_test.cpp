@@ -1,0 +1,340 @@
+// The shared frontier's scripts against a real redis-server, with several clients standing in
+// for several workers: dedup, the reliable queue and its leases, the cluster-wide GCRA, shared
+// breaker openings, seeding once, and recovery from a flushed script cache.
+
+#include "engine/redis/shared_frontier.hpp"
+#include "tests/support/redis_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using harvest::redis::admission;
+using harvest::redis::client;
+using harvest::redis::host_rate;
+using harvest::redis::shared_frontier;
+
+namespace {
+
+// Drives `io` until the coroutine is done: the clients' reader coroutines never finish, so
+// io.run() would not return.
+template <typename T>
+T sync(asio::io_context& io, asio::awaitable<T> body) {
+    auto future = asio::co_spawn(io, std::move(body), asio::use_future);
+    auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (future.wait_for(0s) != std::future_status::ready) {
+        if (std::chrono::steady_clock::now() > give_up) {
+            throw std::runtime_error("test coroutine did not finish in 30 s");
+        }
+        io.run_one_for(100ms);
+    }
+    return future.get();
+}
+
+asio::awaitable<std::shared_ptr<client>> connect_to(std::string url) {
+    auto where = harvest::redis::parse_url(url);
+    auto executor = co_await asio::this_coro::executor;
+    auto connected = co_await client::connect(executor, *where);
+    if (!connected) {
+        throw std::runtime_error("connect: " + connected.error().message());
+    }
+    co_return *connected;
+}
+
+// One worker's view: its own connection and frontier handle.
+struct worker {
+    std::shared_ptr<client> connection;
+    std::unique_ptr<shared_frontier> frontier;
+};
+
+worker make_worker(asio::io_context& io, const harvest::test::redis_server& server,
+                   std::chrono::milliseconds lease = 60s, std::string crawl = "catalog") {
+    worker w;
+    w.connection = sync(io, connect_to(server.url()));
+    w.frontier = std::make_unique<shared_frontier>(
+        w.connection, harvest::redis::shared_frontier_options{std::move(crawl), lease});
+    auto loaded = sync(io, w.frontier->load_scripts());
+    if (!loaded) {
+        throw std::runtime_error("load_scripts: " + loaded.error().message());
+    }
+    return w;
+}
+
+template <typename T>
+T value_of(boost::system::result<T> r) {
+    if (!r) {
+        throw std::runtime_error("redis: " + r.error().message());
+    }
+    return std::move(*r);
+}
+
+void ok(boost::system::result<void> r) {
+    if (!r) {
+        throw std::runtime_error("redis: " + r.error().message());
+    }
+}
+
+admission request(std::string host, std::uint64_t fingerprint, std::string payload) {
+    return admission{std::move(host), fingerprint, true, std::move(payload)};
+}
+
+std::vector<std::string> payloads(const harvest::redis::take_result& taken) {
+    std::vector<std::string> out;
+    for (const auto& r : taken.requests) {
+        out.push_back(r.payload);
+    }
+    return out;
+}
+
+std::vector<std::string> lease_ids(const harvest::redis::take_result& taken) {
+    std::vector<std::string> out;
+    for (const auto& r : taken.requests) {
+        out.push_back(r.lease_id);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("admit deduplicates by an 8-byte fingerprint across workers", "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto a = make_worker(io, server);
+    auto b = make_worker(io, server);
+    auto first = value_of(sync(
+        io, a.frontier->admit({request("http://h:80", 1, "one"), request("http://h:80", 2, "two"),
+                               request("http://h:80", 1, "one again")})));
+    CHECK(first == std::vector<bool>{true, true, false});
+    // Another worker discovering the same URL does not queue it again...
+    auto second = value_of(sync(io, b.frontier->admit({request("http://h:80", 2, "two"),
+                                                       request("http://g:80", 3, "three")})));
+    CHECK(second == std::vector<bool>{false, true});
+    // ...unless dedup is off for it (a retry re-queued).
+    auto retry = request("http://h:80", 2, "two, retried");
+    retry.dedup = false;
+    CHECK(value_of(sync(io, b.frontier->admit({retry}))) == std::vector<bool>{true});
+
+    auto counts = value_of(sync(io, a.frontier->counts()));
+    CHECK(counts.queued == 4);
+    CHECK(counts.seen == 3);
+    // Compact: every member of the dedup set is 8 bytes.
+    CHECK(server.cli("STRLEN x") == "0\n");
+    auto members = server.cli("--no-raw SMEMBERS harvest:catalog:seen");
+    CHECK(members.find("\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x01") != std::string::npos);
+    CHECK(shared_frontier::fingerprint_bytes(0x0102030405060708ULL) ==
+          std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+    auto hosts = value_of(sync(io, a.frontier->ready_hosts()));
+    std::sort(hosts.begin(), hosts.end());
+    CHECK(hosts == std::vector<std::string>{"http://g:80", "http://h:80"});
+}
+
+TEST_CASE("take leases in FIFO order; complete removes; expired leases are re-delivered",
+          "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto a = make_worker(io, server, 400ms);
+    auto b = make_worker(io, server, 400ms);
+    std::vector<admission> batch;
+    for (int i = 0; i < 5; ++i) {
+        batch.push_back(
+            request("http://h:80", static_cast<std::uint64_t>(100 + i), "p" + std::to_string(i)));
+    }
+    value_of(sync(io, a.frontier->admit(batch)));
+
+    auto taken = value_of(sync(io, a.frontier->take("http://h:80", 3, host_rate{})));
+    CHECK(payloads(taken) == std::vector<std::string>{"p0", "p1", "p2"});
+    CHECK_FALSE(taken.breaker_open);
+    auto counts = value_of(sync(io, a.frontier->counts()));
+    CHECK(counts.queued == 2);
+    CHECK(counts.in_flight == 3);
+
+    // Worker a completes two of its three and then "dies": p2's lease is never completed.
+    auto ids = lease_ids(taken);
+    CHECK(value_of(sync(io, a.frontier->complete({ids[0], ids[1]}))) == 2);
+    a.connection->close();
+
+    // Not before the lease ran out...
+    CHECK(value_of(sync(io, b.frontier->requeue_expired())) == 0);
+    std::this_thread::sleep_for(500ms);
+    // ...then p2 goes back to the head of its host's queue.
+    CHECK(value_of(sync(io, b.frontier->requeue_expired())) == 1);
+    auto again = value_of(sync(io, b.frontier->take("http://h:80", 10, host_rate{})));
+    CHECK(payloads(again) == std::vector<std::string>{"p2", "p3", "p4"});
+    // The dead worker's late completion of the expired lease changes nothing.
+    CHECK(value_of(sync(io, b.frontier->complete({ids[2]}))) == 0);
+    CHECK(value_of(sync(io, b.frontier->complete(lease_ids(again)))) == 3);
+    counts = value_of(sync(io, b.frontier->counts()));
+    CHECK(counts.queued == 0);
+    CHECK(counts.in_flight == 0);
+    CHECK(counts.redelivered == 1);
+    // An empty host leaves the set of ready hosts.
+    CHECK(value_of(sync(io, b.frontier->ready_hosts())).empty());
+    auto empty = value_of(sync(io, b.frontier->take("http://h:80", 10, host_rate{})));
+    CHECK(empty.requests.empty());
+    CHECK(empty.retry_in == 0us);
+}
+
+TEST_CASE("one worker's breaker opening holds every worker back", "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto a = make_worker(io, server);
+    auto b = make_worker(io, server);
+    value_of(sync(io, a.frontier->admit({request("http://down:80", 1, "x")})));
+    ok(sync(io, a.frontier->open_breaker("http://down:80", 2s)));
+    // A shorter opening does not cut the longer one.
+    ok(sync(io, b.frontier->open_breaker("http://down:80", 100ms)));
+    std::this_thread::sleep_for(200ms);
+    auto held = value_of(sync(io, b.frontier->take("http://down:80", 10, host_rate{})));
+    CHECK(held.requests.empty());
+    CHECK(held.breaker_open);
+    CHECK(held.retry_in > 1000ms);
+    CHECK(held.retry_in <= 2000ms);
+    // Other hosts are not affected.
+    value_of(sync(io, a.frontier->admit({request("http://up:80", 2, "y")})));
+    CHECK(value_of(sync(io, b.frontier->take("http://up:80", 10, host_rate{}))).requests.size() ==
+          1);
+    // A successful probe closes it for everyone.
+    ok(sync(io, a.frontier->close_breaker("http://down:80")));
+    auto open_again = value_of(sync(io, b.frontier->take("http://down:80", 10, host_rate{})));
+    CHECK(open_again.requests.size() == 1);
+    CHECK_FALSE(open_again.breaker_open);
+}
+
+TEST_CASE("seeds are loaded by the first worker only", "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto a = make_worker(io, server);
+    auto b = make_worker(io, server);
+    auto other_crawl = make_worker(io, server, 60s, "another");
+    CHECK(value_of(sync(io, a.frontier->claim_seeding("worker-a"))));
+    CHECK_FALSE(value_of(sync(io, b.frontier->claim_seeding("worker-b"))));
+    CHECK(value_of(sync(io, other_crawl.frontier->claim_seeding("worker-c"))));  // its own keys
+    CHECK_FALSE(value_of(sync(io, b.frontier->seeded())));
+    ok(sync(io, a.frontier->mark_seeded()));
+    CHECK(value_of(sync(io, b.frontier->seeded())));
+    CHECK_FALSE(value_of(sync(io, other_crawl.frontier->seeded())));
+}
+
+TEST_CASE("scripts are loaded again after the server lost them", "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto a = make_worker(io, server);
+    CHECK(server.cli("SCRIPT FLUSH") == "OK\n");
+    auto queued = value_of(sync(io, a.frontier->admit({request("http://h:80", 1, "x")})));
+    CHECK(queued == std::vector<bool>{true});
+}
+
+namespace {
+
+// Takes from `host` as fast as the shared limiter allows until `until`, recording the server
+// time of every granted request.
+asio::awaitable<void> rate_worker(shared_frontier* frontier, std::string host, host_rate rate,
+                                  std::chrono::steady_clock::time_point until,
+                                  std::vector<long long>* grants) {
+    auto executor = co_await asio::this_coro::executor;
+    asio::steady_timer timer(executor);
+    while (std::chrono::steady_clock::now() < until) {
+        auto taken = co_await frontier->take(host, 4, rate);
+        if (!taken) {
+            throw std::runtime_error("take: " + taken.error().message());
+        }
+        for (std::size_t i = 0; i < taken->requests.size(); ++i) {
+            grants->push_back(taken->server_time.count());
+        }
+        auto wait = std::max<std::chrono::microseconds>(taken->retry_in, 1ms);
+        timer.expires_after(wait);
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("three workers together respect one host's rate: <= rate*T + burst in every window",
+          "[unit][redis][slow]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    std::vector<worker> workers;
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(make_worker(io, server));
+    }
+    std::vector<admission> batch;
+    for (int i = 0; i < 2000; ++i) {
+        batch.push_back(request("http://limited:80", static_cast<std::uint64_t>(i + 1), "r"));
+    }
+    value_of(sync(io, workers[0].frontier->admit(batch)));
+
+    const host_rate rate{30, 5};
+    const auto duration = 3s;
+    std::vector<long long> grants;
+    auto until = std::chrono::steady_clock::now() + duration;
+    std::vector<std::future<void>> running;
+    for (auto& w : workers) {
+        running.push_back(asio::co_spawn(
+            io, rate_worker(w.frontier.get(), "http://limited:80", rate, until, &grants),
+            asio::use_future));
+    }
+    auto give_up = std::chrono::steady_clock::now() + duration + 10s;
+    for (auto& f : running) {
+        while (f.wait_for(0s) != std::future_status::ready &&
+               std::chrono::steady_clock::now() < give_up) {
+            io.run_one_for(100ms);
+        }
+        REQUIRE(f.wait_for(0s) == std::future_status::ready);
+        f.get();
+    }
+    std::sort(grants.begin(), grants.end());
+    REQUIRE(grants.size() > 10);
+    // Every window of T seconds, for several T, starting at every grant.
+    for (double window_s : {0.1, 0.5, 1.0, 2.0}) {
+        const auto window_us = static_cast<long long>(window_s * 1e6);
+        std::size_t worst = 0;
+        for (std::size_t i = 0, j = 0; i < grants.size(); ++i) {
+            while (j < grants.size() && grants[j] < grants[i] + window_us) {
+                ++j;
+            }
+            worst = std::max(worst, j - i);
+        }
+        INFO("window " << window_s << " s: worst " << worst);
+        CHECK(static_cast<double>(worst) <= rate.per_second * window_s + rate.burst);
+    }
+    // And the cluster as a whole still gets (nearly) the whole rate.
+    const double span_s = static_cast<double>(grants.back() - grants.front()) / 1e6;
+    const double achieved = static_cast<double>(grants.size() - rate.burst) / span_s;
+    INFO(grants.size() << " grants in " << span_s << " s = " << achieved << "/s");
+    CHECK(achieved >= 0.9 * rate.per_second);
+    CHECK(achieved <= rate.per_second * 1.05);
+}
+
+TEST_CASE("renewing a lease keeps it from being re-delivered", "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto a = make_worker(io, server, 400ms);
+    value_of(sync(io, a.frontier->admit({request("http://h:80", 1, "kept"),
+                                         request("http://h:80", 2, "dropped")})));
+    auto taken = value_of(sync(io, a.frontier->take("http://h:80", 2, host_rate{})));
+    REQUIRE(taken.requests.size() == 2);
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(250ms);
+        // Only the first lease is renewed, so only the second one runs out.
+        CHECK(value_of(sync(io, a.frontier->renew({taken.requests[0].lease_id}))) == 1);
+    }
+    CHECK(value_of(sync(io, a.frontier->requeue_expired())) == 1);
+    auto again = value_of(sync(io, a.frontier->take("http://h:80", 2, host_rate{})));
+    CHECK(payloads(again) == std::vector<std::string>{"dropped"});
+    // A lease already handed out again cannot be renewed back.
+    CHECK(value_of(sync(io, a.frontier->renew({taken.requests[1].lease_id}))) == 0);
+}

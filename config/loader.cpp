@@ -1302,27 +1302,9 @@ void set_webhook_delivery(crawl_config& config) {
     }
 }
 
-crawl_config build_config(const reader& r, const node& root, const std::string& source_name) {
-    section top(r, root, "",
-                {"name", "seeds", "engine", "http", "rate_limit", "retry", "circuit_breaker",
-                 "hosts", "follow", "extract", "outputs", "metrics", "state", "frontier"});
-    crawl_config config;
-    config.source_path = source_name;
+// The sections a crawl config and a service profile share: how to fetch and what to extract.
+void read_fetch_sections(const reader& r, const section& top, crawl_config& config) {
     auto& crawl = config.crawl;
-
-    const auto* name = top.get("name");
-    if (name == nullptr) {
-        r.error(root.where, "'name' is required: a crawl name made of [a-z0-9_-], like catalog");
-    }
-    crawl.name = r.text(*name, "name");
-    if (crawl.name.empty() || !std::all_of(crawl.name.begin(), crawl.name.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-        })) {
-        r.error(name->where, "'name' must match [a-z0-9_-]+ (got " + describe(*name) + ")");
-    }
-
-    config.seeds = read_seeds(r, top);
-
     if (const auto* v = top.get("engine")) {
         crawl.engine = read_engine(r, *v);
     }
@@ -1348,6 +1330,30 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
     if (const auto* v = top.get("extract")) {
         config.extract = read_extract(r, *v);
     }
+}
+
+crawl_config build_config(const reader& r, const node& root, const std::string& source_name) {
+    section top(r, root, "",
+                {"name", "seeds", "engine", "http", "rate_limit", "retry", "circuit_breaker",
+                 "hosts", "follow", "extract", "outputs", "metrics", "state", "frontier"});
+    crawl_config config;
+    config.source_path = source_name;
+    auto& crawl = config.crawl;
+
+    const auto* name = top.get("name");
+    if (name == nullptr) {
+        r.error(root.where, "'name' is required: a crawl name made of [a-z0-9_-], like catalog");
+    }
+    crawl.name = r.text(*name, "name");
+    if (crawl.name.empty() || !std::all_of(crawl.name.begin(), crawl.name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        })) {
+        r.error(name->where, "'name' must match [a-z0-9_-]+ (got " + describe(*name) + ")");
+    }
+
+    config.seeds = read_seeds(r, top);
+
+    read_fetch_sections(r, top, config);
     if (const auto* v = top.get("outputs")) {
         config.outputs = read_outputs(r, *v);
         set_webhook_delivery(config);
@@ -1375,31 +1381,7 @@ crawl_config detail::read_profile(const node& n, const std::string& source_name,
                  "extract"});
     crawl_config config;
     config.source_path = source_name;
-    auto& crawl = config.crawl;
-    if (const auto* v = top.get("engine")) {
-        crawl.engine = read_engine(r, *v);
-    }
-    if (const auto* v = top.get("http")) {
-        crawl.http = read_http(r, *v, "http", crawl.http);
-    }
-    if (const auto* v = top.get("rate_limit")) {
-        crawl.rate_limit = read_rate_limit(r, *v);
-    }
-    if (const auto* v = top.get("retry")) {
-        crawl.retry = read_retry(r, *v, "retry", crawl.retry);
-    }
-    if (const auto* v = top.get("circuit_breaker")) {
-        crawl.circuit_breaker = read_breaker(r, *v, "circuit_breaker", crawl.circuit_breaker);
-    }
-    if (const auto* v = top.get("hosts")) {
-        read_hosts(r, *v, crawl);
-    }
-    if (const auto* v = top.get("follow")) {
-        config.follow = read_follow(r, *v);
-    }
-    if (const auto* v = top.get("extract")) {
-        config.extract = read_extract(r, *v);
-    }
+    read_fetch_sections(r, top, config);
     return config;
 }
 
@@ -1415,7 +1397,7 @@ crawl_config parse_config(std::string_view yaml_text, const std::string& source_
     return build_config(r, root, source_name);
 }
 
-crawl_config load_config(const std::string& path, const std::vector<std::string>& set_overrides) {
+detail::config_file detail::read_config_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw config_error(
@@ -1427,7 +1409,12 @@ crawl_config load_config(const std::string& path, const std::vector<std::string>
     auto absolute = std::filesystem::absolute(path, ec);
     const std::string base_dir =
         ec ? std::filesystem::path(path).parent_path().string() : absolute.parent_path().string();
-    return parse_config(text.str(), path, base_dir, set_overrides);
+    return {std::move(text).str(), base_dir};
+}
+
+crawl_config load_config(const std::string& path, const std::vector<std::string>& set_overrides) {
+    const auto file = detail::read_config_file(path);
+    return parse_config(file.text, path, file.base_dir, set_overrides);
 }
 
 }  // namespace harvest::config

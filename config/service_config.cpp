@@ -297,18 +297,8 @@ service_config parse_service_config(std::string_view yaml_text, const std::strin
 }
 
 service_config load_service_config(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        throw config_error(
-            path, "cannot read the config file: " + std::generic_category().message(errno));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::error_code ec;
-    auto absolute = std::filesystem::absolute(path, ec);
-    const std::string base_dir =
-        ec ? std::filesystem::path(path).parent_path().string() : absolute.parent_path().string();
-    return parse_service_config(text.str(), path, base_dir);
+    const auto file = detail::read_config_file(path);
+    return parse_service_config(file.text, path, file.base_dir);
 }
 
 }  // namespace harvest::config

@@ -65,6 +65,13 @@ struct node;
 // hosts, follow, extract) from `n`, with the crawl loader's checks and messages. loader.cpp.
 crawl_config read_profile(const node& n, const std::string& source_name,
                           const std::string& base_dir);
+// A config file's text and the folder its relative paths resolve against; throws config_error
+// when it cannot be read. loader.cpp.
+struct config_file {
+    std::string text;
+    std::string base_dir;
+};
+config_file read_config_file(const std::string& path);
 }  // namespace detail
 
 }  // namespace harvest::config

@@ -2,6 +2,7 @@
 
 #include "config/crawl_config.hpp"
 #include "config/loader.hpp"
+#include "config/seed_specs.hpp"
 #include "engine/crawl/crawler.hpp"
 #include "engine/crawl/journal.hpp"
 #include "pipelines/outputs/error_stream.hpp"
@@ -43,30 +44,6 @@ std::uint64_t peak_rss_bytes() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
-}
-
-std::vector<crawl::seed_spec> to_seed_specs(const std::vector<config::seed>& seeds) {
-    std::vector<crawl::seed_spec> out;
-    for (const auto& seed : seeds) {
-        crawl::seed_spec spec;
-        switch (seed.kind) {
-            case config::seed_kind::url: spec.what = crawl::seed_spec::kind::url; break;
-            case config::seed_kind::urls_file:
-                spec.what = crawl::seed_spec::kind::urls_file;
-                break;
-            case config::seed_kind::template_values:
-                spec.what = crawl::seed_spec::kind::template_values;
-                break;
-            case config::seed_kind::sitemap: spec.what = crawl::seed_spec::kind::sitemap; break;
-        }
-        spec.url = seed.url;
-        spec.method = seed.method;
-        spec.headers = seed.headers;
-        spec.body = seed.body;
-        spec.file = seed.file;
-        out.push_back(std::move(spec));
-    }
-    return out;
 }
 
 struct run_figures {
@@ -346,7 +323,7 @@ int run_crawl(const run_arguments& args) {
         }
     }
 
-    crawl::seed_stream seeds(to_seed_specs(config.seeds));
+    crawl::seed_stream seeds(config::to_seed_specs(config.seeds));
     std::shared_ptr<pipelines::pipeline_sink> sink;
     try {
         sink = std::make_shared<pipelines::pipeline_sink>(io.get_executor(), config.extract,

@@ -7,6 +7,7 @@
 
 #include "config/crawl_config.hpp"
 #include "config/loader.hpp"
+#include "config/seed_specs.hpp"
 #include "engine/crawl/crawler.hpp"
 #include "pipelines/extract/extractor.hpp"
 #include "pipelines/pipeline_sink.hpp"
@@ -62,19 +63,8 @@ int main(int argc, char** argv) {
                                                                config.follow, config.outputs);
         sink->add_extractor(std::make_shared<title_words>());
         sink->open();
-        std::vector<crawl::seed_spec> seeds;
-        for (const auto& seed : config.seeds) {
-            crawl::seed_spec spec;
-            spec.what = seed.kind == config::seed_kind::urls_file
-                            ? crawl::seed_spec::kind::urls_file
-                            : seed.kind == config::seed_kind::template_values
-                                  ? crawl::seed_spec::kind::template_values
-                                  : crawl::seed_spec::kind::url;
-            spec.url = seed.url;
-            spec.file = seed.file;
-            seeds.push_back(std::move(spec));
-        }
-        crawl::crawler crawler(io, config.crawl, sink, crawl::seed_stream(std::move(seeds)));
+        crawl::crawler crawler(io, config.crawl, sink,
+                               crawl::seed_stream(config::to_seed_specs(config.seeds)));
         std::exception_ptr failure;
         boost::asio::co_spawn(io, crawler.run(), [&](std::exception_ptr e) { failure = e; });
         io.run();

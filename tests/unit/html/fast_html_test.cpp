@@ -335,6 +335,16 @@ TEST_CASE("the catalog product page shape is never declined", "[unit]") {
     CHECK(counts.declined == 0);
 }
 
+TEST_CASE("generated catalog pages are handled and equal", "[unit]") {
+    stats counts;
+    for (const std::string name :
+         {"catalog_list.html", "catalog_product.html", "workload_product.html"}) {
+        INFO(name);
+        check_page(read_data(name), counts, true);
+    }
+    CHECK(counts.declined == 0);
+}
+
 TEST_CASE("fast html selection equals libxml2 on random pages", "[unit]") {
     std::mt19937 rng(20261129);
     stats counts;

@@ -272,7 +272,7 @@ std::string random_page(std::mt19937& rng, bool clean = false) {
     }
     static const std::vector<std::string> declined = {
         "<",       "<!",     "</",     "<?x?>", "<![CDATA[x]]>", "<!DOCTYPE html>", "</body>",
-        "</html>", "<body>", "<head>", "&"};
+        "</html>", "<body>", "<head>", "&",     "<svg:rect>"};
     const std::size_t count = 5 + rng() % 60;
     for (std::size_t i = 0; i < count; ++i) {
         const std::string& piece = pieces[rng() % pieces.size()];
@@ -305,6 +305,12 @@ TEST_CASE("fast html selection equals libxml2 on fixed pages", "[unit]") {
     check_page("<ul><li>a<ul><li>b</ul><li>c</ul>", counts, true);
     check_page("<html><title>t</title><p>body", counts, true);
     check_page("<meta charset=x><div>a</div>", counts, true);
+    // Found by tests/fuzz/fuzz_fast_html.cpp: names with '.' or a prefix, form feeds, a
+    // second doctype.
+    check_page("<body><div id=a><p>one<div.>x</div></div>", counts);
+    check_page("<body><p>a\fb<span class=price>1</span></p>", counts);
+    check_page("<!DOCTYPE html><!DOCTYPE html><p>x</p>", counts);
+    check_page("<body><p><e:a href=/x>n</a><svg:rect class=c>r</svg:rect></p>", counts);
     WARN("fixed pages " << counts.pages << ", declined " << counts.declined);
     CHECK(counts.declined < counts.pages);
 }

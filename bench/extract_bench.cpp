@@ -9,8 +9,9 @@
 //
 //   jsonld  find_jsonld + products_from_jsonld: what the `jsonld` extractor with schema Product
 //           does per page (the byte scan, simdjson, the schema.org normalization)
-//   html    html_document::parse + extract_html_fields with the product rule set below (CSS
-//           compiled to XPath once, before timing, as extractor_set does)
+//   html    the product rule set below as extractor_set runs it: the tree-less path
+//           (fast_html_selection, compiled before timing), html_document::parse +
+//           extract_html_fields for the pages it declines
 //   parse   html_document::parse alone (not in `both`): the share of `html` that is the tree
 //   select  extract_html_fields alone, on documents parsed before timing (not in `both`)
 //
@@ -19,6 +20,7 @@
 // --dump writes the items of the last pass as JSON Lines ({"mode":..., "page":..., fields}),
 // so the two implementations' results can be compared.
 
+#include "pipelines/html/fast_html.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/structured/jsonld.hpp"
 #include "pipelines/structured/product.hpp"
@@ -32,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -204,11 +207,20 @@ int main(int argc, char** argv) {
         for (const auto& rule : rules) {
             fields.emplace_back(rule);
         }
+        // As extractor_set does: the tree-less path, libxml2 when it declines a page.
+        const auto fast = pl::fast_html_selection::compile(rules);
         const auto result = best_of(
             repeat, pages,
             [&](const page& p, std::vector<boost::json::object>* keep) -> std::size_t {
-                const auto document = pl::html_document::parse(p.bytes, "http://127.0.0.1/");
-                auto item = pl::extract_html_fields(document, fields, rules);
+                std::optional<boost::json::object> found;
+                if (fast) {
+                    found = pl::extract_html_fields_fast(*fast, p.bytes, rules);
+                }
+                if (!found) {
+                    const auto document = pl::html_document::parse(p.bytes, "http://127.0.0.1/");
+                    found = pl::extract_html_fields(document, fields, rules);
+                }
+                auto& item = *found;
                 if (keep != nullptr) {
                     item.emplace("page", p.name);
                     keep->push_back(std::move(item));

@@ -156,6 +156,7 @@ extractor_set::extractor_set(std::vector<extract_rule> rules, std::vector<follow
                 for (const auto& field : rule.fields) {
                     compiled.fields.emplace_back(field);  // throws on a bad selector
                 }
+                compiled.fast = fast_html_selection::compile(rule.fields);
                 break;
             case extract_type::jsonld:
             case extract_type::microdata:
@@ -218,9 +219,17 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
         });
     // Sniffing may copy a KiB: only when some rule would read the page as HTML.
     const bool html_body = (wants_links || wants_html) && looks_like_html(page.response);
+    // The html rule's fields without a tree when its selectors allow it and no follow rule needs
+    // the document; a page the tokenizer declines takes the libxml2 path.
+    const compiled_rule* html_rule = chosen[static_cast<std::size_t>(extract_type::html)];
+    std::optional<boost::json::object> fast_fields;
+    std::uint64_t fast_invalid = 0;
+    if (html_body && !wants_links && html_rule != nullptr && html_rule->fast) {
+        fast_fields = extract_html_fields_fast(*html_rule->fast, page.response.body,
+                                               html_rule->rule.fields, &fast_invalid);
+    }
     std::optional<html_document> document;
-    if (html_body &&
-        (wants_links || chosen[static_cast<std::size_t>(extract_type::html)] != nullptr)) {
+    if (html_body && (wants_links || (html_rule != nullptr && !fast_fields))) {
         document.emplace(html_document::parse(page.response.body, url));
     }
 
@@ -234,7 +243,8 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
         if (type != extract_type::json && !html_body) {
             one.error = 1;  // a structured-data or html rule on a JSON, image, ... body
         } else {
-            one = run(*rule, page, url, document ? &*document : nullptr, out);
+            one = run(*rule, page, url, document ? &*document : nullptr, out,
+                      fast_fields ? &*fast_fields : nullptr, fast_invalid);
         }
         one.attribute_to(type);
         outcome += one;
@@ -259,7 +269,8 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
 
 extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetched_page& page,
                                    std::string_view url, const html_document* document,
-                                   std::vector<item>& out) const {
+                                   std::vector<item>& out, boost::json::object* fast_fields,
+                                   std::uint64_t fast_invalid) const {
     extract_outcome outcome;
     const std::string& body = page.response.body;
     switch (rule.rule.type) {
@@ -283,8 +294,14 @@ extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetch
             }
             return outcome;
         case extract_type::html: {
-            boost::json::object fields = extract_html_fields(
-                *document, rule.fields, rule.rule.fields, &outcome.values_invalid);
+            boost::json::object fields;
+            if (fast_fields != nullptr) {
+                fields = std::move(*fast_fields);
+                outcome.values_invalid += fast_invalid;
+            } else {
+                fields = extract_html_fields(*document, rule.fields, rule.rule.fields,
+                                             &outcome.values_invalid);
+            }
             item result = item_header(url, page.fetched_at, page.response.status, fields.size());
             for (auto& field : fields) {
                 result.insert_or_assign(field.key(), std::move(field.value()));

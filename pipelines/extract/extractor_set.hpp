@@ -38,6 +38,7 @@
 #include "engine/crawl/sink.hpp"
 #include "pipelines/extract/json_extractor.hpp"
 #include "pipelines/extract/product_fields.hpp"
+#include "pipelines/html/fast_html.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/item.hpp"
 #include "pipelines/rules.hpp"
@@ -88,11 +89,13 @@ class extractor_set {
         // Set when `match` has no regex metacharacter: then searching the regex is finding
         // this substring, without running std::regex's executor on every page.
         std::optional<std::string> literal;
+        std::optional<fast_html_selection> fast;  // type html: the tree-less path, when it applies
     };
 
     extract_outcome run(const compiled_rule& rule, const crawl::fetched_page& page,
                         std::string_view url, const html_document* document,
-                        std::vector<item>& out) const;
+                        std::vector<item>& out, boost::json::object* fast_fields = nullptr,
+                        std::uint64_t fast_invalid = 0) const;
 
     std::vector<compiled_rule> rules_;
     std::vector<link_rule> follow_;

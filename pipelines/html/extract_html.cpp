@@ -135,10 +135,24 @@ boost::json::object extract_html_fields(const html_document& document,
     if (fields.size() != rules.size()) {
         throw std::invalid_argument("extract_html_fields: one html_field per field_rule");
     }
+    std::vector<std::optional<std::string>> firsts;
+    firsts.reserve(fields.size());
+    for (const auto& field : fields) {
+        firsts.push_back(field.first(document));
+    }
+    return convert_html_fields(firsts, rules, values_invalid);
+}
+
+boost::json::object convert_html_fields(const std::vector<std::optional<std::string>>& firsts,
+                                        const std::vector<field_rule>& rules,
+                                        std::uint64_t* values_invalid) {
+    if (firsts.size() != rules.size()) {
+        throw std::invalid_argument("convert_html_fields: one value per field_rule");
+    }
     boost::json::object item;
     std::string price_currency;
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-        const std::optional<std::string> text = fields[i].first(document);
+    for (std::size_t i = 0; i < firsts.size(); ++i) {
+        const std::optional<std::string>& text = firsts[i];
         if (!text) {
             item[rules[i].name] = nullptr;
             continue;

@@ -199,4 +199,10 @@ boost::json::object extract_html_fields(const html_document& document,
                                         const std::vector<field_rule>& rules,
                                         std::uint64_t* values_invalid = nullptr);
 
+// The conversion half of extract_html_fields: firsts[i] is the first value rules[i] selected
+// (nullopt: none), converted and collected the same way.
+boost::json::object convert_html_fields(const std::vector<std::optional<std::string>>& firsts,
+                                        const std::vector<field_rule>& rules,
+                                        std::uint64_t* values_invalid = nullptr);
+
 }  // namespace harvest::pipelines

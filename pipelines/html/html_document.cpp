@@ -400,6 +400,15 @@ decoded_input decode(std::string_view bytes) {
 
 }  // namespace
 
+std::string_view html_detail::clean_html_text(std::string_view bytes, std::string& storage) {
+    decoded_input input = decode(bytes);
+    if (input.storage.empty()) {
+        return input.text;
+    }
+    storage = std::move(input.storage);
+    return storage;
+}
+
 html_document html_document::parse(std::string_view bytes, std::string_view url) {
     html_detail::ensure_libxml_initialized();
     html_document document;

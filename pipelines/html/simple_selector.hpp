@@ -37,7 +37,6 @@ class simple_selector {
     template <typename Visit>
     bool for_each_match(const _xmlNode* root, unsigned long max_steps, Visit&& visit) const;
 
-  private:
     struct attribute_test {
         std::string name;
         std::optional<std::string> value;  // nullopt: presence only
@@ -49,6 +48,11 @@ class simple_selector {
         std::vector<attribute_test> attributes;
         bool child_of_previous = false;  // `>` before this compound (else descendant)
     };
+
+    // Left to right; read by the tree-less matcher (fast_html.cpp).
+    const std::vector<compound>& compounds() const noexcept { return compounds_; }
+
+  private:
 
     bool matches(const _xmlNode* node, std::size_t index, unsigned long& steps,
                  unsigned long max_steps) const;

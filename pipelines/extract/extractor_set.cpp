@@ -141,7 +141,8 @@ extractor_set::extractor_set(std::vector<extract_rule> rules, std::vector<follow
             throw std::invalid_argument("extract match \"" + rule.match +
                                         "\" is not a valid regex: " + error.what());
         }
-        compiled_rule compiled{rule, std::move(match), std::nullopt, {}, std::nullopt};
+        compiled_rule compiled{rule, std::move(match), std::nullopt, {}, std::nullopt,
+                               std::nullopt};
         if (rule.match.find_first_of("\\^$.|?*+()[]{}") == std::string::npos) {
             compiled.literal = rule.match;
         }

@@ -9,6 +9,7 @@
 #include <spdlog/cfg/helpers.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -40,10 +41,22 @@ void setup_logging(const std::string& format, const std::string& level) {
     spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// Each fetch in flight holds a socket: with the default soft limit (1024) a crawl at
+// engine.concurrency 10,000 fails with EMFILE long before it is full. The hard limit is the
+// machine's real ceiling; raising the soft one to it costs nothing until descriptors are used.
+void raise_fd_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     namespace cli = harvest::cli;
+    raise_fd_limit();
     CLI::App app{"harvest: a scraping engine for product data", "harvest"};
     app.require_subcommand(0, 1);
     bool show_version = false;

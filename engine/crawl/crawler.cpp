@@ -1,5 +1,6 @@
 #include "engine/crawl/crawler.hpp"
 
+#include "engine/crawl/connection_budget.hpp"
 #include "engine/crawl/frontier.hpp"
 #include "engine/crawl/shared_backend.hpp"
 #include "engine/crawl/sitemap.hpp"
@@ -138,9 +139,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
           timer(strand),
           queue(options, log),
           client(io_context.get_executor(),
-                 net::client_options{options.engine.user_agent.empty()
-                                         ? default_user_agent()
-                                         : options.engine.user_agent}) {}
+                 net::client_options{
+                     .user_agent = options.engine.user_agent.empty() ? default_user_agent()
+                                                                     : options.engine.user_agent,
+                     .max_idle_per_origin = idle_connections_per_origin(options)}) {}
 
     metrics::crawl_metrics* metrics;
     journal* state_log;

@@ -559,6 +559,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 shared->breaker_opened(host.origin, options.circuit_breaker.open_for);
             }
         }
+        if (done.taken.permit.probe && shared &&
+            host.breaker.state(now) == resilience::breaker_state::closed) {
+            shared->breaker_closed(host.origin);  // the probe succeeded: recovered for everyone
+        }
         if (host.adaptive && done.status) {
             // The server's "too many" slows this host; good answers restore its rate.
             const double rate = *done.status == 429 ? host.adaptive->on_throttled(now)

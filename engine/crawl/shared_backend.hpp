@@ -42,6 +42,8 @@ class shared_backend {
     virtual void complete(const crawl_request& request) = 0;
     // This worker's breaker for `origin` opened: hold every worker back for `open_for`.
     virtual void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) = 0;
+    // This worker's half-open probes of `origin` succeeded: release every worker's hold on it.
+    virtual void breaker_closed(const std::string& /*origin*/) {}
     // Nothing queued or leased anywhere in the cluster, and the seeds are loaded.
     virtual bool finished() const = 0;
     // The crawl is over for this worker: flush what is buffered and stop leasing.

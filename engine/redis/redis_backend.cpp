@@ -163,7 +163,7 @@ struct redis_backend::state {
     std::unique_ptr<asio::steady_timer> timer;
     std::vector<admission> outbound;
     std::vector<std::string> completions;
-    std::vector<std::pair<std::string, milliseconds>> breakers;
+    std::vector<std::pair<std::string, milliseconds>> breakers;  // open_for 0 = closed
     std::unordered_multimap<std::uint64_t, std::string> leases;  // fingerprint -> lease id
     std::size_t rotation = 0;
     bool seeded = false;
@@ -172,6 +172,7 @@ struct redis_backend::state {
     bool sleeping = false;  // the I/O coroutine waits on `timer`
     clock::time_point last_requeue{};
     clock::time_point last_renew{};
+    clock::time_point last_seeding_check{};
     std::atomic<bool> failed{false};  // read by the CLI after the crawl, on any thread
     std::atomic<bool> seeded_here{false};
 
@@ -264,6 +265,11 @@ void redis_backend::breaker_opened(const std::string& origin, milliseconds open_
     state_->wake();
 }
 
+void redis_backend::breaker_closed(const std::string& origin) {
+    state_->breakers.emplace_back(origin, milliseconds(0));  // 0 = close
+    state_->wake();
+}
+
 bool redis_backend::finished() const {
     return state_->finished;
 }
@@ -324,8 +330,16 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
                      s->worker, s->options.name);
         co_return true;
     }
-    // This worker won: stream the seeds into the shared frontier, a batch per round trip.
+    const bool seeded = co_await load_seeds(s);
+    co_return seeded;
+}
+
+// This worker holds the seeding claim: stream the seeds into the shared frontier, a batch per
+// round trip, renewing the claim as it goes (it expires after `lease`, so that a worker killed
+// here does not leave the others waiting forever for `seeded`).
+asio::awaitable<bool> redis_backend::load_seeds(std::shared_ptr<state> s) {
     std::size_t loaded_seeds = 0;
+    auto claimed_at = clock::now();
     while (!s->seeds.exhausted()) {
         std::vector<admission> batch;
         while (batch.size() < admit_batch) {
@@ -349,6 +363,25 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
             s->fail("loading seeds", queued.error());
             co_return false;
         }
+        if (clock::now() - claimed_at >= s->options.frontier.lease / 3) {
+            claimed_at = clock::now();
+            auto renewed = co_await s->frontier->claim_seeding(s->worker);
+            if (!renewed) {
+                s->fail("renewing the seeding claim", renewed.error());
+                co_return false;
+            }
+            if (!*renewed) {
+                // Another worker took the claim over (ours expired): both load the seeds, the
+                // shared dedup set keeps each in the frontier once.
+                spdlog::warn("redis frontier: worker {} lost the seeding claim, loads on",
+                             s->worker);
+            }
+        }
+        // A worker taking the seeding over mid-crawl still holds leases: keep them.
+        const bool maintained = co_await maintain(s);
+        if (!maintained) {
+            co_return false;
+        }
     }
     auto marked = co_await s->frontier->mark_seeded();
     if (!marked) {
@@ -360,6 +393,30 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
     spdlog::info("redis frontier: worker {} loaded {} seeds of crawl {}", s->worker, loaded_seeds,
                  s->options.name);
     co_return true;
+}
+
+// Until the seeds are loaded: a seeding claim that expired (its worker died mid-seeding) is
+// taken over by this worker, which loads the seeds again.
+asio::awaitable<bool> redis_backend::watch_seeding(std::shared_ptr<state> s) {
+    const auto now = clock::now();
+    if (s->seeded || now - s->last_seeding_check < requeue_every) {
+        co_return true;
+    }
+    s->last_seeding_check = now;
+    auto claimed = co_await s->frontier->claim_seeding(s->worker);
+    if (!claimed) {
+        s->fail("claiming the seeds", claimed.error());
+        co_return false;
+    }
+    if (!*claimed) {
+        co_return true;  // loaded already, or another worker's claim is live
+    }
+    spdlog::warn(
+        "redis frontier: the seeding of crawl {} was left unfinished; worker {} loads the "
+        "seeds again",
+        s->options.name, s->worker);
+    const bool seeded = co_await load_seeds(s);
+    co_return seeded;
 }
 
 asio::awaitable<bool> redis_backend::flush(std::shared_ptr<state> s) {
@@ -388,13 +445,22 @@ asio::awaitable<bool> redis_backend::flush(std::shared_ptr<state> s) {
             co_return false;
         }
     }
-    while (!s->breakers.empty()) {
-        auto [origin, open_for] = std::move(s->breakers.back());
-        s->breakers.pop_back();
-        auto opened = co_await s->frontier->open_breaker(origin, open_for);
-        if (!opened) {
-            s->fail("sharing a breaker opening", opened.error());
-            co_return false;
+    // In the order they happened: an opening then a closing of one host leaves it closed.
+    std::vector<std::pair<std::string, milliseconds>> breakers;
+    breakers.swap(s->breakers);
+    for (auto& [origin, open_for] : breakers) {
+        if (open_for.count() > 0) {
+            auto opened = co_await s->frontier->open_breaker(origin, open_for);
+            if (!opened) {
+                s->fail("sharing a breaker opening", opened.error());
+                co_return false;
+            }
+        } else {
+            auto closed = co_await s->frontier->close_breaker(origin);
+            if (!closed) {
+                s->fail("sharing a breaker closing", closed.error());
+                co_return false;
+            }
         }
     }
     co_return true;
@@ -524,6 +590,10 @@ asio::awaitable<void> redis_backend::run(std::shared_ptr<state> s) {
         }
         const bool maintained = co_await maintain(s);
         if (!maintained) {
+            co_return;
+        }
+        const bool watched = co_await watch_seeding(s);
+        if (!watched) {
             co_return;
         }
         auto retry_in = std::chrono::microseconds(idle_poll);

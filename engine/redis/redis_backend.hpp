@@ -36,6 +36,7 @@ class redis_backend : public crawl::shared_backend,
     bool admit(crawl::crawl_request request) override;
     void complete(const crawl::crawl_request& request) override;
     void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) override;
+    void breaker_closed(const std::string& origin) override;
     bool finished() const override;
     void close() override;
 
@@ -48,6 +49,8 @@ class redis_backend : public crawl::shared_backend,
     struct state;
     static boost::asio::awaitable<void> run(std::shared_ptr<state> s);
     static boost::asio::awaitable<bool> connect_and_seed(std::shared_ptr<state> s);
+    static boost::asio::awaitable<bool> load_seeds(std::shared_ptr<state> s);
+    static boost::asio::awaitable<bool> watch_seeding(std::shared_ptr<state> s);
     static boost::asio::awaitable<bool> flush(std::shared_ptr<state> s);
     static boost::asio::awaitable<bool> maintain(std::shared_ptr<state> s);
     static boost::asio::awaitable<bool> lease_more(std::shared_ptr<state> s,

@@ -155,6 +155,28 @@ end
 return 1
 )lua";
 
+// ARGV: prefix, worker, claim ms. Returns 1 when `worker` holds the seeding claim now (won it,
+// renewed its own, or took over one that expired), 0 when the seeds are loaded or another
+// worker's claim is live. The claim expires so that a seeding worker that dies mid-seeding
+// does not leave the crawl waiting forever for `seeded`.
+constexpr const char* seeding_lua = R"lua(
+local prefix, worker, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXISTS', prefix .. 'seeded') == 1 then
+  return 0
+end
+local key = prefix .. 'seeding'
+local holder = redis.call('GET', key)
+if holder == worker then
+  redis.call('PEXPIRE', key, ttl)
+  return 1
+end
+if holder then
+  return 0
+end
+redis.call('SET', key, worker, 'PX', ttl)
+return 1
+)lua";
+
 // ARGV: prefix. Returns {queued, in flight, seen, redelivered}.
 constexpr const char* counts_lua = R"lua(
 local prefix = ARGV[1]
@@ -166,8 +188,8 @@ return {queued, redis.call('ZCARD', prefix .. 'inflight'), redis.call('SCARD', p
         tonumber(redis.call('GET', prefix .. 'redelivered') or '0')}
 )lua";
 
-constexpr std::array<const char*, 7> scripts = {renew_lua,   admit_lua,   take_lua,  complete_lua,
-                                                requeue_lua, breaker_lua, counts_lua};
+constexpr std::array<const char*, 8> scripts = {renew_lua,   admit_lua,   take_lua,   complete_lua,
+                                                requeue_lua, breaker_lua, counts_lua, seeding_lua};
 
 // Every script names its keys from the prefix (ARGV[1]): no KEYS.
 const std::vector<std::string> no_keys;
@@ -367,15 +389,16 @@ asio::awaitable<result<void>> shared_frontier::close_breaker(std::string host) {
 }
 
 asio::awaitable<result<bool>> shared_frontier::claim_seeding(std::string worker) {
-    std::vector<std::string> args{"SET", prefix_ + "seeding", std::move(worker), "NX"};
-    auto r = co_await client_->command(std::move(args));
+    std::vector<std::string> args{std::move(worker),
+                                  std::to_string(std::max<long long>(1, options_.lease.count()))};
+    auto r = co_await eval(seeding_script, no_keys, std::move(args));
     if (!r) {
         co_return result<bool>(boost::system::in_place_error, r.error());
     }
-    if (r->is_error()) {
+    if (r->type != reply::kind::integer) {
         co_return result<bool>(boost::system::in_place_error, unexpected(*r, "claim_seeding"));
     }
-    co_return r->type == reply::kind::status;  // "OK" when set, nil when someone else has it
+    co_return r->integer == 1;
 }
 
 asio::awaitable<result<void>> shared_frontier::mark_seeded() {

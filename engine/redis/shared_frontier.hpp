@@ -12,7 +12,8 @@
 //   lease_seq   STRING lease id counter
 //   rate:<host> STRING GCRA theoretical arrival time (µs, Redis server clock)
 //   breaker:<host> STRING present while some worker holds the host's breaker open (PX = open_for)
-//   seeding / seeded   who loads the seeds (SET NX) and whether that is done
+//   seeding     STRING the worker loading the seeds (PX = lease, renewed while it loads them)
+//   seeded      STRING present once the seeds are loaded
 //   redelivered STRING count of expired leases handed out again
 //
 // Reliable queue: `take` moves a request from q:<host> to inflight/leased with a deadline of
@@ -126,6 +127,10 @@ class shared_frontier {
 
     // Seeds are loaded once per crawl: the worker whose claim wins loads them and then calls
     // `mark_seeded`; the others wait until `seeded` is true before judging the crawl finished.
+    // True when `worker` holds the claim after the call. The claim expires after `lease`: the
+    // seeding worker calls this again (same name) to renew it while it loads; a worker that finds
+    // neither `seeded` nor a live claim wins it and loads the seeds again (dedup makes the
+    // seeds already queued harmless). False once the seeds are loaded.
     boost::asio::awaitable<boost::system::result<bool>> claim_seeding(std::string worker);
     boost::asio::awaitable<boost::system::result<void>> mark_seeded();
     boost::asio::awaitable<boost::system::result<bool>> seeded();
@@ -148,6 +153,7 @@ class shared_frontier {
         requeue_script,
         breaker_script,
         counts_script,
+        seeding_script,
         script_count
     };
 

@@ -1,7 +1,9 @@
 // Distributed crawls (frontier.backend: redis): several `harvest run` processes with the same
 // config share one crawl through a real redis-server started by the test, against nginx serving
-// a generated catalog. Checked against nginx's access log: what was really requested, and when.
+// a generated catalog (the chaos origin for the shared breaker). Checked against nginx's access
+// log: what was really requested, and when.
 
+#include "tests/integration/chaos.hpp"
 #include "tests/integration/support.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -295,6 +297,147 @@ TEST_CASE("distributed: kill -9 of a worker mid-crawl, its leases are re-deliver
     // reaching Redis; a bound: everything it could hold (256 leased locally + 8 in flight).
     CHECK(extra <= 256 + 8);
     CHECK(held != "0\n");
+}
+
+TEST_CASE("distributed: kill -9 of the seeding worker mid-seeding, another worker seeds again",
+          "[integration][redis]") {
+    constexpr int products = 2000;
+    constexpr int repeats = 100;
+    cluster_fixture f(products);
+    // A urls_file of every product URL `repeats` times: 200,000 seeds to stream, only `products`
+    // distinct, so seeding takes long enough to be killed in the middle and the crawl stays small.
+    const fs::path urls = f.tmp / "urls.txt";
+    {
+        std::string text;
+        for (int r = 0; r < repeats; ++r) {
+            for (const auto& asin : f.asins) {
+                text += f.nginx->base_url() + "/api/products/" + asin + ".json\n";
+            }
+        }
+        write_file(urls, text);
+    }
+    std::string config = f.make_config("seedkill", "2s", "{per_second: 0, burst: 1}", 16);
+    const auto seeds_at = config.find("seeds:\n");
+    const auto engine_at = config.find("engine:\n");
+    REQUIRE(seeds_at != std::string::npos);
+    REQUIRE(engine_at != std::string::npos);
+    config.replace(seeds_at, engine_at - seeds_at,
+                   "seeds:\n  - urls_file: " + urls.string() + "\n");
+
+    // The first worker alone wins the seeding claim: kill it once some seeds are in.
+    auto seeder = std::make_unique<worker_process>(config, f.tmp / "w0", "w0");
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (f.redis.cli("SCARD harvest:seedkill:seen") == "0\n" &&
+           std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    seeder->kill_hard();
+    CHECK(seeder->wait(std::chrono::seconds(10)) == 128 + SIGKILL);
+    const std::string seen_at_kill = f.redis.cli("SCARD harvest:seedkill:seen");
+    INFO("distinct seeds queued at the kill: " << seen_at_kill);
+    INFO(tail(seeder->err()));
+    REQUIRE(seen_at_kill != "0\n");
+    REQUIRE(f.redis.cli("EXISTS harvest:seedkill:seeded") == "0\n");  // killed mid-seeding
+
+    // Two more workers: they must neither wait forever for `seeded` nor call the crawl finished
+    // while the dead worker's claim is live; one takes the expired claim over and seeds again.
+    std::vector<std::unique_ptr<worker_process>> workers;
+    for (int i = 1; i < 3; ++i) {
+        workers.push_back(std::make_unique<worker_process>(
+            config, f.tmp / ("w" + std::to_string(i)), "w" + std::to_string(i)));
+    }
+    int seeders = 0;
+    for (auto& w : workers) {
+        const int code = w->wait(std::chrono::seconds(90));
+        INFO(tail(w->err()));
+        REQUIRE(code == 0);
+        seeders += w->err().find("seeds of crawl") != std::string::npos ? 1 : 0;
+    }
+    CHECK(seeders == 1);
+    auto [ids, items] = f.union_of(workers);
+    CHECK(ids.size() == static_cast<std::size_t>(products));
+    CHECK(items == static_cast<std::size_t>(products));
+    // The seeds queued by the dead worker and those re-admitted are one set: each URL once.
+    std::size_t product_urls = 0;
+    std::size_t twice = 0;
+    for (const auto& [uri, n] : f.nginx->request_counts()) {
+        if (uri.rfind("/api/products/", 0) == 0) {
+            ++product_urls;
+            twice += n > 1 ? 1 : 0;
+        }
+    }
+    CHECK(product_urls == static_cast<std::size_t>(products));
+    CHECK(twice == 0);
+}
+
+TEST_CASE("distributed: a worker's successful half-open probe closes the shared breaker",
+          "[integration][redis]") {
+    temp_dir tmp("harvest-distributed");
+    redis_server redis;
+    chaos_origin origin(tmp.path() / "origin", "origin", true);  // every request 503 at first
+    constexpr int urls = 600;  // more than a worker leases at once: the rest wait in Redis
+    std::string seeds;
+    for (int i = 0; i < urls; ++i) {
+        seeds += origin.url("/ok/" + std::to_string(i)) + "\n";
+    }
+    write_file(tmp.path() / "urls.txt", seeds);
+    const std::string yaml =
+        "name: probe\n"
+        "seeds:\n"
+        "  - urls_file: " +
+        (tmp.path() / "urls.txt").string() +
+        "\n"
+        "engine:\n"
+        "  concurrency: 4\n"
+        "  per_host_concurrency: 4\n"
+        "  threads: 1\n"
+        "  robots_txt: ignore\n"
+        "rate_limit: {per_second: 0, burst: 1}\n"
+        "retry:\n"
+        "  max_attempts: 100\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
+        "  budget: {ratio: 1000, min_per_second: 1000}\n"
+        "circuit_breaker:\n"
+        "  window: 4\n  min_calls: 2\n  failure_rate: 0.5\n  open_for: 1s\n"
+        "  half_open_probes: 1\n  give_up_after: 10m\n"
+        "extract:\n"
+        "  - match: \".\"\n"
+        "    type: json\n"
+        "    fields:\n"
+        "      id: /id\n"
+        "    required: [id]\n"
+        "outputs:\n"
+        "  - type: jsonl\n"
+        "    path: out/items.jsonl\n"
+        "frontier:\n"
+        "  backend: redis\n"
+        "  url: " +
+        redis.url() + "\n  lease: 60s\n";
+    const std::string key = "harvest:probe:breaker:http://" + origin.host();
+    worker_process w(yaml, tmp.path() / "w1", "w1");
+    // The worker's breaker opens and is shared.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (redis.cli("EXISTS " + key) != "1\n" && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    INFO(tail(w.err()));
+    // Another worker's later opening holds the host back for 60 s (a shorter one never cuts it)...
+    REQUIRE(redis.cli("SET " + key + " 1 PX 60000") == "OK\n");
+    // ...but the host recovers, and this worker's half-open probe (after its own 1 s) succeeds:
+    // that closes the breaker for every worker, not 60 s later.
+    REQUIRE(origin.control("healthy") == 200);
+    const auto healthy_at = std::chrono::steady_clock::now();
+    give_up = healthy_at + std::chrono::seconds(20);
+    while (redis.cli("EXISTS " + key) != "0\n" && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(redis.cli("EXISTS " + key) == "0\n");
+    // The requests still in Redis are leased again at once: the crawl ends long before 60 s.
+    const int code = w.wait(std::chrono::seconds(40));
+    INFO(tail(w.err()));
+    CHECK(code == 0);
+    CHECK(std::chrono::steady_clock::now() - healthy_at < std::chrono::seconds(20));
+    CHECK(w.items().size() == static_cast<std::size_t>(urls));
 }
 
 TEST_CASE("distributed: 3 workers at per_second 30, burst 5 on one host hold the rate together",

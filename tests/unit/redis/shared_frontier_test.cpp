@@ -1,13 +1,17 @@
 // The shared frontier's scripts against a real redis-server, with several clients standing in
 // for several workers: dedup, the reliable queue and its leases, the cluster-wide GCRA, shared
-// breaker openings, seeding once, and recovery from a flushed script cache.
+// breaker openings and closings, seeding once (and again when the seeding worker died), and
+// recovery from a flushed script cache.
 
 #include "engine/redis/shared_frontier.hpp"
+#include "engine/redis/redis_backend.hpp"
 #include "tests/support/redis_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -337,4 +341,84 @@ TEST_CASE("renewing a lease keeps it from being re-delivered", "[unit][redis]") 
     CHECK(payloads(again) == std::vector<std::string>{"dropped"});
     // A lease already handed out again cannot be renewed back.
     CHECK(value_of(sync(io, a.frontier->renew({taken.requests[1].lease_id}))) == 0);
+}
+
+TEST_CASE("a seeding claim expires unless renewed; another worker then takes it over",
+          "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto a = make_worker(io, server, 400ms);
+    auto b = make_worker(io, server, 400ms);
+    CHECK(value_of(sync(io, a.frontier->claim_seeding("worker-a"))));
+    CHECK_FALSE(value_of(sync(io, b.frontier->claim_seeding("worker-b"))));
+    // The seeding worker renews its claim while it loads: it stays live past one `lease`.
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(200ms);
+        CHECK(value_of(sync(io, a.frontier->claim_seeding("worker-a"))));
+        CHECK_FALSE(value_of(sync(io, b.frontier->claim_seeding("worker-b"))));
+    }
+    // worker-a dies mid-seeding: its claim runs out and worker-b takes it over.
+    std::this_thread::sleep_for(600ms);
+    CHECK_FALSE(value_of(sync(io, b.frontier->seeded())));
+    CHECK(value_of(sync(io, b.frontier->claim_seeding("worker-b"))));
+    CHECK_FALSE(value_of(sync(io, a.frontier->claim_seeding("worker-a"))));
+    ok(sync(io, b.frontier->mark_seeded()));
+    // Once the seeds are loaded nobody claims them again, even after the claim expired.
+    std::this_thread::sleep_for(600ms);
+    CHECK_FALSE(value_of(sync(io, a.frontier->claim_seeding("worker-a"))));
+    CHECK_FALSE(value_of(sync(io, b.frontier->claim_seeding("worker-b"))));
+    CHECK(value_of(sync(io, a.frontier->seeded())));
+}
+
+namespace {
+
+// Runs `io` until `done()` or `limit`; true when done.
+template <typename Predicate>
+bool drive_until(asio::io_context& io, Predicate done, std::chrono::milliseconds limit = 5s) {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > give_up) {
+            return false;
+        }
+        io.run_one_for(20ms);
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("redis_backend shares a breaker closing as well as its opening", "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto observer = make_worker(io, server);
+    harvest::crawl::crawl_options options;
+    options.name = "catalog";
+    options.frontier.backend = harvest::crawl::frontier_options::kind::redis;
+    options.frontier.url = server.url();
+    options.frontier.worker = "worker-a";
+    auto backend = std::make_shared<harvest::redis::redis_backend>(
+        options, harvest::crawl::seed_stream(std::vector<harvest::crawl::seed_spec>{}));
+    auto strand = asio::make_strand(io);
+    harvest::crawl::shared_backend::local_view local{
+        [] { return std::size_t{0}; }, [](std::vector<harvest::crawl::crawl_request>) {}};
+    backend->start(strand, local);
+    const std::string origin = "http://down:80";
+    auto breaker_ttl = [&] {
+        auto r = sync(io, observer.connection->command(
+                              {"PTTL", observer.frontier->key_prefix() + "breaker:" + origin}));
+        return value_of(std::move(r)).integer;
+    };
+    REQUIRE(drive_until(io, [&] { return backend->seeded_here(); }));
+
+    asio::post(strand, [&] { backend->breaker_opened(origin, 30s); });
+    CHECK(drive_until(io, [&] { return breaker_ttl() > 0; }));
+    // This worker's half-open probe succeeded: the others may lease the host again at once,
+    // not 30 s later.
+    asio::post(strand, [&] { backend->breaker_closed(origin); });
+    CHECK(drive_until(io, [&] { return breaker_ttl() == -2; }));  // -2: no such key
+    CHECK_FALSE(backend->failed());
+
+    asio::post(strand, [&] { backend->close(); });
+    drive_until(
+        io, [] { return false; }, 200ms);
 }

@@ -332,15 +332,30 @@ int run_crawl(const run_arguments& args) {
         std::fprintf(stderr, "%s: %s\n", args.config_path.c_str(), e.what());
         return exit_usage;
     }
-    if (journal) {
-        sink->set_commit_listener(
-            [log = journal.get()](std::span<const std::uint64_t> completed,
-                                  std::span<const crawl::output_offset> sizes) {
-                log->commit(completed, sizes);
-            });
-    }
+    std::shared_ptr<redis::redis_backend> shared;
     try {
         seeds.open();
+        if (distributed) {
+            // The seeds go to the shared frontier (loaded by the first worker only).
+            shared = std::make_shared<redis::redis_backend>(config.crawl, std::move(seeds));
+            seeds = crawl::seed_stream({});
+        }
+        if (journal) {
+            sink->set_commit_listener(
+                [log = journal.get()](std::span<const std::uint64_t> completed,
+                                      std::span<const crawl::output_offset> sizes) {
+                    log->commit(completed, sizes);
+                });
+        } else if (shared) {
+            // A request is completed in Redis only once its items are written: a worker killed
+            // with items still queued leaves them to be fetched again, never lost.
+            sink->set_commit_listener(
+                [backend = shared](std::span<const std::uint64_t> completed,
+                                   std::span<const crawl::output_offset>) {
+                    backend->written(completed);
+                },
+                /*prompt=*/true);
+        }
         sink->open();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "harvest: cannot start: %s\n", e.what());
@@ -360,12 +375,6 @@ int run_crawl(const run_arguments& args) {
         spdlog::info("metrics on http://{}/metrics", config.crawl.metrics_listen);
     }
 
-    // Distributed: the seeds go to the shared frontier (loaded by the first worker only).
-    std::shared_ptr<redis::redis_backend> shared;
-    if (distributed) {
-        shared = std::make_shared<redis::redis_backend>(config.crawl, std::move(seeds));
-        seeds = crawl::seed_stream({});
-    }
     crawl::crawler crawler(io, config.crawl, sink, std::move(seeds),
                            endpoint ? &endpoint->crawl : nullptr, journal.get());
     if (shared) {

@@ -57,6 +57,7 @@ struct pipeline_sink::state {
     std::optional<error_stream> errors;
     pipeline_stats stats;
     commit_listener on_commit;  // set before open(); called from the writer only
+    bool prompt_commits = false;  // set with on_commit
     std::exception_ptr writer_error;  // set before `done` is sent, read after it is received
 };
 
@@ -153,7 +154,7 @@ void commit(const commit_listener& on_commit, std::deque<pending_commit>& pendin
 asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_channel& channel,
                                  std::vector<std::unique_ptr<output>>& outputs,
                                  std::optional<error_stream>& errors, pipeline_stats& stats,
-                                 const commit_listener& on_commit) {
+                                 const commit_listener& on_commit, bool prompt_commits) {
     (void)keep_alive;  // owns the references above for as long as this runs
     // Commits (an fdatasync each) at most every 100 ms, or sooner when many requests wait.
     constexpr auto commit_interval = std::chrono::milliseconds(100);
@@ -222,7 +223,10 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         const auto now = std::chrono::steady_clock::now();
         // A slow async output keeps the channel full (never idle): commit what it settled at
         // least every busy_commit_interval, or a crash would resend all of it.
-        if ((idle && now - last_commit >= commit_interval) ||
+        // Prompt commits: nothing completed waits for the next message, and a busy writer
+        // commits every interval too.
+        const bool prompt_due = prompt_commits && (idle || now - last_commit >= commit_interval);
+        if ((idle && now - last_commit >= commit_interval) || prompt_due ||
             pages.size() + failures.size() >= commit_batch ||
             (!async_outputs.empty() && now - last_commit >= busy_commit_interval)) {
             flush_all(outputs, errors, stats);
@@ -329,11 +333,12 @@ item make_item_header(const crawl::fetched_page& page) {
     return header;
 }
 
-void pipeline_sink::set_commit_listener(commit_listener listener) {
+void pipeline_sink::set_commit_listener(commit_listener listener, bool prompt) {
     if (opened_.load()) {
         throw std::logic_error("pipeline_sink::set_commit_listener after open()");
     }
     state_->on_commit = std::move(listener);
+    state_->prompt_commits = prompt;
 }
 
 void pipeline_sink::open() {
@@ -385,7 +390,7 @@ void pipeline_sink::open() {
     // The writer runs on its own strand: outputs never see two threads at once.
     asio::co_spawn(asio::make_strand(executor_),
                    run_writer(state_, shared.channel, shared.outputs, shared.errors, shared.stats,
-                              shared.on_commit),
+                              shared.on_commit, shared.prompt_commits),
                    [keep = state_](std::exception_ptr error) {
                        keep->writer_error = error;
                        (void)keep->done.try_send(boost::system::error_code{});

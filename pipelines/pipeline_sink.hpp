@@ -111,7 +111,10 @@ public:
     // items count as emitted/invalid in the totals). Before open() only.
     void add_extractor(std::shared_ptr<const extractor> custom);
     // Before open(): where durable progress is reported (the CLI passes the state journal).
-    void set_commit_listener(commit_listener listener);
+    // `prompt`: commit every time the writer catches up and at least every 100 ms while busy —
+    // for a listener others wait on (a shared frontier completes a request only once its items
+    // are written), not only a later resume.
+    void set_commit_listener(commit_listener listener, bool prompt = false);
 
     boost::asio::awaitable<crawl::sink_result> on_success(crawl::fetched_page page) override;
     boost::asio::awaitable<void> on_failure(crawl::failure_record failure) override;

@@ -576,7 +576,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             host.budget.on_request(now);
         }
         if (shared && done.decision.what != resilience::verdict::retry) {
-            shared->complete(done.taken.request);
+            // Its page or failure line went to the sink: done once written, not before.
+            shared->complete_when_written(done.taken.request);
         }
         if (done.decision.what == resilience::verdict::retry && !stopping) {
             stats.retries.fetch_add(1, std::memory_order_relaxed);

@@ -40,6 +40,10 @@ class shared_backend {
     virtual bool admit(crawl_request request) = 0;
     // A delivered request ended for good (success, final failure, refused by robots.txt, ...).
     virtual void complete(const crawl_request& request) = 0;
+    // As complete, for a request whose page or failure went to the sink: the backend completes
+    // it only once its items are written (written()), so a worker killed with items still
+    // queued or buffered leaves the lease to expire and the request is fetched again.
+    virtual void complete_when_written(const crawl_request& request) { complete(request); }
     // This worker's breaker for `origin` opened: hold every worker back for `open_for`.
     virtual void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) = 0;
     // This worker's half-open probes of `origin` succeeded: release every worker's hold on it.

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 namespace harvest::redis {
@@ -165,6 +167,10 @@ struct redis_backend::state {
     std::vector<std::string> completions;
     std::vector<std::pair<std::string, milliseconds>> breakers;  // open_for 0 = closed
     std::unordered_multimap<std::uint64_t, std::string> leases;  // fingerprint -> lease id
+    // Ended requests whose items the sink has not written yet: still leased (and renewed).
+    std::unordered_multiset<std::uint64_t> awaiting_write;
+    // Written before the scheduler saw them end (the writer can beat the completion's post).
+    std::unordered_multiset<std::uint64_t> written_early;
     std::size_t rotation = 0;
     bool seeded = false;
     bool finished = false;
@@ -258,6 +264,43 @@ void redis_backend::complete(const crawl::crawl_request& request) {
     if (state_->local.queued() < state_->local_target() / 2) {
         state_->wake();
     }
+}
+
+void redis_backend::complete_when_written(const crawl::crawl_request& request) {
+    if (state_->leases.find(request.fingerprint) == state_->leases.end()) {
+        return;
+    }
+    if (auto it = state_->written_early.find(request.fingerprint);
+        it != state_->written_early.end()) {
+        state_->written_early.erase(it);
+        complete(request);
+        return;
+    }
+    state_->awaiting_write.insert(request.fingerprint);
+}
+
+void redis_backend::written(std::span<const std::uint64_t> fingerprints) {
+    if (!state_->timer) {
+        return;  // not started: nothing was leased
+    }
+    std::vector<std::uint64_t> done(fingerprints.begin(), fingerprints.end());
+    asio::post(state_->timer->get_executor(),
+               [self = shared_from_this(), done = std::move(done)] {
+                   for (const auto fingerprint : done) {
+                       auto& st = *self->state_;
+                       auto it = st.awaiting_write.find(fingerprint);
+                       if (it == st.awaiting_write.end()) {
+                           if (st.leases.find(fingerprint) != st.leases.end()) {
+                               st.written_early.insert(fingerprint);
+                           }
+                           continue;
+                       }
+                       st.awaiting_write.erase(it);
+                       crawl::crawl_request request;
+                       request.fingerprint = fingerprint;
+                       self->complete(request);
+                   }
+               });
 }
 
 void redis_backend::breaker_opened(const std::string& origin, milliseconds open_for) {

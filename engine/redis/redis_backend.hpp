@@ -22,6 +22,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <memory>
+#include <span>
 
 namespace harvest::redis {
 
@@ -35,6 +36,10 @@ class redis_backend : public crawl::shared_backend,
     void start(boost::asio::any_io_executor strand, local_view local) override;
     bool admit(crawl::crawl_request request) override;
     void complete(const crawl::crawl_request& request) override;
+    void complete_when_written(const crawl::crawl_request& request) override;
+    // The sink wrote (and flushed) the items or failure lines of these requests: complete
+    // those waiting for it. Any thread; after start().
+    void written(std::span<const std::uint64_t> fingerprints);
     void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) override;
     void breaker_closed(const std::string& origin) override;
     bool finished() const override;

@@ -368,9 +368,10 @@ TEST_CASE("terminal: --log-format json writes each log line as a JSON object", "
 // nginx part (20 404s and 300 products at 400/s, under 1 s) ends long before it. /metrics is
 // polled every 100 ms; the last scrape that still shows the silent request in flight therefore
 // saw every nginx request complete and the silent one sent but unanswered (a scrape during the
-// drain, after its timeout, is not used). So stats.json must equal that scrape exactly, except for the silent
-// request's own outcome (one timeout error and failure), which only the end can see. The test
-// checks that premise (the scrape holds all 320 nginx responses) instead of assuming it.
+// drain, after its timeout, is not used). So stats.json must equal that scrape exactly, except
+// for the silent request's own outcome (one timeout error and failure), which only the end can
+// see. The test checks that premise (the scrape holds all 320 nginx responses) instead of
+// assuming it.
 TEST_CASE("terminal: --stats-json agrees with the last /metrics scrape", "[integration]") {
     terminal_site site(300);
     silent_listener silent;

@@ -23,6 +23,14 @@ using namespace harvest::test;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
+// The acceptance figure (a 5,000-item submission answered within 1 s) is the normal build's; a
+// sanitizer build costs several times the CPU per request on a shared machine.
+#ifdef HARVEST_SANITIZED
+constexpr double submit_seconds = 3.0;
+#else
+constexpr double submit_seconds = 1.0;
+#endif
+
 // A webhook receiver: answers the first `failures` POSTs 500, then 200, and keeps every
 // request's headers and body. Plain POSIX sockets on a thread; bounded by stop().
 class webhook_receiver {
@@ -390,7 +398,7 @@ TEST_CASE(
                           {"Idempotency-Key: acceptance-1"});
     REQUIRE(submitted.status == 202);
     INFO("5,000-item submission took " << submitted.seconds << " s");
-    CHECK(submitted.seconds < 1.0);
+    CHECK(submitted.seconds < submit_seconds);
     const auto big_id = std::string(json::parse(submitted.body).at("job_id").as_string());
 
     // A small job right after the big one: round-robin gets it done long before the big one.

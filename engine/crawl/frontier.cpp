@@ -158,7 +158,7 @@ frontier::admit_result frontier::admit(crawl_request request, clock::time_point 
         return admit_result::invalid_url;
     }
     request.fingerprint = *print;
-    if (options_.engine.dedup && !seen_.insert(request.fingerprint).second) {
+    if (options_.engine.dedup && !seen_.insert(request.fingerprint)) {
         return admit_result::duplicate;
     }
     if (journal_ != nullptr) {
@@ -168,9 +168,12 @@ frontier::admit_result frontier::admit(crawl_request request, clock::time_point 
     return admit_result::queued;
 }
 
-void frontier::restore(std::unordered_set<std::uint64_t> seen,
-                       std::vector<crawl_request> pending) {
-    seen_.merge(seen);
+void frontier::restore(fingerprint_set seen, std::vector<crawl_request> pending) {
+    if (seen_.empty()) {
+        seen_ = std::move(seen);
+    } else {
+        seen_.merge(seen);
+    }
     for (auto& request : pending) {
         if (host_state* host = host_for(request.http.url)) {
             enqueue_ready(*host, std::move(request));

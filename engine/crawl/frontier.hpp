@@ -10,6 +10,7 @@
 // a connection or a concurrency permit.
 
 #include "engine/core/robots.hpp"
+#include "engine/crawl/fingerprint_set.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/crawl/request.hpp"
 #include "engine/resilience/circuit_breaker.hpp"
@@ -25,7 +26,6 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace harvest::crawl {
@@ -77,7 +77,7 @@ public:
 
     // Resume: the fingerprints a previous run admitted (the dedup set) and the requests it
     // left pending, queued again without being journaled twice.
-    void restore(std::unordered_set<std::uint64_t> seen, std::vector<crawl_request> pending);
+    void restore(fingerprint_set seen, std::vector<crawl_request> pending);
 
     enum class admit_result { queued, duplicate, invalid_url };
     // A new logical request (seed or discovered link). Dedup by fingerprint when enabled.
@@ -150,7 +150,7 @@ private:
     std::vector<delayed_entry> delayed_;  // min-heap by later_first
     std::vector<host_state*> robots_needed_;
     std::vector<crawl_request> robots_refused_;
-    std::unordered_set<std::uint64_t> seen_;
+    fingerprint_set seen_;
     resilience::token_bucket global_bucket_;
     std::size_t ready_count_ = 0;
     std::uint64_t sequence_ = 0;

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 namespace harvest::crawl {
@@ -432,7 +433,7 @@ private:
         }
         state_.clean_end = false;
         // A fingerprint admitted again (or already completed) stays as it was: first one wins.
-        if (!state_.seen.insert(r.fingerprint).second) {
+        if (!state_.seen.insert(r.fingerprint)) {
             return true;
         }
         index_.emplace(r.fingerprint, state_.pending.size());
@@ -495,7 +496,7 @@ private:
             live_[it->second] = false;
             index_.erase(it);
             ++state_.completed_count;
-        } else if (state_.seen.insert(fp).second) {
+        } else if (state_.seen.insert(fp)) {
             // Completed without a recorded admit (its admit was journaled elsewhere, e.g. the
             // caller attached the journal late): still completed, still seen.
             ++state_.completed_count;

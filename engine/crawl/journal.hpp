@@ -15,6 +15,7 @@
 //
 // Plain standard library + POSIX + zlib's crc32; no Asio, so it is cheap to build and to fuzz.
 
+#include "engine/crawl/fingerprint_set.hpp"
 #include "engine/crawl/request.hpp"
 
 #include <cstddef>
@@ -24,7 +25,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 namespace harvest::crawl {
@@ -42,7 +42,7 @@ struct journal_state {
     // as they are: they are already journaled, do not admit() them again.
     std::vector<crawl_request> pending;
     // Every fingerprint admitted or completed: the dedup set to seed the frontier with.
-    std::unordered_set<std::uint64_t> seen;
+    fingerprint_set seen;
     // Distinct fingerprints completed for good.
     std::uint64_t completed_count = 0;
     // Output lengths from the last valid commits (a commit updates the outputs it names; later

@@ -28,44 +28,36 @@ std::size_t resident_bytes() {
     return resident * 4096;
 }
 
+// Inserts `n` random fingerprints (the same sequence for every table) into a fresh `Table`;
+// prints its bytes per entry by resident-memory growth, by the table's own count when it has one,
+// and the time per insert.
+template <typename Table, typename Insert>
+void measure(const char* name, std::size_t n, Insert insert) {
+    const std::size_t before = resident_bytes();
+    const auto start = std::chrono::steady_clock::now();
+    Table table;
+    std::mt19937_64 random(1);
+    for (std::size_t i = 0; i < n; ++i) {
+        insert(table, random());
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double per = static_cast<double>(n);
+    std::printf("%-20s %zu entries  %.1f B/URL (RSS)", name, table.size(),
+                static_cast<double>(resident_bytes() - before) / per);
+    if constexpr (requires { table.memory_bytes(); }) {
+        std::printf("  %.1f B/URL (table)", static_cast<double>(table.memory_bytes()) / per);
+    }
+    std::printf("  %.0f ns/insert\n", seconds * 1e9 / per);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 5'000'000;
-    {
-        const std::size_t before = resident_bytes();
-        const auto start = std::chrono::steady_clock::now();
-        harvest::crawl::fingerprint_set set;
-        std::mt19937_64 random(1);
-        for (std::size_t i = 0; i < n; ++i) {
-            set.insert(random());
-        }
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const std::size_t grown = resident_bytes() - before;
-        std::printf(
-            "fingerprint_set      %zu entries  %.1f B/URL (RSS)  %.1f B/URL (table)  "
-            "%.0f ns/insert\n",
-            set.size(), static_cast<double>(grown) / static_cast<double>(n),
-            static_cast<double>(set.memory_bytes()) / static_cast<double>(n),
-            seconds * 1e9 / static_cast<double>(n));
-    }
-    {
-        const std::size_t before = resident_bytes();
-        const auto start = std::chrono::steady_clock::now();
-        std::unordered_set<std::uint64_t> set;
-        std::mt19937_64 random(1);
-        for (std::size_t i = 0; i < n; ++i) {
-            set.insert(random());
-        }
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const std::size_t grown = resident_bytes() - before;
-        std::printf(
-            "std::unordered_set   %zu entries  %.1f B/URL (RSS)  "
-            "%.0f ns/insert\n",
-            set.size(), static_cast<double>(grown) / static_cast<double>(n),
-            seconds * 1e9 / static_cast<double>(n));
-    }
+    measure<harvest::crawl::fingerprint_set>(
+        "fingerprint_set", n, [](auto& table, std::uint64_t fp) { table.insert(fp); });
+    measure<std::unordered_set<std::uint64_t>>(
+        "std::unordered_set", n, [](auto& table, std::uint64_t fp) { table.insert(fp); });
     return 0;
 }

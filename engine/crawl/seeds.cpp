@@ -1,20 +1,12 @@
 #include "engine/crawl/seeds.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <string_view>
 #include <utility>
 
 namespace harvest::crawl {
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 std::string substitute(std::string_view pattern, std::string_view value) {
     std::string out;
@@ -64,7 +56,7 @@ std::optional<crawl_request> seed_stream::next() {
         }
         std::string line;
         while (std::getline(*file_, line)) {
-            std::string_view value = trim(line);
+            std::string_view value = core::trim(line, " \t\r");
             if (value.empty() || value.front() == '#') {
                 continue;
             }

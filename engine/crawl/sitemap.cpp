@@ -1,5 +1,7 @@
 #include "engine/crawl/sitemap.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -9,16 +11,6 @@
 
 namespace harvest::crawl {
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 // XML's predefined entities and numeric references (ASCII range; others are kept as written:
 // URLs in sitemaps are ASCII by the sitemaps.org rules).
@@ -128,13 +120,13 @@ tag_match tag_at(std::string_view xml, std::size_t lt, std::string_view name, bo
 
 // A <loc>'s raw text to the location it names; empty when it names none.
 std::string location_from(std::string_view raw) {
-    std::string_view value = trim(raw);
+    std::string_view value = core::trim(raw);
     constexpr std::string_view cdata_open = "<![CDATA[";
     constexpr std::string_view cdata_close = "]]>";
     if (value.substr(0, cdata_open.size()) == cdata_open &&
         value.size() >= cdata_open.size() + cdata_close.size() &&
         value.substr(value.size() - cdata_close.size()) == cdata_close) {
-        return std::string(trim(value.substr(
+        return std::string(core::trim(value.substr(
             cdata_open.size(), value.size() - cdata_open.size() - cdata_close.size())));
     }
     return decode_entities(value);

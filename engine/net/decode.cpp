@@ -1,5 +1,6 @@
 #include "engine/net/decode.hpp"
 
+#include "engine/core/text.hpp"
 #include "engine/net/fetch_error.hpp"
 
 #include <brotli/decode.h>
@@ -22,16 +23,6 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
            std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
                return std::tolower(x) == std::tolower(y);
            });
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
 }
 
 // Appends decoded bytes while keeping the allocation within max_size + body_padding: growth is
@@ -165,7 +156,7 @@ boost::system::result<std::string> brotli_all(std::string_view input, std::uint6
 }  // namespace
 
 content_coding parse_content_coding(std::string_view token) noexcept {
-    token = trim(token);
+    token = core::trim(token, core::http_ows);
     if (token.empty() || iequals(token, "identity")) {
         return content_coding::identity;
     }
@@ -213,7 +204,7 @@ boost::system::result<std::string> decode_content(std::string_view content_encod
     // Bounded by the header's length.
     while (!content_encoding.empty()) {
         const auto comma = content_encoding.find(',');
-        codings.push_back(trim(content_encoding.substr(0, comma)));
+        codings.push_back(core::trim(content_encoding.substr(0, comma), core::http_ows));
         if (comma == std::string_view::npos) {
             break;
         }

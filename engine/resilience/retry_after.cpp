@@ -1,5 +1,7 @@
 #include "engine/resilience/retry_after.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <array>
 #include <algorithm>
 #include <limits>
@@ -61,16 +63,6 @@ int to_int(std::string_view s) {
         v = v * 10 + (c - '0');
     }
     return v;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
 }
 
 constexpr std::array<std::string_view, 7> day_short{"mon", "tue", "wed", "thu",
@@ -316,7 +308,7 @@ std::optional<std::int64_t> parse_http_date(std::string_view value,
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now) {
-    value = trim(value);
+    value = core::trim(value);
     if (value.empty()) {
         return std::nullopt;
     }

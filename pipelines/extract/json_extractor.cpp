@@ -1,5 +1,6 @@
 #include "pipelines/extract/json_extractor.hpp"
 
+#include "engine/core/text.hpp"
 #include "pipelines/normalize/availability.hpp"
 #include "pipelines/normalize/price.hpp"
 
@@ -320,45 +321,6 @@ simdjson::error_code walk(V& source, std::size_t depth, const std::vector<std::s
     return read_value(source, nullptr);
 }
 
-std::string_view trim(std::string_view text) {
-    constexpr std::string_view space = " \t\r\n\f\v";
-    const std::size_t first = text.find_first_not_of(space);
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    return text.substr(first, text.find_last_not_of(space) - first + 1);
-}
-
-std::optional<double> parse_number_text(std::string_view text) {
-    text = trim(text);
-    double number = 0;
-    const auto result = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (text.empty() || result.ec != std::errc{} || result.ptr != text.data() + text.size() ||
-        !std::isfinite(number)) {
-        return std::nullopt;
-    }
-    return number;
-}
-
-std::optional<std::int64_t> integral_double(double number) {
-    // 2^63 is exactly representable; the range check must exclude it.
-    constexpr double limit = 9223372036854775808.0;
-    if (!std::isfinite(number) || std::trunc(number) != number || number < -limit ||
-        number >= limit) {
-        return std::nullopt;
-    }
-    return static_cast<std::int64_t>(number);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               const auto lower = [](char c) {
-                   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-               };
-               return lower(x) == lower(y);
-           });
-}
-
 struct converted {
     boost::json::value value;  // null when missing, null or invalid
     bool invalid = false;
@@ -396,7 +358,7 @@ converted convert(const field_rule& rule, boost::json::value value) {
             if (value.is_number()) {
                 result.value = value.to_number<double>();
             } else if (value.is_string()) {
-                const auto number = parse_number_text(value.get_string());
+                const auto number = core::parse_double(value.get_string());
                 if (!number) {
                     return invalid();
                 }
@@ -415,18 +377,9 @@ converted convert(const field_rule& rule, boost::json::value value) {
                     integer = static_cast<std::int64_t>(value.get_uint64());
                 }
             } else if (value.is_double()) {
-                integer = integral_double(value.get_double());
+                integer = core::integral_double(value.get_double());
             } else if (value.is_string()) {
-                const std::string_view text = trim(value.get_string());
-                std::int64_t parsed = 0;
-                const auto parse =
-                    std::from_chars(text.data(), text.data() + text.size(), parsed);
-                if (!text.empty() && parse.ec == std::errc{} &&
-                    parse.ptr == text.data() + text.size()) {
-                    integer = parsed;
-                } else if (const auto number = parse_number_text(text)) {
-                    integer = integral_double(*number);  // "3.0" is 3, "3.5" is invalid
-                }
+                integer = core::parse_int64(value.get_string());  // "3.0" is 3, "3.5" invalid
             }
             if (!integer) {
                 return invalid();
@@ -437,9 +390,10 @@ converted convert(const field_rule& rule, boost::json::value value) {
         case value_kind::boolean:
             if (value.is_bool()) {
                 result.value = value.get_bool();
-            } else if (value.is_string() && iequals(trim(value.get_string()), "true")) {
+            } else if (value.is_string() && core::iequals(core::trim(value.get_string()), "true")) {
                 result.value = true;
-            } else if (value.is_string() && iequals(trim(value.get_string()), "false")) {
+            } else if (value.is_string() &&
+                       core::iequals(core::trim(value.get_string()), "false")) {
                 result.value = false;
             } else {
                 return invalid();

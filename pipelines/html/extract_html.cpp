@@ -1,5 +1,6 @@
 // extract_html_fields: one item's fields from a page, converted by `as`.
 
+#include "engine/core/text.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/normalize/availability.hpp"
 #include "pipelines/normalize/price.hpp"
@@ -13,51 +14,6 @@
 
 namespace harvest::pipelines {
 namespace {
-
-std::string_view trim(std::string_view text) {
-    constexpr std::string_view space = " \t\r\n\f\v";
-    const std::size_t first = text.find_first_not_of(space);
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    return text.substr(first, text.find_last_not_of(space) - first + 1);
-}
-
-std::optional<double> parse_number(std::string_view text) {
-    text = trim(text);
-    double number = 0;
-    const auto result = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (text.empty() || result.ec != std::errc{} || result.ptr != text.data() + text.size() ||
-        !std::isfinite(number)) {
-        return std::nullopt;
-    }
-    return number;
-}
-
-std::optional<std::int64_t> parse_integer(std::string_view text) {
-    text = trim(text);
-    std::int64_t integer = 0;
-    const auto result = std::from_chars(text.data(), text.data() + text.size(), integer);
-    if (!text.empty() && result.ec == std::errc{} && result.ptr == text.data() + text.size()) {
-        return integer;
-    }
-    // "3.0" is 3, "3.5" is not an integer; 2^63 is exactly representable and out of range.
-    const auto number = parse_number(text);
-    constexpr double limit = 9223372036854775808.0;
-    if (!number || std::trunc(*number) != *number || *number < -limit || *number >= limit) {
-        return std::nullopt;
-    }
-    return static_cast<std::int64_t>(*number);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               const auto lower = [](char c) {
-                   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-               };
-               return lower(x) == lower(y);
-           });
-}
 
 struct converted {
     boost::json::value value;  // null: missing or invalid
@@ -78,7 +34,7 @@ converted convert(const field_rule& rule, const std::string& text) {
             result.value = boost::json::string(text);
             return result;
         case value_kind::number: {
-            const auto number = parse_number(text);
+            const auto number = core::parse_double(text);
             if (!number) {
                 return invalid();
             }
@@ -86,7 +42,7 @@ converted convert(const field_rule& rule, const std::string& text) {
             return result;
         }
         case value_kind::integer: {
-            const auto integer = parse_integer(text);
+            const auto integer = core::parse_int64(text);
             if (!integer) {
                 return invalid();
             }
@@ -94,10 +50,10 @@ converted convert(const field_rule& rule, const std::string& text) {
             return result;
         }
         case value_kind::boolean: {
-            const std::string_view trimmed = trim(text);
-            if (iequals(trimmed, "true")) {
+            const std::string_view trimmed = core::trim(text);
+            if (core::iequals(trimmed, "true")) {
                 result.value = true;
-            } else if (iequals(trimmed, "false")) {
+            } else if (core::iequals(trimmed, "false")) {
                 result.value = false;
             } else {
                 return invalid();

@@ -1,5 +1,7 @@
 #include "pipelines/normalize/availability.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <string_view>
@@ -36,15 +38,6 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
     return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string_view trim(std::string_view s) {
-    constexpr std::string_view blanks = " \t\r\n\f\v\"'";
-    const std::size_t begin = s.find_first_not_of(blanks);
-    if (begin == std::string_view::npos) {
-        return {};
-    }
-    return s.substr(begin, s.find_last_not_of(blanks) - begin + 1);
 }
 
 struct mapping {
@@ -183,7 +176,7 @@ std::string_view strip_schema_prefix(std::string_view s) {
 }  // namespace
 
 std::optional<std::string_view> normalize_availability(std::string_view text) {
-    const std::string_view trimmed = trim(text);
+    const std::string_view trimmed = core::trim(text, " \t\r\n\f\v\"'");
     if (trimmed.empty()) {
         return std::nullopt;
     }

@@ -1,5 +1,7 @@
 #include "pipelines/item.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -53,43 +55,6 @@ std::string format_double(double number) {
     return std::string(buffer.data(), result.ptr);
 }
 
-// Length of the valid UTF-8 sequence starting at text[i], or 0 when the bytes there are not
-// one (overlong forms, surrogates and code points above U+10FFFF are invalid too).
-std::size_t utf8_sequence_length(std::string_view text, std::size_t i) {
-    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
-    const unsigned char lead = byte(i);
-    std::size_t length = 0;
-    std::uint32_t code_point = 0;
-    if (lead < 0x80) {
-        return 1;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-        length = 2;
-        code_point = lead & 0x1Fu;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        length = 3;
-        code_point = lead & 0x0Fu;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        length = 4;
-        code_point = lead & 0x07u;
-    } else {
-        return 0;
-    }
-    if (i + length > text.size()) {
-        return 0;
-    }
-    for (std::size_t k = 1; k < length; ++k) {
-        if ((byte(i + k) & 0xC0u) != 0x80u) {
-            return 0;
-        }
-        code_point = (code_point << 6) | (byte(i + k) & 0x3Fu);
-    }
-    if ((length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000) ||
-        (code_point >= 0xD800 && code_point <= 0xDFFF) || code_point > 0x10FFFF) {
-        return 0;
-    }
-    return length;
-}
-
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char hex[] = "0123456789abcdef";
     out.push_back('"');
@@ -140,7 +105,7 @@ void append_json_string(std::string& out, std::string_view text) {
                     out.push_back(hex[c >> 4]);
                     out.push_back(hex[c & 0x0F]);
                 } else {
-                    const std::size_t length = utf8_sequence_length(text, i);
+                    const std::size_t length = core::utf8_sequence_length(text, i);
                     if (length == 0) {
                         out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
                         ++i;

@@ -33,9 +33,4 @@ void append_json_string(std::string& out, std::string_view text);
 // The shortest decimal text for `number` that reads back to it ("19.99", "1e+21").
 std::string format_double(double number);
 
-// Length of the valid UTF-8 sequence starting at text[i], or 0 when the bytes there are not one
-// (overlong forms, surrogates and code points above U+10FFFF are invalid too). The one rule
-// every writer uses, so a CSV and a JSONL file of one crawl hold the same text.
-std::size_t utf8_sequence_length(std::string_view text, std::size_t i);
-
 }  // namespace harvest::pipelines

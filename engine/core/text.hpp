@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -73,6 +74,84 @@ inline std::optional<std::int64_t> parse_int64(std::string_view text) {
     }
     const auto number = parse_double(text);
     return number ? integral_double(*number) : std::nullopt;
+}
+
+// Length of the well-formed UTF-8 sequence at text[pos] (1-4), or 0 when the bytes there are
+// not one: a stray continuation byte, an overlong form, a surrogate, a code point above
+// U+10FFFF or a sequence cut short by the end of `text` (Unicode 15 table 3-7).
+constexpr std::size_t utf8_sequence_length(std::string_view text, std::size_t pos) {
+    const auto b0 = static_cast<unsigned char>(text[pos]);
+    if (b0 < 0x80) {
+        return 1;
+    }
+    std::size_t length = 0;
+    unsigned char low = 0x80;  // the range of the second byte; the later ones are 80..BF
+    unsigned char high = 0xBF;
+    if (b0 >= 0xC2 && b0 <= 0xDF) {
+        length = 2;
+    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+        length = 3;
+        low = b0 == 0xE0 ? 0xA0 : 0x80;
+        high = b0 == 0xED ? 0x9F : 0xBF;
+    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+        length = 4;
+        low = b0 == 0xF0 ? 0x90 : 0x80;
+        high = b0 == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (text.size() - pos < length) {
+        return 0;
+    }
+    const auto b1 = static_cast<unsigned char>(text[pos + 1]);
+    if (b1 < low || b1 > high) {
+        return 0;
+    }
+    for (std::size_t i = 2; i < length; ++i) {
+        const auto b = static_cast<unsigned char>(text[pos + i]);
+        if (b < 0x80 || b > 0xBF) {
+            return 0;
+        }
+    }
+    return length;
+}
+
+// True when all of `text` is well-formed UTF-8.
+constexpr bool is_valid_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        const std::size_t length = utf8_sequence_length(text, i);
+        if (length == 0) {
+            return false;
+        }
+        i += length;
+    }
+    return true;
+}
+
+// Appends `text` with each byte that does not belong to a well-formed UTF-8 sequence replaced by
+// U+FFFD: the one rule every writer uses (JSON Lines, CSV, SQLite, label values in /metrics), so
+// the outputs of one crawl hold the same text.
+inline void append_valid_utf8(std::string& out, std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t end = i;
+        while (end < text.size() && static_cast<unsigned char>(text[end]) < 0x80) {
+            ++end;
+        }
+        out.append(text.substr(i, end - i));  // runs of ASCII at once: most text is only that
+        i = end;
+        if (i == text.size()) {
+            break;
+        }
+        const std::size_t length = utf8_sequence_length(text, i);
+        if (length == 0) {
+            out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+            ++i;
+        } else {
+            out.append(text.substr(i, length));
+            i += length;
+        }
+    }
 }
 
 }  // namespace harvest::core

@@ -1,5 +1,7 @@
 #include "engine/core/url_canonical.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -159,43 +161,6 @@ std::string unquote(std::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // UTF-8
 
-// Length of the valid UTF-8 sequence at s[i], 0 if the byte there does not start one.
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-        return 1;
-    }
-    std::size_t len = 0;
-    char32_t min = 0;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        len = 2;
-        min = 0x80;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        len = 3;
-        min = 0x800;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (i + len > s.size()) {
-        return 0;
-    }
-    char32_t cp = b0 & (0xFF >> (len + 1));
-    for (std::size_t k = 1; k < len; ++k) {
-        const auto b = static_cast<unsigned char>(s[i + k]);
-        if ((b & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (b & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return len;
-}
-
 char32_t decode_at(std::string_view s, std::size_t i, std::size_t len) {
     const auto b0 = static_cast<unsigned char>(s[i]);
     if (len == 1) {
@@ -230,7 +195,7 @@ void append_utf8(std::string& out, char32_t cp) {
 std::u32string to_code_points(std::string_view s) {
     std::u32string out;
     for (std::size_t i = 0; i < s.size();) {
-        std::size_t len = utf8_sequence_length(s, i);
+        std::size_t len = core::utf8_sequence_length(s, i);
         if (len == 0) {
             len = 1;  // defensive: treat a stray byte as its Latin-1 code point
         }
@@ -296,7 +261,7 @@ std::string sanitize_input(std::string_view in) {
     std::string text;
     text.reserve(in.size());
     for (std::size_t i = 0; i < in.size();) {
-        const std::size_t len = utf8_sequence_length(in, i);
+        const std::size_t len = core::utf8_sequence_length(in, i);
         if (len == 0) {
             append_escaped(text, static_cast<unsigned char>(in[i]));
             ++i;

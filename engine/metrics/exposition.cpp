@@ -1,5 +1,7 @@
 #include "engine/metrics/exposition.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -129,81 +131,10 @@ bool is_valid_label_name(std::string_view name) noexcept {
     }
     return true;
 }
-
-namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid (overlong forms,
-// surrogates and code points above U+10FFFF are invalid, as in Go's utf8.ValidString).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
-    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char b0 = byte(i);
-    if (b0 < 0x80) {
-        return 1;
-    }
-    std::size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        len = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        len = 3;
-        if (b0 == 0xE0) {
-            lo = 0xA0;
-        } else if (b0 == 0xED) {
-            hi = 0x9F;
-        }
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        len = 4;
-        if (b0 == 0xF0) {
-            lo = 0x90;
-        } else if (b0 == 0xF4) {
-            hi = 0x8F;
-        }
-    } else {
-        return 0;
-    }
-    if (i + len > s.size()) {
-        return 0;
-    }
-    const unsigned char b1 = byte(i + 1);
-    if (b1 < lo || b1 > hi) {
-        return 0;
-    }
-    for (std::size_t k = 2; k < len; ++k) {
-        const unsigned char b = byte(i + k);
-        if (b < 0x80 || b > 0xBF) {
-            return 0;
-        }
-    }
-    return len;
-}
-
-}  // namespace
-
-bool is_valid_utf8(std::string_view value) noexcept {
-    for (std::size_t i = 0; i < value.size();) {
-        const std::size_t len = utf8_sequence_length(value, i);
-        if (len == 0) {
-            return false;
-        }
-        i += len;
-    }
-    return true;
-}
-
 std::string sanitize_utf8(std::string_view value) {
     std::string out;
     out.reserve(value.size());
-    for (std::size_t i = 0; i < value.size();) {
-        const std::size_t len = utf8_sequence_length(value, i);
-        if (len == 0) {
-            out += "\xEF\xBF\xBD";  // U+FFFD, one per invalid byte
-            ++i;
-        } else {
-            out.append(value.substr(i, len));
-            i += len;
-        }
-    }
+    core::append_valid_utf8(out, value);
     return out;
 }
 

@@ -6,6 +6,8 @@
 //
 // No I/O and no Asio: this builds into harvest_engine_core.
 
+#include "engine/core/text.hpp"
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -48,7 +50,7 @@ void append_escaped_help(std::string& out, std::string_view help);
 // Returns `value` with every invalid UTF-8 sequence replaced by U+FFFD. Label values come from
 // the network (host names); the Prometheus parser rejects a whole scrape on invalid UTF-8.
 [[nodiscard]] std::string sanitize_utf8(std::string_view value);
-[[nodiscard]] bool is_valid_utf8(std::string_view value) noexcept;
+using core::is_valid_utf8;
 
 // Appends lines of the text format to a string. It does not check names or ordering: the
 // registry does that once, when a family is created; this only formats.

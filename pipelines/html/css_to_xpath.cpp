@@ -13,6 +13,8 @@
 
 #include "pipelines/html/html.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -89,40 +91,6 @@ void append_utf8(std::string& out, std::uint32_t code) {
         out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
         out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
     }
-}
-
-// Length of the valid UTF-8 sequence at `pos`, 0 when invalid.
-std::size_t utf8_length(std::string_view text, std::size_t pos) {
-    const auto b0 = static_cast<unsigned char>(text[pos]);
-    if (b0 < 0x80) {
-        return 1;
-    }
-    std::size_t length = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        length = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        length = 3;
-        low = b0 == 0xE0 ? 0xA0 : 0x80;
-        high = b0 == 0xED ? 0x9F : 0xBF;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        length = 4;
-        low = b0 == 0xF0 ? 0x90 : 0x80;
-        high = b0 == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (text.size() - pos < length) {
-        return 0;
-    }
-    for (std::size_t i = 1; i < length; ++i) {
-        const auto b = static_cast<unsigned char>(text[pos + i]);
-        if (b < (i == 1 ? low : 0x80) || b > (i == 1 ? high : 0xBF)) {
-            return 0;
-        }
-    }
-    return length;
 }
 
 // libxml2's XPath parser rejects characters XML does not allow (NUL, C0 controls but tab, LF
@@ -830,7 +798,7 @@ class parser {
 
 std::string css_to_xpath(std::string_view css) {
     for (std::size_t pos = 0; pos < css.size();) {
-        const std::size_t length = utf8_length(css, pos);
+        const std::size_t length = core::utf8_sequence_length(css, pos);
         if (length == 0) {
             throw css_syntax_error(
                 "CSS selector: expected valid UTF-8 at offset " + std::to_string(pos), pos);

@@ -1,5 +1,6 @@
 // html_document: encoding detection, decoding to clean UTF-8, libxml2's HTML parser.
 
+#include "engine/core/text.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/html/libxml_support.hpp"
 
@@ -233,45 +234,6 @@ std::string encoding_for_label(std::string label) {
     return label;
 }
 
-// Length of the valid UTF-8 sequence at `pos` (1-4), or 0 when it is invalid (overlong,
-// surrogate, above U+10FFFF, truncated).
-std::size_t utf8_sequence(std::string_view text, std::size_t pos) {
-    const auto b0 = static_cast<unsigned char>(text[pos]);
-    if (b0 < 0x80) {
-        return 1;
-    }
-    std::size_t length = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xBF;
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        length = 2;
-    } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-        length = 3;
-        low = b0 == 0xE0 ? 0xA0 : 0x80;
-        high = b0 == 0xED ? 0x9F : 0xBF;
-    } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-        length = 4;
-        low = b0 == 0xF0 ? 0x90 : 0x80;
-        high = b0 == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (text.size() - pos < length) {
-        return 0;
-    }
-    const auto b1 = static_cast<unsigned char>(text[pos + 1]);
-    if (b1 < low || b1 > high) {
-        return 0;
-    }
-    for (std::size_t i = 2; i < length; ++i) {
-        const auto b = static_cast<unsigned char>(text[pos + i]);
-        if (b < 0x80 || b > 0xBF) {
-            return 0;
-        }
-    }
-    return length;
-}
-
 // Characters libxml2 must not see: NUL ends its C strings, the other C0 controls (but tab,
 // LF, FF, CR) and U+FFFE / U+FFFF are not XML characters and make it drop text.
 bool bad_character(std::string_view text, std::size_t pos, std::size_t length) {
@@ -290,7 +252,7 @@ bool is_clean_utf8(std::string_view text) {
             ++pos;  // the common case, kept cheap for 10 MB pages
             continue;
         }
-        const std::size_t length = utf8_sequence(text, pos);
+        const std::size_t length = core::utf8_sequence_length(text, pos);
         if (length == 0 || bad_character(text, pos, length)) {
             return false;
         }
@@ -303,7 +265,7 @@ std::string to_clean_utf8(std::string_view text) {
     std::string out;
     out.reserve(text.size() + text.size() / 8);
     for (std::size_t pos = 0; pos < text.size();) {
-        const std::size_t length = utf8_sequence(text, pos);
+        const std::size_t length = core::utf8_sequence_length(text, pos);
         if (length == 0) {
             out += replacement;
             ++pos;

@@ -1,5 +1,6 @@
 #include "pipelines/outputs/csv_output.hpp"
 
+#include "engine/core/text.hpp"
 #include "pipelines/outputs/output_file.hpp"
 
 #include <array>
@@ -53,41 +54,6 @@ void append_csv_value(std::string& out, const boost::json::value& value, std::st
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view text) noexcept {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const std::size_t length = utf8_sequence_length(text, i);
-        if (length == 0) {
-            return false;
-        }
-        i += length;
-    }
-    return true;
-}
-
-void append_valid_utf8(std::string& out, std::string_view text) {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        std::size_t end = i;
-        while (end < text.size() && static_cast<unsigned char>(text[end]) < 0x80) {
-            ++end;
-        }
-        out.append(text.substr(i, end - i));
-        i = end;
-        if (i == text.size()) {
-            break;
-        }
-        const std::size_t length = utf8_sequence_length(text, i);
-        if (length == 0) {
-            out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-            ++i;
-        } else {
-            out.append(text.substr(i, length));
-            i += length;
-        }
-    }
-}
-
 void append_csv_field(std::string& out, std::string_view text) {
     const bool quoted = needs_quotes(text);
     if (quoted) {
@@ -111,7 +77,7 @@ void append_csv_field(std::string& out, std::string_view text) {
             ++i;
             continue;
         }
-        const std::size_t length = utf8_sequence_length(text, i);
+        const std::size_t length = core::utf8_sequence_length(text, i);
         if (length == 0) {
             out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
             ++i;

@@ -68,11 +68,4 @@ private:
 // empty, inner quotes doubled. Invalid UTF-8 bytes become U+FFFD.
 void append_csv_field(std::string& out, std::string_view text);
 
-// Appends `text` with each invalid UTF-8 byte replaced by U+FFFD (append_json_string's rule).
-// Shared by the CSV and SQLite outputs; it belongs next to append_json in item.hpp when that
-// file is next opened.
-void append_valid_utf8(std::string& out, std::string_view text);
-// True when `text` is valid UTF-8 (overlong forms and surrogates are not).
-bool is_valid_utf8(std::string_view text) noexcept;
-
 }  // namespace harvest::pipelines

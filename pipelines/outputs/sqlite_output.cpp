@@ -1,6 +1,6 @@
 #include "pipelines/outputs/sqlite_output.hpp"
 
-#include "pipelines/outputs/csv_output.hpp"  // append_valid_utf8, is_valid_utf8
+#include "engine/core/text.hpp"
 
 #include <sqlite3.h>
 
@@ -45,7 +45,7 @@ std::string fold_case(std::string_view name) {
 // Names quoted with "" escaping are safe whatever they hold, except NUL (it would end the SQL
 // text); the rest of these limits keep the schema readable and the names portable.
 bool usable_name(std::string_view name) {
-    if (name.empty() || name.size() > 255 || !is_valid_utf8(name)) {
+    if (name.empty() || name.size() > 255 || !core::is_valid_utf8(name)) {
         return false;
     }
     for (const char c : name) {
@@ -364,7 +364,7 @@ void sqlite_output::write(const item& value) {
         const auto& key_value = found->value();
         switch (key_value.kind()) {
             case boost::json::kind::string:
-                append_valid_utf8(key_text, key_value.get_string());
+                core::append_valid_utf8(key_text, key_value.get_string());
                 break;
             case boost::json::kind::int64: key_text = integer_text(key_value.get_int64()); break;
             case boost::json::kind::uint64: key_text = integer_text(key_value.get_uint64()); break;
@@ -479,7 +479,7 @@ void sqlite_output::write(const item& value) {
                 }
                 break;
             case boost::json::kind::string:
-                append_valid_utf8(text, field.get_string());
+                core::append_valid_utf8(text, field.get_string());
                 sqlite3_bind_text(statement, index, text.data(),
                                   static_cast<int>(text.size()), SQLITE_STATIC);
                 break;

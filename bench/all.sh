@@ -3,8 +3,8 @@
 #
 #   bench/all.sh [-f] [-o FILE]
 #
-#   -f        full sizes: all 20,000 HTML pages, 60 s per concurrency level (about 10 min
-#             here). The default (about 7 min on 2 shared cores): 10,000 HTML pages, 30 s per
+#   -f        full sizes: all 20,000 HTML pages, 60 s per concurrency level (about 8 min
+#             here). The default (5 min on 2 shared cores): 10,000 HTML pages, 30 s per
 #             level. The JSON crawl is the full 20,000-URL reference and the streamed seed
 #             5,000,000 URLs for 20 s either way.
 #   -o FILE   also write the table there (it always goes to .harvest/bench-all.md and to

@@ -32,7 +32,7 @@ while getopts "c:n:d:p:k:u:r:h" o; do
   case $o in
     c) C=$OPTARG ;; n) N=$OPTARG ;; d) D=$OPTARG ;; p) PEERS=$OPTARG ;;
     k) KIND=$OPTARG ;; u) LIMIT=$OPTARG ;; r) ROUNDS=$OPTARG ;;
-    *) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 want() { [[ ",$PEERS," == *",$1,"* ]]; }

@@ -54,7 +54,8 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 LOGS=$ROOT/.harvest/bench-all-$STAMP
 mkdir -p "$LOGS"
 
-echo "bench/all: $SIZES sizes, $(nproc) cores, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), logs in .harvest/bench-all-$STAMP/"
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+echo "bench/all: $SIZES sizes, $(nproc) cores, commit $COMMIT, logs in .harvest/bench-all-$STAMP/"
 UP0=$(uptime)
 echo "uptime before: $UP0"
 
@@ -104,7 +105,9 @@ echo "uptime after: $UP1"
 
 # The table. ratio = harvest / peer for throughput rows, harvest / bound for the others.
 TABLE=$LOGS/table.md
-div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b + 0 > 0) printf "%.2f", a / b }'; }
+div() {   # div A B: A / B with two decimals, empty when either is missing
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b + 0 > 0) printf "%.2f", a / b }'
+}
 verdict() {   # verdict VALUE OP LIMIT -> yes / no / ? (no figure)
   [[ -n "$1" ]] || { echo "?"; return; }
   awk -v v="$1" -v op="$2" -v l="$3" \
@@ -119,10 +122,10 @@ row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@" >>"$TABLE"; }
 h=$(get json harvest_rps) rss=$(get json harvest_rss_mib)
 for peer in wrk:0.7 curl:2 scrapy:50; do
   p=${peer%%:*} t=${peer#*:}
-  r=$(div "$h" "$(get json "${p}_rps")")
+  pv=$(get json "${p}_rps") r=$(div "$h" "$(get json "${p}_rps")")
   label=$p; [[ $p == curl ]] && label="curl --parallel"
   row "JSON crawl $(get json harvest_items) URLs, req/s vs $label" "${h:-?}" \
-    "$(get json "${p}_rps")" "${r:-?}" ">= ${t}x" "$(verdict "$r" ">=" "$t")" "${rss:-?}"
+    "${pv:-?}" "${r:-?}" ">= ${t}x" "$(verdict "$r" ">=" "$t")" "${rss:-?}"
 done
 hc=$(get json harvest_cpu_us) wc_=$(get json wrk_cpu_us)
 row "JSON crawl, CPU us per request vs wrk's" "${hc:-?}" "${wc_:-?}" "$(div "$hc" "$wc_")" \
@@ -131,17 +134,19 @@ row "JSON crawl, CPU us per request vs wrk's" "${hc:-?}" "${wc_:-?}" "$(div "$hc
 h=$(get html harvest_rps) rss=$(get html harvest_rss_mib)
 for peer in wrk:0.5 scrapy:100; do
   p=${peer%%:*} t=${peer#*:}
-  r=$(div "$h" "$(get html "${p}_rps")")
+  pv=$(get html "${p}_rps") r=$(div "$h" "$(get html "${p}_rps")")
   row "HTML pages + JSON-LD $(get html harvest_items) URLs, req/s vs $p" "${h:-?}" \
-    "$(get html "${p}_rps")" "${r:-?}" ">= ${t}x" "$(verdict "$r" ">=" "$t")" "${rss:-?}"
+    "${pv:-?}" "${r:-?}" ">= ${t}x" "$(verdict "$r" ">=" "$t")" "${rss:-?}"
 done
 
 for c in 1000 5000 10000; do
-  h=$(get scale "scale_${c}_rps") b=$(get scale "scale_${c}_bound") rss=$(get scale "scale_${c}_rss_mib")
+  h=$(get scale "scale_${c}_rps") b=$(get scale "scale_${c}_bound")
+  rss=$(get scale "scale_${c}_rss_mib")
   r=$(div "$h" "$b")
   met="?"
   if [[ -n "$r" && -n "$rss" ]]; then
-    met=$([[ $(verdict "$r" ">=" 0.9) == yes && $(verdict "$rss" "<=" 300) == yes ]] && echo yes || echo no)
+    met=no
+    [[ $(verdict "$r" ">=" 0.9) == yes && $(verdict "$rss" "<=" 300) == yes ]] && met=yes
   fi
   row "$c in flight (delay origin 1 s), req/s vs Little's-law bound" "${h:-?}" "${b:-?}" \
     "${r:-?}" ">= 0.9, RSS <= 300 MB" "$met" "${rss:-?}"
@@ -150,7 +155,8 @@ done
 f=$(get scale seed_first_request_s) rss=$(get scale seed_rss_mib)
 met="?"
 if [[ -n "$f" && -n "$rss" ]]; then
-  met=$([[ $(verdict "$f" "<=" 1) == yes && $(verdict "$rss" "<=" 400) == yes ]] && echo yes || echo no)
+  met=no
+  [[ $(verdict "$f" "<=" 1) == yes && $(verdict "$rss" "<=" 400) == yes ]] && met=yes
 fi
 row "$(get scale seed_urls) URL urls_file seed, s to first request" "${f:-?}" "1" \
   "$(div "$f" 1)" "<= 1 s, RSS <= 400 MB" "$met" "${rss:-?}"
@@ -176,7 +182,7 @@ fi
 {
   echo
   echo "Harvest benchmarks ($SIZES sizes), $(date -u '+%F %T') UTC, $(nproc) cores," \
-    "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    "commit $COMMIT"
   echo
   cat "$TABLE"
   echo

@@ -117,7 +117,8 @@ if want scrapy; then
   else
     scripts/install-deps.sh   # fails loudly if the install above cost us Boost 1.81
     t0=$(now)
-    /usr/bin/time -v -o "$WORK/scrapy.time" timeout "$TMO" /usr/bin/python3 -m scrapy runspider "$spider" \
+    /usr/bin/time -v -o "$WORK/scrapy.time" \
+      timeout "$TMO" /usr/bin/python3 -m scrapy runspider "$spider" \
       -a urls="$WORK/urls.txt" -s OUT="$WORK/scrapy.jsonl" -s CONCURRENT_REQUESTS="$C" \
       -s CONCURRENT_REQUESTS_PER_DOMAIN="$C" >"$WORK/scrapy.log" 2>&1 || true
     t1=$(now)
@@ -189,7 +190,8 @@ YAML
       items=$(wc -l <"$WORK/harvest.jsonl" 2>/dev/null || echo 0)
       r=$(rate "$items" "$t0" "$t1")
       cpu=$(cpu_us_per_request "$items")
-      peak=$(awk -v a="$peak" -v b="$(peak_rss_mib "$WORK/harvest.time")" 'BEGIN { print (b > a ? b : a) }')
+      peak=$(awk -v a="$peak" -v b="$(peak_rss_mib "$WORK/harvest.time")" \
+        'BEGIN { print (b > a ? b : a) }')
       if [[ $variant == plain ]]; then
         (( r > best_plain )) && best_plain=$r
         [[ -z "$cpu" ]] || cpu_plain=$(smaller "$cpu_plain" "$cpu")

@@ -82,7 +82,8 @@ make_catalog() {   # make_catalog SITE N (WORKLOAD from bench_workload)
 }
 
 start_nginx() {   # start_nginx SITE RUN_DIR (ACCESS_LOG and NGINX_WORKERS pass through)
-  if [[ -n "$WORKLOAD" ]]; then SERVE=$WORKLOAD/serve.sh; else SERVE=$ROOT/tests/fixtures/serve.sh; fi
+  SERVE=$ROOT/tests/fixtures/serve.sh
+  [[ -z "$WORKLOAD" ]] || SERVE=$WORKLOAD/serve.sh
   PORT=$("$ROOT/tests/fixtures/serve.sh" free-port)
   "$SERVE" start "$1" "$PORT" "$2" >/dev/null 2>&1 || die "nginx did not start"
   BASE=http://127.0.0.1:$PORT

@@ -21,10 +21,9 @@
 # is absent, and is generated once into .harvest/cost-site (COST_SITE overrides). Not in ctest.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=cost_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-die() { echo "cost_bench: $*" >&2; exit 1; }
-note() { echo "cost_bench: $*" >&2; }
 
 N=2000 C=64 T=1 R=3 M=0 K=25
 while getopts "n:c:t:r:mk:h" o; do
@@ -38,39 +37,18 @@ command -v valgrind >/dev/null || die "valgrind is not installed (apt-get instal
 command -v callgrind_annotate >/dev/null || die "callgrind_annotate is missing (valgrind)"
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
 
-WORKLOAD=${BENCH_WORKLOAD:-$(cd "$ROOT/.." && pwd)/shared/workload}
-[[ -f "$WORKLOAD/gen_catalog.py" && -x "$WORKLOAD/serve.sh" ]] || WORKLOAD=""
+bench_workload
 SITE=${COST_SITE:-$ROOT/.harvest/cost-site}
 HARVEST=${HARVEST_BIN:-$ROOT/build/cli/harvest}
-if [[ -z "${HARVEST_BIN:-}" && ! -x "$HARVEST" ]]; then
-  [[ -f build/CMakeCache.txt ]] ||
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build --target harvest -j"$(nproc)" >/dev/null || die "build failed"
-fi
+if [[ -z "${HARVEST_BIN:-}" && ! -x "$HARVEST" ]]; then build_debug_targets harvest; fi
 [[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
 
-if [[ ! -f "$SITE/.complete" ]]; then
-  rm -rf "$SITE"
-  if [[ -n "$WORKLOAD" ]]; then
-    note "generating $N products with $WORKLOAD/gen_catalog.py into $SITE"
-    python3 "$WORKLOAD/gen_catalog.py" "$SITE" -n "$N" --seed 1 -j "$(nproc)" >/dev/null
-  else
-    note "../shared/workload not found; generating with tests/fixtures/gen_catalog.py"
-    python3 tests/fixtures/gen_catalog.py "$SITE" -n "$N" --seed 1 --gzip-fraction 0
-  fi
-  echo "$N" >"$SITE/.complete"
-fi
-[[ "$(cat "$SITE/.complete")" == "$N" ]] ||
-  die "$SITE holds $(cat "$SITE/.complete") products, not $N: remove it or set COST_SITE"
+make_catalog "$SITE" "$N"
 
 WORK=$(mktemp -d /tmp/harvest-cost.XXXXXX)
-if [[ -n "$WORKLOAD" ]]; then SERVE=$WORKLOAD/serve.sh; else SERVE=$ROOT/tests/fixtures/serve.sh; fi
-cleanup() { "$SERVE" stop "$WORK/nginx" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+cleanup() { stop_nginx "$WORK/nginx"; rm -rf "$WORK"; }
 trap cleanup EXIT
-PORT=$(tests/fixtures/serve.sh free-port)
-ACCESS_LOG=off "$SERVE" start "$SITE" "$PORT" "$WORK/nginx" >/dev/null 2>&1 ||
-  die "nginx did not start"
-BASE=http://127.0.0.1:$PORT
+ACCESS_LOG=off start_nginx "$SITE" "$WORK/nginx"
 sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
 head -1 "$WORK/urls.txt" >"$WORK/one.txt"
 URLS=$(wc -l <"$WORK/urls.txt")
@@ -163,6 +141,10 @@ echo "cost_bench: $URLS product JSON URLs on $BASE, concurrency $C, threads $T,"
 awk -v all="$ir_all" -v one="$ir_one" -v n="$URLS" 'BEGIN {
   printf "instructions: %.0f total, %.0f fixed (one-URL crawl)\n", all, one
   printf "instructions per request: %.0f\n", (all - one) / (n - 1) }'
+summary instructions_per_request "$(awk -v a="$ir_all" -v o="$ir_one" -v n="$URLS" \
+  'BEGIN { printf "%.0f", (a - o) / (n - 1) }')"
+summary cpu_us_per_request "$(awk -v a="$cpu_all" -v o="$cpu_one" -v n="$URLS" \
+  'BEGIN { printf "%.1f", (a - o) * 1e6 / (n - 1) }')"
 awk -v a="$cpu_all" -v o="$cpu_one" -v n="$URLS" -v src="${PERF:-/usr/bin/time}" 'BEGIN {
   printf "CPU per request: %.1f us (%.3f s for the crawl, %.3f s fixed; best of runs, %s)\n", \
     (a - o) * 1e6 / (n - 1), a, o, src }'
@@ -178,4 +160,4 @@ callgrind_annotate --threshold=100 "$WORK/all.cg" 2>/dev/null |
       if (length(line) > 110) line = substr(line, 1, 107) "..."
       printf "%6.2f%%  %s\n", 100 * ir / total, line
       if (++shown >= k) exit
-    }'
+    }' || true   # awk stops reading after K lines: callgrind_annotate's SIGPIPE is no failure

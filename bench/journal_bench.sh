@@ -18,10 +18,9 @@
 # is Debian's `time`. Not part of ctest.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=journal_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-die() { echo "journal_bench: $*" >&2; exit 1; }
-note() { echo "journal_bench: $*" >&2; }
 
 C=64 N=20000 R=3
 while getopts "c:n:r:h" o; do
@@ -31,41 +30,20 @@ while getopts "c:n:r:h" o; do
   esac
 done
 
-# BENCH_WORKLOAD=none: the fallback generator of tests/fixtures
-WORKLOAD=${BENCH_WORKLOAD:-$(cd "$ROOT/.." && pwd)/shared/workload}
-[[ -f "$WORKLOAD/gen_catalog.py" && -x "$WORKLOAD/serve.sh" ]] || WORKLOAD=""
+bench_workload   # BENCH_WORKLOAD=none: the fallback generator of tests/fixtures
 SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site}
 HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
 
 [[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || scripts/install-deps.sh
-if [[ -z "${HARVEST_BIN:-}" ]]; then
-  [[ -f build-release/CMakeCache.txt ]] ||
-    cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DHARVEST_BUILD_TESTS=OFF >/dev/null
-  cmake --build build-release --target harvest -j"$(nproc)" >/dev/null || die "build failed"
-fi
+build_release_harvest
 [[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
 
-if [[ ! -f "$SITE/.complete" ]]; then
-  rm -rf "$SITE"
-  if [[ -n "$WORKLOAD" ]]; then
-    note "generating $N products with $WORKLOAD/gen_catalog.py into $SITE"
-    python3 "$WORKLOAD/gen_catalog.py" "$SITE" -n "$N" --seed 1 -j "$(nproc)" >/dev/null
-  else
-    note "../shared/workload not found; generating with tests/fixtures/gen_catalog.py"
-    python3 tests/fixtures/gen_catalog.py "$SITE" -n "$N" --seed 1 --gzip-fraction 0
-  fi
-  echo "$N" >"$SITE/.complete"
-fi
-[[ "$(cat "$SITE/.complete")" == "$N" ]] ||
-  die "$SITE holds $(cat "$SITE/.complete") products, not $N: remove it or set BENCH_SITE"
+make_catalog "$SITE" "$N"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-journal-bench.XXXXXX")
-if [[ -n "$WORKLOAD" ]]; then SERVE=$WORKLOAD/serve.sh; else SERVE=$ROOT/tests/fixtures/serve.sh; fi
-cleanup() { "$SERVE" stop "$WORK/nginx" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+cleanup() { stop_nginx "$WORK/nginx"; rm -rf "$WORK"; }
 trap cleanup EXIT
-PORT=$(tests/fixtures/serve.sh free-port)
-"$SERVE" start "$SITE" "$PORT" "$WORK/nginx" >/dev/null 2>&1 || die "nginx did not start"
-BASE=http://127.0.0.1:$PORT
+start_nginx "$SITE" "$WORK/nginx"
 sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
 URLS=$(wc -l <"$WORK/urls.txt")
 
@@ -96,8 +74,6 @@ state:
   dir: $WORK/state
 YAML
 
-now() { date +%s.%N; }
-rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
 declare -A BEST ALL CPU
 BEST[journal]=0 BEST[none]=0
 journal_bytes=0

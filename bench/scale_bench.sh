@@ -20,8 +20,8 @@
 # overrides the folder). Both run under `nice`: the machine is shared. Not part of ctest.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-die() { echo "scale_bench: $*" >&2; exit 1; }
+BENCH_NAME=scale_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECONDS_PER_LEVEL=60 LEVELS=1000,5000,10000 DELAY_MS=1000 SEED_URLS=5000000 SEED_SECONDS=20
 while getopts "s:l:d:u:r:h" o; do
@@ -128,6 +128,10 @@ for c in "${levels[@]}"; do
            r / 1024, (u + s) / a * 1000, e
     if (it + e != n) printf "scale_bench: %d items + %d errors != %d URLs\n", it, e, n > "/dev/stderr"
   }'
+  summary "scale_${c}_rps" "$(awk -v a="$answered" -v w="$wall" 'BEGIN { printf "%.0f", a / w }')"
+  summary "scale_${c}_bound" "$(awk -v c="$c" -v d="$DELAY_MS" 'BEGIN { printf "%.0f", c * 1000 / d }')"
+  summary "scale_${c}_rss_mib" "$(awk -v r="$rss_kb" 'BEGIN { printf "%.1f", r / 1024 }')"
+  summary "scale_${c}_errors" "$errors"
   if [[ $errors -gt 0 ]]; then
     echo "  error kinds: $(grep -o '"error":"[^"]*"' "$dir/out/items.errors.jsonl" | sort | uniq -c | sort -rn | head -3 | tr '\n' ' ')" >&2
   fi
@@ -158,5 +162,9 @@ if [[ "$SEED_URLS" -gt 0 ]]; then
   awk -v n="$SEED_URLS" -v s="$started" -v f="$first" -v a="$answered" -v r="$rss_kb" \
       -v t="$SEED_SECONDS" 'BEGIN {
     printf "%-22s %11d %12.3f %9d %9.1f\n", "streamed, " t " s run", n, f - s, a, r / 1024 }'
+  summary seed_urls "$SEED_URLS"
+  summary seed_first_request_s "$(awk -v s="$started" -v f="$first" 'BEGIN { printf "%.3f", f - s }')"
+  summary seed_rss_mib "$(awk -v r="$rss_kb" 'BEGIN { printf "%.1f", r / 1024 }')"
+  summary seed_fetched "$answered"
   rm -rf "$dir"
 fi

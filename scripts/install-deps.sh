@@ -15,7 +15,7 @@ PACKAGES=(
   libssl-dev libsimdjson-dev catch2 libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev pkg-config
   prometheus redis-server nginx wrk nghttp2-client openssl ccache
-  cmake g++ make python3 curl python3-parsel
+  cmake g++ make python3 curl python3-parsel time valgrind
   clang-14 libclang-rt-14-dev
 )
 BOOST_VERSION_HEADER=/usr/include/boost/version.hpp

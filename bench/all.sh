@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Every benchmark scenario of the scale issue in one go, and one table at the end.
+#
+#   bench/all.sh [-f] [-o FILE]
+#
+#   -f        full sizes: all 20,000 HTML pages, 60 s per concurrency level (about 8 min
+#             here). The default (5 min on 2 shared cores): 10,000 HTML pages, 30 s per
+#             level. The JSON crawl is the full 20,000-URL reference and the streamed seed
+#             5,000,000 URLs for 20 s either way.
+#   -o FILE   also write the table there (it always goes to .harvest/bench-all.md and to
+#             .harvest/bench-all-<UTC time>.md, beside the logs of every script it ran)
+#
+# Scenarios, each by the script that owns it (their full output is printed too):
+#   1. JSON crawl of the reference workload (bench/fetch_bench.sh -k json): harvest's req/s vs
+#      wrk (>= 0.7x), curl --parallel (>= 2x), Scrapy (>= 50x), JSON parsing + JSONL on; CPU us
+#      per request of harvest and of wrk
+#   2. product pages with JSON-LD extraction (fetch_bench.sh -k html): vs wrk (>= 0.5x) and
+#      Scrapy extracting the same JSON-LD (>= 100x)
+#   3. 1,000 / 5,000 / 10,000 in flight against the delay origin (bench/scale_bench.sh): req/s
+#      vs the Little's-law bound (>= 0.9), peak RSS (<= 300 MB)
+#   4. a streamed 5,000,000-URL urls_file seed (scale_bench.sh): time to first request (<= 1 s)
+#      and peak RSS (<= 400 MB)
+#   5. instructions per request of the fixed 2,000-URL JSON crawl (bench/cost_bench.sh,
+#      callgrind)
+#   6. HOOK: dedup bytes per URL and frontier-spill peak RSS, only when bench/frontier_bench.sh
+#      exists (see run_frontier below)
+# Peers of a scenario run back to back in one script run: on a shared machine the ratios hold
+# better than the absolute figures. Everything runs under `nice`; every script under `timeout`
+# (BENCH_ALL_TIMEOUT seconds each, default 2400). `uptime` is printed before and after.
+# harvest for scenarios 1-2 is build-release/cli/harvest (Release, as fetch_bench.sh builds it);
+# for 3-5 build/cli/harvest and build/tests/delay_origin (RelWithDebInfo: callgrind wants
+# symbols), both built here when missing or stale. Not part of ctest.
+set -euo pipefail
+
+BENCH_NAME=all
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+FULL=0 OUT=""
+while getopts "fo:h" o; do
+  case $o in
+    f) FULL=1 ;; o) OUT=$OPTARG ;;
+    *) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  esac
+done
+if [[ $FULL == 1 ]]; then
+  HTML_URLS=20000 LEVEL_SECONDS=60 SEED_SECONDS=20 SIZES=full
+else
+  HTML_URLS=10000 LEVEL_SECONDS=30 SEED_SECONDS=20 SIZES=default
+fi
+TMO=${BENCH_ALL_TIMEOUT:-2400}
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+LOGS=$ROOT/.harvest/bench-all-$STAMP
+mkdir -p "$LOGS"
+
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+echo "bench/all: $SIZES sizes, $(nproc) cores, commit $COMMIT, logs in .harvest/bench-all-$STAMP/"
+UP0=$(uptime)
+echo "uptime before: $UP0"
+
+[[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || scripts/install-deps.sh
+need_time
+build_release_harvest
+build_debug_targets harvest delay_origin
+export HARVEST_SKIP_DEPS=1   # checked once above
+
+# run NAME SCRIPT ARGS...: the script under nice and timeout, its output shown and kept in
+# LOGS/NAME.log, its summary (KEY=VALUE lines) in LOGS/NAME.sum. A failure is reported and
+# leaves the scenario's rows empty; the other scenarios still run.
+run() {
+  local name=$1; shift
+  echo
+  echo "=== $name: $* ($(date -u +%T) UTC)"
+  : >"$LOGS/$name.sum"
+  local rc=0
+  BENCH_SUMMARY=$LOGS/$name.sum nice timeout "$TMO" bash "$@" 2>&1 | tee "$LOGS/$name.log" ||
+    rc=$?
+  [[ $rc -eq 0 ]] || echo "=== $name: exit $rc (rows left empty)"
+}
+# get NAME KEY: the value from NAME's summary, empty when absent.
+get() { awk -F= -v k="$2" '$1 == k { v = substr($0, length(k) + 2) } END { print v }' \
+  "$LOGS/$1.sum" 2>/dev/null; }
+
+run json bench/fetch_bench.sh -k json -n 20000 -c 64 -d 10 -r 3
+run html bench/fetch_bench.sh -k html -n 20000 -u "$HTML_URLS" -c 64 -d 10 -r 2
+run scale bench/scale_bench.sh -s "$LEVEL_SECONDS" -l 1000,5000,10000 -d 1000 -u 5000000 \
+  -r "$SEED_SECONDS"
+run cost bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 10
+
+# HOOK (scenario 6): the frontier spill and dedup figures belong to another change. When
+# bench/frontier_bench.sh exists it runs here; its rows come from the summary keys it writes
+# with lib.sh's `summary`: dedup_bytes_per_url and spill_peak_rss_mib (and, when it knows
+# them, dedup_bytes_target and spill_rss_target_mib). Without those keys its output is only
+# in the log above.
+FRONTIER=0
+if [[ -f bench/frontier_bench.sh ]]; then
+  FRONTIER=1
+  run frontier bench/frontier_bench.sh
+fi
+
+echo
+UP1=$(uptime)
+echo "uptime after: $UP1"
+
+# The table. ratio = harvest / peer for throughput rows, harvest / bound for the others.
+TABLE=$LOGS/table.md
+div() {   # div A B: A / B with two decimals, empty when either is missing
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b + 0 > 0) printf "%.2f", a / b }'
+}
+verdict() {   # verdict VALUE OP LIMIT -> yes / no / ? (no figure)
+  [[ -n "$1" ]] || { echo "?"; return; }
+  awk -v v="$1" -v op="$2" -v l="$3" \
+    'BEGIN { ok = (op == ">=") ? (v + 0 >= l + 0) : (v + 0 <= l + 0); print ok ? "yes" : "no" }'
+}
+row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@" >>"$TABLE"; }
+{
+  echo "| scenario | harvest | peer / bound | ratio | target | met | peak RSS MiB |"
+  echo "| --- | ---: | ---: | ---: | --- | --- | ---: |"
+} >"$TABLE"
+
+h=$(get json harvest_rps) rss=$(get json harvest_rss_mib)
+for peer in wrk:0.7 curl:2 scrapy:50; do
+  p=${peer%%:*} t=${peer#*:}
+  pv=$(get json "${p}_rps") r=$(div "$h" "$(get json "${p}_rps")")
+  label=$p; [[ $p == curl ]] && label="curl --parallel"
+  row "JSON crawl $(get json harvest_items) URLs, req/s vs $label" "${h:-?}" \
+    "${pv:-?}" "${r:-?}" ">= ${t}x" "$(verdict "$r" ">=" "$t")" "${rss:-?}"
+done
+hc=$(get json harvest_cpu_us) wc_=$(get json wrk_cpu_us)
+row "JSON crawl, CPU us per request vs wrk's" "${hc:-?}" "${wc_:-?}" "$(div "$hc" "$wc_")" \
+  "report (wrk ~7 us)" "-" "${rss:-?}"
+
+h=$(get html harvest_rps) rss=$(get html harvest_rss_mib)
+for peer in wrk:0.5 scrapy:100; do
+  p=${peer%%:*} t=${peer#*:}
+  pv=$(get html "${p}_rps") r=$(div "$h" "$(get html "${p}_rps")")
+  row "HTML pages + JSON-LD $(get html harvest_items) URLs, req/s vs $p" "${h:-?}" \
+    "${pv:-?}" "${r:-?}" ">= ${t}x" "$(verdict "$r" ">=" "$t")" "${rss:-?}"
+done
+
+for c in 1000 5000 10000; do
+  h=$(get scale "scale_${c}_rps") b=$(get scale "scale_${c}_bound")
+  rss=$(get scale "scale_${c}_rss_mib")
+  r=$(div "$h" "$b")
+  met="?"
+  if [[ -n "$r" && -n "$rss" ]]; then
+    met=no
+    [[ $(verdict "$r" ">=" 0.9) == yes && $(verdict "$rss" "<=" 300) == yes ]] && met=yes
+  fi
+  row "$c in flight (delay origin 1 s), req/s vs Little's-law bound" "${h:-?}" "${b:-?}" \
+    "${r:-?}" ">= 0.9, RSS <= 300 MB" "$met" "${rss:-?}"
+done
+
+f=$(get scale seed_first_request_s) rss=$(get scale seed_rss_mib)
+met="?"
+if [[ -n "$f" && -n "$rss" ]]; then
+  met=no
+  [[ $(verdict "$f" "<=" 1) == yes && $(verdict "$rss" "<=" 400) == yes ]] && met=yes
+fi
+row "$(get scale seed_urls) URL urls_file seed, s to first request" "${f:-?}" "1" \
+  "$(div "$f" 1)" "<= 1 s, RSS <= 400 MB" "$met" "${rss:-?}"
+
+row "fixed 2,000-URL JSON crawl, instructions per request (callgrind)" \
+  "$(get cost instructions_per_request)" "-" "-" "report" "-" "-"
+row "fixed 2,000-URL JSON crawl, CPU us per request (best of 3)" \
+  "$(get cost cpu_us_per_request)" "-" "-" "report" "-" "-"
+
+if [[ $FRONTIER == 1 ]]; then
+  d=$(get frontier dedup_bytes_per_url) dt=$(get frontier dedup_bytes_target)
+  s=$(get frontier spill_peak_rss_mib) st=$(get frontier spill_rss_target_mib)
+  if [[ -n "$d" ]]; then
+    row "dedup bytes per URL" "$d" "${dt:--}" "$(div "$d" "$dt")" "${dt:+<= $dt B}" \
+      "$([[ -n "$dt" ]] && verdict "$d" "<=" "$dt" || echo -)" "-"
+  fi
+  if [[ -n "$s" ]]; then
+    row "frontier spill, peak RSS" "$s MiB" "${st:--}" "$(div "$s" "$st")" "${st:+<= $st MiB}" \
+      "$([[ -n "$st" ]] && verdict "$s" "<=" "$st" || echo -)" "$s"
+  fi
+fi
+
+{
+  echo
+  echo "Harvest benchmarks ($SIZES sizes), $(date -u '+%F %T') UTC, $(nproc) cores," \
+    "commit $COMMIT"
+  echo
+  cat "$TABLE"
+  echo
+  echo "ratio: harvest / peer, or harvest / bound; met: ? = no figure (see that scenario's log)."
+  [[ $FRONTIER == 1 ]] || echo "No bench/frontier_bench.sh yet: no dedup or frontier-spill rows."
+  echo "Load before: $UP0"
+  echo "Load after: $UP1"
+} >"$LOGS/report.md"
+cat "$LOGS/report.md"
+cp "$LOGS/report.md" "$ROOT/.harvest/bench-all.md"
+cp "$LOGS/report.md" "$ROOT/.harvest/bench-all-$STAMP.md"
+[[ -z "$OUT" ]] || cp "$LOGS/report.md" "$OUT"
+echo
+echo "bench/all: table saved to .harvest/bench-all.md and .harvest/bench-all-$STAMP.md"

@@ -91,7 +91,8 @@ boost::json::object stats_object(const run_figures& figures) {
     out["breaker"] = boost::json::object{{"opened", s.breaker_opened.load()},
                                          {"short_circuited", s.short_circuited.load()}};
     out["frontier"] =
-        boost::json::object{{"spilled", s.frontier_spilled.load()},
+        boost::json::object{{"queued", s.queued.load()},
+                            {"spilled", s.frontier_spilled.load()},
                             {"spill_bytes_peak", s.frontier_spill_bytes_peak.load()},
                             {"memory_bytes_peak", s.frontier_memory_bytes_peak.load()}};
     out["bytes_received"] = s.bytes_received.load();

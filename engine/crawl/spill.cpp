@@ -13,8 +13,10 @@ namespace {
 constexpr std::size_t malformed = std::numeric_limits<std::size_t>::max();
 constexpr std::size_t small_string = 15;  // libstdc++'s in-place capacity
 
+// What malloc hands out for a string's heap buffer: capacity + 1 plus glibc's 8-byte chunk
+// header, rounded up to 16.
 std::size_t heap_bytes(const std::string& text) noexcept {
-    return text.capacity() > small_string ? text.capacity() + 1 : 0;
+    return text.capacity() > small_string ? (text.capacity() + 1 + 8 + 15) & ~std::size_t{15} : 0;
 }
 
 void put_u32(std::string& out, std::uint32_t v) {

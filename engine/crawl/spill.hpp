@@ -23,8 +23,8 @@
 namespace harvest::crawl {
 
 // A cheap estimate of the heap and inline bytes one queued request holds: sizeof plus the
-// capacity of its strings (those beyond the small-string buffer) and header entries. It does
-// not see allocator overhead, so the real figure is somewhat higher.
+// malloc chunks of its strings (those beyond the small-string buffer) and header entries. It
+// leaves out the deque's block bookkeeping (a pointer per 512 bytes of requests).
 std::size_t estimate_request_bytes(const crawl_request& request) noexcept;
 
 // The length-prefixed binary record of one request: u32 length (little-endian) of the payload,

@@ -5,8 +5,8 @@
 #   bench/frontier_bench.sh [-p PAGES] [-n PER_PAGE] [-m BUDGETS] [-d DELAY_MS] [-c CONCURRENCY]
 #                           [-t SECONDS] [-D]
 #
-#   -p 100            listing pages, served at once by one delay_origin (tests/fixtures/delay_origin,
-#                     GET /links/<k>), each linking the next one
+#   -p 100            listing pages, served at once by one delay_origin
+#                     (tests/fixtures/delay_origin, GET /links/<k>), each linking the next one
 #   -n 50000          product links per page, to a second delay_origin (another origin, so the
 #                     listing pages never queue behind the products)
 #   -m 256MiB,64MiB   engine.frontier_memory values, one run each
@@ -34,7 +34,7 @@ while getopts "p:n:m:d:c:t:Dh" o; do
   case $o in
     p) PAGES=$OPTARG ;; n) PER_PAGE=$OPTARG ;; m) BUDGETS=$OPTARG ;; d) DELAY_MS=$OPTARG ;;
     c) CONCURRENCY=$OPTARG ;; t) LIMIT_S=$OPTARG ;; D) NO_DEDUP=1 ;;
-    *) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -82,10 +82,11 @@ for budget in "${budgets[@]}"; do
     dir="$WORK/run-$budget-$dedup"; mkdir -p "$dir/out"
     start_origin "$dir/links" 0; links_pid=$ORIGIN_PID links_port=$PORT
     start_origin "$dir/products" "$DELAY_MS"; products_pid=$ORIGIN_PID products_port=$PORT
+    seed="http://127.0.0.1:$links_port/links/0?per=$PER_PAGE&pages=$PAGES"
     cat >"$dir/cfg.yaml" <<YAML
 name: frontier
 seeds:
-  - url: "http://127.0.0.1:$links_port/links/0?per=$PER_PAGE&pages=$PAGES&to=127.0.0.1:$products_port"
+  - url: "$seed&to=127.0.0.1:$products_port"
 engine:
   concurrency: $CONCURRENCY
   per_host_concurrency: $CONCURRENCY
@@ -120,8 +121,12 @@ YAML
     PIDS+=("$harvest_pid")
     waited=0
     until grep -q '^last_link_page ' "$dir/links/origin.out"; do
-      kill -0 "$harvest_pid" 2>/dev/null || { tail -20 "$dir/harvest.out" >&2; die "harvest ended early"; }
-      [[ $waited -lt $LIMIT_S ]] || { echo "frontier_bench: last page not reached in ${LIMIT_S}s" >&2; break; }
+      if ! kill -0 "$harvest_pid" 2>/dev/null; then
+        tail -20 "$dir/harvest.out" >&2; die "harvest ended early"
+      fi
+      if [[ $waited -ge $LIMIT_S ]]; then
+        echo "frontier_bench: last page not reached in ${LIMIT_S}s" >&2; break
+      fi
       sleep 1; waited=$((waited + 1))
     done
     sleep 5  # the last page's links are parsed and admitted

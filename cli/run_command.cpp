@@ -90,6 +90,11 @@ boost::json::object stats_object(const run_figures& figures) {
     out["robots_disallowed"] = s.robots_disallowed.load();
     out["breaker"] = boost::json::object{{"opened", s.breaker_opened.load()},
                                          {"short_circuited", s.short_circuited.load()}};
+    out["frontier"] =
+        boost::json::object{{"queued", s.queued.load()},
+                            {"spilled", s.frontier_spilled.load()},
+                            {"spill_bytes_peak", s.frontier_spill_bytes_peak.load()},
+                            {"memory_bytes_peak", s.frontier_memory_bytes_peak.load()}};
     out["bytes_received"] = s.bytes_received.load();
     out["peak_rss_bytes"] = peak_rss_bytes();
     return out;
@@ -284,6 +289,7 @@ int run_crawl(const run_arguments& args) {
             : (std::filesystem::path(config.source_path).parent_path() / ".harvest" /
                config.crawl.name)
                   .string();
+    config.crawl.state_dir = state_dir;  // the frontier spills under it (engine.frontier_memory)
     std::unique_ptr<crawl::journal> journal;
     crawl::journal_state recovered;
     if (!config.crawl.journal && args.resume) {

@@ -238,7 +238,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         if (metrics != nullptr) {
             metrics->inflight_requests.with({}).set(static_cast<double>(in_flight));
             metrics->frontier_requests.with({"ready"}).set(
-                static_cast<double>(queue.ready_size()));
+                static_cast<double>(queue.ready_size() - queue.spilled_size()));
+            metrics->frontier_requests.with({"spilled"})
+                .set(static_cast<double>(queue.spilled_size()));
             metrics->frontier_requests.with({"delayed"}).set(
                 static_cast<double>(queue.delayed_size()));
             queue.for_each_host([this, now, &not_closed](host_state& host) {
@@ -284,6 +286,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                   std::memory_order_relaxed);
         stats.short_circuited.store(queue.short_circuited(), std::memory_order_relaxed);
         stats.retry_budget_exhausted.store(queue.budget_exhausted(), std::memory_order_relaxed);
+        stats.frontier_spilled.store(queue.spilled_total(), std::memory_order_relaxed);
+        stats.frontier_spill_bytes_peak.store(queue.spill_bytes_peak(), std::memory_order_relaxed);
+        stats.frontier_memory_bytes_peak.store(queue.memory_bytes_peak(),
+                                               std::memory_order_relaxed);
         return true;
     }
 

@@ -4,6 +4,7 @@
 #include "engine/crawl/journal.hpp"
 #include "engine/net/url.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -114,7 +115,10 @@ frontier::frontier(const crawl_options& options, journal* log)
     : options_(options),
       journal_(log),
       robots_agent_(options.engine.user_agent.empty() ? "harvest" : options.engine.user_agent),
-      global_bucket_(options.rate_limit.global.per_second, options.rate_limit.global.burst) {
+      global_bucket_(options.rate_limit.global.per_second, options.rate_limit.global.burst),
+      spill_dir_((options.state_dir.empty() ? std::filesystem::path(".harvest") / options.name
+                                            : std::filesystem::path(options.state_dir)) /
+                 "spill") {
     std::make_heap(delayed_.begin(), delayed_.end(), later_first{});
 }
 
@@ -181,12 +185,122 @@ void frontier::restore(fingerprint_set seen, std::vector<crawl_request> pending)
     }
 }
 
-void frontier::enqueue_ready(host_state& host, crawl_request request) {
-    host.ready.push_back(std::move(request));
-    ++ready_count_;
+void frontier::enqueue_ready(host_state& host, crawl_request request, bool may_spill) {
+    // Once a host has requests on disk, its later ones queue behind them (FIFO per host).
+    const bool to_disk =
+        may_spill && !spill_disabled_ &&
+        ((host.spill && !host.spill->empty()) ||
+         memory_bytes_ + estimate_request_bytes(request) > options_.engine.frontier_memory);
+    if (!to_disk || !spill_to_disk(host, request)) {
+        push_memory(host, std::move(request));
+    }
     if (!host.in_rotation) {
         host.in_rotation = true;
         rotation_.push_back(&host);
+    }
+}
+
+void frontier::push_memory(host_state& host, crawl_request request) {
+    memory_bytes_ += estimate_request_bytes(request);
+    memory_bytes_peak_ = std::max(memory_bytes_peak_, memory_bytes_);
+    host.ready.push_back(std::move(request));
+    ++ready_count_;
+}
+
+crawl_request frontier::pop_memory(host_state& host) {
+    crawl_request out = std::move(host.ready.front());
+    host.ready.pop_front();
+    --ready_count_;
+    // The same estimate as when it was queued: its strings did not change in the queue (a
+    // moved-from string keeps no heap).
+    memory_bytes_ -= std::min(memory_bytes_, estimate_request_bytes(out));
+    return out;
+}
+
+void frontier::note_spill_change(host_state& host, std::size_t count_before,
+                                 std::uint64_t bytes_before) {
+    // Either may go down or up (a failed write hands requests back): modular arithmetic.
+    spilled_now_ = spilled_now_ + host.spill->size() - count_before;
+    spill_bytes_ = spill_bytes_ + host.spill->bytes() - bytes_before;
+    spill_bytes_peak_ = std::max(spill_bytes_peak_, spill_bytes_);
+}
+
+// False: the request was not taken (spilling is off after an error) and stays with the caller.
+bool frontier::spill_to_disk(host_state& host, crawl_request& request) {
+    if (!spill_dir_ready_) {
+        // Scratch of a previous run is stale (the journal, not the spill, is what --resume
+        // reads): cleared before the first segment of this run is written.
+        std::error_code error;
+        std::filesystem::remove_all(spill_dir_, error);
+        std::filesystem::create_directories(spill_dir_, error);
+        if (error) {
+            spdlog::error(
+                "frontier: cannot create spill directory {}: {}; queued requests stay "
+                "in memory beyond engine.frontier_memory",
+                spill_dir_.string(), error.message());
+            spill_disabled_ = true;
+            return false;
+        }
+        spill_dir_ready_ = true;
+    }
+    if (!host.spill) {
+        host.spill =
+            std::make_unique<spill_queue>(spill_dir_, "h" + std::to_string(spill_files_++));
+    }
+    const auto count_before = host.spill->size();
+    const auto bytes_before = host.spill->bytes();
+    std::vector<crawl_request> unwritten;
+    const auto error = host.spill->push(request, unwritten);
+    note_spill_change(host, count_before, bytes_before);
+    if (error) {
+        // Disk full or unwritable: losing nothing beats keeping the budget. The requests that
+        // were only buffered go back to memory and nothing spills from now on; this host's
+        // requests already on disk still come back, after those in memory (its order is then
+        // no longer strictly kept).
+        spdlog::error(
+            "frontier: writing the spill in {} failed: {}; queued requests stay in "
+            "memory beyond engine.frontier_memory from now on",
+            spill_dir_.string(), error.message());
+        spill_disabled_ = true;
+        spilled_total_ += 1;
+        spilled_total_ -= std::min<std::uint64_t>(spilled_total_, unwritten.size());
+        for (auto& back : unwritten) {
+            push_memory(host, std::move(back));
+        }
+        return true;
+    }
+    ++spilled_total_;
+    return true;
+}
+
+// A host's memory queue ran empty: the next batch of its spilled requests, read sequentially.
+void frontier::refill(host_state& host) {
+    if (!host.ready.empty() || !host.spill || host.spill->empty()) {
+        return;
+    }
+    const auto count_before = host.spill->size();
+    const auto bytes_before = host.spill->bytes();
+    const auto error = host.spill->pop_batch(host.ready);
+    note_spill_change(host, count_before, bytes_before);
+    for (const auto& request : host.ready) {
+        memory_bytes_ += estimate_request_bytes(request);
+    }
+    memory_bytes_peak_ = std::max(memory_bytes_peak_, memory_bytes_);
+    ready_count_ += host.ready.size();
+    if (error) {
+        spdlog::error(
+            "frontier: reading the spill of {} in {} failed: {}; {} of its queued "
+            "requests are lost",
+            host.label, spill_dir_.string(), error.message(), host.spill->lost());
+    }
+}
+
+void frontier::drain_spill(host_state& host, std::vector<crawl_request>& into) {
+    while (host.spill && !host.spill->empty()) {
+        refill(host);
+        while (!host.ready.empty()) {
+            into.push_back(pop_memory(host));
+        }
     }
 }
 
@@ -208,7 +322,7 @@ void frontier::promote_due(clock::time_point now) {
             delay(std::move(entry.request), *entry.host, now + std::chrono::milliseconds(250));
             continue;
         }
-        enqueue_ready(*entry.host, std::move(entry.request));
+        enqueue_ready(*entry.host, std::move(entry.request), /*may_spill=*/false);
     }
 }
 
@@ -225,6 +339,7 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
     for (std::size_t visited = 0, n = rotation_.size(); visited < n; ++visited) {
         host_state* host = rotation_.front();
         rotation_.pop_front();
+        refill(*host);  // a host with requests on disk never looks empty
         if (host->ready.empty()) {
             host->in_rotation = false;
             continue;
@@ -248,9 +363,7 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
             while (!host->ready.empty() &&
                    !host->robots_rules->allowed(
                        robots_agent_, core::robots_path_of(host->ready.front().http.url))) {
-                robots_refused_.push_back(std::move(host->ready.front()));
-                host->ready.pop_front();
-                --ready_count_;
+                robots_refused_.push_back(pop_memory(*host));
             }
             if (host->ready.empty()) {
                 continue;
@@ -268,8 +381,9 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
             if (!host->held_by_breaker) {
                 // Count each request held back once per breaker episode, not once per pass.
                 host->held_by_breaker = true;
-                short_circuited_ += host->ready.size();
-                host->short_circuited += host->ready.size();
+                const auto held = host->ready.size() + (host->spill ? host->spill->size() : 0);
+                short_circuited_ += held;
+                host->short_circuited += held;
             }
             if (host->breaker.state(now) == resilience::breaker_state::open) {
                 next_wakeup_ = std::min(next_wakeup_, host->breaker.next_attempt_at());
@@ -289,9 +403,7 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
             host->token_wait_total += now - *host->token_wait_since;
             host->token_wait_since.reset();
         }
-        taken_request out{std::move(host->ready.front()), host, *permit};
-        host->ready.pop_front();
-        --ready_count_;
+        taken_request out{pop_memory(*host), host, *permit};
         ++host->in_flight;
         return out;
     }
@@ -335,11 +447,10 @@ std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
         if (!since || now - *since < host->give_up_after) {
             continue;
         }
-        ready_count_ -= host->ready.size();
-        for (auto& request : host->ready) {
-            expired.push_back(std::move(request));
+        while (!host->ready.empty()) {
+            expired.push_back(pop_memory(*host));
         }
-        host->ready.clear();
+        drain_spill(*host, expired);  // those on disk fail too
     }
     if (!expired.empty()) {
         // Delayed retries of those hosts go too.

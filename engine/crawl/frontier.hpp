@@ -13,6 +13,7 @@
 #include "engine/crawl/fingerprint_set.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/crawl/request.hpp"
+#include "engine/crawl/spill.hpp"
 #include "engine/resilience/circuit_breaker.hpp"
 #include "engine/resilience/retry_budget.hpp"
 #include "engine/resilience/retry_policy.hpp"
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <list>
 #include <memory>
 #include <optional>
@@ -41,6 +43,9 @@ struct host_state {
     std::string origin;  // scheme://host:port, the unit of per-host limits
     std::string label;   // host or host:port, as metrics name it
     std::deque<crawl_request> ready;
+    // Behind `ready`, in order: the host's requests beyond engine.frontier_memory (null until
+    // the host first spills).
+    std::unique_ptr<spill_queue> spill;
     std::size_t in_flight = 0;
     std::size_t concurrency_limit;
     std::shared_ptr<const http_options> http;
@@ -110,9 +115,18 @@ public:
     // token or half-open time seen by the last `take`. max() when nothing is waiting on time.
     clock::time_point next_wakeup() const noexcept { return next_wakeup_; }
 
-    std::size_t ready_size() const noexcept { return ready_count_; }
+    // Ready requests, in memory and spilled to disk.
+    std::size_t ready_size() const noexcept { return ready_count_ + spilled_now_; }
     std::size_t delayed_size() const noexcept { return delayed_.size(); }
-    bool empty() const noexcept { return ready_count_ == 0 && delayed_.empty(); }
+    bool empty() const noexcept { return ready_size() == 0 && delayed_.empty(); }
+    // engine.frontier_memory: the estimate (estimate_request_bytes) of what the ready queues
+    // hold in memory, and the spill to `<state dir>/spill/` beyond it.
+    std::size_t memory_bytes() const noexcept { return memory_bytes_; }
+    std::size_t memory_bytes_peak() const noexcept { return memory_bytes_peak_; }
+    std::size_t spilled_size() const noexcept { return spilled_now_; }
+    std::uint64_t spilled_total() const noexcept { return spilled_total_; }
+    std::uint64_t spill_bytes_peak() const noexcept { return spill_bytes_peak_; }
+    const std::filesystem::path& spill_dir() const noexcept { return spill_dir_; }
     std::size_t open_breakers(clock::time_point now) const;
     template <typename Visit>
     void for_each_host(Visit&& visit) {
@@ -140,7 +154,14 @@ private:
     };
 
     void promote_due(clock::time_point now);
-    void enqueue_ready(host_state& host, crawl_request request);
+    // `may_spill` false: a retry coming back from the delayed heap stays in memory.
+    void enqueue_ready(host_state& host, crawl_request request, bool may_spill = true);
+    void push_memory(host_state& host, crawl_request request);
+    crawl_request pop_memory(host_state& host);
+    bool spill_to_disk(host_state& host, crawl_request& request);
+    void refill(host_state& host);
+    void drain_spill(host_state& host, std::vector<crawl_request>& into);
+    void note_spill_change(host_state& host, std::size_t count_before, std::uint64_t bytes_before);
 
     const crawl_options& options_;
     journal* journal_;
@@ -156,6 +177,16 @@ private:
     std::uint64_t sequence_ = 0;
     std::uint64_t short_circuited_ = 0;
     std::uint64_t budget_exhausted_ = 0;
+    std::filesystem::path spill_dir_;
+    bool spill_dir_ready_ = false;  // created (and cleared of a previous run's files)
+    bool spill_disabled_ = false;   // after a write error: everything stays in memory
+    std::size_t memory_bytes_ = 0;
+    std::size_t memory_bytes_peak_ = 0;
+    std::size_t spilled_now_ = 0;
+    std::uint64_t spilled_total_ = 0;
+    std::uint64_t spill_bytes_ = 0;
+    std::uint64_t spill_bytes_peak_ = 0;
+    std::uint64_t spill_files_ = 0;  // names the next host's segment files
     clock::time_point next_wakeup_ = clock::time_point::max();
 };
 

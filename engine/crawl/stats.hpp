@@ -28,6 +28,11 @@ public:
     std::atomic<std::uint64_t> in_flight{0};
     std::atomic<std::uint64_t> queued{0};
     std::atomic<std::uint64_t> open_breakers{0};
+    // engine.frontier_memory: requests spilled to disk, the spill's peak size and the peak of
+    // the frontier's in-memory estimate.
+    std::atomic<std::uint64_t> frontier_spilled{0};
+    std::atomic<std::uint64_t> frontier_spill_bytes_peak{0};
+    std::atomic<std::uint64_t> frontier_memory_bytes_peak{0};
 
     void count_response(unsigned status) noexcept {
         if (status < responses_.size()) {

@@ -62,7 +62,7 @@ echo "uptime before: $UP0"
 [[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || scripts/install-deps.sh
 need_time
 build_release_harvest
-build_debug_targets harvest delay_origin
+build_debug_targets harvest delay_origin dedup_bench
 export HARVEST_SKIP_DEPS=1   # checked once above
 
 # run NAME SCRIPT ARGS...: the script under nice and timeout, its output shown and kept in

@@ -17,6 +17,7 @@
 #                     share of the RSS from the frontier's (its ~42 B per URL is not part of
 #                     frontier_memory)
 #
+# First, bench/dedup_bench: the dedup table's bytes per URL for PAGES * PER_PAGE fingerprints.
 # Each run: harvest crawls until the origin has served the last listing page, then 5 s more so
 # its links are admitted, then SIGTERM (harvest drains what is in flight and exits 130).
 # Prints links discovered, requests spilled to disk, the spill's peak size, the frontier's peak
@@ -26,8 +27,8 @@
 # free disk). Not part of ctest.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-die() { echo "frontier_bench: $*" >&2; exit 1; }
+BENCH_NAME=frontier_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PAGES=100 PER_PAGE=50000 BUDGETS=256MiB,64MiB DELAY_MS=2000 CONCURRENCY=200 LIMIT_S=900 NO_DEDUP=0
 while getopts "p:n:m:d:c:t:Dh" o; do
@@ -70,6 +71,18 @@ to_bytes() {
     m = u == "KiB" ? 1024 : u == "MiB" ? 1048576 : u == "GiB" ? 1073741824 : 1
     printf "%.0f\n", n * m }'
 }
+
+# The dedup table alone: bytes per URL for as many fingerprints as links (bench/dedup_bench).
+DEDUP_BENCH=$BUILD/bench/dedup_bench
+if [[ -x "$DEDUP_BENCH" ]]; then
+  "$DEDUP_BENCH" "$((PAGES * PER_PAGE))" | tee "$WORK/dedup.txt"
+  summary dedup_bytes_per_url \
+    "$(awk '/^fingerprint_set/ { for (i = 1; i < NF; i++) if ($(i + 1) == "B/URL" &&
+      $(i + 2) == "(table)") print $i }' "$WORK/dedup.txt")"
+  summary dedup_bytes_target 16   # 8-16 bytes per fingerprint plus table overhead
+else
+  note "no $DEDUP_BENCH (cmake --build build --target dedup_bench): no dedup bytes per URL"
+fi
 
 echo "links served: $((PAGES * PER_PAGE)) in $PAGES pages"
 printf '%-8s %-5s %10s %10s %10s %11s %9s %11s %6s\n' "budget" "dedup" "admitted" \
@@ -152,7 +165,16 @@ limit_mb = budget / 2**20 + 150
 print(f"{budget_name:<8} {dedup:<5} {admitted:>10} {f['spilled']:>10} "
       f"{f['spill_bytes_peak'] / 2**20:>10.1f} {f['memory_bytes_peak'] / 2**20:>11.1f} "
       f"{rss_mb:>9.1f} {limit_mb:>11.1f} {'yes' if rss_mb <= limit_mb else 'NO':>6}")
+open(sys.argv[1] + ".rss", "w").write(f"{rss_mb:.1f} {limit_mb:.0f}\n")
 PY
+    # For bench/all.sh: the first budget's run with dedup on (the default configuration).
+    if [[ $dedup == true && -z "${SUMMARIZED:-}" ]]; then
+      read -r rss_mb limit_mb <"$dir/stats.json.rss"
+      summary spill_budget "$budget"
+      summary spill_peak_rss_mib "$rss_mb"
+      summary spill_rss_target_mib "$limit_mb"
+      SUMMARIZED=1
+    fi
     rm -rf "$dir"
   done
 done

@@ -94,7 +94,8 @@ boost::json::object stats_object(const run_figures& figures) {
         boost::json::object{{"queued", s.queued.load()},
                             {"spilled", s.frontier_spilled.load()},
                             {"spill_bytes_peak", s.frontier_spill_bytes_peak.load()},
-                            {"memory_bytes_peak", s.frontier_memory_bytes_peak.load()}};
+                            {"memory_bytes_peak", s.frontier_memory_bytes_peak.load()},
+                            {"dedup_bytes", s.dedup_bytes.load()}};
     out["bytes_received"] = s.bytes_received.load();
     out["peak_rss_bytes"] = peak_rss_bytes();
     return out;

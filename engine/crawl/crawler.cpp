@@ -290,6 +290,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         stats.frontier_spill_bytes_peak.store(queue.spill_bytes_peak(), std::memory_order_relaxed);
         stats.frontier_memory_bytes_peak.store(queue.memory_bytes_peak(),
                                                std::memory_order_relaxed);
+        stats.dedup_bytes.store(queue.dedup_bytes(), std::memory_order_relaxed);
         return true;
     }
 

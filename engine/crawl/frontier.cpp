@@ -186,11 +186,14 @@ void frontier::restore(fingerprint_set seen, std::vector<crawl_request> pending)
 }
 
 void frontier::enqueue_ready(host_state& host, crawl_request request, bool may_spill) {
-    // Once a host has requests on disk, its later ones queue behind them (FIFO per host).
+    // Once a host has requests on disk, its later ones queue behind them (FIFO per host). The
+    // dedup table is part of the frontier's memory: as it grows, fewer requests stay queued in
+    // memory, so queue and table together keep to engine.frontier_memory.
     const bool to_disk =
         may_spill && !spill_disabled_ &&
         ((host.spill && !host.spill->empty()) ||
-         memory_bytes_ + estimate_request_bytes(request) > options_.engine.frontier_memory);
+         memory_bytes_ + seen_.memory_bytes() + estimate_request_bytes(request) >
+             options_.engine.frontier_memory);
     if (!to_disk || !spill_to_disk(host, request)) {
         push_memory(host, std::move(request));
     }

@@ -123,6 +123,8 @@ public:
     // hold in memory, and the spill to `<state dir>/spill/` beyond it.
     std::size_t memory_bytes() const noexcept { return memory_bytes_; }
     std::size_t memory_bytes_peak() const noexcept { return memory_bytes_peak_; }
+    // The dedup table's own memory; it counts against engine.frontier_memory too.
+    std::size_t dedup_bytes() const noexcept { return seen_.memory_bytes(); }
     std::size_t spilled_size() const noexcept { return spilled_now_; }
     std::uint64_t spilled_total() const noexcept { return spilled_total_; }
     std::uint64_t spill_bytes_peak() const noexcept { return spill_bytes_peak_; }

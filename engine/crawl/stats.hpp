@@ -33,6 +33,7 @@ public:
     std::atomic<std::uint64_t> frontier_spilled{0};
     std::atomic<std::uint64_t> frontier_spill_bytes_peak{0};
     std::atomic<std::uint64_t> frontier_memory_bytes_peak{0};
+    std::atomic<std::uint64_t> dedup_bytes{0};  // the dedup table, part of frontier_memory
 
     void count_response(unsigned status) noexcept {
         if (status < responses_.size()) {

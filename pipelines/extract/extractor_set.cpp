@@ -220,17 +220,22 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
         });
     // Sniffing may copy a KiB: only when some rule would read the page as HTML.
     const bool html_body = (wants_links || wants_html) && looks_like_html(page.response);
-    // The html rule's fields without a tree when its selectors allow it and no follow rule needs
-    // the document; a page the tokenizer declines takes the libxml2 path.
+    // Links and the html rule's fields without a tree when their selectors allow it; a page the
+    // tokenizer declines takes the libxml2 path. (A listing page of 50,000 links parsed into a
+    // tree costs tens of MB for a moment; the tokenizer keeps only the hrefs.)
+    std::optional<std::vector<std::string>> fast_links;
+    if (html_body && wants_links) {
+        fast_links = links_fast(page.response.body, url, link_depth);
+    }
     const compiled_rule* html_rule = chosen[static_cast<std::size_t>(extract_type::html)];
     std::optional<boost::json::object> fast_fields;
     std::uint64_t fast_invalid = 0;
-    if (html_body && !wants_links && html_rule != nullptr && html_rule->fast) {
+    if (html_body && (!wants_links || fast_links) && html_rule != nullptr && html_rule->fast) {
         fast_fields = extract_html_fields_fast(*html_rule->fast, page.response.body,
                                                html_rule->rule.fields, &fast_invalid);
     }
     std::optional<html_document> document;
-    if (html_body && (wants_links || (html_rule != nullptr && !fast_fields))) {
+    if (html_body && ((wants_links && !fast_links) || (html_rule != nullptr && !fast_fields))) {
         document.emplace(html_document::parse(page.response.body, url));
     }
 
@@ -251,21 +256,48 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
         outcome += one;
     }
 
-    if (document && wants_links) {
-        std::unordered_set<std::string> seen;
-        for (const auto& rule : follow_) {
-            if (rule.rule().max_depth != 0 && link_depth > rule.rule().max_depth) {
-                continue;
-            }
-            for (auto& link : rule.links(*document, url)) {
-                if (seen.insert(link).second) {
-                    links.push_back(std::move(link));
-                    ++outcome.links;
-                }
+    if (wants_links && (fast_links || document)) {
+        auto found = fast_links ? std::move(*fast_links)
+                                : merge_links(link_depth, [&](const link_rule& rule) {
+                                      return rule.links(*document, url);
+                                  });
+        outcome.links += found.size();
+        links.insert(links.end(), std::make_move_iterator(found.begin()),
+                     std::make_move_iterator(found.end()));
+    }
+    return outcome;
+}
+
+template <typename Links>
+std::vector<std::string> extractor_set::merge_links(unsigned link_depth, Links&& links_of) const {
+    std::vector<std::string> merged;
+    std::unordered_set<std::string> seen;
+    for (const auto& rule : follow_) {
+        if (rule.rule().max_depth != 0 && link_depth > rule.rule().max_depth) {
+            continue;
+        }
+        for (auto& link : links_of(rule)) {
+            if (seen.insert(link).second) {
+                merged.push_back(std::move(link));
             }
         }
     }
-    return outcome;
+    return merged;
+}
+
+std::optional<std::vector<std::string>> extractor_set::links_fast(std::string_view page,
+                                                                  std::string_view url,
+                                                                  unsigned link_depth) const {
+    bool declined = false;
+    auto merged = merge_links(link_depth, [&](const link_rule& rule) {
+        auto found = declined ? std::nullopt : rule.links_fast(page, url);
+        declined = declined || !found;
+        return found ? std::move(*found) : std::vector<std::string>{};
+    });
+    if (declined) {
+        return std::nullopt;
+    }
+    return merged;
 }
 
 extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetched_page& page,

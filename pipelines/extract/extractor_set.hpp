@@ -81,6 +81,14 @@ class extractor_set {
     std::size_t follow_size() const noexcept { return follow_.size(); }
 
   private:
+    // Every applicable follow rule's links, in rule order, each once; `links_of(rule)` gives
+    // one rule's.
+    template <typename Links>
+    std::vector<std::string> merge_links(unsigned link_depth, Links&& links_of) const;
+    // merge_links on the tree-less path; nullopt when a rule has none or the page is declined.
+    std::optional<std::vector<std::string>> links_fast(std::string_view page, std::string_view url,
+                                                       unsigned link_depth) const;
+
     struct compiled_rule {
         extract_rule rule;
         std::regex match;                    // ECMAScript, searched (not fully matched) in the URL

@@ -12,6 +12,7 @@
 // silenced around every parse and evaluation (the per-thread handlers are saved and restored),
 // so broken pages do not spam stderr and other libxml2 users keep their handlers.
 
+#include "pipelines/html/fast_html.hpp"
 #include "pipelines/rules.hpp"
 
 #include <boost/json/object.hpp>
@@ -172,12 +173,23 @@ class link_rule {
     explicit link_rule(const follow_rule& rule);
 
     std::vector<std::string> links(const html_document& document, std::string_view page_url) const;
+    // The same links without a tree (fast_html.hpp's tokenizer), for a css rule in the simple
+    // subset; nullopt when the rule has no such path or the tokenizer declines the page (then
+    // parse the page and call links()).
+    std::optional<std::vector<std::string>> links_fast(std::string_view page,
+                                                       std::string_view page_url) const;
 
     const follow_rule& rule() const noexcept { return rule_; }
 
   private:
+    std::vector<std::string> resolve_all(const std::vector<std::string>& candidates,
+                                         const std::optional<std::string>& base_href,
+                                         std::string_view page_url) const;
+
     follow_rule rule_;
     html_field selection_;
+    // The rule's hrefs and the first <base href>, in one pass of the tokenizer.
+    std::optional<fast_html_selection> fast_;
     std::vector<std::regex> allow_;
     std::vector<std::regex> deny_;
 };

@@ -107,6 +107,15 @@ const html_field& base_href_field() {
     return field;
 }
 
+// base_href_field for the tokenizer: the first <base> that has an href, its href.
+field_rule base_href_rule() {
+    field_rule rule;
+    rule.name = "base";
+    rule.css = "base[href]";
+    rule.attribute = "href";
+    return rule;
+}
+
 std::vector<std::regex> compile_patterns(const std::vector<std::string>& patterns,
                                          std::string_view list) {
     std::vector<std::regex> compiled;
@@ -139,22 +148,52 @@ field_rule selection_rule(const follow_rule& rule) {
 link_rule::link_rule(const follow_rule& rule)
     : rule_(rule),
       selection_(selection_rule(rule)),
+      fast_(rule.css.empty()
+                ? std::nullopt
+                : fast_html_selection::compile({selection_rule(rule), base_href_rule()})),
       allow_(compile_patterns(rule.allow, "allow")),
       deny_(compile_patterns(rule.deny, "deny")) {}
 
 std::vector<std::string> link_rule::links(const html_document& document,
                                           std::string_view page_url) const {
-    std::vector<std::string> found;
     const std::vector<std::string> candidates = selection_.all(document);
     if (candidates.empty()) {
-        return found;
+        return {};
     }
+    return resolve_all(candidates, base_href_field().first(document), page_url);
+}
+
+std::optional<std::vector<std::string>> link_rule::links_fast(std::string_view page,
+                                                              std::string_view page_url) const {
+    if (!fast_) {
+        return std::nullopt;
+    }
+    auto selected = fast_->select(page, /*first_only=*/false);
+    if (!selected) {
+        return std::nullopt;
+    }
+    const std::vector<std::string>& candidates = (*selected)[0];
+    if (candidates.empty()) {
+        return std::vector<std::string>{};
+    }
+    std::vector<std::string>& bases = (*selected)[1];
+    std::optional<std::string> base_href;
+    if (!bases.empty()) {
+        base_href = std::move(bases.front());
+    }
+    return resolve_all(candidates, base_href, page_url);
+}
+
+std::vector<std::string> link_rule::resolve_all(const std::vector<std::string>& candidates,
+                                                const std::optional<std::string>& base_href,
+                                                std::string_view page_url) const {
+    std::vector<std::string> found;
     std::optional<urls::url> base;
     if (auto page = urls::parse_uri(page_url)) {
         base = urls::url(*page);
         base->remove_fragment();
     }
-    if (auto href = base_href_field().first(document)) {
+    if (const auto& href = base_href) {
         if (auto reference = parse_reference(*href)) {
             if (auto resolved = resolve(base, *reference)) {
                 base = std::move(resolved);

@@ -429,3 +429,52 @@ TEST_CASE("extract_html_fields_fast converts like extract_html_fields", "[unit]"
     CHECK(*fast == extract_html_fields(html_document::parse(page, ""), fields, rules));
     CHECK(fast->at("name") == "A b");
 }
+
+namespace {
+
+// `follow` links on the tree-less path: the same URLs, in the same order, as link_rule::links on
+// the parsed page, or a declined page. Returns false when declined.
+bool check_links(const std::string& page, const std::string& css) {
+    const std::string page_url = "http://127.0.0.1:8080/shop/index.html?x=1#frag";
+    follow_rule rule;
+    rule.css = css;
+    const link_rule links(rule);
+    const auto fast = links.links_fast(page, page_url);
+    if (!fast) {
+        return false;
+    }
+    INFO("css " << css << ", page: " << page.substr(0, 300));
+    CHECK(*fast == links.links(html_document::parse(page, page_url), page_url));
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("follow links on the tree-less path equal the libxml2 path", "[unit]") {
+    const std::vector<std::string> follow_css = {"a", "a[href]", "a.product-link", "link", "nav a",
+                                                 "a[rel=next]", "li > a", "area"};
+    // links.html has a <base href>, relative and absolute links, fragments, other schemes.
+    for (const std::string& css : follow_css) {
+        CHECK(check_links(read_data("links.html"), css));
+    }
+    CHECK(check_links("<base target=_blank><base href=/other/><a href=x>x</a>", "a"));
+    CHECK(check_links("<a href=' /spaced '>a</a><a href=#top>t</a><a href=mailto:x@y>m</a>",
+                      "a"));
+
+    std::mt19937 rng(20261129);
+    int pages = 0;
+    int declined = 0;
+    for (int i = 0; i < 1500; ++i) {
+        const std::string page = random_page(rng, i % 2 == 0);
+        for (const std::string& css : {std::string("a"), std::string("li > a")}) {
+            ++pages;
+            declined += check_links(page, css) ? 0 : 1;
+        }
+    }
+    WARN("random pages " << pages << ", declined " << declined);
+    CHECK(declined < pages);
+
+    follow_rule by_xpath;
+    by_xpath.xpath = "//a/@href";
+    CHECK_FALSE(link_rule(by_xpath).links_fast("<a href=/x>x</a>", "http://127.0.0.1/"));
+}

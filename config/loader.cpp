@@ -5,6 +5,7 @@
 
 #include "config/config_tree.hpp"
 #include "config/service_config.hpp"
+#include "engine/core/url_canonical.hpp"
 #include "pipelines/extract/product_fields.hpp"
 #include "pipelines/html/html.hpp"
 
@@ -102,16 +103,6 @@ bool is_token_char(char c) {
 bool is_method(std::string_view text) {
     return !text.empty() &&
            std::all_of(text.begin(), text.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-}
-
-bool is_http_url(std::string_view text) {
-    auto parsed = boost::urls::parse_uri(text);
-    if (!parsed) {
-        return false;
-    }
-    const auto scheme = parsed->scheme_id();
-    return (scheme == boost::urls::scheme::http || scheme == boost::urls::scheme::https) &&
-           !parsed->encoded_host().empty();
 }
 
 class reader;
@@ -342,7 +333,7 @@ class reader {
 
     std::string http_url(const node& n, const std::string& path) const {
         const auto& value = text(n, path);
-        if (!is_http_url(value)) {
+        if (!core::is_http_url(value)) {
             expected(n, path, "an absolute http:// or https:// URL");
         }
         return value;
@@ -792,7 +783,7 @@ std::vector<seed> read_seeds(const reader& r, const section& top) {
                                       quote_text(out.url) + ")");
             }
             probe.replace(at, 4, "id");
-            if (!is_http_url(probe)) {
+            if (!core::is_http_url(probe)) {
                 r.expected(*v, s.path_of("template"),
                            "an absolute http:// or https:// URL with {id} in it");
             }

@@ -2,12 +2,12 @@
 
 #include "service/api.hpp"
 
+#include "engine/core/url_canonical.hpp"
 #include "pipelines/item.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <boost/url/parse.hpp>
 
 #include <cmath>
 
@@ -21,16 +21,6 @@ std::int64_t unix_ms_now() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-bool is_http_url(std::string_view text) {
-    auto parsed = boost::urls::parse_uri(text);
-    if (!parsed) {
-        return false;
-    }
-    const auto scheme = parsed->scheme_id();
-    return (scheme == boost::urls::scheme::http || scheme == boost::urls::scheme::https) &&
-           !parsed->encoded_host().empty();
 }
 
 // An ASIN or other product id: what may be put into a template's {id} as is.
@@ -325,7 +315,7 @@ api_response api::submit(const api_request& request, const std::string& owner,
                 url.replace(pos, 4, input);
             }
         } else {
-            if (!is_http_url(input)) {
+            if (!core::is_http_url(input)) {
                 return bad_request(field, "not an absolute http:// or https:// URL");
             }
             url = input;
@@ -340,7 +330,7 @@ api_response api::submit(const api_request& request, const std::string& owner,
     }
     std::string callback;
     if (const auto* cb = body.if_contains("callback_url")) {
-        if (!cb->is_string() || !is_http_url(cb->as_string())) {
+        if (!cb->is_string() || !core::is_http_url(cb->as_string())) {
             return bad_request("callback_url", "must be an absolute http:// or https:// URL");
         }
         callback = std::string(cb->as_string());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <boost/system/errc.hpp>
+#include <boost/url/parse.hpp>
 
 namespace harvest::core {
 
@@ -1053,6 +1054,16 @@ fingerprint128 request_fingerprint(std::string_view method, std::string_view can
     h.update_u64(body.size());
     h.update(body);
     return h.finish();
+}
+
+bool is_http_url(std::string_view text) {
+    auto parsed = boost::urls::parse_uri(text);
+    if (!parsed) {
+        return false;
+    }
+    const auto scheme = parsed->scheme_id();
+    return (scheme == boost::urls::scheme::http || scheme == boost::urls::scheme::https) &&
+           !parsed->encoded_host().empty();
 }
 
 }  // namespace harvest::core

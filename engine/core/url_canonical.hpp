@@ -55,6 +55,10 @@ struct safe_url_options {
 // is empty or longer than 63 bytes (callers then keep the host as it was).
 [[nodiscard]] boost::system::result<std::string> idna_to_ascii(std::string_view host);
 
+// An absolute http:// or https:// URL with a host (what a seed, a callback or a template
+// expansion must be before anything is fetched).
+[[nodiscard]] bool is_http_url(std::string_view text);
+
 // Re-encodes Latin-1 bytes as UTF-8 (for URLs read from a page declared as Latin-1).
 [[nodiscard]] std::string latin1_to_utf8(std::string_view bytes);
 

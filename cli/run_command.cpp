@@ -24,6 +24,9 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #include <atomic>
@@ -282,6 +285,14 @@ int run_crawl(const run_arguments& args) {
                                  ? config.crawl.engine.threads
                                  : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context io(static_cast<int>(threads));
+#if defined(__GLIBC__)
+    // glibc hands a thread that meets a locked arena another one, up to 8 per core. A crawl
+    // allocates on every engine thread and frees on others (links found by a fetch, queued by
+    // the scheduler), and memory freed into a spare arena is kept for threads that no longer
+    // come. One arena per engine thread: a 5,000,000-link frontier peaked at 395 MB instead of
+    // 412 MB (bench/frontier_bench.sh), with no change in requests/s measured.
+    mallopt(M_ARENA_MAX, static_cast<int>(threads));
+#endif
 
     // The state journal: what entered the frontier and what completed, for --resume.
     const std::string state_dir =

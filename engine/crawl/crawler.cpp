@@ -62,20 +62,6 @@ std::optional<std::string> find_header(const net::header_list& headers, std::str
     return std::nullopt;
 }
 
-resilience::call_outcome breaker_outcome(const resilience::attempt_outcome& outcome) {
-    // Transport errors and 5xx count against a host; 4xx and 429 say nothing about its health.
-    if (outcome.error) {
-        return resilience::call_outcome::failure;
-    }
-    if (*outcome.status >= 500) {
-        return resilience::call_outcome::failure;
-    }
-    if (*outcome.status >= 400) {
-        return resilience::call_outcome::neutral;
-    }
-    return resilience::call_outcome::success;
-}
-
 // The metric cells of one host, resolved once (label lookups are off the hot path) and
 // touched on the scheduler strand only.
 struct host_metric_cache {
@@ -465,7 +451,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                              !request.idempotency_key.empty(),
                                              request.previous_backoff, thread_rng(),
                                              std::chrono::system_clock::now());
-        const auto breaker_result = breaker_outcome(outcome);
+        const auto breaker_result = resilience::breaker_outcome_of(outcome);
 
         if (done.decision.what == resilience::verdict::success) {
             self->stats.succeeded.fetch_add(1, std::memory_order_relaxed);

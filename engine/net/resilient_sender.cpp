@@ -39,16 +39,6 @@ asio::awaitable<void> wait_until(clock::time_point when) {
 
 }  // namespace
 
-resilience::call_outcome breaker_outcome_of(const resilience::attempt_outcome& outcome) {
-    if (outcome.error || !outcome.status || *outcome.status >= 500) {
-        return resilience::call_outcome::failure;
-    }
-    if (*outcome.status >= 400) {
-        return resilience::call_outcome::neutral;
-    }
-    return resilience::call_outcome::success;
-}
-
 resilient_sender::resilient_sender(http_client& client, sender_options options, std::uint64_t seed)
     : client_(client),
       http_(options.http ? std::move(options.http) : std::make_shared<const crawl::http_options>()),
@@ -119,7 +109,7 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
         resilience::decision decided;
         {
             std::lock_guard lock(mutex_);
-            breaker_.record(permit, breaker_outcome_of(outcome), clock::now());
+            breaker_.record(permit, resilience::breaker_outcome_of(outcome), clock::now());
             decided = policy_.classify(outcome, result.attempts, request.method, keyed,
                                        previous_delay, rng_, std::chrono::system_clock::now());
         }

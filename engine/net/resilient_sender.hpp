@@ -84,8 +84,4 @@ class resilient_sender {
     std::mt19937_64 rng_;
 };
 
-// How an attempt counts for the target's breaker: transport errors and 5xx against it; 4xx
-// (429 included) say nothing about its health.
-resilience::call_outcome breaker_outcome_of(const resilience::attempt_outcome& outcome);
-
 }  // namespace harvest::net

@@ -165,4 +165,14 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
     return d;
 }
 
+call_outcome breaker_outcome_of(const attempt_outcome& outcome) noexcept {
+    if (outcome.error || !outcome.status || *outcome.status >= 500) {
+        return call_outcome::failure;
+    }
+    if (*outcome.status >= 400) {
+        return call_outcome::neutral;
+    }
+    return call_outcome::success;
+}
+
 }  // namespace harvest::resilience

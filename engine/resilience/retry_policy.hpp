@@ -6,6 +6,7 @@
 
 #include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
+#include "engine/resilience/circuit_breaker.hpp"
 #include "engine/resilience/backoff.hpp"
 #include "engine/resilience/clock.hpp"
 
@@ -22,6 +23,11 @@ struct attempt_outcome {
     std::optional<net::fetch_error> error;   // why no usable response arrived
     std::string_view retry_after;            // the Retry-After header value, or empty
 };
+
+// How an attempt counts for the target's circuit breaker: transport errors and 5xx against it;
+// 4xx (429 included) say nothing about its health. The one mapping the crawler and the
+// resilient sender (webhooks, the service's jobs) share.
+call_outcome breaker_outcome_of(const attempt_outcome& outcome) noexcept;
 
 enum class verdict { success, retry, fail };
 

@@ -227,3 +227,20 @@ TEST_CASE("retry_policy: backoff shapes", "[unit][retry_policy]") {
         REQUIRE(d3 <= seconds(1));
     }
 }
+
+TEST_CASE("breaker_outcome_of: transport errors and 5xx count against a host, 4xx not at all") {
+    const auto of_status = [](unsigned status) {
+        return breaker_outcome_of(attempt_outcome{status, std::nullopt, {}});
+    };
+    CHECK(of_status(200) == call_outcome::success);
+    CHECK(of_status(304) == call_outcome::success);
+    CHECK(of_status(404) == call_outcome::neutral);
+    CHECK(of_status(429) == call_outcome::neutral);
+    CHECK(of_status(500) == call_outcome::failure);
+    CHECK(of_status(503) == call_outcome::failure);
+    CHECK(breaker_outcome_of(attempt_outcome{std::nullopt, net::fetch_error::timeout, {}}) ==
+          call_outcome::failure);
+    CHECK(breaker_outcome_of(attempt_outcome{std::nullopt, net::fetch_error::reset, {}}) ==
+          call_outcome::failure);
+    CHECK(breaker_outcome_of(attempt_outcome{}) == call_outcome::failure);  // nothing arrived
+}

@@ -189,7 +189,13 @@ TEST_CASE("spill: SIGTERM mid-crawl with requests on disk, --resume gets every i
     const fs::path log = f.tmp / "harvest.log";
     {
         running_harvest run(f.run_args(false), log);
-        std::this_thread::sleep_for(1500ms);
+        // Signal once requests are on disk: about 1 s in for a normal build, later under a
+        // sanitizer (a fixed 1.5 s was too early for a ThreadSanitizer build).
+        const auto give_up = std::chrono::steady_clock::now() + 30s;
+        while (f.spill_files() == 0 && run.running() &&
+               std::chrono::steady_clock::now() < give_up) {
+            std::this_thread::sleep_for(20ms);
+        }
         INFO(read_file(log));
         REQUIRE(run.running());  // the signal must land mid-crawl
         REQUIRE(f.spill_files() > 0);

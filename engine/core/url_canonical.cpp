@@ -946,7 +946,137 @@ result<std::string> safe_url_string(std::string_view url, const safe_url_options
     return out;
 }
 
+namespace {
+
+bool is_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// Characters a canonical path keeps as they are; '%', ';' and the rest take the slow path.
+constexpr char_set k_plain_path{"!$&'()*+,:=@/"};
+
+// scheme "://" host [":" port], with a lower-case ASCII host that needs no IDNA and a port
+// that is not the scheme's default. Returns where the path starts, or npos.
+std::size_t canonical_authority_end(std::string_view url) {
+    std::size_t i = 0;
+    std::uint16_t default_port_number = 0;
+    if (url.starts_with("http://")) {
+        i = 7;
+        default_port_number = 80;
+    } else if (url.starts_with("https://")) {
+        i = 8;
+        default_port_number = 443;
+    } else {
+        return std::string_view::npos;
+    }
+    // Labels of [a-z0-9-], 1..63 bytes, not starting or ending with '-', no "xn--" prefix.
+    std::size_t label_start = i;
+    for (;; ++i) {
+        const char c = i < url.size() ? url[i] : '/';
+        if (is_lower_alnum(c) || (c == '-' && i != label_start)) {
+            continue;
+        }
+        const std::size_t length = i - label_start;
+        if (length == 0 || length > 63 || url[i - 1] == '-' ||
+            url.substr(label_start, 4) == "xn--") {
+            return std::string_view::npos;
+        }
+        if (c == '.') {
+            label_start = i + 1;
+            continue;
+        }
+        break;
+    }
+    if (i < url.size() && url[i] == ':') {
+        const std::size_t digits = ++i;
+        unsigned port = 0;
+        while (i < url.size() && url[i] >= '0' && url[i] <= '9' && i - digits < 5) {
+            port = port * 10 + static_cast<unsigned>(url[i] - '0');
+            ++i;
+        }
+        if (i == digits || url[digits] == '0' || port > 65535 || port == default_port_number) {
+            return std::string_view::npos;
+        }
+    }
+    return i < url.size() && url[i] == '/' ? i : std::string_view::npos;
+}
+
+}  // namespace
+
+bool is_canonical_url(std::string_view url, const canonicalize_options& options) {
+    std::size_t i = canonical_authority_end(url);
+    if (i == std::string_view::npos) {
+        return false;
+    }
+    // The path: plain characters only, no "." or ".." segment.
+    std::size_t segment = i + 1;
+    for (++i; i <= url.size(); ++i) {
+        const char c = i < url.size() ? url[i] : '/';
+        if (c == '/' || c == '?') {
+            const std::string_view part = url.substr(segment, i - segment);
+            if (part == "." || part == "..") {
+                return false;
+            }
+            if (c == '?') {
+                break;
+            }
+            segment = i + 1;
+        } else if (!k_plain_path.contains(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    if (i >= url.size()) {
+        return true;
+    }
+    // The query: name=value pairs of unreserved characters joined by '&', already in order.
+    if (options.query_separator != '&') {
+        return false;
+    }
+    std::string_view previous_name;
+    std::string_view previous_value;
+    std::size_t pair_start = ++i;
+    if (i == url.size()) {
+        return false;  // a bare '?' is dropped
+    }
+    for (; i <= url.size(); ++i) {
+        const char c = i < url.size() ? url[i] : '&';
+        if (c != '&') {
+            if (c != '=' && !k_unreserved.contains(static_cast<unsigned char>(c))) {
+                return false;
+            }
+            continue;
+        }
+        const std::string_view pair = url.substr(pair_start, i - pair_start);
+        const std::size_t equals = pair.find('=');
+        if (equals == 0 || equals == std::string_view::npos ||
+            pair.find('=', equals + 1) != std::string_view::npos) {
+            return false;
+        }
+        const std::string_view name = pair.substr(0, equals);
+        const std::string_view value = pair.substr(equals + 1);
+        if (value.empty() && !options.keep_blank_values) {
+            return false;
+        }
+        if (options.sort_query && !previous_name.empty() &&
+            std::pair(name, value) < std::pair(previous_name, previous_value)) {
+            return false;
+        }
+        previous_name = name;
+        previous_value = value;
+        pair_start = i + 1;
+    }
+    return true;
+}
+
 result<std::string> canonicalize_url(std::string_view url, const canonicalize_options& options) {
+    if (is_canonical_url(url, options)) {
+        return std::string(url);  // the common case, without the general machinery
+    }
+    return detail::canonicalize_url_general(url, options);
+}
+
+result<std::string> detail::canonicalize_url_general(std::string_view url,
+                                                     const canonicalize_options& options) {
     const std::string text = sanitize_input(url);
     if (text.empty()) {
         return invalid_url();

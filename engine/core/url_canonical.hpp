@@ -36,6 +36,18 @@ struct canonicalize_options {
 [[nodiscard]] boost::system::result<std::string> canonicalize_url(
     std::string_view url, const canonicalize_options& options = {});
 
+// True when canonicalize_url(url, options) is `url` itself, decided by a narrow grammar
+// (http(s), lower-case ASCII host, no default port, plain path without dot segments, sorted
+// name=value query of unreserved characters, no fragment). False says nothing: the URL may
+// still be canonical. Allocates nothing.
+[[nodiscard]] bool is_canonical_url(std::string_view url, const canonicalize_options& options = {});
+
+namespace detail {
+// canonicalize_url without the is_canonical_url shortcut (for the test that checks the two agree).
+[[nodiscard]] boost::system::result<std::string> canonicalize_url_general(
+    std::string_view url, const canonicalize_options& options);
+}  // namespace detail
+
 struct safe_url_options {
     text_encoding encoding = text_encoding::utf8;       // query and fragment
     text_encoding path_encoding = text_encoding::utf8;  // path

@@ -83,15 +83,15 @@ T pick(const std::optional<T>& override_value, const T& fallback) {
 
 }  // namespace
 
-host_state::host_state(std::string origin_key, std::string host_label,
-                       const crawl_options& options, const host_overrides* overrides)
+host_state::host_state(std::string origin_key, std::string host_label, const crawl_options& options,
+                       const host_overrides* overrides)
     : origin(std::move(origin_key)),
       label(std::move(host_label)),
       concurrency_limit(overrides && overrides->per_host_concurrency
                             ? *overrides->per_host_concurrency
                             : options.engine.per_host_concurrency),
-      http(std::make_shared<const http_options>(
-          overrides ? pick(overrides->http, options.http) : options.http)),
+      http(std::make_shared<const http_options>(overrides ? pick(overrides->http, options.http)
+                                                          : options.http)),
       bucket(overrides && overrides->rate_limit ? overrides->rate_limit->per_second
                                                 : options.rate_limit.per_host.per_second,
              overrides && overrides->rate_limit ? overrides->rate_limit->burst
@@ -124,11 +124,17 @@ frontier::frontier(const crawl_options& options, journal* log)
 
 std::optional<std::uint64_t> fingerprint(const net::http_request& request) {
     // The canonical URL makes http://A/x?b=2&a=1 and http://a:80/x?a=1&b=2#top one request.
-    auto canonical = core::canonicalize_url(request.url);
-    if (!canonical) {
-        return std::nullopt;
+    // Most URLs already are canonical: those are hashed as they are, without a copy.
+    core::fingerprint128 print;
+    if (core::is_canonical_url(request.url)) {
+        print = core::request_fingerprint(request.method, request.url, request.body);
+    } else {
+        auto canonical = core::canonicalize_url(request.url);
+        if (!canonical) {
+            return std::nullopt;
+        }
+        print = core::request_fingerprint(request.method, *canonical, request.body);
     }
-    const auto print = core::request_fingerprint(request.method, *canonical, request.body);
     // 64 of the 128 bits: a collision among 10 million URLs has odds of about 3 in 10^6.
     return print.lo ^ print.hi;
 }
@@ -189,11 +195,10 @@ void frontier::enqueue_ready(host_state& host, crawl_request request, bool may_s
     // Once a host has requests on disk, its later ones queue behind them (FIFO per host). The
     // dedup table is part of the frontier's memory: as it grows, fewer requests stay queued in
     // memory, so queue and table together keep to engine.frontier_memory.
-    const bool to_disk =
-        may_spill && !spill_disabled_ &&
-        ((host.spill && !host.spill->empty()) ||
-         memory_bytes_ + seen_.memory_bytes() + estimate_request_bytes(request) >
-             options_.engine.frontier_memory);
+    const bool to_disk = may_spill && !spill_disabled_ &&
+                         ((host.spill && !host.spill->empty()) ||
+                          memory_bytes_ + seen_.memory_bytes() + estimate_request_bytes(request) >
+                              options_.engine.frontier_memory);
     if (!to_disk || !spill_to_disk(host, request)) {
         push_memory(host, std::move(request));
     }

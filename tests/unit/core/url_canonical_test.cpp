@@ -357,3 +357,84 @@ TEST_CASE("canonicalize_url: idempotent over 20,000 random paths and queries",
     }
     CHECK(checked == 20000);
 }
+
+TEST_CASE("is_canonical_url: the shortcut only accepts what the general path leaves unchanged",
+          "[unit][url][fuzz]") {
+    using harvest::core::is_canonical_url;
+    using harvest::core::detail::canonicalize_url_general;
+
+    CHECK(is_canonical_url("http://127.0.0.1:8080/api/products/B094HKL42X.json"));
+    CHECK(is_canonical_url("https://shop.example.com/p/a-b_c~d.html?page=2&sort=asc"));
+    CHECK(is_canonical_url("http://example.com/"));
+    CHECK_FALSE(is_canonical_url("http://example.com"));      // "/" is added
+    CHECK_FALSE(is_canonical_url("http://Example.com/"));     // host case
+    CHECK_FALSE(is_canonical_url("http://example.com:80/"));  // default port
+    CHECK_FALSE(is_canonical_url("https://example.com:443/"));
+    CHECK_FALSE(is_canonical_url("http://example.com/a/../b"));    // dot segments
+    CHECK_FALSE(is_canonical_url("http://example.com/?b=1&a=2"));  // query order
+    CHECK_FALSE(is_canonical_url("http://example.com/#top"));      // fragment
+    CHECK_FALSE(is_canonical_url("http://example.com/%7e"));       // escapes
+    CHECK_FALSE(is_canonical_url("http://example.com/?a"));        // becomes "a="
+    CHECK(
+        is_canonical_url("http://example.com/?b=1&a=2", canonicalize_options{.sort_query = false}));
+    CHECK_FALSE(is_canonical_url("http://example.com/?a=",
+                                 canonicalize_options{.keep_blank_values = false}));
+
+    // Random URLs built from the pieces the grammar decides on: whenever the shortcut says
+    // "canonical", the general path must give the URL back unchanged.
+    // Valid pieces come several times, so that many URLs pass the grammar.
+    const std::vector<std::string> schemes{"http://", "http://", "https://", "https://",
+                                           "HTTP://", "ftp://",  "http:/"};
+    const std::vector<std::string> labels{"a",  "a",   "b-c",      "b-c", "x1",  "xn--d",
+                                          "-e", "f-",  "1",        "127", "000", "A",
+                                          "",   "g_h", "\xc3\xa9", "x1"};
+    const std::vector<std::string> ports{
+        "", "", "", "", ":80", ":443", ":0", ":080", ":8080", ":65535", ":65536", ":", ":1234567"};
+    const std::vector<std::string> segments{
+        "",  ".", "..", "a", "b~c", "%41", "%7e", "*", "'",  "(x)", "a;b", "@",  ":",       "+",
+        "!", "$", "&",  ",", "=",   "[",   "|",   " ", "\\", "a.b", "..a", ".b", "\xc3\xa9"};
+    const std::vector<std::string> pairs{
+        "a=1",   "b=2", "a=", "a",   "=1",  "a=1=2", "a=%41", "a=b+c", "a=~",
+        "c=d.e", "a=2", "b=", "A=1", "a=-", "",      "a=b c", "a=;"};
+    const std::vector<std::string> tails{"", "", "", "", "", "", "", "", "#", "#x", "?", "?#"};
+    std::mt19937 rng(11);
+    const auto pick = [&rng](const std::vector<std::string>& from) -> const std::string& {
+        return from[rng() % from.size()];
+    };
+    std::size_t shortcut = 0;
+    for (int i = 0; i < 200000; ++i) {
+        std::string url = pick(schemes);
+        const int label_count = 1 + static_cast<int>(rng() % 3);
+        for (int k = 0; k < label_count; ++k) {
+            url += (k > 0 ? "." : "") + pick(labels);
+        }
+        url += pick(ports);
+        const int segment_count = static_cast<int>(rng() % 4);
+        for (int k = 0; k < segment_count; ++k) {
+            url += "/" + pick(segments);
+        }
+        if (rng() % 2 == 0) {
+            url += '?';
+            const int pair_count = 1 + static_cast<int>(rng() % 3);
+            for (int k = 0; k < pair_count; ++k) {
+                url += (k > 0 ? "&" : "") + pick(pairs);
+            }
+        }
+        url += pick(tails);
+        for (const bool sort : {true, false}) {
+            for (const bool blanks : {true, false}) {
+                const canonicalize_options options{.sort_query = sort, .keep_blank_values = blanks};
+                if (!is_canonical_url(url, options)) {
+                    continue;
+                }
+                ++shortcut;
+                const auto general = canonicalize_url_general(url, options);
+                INFO("url " << printable(url) << " sort " << sort << " blanks " << blanks);
+                REQUIRE(general.has_value());
+                REQUIRE(*general == url);
+            }
+        }
+    }
+    // The grammar is narrow but not empty: a fair share of the random URLs takes the shortcut.
+    CHECK(shortcut > 5000);
+}

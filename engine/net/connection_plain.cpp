@@ -15,10 +15,12 @@ public:
 
     boost::asio::awaitable<exchange_result> exchange(wire_request request,
                                                      exchange_limits limits) override {
-        co_return co_await run_exchange(stream_, buffer_, request, limits);
+        auto result = co_await run_exchange(stream_, buffer_, request, limits);
+        last_used_ = clock::now();
+        co_return result;
     }
 
-    bool reusable() noexcept override { return socket_reusable(stream_, buffer_); }
+    bool reusable() noexcept override { return socket_reusable(stream_, buffer_, last_used_); }
 
     void close() noexcept override {
         boost::system::error_code ignored;
@@ -31,6 +33,7 @@ public:
 private:
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
+    clock::time_point last_used_{};
 };
 
 }  // namespace

@@ -15,13 +15,15 @@ extern template boost::asio::awaitable<exchange_result> receive_response<tls_str
 
 boost::asio::awaitable<exchange_result> tls_connection::exchange(wire_request request,
                                                                  exchange_limits limits) {
-    co_return co_await run_exchange(stream_, buffer_, request, limits);
+    auto result = co_await run_exchange(stream_, buffer_, request, limits);
+    last_used_ = clock::now();
+    co_return result;
 }
 
 bool tls_connection::reusable() noexcept {
     // Decrypted bytes already inside OpenSSL would be a response to nothing.
     return SSL_pending(stream_.native_handle()) == 0 &&
-           socket_reusable(beast::get_lowest_layer(stream_), buffer_);
+           socket_reusable(beast::get_lowest_layer(stream_), buffer_, last_used_);
 }
 
 void tls_connection::close() noexcept {

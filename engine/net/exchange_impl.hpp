@@ -121,12 +121,21 @@ inline boost::system::error_code map_exchange_error(const boost::system::error_c
     return fetch_error::reset;
 }
 
+// A connection that finished an exchange this recently is not probed before its next request:
+// a server that closed it since is caught by the client's one resend on a fresh connection.
+inline constexpr std::chrono::milliseconds k_probe_after_idle{500};
+
 // True when a pooled socket is fit to carry another request: open, no FIN from the peer and
-// no unread bytes (which would be the start of a response to nothing — or a TLS alert).
-inline bool socket_reusable(beast::tcp_stream& stream, const beast::flat_buffer& buffer) noexcept {
+// no unread bytes (which would be the start of a response to nothing — or a TLS alert). The
+// probe is a syscall: skipped for a connection idle less than k_probe_after_idle.
+inline bool socket_reusable(beast::tcp_stream& stream, const beast::flat_buffer& buffer,
+                            clock::time_point last_used) noexcept {
     auto& socket = stream.socket();
     if (!socket.is_open() || buffer.size() != 0) {
         return false;
+    }
+    if (clock::now() - last_used < k_probe_after_idle) {
+        return true;
     }
     char byte = 0;
     const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);

@@ -32,6 +32,7 @@ private:
     std::shared_ptr<boost::asio::ssl::context> context_;  // must outlive the stream
     tls_stream stream_;
     boost::beast::flat_buffer buffer_;
+    clock::time_point last_used_{};
 };
 
 }  // namespace harvest::net::detail

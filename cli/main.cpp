@@ -15,6 +15,10 @@
 #include <cstdio>
 #include <iostream>
 
+#if defined(HARVEST_WITH_MIMALLOC)
+#include <mimalloc.h>
+#endif
+
 namespace {
 
 #define HARVEST_STRINGIFY_(x) #x
@@ -26,6 +30,13 @@ void print_version() {
                 BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100,
                 OPENSSL_VERSION_TEXT, HARVEST_STRINGIFY(SIMDJSON_VERSION), ZLIB_VERSION, SPDLOG_VER_MAJOR,
                 SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
+#if defined(HARVEST_WITH_MIMALLOC)
+    // Also a reference into libmimalloc, so no linker drops it as unneeded.
+    std::printf("  allocator: mimalloc %d.%d.%d\n", mi_version() / 100, mi_version() / 10 % 10,
+                mi_version() % 10);
+#else
+    std::printf("  allocator: the C library's malloc\n");
+#endif
 }
 
 void setup_logging(const std::string& format, const std::string& level) {

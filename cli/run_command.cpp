@@ -285,7 +285,7 @@ int run_crawl(const run_arguments& args) {
                                  ? config.crawl.engine.threads
                                  : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context io(static_cast<int>(threads));
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && !defined(HARVEST_WITH_MIMALLOC)
     // glibc hands a thread that meets a locked arena another one, up to 8 per core. A crawl
     // allocates on every engine thread and frees on others (links found by a fetch, queued by
     // the scheduler), and memory freed into a spare arena is kept for threads that no longer

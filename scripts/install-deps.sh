@@ -13,7 +13,7 @@ set -euo pipefail
 PACKAGES=(
   libboost1.81-dev libboost-system1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libsimdjson-dev catch2 libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev pkg-config
+  libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev libmimalloc-dev pkg-config
   prometheus redis-server nginx wrk nghttp2-client openssl ccache
   cmake g++ make python3 curl python3-parsel time valgrind
   clang-14 libclang-rt-14-dev

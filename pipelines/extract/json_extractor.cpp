@@ -49,9 +49,8 @@ json_pointer json_pointer::parse(std::string_view text) {
     std::size_t start = 1;
     while (true) {
         const std::size_t slash = text.find('/', start);
-        const std::string_view raw = text.substr(start, slash == std::string_view::npos
-                                                            ? std::string_view::npos
-                                                            : slash - start);
+        const std::string_view raw = text.substr(
+            start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
         std::string token;
         token.reserve(raw.size());
         for (std::size_t i = 0; i < raw.size(); ++i) {
@@ -169,9 +168,15 @@ simdjson::error_code read_value(V& source, boost::json::value* out) {
             }
             if (out != nullptr) {
                 switch (number.get_number_type()) {
-                    case od::number_type::signed_integer: *out = number.get_int64(); break;
-                    case od::number_type::unsigned_integer: *out = number.get_uint64(); break;
-                    case od::number_type::floating_point_number: *out = number.get_double(); break;
+                    case od::number_type::signed_integer:
+                        *out = number.get_int64();
+                        break;
+                    case od::number_type::unsigned_integer:
+                        *out = number.get_uint64();
+                        break;
+                    case od::number_type::floating_point_number:
+                        *out = number.get_double();
+                        break;
                 }
             }
             return simdjson::SUCCESS;
@@ -272,6 +277,9 @@ simdjson::error_code walk(V& source, std::size_t depth, const std::vector<std::s
         if (auto error = source.get_object().get(object)) {
             return error;
         }
+        // A duplicate key keeps its first value, as a pointer lookup would find it: the first
+        // key that matches a field's token takes the field out of `pending`.
+        std::vector<std::size_t> pending = active;
         for (auto field : object) {
             std::string_view key;
             if (auto error = field.unescaped_key().get(key)) {
@@ -282,11 +290,13 @@ simdjson::error_code walk(V& source, std::size_t depth, const std::vector<std::s
                 return error;
             }
             next.clear();
-            for (const std::size_t candidate : active) {
-                if (!found[candidate] && pointers[candidate].tokens[depth] == key) {
-                    next.push_back(candidate);
+            std::erase_if(pending, [&](std::size_t candidate) {
+                if (pointers[candidate].tokens[depth] != key) {
+                    return false;
                 }
-            }
+                next.push_back(candidate);
+                return true;
+            });
             if (auto error = walk(child, depth + 1, next, pointers, found)) {
                 return error;
             }
@@ -321,6 +331,74 @@ simdjson::error_code walk(V& source, std::size_t depth, const std::vector<std::s
     return read_value(source, nullptr);
 }
 
+// The DOM path: simdjson's parser validates the whole document in one pass with the CPU's widest
+// kernel (On-Demand is compiled for the build's baseline target), then each pointer is followed
+// on the parsed tape. It agrees with walk() in every case, duplicate keys included.
+namespace dom = simdjson::dom;
+
+boost::json::value to_json(dom::element element) {
+    switch (element.type()) {
+        case dom::element_type::OBJECT: {
+            const dom::object object = element.get_object().value_unsafe();
+            boost::json::value out(boost::json::object_kind);
+            boost::json::object& target = out.get_object();
+            target.reserve(object.size());
+            for (const auto field : object) {
+                // A duplicate key keeps its first value, as a pointer lookup would find it.
+                target.emplace(field.key, to_json(field.value));
+            }
+            return out;
+        }
+        case dom::element_type::ARRAY: {
+            const dom::array array = element.get_array().value_unsafe();
+            boost::json::value out(boost::json::array_kind);
+            boost::json::array& target = out.get_array();
+            target.reserve(array.size());
+            for (const auto child : array) {
+                target.push_back(to_json(child));
+            }
+            return out;
+        }
+        case dom::element_type::INT64:
+            return element.get_int64().value_unsafe();
+        case dom::element_type::UINT64:
+            return element.get_uint64().value_unsafe();
+        case dom::element_type::DOUBLE:
+            return element.get_double().value_unsafe();
+        case dom::element_type::STRING:
+            return boost::json::string(element.get_string().value_unsafe());
+        case dom::element_type::BOOL:
+            return element.get_bool().value_unsafe();
+        case dom::element_type::NULL_VALUE:
+            return nullptr;
+    }
+    return nullptr;
+}
+
+std::optional<boost::json::value> resolve_dom(dom::element element, const json_pointer& pointer,
+                                              std::size_t depth) {
+    if (depth == pointer.tokens.size()) {
+        return to_json(element);
+    }
+    if (element.type() == dom::element_type::OBJECT) {
+        // The first of duplicate keys counts (simdjson's at_key), as in walk().
+        dom::element child;
+        if (element.get_object().value_unsafe().at_key(pointer.tokens[depth]).get(child) ==
+            simdjson::SUCCESS) {
+            return resolve_dom(child, pointer, depth + 1);
+        }
+        return std::nullopt;
+    }
+    if (element.type() == dom::element_type::ARRAY && pointer.indices[depth]) {
+        const dom::array array = element.get_array().value_unsafe();
+        dom::element child;
+        if (array.at(*pointer.indices[depth]).get(child) == simdjson::SUCCESS) {
+            return resolve_dom(child, pointer, depth + 1);
+        }
+    }
+    return std::nullopt;
+}
+
 struct converted {
     boost::json::value value;  // null when missing, null or invalid
     bool invalid = false;
@@ -338,7 +416,9 @@ converted convert(const field_rule& rule, boost::json::value value) {
         return result;
     };
     switch (rule.as) {
-        case value_kind::raw: result.value = std::move(value); return result;
+        case value_kind::raw:
+            result.value = std::move(value);
+            return result;
         case value_kind::string:
             if (value.is_string()) {
                 result.value = std::move(value);
@@ -436,6 +516,62 @@ converted convert(const field_rule& rule, boost::json::value value) {
 
 }  // namespace
 
+std::optional<std::vector<std::optional<boost::json::value>>> detail::find_json_fields(
+    const std::string& body, const std::vector<json_pointer>& pointers, json_path path) {
+    // Parse in place when the body has simdjson's padding (the HTTP client reserves it);
+    // otherwise copy once into a padded buffer.
+    std::optional<simdjson::padded_string> copy;
+    simdjson::padded_string_view view;
+    if (body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING) {
+        view = simdjson::padded_string_view(body.data(), body.size(), body.capacity());
+    } else {
+        copy.emplace(body);
+        view = simdjson::padded_string_view(copy->data(), copy->size(),
+                                            copy->size() + simdjson::SIMDJSON_PADDING);
+    }
+    std::vector<std::optional<boost::json::value>> found(pointers.size());
+    if (path != json_path::on_demand) {
+        // One parser per thread: its buffers are reused from page to page, and a parser must
+        // never be used by two threads at once.
+        thread_local dom::parser parser;
+        dom::element root;
+        const auto error =
+            parser.parse(view.data(), view.length(), /*realloc_if_needed=*/false).get(root);
+        if (error == simdjson::SUCCESS) {
+            for (std::size_t i = 0; i < pointers.size(); ++i) {
+                found[i] = resolve_dom(root, pointers[i], 0);
+            }
+            return found;
+        }
+        // The DOM parser refuses integers beyond 64 bits, which are valid JSON: On-Demand
+        // keeps them as doubles. Every other error is the document's.
+        if (error != simdjson::NUMBER_ERROR) {
+            return std::nullopt;
+        }
+        if (path == json_path::dom) {
+            return std::nullopt;
+        }
+    }
+    thread_local od::parser parser;
+    od::document document;
+    if (parser.iterate(view).get(document) != simdjson::SUCCESS) {
+        return std::nullopt;
+    }
+    std::vector<std::size_t> all(pointers.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        all[i] = i;
+    }
+    if (walk(document, 0, all, pointers, found) != simdjson::SUCCESS) {
+        return std::nullopt;
+    }
+    // On-Demand stops after the root value, so `{"a":1}}` or `[1]]` would pass: after a
+    // complete walk, a location still inside the document means trailing content.
+    if (document.current_location().error() == simdjson::SUCCESS) {
+        return std::nullopt;
+    }
+    return found;
+}
+
 json_extractor::json_extractor(extract_rule rule) : rule_(std::move(rule)) {
     if (rule_.type != extract_type::json) {
         throw std::invalid_argument("json_extractor: the rule is not `type: json`");
@@ -458,44 +594,13 @@ extract_outcome json_extractor::extract(std::string_view url,
                                         unsigned status, const std::string& body,
                                         std::vector<item>& out) const {
     extract_outcome outcome;
-    // One parser per thread: its buffers are reused from page to page, and a parser must never
-    // be used by two threads at once.
-    thread_local od::parser parser;
 
-    // Parse in place when the body has simdjson's padding (the HTTP client reserves it);
-    // otherwise copy once into a padded buffer.
-    std::optional<simdjson::padded_string> copy;
-    simdjson::padded_string_view view;
-    if (body.capacity() >= body.size() + simdjson::SIMDJSON_PADDING) {
-        view = simdjson::padded_string_view(body.data(), body.size(), body.capacity());
-    } else {
-        copy.emplace(body);
-        view = simdjson::padded_string_view(copy->data(), copy->size(),
-                                            copy->size() + simdjson::SIMDJSON_PADDING);
+    auto fields = detail::find_json_fields(body, pointers_, detail::json_path::automatic);
+    if (!fields) {
+        outcome.error = 1;
+        return outcome;
     }
-
-    std::vector<std::optional<boost::json::value>> found(pointers_.size());
-    {
-        od::document document;
-        if (parser.iterate(view).get(document) != simdjson::SUCCESS) {
-            outcome.error = 1;
-            return outcome;
-        }
-        std::vector<std::size_t> all(pointers_.size());
-        for (std::size_t i = 0; i < all.size(); ++i) {
-            all[i] = i;
-        }
-        if (walk(document, 0, all, pointers_, found) != simdjson::SUCCESS) {
-            outcome.error = 1;
-            return outcome;
-        }
-        // On-Demand stops after the root value, so `{"a":1}}` or `[1]]` would pass: after a
-        // complete walk, a location still inside the document means trailing content.
-        if (document.current_location().error() == simdjson::SUCCESS) {
-            outcome.error = 1;
-            return outcome;
-        }
-    }
+    auto& found = *fields;
 
     item result;
     result.reserve(3 + rule_.fields.size() + 1);

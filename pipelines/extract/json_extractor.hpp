@@ -47,8 +47,8 @@ struct extract_counts {
 
 // What extraction did with one page (or several pages, when summed).
 struct extract_outcome {
-    std::uint64_t emitted = 0;         // items appended to the output vector
-    std::uint64_t invalid = 0;         // items dropped: a required field was null or missing
+    std::uint64_t emitted = 0;  // items appended to the output vector
+    std::uint64_t invalid = 0;  // items dropped: a required field was null or missing
     // Pages a rule could not read: not valid JSON (json), not HTML (jsonld, microdata, html).
     std::uint64_t error = 0;
     std::uint64_t values_invalid = 0;  // field values `as` could not convert (written as null)
@@ -75,8 +75,21 @@ struct json_pointer {
     static json_pointer parse(std::string_view text);
 };
 
+namespace detail {
+enum class json_path {
+    automatic,  // the DOM parser; On-Demand for documents with integers beyond 64 bits
+    dom,        // only the DOM parser (for tests)
+    on_demand,  // only the On-Demand walk (for tests)
+};
+// Validates the whole document and resolves each pointer: one value per pointer (nullopt where
+// it leads nowhere), or nullopt when the document is not valid JSON. Parses in place when
+// `body` has simdjson's padding in its capacity (the HTTP client reserves it), else a copy.
+std::optional<std::vector<std::optional<boost::json::value>>> find_json_fields(
+    const std::string& body, const std::vector<json_pointer>& pointers, json_path path);
+}  // namespace detail
+
 class json_extractor {
-public:
+  public:
     // Throws std::invalid_argument for a rule that is not `type: json` or has a bad pointer.
     explicit json_extractor(extract_rule rule);
 
@@ -87,12 +100,11 @@ public:
 
     // The same from the parts (tests, tools): `url`, `fetched_at` and `status` start the item.
     extract_outcome extract(std::string_view url, std::chrono::system_clock::time_point fetched_at,
-                            unsigned status, const std::string& body,
-                            std::vector<item>& out) const;
+                            unsigned status, const std::string& body, std::vector<item>& out) const;
 
     const extract_rule& rule() const noexcept { return rule_; }
 
-private:
+  private:
     extract_rule rule_;
     std::vector<json_pointer> pointers_;  // one per rule_.fields, same order
 };

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -109,15 +110,15 @@ TEST_CASE("JSON Pointer lookup table", "[unit][json_extractor]") {
         {"/list/0", "10"},
         {"/list/1", "20"},
         {"/list/2/x", R"("in array")"},
-        {"/list/3", "null"},        // out of range
-        {"/list/-", "null"},        // the end marker never names a value
-        {"/list/01", "null"},       // not an index
+        {"/list/3", "null"},   // out of range
+        {"/list/-", "null"},   // the end marker never names a value
+        {"/list/01", "null"},  // not an index
         {"/a~1b", R"("slash key")"},
         {"/m~0n", R"("tilde key")"},
         {"/", R"("empty key")"},
         {"/missing", "null"},
         {"/nested/missing/deeper", "null"},
-        {"/asin/0", "null"},       // inside a scalar
+        {"/asin/0", "null"},                 // inside a scalar
         {"/obj", R"({"k":[1,2],"s":"t"})"},  // whole objects kept raw
         {"/obj/k", "[1,2]"},
         {"/arr/1/a", "2"},
@@ -161,9 +162,9 @@ TEST_CASE("Many fields share one pass, nested inside each other", "[unit][json_e
 
 TEST_CASE("Items start with url, fetched_at and status", "[unit][json_extractor]") {
     const json_extractor extractor(json_rule({field("id", "/id")}));
-    auto page = make_page("http://127.0.0.1/final", R"({"id": 7})", 203,
-                          std::chrono::system_clock::time_point{
-                              std::chrono::milliseconds{1795871109123}});
+    auto page =
+        make_page("http://127.0.0.1/final", R"({"id": 7})", 203,
+                  std::chrono::system_clock::time_point{std::chrono::milliseconds{1795871109123}});
     page.request.http.url = "http://127.0.0.1/start";
     std::vector<item> items;
     const auto outcome = extractor.extract(page, items);
@@ -171,9 +172,8 @@ TEST_CASE("Items start with url, fetched_at and status", "[unit][json_extractor]
     REQUIRE(items.size() == 1);
     std::string line;
     append_json(line, items[0]);
-    CHECK(line ==
-          R"({"url":"http://127.0.0.1/final","fetched_at":"2026-11-28T13:05:09.123Z",)"
-          R"("status":203,"id":7})");
+    CHECK(line == R"({"url":"http://127.0.0.1/final","fetched_at":"2026-11-28T13:05:09.123Z",)"
+                  R"("status":203,"id":7})");
 }
 
 TEST_CASE("as: string", "[unit][json_extractor]") {
@@ -222,8 +222,7 @@ TEST_CASE("as: integer", "[unit][json_extractor]") {
     CHECK(extract_one(R"({"v":"17"})", "/v", value_kind::integer) == 17);
     CHECK(extract_one(R"({"v":"5.0"})", "/v", value_kind::integer) == 5);
     for (const char* bad : {R"({"v":1.5})", R"({"v":"1.5"})", R"({"v":"x"})", R"({"v":false})",
-                            R"({"v":9223372036854775808})", R"({"v":1e300})",
-                            R"({"v":{"a":1}})"}) {
+                            R"({"v":9223372036854775808})", R"({"v":1e300})", R"({"v":{"a":1}})"}) {
         CAPTURE(bad);
         CHECK(extract_one(bad, "/v", value_kind::integer, &outcome).is_null());
         CHECK(outcome.values_invalid == 1);
@@ -271,8 +270,8 @@ TEST_CASE("as: price", "[unit][json_extractor]") {
         CHECK(result.items[0].at("currency") == "EUR");
     }
     SECTION("an existing non-null currency is kept; a null one is filled in place") {
-        const json_extractor keep(json_rule({field("price", "/p", value_kind::price),
-                                             field("currency", "/c")}));
+        const json_extractor keep(
+            json_rule({field("price", "/p", value_kind::price), field("currency", "/c")}));
         auto result = run(keep, R"({"p":"EUR 12.50","c":"USD"})");
         REQUIRE(result.items.size() == 1);
         CHECK(result.items[0].at("currency") == "USD");
@@ -304,10 +303,10 @@ TEST_CASE("as: price", "[unit][json_extractor]") {
 
 TEST_CASE("as: availability", "[unit][json_extractor]") {
     extract_outcome outcome;
-    CHECK(extract_one(R"({"v":"https://schema.org/InStock"})", "/v",
-                      value_kind::availability) == "in_stock");
-    CHECK(extract_one(R"({"v":"http://schema.org/OutOfStock"})", "/v",
-                      value_kind::availability) == "out_of_stock");
+    CHECK(extract_one(R"({"v":"https://schema.org/InStock"})", "/v", value_kind::availability) ==
+          "in_stock");
+    CHECK(extract_one(R"({"v":"http://schema.org/OutOfStock"})", "/v", value_kind::availability) ==
+          "out_of_stock");
     // An unknown phrase is null (not the original text), counted as an invalid value.
     CHECK(extract_one(R"({"v":"ask the shopkeeper"})", "/v", value_kind::availability, &outcome)
               .is_null());
@@ -442,9 +441,9 @@ TEST_CASE("extractor_set rejects what it cannot do", "[unit][extractor_set]") {
 }
 
 TEST_CASE("extractor_set is safe from many threads at once", "[unit][extractor_set]") {
-    const extractor_set set({json_rule({field("id", "/id", value_kind::integer),
-                                        field("name", "/name", value_kind::string)},
-                                       {"id"}, "/p/")});
+    const extractor_set set({json_rule(
+        {field("id", "/id", value_kind::integer), field("name", "/name", value_kind::string)},
+        {"id"}, "/p/")});
     constexpr int threads = 4;
     constexpr int pages = 2000;
     std::vector<std::thread> workers;
@@ -468,4 +467,119 @@ TEST_CASE("extractor_set is safe from many threads at once", "[unit][extractor_s
         worker.join();
     }
     CHECK(wrong.load() == 0);
+}
+
+namespace {
+
+// A random JSON text over the cases the two paths could read differently: duplicate keys
+// (the first one without the rest of a pointer's path), integers at and beyond 64 bits,
+// exponents, escapes, nesting.
+void random_json(std::mt19937& rng, int depth, std::string& out) {
+    static const char* const keys[] = {"a", "b", "dup", "x", "0", "1", "k\\u00e9y", "a/b"};
+    static const char* const scalars[] = {"0",
+                                          "-0",
+                                          "1",
+                                          "-1",
+                                          "1.0",
+                                          "1e2",
+                                          "-2.5E-3",
+                                          "9223372036854775807",
+                                          "9223372036854775808",
+                                          "-9223372036854775808",
+                                          "-9223372036854775809",
+                                          "18446744073709551615",
+                                          "18446744073709551616",
+                                          "1e400",
+                                          "true",
+                                          "false",
+                                          "null",
+                                          R"("s")",
+                                          R"("")",
+                                          R"("\ud83d\ude00\n")",
+                                          R"("caf\u00e9")",
+                                          R"("\"q\"")"};
+    const unsigned pick = rng() % 10;
+    if (depth < 4 && pick < 3) {
+        out += '{';
+        const int n = static_cast<int>(rng() % 4);
+        for (int i = 0; i < n; ++i) {
+            out += i > 0 ? ",\"" : "\"";
+            out += keys[rng() % std::size(keys)];
+            out += "\":";
+            random_json(rng, depth + 1, out);
+        }
+        out += '}';
+    } else if (depth < 4 && pick < 5) {
+        out += '[';
+        const int n = static_cast<int>(rng() % 4);
+        for (int i = 0; i < n; ++i) {
+            out += i > 0 ? "," : "";
+            random_json(rng, depth + 1, out);
+        }
+        out += ']';
+    } else {
+        out += scalars[rng() % std::size(scalars)];
+    }
+}
+
+}  // namespace
+
+TEST_CASE("The DOM path finds what the On-Demand walk finds, in valid and broken documents",
+          "[unit][json_extractor]") {
+    using detail::find_json_fields;
+    using detail::json_path;
+    std::vector<json_pointer> pointers;
+    for (const char* text : {"", "/a", "/b", "/dup", "/dup/x", "/dup/0", "/a/a", "/x/1/a", "/0",
+                             "/1", "/0/dup", "/k\xC3\xA9y", "/a~1b", "/dup/dup/x", "/b/2"}) {
+        pointers.push_back(json_pointer::parse(text));
+    }
+    // Duplicate keys: the first counts, whatever other fields the rule has.
+    for (const auto path : {json_path::on_demand, json_path::dom, json_path::automatic}) {
+        const std::string body = R"({"a":{"x":1},"a":{"y":2}})";
+        const auto alone = find_json_fields(body, {json_pointer::parse("/a/y")}, path);
+        REQUIRE(alone);
+        CHECK_FALSE((*alone)[0].has_value());
+        const auto with_whole = find_json_fields(
+            body, {json_pointer::parse("/a/y"), json_pointer::parse("")}, path);
+        REQUIRE(with_whole);
+        CHECK_FALSE((*with_whole)[0].has_value());
+        CHECK(*(*with_whole)[1] == boost::json::parse(R"({"a":{"x":1}})"));
+    }
+
+    std::mt19937 rng(3);
+    std::size_t valid = 0;
+    std::size_t by_dom = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string body;
+        random_json(rng, 0, body);
+        if (i % 4 == 3 && !body.empty()) {  // a broken variant: one byte changed or cut
+            const std::size_t at = rng() % body.size();
+            if (rng() % 2 == 0) {
+                body[at] = "{}[],:\"x1 "[rng() % 10];
+            } else {
+                body.resize(at);
+            }
+        }
+        CAPTURE(body);
+        const auto reference = find_json_fields(body, pointers, json_path::on_demand);
+        const auto automatic = find_json_fields(body, pointers, json_path::automatic);
+        REQUIRE(automatic.has_value() == reference.has_value());
+        if (!reference) {
+            continue;
+        }
+        ++valid;
+        by_dom += find_json_fields(body, pointers, json_path::dom).has_value() ? 1 : 0;
+        for (std::size_t k = 0; k < pointers.size(); ++k) {
+            CAPTURE(pointers[k].text);
+            REQUIRE((*automatic)[k].has_value() == (*reference)[k].has_value());
+            if ((*reference)[k]) {
+                CHECK(*(*automatic)[k] == *(*reference)[k]);
+            }
+        }
+    }
+    // Both kinds of document are exercised: most through the DOM, some (integers beyond 64
+    // bits) through the fallback.
+    CHECK(valid > 12000);
+    CHECK(by_dom > valid / 2);
+    CHECK(by_dom < valid);
 }

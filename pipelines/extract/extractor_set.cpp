@@ -141,8 +141,8 @@ extractor_set::extractor_set(std::vector<extract_rule> rules, std::vector<follow
             throw std::invalid_argument("extract match \"" + rule.match +
                                         "\" is not a valid regex: " + error.what());
         }
-        compiled_rule compiled{rule, std::move(match), std::nullopt, {}, std::nullopt,
-                               std::nullopt};
+        compiled_rule compiled{rule, std::move(match), std::nullopt,
+                               {},   std::nullopt,     std::nullopt};
         if (rule.match.find_first_of("\\^$.|?*+()[]{}") == std::string::npos) {
             compiled.literal = rule.match;
         }
@@ -313,8 +313,8 @@ extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetch
             if (rule.rule.schema.empty()) {
                 emit_list("jsonld", find_jsonld(body), url, page, rule.rule.required, outcome, out);
             } else {
-                emit_products(products_from_jsonld(find_jsonld(body)), url, page,
-                              rule.rule.required, outcome, out);
+                emit_products(products_from_jsonld(find_jsonld(body, jsonld_scope::products)), url,
+                              page, rule.rule.required, outcome, out);
             }
             return outcome;
         case extract_type::microdata:

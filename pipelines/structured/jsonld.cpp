@@ -1,5 +1,7 @@
 #include "pipelines/structured/jsonld.hpp"
 
+#include "pipelines/structured/product.hpp"
+
 #include <simdjson.h>
 
 #if defined(__SSE2__)
@@ -10,6 +12,7 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/stream_parser.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -59,8 +62,7 @@ std::size_t find_char(std::string_view text, char c, std::size_t from) noexcept 
 std::size_t find_end_tag(std::string_view text, std::size_t from, std::string_view name) {
     for (std::size_t lt = find_char(text, '<', from); lt != npos;
          lt = find_char(text, '<', lt + 1)) {
-        if (lt + 1 < text.size() && text[lt + 1] == '/' &&
-            starts_with_nocase(text, lt + 2, name)) {
+        if (lt + 1 < text.size() && text[lt + 1] == '/' && starts_with_nocase(text, lt + 2, name)) {
             return lt;
         }
     }
@@ -191,7 +193,8 @@ void contribute(boost::json::value value, std::vector<boost::json::value>& out) 
 // `storage` is one page's monotonic arena: a JSON-LD block of a product page (offers, reviews)
 // is thousands of small strings, objects and arrays, all dropped together once its items are
 // built; bump allocation there costs a fraction of malloc and free for each.
-boost::json::value to_boost(simdjson::dom::element element, const boost::json::storage_ptr& storage) {
+boost::json::value to_boost(simdjson::dom::element element,
+                            const boost::json::storage_ptr& storage) {
     using simdjson::dom::element_type;
     switch (element.type()) {
         case element_type::ARRAY: {
@@ -229,9 +232,9 @@ boost::json::value to_boost(simdjson::dom::element element, const boost::json::s
     return boost::json::value(nullptr, storage);
 }
 
-// Strict JSON fast path. Nothing when simdjson rejects the text. The value owns its arena (a
-// shared storage_ptr): moving it, or parts of it, keeps the arena alive as long as needed.
-std::optional<boost::json::value> parse_strict(std::string_view text) {
+// Strict JSON fast path: the parsed document, valid until this thread's next call; nothing when
+// simdjson rejects the text.
+std::optional<simdjson::dom::element> parse_strict(std::string_view text) {
     thread_local simdjson::dom::parser parser;
     thread_local std::string padded;
     // A copy with SIMDJSON_PADDING spare: the page buffer is not ours to over-read.
@@ -241,7 +244,7 @@ std::optional<boost::json::value> parse_strict(std::string_view text) {
     if (parser.parse(padded.data(), text.size(), false).get(root) != simdjson::SUCCESS) {
         return std::nullopt;
     }
-    return to_boost(root, boost::json::make_shared_resource<boost::json::monotonic_resource>());
+    return root;
 }
 
 bool is_hex(char c) noexcept {
@@ -303,9 +306,8 @@ std::string sanitize(std::string_view in) {
                     out += c;
                     out += e;
                     i += 2;
-                } else if (e == 'u' && i + 6 <= n &&
-                           is_hex(in[i + 2]) && is_hex(in[i + 3]) && is_hex(in[i + 4]) &&
-                           is_hex(in[i + 5])) {
+                } else if (e == 'u' && i + 6 <= n && is_hex(in[i + 2]) && is_hex(in[i + 3]) &&
+                           is_hex(in[i + 4]) && is_hex(in[i + 5])) {
                     out.append(in.substr(i, 6));
                     i += 6;
                 } else if (e == 'x' && i + 4 <= n && is_hex(in[i + 2]) && is_hex(in[i + 3])) {
@@ -410,16 +412,100 @@ void decode_leading_values(std::string_view text, std::vector<boost::json::value
     }
 }
 
+// --- jsonld_scope::products: the Products, found on the parsed document ---------------------
+
+// An object's fields as a Python dict keeps them: each key once, at its first place, with its
+// last value.
+std::vector<simdjson::dom::key_value_pair> dict_fields(const simdjson::dom::object& object) {
+    std::vector<simdjson::dom::key_value_pair> fields;
+    fields.reserve(object.size());
+    for (simdjson::dom::key_value_pair field : object) {
+        const auto same = std::find_if(fields.begin(), fields.end(),
+                                       [&](const auto& kept) { return kept.key == field.key; });
+        if (same == fields.end()) {
+            fields.push_back(field);
+        } else {
+            same->value = field.value;
+        }
+    }
+    return fields;
+}
+
+bool dom_is_product(const std::vector<simdjson::dom::key_value_pair>& fields,
+                    const boost::json::storage_ptr& storage) {
+    // Its "@type", else its "type" (product.cpp's type_of).
+    const simdjson::dom::element* type = nullptr;
+    for (const auto& field : fields) {
+        if (field.key == "@type") {
+            type = &field.value;
+            break;
+        }
+        if (field.key == "type") {
+            type = &field.value;
+        }
+    }
+    if (type == nullptr) {
+        return false;
+    }
+    const boost::json::value converted = to_boost(*type, storage);
+    return is_product_type(&converted);
+}
+
+// products_from_jsonld's walk over the document: a Product is taken with only the keys
+// normalize_product reads and not searched further; anything else is searched.
+void collect_products(simdjson::dom::element element, int depth,
+                      const boost::json::storage_ptr& storage,
+                      std::vector<boost::json::value>& out) {
+    if (depth > product_search_depth) {
+        return;
+    }
+    if (element.type() == simdjson::dom::element_type::ARRAY) {
+        for (simdjson::dom::element child : simdjson::dom::array(element)) {
+            collect_products(child, depth + 1, storage, out);
+        }
+        return;
+    }
+    if (element.type() != simdjson::dom::element_type::OBJECT) {
+        return;
+    }
+    const auto fields = dict_fields(simdjson::dom::object(element));
+    if (!dom_is_product(fields, storage)) {
+        for (const auto& field : fields) {
+            collect_products(field.value, depth + 1, storage, out);
+        }
+        return;
+    }
+    boost::json::object product(storage);
+    for (const auto& field : fields) {
+        if (is_product_field(field.key)) {
+            product.emplace(field.key, to_boost(field.value, storage));
+        }
+    }
+    out.emplace_back(std::move(product));
+}
+
 }  // namespace
 
-std::vector<boost::json::value> parse_jsonld_block(std::string_view text) {
+std::vector<boost::json::value> parse_jsonld_block(std::string_view text, jsonld_scope scope) {
     std::vector<boost::json::value> out;
     text = trim_html_space(text);
     if (text.empty()) {
         return out;
     }
-    if (auto value = parse_strict(text)) {
-        contribute(std::move(*value), out);
+    if (const auto root = parse_strict(text)) {
+        // The values own their arena (a shared storage_ptr): moving them, or parts of them,
+        // keeps it alive as long as needed.
+        auto storage = boost::json::make_shared_resource<boost::json::monotonic_resource>();
+        if (scope == jsonld_scope::all) {
+            contribute(to_boost(*root, storage), out);
+        } else if (root->type() == simdjson::dom::element_type::ARRAY) {
+            // The top-level values, as contribute() takes them, each searched from depth 0.
+            for (simdjson::dom::element child : simdjson::dom::array(*root)) {
+                collect_products(child, 0, storage, out);
+            }
+        } else {
+            collect_products(*root, 0, storage, out);
+        }
         return out;
     }
     decode_leading_values(sanitize(text), out);
@@ -441,11 +527,11 @@ std::size_t find_raw_text_open(std::string_view html, std::size_t from) noexcept
     const __m128i bang = _mm_set1_epi8('!');
     const __m128i s_letter = _mm_set1_epi8('s');
     const __m128i case_bit = _mm_set1_epi8(0x20);  // 'S' | 0x20 == 's'; no other byte maps there
-    while (i + 17 <= n) {  // reads data[i .. i + 16]
+    while (i + 17 <= n) {                          // reads data[i .. i + 16]
         const __m128i here = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
         const __m128i next = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + 1));
-        const __m128i wanted = _mm_or_si128(
-            _mm_cmpeq_epi8(next, bang), _mm_cmpeq_epi8(_mm_or_si128(next, case_bit), s_letter));
+        const __m128i wanted = _mm_or_si128(_mm_cmpeq_epi8(next, bang),
+                                            _mm_cmpeq_epi8(_mm_or_si128(next, case_bit), s_letter));
         const auto mask = static_cast<unsigned>(
             _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(here, open), wanted)));
         if (mask != 0) {
@@ -464,7 +550,7 @@ std::size_t find_raw_text_open(std::string_view html, std::size_t from) noexcept
 
 }  // namespace
 
-std::vector<boost::json::value> find_jsonld(std::string_view html) {
+std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope scope) {
     std::vector<boost::json::value> out;
     std::size_t pos = 0;
     const std::size_t n = html.size();
@@ -502,7 +588,8 @@ std::vector<boost::json::value> find_jsonld(std::string_view html) {
         const std::size_t close = find_end_tag(html, tag.end, raw_text_tag);
         const std::size_t content_end = close == npos ? n : close;
         if (tag.jsonld) {
-            for (auto& value : parse_jsonld_block(html.substr(tag.end, content_end - tag.end))) {
+            for (auto& value :
+                 parse_jsonld_block(html.substr(tag.end, content_end - tag.end), scope)) {
                 out.push_back(std::move(value));
             }
         }

@@ -26,11 +26,20 @@
 
 namespace harvest::pipelines {
 
+enum class jsonld_scope {
+    all,       // every value, whole
+    products,  // only the Product objects products_from_jsonld would find (product.hpp), each
+               // with only the keys normalize_product reads: the same products, without
+               // converting the rest of the page's JSON-LD (reviews, breadcrumbs, ...)
+};
+
 // Every top-level JSON-LD value of the page, in document order.
-std::vector<boost::json::value> find_jsonld(std::string_view html);
+std::vector<boost::json::value> find_jsonld(std::string_view html,
+                                            jsonld_scope scope = jsonld_scope::all);
 
 // The values one block's text contributes (exposed for tests and for callers that already
 // hold a script's text). Same rules as find_jsonld.
-std::vector<boost::json::value> parse_jsonld_block(std::string_view text);
+std::vector<boost::json::value> parse_jsonld_block(std::string_view text,
+                                                   jsonld_scope scope = jsonld_scope::all);
 
 }  // namespace harvest::pipelines

@@ -20,7 +20,6 @@ namespace harvest::pipelines {
 namespace {
 
 // JSON-LD and microdata from pages nest arbitrarily; deeper values are not searched.
-constexpr int max_depth = 64;
 
 std::string_view trim(std::string_view s) noexcept {
     const auto space = [](char c) {
@@ -57,8 +56,7 @@ const boost::json::value* type_of(const boost::json::object& object) noexcept {
     return object.if_contains("type");  // microdata items not yet converted
 }
 
-bool has_type(const boost::json::object& object, std::initializer_list<std::string_view> names) {
-    const boost::json::value* type = type_of(object);
+bool has_type(const boost::json::value* type, std::initializer_list<std::string_view> names) {
     if (type == nullptr) {
         return false;
     }
@@ -83,10 +81,6 @@ bool has_type(const boost::json::object& object, std::initializer_list<std::stri
         return false;
     }
     return matches(*type);
-}
-
-bool is_product(const boost::json::object& object) {
-    return has_type(object, {"Product", "IndividualProduct", "ProductModel", "SomeProducts"});
 }
 
 // The value itself, or the first element of a list; nullptr when absent or an empty list.
@@ -228,7 +222,7 @@ std::optional<std::string> image_of(const boost::json::object& product) {
 }
 
 void walk(const boost::json::value& value, std::vector<boost::json::object>& out, int depth) {
-    if (depth > max_depth) {
+    if (depth > product_search_depth) {
         return;
     }
     if (value.is_object()) {
@@ -268,7 +262,7 @@ boost::json::value to_jsonld_each(const boost::json::value& value, const item_in
 
 boost::json::value to_jsonld(const boost::json::value& value, const item_index& flat_items,
                              int depth) {
-    if (!value.is_object() || depth > max_depth) {
+    if (!value.is_object() || depth > product_search_depth) {
         return value;
     }
     const auto& in = value.get_object();
@@ -277,8 +271,8 @@ boost::json::value to_jsonld(const boost::json::value& value, const item_index& 
         return it == flat_items.end() ? boost::json::value(nullptr)
                                       : to_jsonld(*it->second, flat_items, depth + 1);
     }
-    const bool microdata_item = in.contains("properties") ||
-                                (in.contains("type") && !in.contains("@type"));
+    const bool microdata_item =
+        in.contains("properties") || (in.contains("type") && !in.contains("@type"));
     if (!microdata_item) {
         return value;  // already JSON-LD-like (uniform), or a plain value object
     }
@@ -298,6 +292,26 @@ boost::json::value to_jsonld(const boost::json::value& value, const item_index& 
 }
 
 }  // namespace
+
+bool is_product_type(const boost::json::value* type) {
+    return has_type(type, {"Product", "IndividualProduct", "ProductModel", "SomeProducts"});
+}
+
+bool is_product(const boost::json::object& object) {
+    return is_product_type(type_of(object));
+}
+
+bool is_product_field(std::string_view key) noexcept {
+    // Every key normalize_product and its helpers read, and the type keys.
+    for (const std::string_view read :
+         {"@type", "type", "sku", "productID", "gtin13", "gtin12", "gtin14", "gtin8", "mpn", "name",
+          "brand", "offers", "aggregateRating", "image"}) {
+        if (key == read) {
+            return true;
+        }
+    }
+    return false;
+}
 
 boost::json::object normalize_product(const boost::json::object& product) {
     boost::json::object out;

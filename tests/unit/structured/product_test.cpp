@@ -1,13 +1,14 @@
 // schema.org Product normalization (items.md product fields), one case per rule.
 
+#include "pipelines/structured/product.hpp"
 #include "pipelines/structured/jsonld.hpp"
 #include "pipelines/structured/microdata.hpp"
-#include "pipelines/structured/product.hpp"
 #include "structured_test_data.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -37,8 +38,8 @@ TEST_CASE("product: all fields in items.md order, missing ones null", "[unit]") 
     CHECK(keys == std::vector<std::string>{"id", "name", "brand", "price", "currency",
                                            "availability", "rating", "review_count", "image"});
     CHECK(p.at("name") == "Anvil");
-    for (const char* key : {"id", "brand", "price", "currency", "availability", "rating",
-                            "review_count", "image"}) {
+    for (const char* key :
+         {"id", "brand", "price", "currency", "availability", "rating", "review_count", "image"}) {
         CHECK(p.at(key).is_null());
     }
 }
@@ -78,8 +79,7 @@ TEST_CASE("product: AggregateOffer lowPrice when there is no price", "[unit]") {
 TEST_CASE("product: string prices go through parse_price", "[unit]") {
     CHECK(one_product(R"({"@type":"Product","offers":{"price":"1,299.99"}})").at("price") ==
           1299.99);
-    const json::object euro =
-        one_product(R"({"@type":"Product","offers":{"price":"1.299,99 €"}})");
+    const json::object euro = one_product(R"({"@type":"Product","offers":{"price":"1.299,99 €"}})");
     CHECK(euro.at("price") == 1299.99);
     CHECK(euro.at("currency") == "EUR");  // no priceCurrency: the currency of the text
     const json::object both =
@@ -127,8 +127,7 @@ TEST_CASE("product: id is sku, else productID, else a GTIN, else mpn", "[unit]")
           "P");
     CHECK(one_product(R"({"@type":"Product","gtin13":4006381333931,"mpn":"M"})").at("id") ==
           "4006381333931");
-    CHECK(one_product(R"({"@type":"Product","gtin12":"012345678905"})").at("id") ==
-          "012345678905");
+    CHECK(one_product(R"({"@type":"Product","gtin12":"012345678905"})").at("id") == "012345678905");
     CHECK(one_product(R"({"@type":"Product","gtin14":"1"})").at("id") == "1");
     CHECK(one_product(R"({"@type":"Product","gtin8":"12345670"})").at("id") == "12345670");
     CHECK(one_product(R"({"@type":"Product","sku":"","mpn":925872})").at("id") == "925872");
@@ -151,8 +150,8 @@ TEST_CASE("product: found in @graph, arrays and nested values, any @type spellin
 }
 
 TEST_CASE("products_from_microdata normalizes microdata items the same way", "[unit]") {
-    const std::string html = hp::test::read_file(hp::test::structured_data_dir() +
-                                                 "/pages/schema.org__product.html");
+    const std::string html =
+        hp::test::read_file(hp::test::structured_data_dir() + "/pages/schema.org__product.html");
     for (const bool strict : {false, true}) {
         hp::microdata_options options;
         options.strict = strict;
@@ -180,5 +179,100 @@ TEST_CASE("products from the corpus JSON-LD pages: none is invented", "[unit]") 
         const std::string html =
             hp::test::read_file(hp::test::structured_data_dir() + "/pages/" + page);
         CHECK(hp::products_from_jsonld(hp::find_jsonld(html)).empty());
+    }
+}
+
+namespace {
+
+// Random JSON-LD around products: type spellings, duplicate keys, products inside reviews and
+// offers, keys normalize_product reads and keys it does not.
+void random_jsonld(std::mt19937& rng, int depth, std::string& out) {
+    static const char* const keys[] = {"@type",
+                                       "type",
+                                       "name",
+                                       "sku",
+                                       "offers",
+                                       "price",
+                                       "priceCurrency",
+                                       "availability",
+                                       "review",
+                                       "itemReviewed",
+                                       "brand",
+                                       "image",
+                                       "aggregateRating",
+                                       "ratingValue",
+                                       "reviewCount",
+                                       "@graph",
+                                       "url",
+                                       "gtin13",
+                                       "mpn",
+                                       "description",
+                                       "lowPrice"};
+    static const char* const types[] = {R"("Product")",
+                                        R"("schema:Product")",
+                                        R"("http://schema.org/Product")",
+                                        R"(["Thing","Product"])",
+                                        R"("Offer")",
+                                        R"("Review")",
+                                        R"("Brand")",
+                                        R"("IndividualProduct")",
+                                        "5",
+                                        R"([])"};
+    static const char* const scalars[] = {R"("x")", R"(" 12.50 EUR ")", "3", "4.5", "null", "true",
+                                          R"("")",  R"("InStock")",     "0"};
+    const unsigned pick = rng() % 10;
+    if (depth < 5 && pick < 4) {
+        out += '{';
+        const int n = 1 + static_cast<int>(rng() % 6);
+        for (int i = 0; i < n; ++i) {
+            const char* key = keys[rng() % std::size(keys)];
+            out += i > 0 ? ",\"" : "\"";
+            out += key;
+            out += "\":";
+            if (std::string_view(key) == "@type" || std::string_view(key) == "type") {
+                out += types[rng() % std::size(types)];
+            } else {
+                random_jsonld(rng, depth + 1, out);
+            }
+        }
+        out += '}';
+    } else if (depth < 5 && pick < 6) {
+        out += '[';
+        const int n = static_cast<int>(rng() % 3);
+        for (int i = 0; i < n; ++i) {
+            out += i > 0 ? "," : "";
+            random_jsonld(rng, depth + 1, out);
+        }
+        out += ']';
+    } else {
+        out += scalars[rng() % std::size(scalars)];
+    }
+}
+
+}  // namespace
+
+TEST_CASE("find_jsonld's products scope finds the same products as the whole values", "[unit]") {
+    std::mt19937 rng(5);
+    std::size_t with_products = 0;
+    for (int i = 0; i < 5000; ++i) {
+        std::string html = "<html><head><script type=\"application/ld+json\">";
+        random_jsonld(rng, 0, html);
+        html += "</script></head><body><script type='application/ld+json'>";
+        random_jsonld(rng, 0, html);
+        html += "</script></body></html>";
+        CAPTURE(html);
+        const auto whole = hp::products_from_jsonld(hp::find_jsonld(html));
+        const auto scoped =
+            hp::products_from_jsonld(hp::find_jsonld(html, hp::jsonld_scope::products));
+        REQUIRE(scoped == whole);
+        with_products += whole.empty() ? 0 : 1;
+    }
+    CHECK(with_products > 500);
+    for (const char* page : {"songkick__tovestyrke.html", "schema.org__product.html",
+                             "custom.invalid__JSONLD_with_JS_comment.html"}) {
+        const std::string html =
+            hp::test::read_file(hp::test::structured_data_dir() + "/pages/" + page);
+        CHECK(hp::products_from_jsonld(hp::find_jsonld(html, hp::jsonld_scope::products)) ==
+              hp::products_from_jsonld(hp::find_jsonld(html)));
     }
 }

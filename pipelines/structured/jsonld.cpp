@@ -7,6 +7,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse_options.hpp>
@@ -514,11 +517,51 @@ std::vector<boost::json::value> parse_jsonld_block(std::string_view text, jsonld
 
 namespace {
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same scan, 32 positions at a time (AVX2, chosen at run time: the build targets baseline
+// x86-64). Scanning a 35 KB product page for them was a sixth of an HTML crawl's instructions.
+__attribute__((target("avx2"))) std::size_t find_raw_text_open_avx2(std::string_view html,
+                                                                    std::size_t from) noexcept {
+    const char* const data = html.data();
+    const std::size_t n = html.size();
+    std::size_t i = from;
+    const __m256i open = _mm256_set1_epi8('<');
+    const __m256i bang = _mm256_set1_epi8('!');
+    const __m256i s_letter = _mm256_set1_epi8('s');
+    const __m256i case_bit = _mm256_set1_epi8(0x20);
+    while (i + 33 <= n) {  // reads data[i .. i + 32]
+        const __m256i here = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i));
+        const __m256i next = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i + 1));
+        const __m256i wanted =
+            _mm256_or_si256(_mm256_cmpeq_epi8(next, bang),
+                            _mm256_cmpeq_epi8(_mm256_or_si256(next, case_bit), s_letter));
+        const auto mask = static_cast<unsigned>(
+            _mm256_movemask_epi8(_mm256_and_si256(_mm256_cmpeq_epi8(here, open), wanted)));
+        if (mask != 0) {
+            return i + static_cast<std::size_t>(__builtin_ctz(mask));
+        }
+        i += 32;
+    }
+    return detail::find_raw_text_open(html, i, /*allow_avx2=*/false);
+}
+#endif
+
+}  // namespace
+
 // Position of the next '<' at or after `from` that may open a comment, a <script> or a <style>
 // (the next byte is '!', 's' or 'S'), else npos. A product page has a thousand tags or more and
 // a handful of those: with SSE2, 16 positions are tested at once and the other tags never stop
 // the scan (a memchr per tag cost a quarter of an HTML crawl's instructions).
-std::size_t find_raw_text_open(std::string_view html, std::size_t from) noexcept {
+std::size_t detail::find_raw_text_open(std::string_view html, std::size_t from,
+                                       bool allow_avx2) noexcept {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static const bool has_avx2 = __builtin_cpu_supports("avx2");
+    if (allow_avx2 && has_avx2) {
+        return find_raw_text_open_avx2(html, from);
+    }
+#else
+    (void)allow_avx2;
+#endif
     const char* const data = html.data();
     const std::size_t n = html.size();
     std::size_t i = from;
@@ -548,14 +591,12 @@ std::size_t find_raw_text_open(std::string_view html, std::size_t from) noexcept
     return npos;
 }
 
-}  // namespace
-
 std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope scope) {
     std::vector<boost::json::value> out;
     std::size_t pos = 0;
     const std::size_t n = html.size();
     while (pos < n) {
-        const std::size_t lt = find_raw_text_open(html, pos);
+        const std::size_t lt = detail::find_raw_text_open(html, pos);
         if (lt == npos) {
             break;
         }

@@ -21,6 +21,7 @@
 
 #include <boost/json/value.hpp>
 
+#include <cstddef>
 #include <string_view>
 #include <vector>
 
@@ -41,5 +42,13 @@ std::vector<boost::json::value> find_jsonld(std::string_view html,
 // hold a script's text). Same rules as find_jsonld.
 std::vector<boost::json::value> parse_jsonld_block(std::string_view text,
                                                    jsonld_scope scope = jsonld_scope::all);
+
+namespace detail {
+// Where the next '<' that may open a comment, <script> or <style> is ('<' then '!', 's' or
+// 'S'), from `from` on; npos when none. AVX2 when the CPU has it and `allow_avx2`, else SSE2
+// (exposed so tests check the two agree).
+std::size_t find_raw_text_open(std::string_view html, std::size_t from,
+                               bool allow_avx2 = true) noexcept;
+}  // namespace detail
 
 }  // namespace harvest::pipelines

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -112,4 +113,23 @@ TEST_CASE("find_jsonld keeps number kinds, unicode and duplicate keys as Python 
           "[{\"s\":\"\xC3\xA9 \xC3\xA9\"}]");
     CHECK(found(R"(<script type="application/ld+json">{"k":1,"j":0,"k":2}</script>)") ==
           R"([{"k":2,"j":0}])");
+}
+
+TEST_CASE("find_raw_text_open: the AVX2 and SSE2 scans agree at every offset", "[unit]") {
+    using harvest::pipelines::detail::find_raw_text_open;
+    std::mt19937 rng(9);
+    static constexpr char alphabet[] = "<<!sSxa -/>\n";
+    for (int round = 0; round < 2000; ++round) {
+        std::string html(rng() % 200, ' ');
+        for (char& c : html) {
+            c = alphabet[rng() % (sizeof(alphabet) - 1)];
+        }
+        for (std::size_t from = 0; from <= html.size(); ++from) {
+            CAPTURE(html, from);
+            REQUIRE(find_raw_text_open(html, from, true) == find_raw_text_open(html, from, false));
+        }
+    }
+    CHECK(find_raw_text_open(std::string(100, 'a') + "<script", 0) == 100);
+    CHECK(find_raw_text_open(std::string(100, 'a') + "<b<S", 0) == 102);
+    CHECK(find_raw_text_open(std::string(100, 'a') + "<b", 0) == std::string::npos);
 }

@@ -13,7 +13,8 @@
 # Scenarios, each by the script that owns it (their full output is printed too):
 #   1. JSON crawl of the reference workload (bench/fetch_bench.sh -k json): harvest's req/s vs
 #      wrk (>= 0.7x), curl --parallel (>= 2x), Scrapy (>= 50x), JSON parsing + JSONL on; CPU us
-#      per request of harvest and of wrk
+#      per request of harvest and of wrk; harvest with one engine thread (as wrk -t1, curl and
+#      Scrapy) and with one per core; the server's ceiling from nginx's CPU per request
 #   2. product pages with JSON-LD extraction (fetch_bench.sh -k html): vs wrk (>= 0.5x) and
 #      Scrapy extracting the same JSON-LD (>= 100x)
 #   3. 1,000 / 5,000 / 10,000 in flight against the delay origin (bench/scale_bench.sh): req/s
@@ -130,6 +131,16 @@ done
 hc=$(get json harvest_cpu_us) wc_=$(get json wrk_cpu_us)
 row "JSON crawl, CPU us per request vs wrk's" "${hc:-?}" "${wc_:-?}" "$(div "$hc" "$wc_")" \
   "report (wrk ~7 us)" "-" "${rss:-?}"
+hk=$(get json harvest_cores_rps) pv=$(get json wrk_rps)
+row "JSON crawl, engine.threads: 0 (one per core, beside nginx), req/s vs wrk" "${hk:-?}" \
+  "${pv:-?}" "$(div "$hk" "$pv")" "report" "-" "-"
+# nginx has one worker: 1e6 / its CPU us per request under wrk is what this server gives any
+# client; 2x curl above that figure cannot be met by any client on this machine.
+su=$(get json wrk_server_us) cr=$(get json curl_rps)
+ceiling=$(awk -v u="$su" 'BEGIN { if (u + 0 > 0) printf "%.0f", 1e6 / u }')
+twice=$(awk -v c="$cr" 'BEGIN { if (c + 0 > 0) printf "%.0f", 2 * c }')
+row "JSON crawl, server ceiling: 1e6 / nginx CPU us per request under wrk" "${ceiling:-?}" \
+  "2x curl = ${twice:-?}" "$(div "$ceiling" "$twice")" "report" "-" "-"
 
 h=$(get html harvest_rps) rss=$(get html harvest_rss_mib)
 for peer in wrk:0.5 scrapy:100; do

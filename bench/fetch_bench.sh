@@ -2,7 +2,7 @@
 # Fetch throughput of harvest against peers on the same local nginx, side by side.
 #
 #   bench/fetch_bench.sh [-c CONCURRENCY] [-n PRODUCTS] [-d WRK_SECONDS] [-p PEERS] [-k KIND]
-#                        [-u URLS] [-r ROUNDS]
+#                        [-u URLS] [-r ROUNDS] [-t THREADS]
 #
 #   -c 64      requests in flight for every tool
 #   -n 20000   products in the catalog (every tool but wrk fetches each product's JSON once)
@@ -12,7 +12,12 @@
 #              pages /p/{ASIN}.html (~35 KB), harvest with `jsonld` (schema Product) and Scrapy
 #              extracting the same JSON-LD (the workload's spider does both)
 #   -u 0       fetch only the first URLS products (0: all of them)
-#   -r 3       harvest rounds (each: without and with /metrics); the best of each counts
+#   -r 3       harvest rounds (each: without and with /metrics, and with engine.threads: 0);
+#              the best of each counts
+#   -t 1       harvest's engine.threads for the headline figure: one thread, as wrk -t1, curl and
+#              Scrapy run. nginx (one worker) shares the same cores, so a second engine thread
+#              competes with the server; the engine's default (0: one per core) is run too and
+#              printed beside it
 #
 # The catalog comes from ../shared/workload (gen_catalog.py, serve.sh, peers/) next to the
 # repository, or from tests/fixtures/ when that is absent; it is generated once into
@@ -20,19 +25,21 @@
 # build-release/cli/harvest (built when missing or stale) or HARVEST_BIN. Scrapy is Debian's
 # python3-scrapy, installed here with --no-install-recommends; skipped with a note when it cannot
 # be installed. Prints requests/s per tool, harvest's ratio to each, harvest's peak RSS and the
-# CPU per request of harvest and wrk. Not part of ctest.
+# CPU per request of harvest and wrk, and the server's (nginx's) CPU per request under each
+# tool: 1e6 / that figure under wrk is the most requests/s this server gives any client here.
+# Not part of ctest.
 set -euo pipefail
 
 BENCH_NAME=fetch_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-C=64 N=20000 D=10 PEERS=wrk,curl,scrapy,harvest KIND=json LIMIT=0 ROUNDS=3
-while getopts "c:n:d:p:k:u:r:h" o; do
+C=64 N=20000 D=10 PEERS=wrk,curl,scrapy,harvest KIND=json LIMIT=0 ROUNDS=3 THREADS=1
+while getopts "c:n:d:p:k:u:r:t:h" o; do
   case $o in
     c) C=$OPTARG ;; n) N=$OPTARG ;; d) D=$OPTARG ;; p) PEERS=$OPTARG ;;
-    k) KIND=$OPTARG ;; u) LIMIT=$OPTARG ;; r) ROUNDS=$OPTARG ;;
-    *) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    k) KIND=$OPTARG ;; u) LIMIT=$OPTARG ;; r) ROUNDS=$OPTARG ;; t) THREADS=$OPTARG ;;
+    *) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 want() { [[ ",$PEERS," == *",$1,"* ]]; }
@@ -64,7 +71,20 @@ if [[ "$LIMIT" -gt 0 ]]; then
 fi
 URLS=$(wc -l <"$WORK/urls.txt")
 
-declare -A RPS NOTE
+declare -A RPS NOTE SRV
+# nginx's CPU (master and workers, user + system) in clock ticks, read before and after a tool.
+TCK=$(getconf CLK_TCK)
+server_ticks() {
+  local master total=0 pid
+  master=$(cat "$WORK/nginx/nginx.pid" 2>/dev/null) || { echo 0; return; }
+  for pid in "$master" $(pgrep -P "$master"); do
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+server_us() {   # server_us TICKS0 TICKS1 REQUESTS: nginx CPU µs per request
+  awk -v a="$1" -v b="$2" -v n="$3" -v t="$TCK" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / t * 1e6 / n }'
+}
 TMO=${BENCH_TIMEOUT:-900}   # seconds: no tool's run lasts longer
 WRK_CPU=""
 
@@ -83,8 +103,10 @@ end
 function request() idx = idx % #reqs + 1; return reqs[idx] end
 LUA
   fi
+  s0=$(server_ticks)
   /usr/bin/time -v -o "$WORK/wrk.time" \
     wrk -t1 -c"$C" -d"${D}s" -s "$lua" "$BASE" -- "$WORK/urls.txt" >"$WORK/wrk.log" 2>&1 || true
+  SRV[wrk]=$(server_us "$s0" "$(server_ticks)" "$(awk '/ requests in / { print $1 }' "$WORK/wrk.log")")
   RPS[wrk]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$WORK/wrk.log")
   NOTE[wrk]="${D}s, cycling $URLS URLs"
   # wrk's own CPU per request: what a client that parses nothing spends on the same server.
@@ -96,11 +118,13 @@ fi
 
 if want curl; then
   sed 's/.*/url = "&"\noutput = "\/dev\/null"/' "$WORK/urls.txt" >"$WORK/curl.cfg"
+  s0=$(server_ticks)
   t0=$(now)
   timeout "$TMO" curl --no-progress-meter --parallel --parallel-max "$C" -K "$WORK/curl.cfg" \
     -w '%{http_code}\n' >"$WORK/curl.codes" 2>"$WORK/curl.log" || true
   t1=$(now)
   ok=$(grep -c '^200$' "$WORK/curl.codes" || true)
+  SRV[curl]=$(server_us "$s0" "$(server_ticks)" "$ok")
   RPS[curl]=$(rate "$ok" "$t0" "$t1")
   NOTE[curl]="$ok x 200 of $URLS"
   summary curl_rps "${RPS[curl]}"
@@ -116,6 +140,7 @@ if want scrapy; then
     NOTE[scrapy]="skipped: python3-scrapy could not be installed"
   else
     scripts/install-deps.sh   # fails loudly if the install above cost us Boost 1.81
+    s0=$(server_ticks)
     t0=$(now)
     /usr/bin/time -v -o "$WORK/scrapy.time" \
       timeout "$TMO" /usr/bin/python3 -m scrapy runspider "$spider" \
@@ -123,6 +148,7 @@ if want scrapy; then
       -s CONCURRENT_REQUESTS_PER_DOMAIN="$C" >"$WORK/scrapy.log" 2>&1 || true
     t1=$(now)
     items=$(wc -l <"$WORK/scrapy.jsonl" 2>/dev/null || echo 0)
+    SRV[scrapy]=$(server_us "$s0" "$(server_ticks)" "$items")
     RPS[scrapy]=$(rate "$items" "$t0" "$t1")
     NOTE[scrapy]="$items items of $URLS, peak RSS $(awk -F': ' '/Maximum resident/ { printf "%.0f MiB", $2 / 1024 }' "$WORK/scrapy.time")"
     summary scrapy_rps "${RPS[scrapy]}"
@@ -166,10 +192,11 @@ outputs:
     path: $WORK/harvest.jsonl
 YAML
   # Best of ROUNDS (3) runs each, alternating, with and without the /metrics endpoint (and so the
-  # per-request metric cells): the cost of metrics, measured side by side.
+  # per-request metric cells): the cost of metrics, measured side by side. A third run of each
+  # round has one engine thread per core (engine.threads: 0, the engine's default).
   # Throughput swings with whatever else runs on a shared machine; the CPU time harvest spends
   # per request (user + sys, least of the rounds) is steadier, so both are printed.
-  best_plain=0 best_metrics=0 cpu_plain="" cpu_metrics=""
+  best_plain=0 best_metrics=0 best_cores=0 cpu_plain="" cpu_metrics="" cpu_cores=""
   cpu_us_per_request() {   # from /usr/bin/time -v: user + sys seconds, in µs per item
     awk -F': ' -v n="$1" '/User time|System time/ { s += $2 }
       END { if (n > 0) printf "%.1f", s * 1e6 / n }' "$WORK/harvest.time"
@@ -179,10 +206,12 @@ YAML
   }
   peak=0
   for round in $(seq "$ROUNDS"); do
-    for variant in plain metrics; do
-      extra=()
-      [[ $variant == metrics ]] && extra=(--set metrics.listen=127.0.0.1:0)
+    for variant in plain metrics cores; do
+      extra=(--set "engine.threads=$THREADS")
+      [[ $variant == metrics ]] && extra+=(--set metrics.listen=127.0.0.1:0)
+      [[ $variant == cores ]] && extra=(--set engine.threads=0)
       rm -f "$WORK/harvest.jsonl"
+      s0=$(server_ticks)
       t0=$(now)
       /usr/bin/time -v -o "$WORK/harvest.time" timeout "$TMO" "$HARVEST" run "$WORK/bench.yaml" \
         --stats-json "$WORK/harvest-stats.json" "${extra[@]}" >"$WORK/harvest.log" 2>&1 || true
@@ -193,11 +222,17 @@ YAML
       peak=$(awk -v a="$peak" -v b="$(peak_rss_mib "$WORK/harvest.time")" \
         'BEGIN { print (b > a ? b : a) }')
       if [[ $variant == plain ]]; then
-        (( r > best_plain )) && best_plain=$r
+        if (( r > best_plain )); then
+          best_plain=$r
+          SRV[harvest]=$(server_us "$s0" "$(server_ticks)" "$items")
+        fi
         [[ -z "$cpu" ]] || cpu_plain=$(smaller "$cpu_plain" "$cpu")
-      else
+      elif [[ $variant == metrics ]]; then
         (( r > best_metrics )) && best_metrics=$r
         [[ -z "$cpu" ]] || cpu_metrics=$(smaller "$cpu_metrics" "$cpu")
+      else
+        (( r > best_cores )) && best_cores=$r
+        [[ -z "$cpu" ]] || cpu_cores=$(smaller "$cpu_cores" "$cpu")
       fi
     done
   done
@@ -208,22 +243,29 @@ YAML
     METRICS_NOTE+=$'\n'"harvest CPU per request: metrics off ${cpu_plain} us, on ${cpu_metrics} us"
     METRICS_NOTE+=" (${cost}% with metrics)"
   fi
+  CORES_NOTE="harvest with one engine thread per core (engine.threads: 0): $best_cores req/s"
+  CORES_NOTE+=", CPU ${cpu_cores:-?} us per request"
   RSS=$peak   # the largest of every run's
   summary harvest_rps "$best_plain"
   summary harvest_items "$items"
   summary harvest_rss_mib "$RSS"
   summary harvest_cpu_us "$cpu_plain"
+  summary harvest_threads "$THREADS"
+  summary harvest_cores_rps "$best_cores"
+  summary harvest_cores_cpu_us "$cpu_cores"
   NOTE[harvest]="$items items of $URLS, peak RSS ${RSS:-?} MiB"
   [[ "$items" -gt 0 ]] || { note "harvest produced no items; its log:"; tail -20 "$WORK/harvest.log" >&2; }
 fi
 
 echo
 what="product JSON URLs"; [[ $KIND == json ]] || what="product page URLs (JSON-LD)"
-echo "fetch_bench: $URLS $what on $BASE, concurrency $C, $(nproc) cores"
-printf '%-8s %10s  %s\n' tool 'req/s' notes
+echo "fetch_bench: $URLS $what on $BASE, concurrency $C, $(nproc) cores," \
+  "harvest engine.threads $THREADS"
+printf '%-8s %10s %12s  %s\n' tool 'req/s' 'nginx us/req' notes
 for t in wrk curl scrapy harvest; do
   want "$t" || continue
-  printf '%-8s %10s  %s\n' "$t" "${RPS[$t]:--}" "${NOTE[$t]:-}"
+  printf '%-8s %10s %12s  %s\n' "$t" "${RPS[$t]:--}" "${SRV[$t]:--}" "${NOTE[$t]:-}"
+  summary "${t}_server_us" "${SRV[$t]:-}"
 done
 if [[ -n "${RPS[harvest]:-}" && "${RPS[harvest]}" -gt 0 ]]; then
   echo
@@ -234,5 +276,10 @@ if [[ -n "${RPS[harvest]:-}" && "${RPS[harvest]}" -gt 0 ]]; then
   done
   echo "harvest peak RSS: ${RSS:-?} MiB"
   echo "${METRICS_NOTE:-}"
+  echo "${CORES_NOTE:-}"
 fi
 [[ -z "$WRK_CPU" ]] || echo "wrk CPU per request: $WRK_CPU us"
+if [[ -n "${SRV[wrk]:-}" ]]; then
+  # nginx runs one worker: its CPU per request under wrk bounds what any client gets here.
+  awk -v u="${SRV[wrk]}" 'BEGIN { if (u > 0) printf "server ceiling (1e6 / nginx us per request under wrk): %.0f req/s\n", 1e6 / u }'
+fi

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,7 +30,9 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
+[[noreturn]] void fail(const std::string& what) {
+    throw std::runtime_error(what);
+}
 
 [[noreturn]] void fail_errno(const std::string& what) {
     fail(what + ": " + std::strerror(errno));
@@ -137,8 +140,12 @@ std::string tail(const std::string& s, std::size_t n) {
 
 }  // namespace
 
-fs::path source_dir() { return fs::path(HARVEST_SOURCE_DIR); }
-fs::path harvest_binary() { return fs::path(HARVEST_BINARY); }
+fs::path source_dir() {
+    return fs::path(HARVEST_SOURCE_DIR);
+}
+fs::path harvest_binary() {
+    return fs::path(HARVEST_BINARY);
+}
 
 int free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -195,7 +202,8 @@ temp_dir::~temp_dir() {
     fs::remove_all(path_, ec);
 }
 
-process_result run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+process_result run_process(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout) {
     process_options options;
     options.timeout = timeout;
     return run_process(argv, options);
@@ -322,8 +330,8 @@ std::vector<boost::json::object> read_jsonl(const fs::path& path) {
         boost::system::error_code ec;
         auto v = boost::json::parse(lines[i], ec);
         if (ec || !v.is_object()) {
-            fail(path.string() + ":" + std::to_string(i + 1) + ": not a JSON object: " +
-                 tail(lines[i], 200));
+            fail(path.string() + ":" + std::to_string(i + 1) +
+                 ": not a JSON object: " + tail(lines[i], 200));
         }
         objects.push_back(std::move(v.as_object()));
     }
@@ -347,8 +355,8 @@ void generate_catalog(const fs::path& out, const catalog_options& options) {
                           std::to_string(options.seed), "--gzip-fraction", fraction.str()},
                          std::chrono::seconds(120));
     if (r.exit_code != 0) {
-        fail("gen_catalog.py failed (exit " + std::to_string(r.exit_code) + "): " +
-             tail(r.err, 2000));
+        fail("gen_catalog.py failed (exit " + std::to_string(r.exit_code) +
+             "): " + tail(r.err, 2000));
     }
 }
 
@@ -361,10 +369,26 @@ test_pki make_test_pki(const fs::path& dir) {
                "extendedKeyUsage = serverAuth\n"
                "subjectAltName = IP:127.0.0.1, DNS:localhost\n");
     const std::vector<std::vector<std::string>> steps = {
-        {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", pki.ca_key.string(), "-out", pki.ca_cert.string(), "-days", "2",
-         "-subj", "/CN=Harvest Test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign"},
+        {"openssl",
+         "req",
+         "-x509",
+         "-newkey",
+         "ec",
+         "-pkeyopt",
+         "ec_paramgen_curve:prime256v1",
+         "-nodes",
+         "-keyout",
+         pki.ca_key.string(),
+         "-out",
+         pki.ca_cert.string(),
+         "-days",
+         "2",
+         "-subj",
+         "/CN=Harvest Test CA",
+         "-addext",
+         "basicConstraints=critical,CA:TRUE",
+         "-addext",
+         "keyUsage=critical,keyCertSign,cRLSign"},
         {"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-keyout", pki.server_key.string(), "-out", (dir / "server.csr").string(),
          "-subj", "/CN=localhost"},
@@ -392,14 +416,15 @@ nginx_server::nginx_server(nginx_options options) : options_(std::move(options))
             return;
         }
     }
-    fail("nginx did not start; error.log: " +
-         tail(fs::exists(options_.run_dir / "error.log")
-                  ? read_file(options_.run_dir / "error.log")
-                  : std::string("(none)"),
-              2000));
+    fail("nginx did not start; error.log: " + tail(fs::exists(options_.run_dir / "error.log")
+                                                       ? read_file(options_.run_dir / "error.log")
+                                                       : std::string("(none)"),
+                                                   2000));
 }
 
-nginx_server::~nginx_server() { stop(); }
+nginx_server::~nginx_server() {
+    stop();
+}
 
 bool nginx_server::try_start() {
     port_ = free_port();
@@ -556,6 +581,56 @@ long long json_int(const boost::json::value& v) {
         return static_cast<long long>(v.as_double());
     }
     fail("not an integer: " + boost::json::serialize(v));
+}
+
+background_harvest::background_harvest(const std::vector<std::string>& args, const fs::path& log) {
+    std::vector<std::string> argv{harvest_binary().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> raw;
+    for (auto& a : argv) {
+        raw.push_back(a.data());
+    }
+    raw.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, raw[0], &actions, nullptr, raw.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+    }
+    pid_ = pid;
+}
+
+background_harvest::~background_harvest() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+}
+
+void background_harvest::signal(int number) const {
+    ::kill(pid_, number);
+}
+
+int background_harvest::wait(std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+}
+
+bool background_harvest::running() const {
+    return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0;
 }
 
 }  // namespace harvest::test

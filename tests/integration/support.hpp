@@ -34,7 +34,7 @@ bool port_accepts(int port);
 // A fresh folder under $TMPDIR (or /tmp), removed with everything in it on destruction unless
 // the environment has HARVEST_KEEP_TMP=1 (then its path is printed to stderr).
 class temp_dir {
-public:
+  public:
     explicit temp_dir(std::string_view prefix = "harvest-test");
     ~temp_dir();
     temp_dir(const temp_dir&) = delete;
@@ -43,7 +43,7 @@ public:
     const fs::path& path() const { return path_; }
     fs::path operator/(std::string_view child) const { return path_ / child; }
 
-private:
+  private:
     fs::path path_;
 };
 
@@ -79,6 +79,24 @@ std::vector<boost::json::object> read_jsonl(const fs::path& path);
 fs::path errors_path_for(const fs::path& jsonl_path);
 
 // Runs tests/fixtures/gen_catalog.py (python3) into `out`. See the script for the layout.
+// `harvest ARGS...` in the background: stdin from /dev/null, stdout and stderr appended to
+// `log`. Killed (SIGKILL) if still running when it goes out of scope.
+class background_harvest {
+  public:
+    background_harvest(const std::vector<std::string>& args, const fs::path& log);
+    ~background_harvest();
+    background_harvest(const background_harvest&) = delete;
+    background_harvest& operator=(const background_harvest&) = delete;
+
+    void signal(int number) const;
+    // Exit status (or 128 + signal), waiting at most `limit`; -1 when still running.
+    int wait(std::chrono::milliseconds limit);
+    bool running() const;
+
+  private:
+    int pid_ = -1;
+};
+
 struct catalog_options {
     int products = 2000;
     int seed = 1;
@@ -108,9 +126,9 @@ struct access_entry {
 };
 
 struct nginx_options {
-    fs::path site;                  // document root
-    fs::path run_dir;               // conf, pid, logs, temp files (created)
-    std::optional<test_pki> tls;    // also serve HTTPS on tls_port() with server_cert/key
+    fs::path site;                // document root
+    fs::path run_dir;             // conf, pid, logs, temp files (created)
+    std::optional<test_pki> tls;  // also serve HTTPS on tls_port() with server_cert/key
     int workers = 1;
 };
 
@@ -118,7 +136,7 @@ struct nginx_options {
 // of the test (its own process group), ready when the constructor returns. Stopped by pid on
 // destruction: SIGQUIT (graceful), SIGKILL to the group after 5 s.
 class nginx_server {
-public:
+  public:
     explicit nginx_server(nginx_options options);
     ~nginx_server();
     nginx_server(const nginx_server&) = delete;
@@ -134,7 +152,7 @@ public:
     std::map<std::string, int> request_counts() const;
     void stop();
 
-private:
+  private:
     bool try_start();
 
     nginx_options options_;

@@ -5,11 +5,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -17,66 +13,14 @@
 #include <set>
 #include <thread>
 
-extern char** environ;
-
 namespace {
 
 using namespace harvest::test;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-// A harvest process we can signal while it runs (run_process waits for the end).
-class running_harvest {
-public:
-    running_harvest(const std::vector<std::string>& args, const fs::path& log) {
-        std::vector<std::string> argv{harvest_binary().string()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        std::vector<char*> raw;
-        for (auto& a : argv) {
-            raw.push_back(a.data());
-        }
-        raw.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                         0644);
-        posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                         0644);
-        const int rc = posix_spawn(&pid_, raw[0], &actions, nullptr, raw.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        REQUIRE(rc == 0);
-    }
-    ~running_harvest() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    void signal(int number) const { ::kill(pid_, number); }
-    // Exit status (or 128 + signal), waiting at most `limit`.
-    int wait(std::chrono::milliseconds limit) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        int status = 0;
-        while (std::chrono::steady_clock::now() < deadline) {
-            const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-            if (done == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return -1;
-    }
-    bool running() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-
-private:
-    pid_t pid_ = -1;
-};
-
 struct resume_fixture {
-    explicit resume_fixture(int products, int missing)
-        : tmp("harvest-resume"), site(tmp / "site") {
+    explicit resume_fixture(int products, int missing) : tmp("harvest-resume"), site(tmp / "site") {
         generate_catalog(site, {products, 3, 0.0});
         nginx = std::make_unique<nginx_server>(nginx_options{site, tmp / "nginx", {}, 1});
         auto ids = read_lines(site / "asins.txt");
@@ -94,25 +38,28 @@ struct resume_fixture {
         write_file(tmp / "crawl.yaml",
                    "name: resume\n"
                    "seeds:\n"
-                   "  - template: \"" + nginx->base_url() + "/api/products/{id}.json\"\n"
-                   "    values_file: values.txt\n"
-                   "engine: {concurrency: 32, per_host_concurrency: 32, robots_txt: ignore}\n"
-                   "rate_limit: {per_second: 2500, burst: 50}\n"
-                   "extract:\n"
-                   "  - match: \"/api/products/\"\n"
-                   "    type: json\n"
-                   "    fields: {id: /asin, title: /title, price: /price}\n"
-                   "    required: [id]\n"
-                   "outputs:\n"
-                   "  - {type: jsonl, path: out/items.jsonl}\n"
-                   "  - {type: csv, path: out/items.csv, columns: [id, price]}\n"
-                   "  - {type: sqlite, path: out/items.db, table: products, key: id}\n"
-                   "state: {dir: state}\n");
+                   "  - template: \"" +
+                       nginx->base_url() +
+                       "/api/products/{id}.json\"\n"
+                       "    values_file: values.txt\n"
+                       "engine: {concurrency: 32, per_host_concurrency: 32, robots_txt: ignore}\n"
+                       "rate_limit: {per_second: 2500, burst: 50}\n"
+                       "extract:\n"
+                       "  - match: \"/api/products/\"\n"
+                       "    type: json\n"
+                       "    fields: {id: /asin, title: /title, price: /price}\n"
+                       "    required: [id]\n"
+                       "outputs:\n"
+                       "  - {type: jsonl, path: out/items.jsonl}\n"
+                       "  - {type: csv, path: out/items.csv, columns: [id, price]}\n"
+                       "  - {type: sqlite, path: out/items.db, table: products, key: id}\n"
+                       "state: {dir: state}\n");
     }
 
     std::vector<std::string> run_args(bool resume) const {
-        std::vector<std::string> args{"run", (tmp / "crawl.yaml").string(), "--progress",
-                                      "never", "--stats-json", (tmp / "stats.json").string()};
+        std::vector<std::string> args{"run",          (tmp / "crawl.yaml").string(),
+                                      "--progress",   "never",
+                                      "--stats-json", (tmp / "stats.json").string()};
         if (resume) {
             args.push_back("--resume");
         }
@@ -185,14 +132,14 @@ TEST_CASE("killed three times with SIGKILL, resumed, every product written exact
     std::uniform_int_distribution<int> moment_ms(700, 2200);
     const fs::path log = f.tmp / "harvest.log";
     for (int kill_round = 0; kill_round < 3; ++kill_round) {
-        running_harvest run(f.run_args(kill_round > 0), log);
+        background_harvest run(f.run_args(kill_round > 0), log);
         std::this_thread::sleep_for(std::chrono::milliseconds(moment_ms(rng)));
         INFO("round " << kill_round << "\n" << read_file(log));
         REQUIRE(run.running());  // the kill must land mid-crawl
         run.signal(SIGKILL);
         CHECK(run.wait(10s) == 128 + SIGKILL);
     }
-    running_harvest last(f.run_args(true), log);
+    background_harvest last(f.run_args(true), log);
     const int status = last.wait(120s);
     INFO(read_file(log));
     REQUIRE(status == 0);
@@ -211,7 +158,7 @@ TEST_CASE("SIGINT drains, exits 130, and --resume finishes the crawl exactly onc
     resume_fixture f(6000, 10);
     const fs::path log = f.tmp / "harvest.log";
     {
-        running_harvest run(f.run_args(false), log);
+        background_harvest run(f.run_args(false), log);
         std::this_thread::sleep_for(800ms);
         REQUIRE(run.running());
         run.signal(SIGINT);
@@ -222,7 +169,7 @@ TEST_CASE("SIGINT drains, exits 130, and --resume finishes the crawl exactly onc
     for (const auto& line : read_lines(f.tmp / "out/items.jsonl")) {
         CHECK_NOTHROW(json::parse(line));
     }
-    running_harvest resumed(f.run_args(true), log);
+    background_harvest resumed(f.run_args(true), log);
     INFO(read_file(log));
     REQUIRE(resumed.wait(60s) == 0);
     f.check_exactly_once();
@@ -233,7 +180,7 @@ TEST_CASE("a second SIGINT exits at once and the journal still resumes exactly o
     resume_fixture f(6000, 10);
     const fs::path log = f.tmp / "harvest.log";
     {
-        running_harvest run(f.run_args(false), log);
+        background_harvest run(f.run_args(false), log);
         std::this_thread::sleep_for(800ms);
         REQUIRE(run.running());
         run.signal(SIGINT);
@@ -244,7 +191,7 @@ TEST_CASE("a second SIGINT exits at once and the journal still resumes exactly o
         CHECK(run.wait(5s) == 130);
         CHECK(std::chrono::steady_clock::now() - sent < 1s);
     }
-    running_harvest resumed(f.run_args(true), log);
+    background_harvest resumed(f.run_args(true), log);
     INFO(read_file(log));
     REQUIRE(resumed.wait(60s) == 0);
     f.check_exactly_once();

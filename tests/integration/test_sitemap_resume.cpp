@@ -5,71 +5,16 @@
 
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <set>
 #include <thread>
 
-extern char** environ;
-
 namespace {
 
 using namespace harvest::test;
 using namespace std::chrono_literals;
-
-// `harvest ARGS...` in the background, its output appended to `log`; exit status or
-// 128 + signal from wait(), -1 if it did not end in time. Killed if still running at scope end.
-class background_harvest {
-  public:
-    background_harvest(const std::vector<std::string>& args, const fs::path& log) {
-        std::vector<std::string> argv{harvest_binary().string()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        std::vector<char*> raw;
-        for (auto& a : argv) {
-            raw.push_back(a.data());
-        }
-        raw.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                         0644);
-        posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                         0644);
-        const int rc = posix_spawn(&pid_, raw[0], &actions, nullptr, raw.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        REQUIRE(rc == 0);
-    }
-    background_harvest(const background_harvest&) = delete;
-    background_harvest& operator=(const background_harvest&) = delete;
-    ~background_harvest() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    void signal(int number) const { ::kill(pid_, number); }
-    int wait(std::chrono::milliseconds limit) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        int status = 0;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return -1;
-    }
-
-  private:
-    pid_t pid_ = -1;
-};
 
 std::string urlset(const std::vector<std::string>& urls) {
     std::string xml =

@@ -6,75 +6,18 @@
 
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
 #include <set>
 #include <thread>
 
-extern char** environ;
-
 namespace {
 
 using namespace harvest::test;
 namespace json = boost::json;
 using namespace std::chrono_literals;
-
-// A harvest process that can be signalled while it runs; its output goes to `log`.
-class running_harvest {
-  public:
-    running_harvest(const std::vector<std::string>& args, const fs::path& log) {
-        std::vector<std::string> argv{harvest_binary().string()};
-        argv.insert(argv.end(), args.begin(), args.end());
-        std::vector<char*> raw;
-        for (auto& a : argv) {
-            raw.push_back(a.data());
-        }
-        raw.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                         0644);
-        posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                         0644);
-        const int rc = posix_spawn(&pid_, raw[0], &actions, nullptr, raw.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        REQUIRE(rc == 0);
-    }
-    ~running_harvest() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-    running_harvest(const running_harvest&) = delete;
-    running_harvest& operator=(const running_harvest&) = delete;
-
-    void signal(int number) const { ::kill(pid_, number); }
-    // Exit status (or 128 + signal), waiting at most `limit`; -1 when still running.
-    int wait(std::chrono::milliseconds limit) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        int status = 0;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return -1;
-    }
-    bool running() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-
-  private:
-    pid_t pid_ = -1;
-};
 
 // A catalog whose listing pages hold 3,000 product links each: one page discovers several
 // times what 64 KiB of frontier holds.
@@ -169,7 +112,7 @@ TEST_CASE("spill: a 64 KiB frontier spills discovered links and still gets every
           "[integration][spill]") {
     spill_fixture f(9000, "0");
     const fs::path log = f.tmp / "harvest.log";
-    running_harvest run(f.run_args(false), log);
+    background_harvest run(f.run_args(false), log);
     const int status = run.wait(120s);
     INFO(read_file(log));
     REQUIRE(status == 0);
@@ -188,7 +131,7 @@ TEST_CASE("spill: SIGTERM mid-crawl with requests on disk, --resume gets every i
     spill_fixture f(9000, "2500");  // about 4 s of crawling
     const fs::path log = f.tmp / "harvest.log";
     {
-        running_harvest run(f.run_args(false), log);
+        background_harvest run(f.run_args(false), log);
         // Signal once requests are on disk: about 1 s in for a normal build, later under a
         // sanitizer (a fixed 1.5 s was too early for a ThreadSanitizer build).
         const auto give_up = std::chrono::steady_clock::now() + 30s;
@@ -206,7 +149,7 @@ TEST_CASE("spill: SIGTERM mid-crawl with requests on disk, --resume gets every i
     // Scratch a crashed run could have left behind: cleared, never read.
     fs::create_directories(f.tmp / "state/spill");
     write_file(f.tmp / "state/spill/h7.0", "not a spill record");
-    running_harvest resumed(f.run_args(true), log);
+    background_harvest resumed(f.run_args(true), log);
     const int status = resumed.wait(120s);
     INFO(read_file(log));
     REQUIRE(status == 0);

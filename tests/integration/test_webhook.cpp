@@ -8,11 +8,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,8 +16,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-
-extern char** environ;
 
 namespace {
 
@@ -131,42 +125,6 @@ std::string describe(const process_result& r) {
     s << "exit " << r.exit_code << (r.timed_out ? " (timed out)" : "") << "\nstderr:\n"
       << (r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err);
     return s.str();
-}
-
-// Starts harvest with `args`, stdout and stderr to `log`; returns its pid.
-pid_t spawn_harvest(const std::vector<std::string>& args, const fs::path& log) {
-    std::vector<std::string> argv{harvest_binary().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> raw;
-    for (auto& a : argv) {
-        raw.push_back(a.data());
-    }
-    raw.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, raw[0], &actions, nullptr, raw.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(rc == 0);
-    return pid;
-}
-
-// Its exit status (128 + signal when killed), waiting at most `limit`; SIGKILL and -1 past it.
-int wait_harvest(pid_t pid, std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (::waitpid(pid, &status, WNOHANG) == pid) {
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    return -1;
 }
 
 // Every item the crawl wrote to JSONL reached the receiver exactly once.
@@ -285,11 +243,11 @@ TEST_CASE("webhook: SIGINT drains, every item written is delivered once, exit 13
     s.receiver_path = "/webhook/delay/500/x";
     webhook_crawl crawl(s);
     const fs::path log = crawl.tmp / "harvest.log";
-    const pid_t pid = spawn_harvest(crawl.args(), log);
+    background_harvest run(crawl.args(), log);
     // 30 batches at 2 per 500 ms take 7.5 s: stop well before the end.
     std::this_thread::sleep_for(1500ms);
-    ::kill(pid, SIGINT);
-    const int exit_code = wait_harvest(pid, 30s);
+    run.signal(SIGINT);
+    const int exit_code = run.wait(30s);
     INFO(read_file(log));
     REQUIRE(exit_code == 130);
     const auto written = crawl.jsonl_urls().size();
@@ -306,17 +264,17 @@ TEST_CASE("webhook: killed mid-run, --resume: JSONL exactly once, every item del
     s.receiver_path = "/webhook/delay/200/x";
     webhook_crawl crawl(s);
     const fs::path log = crawl.tmp / "harvest.log";
-    const pid_t first = spawn_harvest(crawl.args(), log);
+    background_harvest first(crawl.args(), log);
     // 30 batches, 2 per 200 ms: about 3 s in all. Killed while batches are being delivered.
     std::this_thread::sleep_for(2000ms);
-    ::kill(first, SIGKILL);
-    REQUIRE(wait_harvest(first, 10s) == 128 + SIGKILL);
+    first.signal(SIGKILL);
+    REQUIRE(first.wait(10s) == 128 + SIGKILL);
     const auto before = crawl.receiver_log().delivered_urls.size();
     auto args = crawl.args();
     args.emplace_back("--resume");
-    const pid_t resumed = spawn_harvest(args, log);
+    background_harvest resumed(args, log);
     INFO(read_file(log));
-    REQUIRE(wait_harvest(resumed, 60s) == 0);
+    REQUIRE(resumed.wait(60s) == 0);
 
     // The journal called a page done only once its items were settled, and cut JSONL back to
     // exactly the done pages' items: no line twice, none missing.

@@ -315,6 +315,7 @@ bool is_product_field(std::string_view key) noexcept {
 
 boost::json::object normalize_product(const boost::json::object& product) {
     boost::json::object out;
+    out.reserve(9);  // the fields below: no rehash as they go in
     out["id"] = optional_value(product_id(product));
     out["name"] = optional_value(text_of(field(product, "name")));
     out["brand"] = optional_value(brand_of(product));

@@ -13,8 +13,9 @@
 # Scenarios, each by the script that owns it (their full output is printed too):
 #   1. JSON crawl of the reference workload (bench/fetch_bench.sh -k json): harvest's req/s vs
 #      wrk (>= 0.7x), curl --parallel (>= 2x), Scrapy (>= 50x), JSON parsing + JSONL on; CPU us
-#      per request of harvest and of wrk; harvest with one engine thread (as wrk -t1, curl and
-#      Scrapy) and with one per core; the server's ceiling from nginx's CPU per request
+#      per request of harvest and of wrk; harvest with the engine's default threads (one per
+#      core) and with one (as wrk -t1, curl and Scrapy); the server's ceiling from nginx's CPU
+#      per request
 #   2. product pages with JSON-LD extraction (fetch_bench.sh -k html): vs wrk (>= 0.5x) and
 #      Scrapy extracting the same JSON-LD (>= 100x)
 #   3. 1,000 / 5,000 / 10,000 in flight against the delay origin (bench/scale_bench.sh): req/s
@@ -84,7 +85,7 @@ get() { awk -F= -v k="$2" '$1 == k { v = substr($0, length(k) + 2) } END { print
   "$LOGS/$1.sum" 2>/dev/null; }
 
 run json bench/fetch_bench.sh -k json -n 20000 -c 64 -d 10 -r 3
-run html bench/fetch_bench.sh -k html -n 20000 -u "$HTML_URLS" -c 64 -d 10 -r 2
+run html bench/fetch_bench.sh -k html -n 20000 -u "$HTML_URLS" -c 64 -d 10 -r 3
 run scale bench/scale_bench.sh -s "$LEVEL_SECONDS" -l 1000,5000,10000 -d 1000 -u 5000000 \
   -r "$SEED_SECONDS"
 run cost bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 10
@@ -131,9 +132,12 @@ done
 hc=$(get json harvest_cpu_us) wc_=$(get json wrk_cpu_us)
 row "JSON crawl, CPU us per request vs wrk's" "${hc:-?}" "${wc_:-?}" "$(div "$hc" "$wc_")" \
   "report (wrk ~7 us)" "-" "${rss:-?}"
-hk=$(get json harvest_cores_rps) pv=$(get json wrk_rps)
-row "JSON crawl, engine.threads: 0 (one per core, beside nginx), req/s vs wrk" "${hk:-?}" \
-  "${pv:-?}" "$(div "$hk" "$pv")" "report" "-" "-"
+for kind in json html; do
+  label="JSON crawl"; [[ $kind == json ]] || label="HTML pages"
+  ho=$(get $kind harvest_other_rps) pv=$(get $kind wrk_rps) pc=$(get $kind curl_rps)
+  row "$label with engine.threads: $(get $kind harvest_other_threads), req/s vs wrk; vs curl" \
+    "${ho:-?}" "${pv:-?}; ${pc:-?}" "$(div "$ho" "$pv"); $(div "$ho" "$pc")" "report" "-" "-"
+done
 # nginx has one worker: 1e6 / its CPU us per request under wrk is what this server gives any
 # client; 2x curl above that figure cannot be met by any client on this machine.
 su=$(get json wrk_server_us) cr=$(get json curl_rps)

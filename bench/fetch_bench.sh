@@ -12,12 +12,12 @@
 #              pages /p/{ASIN}.html (~35 KB), harvest with `jsonld` (schema Product) and Scrapy
 #              extracting the same JSON-LD (the workload's spider does both)
 #   -u 0       fetch only the first URLS products (0: all of them)
-#   -r 3       harvest rounds (each: without and with /metrics, and with engine.threads: 0);
-#              the best of each counts
-#   -t 1       harvest's engine.threads for the headline figure: one thread, as wrk -t1, curl and
-#              Scrapy run. nginx (one worker) shares the same cores, so a second engine thread
-#              competes with the server; the engine's default (0: one per core) is run too and
-#              printed beside it
+#   -r 3       harvest rounds (each: without and with /metrics, and with the other thread
+#              setting of -t); the best of each counts
+#   -t 0       harvest's engine.threads for the headline figure: 0, the engine's default (one
+#              thread per core). It is also run with one thread, as wrk -t1, curl and Scrapy run
+#              (with -t 1: also with one per core), and both are printed. nginx (one worker)
+#              shares the same cores, so a second engine thread competes with the server
 #
 # The catalog comes from ../shared/workload (gen_catalog.py, serve.sh, peers/) next to the
 # repository, or from tests/fixtures/ when that is absent; it is generated once into
@@ -34,7 +34,7 @@ BENCH_NAME=fetch_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-C=64 N=20000 D=10 PEERS=wrk,curl,scrapy,harvest KIND=json LIMIT=0 ROUNDS=3 THREADS=1
+C=64 N=20000 D=10 PEERS=wrk,curl,scrapy,harvest KIND=json LIMIT=0 ROUNDS=3 THREADS=0
 while getopts "c:n:d:p:k:u:r:t:h" o; do
   case $o in
     c) C=$OPTARG ;; n) N=$OPTARG ;; d) D=$OPTARG ;; p) PEERS=$OPTARG ;;
@@ -193,10 +193,12 @@ outputs:
 YAML
   # Best of ROUNDS (3) runs each, alternating, with and without the /metrics endpoint (and so the
   # per-request metric cells): the cost of metrics, measured side by side. A third run of each
-  # round has one engine thread per core (engine.threads: 0, the engine's default).
+  # round has the other thread setting (one thread when -t is 0, else one per core).
   # Throughput swings with whatever else runs on a shared machine; the CPU time harvest spends
   # per request (user + sys, least of the rounds) is steadier, so both are printed.
-  best_plain=0 best_metrics=0 best_cores=0 cpu_plain="" cpu_metrics="" cpu_cores=""
+  best_plain=0 best_metrics=0 best_other=0 cpu_plain="" cpu_metrics="" cpu_other=""
+  OTHER_THREADS=1
+  [[ $THREADS == 1 ]] && OTHER_THREADS=0
   cpu_us_per_request() {   # from /usr/bin/time -v: user + sys seconds, in µs per item
     awk -F': ' -v n="$1" '/User time|System time/ { s += $2 }
       END { if (n > 0) printf "%.1f", s * 1e6 / n }' "$WORK/harvest.time"
@@ -206,10 +208,10 @@ YAML
   }
   peak=0
   for round in $(seq "$ROUNDS"); do
-    for variant in plain metrics cores; do
+    for variant in plain metrics other; do
       extra=(--set "engine.threads=$THREADS")
       [[ $variant == metrics ]] && extra+=(--set metrics.listen=127.0.0.1:0)
-      [[ $variant == cores ]] && extra=(--set engine.threads=0)
+      [[ $variant == other ]] && extra=(--set "engine.threads=$OTHER_THREADS")
       rm -f "$WORK/harvest.jsonl"
       s0=$(server_ticks)
       t0=$(now)
@@ -231,8 +233,8 @@ YAML
         (( r > best_metrics )) && best_metrics=$r
         [[ -z "$cpu" ]] || cpu_metrics=$(smaller "$cpu_metrics" "$cpu")
       else
-        (( r > best_cores )) && best_cores=$r
-        [[ -z "$cpu" ]] || cpu_cores=$(smaller "$cpu_cores" "$cpu")
+        (( r > best_other )) && best_other=$r
+        [[ -z "$cpu" ]] || cpu_other=$(smaller "$cpu_other" "$cpu")
       fi
     done
   done
@@ -243,16 +245,17 @@ YAML
     METRICS_NOTE+=$'\n'"harvest CPU per request: metrics off ${cpu_plain} us, on ${cpu_metrics} us"
     METRICS_NOTE+=" (${cost}% with metrics)"
   fi
-  CORES_NOTE="harvest with one engine thread per core (engine.threads: 0): $best_cores req/s"
-  CORES_NOTE+=", CPU ${cpu_cores:-?} us per request"
+  OTHER_NOTE="harvest with engine.threads: $OTHER_THREADS: $best_other req/s"
+  OTHER_NOTE+=", CPU ${cpu_other:-?} us per request"
   RSS=$peak   # the largest of every run's
   summary harvest_rps "$best_plain"
   summary harvest_items "$items"
   summary harvest_rss_mib "$RSS"
   summary harvest_cpu_us "$cpu_plain"
   summary harvest_threads "$THREADS"
-  summary harvest_cores_rps "$best_cores"
-  summary harvest_cores_cpu_us "$cpu_cores"
+  summary harvest_other_threads "$OTHER_THREADS"
+  summary harvest_other_rps "$best_other"
+  summary harvest_other_cpu_us "$cpu_other"
   NOTE[harvest]="$items items of $URLS, peak RSS ${RSS:-?} MiB"
   [[ "$items" -gt 0 ]] || { note "harvest produced no items; its log:"; tail -20 "$WORK/harvest.log" >&2; }
 fi
@@ -276,7 +279,7 @@ if [[ -n "${RPS[harvest]:-}" && "${RPS[harvest]}" -gt 0 ]]; then
   done
   echo "harvest peak RSS: ${RSS:-?} MiB"
   echo "${METRICS_NOTE:-}"
-  echo "${CORES_NOTE:-}"
+  echo "${OTHER_NOTE:-}"
 fi
 [[ -z "$WRK_CPU" ]] || echo "wrk CPU per request: $WRK_CPU us"
 if [[ -n "${SRV[wrk]:-}" ]]; then

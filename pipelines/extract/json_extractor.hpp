@@ -16,6 +16,8 @@
 //   config order wins.
 // - A body that is not valid JSON (empty, truncated, binary, trailing junk) is an `error`:
 //   no item, no exception. The whole body is validated, not only the parts the pointers touch.
+// - Duplicate keys: the first one counts (as simdjson's at_key and a pointer lookup find it),
+//   whatever other fields the rule has; a later duplicate is never searched.
 //
 // Thread-safety: extract() is const and may run on many threads at once; the simdjson parser
 // is thread_local (one per thread, reused: its buffers grow to the largest body seen).

@@ -1186,6 +1186,18 @@ fingerprint128 request_fingerprint(std::string_view method, std::string_view can
     return h.finish();
 }
 
+result<fingerprint128> url_request_fingerprint(std::string_view method, std::string_view url,
+                                               std::string_view body) {
+    if (is_canonical_url(url)) {
+        return request_fingerprint(method, url, body);
+    }
+    auto canonical = detail::canonicalize_url_general(url, canonicalize_options{});
+    if (!canonical) {
+        return canonical.error();
+    }
+    return request_fingerprint(method, *canonical, body);
+}
+
 bool is_http_url(std::string_view text) {
     auto parsed = boost::urls::parse_uri(text);
     if (!parsed) {

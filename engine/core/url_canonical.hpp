@@ -87,6 +87,12 @@ struct fingerprint128 {
                                                  std::string_view canonical_url,
                                                  std::string_view body) noexcept;
 
+// request_fingerprint of (method, canonicalize_url(url), body). A URL that is_canonical_url
+// accepts is hashed as it is, without a copy; an error where canonicalize_url gives one.
+[[nodiscard]] boost::system::result<fingerprint128> url_request_fingerprint(std::string_view method,
+                                                                            std::string_view url,
+                                                                            std::string_view body);
+
 // Hash functor so a fingerprint can key an unordered container (the bits are already mixed).
 struct fingerprint128_hash {
     std::size_t operator()(const fingerprint128& f) const noexcept {

@@ -124,19 +124,12 @@ frontier::frontier(const crawl_options& options, journal* log)
 
 std::optional<std::uint64_t> fingerprint(const net::http_request& request) {
     // The canonical URL makes http://A/x?b=2&a=1 and http://a:80/x?a=1&b=2#top one request.
-    // Most URLs already are canonical: those are hashed as they are, without a copy.
-    core::fingerprint128 print;
-    if (core::is_canonical_url(request.url)) {
-        print = core::request_fingerprint(request.method, request.url, request.body);
-    } else {
-        auto canonical = core::canonicalize_url(request.url);
-        if (!canonical) {
-            return std::nullopt;
-        }
-        print = core::request_fingerprint(request.method, *canonical, request.body);
+    const auto print = core::url_request_fingerprint(request.method, request.url, request.body);
+    if (!print) {
+        return std::nullopt;
     }
     // 64 of the 128 bits: a collision among 10 million URLs has odds of about 3 in 10^6.
-    return print.lo ^ print.hi;
+    return print->lo ^ print->hi;
 }
 
 host_state* frontier::host_for(const std::string& url) {

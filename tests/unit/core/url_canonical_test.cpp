@@ -438,3 +438,17 @@ TEST_CASE("is_canonical_url: the shortcut only accepts what the general path lea
     // The grammar is narrow but not empty: a fair share of the random URLs takes the shortcut.
     CHECK(shortcut > 5000);
 }
+
+TEST_CASE("url_request_fingerprint: the fingerprint of the canonical URL, either path",
+          "[unit][url]") {
+    using harvest::core::url_request_fingerprint;
+    // Already canonical: hashed as it is.
+    const auto plain = url_request_fingerprint("GET", "http://example.com/a?b=1", "");
+    REQUIRE(plain.has_value());
+    CHECK(*plain == request_fingerprint("GET", "http://example.com/a?b=1", ""));
+    // Not canonical: the same fingerprint as its canonical form.
+    const auto messy = url_request_fingerprint("GET", "HTTP://Example.com:80/x/../a?b=1#top", "");
+    REQUIRE(messy.has_value());
+    CHECK(*messy == *plain);
+    CHECK_FALSE(url_request_fingerprint("GET", "http://example.com:99999/", "").has_value());
+}

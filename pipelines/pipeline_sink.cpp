@@ -5,7 +5,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <deque>
@@ -26,13 +28,16 @@ namespace asio = boost::asio;
 // this value instead: everything sent before it is written first.
 struct end_of_stream {};
 
+// Wakes the writer to flush what it holds back (see run_writer's flush_interval).
+struct flush_tick {};
+
 // The items of one page (possibly none: the page still completes its request).
 struct page_items {
     std::vector<item> items;
     std::uint64_t fingerprint = 0;
 };
 
-using message = std::variant<page_items, crawl::failure_record, end_of_stream>;
+using message = std::variant<page_items, crawl::failure_record, end_of_stream, flush_tick>;
 using message_channel =
     asio::experimental::concurrent_channel<void(boost::system::error_code, message)>;
 using done_channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
@@ -160,6 +165,12 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
     constexpr auto commit_interval = std::chrono::milliseconds(100);
     constexpr std::size_t commit_batch = 8192;
     constexpr auto busy_commit_interval = std::chrono::milliseconds(500);
+    // Readers of the files see an item at most this long after the writer had it. Flushing each
+    // time the channel ran dry cost a write and two lseeks per page: a writer that keeps up with
+    // the crawl finds the channel dry after nearly every page.
+    constexpr auto flush_interval = std::chrono::milliseconds(20);
+    asio::steady_timer flush_timer(co_await asio::this_coro::executor);
+    std::optional<std::chrono::steady_clock::time_point> flush_at;  // when the timer is set
     std::vector<std::uint64_t> pages;     // completed since the last commit point
     std::vector<std::uint64_t> failures;  // likewise
     std::deque<pending_commit> pending;
@@ -171,6 +182,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
     }
     std::uint64_t items_to_async = 0;  // items handed to each async output so far
     auto last_commit = std::chrono::steady_clock::now();
+    auto last_flush = last_commit;
     while (true) {
         auto [error, next] =
             co_await channel.async_receive(asio::as_tuple(asio::use_awaitable));
@@ -216,9 +228,10 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
                     stats.failures_failed.fetch_add(1, std::memory_order_relaxed);
                 }
             }
-        } else {
-            break;  // end_of_stream: everything sent before it has been written
+        } else if (std::holds_alternative<end_of_stream>(next)) {
+            break;  // everything sent before it has been written
         }
+        // A flush_tick carries nothing: it only brings the writer to the checks below.
         const bool idle = !channel.ready();
         const auto now = std::chrono::steady_clock::now();
         // A slow async output keeps the channel full (never idle): commit what it settled at
@@ -234,12 +247,23 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
             pages.clear();
             commit(on_commit, pending, settled_mark(async_outputs), failures, errors, stats);
             last_commit = now;
-        } else if (idle) {
-            // Let readers of the files see progress. Under load the channel is rarely empty,
-            // so this costs nothing where it matters.
-            flush_all(outputs, errors, stats);
+            last_flush = now;
+        } else if (idle && now - last_flush >= flush_interval) {
+            flush_all(outputs, errors, stats);  // let readers of the files see progress
+            last_flush = now;
+        } else if (idle && (!flush_at || *flush_at <= now)) {
+            // Nothing may arrive for a while: a tick comes back to flush then. Sent with
+            // try_send: a full channel brings the writer back by itself.
+            flush_at = last_flush + flush_interval;
+            flush_timer.expires_at(*flush_at);
+            flush_timer.async_wait([keep_alive, &channel](boost::system::error_code ec) {
+                if (!ec) {
+                    (void)channel.try_send(boost::system::error_code{}, message{flush_tick{}});
+                }
+            });
         }
     }
+    flush_timer.cancel();
     // Everything sent before end_of_stream is written: deliver what the async outputs hold (their
     // give-ups reach the error stream meanwhile), then make it all durable before closing.
     for (std::size_t i = 0; i < outputs.size(); ++i) {

@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
@@ -312,6 +313,53 @@ TEST_CASE("pipeline_sink: a failing output neither stops the others nor the craw
     CHECK(stats.outputs[1].written.load() == 0);
     CHECK(stats.outputs[1].failed.load() == 100);
     CHECK(lines_of(read_file(dir.file("items.jsonl"))).size() == 100);
+}
+
+TEST_CASE("pipeline_sink: a writer that keeps up flushes on a clock, not after every page",
+          "[unit][pipeline_sink]") {
+    asio::io_context io;
+    pipeline_sink sink(io.get_executor(), {product_rule()}, {}, 64);
+    auto recorded = std::make_shared<recording_output::shared>();
+    sink.add_output(std::make_unique<recording_output>(recorded, std::chrono::microseconds(0)));
+    sink.open();
+    constexpr int burst = 500;
+    int flushes_after_one = -1;
+    int flushes_in_burst = -1;
+    double burst_ms = 0;
+    std::exception_ptr error;
+    const auto page = [](int id) {
+        return make_page("http://127.0.0.1/api/products/" + std::to_string(id),
+                         product_body(id, 0));
+    };
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            // One page and then silence: it still reaches the output without another message.
+            co_await sink.on_success(page(0));
+            asio::steady_timer timer(io);
+            for (int i = 0; i < 500 && recorded->flushes.load() == 0; ++i) {
+                timer.expires_after(std::chrono::milliseconds(10));
+                co_await timer.async_wait(asio::use_awaitable);
+            }
+            flushes_after_one = recorded->flushes.load();
+            // A burst from one coroutine on one thread: the channel runs dry after every page.
+            const auto start = std::chrono::steady_clock::now();
+            for (int id = 1; id <= burst; ++id) {
+                co_await sink.on_success(page(id));
+            }
+            burst_ms = std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+            flushes_in_burst = recorded->flushes.load() - flushes_after_one;
+            co_await sink.close();
+        },
+        [&](std::exception_ptr e) { error = e; });
+    io.run_for(std::chrono::seconds(60));
+    REQUIRE_FALSE(error);
+    CHECK(flushes_after_one >= 1);
+    // At most one flush per 20 ms and one commit per 100 ms, plus the edges; it was one per page.
+    CHECK(flushes_in_burst <= static_cast<int>(burst_ms / 20 + burst_ms / 100) + 3);
+    CHECK(recorded->written.load() == burst + 1);
 }
 
 TEST_CASE("pipeline_sink: construction, open and misuse errors", "[unit][pipeline_sink]") {

@@ -285,6 +285,7 @@ int run_crawl(const run_arguments& args) {
                                  ? config.crawl.engine.threads
                                  : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context io(static_cast<int>(threads));
+    config.crawl.engine.single_thread_io = threads == 1;  // io.run() below, on this thread only
 #if defined(__GLIBC__) && !defined(HARVEST_WITH_MIMALLOC)
     // glibc hands a thread that meets a locked arena another one, up to 8 per core. A crawl
     // allocates on every engine thread and frees on others (links found by a fetch, queued by
@@ -346,6 +347,7 @@ int run_crawl(const run_arguments& args) {
     try {
         sink = std::make_shared<pipelines::pipeline_sink>(io.get_executor(), config.extract,
                                                           config.follow, config.outputs);
+        sink->set_single_thread_io(config.crawl.engine.single_thread_io);
     } catch (const std::invalid_argument& e) {
         std::fprintf(stderr, "%s: %s\n", args.config_path.c_str(), e.what());
         return exit_usage;

@@ -411,8 +411,9 @@ void pipeline_sink::open() {
         }
     }
     opened_.store(true);
-    // The writer runs on its own strand: outputs never see two threads at once.
-    asio::co_spawn(asio::make_strand(executor_),
+    // The writer runs on its own strand (or the one io thread): outputs never see two threads
+    // at once.
+    asio::co_spawn(single_thread_io_ ? executor_ : asio::make_strand(executor_),
                    run_writer(state_, shared.channel, shared.outputs, shared.errors, shared.stats,
                               shared.on_commit, shared.prompt_commits),
                    [keep = state_](std::exception_ptr error) {

@@ -115,6 +115,9 @@ public:
     // for a listener others wait on (a shared frontier completes a request only once its items
     // are written), not only a later resume.
     void set_commit_listener(commit_listener listener, bool prompt = false);
+    // Before open(): one thread runs the executor's io_context, so the writer needs no strand
+    // of its own to keep the outputs to one thread at a time.
+    void set_single_thread_io(bool single) noexcept { single_thread_io_ = single; }
 
     boost::asio::awaitable<crawl::sink_result> on_success(crawl::fetched_page page) override;
     boost::asio::awaitable<void> on_failure(crawl::failure_record failure) override;
@@ -137,6 +140,7 @@ private:
     std::size_t queue_items_;
     std::string error_path_;
     bool error_append_ = false;  // resume: the error stream keeps what it holds
+    bool single_thread_io_ = false;
     // Shared with the writer coroutine so it can finish safely even if the sink goes first.
     std::shared_ptr<state> state_;
     std::atomic<bool> opened_{false};

@@ -121,7 +121,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
           options(std::move(crawl)),
           output(std::move(out)),
           seeds(std::move(seed_source)),
-          strand(asio::make_strand(io_context)),
+          strand(serial_executor()),
           timer(strand),
           queue(options, log),
           client(io_context.get_executor(),
@@ -139,7 +139,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     crawl_options options;
     std::shared_ptr<sink> output;
     seed_stream seeds;
-    asio::strand<asio::io_context::executor_type> strand;
+    asio::any_io_executor strand;  // the scheduler's: a strand, or the io_context's (one thread)
     asio::steady_timer timer;
     frontier queue;
     net::http_client client;
@@ -152,6 +152,15 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     std::shared_ptr<shared_backend> shared;  // frontier.backend: redis; null = memory only
 
     void wake() { timer.cancel(); }
+
+    // An executor whose handlers never run two at a time: a new strand, unless a single thread
+    // runs the io_context and already serializes everything.
+    asio::any_io_executor serial_executor() {
+        if (options.engine.single_thread_io) {
+            return io.get_executor();
+        }
+        return asio::make_strand(io);
+    }
 
     // Admits a logical request; handles dedup, limits and invalid URLs. Strand only.
     void admit(crawl_request request, clock::time_point now) {
@@ -319,15 +328,16 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 }
                 ++in_flight;
                 count_sent(*taken->host, taken->request.http.method);
-                // A strand per fetch, though it costs: Beast runs a stream's timeout handler on
-                // the operation's executor, where it must not race the read it cancels.
-                asio::co_spawn(asio::make_strand(io), fetch(self, std::move(*taken)),
+                // A strand per fetch (with more than one thread), though it costs: Beast runs a
+                // stream's timeout handler on the operation's executor, where it must not race
+                // the read it cancels.
+                asio::co_spawn(serial_executor(), fetch(self, std::move(*taken)),
                                log_failure);
             }
             for (host_state* host : queue.take_robots_fetches()) {
                 ++robots_in_flight;
                 count_sent(*host, "GET");
-                asio::co_spawn(asio::make_strand(io), fetch_robots(self, host), log_failure);
+                asio::co_spawn(serial_executor(), fetch_robots(self, host), log_failure);
             }
             for (auto& refused : queue.take_robots_refusals()) {
                 if (shared) {

@@ -26,6 +26,10 @@ struct engine_options {
     bool dedup = true;
     std::uint64_t max_requests = 0;         // 0 = no limit
     std::uint64_t frontier_memory = 256ull << 20;
+    // Not a config key: set by a runner that calls io_context::run() from one thread only.
+    // The crawler then needs no strands (each costs a lock per handler and one allocation per
+    // fetch); its handlers are serialized by that thread.
+    bool single_thread_io = false;
 };
 
 struct timeout_options {

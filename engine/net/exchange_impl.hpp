@@ -18,9 +18,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/core/buffers_range.hpp>
 #include <boost/optional/optional.hpp>
 
 #include <sys/socket.h>
@@ -49,46 +48,82 @@ inline void reserve_read_room(beast::flat_buffer& buffer, std::size_t room) {
     }
 }
 
-// Beast's string_body, but each piece of the body is appended where string_body resizes the
-// string (zero-filling it) and then copies over the zeros: for 35 KB product pages that memset
-// was 9% of a crawl's instructions. A known length is reserved at once, with the simdjson
-// padding the client adds later, so a body is allocated once and never moved.
-struct appending_string_body {
-    using value_type = std::string;
+// Beast's HTTP/1.1 parser (status line, fields, chunked and content-length bodies, limits)
+// with the message going straight into an exchange_result: no beast::http::fields to build
+// (an allocation and a sorted-set insert per field, then a copy of each into the header list)
+// and the body appended piece by piece, never zero-filled first. A known length is reserved at
+// once, with the simdjson padding the client adds later, so a body is allocated once.
+class response_reader final : public http::basic_parser<false> {
+  public:
+    explicit response_reader(exchange_result& out) : out_(out) {}
 
-    class reader {
-    public:
-        template <bool is_request, class Fields>
-        reader(http::header<is_request, Fields>& /*header*/, value_type& body) : body_(body) {}
+  private:
+    void on_request_impl(http::verb /*method*/, beast::string_view /*method_str*/,
+                         beast::string_view /*target*/, int /*version*/,
+                         beast::error_code& ec) override {
+        ec = http::error::bad_method;  // unreachable: this is a response parser
+    }
 
-        void init(const boost::optional<std::uint64_t>& length, beast::error_code& ec) {
-            ec = {};
-            if (length) {
-                if (*length > body_.max_size() - body_padding) {
-                    ec = http::error::buffer_overflow;
-                    return;
-                }
-                body_.reserve(static_cast<std::size_t>(*length) + body_padding);
+    void on_response_impl(int code, beast::string_view /*reason*/, int /*version*/,
+                          beast::error_code& /*ec*/) override {
+        out_.status = static_cast<unsigned>(code);
+        out_.headers.reserve(12);
+    }
+
+    void on_field_impl(http::field /*name*/, beast::string_view name, beast::string_view value,
+                       beast::error_code& /*ec*/) override {
+        out_.headers.emplace_back(std::string(name), std::string(value));
+    }
+
+    void on_header_impl(beast::error_code& /*ec*/) override {}
+
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                           beast::error_code& ec) override {
+        if (length) {
+            if (*length > out_.body.max_size() - body_padding) {
+                ec = http::error::buffer_overflow;
+                return;
             }
+            out_.body.reserve(static_cast<std::size_t>(*length) + body_padding);
         }
+    }
 
-        template <class ConstBufferSequence>
-        std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
-            ec = {};
-            std::size_t taken = 0;
-            for (const auto piece : beast::buffers_range_ref(buffers)) {
-                body_.append(static_cast<const char*>(piece.data()), piece.size());
-                taken += piece.size();
-            }
-            return taken;
-        }
+    std::size_t on_body_impl(beast::string_view body, beast::error_code& /*ec*/) override {
+        out_.body.append(body.data(), body.size());
+        return body.size();
+    }
 
-        void finish(beast::error_code& ec) { ec = {}; }
+    void on_chunk_header_impl(std::uint64_t /*size*/, beast::string_view /*extensions*/,
+                              beast::error_code& /*ec*/) override {}
 
-    private:
-        value_type& body_;
-    };
+    std::size_t on_chunk_body_impl(std::uint64_t /*remain*/, beast::string_view body,
+                                   beast::error_code& /*ec*/) override {
+        out_.body.append(body.data(), body.size());
+        return body.size();
+    }
+
+    void on_finish_impl(beast::error_code& /*ec*/) override {}
+
+    exchange_result& out_;
 };
+
+// Parses what `buffer` holds. need_more (cleared to success) when the parser wants more bytes
+// than are there, which includes a parse that consumed nothing.
+inline beast::error_code parse_buffered(response_reader& parser, beast::flat_buffer& buffer,
+                                        bool& need_more) {
+    need_more = true;
+    if (buffer.size() == 0) {
+        return {};
+    }
+    beast::error_code ec;
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    if (ec == http::error::need_more) {
+        return {};
+    }
+    need_more = !ec && used == 0;
+    return ec;
+}
 
 // Maps an error of the exchange (write, read, parse) to its fetch_error. Connect and handshake
 // errors are mapped where they happen, because there the same codes mean something else.
@@ -172,78 +207,97 @@ boost::asio::awaitable<sent_request> send_request(Stream& stream, wire_request r
 }
 
 // Reads one response: headers under the clock send_request started, then the body piece by
-// piece so idle_read bounds each wait, not the whole body.
+// piece so idle_read bounds each wait, not the whole body. The loop is Beast's read_some (parse
+// what is buffered, read only when that is not enough) without its composed operation: a body
+// that came with the headers costs no second read, no post and no timer change.
 template <class Stream>
-boost::asio::awaitable<exchange_result> receive_response(Stream& stream,
-                                                         beast::flat_buffer& buffer, bool head,
-                                                         exchange_limits limits) {
+boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::flat_buffer& buffer,
+                                                         bool head, exchange_limits limits) {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     exchange_result out;
     auto& lowest = beast::get_lowest_layer(stream);
-    http::response_parser<appending_string_body> parser;
+    response_reader parser(out);
     parser.header_limit(header_limit);
     parser.body_limit(limits.max_body);
     if (head) {
         parser.skip(true);
     }
-    // Beast reads at most the buffer's free room (512 bytes when there is none) and the body
-    // bytes the parser takes never make the buffer grow: without room reserved here, a small
-    // response took four recv calls, one per 512 bytes.
+    // Reads at most the buffer's free room (512 bytes when there is none): without room
+    // reserved here, a small response took four recv calls, one per 512 bytes.
     reserve_read_room(buffer, read_room);
-    auto [header_ec, header_bytes] =
-        co_await http::async_read_header(stream, buffer, parser, as_tuple(use_awaitable));
-    (void)header_bytes;
-    out.got_response_bytes = parser.got_some();
-    if (header_ec) {
-        out.ec = map_exchange_error(header_ec);
-        co_return out;
-    }
-    if (const auto length = parser.content_length(); length && *length <= limits.max_body) {
-        // Room for the rest of the body (up to a bound), so it comes in as few reads as the
-        // socket allows. (The body string itself is reserved by appending_string_body.)
-        const std::size_t body_room =
-            static_cast<std::size_t>(std::min<std::uint64_t>(*length, max_read_room));
-        reserve_read_room(buffer, body_room);
-    }
-    // Bounded: every read consumes bytes (or fails), and the body is capped by body_limit.
+    bool in_body = false;  // the header is parsed: each read gets idle_read
+    // Bounded: every read consumes bytes (or fails), and header and body are capped by limits.
     while (!parser.is_done()) {
-        const auto step = clamp_timeout(limits.idle_read, limits.deadline);
-        if (step.count() <= 0) {
-            out.ec = fetch_error::timeout;
+        bool need_more = false;
+        if (auto ec = parse_buffered(parser, buffer, need_more)) {
+            out.got_response_bytes = parser.got_some();
+            out.ec = map_exchange_error(ec);
             co_return out;
         }
-        lowest.expires_after(step);
+        if (!in_body && parser.is_header_done()) {
+            in_body = true;
+            parser.eager(true);  // from here on, one put() takes all the body bytes it is given
+            if (const auto length = parser.content_length(); length && *length <= limits.max_body) {
+                // Room for the rest of the body (up to a bound), so it comes in as few reads
+                // as the socket allows.
+                reserve_read_room(buffer, static_cast<std::size_t>(
+                                              std::min<std::uint64_t>(*length, max_read_room)));
+            }
+            continue;  // what came with the header may already finish the message
+        }
+        if (!need_more || parser.is_done()) {
+            continue;
+        }
+        if (in_body) {
+            const auto step = clamp_timeout(limits.idle_read, limits.deadline);
+            if (step.count() <= 0) {
+                out.got_response_bytes = true;
+                out.ec = fetch_error::timeout;
+                co_return out;
+            }
+            lowest.expires_after(step);
+        }
+        const std::size_t room = std::min<std::size_t>(
+            std::max<std::size_t>(512, buffer.capacity() - buffer.size()), max_read_room);
         auto [read_ec, n] =
-            co_await http::async_read_some(stream, buffer, parser, as_tuple(use_awaitable));
-        (void)n;
+            co_await stream.async_read_some(buffer.prepare(room), as_tuple(use_awaitable));
+        buffer.commit(n);
+        if (read_ec == boost::asio::error::eof) {
+            if (!parser.got_some()) {
+                out.ec = map_exchange_error(http::error::end_of_stream);
+                co_return out;
+            }
+            // A body delimited by the close ends here; anything else is cut short.
+            beast::error_code eof_ec;
+            parser.put_eof(eof_ec);
+            if (eof_ec) {
+                out.got_response_bytes = true;
+                out.ec = map_exchange_error(eof_ec);
+                co_return out;
+            }
+            continue;
+        }
         if (read_ec) {
+            out.got_response_bytes = parser.got_some() || n != 0;
             out.ec = map_exchange_error(read_ec);
             co_return out;
         }
     }
-    lowest.expires_never();
+    out.got_response_bytes = true;
+    lowest.expires_never();  // the header clock, or the last body read's
     out.last_byte = clock::now();
     if (buffer.size() == 0 && buffer.capacity() > read_room) {
         buffer.shrink_to_fit();  // an idle connection holds no large buffer
     }
-
-    auto& res = parser.get();
-    out.status = res.result_int();
-    out.headers.reserve(std::distance(res.begin(), res.end()));
-    for (const auto& field : res) {
-        out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
     out.keep_alive = parser.keep_alive() && buffer.size() == 0;
-    out.body = std::move(res.body());
     co_return out;
 }
 
 // One request/response exchange.
 template <class Stream>
 boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat_buffer& buffer,
-                                                     wire_request request,
-                                                     exchange_limits limits) {
+                                                     wire_request request, exchange_limits limits) {
     const sent_request sent = co_await send_request(stream, request, limits);
     if (sent.ec) {
         exchange_result out;

@@ -1,7 +1,9 @@
 // Fuzzes the HTTP/1.1 response path the client runs: the real receive_response template of
-// engine/net/exchange_impl.hpp (Beast parser with the client's header_limit and body_limit,
-// status line, headers, chunked and content-length bodies, read piece by piece) over an
-// in-memory stream fed the fuzz bytes, then decode_content on the Content-Encoding it got.
+// engine/net/exchange_impl.hpp (Beast's basic_parser with the client's header_limit and
+// body_limit, status line, headers, chunked and content-length bodies, read piece by piece)
+// over an in-memory stream fed the fuzz bytes, then decode_content on the Content-Encoding it
+// got. With a fixed read size it also reads the bytes with Beast's own http::read and message
+// parser, and traps when the two disagree on success, status, body or keep-alive.
 //
 // Input: byte 0 = read size per read_some (1..64, or unlimited for 0) and the HEAD flag,
 // the rest = the bytes the server sends, then EOF.
@@ -15,6 +17,8 @@
 #include <boost/beast/_experimental/test/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -27,6 +31,7 @@
 namespace {
 
 namespace beast = boost::beast;
+namespace http = boost::beast::http;
 namespace net = harvest::net;
 
 // A beast::test::stream with the timer interface receive_response uses on its lowest layer
@@ -98,6 +103,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ioc.run();
     if (!finished) {
         __builtin_trap();  // the read must complete: the stream ends in EOF
+    }
+    if (read_size != 0) {
+        // The reference: Beast's message parser, fed in the same pieces.
+        boost::asio::io_context ref_ioc;
+        beast::test::stream ref_stream(ref_ioc);
+        ref_stream.append(wire);
+        ref_stream.read_size(read_size);
+        ref_stream.close_remote();
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(net::detail::header_limit);
+        parser.body_limit(max_body);
+        if (head) {
+            parser.skip(true);
+        }
+        beast::flat_buffer ref_buffer;
+        beast::error_code ref_ec;
+        http::read(ref_stream, ref_buffer, parser, ref_ec);
+        if (static_cast<bool>(result.ec) != static_cast<bool>(ref_ec) ||
+            (ref_ec && net::detail::map_exchange_error(ref_ec) != result.ec)) {
+            __builtin_trap();
+        }
+        if (!ref_ec &&
+            (parser.get().result_int() != result.status || parser.get().body() != result.body ||
+             (parser.keep_alive() && ref_buffer.size() == 0) != result.keep_alive)) {
+            __builtin_trap();
+        }
     }
     if (result.ec) {
         return 0;

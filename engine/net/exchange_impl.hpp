@@ -35,12 +35,12 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
 // Larger header blocks are a protocol error: no real site needs more, and it bounds memory.
-inline constexpr std::size_t header_limit = 64 * 1024;
+inline constexpr std::size_t header_limit = std::size_t{64} << 10;
 
 // A pooled connection keeps read_room of buffer; a large body may grow it to max_read_room
 // for one response, given back afterwards (see receive_response).
-inline constexpr std::size_t read_room = 4 * 1024;
-inline constexpr std::size_t max_read_room = 64 * 1024;
+inline constexpr std::size_t read_room = std::size_t{4} << 10;
+inline constexpr std::size_t max_read_room = std::size_t{64} << 10;
 
 inline void reserve_read_room(beast::flat_buffer& buffer, std::size_t room) {
     if (buffer.capacity() - buffer.size() < room) {

@@ -9,15 +9,13 @@ namespace harvest::net::detail {
 namespace {
 
 class plain_connection final : public connection {
-public:
+  public:
     explicit plain_connection(boost::asio::any_io_executor executor)
         : stream_(std::move(executor)) {}
 
     boost::asio::awaitable<exchange_result> exchange(wire_request request,
                                                      exchange_limits limits) override {
-        auto result = co_await run_exchange(stream_, buffer_, request, limits);
-        last_used_ = clock::now();
-        co_return result;
+        co_return co_await run_exchange(stream_, buffer_, last_used_, request, limits);
     }
 
     bool reusable() noexcept override { return socket_reusable(stream_, buffer_, last_used_); }
@@ -30,7 +28,7 @@ public:
 
     beast::tcp_stream& stream() noexcept { return stream_; }
 
-private:
+  private:
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     clock::time_point last_used_{};

@@ -15,9 +15,7 @@ extern template boost::asio::awaitable<exchange_result> receive_response<tls_str
 
 boost::asio::awaitable<exchange_result> tls_connection::exchange(wire_request request,
                                                                  exchange_limits limits) {
-    auto result = co_await run_exchange(stream_, buffer_, request, limits);
-    last_used_ = clock::now();
-    co_return result;
+    co_return co_await run_exchange(stream_, buffer_, last_used_, request, limits);
 }
 
 bool tls_connection::reusable() noexcept {

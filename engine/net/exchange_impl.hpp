@@ -294,9 +294,11 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
     co_return out;
 }
 
-// One request/response exchange.
+// One request/response exchange. `last_used` becomes the time the response ended (what
+// socket_reusable weighs); only a response that ended well leaves the connection reusable.
 template <class Stream>
 boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat_buffer& buffer,
+                                                     clock::time_point& last_used,
                                                      wire_request request, exchange_limits limits) {
     const sent_request sent = co_await send_request(stream, request, limits);
     if (sent.ec) {
@@ -306,6 +308,7 @@ boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat
     }
     exchange_result out = co_await receive_response(stream, buffer, request.head, limits);
     out.sent = sent.at;
+    last_used = out.last_byte;
     co_return out;
 }
 

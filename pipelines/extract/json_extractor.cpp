@@ -3,6 +3,7 @@
 #include "engine/core/text.hpp"
 #include "pipelines/normalize/availability.hpp"
 #include "pipelines/normalize/price.hpp"
+#include "pipelines/structured/dom_to_json.hpp"
 
 #include <simdjson.h>
 
@@ -336,49 +337,10 @@ simdjson::error_code walk(V& source, std::size_t depth, const std::vector<std::s
 // on the parsed tape. It agrees with walk() in every case, duplicate keys included.
 namespace dom = simdjson::dom;
 
-boost::json::value to_json(dom::element element) {
-    switch (element.type()) {
-        case dom::element_type::OBJECT: {
-            const dom::object object = element.get_object().value_unsafe();
-            boost::json::value out(boost::json::object_kind);
-            boost::json::object& target = out.get_object();
-            target.reserve(object.size());
-            for (const auto field : object) {
-                // A duplicate key keeps its first value, as a pointer lookup would find it.
-                target.emplace(field.key, to_json(field.value));
-            }
-            return out;
-        }
-        case dom::element_type::ARRAY: {
-            const dom::array array = element.get_array().value_unsafe();
-            boost::json::value out(boost::json::array_kind);
-            boost::json::array& target = out.get_array();
-            target.reserve(array.size());
-            for (const auto child : array) {
-                target.push_back(to_json(child));
-            }
-            return out;
-        }
-        case dom::element_type::INT64:
-            return element.get_int64().value_unsafe();
-        case dom::element_type::UINT64:
-            return element.get_uint64().value_unsafe();
-        case dom::element_type::DOUBLE:
-            return element.get_double().value_unsafe();
-        case dom::element_type::STRING:
-            return boost::json::string(element.get_string().value_unsafe());
-        case dom::element_type::BOOL:
-            return element.get_bool().value_unsafe();
-        case dom::element_type::NULL_VALUE:
-            return nullptr;
-    }
-    return nullptr;
-}
-
 std::optional<boost::json::value> resolve_dom(dom::element element, const json_pointer& pointer,
                                               std::size_t depth) {
     if (depth == pointer.tokens.size()) {
-        return to_json(element);
+        return dom_to_json(element, {}, duplicate_keys::first);
     }
     if (element.type() == dom::element_type::OBJECT) {
         // The first of duplicate keys counts (simdjson's at_key), as in walk().

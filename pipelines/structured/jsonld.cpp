@@ -1,5 +1,6 @@
 #include "pipelines/structured/jsonld.hpp"
 
+#include "pipelines/structured/dom_to_json.hpp"
 #include "pipelines/structured/product.hpp"
 
 #include <simdjson.h>
@@ -192,47 +193,13 @@ void contribute(boost::json::value value, std::vector<boost::json::value>& out) 
     }
 }
 
-// simdjson DOM -> Boost.JSON. Depth is bounded by simdjson's own max depth (1024).
-// `storage` is one page's monotonic arena: a JSON-LD block of a product page (offers, reviews)
-// is thousands of small strings, objects and arrays, all dropped together once its items are
-// built; bump allocation there costs a fraction of malloc and free for each.
+// JSON-LD goes to Boost.JSON as a Python dict keeps it, as extruct reads it. `storage` is one
+// page's monotonic arena: a JSON-LD block of a product page (offers, reviews) is thousands of
+// small strings, objects and arrays, all dropped together once its items are built; bump
+// allocation there costs a fraction of malloc and free for each.
 boost::json::value to_boost(simdjson::dom::element element,
                             const boost::json::storage_ptr& storage) {
-    using simdjson::dom::element_type;
-    switch (element.type()) {
-        case element_type::ARRAY: {
-            const simdjson::dom::array children(element);
-            boost::json::array array(storage);
-            array.reserve(children.size());
-            for (simdjson::dom::element child : children) {
-                array.push_back(to_boost(child, storage));
-            }
-            return array;
-        }
-        case element_type::OBJECT: {
-            const simdjson::dom::object fields(element);
-            boost::json::object object(storage);
-            object.reserve(fields.size());
-            for (simdjson::dom::key_value_pair field : fields) {
-                // Duplicate keys: the last value wins at the first key's place, as in Python.
-                object[field.key] = to_boost(field.value, storage);
-            }
-            return object;
-        }
-        case element_type::INT64:
-            return boost::json::value(std::int64_t(element), storage);
-        case element_type::UINT64:
-            return boost::json::value(std::uint64_t(element), storage);
-        case element_type::DOUBLE:
-            return boost::json::value(double(element), storage);
-        case element_type::STRING:
-            return boost::json::string(std::string_view(element), storage);
-        case element_type::BOOL:
-            return boost::json::value(bool(element), storage);
-        case element_type::NULL_VALUE:
-            return boost::json::value(nullptr, storage);
-    }
-    return boost::json::value(nullptr, storage);
+    return dom_to_json(element, storage, duplicate_keys::last);
 }
 
 // Strict JSON fast path: the parsed document, valid until this thread's next call; nothing when

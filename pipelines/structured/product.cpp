@@ -19,8 +19,6 @@ namespace harvest::pipelines {
 
 namespace {
 
-// JSON-LD and microdata from pages nest arbitrarily; deeper values are not searched.
-
 std::string_view trim(std::string_view s) noexcept {
     const auto space = [](char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';

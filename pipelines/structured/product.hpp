@@ -41,7 +41,8 @@ std::vector<boost::json::object> products_from_jsonld(
 std::vector<boost::json::object> products_from_microdata(
     const std::vector<boost::json::value>& items);
 
-// How deep inside a JSON-LD value products are searched.
+// JSON-LD and microdata from pages nest arbitrarily: products are searched this deep and no
+// deeper.
 inline constexpr int product_search_depth = 64;
 
 // True when an object's type value (its "@type", else its "type") names a Product.

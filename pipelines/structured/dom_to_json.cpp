@@ -1,0 +1,50 @@
+#include "pipelines/structured/dom_to_json.hpp"
+
+#include <cstdint>
+#include <string_view>
+
+namespace harvest::pipelines {
+
+boost::json::value dom_to_json(simdjson::dom::element element,
+                               const boost::json::storage_ptr& storage, duplicate_keys keep) {
+    using simdjson::dom::element_type;
+    switch (element.type()) {
+        case element_type::ARRAY: {
+            const simdjson::dom::array children(element);
+            boost::json::array array(storage);
+            array.reserve(children.size());
+            for (simdjson::dom::element child : children) {
+                array.push_back(dom_to_json(child, storage, keep));
+            }
+            return array;
+        }
+        case element_type::OBJECT: {
+            const simdjson::dom::object fields(element);
+            boost::json::object object(storage);
+            object.reserve(fields.size());
+            for (simdjson::dom::key_value_pair field : fields) {
+                if (keep == duplicate_keys::last) {
+                    object[field.key] = dom_to_json(field.value, storage, keep);
+                } else if (!object.contains(field.key)) {
+                    object.emplace(field.key, dom_to_json(field.value, storage, keep));
+                }
+            }
+            return object;
+        }
+        case element_type::INT64:
+            return boost::json::value(std::int64_t(element), storage);
+        case element_type::UINT64:
+            return boost::json::value(std::uint64_t(element), storage);
+        case element_type::DOUBLE:
+            return boost::json::value(double(element), storage);
+        case element_type::STRING:
+            return boost::json::string(std::string_view(element), storage);
+        case element_type::BOOL:
+            return boost::json::value(bool(element), storage);
+        case element_type::NULL_VALUE:
+            return boost::json::value(nullptr, storage);
+    }
+    return boost::json::value(nullptr, storage);
+}
+
+}  // namespace harvest::pipelines

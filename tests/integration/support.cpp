@@ -13,8 +13,10 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -581,6 +583,19 @@ long long json_int(const boost::json::value& v) {
         return static_cast<long long>(v.as_double());
     }
     fail("not an integer: " + boost::json::serialize(v));
+}
+
+double rfc3339_seconds(const boost::json::value& v) {
+    const std::string text(v.as_string());
+    std::tm tm{};
+    double seconds = 0;
+    if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%lfZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &seconds) != 6) {
+        throw std::runtime_error("not an RFC 3339 UTC time: " + text);
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return static_cast<double>(timegm(&tm)) + seconds;
 }
 
 background_harvest::background_harvest(const std::vector<std::string>& args, const fs::path& log) {

@@ -168,4 +168,8 @@ bool json_equal(const boost::json::value& a, const boost::json::value& b);
 // A JSON integer as int64 (throws when not an integer number).
 long long json_int(const boost::json::value& v);
 
+// Seconds since the epoch of an RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SS(.fff)Z" (throws when
+// it is not one).
+double rfc3339_seconds(const boost::json::value& v);
+
 }  // namespace harvest::test

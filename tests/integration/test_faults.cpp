@@ -10,8 +10,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <cstdio>
-#include <ctime>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -234,20 +232,6 @@ void check_error(const crawl_run& run, const std::string& url, std::string_view 
     CHECK(json_equal(e->at("attempts"), json::value(attempts)));
     CHECK(e->if_contains("status") == nullptr);  // none of these faults is a whole response
     CHECK(e->at("final_at").is_string());
-}
-
-// Seconds since the epoch of an RFC 3339 UTC time "YYYY-MM-DDTHH:MM:SS(.fff)Z".
-double rfc3339_seconds(const json::value& v) {
-    const std::string text(v.as_string());
-    std::tm tm{};
-    double seconds = 0;
-    if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%lfZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                    &tm.tm_hour, &tm.tm_min, &seconds) != 6) {
-        throw std::runtime_error("not an RFC 3339 UTC time: " + text);
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return static_cast<double>(timegm(&tm)) + seconds;
 }
 
 }  // namespace

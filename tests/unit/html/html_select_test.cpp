@@ -8,8 +8,6 @@
 
 #include <boost/json.hpp>
 
-#include <chrono>
-
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -314,18 +312,20 @@ TEST_CASE("html_document handles a 10 MB single-line page and deep nesting", "[u
 
 TEST_CASE("a quadratic selection on a hostile page gives up instead of hanging", "[unit]") {
     std::string siblings = "<body>";
-    for (int i = 0; i < 40'000; ++i) {
+    for (int i = 0; i < 39'999; ++i) {
         siblings += "<p class=a>x</p>";
     }
+    siblings += "<p class=b>x</p><p class=a>last</p>";
     const auto document = html_document::parse(siblings, "");
-    // Right to left, each candidate scans all its preceding siblings: 40,000^2 / 2 steps.
+    // Right to left, each candidate scans all its preceding siblings: 40,000^2 / 2 steps before
+    // the last one, which matches. Past the work bound (200 million steps) the selection gives
+    // up and selects nothing: had it run to the end, it would have found "last".
     const html_field quadratic(css_rule("q", "p.b ~ p.a"));
-    const auto start = std::chrono::steady_clock::now();
     CHECK(quadratic.first(document) == std::nullopt);
-    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
-    // The same page with a linear selector is fine.
-    CHECK(html_field(css_rule("n", "p.a:nth-child(40000)")).first(document) == "x");
-    CHECK(html_field(css_rule("n", "p.a + p.a")).all(document).size() == 39'999);
+    // The same page with linear selectors is fine.
+    CHECK(html_field(css_rule("n", "p.a:nth-child(40001)")).first(document) == "last");
+    CHECK(html_field(css_rule("n", "p.a + p.a")).all(document).size() == 39'998);
+    CHECK(html_field(css_rule("n", "p.b + p.a")).first(document) == "last");
 }
 
 TEST_CASE("html_field evaluates on many threads at once", "[unit]") {

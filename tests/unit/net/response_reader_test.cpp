@@ -50,7 +50,7 @@ std::string make_response(std::mt19937_64& rng, bool& head) {
     for (std::size_t i = 0; i < fields; ++i) {
         wire += "X-" + some_text(1 + pick(6)) + ": " + some_text(pick(12)) + "\r\n";
     }
-    if (pick(15) == 0) {
+    if (pick(150) == 0) {
         wire += "X-Huge: " + std::string(detail::header_limit, 'h') + "\r\n";
     }
     if (pick(4) == 0) {

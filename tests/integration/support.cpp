@@ -211,6 +211,18 @@ process_result run_process(const std::vector<std::string>& argv,
     return run_process(argv, options);
 }
 
+std::string describe(const process_result& r) {
+    constexpr std::size_t tail = 4000;
+    const auto last = [](const std::string& text) {
+        return text.size() > tail ? "..." + text.substr(text.size() - tail) : text;
+    };
+    std::string text = "exit " + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "");
+    if (!r.out.empty()) {
+        text += "\nstdout:\n" + last(r.out);
+    }
+    return text + "\nstderr:\n" + last(r.err);
+}
+
 process_result run_process(const std::vector<std::string>& argv, const process_options& options) {
     int out_pipe[2];
     int err_pipe[2];

@@ -65,6 +65,8 @@ struct process_options {
 process_result run_process(const std::vector<std::string>& argv, const process_options& options);
 process_result run_process(const std::vector<std::string>& argv,
                            std::chrono::milliseconds timeout = std::chrono::seconds(60));
+// For INFO: the exit status, and the last 4,000 bytes of stdout (when there is any) and stderr.
+std::string describe(const process_result& r);
 
 // File helpers. read_lines drops the trailing '\n' of each line (and a '\r' before it).
 std::string read_file(const fs::path& path);

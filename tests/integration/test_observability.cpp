@@ -481,13 +481,6 @@ struct fault_crawl {
     }
 };
 
-std::string describe(const process_result& r) {
-    std::ostringstream s;
-    s << "harvest exit " << r.exit_code << (r.timed_out ? " (timed out)" : "") << "\nstderr:\n"
-      << (r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err);
-    return s.str();
-}
-
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
         .count();

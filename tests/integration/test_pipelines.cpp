@@ -84,13 +84,6 @@ struct crawl_run {
     std::vector<json::object> errors;
 };
 
-std::string describe(const process_result& r) {
-    std::ostringstream s;
-    s << "exit " << r.exit_code << (r.timed_out ? " (timed out)" : "") << "\nstderr:\n"
-      << (r.err.size() > 4000 ? "..." + r.err.substr(r.err.size() - 4000) : r.err);
-    return s.str();
-}
-
 crawl_run run_crawl(const fs::path& dir, const std::string& yaml) {
     crawl_run run;
     fs::create_directories(dir);

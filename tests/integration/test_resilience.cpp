@@ -91,13 +91,6 @@ struct crawl_run {
     json::object stats;
 };
 
-std::string describe(const process_result& r) {
-    std::ostringstream s;
-    s << "exit " << r.exit_code << (r.timed_out ? " (timed out)" : "") << "\nstderr:\n"
-      << (r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err);
-    return s.str();
-}
-
 // Writes dir/cfg.yaml and runs `harvest run cfg.yaml --stats-json stats.json`.
 crawl_run run_crawl(const fs::path& dir, const crawl_settings& settings,
                     std::chrono::seconds timeout = std::chrono::seconds(60)) {

@@ -28,15 +28,6 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view redraw = "\r\033[K";
 
-std::string describe(const process_result& r) {
-    std::ostringstream s;
-    s << "exit " << r.exit_code << (r.timed_out ? " (timed out)" : "") << "\nstdout (tail):\n"
-      << (r.out.size() > 3000 ? "..." + r.out.substr(r.out.size() - 3000) : r.out)
-      << "\nstderr (tail):\n"
-      << (r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err);
-    return s.str();
-}
-
 std::size_t count_of(std::string_view text, std::string_view what) {
     std::size_t n = 0;
     for (auto pos = text.find(what); pos != std::string_view::npos;

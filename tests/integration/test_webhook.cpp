@@ -120,13 +120,6 @@ struct webhook_crawl {
     chaos_origin receiver;
 };
 
-std::string describe(const process_result& r) {
-    std::ostringstream s;
-    s << "exit " << r.exit_code << (r.timed_out ? " (timed out)" : "") << "\nstderr:\n"
-      << (r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err);
-    return s.str();
-}
-
 // Every item the crawl wrote to JSONL reached the receiver exactly once.
 void check_exactly_once(const webhook_crawl& crawl, std::size_t expected) {
     const auto urls = crawl.jsonl_urls();

@@ -110,8 +110,12 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
     std::string check_path;
-    auto* check = app.add_subcommand("check", "validate a crawl config; fetches nothing");
+    bool check_service = false;
+    auto* check = app.add_subcommand(
+        "check", "validate a crawl config (or a service config); fetches nothing");
     check->add_option("file", check_path, "crawl config (YAML)")->required();
+    check->add_flag("--serve", check_service,
+                    "FILE is a service config (harvest serve --config); nothing is started");
 
     cli::fetch_arguments fetch_args;
     auto* fetch = app.add_subcommand(
@@ -151,7 +155,8 @@ int main(int argc, char** argv) {
         return cli::fetch_url(fetch_args);
     }
     if (*check) {
-        return cli::check_config(check_path);
+        return check_service ? cli::check_service_config(check_path)
+                             : cli::check_config(check_path);
     }
     std::cerr << app.help();
     return cli::exit_usage;

@@ -3,17 +3,20 @@
 #include "config/crawl_config.hpp"
 #include "config/loader.hpp"
 #include "config/seed_specs.hpp"
+#include "config/service_config.hpp"
 #include "engine/crawl/crawler.hpp"
 #include "engine/crawl/journal.hpp"
-#include "pipelines/outputs/error_stream.hpp"
-#include "pipelines/outputs/output.hpp"
 #include "engine/metrics/crawl_metrics.hpp"
 #include "engine/metrics/http/metrics_server.hpp"
 #include "engine/metrics/process_metrics.hpp"
 #include "engine/metrics/registry.hpp"
 #include "engine/redis/redis_backend.hpp"
+#include "pipelines/outputs/error_stream.hpp"
+#include "pipelines/outputs/output.hpp"
 #include "pipelines/pipeline_sink.hpp"
 
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -22,21 +25,19 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 #include <unistd.h>
 
 #include <atomic>
-#include <filesystem>
-#include <span>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <span>
 #include <thread>
 
 namespace harvest::cli {
@@ -106,9 +107,9 @@ boost::json::object stats_object(const run_figures& figures) {
 
 void print_summary(const run_figures& figures) {
     const auto& s = *figures.stats;
-    const double rate =
-        figures.elapsed_seconds > 0 ? static_cast<double>(s.requests) / figures.elapsed_seconds
-                                    : 0.0;
+    const double rate = figures.elapsed_seconds > 0
+                            ? static_cast<double>(s.requests) / figures.elapsed_seconds
+                            : 0.0;
     std::string codes;
     for (auto [code, n] : s.responses()) {
         codes += (codes.empty() ? "" : ", ") + std::to_string(code) + ": " + std::to_string(n);
@@ -268,6 +269,14 @@ int check_config(const std::string& config_path) {
         return exit_ok;
     } catch (const config::config_error& e) {
         std::fprintf(stderr, "%s\n", e.what());
+        try {  // A valid service config checked as a crawl config: say which check it wants.
+            (void)config::load_service_config(config_path);
+            std::fprintf(stderr,
+                         "%s is a valid service config (harvest serve --config); check it with "
+                         "harvest check --serve %s\n",
+                         config_path.c_str(), config_path.c_str());
+        } catch (const config::config_error&) {
+        }
         return exit_usage;
     }
 }
@@ -296,12 +305,11 @@ int run_crawl(const run_arguments& args) {
 #endif
 
     // The state journal: what entered the frontier and what completed, for --resume.
-    const std::string state_dir =
-        !config.crawl.state_dir.empty()
-            ? config.crawl.state_dir
-            : (std::filesystem::path(config.source_path).parent_path() / ".harvest" /
-               config.crawl.name)
-                  .string();
+    const std::string state_dir = !config.crawl.state_dir.empty()
+                                      ? config.crawl.state_dir
+                                      : (std::filesystem::path(config.source_path).parent_path() /
+                                         ".harvest" / config.crawl.name)
+                                            .string();
     config.crawl.state_dir = state_dir;  // the frontier spills under it (engine.frontier_memory)
     std::unique_ptr<crawl::journal> journal;
     crawl::journal_state recovered;
@@ -314,8 +322,9 @@ int run_crawl(const run_arguments& args) {
     const bool distributed = config.crawl.frontier.backend == crawl::frontier_options::kind::redis;
     if (distributed) {
         if (args.resume) {
-            std::fprintf(stderr, "harvest: --resume is not supported with frontier.backend: redis "
-                                 "(start the worker again: the crawl continues from Redis)\n");
+            std::fprintf(stderr,
+                         "harvest: --resume is not supported with frontier.backend: redis "
+                         "(start the worker again: the crawl continues from Redis)\n");
             return exit_usage;
         }
         const char* worker = std::getenv("HARVEST_WORKER");
@@ -385,8 +394,8 @@ int run_crawl(const run_arguments& args) {
     std::unique_ptr<metrics_endpoint> endpoint;
     if (!config.crawl.metrics_listen.empty()) {
         try {
-            endpoint = std::make_unique<metrics_endpoint>(io.get_executor(), config.crawl,
-                                                          sink->stats());
+            endpoint =
+                std::make_unique<metrics_endpoint>(io.get_executor(), config.crawl, sink->stats());
             endpoint->server.start();
         } catch (const std::exception& e) {
             std::fprintf(stderr, "harvest: cannot start the metrics endpoint: %s\n", e.what());
@@ -458,14 +467,15 @@ int run_crawl(const run_arguments& args) {
     }
 
     if (shared && shared->failed()) {
-        std::fprintf(stderr, "harvest: the Redis frontier failed; this worker's crawl is "
-                             "incomplete (its unfinished requests go to the other workers)\n");
+        std::fprintf(stderr,
+                     "harvest: the Redis frontier failed; this worker's crawl is "
+                     "incomplete (its unfinished requests go to the other workers)\n");
         return exit_failed;
     }
-    run_figures figures{config.crawl.name,
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                            .count(),
-                        &crawler.stats(), &sink->stats()};
+    run_figures figures{
+        config.crawl.name,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+        &crawler.stats(), &sink->stats()};
     print_summary(figures);
     if (!args.stats_json.empty()) {
         std::ofstream out(args.stats_json, std::ios::trunc);

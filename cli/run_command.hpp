@@ -1,5 +1,6 @@
 #pragma once
-// `harvest run`, `harvest check` and `harvest fetch`: thin users of the library.
+// `harvest run`, `harvest check`, `harvest fetch` and `harvest serve`: thin users of the
+// library.
 
 #include <string>
 #include <vector>
@@ -33,7 +34,8 @@ struct fetch_arguments {
 int run_crawl(const run_arguments& args);
 int fetch_url(const fetch_arguments& args);
 int check_config(const std::string& config_path);
-// `harvest serve --config FILE` (serve_command.cpp).
+// `harvest serve --config FILE` and `harvest check --serve FILE` (serve_command.cpp).
 int serve(const std::string& config_path);
+int check_service_config(const std::string& config_path);
 
 }  // namespace harvest::cli

@@ -4,6 +4,7 @@
 // substitution and validation can all report errors at the right place. yaml-cpp is used only
 // to read the text (config_tree.cpp); nothing outside config/ includes this header.
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,5 +53,21 @@ void substitute_environment(node& root, const std::string& source_name);
 
 // Optimal string alignment distance, for "did you mean" hints.
 std::size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate nearest to `word` when it is near enough to be a likely misspelling of it (fewer
+// than max(2, |word| / 3) + 1 edits), else "": the "did you mean" of every config error.
+template <typename Range>
+std::string closest(std::string_view word, const Range& candidates) {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+    for (const auto& candidate : candidates) {
+        const auto distance = edit_distance(word, candidate);
+        if (distance < best_distance) {
+            best_distance = distance;
+            best = std::string(candidate);
+        }
+    }
+    return best;
+}
 
 }  // namespace harvest::config::detail

@@ -81,20 +81,6 @@ std::string join_names(const Range& names, std::string_view separator = ", ") {
     return result;
 }
 
-template <typename Range>
-std::string closest(std::string_view word, const Range& candidates) {
-    std::string best;
-    std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
-    for (const auto& candidate : candidates) {
-        const auto distance = detail::edit_distance(word, candidate);
-        if (distance < best_distance) {
-            best_distance = distance;
-            best = std::string(candidate);
-        }
-    }
-    return best;
-}
-
 bool is_token_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
            std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
@@ -303,7 +289,7 @@ class reader {
         }
         std::string what = "one of " + join_names(options);
         if (n.type == node::kind::scalar) {
-            const auto hint = closest(n.scalar, options);
+            const auto hint = detail::closest(n.scalar, options);
             if (!hint.empty()) {
                 error(n.where, "'" + path + "' must be " + what + " (got " + describe(n) +
                                    "); did you mean '" + hint + "'?");
@@ -413,7 +399,7 @@ section::section(const reader& r, const node& n, std::string path,
     for (const auto& entry : n.entries) {
         if (std::find(keys.begin(), keys.end(), entry.key) == keys.end()) {
             std::string message = "unknown key '" + entry.key + "' " + where;
-            const auto hint = closest(entry.key, keys);
+            const auto hint = detail::closest(entry.key, keys);
             if (!hint.empty()) {
                 message += "; did you mean '" + hint + "'?";
             } else {
@@ -837,8 +823,8 @@ std::string css_selector(const reader& r, const node& n, const std::string& path
         (void)pipelines::css_to_xpath(css);
     } catch (const pipelines::css_syntax_error& e) {
         // The message names the offset in the selector (the node's column may point at a quote).
-        r.error(n.where, "'" + path + "' must be a CSS selector like \"a.product-link\" (" +
-                             e.what() + ")");
+        r.error(n.where,
+                "'" + path + "' must be a CSS selector like \"a.product-link\" (" + e.what() + ")");
     }
     return css;
 }
@@ -1100,11 +1086,11 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
                     }
                     if (std::find(field_names.begin(), field_names.end(), name) ==
                         field_names.end()) {
-                        r.error(names[j].where, "'" + item_path + "' names no field of " +
-                                                    (rule.schema.empty() ? "the" : "a " +
-                                                     rule.schema) +
-                                                    " item (got " + quote_text(name) +
-                                                    "); fields are: " + join_names(field_names));
+                        r.error(names[j].where,
+                                "'" + item_path + "' names no field of " +
+                                    (rule.schema.empty() ? "the" : "a " + rule.schema) +
+                                    " item (got " + quote_text(name) +
+                                    "); fields are: " + join_names(field_names));
                     }
                 }
                 rule.required.push_back(name);
@@ -1131,12 +1117,12 @@ std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n)
         pipelines::output_spec out;
         out.type = static_cast<pipelines::output_type>(r.choice(*type_node, path + ".type", types));
         using keys = std::vector<std::string_view>;
-        const keys allowed =
-            out.type == pipelines::output_type::jsonl    ? keys{"type", "path"}
-            : out.type == pipelines::output_type::csv    ? keys{"type", "path", "columns"}
-            : out.type == pipelines::output_type::sqlite ? keys{"type", "path", "table", "key"}
-                                                         : keys{"type", "url", "batch",
-                                                                "batch_wait", "in_flight"};
+        const keys allowed = out.type == pipelines::output_type::jsonl ? keys{"type", "path"}
+                             : out.type == pipelines::output_type::csv
+                                 ? keys{"type", "path", "columns"}
+                             : out.type == pipelines::output_type::sqlite
+                                 ? keys{"type", "path", "table", "key"}
+                                 : keys{"type", "url", "batch", "batch_wait", "in_flight"};
         section s(r, items[i], path, allowed);
         if (out.type == pipelines::output_type::webhook) {
             const auto* url = s.get("url");
@@ -1285,8 +1271,8 @@ void set_webhook_delivery(crawl_config& config) {
         delivery.http = std::make_shared<const crawl::http_options>(
             host != nullptr && host->http ? *host->http : crawl.http);
         delivery.retry = host != nullptr && host->retry ? *host->retry : crawl.retry;
-        delivery.rate = host != nullptr && host->rate_limit ? *host->rate_limit
-                                                            : crawl.rate_limit.per_host;
+        delivery.rate =
+            host != nullptr && host->rate_limit ? *host->rate_limit : crawl.rate_limit.per_host;
         delivery.breaker = host != nullptr && host->circuit_breaker ? *host->circuit_breaker
                                                                     : crawl.circuit_breaker;
         delivery.deadline = delivery.breaker.give_up_after;
@@ -1367,9 +1353,9 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
 crawl_config detail::read_profile(const node& n, const std::string& source_name,
                                   const std::string& base_dir) {
     const reader r(source_name, base_dir);
-    section top(r, n, "profile",
-                {"engine", "http", "rate_limit", "retry", "circuit_breaker", "hosts", "follow",
-                 "extract"});
+    section top(
+        r, n, "profile",
+        {"engine", "http", "rate_limit", "retry", "circuit_breaker", "hosts", "follow", "extract"});
     crawl_config config;
     config.source_path = source_name;
     read_fetch_sections(r, top, config);

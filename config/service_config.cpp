@@ -38,16 +38,22 @@ class service_reader {
         }
         std::set<std::string> seen;
         for (const auto& entry : n.entries) {
+            const std::string where = path.empty() ? "at the top level" : "in '" + path + "'";
             if (std::find(keys.begin(), keys.end(), entry.key) == keys.end()) {
-                std::string valid;
-                for (auto k : keys) {
-                    valid += (valid.empty() ? "" : ", ") + std::string(k);
+                std::string message = "unknown key '" + entry.key + "' " + where;
+                if (const auto hint = detail::closest(entry.key, keys); !hint.empty()) {
+                    message += "; did you mean '" + hint + "'?";
+                } else {
+                    std::string valid;
+                    for (auto k : keys) {
+                        valid += (valid.empty() ? "" : ", ") + std::string(k);
+                    }
+                    message += "; valid keys: " + valid;
                 }
-                error(entry.key_where,
-                      "unknown key '" + entry.key + "' in '" + path + "'; valid keys: " + valid);
+                error(entry.key_where, message);
             }
             if (!seen.insert(entry.key).second) {
-                error(entry.key_where, "duplicate key '" + entry.key + "' in '" + path + "'");
+                error(entry.key_where, "duplicate key '" + entry.key + "' " + where);
             }
         }
     }

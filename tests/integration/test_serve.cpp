@@ -587,6 +587,39 @@ TEST_CASE("serve: API errors over HTTP are 401 400 413 and 429 with Retry-After"
     CHECK(service.kill(SIGTERM) == 0);
 }
 
+TEST_CASE("serve: harvest check --serve validates a service config and starts nothing", "[serve]") {
+    service_fixture f;
+    f.write_config("", "  catalog: \"http://127.0.0.1:9/{id}\"\n");
+    const auto serve_yaml = f.tmp / "serve.yaml";
+    auto good = run_process({harvest_binary().string(), "check", "--serve", serve_yaml.string()});
+    INFO(describe(good));
+    CHECK(good.exit_code == 0);
+    CHECK(good.out.find("valid (service on 127.0.0.1:" + std::to_string(f.port) +
+                        "; profiles: catalog; templates: catalog)") != std::string::npos);
+    CHECK_FALSE(fs::exists(f.tmp / "jobs.db"));  // nothing started, nothing created
+
+    // Line 5 is "concurrency: 32"; misspelt, the error names the place and the right key.
+    auto text = read_file(serve_yaml);
+    const auto at = text.find("concurrency: 32");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, 11, "concurency");
+    write_file(f.tmp / "bad.yaml", text);
+    auto bad =
+        run_process({harvest_binary().string(), "check", "--serve", (f.tmp / "bad.yaml").string()});
+    INFO(describe(bad));
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("bad.yaml:5:1: unknown key 'concurency' at the top level; did you mean "
+                       "'concurrency'?") != std::string::npos);
+
+    // Without --serve the same file is checked as a crawl config, which it is not; the error
+    // says which check it wants.
+    auto as_crawl = run_process({harvest_binary().string(), "check", serve_yaml.string()});
+    INFO(describe(as_crawl));
+    CHECK(as_crawl.exit_code == 2);
+    CHECK(as_crawl.err.find("is a valid service config") != std::string::npos);
+    CHECK(as_crawl.err.find("harvest check --serve " + serve_yaml.string()) != std::string::npos);
+}
+
 TEST_CASE("serve: the egress guard refuses internal names and literals before connecting",
           "[serve]") {
     service_fixture f;

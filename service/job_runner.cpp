@@ -22,6 +22,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 
 namespace harvest::service {
@@ -97,6 +98,8 @@ service_metrics::service_metrics(metrics::registry& reg, jobs_db& db)
 // Per (profile, host): the engine's policies, touched only from the runner's thread.
 struct host_policies {
     resilience::token_bucket bucket;
+    // rate_limit.adaptive: a 429 halves this host's rate, good answers restore it.
+    std::optional<resilience::adaptive_rate> adaptive;
     resilience::circuit_breaker breaker;
     resilience::retry_policy retry;
     resilience::retry_budget budget;
@@ -134,7 +137,8 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
     std::size_t webhooks_in_flight = 0;
     std::deque<std::shared_ptr<active_job>> jobs;  // round-robin order
     std::map<std::string, std::shared_ptr<const pipelines::extractor_set>> extractors;
-    std::map<std::string, std::unique_ptr<host_policies>> hosts;  // "profile host"
+    std::map<std::string, std::unique_ptr<host_policies>> hosts;     // "profile host"
+    std::map<std::string, resilience::token_bucket> global_buckets;  // per profile
     std::mt19937_64 rng{std::random_device{}()};
 
     state(asio::any_io_executor ex, const config::service_config& cfg, jobs_db& database,
@@ -195,13 +199,23 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 limit = it->second.per_host_concurrency.value_or(limit);
             }
             slot = std::make_unique<host_policies>(host_policies{
-                resilience::token_bucket(bucket.per_second, bucket.burst),
+                resilience::token_bucket(bucket.per_second, bucket.burst), std::nullopt,
                 resilience::circuit_breaker(breaker), resilience::retry_policy(retry),
                 resilience::retry_budget(retry.budget_ratio, retry.budget_min_per_second),
                 std::make_shared<const crawl::http_options>(http), std::max<std::size_t>(1, limit),
                 0, std::make_unique<asio::steady_timer>(executor, clock::time_point::max())});
+            if (crawl.rate_limit.adaptive && !slot->bucket.unlimited()) {
+                slot->adaptive.emplace(slot->bucket.rate());
+            }
         }
         return *slot;
+    }
+
+    // rate_limit.global of the job's profile: one bucket over all its hosts, shared by its jobs.
+    resilience::token_bucket& global_bucket_for(const active_job& job) {
+        const auto& global = job.profile->crawl.rate_limit.global;
+        return global_buckets.try_emplace(job.row.profile, global.per_second, global.burst)
+            .first->second;
     }
 
     // The next item of `job` to fetch, refilling the buffer from jobs_db.
@@ -356,6 +370,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                                 std::string& data, std::string& error, unsigned& attempts) {
         const auto host = host_key(item.url);
         auto& policies = policies_for(job, host);
+        auto& global = global_bucket_for(job);
         asio::steady_timer timer(executor);
         clock::duration previous_delay{};
         bool retry_allowed = false;  // the pending retry has been granted by the budget
@@ -386,11 +401,22 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 }
                 retry_allowed = true;
             }
+            // The profile's global bucket first (only looked at), then the host's: the token of
+            // either is taken only when both have one.
+            if (!global.unlimited() && global.next_available(now) > now) {
+                timer.expires_at(global.next_available(now));
+                boost::system::error_code ec;
+                co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                continue;
+            }
             if (!policies.bucket.try_acquire(now)) {
                 timer.expires_at(policies.bucket.next_available(now));
                 boost::system::error_code ec;
                 co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
                 continue;
+            }
+            if (!global.unlimited()) {
+                (void)global.try_acquire(now);  // available: checked above, nothing ran since
             }
             auto permit = policies.breaker.try_acquire(now);
             if (!permit) {
@@ -431,6 +457,15 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                                         std::chrono::system_clock::now());
             const bool failure = !result || result->status >= 500;
             const bool neutral = result && result->status >= 400 && result->status < 500;
+            if (policies.adaptive && result) {
+                const auto answered = clock::now();
+                const double rate = result->status == 429
+                                        ? policies.adaptive->on_throttled(answered)
+                                        : policies.adaptive->on_success(answered);
+                if (rate != policies.bucket.rate()) {
+                    policies.bucket.set_rate(rate);
+                }
+            }
             policies.breaker.record(*permit,
                                     failure   ? resilience::call_outcome::failure
                                     : neutral ? resilience::call_outcome::neutral

@@ -1,7 +1,8 @@
 #pragma once
 // Runs the items of every unfinished job through the engine's parts: net::http_client, and per
-// (profile, host) a token bucket, a circuit breaker and the retry policy with backoff and
-// Retry-After; each page goes through the profile's extractors (pipelines::extractor_set).
+// (profile, host) a token bucket (adaptive with rate_limit.adaptive), a circuit breaker and the
+// retry policy with backoff and Retry-After, under the profile's rate_limit.global bucket; each
+// page goes through the profile's extractors (pipelines::extractor_set).
 //
 // Fairness: at most `concurrency` items are in flight over all jobs, and a free slot goes to the
 // next job in round-robin order, so a 5,000-item job and a 10-item job submitted together both

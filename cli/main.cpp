@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
     bool check_service = false;
     auto* check = app.add_subcommand(
         "check", "validate a crawl config (or a service config); fetches nothing");
-    check->add_option("file", check_path, "crawl config (YAML)")->required();
+    check->add_option("file", check_path, "crawl config (YAML); a service config with --serve")
+        ->required();
     check->add_flag("--serve", check_service,
                     "FILE is a service config (harvest serve --config); nothing is started");
 

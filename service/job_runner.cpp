@@ -458,13 +458,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             const bool failure = !result || result->status >= 500;
             const bool neutral = result && result->status >= 400 && result->status < 500;
             if (policies.adaptive && result) {
-                const auto answered = clock::now();
-                const double rate = result->status == 429
-                                        ? policies.adaptive->on_throttled(answered)
-                                        : policies.adaptive->on_success(answered);
-                if (rate != policies.bucket.rate()) {
-                    policies.bucket.set_rate(rate);
-                }
+                policies.adaptive->on_answer(result->status, clock::now(), policies.bucket);
             }
             policies.breaker.record(*permit,
                                     failure   ? resilience::call_outcome::failure

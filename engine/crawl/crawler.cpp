@@ -568,11 +568,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
         if (host.adaptive && done.status) {
             // The server's "too many" slows this host; good answers restore its rate.
-            const double rate = *done.status == 429 ? host.adaptive->on_throttled(now)
-                                                    : host.adaptive->on_success(now);
-            if (rate != host.bucket.rate()) {
-                host.bucket.set_rate(rate);
-            }
+            host.adaptive->on_answer(*done.status, now, host.bucket);
         }
         if (done.taken.request.attempt == 1) {
             // Only first attempts earn retry budget: retries must not pay for more retries.

@@ -24,7 +24,9 @@ wide floor_div(wide a, wide b) {
     return q;
 }
 
-wide ceil_div(wide a, wide b) { return -floor_div(-a, b); }
+wide ceil_div(wide a, wide b) {
+    return -floor_div(-a, b);
+}
 
 }  // namespace
 
@@ -130,6 +132,13 @@ double adaptive_rate::on_success(clock::time_point now) {
     current_ = std::min(configured_, current_ + configured_ / 20 * seconds);
     last_change_ = now;
     return current_;
+}
+
+void adaptive_rate::on_answer(unsigned status, clock::time_point now, token_bucket& bucket) {
+    const double rate = status == 429 ? on_throttled(now) : on_success(now);
+    if (rate != bucket.rate()) {
+        bucket.set_rate(rate);
+    }
 }
 
 }  // namespace harvest::resilience

@@ -13,7 +13,7 @@
 namespace harvest::resilience {
 
 class token_bucket {
-public:
+  public:
     // per_second <= 0 (or not finite) = unlimited: every try_acquire succeeds.
     // burst < 1 is treated as 1 (a bucket must be able to hold the token it grants).
     token_bucket(double per_second, double burst);
@@ -33,7 +33,7 @@ public:
     double burst() const { return burst_; }
     bool unlimited() const { return unlimited_; }
 
-private:
+  private:
     // GCC's 128-bit integer: now_ns * rate_micro reaches ~1e34 at most.
     __extension__ using wide = __int128;
 
@@ -44,11 +44,11 @@ private:
     double burst_ = 1;
     bool unlimited_ = true;
     // Time is kept in units of 1/rate_micro_ ns, so one emission interval is exactly 1e15.
-    std::int64_t rate_micro_ = 1;   // requests per 1e6 seconds
+    std::int64_t rate_micro_ = 1;  // requests per 1e6 seconds
     std::int64_t burst_micro_ = 1'000'000;
-    wide tolerance_ = 0;            // (burst - 1) emission intervals, scaled
-    wide tat_ = 0;                  // theoretical arrival time of the next request, scaled
-    bool fresh_ = true;             // no grant yet: the bucket starts full
+    wide tolerance_ = 0;  // (burst - 1) emission intervals, scaled
+    wide tat_ = 0;        // theoretical arrival time of the next request, scaled
+    bool fresh_ = true;   // no grant yet: the bucket starts full
 };
 
 // Adaptive rate for one host (rate_limit.adaptive): a 429 halves the rate, down to a tenth of
@@ -57,7 +57,7 @@ private:
 // Several 429s within `decrease_cooldown` of a halving count once: they answer requests that
 // were sent at the old rate.
 class adaptive_rate {
-public:
+  public:
     explicit adaptive_rate(double configured_per_second,
                            clock::duration decrease_cooldown = std::chrono::seconds(1));
 
@@ -65,10 +65,13 @@ public:
     double on_throttled(clock::time_point now);
     // A non-throttled answer. Returns the new rate.
     double on_success(clock::time_point now);
+    // One answer's status: a 429 is on_throttled, anything else on_success; `bucket` takes the
+    // new rate when it changed.
+    void on_answer(unsigned status, clock::time_point now, token_bucket& bucket);
     double current() const { return current_; }
     double configured() const { return configured_; }
 
-private:
+  private:
     double configured_;
     double current_;
     clock::duration decrease_cooldown_;

@@ -219,3 +219,15 @@ TEST_CASE("adaptive_rate: halve on 429 down to a tenth, restore additively",
     adaptive_rate unlimited(0);
     CHECK(unlimited.on_throttled(t0) == 0);
 }
+
+TEST_CASE("adaptive_rate::on_answer moves the bucket with the rate",
+          "[unit][token_bucket][adaptive]") {
+    adaptive_rate rate(20);
+    token_bucket bucket(20, 1);
+    rate.on_answer(429, t0, bucket);
+    CHECK(bucket.rate() == 10);
+    rate.on_answer(200, t0 + seconds(2), bucket);  // 2 s of good answers: +1/s per second
+    CHECK(bucket.rate() == Approx(12));
+    rate.on_answer(503, t0 + seconds(3), bucket);  // not a 429: restores too
+    CHECK(bucket.rate() == Approx(13));
+}

@@ -36,9 +36,9 @@ class service_reader {
         if (n.type != node::kind::map) {
             error(n.where, "'" + path + "' must be a map of settings (key: value)");
         }
+        const std::string where = path.empty() ? "at the top level" : "in '" + path + "'";
         std::set<std::string> seen;
         for (const auto& entry : n.entries) {
-            const std::string where = path.empty() ? "at the top level" : "in '" + path + "'";
             if (std::find(keys.begin(), keys.end(), entry.key) == keys.end()) {
                 std::string message = "unknown key '" + entry.key + "' " + where;
                 if (const auto hint = detail::closest(entry.key, keys); !hint.empty()) {

@@ -35,13 +35,28 @@ namespace harvest::test {
 
 // One request as the origin logged it on arrival.
 struct arrival {
-    double t = 0;             // seconds since the epoch, microsecond resolution (origin clock)
+    double t = 0;  // seconds since the epoch: when the origin's kernel received the request
     std::string method;
     std::string path;
     std::string idempotency_key;  // empty when the request carried none
     int status = 0;               // what the origin answered; 0 = never answered (/hang)
     std::string retry_after;      // the Retry-After the origin sent, if any
 };
+
+// Over every window [t_i, t_j] of `sorted` (arrivals in time order), the most arrivals beyond
+// rate * (t_j - t_i + jitter) + burst: positive when some window broke the rate, negative by how
+// far every window stayed inside it.
+inline double worst_window_excess(const std::vector<arrival>& sorted, double rate, double burst,
+                                  double jitter) {
+    double worst = -1e9;
+    for (std::size_t i = 0; i < sorted.size(); ++i) {
+        for (std::size_t j = i; j < sorted.size(); ++j) {
+            const double allowed = rate * (sorted[j].t - sorted[i].t + jitter) + burst;
+            worst = std::max(worst, static_cast<double>(j - i + 1) - allowed);
+        }
+    }
+    return worst;
+}
 
 // GET http://127.0.0.1:port/path with a blocking socket (2 s timeouts); the response status,
 // or -1 when there was no answer.
@@ -59,8 +74,9 @@ inline int http_get_status(int port, std::string_view path) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int status = -1;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        const std::string request = "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1:" +
-                                    std::to_string(port) + "\r\nConnection: close\r\n\r\n";
+        const std::string request = "GET " + std::string(path) +
+                                    " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                                    "\r\nConnection: close\r\n\r\n";
         if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
             static_cast<ssize_t>(request.size())) {
             std::string response;
@@ -84,7 +100,7 @@ inline int http_get_status(int port, std::string_view path) {
 }
 
 class chaos_origin {
-public:
+  public:
     // Starts the origin with its log, port file and output under `dir` (created), named `name`.
     explicit chaos_origin(const fs::path& dir, const std::string& name = "origin",
                           bool fail_all = false)
@@ -93,8 +109,9 @@ public:
         const fs::path port_file = dir / (name + ".port");
         const fs::path output = dir / (name + ".out");
         fs::remove(port_file);
-        std::vector<std::string> args{HARVEST_CHAOS_ORIGIN, "--port",      "0", "--log",
-                                      log_.string(),        "--port-file", port_file.string()};
+        std::vector<std::string> args{
+            HARVEST_CHAOS_ORIGIN, "--port",          "0", "--log", log_.string(),
+            "--port-file",        port_file.string()};
         if (fail_all) {
             args.emplace_back("--fail-all");
         }
@@ -144,9 +161,7 @@ public:
 
     int port() const { return port_; }
     std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-    std::string url(std::string_view path) const {
-        return "http://" + host() + std::string(path);
-    }
+    std::string url(std::string_view path) const { return "http://" + host() + std::string(path); }
     const fs::path& log_path() const { return log_; }
 
     // Every logged request, in arrival order; control requests left out unless asked for.
@@ -212,7 +227,7 @@ public:
         pid_ = -1;
     }
 
-private:
+  private:
     fs::path log_;
     int pid_ = -1;
     int port_ = 0;

@@ -630,13 +630,7 @@ TEST_CASE("serve: a profile's rate_limit.global holds over all its hosts in ever
     // most 40 * (T + 50 ms) + 5. Without the global bucket all 120 come within a few
     // milliseconds; 50 ms is two requests of slack for Harvest being preempted between taking a
     // token and writing the request.
-    double worst = -1e9;
-    for (std::size_t i = 0; i < arrivals.size(); ++i) {
-        for (std::size_t j = i; j < arrivals.size(); ++j) {
-            const double allowed = 40 * (arrivals[j].t - arrivals[i].t + 0.050) + 5;
-            worst = std::max(worst, static_cast<double>(j - i + 1) - allowed);
-        }
-    }
+    const double worst = worst_window_excess(arrivals, 40, 5, 0.050);
     INFO("worst window excess over 40 * (T + 50 ms) + 5: " << worst << " requests");
     CHECK(worst <= 0);
     CHECK(arrivals.back().t - arrivals.front().t >= (urls - 5) / 40.0 - 0.1);  // 2.875 s

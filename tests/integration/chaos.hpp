@@ -99,21 +99,41 @@ inline int http_get_status(int port, std::string_view path) {
     return status;
 }
 
+// How a chaos origin starts.
+struct chaos_options {
+    std::string name = "origin";  // names its files under the directory: NAME.log, NAME.port, ...
+    bool fail_all = false;        // start in fail-all mode (every request 503)
+    std::string robots_txt;       // served at /robots.txt (200 text/plain); empty = none
+    int robots_status = 0;        // /robots.txt answers this status, empty body; 0 = none
+};
+
 class chaos_origin {
   public:
     // Starts the origin with its log, port file and output under `dir` (created), named `name`.
     explicit chaos_origin(const fs::path& dir, const std::string& name = "origin",
                           bool fail_all = false)
-        : log_(dir / (name + ".log")) {
+        : chaos_origin(dir, chaos_options{name, fail_all, {}, 0}) {}
+
+    chaos_origin(const fs::path& dir, const chaos_options& options)
+        : log_(dir / (options.name + ".log")) {
         fs::create_directories(dir);
-        const fs::path port_file = dir / (name + ".port");
-        const fs::path output = dir / (name + ".out");
+        const fs::path port_file = dir / (options.name + ".port");
+        const fs::path output = dir / (options.name + ".out");
         fs::remove(port_file);
         std::vector<std::string> args{
             HARVEST_CHAOS_ORIGIN, "--port",          "0", "--log", log_.string(),
             "--port-file",        port_file.string()};
-        if (fail_all) {
+        if (options.fail_all) {
             args.emplace_back("--fail-all");
+        }
+        if (options.robots_status != 0) {
+            args.emplace_back("--robots-status");
+            args.push_back(std::to_string(options.robots_status));
+        } else if (!options.robots_txt.empty()) {
+            const fs::path robots = dir / (options.name + ".robots.txt");
+            write_file(robots, options.robots_txt);
+            args.emplace_back("--robots");
+            args.push_back(robots.string());
         }
         std::vector<char*> argv;
         for (auto& a : args) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iomanip>
 #include <map>
 #include <memory>
@@ -646,6 +647,13 @@ int max_overlap(std::vector<std::pair<double, double>> intervals) {
     return worst;
 }
 
+// I3 checks hosts whose share of failure-counting URLs is at most this fraction of
+// failure_rate: 0.5, or 1 (the wording) with HARVEST_SCENARIO_I3=strict.
+double i3_share_of_failure_rate() {
+    const char* mode = std::getenv("HARVEST_SCENARIO_I3");
+    return mode != nullptr && std::string_view(mode) == "strict" ? 1.0 : 0.5;
+}
+
 long long json_count(const json::object& o, std::string_view key) {
     const auto* v = o.if_contains(key);
     return v != nullptr && v->is_number() ? json_int(*v) : -1;
@@ -861,7 +869,11 @@ result run(const scenario& s, const fs::path& dir) {
             const std::string final_url = bases[h] + u.final_path;
             const bool has_error = error_count.count(url) != 0;
             const bool has_item = item_count.count(final_url) != 0;
-            if (has_error || has_item) {
+            // A redirect to another seed's URL ends with that URL, item or error (the crawl
+            // already has it: dedup).
+            const bool ended_as_target = final_url != url && seed_urls.count(final_url) != 0 &&
+                                         error_count.count(final_url) != 0;
+            if (has_error || has_item || ended_as_target) {
                 ++ended;
             } else {
                 unended.emplace_back(h, &u);
@@ -878,7 +890,9 @@ result run(const scenario& s, const fs::path& dir) {
                 if (requested[h].count(u.path) != 0) {
                     check.fail("I4 politeness", "robots.txt disallows it, fetched anyway: " + url);
                 }
-                if (has_error && error_kind[url] != "robots_disallowed") {
+                // Or circuit_open: a host given up fails every request waiting for it.
+                if (has_error && error_kind[url] != "robots_disallowed" &&
+                    error_kind[url] != "circuit_open") {
                     check.fail("I2 accounting", "disallowed by robots.txt, ended as " +
                                                     error_kind[url] + ": " + url);
                 }
@@ -964,7 +978,7 @@ result run(const scenario& s, const fs::path& dir) {
                 counted += u.counts_failure ? 1 : 0;
             }
             const double share = counted / static_cast<double>(host.urls.size());
-            if (share > c.failure_rate / 2) {
+            if (share > c.failure_rate * i3_share_of_failure_rate()) {
                 continue;
             }
             for (const auto& u : host.urls) {

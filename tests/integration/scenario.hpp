@@ -27,8 +27,12 @@
 //                    robots.txt unavailable or disallowing it, or the host's share of URLs that
 //                    count a failure for the breaker (their first answer is a 5xx or a transport
 //                    error, the flaky-but-good ones included) is above half the breaker's
-//                    failure_rate. (The generator keeps give_up_after >= 8 x open_for, so a
-//                    healthy host gets at least 8 half-open rounds of fresh probes.)
+//                    failure_rate (all of failure_rate, as the issue words it, with
+//                    HARVEST_SCENARIO_I3=strict). The generator keeps give_up_after >= 8 x
+//                    open_for, so a healthy host gets at least 8 half-open rounds of fresh probes.
+//                    A redirect to another seed ends with that seed (item or error); a URL
+//                    robots.txt disallows may end as robots_disallowed or, when its host was
+//                    given up, circuit_open, but is never requested.
 //   I4 politeness    per host, from the origin's receive times (first hop of each request:
 //                    redirect hops followed inside one fetch are left out; robots.txt too): no
 //                    window breaks per_second/burst or the Crawl-delay (worst_window_excess with

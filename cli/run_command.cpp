@@ -91,6 +91,7 @@ boost::json::object stats_object(const run_figures& figures) {
     }
     out["outputs"] = std::move(outputs);
     out["dedup_skipped"] = s.dedup_skipped.load();
+    out["redirect_duplicates"] = s.redirect_duplicates.load();
     out["robots_disallowed"] = s.robots_disallowed.load();
     out["breaker"] = boost::json::object{{"opened", s.breaker_opened.load()},
                                          {"short_circuited", s.short_circuited.load()}};

@@ -629,9 +629,9 @@ crawl::retry_options read_retry(const reader& r, const node& n, const std::strin
 
 crawl::breaker_options read_breaker(const reader& r, const node& n, const std::string& path,
                                     crawl::breaker_options breaker) {
-    section s(
-        r, n, path,
-        {"window", "min_calls", "failure_rate", "open_for", "half_open_probes", "give_up_after"});
+    section s(r, n, path,
+              {"window", "min_calls", "failure_rate", "min_open_for", "open_for",
+               "half_open_probes", "give_up_after"});
     if (const auto* v = s.get("window")) {
         breaker.window = static_cast<unsigned>(r.integer(*v, s.path_of("window"), 1, 1000000));
     }
@@ -652,6 +652,16 @@ crawl::breaker_options read_breaker(const reader& r, const node& n, const std::s
     }
     if (const auto* v = s.get("open_for")) {
         breaker.open_for = r.duration(*v, s.path_of("open_for"), true);
+    }
+    if (const auto* v = s.get("min_open_for")) {
+        breaker.min_open_for = r.duration(*v, s.path_of("min_open_for"), true);
+    }
+    if (breaker.min_open_for > breaker.open_for) {
+        if (const auto* v = s.get("min_open_for")) {
+            r.error(v->where, "'" + s.path_of("min_open_for") + "' must not exceed '" +
+                                  s.path_of("open_for") + "' (the longest an opening lasts)");
+        }
+        breaker.min_open_for = breaker.open_for;  // only open_for was set, below the default
     }
     if (const auto* v = s.get("half_open_probes")) {
         breaker.half_open_probes =

@@ -35,6 +35,7 @@ struct flush_tick {};
 struct page_items {
     std::vector<item> items;
     std::uint64_t fingerprint = 0;
+    std::uint64_t redirect_target = 0;  // completed with it (fetched_page::redirect_target)
 };
 
 using message = std::variant<page_items, crawl::failure_record, end_of_stream, flush_tick>;
@@ -215,6 +216,9 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
             }
             if (page->fingerprint != 0) {
                 pages.push_back(page->fingerprint);
+            }
+            if (page->redirect_target != 0) {
+                pages.push_back(page->redirect_target);
             }
         } else if (auto* failure = std::get_if<crawl::failure_record>(&next)) {
             if (failure->fingerprint != 0) {
@@ -428,6 +432,13 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
     }
     std::vector<item> batch;
     crawl::sink_result result;
+    if (page.duplicate) {
+        // A redirect to a page the crawl has: nothing to extract, only the request to complete.
+        message completed_page{page_items{{}, page.request.fingerprint, 0}};
+        co_await state_->channel.async_send(boost::system::error_code{}, std::move(completed_page),
+                                            asio::use_awaitable);
+        co_return result;
+    }
     // CPU work on the fetching thread, so a single-host crawl still uses every core.
     extract_outcome outcome = extractors_.extract(page, batch, result.links);
     for (const auto& custom : custom_extractors_) {
@@ -462,7 +473,8 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
         // Suspends while the channel is full: this is the backpressure on the crawl.
         // A named message, not a temporary in the co_await expression (GCC 12 coroutine bug:
         // such temporaries can be destroyed twice).
-        message completed_page{page_items{std::move(batch), page.request.fingerprint}};
+        message completed_page{
+            page_items{std::move(batch), page.request.fingerprint, page.redirect_target}};
         co_await state_->channel.async_send(boost::system::error_code{}, std::move(completed_page),
                                             asio::use_awaitable);
         // Counted after the send, so the gauge never exceeds what is really waiting.

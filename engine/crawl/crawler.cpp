@@ -110,6 +110,11 @@ struct completion {
     clock::duration elapsed{};
     std::vector<std::string> sitemap_locations;  // a sitemap's <loc> entries
     bool sitemap_is_index = false;
+    // A success that was redirected to another URL: held back from the sink until the
+    // scheduler strand has claimed the final URL's fingerprint (claim_redirect).
+    std::optional<fetched_page> redirected;
+    std::uint64_t redirect_target = 0;
+    bool breaker_recorded = false;  // a success: told to the breaker before the sink took it
 };
 
 struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
@@ -153,6 +158,14 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
 
     void wake() { timer.cancel(); }
 
+    // engine.max_requests reached: no seed or link is admitted any more.
+    bool request_limit_reached() const noexcept {
+        return options.engine.max_requests != 0 && admitted >= options.engine.max_requests;
+    }
+
+    // No seed will be admitted any more: the stream ran out, or the request limit cut it.
+    bool seeds_done() const noexcept { return seeds.exhausted() || request_limit_reached(); }
+
     // An executor whose handlers never run two at a time: a new strand, unless a single thread
     // runs the io_context and already serializes everything.
     asio::any_io_executor serial_executor() {
@@ -164,7 +177,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
 
     // Admits a logical request; handles dedup, limits and invalid URLs. Strand only.
     void admit(crawl_request request, clock::time_point now) {
-        if (options.engine.max_requests != 0 && admitted >= options.engine.max_requests) {
+        if (request_limit_reached()) {
             return;
         }
         const auto& idem = options.retry.idempotency_methods;
@@ -202,8 +215,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     void refill_seeds(clock::time_point now) {
         // Keep enough work queued to fill every slot, no more: seeds stay streamed.
         const std::size_t low_water = 2 * options.engine.concurrency + 1024;
-        while (!stopping && !seeds.exhausted() && queue.ready_size() < low_water &&
-               (options.engine.max_requests == 0 || admitted < options.engine.max_requests)) {
+        while (!stopping && !seeds_done() && queue.ready_size() < low_water) {
             auto next = seeds.next();
             if (!next) {
                 break;
@@ -339,22 +351,30 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 count_sent(*host, "GET");
                 asio::co_spawn(serial_executor(), fetch_robots(self, host), log_failure);
             }
-            for (auto& refused : queue.take_robots_refusals()) {
+            for (auto& [refused, host] : queue.take_robots_refusals()) {
                 if (shared) {
                     shared->complete(refused);
                 }
-                stats.robots_disallowed.fetch_add(1, std::memory_order_relaxed);
-                stats.count_failure("robots_disallowed");
-                pending_failures.push_back(failure_record{
-                    std::move(refused.http.url), "robots_disallowed", 0, std::nullopt, "",
-                    std::chrono::system_clock::now(), refused.fingerprint});
+                // RFC 9309: an unreachable robots.txt disallows everything, but the record
+                // says why: the host was down, not closed to crawlers.
+                const auto& unavailable = host->robots_unavailable;
+                const std::string kind = unavailable ? "robots_unavailable" : "robots_disallowed";
+                if (!unavailable) {
+                    stats.robots_disallowed.fetch_add(1, std::memory_order_relaxed);
+                }
+                stats.count_failure(kind);
+                pending_failures.push_back(
+                    failure_record{std::move(refused.http.url), kind, 0,
+                                   unavailable ? unavailable->status : std::nullopt,
+                                   unavailable ? unavailable->last_error : std::string(),
+                                   std::chrono::system_clock::now(), refused.fingerprint});
             }
             if (!pending_failures.empty()) {
                 continue;
             }
             const bool published = publish_gauges(clock::now());
             if (in_flight == 0 && robots_in_flight == 0 &&
-                (stopping || (queue.empty() && seeds.exhausted() && pending_failures.empty() &&
+                (stopping || (queue.empty() && seeds_done() && pending_failures.empty() &&
                               (!shared || shared->finished())))) {
                 break;
             }
@@ -409,7 +429,17 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                     : net::fetch_error::protocol)));
         }
         const bool unavailable = !result || result->status >= 500;
-        asio::post(self->strand, [self, host, unavailable, rules = std::move(rules)]() mutable {
+        host_state::robots_failure why;
+        if (!result) {
+            why.last_error =
+                net::to_string(result.error().category() == net::fetch_error_category()
+                                   ? static_cast<net::fetch_error>(result.error().value())
+                                   : net::fetch_error::protocol);
+        } else {
+            why.status = result->status;
+        }
+        asio::post(self->strand, [self, host, unavailable, why = std::move(why),
+                                  rules = std::move(rules)]() mutable {
             --self->robots_in_flight;
             const unsigned attempts = host->robots_attempts + 1;
             if (unavailable && attempts < std::max(1u, host->policy.options().max_attempts)) {
@@ -418,9 +448,12 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 self->queue.retry_robots(*host, clock::now() + delay);
             } else {
                 if (unavailable) {
-                    spdlog::warn("robots.txt of {} unavailable after {} tries: not crawling "
-                                 "that host",
-                                 host->label, attempts);
+                    spdlog::warn(
+                        "robots.txt of {} unavailable after {} tries ({}): not "
+                        "crawling that host",
+                        host->label, attempts,
+                        why.status ? "status " + std::to_string(*why.status) : why.last_error);
+                    host->robots_unavailable = std::move(why);
                 }
                 self->queue.set_robots(*host, std::move(rules));
             }
@@ -464,11 +497,29 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         const auto breaker_result = resilience::breaker_outcome_of(outcome);
 
         if (done.decision.what == resilience::verdict::success) {
+            // The breaker hears of a success as soon as it is known, not after the page went
+            // through the sink: of a burst of answers, the failures (which skip the sink) would
+            // otherwise reach it first and could open it on a host that mostly succeeds.
+            asio::post(self->strand, [self, host = &host, permit = taken.permit, breaker_result]() {
+                bool no_failure = false;
+                self->record_breaker(*host, permit, breaker_result, no_failure, clock::now());
+            });
+            done.breaker_recorded = true;
             self->stats.succeeded.fetch_add(1, std::memory_order_relaxed);
             if (request.sitemap) {
                 read_sitemap(result->body, *host.http, done);
             }
             fetched_page page{request, std::move(*result), std::chrono::system_clock::now()};
+            if (const auto target = redirect_claim_needed(*self, page)) {
+                // The final URL goes through dedup like any link before anything is emitted.
+                done.redirected = std::move(page);
+                done.redirect_target = *target;
+                done.taken = std::move(taken);
+                asio::post(self->strand, [self, done = std::move(done), breaker_result]() mutable {
+                    self->claim_redirect(std::move(done), breaker_result);
+                });
+                co_return;
+            }
             sink_result found = co_await self->output->on_success(std::move(page));
             done.links = std::move(found.links);
         } else if (done.decision.what == resilience::verdict::fail) {
@@ -481,6 +532,50 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             co_await self->output->on_failure(std::move(failure));
         }
         done.taken = std::move(taken);
+        asio::post(self->strand, [self, done = std::move(done), breaker_result]() mutable {
+            self->complete(std::move(done), breaker_result);
+        });
+    }
+
+    // The fingerprint of a redirected page's final URL when it differs from its request's and
+    // the crawl deduplicates (the local frontier's seen set; the Redis frontier deduplicates
+    // what it is given, not what a redirect reached).
+    static std::optional<std::uint64_t> redirect_claim_needed(const impl& self,
+                                                              const fetched_page& page) {
+        if (page.response.redirects == 0 || !self.options.engine.dedup || self.shared) {
+            return std::nullopt;
+        }
+        const auto target = fingerprint(net::http_request{"GET", page.response.final_url, {}, {}});
+        if (!target || *target == page.request.fingerprint) {
+            return std::nullopt;
+        }
+        return target;
+    }
+
+    // Scheduler strand: a redirected success asks whether its final URL is new to the crawl.
+    // New: the page is emitted and the URL marked seen. Known: the page only completes its
+    // request; the URL's own request emits it. Either way the sink is called from a coroutine
+    // of its own (it may suspend on backpressure), and the request stays in flight until then.
+    void claim_redirect(completion done, resilience::call_outcome breaker_result) {
+        fetched_page page = std::move(*done.redirected);
+        done.redirected.reset();
+        if (queue.claim(done.redirect_target)) {
+            page.redirect_target = done.redirect_target;
+        } else {
+            page.duplicate = true;
+            stats.redirect_duplicates.fetch_add(1, std::memory_order_relaxed);
+        }
+        asio::co_spawn(serial_executor(),
+                       deliver_redirected(shared_from_this(), std::move(page), std::move(done),
+                                          breaker_result),
+                       log_failure);
+    }
+
+    static asio::awaitable<void> deliver_redirected(std::shared_ptr<impl> self, fetched_page page,
+                                                    completion done,
+                                                    resilience::call_outcome breaker_result) {
+        sink_result found = co_await self->output->on_success(std::move(page));
+        done.links = std::move(found.links);
         asio::post(self->strand, [self, done = std::move(done), breaker_result]() mutable {
             self->complete(std::move(done), breaker_result);
         });
@@ -543,28 +638,51 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         done.sitemap_is_index = reader.is_index();
     }
 
+    // Scheduler strand: one attempt's outcome as the host's breaker sees it. The breaker judges
+    // the host by its distinct requests: a request that keeps failing counts one failure in the
+    // window (docs/config.md, circuit_breaker). `failure_counted` is the request's mark; a
+    // failure that came too late to count (its permit was of an earlier breaker state) still
+    // sets it, so that its retries do not count later instead. A half-open probe's failure
+    // always counts: a host whose only requests left are failing retries is not known to have
+    // recovered (probes go to fresh requests whenever the host has one).
+    void record_breaker(host_state& host, const resilience::breaker_permit& permit,
+                        resilience::call_outcome result, bool& failure_counted,
+                        clock::time_point now) {
+        const bool was_closed = host.breaker.state(now) == resilience::breaker_state::closed;
+        if (result == resilience::call_outcome::failure) {
+            if (failure_counted && !permit.probe) {
+                result = resilience::call_outcome::neutral;
+            }
+            failure_counted = true;
+        }
+        host.breaker.record(permit, result, now);
+        const auto state = host.breaker.state(now);
+        if (was_closed && state == resilience::breaker_state::open) {
+            stats.breaker_opened.fetch_add(1, std::memory_order_relaxed);
+            spdlog::warn("circuit opened for {}", host.label);
+            if (shared) {
+                shared->breaker_opened(host.origin,
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           host.breaker.open_duration()));
+            }
+        }
+        if (permit.probe && shared && state == resilience::breaker_state::closed) {
+            shared->breaker_closed(host.origin);  // the probe succeeded: recovered for everyone
+        }
+    }
+
     // Scheduler strand: the bookkeeping of one finished attempt.
     void complete(completion done, resilience::call_outcome breaker_result) {
         const auto now = clock::now();
         host_state& host = *done.taken.host;
         --in_flight;
         queue.finish(host);
-        const bool was_closed =
-            host.breaker.state(now) == resilience::breaker_state::closed;
-        host.breaker.record(done.taken.permit, breaker_result, now);
+        if (!done.breaker_recorded) {
+            record_breaker(host, done.taken.permit, breaker_result,
+                           done.taken.request.breaker_failure_counted, now);
+        }
         if (metrics != nullptr) {
             record_metrics(host, done);
-        }
-        if (was_closed && host.breaker.state(now) == resilience::breaker_state::open) {
-            stats.breaker_opened.fetch_add(1, std::memory_order_relaxed);
-            spdlog::warn("circuit opened for {}", host.label);
-            if (shared) {
-                shared->breaker_opened(host.origin, options.circuit_breaker.open_for);
-            }
-        }
-        if (done.taken.permit.probe && shared &&
-            host.breaker.state(now) == resilience::breaker_state::closed) {
-            shared->breaker_closed(host.origin);  // the probe succeeded: recovered for everyone
         }
         if (host.adaptive && done.status) {
             // The server's "too many" slows this host; good answers restore its rate.

@@ -76,6 +76,20 @@ std::optional<origin_parts> parse_origin(std::string_view url, bool key_only) {
     return out;
 }
 
+// A half-open probe asks "is the host healthy?": a request that has never failed answers that,
+// a retry of a URL known to fail does not (it would reopen the breaker for that one URL while
+// the host's good requests wait). The first fresh request among the first few, else the head.
+std::size_t probe_candidate(const host_state& host) {
+    constexpr std::size_t scan_limit = 256;  // bounded: a probe is taken a few times per opening
+    const std::size_t n = std::min(host.ready.size(), scan_limit);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (host.ready[i].attempt == 0) {
+            return i;
+        }
+    }
+    return 0;
+}
+
 template <typename T>
 T pick(const std::optional<T>& override_value, const T& fallback) {
     return override_value ? *override_value : fallback;
@@ -171,6 +185,10 @@ frontier::admit_result frontier::admit(crawl_request request, clock::time_point 
     return admit_result::queued;
 }
 
+bool frontier::claim(std::uint64_t target) {
+    return !options_.engine.dedup || seen_.insert(target);
+}
+
 void frontier::restore(fingerprint_set seen, std::vector<crawl_request> pending) {
     if (seen_.empty()) {
         seen_ = std::move(seen);
@@ -209,8 +227,16 @@ void frontier::push_memory(host_state& host, crawl_request request) {
 }
 
 crawl_request frontier::pop_memory(host_state& host) {
-    crawl_request out = std::move(host.ready.front());
-    host.ready.pop_front();
+    return pop_memory_at(host, 0);
+}
+
+crawl_request frontier::pop_memory_at(host_state& host, std::size_t index) {
+    crawl_request out = std::move(host.ready[index]);
+    if (index == 0) {
+        host.ready.pop_front();
+    } else {
+        host.ready.erase(host.ready.begin() + static_cast<std::ptrdiff_t>(index));
+    }
     --ready_count_;
     // The same estimate as when it was queued: its strings did not change in the queue (a
     // moved-from string keeps no heap).
@@ -364,7 +390,7 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
             while (!host->ready.empty() &&
                    !host->robots_rules->allowed(
                        robots_agent_, core::robots_path_of(host->ready.front().http.url))) {
-                robots_refused_.push_back(pop_memory(*host));
+                robots_refused_.push_back(robots_refusal{pop_memory(*host), host});
             }
             if (host->ready.empty()) {
                 continue;
@@ -379,9 +405,9 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
         }
         auto permit = host->breaker.try_acquire(now);
         if (!permit) {
-            if (!host->held_by_breaker) {
-                // Count each request held back once per breaker episode, not once per pass.
-                host->held_by_breaker = true;
+            const auto episode = host->breaker.transitions_to(resilience::breaker_state::closed);
+            if (host->short_circuit_episode != episode) {
+                host->short_circuit_episode = episode;
                 const auto held = host->ready.size() + (host->spill ? host->spill->size() : 0);
                 short_circuited_ += held;
                 host->short_circuited += held;
@@ -399,12 +425,12 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
             next_wakeup_ = std::min(next_wakeup_, now + std::chrono::milliseconds(1));
             continue;
         }
-        host->held_by_breaker = false;
         if (host->token_wait_since) {
             host->token_wait_total += now - *host->token_wait_since;
             host->token_wait_since.reset();
         }
-        taken_request out{pop_memory(*host), host, *permit};
+        const std::size_t index = permit->probe ? probe_candidate(*host) : 0;
+        taken_request out{pop_memory_at(*host, index), host, *permit};
         ++host->in_flight;
         return out;
     }
@@ -415,16 +441,23 @@ std::vector<host_state*> frontier::take_robots_fetches() {
     return std::exchange(robots_needed_, {});
 }
 
-std::vector<crawl_request> frontier::take_robots_refusals() {
+std::vector<frontier::robots_refusal> frontier::take_robots_refusals() {
     return std::exchange(robots_refused_, {});
 }
 
 void frontier::set_robots(host_state& host, core::robots_rules rules) {
     if (auto delay = rules.crawl_delay(robots_agent_); delay && *delay > 0) {
-        // Crawl-delay: at most one request per `delay` seconds, unless configured slower.
+        // Crawl-delay: at most one request per `delay` seconds, unless configured slower, from
+        // the first request on: a bucket of one token (the configured burst would send that
+        // many requests at once before the delay began to hold).
         const double rate = 1.0 / *delay;
         if (host.bucket.unlimited() || host.bucket.rate() > rate) {
-            host.bucket.set_rate(rate);
+            host.bucket = resilience::token_bucket(rate, 1);
+            if (host.adaptive) {
+                host.adaptive.emplace(rate);  // a 429 slows it further; it never speeds past
+            }
+        } else if (host.bucket.burst() > 1) {
+            host.bucket = resilience::token_bucket(host.bucket.rate(), 1);
         }
     }
     host.robots_rules = std::move(rules);
@@ -441,11 +474,20 @@ void frontier::finish(host_state& host) {
     --host.in_flight;
 }
 
+// circuit_breaker.give_up_after: the host's breaker has been open (or half-open) that long
+// without closing, and at least one half-open probe was sent and failed in that time. Time
+// alone never gives up on a host: a host that was never probed is not known to be down.
+namespace {
+bool gives_up(const host_state& host, clock::time_point now) {
+    const auto since = host.breaker.open_since();
+    return since && now - *since >= host.give_up_after && host.breaker.failed_probes() > 0;
+}
+}  // namespace
+
 std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
     std::vector<crawl_request> expired;
     for (auto& [origin, host] : hosts_) {
-        auto since = host->breaker.open_since();
-        if (!since || now - *since < host->give_up_after) {
+        if (!gives_up(*host, now)) {
             continue;
         }
         while (!host->ready.empty()) {
@@ -457,8 +499,7 @@ std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
         // Delayed retries of those hosts go too.
         std::vector<delayed_entry> kept;
         for (auto& entry : delayed_) {
-            auto since = entry.host->breaker.open_since();
-            if (since && now - *since >= entry.host->give_up_after) {
+            if (gives_up(*entry.host, now)) {
                 expired.push_back(std::move(entry.request));
             } else {
                 kept.push_back(std::move(entry));

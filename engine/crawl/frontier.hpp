@@ -64,8 +64,18 @@ struct host_state {
     enum class robots_status { unknown, fetching, ready } robots = robots_status::unknown;
     std::optional<core::robots_rules> robots_rules;
     unsigned robots_attempts = 0;           // fetches of robots.txt that got no usable answer
+    // Set when robots.txt stayed unavailable (5xx or no answer) after every try: the host's
+    // requests are refused as `robots_unavailable`, with the last answer's status or error.
+    struct robots_failure {
+        std::optional<unsigned> status;
+        std::string last_error;  // fetch_error name; empty when the server answered
+    };
+    std::optional<robots_failure> robots_unavailable;
     clock::time_point robots_retry_at{};    // when robots.txt may be asked for again
-    bool held_by_breaker = false;  // its breaker refused the last pass
+    // The breaker episode (from closed to open until closed again, numbered by
+    // transitions_to(closed)) whose held-back requests were counted in short_circuited: each
+    // waiting request is counted once per opening of the breaker, not once per pass or probe.
+    std::optional<std::uint64_t> short_circuit_episode;
     bool in_rotation = false;  // listed in the frontier's rotation of hosts with ready work
 };
 
@@ -87,6 +97,10 @@ public:
     enum class admit_result { queued, duplicate, invalid_url };
     // A new logical request (seed or discovered link). Dedup by fingerprint when enabled.
     admit_result admit(crawl_request request, clock::time_point now);
+    // A redirect ended at `target` (a fingerprint): true when the crawl had no such request
+    // (it is now marked seen, so links to it are duplicates), false when it has one already.
+    // Always true with dedup off.
+    bool claim(std::uint64_t target);
     // A request to retry at `not_before` (backoff or Retry-After).
     void delay(crawl_request request, host_state& host, clock::time_point not_before);
 
@@ -104,8 +118,12 @@ public:
     // requests keep waiting (RFC 9309 §2.3.1.4: disallow all until it can be fetched).
     void retry_robots(host_state& host, clock::time_point retry_at);
     // Requests that robots.txt disallows, removed from the frontier, to be failed with
-    // `robots_disallowed`.
-    std::vector<crawl_request> take_robots_refusals();
+    // `robots_disallowed` (or `robots_unavailable` when their host's robots_unavailable is set).
+    struct robots_refusal {
+        crawl_request request;
+        const host_state* host = nullptr;
+    };
+    std::vector<robots_refusal> take_robots_refusals();
 
     // Requests of hosts whose breaker has been open longer than give_up_after; they are
     // removed from the frontier and must be failed with `circuit_open`.
@@ -160,6 +178,8 @@ private:
     void enqueue_ready(host_state& host, crawl_request request, bool may_spill = true);
     void push_memory(host_state& host, crawl_request request);
     crawl_request pop_memory(host_state& host);
+    // The request at `index` of the host's memory queue (a half-open probe picks a fresh one).
+    crawl_request pop_memory_at(host_state& host, std::size_t index);
     bool spill_to_disk(host_state& host, crawl_request& request);
     void refill(host_state& host);
     void drain_spill(host_state& host, std::vector<crawl_request>& into);
@@ -172,7 +192,7 @@ private:
     std::list<host_state*> rotation_;  // hosts with ready requests
     std::vector<delayed_entry> delayed_;  // min-heap by later_first
     std::vector<host_state*> robots_needed_;
-    std::vector<crawl_request> robots_refused_;
+    std::vector<robots_refusal> robots_refused_;
     fingerprint_set seen_;
     resilience::token_bucket global_bucket_;
     std::size_t ready_count_ = 0;

@@ -116,6 +116,9 @@ struct breaker_options {
     unsigned window = 20;
     unsigned min_calls = 10;
     double failure_rate = 0.5;
+    // An opening lasts min_open_for the first time; each failed half-open probe doubles it, up
+    // to open_for (Envoy's outlier ejection grows the same way). Closing resets it.
+    milliseconds min_open_for{1000};
     milliseconds open_for{30000};
     unsigned half_open_probes = 2;
     milliseconds give_up_after{600000};

@@ -17,6 +17,10 @@ struct crawl_request {
     std::string idempotency_key;  // generated once per logical request, kept across retries
     std::uint64_t fingerprint = 0;
     bool sitemap = false;  // a sitemap (or sitemap index): its <loc> entries are admitted
+    // Its host's breaker has counted one failure of this request already: later failures of
+    // the same request are neutral (a URL that keeps failing is one bad URL, not a host
+    // failing again and again). Not persisted: a resumed request counts afresh.
+    bool breaker_failure_counted = false;
 };
 
 }  // namespace harvest::crawl

@@ -19,6 +19,14 @@ struct fetched_page {
     crawl_request request;
     net::http_response response;
     std::chrono::system_clock::time_point fetched_at;
+    // Redirects: the response's final URL is a request the crawl already has (a seed, a link,
+    // an earlier redirect's target). The page completes its request and emits nothing: the
+    // target's own request emits it, exactly once.
+    bool duplicate = false;
+    // Redirects: the fingerprint of the final URL, claimed by this page (nothing else will
+    // fetch it); completed together with the request, so a resume does not fetch it again.
+    // 0 when there was no redirect.
+    std::uint64_t redirect_target = 0;
 };
 
 // A request given up for good: one line of the error stream.

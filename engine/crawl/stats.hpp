@@ -19,6 +19,8 @@ public:
     std::atomic<std::uint64_t> retry_after_waits{0};
     std::atomic<std::uint64_t> retry_budget_exhausted{0};
     std::atomic<std::uint64_t> dedup_skipped{0};
+    // Redirected responses whose final URL the crawl already had: completed, nothing emitted.
+    std::atomic<std::uint64_t> redirect_duplicates{0};
     std::atomic<std::uint64_t> robots_disallowed{0};
     std::atomic<std::uint64_t> breaker_opened{0};
     std::atomic<std::uint64_t> short_circuited{0};

@@ -3,13 +3,22 @@
 #include <algorithm>
 
 namespace harvest::resilience {
+namespace {
+
+clock::duration first_open_duration(const crawl::breaker_options& options) {
+    return std::chrono::duration_cast<clock::duration>(
+        std::min(options.min_open_for, options.open_for));
+}
+
+}  // namespace
 
 circuit_breaker::circuit_breaker(crawl::breaker_options options)
     : options_(options),
       window_(std::max(1u, options.window)),
       min_calls_(std::clamp(options.min_calls, 1u, window_)),
       probes_(std::max(1u, options.half_open_probes)),
-      ring_(window_, false) {}
+      ring_(window_, false),
+      open_duration_(first_open_duration(options)) {}
 
 void circuit_breaker::clear_window() {
     std::fill(ring_.begin(), ring_.end(), false);
@@ -24,10 +33,15 @@ void circuit_breaker::transition(breaker_state to, clock::time_point now) {
     ++transitions_[static_cast<std::size_t>(to)];
     switch (to) {
         case breaker_state::open:
-            next_attempt_ = now + std::chrono::duration_cast<clock::duration>(options_.open_for);
-            if (!open_since_) {
+            if (open_since_) {
+                // A failed probe: the host is still down, so it is asked less often.
+                const auto longest = std::chrono::duration_cast<clock::duration>(options_.open_for);
+                open_duration_ = std::min(open_duration_ * 2, longest);
+            } else {
                 open_since_ = now;
+                open_duration_ = first_open_duration(options_);
             }
+            next_attempt_ = now + open_duration_;
             break;
         case breaker_state::half_open:
             probes_granted_ = 0;
@@ -36,6 +50,7 @@ void circuit_breaker::transition(breaker_state to, clock::time_point now) {
         case breaker_state::closed:
             clear_window();
             open_since_.reset();
+            failed_probes_ = 0;
             break;
     }
 }
@@ -67,6 +82,7 @@ void circuit_breaker::record(const breaker_permit& permit, call_outcome outcome,
             return;  // cannot happen with a current generation; ignore defensively
         }
         if (outcome == call_outcome::failure) {
+            ++failed_probes_;
             transition(breaker_state::open, now);
             return;
         }

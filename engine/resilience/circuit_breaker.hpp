@@ -1,10 +1,10 @@
 #pragma once
 // Per-host circuit breaker over a count-based sliding window (circuit_breaker in config.md).
 //
-//   closed ──(failures/calls >= failure_rate, calls >= min_calls)──► open
-//   open ──(open_for elapsed, on the next try_acquire)──► half_open
+//   closed ──(failures/calls >= failure_rate, calls >= min_calls)──► open (for min_open_for)
+//   open ──(its duration elapsed, on the next try_acquire)──► half_open
 //   half_open ──(half_open_probes probes all succeed)──► closed (window cleared)
-//   half_open ──(any probe fails)──► open (for open_for again)
+//   half_open ──(any probe fails)──► open (for twice the last duration, at most open_for)
 //
 // Every state change starts a new generation; a permit carries the generation it was granted
 // in, and a result recorded with a permit of an earlier generation is ignored (it answers a
@@ -55,9 +55,16 @@ public:
     // When open: when half-open begins. Otherwise the last such time (not meaningful).
     clock::time_point next_attempt_at() const { return next_attempt_; }
 
+    // How long the current (or last) opening lasts: min_open_for, doubled per failed probe.
+    clock::duration open_duration() const { return open_duration_; }
+
     // Start of the current unbroken open/half-open period (for give_up_after); nullopt while
     // closed.
     std::optional<clock::time_point> open_since() const { return open_since_; }
+
+    // Half-open probes that failed since open_since(): give_up_after fails a host's waiting
+    // requests only once a probe was tried and failed, never on time alone.
+    std::uint64_t failed_probes() const { return failed_probes_; }
 
     // How many times the breaker moved to `to` since construction.
     std::uint64_t transitions_to(breaker_state to) const {
@@ -88,7 +95,9 @@ private:
     unsigned probes_granted_ = 0;
     unsigned probes_succeeded_ = 0;
     clock::time_point next_attempt_{};
+    clock::duration open_duration_{};
     std::optional<clock::time_point> open_since_;
+    std::uint64_t failed_probes_ = 0;
     std::array<std::uint64_t, 3> transitions_{};
 };
 

@@ -357,8 +357,10 @@ TEST_CASE("an open breaker pauses a failing host, probes it, and spares the othe
     s.retry = "  max_attempts: 100\n"
               "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
               "  budget: {ratio: 1000, min_per_second: 1000}\n";
-    s.breaker = "  window: 20\n  min_calls: 10\n  failure_rate: 0.5\n  open_for: 2s\n"
-                "  half_open_probes: 2\n  give_up_after: 10m\n";
+    // Every opening lasts open_for (min_open_for = open_for: no growth to measure around).
+    s.breaker =
+        "  window: 20\n  min_calls: 10\n  failure_rate: 0.5\n  min_open_for: 2s\n"
+        "  open_for: 2s\n  half_open_probes: 2\n  give_up_after: 10m\n";
     s.hosts = "hosts:\n  \"" + healthy.host() +
               "\":\n    per_host_concurrency: 8\n    rate_limit: {per_second: 50, burst: 10}\n";
     const std::string b_seed = urls_seed(tmp.path(), "b.txt", healthy, numbered("/ok/b", b_urls));

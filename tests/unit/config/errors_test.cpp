@@ -214,3 +214,8 @@ TEST_CASE("sitemap seeds are validated; the optional sections parse", "[unit]") 
                                                "rate_limit: {adaptive: true}\n"
                                                "engine: {robots_txt: ignore}\nfollow: []\n"));
 }
+
+TEST_CASE("circuit_breaker.min_open_for must not exceed open_for", "[unit]") {
+    check_error(minimal + "circuit_breaker:\n  min_open_for: 5s\n  open_for: 2s\n", 5, 17,
+                "'circuit_breaker.min_open_for' must not exceed 'circuit_breaker.open_for'");
+}

@@ -334,6 +334,7 @@ TEST_CASE("defaults are the spec's", "[unit]") {
     CHECK(k.circuit_breaker.window == 20);
     CHECK(k.circuit_breaker.min_calls == 10);
     CHECK(k.circuit_breaker.failure_rate == 0.5);
+    CHECK(k.circuit_breaker.min_open_for == milliseconds(1000));
     CHECK(k.circuit_breaker.open_for == milliseconds(30000));
     CHECK(k.circuit_breaker.half_open_probes == 2);
     CHECK(k.circuit_breaker.give_up_after == milliseconds(600000));
@@ -438,4 +439,16 @@ TEST_CASE("metrics section sets the listen address and the host label limit", "[
 
 TEST_CASE("rate_limit.adaptive is read", "[unit]") {
     CHECK(parse(config_test::minimal + "rate_limit: {adaptive: true}\n").crawl.rate_limit.adaptive);
+}
+
+TEST_CASE("circuit_breaker.min_open_for: read, and cut to an open_for set below it", "[unit]") {
+    const auto both =
+        parse(config_test::minimal + "circuit_breaker: {min_open_for: 250ms, open_for: 4s}\n")
+            .crawl.circuit_breaker;
+    CHECK(both.min_open_for == std::chrono::milliseconds(250));
+    CHECK(both.open_for == std::chrono::milliseconds(4000));
+    // Only open_for, below the 1 s default: every opening lasts open_for.
+    const auto short_open =
+        parse(config_test::minimal + "circuit_breaker: {open_for: 500ms}\n").crawl.circuit_breaker;
+    CHECK(short_open.min_open_for == std::chrono::milliseconds(500));
 }

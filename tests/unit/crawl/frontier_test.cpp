@@ -119,6 +119,7 @@ TEST_CASE("a host whose breaker is open keeps its requests queued", "[unit]") {
     auto options = unlimited_options();
     options.circuit_breaker.window = 2;
     options.circuit_breaker.min_calls = 2;
+    options.circuit_breaker.min_open_for = 30s;
     options.circuit_breaker.open_for = 30s;
     frontier f(options);
     const auto t0 = steady::now();
@@ -144,9 +145,18 @@ TEST_CASE("a host whose breaker is open keeps its requests queued", "[unit]") {
     CHECK(f.ready_size() == 2);
     CHECK(f.next_wakeup() <= t0 + 30s);
     CHECK(f.open_breakers(t0 + 1s) == 1);
-    // Past give_up_after the waiting requests are handed back to be failed.
-    auto expired = f.expire_open_hosts(t0 + options.circuit_breaker.give_up_after + 1s);
-    CHECK(expired.size() == 2);
+    // Time alone never gives up: no probe was sent yet.
+    const auto past = t0 + options.circuit_breaker.give_up_after + 1s;
+    CHECK(f.expire_open_hosts(past).empty());
+    // A probe fails: past give_up_after the waiting request is handed back to be failed.
+    auto probe = f.take(t0 + 30s);
+    REQUIRE(probe);
+    CHECK(probe->permit.probe);
+    f.finish(*probe->host);
+    probe->host->breaker.record(probe->permit, harvest::resilience::call_outcome::failure,
+                                t0 + 30s);
+    auto expired = f.expire_open_hosts(past);
+    CHECK(expired.size() == 1);
     CHECK(f.empty());
 }
 
@@ -179,8 +189,55 @@ TEST_CASE("robots.txt is fetched first, then disallowed requests are refused", "
     CHECK(taken->request.http.url == "http://a.test/public/1");
     auto refused = f.take_robots_refusals();
     REQUIRE(refused.size() == 1);
-    CHECK(refused[0].http.url == "http://a.test/private/1");
+    CHECK(refused[0].request.http.url == "http://a.test/private/1");
     CHECK(taken->host->bucket.rate() == Approx(0.5));  // Crawl-delay: 2
+}
+
+TEST_CASE("Crawl-delay holds from the first request: no burst of the configured bucket", "[unit]") {
+    crawl_options options;
+    options.engine.obey_robots_txt = true;
+    options.rate_limit.per_host = {20, 20};
+    frontier f(options);
+    const auto now = steady::now();
+    for (int i = 0; i < 4; ++i) {
+        f.admit(get("http://a.test/p/" + std::to_string(i)), now);
+    }
+    CHECK_FALSE(f.take(now));
+    auto fetches = f.take_robots_fetches();
+    REQUIRE(fetches.size() == 1);
+    f.set_robots(*fetches[0],
+                 harvest::core::robots_rules::parse("User-agent: *\nCrawl-delay: 2\n"));
+    auto first = f.take(now);
+    REQUIRE(first);
+    f.finish(*first->host);
+    CHECK_FALSE(f.take(now));  // the burst of 20 would have sent all four
+    CHECK(f.next_wakeup() == now + 2s);
+    CHECK(f.take(now + 2s));
+}
+
+TEST_CASE("a half-open probe goes to a request that never failed when the host has one", "[unit]") {
+    auto options = unlimited_options();
+    options.circuit_breaker.window = 2;
+    options.circuit_breaker.min_calls = 2;
+    options.circuit_breaker.min_open_for = 5s;
+    frontier f(options);
+    const auto t0 = steady::now();
+    f.admit(get("http://h.test/bad-0"), t0);
+    f.admit(get("http://h.test/bad-1"), t0);
+    f.admit(get("http://h.test/good"), t0);
+    for (int i = 0; i < 2; ++i) {
+        auto t = f.take(t0);
+        REQUIRE(t);
+        f.finish(*t->host);
+        t->host->breaker.record(t->permit, harvest::resilience::call_outcome::failure, t0);
+        // Its retry is due at once and queued ahead of the fresh request.
+        f.delay(std::move(t->request), *t->host, t0);
+    }
+    REQUIRE(f.take(t0 + 1s) == std::nullopt);  // open
+    auto probe = f.take(t0 + 5s);
+    REQUIRE(probe);
+    CHECK(probe->permit.probe);
+    CHECK(probe->request.http.url == "http://h.test/good");
 }
 
 TEST_CASE("an unavailable robots.txt holds the host's requests until it is asked again",

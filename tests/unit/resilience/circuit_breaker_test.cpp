@@ -17,12 +17,13 @@ using std::chrono::seconds;
 
 const clock::time_point t0 = clock::time_point(std::chrono::hours(1000));
 
-// window 10, min_calls 4, failure_rate 0.5, open_for 30 s, 2 probes.
+// window 10, min_calls 4, failure_rate 0.5, every opening 30 s, 2 probes.
 breaker_options small() {
     breaker_options o;
     o.window = 10;
     o.min_calls = 4;
     o.failure_rate = 0.5;
+    o.min_open_for = seconds(30);
     o.open_for = seconds(30);
     o.half_open_probes = 2;
     return o;
@@ -165,6 +166,36 @@ TEST_CASE("circuit_breaker: a failed probe reopens", "[unit][breaker]") {
     REQUIRE(p3);
     CHECK(p3->probe);
     CHECK(b.transitions_to(breaker_state::half_open) == 2);
+}
+
+TEST_CASE("circuit_breaker: each failed probe doubles the opening, up to open_for",
+          "[unit][breaker]") {
+    auto o = small();
+    o.min_open_for = seconds(1);
+    o.open_for = seconds(5);
+    o.half_open_probes = 1;
+    circuit_breaker b(o);
+    trip(b, t0);
+    CHECK(b.next_attempt_at() == t0 + seconds(1));
+    auto now = t0;
+    for (const int expected : {2, 4, 5, 5}) {
+        now = b.next_attempt_at();
+        const auto probe = b.try_acquire(now);
+        REQUIRE(probe);
+        REQUIRE(probe->probe);
+        b.record(*probe, call_outcome::failure, now);
+        CHECK(b.next_attempt_at() - now == seconds(expected));
+    }
+    CHECK(b.failed_probes() == 4);
+    now = b.next_attempt_at();
+    const auto probe = b.try_acquire(now);
+    REQUIRE(probe);
+    b.record(*probe, call_outcome::success, now);
+    CHECK(b.state(now) == breaker_state::closed);
+    CHECK(b.failed_probes() == 0);
+    // A new episode starts from min_open_for again.
+    trip(b, now);
+    CHECK(b.next_attempt_at() == now + seconds(1));
 }
 
 TEST_CASE("circuit_breaker: stale permits are ignored", "[unit][breaker]") {

@@ -114,7 +114,8 @@ struct completion {
     // scheduler strand has claimed the final URL's fingerprint (claim_redirect).
     std::optional<fetched_page> redirected;
     std::uint64_t redirect_target = 0;
-    bool breaker_recorded = false;  // a success: told to the breaker before the sink took it
+    resilience::attempt_outcome outcome;  // status or error, for the host's guard
+    bool breaker_recorded = false;        // a success: told to the guard before the sink took it
 };
 
 struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
@@ -252,7 +253,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 static_cast<double>(queue.delayed_size()));
             queue.for_each_host([this, now, &not_closed](host_state& host) {
                 auto& cache = metrics_for(host);
-                const auto state = host.breaker.state(now);
+                const auto& breaker = host.guard.breaker();
+                const auto state = breaker.state(now);
                 if (state != resilience::breaker_state::closed) {
                     ++not_closed;
                 }
@@ -261,7 +263,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                                                        "open"};
                 for (std::size_t to = 0; to < names.size(); ++to) {
                     const auto seen =
-                        host.breaker.transitions_to(static_cast<resilience::breaker_state>(to));
+                        breaker.transitions_to(static_cast<resilience::breaker_state>(to));
                     if (seen > cache.transitions_seen[to]) {
                         metrics->circuit_transitions.with({cache.label, names[to]})
                             .inc(seen - cache.transitions_seen[to]);
@@ -494,16 +496,19 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                              !request.idempotency_key.empty(),
                                              request.previous_backoff, thread_rng(),
                                              std::chrono::system_clock::now());
-        const auto breaker_result = resilience::breaker_outcome_of(outcome);
+        // What the guard needs of it later, on the strand (the Retry-After view would dangle).
+        done.outcome.status = outcome.status;
+        done.outcome.error = outcome.error;
 
         if (done.decision.what == resilience::verdict::success) {
             // The breaker hears of a success as soon as it is known, not after the page went
             // through the sink: of a burst of answers, the failures (which skip the sink) would
             // otherwise reach it first and could open it on a host that mostly succeeds.
-            asio::post(self->strand, [self, host = &host, permit = taken.permit, breaker_result]() {
-                bool no_failure = false;
-                self->record_breaker(*host, permit, breaker_result, no_failure, clock::now());
-            });
+            asio::post(self->strand,
+                       [self, host = &host, permit = taken.permit, answered = done.outcome]() {
+                           bool no_failure = false;  // a success: the request's mark is not needed
+                           self->record_outcome(*host, permit, answered, no_failure, clock::now());
+                       });
             done.breaker_recorded = true;
             self->stats.succeeded.fetch_add(1, std::memory_order_relaxed);
             if (request.sitemap) {
@@ -515,8 +520,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 done.redirected = std::move(page);
                 done.redirect_target = *target;
                 done.taken = std::move(taken);
-                asio::post(self->strand, [self, done = std::move(done), breaker_result]() mutable {
-                    self->claim_redirect(std::move(done), breaker_result);
+                asio::post(self->strand, [self, done = std::move(done)]() mutable {
+                    self->claim_redirect(std::move(done));
                 });
                 co_return;
             }
@@ -532,9 +537,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             co_await self->output->on_failure(std::move(failure));
         }
         done.taken = std::move(taken);
-        asio::post(self->strand, [self, done = std::move(done), breaker_result]() mutable {
-            self->complete(std::move(done), breaker_result);
-        });
+        asio::post(self->strand,
+                   [self, done = std::move(done)]() mutable { self->complete(std::move(done)); });
     }
 
     // The fingerprint of a redirected page's final URL when it differs from its request's and
@@ -556,7 +560,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     // New: the page is emitted and the URL marked seen. Known: the page only completes its
     // request; the URL's own request emits it. Either way the sink is called from a coroutine
     // of its own (it may suspend on backpressure), and the request stays in flight until then.
-    void claim_redirect(completion done, resilience::call_outcome breaker_result) {
+    void claim_redirect(completion done) {
         fetched_page page = std::move(*done.redirected);
         done.redirected.reset();
         if (queue.claim(done.redirect_target)) {
@@ -566,19 +570,16 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             stats.redirect_duplicates.fetch_add(1, std::memory_order_relaxed);
         }
         asio::co_spawn(serial_executor(),
-                       deliver_redirected(shared_from_this(), std::move(page), std::move(done),
-                                          breaker_result),
+                       deliver_redirected(shared_from_this(), std::move(page), std::move(done)),
                        log_failure);
     }
 
     static asio::awaitable<void> deliver_redirected(std::shared_ptr<impl> self, fetched_page page,
-                                                    completion done,
-                                                    resilience::call_outcome breaker_result) {
+                                                    completion done) {
         sink_result found = co_await self->output->on_success(std::move(page));
         done.links = std::move(found.links);
-        asio::post(self->strand, [self, done = std::move(done), breaker_result]() mutable {
-            self->complete(std::move(done), breaker_result);
-        });
+        asio::post(self->strand,
+                   [self, done = std::move(done)]() mutable { self->complete(std::move(done)); });
     }
 
     // harvest_requests_total counts attempts as they are sent, not as they end.
@@ -638,59 +639,42 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         done.sitemap_is_index = reader.is_index();
     }
 
-    // Scheduler strand: one attempt's outcome as the host's breaker sees it. The breaker judges
-    // the host by its distinct requests: a request that keeps failing counts one failure in the
-    // window (docs/config.md, circuit_breaker). `failure_counted` is the request's mark; a
-    // failure that came too late to count (its permit was of an earlier breaker state) still
-    // sets it, so that its retries do not count later instead. A half-open probe's failure
-    // always counts: a host whose only requests left are failing retries is not known to have
-    // recovered (probes go to fresh requests whenever the host has one).
-    void record_breaker(host_state& host, const resilience::breaker_permit& permit,
-                        resilience::call_outcome result, bool& failure_counted,
+    // Scheduler strand: one attempt's outcome told to the host's guard (breaker, adaptive
+    // rate), and what that changed told to the stats, the log and a shared frontier.
+    void record_outcome(host_state& host, const resilience::breaker_permit& permit,
+                        const resilience::attempt_outcome& outcome, bool& failed_before,
                         clock::time_point now) {
-        const bool was_closed = host.breaker.state(now) == resilience::breaker_state::closed;
-        if (result == resilience::call_outcome::failure) {
-            if (failure_counted && !permit.probe) {
-                result = resilience::call_outcome::neutral;
-            }
-            failure_counted = true;
-        }
-        host.breaker.record(permit, result, now);
-        const auto state = host.breaker.state(now);
-        if (was_closed && state == resilience::breaker_state::open) {
+        const auto effect = host.guard.record(permit, outcome, failed_before, now);
+        if (effect.opened) {
             stats.breaker_opened.fetch_add(1, std::memory_order_relaxed);
             spdlog::warn("circuit opened for {}", host.label);
             if (shared) {
                 shared->breaker_opened(host.origin,
                                        std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           host.breaker.open_duration()));
+                                           host.guard.breaker().open_duration()));
             }
         }
-        if (permit.probe && shared && state == resilience::breaker_state::closed) {
+        if (effect.closed_by_probe && shared) {
             shared->breaker_closed(host.origin);  // the probe succeeded: recovered for everyone
         }
     }
 
     // Scheduler strand: the bookkeeping of one finished attempt.
-    void complete(completion done, resilience::call_outcome breaker_result) {
+    void complete(completion done) {
         const auto now = clock::now();
         host_state& host = *done.taken.host;
         --in_flight;
         queue.finish(host);
         if (!done.breaker_recorded) {
-            record_breaker(host, done.taken.permit, breaker_result,
+            record_outcome(host, done.taken.permit, done.outcome,
                            done.taken.request.breaker_failure_counted, now);
         }
         if (metrics != nullptr) {
             record_metrics(host, done);
         }
-        if (host.adaptive && done.status) {
-            // The server's "too many" slows this host; good answers restore its rate.
-            host.adaptive->on_answer(*done.status, now, host.bucket);
-        }
         if (done.taken.request.attempt == 1) {
             // Only first attempts earn retry budget: retries must not pay for more retries.
-            host.budget.on_request(now);
+            host.guard.on_first_attempt(now);
         }
         if (shared && done.decision.what != resilience::verdict::retry) {
             // Its page or failure line went to the sink: done once written, not before.

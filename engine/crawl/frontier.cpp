@@ -101,29 +101,10 @@ host_state::host_state(std::string origin_key, std::string host_label, const cra
                        const host_overrides* overrides)
     : origin(std::move(origin_key)),
       label(std::move(host_label)),
-      concurrency_limit(overrides && overrides->per_host_concurrency
-                            ? *overrides->per_host_concurrency
-                            : options.engine.per_host_concurrency),
       http(std::make_shared<const http_options>(overrides ? pick(overrides->http, options.http)
                                                           : options.http)),
-      bucket(overrides && overrides->rate_limit ? overrides->rate_limit->per_second
-                                                : options.rate_limit.per_host.per_second,
-             overrides && overrides->rate_limit ? overrides->rate_limit->burst
-                                                : options.rate_limit.per_host.burst),
-      breaker(overrides ? pick(overrides->circuit_breaker, options.circuit_breaker)
-                        : options.circuit_breaker),
-      give_up_after(overrides && overrides->circuit_breaker
-                        ? overrides->circuit_breaker->give_up_after
-                        : options.circuit_breaker.give_up_after),
-      budget(overrides && overrides->retry ? overrides->retry->budget_ratio
-                                           : options.retry.budget_ratio,
-             overrides && overrides->retry ? overrides->retry->budget_min_per_second
-                                           : options.retry.budget_min_per_second),
-      policy(overrides ? pick(overrides->retry, options.retry) : options.retry) {
-    if (options.rate_limit.adaptive && !bucket.unlimited()) {
-        adaptive.emplace(bucket.rate());
-    }
-}
+      guard(resilience::guard_options::of(options, overrides)),
+      policy(overrides ? pick(overrides->retry, options.retry) : options.retry) {}
 
 frontier::frontier(const crawl_options& options, journal* log)
     : options_(options),
@@ -343,7 +324,7 @@ void frontier::promote_due(clock::time_point now) {
         delayed_.pop_back();
         // A retry also needs the host's retry budget; over budget it waits in the frontier
         // (never dropped) and is counted.
-        if (entry.request.attempt > 0 && !entry.host->budget.try_spend(now)) {
+        if (entry.request.attempt > 0 && !entry.host->guard.try_retry(now)) {
             ++budget_exhausted_;
             ++entry.host->retry_budget_exhausted;
             delay(std::move(entry.request), *entry.host, now + std::chrono::milliseconds(250));
@@ -372,7 +353,8 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
             continue;
         }
         rotation_.push_back(host);  // round-robin: the next take starts with the next host
-        if (host->in_flight >= host->concurrency_limit) {
+        if (host->guard.concurrency() != 0 &&
+            host->guard.in_flight() >= host->guard.concurrency()) {
             continue;  // a completion will wake the scheduler
         }
         if (options_.engine.obey_robots_txt) {
@@ -396,43 +378,32 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
                 continue;
             }
         }
-        if (!host->bucket.unlimited() && host->bucket.next_available(now) > now) {
-            next_wakeup_ = std::min(next_wakeup_, host->bucket.next_available(now));
-            if (!host->token_wait_since) {
-                host->token_wait_since = now;
-            }
-            continue;
+        const auto admitted = host->guard.admit(now, &global_bucket_);
+        // Whatever holds it, a time to wait for is a time to wake up at; the rest (a free slot,
+        // a probe's answer) come with a completion, which wakes the scheduler.
+        next_wakeup_ = std::min(next_wakeup_, admitted.not_before);
+        if (admitted.why == resilience::wait_reason::token && !host->token_wait_since) {
+            host->token_wait_since = now;
         }
-        auto permit = host->breaker.try_acquire(now);
-        if (!permit) {
-            const auto episode = host->breaker.transitions_to(resilience::breaker_state::closed);
+        if (admitted.why == resilience::wait_reason::breaker) {
+            const auto episode =
+                host->guard.breaker().transitions_to(resilience::breaker_state::closed);
             if (host->short_circuit_episode != episode) {
                 host->short_circuit_episode = episode;
                 const auto held = host->ready.size() + (host->spill ? host->spill->size() : 0);
                 short_circuited_ += held;
                 host->short_circuited += held;
             }
-            if (host->breaker.state(now) == resilience::breaker_state::open) {
-                next_wakeup_ = std::min(next_wakeup_, host->breaker.next_attempt_at());
-            }
-            // Half-open with every probe out: a probe's completion wakes the scheduler.
-            continue;
         }
-        if (!host->bucket.try_acquire(now) ||
-            (!global_bucket_.unlimited() && !global_bucket_.try_acquire(now))) {
-            // Cannot happen after the checks above; keep the permit accounting honest anyway.
-            host->breaker.cancel(*permit);
-            next_wakeup_ = std::min(next_wakeup_, now + std::chrono::milliseconds(1));
+        if (!admitted.permit) {
             continue;
         }
         if (host->token_wait_since) {
             host->token_wait_total += now - *host->token_wait_since;
             host->token_wait_since.reset();
         }
-        const std::size_t index = permit->probe ? probe_candidate(*host) : 0;
-        taken_request out{pop_memory_at(*host, index), host, *permit};
-        ++host->in_flight;
-        return out;
+        const std::size_t index = admitted.permit->probe ? probe_candidate(*host) : 0;
+        return taken_request{pop_memory_at(*host, index), host, *admitted.permit};
     }
     return std::nullopt;
 }
@@ -450,15 +421,7 @@ void frontier::set_robots(host_state& host, core::robots_rules rules) {
         // Crawl-delay: at most one request per `delay` seconds, unless configured slower, from
         // the first request on: a bucket of one token (the configured burst would send that
         // many requests at once before the delay began to hold).
-        const double rate = 1.0 / *delay;
-        if (host.bucket.unlimited() || host.bucket.rate() > rate) {
-            host.bucket = resilience::token_bucket(rate, 1);
-            if (host.adaptive) {
-                host.adaptive.emplace(rate);  // a 429 slows it further; it never speeds past
-            }
-        } else if (host.bucket.burst() > 1) {
-            host.bucket = resilience::token_bucket(host.bucket.rate(), 1);
-        }
+        host.guard.apply_crawl_delay(*delay);
     }
     host.robots_rules = std::move(rules);
     host.robots = host_state::robots_status::ready;
@@ -471,23 +434,13 @@ void frontier::retry_robots(host_state& host, clock::time_point retry_at) {
 }
 
 void frontier::finish(host_state& host) {
-    --host.in_flight;
+    host.guard.release();
 }
-
-// circuit_breaker.give_up_after: the host's breaker has been open (or half-open) that long
-// without closing, and at least one half-open probe was sent and failed in that time. Time
-// alone never gives up on a host: a host that was never probed is not known to be down.
-namespace {
-bool gives_up(const host_state& host, clock::time_point now) {
-    const auto since = host.breaker.open_since();
-    return since && now - *since >= host.give_up_after && host.breaker.failed_probes() > 0;
-}
-}  // namespace
 
 std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
     std::vector<crawl_request> expired;
     for (auto& [origin, host] : hosts_) {
-        if (!gives_up(*host, now)) {
+        if (!host->guard.gives_up(now)) {
             continue;
         }
         while (!host->ready.empty()) {
@@ -499,7 +452,7 @@ std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
         // Delayed retries of those hosts go too.
         std::vector<delayed_entry> kept;
         for (auto& entry : delayed_) {
-            if (gives_up(*entry.host, now)) {
+            if (entry.host->guard.gives_up(now)) {
                 expired.push_back(std::move(entry.request));
             } else {
                 kept.push_back(std::move(entry));
@@ -514,7 +467,7 @@ std::vector<crawl_request> frontier::expire_open_hosts(clock::time_point now) {
 std::size_t frontier::open_breakers(clock::time_point now) const {
     std::size_t open = 0;
     for (const auto& [origin, host] : hosts_) {
-        if (host->breaker.state(now) != resilience::breaker_state::closed) {
+        if (host->guard.breaker().state(now) != resilience::breaker_state::closed) {
             ++open;
         }
     }

@@ -14,10 +14,8 @@
 #include "engine/crawl/options.hpp"
 #include "engine/crawl/request.hpp"
 #include "engine/crawl/spill.hpp"
-#include "engine/resilience/circuit_breaker.hpp"
-#include "engine/resilience/retry_budget.hpp"
+#include "engine/resilience/host_guard.hpp"
 #include "engine/resilience/retry_policy.hpp"
-#include "engine/resilience/token_bucket.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -46,19 +44,15 @@ struct host_state {
     // Behind `ready`, in order: the host's requests beyond engine.frontier_memory (null until
     // the host first spills).
     std::unique_ptr<spill_queue> spill;
-    std::size_t in_flight = 0;
-    std::size_t concurrency_limit;
     std::shared_ptr<const http_options> http;
-    resilience::token_bucket bucket;
-    std::optional<resilience::adaptive_rate> adaptive;  // rate_limit.adaptive: 429s slow it
+    // Concurrency, token bucket (adaptive), breaker and retry budget of the host: the one
+    // per-host guard every front end uses.
+    resilience::host_guard guard;
     // Since when the head of the queue has waited for a token (rate-limit wait accounting).
     std::optional<clock::time_point> token_wait_since;
     clock::duration token_wait_total{};
     std::uint64_t short_circuited = 0;         // requests held back by this host's breaker
     std::uint64_t retry_budget_exhausted = 0;  // retries held back by this host's budget
-    resilience::circuit_breaker breaker;
-    clock::duration give_up_after;  // circuit_breaker.give_up_after of this host
-    resilience::retry_budget budget;
     resilience::retry_policy policy;
     // robots.txt (engine.robots_txt: obey): fetched once before the host's first request.
     enum class robots_status { unknown, fetching, ready } robots = robots_status::unknown;
@@ -125,8 +119,8 @@ public:
     };
     std::vector<robots_refusal> take_robots_refusals();
 
-    // Requests of hosts whose breaker has been open longer than give_up_after; they are
-    // removed from the frontier and must be failed with `circuit_open`.
+    // Requests of hosts whose guard gives up (open past give_up_after, with a failed probe);
+    // they are removed from the frontier and must be failed with `circuit_open`.
     std::vector<crawl_request> expire_open_hosts(clock::time_point now);
 
     // When something may become takeable without any completion: the earliest delayed request,

@@ -10,6 +10,15 @@ using harvest::crawl::frontier;
 
 namespace {
 
+// The attempt of `taken` answered 500: its host's guard hears a failure of a fresh request.
+void fail_attempt(const harvest::crawl::taken_request& taken,
+                  std::chrono::steady_clock::time_point now) {
+    harvest::resilience::attempt_outcome outcome;
+    outcome.status = 500;
+    bool failed_before = false;
+    taken.host->guard.record(taken.permit, outcome, failed_before, now);
+}
+
 crawl_request get(std::string url) {
     crawl_request r;
     r.http.url = std::move(url);
@@ -138,7 +147,7 @@ TEST_CASE("a host whose breaker is open keeps its requests queued", "[unit]") {
             continue;
         }
         f.finish(*t->host);
-        t->host->breaker.record(t->permit, harvest::resilience::call_outcome::failure, t0);
+        fail_attempt(*t, t0);
     }
     CHECK(up_taken == 1);
     CHECK_FALSE(f.take(t0 + 1s));  // down.test is open: nothing to send
@@ -153,8 +162,7 @@ TEST_CASE("a host whose breaker is open keeps its requests queued", "[unit]") {
     REQUIRE(probe);
     CHECK(probe->permit.probe);
     f.finish(*probe->host);
-    probe->host->breaker.record(probe->permit, harvest::resilience::call_outcome::failure,
-                                t0 + 30s);
+    fail_attempt(*probe, t0 + 30s);
     auto expired = f.expire_open_hosts(past);
     CHECK(expired.size() == 1);
     CHECK(f.empty());
@@ -190,7 +198,7 @@ TEST_CASE("robots.txt is fetched first, then disallowed requests are refused", "
     auto refused = f.take_robots_refusals();
     REQUIRE(refused.size() == 1);
     CHECK(refused[0].request.http.url == "http://a.test/private/1");
-    CHECK(taken->host->bucket.rate() == Approx(0.5));  // Crawl-delay: 2
+    CHECK(taken->host->guard.bucket().rate() == Approx(0.5));  // Crawl-delay: 2
 }
 
 TEST_CASE("Crawl-delay holds from the first request: no burst of the configured bucket", "[unit]") {
@@ -229,7 +237,7 @@ TEST_CASE("a half-open probe goes to a request that never failed when the host h
         auto t = f.take(t0);
         REQUIRE(t);
         f.finish(*t->host);
-        t->host->breaker.record(t->permit, harvest::resilience::call_outcome::failure, t0);
+        fail_attempt(*t, t0);
         // Its retry is due at once and queued ahead of the fresh request.
         f.delay(std::move(t->request), *t->host, t0);
     }

@@ -19,6 +19,15 @@ using harvest::crawl::spill_queue;
 
 namespace {
 
+// The attempt of `taken` answered 500: its host's guard hears a failure of a fresh request.
+void fail_attempt(const harvest::crawl::taken_request& taken,
+                  std::chrono::steady_clock::time_point now) {
+    harvest::resilience::attempt_outcome outcome;
+    outcome.status = 500;
+    bool failed_before = false;
+    taken.host->guard.record(taken.permit, outcome, failed_before, now);
+}
+
 namespace fs = std::filesystem;
 
 // A fresh directory under the system temp dir, removed with everything in it.
@@ -252,15 +261,14 @@ TEST_CASE("an expired host fails its spilled requests too", "[unit]") {
     }
     for (auto& t : down) {
         f.finish(*t.host);
-        t.host->breaker.record(t.permit, harvest::resilience::call_outcome::failure, t0);
+        fail_attempt(t, t0);
     }
     CHECK_FALSE(f.take(t0 + 1s));
     // A probe fails (give_up_after needs one), then the host gives up.
     auto probe = f.take(t0 + 30s);
     REQUIRE(probe);
     f.finish(*probe->host);
-    probe->host->breaker.record(probe->permit, harvest::resilience::call_outcome::failure,
-                                t0 + 30s);
+    fail_attempt(*probe, t0 + 30s);
     auto expired = f.expire_open_hosts(t0 + options.circuit_breaker.give_up_after + 1s);
     CHECK(expired.size() == total - 3);
     std::set<std::string> urls;

@@ -36,11 +36,21 @@ void check_scenario(std::uint64_t seed) {
         FAIL_CHECK(scenario::report(seed, r) << scenario::describe(s) << "replay: "
                                              << scenario::replay_command(seed) << "\nharvest log:\n"
                                              << r.harvest_log);
+    } else {
+        SUCCEED("scenario " << seed << " kept every invariant");
     }
 }
 
-// Seeds that ran clean once; each failure found and fixed gets its seed pinned here.
-constexpr std::uint64_t fixed_seeds[] = {1, 2, 3, 4, 5, 6, 7, 8};
+// Seeds chosen to cover the mix quickly (about 2 minutes in a release build): SIGTERM and
+// SIGKILL with --resume (1009, 1012, 1023, 1035, 5), engine.max_requests with a kill (5),
+// robots.txt answering 503 (1011), Crawl-delay (3), and failing ones pinned as regressions:
+//   1030  I3: 47 URLs whose first answer fails ahead of 184 good ones on one host (the issue's
+//         "30 bad then 1,200 good"); the half-open probes only ever take the next fresh
+//         requests, all bad, so the breaker never closes and give_up_after fails 232 requests
+//         as circuit_open, 184 of them good.
+// Each failure found and fixed gets its seed pinned here.
+constexpr std::uint64_t fixed_seeds[] = {1000, 1002, 1006, 1009, 1011, 1012,
+                                         1023, 1029, 1035, 3,    5,    1030};
 
 }  // namespace
 

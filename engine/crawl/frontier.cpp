@@ -327,7 +327,7 @@ void frontier::promote_due(clock::time_point now) {
         if (entry.request.attempt > 0 && !entry.host->guard.try_retry(now)) {
             ++budget_exhausted_;
             ++entry.host->retry_budget_exhausted;
-            delay(std::move(entry.request), *entry.host, now + std::chrono::milliseconds(250));
+            delay(std::move(entry.request), *entry.host, now + resilience::budget_recheck);
             continue;
         }
         enqueue_ready(*entry.host, std::move(entry.request), /*may_spill=*/false);

@@ -43,32 +43,34 @@ resilient_sender::resilient_sender(http_client& client, sender_options options, 
     : client_(client),
       http_(options.http ? std::move(options.http) : std::make_shared<const crawl::http_options>()),
       deadline_(options.deadline),
-      policy_(std::move(options.retry)),
-      bucket_(options.rate.per_second, options.rate.burst),
-      breaker_(options.breaker),
+      policy_(options.retry),
+      guard_(resilience::guard_options{options.rate, false, options.breaker,
+                                       options.retry.budget_ratio,
+                                       options.retry.budget_min_per_second, 0}),
       rng_(seed) {}
 
 resilience::breaker_state resilient_sender::breaker_state() const {
     std::lock_guard lock(mutex_);
-    return breaker_.state(clock::now());
+    return guard_.breaker().state(clock::now());
+}
+
+bool resilient_sender::try_retry(clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    return guard_.try_retry(now);
 }
 
 resilient_sender::admission resilient_sender::admit(clock::time_point now) {
     std::lock_guard lock(mutex_);
     admission result;
-    auto permit = breaker_.try_acquire(now);
-    if (!permit) {
-        result.breaker_open = true;
-        result.retry_at = std::max(breaker_.next_attempt_at(), now + probe_poll);
+    const auto allowed = guard_.admit(now);
+    if (!allowed.permit) {
+        result.breaker_open = allowed.why == resilience::wait_reason::breaker;
+        // Half-open with every probe out names no time: ask again shortly.
+        result.retry_at =
+            allowed.not_before == clock::time_point::max() ? now + probe_poll : allowed.not_before;
         return result;
     }
-    // The breaker first: a token taken while the breaker refuses would be wasted.
-    if (!bucket_.try_acquire(now)) {
-        breaker_.cancel(*permit);
-        result.retry_at = bucket_.next_available(now);
-        return result;
-    }
-    result.permit = permit;
+    result.permit = allowed.permit;
     return result;
 }
 
@@ -77,8 +79,19 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
     const bool keyed = has_header(request.headers, policy_.options().idempotency_header);
     send_result result;
     clock::duration previous_delay{};
+    bool failed_before = false;  // the breaker counts one failure of this request
     while (true) {
         resilience::breaker_permit permit;
+        // A retry needs the target's retry budget first (counted once it is granted), as a
+        // crawl's retry does; over it, the retry waits instead of adding load.
+        while (result.attempts > 0 && !try_retry(clock::now())) {
+            const auto retry_at = clock::now() + resilience::budget_recheck;
+            if (retry_at >= deadline) {
+                result.failure_kind = "deadline";
+                co_return result;
+            }
+            co_await wait_until(retry_at);
+        }
         while (true) {
             const admission allowed = admit(clock::now());
             if (allowed.permit) {
@@ -93,6 +106,10 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
         }
 
         ++result.attempts;
+        if (result.attempts == 1) {
+            std::lock_guard lock(mutex_);
+            guard_.on_first_attempt(clock::now());
+        }
         const auto attempt_deadline = std::min(deadline, clock::now() + http_->timeouts.total);
         http_request attempt = request;  // fetch takes its request; the original is resent as is
         auto fetched = co_await client_.fetch(std::move(attempt), http_, attempt_deadline);
@@ -109,7 +126,8 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
         resilience::decision decided;
         {
             std::lock_guard lock(mutex_);
-            breaker_.record(permit, resilience::breaker_outcome_of(outcome), clock::now());
+            guard_.release();
+            guard_.record(permit, outcome, failed_before, clock::now());
             decided = policy_.classify(outcome, result.attempts, request.method, keyed,
                                        previous_delay, rng_, std::chrono::system_clock::now());
         }

@@ -1,6 +1,7 @@
 #pragma once
-// One request delivered to one target with the engine's own resilience: a token bucket and a
-// circuit breaker for the target, the crawl's retry decision (retry_policy::classify: which
+// One request delivered to one target with the engine's own resilience: the target's
+// resilience::host_guard (token bucket, circuit breaker, retry budget — the rules a crawl's
+// hosts follow), the crawl's retry decision (retry_policy::classify: which
 // statuses and errors are retried, jittered backoff, Retry-After), bounded attempts and one
 // deadline for the whole delivery, each attempt's timeouts clamped to what is left of it.
 //
@@ -18,9 +19,8 @@
 #include "engine/net/fetch_error.hpp"
 #include "engine/net/http_client.hpp"
 #include "engine/net/sender_options.hpp"
-#include "engine/resilience/circuit_breaker.hpp"
+#include "engine/resilience/host_guard.hpp"
 #include "engine/resilience/retry_policy.hpp"
-#include "engine/resilience/token_bucket.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -73,14 +73,15 @@ class resilient_sender {
         bool breaker_open = false;
     };
     admission admit(resilience::clock::time_point now);
+    // The target's retry budget: true (and counted) when a retry may be sent now.
+    bool try_retry(resilience::clock::time_point now);
 
     http_client& client_;
     std::shared_ptr<const crawl::http_options> http_;
     std::chrono::milliseconds deadline_;
     resilience::retry_policy policy_;
-    mutable std::mutex mutex_;  // guards the three below
-    resilience::token_bucket bucket_;
-    resilience::circuit_breaker breaker_;
+    mutable std::mutex mutex_;      // guards the two below
+    resilience::host_guard guard_;  // the target's bucket, breaker and retry budget
     std::mt19937_64 rng_;
 };
 

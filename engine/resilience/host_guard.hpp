@@ -29,6 +29,10 @@
 
 namespace harvest::resilience {
 
+// A retry over its host's retry budget waits this long before it asks again (the budget names
+// no time: it grows with the host's first attempts).
+inline constexpr auto budget_recheck = std::chrono::milliseconds(250);
+
 // What a guard is made of: the crawl config's per-host values, after `hosts:` overrides.
 struct guard_options {
     crawl::bucket_options rate;  // rate_limit.per_host (or the host's rate_limit)

@@ -314,3 +314,39 @@ TEST_CASE("Crawl-delay holds from the first request after robots.txt",
     INFO("worst window excess over 2/s, burst 1: " << excess);
     CHECK(excess <= 0);
 }
+
+TEST_CASE("A redirect's target stays fetched across a stop and --resume",
+          "[integration][failure-mix][resume]") {
+    temp_dir tmp("harvest-mix-redirect-resume");
+    chaos_origin origin(tmp.path());
+    // The redirect first; its target again as a seed far enough down the file that it is not
+    // admitted before the stop (seeds are streamed, 2 x concurrency + 1,024 ahead). Slow pages
+    // in between so the stop lands early.
+    std::vector<std::string> urls{origin.url("/redirect/301/ok/target")};
+    for (int i = 0; i < 3000; ++i) {
+        urls.push_back(origin.url((i < 40 ? "/delay/100/" : "/ok/") + std::to_string(i)));
+    }
+    urls.push_back(origin.url("/ok/target"));
+    mix_settings s;
+    s.seeds = urls_file_seed(tmp / "urls.txt", urls);
+    s.engine_extra = "  per_host_concurrency: 1\n";
+    write_file(tmp / "cfg.yaml", mix_yaml(s));
+    {
+        background_harvest first({"run", (tmp / "cfg.yaml").string()}, tmp / "first.log");
+        // The redirect is the first request; the 40 slow pages after it take 4 s.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        first.signal(SIGTERM);
+        INFO(read_file(tmp / "first.log"));
+        REQUIRE(first.wait(std::chrono::seconds(30)) == 130);
+    }
+    REQUIRE(origin.arrivals_of("/ok/target").size() == 1);  // reached through the redirect
+    background_harvest resumed({"run", (tmp / "cfg.yaml").string(), "--resume"},
+                               tmp / "resumed.log");
+    INFO(read_file(tmp / "resumed.log"));
+    REQUIRE(resumed.wait(std::chrono::seconds(60)) == 0);
+    const auto items = read_jsonl(tmp / "out/items.jsonl");
+    CHECK(items.size() == 3001);
+    CHECK(count_by(items, "url")[origin.url("/ok/target")] == 1);
+    // The resumed run knew the target from the journal: it did not fetch it again.
+    CHECK(origin.arrivals_of("/ok/target").size() == 1);
+}

@@ -542,11 +542,11 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     }
 
     // The fingerprint of a redirected page's final URL when it differs from its request's and
-    // the crawl deduplicates (the local frontier's seen set; the Redis frontier deduplicates
-    // what it is given, not what a redirect reached).
+    // the crawl deduplicates (the local frontier's seen set, or the shared frontier's, which
+    // always deduplicates).
     static std::optional<std::uint64_t> redirect_claim_needed(const impl& self,
                                                               const fetched_page& page) {
-        if (page.response.redirects == 0 || !self.options.engine.dedup || self.shared) {
+        if (page.response.redirects == 0 || (!self.options.engine.dedup && !self.shared)) {
             return std::nullopt;
         }
         const auto target = fingerprint(net::http_request{"GET", page.response.final_url, {}, {}});
@@ -561,9 +561,23 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     // request; the URL's own request emits it. Either way the sink is called from a coroutine
     // of its own (it may suspend on backpressure), and the request stays in flight until then.
     void claim_redirect(completion done) {
+        if (shared) {
+            // Asked of the cluster; the answer comes back on this strand.
+            auto held = std::make_shared<completion>(std::move(done));
+            const auto target = held->redirect_target;
+            shared->claim(target, [self = shared_from_this(), held](bool fresh) {
+                self->deliver_claimed(std::move(*held), fresh);
+            });
+            return;
+        }
+        const bool fresh = queue.claim(done.redirect_target);
+        deliver_claimed(std::move(done), fresh);
+    }
+
+    void deliver_claimed(completion done, bool fresh) {
         fetched_page page = std::move(*done.redirected);
         done.redirected.reset();
-        if (queue.claim(done.redirect_target)) {
+        if (fresh) {
             page.redirect_target = done.redirect_target;
         } else {
             page.duplicate = true;

@@ -16,6 +16,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -48,6 +49,13 @@ class shared_backend {
     virtual void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) = 0;
     // This worker's half-open probes of `origin` succeeded: release every worker's hold on it.
     virtual void breaker_closed(const std::string& /*origin*/) {}
+    // A redirect ended at the request `fingerprint`: mark it seen cluster-wide and answer, on
+    // the scheduler strand, whether it was new (the redirected page is then emitted) or some
+    // worker has it already (the page is its own request's to emit). A backend that cannot
+    // tell answers true: at least once.
+    virtual void claim(std::uint64_t /*fingerprint*/, std::function<void(bool fresh)> answer) {
+        answer(true);
+    }
     // Nothing queued or leased anywhere in the cluster, and the seeds are loaded.
     virtual bool finished() const = 0;
     // The crawl is over for this worker: flush what is buffered and stop leasing.

@@ -166,6 +166,8 @@ struct redis_backend::state {
     std::vector<admission> outbound;
     std::vector<std::string> completions;
     std::vector<std::pair<std::string, milliseconds>> breakers;  // open_for 0 = closed
+    // Redirect targets to mark seen, with who waits for the answer (claim()).
+    std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> claims;
     std::unordered_multimap<std::uint64_t, std::string> leases;  // fingerprint -> lease id
     // Ended requests whose items the sink has not written yet: still leased (and renewed).
     std::unordered_multiset<std::uint64_t> awaiting_write;
@@ -310,6 +312,11 @@ void redis_backend::breaker_opened(const std::string& origin, milliseconds open_
 
 void redis_backend::breaker_closed(const std::string& origin) {
     state_->breakers.emplace_back(origin, milliseconds(0));  // 0 = close
+    state_->wake();
+}
+
+void redis_backend::claim(std::uint64_t fingerprint, std::function<void(bool fresh)> answer) {
+    state_->claims.emplace_back(fingerprint, std::move(answer));
     state_->wake();
 }
 
@@ -486,6 +493,26 @@ asio::awaitable<bool> redis_backend::flush(std::shared_ptr<state> s) {
         if (!completed) {
             s->fail("completing requests", completed.error());
             co_return false;
+        }
+    }
+    if (!s->claims.empty()) {
+        std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> claims;
+        claims.swap(s->claims);
+        std::vector<std::uint64_t> prints;
+        prints.reserve(claims.size());
+        for (const auto& [print, answer] : claims) {
+            prints.push_back(print);
+        }
+        auto fresh = co_await s->frontier->mark_seen(std::move(prints));
+        if (!fresh) {
+            for (auto& [print, answer] : claims) {
+                answer(true);  // the worker stops; what it holds is emitted at least once
+            }
+            s->fail("marking redirect targets seen", fresh.error());
+            co_return false;
+        }
+        for (std::size_t i = 0; i < claims.size(); ++i) {
+            claims[i].second((*fresh)[i]);
         }
     }
     // In the order they happened: an opening then a closing of one host leaves it closed.

@@ -425,6 +425,24 @@ asio::awaitable<result<bool>> shared_frontier::seeded() {
     co_return r->integer == 1;
 }
 
+asio::awaitable<result<std::vector<bool>>> shared_frontier::mark_seen(
+    std::vector<std::uint64_t> fingerprints) {
+    std::vector<bool> fresh;
+    fresh.reserve(fingerprints.size());
+    for (const auto print : fingerprints) {
+        std::vector<std::string> args{"SADD", prefix_ + "seen", fingerprint_bytes(print)};
+        auto r = co_await client_->command(std::move(args));
+        if (!r) {
+            co_return r.error();
+        }
+        if (r->type != reply::kind::integer) {
+            co_return unexpected(*r, "mark_seen");
+        }
+        fresh.push_back(r->integer == 1);
+    }
+    co_return fresh;
+}
+
 asio::awaitable<result<std::vector<std::string>>> shared_frontier::ready_hosts() {
     std::vector<std::string> args{"SMEMBERS", prefix_ + "hosts"};
     auto r = co_await client_->command(std::move(args));

@@ -135,6 +135,10 @@ class shared_frontier {
     boost::asio::awaitable<boost::system::result<void>> mark_seeded();
     boost::asio::awaitable<boost::system::result<bool>> seeded();
 
+    // Adds each fingerprint to the shared dedup set; true for those it did not hold.
+    boost::asio::awaitable<boost::system::result<std::vector<bool>>> mark_seen(
+        std::vector<std::uint64_t> fingerprints);
+
     // Hosts that have queued requests.
     boost::asio::awaitable<boost::system::result<std::vector<std::string>>> ready_hosts();
     boost::asio::awaitable<boost::system::result<frontier_counts>> counts();

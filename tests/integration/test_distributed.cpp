@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -524,4 +526,69 @@ TEST_CASE("distributed: a worker that cannot reach Redis fails with a message",
     CHECK(run.exit_code == 1);
     CHECK(run.err.find("cannot connect to redis://127.0.0.1:" + std::to_string(closed_port)) !=
           std::string::npos);
+}
+
+TEST_CASE("distributed: a page reached by redirects on two workers is emitted once",
+          "[integration][redis]") {
+    temp_dir tmp("harvest-distributed");
+    redis_server redis;
+    chaos_origin origin(tmp.path() / "origin", "origin");
+    // Every product once as itself and twice through redirects (one of them a 2-hop chain),
+    // shuffled so that both workers lease some of each.
+    std::vector<std::string> urls;
+    constexpr int products = 60;
+    for (int i = 0; i < products; ++i) {
+        const std::string id = std::to_string(i);
+        urls.push_back(origin.url("/ok/p" + id));
+        urls.push_back(origin.url("/redirect/301/ok/p" + id));
+        urls.push_back(origin.url("/redirect/302/redirect/307/ok/p" + id));
+        urls.push_back(origin.url("/redirect/301/ok/only-redirected-" + id));  // not a seed
+    }
+    std::mt19937 shuffle_rng(7);
+    std::shuffle(urls.begin(), urls.end(), shuffle_rng);
+    std::string seeds;
+    for (const auto& url : urls) {
+        seeds += url + "\n";
+    }
+    write_file(tmp.path() / "urls.txt", seeds);
+    const std::string yaml =
+        "name: redirects\n"
+        "seeds:\n"
+        "  - urls_file: " +
+        (tmp.path() / "urls.txt").string() +
+        "\n"
+        "engine: {concurrency: 8, per_host_concurrency: 8, threads: 1, "
+        "robots_txt: ignore}\n"
+        "rate_limit: {per_second: 0, burst: 1}\n"
+        "extract:\n"
+        "  - match: \".\"\n"
+        "    type: json\n"
+        "    fields:\n"
+        "      id: /id\n"
+        "    required: [id]\n"
+        "outputs:\n"
+        "  - type: jsonl\n"
+        "    path: out/items.jsonl\n"
+        "frontier:\n"
+        "  backend: redis\n"
+        "  url: " +
+        redis.url() + "\n  lease: 60s\n";
+    std::vector<std::unique_ptr<worker_process>> workers;
+    for (const std::string name : {"w1", "w2"}) {
+        workers.push_back(std::make_unique<worker_process>(yaml, tmp.path() / name, name));
+    }
+    std::map<std::string, int> by_url;
+    for (auto& w : workers) {
+        const int code = w->wait(std::chrono::seconds(60));
+        INFO(tail(w->err()));
+        CHECK(code == 0);
+        for (const auto& item : w->items()) {
+            ++by_url[std::string(item.at("url").as_string())];
+        }
+    }
+    CHECK(by_url.size() == 2 * products);
+    for (const auto& [url, count] : by_url) {
+        INFO(url);
+        CHECK(count == 1);
+    }
 }

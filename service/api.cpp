@@ -83,7 +83,25 @@ std::string result_line(const item_row& item) {
         line += ",\"error\":";
         pipelines::append_json_string(line, item.error);
     }
-    line += ",\"attempts\":" + std::to_string(item.attempts) + "}\n";
+    line += ",\"attempts\":" + std::to_string(item.attempts);
+    if (item.http_status != 0) {
+        line += ",\"http_status\":" + std::to_string(item.http_status);
+    }
+    if (!item.last_error.empty()) {
+        line += ",\"last_error\":";
+        pipelines::append_json_string(line, item.last_error);
+    }
+    if (!item.waiting_for.empty()) {
+        // Only an unsettled item waits; its next attempt's time is absent while it waits for
+        // an event (the answer of its host's half-open probe) rather than a time.
+        line += ",\"waiting_for\":";
+        pipelines::append_json_string(line, item.waiting_for);
+        if (item.next_attempt_at_ms != 0) {
+            line += ",\"next_attempt_at\":";
+            pipelines::append_json_string(line, format_time_ms(item.next_attempt_at_ms));
+        }
+    }
+    line += "}\n";
     return line;
 }
 
@@ -156,12 +174,14 @@ api_response api::handle(const api_request& request, std::chrono::steady_clock::
             std::string status;
             if (!query.empty()) {
                 if (query.substr(0, 7) != "status=") {
-                    return bad_request("query", "only ?status=ok|failed|queued|cancelled");
+                    return bad_request("query",
+                                       "only ?status=ok|failed|queued|retrying|cancelled");
                 }
                 status = std::string(query.substr(7));
                 if (status != "ok" && status != "failed" && status != "queued" &&
-                    status != "cancelled") {
-                    return bad_request("status", "must be ok, failed, queued or cancelled");
+                    status != "retrying" && status != "cancelled") {
+                    return bad_request("status",
+                                       "must be ok, failed, queued, retrying or cancelled");
                 }
             }
             api_response response;

@@ -3,8 +3,8 @@
 #include "service/job_runner.hpp"
 
 #include "engine/crawl/sink.hpp"
-#include "engine/resilience/circuit_breaker.hpp"
-#include "engine/resilience/retry_budget.hpp"
+#include "engine/net/url.hpp"
+#include "engine/resilience/host_guard.hpp"
 #include "engine/resilience/retry_policy.hpp"
 #include "engine/resilience/token_bucket.hpp"
 #include "pipelines/extract/extractor_set.hpp"
@@ -20,10 +20,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <optional>
 #include <random>
+#include <vector>
 
 namespace harvest::service {
 
@@ -38,16 +40,41 @@ std::int64_t unix_ms_now() {
         .count();
 }
 
-std::string host_key(std::string_view url) {
+// A retry over its host's retry budget asks again after this long (as the crawl's frontier).
+constexpr auto retry_budget_recheck = std::chrono::milliseconds(250);
+// An item that handed a half-open probe to one that never failed asks again at the latest
+// after this long, should that one not take it (cancelled, or waiting for a token).
+constexpr auto probe_handoff_wait = std::chrono::milliseconds(250);
+
+// Where a URL goes, as the crawl's frontier names it: the guard's key, and the names a
+// `hosts:` entry and the metrics use.
+struct url_origin {
+    std::string key;        // scheme://host:port, lower-cased, port always present
+    std::string host;       // lower-cased
+    std::string host_port;  // host:port, port always present
+    std::string label;      // host, or host:port when the port is not the scheme's default
+};
+
+std::optional<url_origin> origin_of(std::string_view url) {
     auto parsed = boost::urls::parse_uri(url);
-    if (!parsed) {
-        return {};
+    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
+        return std::nullopt;
     }
-    std::string key(parsed->encoded_host());
-    if (parsed->has_port()) {
-        key += ":" + std::string(parsed->port());
-    }
-    return key;
+    url_origin out;
+    out.key = net::origin_key(*parsed);
+    out.host_port = out.key.substr(out.key.find("://") + 3);
+    const auto colon = out.host_port.rfind(':');  // the port's: it is always there
+    out.host = out.host_port.substr(0, colon);
+    const bool https = out.key.rfind("https://", 0) == 0;
+    const bool default_port = out.host_port.substr(colon + 1) == (https ? "443" : "80");
+    out.label = default_port ? out.host : out.host_port;
+    return out;
+}
+
+// A steady-clock time as unix milliseconds, for what the API shows.
+std::int64_t unix_ms_at(clock::time_point when) {
+    return unix_ms_now() +
+           std::chrono::duration_cast<std::chrono::milliseconds>(when - clock::now()).count();
 }
 
 }  // namespace
@@ -75,9 +102,10 @@ service_metrics::service_metrics(metrics::registry& reg, jobs_db& db)
         });
     }
     auto& stored = reg.add_gauge("harvest_service_job_items",
-                                 "Job items in jobs_db by status (queued, ok, failed, cancelled).",
+                                 "Job items in jobs_db by status (queued, retrying, ok, failed, "
+                                 "cancelled).",
                                  {"status"});
-    for (std::string_view status : {"queued", "ok", "failed", "cancelled"}) {
+    for (std::string_view status : {"queued", "retrying", "ok", "failed", "cancelled"}) {
         stored.bind({status}, [&db, s = std::string(status)]() -> std::optional<double> {
             for (const auto& [name, count] : db.item_counts()) {
                 if (name == s) {
@@ -95,20 +123,33 @@ service_metrics::service_metrics(metrics::registry& reg, jobs_db& db)
     }
 }
 
-// Per (profile, host): the engine's policies, touched only from the runner's thread.
+// Per (profile, origin): the host's guard (concurrency, buckets, breaker, retry budget, the
+// give-up rule) and what its requests need, touched only from the runner's thread.
 struct host_policies {
-    resilience::token_bucket bucket;
-    // rate_limit.adaptive: a 429 halves this host's rate, good answers restore it.
-    std::optional<resilience::adaptive_rate> adaptive;
-    resilience::circuit_breaker breaker;
+    host_policies(const resilience::guard_options& guard_options,
+                  const crawl::retry_options& retry_options, const crawl::http_options& http_options,
+                  std::string host_label)
+        : guard(guard_options),
+          retry(retry_options),
+          http(std::make_shared<const crawl::http_options>(http_options)),
+          label(std::move(host_label)) {}
+
+    resilience::host_guard guard;
     resilience::retry_policy retry;
-    resilience::retry_budget budget;
     std::shared_ptr<const crawl::http_options> http;
-    std::size_t limit = 1;  // engine.per_host_concurrency (or the host's override)
-    std::size_t in_flight = 0;
-    // Never re-armed (expires at time_point::max): cancel() wakes every item waiting for a
-    // request slot of this host, and they check again.
-    std::unique_ptr<asio::steady_timer> slot_freed;
+    std::string label;  // the metrics' host label
+    // Items waiting for an event of this host (a slot freed, a probe's answer): each waits on
+    // its own timer, cancelled by wake_waiters() when the guard may answer otherwise.
+    std::vector<asio::steady_timer*> waiters;
+    // Items that never failed waiting for the breaker: a half-open probe goes to one of them
+    // when there is one (docs/config.md, "Circuit breakers").
+    std::size_t fresh_waiting = 0;
+
+    void wake_waiters() {
+        for (auto* timer : waiters) {
+            timer->cancel();
+        }
+    }
 };
 
 struct active_job {
@@ -137,9 +178,10 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
     std::size_t webhooks_in_flight = 0;
     std::deque<std::shared_ptr<active_job>> jobs;  // round-robin order
     std::map<std::string, std::shared_ptr<const pipelines::extractor_set>> extractors;
-    std::map<std::string, std::unique_ptr<host_policies>> hosts;     // "profile host"
+    std::map<std::string, std::unique_ptr<host_policies>> hosts;     // "profile origin"
     std::map<std::string, resilience::token_bucket> global_buckets;  // per profile
     std::mt19937_64 rng{std::random_device{}()};
+    std::vector<asio::steady_timer*> sleeping;  // every item's wait (sleep), for stop and cancel
 
     state(asio::any_io_executor ex, const config::service_config& cfg, jobs_db& database,
           net::http_client& http_client, service_metrics& m, metrics::crawl_metrics* em)
@@ -180,35 +222,30 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         wake();
     }
 
-    host_policies& policies_for(const active_job& job, const std::string& host) {
-        auto& slot = hosts[job.row.profile + " " + host];
+    // The item's host, keyed by origin; its `hosts:` entry is looked up as the crawl's frontier
+    // does ("host:port", then "host"). Null for a URL without a host.
+    host_policies* policies_for(const active_job& job, std::string_view url) {
+        const auto origin = origin_of(url);
+        if (!origin) {
+            return nullptr;
+        }
+        auto& slot = hosts[job.row.profile + " " + origin->key];
         if (!slot) {
             const auto& crawl = job.profile->crawl;
-            auto http = crawl.http;
-            auto bucket = crawl.rate_limit.per_host;
-            auto retry = crawl.retry;
-            auto breaker = crawl.circuit_breaker;
-            if (const auto it = crawl.hosts.find(host); it != crawl.hosts.end()) {
-                http = it->second.http.value_or(http);
-                bucket = it->second.rate_limit.value_or(bucket);
-                retry = it->second.retry.value_or(retry);
-                breaker = it->second.circuit_breaker.value_or(breaker);
+            const crawl::host_overrides* overrides = nullptr;
+            if (const auto it = crawl.hosts.find(origin->host_port); it != crawl.hosts.end()) {
+                overrides = &it->second;
+            } else if (const auto h = crawl.hosts.find(origin->host); h != crawl.hosts.end()) {
+                overrides = &h->second;
             }
-            std::size_t limit = crawl.engine.per_host_concurrency;
-            if (const auto it = crawl.hosts.find(host); it != crawl.hosts.end()) {
-                limit = it->second.per_host_concurrency.value_or(limit);
-            }
-            slot = std::make_unique<host_policies>(host_policies{
-                resilience::token_bucket(bucket.per_second, bucket.burst), std::nullopt,
-                resilience::circuit_breaker(breaker), resilience::retry_policy(retry),
-                resilience::retry_budget(retry.budget_ratio, retry.budget_min_per_second),
-                std::make_shared<const crawl::http_options>(http), std::max<std::size_t>(1, limit),
-                0, std::make_unique<asio::steady_timer>(executor, clock::time_point::max())});
-            if (crawl.rate_limit.adaptive && !slot->bucket.unlimited()) {
-                slot->adaptive.emplace(slot->bucket.rate());
-            }
+            const auto& retry =
+                overrides != nullptr && overrides->retry ? *overrides->retry : crawl.retry;
+            const auto& http =
+                overrides != nullptr && overrides->http ? *overrides->http : crawl.http;
+            slot = std::make_unique<host_policies>(
+                resilience::guard_options::of(crawl, overrides), retry, http, origin->label);
         }
-        return *slot;
+        return slot.get();
     }
 
     // rate_limit.global of the job's profile: one bucket over all its hosts, shared by its jobs.
@@ -340,111 +377,180 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         self->scheduler_done = true;
     }
 
-    static asio::awaitable<void> fetch_item(std::shared_ptr<state> self,
-                                            std::shared_ptr<active_job> job, item_row item) {
+    // What became of one item: stored once it settled. `progress` (attempts, the last
+    // attempt's HTTP status or transport error, what it waits for) is also stored as it changes.
+    struct item_result {
         std::string status = "failed";
         std::string data;
         std::string error;
-        unsigned attempts = 0;
+        item_progress progress;
+    };
+
+    static asio::awaitable<void> fetch_item(std::shared_ptr<state> self,
+                                            std::shared_ptr<active_job> job, item_row item) {
+        item_result result;
         try {
             if (job->profile == nullptr) {
-                error = "unknown_profile";
+                result.error = "unknown_profile";
             } else {
-                co_await self->fetch(*job, item, status, data, error, attempts);
+                co_await self->fetch(*job, item, result);
             }
         } catch (const std::exception& e) {
             spdlog::error("item {}: {}", item.result_id, e.what());
-            status = "failed";
-            error = "internal";
+            result.status = "failed";
+            result.error = "internal";
         }
-        if (!self->stopping && error != "cancelled") {
-            self->db.store_result(item.result_id, status, data, error, attempts);
-            self->metrics.items.with({status}).inc();
+        if (!self->stopping && result.error != "cancelled") {
+            self->db.store_result(item.result_id, result.status, result.data, result.error,
+                                  result.progress.attempts, result.progress.http_status,
+                                  result.progress.last_error);
+            self->metrics.items.with({result.status}).inc();
         }
         --job->in_flight;
         --self->in_flight;
         self->wake();
     }
 
-    asio::awaitable<void> fetch(active_job& job, const item_row& item, std::string& status,
-                                std::string& data, std::string& error, unsigned& attempts) {
-        const auto host = host_key(item.url);
-        auto& policies = policies_for(job, host);
+    // Waits until `until` (max: no time), or earlier: with `events`, when that host's guard may
+    // answer otherwise (a slot freed, an outcome recorded); always on a stop or a cancelled job.
+    asio::awaitable<void> sleep(asio::steady_timer& timer, clock::time_point until,
+                                host_policies* events) {
+        timer.expires_at(until);
+        sleeping.push_back(&timer);
+        if (events != nullptr) {
+            events->waiters.push_back(&timer);
+        }
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        sleeping.erase(std::find(sleeping.begin(), sleeping.end(), &timer));
+        if (events != nullptr) {
+            auto& waiters = events->waiters;
+            waiters.erase(std::find(waiters.begin(), waiters.end(), &timer));
+        }
+    }
+
+    void wake_sleepers() {
+        for (auto* timer : sleeping) {
+            timer->cancel();
+        }
+    }
+
+    // One item's attempts, each admitted by its host's guard (docs/config.md, "Circuit
+    // breakers"): the same rules as a crawl's requests. Its waits hold its coroutine and one of
+    // the service's `concurrency` slots, not a request slot of the host.
+    asio::awaitable<void> fetch(active_job& job, const item_row& item, item_result& out) {
+        host_policies* const host = policies_for(job, item.url);
+        if (host == nullptr) {
+            out.error = "invalid_url";
+            co_return;
+        }
+        auto& policies = *host;
+        auto& guard = policies.guard;
         auto& global = global_bucket_for(job);
+        auto& progress = out.progress;
+        item_progress stored = progress;  // what jobs_db holds
+        if (item.attempts > 0 || !item.waiting_for.empty()) {
+            // Left unsettled by an earlier run of the service: this run starts it afresh.
+            db.set_progress(item.result_id, progress);
+        }
+        const auto persist = [&] {
+            if (!(progress == stored)) {
+                db.set_progress(item.result_id, progress);
+                stored = progress;
+            }
+        };
         asio::steady_timer timer(executor);
         clock::duration previous_delay{};
-        bool retry_allowed = false;  // the pending retry has been granted by the budget
+        bool failed_before = false;  // the breaker counts one failure per item (host_guard)
+        bool retry_due = false;      // an attempt failed and another follows: it needs budget
         for (;;) {
             if (stopping || job.cancelled) {
-                error = "cancelled";
+                out.error = "cancelled";
                 co_return;
             }
-            if (policies.in_flight >= policies.limit) {
-                boost::system::error_code ec;
-                co_await policies.slot_freed->async_wait(
-                    asio::redirect_error(asio::use_awaitable, ec));
-                continue;
-            }
             auto now = clock::now();
-            if (attempts > 0 && !retry_allowed) {
-                // Over the host's retry budget: the retry waits instead of adding load.
-                if (!policies.budget.try_spend(now)) {
+            if (guard.gives_up(now)) {
+                out.error = "circuit_open";
+                if (engine_metrics != nullptr) {
+                    engine_metrics->failures
+                        .with({engine_metrics->host_label(policies.label), out.error})
+                        .inc();
+                }
+                co_return;
+            }
+            if (retry_due) {
+                // Over the host's retry budget the retry waits instead of adding load.
+                if (!guard.try_retry(now)) {
                     if (engine_metrics != nullptr) {
                         engine_metrics->retry_budget_exhausted
-                            .with({engine_metrics->host_label(host)})
+                            .with({engine_metrics->host_label(policies.label)})
                             .inc();
                     }
-                    timer.expires_after(std::chrono::milliseconds(100));
-                    boost::system::error_code ec;
-                    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                    progress.waiting_for = "retry_budget";
+                    progress.next_attempt_at_ms = 0;  // re-checked, no known time
+                    persist();
+                    co_await sleep(timer, now + retry_budget_recheck, nullptr);
                     continue;
                 }
-                retry_allowed = true;
+                retry_due = false;
             }
-            // The profile's global bucket first (only looked at), then the host's: the token of
-            // either is taken only when both have one.
-            if (!global.unlimited() && global.next_available(now) > now) {
-                timer.expires_at(global.next_available(now));
-                boost::system::error_code ec;
-                co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-                continue;
-            }
-            if (!policies.bucket.try_acquire(now)) {
-                timer.expires_at(policies.bucket.next_available(now));
-                boost::system::error_code ec;
-                co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-                continue;
-            }
-            if (!global.unlimited()) {
-                (void)global.try_acquire(now);  // available: checked above, nothing ran since
-            }
-            auto permit = policies.breaker.try_acquire(now);
-            if (!permit) {
-                const auto since = policies.breaker.open_since();
-                if (since && now - *since > job.profile->crawl.circuit_breaker.give_up_after) {
-                    error = "circuit_open";
-                    co_return;
+            const auto admitted = guard.admit(now, &global);
+            if (!admitted.permit) {
+                using resilience::wait_reason;
+                const bool breaker = admitted.why == wait_reason::breaker;
+                if (breaker) {
+                    progress.waiting_for = "circuit_breaker";
+                    progress.next_attempt_at_ms = admitted.not_before == clock::time_point::max()
+                                                      ? 0
+                                                      : unix_ms_at(admitted.not_before);
+                    persist();
                 }
-                timer.expires_at(policies.breaker.next_attempt_at());
-                boost::system::error_code ec;
-                co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                // A token's time is the guard's whole answer; anything else may change with
+                // this host's next release or outcome.
+                const bool on_events = admitted.why != wait_reason::token &&
+                                       admitted.why != wait_reason::global_token;
+                const bool fresh = breaker && !failed_before;
+                policies.fresh_waiting += fresh ? 1 : 0;
+                co_await sleep(timer, admitted.not_before, on_events ? &policies : nullptr);
+                policies.fresh_waiting -= fresh ? 1 : 0;
                 continue;
             }
-            ++attempts;
-            retry_allowed = false;
-            if (attempts == 1) {
-                policies.budget.on_request(now);
+            const auto permit = *admitted.permit;
+            if (permit.probe && failed_before && policies.fresh_waiting > 0) {
+                // A half-open probe asks whether the host is healthy: an item that never failed
+                // answers that, a retry of one known to fail does not. Hand it over.
+                guard.cancel(permit);
+                policies.wake_waiters();
+                co_await sleep(timer, now + probe_handoff_wait, &policies);
+                continue;
+            }
+            if (!progress.waiting_for.empty()) {
+                progress.waiting_for.clear();
+                progress.next_attempt_at_ms = 0;
+                persist();
+            }
+            ++progress.attempts;
+            if (progress.attempts == 1) {
+                guard.on_first_attempt(now);  // first attempts earn retry budget
             }
             net::http_request request;
             request.url = item.url;
             if (engine_metrics != nullptr) {
-                engine_metrics->requests.with({engine_metrics->host_label(host), "GET"}).inc();
+                engine_metrics->requests
+                    .with({engine_metrics->host_label(policies.label), "GET"})
+                    .inc();
             }
             const auto deadline = clock::now() + policies.http->timeouts.total;
-            ++policies.in_flight;
-            auto result = co_await client.fetch(std::move(request), policies.http, deadline);
-            --policies.in_flight;
-            policies.slot_freed->cancel();
+            std::optional<boost::system::result<net::http_response>> answer;
+            try {
+                answer.emplace(co_await client.fetch(std::move(request), policies.http, deadline));
+            } catch (...) {
+                guard.cancel(permit);  // the slot and a probe are not lost with the item
+                policies.wake_waiters();
+                throw;
+            }
+            guard.release();
+            auto& result = *answer;
             resilience::attempt_outcome outcome;
             if (result) {
                 outcome.status = result->status;
@@ -452,44 +558,46 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             } else {
                 outcome.error = static_cast<net::fetch_error>(result.error().value());
             }
-            const auto decision =
-                policies.retry.classify(outcome, attempts, "GET", false, previous_delay, rng,
-                                        std::chrono::system_clock::now());
-            const bool failure = !result || result->status >= 500;
-            const bool neutral = result && result->status >= 400 && result->status < 500;
-            if (policies.adaptive && result) {
-                policies.adaptive->on_answer(result->status, clock::now(), policies.bucket);
+            now = clock::now();
+            const auto effect = guard.record(permit, outcome, failed_before, now);
+            policies.wake_waiters();
+            if (effect.opened) {
+                spdlog::warn("circuit opened for {} (profile {})", policies.label,
+                             job.row.profile);
             }
-            policies.breaker.record(*permit,
-                                    failure   ? resilience::call_outcome::failure
-                                    : neutral ? resilience::call_outcome::neutral
-                                              : resilience::call_outcome::success,
-                                    clock::now());
+            progress.http_status = result ? result->status : 0;
+            progress.last_error = result ? std::string() : std::string(net::to_string(*outcome.error));
+            const auto decision = policies.retry.classify(
+                outcome, static_cast<unsigned>(progress.attempts), "GET", false, previous_delay,
+                rng, std::chrono::system_clock::now());
             if (engine_metrics != nullptr) {
-                const auto label = engine_metrics->host_label(host);
+                const auto label = engine_metrics->host_label(policies.label);
                 if (result) {
                     engine_metrics->responses.with({label, std::to_string(result->status)}).inc();
                 } else {
-                    engine_metrics->request_errors.with({label, net::to_string(*outcome.error)})
-                        .inc();
+                    engine_metrics->request_errors.with({label, progress.last_error}).inc();
                 }
             }
             if (decision.what == resilience::verdict::retry) {
                 if (engine_metrics != nullptr) {
                     engine_metrics->retries
-                        .with({engine_metrics->host_label(host), decision.reason})
+                        .with({engine_metrics->host_label(policies.label), decision.reason})
                         .inc();
                 }
                 previous_delay = decision.delay;
-                timer.expires_after(decision.delay);
-                boost::system::error_code ec;
-                co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                retry_due = true;
+                progress.waiting_for = "backoff";
+                progress.next_attempt_at_ms = unix_ms_at(now + decision.delay);
+                persist();
+                co_await sleep(timer, now + decision.delay, nullptr);
                 continue;
             }
             if (decision.what == resilience::verdict::fail) {
-                error = decision.failure_kind;
+                out.error = decision.failure_kind;
                 if (engine_metrics != nullptr) {
-                    engine_metrics->failures.with({engine_metrics->host_label(host), error}).inc();
+                    engine_metrics->failures
+                        .with({engine_metrics->host_label(policies.label), out.error})
+                        .inc();
                 }
                 co_return;
             }
@@ -500,19 +608,19 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             std::vector<pipelines::item> items;
             job.extractors->extract(page, items);
             if (items.empty()) {
-                error = "no_item";
+                out.error = "no_item";
                 co_return;
             }
             if (items.size() == 1) {
-                pipelines::append_json(data, items.front());
+                pipelines::append_json(out.data, items.front());
             } else {
                 boost::json::array list;
                 for (auto& one : items) {
                     list.emplace_back(std::move(one));
                 }
-                pipelines::append_json(data, boost::json::value(std::move(list)));
+                pipelines::append_json(out.data, boost::json::value(std::move(list)));
             }
-            status = "ok";
+            out.status = "ok";
             co_return;
         }
     }
@@ -551,11 +659,13 @@ void job_runner::job_cancelled(const std::string& job_id) {
             job->buffer.clear();
         }
     }
+    state_->wake_sleepers();  // its waiting items end now, not when their waits would
     state_->wake();
 }
 
 asio::awaitable<void> job_runner::stop() {
     state_->stopping = true;
+    state_->wake_sleepers();
     state_->wake();
     asio::steady_timer timer(state_->executor);
     // Bounded: in-flight fetches end at their deadline at the latest; ten seconds is enough to

@@ -1,16 +1,20 @@
 #pragma once
 // Runs the items of every unfinished job through the engine's parts: net::http_client, and per
-// (profile, host) a token bucket (adaptive with rate_limit.adaptive), a circuit breaker and the
-// retry policy with backoff and Retry-After, under the profile's rate_limit.global bucket; each
-// page goes through the profile's extractors (pipelines::extractor_set).
+// (profile, origin) the engine's resilience::host_guard — per-host concurrency, token bucket
+// (adaptive with rate_limit.adaptive), circuit breaker, retry budget and give-up rule, the same
+// guard a crawl's frontier asks — and the retry policy with backoff and Retry-After, under the
+// profile's rate_limit.global bucket; each page goes through the profile's extractors
+// (pipelines::extractor_set).
 //
 // Fairness: at most `concurrency` items are in flight over all jobs, and a free slot goes to the
 // next job in round-robin order, so a 5,000-item job and a 10-item job submitted together both
 // progress from the start.
 //
-// Durability: an item is `queued` in jobs_db until its result is stored; a restarted runner
-// takes the queued items of unfinished jobs and never refetches a stored one. A job that ends
-// gets an event id stored before its webhook is sent, so a restart resends the same event.
+// Durability: an item is `queued` (or `retrying`, once an attempt failed and another follows)
+// in jobs_db until its result is stored; its attempts, last answer and what it waits for are
+// stored as they change. A restarted runner takes the unsettled items of unfinished jobs afresh
+// and never refetches a stored one. A job that ends gets an event id stored before its webhook
+// is sent, so a restart resends the same event.
 //
 // Threading: everything runs on the executor given (the service's one-thread io_context).
 

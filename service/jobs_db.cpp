@@ -4,7 +4,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace harvest::service {
 
@@ -23,8 +25,9 @@ class statement {
     statement& operator=(const statement&) = delete;
 
     statement& bind(int index, std::string_view text) {
-        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
-                          SQLITE_TRANSIENT);
+        // An empty view may have no data at all: bound as '' (NULL would break NOT NULL).
+        sqlite3_bind_text(stmt_, index, text.data() != nullptr ? text.data() : "",
+                          static_cast<int>(text.size()), SQLITE_TRANSIENT);
         return *this;
     }
     statement& bind(int index, std::int64_t value) {
@@ -80,7 +83,16 @@ job_row read_job(const statement& s) {
 }
 
 constexpr const char* item_columns =
-    "result_id, job_id, idx, input, url, status, data, error, attempts";
+    "result_id, job_id, idx, input, url, status, data, error, attempts, http_status, last_error, "
+    "waiting_for, next_attempt_at";
+
+// Columns of `items` added after its first version: (name, type and default), for migrate().
+constexpr std::pair<const char*, const char*> added_item_columns[] = {
+    {"http_status", "INTEGER NOT NULL DEFAULT 0"},
+    {"last_error", "TEXT NOT NULL DEFAULT ''"},
+    {"waiting_for", "TEXT NOT NULL DEFAULT ''"},
+    {"next_attempt_at", "INTEGER NOT NULL DEFAULT 0"},
+};
 
 item_row read_item(const statement& s) {
     item_row item;
@@ -93,6 +105,10 @@ item_row read_item(const statement& s) {
     item.data = s.text(6);
     item.error = s.text(7);
     item.attempts = s.integer(8);
+    item.http_status = s.integer(9);
+    item.last_error = s.text(10);
+    item.waiting_for = s.text(11);
+    item.next_attempt_at_ms = s.integer(12);
     return item;
 }
 
@@ -121,6 +137,7 @@ jobs_db::jobs_db(const std::string& path) {
         "idx INTEGER NOT NULL, input TEXT NOT NULL, url TEXT NOT NULL, status TEXT NOT NULL, "
         "data TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', attempts INTEGER NOT "
         "NULL DEFAULT 0)");
+    migrate();  // a new file gets the later columns the way an old one does
     exec("CREATE INDEX IF NOT EXISTS items_by_job ON items (job_id, idx)");
     exec("CREATE INDEX IF NOT EXISTS items_by_status ON items (job_id, status)");
     exec(
@@ -131,6 +148,23 @@ jobs_db::jobs_db(const std::string& path) {
 
 jobs_db::~jobs_db() {
     sqlite3_close(db_);
+}
+
+void jobs_db::migrate() {
+    // A jobs.db written by an older Harvest has the first version of `items`: the columns added
+    // since get their defaults (no progress known, which is what such an item had).
+    std::vector<std::string> present;
+    {
+        statement s(db_, "PRAGMA table_info(items)");
+        while (s.step()) {
+            present.push_back(s.text(1));
+        }
+    }
+    for (const auto& [name, type] : added_item_columns) {
+        if (std::find(present.begin(), present.end(), name) == present.end()) {
+            exec((std::string("ALTER TABLE items ADD COLUMN ") + name + " " + type).c_str());
+        }
+    }
 }
 
 void jobs_db::exec(const char* sql) {
@@ -251,7 +285,8 @@ std::optional<item_row> jobs_db::result(std::string_view result_id) {
 std::vector<item_row> jobs_db::queued_items(std::string_view job_id, std::int64_t after_index,
                                             std::size_t limit) {
     statement s(db_, (std::string("SELECT ") + item_columns +
-                      " FROM items WHERE job_id = ? AND status = 'queued' AND idx > ? ORDER BY "
+                      " FROM items WHERE job_id = ? AND status IN ('queued', 'retrying') AND idx > ? "
+                      "ORDER BY "
                       "idx LIMIT ?")
                          .c_str());
     s.bind(1, job_id).bind(2, after_index).bind(3, static_cast<std::int64_t>(limit));
@@ -269,11 +304,25 @@ std::int64_t jobs_db::count_items(std::string_view job_id, std::string_view stat
 }
 
 void jobs_db::store_result(std::string_view result_id, std::string_view status,
-                           std::string_view data, std::string_view error, std::int64_t attempts) {
+                           std::string_view data, std::string_view error, std::int64_t attempts,
+                           std::int64_t http_status, std::string_view last_error) {
     statement s(db_,
-                "UPDATE items SET status = ?, data = ?, error = ?, attempts = ? WHERE result_id "
-                "= ? AND status = 'queued'");
-    s.bind(1, status).bind(2, data).bind(3, error).bind(4, attempts).bind(5, result_id);
+                "UPDATE items SET status = ?, data = ?, error = ?, attempts = ?, http_status = ?, "
+                "last_error = ?, waiting_for = '', next_attempt_at = 0 WHERE result_id = ? AND "
+                "status IN ('queued', 'retrying')");
+    s.bind(1, status).bind(2, data).bind(3, error).bind(4, attempts).bind(5, http_status);
+    s.bind(6, last_error).bind(7, result_id);
+    s.step();
+}
+
+void jobs_db::set_progress(std::string_view result_id, const item_progress& progress) {
+    statement s(db_,
+                "UPDATE items SET status = ?, attempts = ?, http_status = ?, last_error = ?, "
+                "waiting_for = ?, next_attempt_at = ? WHERE result_id = ? AND status IN "
+                "('queued', 'retrying')");
+    s.bind(1, std::string_view(progress.attempts > 0 ? "retrying" : "queued"));
+    s.bind(2, progress.attempts).bind(3, progress.http_status).bind(4, progress.last_error);
+    s.bind(5, progress.waiting_for).bind(6, progress.next_attempt_at_ms).bind(7, result_id);
     s.step();
 }
 
@@ -311,8 +360,9 @@ bool jobs_db::cancel(std::string_view job_id, std::int64_t now_ms) {
         const bool changed = sqlite3_changes(db_) > 0;
         if (changed) {
             statement i(db_,
-                        "UPDATE items SET status = 'cancelled' WHERE job_id = ? AND status = "
-                        "'queued'");
+                        "UPDATE items SET status = 'cancelled', waiting_for = '', "
+                        "next_attempt_at = 0 WHERE job_id = ? AND status IN ('queued', "
+                        "'retrying')");
             i.bind(1, job_id);
             i.step();
         }

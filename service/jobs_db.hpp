@@ -36,10 +36,29 @@ struct item_row {
     std::int64_t index = 0;
     std::string input;  // the URL or ASIN as submitted
     std::string url;
-    std::string status;  // queued, ok, failed, cancelled
+    std::string status;  // queued, retrying, ok, failed, cancelled
     std::string data;    // JSON text of the extracted item(s), ok only
     std::string error;   // failure kind, failed only
     std::int64_t attempts = 0;
+    // The last attempt's answer: its HTTP status (0 = no response), or else the transport error
+    // kind (a fetch_error name such as "connect"; empty when it got a response).
+    std::int64_t http_status = 0;
+    std::string last_error;
+    // While an unsettled item waits: why ("backoff", "circuit_breaker", "retry_budget"; empty =
+    // not waiting) and when its next attempt may go (unix ms; 0 = on an event, not a time).
+    std::string waiting_for;
+    std::int64_t next_attempt_at_ms = 0;
+};
+
+// How far an unsettled item has got, stored as it happens (jobs_db::set_progress).
+struct item_progress {
+    std::int64_t attempts = 0;
+    std::int64_t http_status = 0;
+    std::string last_error;
+    std::string waiting_for;
+    std::int64_t next_attempt_at_ms = 0;
+
+    bool operator==(const item_progress&) const = default;
 };
 
 struct idempotency_row {
@@ -72,14 +91,20 @@ class jobs_db {
     // Items of a job in submission order; `status` empty = all.
     std::vector<item_row> results(std::string_view job_id, std::string_view status = {});
     std::optional<item_row> result(std::string_view result_id);
-    // Up to `limit` queued items of the job with index > after_index, in order.
+    // Up to `limit` unsettled (queued or retrying) items of the job with index > after_index,
+    // in order.
     std::vector<item_row> queued_items(std::string_view job_id, std::int64_t after_index,
                                        std::size_t limit);
     std::int64_t count_items(std::string_view job_id, std::string_view status);
 
-    // Stores an item's outcome (status ok or failed); only a queued item changes.
+    // Stores an item's outcome (status ok or failed) with its last attempt's HTTP status and
+    // transport error; only an unsettled (queued or retrying) item changes.
     void store_result(std::string_view result_id, std::string_view status, std::string_view data,
-                      std::string_view error, std::int64_t attempts);
+                      std::string_view error, std::int64_t attempts, std::int64_t http_status = 0,
+                      std::string_view last_error = {});
+    // An unsettled item's progress: it becomes `retrying` once an attempt was made (`queued`
+    // with none). A settled or cancelled item does not change.
+    void set_progress(std::string_view result_id, const item_progress& progress);
     void set_status(std::string_view job_id, std::string_view status,
                     std::int64_t finished_at_ms = 0);
     void set_webhook(std::string_view job_id, std::string_view event_id, std::string_view state);
@@ -87,7 +112,7 @@ class jobs_db {
     // in one statement: a crash leaves either a running job or a done one with its event.
     void finish_job(std::string_view job_id, std::int64_t finished_at_ms,
                     std::string_view event_id);
-    // Marks the job cancelled and its queued items cancelled. False if it had already ended.
+    // Marks the job cancelled and its unsettled items cancelled. False if it had already ended.
     bool cancel(std::string_view job_id, std::int64_t now_ms);
 
     // The key's record if it was stored less than `max_age_ms` before `now_ms`. Older records
@@ -101,6 +126,8 @@ class jobs_db {
 
   private:
     void exec(const char* sql);
+    // Adds the columns later versions added to `items` when an older file lacks them.
+    void migrate();
     sqlite3* db_ = nullptr;
 };
 

@@ -887,3 +887,214 @@ TEST_CASE(
     CHECK(event_ids.size() == 1);
     CHECK(service.kill(SIGTERM) == 0);
 }
+
+namespace {
+
+// Submits {"profile": PROFILE, "urls": [...]} and returns the job id.
+std::string submit_urls(service_fixture& f, const std::string& profile,
+                        const std::vector<std::string>& urls) {
+    auto r = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-alpha",
+                  R"({"profile":")" + profile + R"(","urls":)" + json_list(urls) + "}");
+    REQUIRE(r.status == 202);
+    return std::string(json::parse(r.body).at("job_id").as_string());
+}
+
+std::string text_of(const json::object& line, std::string_view key) {
+    const auto* v = line.if_contains(key);
+    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "serve: a dead host's items show their attempts while they wait and end failed with "
+    "last_error connect; the good ones settle meanwhile",
+    "[integration][serve]") {
+    service_fixture f;
+    chaos_origin origin(f.tmp / "origin");
+    const int dead_port = free_port();  // nothing listens there: every connect is refused
+    REQUIRE_FALSE(port_accepts(dead_port));
+    const std::string dead = "127.0.0.1:" + std::to_string(dead_port);
+    // A short breaker: it opens on the first two failed items, probes every second and gives the
+    // host up 3 s after it opened, once a probe failed.
+    f.write_config("\"" + origin.host() + "\", \"" + dead + "\"",
+                   "  ok: \"" + origin.url("/ok/{id}") + "\"\n",
+                   "  short:\n"
+                   "    http: {timeouts: {connect: 1s, total: 5s}}\n"
+                   "    retry: {max_attempts: 8, backoff: {base: 200ms, max: 400ms}, budget: "
+                   "{ratio: 5}}\n"
+                   "    circuit_breaker: {window: 20, min_calls: 2, failure_rate: 0.5, "
+                   "min_open_for: 1s, open_for: 1s, give_up_after: 3s}\n"
+                   "    extract:\n"
+                   "      - {match: \"/ok/\", type: json, fields: {id: /id}}\n");
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    constexpr int dead_items = 10;
+    constexpr int good_items = 40;
+    std::vector<std::string> urls;
+    for (int i = 0; i < dead_items; ++i) {
+        urls.push_back("http://" + dead + "/ok/d" + std::to_string(i));
+    }
+    for (int i = 0; i < good_items; ++i) {
+        urls.push_back(origin.url("/ok/g" + std::to_string(i)));
+    }
+    const auto id = submit_urls(f, "short", urls);
+    const auto is_dead = [&](const json::object& line) {
+        return text_of(line, "url").find(dead) != std::string::npos;
+    };
+
+    // While the dead host's items wait, the results say so: retrying, with their attempts, the
+    // last error and what they wait for. Bounded: 30 s, a poll every 100 ms.
+    bool saw_waiting = false;
+    bool good_settled_first = false;
+    std::string waiting_line;
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    json::object state;
+    while (std::chrono::steady_clock::now() < until) {
+        const auto lines = f.results(id);
+        REQUIRE(lines.size() == urls.size());
+        int good_ok = 0;
+        int dead_unsettled = 0;
+        for (const auto& line : lines) {
+            const auto status = text_of(line, "status");
+            if (!is_dead(line)) {
+                good_ok += status == "ok" ? 1 : 0;
+                continue;
+            }
+            if (status != "queued" && status != "retrying") {
+                continue;
+            }
+            ++dead_unsettled;
+            if (status == "retrying" && line.at("attempts").as_int64() >= 1 &&
+                text_of(line, "last_error") == "connect" &&
+                !text_of(line, "waiting_for").empty()) {
+                saw_waiting = true;
+                waiting_line = json::serialize(line);
+                if (line.contains("next_attempt_at")) {
+                    // An RFC 3339 time close to now, like the API's other times.
+                    const double at = rfc3339_seconds(line.at("next_attempt_at"));
+                    const double now = std::chrono::duration<double>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count();
+                    INFO(waiting_line);
+                    CHECK(at > now - 10);
+                    CHECK(at < now + 10);
+                }
+            }
+        }
+        good_settled_first = good_settled_first || (good_ok == good_items && dead_unsettled > 0);
+        state = f.job(id);
+        if (state.at("status").as_string() == "done") {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    INFO("a waiting dead-host item: " << waiting_line);
+    CHECK(saw_waiting);
+    CHECK(good_settled_first);
+    REQUIRE(state.at("status").as_string() == "done");
+    CHECK(state.at("succeeded").as_int64() == good_items);
+    CHECK(state.at("failed").as_int64() == dead_items);
+    // Given up by the breaker's rule (or out of retries), within seconds, not minutes.
+    CHECK(rfc3339_seconds(state.at("finished_at")) - rfc3339_seconds(state.at("created_at")) <
+          20);
+    for (const auto& line : f.results(id, "?status=failed")) {
+        INFO(json::serialize(line));
+        CHECK(is_dead(line));
+        const auto error = text_of(line, "error");
+        CHECK((error == "circuit_open" || error == "retries_exhausted"));
+        CHECK(text_of(line, "last_error") == "connect");
+        CHECK(line.at("attempts").as_int64() >= 1);
+        CHECK_FALSE(line.contains("http_status"));
+        CHECK_FALSE(line.contains("waiting_for"));
+    }
+    CHECK(service.kill(SIGTERM) == 0);
+}
+
+TEST_CASE("serve: a failed result carries the last HTTP status beside its error",
+          "[integration][serve]") {
+    service_fixture f;
+    chaos_origin origin(f.tmp / "origin");
+    f.write_config("\"" + origin.host() + "\"", "  ok: \"" + origin.url("/ok/{id}") + "\"\n");
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    const auto id = submit_urls(
+        f, "catalog",
+        {origin.url("/status/404/a"), origin.url("/status/500/b"), origin.url("/ok/c")});
+    REQUIRE(f.wait_for(id, "done", 30s).at("status").as_string() == "done");
+    const auto lines = f.results(id);
+    REQUIRE(lines.size() == 3);
+    INFO(json::serialize(lines[0]) << "\n" << json::serialize(lines[1]) << "\n"
+                                   << json::serialize(lines[2]));
+    CHECK(text_of(lines[0], "status") == "failed");
+    CHECK(text_of(lines[0], "error") == "status_4xx");
+    CHECK(lines[0].at("attempts").as_int64() == 1);
+    REQUIRE(lines[0].contains("http_status"));
+    CHECK(lines[0].at("http_status").as_int64() == 404);
+    CHECK_FALSE(lines[0].contains("last_error"));
+    CHECK(text_of(lines[1], "error") == "retries_exhausted");
+    CHECK(lines[1].at("attempts").as_int64() == 4);  // the profile's retry.max_attempts
+    REQUIRE(lines[1].contains("http_status"));
+    CHECK(lines[1].at("http_status").as_int64() == 500);
+    CHECK(text_of(lines[2], "status") == "ok");
+    CHECK(origin.arrivals_of("/status/404/a").size() == 1);
+    CHECK(service.kill(SIGTERM) == 0);
+}
+
+TEST_CASE("serve: a jobs.db of an older version resumes its job and shows the new fields",
+          "[integration][serve]") {
+    service_fixture f;
+    chaos_origin origin(f.tmp / "origin");
+    f.write_config("\"" + origin.host() + "\"", "  ok: \"" + origin.url("/ok/{id}") + "\"\n");
+    // The first version's schema with a running job of key-alpha: one item stored, two queued.
+    const std::string script = R"py(
+import hashlib, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+db.executescript("""
+CREATE TABLE jobs (job_id TEXT PRIMARY KEY, owner TEXT NOT NULL, profile TEXT NOT NULL,
+  callback_url TEXT NOT NULL, status TEXT NOT NULL, items INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, finished_at INTEGER NOT NULL DEFAULT 0,
+  event_id TEXT NOT NULL DEFAULT '', webhook_state TEXT NOT NULL DEFAULT 'none');
+CREATE TABLE items (result_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, idx INTEGER NOT NULL,
+  input TEXT NOT NULL, url TEXT NOT NULL, status TEXT NOT NULL, data TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX items_by_job ON items (job_id, idx);
+CREATE INDEX items_by_status ON items (job_id, status);
+CREATE TABLE idempotency (owner TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL,
+  job_id TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (owner, key));
+""")
+owner = "key_" + hashlib.sha256(b"key-alpha").hexdigest()[:16]
+db.execute("INSERT INTO jobs (job_id, owner, profile, callback_url, status, items, created_at) "
+           "VALUES ('job_old', ?, 'catalog', '', 'running', 3, ?)", (owner, int(time.time() * 1000)))
+rows = [("res_0", 0, sys.argv[2], "ok", '{"id":"m0"}', 1),
+        ("res_1", 1, sys.argv[3], "queued", "", 0),
+        ("res_2", 2, sys.argv[4], "queued", "", 0)]
+for rid, idx, url, status, data, attempts in rows:
+    db.execute("INSERT INTO items (result_id, job_id, idx, input, url, status, data, attempts) "
+               "VALUES (?, 'job_old', ?, ?, ?, ?, ?, ?)", (rid, idx, url, url, status, data, attempts))
+db.commit()
+)py";
+    const auto made = run_process({"python3", "-c", script, (f.tmp / "jobs.db").string(),
+                                   origin.url("/ok/m0"), origin.url("/ok/m1"),
+                                   origin.url("/status/404/m2")},
+                                  30s);
+    INFO(describe(made));
+    REQUIRE(made.exit_code == 0);
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    const auto done = f.wait_for("job_old", "done", 30s);
+    REQUIRE(done.at("status").as_string() == "done");
+    CHECK(done.at("succeeded").as_int64() == 2);
+    CHECK(done.at("failed").as_int64() == 1);
+    const auto lines = f.results("job_old");
+    REQUIRE(lines.size() == 3);
+    INFO(json::serialize(lines[0]) << "\n" << json::serialize(lines[1]) << "\n"
+                                   << json::serialize(lines[2]));
+    // Stored by the old version: as it was, never refetched.
+    CHECK(text_of(lines[0], "status") == "ok");
+    CHECK(lines[0].at("data").at("id").as_string() == "m0");
+    CHECK_FALSE(lines[0].contains("http_status"));
+    CHECK(origin.arrivals_of("/ok/m0").empty());
+    CHECK(text_of(lines[1], "status") == "ok");
+    CHECK(text_of(lines[2], "error") == "status_4xx");
+    REQUIRE(lines[2].contains("http_status"));
+    CHECK(lines[2].at("http_status").as_int64() == 404);
+    CHECK(service.kill(SIGTERM) == 0);
+}

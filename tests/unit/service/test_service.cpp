@@ -10,6 +10,7 @@
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include <unistd.h>
 #include <filesystem>
@@ -263,6 +264,104 @@ TEST_CASE("jobs_db: results survive reopening and stored items are no longer que
     db.store_result("r1", "failed", "", "x", 2);  // a stored result is never overwritten
     CHECK(db.result("r1")->status == "ok");
     CHECK(db.job("job_1")->succeeded == 1);
+}
+
+TEST_CASE("jobs_db: an item's progress shows while it waits and its last answer stays with its "
+          "result") {
+    temp_file db_file("progress.db");
+    service::job_row job;
+    job.job_id = "job_1";
+    job.owner = "key_x";
+    job.profile = "p";
+    job.status = "running";
+    job.created_at_ms = 1;
+    service::jobs_db db(db_file.path.string());
+    db.insert_job(job, {"a", "b"}, {"http://h/a", "http://h/b"}, {"r1", "r2"}, "", "");
+
+    // Waiting for its host's breaker before any attempt: still queued, but it says why.
+    db.set_progress("r1", {0, 0, "", "circuit_breaker", 1'700'000'000'000});
+    CHECK(db.result("r1")->status == "queued");
+    CHECK(db.result("r1")->waiting_for == "circuit_breaker");
+
+    // A failed attempt with another to follow: retrying, with its attempts and last error.
+    db.set_progress("r1", {2, 0, "connect", "backoff", 1'700'000'000'500});
+    auto waiting = *db.result("r1");
+    CHECK(waiting.status == "retrying");
+    CHECK(waiting.attempts == 2);
+    CHECK(waiting.last_error == "connect");
+    const auto line = boost::json::parse(service::result_line(waiting)).as_object();
+    CHECK(line.at("status").as_string() == "retrying");
+    CHECK(line.at("attempts").as_int64() == 2);
+    CHECK(line.at("last_error").as_string() == "connect");
+    CHECK(line.at("waiting_for").as_string() == "backoff");
+    CHECK(line.at("next_attempt_at").as_string() == "2023-11-14T22:13:20.500Z");
+    CHECK_FALSE(line.contains("http_status"));
+    // A retrying item is still unsettled: a restart takes it, a cancel cancels it.
+    CHECK(db.queued_items("job_1", -1, 10).size() == 2);
+
+    // Settled: the wait is gone, the last answer stays.
+    db.store_result("r1", "failed", "", "circuit_open", 3, 0, "connect");
+    const auto failed = boost::json::parse(service::result_line(*db.result("r1"))).as_object();
+    CHECK(failed.at("status").as_string() == "failed");
+    CHECK(failed.at("error").as_string() == "circuit_open");
+    CHECK(failed.at("last_error").as_string() == "connect");
+    CHECK_FALSE(failed.contains("waiting_for"));
+    CHECK_FALSE(failed.contains("next_attempt_at"));
+    db.set_progress("r1", {4, 503, "", "backoff", 1});  // a settled item never changes
+    CHECK(db.result("r1")->status == "failed");
+
+    db.store_result("r2", "failed", "", "status_4xx", 1, 404, "");
+    const auto not_found = boost::json::parse(service::result_line(*db.result("r2"))).as_object();
+    CHECK(not_found.at("http_status").as_int64() == 404);
+    CHECK(not_found.at("error").as_string() == "status_4xx");
+    CHECK_FALSE(not_found.contains("last_error"));
+}
+
+TEST_CASE("jobs_db: a jobs.db written before item progress existed opens, keeps its items and "
+          "stores progress") {
+    temp_file db_file("old.db");
+    {
+        // The first version's schema, as an older Harvest created it.
+        sqlite3* raw = nullptr;
+        REQUIRE(sqlite3_open(db_file.path.c_str(), &raw) == SQLITE_OK);
+        const char* sql =
+            "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, owner TEXT NOT NULL, profile TEXT NOT "
+            "NULL, callback_url TEXT NOT NULL, status TEXT NOT NULL, items INTEGER NOT NULL, "
+            "created_at INTEGER NOT NULL, finished_at INTEGER NOT NULL DEFAULT 0, event_id TEXT "
+            "NOT NULL DEFAULT '', webhook_state TEXT NOT NULL DEFAULT 'none');"
+            "CREATE TABLE items (result_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, idx INTEGER "
+            "NOT NULL, input TEXT NOT NULL, url TEXT NOT NULL, status TEXT NOT NULL, data TEXT "
+            "NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL "
+            "DEFAULT 0);"
+            "INSERT INTO jobs (job_id, owner, profile, callback_url, status, items, created_at) "
+            "VALUES ('job_old', 'key_x', 'p', '', 'running', 2, 1);"
+            "INSERT INTO items (result_id, job_id, idx, input, url, status, data, attempts) "
+            "VALUES ('r1', 'job_old', 0, 'a', 'http://h/a', 'ok', '{\"id\":\"a\"}', 1);"
+            "INSERT INTO items (result_id, job_id, idx, input, url, status) VALUES ('r2', "
+            "'job_old', 1, 'b', 'http://h/b', 'queued');";
+        REQUIRE(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    for (int open = 0; open < 2; ++open) {  // migrated once, then opened as it is
+        service::jobs_db db(db_file.path.string());
+        const auto stored = db.result("r1");
+        REQUIRE(stored);
+        CHECK(stored->status == "ok");
+        CHECK(stored->data == R"({"id":"a"})");
+        CHECK(stored->http_status == 0);
+        CHECK(stored->last_error.empty());
+        const auto line = boost::json::parse(service::result_line(*stored)).as_object();
+        CHECK_FALSE(line.contains("http_status"));
+        CHECK_FALSE(line.contains("last_error"));
+        REQUIRE(db.unfinished_jobs().size() == 1);
+        CHECK(db.queued_items("job_old", -1, 10).size() == 1);
+    }
+    service::jobs_db db(db_file.path.string());
+    db.set_progress("r2", {1, 503, "", "backoff", 5});
+    CHECK(db.result("r2")->status == "retrying");
+    db.store_result("r2", "ok", R"({"id":"b"})", "", 2, 200, "");
+    CHECK(db.result("r2")->http_status == 200);
+    CHECK(db.job("job_old")->succeeded == 2);
 }
 
 TEST_CASE(

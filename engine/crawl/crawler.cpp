@@ -458,6 +458,12 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                     host->robots_unavailable = std::move(why);
                 }
                 self->queue.set_robots(*host, std::move(rules));
+                if (self->shared) {
+                    // Its rate after robots.txt (Crawl-delay included) for the whole cluster.
+                    const auto& bucket = host->guard.bucket();
+                    self->shared->robots_ready(
+                        host->origin, bucket.unlimited() ? 0.0 : bucket.rate(), bucket.burst());
+                }
             }
             self->wake();
         });

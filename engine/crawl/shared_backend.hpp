@@ -49,6 +49,12 @@ class shared_backend {
     virtual void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) = 0;
     // This worker's half-open probes of `origin` succeeded: release every worker's hold on it.
     virtual void breaker_closed(const std::string& /*origin*/) {}
+    // This worker read robots.txt of `origin` (engine.robots_txt: obey): the host's rate from
+    // now on is `per_second` with `burst` (rate_limit's, or slower and with a burst of one when
+    // robots.txt asks for a Crawl-delay; 0 = unlimited). Until a worker knows it, it leases one
+    // request of the host at a time, so a Crawl-delay holds for the cluster from the start.
+    virtual void robots_ready(const std::string& /*origin*/, double /*per_second*/,
+                              double /*burst*/) {}
     // A redirect ended at the request `fingerprint`: mark it seen cluster-wide and answer, on
     // the scheduler strand, whether it was new (the redirected page is then emitted) or some
     // worker has it already (the page is its own request's to emit). A backend that cannot

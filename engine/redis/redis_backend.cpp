@@ -166,6 +166,10 @@ struct redis_backend::state {
     std::vector<admission> outbound;
     std::vector<std::string> completions;
     std::vector<std::pair<std::string, milliseconds>> breakers;  // open_for 0 = closed
+    // Per-host rates once this worker read the host's robots.txt (robots_ready()): rate_limit's,
+    // or Crawl-delay's. With robots_txt: obey, a host missing here is leased one at a time.
+    std::unordered_map<std::string, redis::host_rate> robots_rates;
+    std::unordered_set<std::string> robots_pending;  // one request leased, robots.txt awaited
     // Redirect targets to mark seen, with who waits for the answer (claim()).
     std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> claims;
     std::unordered_multimap<std::uint64_t, std::string> leases;  // fingerprint -> lease id
@@ -184,7 +188,10 @@ struct redis_backend::state {
     std::atomic<bool> failed{false};  // read by the CLI after the crawl, on any thread
     std::atomic<bool> seeded_here{false};
 
-    host_rate rate_for(const std::string& origin) const {
+    redis::host_rate rate_for(const std::string& origin) const {
+        if (const auto it = robots_rates.find(origin); it != robots_rates.end()) {
+            return it->second;  // after robots.txt: its Crawl-delay, if any, is in it
+        }
         auto parts = parse_origin(origin);
         crawl::bucket_options bucket = options.rate_limit.per_host;
         if (parts) {
@@ -196,7 +203,7 @@ struct redis_backend::state {
                 bucket = *it->second.rate_limit;
             }
         }
-        return host_rate{bucket.per_second, bucket.burst};
+        return redis::host_rate{bucket.per_second, bucket.burst};
     }
 
     void fail(const std::string& what, const boost::system::error_code& ec) {
@@ -313,6 +320,11 @@ void redis_backend::breaker_opened(const std::string& origin, milliseconds open_
 void redis_backend::breaker_closed(const std::string& origin) {
     state_->breakers.emplace_back(origin, milliseconds(0));  // 0 = close
     state_->wake();
+}
+
+void redis_backend::robots_ready(const std::string& origin, double per_second, double burst) {
+    state_->robots_rates[origin] = redis::host_rate{per_second, burst};
+    state_->wake();  // its requests may be leased at that rate now
 }
 
 void redis_backend::claim(std::uint64_t fingerprint, std::function<void(bool fresh)> answer) {
@@ -581,7 +593,15 @@ asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
     }
     for (std::size_t i = 0; i < hosts->size() && queued < target; ++i) {
         const std::string& origin = (*hosts)[(s->rotation + i) % hosts->size()];
-        const std::size_t want = std::min(target - queued, take_batch_per_host);
+        std::size_t want = std::min(target - queued, take_batch_per_host);
+        if (s->options.engine.obey_robots_txt && !s->robots_rates.contains(origin)) {
+            // robots.txt of this host is not read yet: one request, to have it fetched, and
+            // no more until its Crawl-delay (if any) is known.
+            if (s->robots_pending.contains(origin)) {
+                continue;
+            }
+            want = 1;
+        }
         auto taken = co_await s->frontier->take(origin, want, s->rate_for(origin));
         if (!taken) {
             s->fail("taking requests", taken.error());
@@ -606,6 +626,10 @@ asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
             delivered.push_back(std::move(*request));
         }
         queued += delivered.size();
+        if (!delivered.empty() && s->options.engine.obey_robots_txt &&
+            !s->robots_rates.contains(origin)) {
+            s->robots_pending.insert(origin);
+        }
         if (!delivered.empty()) {
             s->local.deliver(std::move(delivered));
         }

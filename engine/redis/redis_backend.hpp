@@ -43,6 +43,7 @@ class redis_backend : public crawl::shared_backend,
     void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) override;
     void breaker_closed(const std::string& origin) override;
     void claim(std::uint64_t fingerprint, std::function<void(bool fresh)> answer) override;
+    void robots_ready(const std::string& origin, double per_second, double burst) override;
     bool finished() const override;
     void close() override;
 

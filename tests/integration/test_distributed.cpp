@@ -194,6 +194,53 @@ struct cluster_fixture {
     std::vector<std::string> asins;
 };
 
+// A crawl of a chaos origin's /ok/-style pages by Redis workers: `urls` in a urls_file under
+// `dir`, JSON items with `id`, jsonl output, the worker settings in `engine` (a flow map).
+std::string chaos_cluster_yaml(const std::string& name, const fs::path& dir,
+                               const std::vector<std::string>& urls, const std::string& engine,
+                               const redis_server& redis) {
+    std::string seeds;
+    for (const auto& url : urls) {
+        seeds += url + "\n";
+    }
+    write_file(dir / "urls.txt", seeds);
+    return "name: " + name + "\nseeds:\n  - urls_file: " + (dir / "urls.txt").string() +
+           "\nengine: " + engine +
+           "\n"
+           "rate_limit: {per_second: 0, burst: 1}\n"
+           "extract:\n"
+           "  - match: \".\"\n"
+           "    type: json\n"
+           "    fields:\n"
+           "      id: /id\n"
+           "    required: [id]\n"
+           "outputs:\n"
+           "  - type: jsonl\n"
+           "    path: out/items.jsonl\n"
+           "frontier:\n"
+           "  backend: redis\n"
+           "  url: " +
+           redis.url() + "\n  lease: 60s\n";
+}
+
+// Starts one worker per name with the same config, waits for each (60 s at most), checks it
+// exited 0, and returns every worker's items in the order of `names`.
+std::vector<std::vector<json::object>> run_workers(const std::string& yaml, const fs::path& dir,
+                                                   const std::vector<std::string>& names) {
+    std::vector<std::unique_ptr<worker_process>> workers;
+    for (const auto& name : names) {
+        workers.push_back(std::make_unique<worker_process>(yaml, dir / name, name));
+    }
+    std::vector<std::vector<json::object>> items;
+    for (auto& w : workers) {
+        const int code = w->wait(std::chrono::seconds(60));
+        INFO(tail(w->err()));
+        CHECK(code == 0);
+        items.push_back(w->items());
+    }
+    return items;
+}
+
 // nginx's $msec (first field of the fixture's log format) of every product request, in seconds.
 std::vector<double> product_request_times(const nginx_server& nginx) {
     std::vector<double> times;
@@ -546,43 +593,12 @@ TEST_CASE("distributed: a page reached by redirects on two workers is emitted on
     }
     std::mt19937 shuffle_rng(7);
     std::shuffle(urls.begin(), urls.end(), shuffle_rng);
-    std::string seeds;
-    for (const auto& url : urls) {
-        seeds += url + "\n";
-    }
-    write_file(tmp.path() / "urls.txt", seeds);
-    const std::string yaml =
-        "name: redirects\n"
-        "seeds:\n"
-        "  - urls_file: " +
-        (tmp.path() / "urls.txt").string() +
-        "\n"
-        "engine: {concurrency: 8, per_host_concurrency: 8, threads: 1, "
-        "robots_txt: ignore}\n"
-        "rate_limit: {per_second: 0, burst: 1}\n"
-        "extract:\n"
-        "  - match: \".\"\n"
-        "    type: json\n"
-        "    fields:\n"
-        "      id: /id\n"
-        "    required: [id]\n"
-        "outputs:\n"
-        "  - type: jsonl\n"
-        "    path: out/items.jsonl\n"
-        "frontier:\n"
-        "  backend: redis\n"
-        "  url: " +
-        redis.url() + "\n  lease: 60s\n";
-    std::vector<std::unique_ptr<worker_process>> workers;
-    for (const std::string name : {"w1", "w2"}) {
-        workers.push_back(std::make_unique<worker_process>(yaml, tmp.path() / name, name));
-    }
+    const std::string yaml = chaos_cluster_yaml(
+        "redirects", tmp.path(), urls,
+        "{concurrency: 8, per_host_concurrency: 8, threads: 1, robots_txt: ignore}", redis);
     std::map<std::string, int> by_url;
-    for (auto& w : workers) {
-        const int code = w->wait(std::chrono::seconds(60));
-        INFO(tail(w->err()));
-        CHECK(code == 0);
-        for (const auto& item : w->items()) {
+    for (const auto& worker_items : run_workers(yaml, tmp.path(), {"w1", "w2"})) {
+        for (const auto& item : worker_items) {
             ++by_url[std::string(item.at("url").as_string())];
         }
     }
@@ -601,44 +617,17 @@ TEST_CASE("distributed: robots.txt's Crawl-delay holds for the cluster, not per 
     robots.robots_txt = "User-agent: *\nCrawl-delay: 0.2\n";
     chaos_origin origin(tmp.path() / "origin", robots);
     constexpr int urls = 60;
-    std::string seeds;
+    std::vector<std::string> pages_to_crawl;
     for (int i = 0; i < urls; ++i) {
-        seeds += origin.url("/ok/" + std::to_string(i)) + "\n";
+        pages_to_crawl.push_back(origin.url("/ok/" + std::to_string(i)));
     }
-    write_file(tmp.path() / "urls.txt", seeds);
-    const std::string yaml =
-        "name: crawl-delay\n"
-        "seeds:\n"
-        "  - urls_file: " +
-        (tmp.path() / "urls.txt").string() +
-        "\n"
-        "engine: {concurrency: 4, per_host_concurrency: 4, threads: 1, "
-        "robots_txt: obey}\n"
-        "rate_limit: {per_second: 0, burst: 1}\n"
-        "extract:\n"
-        "  - match: \".\"\n"
-        "    type: json\n"
-        "    fields:\n"
-        "      id: /id\n"
-        "    required: [id]\n"
-        "outputs:\n"
-        "  - type: jsonl\n"
-        "    path: out/items.jsonl\n"
-        "frontier:\n"
-        "  backend: redis\n"
-        "  url: " +
-        redis.url() + "\n  lease: 60s\n";
-    std::vector<std::unique_ptr<worker_process>> workers;
-    for (const std::string name : {"w1", "w2"}) {
-        workers.push_back(std::make_unique<worker_process>(yaml, tmp.path() / name, name));
-    }
+    const std::string yaml = chaos_cluster_yaml(
+        "crawl-delay", tmp.path(), pages_to_crawl,
+        "{concurrency: 4, per_host_concurrency: 4, threads: 1, robots_txt: obey}", redis);
     std::size_t items = 0;
-    for (auto& w : workers) {
-        const int code = w->wait(std::chrono::seconds(60));
-        INFO(tail(w->err()));
-        CHECK(code == 0);
-        items += w->items().size();
-        CHECK(!w->items().empty());  // both workers took part
+    for (const auto& worker_items : run_workers(yaml, tmp.path(), {"w1", "w2"})) {
+        CHECK(!worker_items.empty());  // both workers took part
+        items += worker_items.size();
     }
     CHECK(items == urls);
     std::vector<arrival> pages;

@@ -1,4 +1,5 @@
 #include "engine/crawl/frontier.hpp"
+#include "tests/unit/crawl/frontier_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,14 +11,7 @@ using harvest::crawl::frontier;
 
 namespace {
 
-// The attempt of `taken` answered 500: its host's guard hears a failure of a fresh request.
-void fail_attempt(const harvest::crawl::taken_request& taken,
-                  std::chrono::steady_clock::time_point now) {
-    harvest::resilience::attempt_outcome outcome;
-    outcome.status = 500;
-    bool failed_before = false;
-    taken.host->guard.record(taken.permit, outcome, failed_before, now);
-}
+using frontier_support::fail_attempt;
 
 crawl_request get(std::string url) {
     crawl_request r;

@@ -1,5 +1,6 @@
 #include "engine/crawl/spill.hpp"
 #include "engine/crawl/frontier.hpp"
+#include "tests/unit/crawl/frontier_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,14 +20,7 @@ using harvest::crawl::spill_queue;
 
 namespace {
 
-// The attempt of `taken` answered 500: its host's guard hears a failure of a fresh request.
-void fail_attempt(const harvest::crawl::taken_request& taken,
-                  std::chrono::steady_clock::time_point now) {
-    harvest::resilience::attempt_outcome outcome;
-    outcome.status = 500;
-    bool failed_before = false;
-    taken.host->guard.record(taken.permit, outcome, failed_before, now);
-}
+using frontier_support::fail_attempt;
 
 namespace fs = std::filesystem;
 

@@ -13,69 +13,6 @@
 namespace harvest::crawl {
 namespace {
 
-struct origin_parts {
-    std::string origin;  // scheme://host:port
-    std::string label;   // host, or host:port when the port is not the scheme's default
-    std::string host;
-    std::string host_port;
-};
-
-// `key_only` fills `origin` alone: that is all a lookup of a known host needs, and this runs
-// for every URL admitted.
-std::optional<origin_parts> parse_origin(std::string_view url, bool key_only) {
-    if (const auto simple = net::split_simple_http_url(url)) {
-        // The common plain URL without Boost.URL's general parser: the same pieces.
-        const std::string_view default_port = simple->scheme == "https" ? "443" : "80";
-        const std::string_view port = simple->port.empty() ? default_port : simple->port;
-        origin_parts out;
-        out.origin.reserve(simple->scheme.size() + 3 + simple->host.size() + 1 + port.size());
-        out.origin.append(simple->scheme).append("://");
-        const std::size_t host_at = out.origin.size();
-        for (const char c : simple->host) {
-            out.origin.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-        }
-        out.origin.append(":").append(port);
-        if (!key_only) {
-            out.host_port = out.origin.substr(host_at);
-            out.host = out.host_port.substr(0, out.host_port.size() - port.size() - 1);
-            out.label = port == default_port ? out.host : out.host_port;
-        }
-        return out;
-    }
-    auto parsed = boost::urls::parse_uri(url);
-    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
-        return std::nullopt;
-    }
-    const auto lower = [](std::string& text) {
-        std::transform(text.begin(), text.end(), text.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    };
-    const auto scheme_view = parsed->scheme();
-    std::string scheme(scheme_view.data(), scheme_view.size());
-    lower(scheme);
-    const std::string_view default_port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
-    const std::string_view port = parsed->has_port() && !parsed->port().empty()
-                                      ? std::string_view(parsed->port())
-                                      : default_port;
-    const auto encoded_host = parsed->encoded_host();
-    origin_parts out;
-    out.origin.reserve(scheme.size() + 3 + encoded_host.size() + 1 + port.size());
-    out.origin.append(scheme).append("://");
-    const std::size_t host_at = out.origin.size();
-    out.origin.append(encoded_host.data(), encoded_host.size());
-    std::transform(out.origin.begin() + static_cast<std::ptrdiff_t>(host_at), out.origin.end(),
-                   out.origin.begin() + static_cast<std::ptrdiff_t>(host_at),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    out.origin.append(":").append(port);
-    if (key_only) {
-        return out;
-    }
-    out.host_port = out.origin.substr(host_at);
-    out.host = out.host_port.substr(0, out.host_port.size() - port.size() - 1);
-    out.label = port == default_port ? out.host : out.host_port;
-    return out;
-}
-
 // A half-open probe asks "is the host healthy?": a request that has never failed answers that,
 // a retry of a URL known to fail does not (it would reopen the breaker for that one URL while
 // the host's good requests wait). The first fresh request among the first few, else the head.
@@ -128,24 +65,19 @@ std::optional<std::uint64_t> fingerprint(const net::http_request& request) {
 }
 
 host_state* frontier::host_for(const std::string& url) {
-    auto key = parse_origin(url, /*key_only=*/true);
+    auto key = net::split_origin(url, /*key_only=*/true);
     if (!key) {
         return nullptr;
     }
-    auto it = hosts_.find(key->origin);
+    auto it = hosts_.find(key->key);
     if (it != hosts_.end()) {
         return it->second.get();
     }
-    auto parts = parse_origin(url, /*key_only=*/false);
-    const host_overrides* overrides = nullptr;
-    if (auto o = options_.hosts.find(parts->host_port); o != options_.hosts.end()) {
-        overrides = &o->second;
-    } else if (auto h = options_.hosts.find(parts->host); h != options_.hosts.end()) {
-        overrides = &h->second;
-    }
-    auto state = std::make_unique<host_state>(parts->origin, parts->label, options_, overrides);
+    auto parts = net::split_origin(url);
+    const host_overrides* overrides = find_host_overrides(options_, parts->host_port, parts->host);
+    auto state = std::make_unique<host_state>(parts->key, parts->label, options_, overrides);
     host_state* raw = state.get();
-    hosts_.emplace(parts->origin, std::move(state));
+    hosts_.emplace(parts->key, std::move(state));
     return raw;
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -158,5 +159,18 @@ struct crawl_options {
     unsigned host_label_limit = 100;
     frontier_options frontier;
 };
+
+// The `hosts:` entry of an origin: "host:port" first, then "host"; null when neither is there.
+inline const host_overrides* find_host_overrides(const crawl_options& options,
+                                                 std::string_view host_port,
+                                                 std::string_view host) {
+    if (const auto it = options.hosts.find(std::string(host_port)); it != options.hosts.end()) {
+        return &it->second;
+    }
+    if (const auto it = options.hosts.find(std::string(host)); it != options.hosts.end()) {
+        return &it->second;
+    }
+    return nullptr;
+}
 
 }  // namespace harvest::crawl

@@ -282,18 +282,43 @@ boost::system::result<std::string> resolve_url(std::string_view base, std::strin
     return std::string(out.buffer());
 }
 
-std::string origin_key(const boost::urls::url_view& url) {
-    const std::string scheme = to_lower(url.scheme());
-    std::string key = scheme;
-    key += "://";
-    key += to_lower(url.encoded_host());
-    key += ':';
-    if (url.has_port() && !url.port().empty()) {
-        key += std::to_string(url.port_number());
-    } else {
-        key += std::to_string(default_port(scheme));
+std::optional<origin_parts> split_origin(std::string_view url, bool key_only) {
+    if (const auto simple = split_simple_http_url(url)) {
+        const std::string_view default_port = simple->scheme == "https" ? "443" : "80";
+        const std::string_view port = simple->port.empty() ? default_port : simple->port;
+        origin_parts out;
+        out.key.reserve(simple->scheme.size() + 3 + simple->host.size() + 1 + port.size());
+        out.key.append(simple->scheme).append("://");
+        const std::size_t host_at = out.key.size();
+        for (const char c : simple->host) {
+            out.key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        }
+        out.key.append(":").append(port);
+        if (!key_only) {
+            out.host_port = out.key.substr(host_at);
+            out.host = out.host_port.substr(0, out.host_port.size() - port.size() - 1);
+            out.label = port == default_port ? out.host : out.host_port;
+        }
+        return out;
     }
-    return key;
+    auto parsed = boost::urls::parse_uri(url);
+    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
+        return std::nullopt;
+    }
+    const std::string scheme = to_lower(parsed->scheme());
+    const std::string_view default_port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+    const std::string_view port = parsed->has_port() && !parsed->port().empty()
+                                      ? std::string_view(parsed->port())
+                                      : default_port;
+    origin_parts out;
+    const std::string host = to_lower(parsed->encoded_host());
+    out.key = scheme + "://" + host + ":" + std::string(port);
+    if (!key_only) {
+        out.host = host;
+        out.host_port = host + ":" + std::string(port);
+        out.label = port == default_port ? out.host : out.host_port;
+    }
+    return out;
 }
 
 }  // namespace harvest::net

@@ -50,8 +50,16 @@ struct simple_http_url {
 [[nodiscard]] boost::system::result<std::string> resolve_url(std::string_view base,
                                                              std::string_view reference);
 
-// "scheme://host:port" with the scheme and host lowercased and the port always present: the
-// identity of a connection pool (a DNS name and its IP are different origins).
-[[nodiscard]] std::string origin_key(const boost::urls::url_view& url);
+// A URL's origin, the unit of every per-host table (the crawl's frontier and its Redis twin,
+// the bulk service's guards, a config's `hosts:` entries, the metrics' host label).
+struct origin_parts {
+    std::string key;        // "scheme://host:port": scheme and host lower-cased, port always there
+    std::string host;       // lower-cased
+    std::string host_port;  // host:port, port always there (a `hosts:` entry may name either)
+    std::string label;      // host, or host:port when the port is not the scheme's default
+};
+// Nullopt for a URL without a host. `key_only` fills `key` alone (a lookup of a known origin).
+// Plain http(s) URLs take a fast path without Boost.URL's general parser; the result is the same.
+[[nodiscard]] std::optional<origin_parts> split_origin(std::string_view url, bool key_only = false);
 
 }  // namespace harvest::net

@@ -1,6 +1,7 @@
 #include "engine/redis/redis_backend.hpp"
 
 #include "engine/crawl/frontier.hpp"
+#include "engine/net/url.hpp"
 #include "engine/redis/client.hpp"
 #include "engine/redis/shared_frontier.hpp"
 
@@ -36,33 +37,6 @@ constexpr std::size_t admit_batch = 500;
 constexpr std::size_t take_batch_per_host = 256;
 constexpr auto idle_poll = milliseconds(20);
 constexpr auto requeue_every = milliseconds(500);
-
-struct origin_parts {
-    std::string origin;     // scheme://host:port: the key of per-host queues and limits
-    std::string host;       // for `hosts:` overrides
-    std::string host_port;  // likewise
-};
-
-// The same origin rule as the local frontier: lower-case scheme and host, explicit port.
-std::optional<origin_parts> parse_origin(std::string_view url) {
-    auto parsed = boost::urls::parse_uri(url);
-    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
-        return std::nullopt;
-    }
-    auto lower = [](std::string_view text) {
-        std::string out(text);
-        std::transform(out.begin(), out.end(), out.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        return out;
-    };
-    const std::string scheme = lower(parsed->scheme());
-    const std::string host = lower(parsed->encoded_host());
-    std::string port = parsed->has_port() && !parsed->port().empty() ? std::string(parsed->port())
-                                                                     : (scheme == "https"  ? "443"
-                                                                        : scheme == "http" ? "80"
-                                                                                           : "");
-    return origin_parts{scheme + "://" + host + ":" + port, host, host + ":" + port};
-}
 
 // A request as it travels through Redis. Attempts and backoff are not carried: a request handed
 // out again starts afresh on its new worker.
@@ -192,15 +166,12 @@ struct redis_backend::state {
         if (const auto it = robots_rates.find(origin); it != robots_rates.end()) {
             return it->second;  // after robots.txt: its Crawl-delay, if any, is in it
         }
-        auto parts = parse_origin(origin);
+        auto parts = net::split_origin(origin);
         crawl::bucket_options bucket = options.rate_limit.per_host;
         if (parts) {
-            auto it = options.hosts.find(parts->host_port);
-            if (it == options.hosts.end()) {
-                it = options.hosts.find(parts->host);
-            }
-            if (it != options.hosts.end() && it->second.rate_limit) {
-                bucket = *it->second.rate_limit;
+            const auto* host = crawl::find_host_overrides(options, parts->host_port, parts->host);
+            if (host != nullptr && host->rate_limit) {
+                bucket = *host->rate_limit;
             }
         }
         return redis::host_rate{bucket.per_second, bucket.burst};
@@ -248,14 +219,13 @@ redis_backend::~redis_backend() = default;
 
 bool redis_backend::admit(crawl::crawl_request request) {
     const auto print = crawl::fingerprint(request.http);
-    auto parts = print ? parse_origin(request.http.url) : std::nullopt;
+    auto parts = print ? net::split_origin(request.http.url) : std::nullopt;
     if (!parts) {
         return false;
     }
     request.fingerprint = *print;
     std::string payload = serialize(request);
-    state_->outbound.push_back(
-        admission{std::move(parts->origin), *print, true, std::move(payload)});
+    state_->outbound.push_back(admission{std::move(parts->key), *print, true, std::move(payload)});
     if (state_->outbound.size() >= admit_batch) {
         state_->wake();
     }
@@ -410,14 +380,14 @@ asio::awaitable<bool> redis_backend::load_seeds(std::shared_ptr<state> s) {
                 break;
             }
             const auto print = crawl::fingerprint(next->http);
-            auto parts = print ? parse_origin(next->http.url) : std::nullopt;
+            auto parts = print ? net::split_origin(next->http.url) : std::nullopt;
             if (!parts) {
                 spdlog::warn("redis frontier: seed {} is not a valid URL, skipped", next->http.url);
                 continue;
             }
             next->fingerprint = *print;
             std::string payload = serialize(*next);
-            batch.push_back(admission{std::move(parts->origin), *print, true, std::move(payload)});
+            batch.push_back(admission{std::move(parts->key), *print, true, std::move(payload)});
         }
         loaded_seeds += batch.size();
         auto queued = co_await s->frontier->admit(std::move(batch));

@@ -10,9 +10,9 @@
 #include <catch2/catch.hpp>
 
 using harvest::net::fetch_error;
-using harvest::net::origin_key;
 using harvest::net::parse_http_url;
 using harvest::net::resolve_url;
+using harvest::net::split_origin;
 
 TEST_CASE("resolve_url follows RFC 3986 and drops fragments", "[unit]") {
     const std::string base = "http://a.example/b/c/d;p?q";
@@ -68,11 +68,27 @@ TEST_CASE("parse_http_url splits what the client needs", "[unit]") {
     CHECK(parse_http_url("relative/path").error() == fetch_error::protocol);
 }
 
-TEST_CASE("origin_key names scheme, host and port", "[unit]") {
-    CHECK(origin_key(boost::urls::parse_uri("HTTP://Ex.com/x").value()) == "http://ex.com:80");
-    CHECK(origin_key(boost::urls::parse_uri("https://ex.com/").value()) == "https://ex.com:443");
-    CHECK(origin_key(boost::urls::parse_uri("https://ex.com:8443/").value()) ==
-          "https://ex.com:8443");
+TEST_CASE("split_origin names scheme, host and port the same on both paths", "[unit]") {
+    // The fast path (plain http/https) and Boost.URL's (anything else) agree.
+    for (const auto* url : {"HTTP://Ex.com/x", "http://Ex.com/x", "http://ex.com:80/x?q",
+                            "http://user@Ex.com/x", "http://Ex.com/%7Ex"}) {
+        INFO(url);
+        const auto o = split_origin(url);
+        REQUIRE(o);
+        CHECK(o->key == "http://ex.com:80");
+        CHECK(o->host == "ex.com");
+        CHECK(o->host_port == "ex.com:80");
+        CHECK(o->label == "ex.com");
+    }
+    const auto tls = split_origin("https://ex.com:8443/");
+    REQUIRE(tls);
+    CHECK(tls->key == "https://ex.com:8443");
+    CHECK(tls->label == "ex.com:8443");
+    CHECK(split_origin("https://ex.com/")->key == "https://ex.com:443");
+    CHECK(split_origin("http://[::1]:8080/")->key == "http://[::1]:8080");
+    CHECK(split_origin("HTTP://A.test/", /*key_only=*/true)->host.empty());
+    CHECK_FALSE(split_origin("relative/path"));
+    CHECK_FALSE(split_origin("http:///nohost"));
 }
 
 TEST_CASE("dns_cache resolves localhost once per TTL", "[unit]") {

@@ -18,7 +18,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/url/parse.hpp>
 
 #include <algorithm>
 #include <deque>
@@ -45,31 +44,6 @@ constexpr auto retry_budget_recheck = std::chrono::milliseconds(250);
 // An item that handed a half-open probe to one that never failed asks again at the latest
 // after this long, should that one not take it (cancelled, or waiting for a token).
 constexpr auto probe_handoff_wait = std::chrono::milliseconds(250);
-
-// Where a URL goes, as the crawl's frontier names it: the guard's key, and the names a
-// `hosts:` entry and the metrics use.
-struct url_origin {
-    std::string key;        // scheme://host:port, lower-cased, port always present
-    std::string host;       // lower-cased
-    std::string host_port;  // host:port, port always present
-    std::string label;      // host, or host:port when the port is not the scheme's default
-};
-
-std::optional<url_origin> origin_of(std::string_view url) {
-    auto parsed = boost::urls::parse_uri(url);
-    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
-        return std::nullopt;
-    }
-    url_origin out;
-    out.key = net::origin_key(*parsed);
-    out.host_port = out.key.substr(out.key.find("://") + 3);
-    const auto colon = out.host_port.rfind(':');  // the port's: it is always there
-    out.host = out.host_port.substr(0, colon);
-    const bool https = out.key.rfind("https://", 0) == 0;
-    const bool default_port = out.host_port.substr(colon + 1) == (https ? "443" : "80");
-    out.label = default_port ? out.host : out.host_port;
-    return out;
-}
 
 // A steady-clock time as unix milliseconds, for what the API shows.
 std::int64_t unix_ms_at(clock::time_point when) {
@@ -222,22 +196,18 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         wake();
     }
 
-    // The item's host, keyed by origin; its `hosts:` entry is looked up as the crawl's frontier
-    // does ("host:port", then "host"). Null for a URL without a host.
+    // The item's host, keyed by origin (net::split_origin, as the crawl's frontier); its
+    // `hosts:` entry found as a crawl finds it. Null for a URL without a host.
     host_policies* policies_for(const active_job& job, std::string_view url) {
-        const auto origin = origin_of(url);
+        const auto origin = net::split_origin(url);
         if (!origin) {
             return nullptr;
         }
         auto& slot = hosts[job.row.profile + " " + origin->key];
         if (!slot) {
             const auto& crawl = job.profile->crawl;
-            const crawl::host_overrides* overrides = nullptr;
-            if (const auto it = crawl.hosts.find(origin->host_port); it != crawl.hosts.end()) {
-                overrides = &it->second;
-            } else if (const auto h = crawl.hosts.find(origin->host); h != crawl.hosts.end()) {
-                overrides = &h->second;
-            }
+            const auto* overrides =
+                crawl::find_host_overrides(crawl, origin->host_port, origin->host);
             const auto& retry =
                 overrides != nullptr && overrides->retry ? *overrides->retry : crawl.retry;
             const auto& http =

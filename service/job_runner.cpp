@@ -39,8 +39,6 @@ std::int64_t unix_ms_now() {
         .count();
 }
 
-// A retry over its host's retry budget asks again after this long (as the crawl's frontier).
-constexpr auto retry_budget_recheck = std::chrono::milliseconds(250);
 // An item that handed a half-open probe to one that never failed asks again at the latest
 // after this long, should that one not take it (cancelled, or waiting for a token).
 constexpr auto probe_handoff_wait = std::chrono::milliseconds(250);
@@ -459,7 +457,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                     progress.waiting_for = "retry_budget";
                     progress.next_attempt_at_ms = 0;  // re-checked, no known time
                     persist();
-                    co_await sleep(timer, now + retry_budget_recheck, nullptr);
+                    co_await sleep(timer, now + resilience::budget_recheck, nullptr);
                     continue;
                 }
                 retry_due = false;

@@ -13,20 +13,6 @@
 namespace harvest::crawl {
 namespace {
 
-// A half-open probe asks "is the host healthy?": a request that has never failed answers that,
-// a retry of a URL known to fail does not (it would reopen the breaker for that one URL while
-// the host's good requests wait). The first fresh request among the first few, else the head.
-std::size_t probe_candidate(const host_state& host) {
-    constexpr std::size_t scan_limit = 256;  // bounded: a probe is taken a few times per opening
-    const std::size_t n = std::min(host.ready.size(), scan_limit);
-    for (std::size_t i = 0; i < n; ++i) {
-        if (host.ready[i].attempt == 0) {
-            return i;
-        }
-    }
-    return 0;
-}
-
 template <typename T>
 T pick(const std::optional<T>& override_value, const T& fallback) {
     return override_value ? *override_value : fallback;
@@ -338,6 +324,40 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
         return taken_request{pop_memory_at(*host, index), host, *admitted.permit};
     }
     return std::nullopt;
+}
+
+// A half-open probe asks "is the host healthy?". A request that never failed answers that; a
+// retry of a URL known to fail does not (it would reopen the breaker for that one URL while the
+// host's good requests wait). And not the next fresh one either, but one drawn at random from
+// the host's queue: the host's bad URLs often come together (a broken category listed first, or
+// the retries a resumed crawl queues first), and probing them in order would keep the breaker
+// open through the whole run of them while the host answers everything else. Drawn at random,
+// a probe succeeds about as often as the host's requests do. Bounded: a few draws, then the
+// first fresh one among the first 256, else the head. Allowed by robots.txt (only the head was
+// checked). Called a few times per opening, so the deque erase it leads to is cheap enough.
+std::size_t frontier::probe_candidate(const host_state& host) {
+    const auto usable = [&](std::size_t i) {
+        const auto& request = host.ready[i];
+        return request.attempt == 0 &&
+               (!options_.engine.obey_robots_txt || !host.robots_rules ||
+                host.robots_rules->allowed(robots_agent_, core::robots_path_of(request.http.url)));
+    };
+    constexpr int draws = 16;
+    for (int draw = 0; draw < draws && host.ready.size() > 1; ++draw) {
+        const std::size_t i =
+            std::uniform_int_distribution<std::size_t>(0, host.ready.size() - 1)(probe_rng_);
+        if (usable(i)) {
+            return i;
+        }
+    }
+    constexpr std::size_t scan_limit = 256;
+    const std::size_t n = std::min(host.ready.size(), scan_limit);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (usable(i)) {
+            return i;
+        }
+    }
+    return 0;
 }
 
 std::vector<host_state*> frontier::take_robots_fetches() {

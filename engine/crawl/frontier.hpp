@@ -24,6 +24,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -168,6 +169,8 @@ private:
     };
 
     void promote_due(clock::time_point now);
+    // Which of a host's ready requests a half-open probe takes (frontier.cpp says why).
+    std::size_t probe_candidate(const host_state& host);
     // `may_spill` false: a retry coming back from the delayed heap stays in memory.
     void enqueue_ready(host_state& host, crawl_request request, bool may_spill = true);
     void push_memory(host_state& host, crawl_request request);
@@ -204,6 +207,7 @@ private:
     std::uint64_t spill_bytes_peak_ = 0;
     std::uint64_t spill_files_ = 0;  // names the next host's segment files
     clock::time_point next_wakeup_ = clock::time_point::max();
+    std::minstd_rand probe_rng_{0x5eed};  // probe draws; fixed seed: a run replays the same
 };
 
 // 64-bit fingerprint of a request (method, canonical URL, body), for dedup; nullopt when the

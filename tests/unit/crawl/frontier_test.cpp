@@ -232,7 +232,8 @@ TEST_CASE("a half-open probe goes to a request that never failed when the host h
         REQUIRE(t);
         f.finish(*t->host);
         fail_attempt(*t, t0);
-        // Its retry is due at once and queued ahead of the fresh request.
+        // Its retry (the crawler counts the attempt) is due at once.
+        ++t->request.attempt;
         f.delay(std::move(t->request), *t->host, t0);
     }
     REQUIRE(f.take(t0 + 1s) == std::nullopt);  // open

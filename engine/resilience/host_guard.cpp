@@ -70,14 +70,6 @@ admission host_guard::admit(clock::time_point now, token_bucket* global) {
 record_effect host_guard::record(const breaker_permit& permit, const attempt_outcome& outcome,
                                  bool& failed_before, clock::time_point now) {
     auto result = breaker_outcome_of(outcome);
-    if (result == call_outcome::failure && permit.probe && !failed_before) {
-        const auto episode = breaker_.transitions_to(breaker_state::closed);
-        if (episode != probe_episode_) {
-            probe_episode_ = episode;
-            fresh_probe_failures_ = 0;
-        }
-        ++fresh_probe_failures_;
-    }
     if (result == call_outcome::failure) {
         // The breaker judges the host by its distinct requests: one that keeps failing counts
         // once in the window. A failure too late to count (its permit was of an earlier breaker
@@ -104,8 +96,7 @@ record_effect host_guard::record(const breaker_permit& permit, const attempt_out
 
 bool host_guard::gives_up(clock::time_point now) const {
     const auto since = breaker_.open_since();
-    return since && now - *since >= give_up_after_ && fresh_probe_failures_ > 0 &&
-           probe_episode_ == breaker_.transitions_to(breaker_state::closed);
+    return since && now - *since >= give_up_after_ && breaker_.failed_probes() > 0;
 }
 
 void host_guard::apply_crawl_delay(double seconds) {

@@ -11,7 +11,7 @@
 //                     hears it (a request counts one failure in its life; a probe's failure
 //                     always counts), the adaptive rate hears its status.
 //   try_retry(now)    the retry budget: may a retry be sent now (counted when it may)?
-//   gives_up(now)     circuit_breaker.give_up_after: open that long with a failed fresh probe.
+//   gives_up(now)     circuit_breaker.give_up_after: open that long with a failed probe.
 //
 // A plain value told `now`: no I/O, no clock, no Asio. Not thread-safe: one host's guard is
 // touched from one place at a time (the crawl's scheduler strand, the service's runner thread,
@@ -102,9 +102,7 @@ class host_guard {
     void on_first_attempt(clock::time_point now) { budget_.on_request(now); }
 
     // circuit_breaker.give_up_after: the breaker has been open (or half-open) that long without
-    // closing, and a half-open probe of a request that never failed before failed in that time.
-    // Time alone never gives up on a host, and neither do probes that are retries of URLs
-    // known to fail (a host with only those left still answers its other URLs).
+    // closing, and a half-open probe failed in that time. Time alone never gives up on a host.
     [[nodiscard]] bool gives_up(clock::time_point now) const;
 
     // robots.txt Crawl-delay: at most one request per `seconds`, from the next request on (a
@@ -122,10 +120,6 @@ class host_guard {
     circuit_breaker breaker_;
     retry_budget budget_;
     clock::duration give_up_after_;
-    // Probes of requests that had never failed which failed, since the breaker last closed
-    // (counted in the episode numbered by breaker_.transitions_to(closed)).
-    std::uint64_t fresh_probe_failures_ = 0;
-    std::uint64_t probe_episode_ = 0;
     std::size_t concurrency_;
     std::size_t in_flight_ = 0;
 };

@@ -686,8 +686,14 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         --in_flight;
         queue.finish(host);
         if (!done.breaker_recorded) {
+            const bool failed_before = done.taken.request.breaker_failure_counted;
             record_outcome(host, done.taken.permit, done.outcome,
                            done.taken.request.breaker_failure_counted, now);
+            if (!failed_before && done.taken.request.breaker_failure_counted &&
+                state_log != nullptr && done.decision.what == resilience::verdict::retry) {
+                // Its first failure, and it will be tried again: a resume must know it failed.
+                state_log->admit(done.taken.request);
+            }
         }
         if (metrics != nullptr) {
             record_metrics(host, done);

@@ -38,7 +38,11 @@ enum class record_type : std::uint8_t {
 // Harvests replay unchanged (their admits end before it: flags 0).
 enum admit_flags : std::uint8_t {
     admit_sitemap = 1u << 0,  // crawl_request::sitemap: fetched as a sitemap, <loc>s admitted
-    admit_known_flags = admit_sitemap,
+    // crawl_request::breaker_failure_counted: its host's breaker has counted a failure of it.
+    // Journaled again (the same fingerprint) when it first fails, so that a resumed crawl does
+    // not count that URL's failures against its host once more.
+    admit_failed_once = 1u << 1,
+    admit_known_flags = admit_sitemap | admit_failed_once,
 };
 
 // Bigger records are corrupt by definition; it also bounds what a flipped length can make
@@ -157,7 +161,8 @@ void encode_admit(std::string& out, const crawl_request& r) {
     }
     put_str(out, r.http.body);
     put_str(out, r.idempotency_key);
-    const std::uint8_t flags = r.sitemap ? admit_sitemap : 0;
+    const std::uint8_t flags = static_cast<std::uint8_t>(
+        (r.sitemap ? admit_sitemap : 0) | (r.breaker_failure_counted ? admit_failed_once : 0));
     if (flags != 0) {
         out.push_back(static_cast<char>(flags));
     }
@@ -427,13 +432,20 @@ private:
                 return false;
             }
             r.sitemap = (flags & admit_sitemap) != 0;
+            r.breaker_failure_counted = (flags & admit_failed_once) != 0;
         }
         if (!in.at_end()) {
             return false;
         }
         state_.clean_end = false;
-        // A fingerprint admitted again (or already completed) stays as it was: first one wins.
+        // A fingerprint admitted again (or already completed) stays as it was: first one wins,
+        // except that a later admit may mark a pending request as having failed once.
         if (!state_.seen.insert(r.fingerprint)) {
+            if (r.breaker_failure_counted) {
+                if (const auto it = index_.find(r.fingerprint); it != index_.end()) {
+                    state_.pending[it->second].breaker_failure_counted = true;
+                }
+            }
             return true;
         }
         index_.emplace(r.fingerprint, state_.pending.size());

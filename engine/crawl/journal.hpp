@@ -103,7 +103,9 @@ public:
 
     // Records a logical request entering the frontier (a seed or a discovered link, not a
     // retry). Keyed by `request.fingerprint`: a fingerprint admitted twice is pending once (the
-    // first admission wins), so with dedup off the caller must make fingerprints unique.
+    // first admission wins), so with dedup off the caller must make fingerprints unique. The one
+    // exception: admitting a pending request again with `breaker_failure_counted` set marks it
+    // (the crawler does so on a request's first failure, so a resume keeps the mark).
     // A request too large for one record (256 MiB) throws std::length_error.
     void admit(const crawl_request& request);
 

@@ -19,7 +19,7 @@ struct crawl_request {
     bool sitemap = false;  // a sitemap (or sitemap index): its <loc> entries are admitted
     // Its host's breaker has counted one failure of this request already: later failures of
     // the same request are neutral (a URL that keeps failing is one bad URL, not a host
-    // failing again and again). Not persisted: a resumed request counts afresh.
+    // failing again and again). Kept by the journal (journaled again when set) and the spill.
     bool breaker_failure_counted = false;
 };
 

@@ -67,6 +67,7 @@ struct reader {
 };
 
 constexpr std::uint8_t flag_sitemap = 1;
+constexpr std::uint8_t flag_failed_once = 2;  // crawl_request::breaker_failure_counted
 
 boost::system::error_code last_error() {
     return {errno, boost::system::system_category()};
@@ -93,7 +94,8 @@ void encode_spill_record(std::string& out, const crawl_request& request) {
     put_u32(out, request.attempt);
     put_u64(out,
             static_cast<std::uint64_t>(std::chrono::nanoseconds(request.previous_backoff).count()));
-    out.push_back(static_cast<char>(request.sitemap ? flag_sitemap : 0));
+    out.push_back(static_cast<char>((request.sitemap ? flag_sitemap : 0) |
+                                    (request.breaker_failure_counted ? flag_failed_once : 0)));
     put_str(out, request.http.method);
     put_str(out, request.http.url);
     put_u32(out, static_cast<std::uint32_t>(request.http.headers.size()));
@@ -122,7 +124,9 @@ std::size_t decode_spill_record(const char* data, std::size_t size, crawl_reques
     request.attempt = static_cast<unsigned>(r.fixed(4));
     request.previous_backoff = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::nanoseconds(static_cast<std::int64_t>(r.fixed(8))));
-    request.sitemap = (r.fixed(1) & flag_sitemap) != 0;
+    const auto flags = r.fixed(1);
+    request.sitemap = (flags & flag_sitemap) != 0;
+    request.breaker_failure_counted = (flags & flag_failed_once) != 0;
     request.http.method = r.str();
     request.http.url = r.str();
     const auto headers = r.fixed(4);

@@ -809,3 +809,35 @@ TEST_CASE("journal keeps a sitemap request's flag, and reads admits written with
     CHECK(compacted.pending[1].sitemap);
     CHECK(compacted.pending[2].sitemap);
 }
+
+TEST_CASE(
+    "journal: a request journaled again when it first failed replays with the mark, "
+    "also after compaction",
+    "[unit]") {
+    temp_dir dir;
+    {
+        journal j(dir.str(), "catalog", false, fast_options());
+        for (std::size_t i = 0; i < 4; ++i) {
+            j.admit(make_request(i));
+        }
+        auto failed = make_request(2);
+        failed.breaker_failure_counted = true;
+        j.admit(failed);  // its first failure: retried, and a resume must know it failed
+        j.commit(fingerprints(0, 1, 1), offsets_at(1));
+    }
+    auto check = [](const journal_state& s) {
+        REQUIRE(s.pending.size() == 3);  // 1, 2, 3: the second admit of 2 adds nothing
+        CHECK(same_request(s.pending[0], make_request(1)));
+        CHECK_FALSE(s.pending[0].breaker_failure_counted);
+        CHECK(s.pending[1].http.url == make_request(2).http.url);
+        CHECK(s.pending[1].breaker_failure_counted);
+        CHECK_FALSE(s.pending[2].breaker_failure_counted);
+    };
+    check(journal::replay(dir.str(), "catalog"));
+    {
+        journal j(dir.str(), "catalog", true, fast_options());
+        (void)j.take_recovered_state();
+        j.compact();
+    }
+    check(journal::replay(dir.str(), "catalog"));
+}

@@ -182,8 +182,19 @@ struct redis_backend::state {
                          what, ec.message());
         failed.store(true);
         finished = true;
+        answer_claims();
         if (local.deliver) {
             local.deliver({});
+        }
+    }
+
+    // Redirect claims no Redis will answer (this worker stopped): the pages are emitted, at
+    // least once, rather than left waiting in flight.
+    void answer_claims() {
+        auto waiting = std::move(claims);
+        claims.clear();
+        for (auto& [print, answer] : waiting) {
+            answer(true);
         }
     }
 
@@ -298,6 +309,10 @@ void redis_backend::robots_ready(const std::string& origin, double per_second, d
 }
 
 void redis_backend::claim(std::uint64_t fingerprint, std::function<void(bool fresh)> answer) {
+    if (state_->failed.load()) {
+        answer(true);  // nothing will ask Redis any more
+        return;
+    }
     state_->claims.emplace_back(fingerprint, std::move(answer));
     state_->wake();
 }
@@ -487,10 +502,9 @@ asio::awaitable<bool> redis_backend::flush(std::shared_ptr<state> s) {
         }
         auto fresh = co_await s->frontier->mark_seen(std::move(prints));
         if (!fresh) {
-            for (auto& [print, answer] : claims) {
-                answer(true);  // the worker stops; what it holds is emitted at least once
-            }
-            s->fail("marking redirect targets seen", fresh.error());
+            s->claims.insert(s->claims.begin(), std::make_move_iterator(claims.begin()),
+                             std::make_move_iterator(claims.end()));
+            s->fail("marking redirect targets seen", fresh.error());  // answers them
             co_return false;
         }
         for (std::size_t i = 0; i < claims.size(); ++i) {

@@ -174,7 +174,10 @@ class serve_process {
                     static_cast<char*>(nullptr));
             ::_exit(127);
         }
-        for (int i = 0; i < 500; ++i) {
+        // Bounded by time, not by tries: a sanitized build starting beside a loaded test run
+        // once took more than 5 s to listen (a restart right after kill -9).
+        const auto give_up = std::chrono::steady_clock::now() + 30s;
+        while (std::chrono::steady_clock::now() < give_up) {
             if (port_accepts(port_)) {
                 return;
             }
@@ -185,7 +188,8 @@ class serve_process {
             }
             std::this_thread::sleep_for(10ms);
         }
-        throw std::runtime_error("harvest serve did not listen within 5 s");
+        throw std::runtime_error("harvest serve did not listen within 30 s; its log: " +
+                                 read_file(log_));
     }
 
     // Sends `signal` and waits (bounded) for the process to end; returns its exit status.

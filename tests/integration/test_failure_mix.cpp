@@ -333,8 +333,14 @@ TEST_CASE("A redirect's target stays fetched across a stop and --resume",
     write_file(tmp / "cfg.yaml", mix_yaml(s));
     {
         background_harvest first({"run", (tmp / "cfg.yaml").string()}, tmp / "first.log");
-        // The redirect is the first request; the 40 slow pages after it take 4 s.
-        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        // The redirect is the first request; the 40 slow pages after it take 4 s. Stop once
+        // its target was fetched (bounded wait), and a little later so its item is written.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (origin.arrivals_of("/ok/target").empty() &&
+               std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
         first.signal(SIGTERM);
         INFO(read_file(tmp / "first.log"));
         REQUIRE(first.wait(std::chrono::seconds(30)) == 130);

@@ -2,6 +2,8 @@
 
 #include "tests/integration/scenario.hpp"
 
+#include "tests/fixtures/chaos_origin/request_hash.hpp"
+
 #include "tests/integration/chaos.hpp"
 
 #include <signal.h>
@@ -48,31 +50,12 @@ bool chance(rng_t& rng, double p) {
     return std::bernoulli_distribution(p)(rng);
 }
 
-// The chaos origin's /flaky/ draw (tests/fixtures/chaos_origin/main.cpp, request_hash): the
-// n-th request of a path (n from 1) fails when the hash % 100 < percent.
-std::uint64_t flaky_hash(std::string_view path, unsigned ordinal) {
-    std::uint64_t h = 14695981039346656037ull;
-    const auto mix = [&h](unsigned char c) {
-        h ^= c;
-        h *= 1099511628211ull;
-    };
-    for (const char c : path) {
-        mix(static_cast<unsigned char>(c));
-    }
-    for (int i = 0; i < 4; ++i) {
-        mix(static_cast<unsigned char>((ordinal >> (8 * i)) & 0xff));
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
-}
-
 int flaky_failures_first(const std::string& path, int percent) {
     int failures = 0;
     // Bounded: 20 failures in a row is as good as "never within the retry budget".
-    while (failures < 20 && flaky_hash(path, static_cast<unsigned>(failures + 1)) % 100 <
-                                static_cast<std::uint64_t>(percent)) {
+    while (failures < 20 &&
+           harvest::chaos::request_hash(path, static_cast<unsigned>(failures + 1)) % 100 <
+               static_cast<std::uint64_t>(percent)) {
         ++failures;
     }
     return failures;

@@ -23,7 +23,7 @@ namespace {
 
 // Keeps what the one request produced, for printing once the crawl is over.
 class capture_sink final : public crawl::sink {
-public:
+  public:
     std::optional<crawl::fetched_page> page;
     std::optional<crawl::failure_record> failure;
 
@@ -89,8 +89,8 @@ int fetch_url(const fetch_arguments& args) {
         out["redirects"] = response.redirects;
         boost::json::array headers;
         for (const auto& [name, value] : response.headers) {
-            headers.push_back(boost::json::array{boost::json::string(name),
-                                                 boost::json::string(value)});
+            headers.push_back(
+                boost::json::array{boost::json::string(name), boost::json::string(value)});
         }
         out["headers"] = std::move(headers);
         out["wire_bytes"] = response.wire_bytes;

@@ -14,11 +14,11 @@ enum class seed_kind { url, urls_file, sitemap, template_values };
 
 struct seed {
     seed_kind kind = seed_kind::url;
-    std::string url;          // url, sitemap; for template_values: the template with {id}
+    std::string url;  // url, sitemap; for template_values: the template with {id}
     std::string method = "GET";
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
-    std::string file;         // urls_file or values_file, resolved against the config dir
+    std::string file;  // urls_file or values_file, resolved against the config dir
 };
 
 struct crawl_config {
@@ -33,7 +33,7 @@ struct crawl_config {
 // A config error: `file:line:col: message` where message says what is wrong and what would be
 // right. Thrown by the loader, caught at the edges (CLI, service).
 class config_error : public std::runtime_error {
-public:
+  public:
     config_error(std::string file, int line, int column, const std::string& message);
     // An error with no place in a file, e.g. in a `--set path=value` override: `origin: message`
     // with line() and column() 0.
@@ -42,7 +42,7 @@ public:
     int line() const noexcept { return line_; }
     int column() const noexcept { return column_; }
 
-private:
+  private:
     std::string file_;
     int line_;
     int column_;

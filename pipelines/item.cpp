@@ -92,13 +92,27 @@ void append_json_string(std::string& out, std::string_view text) {
             continue;
         }
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (c < 0x20) {
                     out += "\\u00";
@@ -138,8 +152,12 @@ void append_json(std::string& out, const item& object) {
 
 void append_json(std::string& out, const boost::json::value& value) {
     switch (value.kind()) {
-        case boost::json::kind::null: out += "null"; break;
-        case boost::json::kind::bool_: out += value.get_bool() ? "true" : "false"; break;
+        case boost::json::kind::null:
+            out += "null";
+            break;
+        case boost::json::kind::bool_:
+            out += value.get_bool() ? "true" : "false";
+            break;
         case boost::json::kind::int64: {
             std::array<char, 24> buffer{};
             const auto result =
@@ -161,7 +179,9 @@ void append_json(std::string& out, const boost::json::value& value) {
                 out += "null";
             }
             break;
-        case boost::json::kind::string: append_json_string(out, value.get_string()); break;
+        case boost::json::kind::string:
+            append_json_string(out, value.get_string());
+            break;
         case boost::json::kind::array: {
             out.push_back('[');
             bool first = true;
@@ -175,7 +195,9 @@ void append_json(std::string& out, const boost::json::value& value) {
             out.push_back(']');
             break;
         }
-        case boost::json::kind::object: append_json(out, value.get_object()); break;
+        case boost::json::kind::object:
+            append_json(out, value.get_object());
+            break;
     }
 }
 

@@ -2,8 +2,8 @@
 
 #include "pipelines/outputs/error_stream.hpp"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -62,8 +62,8 @@ struct pipeline_sink::state {
     std::vector<std::unique_ptr<output>> outputs;
     std::optional<error_stream> errors;
     pipeline_stats stats;
-    commit_listener on_commit;  // set before open(); called from the writer only
-    bool prompt_commits = false;  // set with on_commit
+    commit_listener on_commit;        // set before open(); called from the writer only
+    bool prompt_commits = false;      // set with on_commit
     std::exception_ptr writer_error;  // set before `done` is sent, read after it is received
 };
 
@@ -185,8 +185,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
     auto last_commit = std::chrono::steady_clock::now();
     auto last_flush = last_commit;
     while (true) {
-        auto [error, next] =
-            co_await channel.async_receive(asio::as_tuple(asio::use_awaitable));
+        auto [error, next] = co_await channel.async_receive(asio::as_tuple(asio::use_awaitable));
         if (error) {
             break;  // cancelled: the sink is being destroyed without close()
         }
@@ -305,8 +304,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
 
 pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract_rule> extract,
                              std::vector<output_spec> outputs, std::size_t queue_items)
-    : pipeline_sink(std::move(executor), std::move(extract), {}, std::move(outputs),
-                    queue_items) {}
+    : pipeline_sink(std::move(executor), std::move(extract), {}, std::move(outputs), queue_items) {}
 
 pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract_rule> extract,
                              std::vector<follow_rule> follow, std::vector<output_spec> outputs,
@@ -354,8 +352,8 @@ void pipeline_sink::add_extractor(std::shared_ptr<const extractor> custom) {
 
 item make_item_header(const crawl::fetched_page& page) {
     item header;
-    header["url"] = page.response.final_url.empty() ? page.request.http.url
-                                                    : page.response.final_url;
+    header["url"] =
+        page.response.final_url.empty() ? page.request.http.url : page.response.final_url;
     header["fetched_at"] = format_rfc3339_ms(page.fetched_at);
     header["status"] = page.response.status;
     return header;
@@ -508,6 +506,8 @@ asio::awaitable<void> pipeline_sink::close() {
     }
 }
 
-const pipeline_stats& pipeline_sink::stats() const noexcept { return state_->stats; }
+const pipeline_stats& pipeline_sink::stats() const noexcept {
+    return state_->stats;
+}
 
 }  // namespace harvest::pipelines

@@ -30,8 +30,8 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <span>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,7 +46,7 @@ using commit_listener = std::function<void(std::span<const std::uint64_t> comple
 
 struct output_counters {
     explicit output_counters(std::string output_name) : name(std::move(output_name)) {}
-    std::string name;  // output::name()
+    std::string name;                       // output::name()
     std::atomic<std::uint64_t> written{0};  // items written
     std::atomic<std::uint64_t> failed{0};   // items whose write threw (plus flush/close errors)
 };
@@ -61,8 +61,8 @@ struct extractor_counters {
 // Read from any thread at any time (relaxed atomics: each value is exact, a set of them is not
 // a snapshot). `outputs` is filled by open(), in output order, and fixed afterwards.
 struct pipeline_stats {
-    std::atomic<std::uint64_t> items_emitted{0};   // items extracted and queued for the outputs
-    std::atomic<std::uint64_t> items_invalid{0};   // items dropped for a missing required field
+    std::atomic<std::uint64_t> items_emitted{0};  // items extracted and queued for the outputs
+    std::atomic<std::uint64_t> items_invalid{0};  // items dropped for a missing required field
     // Pages a matching rule could not read: not JSON (json), not HTML (jsonld, microdata, html).
     std::atomic<std::uint64_t> items_error{0};
     std::atomic<std::uint64_t> values_invalid{0};  // values `as` could not convert (now null)
@@ -70,20 +70,20 @@ struct pipeline_stats {
     // extract_type::jsonld)].emitted, ... (all_extract_types lists the types in index order).
     std::array<extractor_counters, extract_type_count> extractors;
     std::atomic<std::uint64_t> links_found{0};  // links handed to the crawl (deduplicated per page)
-    std::atomic<std::uint64_t> failures{0};        // failure records received
+    std::atomic<std::uint64_t> failures{0};     // failure records received
     std::atomic<std::uint64_t> failures_written{0};  // lines written to the error stream
     std::atomic<std::uint64_t> failures_failed{0};   // error stream writes that threw
     // Items sent to the writer and not yet taken by it. Never above the truth (it may lag
     // below it for an instant, even below zero); bounded by the queue capacity.
     std::atomic<std::int64_t> queue_depth{0};
-    std::atomic<std::int64_t> queue_depth_max{0};  // highest queue_depth seen
+    std::atomic<std::int64_t> queue_depth_max{0};   // highest queue_depth seen
     std::atomic<std::uint64_t> commits{0};          // journal commits made by the writer
     std::atomic<std::uint64_t> commit_failures{0};  // journal commits that threw
     std::deque<output_counters> outputs;
 };
 
 class pipeline_sink final : public crawl::sink {
-public:
+  public:
     // Compiles the extract rules and checks the output types (throws std::invalid_argument, e.g.
     // "not supported yet"). Opens nothing. `queue_items`: how many batches (one per page with
     // items; a json page gives one item) may wait for the writer, the one it is being handed
@@ -129,7 +129,7 @@ public:
     const std::string& error_stream_path() const noexcept { return error_path_; }
     std::size_t queue_capacity() const noexcept { return queue_items_; }
 
-private:
+  private:
     struct state;
 
     boost::asio::any_io_executor executor_;

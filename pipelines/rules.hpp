@@ -21,8 +21,8 @@ struct field_rule {
     std::string pointer;
     std::string css;
     std::string xpath;
-    bool text = false;       // html: the node's normalized text
-    std::string attribute;   // html: an attribute's value
+    bool text = false;      // html: the node's normalized text
+    std::string attribute;  // html: an attribute's value
     value_kind as = value_kind::raw;
     std::optional<char> decimal_separator;  // price hint
     std::string currency;                   // price hint (ISO 4217)

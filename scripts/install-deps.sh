@@ -16,7 +16,7 @@ PACKAGES=(
   libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev libmimalloc-dev pkg-config
   prometheus redis-server nginx wrk nghttp2-client openssl ccache
   cmake g++ make python3 curl python3-parsel time valgrind
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
 )
 BOOST_VERSION_HEADER=/usr/include/boost/version.hpp
 BOOST_WANTED=108100

@@ -174,8 +174,7 @@ api_response api::handle(const api_request& request, std::chrono::steady_clock::
             std::string status;
             if (!query.empty()) {
                 if (query.substr(0, 7) != "status=") {
-                    return bad_request("query",
-                                       "only ?status=ok|failed|queued|retrying|cancelled");
+                    return bad_request("query", "only ?status=ok|failed|queued|retrying|cancelled");
                 }
                 status = std::string(query.substr(7));
                 if (status != "ok" && status != "failed" && status != "queued" &&

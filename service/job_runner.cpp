@@ -99,8 +99,8 @@ service_metrics::service_metrics(metrics::registry& reg, jobs_db& db)
 // give-up rule) and what its requests need, touched only from the runner's thread.
 struct host_policies {
     host_policies(const resilience::guard_options& guard_options,
-                  const crawl::retry_options& retry_options, const crawl::http_options& http_options,
-                  std::string host_label)
+                  const crawl::retry_options& retry_options,
+                  const crawl::http_options& http_options, std::string host_label)
         : guard(guard_options),
           retry(retry_options),
           http(std::make_shared<const crawl::http_options>(http_options)),
@@ -210,8 +210,8 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 overrides != nullptr && overrides->retry ? *overrides->retry : crawl.retry;
             const auto& http =
                 overrides != nullptr && overrides->http ? *overrides->http : crawl.http;
-            slot = std::make_unique<host_policies>(
-                resilience::guard_options::of(crawl, overrides), retry, http, origin->label);
+            slot = std::make_unique<host_policies>(resilience::guard_options::of(crawl, overrides),
+                                                   retry, http, origin->label);
         }
         return slot.get();
     }
@@ -475,8 +475,8 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 }
                 // A token's time is the guard's whole answer; anything else may change with
                 // this host's next release or outcome.
-                const bool on_events = admitted.why != wait_reason::token &&
-                                       admitted.why != wait_reason::global_token;
+                const bool on_events =
+                    admitted.why != wait_reason::token && admitted.why != wait_reason::global_token;
                 const bool fresh = breaker && !failed_before;
                 policies.fresh_waiting += fresh ? 1 : 0;
                 co_await sleep(timer, admitted.not_before, on_events ? &policies : nullptr);
@@ -504,8 +504,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             net::http_request request;
             request.url = item.url;
             if (engine_metrics != nullptr) {
-                engine_metrics->requests
-                    .with({engine_metrics->host_label(policies.label), "GET"})
+                engine_metrics->requests.with({engine_metrics->host_label(policies.label), "GET"})
                     .inc();
             }
             const auto deadline = clock::now() + policies.http->timeouts.total;
@@ -530,11 +529,11 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             const auto effect = guard.record(permit, outcome, failed_before, now);
             policies.wake_waiters();
             if (effect.opened) {
-                spdlog::warn("circuit opened for {} (profile {})", policies.label,
-                             job.row.profile);
+                spdlog::warn("circuit opened for {} (profile {})", policies.label, job.row.profile);
             }
             progress.http_status = result ? result->status : 0;
-            progress.last_error = result ? std::string() : std::string(net::to_string(*outcome.error));
+            progress.last_error =
+                result ? std::string() : std::string(net::to_string(*outcome.error));
             const auto decision = policies.retry.classify(
                 outcome, static_cast<unsigned>(progress.attempts), "GET", false, previous_delay,
                 rng, std::chrono::system_clock::now());

@@ -284,11 +284,12 @@ std::optional<item_row> jobs_db::result(std::string_view result_id) {
 
 std::vector<item_row> jobs_db::queued_items(std::string_view job_id, std::int64_t after_index,
                                             std::size_t limit) {
-    statement s(db_, (std::string("SELECT ") + item_columns +
-                      " FROM items WHERE job_id = ? AND status IN ('queued', 'retrying') AND idx > ? "
-                      "ORDER BY "
-                      "idx LIMIT ?")
-                         .c_str());
+    statement s(db_,
+                (std::string("SELECT ") + item_columns +
+                 " FROM items WHERE job_id = ? AND status IN ('queued', 'retrying') AND idx > ? "
+                 "ORDER BY "
+                 "idx LIMIT ?")
+                    .c_str());
     s.bind(1, job_id).bind(2, after_index).bind(3, static_cast<std::int64_t>(limit));
     std::vector<item_row> items;
     while (s.step()) {

@@ -25,8 +25,9 @@ using namespace harvest;
 
 // Counts the words of a product's title. Runs on the fetching threads: no shared state.
 class title_words final : public pipelines::extractor {
-public:
-    result extract(const crawl::fetched_page& page, std::vector<pipelines::item>& out) const override {
+  public:
+    result extract(const crawl::fetched_page& page,
+                   std::vector<pipelines::item>& out) const override {
         boost::system::error_code ec;
         const auto doc = boost::json::parse(page.response.body, ec);
         if (ec || !doc.is_object() || !doc.as_object().contains("title") ||

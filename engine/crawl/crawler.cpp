@@ -4,17 +4,17 @@
 #include "engine/crawl/frontier.hpp"
 #include "engine/crawl/shared_backend.hpp"
 #include "engine/crawl/sitemap.hpp"
-#include "engine/net/decode.hpp"
 #include "engine/metrics/crawl_metrics.hpp"
+#include "engine/net/decode.hpp"
 #include "engine/net/http_client.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,7 +26,9 @@
 namespace harvest::crawl {
 namespace asio = boost::asio;
 
-std::string default_user_agent() { return std::string("harvest/") + HARVEST_VERSION; }
+std::string default_user_agent() {
+    return std::string("harvest/") + HARVEST_VERSION;
+}
 
 namespace {
 
@@ -42,9 +44,9 @@ std::string uuid_v4() {
     hi = (hi & 0xffffffffffff0fffull) | 0x0000000000004000ull;  // version 4
     lo = (lo & 0x3fffffffffffffffull) | 0x8000000000000000ull;  // RFC 4122 variant
     char text[37];
-    std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx",
-                  static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),
-                  static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
+    std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                  static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                  static_cast<unsigned>(lo >> 48),
                   static_cast<unsigned long long>(lo & 0xffffffffffffull));
     return text;
 }
@@ -155,7 +157,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     std::uint64_t admitted = 0;
     std::atomic<bool> stopping{false};
     std::vector<failure_record> pending_failures;  // failed on the strand, to hand to the sink
-    std::shared_ptr<shared_backend> shared;  // frontier.backend: redis; null = memory only
+    std::shared_ptr<shared_backend> shared;        // frontier.backend: redis; null = memory only
 
     void wake() { timer.cancel(); }
 
@@ -199,7 +201,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             result = frontier::admit_result::invalid_url;
         }
         switch (result) {
-            case frontier::admit_result::queued: ++admitted; break;
+            case frontier::admit_result::queued:
+                ++admitted;
+                break;
             case frontier::admit_result::duplicate:
                 stats.dedup_skipped.fetch_add(1, std::memory_order_relaxed);
                 break;
@@ -249,8 +253,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 static_cast<double>(queue.ready_size() - queue.spilled_size()));
             metrics->frontier_requests.with({"spilled"})
                 .set(static_cast<double>(queue.spilled_size()));
-            metrics->frontier_requests.with({"delayed"}).set(
-                static_cast<double>(queue.delayed_size()));
+            metrics->frontier_requests.with({"delayed"})
+                .set(static_cast<double>(queue.delayed_size()));
             queue.for_each_host([this, now, &not_closed](host_state& host) {
                 auto& cache = metrics_for(host);
                 const auto& breaker = host.guard.breaker();
@@ -282,8 +286,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 }
                 if (host.token_wait_total > cache.token_wait_seen) {
                     cache.cells.rate_limit_wait_seconds.add(
-                        std::chrono::duration<double>(host.token_wait_total -
-                                                      cache.token_wait_seen)
+                        std::chrono::duration<double>(host.token_wait_total - cache.token_wait_seen)
                             .count());
                     cache.token_wait_seen = host.token_wait_total;
                 }
@@ -313,9 +316,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                     shared->complete(request);
                 }
                 stats.count_failure("circuit_open");
-                pending_failures.push_back(failure_record{
-                    request.http.url, "circuit_open", request.attempt, std::nullopt, "",
-                    std::chrono::system_clock::now(), request.fingerprint});
+                pending_failures.push_back(
+                    failure_record{request.http.url, "circuit_open", request.attempt, std::nullopt,
+                                   "", std::chrono::system_clock::now(), request.fingerprint});
             }
             if (!pending_failures.empty()) {
                 if (metrics != nullptr) {
@@ -345,8 +348,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 // A strand per fetch (with more than one thread), though it costs: Beast runs a
                 // stream's timeout handler on the operation's executor, where it must not race
                 // the read it cancels.
-                asio::co_spawn(serial_executor(), fetch(self, std::move(*taken)),
-                               log_failure);
+                asio::co_spawn(serial_executor(), fetch(self, std::move(*taken)), log_failure);
             }
             for (host_state* host : queue.take_robots_fetches()) {
                 ++robots_in_flight;
@@ -380,8 +382,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                               (!shared || shared->finished())))) {
                 break;
             }
-            timer.expires_at(published ? queue.next_wakeup()
-                                       : std::min(queue.next_wakeup(), last_publish + gauge_interval));
+            timer.expires_at(published
+                                 ? queue.next_wakeup()
+                                 : std::min(queue.next_wakeup(), last_publish + gauge_interval));
             co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         }
         publish_gauges(clock::now(), true);
@@ -425,10 +428,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 rules = core::robots_rules::allow_all();
             }
         } else {
-            self->stats.count_transport_error(std::string(net::to_string(
-                result.error().category() == net::fetch_error_category()
-                    ? static_cast<net::fetch_error>(result.error().value())
-                    : net::fetch_error::protocol)));
+            self->stats.count_transport_error(std::string(
+                net::to_string(result.error().category() == net::fetch_error_category()
+                                   ? static_cast<net::fetch_error>(result.error().value())
+                                   : net::fetch_error::protocol)));
         }
         const bool unavailable = !result || result->status >= 500;
         host_state::robots_failure why;
@@ -498,10 +501,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             done.error = outcome.error;
             self->stats.count_transport_error(std::string(net::to_string(*outcome.error)));
         }
-        done.decision = host.policy.classify(outcome, request.attempt, request.http.method,
-                                             !request.idempotency_key.empty(),
-                                             request.previous_backoff, thread_rng(),
-                                             std::chrono::system_clock::now());
+        done.decision = host.policy.classify(
+            outcome, request.attempt, request.http.method, !request.idempotency_key.empty(),
+            request.previous_backoff, thread_rng(), std::chrono::system_clock::now());
         // What the guard needs of it later, on the strand (the Retry-After view would dangle).
         done.outcome.status = outcome.status;
         done.outcome.error = outcome.error;
@@ -535,11 +537,14 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             done.links = std::move(found.links);
         } else if (done.decision.what == resilience::verdict::fail) {
             self->stats.count_failure(done.decision.failure_kind);
-            failure_record failure{request.http.url, done.decision.failure_kind,
-                                   request.attempt, done.status,
-                                   outcome.error ? std::string(net::to_string(*outcome.error))
-                                                 : std::string(),
-                                   std::chrono::system_clock::now(), request.fingerprint};
+            failure_record failure{
+                request.http.url,
+                done.decision.failure_kind,
+                request.attempt,
+                done.status,
+                outcome.error ? std::string(net::to_string(*outcome.error)) : std::string(),
+                std::chrono::system_clock::now(),
+                request.fingerprint};
             co_await self->output->on_failure(std::move(failure));
         }
         done.taken = std::move(taken);
@@ -785,8 +790,12 @@ void crawler::stop() {
     });
 }
 
-bool crawler::stopped() const noexcept { return impl_->stopping.load(); }
+bool crawler::stopped() const noexcept {
+    return impl_->stopping.load();
+}
 
-const crawl_stats& crawler::stats() const noexcept { return impl_->stats; }
+const crawl_stats& crawler::stats() const noexcept {
+    return impl_->stats;
+}
 
 }  // namespace harvest::crawl

@@ -27,11 +27,10 @@ namespace harvest::crawl {
 class shared_backend;
 
 class crawler {
-public:
+  public:
     // `metrics` may be null (no metrics); it must outlive the crawler.
     crawler(boost::asio::io_context& io, crawl_options options, std::shared_ptr<sink> out,
-            seed_stream seeds, metrics::crawl_metrics* metrics = nullptr,
-            journal* log = nullptr);
+            seed_stream seeds, metrics::crawl_metrics* metrics = nullptr, journal* log = nullptr);
 
     // Resume (before run()): what the journal says a previous run admitted and left pending.
     void restore(journal_state recovered);
@@ -52,7 +51,7 @@ public:
 
     const crawl_stats& stats() const noexcept;
 
-private:
+  private:
     struct impl;
     std::shared_ptr<impl> impl_;
 };

@@ -58,7 +58,7 @@ struct host_state {
     // robots.txt (engine.robots_txt: obey): fetched once before the host's first request.
     enum class robots_status { unknown, fetching, ready } robots = robots_status::unknown;
     std::optional<core::robots_rules> robots_rules;
-    unsigned robots_attempts = 0;           // fetches of robots.txt that got no usable answer
+    unsigned robots_attempts = 0;  // fetches of robots.txt that got no usable answer
     // Set when robots.txt stayed unavailable (5xx or no answer) after every try: the host's
     // requests are refused as `robots_unavailable`, with the last answer's status or error.
     struct robots_failure {
@@ -66,7 +66,7 @@ struct host_state {
         std::string last_error;  // fetch_error name; empty when the server answered
     };
     std::optional<robots_failure> robots_unavailable;
-    clock::time_point robots_retry_at{};    // when robots.txt may be asked for again
+    clock::time_point robots_retry_at{};  // when robots.txt may be asked for again
     // The breaker episode (from closed to open until closed again, numbered by
     // transitions_to(closed)) whose held-back requests were counted in short_circuited: each
     // waiting request is counted once per opening of the breaker, not once per pass or probe.
@@ -81,7 +81,7 @@ struct taken_request {
 };
 
 class frontier {
-public:
+  public:
     // `log`, when given, records every admitted request (the state journal for --resume).
     explicit frontier(const crawl_options& options, journal* log = nullptr);
 
@@ -154,7 +154,7 @@ public:
 
     host_state* host_for(const std::string& url);
 
-private:
+  private:
     struct delayed_entry {
         clock::time_point not_before;
         std::uint64_t sequence;  // FIFO among equal times
@@ -186,7 +186,7 @@ private:
     journal* journal_;
     std::string robots_agent_;  // the product token robots.txt groups are matched against
     std::unordered_map<std::string, std::unique_ptr<host_state>> hosts_;
-    std::list<host_state*> rotation_;  // hosts with ready requests
+    std::list<host_state*> rotation_;     // hosts with ready requests
     std::vector<delayed_entry> delayed_;  // min-heap by later_first
     std::vector<host_state*> robots_needed_;
     std::vector<robots_refusal> robots_refused_;

@@ -106,7 +106,7 @@ std::uint32_t crc_of(const char* data, std::size_t size) {
 
 // Appends a record to `out` while building it in place (no temporary per record).
 class record_writer {
-public:
+  public:
     record_writer(std::string& out, record_type type) : out_(out), start_(out.size()) {
         put_u32(out_, 0);  // length, patched by finish()
         out_.push_back(static_cast<char>(type));
@@ -134,7 +134,7 @@ public:
         finished_ = true;
     }
 
-private:
+  private:
     std::string& out_;
     std::size_t start_;
     bool finished_ = false;
@@ -206,7 +206,7 @@ void encode_empty(std::string& out, record_type type) {
 
 // Bounds-checked reading of one payload; any overrun marks it bad instead of reading on.
 class payload_reader {
-public:
+  public:
     payload_reader(const unsigned char* data, std::size_t size) : p_(data), end_(data + size) {}
 
     [[nodiscard]] bool ok() const noexcept { return ok_; }
@@ -251,7 +251,7 @@ public:
         return n;
     }
 
-private:
+  private:
     bool take(std::size_t n) {
         if (!ok_ || remaining() < n) {
             ok_ = false;
@@ -278,7 +278,7 @@ bool decode_offsets(payload_reader& in, std::vector<std::pair<std::string, std::
 
 // Reads a file through a window, with pread so the descriptor's write position is untouched.
 class file_reader {
-public:
+  public:
     file_reader(int fd, std::uint64_t limit, const std::string& path)
         : fd_(fd), limit_(limit), path_(path) {}
 
@@ -328,7 +328,7 @@ public:
         return true;
     }
 
-private:
+  private:
     static constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
     int fd_;
     std::uint64_t limit_;
@@ -369,7 +369,7 @@ bool next_record(file_reader& in, raw_record& out) {
 // Applies records in file order. Each record is decoded completely before it changes anything,
 // so a commit is applied entirely or not at all.
 class state_builder {
-public:
+  public:
     explicit state_builder(journal_state& state) : state_(state) {}
 
     bool apply(const raw_record& rec) {
@@ -409,7 +409,7 @@ public:
         state_.pending.resize(kept);
     }
 
-private:
+  private:
     bool apply_admit(payload_reader& in) {
         crawl_request r;
         r.fingerprint = in.u64();
@@ -610,7 +610,7 @@ void fsync_dir(const std::string& dir) {
 
 // Closes a descriptor on scope exit unless released.
 class fd_guard {
-public:
+  public:
     explicit fd_guard(int fd) noexcept : fd_(fd) {}
     fd_guard(const fd_guard&) = delete;
     fd_guard& operator=(const fd_guard&) = delete;
@@ -622,7 +622,7 @@ public:
     int release() noexcept { return std::exchange(fd_, -1); }
     [[nodiscard]] int get() const noexcept { return fd_; }
 
-private:
+  private:
     int fd_;
 };
 

@@ -86,7 +86,7 @@ struct journal_options {
 // (std::runtime_error), since a crawl that cannot journal can no longer promise anything on
 // resume. Corrupt or foreign journals throw std::runtime_error when opened or replayed.
 class journal {
-public:
+  public:
     static constexpr std::uint32_t format_version = 1;
     static constexpr std::string_view file_name = "journal.log";
 
@@ -137,7 +137,7 @@ public:
     [[nodiscard]] static journal_state replay(const std::string& dir,
                                               std::string_view expected_crawl_name = {});
 
-private:
+  private:
     void write_buffer_locked();        // append_mutex_ held
     void check_usable_locked() const;  // append_mutex_ held
     void sync_fd(int fd) const;

@@ -25,7 +25,7 @@ struct engine_options {
     bool obey_robots_txt = true;            // robots_txt: obey | ignore
     unsigned max_depth = 0;                 // 0 = unlimited
     bool dedup = true;
-    std::uint64_t max_requests = 0;         // 0 = no limit
+    std::uint64_t max_requests = 0;  // 0 = no limit
     std::uint64_t frontier_memory = 256ull << 20;
     // Not a config key: set by a runner that calls io_context::run() from one thread only.
     // The crawler then needs no strands (each costs a lock per handler and one allocation per
@@ -50,7 +50,7 @@ struct http_options {
     timeout_options timeouts;
     std::uint64_t max_body = 8ull << 20;  // after decoding, and on the wire
     unsigned max_redirects = 5;
-    bool gzip = true;     // decompress: [gzip, deflate, br]
+    bool gzip = true;  // decompress: [gzip, deflate, br]
     bool deflate = true;
     bool br = true;
     std::vector<std::pair<std::string, std::string>> headers{{"Accept-Language", "en-US"}};
@@ -155,7 +155,7 @@ struct crawl_options {
     std::map<std::string, host_overrides> hosts;  // key: "host" or "host:port"
     std::string state_dir;                        // empty = .harvest/<name>
     bool journal = true;  // state.journal: false = no journal written, no --resume (benchmarks)
-    std::string metrics_listen;                   // empty = disabled
+    std::string metrics_listen;  // empty = disabled
     unsigned host_label_limit = 100;
     frontier_options frontier;
 };

@@ -60,9 +60,8 @@ std::optional<crawl_request> seed_stream::next() {
             if (value.empty() || value.front() == '#') {
                 continue;
             }
-            std::string url = seed.what == seed_spec::kind::urls_file
-                                  ? std::string(value)
-                                  : substitute(seed.url, value);
+            std::string url = seed.what == seed_spec::kind::urls_file ? std::string(value)
+                                                                      : substitute(seed.url, value);
             crawl_request request;
             request.http = net::http_request{seed.method, std::move(url), seed.headers, seed.body};
             return request;

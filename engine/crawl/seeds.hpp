@@ -24,7 +24,7 @@ struct seed_spec {
 };
 
 class seed_stream {
-public:
+  public:
     explicit seed_stream(std::vector<seed_spec> seeds);
     // Opens every file up front so that a missing file is reported before the crawl starts.
     // Throws std::runtime_error naming the file.
@@ -33,7 +33,7 @@ public:
     std::optional<crawl_request> next();
     bool exhausted() const noexcept { return index_ >= seeds_.size(); }
 
-private:
+  private:
     std::vector<seed_spec> seeds_;
     std::size_t index_ = 0;
     std::unique_ptr<std::ifstream> file_;  // the open file of seeds_[index_], if any

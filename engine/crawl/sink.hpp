@@ -45,7 +45,7 @@ struct sink_result {
 };
 
 class sink {
-public:
+  public:
     virtual ~sink() = default;
     // Called on the fetching thread, once per successful response (2xx/3xx after redirects).
     // May suspend: a slow output slows the fetching (backpressure), it never grows memory.

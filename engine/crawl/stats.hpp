@@ -13,7 +13,7 @@
 namespace harvest::crawl {
 
 class crawl_stats {
-public:
+  public:
     std::atomic<std::uint64_t> requests{0};  // attempts sent
     std::atomic<std::uint64_t> retries{0};
     std::atomic<std::uint64_t> retry_after_waits{0};
@@ -49,7 +49,7 @@ public:
     std::map<std::string, std::uint64_t> failures() const;
     std::map<std::string, std::uint64_t> transport_errors() const;
 
-private:
+  private:
     std::array<std::atomic<std::uint64_t>, 600> responses_{};
     mutable std::mutex mutex_;
     std::map<std::string, std::uint64_t> failures_;

@@ -61,14 +61,14 @@ struct exchange_result {
     bool got_response_bytes = false;
     unsigned status = 0;
     header_list headers;
-    std::string body;  // raw (still content-coded) body
-    bool keep_alive = false;  // the connection may serve another request
+    std::string body;             // raw (still content-coded) body
+    bool keep_alive = false;      // the connection may serve another request
     clock::time_point sent;       // when the request started going out
     clock::time_point last_byte;  // when the last body byte arrived
 };
 
 class connection {
-public:
+  public:
     virtual ~connection() = default;
     // Sends one request and reads its whole response, applying every limit.
     virtual boost::asio::awaitable<exchange_result> exchange(wire_request request,
@@ -92,8 +92,7 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
 // configured in `context` / `verify`. Errors: connect, timeout, tls_verify, tls_handshake.
 boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_tls(
     boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> context,
-    bool verify, std::string host, bool host_is_ip, endpoint_list endpoints,
-    connect_limits limits);
+    bool verify, std::string host, bool host_is_ip, endpoint_list endpoints, connect_limits limits);
 
 // A client TLS context: TLS 1.2+, and with `verify`, the system store plus `ca_file`.
 // Errors: fetch_error::tls_verify when ca_file cannot be loaded (nothing could be verified).

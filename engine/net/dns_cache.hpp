@@ -21,7 +21,7 @@ namespace harvest::net {
 using endpoint_list = std::vector<boost::asio::ip::tcp::endpoint>;
 
 class dns_cache {
-public:
+  public:
     // Resolvers are created on `executor` (the io_context's).
     dns_cache(boost::asio::any_io_executor executor, std::chrono::seconds ttl);
 
@@ -33,7 +33,7 @@ public:
     std::uint64_t hits() const;
     std::uint64_t misses() const;
 
-private:
+  private:
     struct entry {
         endpoint_list endpoints;
         std::chrono::steady_clock::time_point expires;

@@ -125,8 +125,7 @@ struct http_client::impl {
     std::unordered_map<std::string, std::vector<std::unique_ptr<detail::connection>>> idle;
 
     std::mutex tls_mutex;  // guards tls_contexts
-    std::map<std::pair<bool, std::string>, std::shared_ptr<boost::asio::ssl::context>>
-        tls_contexts;
+    std::map<std::pair<bool, std::string>, std::shared_ptr<boost::asio::ssl::context>> tls_contexts;
 
     impl(boost::asio::any_io_executor ex, client_options opts)
         : executor(ex), options(std::move(opts)), dns(ex, options.dns_ttl) {}
@@ -215,8 +214,8 @@ struct http_client::impl {
             co_return context.error();
         }
         co_return co_await detail::connect_tls(executor, std::move(*context), options.tls.verify,
-                                               parts.host, parts.host_is_ip,
-                                               std::move(*endpoints), limits);
+                                               parts.host, parts.host_is_ip, std::move(*endpoints),
+                                               limits);
     }
 
     // One hop: a pooled or new connection, one exchange. A reused connection that fails before
@@ -381,8 +380,7 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
         // An empty body (HEAD, 204, 304) has nothing to decode, whatever the header says.
         if (!encoding.empty() && !hop->body.empty()) {
             auto decoded = decode_content(encoding, std::move(hop->body), options->max_body,
-                                          coding_set{options->gzip, options->deflate,
-                                                     options->br});
+                                          coding_set{options->gzip, options->deflate, options->br});
             if (!decoded) {
                 co_return decoded.error();
             }

@@ -10,8 +10,8 @@
 #include "engine/net/fetch_error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/system/result.hpp>
 
 #include <chrono>
@@ -39,7 +39,7 @@ struct http_response {
     header_list headers;
     // Decoded body. Its capacity is at least size() + 64 so simdjson can parse it in place.
     std::string body;
-    std::string final_url;        // after redirects
+    std::string final_url;         // after redirects
     std::uint64_t wire_bytes = 0;  // body bytes received before decoding, all hops
     unsigned redirects = 0;
     std::chrono::steady_clock::duration elapsed{};  // first request sent .. last body byte
@@ -59,7 +59,7 @@ struct client_options {
 };
 
 class http_client {
-public:
+  public:
     // `executor` is the io_context's executor; sockets are created on it. Completions resume
     // the calling coroutine on its own executor (e.g. its strand).
     http_client(boost::asio::any_io_executor executor, client_options options);
@@ -77,7 +77,7 @@ public:
     // Closes idle pooled connections and refuses nothing: in-flight fetches finish normally.
     void close_idle();
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };

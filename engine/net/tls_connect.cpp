@@ -98,8 +98,8 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
         co_return fetch_error::timeout;
     }
     lowest.expires_after(step);
-    auto [hs_ec] = co_await conn->stream().async_handshake(ssl::stream_base::client,
-                                                           as_tuple(use_awaitable));
+    auto [hs_ec] =
+        co_await conn->stream().async_handshake(ssl::stream_base::client, as_tuple(use_awaitable));
     if (hs_ec) {
         if (hs_ec == beast::error::timeout) {
             co_return fetch_error::timeout;

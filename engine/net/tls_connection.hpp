@@ -16,7 +16,7 @@ namespace harvest::net::detail {
 using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 class tls_connection final : public connection {
-public:
+  public:
     tls_connection(boost::asio::any_io_executor executor,
                    std::shared_ptr<boost::asio::ssl::context> context)
         : context_(std::move(context)), stream_(std::move(executor), *context_) {}
@@ -28,7 +28,7 @@ public:
 
     tls_stream& stream() noexcept { return stream_; }
 
-private:
+  private:
     std::shared_ptr<boost::asio::ssl::context> context_;  // must outlive the stream
     tls_stream stream_;
     boost::beast::flat_buffer buffer_;

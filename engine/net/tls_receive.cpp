@@ -6,7 +6,9 @@
 
 namespace harvest::net::detail {
 
-template boost::asio::awaitable<exchange_result> receive_response<tls_stream>(
-    tls_stream&, beast::flat_buffer&, bool, exchange_limits);
+template boost::asio::awaitable<exchange_result> receive_response<tls_stream>(tls_stream&,
+                                                                              beast::flat_buffer&,
+                                                                              bool,
+                                                                              exchange_limits);
 
 }  // namespace harvest::net::detail

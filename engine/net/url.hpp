@@ -16,8 +16,8 @@ namespace harvest::net {
 // What the client needs from an absolute http(s) URL.
 struct url_parts {
     bool tls = false;
-    std::string host;       // host name or IP address, without IPv6 brackets
-    std::uint16_t port = 0;  // explicit port, or 80 / 443
+    std::string host;         // host name or IP address, without IPv6 brackets
+    std::uint16_t port = 0;   // explicit port, or 80 / 443
     std::string host_header;  // Host header value: host as written, ":port" if the URL had one
     std::string target;       // path (at least "/") and "?query"; never the fragment
     bool host_is_ip = false;  // no SNI for IP literals

@@ -274,23 +274,22 @@ void redis_backend::written(std::span<const std::uint64_t> fingerprints) {
         return;  // not started: nothing was leased
     }
     std::vector<std::uint64_t> done(fingerprints.begin(), fingerprints.end());
-    asio::post(state_->timer->get_executor(),
-               [self = shared_from_this(), done = std::move(done)] {
-                   for (const auto fingerprint : done) {
-                       auto& st = *self->state_;
-                       auto it = st.awaiting_write.find(fingerprint);
-                       if (it == st.awaiting_write.end()) {
-                           if (st.leases.find(fingerprint) != st.leases.end()) {
-                               st.written_early.insert(fingerprint);
-                           }
-                           continue;
-                       }
-                       st.awaiting_write.erase(it);
-                       crawl::crawl_request request;
-                       request.fingerprint = fingerprint;
-                       self->complete(request);
-                   }
-               });
+    asio::post(state_->timer->get_executor(), [self = shared_from_this(), done = std::move(done)] {
+        for (const auto fingerprint : done) {
+            auto& st = *self->state_;
+            auto it = st.awaiting_write.find(fingerprint);
+            if (it == st.awaiting_write.end()) {
+                if (st.leases.find(fingerprint) != st.leases.end()) {
+                    st.written_early.insert(fingerprint);
+                }
+                continue;
+            }
+            st.awaiting_write.erase(it);
+            crawl::crawl_request request;
+            request.fingerprint = fingerprint;
+            self->complete(request);
+        }
+    });
 }
 
 void redis_backend::breaker_opened(const std::string& origin, milliseconds open_for) {

@@ -50,13 +50,13 @@ clock::duration backoff::delay(unsigned retry_number, clock::duration previous_d
     }
     switch (options_.strategy) {
         case crawl::backoff_strategy::full_jitter: {
-            const auto c = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                cap(retry_number)).count();
+            const auto c =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(cap(retry_number)).count();
             return from_ns(uniform(0, c, rng));
         }
         case crawl::backoff_strategy::equal_jitter: {
-            const auto c = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                cap(retry_number)).count();
+            const auto c =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(cap(retry_number)).count();
             const std::int64_t half = c / 2;
             return from_ns(half + uniform(0, c - half, rng));
         }

@@ -16,7 +16,7 @@
 namespace harvest::resilience {
 
 class backoff {
-public:
+  public:
     explicit backoff(crawl::backoff_options options);
 
     // retry_number: 1 = the first retry (0 = no retry yet, delay 0). previous_delay: the delay
@@ -29,7 +29,7 @@ public:
 
     const crawl::backoff_options& options() const { return options_; }
 
-private:
+  private:
     crawl::backoff_options options_;
     std::int64_t base_ns_;
     std::int64_t max_ns_;

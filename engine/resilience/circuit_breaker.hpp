@@ -27,12 +27,12 @@ enum class breaker_state { closed = 0, half_open = 1, open = 2 };
 enum class call_outcome { success, failure, neutral };
 
 struct breaker_permit {
-    bool probe = false;           // granted while half-open: its result decides the state
+    bool probe = false;  // granted while half-open: its result decides the state
     std::uint64_t generation = 0;
 };
 
 class circuit_breaker {
-public:
+  public:
     // window 0 is treated as 1; min_calls above window as window (otherwise it never opens);
     // half_open_probes 0 as 1.
     explicit circuit_breaker(crawl::breaker_options options);
@@ -76,7 +76,7 @@ public:
     unsigned window_calls() const { return calls_; }
     unsigned window_failures() const { return failures_; }
 
-private:
+  private:
     void transition(breaker_state to, clock::time_point now);
     void clear_window();
 

@@ -2,8 +2,8 @@
 
 #include "engine/core/text.hpp"
 
-#include <array>
 #include <algorithm>
+#include <array>
 #include <limits>
 
 namespace harvest::resilience {
@@ -14,11 +14,17 @@ bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) {
@@ -66,13 +72,11 @@ int to_int(std::string_view s) {
 }
 
 constexpr std::array<std::string_view, 7> day_short{"mon", "tue", "wed", "thu",
-                                                      "fri", "sat", "sun"};
-constexpr std::array<std::string_view, 7> day_long{"monday",   "tuesday", "wednesday",
-                                                     "thursday", "friday",  "saturday",
-                                                     "sunday"};
+                                                    "fri", "sat", "sun"};
+constexpr std::array<std::string_view, 7> day_long{"monday", "tuesday",  "wednesday", "thursday",
+                                                   "friday", "saturday", "sunday"};
 constexpr std::array<std::string_view, 12> month_short{"jan", "feb", "mar", "apr", "may", "jun",
-                                                         "jul", "aug", "sep", "oct", "nov",
-                                                         "dec"};
+                                                       "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr std::array<std::string_view, 12> month_long{
     "january", "february", "march",     "april",   "may",      "june",
     "july",    "august",   "september", "october", "november", "december"};
@@ -131,11 +135,12 @@ std::optional<int> zone_offset_minutes(std::string_view s) {
     return std::nullopt;
 }
 
-bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(std::int64_t y) {
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned days_in_month(std::int64_t y, unsigned m) {
-    static constexpr std::array<unsigned, 12> days{31, 28, 31, 30, 31, 30,
-                                                   31, 31, 30, 31, 30, 31};
+    static constexpr std::array<unsigned, 12> days{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     return (m == 2 && is_leap(y)) ? 29 : days[m - 1];
 }
 
@@ -301,8 +306,7 @@ std::optional<std::int64_t> parse_http_date(std::string_view value,
         return std::nullopt;
     }
     const std::int64_t days = days_from_civil(year, month, static_cast<unsigned>(day));
-    const std::int64_t local =
-        days * 86400 + time->hour * 3600 + time->minute * 60 + time->second;
+    const std::int64_t local = days * 86400 + time->hour * 3600 + time->minute * 60 + time->second;
     return local - static_cast<std::int64_t>(zone.value_or(0)) * 60;
 }
 

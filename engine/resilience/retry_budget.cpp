@@ -8,8 +8,8 @@ retry_budget::retry_budget(double ratio, double min_per_second, clock::duration 
     : ratio_(std::max(0.0, ratio)),
       min_per_window_(std::max(0.0, min_per_second) *
                       std::chrono::duration<double>(window).count()),
-      width_(std::max<clock::duration>(clock::duration(1),
-                                       window / static_cast<int>(bucket_count))) {
+      width_(
+          std::max<clock::duration>(clock::duration(1), window / static_cast<int>(bucket_count))) {
     if (!(min_per_window_ >= 0)) {  // a non-positive or NaN window
         min_per_window_ = 0;
     }
@@ -46,11 +46,12 @@ double retry_budget::available(clock::time_point now) const {
             retries += b.retries;
         }
     }
-    return ratio_ * static_cast<double>(requests) + min_per_window_ -
-           static_cast<double>(retries);
+    return ratio_ * static_cast<double>(requests) + min_per_window_ - static_cast<double>(retries);
 }
 
-void retry_budget::on_request(clock::time_point now) { ++current(now).requests; }
+void retry_budget::on_request(clock::time_point now) {
+    ++current(now).requests;
+}
 
 bool retry_budget::try_spend(clock::time_point now) {
     // A small epsilon so that e.g. 0.2 * 5 = 1.0000000000000002 or 0.9999999999999999 does not

@@ -15,7 +15,7 @@
 namespace harvest::resilience {
 
 class retry_budget {
-public:
+  public:
     static constexpr std::size_t bucket_count = 10;
 
     retry_budget(double ratio, double min_per_second,
@@ -31,7 +31,7 @@ public:
     // Retries that may still be sent at `now` (floor), for metrics and tests.
     double available(clock::time_point now) const;
 
-private:
+  private:
     struct bucket {
         std::int64_t index = -1;  // which time bucket this slot holds; stale when old
         std::uint64_t requests = 0;

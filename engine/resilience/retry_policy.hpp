@@ -6,8 +6,8 @@
 
 #include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
-#include "engine/resilience/circuit_breaker.hpp"
 #include "engine/resilience/backoff.hpp"
+#include "engine/resilience/circuit_breaker.hpp"
 #include "engine/resilience/clock.hpp"
 
 #include <chrono>
@@ -19,9 +19,9 @@
 namespace harvest::resilience {
 
 struct attempt_outcome {
-    std::optional<unsigned> status;          // the response's status, if one arrived
-    std::optional<net::fetch_error> error;   // why no usable response arrived
-    std::string_view retry_after;            // the Retry-After header value, or empty
+    std::optional<unsigned> status;         // the response's status, if one arrived
+    std::optional<net::fetch_error> error;  // why no usable response arrived
+    std::string_view retry_after;           // the Retry-After header value, or empty
 };
 
 // How an attempt counts for the target's circuit breaker: transport errors and 5xx against it;
@@ -33,16 +33,16 @@ enum class verdict { success, retry, fail };
 
 struct decision {
     verdict what = verdict::fail;
-    clock::duration delay{};       // retry: wait this long before the next attempt
-    bool from_retry_after = false; // the delay is the server's Retry-After
-    std::string reason;            // retry: status as text ("503") or error kind ("timeout")
+    clock::duration delay{};        // retry: wait this long before the next attempt
+    bool from_retry_after = false;  // the delay is the server's Retry-After
+    std::string reason;             // retry: status as text ("503") or error kind ("timeout")
     // fail: "status_4xx", "status_5xx", "retries_exhausted", "retry_after_too_long", or a
     // fetch_error kind such as "tls_verify".
     std::string failure_kind;
 };
 
 class retry_policy {
-public:
+  public:
     explicit retry_policy(crawl::retry_options options);
 
     // attempts_made: attempts so far, this one included (>= 1). previous_delay: the delay
@@ -63,7 +63,7 @@ public:
 
     const crawl::retry_options& options() const { return options_; }
 
-private:
+  private:
     bool status_listed(unsigned status) const;
     bool status_listed_with_retry_after(unsigned status) const;
     bool error_listed(std::string_view kind) const;

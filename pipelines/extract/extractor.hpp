@@ -17,7 +17,7 @@
 namespace harvest::pipelines {
 
 class extractor {
-public:
+  public:
     virtual ~extractor() = default;
     // Appends the page's items to `out` (each starting with url, fetched_at and status, as
     // items.md requires: see make_item_header). Returns how many it emitted and how many it

@@ -101,8 +101,8 @@ class extractor_set {
     };
 
     extract_outcome run(const compiled_rule& rule, const crawl::fetched_page& page,
-                        std::string_view url, const html_document* document,
-                        std::vector<item>& out, boost::json::object* fast_fields = nullptr,
+                        std::string_view url, const html_document* document, std::vector<item>& out,
+                        boost::json::object* fast_fields = nullptr,
                         std::uint64_t fast_invalid = 0) const;
 
     std::vector<compiled_rule> rules_;

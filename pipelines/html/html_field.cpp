@@ -246,8 +246,7 @@ std::vector<std::string> html_field::select(const html_document& document, bool 
     }
     if (simple_) {
         const bool finished = simple_->for_each_match(
-            reinterpret_cast<const xmlNode*>(doc), max_xpath_operations,
-            [&](const xmlNode* node) {
+            reinterpret_cast<const xmlNode*>(doc), max_xpath_operations, [&](const xmlNode* node) {
                 append_value(node, values);
                 return first_only && !values.empty();
             });

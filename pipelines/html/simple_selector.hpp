@@ -53,7 +53,6 @@ class simple_selector {
     const std::vector<compound>& compounds() const noexcept { return compounds_; }
 
   private:
-
     bool matches(const _xmlNode* node, std::size_t index, unsigned long& steps,
                  unsigned long max_steps) const;
     static bool matches_compound(const _xmlNode* node, const compound& test);

@@ -32,17 +32,26 @@ void append_integer(std::string& out, Integer number) {
 // One field for `value`; `scratch` holds the compact JSON of nested values.
 void append_csv_value(std::string& out, const boost::json::value& value, std::string& scratch) {
     switch (value.kind()) {
-        case boost::json::kind::null: break;
-        case boost::json::kind::bool_: out += value.get_bool() ? "true" : "false"; break;
-        case boost::json::kind::int64: append_integer(out, value.get_int64()); break;
-        case boost::json::kind::uint64: append_integer(out, value.get_uint64()); break;
+        case boost::json::kind::null:
+            break;
+        case boost::json::kind::bool_:
+            out += value.get_bool() ? "true" : "false";
+            break;
+        case boost::json::kind::int64:
+            append_integer(out, value.get_int64());
+            break;
+        case boost::json::kind::uint64:
+            append_integer(out, value.get_uint64());
+            break;
         case boost::json::kind::double_:
             // NaN and infinities have no JSON text; the JSONL writer writes null, so: empty.
             if (std::isfinite(value.get_double())) {
                 out += format_double(value.get_double());
             }
             break;
-        case boost::json::kind::string: append_csv_field(out, value.get_string()); break;
+        case boost::json::kind::string:
+            append_csv_field(out, value.get_string());
+            break;
         case boost::json::kind::array:
         case boost::json::kind::object:
             scratch.clear();

@@ -29,7 +29,7 @@
 namespace harvest::pipelines {
 
 class csv_output final : public output {
-public:
+  public:
     // Writes the header at once when `columns` is not empty. Throws std::runtime_error naming
     // `path` and the OS reason when the file cannot be created.
     // append: keep the file's content (header included) and write after it (resume).
@@ -50,7 +50,7 @@ public:
 
     static constexpr std::size_t buffer_size = 1 << 20;
 
-private:
+  private:
     void write_header();
     void write_line();
 
@@ -60,8 +60,8 @@ private:
     bool header_written_ = false;
     std::FILE* file_ = nullptr;
     std::uint64_t flushed_size_ = 0;  // file length after the last flush
-    std::string line_;  // reused: a row allocates only while rows keep growing
-    std::string json_;  // reused scratch for nested values
+    std::string line_;                // reused: a row allocates only while rows keep growing
+    std::string json_;                // reused scratch for nested values
 };
 
 // Appends `text` to `out` as one RFC 4180 field: quoted when it holds `,` `"` CR or LF or is

@@ -49,7 +49,9 @@ item undelivered_item(const undelivered_batch& batch, std::chrono::system_clock:
     return line;
 }
 
-std::string error_stream_id(std::string_view path) { return "errors:" + std::string(path); }
+std::string error_stream_id(std::string_view path) {
+    return "errors:" + std::string(path);
+}
 
 error_stream::error_stream(std::string path, bool append) : file_(std::move(path), append) {}
 
@@ -61,8 +63,12 @@ void error_stream::write(const undelivered_batch& batch) {
     file_.write(undelivered_item(batch, std::chrono::system_clock::now()));
 }
 
-void error_stream::flush() { file_.flush(); }
+void error_stream::flush() {
+    file_.flush();
+}
 
-void error_stream::close() { file_.close(); }
+void error_stream::close() {
+    file_.close();
+}
 
 }  // namespace harvest::pipelines

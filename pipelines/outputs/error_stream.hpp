@@ -32,20 +32,20 @@ item failure_item(const crawl::failure_record& failure);
 item undelivered_item(const undelivered_batch& batch, std::chrono::system_clock::time_point now);
 
 class error_stream {
-public:
+  public:
     // Throws std::runtime_error naming the path when the file cannot be created.
     // append: keep what the file holds (resume).
     explicit error_stream(std::string path, bool append = false);
 
     void write(const crawl::failure_record& failure);  // throws std::system_error
-    void write(const undelivered_batch& batch);         // throws std::system_error
+    void write(const undelivered_batch& batch);        // throws std::system_error
     void flush();
     void close();
 
     const std::string& path() const noexcept { return file_.path(); }
     std::optional<std::uint64_t> flushed_size() const { return file_.flushed_size(); }
 
-private:
+  private:
     jsonl_output file_;
 };
 

@@ -2,7 +2,6 @@
 
 #include "pipelines/outputs/output_file.hpp"
 
-
 #include <cerrno>
 #include <cstring>
 #include <filesystem>

@@ -14,7 +14,7 @@
 namespace harvest::pipelines {
 
 class jsonl_output final : public output {
-public:
+  public:
     // Throws std::runtime_error naming `path` and the OS reason when it cannot be created.
     // append: keep the file's content and write after it (resume).
     explicit jsonl_output(std::string path, bool append = false);
@@ -32,12 +32,12 @@ public:
 
     static constexpr std::size_t buffer_size = 1 << 20;
 
-private:
+  private:
     std::string path_;
     std::string name_;
     std::FILE* file_ = nullptr;
     std::uint64_t flushed_size_ = 0;  // file length after the last flush
-    std::string line_;  // reused: serializing allocates only while lines keep growing
+    std::string line_;                // reused: serializing allocates only while lines keep growing
 };
 
 }  // namespace harvest::pipelines

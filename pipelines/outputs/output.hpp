@@ -10,9 +10,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include <memory>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,7 +22,7 @@ namespace harvest::pipelines {
 class async_output;
 
 class output {
-public:
+  public:
     virtual ~output();
     // For logs and metrics, e.g. "jsonl:out/items.jsonl".
     virtual std::string_view name() const = 0;
@@ -43,12 +43,12 @@ public:
 
 // Items an asynchronous output gave up on, for the error stream (shared/spec/items.md).
 struct undelivered_batch {
-    std::string output;           // output::name()
-    std::string url;              // where it was sent
-    std::string error;            // the failure kind, e.g. "retries_exhausted", "status_4xx"
+    std::string output;  // output::name()
+    std::string url;     // where it was sent
+    std::string error;   // the failure kind, e.g. "retries_exhausted", "status_4xx"
     unsigned attempts = 0;
-    std::optional<unsigned> status;   // the last answer's status, if one arrived
-    std::string last_error;           // the last transport error kind, if any
+    std::optional<unsigned> status;  // the last answer's status, if one arrived
+    std::string last_error;          // the last transport error kind, if any
     std::string idempotency_key;
     boost::json::array items;
 };
@@ -59,7 +59,7 @@ struct undelivered_batch {
 // hold. Every call comes from the writer coroutine, on its strand; an implementation runs its
 // own coroutines on that strand too (co_await this_coro::executor), so it needs no lock.
 class async_output : public output {
-public:
+  public:
     async_output* as_async() noexcept final { return this; }
     // The synchronous calls are not used for an async output: they throw std::logic_error.
     void write(const item& value) final;
@@ -86,7 +86,7 @@ public:
         on_delivered_ = std::move(handler);
     }
 
-protected:
+  protected:
     std::function<void(undelivered_batch)> on_undelivered_;
     std::function<void(std::uint64_t items)> on_delivered_;
 };

@@ -22,7 +22,7 @@ namespace harvest::pipelines {
 namespace {
 
 class sqlite_category_impl final : public std::error_category {
-public:
+  public:
     const char* name() const noexcept override { return "sqlite"; }
     std::string message(int code) const override { return sqlite3_errstr(code); }
 };
@@ -79,9 +79,12 @@ const char* declared_type(const boost::json::value& value) {
     switch (value.kind()) {
         case boost::json::kind::bool_:
         case boost::json::kind::int64:
-        case boost::json::kind::uint64: return "INTEGER";
-        case boost::json::kind::double_: return "REAL";
-        default: return "TEXT";
+        case boost::json::kind::uint64:
+            return "INTEGER";
+        case boost::json::kind::double_:
+            return "REAL";
+        default:
+            return "TEXT";
     }
 }
 
@@ -130,10 +133,9 @@ sqlite_output::sqlite_output(std::string path, std::string table, std::string ke
         }
     }
     sqlite3* raw = nullptr;
-    const int opened = sqlite3_open_v2(path_.c_str(), &raw,
-                                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                           SQLITE_OPEN_NOMUTEX,
-                                       nullptr);
+    const int opened =
+        sqlite3_open_v2(path_.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     database_.reset(raw);  // a handle comes back even on failure, to be closed
     // SQLite opens the file lazily: the first statement, the journal mode, is what really
     // opens it, so it reports "cannot open" the same way.
@@ -252,12 +254,13 @@ void sqlite_output::load_columns() {
         fail(code, "reading the columns of");
     }
     if (!has_data || !has_updated_at) {
-        throw std::runtime_error("table " + table_ + " exists without the columns data and "
+        throw std::runtime_error("table " + table_ +
+                                 " exists without the columns data and "
                                  "updated_at");
     }
     if (!key_.empty() && (!key_is_primary || primary_columns != 1)) {
-        throw std::runtime_error("table " + table_ + " exists, and its primary key is not " +
-                                 key_ + " alone");
+        throw std::runtime_error("table " + table_ + " exists, and its primary key is not " + key_ +
+                                 " alone");
     }
 }
 
@@ -366,8 +369,12 @@ void sqlite_output::write(const item& value) {
             case boost::json::kind::string:
                 core::append_valid_utf8(key_text, key_value.get_string());
                 break;
-            case boost::json::kind::int64: key_text = integer_text(key_value.get_int64()); break;
-            case boost::json::kind::uint64: key_text = integer_text(key_value.get_uint64()); break;
+            case boost::json::kind::int64:
+                key_text = integer_text(key_value.get_int64());
+                break;
+            case boost::json::kind::uint64:
+                key_text = integer_text(key_value.get_uint64());
+                break;
             case boost::json::kind::double_:
                 if (!std::isfinite(key_value.get_double())) {
                     throw std::invalid_argument("item with a non-finite " + key_ +
@@ -377,8 +384,7 @@ void sqlite_output::write(const item& value) {
                 break;
             default:
                 throw std::invalid_argument("item whose " + key_ +
-                                            " is not a string or a number not written to " +
-                                            name_);
+                                            " is not a string or a number not written to " + name_);
         }
     }
 
@@ -437,8 +443,7 @@ void sqlite_output::write(const item& value) {
     // Texts must outlive sqlite3_step (SQLITE_STATIC): keep them in texts_, sized up front
     // so no reallocation moves a string already bound.
     texts_.resize(std::max(texts_.size(), bindings.size()));
-    sqlite3_bind_text(statement, 1, data_.data(), static_cast<int>(data_.size()),
-                      SQLITE_STATIC);
+    sqlite3_bind_text(statement, 1, data_.data(), static_cast<int>(data_.size()), SQLITE_STATIC);
     sqlite3_bind_text(statement, 2, updated_at.data(), static_cast<int>(updated_at.size()),
                       SQLITE_STATIC);
     for (std::size_t i = 0; i < bindings.size(); ++i) {
@@ -453,7 +458,9 @@ void sqlite_output::write(const item& value) {
             continue;
         }
         switch (field.kind()) {
-            case boost::json::kind::null: sqlite3_bind_null(statement, index); break;
+            case boost::json::kind::null:
+                sqlite3_bind_null(statement, index);
+                break;
             case boost::json::kind::bool_:
                 sqlite3_bind_int(statement, index, field.get_bool() ? 1 : 0);
                 break;
@@ -467,8 +474,7 @@ void sqlite_output::write(const item& value) {
                     sqlite3_bind_int64(statement, index,
                                        static_cast<sqlite3_int64>(field.get_uint64()));
                 } else {
-                    sqlite3_bind_double(statement, index,
-                                        static_cast<double>(field.get_uint64()));
+                    sqlite3_bind_double(statement, index, static_cast<double>(field.get_uint64()));
                 }
                 break;
             case boost::json::kind::double_:
@@ -480,14 +486,14 @@ void sqlite_output::write(const item& value) {
                 break;
             case boost::json::kind::string:
                 core::append_valid_utf8(text, field.get_string());
-                sqlite3_bind_text(statement, index, text.data(),
-                                  static_cast<int>(text.size()), SQLITE_STATIC);
+                sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()),
+                                  SQLITE_STATIC);
                 break;
             case boost::json::kind::array:
             case boost::json::kind::object:
                 append_json(text, field);
-                sqlite3_bind_text(statement, index, text.data(),
-                                  static_cast<int>(text.size()), SQLITE_STATIC);
+                sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()),
+                                  SQLITE_STATIC);
                 break;
         }
     }

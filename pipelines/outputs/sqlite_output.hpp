@@ -50,7 +50,7 @@ struct sqlite3_stmt;
 namespace harvest::pipelines {
 
 class sqlite_output final : public output {
-public:
+  public:
     static constexpr std::size_t default_batch_items = 500;
     static constexpr std::size_t max_field_columns = 1000;  // SQLite's default limit is 2000
     static constexpr const char* default_table = "items";
@@ -80,7 +80,7 @@ public:
     // The field columns the table has now (the key column included), in table order.
     std::vector<std::string> field_columns() const;
 
-private:
+  private:
     struct statement_deleter {
         void operator()(sqlite3_stmt* statement) const noexcept;
     };

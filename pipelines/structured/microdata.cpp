@@ -135,9 +135,9 @@ bool in_list(std::string_view name, std::initializer_list<std::string_view> name
 }
 
 bool is_newline_tag(std::string_view tag) noexcept {
-    return in_list(tag, {"article", "aside", "br", "dd", "details", "div", "dt", "fieldset",
-                         "figcaption", "footer", "form", "header", "hr", "legend", "li", "main",
-                         "nav", "table", "tr"});
+    return in_list(
+        tag, {"article", "aside", "br", "dd", "details", "div", "dt", "fieldset", "figcaption",
+              "footer", "form", "header", "hr", "legend", "li", "main", "nav", "table", "tr"});
 }
 
 bool is_double_newline_tag(std::string_view tag) noexcept {
@@ -166,8 +166,8 @@ std::size_t unicode_space_at(std::string_view s, std::size_t i) noexcept {
         if (c == 0xE1 && c1 == 0x9A && c2 == 0x80) {
             return 3;  // U+1680
         }
-        if (c == 0xE2 && c1 == 0x80 && ((c2 >= 0x80 && c2 <= 0x8A) || c2 == 0xA8 ||
-                                        c2 == 0xA9 || c2 == 0xAF)) {
+        if (c == 0xE2 && c1 == 0x80 &&
+            ((c2 >= 0x80 && c2 <= 0x8A) || c2 == 0xA8 || c2 == 0xA9 || c2 == 0xAF)) {
             return 3;  // U+2000..200A, U+2028, U+2029, U+202F
         }
         if (c == 0xE2 && c1 == 0x81 && c2 == 0x9F) {
@@ -216,7 +216,7 @@ bool ends_with_space(std::string_view s) noexcept {
 }
 
 class text_renderer {
-public:
+  public:
     std::string render(const xmlNode* root) {
         if (is_dropped_tag(name_of(root))) {
             return {};
@@ -261,7 +261,7 @@ public:
         return std::string(text);
     }
 
-private:
+  private:
     enum class previous { text, newline, double_newline };
 
     void enter(const xmlNode* node) {
@@ -480,12 +480,11 @@ struct xml_doc_deleter {
 };
 
 class microdata_reader {
-public:
+  public:
     microdata_reader(const xmlNode* root, std::string_view base_url,
                      const microdata_options& options)
         : root_(root), base_url_(base_url), options_(options) {
-        for (const xmlNode* node = root_; node != nullptr;
-             node = next_node(node, root_, true)) {
+        for (const xmlNode* node = root_; node != nullptr; node = next_node(node, root_, true)) {
             if (is_element(node)) {
                 if (has_attr(node, "itemscope")) {
                     item_ids_.emplace(node, item_ids_.size() + 1);
@@ -506,7 +505,7 @@ public:
         return out;
     }
 
-private:
+  private:
     using property_list = std::vector<std::pair<std::string, boost::json::value>>;
 
     boost::json::value read_item(const xmlNode* node, int depth) {
@@ -615,9 +614,8 @@ private:
         }
         boost::json::value value = property_value(node, depth, false);
         for (std::size_t k = 0; k < names.size(); ++k) {
-            out.emplace_back(std::string(names[k]), k + 1 == names.size()
-                                                        ? std::move(value)
-                                                        : boost::json::value(value));
+            out.emplace_back(std::string(names[k]),
+                             k + 1 == names.size() ? std::move(value) : boost::json::value(value));
         }
     }
 
@@ -781,8 +779,7 @@ boost::json::value flatten(const boost::json::value& value, std::string_view con
 
 // extruct's infer_context: "http://schema.org/Product" -> ("http://schema.org", "Product"),
 // "http://x.org/ns#Thing" -> ("http://x.org/ns", "Thing").
-std::pair<std::string, std::string> infer_context(std::string_view type,
-                                                  std::string_view context) {
+std::pair<std::string, std::string> infer_context(std::string_view type, std::string_view context) {
     const url_parts parts = split_url(type);
     if (parts.authority && !parts.authority->empty()) {
         const std::string base = std::string(parts.scheme) + "://" + std::string(*parts.authority);
@@ -825,9 +822,9 @@ boost::json::value flatten(const boost::json::value& value, std::string_view con
                            bool add_context, int depth) {
     const boost::json::object& in = value.get_object();
     const boost::json::value* type = in.if_contains("type");
-    const bool has_type = type != nullptr &&
-                          !((type->is_string() && type->get_string().empty()) ||
-                            (type->is_array() && type->get_array().empty()) || type->is_null());
+    const bool has_type =
+        type != nullptr && !((type->is_string() && type->get_string().empty()) ||
+                             (type->is_array() && type->get_array().empty()) || type->is_null());
     if (!has_type || depth > max_item_depth) {
         return value;
     }

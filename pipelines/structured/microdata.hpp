@@ -30,7 +30,7 @@
 namespace harvest::pipelines {
 
 struct microdata_options {
-    bool nested = true;   // false: items flat, referenced by {"iid_ref": n}
+    bool nested = true;  // false: items flat, referenced by {"iid_ref": n}
     // true: `type` and every property value are always lists (extruct strict=True);
     // false: single values are not wrapped.
     bool strict = false;

@@ -11,8 +11,8 @@ namespace {
 
 // Small enough that bombs hit the bound quickly, large enough for real bodies.
 constexpr std::uint64_t max_size = 1 << 20;
-constexpr const char* encodings[] = {"gzip", "deflate", "br", "identity", "gzip, br",
-                                     "deflate, gzip", "x-gzip", "br, br", "bogus, gzip"};
+constexpr const char* encodings[] = {"gzip",          "deflate", "br",     "identity",   "gzip, br",
+                                     "deflate, gzip", "x-gzip",  "br, br", "bogus, gzip"};
 
 }  // namespace
 

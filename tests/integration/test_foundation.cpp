@@ -50,16 +50,20 @@ struct site_fixture {
 std::string crawl_yaml(const std::string& seeds, const std::string& http_extra = "",
                        int threads = 2) {
     return "name: foundation\n"
-           "seeds:\n" + seeds +
+           "seeds:\n" +
+           seeds +
            "engine:\n"
            "  concurrency: 32\n"
            "  per_host_concurrency: 32\n"
-           "  threads: " + std::to_string(threads) + "\n"
+           "  threads: " +
+           std::to_string(threads) +
+           "\n"
            "  robots_txt: ignore\n"
            "  dedup: true\n"
            "http:\n"
            "  timeouts: {connect: 5s, tls: 5s, response_headers: 15s, idle_read: 15s, total: 30s}\n"
-           "  max_redirects: 5\n" + http_extra +
+           "  max_redirects: 5\n" +
+           http_extra +
            "rate_limit:\n"
            "  per_second: 0\n"
            "  burst: 1\n"
@@ -121,8 +125,10 @@ crawl_run run_crawl(const fs::path& dir, const std::string& yaml) {
 }
 
 std::string template_seed(const std::string& base, const fs::path& values) {
-    return "  - template: \"" + base + "/api/products/{id}.json\"\n"
-           "    values_file: " + values.string() + "\n";
+    return "  - template: \"" + base +
+           "/api/products/{id}.json\"\n"
+           "    values_file: " +
+           values.string() + "\n";
 }
 
 std::string availability_kind(std::string_view url) {
@@ -167,7 +173,8 @@ std::string item_mismatch(const json::object& item, const json::object& truth,
     expect("status", json::value(200));
     static const std::regex rfc3339(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$)");
     auto fetched_at = field("fetched_at");
-    if (!fetched_at.is_string() || !std::regex_match(std::string(fetched_at.as_string()), rfc3339)) {
+    if (!fetched_at.is_string() ||
+        !std::regex_match(std::string(fetched_at.as_string()), rfc3339)) {
         diff << "fetched_at: " << json::serialize(fetched_at) << " is not RFC 3339 UTC; ";
     }
     return diff.str();
@@ -207,9 +214,9 @@ TEST_CASE("foundation: a template seed over every ASIN yields the catalog exactl
           "[integration]") {
     const int threads = GENERATE(1, 2);
     site_fixture f;
-    auto run = run_crawl(f.tmp / "run",
-                         crawl_yaml(template_seed(f.nginx->base_url(), f.site / "asins.txt"), "",
-                                    threads));
+    auto run = run_crawl(
+        f.tmp / "run",
+        crawl_yaml(template_seed(f.nginx->base_url(), f.site / "asins.txt"), "", threads));
     INFO("threads " << threads << ": " << describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.items.size() == catalog_size);
@@ -236,8 +243,8 @@ TEST_CASE("foundation: products stored gzipped are served gzip-encoded and still
     std::set<std::string> gzipped(gz_lines.begin(), gz_lines.end());
     REQUIRE(gzipped.size() > catalog_size / 10);
 
-    auto run = run_crawl(f.tmp / "run", crawl_yaml(template_seed(f.nginx->base_url(),
-                                                                 f.site / "asins.txt")));
+    auto run = run_crawl(f.tmp / "run",
+                         crawl_yaml(template_seed(f.nginx->base_url(), f.site / "asins.txt")));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     auto seen = check_items(f, run.items, f.nginx->base_url());
@@ -289,8 +296,8 @@ TEST_CASE("foundation: redirects are followed to the final URL; a loop is an err
     urls += base + "/r/loop\n";
     write_file(f.tmp / "urls.txt", urls);
 
-    auto run = run_crawl(f.tmp / "run", crawl_yaml("  - urls_file: " +
-                                                   (f.tmp / "urls.txt").string() + "\n"));
+    auto run = run_crawl(f.tmp / "run",
+                         crawl_yaml("  - urls_file: " + (f.tmp / "urls.txt").string() + "\n"));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     auto seen = check_items(f, run.items, base);  // item url = the product URL, not /r/...
@@ -361,9 +368,9 @@ TEST_CASE("foundation: HTTPS verifies against the configured CA, and fails witho
         }
         write_file(f.tmp / "values.txt", values);
         // Relative to the config's folder: run/ holds cfg.yaml, the CA is ../pki/ca.pem.
-        auto run = run_crawl(f.tmp / "run",
-                             crawl_yaml(template_seed(base, f.tmp / "values.txt"),
-                                        "  tls: {verify: true, ca_file: ../pki/ca.pem}\n"));
+        auto run =
+            run_crawl(f.tmp / "run", crawl_yaml(template_seed(base, f.tmp / "values.txt"),
+                                                "  tls: {verify: true, ca_file: ../pki/ca.pem}\n"));
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
         auto seen = check_items(f, run.items, base);
@@ -377,8 +384,8 @@ TEST_CASE("foundation: HTTPS verifies against the configured CA, and fails witho
             values += f.asins[i] + "\n";
         }
         write_file(f.tmp / "values.txt", values);
-        auto run = run_crawl(f.tmp / "run-noca",
-                             crawl_yaml(template_seed(base, f.tmp / "values.txt")));
+        auto run =
+            run_crawl(f.tmp / "run-noca", crawl_yaml(template_seed(base, f.tmp / "values.txt")));
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
         CHECK(run.items.empty());
@@ -412,14 +419,13 @@ TEST_CASE("foundation: CLI contract - version, check, missing file", "[integrati
     CHECK(check.err.find("did you mean") != std::string::npos);
     CHECK(check.err.find("concurrency") != std::string::npos);
 
-    write_file(tmp / "good.yaml",
-               crawl_yaml("  - url: http://127.0.0.1:9/x.json\n"));
+    write_file(tmp / "good.yaml", crawl_yaml("  - url: http://127.0.0.1:9/x.json\n"));
     auto good = run_process({harvest_binary().string(), "check", (tmp / "good.yaml").string()});
     INFO(describe(good));
     CHECK(good.exit_code == 0);
 
-    auto missing = run_process(
-        {harvest_binary().string(), "run", (tmp / "does-not-exist.yaml").string()});
+    auto missing =
+        run_process({harvest_binary().string(), "run", (tmp / "does-not-exist.yaml").string()});
     INFO(describe(missing));
     CHECK(missing.exit_code == 2);
 }
@@ -437,8 +443,8 @@ TEST_CASE("foundation: urls_file skips blanks and comments; a repeated URL is fe
     urls += url(0) + "\n\n";
     write_file(f.tmp / "urls.txt", urls);
 
-    auto run = run_crawl(f.tmp / "run", crawl_yaml("  - urls_file: " +
-                                                   (f.tmp / "urls.txt").string() + "\n"));
+    auto run = run_crawl(f.tmp / "run",
+                         crawl_yaml("  - urls_file: " + (f.tmp / "urls.txt").string() + "\n"));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     auto seen = check_items(f, run.items, base);

@@ -45,13 +45,17 @@ std::string crawl_yaml(const std::string& base, unsigned engine_max_depth,
                        const std::string& next_rule_extra = "") {
     return "name: pipelines\n"
            "seeds:\n"
-           "  - url: " + base + "/catalog/page-1.html\n"
+           "  - url: " +
+           base +
+           "/catalog/page-1.html\n"
            "engine:\n"
            "  concurrency: 16\n"
            "  per_host_concurrency: 16\n"
            "  threads: 2\n"
            "  robots_txt: obey\n"
-           "  max_depth: " + std::to_string(engine_max_depth) + "\n"
+           "  max_depth: " +
+           std::to_string(engine_max_depth) +
+           "\n"
            "rate_limit:\n"
            "  per_second: 0\n"
            "  burst: 1\n"
@@ -61,7 +65,8 @@ std::string crawl_yaml(const std::string& base, unsigned engine_max_depth,
            "follow:\n"
            "  - css: a.product-link\n"
            "    allow: [\"^/p/\"]\n"
-           "  - css: \"a[rel=next]\"\n" + next_rule_extra +
+           "  - css: \"a[rel=next]\"\n" +
+           next_rule_extra +
            "extract:\n"
            "  - match: \"/p/\"\n"
            "    type: jsonld\n"
@@ -160,8 +165,8 @@ checked_items check_items(const catalog_site& site, const std::vector<json::obje
         const auto expect = [&](std::string_view name, const json::value& want) {
             const auto* got = item.if_contains(name);
             if (got == nullptr || !json_equal(*got, want)) {
-                diff << name << ": got " << (got ? json::serialize(*got) : "<missing>")
-                     << ", want " << json::serialize(want) << "; ";
+                diff << name << ": got " << (got ? json::serialize(*got) : "<missing>") << ", want "
+                     << json::serialize(want) << "; ";
             }
         };
         expect("status", 200);
@@ -186,8 +191,7 @@ checked_items check_items(const catalog_site& site, const std::vector<json::obje
             expect("title", json::value(normalize_space(truth.at("title").as_string())));
             expect("price", truth.at("price"));
             if (!truth.at("price").is_null()) {
-                expect("currency",
-                       json::value(html_currency(truth.at("currency").as_string())));
+                expect("currency", json::value(html_currency(truth.at("currency").as_string())));
             }
         }
         if (!diff.str().empty()) {

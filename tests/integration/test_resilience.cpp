@@ -50,10 +50,12 @@ struct crawl_settings {
     std::string timeouts =
         "{connect: 2s, tls: 2s, response_headers: 5s, idle_read: 5s, total: 10s}";
     std::string rate_limit = "  per_second: 0\n  burst: 1\n";
-    std::string retry = "  max_attempts: 3\n"
-                        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
-    std::string breaker = "  window: 100\n  min_calls: 100\n  failure_rate: 0.5\n"
-                          "  open_for: 30s\n";
+    std::string retry =
+        "  max_attempts: 3\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
+    std::string breaker =
+        "  window: 100\n  min_calls: 100\n  failure_rate: 0.5\n"
+        "  open_for: 30s\n";
     std::string hosts;  // a whole `hosts:` section, or empty
 };
 
@@ -183,11 +185,12 @@ TEST_CASE("Retry-After (delta seconds and HTTP-date) is honoured, once per answe
     temp_dir tmp("harvest-retry-after");
     chaos_origin origin(tmp.path());
     crawl_settings s;
-    s.seeds = "  - url: " + origin.url("/429/2/delta") + "\n  - url: " +
-              origin.url("/429-date/2/date") + "\n";
-    s.retry = "  max_attempts: 4\n"
-              "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
-              "  retry_after: {honor: true, max: 30s}\n";
+    s.seeds = "  - url: " + origin.url("/429/2/delta") +
+              "\n  - url: " + origin.url("/429-date/2/date") + "\n";
+    s.retry =
+        "  max_attempts: 4\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
+        "  retry_after: {honor: true, max: 30s}\n";
     auto run = run_crawl(tmp.path(), s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
@@ -223,9 +226,10 @@ TEST_CASE("a Retry-After longer than retry.retry_after.max gives the URL up at o
     chaos_origin origin(tmp.path());
     crawl_settings s;
     s.seeds = "  - url: " + origin.url("/429/60/long") + "\n";
-    s.retry = "  max_attempts: 4\n"
-              "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
-              "  retry_after: {honor: true, max: 30s}\n";
+    s.retry =
+        "  max_attempts: 4\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
+        "  retry_after: {honor: true, max: 30s}\n";
     auto run = run_crawl(tmp.path(), s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
@@ -247,9 +251,10 @@ TEST_CASE("permanent 4xx are requested once and land in the error stream",
     for (int code : codes) {
         s.seeds += "  - url: " + origin.url("/status/" + std::to_string(code) + "/k") + "\n";
     }
-    s.retry = "  max_attempts: 4\n"
-              "  on_status: [400, 401, 403, 404, 429, 500, 502, 503, 504]\n"
-              "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
+    s.retry =
+        "  max_attempts: 4\n"
+        "  on_status: [400, 401, 403, 404, 429, 500, 502, 503, 504]\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
     auto run = run_crawl(tmp.path(), s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
@@ -276,8 +281,9 @@ TEST_CASE("transient failures are retried up to max_attempts", "[integration][re
     SECTION("503 twice then 200, max_attempts 4: three requests and a success") {
         crawl_settings s;
         s.seeds = "  - url: " + origin.url("/fail-then-ok/2/k") + "\n";
-        s.retry = "  max_attempts: 4\n"
-                  "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
+        s.retry =
+            "  max_attempts: 4\n"
+            "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
         auto run = run_crawl(tmp.path() / "run", s);
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
@@ -297,12 +303,14 @@ TEST_CASE("transient failures are retried up to max_attempts", "[integration][re
         const std::string refused = "http://127.0.0.1:" + std::to_string(refused_port) + "/ok/r";
         crawl_settings s;
         s.seeds = "  - url: " + origin.url("/status/503/k") + "\n  - url: " + refused +
-                  "\n  - url: " + origin.url("/reset-mid-body/k") + "\n  - url: " +
-                  origin.url("/hang/k") + "\n";
-        s.timeouts = "{connect: 1s, tls: 1s, response_headers: 300ms, idle_read: 300ms, "
-                     "total: 2s}";
-        s.retry = "  max_attempts: 3\n"
-                  "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
+                  "\n  - url: " + origin.url("/reset-mid-body/k") +
+                  "\n  - url: " + origin.url("/hang/k") + "\n";
+        s.timeouts =
+            "{connect: 1s, tls: 1s, response_headers: 300ms, idle_read: 300ms, "
+            "total: 2s}";
+        s.retry =
+            "  max_attempts: 3\n"
+            "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
         auto run = run_crawl(tmp.path() / "run", s);
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
@@ -354,9 +362,10 @@ TEST_CASE("an open breaker pauses a failing host, probes it, and spares the othe
     crawl_settings s;
     s.concurrency = 32;
     s.per_host_concurrency = 2;  // so few calls are in flight when the breaker opens
-    s.retry = "  max_attempts: 100\n"
-              "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
-              "  budget: {ratio: 1000, min_per_second: 1000}\n";
+    s.retry =
+        "  max_attempts: 100\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
+        "  budget: {ratio: 1000, min_per_second: 1000}\n";
     // Every opening lasts open_for (min_open_for = open_for: no growth to measure around).
     s.breaker =
         "  window: 20\n  min_calls: 10\n  failure_rate: 0.5\n  min_open_for: 2s\n"
@@ -364,8 +373,7 @@ TEST_CASE("an open breaker pauses a failing host, probes it, and spares the othe
     s.hosts = "hosts:\n  \"" + healthy.host() +
               "\":\n    per_host_concurrency: 8\n    rate_limit: {per_second: 50, burst: 10}\n";
     const std::string b_seed = urls_seed(tmp.path(), "b.txt", healthy, numbered("/ok/b", b_urls));
-    const std::string a_seed =
-        urls_seed(tmp.path(), "a.txt", failing, numbered("/ok/a", a_urls));
+    const std::string a_seed = urls_seed(tmp.path(), "a.txt", failing, numbered("/ok/a", a_urls));
 
     // Host B alone first, for its undisturbed pace.
     s.seeds = b_seed;
@@ -388,9 +396,9 @@ TEST_CASE("an open breaker pauses a failing host, probes it, and spares the othe
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         if (!done) {
-            flipped_at = std::chrono::duration<double>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+            flipped_at =
+                std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                    .count();
             flip_status = failing.control("healthy");
         }
     });
@@ -458,9 +466,10 @@ TEST_CASE("retries waiting for their backoff hold no concurrency slot",
     crawl_settings s;
     s.concurrency = 16;
     s.per_host_concurrency = 16;
-    s.retry = "  max_attempts: 4\n"
-              "  backoff: {strategy: none, base: 200ms, max: 200ms}\n"
-              "  budget: {ratio: 1000, min_per_second: 1000}\n";
+    s.retry =
+        "  max_attempts: 4\n"
+        "  backoff: {strategy: none, base: 200ms, max: 200ms}\n"
+        "  budget: {ratio: 1000, min_per_second: 1000}\n";
     // A fails two calls in three by design: a breaker that cannot decide within this crawl
     // keeps it sending (this test is about slots, not the breaker).
     s.breaker = "  window: 10000\n  min_calls: 10000\n  failure_rate: 0.5\n  open_for: 30s\n";
@@ -469,8 +478,7 @@ TEST_CASE("retries waiting for their backoff hold no concurrency slot",
     // little. Were A's retries holding slots while they wait (2 x 2000 x 200 ms over 16 slots),
     // B would get next to none for many seconds.
     s.hosts = "hosts:\n  \"" + slow.host() + "\":\n    per_host_concurrency: 8\n";
-    const std::string b_seed =
-        urls_seed(tmp.path(), "b.txt", slow, numbered("/delay/20/b", urls));
+    const std::string b_seed = urls_seed(tmp.path(), "b.txt", slow, numbered("/delay/20/b", urls));
     const std::string a_seed =
         urls_seed(tmp.path(), "a.txt", flaky, numbered("/fail-then-ok/2/a", urls));
 
@@ -499,14 +507,13 @@ TEST_CASE("retries waiting for their backoff hold no concurrency slot",
     REQUIRE_FALSE(a.empty());
     CHECK(a.back().t > b.front().t);
     const double b_both = span_seconds(b);
-    INFO("host B: alone " << b_alone << " s, beside retrying A " << b_both
-                          << " s; A took " << span_seconds(a) << " s");
+    INFO("host B: alone " << b_alone << " s, beside retrying A " << b_both << " s; A took "
+                          << span_seconds(a) << " s");
     // Were A's retries holding slots, B would wait ~50 s of slot time: far above either bound.
     CHECK(b_both <= b_alone * neighbour_slowdown);
 }
 
-TEST_CASE("a POST seed keeps one Idempotency-Key across its retries",
-          "[integration][resilience]") {
+TEST_CASE("a POST seed keeps one Idempotency-Key across its retries", "[integration][resilience]") {
     temp_dir tmp("harvest-idempotency");
     chaos_origin origin(tmp.path() / "origin");
     crawl_settings s;
@@ -514,8 +521,9 @@ TEST_CASE("a POST seed keeps one Idempotency-Key across its retries",
               "\n    method: POST\n"
               "    headers: {Content-Type: application/json}\n"
               "    body: '{\"q\": 1}'\n";
-    s.retry = "  max_attempts: 4\n"
-              "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
+    s.retry =
+        "  max_attempts: 4\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
     auto run = run_crawl(tmp.path() / "run", s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
@@ -523,8 +531,7 @@ TEST_CASE("a POST seed keeps one Idempotency-Key across its retries",
 
     const auto seen = origin.arrivals_of("/fail-then-ok/2/post1");
     REQUIRE(seen.size() == 3);
-    const std::regex uuid_v4(
-        "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+    const std::regex uuid_v4("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
     for (const auto& a : seen) {
         CHECK(a.method == "POST");
         INFO("Idempotency-Key: " << a.idempotency_key);
@@ -543,8 +550,9 @@ TEST_CASE("a POST seed that brings its own Idempotency-Key is retried with that 
               "\n    method: POST\n"
               "    headers: {Content-Type: application/json, Idempotency-Key: order-42}\n"
               "    body: '{\"q\": 2}'\n";
-    s.retry = "  max_attempts: 4\n"
-              "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
+    s.retry =
+        "  max_attempts: 4\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
     auto run = run_crawl(tmp.path() / "run", s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
@@ -570,9 +578,10 @@ void check_gives_up(const fs::path& dir, const chaos_origin& failing, crawl_sett
     constexpr int urls = 30;
     s.per_host_concurrency = 2;
     s.seeds = urls_seed(dir, "a.txt", failing, numbered("/ok/a", urls));
-    s.retry = "  max_attempts: 100\n"
-              "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
-              "  budget: {ratio: 1000, min_per_second: 1000}\n";
+    s.retry =
+        "  max_attempts: 100\n"
+        "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
+        "  budget: {ratio: 1000, min_per_second: 1000}\n";
     auto run = run_crawl(dir / "run", s, std::chrono::seconds(20));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
@@ -587,8 +596,9 @@ void check_gives_up(const fs::path& dir, const chaos_origin& failing, crawl_sett
     CHECK(span_seconds(a) <= 4.5);
 }
 
-const std::string give_up_breaker = "  window: 20\n  min_calls: 10\n  failure_rate: 0.5\n"
-                                    "  open_for: 1s\n  half_open_probes: 1\n";
+const std::string give_up_breaker =
+    "  window: 20\n  min_calls: 10\n  failure_rate: 0.5\n"
+    "  open_for: 1s\n  half_open_probes: 1\n";
 
 }  // namespace
 

@@ -33,19 +33,22 @@ TEST_CASE("robots.txt: disallowed URLs are never requested, the others are crawl
     write_file(tmp / "crawl.yaml",
                "name: robots\n"
                "seeds:\n"
-               "  - template: \"" + nginx.base_url() + "/api/products/{id}.json\"\n"
-               "    values_file: " + (site / "asins.txt").string() + "\n"
-               "engine: {concurrency: 16}\n"
-               "rate_limit: {per_second: 0}\n"
-               "extract:\n"
-               "  - match: \"/api/products/\"\n"
-               "    type: json\n"
-               "    fields: {id: /asin}\n"
-               "outputs:\n"
-               "  - {type: jsonl, path: out/items.jsonl}\n");
+               "  - template: \"" +
+                   nginx.base_url() +
+                   "/api/products/{id}.json\"\n"
+                   "    values_file: " +
+                   (site / "asins.txt").string() +
+                   "\n"
+                   "engine: {concurrency: 16}\n"
+                   "rate_limit: {per_second: 0}\n"
+                   "extract:\n"
+                   "  - match: \"/api/products/\"\n"
+                   "    type: json\n"
+                   "    fields: {id: /asin}\n"
+                   "outputs:\n"
+                   "  - {type: jsonl, path: out/items.jsonl}\n");
     auto run = run_process({harvest_binary().string(), "run", (tmp / "crawl.yaml").string(),
-                            "--progress", "never", "--stats-json",
-                            (tmp / "stats.json").string()});
+                            "--progress", "never", "--stats-json", (tmp / "stats.json").string()});
     INFO(run.err);
     REQUIRE(run.exit_code == 0);
     CHECK(read_jsonl(tmp / "out/items.jsonl").size() == asins.size() - disallowed.size());

@@ -969,8 +969,7 @@ TEST_CASE(
             }
             ++dead_unsettled;
             if (status == "retrying" && line.at("attempts").as_int64() >= 1 &&
-                text_of(line, "last_error") == "connect" &&
-                !text_of(line, "waiting_for").empty()) {
+                text_of(line, "last_error") == "connect" && !text_of(line, "waiting_for").empty()) {
                 saw_waiting = true;
                 waiting_line = json::serialize(line);
                 if (line.contains("next_attempt_at")) {
@@ -999,8 +998,7 @@ TEST_CASE(
     CHECK(state.at("succeeded").as_int64() == good_items);
     CHECK(state.at("failed").as_int64() == dead_items);
     // Given up by the breaker's rule (or out of retries), within seconds, not minutes.
-    CHECK(rfc3339_seconds(state.at("finished_at")) - rfc3339_seconds(state.at("created_at")) <
-          20);
+    CHECK(rfc3339_seconds(state.at("finished_at")) - rfc3339_seconds(state.at("created_at")) < 20);
     for (const auto& line : f.results(id, "?status=failed")) {
         INFO(json::serialize(line));
         CHECK(is_dead(line));
@@ -1026,7 +1024,8 @@ TEST_CASE("serve: a failed result carries the last HTTP status beside its error"
     REQUIRE(f.wait_for(id, "done", 30s).at("status").as_string() == "done");
     const auto lines = f.results(id);
     REQUIRE(lines.size() == 3);
-    INFO(json::serialize(lines[0]) << "\n" << json::serialize(lines[1]) << "\n"
+    INFO(json::serialize(lines[0]) << "\n"
+                                   << json::serialize(lines[1]) << "\n"
                                    << json::serialize(lines[2]));
     CHECK(text_of(lines[0], "status") == "failed");
     CHECK(text_of(lines[0], "error") == "status_4xx");
@@ -1076,10 +1075,10 @@ for rid, idx, url, status, data, attempts in rows:
                "VALUES (?, 'job_old', ?, ?, ?, ?, ?, ?)", (rid, idx, url, url, status, data, attempts))
 db.commit()
 )py";
-    const auto made = run_process({"python3", "-c", script, (f.tmp / "jobs.db").string(),
-                                   origin.url("/ok/m0"), origin.url("/ok/m1"),
-                                   origin.url("/status/404/m2")},
-                                  30s);
+    const auto made =
+        run_process({"python3", "-c", script, (f.tmp / "jobs.db").string(), origin.url("/ok/m0"),
+                     origin.url("/ok/m1"), origin.url("/status/404/m2")},
+                    30s);
     INFO(describe(made));
     REQUIRE(made.exit_code == 0);
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
@@ -1089,7 +1088,8 @@ db.commit()
     CHECK(done.at("failed").as_int64() == 1);
     const auto lines = f.results("job_old");
     REQUIRE(lines.size() == 3);
-    INFO(json::serialize(lines[0]) << "\n" << json::serialize(lines[1]) << "\n"
+    INFO(json::serialize(lines[0]) << "\n"
+                                   << json::serialize(lines[1]) << "\n"
                                    << json::serialize(lines[2]));
     // Stored by the old version: as it was, never refetched.
     CHECK(text_of(lines[0], "status") == "ok");

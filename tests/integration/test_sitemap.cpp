@@ -29,8 +29,9 @@ std::string gzip(const std::string& text) {
 }
 
 std::string urlset(const std::vector<std::string>& urls) {
-    std::string xml = "<?xml version=\"1.0\"?>\n"
-                      "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n";
+    std::string xml =
+        "<?xml version=\"1.0\"?>\n"
+        "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n";
     for (const auto& url : urls) {
         xml += "  <url><loc>" + url + "</loc></url>\n";
     }
@@ -58,23 +59,29 @@ TEST_CASE("sitemap index, plain and gzip sitemaps: every listed product once",
     write_file(site / "sitemap.xml",
                "<?xml version=\"1.0\"?>\n<sitemapindex "
                "xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n"
-               "  <sitemap><loc>" + nginx.base_url() + "/sitemap-a.xml</loc></sitemap>\n"
-               "  <sitemap><loc>" + nginx.base_url() + "/sitemap-b.xml.gz</loc></sitemap>\n"
-               "</sitemapindex>\n");
+               "  <sitemap><loc>" +
+                   nginx.base_url() +
+                   "/sitemap-a.xml</loc></sitemap>\n"
+                   "  <sitemap><loc>" +
+                   nginx.base_url() +
+                   "/sitemap-b.xml.gz</loc></sitemap>\n"
+                   "</sitemapindex>\n");
     write_file(tmp / "crawl.yaml",
                "name: sitemap\n"
                "seeds:\n"
-               "  - sitemap: " + nginx.base_url() + "/sitemap.xml\n"
-               "engine: {concurrency: 16}\n"
-               "rate_limit: {per_second: 0}\n"
-               "extract:\n"
-               "  - match: \"/api/products/\"\n"
-               "    type: json\n"
-               "    fields: {id: /asin}\n"
-               "outputs:\n"
-               "  - {type: jsonl, path: out/items.jsonl}\n");
-    auto run = run_process({harvest_binary().string(), "run", (tmp / "crawl.yaml").string(),
-                            "--progress", "never"});
+               "  - sitemap: " +
+                   nginx.base_url() +
+                   "/sitemap.xml\n"
+                   "engine: {concurrency: 16}\n"
+                   "rate_limit: {per_second: 0}\n"
+                   "extract:\n"
+                   "  - match: \"/api/products/\"\n"
+                   "    type: json\n"
+                   "    fields: {id: /asin}\n"
+                   "outputs:\n"
+                   "  - {type: jsonl, path: out/items.jsonl}\n");
+    auto run = run_process(
+        {harvest_binary().string(), "run", (tmp / "crawl.yaml").string(), "--progress", "never"});
     INFO(run.err);
     REQUIRE(run.exit_code == 0);
     std::set<std::string> ids;
@@ -103,14 +110,18 @@ TEST_CASE("a library user's own extractor runs beside the configured rules",
     write_file(tmp / "crawl.yaml",
                "name: custom\n"
                "seeds:\n"
-               "  - template: \"" + nginx.base_url() + "/api/products/{id}.json\"\n"
-               "    values_file: " + (site / "asins.txt").string() + "\n"
-               "extract:\n"
-               "  - match: \"/api/products/\"\n"
-               "    type: json\n"
-               "    fields: {id: /asin, title: /title}\n"
-               "outputs:\n"
-               "  - {type: jsonl, path: out/items.jsonl}\n");
+               "  - template: \"" +
+                   nginx.base_url() +
+                   "/api/products/{id}.json\"\n"
+                   "    values_file: " +
+                   (site / "asins.txt").string() +
+                   "\n"
+                   "extract:\n"
+                   "  - match: \"/api/products/\"\n"
+                   "    type: json\n"
+                   "    fields: {id: /asin, title: /title}\n"
+                   "outputs:\n"
+                   "  - {type: jsonl, path: out/items.jsonl}\n");
     auto run = run_process({HARVEST_CUSTOM_EXTRACTOR_EXAMPLE, (tmp / "crawl.yaml").string()});
     INFO(run.err);
     REQUIRE(run.exit_code == 0);

@@ -82,30 +82,30 @@ TEST_CASE("support: the generator, nginx fixture and test PKI behave as the test
                   std::string::npos);
             auto loop = curl({"-L", "--max-redirs", "3", "-o", "/dev/null", base + "/r/loop"});
             CHECK(loop.exit_code == 47);  // CURLE_TOO_MANY_REDIRECTS
-            auto missing = curl({"-o", "/dev/null", "-w", "%{http_code}",
-                                 base + "/api/products/B0NOTHERE0.json"});
+            auto missing = curl(
+                {"-o", "/dev/null", "-w", "%{http_code}", base + "/api/products/B0NOTHERE0.json"});
             CHECK(missing.out == "404");
 
             auto verified = curl({"--cacert", pki.ca_cert.string(), "-o", "/dev/null", "-w",
                                   "%{http_code}", nginx.tls_base_url() + path});
             CHECK(verified.exit_code == 0);
             CHECK(verified.out == "200");
-            auto localhost = curl({"--cacert", pki.ca_cert.string(), "-o", "/dev/null", "-w",
-                                   "%{http_code}", "https://localhost:" +
-                                                       std::to_string(nginx.tls_port()) + path});
+            auto localhost =
+                curl({"--cacert", pki.ca_cert.string(), "-o", "/dev/null", "-w", "%{http_code}",
+                      "https://localhost:" + std::to_string(nginx.tls_port()) + path});
             CHECK(localhost.out == "200");
             auto unverified = curl({"-o", "/dev/null", nginx.tls_base_url() + path});
             CHECK(unverified.exit_code == 60);  // CURLE_PEER_FAILED_VERIFICATION
 
             auto counts = nginx.request_counts();
-            CHECK(counts[path] == 3);  // plain, https, https via localhost; the unverified one never sent it
+            CHECK(counts[path] ==
+                  3);  // plain, https, https via localhost; the unverified one never sent it
             bool saw_gzip = false;
             for (const auto& e : nginx.access_entries()) {
                 if (e.uri == gz_path && e.content_encoding == "gzip") {
                     saw_gzip = true;
-                    CHECK(e.body_bytes ==
-                          static_cast<long long>(
-                              fs::file_size(tmp / "site" / (gz_path.substr(1) + ".gz"))));
+                    CHECK(e.body_bytes == static_cast<long long>(fs::file_size(
+                                              tmp / "site" / (gz_path.substr(1) + ".gz"))));
                 }
             }
             CHECK(saw_gzip);

@@ -67,12 +67,17 @@ struct terminal_site {
                        "seeds:\n  - urls_file: urls.txt\n"
                        "engine:\n  concurrency: 32\n  per_host_concurrency: 16\n  threads: 2\n"
                        "  robots_txt: ignore\n"
-                       "http:\n  timeouts: " + timeouts + "\n"
-                       "rate_limit:\n  per_second: " + rate.str() + "\n  burst: 1\n"
+                       "http:\n  timeouts: " +
+                       timeouts +
+                       "\n"
+                       "rate_limit:\n  per_second: " +
+                       rate.str() +
+                       "\n  burst: 1\n"
                        "retry:\n  max_attempts: 1\n"
                        "extract:\n  - match: \"/api/products/\"\n    type: json\n"
                        "    fields: {id: /asin, price: /price}\n    required: [id]\n"
-                       "outputs:\n  - type: jsonl\n    path: out/items.jsonl\n" + extra_yaml);
+                       "outputs:\n  - type: jsonl\n    path: out/items.jsonl\n" +
+                       extra_yaml);
         return tmp / "cfg.yaml";
     }
 
@@ -120,8 +125,9 @@ std::optional<std::string> scrape(int port) {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     std::string response;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        const std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:" +
-                                    std::to_string(port) + "\r\nConnection: close\r\n\r\n";
+        const std::string request =
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+            "\r\nConnection: close\r\n\r\n";
         if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
             static_cast<ssize_t>(request.size())) {
             char buffer[16384];
@@ -194,8 +200,8 @@ double sum_of(const std::vector<sample>& samples, const std::string& name,
 }
 
 // Sum of `name` by the value of `label`.
-std::map<std::string, double> by_label(const std::vector<sample>& samples,
-                                       const std::string& name, const std::string& label) {
+std::map<std::string, double> by_label(const std::vector<sample>& samples, const std::string& name,
+                                       const std::string& label) {
     std::map<std::string, double> out;
     for (const auto& s : samples) {
         auto it = s.labels.find(label);
@@ -217,7 +223,7 @@ std::map<std::string, double> json_counts(const json::object& obj) {
 // A socket that listens on 127.0.0.1 but never accepts nor answers: the kernel completes the
 // handshake, the request goes into the void and harvest's response_headers timeout fires.
 class silent_listener {
-public:
+  public:
     silent_listener() {
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in addr{};
@@ -236,7 +242,7 @@ public:
     silent_listener& operator=(const silent_listener&) = delete;
     int port() const { return port_; }
 
-private:
+  private:
     int fd_ = -1;
     int port_ = 0;
 };
@@ -254,8 +260,8 @@ TEST_CASE("terminal: the progress line redraws under a pty and ends before the s
     const auto cfg = site.write_config("ptyrun", 2000, 800);
 
     SECTION("--progress auto on a terminal draws it") {
-        auto r = run_under_pty({harvest_binary().string(), "run", cfg.string(), "--progress",
-                                "auto"});
+        auto r =
+            run_under_pty({harvest_binary().string(), "run", cfg.string(), "--progress", "auto"});
         INFO(describe(r));
         REQUIRE(r.exit_code == 0);
         const std::string& tty = r.out;  // the pty carries stdout and stderr alike
@@ -300,8 +306,8 @@ TEST_CASE("terminal: the progress line redraws under a pty and ends before the s
     }
 
     SECTION("--progress never on a terminal draws nothing") {
-        auto r = run_under_pty({harvest_binary().string(), "run", cfg.string(), "--progress",
-                                "never"});
+        auto r =
+            run_under_pty({harvest_binary().string(), "run", cfg.string(), "--progress", "never"});
         INFO(describe(r));
         REQUIRE(r.exit_code == 0);
         CHECK(r.out.find("crawl ptyrun finished in") != std::string::npos);
@@ -314,8 +320,8 @@ TEST_CASE("terminal: --log-format json writes each log line as a JSON object", "
     terminal_site site(50);
     const int metrics_port = free_port();
     const auto cfg = site.write_config(
-        "jsonlog", 50, 0, "", "metrics:\n  listen: \"127.0.0.1:" + std::to_string(metrics_port) +
-                                  "\"\n");
+        "jsonlog", 50, 0, "",
+        "metrics:\n  listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"\n");
     auto r = run_process({harvest_binary().string(), "run", cfg.string(), "--log-format", "json",
                           "--progress", "never"},
                          60s);
@@ -443,8 +449,7 @@ TEST_CASE("terminal: --stats-json agrees with the last /metrics scrape", "[integ
     CHECK(json_int(items.at("emitted")) == 300);
     CHECK(sum_of(samples, "harvest_items_total", {{"outcome", "invalid"}}) ==
           json_int(items.at("invalid")));
-    CHECK(sum_of(samples, "harvest_response_bytes_total") ==
-          json_int(stats.at("bytes_received")));
+    CHECK(sum_of(samples, "harvest_response_bytes_total") == json_int(stats.at("bytes_received")));
     CHECK(json_int(stats.at("bytes_received")) > 0);
     CHECK(sum_of(samples, "harvest_circuit_short_circuits_total") ==
           json_int(stats.at("breaker").as_object().at("short_circuited")));

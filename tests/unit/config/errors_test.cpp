@@ -167,15 +167,15 @@ TEST_CASE("css selectors and xpath expressions are compiled at load time", "[uni
                     "extract:\n  - type: html\n    fields:\n      title: {css: \"h1 >\", "
                     "text: true}\n",
                 7, 20, "'extract.0.fields.title.css' must be a CSS selector");
-    check_error(minimal +
-                    "extract:\n  - type: html\n    fields:\n      price: {xpath: \"//span[\"}\n",
-                7, 22, "'extract.0.fields.price.xpath' must be an XPath 1.0 expression");
-    CHECK_NOTHROW(config_test::parse(
-        minimal + "follow:\n  - css: \"a.product-link, a[rel=next]\"\n"
-                  "  - xpath: \"//a[@rel='next']/@href\"\n"
-                  "extract:\n  - type: html\n    fields:\n"
-                  "      t: {css: \"h1#title\", text: true}\n"
-                  "      p: {xpath: \"string(//span[@class='price'])\"}\n"));
+    check_error(
+        minimal + "extract:\n  - type: html\n    fields:\n      price: {xpath: \"//span[\"}\n", 7,
+        22, "'extract.0.fields.price.xpath' must be an XPath 1.0 expression");
+    CHECK_NOTHROW(config_test::parse(minimal +
+                                     "follow:\n  - css: \"a.product-link, a[rel=next]\"\n"
+                                     "  - xpath: \"//a[@rel='next']/@href\"\n"
+                                     "extract:\n  - type: html\n    fields:\n"
+                                     "      t: {css: \"h1#title\", text: true}\n"
+                                     "      p: {xpath: \"string(//span[@class='price'])\"}\n"));
 }
 
 TEST_CASE("structured data rules: schema Product and the fields its items hold", "[unit]") {
@@ -187,9 +187,10 @@ TEST_CASE("structured data rules: schema Product and the fields its items hold",
                 "fields are: url, fetched_at, status, id, name,");
     check_error(minimal + "extract:\n  - {type: jsonld, required: [id]}\n", 5, 31,
                 "fields are: url, fetched_at, status, jsonld");
-    const auto c = config_test::parse(
-        minimal + "extract:\n  - {type: jsonld, schema: Product, required: [id, price]}\n"
-                  "  - {type: microdata, required: [microdata]}\n");
+    const auto c =
+        config_test::parse(minimal +
+                           "extract:\n  - {type: jsonld, schema: Product, required: [id, price]}\n"
+                           "  - {type: microdata, required: [microdata]}\n");
     REQUIRE(c.extract.size() == 2);
     CHECK(c.extract[0].required == std::vector<std::string>{"id", "price"});
     CHECK(c.extract[1].required == std::vector<std::string>{"microdata"});
@@ -205,7 +206,8 @@ TEST_CASE("frontier.backend: redis is read into crawl.frontier", "[unit]") {
 }
 
 TEST_CASE("sitemap seeds are validated; the optional sections parse", "[unit]") {
-    CHECK_NOTHROW(config_test::parse("name: t\nseeds:\n  - sitemap: http://127.0.0.1/sitemap.xml\n"));
+    CHECK_NOTHROW(
+        config_test::parse("name: t\nseeds:\n  - sitemap: http://127.0.0.1/sitemap.xml\n"));
     // Parsed first: a malformed sitemap URL is reported as such.
     check_error("name: t\nseeds:\n  - sitemap: nope\n", 3, 14,
                 "'seeds.0.sitemap' must be an absolute http:// or https:// URL");

@@ -243,8 +243,7 @@ TEST_CASE("a half-open probe goes to a request that never failed when the host h
     CHECK(probe->request.http.url == "http://h.test/good");
 }
 
-TEST_CASE("an unavailable robots.txt holds the host's requests until it is asked again",
-          "[unit]") {
+TEST_CASE("an unavailable robots.txt holds the host's requests until it is asked again", "[unit]") {
     crawl_options options;
     options.rate_limit.per_host = {0, 0};
     frontier f(options);

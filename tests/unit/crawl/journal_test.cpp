@@ -29,7 +29,7 @@ namespace {
 
 // A fresh directory under the system temp dir, removed with everything in it at scope exit.
 class temp_dir {
-public:
+  public:
     temp_dir() {
         static std::atomic<int> counter{0};
         path_ = fs::temp_directory_path() / ("harvest-journal-" + std::to_string(::getpid()) + "-" +
@@ -48,7 +48,7 @@ public:
         return (path_ / name).string();
     }
 
-private:
+  private:
     fs::path path_;
 };
 

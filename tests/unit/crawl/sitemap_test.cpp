@@ -18,19 +18,21 @@ TEST_CASE("sitemap urlset lists pages in order, entities decoded", "[unit]") {
   <url><loc></loc></url>
 </urlset>)");
     CHECK_FALSE(entries.is_index);
-    CHECK(entries.locations ==
-          std::vector<std::string>{"http://127.0.0.1:8080/", "http://127.0.0.1:8080/p/1.html?a=1&b=2",
-                                   "http://127.0.0.1:8080/p/2.html?x=<y>",
-                                   "http://127.0.0.1:8080/p/3.html"});
+    CHECK(entries.locations == std::vector<std::string>{"http://127.0.0.1:8080/",
+                                                        "http://127.0.0.1:8080/p/1.html?a=1&b=2",
+                                                        "http://127.0.0.1:8080/p/2.html?x=<y>",
+                                                        "http://127.0.0.1:8080/p/3.html"});
 }
 
 TEST_CASE("sitemap index lists sitemaps, with namespace prefixes", "[unit]") {
-    const auto entries = parse_sitemap(R"(<sm:sitemapindex xmlns:sm="http://www.sitemaps.org/schemas/sitemap/0.9">
+    const auto entries =
+        parse_sitemap(R"(<sm:sitemapindex xmlns:sm="http://www.sitemaps.org/schemas/sitemap/0.9">
   <sm:sitemap><sm:loc>http://h/sitemap-1.xml</sm:loc></sm:sitemap>
   <sm:sitemap><sm:loc>http://h/sitemap-2.xml</sm:loc></sm:sitemap>
 </sm:sitemapindex>)");
     CHECK(entries.is_index);
-    CHECK(entries.locations == std::vector<std::string>{"http://h/sitemap-1.xml", "http://h/sitemap-2.xml"});
+    CHECK(entries.locations ==
+          std::vector<std::string>{"http://h/sitemap-1.xml", "http://h/sitemap-2.xml"});
 }
 
 TEST_CASE("not a sitemap, or a broken one, yields what it can and never crashes", "[unit]") {

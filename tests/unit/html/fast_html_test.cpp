@@ -451,15 +451,14 @@ bool check_links(const std::string& page, const std::string& css) {
 }  // namespace
 
 TEST_CASE("follow links on the tree-less path equal the libxml2 path", "[unit]") {
-    const std::vector<std::string> follow_css = {"a", "a[href]", "a.product-link", "link", "nav a",
-                                                 "a[rel=next]", "li > a", "area"};
+    const std::vector<std::string> follow_css = {"a",     "a[href]",     "a.product-link", "link",
+                                                 "nav a", "a[rel=next]", "li > a",         "area"};
     // links.html has a <base href>, relative and absolute links, fragments, other schemes.
     for (const std::string& css : follow_css) {
         CHECK(check_links(read_data("links.html"), css));
     }
     CHECK(check_links("<base target=_blank><base href=/other/><a href=x>x</a>", "a"));
-    CHECK(check_links("<a href=' /spaced '>a</a><a href=#top>t</a><a href=mailto:x@y>m</a>",
-                      "a"));
+    CHECK(check_links("<a href=' /spaced '>a</a><a href=#top>t</a><a href=mailto:x@y>m</a>", "a"));
 
     std::mt19937 rng(20261129);
     int pages = 0;

@@ -1,16 +1,16 @@
 // The HTTP client against scripted origins on 127.0.0.1: framing, keep-alive, decoding,
 // limits, redirects and every transport failure mapped to its fetch_error.
 
-#include "engine/net/decode.hpp"
 #include "engine/net/http_client.hpp"
+#include "engine/net/decode.hpp"
 #include "test_origin.hpp"
 
+#include <brotli/encode.h>
+#include <zlib.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
-#include <brotli/encode.h>
 #include <catch2/catch.hpp>
-#include <zlib.h>
 
 #include <thread>
 
@@ -42,7 +42,9 @@ std::string zlib_compress(std::string_view data, int window_bits) {
     return out;
 }
 
-std::string gzip(std::string_view data) { return zlib_compress(data, 15 + 16); }
+std::string gzip(std::string_view data) {
+    return zlib_compress(data, 15 + 16);
+}
 
 std::string brotli(std::string_view data) {
     std::string out(BrotliEncoderMaxCompressedSize(data.size()) + 64, '\0');
@@ -54,7 +56,9 @@ std::string brotli(std::string_view data) {
     return out;
 }
 
-std::shared_ptr<http_options> make_options() { return std::make_shared<http_options>(); }
+std::shared_ptr<http_options> make_options() {
+    return std::make_shared<http_options>();
+}
 
 http_request get(std::string url) {
     http_request r;
@@ -75,8 +79,7 @@ TEST_CASE("decode_body handles gzip, deflate (zlib and raw) and br", "[unit]") {
     using harvest::net::decode_body;
     CHECK(decode_body(content_coding::gzip, gzip(text), 1 << 20).value() == text);
     CHECK(decode_body(content_coding::deflate, zlib_compress(text, 15), 1 << 20).value() == text);
-    CHECK(decode_body(content_coding::deflate, zlib_compress(text, -15), 1 << 20).value() ==
-          text);
+    CHECK(decode_body(content_coding::deflate, zlib_compress(text, -15), 1 << 20).value() == text);
     CHECK(decode_body(content_coding::br, brotli(text), 1 << 20).value() == text);
     // Two gzip members concatenated are one body.
     CHECK(decode_body(content_coding::gzip, gzip("ab") + gzip("cd"), 100).value() == "abcd");
@@ -176,8 +179,9 @@ TEST_CASE("chunked and close-delimited bodies", "[unit]") {
             return;
         }
         if (req->target == "/chunked") {
-            p.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+            p.write(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
         } else {
             p.write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
             p.close();
@@ -194,9 +198,8 @@ TEST_CASE("chunked and close-delimited bodies", "[unit]") {
 }
 
 TEST_CASE("keep-alive: three sequential fetches share one connection", "[unit]") {
-    test_origin origin(serve_each([](const received_request& req) {
-        return http_response_bytes(200, req.target);
-    }));
+    test_origin origin(serve_each(
+        [](const received_request& req) { return http_response_bytes(200, req.target); }));
     client_fixture f;
     for (int i = 0; i < 3; ++i) {
         auto r = run_fetch(f.client, f.ioc, get(origin.url("/n" + std::to_string(i))));
@@ -252,8 +255,7 @@ TEST_CASE("a pooled connection the server dropped is retried once on a fresh one
     CHECK(origin.connections() == 2);
 }
 
-TEST_CASE("gzip, deflate and br bodies are decoded; wire_bytes counts the coded body",
-          "[unit]") {
+TEST_CASE("gzip, deflate and br bodies are decoded; wire_bytes counts the coded body", "[unit]") {
     const std::string text = std::string(5000, 'a') + "end";
     test_origin origin(serve_each([&](const received_request& req) {
         if (req.target == "/gzip") {
@@ -413,8 +415,8 @@ TEST_CASE("connection refused maps to connect", "[unit]") {
     std::uint16_t port = 0;
     {
         boost::asio::io_context ioc;
-        boost::asio::ip::tcp::acceptor acceptor(
-            ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+        boost::asio::ip::tcp::acceptor acceptor(ioc,
+                                                {boost::asio::ip::make_address("127.0.0.1"), 0});
         port = acceptor.local_endpoint().port();
     }
     client_fixture f;
@@ -517,9 +519,8 @@ TEST_CASE("resets, truncated bodies and oversized headers", "[unit]") {
 }
 
 TEST_CASE("an expired deadline fails before any I/O", "[unit]") {
-    test_origin origin(serve_each([](const received_request&) {
-        return http_response_bytes(200, "late");
-    }));
+    test_origin origin(
+        serve_each([](const received_request&) { return http_response_bytes(200, "late"); }));
     client_fixture f;
     auto r = run_fetch(f.client, f.ioc, get(origin.url("/")), nullptr, -1ms);
     REQUIRE(r.has_error());
@@ -527,9 +528,8 @@ TEST_CASE("an expired deadline fails before any I/O", "[unit]") {
 }
 
 TEST_CASE("concurrent fetches from strands on two threads share the pool safely", "[unit]") {
-    test_origin origin(serve_each([](const received_request& req) {
-        return http_response_bytes(200, req.target);
-    }));
+    test_origin origin(serve_each(
+        [](const received_request& req) { return http_response_bytes(200, req.target); }));
     boost::asio::io_context ioc;
     http_client client(ioc.get_executor(), {"harvest-test/1", std::chrono::seconds(60), 4});
     constexpr int workers = 12;
@@ -571,8 +571,9 @@ TEST_CASE("concurrent fetches from strands on two threads share the pool safely"
 TEST_CASE("HEAD: no body is read despite Content-Length, and nothing is decoded", "[unit]") {
     test_origin origin(serve_each([](const received_request& req) {
         if (req.method == "HEAD") {
-            return std::string("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
-                               "Content-Length: 1234\r\n\r\n");
+            return std::string(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                "Content-Length: 1234\r\n\r\n");
         }
         return http_response_bytes(204, "");
     }));

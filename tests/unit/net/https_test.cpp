@@ -85,8 +85,7 @@ TEST_CASE("https: a certificate for another host name fails verification", "[uni
 TEST_CASE("https: verify:false accepts any certificate", "[unit]") {
     test_origin origin(hello(), pki().wrong_host);
     client_fixture f;
-    auto r = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")),
-                       tls_options(false, ""));
+    auto r = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")), tls_options(false, ""));
     REQUIRE(r);
     CHECK(r->status == 200);
 }

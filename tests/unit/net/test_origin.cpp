@@ -32,9 +32,8 @@ bool iequals(std::string_view a, std::string_view b) {
 constexpr std::size_t max_request_head = 1 << 20;
 
 class socket_peer final : public peer {
-public:
-    socket_peer(tcp::socket socket, asio::ssl::context* tls)
-        : socket_(std::move(socket)) {
+  public:
+    socket_peer(tcp::socket socket, asio::ssl::context* tls) : socket_(std::move(socket)) {
         if (tls != nullptr) {
             tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls);
         }
@@ -109,7 +108,7 @@ public:
         }
     }
 
-private:
+  private:
     bool read_more() {
         char buf[16384];
         boost::system::error_code ec;
@@ -136,9 +135,9 @@ std::string received_request::header(std::string_view name) const {
     while (pos != std::string::npos && pos + 2 < head.size()) {
         const std::size_t line_start = pos + 2;
         const std::size_t line_end = head.find("\r\n", line_start);
-        const std::string_view line(head.data() + line_start,
-                                    (line_end == std::string::npos ? head.size() : line_end) -
-                                        line_start);
+        const std::string_view line(
+            head.data() + line_start,
+            (line_end == std::string::npos ? head.size() : line_end) - line_start);
         const auto colon = line.find(':');
         if (colon != std::string_view::npos && iequals(line.substr(0, colon), name)) {
             std::string_view value = line.substr(colon + 1);
@@ -317,8 +316,8 @@ struct pki_dir {
             std::ofstream(d + "/" + name + ".ext")
                 << "subjectAltName=" << san << "\nbasicConstraints=CA:FALSE\n"
                 << "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n";
-            run("openssl req " + ec + "-keyout " + d + "/" + name + ".key -out " + d + "/" +
-                name + ".csr -subj /CN=" + name);
+            run("openssl req " + ec + "-keyout " + d + "/" + name + ".key -out " + d + "/" + name +
+                ".csr -subj /CN=" + name);
             run("openssl x509 -req -in " + d + "/" + name + ".csr -CA " + d + "/ca.pem -CAkey " +
                 d + "/ca.key -CAcreateserial -days 2 -out " + d + "/" + name + ".pem -extfile " +
                 d + "/" + name + ".ext");

@@ -34,7 +34,7 @@ struct received_request {
 };
 
 class peer {
-public:
+  public:
     virtual ~peer() = default;
     // The next request on this connection; nothing on EOF, error or shutdown.
     virtual std::optional<received_request> read_request() = 0;
@@ -54,7 +54,7 @@ struct tls_files {
 };
 
 class test_origin {
-public:
+  public:
     explicit test_origin(handler h, std::optional<tls_files> tls = std::nullopt);
     ~test_origin();
     test_origin(const test_origin&) = delete;
@@ -67,7 +67,7 @@ public:
     std::vector<std::string> errors() const;
     std::string url(std::string_view path, std::string_view host = "127.0.0.1") const;
 
-private:
+  private:
     struct state;
     std::shared_ptr<state> state_;
     std::uint16_t port_ = 0;
@@ -91,9 +91,9 @@ boost::system::result<net::http_response> run_fetch(
 // A throwaway CA, and leaf certificates signed by it (made once per process, with the openssl
 // CLI, in a temporary directory removed at exit).
 struct test_pki {
-    std::string ca_file;     // the CA certificate
-    tls_files localhost;     // SAN DNS:localhost, IP:127.0.0.1
-    tls_files wrong_host;    // SAN DNS:wrong.example only
+    std::string ca_file;   // the CA certificate
+    tls_files localhost;   // SAN DNS:localhost, IP:127.0.0.1
+    tls_files wrong_host;  // SAN DNS:wrong.example only
 };
 const test_pki& pki();
 

@@ -1,8 +1,8 @@
 // URL helpers (no I/O) and the DNS cache (localhost only: no DNS traffic leaves the machine).
 
+#include "engine/net/url.hpp"
 #include "engine/net/dns_cache.hpp"
 #include "engine/net/fetch_error.hpp"
-#include "engine/net/url.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -115,10 +115,8 @@ TEST_CASE("dns_cache resolves localhost once per TTL", "[unit]") {
     CHECK(cache.misses() == 2);
 
     harvest::net::dns_cache no_cache(ioc.get_executor(), std::chrono::seconds(0));
-    boost::asio::co_spawn(ioc, no_cache.resolve("localhost", 1),
-                          [&](std::exception_ptr, auto) {});
-    boost::asio::co_spawn(ioc, no_cache.resolve("localhost", 1),
-                          [&](std::exception_ptr, auto) {});
+    boost::asio::co_spawn(ioc, no_cache.resolve("localhost", 1), [&](std::exception_ptr, auto) {});
+    boost::asio::co_spawn(ioc, no_cache.resolve("localhost", 1), [&](std::exception_ptr, auto) {});
     ioc.restart();
     ioc.run();
     CHECK(no_cache.hits() == 0);

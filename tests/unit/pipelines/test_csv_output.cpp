@@ -142,13 +142,13 @@ TEST_CASE("csv_output names the path and the reason when it cannot open", "[unit
         blocker << "a file where a folder should be";
     }
     const std::string path = dir.file("blocker/items.csv");
-    CHECK_THROWS_WITH(csv_output(path, {"a"}), Catch::Contains(dir.file("blocker")) &&
-                                                   Catch::Contains("Not a directory"));
+    CHECK_THROWS_WITH(csv_output(path, {"a"}),
+                      Catch::Contains(dir.file("blocker")) && Catch::Contains("Not a directory"));
     const std::string folder = dir.file("a-folder");
     std::filesystem::create_directories(folder);
     CHECK_THROWS_AS(csv_output(folder, {"a"}), std::runtime_error);
-    CHECK_THROWS_WITH(csv_output(folder, {"a"}), Catch::Contains(folder) &&
-                                                     Catch::Contains("Is a directory"));
+    CHECK_THROWS_WITH(csv_output(folder, {"a"}),
+                      Catch::Contains(folder) && Catch::Contains("Is a directory"));
 }
 
 TEST_CASE("make_output builds a csv output from its spec", "[unit][csv]") {

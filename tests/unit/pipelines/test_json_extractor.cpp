@@ -539,8 +539,8 @@ TEST_CASE("The DOM path finds what the On-Demand walk finds, in valid and broken
         const auto alone = find_json_fields(body, {json_pointer::parse("/a/y")}, path);
         REQUIRE(alone);
         CHECK_FALSE((*alone)[0].has_value());
-        const auto with_whole = find_json_fields(
-            body, {json_pointer::parse("/a/y"), json_pointer::parse("")}, path);
+        const auto with_whole =
+            find_json_fields(body, {json_pointer::parse("/a/y"), json_pointer::parse("")}, path);
         REQUIRE(with_whole);
         CHECK_FALSE((*with_whole)[0].has_value());
         CHECK(*(*with_whole)[1] == boost::json::parse(R"({"a":{"x":1}})"));

@@ -77,8 +77,8 @@ TEST_CASE("jsonl_output names the path and the reason when it cannot open", "[un
     }
     const std::string folder = dir.file("a-folder");
     std::filesystem::create_directories(folder);
-    CHECK_THROWS_WITH(jsonl_output(folder), Catch::Contains(folder) &&
-                                                Catch::Contains("Is a directory"));
+    CHECK_THROWS_WITH(jsonl_output(folder),
+                      Catch::Contains(folder) && Catch::Contains("Is a directory"));
 }
 
 TEST_CASE("make_output builds jsonl and webhook outputs", "[unit][outputs]") {

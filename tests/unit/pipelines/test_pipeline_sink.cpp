@@ -52,7 +52,7 @@ output_spec jsonl_spec(std::string path) {
 
 // An output that remembers what it got, optionally slowly, optionally failing.
 class recording_output final : public output {
-public:
+  public:
     struct shared {
         std::mutex mutex;
         std::vector<std::int64_t> ids;
@@ -89,7 +89,7 @@ public:
     void flush() override { state_->flushes.fetch_add(1); }
     void close() override { state_->closed.store(true); }
 
-private:
+  private:
     std::shared_ptr<shared> state_;
     std::chrono::microseconds delay_;
     bool fail_;
@@ -211,9 +211,9 @@ TEST_CASE("pipeline_sink: 10,000 pages from concurrent coroutines on 2 threads",
 
     const auto& stats = sink.stats();
     CHECK(stats.items_emitted.load() == 10000);
-    CHECK(stats.items_invalid.load() == producers * 5);   // i % 250 == 0 for 5 of 1250
-    CHECK(stats.items_error.load() == producers * 10);    // i % 125 == 0
-    CHECK(stats.failures.load() == producers * 13);       // i % 100 == 0
+    CHECK(stats.items_invalid.load() == producers * 5);  // i % 250 == 0 for 5 of 1250
+    CHECK(stats.items_error.load() == producers * 10);   // i % 125 == 0
+    CHECK(stats.failures.load() == producers * 13);      // i % 100 == 0
     CHECK(stats.failures_written.load() == producers * 13);
     CHECK(stats.failures_failed.load() == 0);
     CHECK(stats.queue_depth.load() == 0);
@@ -275,8 +275,7 @@ TEST_CASE("pipeline_sink: a slow output applies backpressure within the bound",
         works.push_back(workload{p * per_producer, per_producer, p, 0, 0, 10});
     }
     std::uint64_t written_when_producers_done = 0;
-    run_producers(io, sink, works,
-                  [&] { written_when_producers_done = recorded->written.load(); });
+    run_producers(io, sink, works, [&] { written_when_producers_done = recorded->written.load(); });
 
     const auto& stats = sink.stats();
     // The producers could not run ahead of the writer by more than the queue: when the last
@@ -347,9 +346,9 @@ TEST_CASE("pipeline_sink: a writer that keeps up flushes on a clock, not after e
             for (int id = 1; id <= burst; ++id) {
                 co_await sink.on_success(page(id));
             }
-            burst_ms = std::chrono::duration<double, std::milli>(
-                           std::chrono::steady_clock::now() - start)
-                           .count();
+            burst_ms =
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                    .count();
             flushes_in_burst = recorded->flushes.load() - flushes_after_one;
             co_await sink.close();
         },
@@ -374,9 +373,7 @@ TEST_CASE("pipeline_sink: construction, open and misuse errors", "[unit][pipelin
         CHECK_FALSE(std::filesystem::exists(dir.file("a.jsonl")));
     }
     SECTION("open names the path it could not open") {
-        {
-            std::ofstream blocker(dir.file("blocker"));
-        }
+        { std::ofstream blocker(dir.file("blocker")); }
         pipeline_sink sink(io.get_executor(), {product_rule()},
                            {jsonl_spec(dir.file("blocker/items.jsonl"))});
         CHECK_THROWS_WITH(sink.open(), Catch::Contains(dir.file("blocker")));
@@ -393,8 +390,8 @@ TEST_CASE("pipeline_sink: construction, open and misuse errors", "[unit][pipelin
         auto recorded = std::make_shared<recording_output::shared>();
         {
             pipeline_sink sink(io.get_executor(), {product_rule()}, {});
-            sink.add_output(std::make_unique<recording_output>(recorded,
-                                                               std::chrono::microseconds(0)));
+            sink.add_output(
+                std::make_unique<recording_output>(recorded, std::chrono::microseconds(0)));
             sink.open();
             io.poll();
         }

@@ -3,12 +3,12 @@
 #include "pipelines/pipeline_sink.hpp"
 #include "test_support.hpp"
 
+#include <sqlite3.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <exception>
@@ -33,7 +33,7 @@ item parse_item(std::string_view json) {
 
 // A second, independent connection: what another process would see.
 class reader {
-public:
+  public:
     explicit reader(const std::string& path) {
         REQUIRE(sqlite3_open_v2(path.c_str(), &database_, SQLITE_OPEN_READONLY, nullptr) ==
                 SQLITE_OK);
@@ -70,7 +70,7 @@ public:
         return table[0][0];
     }
 
-private:
+  private:
     sqlite3* database_ = nullptr;
 };
 
@@ -139,11 +139,11 @@ TEST_CASE("sqlite_output adds a typed column per new field", "[unit][sqlite]") {
                                                 {"tags", "TEXT", "0"},
                                                 {"meta", "TEXT", "0"},
                                                 {"later", "TEXT", "0"}});
-    CHECK(db.rows("SELECT count, typeof(count), ratio, typeof(ratio), title, ok, typeof(ok), "
-                  "off, tags, meta, later FROM items WHERE id = '1'") ==
-          std::vector<std::vector<std::string>>{{"5", "integer", "0.25", "real", "t", "1",
-                                                 "integer", "0", R"(["a",{"b":null}])",
-                                                 R"({"k":1})", "NULL"}});
+    CHECK(
+        db.rows("SELECT count, typeof(count), ratio, typeof(ratio), title, ok, typeof(ok), "
+                "off, tags, meta, later FROM items WHERE id = '1'") ==
+        std::vector<std::vector<std::string>>{{"5", "integer", "0.25", "real", "t", "1", "integer",
+                                               "0", R"(["a",{"b":null}])", R"({"k":1})", "NULL"}});
     CHECK(db.rows("SELECT count, ratio, later FROM items WHERE id = '2'") ==
           std::vector<std::vector<std::string>>{{"6", "NULL", "now"}});
     // The nested text is JSON SQLite itself can read.
@@ -159,9 +159,9 @@ TEST_CASE("sqlite_output quotes odd names and folds case like SQLite", "[unit][s
     odd.emplace("a\"b", 1);
     odd.emplace("select", "kw");
     odd.emplace("Price", 3);
-    odd.emplace("price", 4);       // the same SQLite column as `Price`: the first one wins
-    odd.emplace("DATA", "mine");   // reserved: only in `data`
-    odd.emplace("", "empty");      // unusable: only in `data`
+    odd.emplace("price", 4);         // the same SQLite column as `Price`: the first one wins
+    odd.emplace("DATA", "mine");     // reserved: only in `data`
+    odd.emplace("", "empty");        // unusable: only in `data`
     odd.emplace("bad\ncontrol", 1);  // unusable: only in `data`
     out.write(odd);
     out.close();
@@ -341,8 +341,7 @@ TEST_CASE("sqlite_output names the path and the reason when it cannot open", "[u
     CHECK_THROWS_AS(sqlite_output(dir.file("x.db"), "sqlite_master", ""), std::invalid_argument);
     CHECK_THROWS_AS(sqlite_output(dir.file("x.db"), "bad\ttable", ""), std::invalid_argument);
     CHECK_THROWS_AS(sqlite_output(dir.file("x.db"), "items", "data"), std::invalid_argument);
-    CHECK_THROWS_AS(sqlite_output(dir.file("x.db"), "items", "Updated_At"),
-                    std::invalid_argument);
+    CHECK_THROWS_AS(sqlite_output(dir.file("x.db"), "items", "Updated_At"), std::invalid_argument);
 }
 
 TEST_CASE("make_output builds a sqlite output from its spec", "[unit][sqlite]") {

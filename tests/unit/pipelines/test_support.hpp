@@ -3,6 +3,7 @@
 
 #include "engine/crawl/sink.hpp"
 
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -10,7 +11,6 @@
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <unistd.h>
 
 namespace harvest::pipelines::test {
 
@@ -35,7 +35,7 @@ inline crawl::fetched_page make_page(std::string url, std::string_view body, uns
 
 // A fresh folder under the system temp folder, removed with everything in it at the end.
 class temp_dir {
-public:
+  public:
     temp_dir() {
         static std::atomic<unsigned> counter{0};
         path_ = std::filesystem::temp_directory_path() /
@@ -54,7 +54,7 @@ public:
     const std::filesystem::path& path() const noexcept { return path_; }
     std::string file(std::string_view relative) const { return (path_ / relative).string(); }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

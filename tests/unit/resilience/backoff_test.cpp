@@ -20,7 +20,9 @@ backoff make(backoff_strategy s, milliseconds base = milliseconds(500),
     return backoff(backoff_options{s, base, max});
 }
 
-double secs(clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double secs(clock::duration d) {
+    return std::chrono::duration<double>(d).count();
+}
 
 }  // namespace
 
@@ -91,8 +93,7 @@ TEST_CASE("backoff: empirical means within 5% of the formulas", "[unit][backoff]
     for (unsigned n : {1u, 3u, 6u, 9u}) {
         INFO("retry " << n);
         const double cap = secs(make(backoff_strategy::none).cap(n));
-        CHECK(mean(make(backoff_strategy::full_jitter), n, {}) ==
-              Approx(cap / 2).epsilon(0.05));
+        CHECK(mean(make(backoff_strategy::full_jitter), n, {}) == Approx(cap / 2).epsilon(0.05));
         CHECK(mean(make(backoff_strategy::equal_jitter), n, {}) ==
               Approx(cap * 3 / 4).epsilon(0.05));
     }

@@ -39,20 +39,33 @@ TEST_CASE("Retry-After delta-seconds", "[unit][retry_after]") {
     CHECK(parse_retry_after("  007  ", now) == seconds(7));
     CHECK(parse_retry_after("1000", now) == seconds(1000));
     SECTION("huge values saturate instead of overflowing") {
-        CHECK(parse_retry_after("99999999999999999999999999999999", now) ==
-              retry_after_saturation);
+        CHECK(parse_retry_after("99999999999999999999999999999999", now) == retry_after_saturation);
         CHECK(parse_retry_after("18446744073709551616", now) == retry_after_saturation);
         CHECK(parse_retry_after("3155759999", now) == seconds(3155759999));
     }
 }
 
 TEST_CASE("Retry-After garbage is rejected", "[unit][retry_after]") {
-    for (const char* bad : {"", "   ", "-1", "+1", "1.0", "1e3", "0x10", "\xc2\xb2", "12 34",
-                            "soon", "Mon, 03 Jun 2019", "Mon, 32 Jun 2019 11:30:12 GMT",
-                            "Mon, 30 Feb 2019 11:30:12 GMT", "Mon, 03 Foo 2019 11:30:12 GMT",
-                            "Mon, 03 Jun 2019 24:00:00 GMT", "Mon, 03 Jun 2019 11:60:00 GMT",
-                            "Mon, 03 Jun 2019 11:30:12 XYZ", "Mon, 03 Jun 219 11:30:12 GMT",
-                            "Mon, 03 Jun 2019 11:30:12 GMT extra", "Mon,, 03--Jun-19 11:30:12",
+    for (const char* bad : {"",
+                            "   ",
+                            "-1",
+                            "+1",
+                            "1.0",
+                            "1e3",
+                            "0x10",
+                            "\xc2\xb2",
+                            "12 34",
+                            "soon",
+                            "Mon, 03 Jun 2019",
+                            "Mon, 32 Jun 2019 11:30:12 GMT",
+                            "Mon, 30 Feb 2019 11:30:12 GMT",
+                            "Mon, 03 Foo 2019 11:30:12 GMT",
+                            "Mon, 03 Jun 2019 24:00:00 GMT",
+                            "Mon, 03 Jun 2019 11:60:00 GMT",
+                            "Mon, 03 Jun 2019 11:30:12 XYZ",
+                            "Mon, 03 Jun 219 11:30:12 GMT",
+                            "Mon, 03 Jun 2019 11:30:12 GMT extra",
+                            "Mon,, 03--Jun-19 11:30:12",
                             "1 2 3 4 5 6 7 8 9 10 11 12 13 14"}) {
         INFO("value: " << bad);
         CHECK_FALSE(parse_retry_after(bad, now).has_value());
@@ -61,9 +74,9 @@ TEST_CASE("Retry-After garbage is rejected", "[unit][retry_after]") {
 
 TEST_CASE("Retry-After HTTP-date in the three RFC 9110 forms", "[unit][retry_after]") {
     // 11:30:12 is 1812 s after now.
-    CHECK(parse_retry_after("Mon, 03 Jun 2019 11:30:12 GMT", now) == seconds(1812));  // IMF
-    CHECK(parse_retry_after("Monday, 03-Jun-19 11:30:12 GMT", now) == seconds(1812)); // RFC 850
-    CHECK(parse_retry_after("Mon Jun  3 11:30:12 2019", now) == seconds(1812));       // asctime
+    CHECK(parse_retry_after("Mon, 03 Jun 2019 11:30:12 GMT", now) == seconds(1812));   // IMF
+    CHECK(parse_retry_after("Monday, 03-Jun-19 11:30:12 GMT", now) == seconds(1812));  // RFC 850
+    CHECK(parse_retry_after("Mon Jun  3 11:30:12 2019", now) == seconds(1812));        // asctime
     // Lenient forms urllib3 accepts.
     CHECK(parse_retry_after("Mon, 3 Jun 2019 12:00:00 UTC", now) == seconds(3600));
     CHECK(parse_retry_after("3 Jun 2019 12:00:00 GMT", now) == seconds(3600));

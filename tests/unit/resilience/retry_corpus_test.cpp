@@ -47,7 +47,9 @@ const json::value* find(const json::object& o, const char* key) {
     return it == o.end() ? nullptr : &it->value();
 }
 
-milliseconds seconds_to_ms(double s) { return milliseconds(std::llround(s * 1000)); }
+milliseconds seconds_to_ms(double s) {
+    return milliseconds(std::llround(s * 1000));
+}
 
 std::chrono::system_clock::time_point epoch_seconds(std::int64_t s) {
     return std::chrono::system_clock::time_point(seconds(s));
@@ -295,8 +297,8 @@ bool run_vector(const json::object& v) {
         const std::string method(v.at("method").as_string());
         const auto status = static_cast<unsigned>(number(v.at("status")));
         const bool has_retry_after = v.at("has_retry_after").as_bool();
-        const auto d = decide(policy, {status, std::nullopt, has_retry_after ? "1" : ""}, 1,
-                              method, default_now);
+        const auto d = decide(policy, {status, std::nullopt, has_retry_after ? "1" : ""}, 1, method,
+                              default_now);
         const bool expected = v.at("expected_retry").as_bool();
         CHECK((d.what == verdict::retry) == expected);
         return (d.what == verdict::retry) == expected;

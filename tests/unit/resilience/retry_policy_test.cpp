@@ -25,7 +25,9 @@ attempt_outcome status(unsigned s, std::string_view retry_after = "") {
     return {s, std::nullopt, retry_after};
 }
 
-attempt_outcome error(net::fetch_error e) { return {std::nullopt, e, ""}; }
+attempt_outcome error(net::fetch_error e) {
+    return {std::nullopt, e, ""};
+}
 
 }  // namespace
 
@@ -117,17 +119,17 @@ TEST_CASE("retry_policy: methods and idempotency keys", "[unit][retry_policy]") 
 TEST_CASE("retry_policy: transport errors", "[unit][retry_policy]") {
     fixture f;
     using net::fetch_error;
-    for (auto e : {fetch_error::connect, fetch_error::timeout, fetch_error::reset,
-                   fetch_error::dns, fetch_error::tls_handshake}) {
+    for (auto e : {fetch_error::connect, fetch_error::timeout, fetch_error::reset, fetch_error::dns,
+                   fetch_error::tls_handshake}) {
         const auto d = f.run(error(e));
         INFO(net::to_string(e));
         CHECK(d.what == verdict::retry);
         CHECK(d.reason == net::to_string(e));
         CHECK(f.run(error(e), 4).failure_kind == "retries_exhausted");
     }
-    for (auto e : {fetch_error::protocol, fetch_error::body_too_large,
-                   fetch_error::too_many_redirects, fetch_error::unsupported_scheme,
-                   fetch_error::cancelled, fetch_error::tls_verify}) {
+    for (auto e :
+         {fetch_error::protocol, fetch_error::body_too_large, fetch_error::too_many_redirects,
+          fetch_error::unsupported_scheme, fetch_error::cancelled, fetch_error::tls_verify}) {
         const auto d = f.run(error(e));
         CHECK(d.what == verdict::fail);
         CHECK(d.failure_kind == net::to_string(e));

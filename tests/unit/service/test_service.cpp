@@ -8,9 +8,9 @@
 #include "service/jobs_db.hpp"
 #include "service/signing.hpp"
 
+#include <sqlite3.h>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
-#include <sqlite3.h>
 
 #include <unistd.h>
 #include <filesystem>
@@ -266,8 +266,9 @@ TEST_CASE("jobs_db: results survive reopening and stored items are no longer que
     CHECK(db.job("job_1")->succeeded == 1);
 }
 
-TEST_CASE("jobs_db: an item's progress shows while it waits and its last answer stays with its "
-          "result") {
+TEST_CASE(
+    "jobs_db: an item's progress shows while it waits and its last answer stays with its "
+    "result") {
     temp_file db_file("progress.db");
     service::job_row job;
     job.job_id = "job_1";
@@ -317,8 +318,9 @@ TEST_CASE("jobs_db: an item's progress shows while it waits and its last answer 
     CHECK_FALSE(not_found.contains("last_error"));
 }
 
-TEST_CASE("jobs_db: a jobs.db written before item progress existed opens, keeps its items and "
-          "stores progress") {
+TEST_CASE(
+    "jobs_db: a jobs.db written before item progress existed opens, keeps its items and "
+    "stores progress") {
     temp_file db_file("old.db");
     {
         // The first version's schema, as an older Harvest created it.

@@ -141,7 +141,7 @@ TEST_CASE("find_jsonld throughput on the corpus pages", "[.bench]") {
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     const double mb = static_cast<double>(bytes) * rounds / 1e6;
-    std::cout << "find_jsonld: " << mb << " MB in " << elapsed.count() << " s = "
-              << mb / elapsed.count() << " MB/s (" << found << " values)\n";
+    std::cout << "find_jsonld: " << mb << " MB in " << elapsed.count()
+              << " s = " << mb / elapsed.count() << " MB/s (" << found << " values)\n";
     CHECK(found > 0);
 }

@@ -20,17 +20,69 @@ namespace {
 
 // Fragments that steer random inputs into the scanners' and parsers' interesting states.
 const std::vector<std::string>& tokens() {
-    static const std::vector<std::string> list = {
-        "<script", "<SCRIPT ", " type=", "\"application/ld+json\"", "'application/ld+json'",
-        "application/ld+json; charset=utf-8", ">", "</script>", "</script", "<style>",
-        "</style>", "<!--", "-->", "<![CDATA[", "]]>", "{", "}", "[", "]", "\"", "'", "\\",
-        "\\u12", "\\x4", ":", ",", "//", "/*", "*/", "\n", "\t", "\x01", "\xff", "\xc3\xa9",
-        "null", "true", "1e999", "-0", "18446744073709551616", "\"@type\":\"Product\"",
-        "\"@graph\":[", "\"offers\":", "\"price\":\"1,299.99\"", "<div", " itemscope",
-        " itemtype=\"http://schema.org/Product\"", " itemprop=\"name\"", " itemprop=\"offers\"",
-        " itemref=\"a b\"", " id=\"a\"", " itemid=\"x\"", "<meta content=\"c\"", "<a href=\"../",
-        "<img src=\"", "<time datetime=\"", "<data value=\"", "</div>", "<p>", "&amp;", "&#",
-        "<", "=", " "};
+    static const std::vector<std::string> list = {"<script",
+                                                  "<SCRIPT ",
+                                                  " type=",
+                                                  "\"application/ld+json\"",
+                                                  "'application/ld+json'",
+                                                  "application/ld+json; charset=utf-8",
+                                                  ">",
+                                                  "</script>",
+                                                  "</script",
+                                                  "<style>",
+                                                  "</style>",
+                                                  "<!--",
+                                                  "-->",
+                                                  "<![CDATA[",
+                                                  "]]>",
+                                                  "{",
+                                                  "}",
+                                                  "[",
+                                                  "]",
+                                                  "\"",
+                                                  "'",
+                                                  "\\",
+                                                  "\\u12",
+                                                  "\\x4",
+                                                  ":",
+                                                  ",",
+                                                  "//",
+                                                  "/*",
+                                                  "*/",
+                                                  "\n",
+                                                  "\t",
+                                                  "\x01",
+                                                  "\xff",
+                                                  "\xc3\xa9",
+                                                  "null",
+                                                  "true",
+                                                  "1e999",
+                                                  "-0",
+                                                  "18446744073709551616",
+                                                  "\"@type\":\"Product\"",
+                                                  "\"@graph\":[",
+                                                  "\"offers\":",
+                                                  "\"price\":\"1,299.99\"",
+                                                  "<div",
+                                                  " itemscope",
+                                                  " itemtype=\"http://schema.org/Product\"",
+                                                  " itemprop=\"name\"",
+                                                  " itemprop=\"offers\"",
+                                                  " itemref=\"a b\"",
+                                                  " id=\"a\"",
+                                                  " itemid=\"x\"",
+                                                  "<meta content=\"c\"",
+                                                  "<a href=\"../",
+                                                  "<img src=\"",
+                                                  "<time datetime=\"",
+                                                  "<data value=\"",
+                                                  "</div>",
+                                                  "<p>",
+                                                  "&amp;",
+                                                  "&#",
+                                                  "<",
+                                                  "=",
+                                                  " "};
     return list;
 }
 
@@ -54,8 +106,7 @@ struct exercised {
 void exercise(std::string_view input, exercised& totals) {
     const std::vector<json::value> values = hp::find_jsonld(input);
     for (const auto& v : values) {
-        REQUIRE((v.is_object() || v.is_array() || v.is_string() || v.is_number() ||
-                 v.is_bool()));
+        REQUIRE((v.is_object() || v.is_array() || v.is_string() || v.is_number() || v.is_bool()));
     }
     const std::vector<json::value> items = hp::find_microdata(input, "http://example.com/a/b");
     for (const auto& item : items) {

@@ -104,8 +104,7 @@ TEST_CASE("microdata: nested items, itemid, multiple names, lists", "[unit]") {
     CHECK(strict_items.at(0).at("properties").at("name") == json::parse(R"(["Anvil"])"));
 }
 
-TEST_CASE("microdata: itemref brings properties in tree order; flat mode uses iid_ref",
-          "[unit]") {
+TEST_CASE("microdata: itemref brings properties in tree order; flat mode uses iid_ref", "[unit]") {
     const std::string html = R"(
       <p id="before"><span itemprop="a">1</span></p>
       <div itemscope itemref="before after missing"><span itemprop="a">2</span>
@@ -136,15 +135,14 @@ TEST_CASE("microdata: an item referencing itself does not loop", "[unit]") {
     CHECK(items.at(0).at("properties").at("self").is_null());
 }
 
-TEST_CASE("microdata: an item without properties has a value; textContent on request",
-          "[unit]") {
+TEST_CASE("microdata: an item without properties has a value; textContent on request", "[unit]") {
     CHECK(found("<div itemscope>just text</div>") == R"([{"value":"just text"}])");
     hp::microdata_options with_text;
     with_text.add_text_content = true;
-    const json::value items = json::parse(found(
-        "<div itemscope><h1>T</h1><p><span itemprop=n>a</span> (b)</p>"
-        "<script>x()</script><!-- c --></div>",
-        "", with_text));
+    const json::value items =
+        json::parse(found("<div itemscope><h1>T</h1><p><span itemprop=n>a</span> (b)</p>"
+                          "<script>x()</script><!-- c --></div>",
+                          "", with_text));
     CHECK(items.at(0).at("textContent") == "T\n\na (b)");
 }
 

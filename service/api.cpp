@@ -9,6 +9,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <charconv>
 #include <cmath>
 
 namespace harvest::service {
@@ -171,24 +172,7 @@ api_response api::handle(const api_request& request, std::chrono::steady_clock::
             if (request.method != "GET") {
                 return error_response(405, "method_not_allowed", "use GET");
             }
-            std::string status;
-            if (!query.empty()) {
-                if (query.substr(0, 7) != "status=") {
-                    return bad_request("query", "only ?status=ok|failed|queued|retrying|cancelled");
-                }
-                status = std::string(query.substr(7));
-                if (status != "ok" && status != "failed" && status != "queued" &&
-                    status != "retrying" && status != "cancelled") {
-                    return bad_request("status",
-                                       "must be ok, failed, queued, retrying or cancelled");
-                }
-            }
-            api_response response;
-            response.content_type = "application/x-ndjson";
-            for (const auto& item : db_.results(job->job_id, status)) {
-                response.body += result_line(item);
-            }
-            return response;
+            return list_results(*job, query);
         }
         if (request.method == "GET") {
             return job_status(*job);
@@ -218,6 +202,67 @@ api_response api::job_status(const job_row& job) {
         body["finished_at"] = nullptr;
     }
     return json_response(200, body);
+}
+
+api_response api::list_results(const job_row& job, std::string_view query) {
+    std::string status;
+    std::size_t limit = default_page_items;
+    std::int64_t after_index = -1;
+    bool seen_status = false;
+    bool seen_limit = false;
+    bool seen_cursor = false;
+    // Bounded: each turn consumes one `&`-separated parameter of the query.
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const auto param = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        const auto eq = param.find('=');
+        const auto name = param.substr(0, eq);
+        const auto value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+        auto number = [&value](std::int64_t& out) {
+            const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+            return !value.empty() && ec == std::errc() && end == value.data() + value.size();
+        };
+        if (name == "status" && !seen_status) {
+            seen_status = true;
+            status = std::string(value);
+            if (status != "ok" && status != "failed" && status != "queued" &&
+                status != "retrying" && status != "cancelled") {
+                return bad_request("status", "must be ok, failed, queued, retrying or cancelled");
+            }
+        } else if (name == "limit" && !seen_limit) {
+            seen_limit = true;
+            std::int64_t n = 0;
+            if (!number(n) || n < 1 || n > static_cast<std::int64_t>(max_page_items)) {
+                return bad_request(
+                    "limit",
+                    "an integer from 1 to " + std::to_string(max_page_items) + " (items per page)");
+            }
+            limit = static_cast<std::size_t>(n);
+        } else if (name == "cursor" && !seen_cursor) {
+            seen_cursor = true;
+            if (!number(after_index) || after_index < 0) {
+                return bad_request("cursor",
+                                   "not a cursor of this API: pass the Harvest-Next-Cursor value "
+                                   "of the previous page as is");
+            }
+        } else {
+            return bad_request("query",
+                               "only status=ok|failed|queued|retrying|cancelled, limit=N "
+                               "and cursor=C, each at most once");
+        }
+    }
+    const auto page = db_.results_page(job.job_id, status, after_index, limit, max_page_bytes);
+    api_response response;
+    response.content_type = "application/x-ndjson";
+    for (const auto& item : page.items) {
+        response.body += result_line(item);
+    }
+    if (page.more && !page.items.empty()) {
+        response.headers.emplace_back("Harvest-Next-Cursor",
+                                      std::to_string(page.items.back().index));
+    }
+    return response;
 }
 
 api_response api::submit(const api_request& request, const std::string& owner,
@@ -334,10 +379,18 @@ api_response api::submit(const api_request& request, const std::string& owner,
                 url.replace(pos, 4, input);
             }
         } else {
+            if (input.size() > max_url_bytes) {
+                return bad_request(field,
+                                   "longer than " + std::to_string(max_url_bytes) + " bytes");
+            }
             if (!core::is_http_url(input)) {
                 return bad_request(field, "not an absolute http:// or https:// URL");
             }
             url = input;
+        }
+        if (url.size() > max_url_bytes) {
+            return bad_request(field, "its URL from the template is longer than " +
+                                          std::to_string(max_url_bytes) + " bytes");
         }
         if (!guard_.literal_allowed(url)) {
             return bad_request(field,
@@ -349,6 +402,17 @@ api_response api::submit(const api_request& request, const std::string& owner,
     }
     std::string callback;
     if (const auto* cb = body.if_contains("callback_url")) {
+        if (config_.webhook.secret.empty()) {
+            // An unsigned callback could be forged by anyone who knows the receiver's URL.
+            return bad_request("callback_url",
+                               "this service has no webhook secret (webhook.secret_file), so it "
+                               "cannot sign callbacks; submit without callback_url and poll "
+                               "GET /v1/jobs/{job_id}");
+        }
+        if (cb->is_string() && cb->as_string().size() > max_callback_url_bytes) {
+            return bad_request("callback_url",
+                               "longer than " + std::to_string(max_callback_url_bytes) + " bytes");
+        }
         if (!cb->is_string() || !core::is_http_url(cb->as_string())) {
             return bad_request("callback_url", "must be an absolute http:// or https:// URL");
         }

@@ -55,6 +55,16 @@ class api {
   public:
     // Idempotency keys are kept 24 hours.
     static constexpr std::chrono::hours idempotency_ttl{24};
+    // GET .../results is paged (docs/bulk-api.md "Paged results"): `limit` items per page
+    // (default and maximum below), and a page also ends after the item whose stored text
+    // reaches max_page_bytes, so one answer is bounded whatever the items hold.
+    static constexpr std::size_t default_page_items = 1000;
+    static constexpr std::size_t max_page_items = 5000;
+    static constexpr std::size_t max_page_bytes = std::size_t{8} << 20;
+    // Submission caps, in bytes: an item's URL (after a template's {id} is filled in) and the
+    // callback_url. Longer ones are a 400.
+    static constexpr std::size_t max_url_bytes = 8192;
+    static constexpr std::size_t max_callback_url_bytes = 2048;
 
     api(const config::service_config& config, jobs_db& db, const api_keys& keys,
         const egress_guard& guard, api_events events);
@@ -66,6 +76,7 @@ class api {
     api_response submit(const api_request& request, const std::string& owner,
                         std::chrono::steady_clock::time_point now);
     api_response job_status(const job_row& job);
+    api_response list_results(const job_row& job, std::string_view query);
 
     const config::service_config& config_;
     jobs_db& db_;

@@ -52,12 +52,41 @@ bool is_internal_address(const boost::asio::ip::address& address) noexcept {
     if (zero_prefix) {
         return true;  // ::, ::1 and deprecated ::a.b.c.d: never a public destination
     }
-    const bool nat64 = bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xff &&
-                       bytes[3] == 0x9b && bytes[4] == 0 && bytes[5] == 0 && bytes[6] == 0 &&
-                       bytes[7] == 0 && bytes[8] == 0 && bytes[9] == 0 && bytes[10] == 0 &&
-                       bytes[11] == 0;
-    if (nat64) {
-        return internal_v4(embedded_v4());
+    auto zero = [&bytes](int from, int to) {  // bytes [from, to) are all zero
+        for (int i = from; i < to; ++i) {
+            if (bytes[i] != 0) {
+                return false;
+            }
+        }
+        return true;
+    };
+    const bool nat64_prefix =
+        bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xff && bytes[3] == 0x9b;
+    if (nat64_prefix && zero(4, 12)) {
+        return internal_v4(embedded_v4());  // 64:ff9b::/96, the well-known NAT64 prefix
+    }
+    if (nat64_prefix && bytes[4] == 0x00 && bytes[5] == 0x01) {
+        // 64:ff9b:1::/48 (RFC 8215): NAT64 for local use, whatever IPv4 address it embeds (and
+        // where in the address: it may use any RFC 6052 layout) the translator is the
+        // operator's own, inside.
+        return true;
+    }
+    if (zero(0, 8) && bytes[8] == 0xff && bytes[9] == 0xff && bytes[10] == 0 && bytes[11] == 0) {
+        return internal_v4(embedded_v4());  // ::ffff:0:a.b.c.d, SIIT IPv4-translated (RFC 7915)
+    }
+    if (bytes[0] == 0x20 && bytes[1] == 0x02) {
+        // 2002::/16 6to4 (RFC 3056): the relay delivers to the IPv4 address in bytes 2..5.
+        return internal_v4(boost::asio::ip::address_v4(
+            boost::asio::ip::address_v4::bytes_type{bytes[2], bytes[3], bytes[4], bytes[5]}));
+    }
+    if (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0 && bytes[3] == 0) {
+        // 2001::/32 Teredo (RFC 4380): the client's IPv4 address is the last 32 bits inverted.
+        return internal_v4(boost::asio::ip::address_v4(boost::asio::ip::address_v4::bytes_type{
+            static_cast<unsigned char>(~bytes[12]), static_cast<unsigned char>(~bytes[13]),
+            static_cast<unsigned char>(~bytes[14]), static_cast<unsigned char>(~bytes[15])}));
+    }
+    if (bytes[0] == 0x01 && zero(1, 8)) {
+        return true;  // 100::/64 discard-only (RFC 6666)
     }
     return v6.is_link_local()            // fe80::/10
            || (bytes[0] & 0xfe) == 0xfc  // fc00::/7 unique local (AWS fd00:ec2::254)

@@ -15,9 +15,10 @@
 namespace harvest::service {
 
 // Loopback, private (RFC 1918, ULA), shared (100.64/10), link-local (169.254/16 with the cloud
-// metadata address, fe80::/10), multicast, unspecified, broadcast and reserved addresses; for
-// IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) IPv6,
-// the embedded IPv4 address decides.
+// metadata address, fe80::/10), multicast, unspecified, broadcast and reserved addresses, local-use
+// NAT64 (64:ff9b:1::/48) and discard-only (100::/64); for IPv4-mapped (::ffff:a.b.c.d),
+// IPv4-compatible (::a.b.c.d), SIIT (::ffff:0:a.b.c.d), NAT64 (64:ff9b::a.b.c.d), 6to4
+// (2002:AABB:CCDD::/48) and Teredo (2001::/32) IPv6, the embedded IPv4 address decides.
 bool is_internal_address(const boost::asio::ip::address& address) noexcept;
 
 class egress_guard {

@@ -4,6 +4,9 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
@@ -115,6 +118,15 @@ item_row read_item(const statement& s) {
 }  // namespace
 
 jobs_db::jobs_db(const std::string& path) {
+    // Results and key ids are the tenants' data: a new file is created 0600 before SQLite opens
+    // it (SQLite would create it 0644), and SQLite gives its -wal and -shm files the same mode.
+    // An existing file keeps the mode it has.
+    const bool plain_file = !path.empty() && path != ":memory:" && path.rfind("file:", 0) != 0;
+    if (const int fd =
+            plain_file ? ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
+        fd >= 0) {
+        ::close(fd);
+    }
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
         SQLITE_OK) {
         std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
@@ -270,6 +282,35 @@ std::vector<item_row> jobs_db::results(std::string_view job_id, std::string_view
         items.push_back(read_item(s));
     }
     return items;
+}
+
+jobs_db::item_page jobs_db::results_page(std::string_view job_id, std::string_view status,
+                                         std::int64_t after_index, std::size_t max_items,
+                                         std::size_t max_bytes) {
+    std::string sql =
+        std::string("SELECT ") + item_columns + " FROM items WHERE job_id = ? AND idx > ?";
+    if (!status.empty()) {
+        sql += " AND status = ?";
+    }
+    sql += " ORDER BY idx";
+    statement s(db_, sql.c_str());
+    s.bind(1, job_id).bind(2, after_index);
+    if (!status.empty()) {
+        s.bind(3, status);
+    }
+    item_page page;
+    std::size_t bytes = 0;
+    // Bounded by max_items + 1 steps; a row's columns are read only when it joins the page.
+    while (s.step()) {
+        if (page.items.size() >= max_items || (!page.items.empty() && bytes >= max_bytes)) {
+            page.more = true;
+            break;
+        }
+        auto item = read_item(s);
+        bytes += item.data.size() + item.input.size() + item.url.size() + item.error.size();
+        page.items.push_back(std::move(item));
+    }
+    return page;
 }
 
 std::optional<item_row> jobs_db::result(std::string_view result_id) {

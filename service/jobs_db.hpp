@@ -90,6 +90,17 @@ class jobs_db {
 
     // Items of a job in submission order; `status` empty = all.
     std::vector<item_row> results(std::string_view job_id, std::string_view status = {});
+    // A page of a job's items in submission order (GET .../results): those with index >
+    // `after_index` and `status` (empty = all), at most `max_items`, and no further item once
+    // the page's stored text (data, input, url, error) has reached `max_bytes` — at least one
+    // item when any is left, so a page is bounded by max_bytes plus one item. `more`: items
+    // follow the last one returned. Reads only the rows it returns (and steps onto one more).
+    struct item_page {
+        std::vector<item_row> items;
+        bool more = false;
+    };
+    item_page results_page(std::string_view job_id, std::string_view status,
+                           std::int64_t after_index, std::size_t max_items, std::size_t max_bytes);
     std::optional<item_row> result(std::string_view result_id);
     // Up to `limit` unsettled (queued or retrying) items of the job with index > after_index,
     // in order.

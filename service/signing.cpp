@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include <charconv>
+#include <chrono>
 #include <fstream>
 #include <stdexcept>
 
@@ -59,7 +60,16 @@ std::string webhook_signature(std::string_view secret, std::int64_t unix_seconds
 
 bool verify_webhook_signature(std::string_view secret, std::string_view header,
                               std::string_view body) {
-    if (header.substr(0, 2) != "t=") {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    return verify_webhook_signature(secret, header, body, now);
+}
+
+bool verify_webhook_signature(std::string_view secret, std::string_view header,
+                              std::string_view body, std::int64_t now_unix_seconds,
+                              std::chrono::seconds tolerance) {
+    if (secret.empty() || header.substr(0, 2) != "t=") {
         return false;
     }
     const auto comma = header.find(",v1=");
@@ -69,7 +79,16 @@ bool verify_webhook_signature(std::string_view secret, std::string_view header,
     const auto t = header.substr(2, comma - 2);
     const auto mac = header.substr(comma + 4);
     std::int64_t seconds = 0;
-    if (std::from_chars(t.data(), t.data() + t.size(), seconds).ptr != t.data() + t.size()) {
+    if (t.empty() ||
+        std::from_chars(t.data(), t.data() + t.size(), seconds).ptr != t.data() + t.size()) {
+        return false;
+    }
+    // Compared as a difference that cannot overflow: |t - now| <= tolerance.
+    const auto skew =
+        seconds > now_unix_seconds
+            ? static_cast<std::uint64_t>(seconds) - static_cast<std::uint64_t>(now_unix_seconds)
+            : static_cast<std::uint64_t>(now_unix_seconds) - static_cast<std::uint64_t>(seconds);
+    if (tolerance.count() < 0 || skew > static_cast<std::uint64_t>(tolerance.count())) {
         return false;
     }
     const auto expected = webhook_signature(secret, seconds, body);

@@ -2,6 +2,7 @@
 // Cryptographic helpers of the bulk service (OpenSSL): webhook signatures, API key checks,
 // request body hashes and random identifiers.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,7 +18,17 @@ std::string sha256_hex(std::string_view text);
 // The Harvest-Signature header value: "t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">".
 std::string webhook_signature(std::string_view secret, std::int64_t unix_seconds,
                               std::string_view body);
-// Checks a Harvest-Signature value against `body` (constant-time compare of the MAC).
+// How far a signature's timestamp may be from the receiver's clock, either way (a receiver's
+// replay window; docs/bulk-api.md "Verifying a webhook").
+inline constexpr std::chrono::seconds webhook_signature_tolerance{300};
+
+// Checks a Harvest-Signature value against `body` (constant-time compare of the MAC) and its
+// timestamp against `now_unix_seconds` within `tolerance`. An empty secret never verifies:
+// anyone can compute an HMAC with an empty key.
+bool verify_webhook_signature(std::string_view secret, std::string_view header,
+                              std::string_view body, std::int64_t now_unix_seconds,
+                              std::chrono::seconds tolerance = webhook_signature_tolerance);
+// The same against the system clock now, with the default tolerance.
 bool verify_webhook_signature(std::string_view secret, std::string_view header,
                               std::string_view body);
 

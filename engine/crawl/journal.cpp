@@ -1,19 +1,18 @@
 #include "engine/crawl/journal.hpp"
 
+#include "engine/crawl/journal_format.hpp"
+#include "engine/crawl/posix_file.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -21,323 +20,18 @@ namespace harvest::crawl {
 
 namespace {
 
-constexpr std::string_view magic = "HVJ1";
-
-enum class record_type : std::uint8_t {
-    header = 1,      // u32 format version, str crawl name
-    admit = 2,       // u64 fp, u32 depth, str method, str url, u32 n, n x (str, str), str body,
-                     // str idempotency key, [u8 flags] (admit_flags; absent = 0)
-    commit = 3,      // u32 n, n x u64 fp, u32 m, m x (str output id, u64 bytes)
-    finish = 4,      // empty
-    seen = 5,        // u32 n, n x u64 fp: completed fingerprints, written by compaction
-    checkpoint = 6,  // u64 completed count, u32 m, m x (str, u64): closes a compacted prefix
-};
-
-// The optional last byte of an admit. It is written only when not 0, so a plain request's admit
-// is byte for byte what format version 1 wrote before the byte existed, and journals of older
-// Harvests replay unchanged (their admits end before it: flags 0).
-enum admit_flags : std::uint8_t {
-    admit_sitemap = 1u << 0,  // crawl_request::sitemap: fetched as a sitemap, <loc>s admitted
-    // crawl_request::breaker_failure_counted: its host's breaker has counted a failure of it.
-    // Journaled again (the same fingerprint) when it first fails, so that a resumed crawl does
-    // not count that URL's failures against its host once more.
-    admit_failed_once = 1u << 1,
-    admit_known_flags = admit_sitemap | admit_failed_once,
-};
-
-// Bigger records are corrupt by definition; it also bounds what a flipped length can make
-// replay allocate.
-constexpr std::uint32_t max_record_length = 256u << 20;
-// Record framing: u32 length before, u32 crc after the (type + payload) body.
-constexpr std::size_t frame_bytes = 8;
-// Fingerprints per `seen` record in a compacted journal (8 MiB per record).
-constexpr std::size_t seen_per_record = std::size_t{1} << 20;
-
-std::system_error io_error(const std::string& what, const std::string& path) {
-    return {errno, std::generic_category(), what + " " + path};
-}
-
-// ---- encoding --------------------------------------------------------------------------------
-
-void put_u32(std::string& out, std::uint32_t v) {
-    std::array<char, 4> bytes{};
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        bytes[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
-    }
-    out.append(bytes.data(), bytes.size());
-}
-
-void put_u64(std::string& out, std::uint64_t v) {
-    std::array<char, 8> bytes{};
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        bytes[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
-    }
-    out.append(bytes.data(), bytes.size());
-}
-
-void put_str(std::string& out, std::string_view s) {
-    if (s.size() > max_record_length) {
-        throw std::length_error("journal: string too long to record");
-    }
-    put_u32(out, static_cast<std::uint32_t>(s.size()));
-    out.append(s);
-}
-
-std::uint32_t get_u32(const unsigned char* p) {
-    std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-std::uint64_t get_u64(const unsigned char* p) {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-std::uint32_t crc_of(const char* data, std::size_t size) {
-    return static_cast<std::uint32_t>(
-        ::crc32(0L, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(size)));
-}
-
-// Appends a record to `out` while building it in place (no temporary per record).
-class record_writer {
-  public:
-    record_writer(std::string& out, record_type type) : out_(out), start_(out.size()) {
-        put_u32(out_, 0);  // length, patched by finish()
-        out_.push_back(static_cast<char>(type));
-    }
-    record_writer(const record_writer&) = delete;
-    record_writer& operator=(const record_writer&) = delete;
-    // A record left unfinished (an exception while encoding) is removed from the buffer.
-    ~record_writer() {
-        if (!finished_) {
-            out_.resize(start_);
-        }
-    }
-
-    void finish() {
-        const std::size_t length = out_.size() - start_ - 4;
-        if (length > max_record_length) {
-            throw std::length_error("journal: record of " + std::to_string(length) +
-                                    " bytes exceeds the limit");
-        }
-        for (int i = 0; i < 4; ++i) {
-            out_[start_ + static_cast<std::size_t>(i)] =
-                static_cast<char>((length >> (8 * i)) & 0xffu);
-        }
-        put_u32(out_, crc_of(out_.data() + start_ + 4, length));
-        finished_ = true;
-    }
-
-  private:
-    std::string& out_;
-    std::size_t start_;
-    bool finished_ = false;
-};
-
-void encode_header(std::string& out, std::string_view crawl_name) {
-    out.append(magic);
-    record_writer rec(out, record_type::header);
-    put_u32(out, journal::format_version);
-    put_str(out, crawl_name);
-    rec.finish();
-}
-
-void encode_admit(std::string& out, const crawl_request& r) {
-    record_writer rec(out, record_type::admit);
-    put_u64(out, r.fingerprint);
-    put_u32(out, r.depth);
-    put_str(out, r.http.method);
-    put_str(out, r.http.url);
-    put_u32(out, static_cast<std::uint32_t>(r.http.headers.size()));
-    for (const auto& [name, value] : r.http.headers) {
-        put_str(out, name);
-        put_str(out, value);
-    }
-    put_str(out, r.http.body);
-    put_str(out, r.idempotency_key);
-    const std::uint8_t flags = static_cast<std::uint8_t>(
-        (r.sitemap ? admit_sitemap : 0) | (r.breaker_failure_counted ? admit_failed_once : 0));
-    if (flags != 0) {
-        out.push_back(static_cast<char>(flags));
-    }
-    rec.finish();
-}
-
-template <typename Offsets>
-void put_offsets(std::string& out, const Offsets& offsets) {
-    put_u32(out, static_cast<std::uint32_t>(std::size(offsets)));
-    for (const auto& entry : offsets) {
-        if constexpr (requires { entry.output_id; }) {
-            put_str(out, entry.output_id);
-            put_u64(out, entry.bytes);
-        } else {
-            put_str(out, entry.first);
-            put_u64(out, entry.second);
-        }
-    }
-}
-
-void encode_commit(std::string& out, std::span<const std::uint64_t> completed,
-                   std::span<const output_offset> offsets) {
-    if (completed.size() > max_record_length / 8 || offsets.size() > max_record_length / 12) {
-        throw std::length_error("journal: commit too large for one record");
-    }
-    record_writer rec(out, record_type::commit);
-    put_u32(out, static_cast<std::uint32_t>(completed.size()));
-    for (const std::uint64_t fp : completed) {
-        put_u64(out, fp);
-    }
-    put_offsets(out, offsets);
-    rec.finish();
-}
-
-void encode_empty(std::string& out, record_type type) {
-    record_writer rec(out, type);
-    rec.finish();
-}
-
-// ---- decoding --------------------------------------------------------------------------------
-
-// Bounds-checked reading of one payload; any overrun marks it bad instead of reading on.
-class payload_reader {
-  public:
-    payload_reader(const unsigned char* data, std::size_t size) : p_(data), end_(data + size) {}
-
-    [[nodiscard]] bool ok() const noexcept { return ok_; }
-    [[nodiscard]] bool at_end() const noexcept { return ok_ && p_ == end_; }
-    [[nodiscard]] std::size_t remaining() const noexcept {
-        return static_cast<std::size_t>(end_ - p_);
-    }
-
-    std::uint32_t u32() {
-        if (!take(4)) {
-            return 0;
-        }
-        return get_u32(p_ - 4);
-    }
-    std::uint8_t u8() {
-        if (!take(1)) {
-            return 0;
-        }
-        return p_[-1];
-    }
-    std::uint64_t u64() {
-        if (!take(8)) {
-            return 0;
-        }
-        return get_u64(p_ - 8);
-    }
-    std::string str() {
-        const std::uint32_t n = u32();
-        if (!take(n)) {
-            return {};
-        }
-        return {reinterpret_cast<const char*>(p_ - n), n};
-    }
-    // A count of items each at least `min_item_bytes` long: rejects counts the payload cannot
-    // hold, so a corrupt count never drives an allocation.
-    std::uint32_t count(std::size_t min_item_bytes) {
-        const std::uint32_t n = u32();
-        if (ok_ && n > remaining() / min_item_bytes) {
-            ok_ = false;
-            return 0;
-        }
-        return n;
-    }
-
-  private:
-    bool take(std::size_t n) {
-        if (!ok_ || remaining() < n) {
-            ok_ = false;
-            return false;
-        }
-        p_ += n;
-        return true;
-    }
-
-    const unsigned char* p_;
-    const unsigned char* end_;
-    bool ok_ = true;
-};
-
-bool decode_offsets(payload_reader& in, std::vector<std::pair<std::string, std::uint64_t>>& out) {
-    const std::uint32_t n = in.count(12);
-    for (std::uint32_t i = 0; i < n && in.ok(); ++i) {
-        std::string id = in.str();
-        const std::uint64_t bytes = in.u64();
-        out.emplace_back(std::move(id), bytes);
-    }
-    return in.ok();
-}
-
-// Reads a file through a window, with pread so the descriptor's write position is untouched.
-class file_reader {
-  public:
-    file_reader(int fd, std::uint64_t limit, const std::string& path)
-        : fd_(fd), limit_(limit), path_(path) {}
-
-    [[nodiscard]] std::uint64_t offset() const noexcept { return offset_; }
-    [[nodiscard]] std::uint64_t left() const noexcept { return limit_ - offset_; }
-    [[nodiscard]] const unsigned char* data() const noexcept {
-        return reinterpret_cast<const unsigned char*>(buffer_.data() + begin_);
-    }
-    void consume(std::size_t n) noexcept {
-        begin_ += n;
-        offset_ += n;
-    }
-
-    // Makes `n` bytes available at data(); false if the file ends first.
-    bool ensure(std::size_t n) {
-        if (end_ - begin_ >= n) {
-            return true;
-        }
-        if (n > left()) {
-            return false;
-        }
-        if (begin_ > 0) {
-            std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-            end_ -= begin_;
-            begin_ = 0;
-        }
-        if (buffer_.size() < n) {
-            buffer_.resize(std::max(n, chunk_bytes));
-        }
-        while (end_ < n) {
-            const std::uint64_t read_at = offset_ + end_;
-            const std::size_t want = static_cast<std::size_t>(
-                std::min<std::uint64_t>(buffer_.size() - end_, limit_ - read_at));
-            const ssize_t got =
-                ::pread(fd_, buffer_.data() + end_, want, static_cast<off_t>(read_at));
-            if (got < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                throw io_error("journal: cannot read", path_);
-            }
-            if (got == 0) {
-                return false;  // the file shrank under us: treat as its end
-            }
-            end_ += static_cast<std::size_t>(got);
-        }
-        return true;
-    }
-
-  private:
-    static constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
-    int fd_;
-    std::uint64_t limit_;
-    const std::string& path_;
-    std::vector<char> buffer_;
-    std::size_t begin_ = 0;
-    std::size_t end_ = 0;
-    std::uint64_t offset_ = 0;  // file offset of data()
-};
+using journal_format::encode_admit;
+using journal_format::encode_commit;
+using journal_format::encode_empty;
+using journal_format::encode_header;
+using journal_format::magic;
+using journal_format::record_type;
+using journal_format::seen_per_record;
+using posix::fd_guard;
+using posix::file_size;
+using posix::fsync_dir;
+using posix::io_error;
+using posix::write_all;
 
 // The next whole, CRC-valid record, or nothing (torn, corrupt or end of file).
 struct raw_record {
@@ -347,178 +41,27 @@ struct raw_record {
     std::size_t total;  // bytes on disk, framing included
 };
 
-bool next_record(file_reader& in, raw_record& out) {
+bool next_record(posix::file_reader& in, raw_record& out) {
+    using journal_format::frame_bytes;
     if (!in.ensure(4)) {
         return false;
     }
-    const std::uint32_t length = get_u32(in.data());
-    if (length == 0 || length > max_record_length || frame_bytes + length > in.left()) {
+    const std::uint32_t length = journal_format::get_u32(in.data());
+    if (length == 0 || length > journal_format::max_record_length ||
+        frame_bytes + length > in.left()) {
         return false;
     }
     if (!in.ensure(frame_bytes + length)) {
         return false;
     }
     const unsigned char* body = in.data() + 4;
-    if (crc_of(reinterpret_cast<const char*>(body), length) != get_u32(body + length)) {
+    if (journal_format::crc_of(reinterpret_cast<const char*>(body), length) !=
+        journal_format::get_u32(body + length)) {
         return false;
     }
     out = {static_cast<record_type>(body[0]), body + 1, length - 1, frame_bytes + length};
     return true;
 }
-
-// Applies records in file order. Each record is decoded completely before it changes anything,
-// so a commit is applied entirely or not at all.
-class state_builder {
-  public:
-    explicit state_builder(journal_state& state) : state_(state) {}
-
-    bool apply(const raw_record& rec) {
-        payload_reader in(rec.payload, rec.payload_size);
-        switch (rec.type) {
-            case record_type::admit:
-                return apply_admit(in);
-            case record_type::commit:
-                return apply_commit(in);
-            case record_type::finish:
-                if (!in.at_end()) {
-                    return false;
-                }
-                state_.clean_end = true;
-                return true;
-            case record_type::seen:
-                return apply_seen(in);
-            case record_type::checkpoint:
-                return apply_checkpoint(in);
-            case record_type::header:
-            default:
-                return false;  // a second header or an unknown type: corrupt
-        }
-    }
-
-    // Drops the completed requests from `pending`, keeping admission order.
-    void finish() {
-        std::size_t kept = 0;
-        for (std::size_t i = 0; i < state_.pending.size(); ++i) {
-            if (live_[i]) {
-                if (kept != i) {
-                    state_.pending[kept] = std::move(state_.pending[i]);
-                }
-                ++kept;
-            }
-        }
-        state_.pending.resize(kept);
-    }
-
-  private:
-    bool apply_admit(payload_reader& in) {
-        crawl_request r;
-        r.fingerprint = in.u64();
-        r.depth = in.u32();
-        r.http.method = in.str();
-        r.http.url = in.str();
-        const std::uint32_t headers = in.count(8);
-        for (std::uint32_t i = 0; i < headers && in.ok(); ++i) {
-            std::string name = in.str();
-            std::string value = in.str();
-            r.http.headers.emplace_back(std::move(name), std::move(value));
-        }
-        r.http.body = in.str();
-        r.idempotency_key = in.str();
-        if (in.ok() && in.remaining() > 0) {
-            // A flag this Harvest does not know would change how the request is fetched:
-            // treat it as corrupt rather than fetch it wrongly.
-            const std::uint8_t flags = in.u8();
-            if (flags == 0 || (flags & ~admit_known_flags) != 0) {
-                return false;
-            }
-            r.sitemap = (flags & admit_sitemap) != 0;
-            r.breaker_failure_counted = (flags & admit_failed_once) != 0;
-        }
-        if (!in.at_end()) {
-            return false;
-        }
-        state_.clean_end = false;
-        // A fingerprint admitted again (or already completed) stays as it was: first one wins,
-        // except that a later admit may mark a pending request as having failed once.
-        if (!state_.seen.insert(r.fingerprint)) {
-            if (r.breaker_failure_counted) {
-                if (const auto it = index_.find(r.fingerprint); it != index_.end()) {
-                    state_.pending[it->second].breaker_failure_counted = true;
-                }
-            }
-            return true;
-        }
-        index_.emplace(r.fingerprint, state_.pending.size());
-        state_.pending.push_back(std::move(r));
-        live_.push_back(true);
-        return true;
-    }
-
-    bool apply_commit(payload_reader& in) {
-        const std::uint32_t n = in.count(8);
-        std::vector<std::uint64_t> completed;
-        completed.reserve(n);
-        for (std::uint32_t i = 0; i < n; ++i) {
-            completed.push_back(in.u64());
-        }
-        std::vector<std::pair<std::string, std::uint64_t>> offsets;
-        if (!decode_offsets(in, offsets) || !in.at_end()) {
-            return false;
-        }
-        state_.clean_end = false;
-        for (const std::uint64_t fp : completed) {
-            complete(fp);
-        }
-        for (auto& [id, bytes] : offsets) {
-            state_.output_offsets[std::move(id)] = bytes;
-        }
-        ++state_.commits;
-        return true;
-    }
-
-    bool apply_seen(payload_reader& in) {
-        const std::uint32_t n = in.count(8);
-        if (!in.ok() || in.remaining() != std::size_t{n} * 8) {
-            return false;
-        }
-        state_.clean_end = false;
-        for (std::uint32_t i = 0; i < n; ++i) {
-            state_.seen.insert(in.u64());
-        }
-        return true;
-    }
-
-    bool apply_checkpoint(payload_reader& in) {
-        const std::uint64_t completed = in.u64();
-        std::vector<std::pair<std::string, std::uint64_t>> offsets;
-        if (!decode_offsets(in, offsets) || !in.at_end()) {
-            return false;
-        }
-        state_.clean_end = false;
-        state_.completed_count = completed;
-        state_.output_offsets.clear();
-        for (auto& [id, bytes] : offsets) {
-            state_.output_offsets[std::move(id)] = bytes;
-        }
-        return true;
-    }
-
-    void complete(std::uint64_t fp) {
-        if (const auto it = index_.find(fp); it != index_.end()) {
-            live_[it->second] = false;
-            index_.erase(it);
-            ++state_.completed_count;
-        } else if (state_.seen.insert(fp)) {
-            // Completed without a recorded admit (its admit was journaled elsewhere, e.g. the
-            // caller attached the journal late): still completed, still seen.
-            ++state_.completed_count;
-        }
-    }
-
-    journal_state& state_;
-    std::unordered_map<std::uint64_t, std::size_t> index_;  // pending fp -> index in pending
-    std::vector<bool> live_;
-};
 
 // Replays the first `limit` bytes of an open journal.
 journal_state replay_fd(int fd, std::uint64_t limit, std::string_view expected_crawl_name,
@@ -528,7 +71,7 @@ journal_state replay_fd(int fd, std::uint64_t limit, std::string_view expected_c
         return state;  // an empty file: a crash before the header was ever written
     }
     state.found = true;
-    file_reader in(fd, limit, path);
+    posix::file_reader in(fd, limit, path);
     if (!in.ensure(magic.size()) || std::memcmp(in.data(), magic.data(), magic.size()) != 0) {
         throw std::runtime_error(path +
                                  " is not a Harvest journal (no \"HVJ1\" magic); move it "
@@ -537,22 +80,20 @@ journal_state replay_fd(int fd, std::uint64_t limit, std::string_view expected_c
     in.consume(magic.size());
 
     raw_record rec{};
-    if (!next_record(in, rec) || rec.type != record_type::header) {
+    journal_format::header header;
+    if (!next_record(in, rec) || rec.type != record_type::header ||
+        !journal_format::decode_header(rec.payload, rec.payload_size, header)) {
         throw std::runtime_error(path +
                                  ": the journal header is corrupt; the journal cannot be "
                                  "resumed (run without --resume to start over)");
     }
-    payload_reader header(rec.payload, rec.payload_size);
-    const std::uint32_t version = header.u32();
-    state.crawl_name = header.str();
-    if (!header.at_end()) {
-        throw std::runtime_error(path +
-                                 ": the journal header is corrupt; the journal cannot be "
-                                 "resumed (run without --resume to start over)");
-    }
-    if (version != journal::format_version) {
-        throw std::runtime_error(path + ": journal format version " + std::to_string(version) +
-                                 ", this Harvest reads version " +
+    state.crawl_name = std::move(header.crawl_name);
+    state.format_version = header.version;
+    if (header.version < journal::oldest_format_version ||
+        header.version > journal::format_version) {
+        throw std::runtime_error(path + ": journal format version " +
+                                 std::to_string(header.version) + ", this Harvest reads versions " +
+                                 std::to_string(journal::oldest_format_version) + " to " +
                                  std::to_string(journal::format_version));
     }
     if (!expected_crawl_name.empty() && state.crawl_name != expected_crawl_name) {
@@ -562,8 +103,8 @@ journal_state replay_fd(int fd, std::uint64_t limit, std::string_view expected_c
     }
     in.consume(rec.total);
 
-    state_builder builder(state);
-    while (next_record(in, rec) && builder.apply(rec)) {
+    journal_format::state_builder builder(state);
+    while (next_record(in, rec) && builder.apply(rec.type, rec.payload, rec.payload_size)) {
         in.consume(rec.total);
     }
     builder.finish();
@@ -571,60 +112,6 @@ journal_state replay_fd(int fd, std::uint64_t limit, std::string_view expected_c
     state.dropped_bytes = limit - in.offset();
     return state;
 }
-
-std::uint64_t file_size(int fd, const std::string& path) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        throw io_error("journal: cannot stat", path);
-    }
-    return static_cast<std::uint64_t>(st.st_size);
-}
-
-void write_all(int fd, const char* data, std::size_t size, const std::string& path) {
-    while (size > 0) {
-        const ssize_t n = ::write(fd, data, size);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw io_error("journal: cannot write", path);
-        }
-        data += n;
-        size -= static_cast<std::size_t>(n);
-    }
-}
-
-void fsync_dir(const std::string& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        throw io_error("journal: cannot open directory", dir);
-    }
-    const int rc = ::fsync(fd);
-    const int saved = errno;
-    ::close(fd);
-    if (rc != 0) {
-        errno = saved;
-        throw io_error("journal: cannot sync directory", dir);
-    }
-}
-
-// Closes a descriptor on scope exit unless released.
-class fd_guard {
-  public:
-    explicit fd_guard(int fd) noexcept : fd_(fd) {}
-    fd_guard(const fd_guard&) = delete;
-    fd_guard& operator=(const fd_guard&) = delete;
-    ~fd_guard() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-        }
-    }
-    int release() noexcept { return std::exchange(fd_, -1); }
-    [[nodiscard]] int get() const noexcept { return fd_; }
-
-  private:
-    int fd_;
-};
 
 }  // namespace
 
@@ -705,6 +192,13 @@ void journal::open_journal(bool resume) {
     pending_estimate_ = recovered_.pending.size();
     completed_estimate_ = recovered_.completed_count;
     fd_ = fd.release();
+    if (recovered_.format_version < format_version) {
+        // The journal of an older Harvest: rewritten in the current format before anything is
+        // appended (compaction replaces the file atomically), so that one file never mixes
+        // formats and an older Harvest refuses it by its header instead of reading part of it.
+        std::lock_guard sync_lock(sync_mutex_);
+        compact_locked();
+    }
 }
 
 journal::~journal() {
@@ -901,12 +395,7 @@ void journal::compact_locked() {
         std::vector<std::uint64_t> chunk;
         chunk.reserve(std::min(seen_per_record, state.seen.size()));
         const auto put_chunk = [&] {
-            record_writer rec(out, record_type::seen);
-            put_u32(out, static_cast<std::uint32_t>(chunk.size()));
-            for (const std::uint64_t fp : chunk) {
-                put_u64(out, fp);
-            }
-            rec.finish();
+            journal_format::encode_seen(out, chunk);
             chunk.clear();
             drain(std::size_t{4} << 20);
         };
@@ -925,12 +414,7 @@ void journal::compact_locked() {
             encode_admit(out, r);
             drain(std::size_t{4} << 20);
         }
-        {
-            record_writer rec(out, record_type::checkpoint);
-            put_u64(out, state.completed_count);
-            put_offsets(out, state.output_offsets);
-            rec.finish();
-        }
+        journal_format::encode_checkpoint(out, state.completed_count, state.output_offsets);
         if (state.clean_end) {
             encode_empty(out, record_type::finish);
         }
@@ -1008,43 +492,6 @@ journal_state journal::replay(const std::string& dir, std::string_view expected_
         throw io_error("journal: cannot open", path);
     }
     return replay_fd(fd.get(), file_size(fd.get(), path), expected_crawl_name, path);
-}
-
-// ---- outputs -----------------------------------------------------------------------------------
-
-void truncate_file(const std::string& path, std::uint64_t bytes) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        if (errno == ENOENT && bytes == 0) {
-            return;
-        }
-        if (errno == ENOENT) {
-            throw std::runtime_error("output " + path + " is missing, but the journal committed " +
-                                     std::to_string(bytes) +
-                                     " bytes of it; it was removed outside Harvest");
-        }
-        throw io_error("cannot stat output", path);
-    }
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size < bytes) {
-        throw std::runtime_error("output " + path + " is " + std::to_string(size) +
-                                 " bytes, shorter than the " + std::to_string(bytes) +
-                                 " bytes the journal committed; it was changed outside Harvest");
-    }
-    if (size == bytes) {
-        return;
-    }
-    fd_guard fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (fd.get() < 0) {
-        throw io_error("cannot open output", path);
-    }
-    if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0) {
-        throw io_error("cannot truncate output", path);
-    }
-    // Durable before new items are appended after the cut.
-    if (::fsync(fd.get()) != 0) {
-        throw io_error("cannot sync output", path);
-    }
 }
 
 }  // namespace harvest::crawl

@@ -9,13 +9,20 @@
 //
 // File `<dir>/journal.log`: the magic "HVJ1", then records
 //     [u32 length][u8 type][payload][u32 crc32(type + payload)]
-// little-endian, `length` = 1 + payload size. The first record is the header (format version,
-// crawl name). Replay stops at the first record that is torn, fails its CRC or does not decode:
-// everything after it is treated as lost (`journal_state::dropped_bytes`).
+// little-endian, `length` = 1 + payload size (journal_format.hpp). The first record is the
+// header (format version, crawl name). Replay stops at the first record that is torn, fails its
+// CRC or does not decode: everything after it is treated as lost (`journal_state::dropped_bytes`).
 //
-// Plain standard library + POSIX + zlib's crc32; no Asio, so it is cheap to build and to fuzz.
+// Format versions: 2 records requests as request_codec payloads; 1 (Harvest before the codec)
+// had its own request layout. Both replay; resuming a version 1 journal first rewrites it as
+// version 2 (an atomic compaction), and an older Harvest refuses a version 2 journal by its
+// header.
+//
+// Split in three: journal_format (the records as bytes, pure), posix_file (descriptors, writes,
+// syncs, reads) and this file (appending, committing, compacting, replaying a file).
 
 #include "engine/crawl/fingerprint_set.hpp"
+#include "engine/crawl/posix_file.hpp"  // truncate_file, used with the journal on resume
 #include "engine/crawl/request.hpp"
 
 #include <cstddef>
@@ -38,8 +45,9 @@ struct output_offset {
 // What a journal says about a crawl, as rebuilt by replay.
 struct journal_state {
     // Admitted and not completed, in admission order, as recorded (method, url, headers, body,
-    // depth, fingerprint, idempotency key, sitemap flag; attempt = 0). Push them into the frontier
-    // as they are: they are already journaled, do not admit() them again.
+    // depth, fingerprint, idempotency key, sitemap and failed-once flags; attempt = 0 and no
+    // backoff: a resumed request starts afresh). Push them into the frontier as they are: they
+    // are already journaled, do not admit() them again.
     std::vector<crawl_request> pending;
     // Every fingerprint admitted or completed: the dedup set to seed the frontier with.
     fingerprint_set seen;
@@ -53,11 +61,12 @@ struct journal_state {
     bool clean_end = false;
 
     // Diagnostics.
-    bool found = false;               // a journal file existed (false = fresh crawl)
-    std::string crawl_name;           // from the header
-    std::uint64_t commits = 0;        // commit records applied
-    std::uint64_t valid_bytes = 0;    // length of the valid prefix of the file
-    std::uint64_t dropped_bytes = 0;  // bytes after it (torn tail or corruption), ignored
+    bool found = false;                // a journal file existed (false = fresh crawl)
+    std::string crawl_name;            // from the header
+    std::uint32_t format_version = 0;  // from the header (0 when not found)
+    std::uint64_t commits = 0;         // commit records applied
+    std::uint64_t valid_bytes = 0;     // length of the valid prefix of the file
+    std::uint64_t dropped_bytes = 0;   // bytes after it (torn tail or corruption), ignored
 };
 
 struct journal_options {
@@ -87,15 +96,17 @@ struct journal_options {
 // resume. Corrupt or foreign journals throw std::runtime_error when opened or replayed.
 class journal {
   public:
-    static constexpr std::uint32_t format_version = 1;
+    static constexpr std::uint32_t format_version = 2;         // what this Harvest writes
+    static constexpr std::uint32_t oldest_format_version = 1;  // the oldest it replays
     static constexpr std::string_view file_name = "journal.log";
 
     // Creates `dir` (mkdir -p) and locks it (<dir>/journal.lock; a second journal on the same
     // dir, in this or another process, throws std::runtime_error). resume = false: starts a fresh
     // journal, keeping the old one as journal.log.1. resume = true: replays the existing journal
     // (which must belong to `crawl_name`), truncates any torn or corrupt tail, and appends after
-    // the valid prefix; the replayed state is available from take_recovered_state(). With no
-    // journal present, resume = true starts a fresh one.
+    // the valid prefix (first rewriting an older format version's journal in the current one);
+    // the replayed state is available from take_recovered_state(). With no journal present,
+    // resume = true starts a fresh one.
     journal(std::string dir, std::string crawl_name, bool resume, journal_options options = {});
     ~journal();
     journal(const journal&) = delete;
@@ -167,10 +178,5 @@ class journal {
     std::uint64_t next_compact_at_ = 0;
     journal_state recovered_;
 };
-
-// Truncates an append-only output back to its committed length on resume, and syncs it. A
-// missing file is fine when `bytes` is 0; a file shorter than `bytes` (or missing) means it was
-// changed outside Harvest: throws std::runtime_error naming the file and both lengths.
-void truncate_file(const std::string& path, std::uint64_t bytes);
 
 }  // namespace harvest::crawl

@@ -1,11 +1,15 @@
 #include "engine/crawl/spill.hpp"
 
+#include "engine/crawl/request_codec.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
+#include <string_view>
 
 namespace harvest::crawl {
 namespace {
@@ -18,56 +22,6 @@ constexpr std::size_t small_string = 15;  // libstdc++'s in-place capacity
 std::size_t heap_bytes(const std::string& text) noexcept {
     return text.capacity() > small_string ? (text.capacity() + 1 + 8 + 15) & ~std::size_t{15} : 0;
 }
-
-void put_u32(std::string& out, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-        out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    }
-}
-
-void put_u64(std::string& out, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-        out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-    }
-}
-
-void put_str(std::string& out, const std::string& s) {
-    put_u32(out, static_cast<std::uint32_t>(s.size()));
-    out.append(s);
-}
-
-// Bounds-checked reading of one record's payload.
-struct reader {
-    const char* at;
-    const char* end;
-    bool ok = true;
-
-    std::uint64_t fixed(int bytes) {
-        if (end - at < bytes) {
-            ok = false;
-            return 0;
-        }
-        std::uint64_t v = 0;
-        for (int i = 0; i < bytes; ++i) {
-            v |= static_cast<std::uint64_t>(static_cast<unsigned char>(at[i])) << (8 * i);
-        }
-        at += bytes;
-        return v;
-    }
-    std::string str() {
-        const auto size = fixed(4);
-        if (!ok || static_cast<std::uint64_t>(end - at) < size) {
-            ok = false;
-            return {};
-        }
-        std::string out(at, size);
-        at += size;
-        return out;
-    }
-};
-
-constexpr std::uint8_t flag_sitemap = 1;
-constexpr std::uint8_t flag_failed_once = 2;  // crawl_request::breaker_failure_counted
 
 boost::system::error_code last_error() {
     return {errno, boost::system::system_category()};
@@ -88,64 +42,35 @@ std::size_t estimate_request_bytes(const crawl_request& request) noexcept {
 
 void encode_spill_record(std::string& out, const crawl_request& request) {
     const std::size_t start = out.size();
-    put_u32(out, 0);  // the payload's length, filled in below
-    put_u64(out, request.fingerprint);
-    put_u32(out, request.depth);
-    put_u32(out, request.attempt);
-    put_u64(out,
-            static_cast<std::uint64_t>(std::chrono::nanoseconds(request.previous_backoff).count()));
-    out.push_back(static_cast<char>((request.sitemap ? flag_sitemap : 0) |
-                                    (request.breaker_failure_counted ? flag_failed_once : 0)));
-    put_str(out, request.http.method);
-    put_str(out, request.http.url);
-    put_u32(out, static_cast<std::uint32_t>(request.http.headers.size()));
-    for (const auto& [name, value] : request.http.headers) {
-        put_str(out, name);
-        put_str(out, value);
+    out.append(4, '\0');  // the payload's length, filled in below
+    request_codec::encode(request, out);
+    const std::size_t payload = out.size() - start - 4;
+    if (payload > std::numeric_limits<std::uint32_t>::max()) {
+        out.resize(start);
+        throw std::length_error("spill: a request of " + std::to_string(payload) +
+                                " bytes is too large for one record");
     }
-    put_str(out, request.http.body);
-    put_str(out, request.idempotency_key);
-    const auto payload = static_cast<std::uint32_t>(out.size() - start - 4);
-    for (int i = 0; i < 4; ++i) {
-        out[start + static_cast<std::size_t>(i)] = static_cast<char>((payload >> (8 * i)) & 0xff);
+    for (std::size_t i = 0; i < 4; ++i) {
+        out[start + i] = static_cast<char>((payload >> (8 * i)) & 0xff);
     }
 }
 
 std::size_t decode_spill_record(const char* data, std::size_t size, crawl_request& out) {
-    reader head{data, data + size};
-    const auto payload = head.fixed(4);
-    if (!head.ok || size - 4 < payload) {
+    if (size < 4) {
         return 0;
     }
-    reader r{data + 4, data + 4 + payload};
-    crawl_request request;
-    request.fingerprint = r.fixed(8);
-    request.depth = static_cast<unsigned>(r.fixed(4));
-    request.attempt = static_cast<unsigned>(r.fixed(4));
-    request.previous_backoff = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::nanoseconds(static_cast<std::int64_t>(r.fixed(8))));
-    const auto flags = r.fixed(1);
-    request.sitemap = (flags & flag_sitemap) != 0;
-    request.breaker_failure_counted = (flags & flag_failed_once) != 0;
-    request.http.method = r.str();
-    request.http.url = r.str();
-    const auto headers = r.fixed(4);
-    // Each header takes at least 8 bytes: a count beyond that is corruption, not a reserve.
-    if (!r.ok || headers > static_cast<std::uint64_t>(r.end - r.at) / 8) {
+    std::size_t payload = 0;
+    for (int i = 0; i < 4; ++i) {
+        payload |= std::size_t{static_cast<unsigned char>(data[i])} << (8 * i);
+    }
+    if (size - 4 < payload) {
+        return 0;
+    }
+    auto decoded = request_codec::decode(std::string_view(data + 4, payload));
+    if (!decoded.ok()) {
         return malformed;
     }
-    request.http.headers.reserve(headers);
-    for (std::uint64_t i = 0; i < headers && r.ok; ++i) {
-        auto name = r.str();
-        auto value = r.str();
-        request.http.headers.emplace_back(std::move(name), std::move(value));
-    }
-    request.http.body = r.str();
-    request.idempotency_key = r.str();
-    if (!r.ok || r.at != r.end) {
-        return malformed;
-    }
-    out = std::move(request);
+    out = std::move(decoded.request);
     return 4 + payload;
 }
 

@@ -27,9 +27,11 @@ namespace harvest::crawl {
 // leaves out the deque's block bookkeeping (a pointer per 512 bytes of requests).
 std::size_t estimate_request_bytes(const crawl_request& request) noexcept;
 
-// The length-prefixed binary record of one request: u32 length (little-endian) of the payload,
-// then fingerprint, depth, attempt, previous_backoff (ns), flags, and the method, url, headers,
-// body and idempotency key as u32-length strings.
+// The length-prefixed record of one request: u32 length (little-endian) of the payload, then the
+// request as request_codec encodes it (every field, attempt and backoff included). Spill files
+// are scratch of one run (the frontier removes a previous run's), so their format may change
+// between releases without a reader for the old one. Throws std::length_error (appending
+// nothing) for a request whose encoding exceeds 4 GiB.
 void encode_spill_record(std::string& out, const crawl_request& request);
 // Decodes the record at `data[0, size)`. Returns the bytes it took (length prefix included),
 // 0 when the record is not complete yet (read more), or size_t(-1) when it is malformed.

@@ -1,6 +1,7 @@
 #include "engine/redis/redis_backend.hpp"
 
 #include "engine/crawl/frontier.hpp"
+#include "engine/crawl/request_codec.hpp"
 #include "engine/net/url.hpp"
 #include "engine/redis/client.hpp"
 #include "engine/redis/shared_frontier.hpp"
@@ -11,7 +12,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
 #include <unistd.h>
@@ -38,80 +38,35 @@ constexpr std::size_t take_batch_per_host = 256;
 constexpr auto idle_poll = milliseconds(20);
 constexpr auto requeue_every = milliseconds(500);
 
-// A request as it travels through Redis. Attempts and backoff are not carried: a request handed
-// out again starts afresh on its new worker.
+// Redis values are still written in the JSON form of the previous release: a worker of that
+// release cannot read request_codec's binary form, and during a rolling upgrade it would drop
+// (log and complete) every request a new worker queued. Every worker of this release reads both
+// forms (request_codec::decode_any). Once no older worker runs, the next release sets this to
+// true and writes the codec, which also carries bytes JSON cannot (non-UTF-8 URLs and bodies).
+constexpr bool write_codec_payloads = false;
+
+// A request as it travels through Redis.
 std::string serialize(const crawl::crawl_request& r) {
-    boost::json::object o;
-    o["m"] = r.http.method;
-    o["u"] = r.http.url;
-    if (!r.http.headers.empty()) {
-        boost::json::array headers;
-        for (const auto& [name, value] : r.http.headers) {
-            headers.push_back(
-                boost::json::array{boost::json::string(name), boost::json::string(value)});
-        }
-        o["h"] = std::move(headers);
+    std::string out;
+    if constexpr (write_codec_payloads) {
+        crawl::request_codec::encode(r, out);
+    } else {
+        crawl::request_codec::legacy_json::encode(r, out);
     }
-    if (!r.http.body.empty()) {
-        o["b"] = r.http.body;
-    }
-    if (r.depth != 0) {
-        o["d"] = r.depth;
-    }
-    if (r.sitemap) {
-        o["s"] = true;
-    }
-    if (!r.idempotency_key.empty()) {
-        o["k"] = r.idempotency_key;
-    }
-    o["f"] = r.fingerprint;  // saves the receiving worker canonicalizing the URL again
-    return boost::json::serialize(o);
+    return out;
 }
 
 std::optional<crawl::crawl_request> deserialize(std::string_view payload) {
-    boost::system::error_code ec;
-    auto value = boost::json::parse(payload, ec);
-    if (ec || !value.is_object()) {
+    auto decoded = crawl::request_codec::decode_any(payload);
+    if (!decoded.ok()) {
         return std::nullopt;
     }
-    const auto& o = value.get_object();
-    const auto* method = o.if_contains("m");
-    const auto* url = o.if_contains("u");
-    if (method == nullptr || url == nullptr || !method->is_string() || !url->is_string()) {
-        return std::nullopt;
-    }
-    crawl::crawl_request r;
-    r.http.method = std::string(method->get_string());
-    r.http.url = std::string(url->get_string());
-    if (const auto* headers = o.if_contains("h"); headers != nullptr && headers->is_array()) {
-        for (const auto& h : headers->get_array()) {
-            if (h.is_array() && h.get_array().size() == 2 && h.get_array()[0].is_string() &&
-                h.get_array()[1].is_string()) {
-                r.http.headers.emplace_back(std::string(h.get_array()[0].get_string()),
-                                            std::string(h.get_array()[1].get_string()));
-            }
-        }
-    }
-    if (const auto* body = o.if_contains("b"); body != nullptr && body->is_string()) {
-        r.http.body = std::string(body->get_string());
-    }
-    if (const auto* depth = o.if_contains("d"); depth != nullptr && depth->is_int64()) {
-        r.depth = static_cast<unsigned>(depth->get_int64());
-    }
-    if (const auto* sitemap = o.if_contains("s"); sitemap != nullptr && sitemap->is_bool()) {
-        r.sitemap = sitemap->get_bool();
-    }
-    if (const auto* key = o.if_contains("k"); key != nullptr && key->is_string()) {
-        r.idempotency_key = std::string(key->get_string());
-    }
-    if (const auto* print = o.if_contains("f"); print != nullptr) {
-        if (print->is_uint64()) {
-            r.fingerprint = print->get_uint64();
-        } else if (print->is_int64() && print->get_int64() >= 0) {
-            r.fingerprint = static_cast<std::uint64_t>(print->get_int64());
-        }
-    }
-    return r;
+    // Attempts, backoff and the failed-once mark are not carried over: a request handed out
+    // again starts afresh on its new worker.
+    decoded.request.attempt = 0;
+    decoded.request.previous_backoff = {};
+    decoded.request.breaker_failure_counted = false;
+    return std::move(decoded.request);
 }
 
 }  // namespace

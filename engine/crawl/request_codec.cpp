@@ -1,0 +1,272 @@
+#include "engine/crawl/request_codec.hpp"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+namespace harvest::crawl::request_codec {
+
+namespace {
+
+static_assert(std::numeric_limits<unsigned>::max() == std::numeric_limits<std::uint32_t>::max(),
+              "depth and attempt are encoded as 32-bit values");
+
+constexpr std::uint8_t flag_sitemap = 1u << 0;
+constexpr std::uint8_t flag_failed_once = 1u << 1;  // crawl_request::breaker_failure_counted
+constexpr std::uint8_t known_flags = flag_sitemap | flag_failed_once;
+
+constexpr std::size_t max_varint_bytes = 10;
+// Headers reserved up front at most: a count is checked against the bytes left (each header
+// takes at least 2), but reserving 64-byte pairs for all of them would still multiply the input.
+constexpr std::size_t max_header_reserve = 64;
+
+std::size_t varint_size(std::uint64_t v) noexcept {
+    std::size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        ++n;
+    }
+    return n;
+}
+
+void put_varint(std::string& out, std::uint64_t v) {
+    std::array<char, max_varint_bytes> bytes{};
+    std::size_t n = 0;
+    while (v >= 0x80) {
+        bytes[n++] = static_cast<char>((v & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    bytes[n++] = static_cast<char>(v);
+    out.append(bytes.data(), n);
+}
+
+void put_str(std::string& out, std::string_view s) {
+    put_varint(out, s.size());
+    out.append(s);
+}
+
+std::uint64_t zigzag(std::int64_t v) noexcept {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+
+std::int64_t unzigzag(std::uint64_t v) noexcept {
+    return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
+}
+
+std::int64_t backoff_ns(const crawl_request& r) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(r.previous_backoff).count();
+}
+
+std::uint8_t flags_of(const crawl_request& r) noexcept {
+    return static_cast<std::uint8_t>((r.sitemap ? flag_sitemap : 0) |
+                                     (r.breaker_failure_counted ? flag_failed_once : 0));
+}
+
+// Bounds-checked reading; the first failure is kept and every later read returns nothing.
+class reader {
+  public:
+    explicit reader(std::string_view in) noexcept
+        : p_(reinterpret_cast<const unsigned char*>(in.data())), end_(p_ + in.size()) {}
+
+    [[nodiscard]] decode_error error() const noexcept { return error_; }
+    [[nodiscard]] bool ok() const noexcept { return error_ == decode_error::none; }
+    [[nodiscard]] std::size_t remaining() const noexcept {
+        return static_cast<std::size_t>(end_ - p_);
+    }
+    void fail(decode_error e) noexcept {
+        if (error_ == decode_error::none) {
+            error_ = e;
+        }
+    }
+
+    std::uint8_t u8() noexcept {
+        if (!ok() || remaining() < 1) {
+            fail(decode_error::truncated);
+            return 0;
+        }
+        return *p_++;
+    }
+
+    std::uint64_t u64() noexcept {
+        if (!ok() || remaining() < 8) {
+            fail(decode_error::truncated);
+            return 0;
+        }
+        std::uint64_t v = 0;
+        for (int i = 7; i >= 0; --i) {
+            v = (v << 8) | p_[i];
+        }
+        p_ += 8;
+        return v;
+    }
+
+    std::uint64_t varint() noexcept {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; ok(); ++i) {
+            if (remaining() == 0) {
+                fail(decode_error::truncated);
+                break;
+            }
+            const std::uint64_t byte = *p_++;
+            // The 10th byte holds only the top bit of a 64-bit value.
+            if (i == max_varint_bytes - 1 && byte > 1) {
+                fail(decode_error::bad_varint);
+                break;
+            }
+            v |= (byte & 0x7f) << (7 * i);
+            if ((byte & 0x80) == 0) {
+                return v;
+            }
+        }
+        return 0;
+    }
+
+    unsigned u32_varint() noexcept {
+        const std::uint64_t v = varint();
+        if (v > std::numeric_limits<unsigned>::max()) {
+            fail(decode_error::out_of_range);
+            return 0;
+        }
+        return static_cast<unsigned>(v);
+    }
+
+    std::string_view str() noexcept {
+        const std::uint64_t n = varint();
+        if (!ok()) {
+            return {};
+        }
+        if (n > remaining()) {
+            fail(decode_error::truncated);
+            return {};
+        }
+        const std::string_view s(reinterpret_cast<const char*>(p_), static_cast<std::size_t>(n));
+        p_ += n;
+        return s;
+    }
+
+  private:
+    const unsigned char* p_;
+    const unsigned char* end_;
+    decode_error error_ = decode_error::none;
+};
+
+}  // namespace
+
+std::string_view to_string(decode_error error) noexcept {
+    switch (error) {
+        case decode_error::none:
+            return "none";
+        case decode_error::empty:
+            return "empty input";
+        case decode_error::unknown_version:
+            return "unknown request encoding version";
+        case decode_error::unknown_flags:
+            return "unknown request flags";
+        case decode_error::truncated:
+            return "truncated request";
+        case decode_error::bad_varint:
+            return "malformed varint";
+        case decode_error::out_of_range:
+            return "depth or attempt out of range";
+        case decode_error::bad_count:
+            return "header count larger than the input";
+        case decode_error::trailing_bytes:
+            return "bytes after the request";
+    }
+    return "unknown decode error";
+}
+
+std::size_t encoded_size(const crawl_request& r) noexcept {
+    const auto str_size = [](std::string_view s) { return varint_size(s.size()) + s.size(); };
+    std::size_t n = 2 + 8 + varint_size(r.depth) + varint_size(r.attempt) +
+                    varint_size(zigzag(backoff_ns(r))) + str_size(r.http.method) +
+                    str_size(r.http.url) + varint_size(r.http.headers.size());
+    for (const auto& [name, value] : r.http.headers) {
+        n += str_size(name) + str_size(value);
+    }
+    return n + str_size(r.http.body) + str_size(r.idempotency_key);
+}
+
+void encode(const crawl_request& r, std::string& out) {
+    out.push_back(static_cast<char>(version));
+    out.push_back(static_cast<char>(flags_of(r)));
+    std::array<char, 8> fp{};
+    for (std::size_t i = 0; i < fp.size(); ++i) {
+        fp[i] = static_cast<char>((r.fingerprint >> (8 * i)) & 0xffu);
+    }
+    out.append(fp.data(), fp.size());
+    put_varint(out, r.depth);
+    put_varint(out, r.attempt);
+    put_varint(out, zigzag(backoff_ns(r)));
+    put_str(out, r.http.method);
+    put_str(out, r.http.url);
+    put_varint(out, r.http.headers.size());
+    for (const auto& [name, value] : r.http.headers) {
+        put_str(out, name);
+        put_str(out, value);
+    }
+    put_str(out, r.http.body);
+    put_str(out, r.idempotency_key);
+}
+
+decoded decode(std::string_view bytes) {
+    decoded result;
+    if (bytes.empty()) {
+        result.error = decode_error::empty;
+        return result;
+    }
+    reader in(bytes);
+    if (in.u8() != version) {
+        result.error = decode_error::unknown_version;
+        return result;
+    }
+    crawl_request& r = result.request;
+    const std::uint8_t flags = in.u8();
+    if ((flags & ~known_flags) != 0) {
+        in.fail(decode_error::unknown_flags);
+    }
+    r.sitemap = (flags & flag_sitemap) != 0;
+    r.breaker_failure_counted = (flags & flag_failed_once) != 0;
+    r.fingerprint = in.u64();
+    r.depth = in.u32_varint();
+    r.attempt = in.u32_varint();
+    r.previous_backoff = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::nanoseconds(unzigzag(in.varint())));
+    r.http.method = in.str();
+    r.http.url = in.str();
+    const std::uint64_t headers = in.varint();
+    // Each header takes at least two bytes (two empty strings): a larger count is corruption.
+    if (in.ok() && headers > in.remaining() / 2) {
+        in.fail(decode_error::bad_count);
+    }
+    if (in.ok()) {
+        r.http.headers.reserve(std::min<std::size_t>(headers, max_header_reserve));
+        for (std::uint64_t i = 0; i < headers && in.ok(); ++i) {
+            const std::string_view name = in.str();
+            const std::string_view value = in.str();
+            r.http.headers.emplace_back(name, value);
+        }
+    }
+    r.http.body = in.str();
+    r.idempotency_key = in.str();
+    if (in.ok() && in.remaining() != 0) {
+        in.fail(decode_error::trailing_bytes);
+    }
+    result.error = in.error();
+    if (!result.ok()) {
+        result.request = crawl_request{};  // never hand out half a request
+    }
+    return result;
+}
+
+decoded decode_any(std::string_view bytes) {
+    if (!bytes.empty() && bytes.front() == '{') {
+        return legacy_json::decode(bytes);
+    }
+    return decode(bytes);
+}
+
+}  // namespace harvest::crawl::request_codec

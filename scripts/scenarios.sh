@@ -35,7 +35,7 @@ for ((i = 0; i < count; i++)); do
     log=".harvest/scenarios/$seed.log"
     HARVEST_SCENARIO_SEED=$seed timeout "$per_seed_limit" "$binary" "scenario replay" >"$log" 2>&1
     status=$?
-    took=$(grep -oE "^scenario $seed: [0-9.]+ s[^,]*(, stopped and resumed)?" "$log" | head -1)
+    took=$(grep -oE "^scenario $seed: [0-9.]+ s[^,]*(, stopped and resumed)?(, [0-9]+ fds at most \(bound [0-9]+\))?" "$log" | head -1)
     if [[ $status -eq 0 ]]; then
         echo "${took:-scenario $seed: clean}, clean"
         rm -f "$log"

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <iomanip>
@@ -509,6 +510,13 @@ std::size_t rss_bound_bytes() {
 #endif
 }
 
+int fd_bound(const scenario& s) {
+    // One connection per request in flight (engine.concurrency caps them all), a robots.txt
+    // fetch per host, and what every run holds: stdio, the config, outputs, journal, log,
+    // the event loop's epoll/eventfd/timerfd per thread and the resolver.
+    return s.crawl.concurrency + 2 * static_cast<int>(s.hosts.size()) + 32;
+}
+
 std::string replay_command(std::uint64_t seed) {
     return "HARVEST_SCENARIO_SEED=" + std::to_string(seed) +
            " build/tests/integration_tests \"scenario replay\"";
@@ -607,6 +615,34 @@ struct run_outcome {
     double started = 0;  // wall seconds
     double ended = 0;
     json::object stats;
+    int peak_fds = 0;
+};
+
+// The most file descriptors a running process holds at once, counted from /proc/<pid>/fd every
+// 10 ms on a thread of its own until destroyed.
+class fd_peak_sampler {
+  public:
+    explicit fd_peak_sampler(int pid)
+        : thread_([this, pid](const std::stop_token& stop) {
+              const fs::path fds = fs::path("/proc") / std::to_string(pid) / "fd";
+              while (!stop.stop_requested()) {
+                  std::error_code ec;
+                  int n = 0;
+                  for (fs::directory_iterator it(fds, ec), end; !ec && it != end;
+                       it.increment(ec)) {
+                      ++n;
+                  }
+                  if (!ec && n > peak_.load()) {
+                      peak_.store(n);
+                  }
+                  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+              }
+          }) {}
+    int peak() const { return peak_.load(); }
+
+  private:
+    std::atomic<int> peak_{0};
+    std::jthread thread_;
 };
 
 // Most requests open at the same time, among intervals known to lie inside a request's hold on
@@ -722,6 +758,7 @@ result run(const scenario& s, const fs::path& dir) {
         run_outcome first;
         first.started = wall_now();
         background_harvest harvest(args(false, "stats1.json"), log);
+        fd_peak_sampler fds(harvest.pid());
         if (stopping) {
             first.exit_code = harvest.wait(std::chrono::milliseconds(s.stop_after_ms));
             if (first.exit_code == -1) {
@@ -754,6 +791,7 @@ result run(const scenario& s, const fs::path& dir) {
             }
         }
         first.ended = wall_now();
+        first.peak_fds = fds.peak();
         runs.push_back(std::move(first));
     }
     runs.back().stats = read_stats("stats1.json");
@@ -761,8 +799,10 @@ result run(const scenario& s, const fs::path& dir) {
         run_outcome second;
         second.started = wall_now();
         background_harvest harvest(args(true, "stats2.json"), log);
+        fd_peak_sampler fds(harvest.pid());
         second.exit_code = harvest.wait(bound_ms);
         second.ended = wall_now();
+        second.peak_fds = fds.peak();
         if (second.exit_code != 0) {
             std::ostringstream d;
             d << "--resume: exit " << second.exit_code << " (-1: still running after the bound of "
@@ -1069,8 +1109,15 @@ result run(const scenario& s, const fs::path& dir) {
         }
     }
 
-    // I6: peak RSS of every run.
+    // I6: peak RSS and open file descriptors of every run.
     for (const auto& run : runs) {
+        if (run.peak_fds > fd_bound(s)) {
+            check.fail("I6 resources", std::to_string(run.peak_fds) +
+                                           " file descriptors open at once > " +
+                                           std::to_string(fd_bound(s)) + " (concurrency " +
+                                           std::to_string(c.concurrency) + ")");
+        }
+        r.peak_fds = std::max(r.peak_fds, run.peak_fds);
         const long long rss = json_count(run.stats, "peak_rss_bytes");
         if (rss > static_cast<long long>(rss_bound_bytes())) {
             check.fail("I6 resources", "peak_rss_bytes " + std::to_string(rss) + " > " +

@@ -42,7 +42,9 @@
 //                    with a fresh bucket).
 //   I5 exactly-once  after a SIGTERM or SIGKILL and --resume: every JSONL line parses, no item
 //                    and no error twice, every seed ended (the I2 rules over both runs).
-//   I6 resources     peak_rss_bytes in stats.json under rss_bound_bytes().
+//   I6 resources     peak_rss_bytes in stats.json under rss_bound_bytes(), and the most file
+//                    descriptors harvest held at once (sampled from /proc every 10 ms)
+//                    under fd_bound(): its connections are capped by engine.concurrency.
 //
 // Every violation names its invariant and the URL or figure; a failing scenario prints its seed
 // and the replay command (replay_command()).
@@ -143,6 +145,7 @@ std::string describe(const scenario& s);
 double bound_seconds(const scenario& s);
 
 std::size_t rss_bound_bytes();
+int fd_bound(const scenario& s);
 
 struct violation {
     std::string invariant;  // "I1 termination", ...
@@ -154,6 +157,7 @@ struct result {
     double seconds = 0;       // wall time of the whole scenario
     std::string harvest_log;  // the last part of harvest's stderr, for a failure report
     bool stopped = false;     // a stop signal landed mid-crawl and the run was resumed
+    int peak_fds = 0;         // the most file descriptors harvest held at once, over its runs
 };
 
 // Runs the scenario under `dir` (origins, config, outputs) and checks I1-I6.

@@ -94,6 +94,7 @@ class background_harvest {
     // Exit status (or 128 + signal), waiting at most `limit`; -1 when still running.
     int wait(std::chrono::milliseconds limit);
     bool running() const;
+    int pid() const { return pid_; }
 
   private:
     int pid_ = -1;

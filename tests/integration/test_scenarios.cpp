@@ -28,7 +28,8 @@ void check_scenario(std::uint64_t seed) {
     temp_dir tmp("harvest-scenario-" + std::to_string(seed));
     const scenario::result r = scenario::run(s, tmp.path());
     std::cerr << "scenario " << seed << ": " << r.seconds << " s"
-              << (r.stopped ? ", stopped and resumed" : "") << ", "
+              << (r.stopped ? ", stopped and resumed" : "") << ", " << r.peak_fds
+              << " fds at most (bound " << scenario::fd_bound(s) << "), "
               << (r.violations.empty() ? "clean"
                                        : std::to_string(r.violations.size()) + " violation(s)")
               << "\n";

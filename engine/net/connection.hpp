@@ -1,7 +1,7 @@
 #pragma once
 // One pooled HTTP/1.1 connection, plain or TLS, behind a small virtual interface so the client
 // (pool, redirects, decoding) never instantiates Beast templates: the Beast code lives in
-// connection_plain.cpp and connection_tls.cpp (compiled in parallel), sharing exchange_impl.hpp.
+// connection_plain.cpp and connection_tls.cpp (compiled in parallel), sharing detail/exchange.hpp.
 // Internal to the network layer.
 
 #include "engine/net/dns_cache.hpp"

@@ -1,6 +1,6 @@
 // Plain-TCP connections: connect and the exchange template instantiated for beast::tcp_stream.
 
-#include "engine/net/exchange_impl.hpp"
+#include "engine/net/detail/exchange.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 

@@ -1,7 +1,7 @@
 // The exchange over TLS: the request is written here; the response is read by the
 // receive_response instantiation compiled in tls_receive.cpp (the heavier half).
 
-#include "engine/net/exchange_impl.hpp"
+#include "engine/net/detail/exchange.hpp"
 #include "engine/net/tls_connection.hpp"
 
 #include <boost/asio/ip/tcp.hpp>

@@ -1,7 +1,7 @@
 // Reading an HTTP response over TLS, instantiated once here (connection_tls.cpp declares it
 // extern) so the heaviest Beast instantiation compiles in parallel with the rest.
 
-#include "engine/net/exchange_impl.hpp"
+#include "engine/net/detail/exchange.hpp"
 #include "engine/net/tls_connection.hpp"
 
 namespace harvest::net::detail {

@@ -1,5 +1,5 @@
 // Fuzzes the HTTP/1.1 response path the client runs: the real receive_response template of
-// engine/net/exchange_impl.hpp (Beast's basic_parser with the client's header_limit and
+// engine/net/detail/exchange.hpp (Beast's basic_parser with the client's header_limit and
 // body_limit, status line, headers, chunked and content-length bodies, read piece by piece)
 // over an in-memory stream fed the fuzz bytes, then decode_content on the Content-Encoding it
 // got. With a fixed read size it also reads the bytes with Beast's own http::read and message

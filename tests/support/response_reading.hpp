@@ -1,10 +1,10 @@
 #pragma once
 // One HTTP response read from bytes in memory, two ways: by the client's reader
-// (receive_response, engine/net/exchange_impl.hpp) and by Beast's own message parser with
+// (receive_response, engine/net/detail/exchange.hpp) and by Beast's own message parser with
 // http::read, the reference the reader is checked against. Shared by the reader's differential
 // unit test and the HTTP-response fuzz target. Header-only: the fuzz build links no test code.
 
-#include "engine/net/exchange_impl.hpp"
+#include "engine/net/detail/exchange.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

@@ -1,6 +1,6 @@
-// The response buffer's read room (exchange_impl.hpp): bodies on both sides of every bound come
-// through exact and padded for simdjson, one after another on one pooled connection, whether
-// the server writes them at once or in small pieces.
+// The response buffer's read room (engine/net/detail/exchange.hpp): bodies on both sides of every
+// bound come through exact and padded for simdjson, one after another on one pooled connection,
+// whether the server writes them at once or in small pieces.
 
 #include "engine/net/decode.hpp"
 #include "engine/net/http_client.hpp"

@@ -1,4 +1,4 @@
-// The client's response reader (exchange_impl.hpp: Beast's basic_parser feeding an
+// The client's response reader (engine/net/detail/exchange.hpp: Beast's basic_parser feeding an
 // exchange_result, in a read loop of its own) against Beast's own message parser and
 // http::read on the same bytes: 30,000 generated responses — content-length, chunked (with
 // extensions and trailers), until-close and HTTP/1.0 bodies, HEAD, 1xx/204/304, oversize

@@ -1,8 +1,9 @@
 #pragma once
 // The Beast half of a connection: one request/response exchange over any stream whose lowest
 // layer is a beast::tcp_stream, and the single mapping of Asio/Beast/OpenSSL errors to
-// fetch_error. Included only by connection_plain.cpp and connection_tls.cpp, so its templates
-// are instantiated once per stream type.
+// fetch_error. An implementation detail of engine/net: included by connection_plain.cpp,
+// connection_tls.cpp and tls_receive.cpp (and the tests and fuzzer of the response reader), so
+// its templates are instantiated once per stream type.
 
 #include "engine/net/connection.hpp"
 #include "engine/net/decode.hpp"

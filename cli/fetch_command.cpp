@@ -5,6 +5,7 @@
 
 #include "config/crawl_config.hpp"
 #include "config/loader.hpp"
+#include "engine/core/failure_kind.hpp"
 #include "engine/crawl/crawler.hpp"
 #include "pipelines/extract/extractor_set.hpp"
 #include "pipelines/item.hpp"
@@ -108,12 +109,12 @@ int fetch_url(const fetch_arguments& args) {
             out["items_error"] = outcome.error;
         }
     } else if (sink->failure) {
-        out["error"] = sink->failure->error;
+        out["error"] = core::to_string(sink->failure->error);
         if (sink->failure->status) {
             out["status"] = *sink->failure->status;
         }
-        if (!sink->failure->last_error.empty()) {
-            out["last_error"] = sink->failure->last_error;
+        if (sink->failure->last_error) {
+            out["last_error"] = core::to_string(*sink->failure->last_error);
         }
     }
     std::printf("%s\n", boost::json::serialize(out).c_str());

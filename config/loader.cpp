@@ -5,6 +5,7 @@
 
 #include "config/config_tree.hpp"
 #include "config/service_config.hpp"
+#include "engine/core/failure_kind.hpp"
 #include "engine/core/url_canonical.hpp"
 #include "pipelines/extract/product_fields.hpp"
 #include "pipelines/html/html.hpp"
@@ -19,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -47,9 +49,24 @@ struct unsupported_feature {
 constexpr std::array<unsupported_feature, 0> unsupported_features{};
 // ---------------------------------------------------------------------------------------------
 
-constexpr auto fetch_error_names =
-    std::to_array<std::string_view>({"connect", "dns", "tls_handshake", "tls_verify", "timeout",
-                                     "reset", "protocol", "body_too_large", "too_many_redirects"});
+// The names retry.on_errors accepts, for its error message.
+constexpr auto retry_on_errors_names = [] {
+    std::array<std::string_view, core::retry_on_errors_kinds.size()> names{};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        names[i] = core::to_string(core::retry_on_errors_kinds[i]);
+    }
+    return names;
+}();
+
+// `name` as a kind retry.on_errors may list, or nothing.
+std::optional<core::failure_kind> retry_on_errors_kind(std::string_view name) {
+    const auto kind = core::parse_failure_kind(name);
+    const auto& allowed = core::retry_on_errors_kinds;
+    if (kind && std::find(allowed.begin(), allowed.end(), *kind) != allowed.end()) {
+        return kind;
+    }
+    return std::nullopt;
+}
 
 std::string quote_text(std::string_view text) {
     return "\"" + std::string(text) + "\"";
@@ -564,9 +581,15 @@ crawl::retry_options read_retry(const reader& r, const node& n, const std::strin
         retry.on_errors.clear();
         const auto& items = r.list(*v, s.path_of("on_errors"));
         for (std::size_t i = 0; i < items.size(); ++i) {
-            const auto index = r.choice(items[i], s.path_of("on_errors") + "." + std::to_string(i),
-                                        fetch_error_names);
-            retry.on_errors.emplace_back(fetch_error_names[index]);
+            const auto kind = items[i].type == node::kind::scalar
+                                  ? retry_on_errors_kind(items[i].scalar)
+                                  : std::nullopt;
+            // Not one of them: choice() throws, listing the valid names (and a close one).
+            retry.on_errors.push_back(
+                kind ? *kind
+                     : core::retry_on_errors_kinds[r.choice(
+                           items[i], s.path_of("on_errors") + "." + std::to_string(i),
+                           retry_on_errors_names)]);
         }
     }
     if (const auto* v = s.get("backoff")) {

@@ -5,33 +5,11 @@
 namespace harvest::net {
 
 std::string_view to_string(fetch_error e) noexcept {
-    switch (e) {
-        case fetch_error::connect:
-            return "connect";
-        case fetch_error::dns:
-            return "dns";
-        case fetch_error::tls_handshake:
-            return "tls_handshake";
-        case fetch_error::tls_verify:
-            return "tls_verify";
-        case fetch_error::timeout:
-            return "timeout";
-        case fetch_error::reset:
-            return "reset";
-        case fetch_error::protocol:
-            return "protocol";
-        case fetch_error::body_too_large:
-            return "body_too_large";
-        case fetch_error::too_many_redirects:
-            return "too_many_redirects";
-        case fetch_error::unsupported_scheme:
-            return "unsupported_scheme";
-        case fetch_error::cancelled:
-            return "cancelled";
-        case fetch_error::egress_denied:
-            return "egress_denied";
+    if (static_cast<int>(e) < static_cast<int>(fetch_error::connect) ||
+        static_cast<int>(e) > static_cast<int>(fetch_error::egress_denied)) {
+        return "unknown";
     }
-    return "unknown";
+    return core::to_string(failure_kind_of(e));
 }
 
 namespace {

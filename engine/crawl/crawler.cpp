@@ -1,5 +1,6 @@
 #include "engine/crawl/crawler.hpp"
 
+#include "engine/core/failure_kind.hpp"
 #include "engine/crawl/connection_budget.hpp"
 #include "engine/crawl/frontier.hpp"
 #include "engine/crawl/shared_backend.hpp"
@@ -79,9 +80,9 @@ struct host_metric_cache {
     metrics::host_cells cells;
     cell_list<std::string> requests_by_method;
     cell_list<unsigned> responses_by_code;
-    cell_list<std::string> errors_by_kind;
+    cell_list<core::failure_kind> errors_by_kind;
     cell_list<std::string> retries_by_reason;
-    cell_list<std::string> failures_by_kind;
+    cell_list<core::failure_kind> failures_by_kind;
     std::array<std::uint64_t, 3> transitions_seen{};
     std::uint64_t short_circuited_seen = 0;
     std::uint64_t budget_exhausted_seen = 0;
@@ -97,6 +98,17 @@ metrics::counter& cached_cell(host_metric_cache::cell_list<std::string>& cache, 
         }
     }
     return *cache.emplace_back(std::string(key), &family.with({label, key})).second;
+}
+
+template <typename Family>
+metrics::counter& cached_cell(host_metric_cache::cell_list<core::failure_kind>& cache,
+                              Family& family, std::string_view label, core::failure_kind kind) {
+    for (const auto& [cached, cell] : cache) {
+        if (cached == kind) {
+            return *cell;
+        }
+    }
+    return *cache.emplace_back(kind, &family.with({label, core::to_string(kind)})).second;
 }
 
 }  // namespace
@@ -209,10 +221,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 break;
             case frontier::admit_result::invalid_url:
                 ++admitted;
-                stats.count_failure("invalid_url");
-                pending_failures.push_back(failure_record{std::move(url), "invalid_url", 0,
-                                                          std::nullopt, "",
-                                                          std::chrono::system_clock::now()});
+                stats.count_failure(core::failure_kind::invalid_url);
+                pending_failures.push_back(
+                    failure_record{std::move(url), core::failure_kind::invalid_url, 0, std::nullopt,
+                                   std::nullopt, std::chrono::system_clock::now()});
                 break;
         }
     }
@@ -315,10 +327,11 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 if (shared) {
                     shared->complete(request);
                 }
-                stats.count_failure("circuit_open");
+                stats.count_failure(core::failure_kind::circuit_open);
                 pending_failures.push_back(
-                    failure_record{request.http.url, "circuit_open", request.attempt, std::nullopt,
-                                   "", std::chrono::system_clock::now(), request.fingerprint});
+                    failure_record{request.http.url, core::failure_kind::circuit_open,
+                                   request.attempt, std::nullopt, std::nullopt,
+                                   std::chrono::system_clock::now(), request.fingerprint});
             }
             if (!pending_failures.empty()) {
                 if (metrics != nullptr) {
@@ -362,7 +375,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 // RFC 9309: an unreachable robots.txt disallows everything, but the record
                 // says why: the host was down, not closed to crawlers.
                 const auto& unavailable = host->robots_unavailable;
-                const std::string kind = unavailable ? "robots_unavailable" : "robots_disallowed";
+                const core::failure_kind kind = unavailable ? core::failure_kind::robots_unavailable
+                                                            : core::failure_kind::robots_disallowed;
                 if (!unavailable) {
                     stats.robots_disallowed.fetch_add(1, std::memory_order_relaxed);
                 }
@@ -370,7 +384,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 pending_failures.push_back(
                     failure_record{std::move(refused.http.url), kind, 0,
                                    unavailable ? unavailable->status : std::nullopt,
-                                   unavailable ? unavailable->last_error : std::string(),
+                                   unavailable ? unavailable->last_error : std::nullopt,
                                    std::chrono::system_clock::now(), refused.fingerprint});
             }
             if (!pending_failures.empty()) {
@@ -427,19 +441,15 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             } else if (result->status >= 400 && result->status < 500) {
                 rules = core::robots_rules::allow_all();
             }
-        } else {
-            self->stats.count_transport_error(std::string(
-                net::to_string(result.error().category() == net::fetch_error_category()
-                                   ? static_cast<net::fetch_error>(result.error().value())
-                                   : net::fetch_error::protocol)));
         }
         const bool unavailable = !result || result->status >= 500;
         host_state::robots_failure why;
         if (!result) {
             why.last_error =
-                net::to_string(result.error().category() == net::fetch_error_category()
-                                   ? static_cast<net::fetch_error>(result.error().value())
-                                   : net::fetch_error::protocol);
+                net::failure_kind_of(result.error().category() == net::fetch_error_category()
+                                         ? static_cast<net::fetch_error>(result.error().value())
+                                         : net::fetch_error::protocol);
+            self->stats.count_transport_error(*why.last_error);
         } else {
             why.status = result->status;
         }
@@ -457,7 +467,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                         "robots.txt of {} unavailable after {} tries ({}): not "
                         "crawling that host",
                         host->label, attempts,
-                        why.status ? "status " + std::to_string(*why.status) : why.last_error);
+                        why.status ? "status " + std::to_string(*why.status)
+                                   : std::string(core::to_string(*why.last_error)));
                     host->robots_unavailable = std::move(why);
                 }
                 self->queue.set_robots(*host, std::move(rules));
@@ -499,7 +510,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 outcome.error = net::fetch_error::protocol;
             }
             done.error = outcome.error;
-            self->stats.count_transport_error(std::string(net::to_string(*outcome.error)));
+            self->stats.count_transport_error(net::failure_kind_of(*outcome.error));
         }
         done.decision = host.policy.classify(
             outcome, request.attempt, request.http.method, !request.idempotency_key.empty(),
@@ -536,13 +547,13 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             sink_result found = co_await self->output->on_success(std::move(page));
             done.links = std::move(found.links);
         } else if (done.decision.what == resilience::verdict::fail) {
-            self->stats.count_failure(done.decision.failure_kind);
+            self->stats.count_failure(done.decision.failure);
             failure_record failure{
                 request.http.url,
-                done.decision.failure_kind,
+                done.decision.failure,
                 request.attempt,
                 done.status,
-                outcome.error ? std::string(net::to_string(*outcome.error)) : std::string(),
+                outcome.error ? std::optional(net::failure_kind_of(*outcome.error)) : std::nullopt,
                 std::chrono::system_clock::now(),
                 request.fingerprint};
             co_await self->output->on_failure(std::move(failure));
@@ -634,7 +645,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
         if (done.error) {
             cached_cell(cache.errors_by_kind, metrics->request_errors, cache.label,
-                        net::to_string(*done.error))
+                        net::failure_kind_of(*done.error))
                 .inc();
         }
         if (done.decision.what == resilience::verdict::retry) {
@@ -644,7 +655,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             cache.cells.backoff.observe(std::chrono::duration<double>(done.decision.delay).count());
         } else if (done.decision.what == resilience::verdict::fail) {
             cached_cell(cache.failures_by_kind, metrics->failures, cache.label,
-                        done.decision.failure_kind)
+                        done.decision.failure)
                 .inc();
         }
     }

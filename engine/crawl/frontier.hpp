@@ -9,6 +9,7 @@
 // token or for an open breaker leaves it in the ready queue: waiting never holds a coroutine,
 // a connection or a concurrency permit.
 
+#include "engine/core/failure_kind.hpp"
 #include "engine/core/robots.hpp"
 #include "engine/crawl/fingerprint_set.hpp"
 #include "engine/crawl/options.hpp"
@@ -63,7 +64,7 @@ struct host_state {
     // requests are refused as `robots_unavailable`, with the last answer's status or error.
     struct robots_failure {
         std::optional<unsigned> status;
-        std::string last_error;  // fetch_error name; empty when the server answered
+        std::optional<core::failure_kind> last_error;  // none when the server answered
     };
     std::optional<robots_failure> robots_unavailable;
     clock::time_point robots_retry_at{};  // when robots.txt may be asked for again

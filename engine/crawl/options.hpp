@@ -3,6 +3,8 @@
 // and `hosts` sections of a crawl config (shared/spec/config.md), with the spec's defaults.
 // Plain values: no I/O, no Asio. The config module fills them; the engine only reads them.
 
+#include "engine/core/failure_kind.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -79,8 +81,10 @@ struct backoff_options {
 struct retry_options {
     unsigned max_attempts = 4;  // tries in all, the first included
     std::vector<unsigned> on_status{429, 500, 502, 503, 504};
-    // error kinds (fetch_error names) that are retried
-    std::vector<std::string> on_errors{"connect", "timeout", "reset", "dns", "tls_handshake"};
+    // transport error kinds that are retried (config: core::retry_on_errors_kinds)
+    std::vector<core::failure_kind> on_errors{
+        core::failure_kind::connect, core::failure_kind::timeout, core::failure_kind::reset,
+        core::failure_kind::dns, core::failure_kind::tls_handshake};
     backoff_options backoff;
     bool honor_retry_after = true;
     milliseconds retry_after_max{120000};
@@ -101,7 +105,7 @@ struct retry_options {
     bool any_method = false;
     // Error kinds retried whatever the method, because the request never left (urllib3 retries
     // connection errors for POST too).
-    std::vector<std::string> on_errors_any_method{};
+    std::vector<core::failure_kind> on_errors_any_method{};
     // true: a Retry-After longer than retry_after_max is cut to it instead of failing with
     // `retry_after_too_long` (urllib3 DEFAULT_RETRY_AFTER_MAX clamp).
     bool retry_after_clamp = false;

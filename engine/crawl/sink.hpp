@@ -2,6 +2,7 @@
 // Where the crawl hands what it fetched. The engine knows nothing of extraction or outputs:
 // the pipelines module implements a sink (extract items, write outputs, report links).
 
+#include "engine/core/failure_kind.hpp"
 #include "engine/crawl/request.hpp"
 #include "engine/net/http_client.hpp"
 
@@ -32,10 +33,10 @@ struct fetched_page {
 // A request given up for good: one line of the error stream.
 struct failure_record {
     std::string url;
-    std::string error;  // a failure kind of metrics.md (`status_4xx`, `retries_exhausted`, ...)
+    core::failure_kind error = core::failure_kind::internal;  // status_4xx, retries_exhausted, ...
     unsigned attempts = 0;
-    std::optional<unsigned> status;  // last HTTP status, when there was a response
-    std::string last_error;          // last transport error kind, when there was one
+    std::optional<unsigned> status;                // last HTTP status, when there was a response
+    std::optional<core::failure_kind> last_error;  // last transport error, when there was one
     std::chrono::system_clock::time_point final_at;
     std::uint64_t fingerprint = 0;  // the request's, so the journal can mark it completed
 };

@@ -2,15 +2,15 @@
 
 namespace harvest::crawl {
 
-void crawl_stats::count_failure(const std::string& kind) {
+void crawl_stats::count_failure(core::failure_kind kind) {
     failed_total.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(mutex_);
-    ++failures_[kind];
+    ++failures_[std::string(core::to_string(kind))];
 }
 
-void crawl_stats::count_transport_error(const std::string& kind) {
+void crawl_stats::count_transport_error(core::failure_kind kind) {
     std::lock_guard lock(mutex_);
-    ++transport_errors_[kind];
+    ++transport_errors_[std::string(core::to_string(kind))];
 }
 
 std::map<unsigned, std::uint64_t> crawl_stats::responses() const {

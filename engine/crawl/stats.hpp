@@ -3,6 +3,8 @@
 // Written from any thread: plain atomics for the hot counters, a mutex only for the keyed
 // maps of rare events (failure kinds, retry reasons).
 
+#include "engine/core/failure_kind.hpp"
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -42,10 +44,11 @@ class crawl_stats {
             responses_[status].fetch_add(1, std::memory_order_relaxed);
         }
     }
-    void count_failure(const std::string& kind);
-    void count_transport_error(const std::string& kind);
+    void count_failure(core::failure_kind kind);
+    void count_transport_error(core::failure_kind kind);
 
     std::map<unsigned, std::uint64_t> responses() const;
+    // Keyed by the kinds' names, so the summary and --stats-json list them alphabetically.
     std::map<std::string, std::uint64_t> failures() const;
     std::map<std::string, std::uint64_t> transport_errors() const;
 

@@ -1,7 +1,9 @@
 #pragma once
 // Why an attempt ended without a usable response. One value per error kind of
-// shared/spec/metrics.md (`harvest_request_errors_total{kind}`); the network layer maps every
-// Asio/Beast/OpenSSL error to one of these exactly once.
+// docs/metrics.md (`harvest_request_errors_total{kind}`); the network layer maps every
+// Asio/Beast/OpenSSL error to one of these exactly once. Their names are core::failure_kind's.
+
+#include "engine/core/failure_kind.hpp"
 
 #include <boost/system/error_code.hpp>
 
@@ -26,7 +28,41 @@ enum class fetch_error {
     egress_denied,       // every resolved address was refused by client_options::allow_endpoint
 };
 
-// The metrics/error-stream name of an error kind, e.g. "tls_verify".
+// The failure kind of the same name: an attempt's transport error as the error stream, the
+// metrics and retry.on_errors name it.
+constexpr core::failure_kind failure_kind_of(fetch_error e) noexcept {
+    switch (e) {
+        case fetch_error::connect:
+            return core::failure_kind::connect;
+        case fetch_error::dns:
+            return core::failure_kind::dns;
+        case fetch_error::tls_handshake:
+            return core::failure_kind::tls_handshake;
+        case fetch_error::tls_verify:
+            return core::failure_kind::tls_verify;
+        case fetch_error::timeout:
+            return core::failure_kind::timeout;
+        case fetch_error::reset:
+            return core::failure_kind::reset;
+        case fetch_error::protocol:
+            return core::failure_kind::protocol;
+        case fetch_error::body_too_large:
+            return core::failure_kind::body_too_large;
+        case fetch_error::too_many_redirects:
+            return core::failure_kind::too_many_redirects;
+        case fetch_error::unsupported_scheme:
+            return core::failure_kind::unsupported_scheme;
+        case fetch_error::cancelled:
+            return core::failure_kind::cancelled;
+        case fetch_error::egress_denied:
+            return core::failure_kind::egress_denied;
+    }
+    // Not a fetch_error value (an error_code's int cast back): the peer sent nonsense.
+    return core::failure_kind::protocol;
+}
+
+// The metrics/error-stream name of an error kind, e.g. "tls_verify"; "unknown" for a value that
+// is not a fetch_error.
 std::string_view to_string(fetch_error e) noexcept;
 
 const boost::system::error_category& fetch_error_category() noexcept;

@@ -87,7 +87,7 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
         while (result.attempts > 0 && !try_retry(clock::now())) {
             const auto retry_at = clock::now() + resilience::budget_recheck;
             if (retry_at >= deadline) {
-                result.failure_kind = "deadline";
+                result.failure = core::failure_kind::deadline;
                 co_return result;
             }
             co_await wait_until(retry_at);
@@ -99,7 +99,8 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
                 break;
             }
             if (allowed.retry_at >= deadline) {
-                result.failure_kind = allowed.breaker_open ? "circuit_open" : "deadline";
+                result.failure = allowed.breaker_open ? core::failure_kind::circuit_open
+                                                      : core::failure_kind::deadline;
                 co_return result;
             }
             co_await wait_until(allowed.retry_at);
@@ -139,12 +140,12 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
             co_return result;
         }
         if (decided.what == resilience::verdict::fail) {
-            result.failure_kind = std::move(decided.failure_kind);
+            result.failure = decided.failure;
             co_return result;
         }
         const auto retry_at = clock::now() + decided.delay;
         if (retry_at >= deadline) {
-            result.failure_kind = "deadline";
+            result.failure = core::failure_kind::deadline;
             co_return result;
         }
         previous_delay = decided.delay;

@@ -15,6 +15,7 @@
 // a mutex that is never held across a suspension point. The sender and the client must outlive
 // every send().
 
+#include "engine/core/failure_kind.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
 #include "engine/net/http_client.hpp"
@@ -41,10 +42,10 @@ struct send_result {
     unsigned attempts = 0;             // requests sent, the first included
     std::optional<unsigned> status;    // the last response's status, if one arrived
     std::optional<fetch_error> error;  // the last attempt's transport error, if any
-    // given_up: retry_policy's failure kind ("status_4xx", "retries_exhausted", "timeout", ...),
-    // "circuit_open" (the breaker stayed open past the deadline) or "deadline" (the next attempt
+    // given_up: retry_policy's failure kind (status_4xx, retries_exhausted, timeout, ...),
+    // circuit_open (the breaker stayed open past the deadline) or deadline (the next attempt
     // would start after it).
-    std::string failure_kind;
+    core::failure_kind failure = core::failure_kind::internal;
     http_response response;  // delivered: the answer (a status below 400)
 
     bool delivered() const noexcept { return outcome == send_outcome::delivered; }

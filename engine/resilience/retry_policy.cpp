@@ -28,11 +28,16 @@ bool never_retried(unsigned status) {
     return status == 400 || status == 401 || status == 403 || status == 404;
 }
 
-decision fail(std::string kind) {
+decision fail(core::failure_kind kind) {
     decision d;
     d.what = verdict::fail;
-    d.failure_kind = std::move(kind);
+    d.failure = kind;
+    d.failure_kind = core::to_string(kind);
     return d;
+}
+
+bool listed(const std::vector<core::failure_kind>& list, core::failure_kind kind) {
+    return std::find(list.begin(), list.end(), kind) != list.end();
 }
 
 }  // namespace
@@ -50,12 +55,12 @@ bool retry_policy::status_listed_with_retry_after(unsigned status) const {
     return std::find(list.begin(), list.end(), status) != list.end();
 }
 
-bool retry_policy::error_listed(std::string_view kind) const {
-    return contains_ci(options_.on_errors, kind);
+bool retry_policy::error_listed(core::failure_kind kind) const {
+    return listed(options_.on_errors, kind);
 }
 
-bool retry_policy::error_any_method(std::string_view kind) const {
-    return contains_ci(options_.on_errors_any_method, kind);
+bool retry_policy::error_any_method(core::failure_kind kind) const {
+    return listed(options_.on_errors_any_method, kind);
 }
 
 bool retry_policy::method_retryable(std::string_view method, bool has_idempotency_key) const {
@@ -94,7 +99,7 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
 
     // An error wins over a status: a response whose body then failed is not usable.
     if (outcome.error) {
-        const std::string kind(net::to_string(*outcome.error));
+        const core::failure_kind kind = net::failure_kind_of(*outcome.error);
         // tls_verify: the peer is not who it claims; retrying changes nothing and would hide an
         // attack. cancelled: the crawl is stopping, not a failure of the URL.
         if (*outcome.error == net::fetch_error::tls_verify ||
@@ -106,11 +111,11 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
         }
         if (exhausted) {
             // With retries off (max_attempts 1) nothing ran out: the kind itself is the reason.
-            return fail(max_attempts == 1 ? kind : "retries_exhausted");
+            return fail(max_attempts == 1 ? kind : core::failure_kind::retries_exhausted);
         }
         decision d;
         d.what = verdict::retry;
-        d.reason = kind;
+        d.reason = core::to_string(kind);
         d.delay = backoff_delay(attempts_made, previous_delay, rng);
         return d;
     }
@@ -118,14 +123,17 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
     if (!outcome.status) {
         // Neither a response nor an error: the caller lost track of the attempt. Treat it as a
         // protocol failure rather than guessing success.
-        return fail(std::string(net::to_string(net::fetch_error::protocol)));
+        return fail(core::failure_kind::protocol);
     }
 
     const unsigned status = *outcome.status;
     if (status < 400) {
-        return decision{verdict::success, {}, false, {}, {}};
+        decision d;
+        d.what = verdict::success;
+        return d;
     }
-    const std::string status_kind = status < 500 ? "status_4xx" : "status_5xx";
+    const core::failure_kind status_kind =
+        status < 500 ? core::failure_kind::status_4xx : core::failure_kind::status_5xx;
     if (never_retried(status)) {
         return fail(status_kind);
     }
@@ -140,7 +148,7 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
         return fail(status_kind);
     }
     if (exhausted) {
-        return fail(max_attempts == 1 ? status_kind : "retries_exhausted");
+        return fail(max_attempts == 1 ? status_kind : core::failure_kind::retries_exhausted);
     }
 
     decision d;
@@ -152,7 +160,7 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
             options_.retry_after_max, std::chrono::milliseconds::zero(), retry_after_saturation);
         if (*retry_after > max) {
             if (!options_.retry_after_clamp) {
-                return fail("retry_after_too_long");
+                return fail(core::failure_kind::retry_after_too_long);
             }
             d.delay = std::chrono::duration_cast<clock::duration>(max);
         } else {

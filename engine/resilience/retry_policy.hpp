@@ -4,6 +4,7 @@
 // stream and the breaker all read this decision. Immutable policy: the per-request state
 // (attempts made, previous delay) and the random generator are passed in.
 
+#include "engine/core/failure_kind.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
 #include "engine/resilience/backoff.hpp"
@@ -36,8 +37,11 @@ struct decision {
     clock::duration delay{};        // retry: wait this long before the next attempt
     bool from_retry_after = false;  // the delay is the server's Retry-After
     std::string reason;             // retry: status as text ("503") or error kind ("timeout")
-    // fail: "status_4xx", "status_5xx", "retries_exhausted", "retry_after_too_long", or a
-    // fetch_error kind such as "tls_verify".
+    // fail: status_4xx, status_5xx, retries_exhausted, retry_after_too_long, or the attempt's
+    // transport error (tls_verify, ...). Meaningless unless `what` is fail.
+    core::failure_kind failure = core::failure_kind::internal;
+    // to_string(failure), kept only for service/job_runner.cpp, which reads it as text; remove
+    // once the service reads `failure`.
     std::string failure_kind;
 };
 
@@ -66,8 +70,8 @@ class retry_policy {
   private:
     bool status_listed(unsigned status) const;
     bool status_listed_with_retry_after(unsigned status) const;
-    bool error_listed(std::string_view kind) const;
-    bool error_any_method(std::string_view kind) const;
+    bool error_listed(core::failure_kind kind) const;
+    bool error_any_method(core::failure_kind kind) const;
 
     crawl::retry_options options_;
     backoff backoff_;

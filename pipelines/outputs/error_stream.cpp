@@ -18,14 +18,14 @@ item failure_item(const crawl::failure_record& failure) {
     item line;
     line.reserve(6);
     line.emplace("url", failure.url);
-    line.emplace("error", failure.error);
+    line.emplace("error", core::to_string(failure.error));
     line.emplace("attempts", static_cast<std::int64_t>(failure.attempts));
     if (failure.status) {
         line.emplace("status", static_cast<std::int64_t>(*failure.status));
     }
     line.emplace("final_at", format_rfc3339_ms(failure.final_at));
-    if (!failure.last_error.empty()) {
-        line.emplace("last_error", failure.last_error);
+    if (failure.last_error) {
+        line.emplace("last_error", core::to_string(*failure.last_error));
     }
     return line;
 }
@@ -34,14 +34,14 @@ item undelivered_item(const undelivered_batch& batch, std::chrono::system_clock:
     item line;
     line.reserve(9);
     line.emplace("url", batch.url);
-    line.emplace("error", batch.error);
+    line.emplace("error", core::to_string(batch.error));
     line.emplace("attempts", static_cast<std::int64_t>(batch.attempts));
     if (batch.status) {
         line.emplace("status", static_cast<std::int64_t>(*batch.status));
     }
     line.emplace("final_at", format_rfc3339_ms(now));
-    if (!batch.last_error.empty()) {
-        line.emplace("last_error", batch.last_error);
+    if (batch.last_error) {
+        line.emplace("last_error", core::to_string(*batch.last_error));
     }
     line.emplace("output", batch.output);
     line.emplace("idempotency_key", batch.idempotency_key);

@@ -5,6 +5,7 @@
 // only, so an implementation may keep plain buffers. Outputs may block (file I/O); that is the
 // writer's thread, and the bounded queue in front of it turns slowness into backpressure.
 
+#include "engine/core/failure_kind.hpp"
 #include "pipelines/item.hpp"
 #include "pipelines/rules.hpp"
 
@@ -43,12 +44,12 @@ class output {
 
 // Items an asynchronous output gave up on, for the error stream (shared/spec/items.md).
 struct undelivered_batch {
-    std::string output;  // output::name()
-    std::string url;     // where it was sent
-    std::string error;   // the failure kind, e.g. "retries_exhausted", "status_4xx"
+    std::string output;                                       // output::name()
+    std::string url;                                          // where it was sent
+    core::failure_kind error = core::failure_kind::internal;  // retries_exhausted, status_4xx, ...
     unsigned attempts = 0;
-    std::optional<unsigned> status;  // the last answer's status, if one arrived
-    std::string last_error;          // the last transport error kind, if any
+    std::optional<unsigned> status;                // the last answer's status, if one arrived
+    std::optional<core::failure_kind> last_error;  // the last transport error, if any
     std::string idempotency_key;
     boost::json::array items;
 };

@@ -144,11 +144,11 @@ undelivered_batch make_undelivered(const webhook_state& self, const webhook_batc
     undelivered_batch lost;
     lost.output = self.name;
     lost.url = self.spec.url;
-    lost.error = result.failure_kind;
+    lost.error = result.failure;
     lost.attempts = result.attempts;
     lost.status = result.status;
     if (result.error) {
-        lost.last_error = std::string(net::to_string(*result.error));
+        lost.last_error = net::failure_kind_of(*result.error);
     }
     lost.idempotency_key = batch.idempotency_key;
     // The body is ours and valid JSON; parsing it back costs only on this rare path.
@@ -175,7 +175,7 @@ asio::awaitable<void> deliver(std::shared_ptr<webhook_state> self, webhook_batch
         request.body = batch.body;  // kept: a given-up batch's items go to the error stream
         result = co_await self->sender->send(std::move(request));
     } catch (const std::exception&) {
-        result.failure_kind = "internal";
+        result.failure = core::failure_kind::internal;
     }
     self->counters.attempts.fetch_add(result.attempts, std::memory_order_relaxed);
     if (result.delivered()) {

@@ -160,8 +160,11 @@ TEST_CASE("a full config maps every supported key into the struct", "[unit]") {
     CHECK(k.retry.max_attempts == 6);
     CHECK(k.retry.on_status == std::vector<unsigned>{429, 503});
     CHECK(k.retry.on_errors ==
-          std::vector<std::string>{"connect", "dns", "tls_handshake", "tls_verify", "timeout",
-                                   "reset", "protocol", "body_too_large", "too_many_redirects"});
+          std::vector<core::failure_kind>{
+              core::failure_kind::connect, core::failure_kind::dns,
+              core::failure_kind::tls_handshake, core::failure_kind::tls_verify,
+              core::failure_kind::timeout, core::failure_kind::reset, core::failure_kind::protocol,
+              core::failure_kind::body_too_large, core::failure_kind::too_many_redirects});
     CHECK(k.retry.backoff.strategy == crawl::backoff_strategy::decorrelated_jitter);
     CHECK(k.retry.backoff.base == milliseconds(100));
     CHECK(k.retry.backoff.max == milliseconds(10000));
@@ -320,7 +323,9 @@ TEST_CASE("defaults are the spec's", "[unit]") {
     CHECK(k.retry.max_attempts == 4);
     CHECK(k.retry.on_status == std::vector<unsigned>{429, 500, 502, 503, 504});
     CHECK(k.retry.on_errors ==
-          std::vector<std::string>{"connect", "timeout", "reset", "dns", "tls_handshake"});
+          std::vector<core::failure_kind>{core::failure_kind::connect, core::failure_kind::timeout,
+                                          core::failure_kind::reset, core::failure_kind::dns,
+                                          core::failure_kind::tls_handshake});
     CHECK(k.retry.backoff.strategy == crawl::backoff_strategy::full_jitter);
     CHECK(k.retry.backoff.base == milliseconds(500));
     CHECK(k.retry.backoff.max == milliseconds(30000));

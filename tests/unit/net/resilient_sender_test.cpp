@@ -15,6 +15,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using harvest::core::failure_kind;
 using harvest::net::fetch_error;
 using harvest::net::http_client;
 using harvest::net::http_request;
@@ -124,7 +125,7 @@ TEST_CASE("a POST without an Idempotency-Key is not retried", "[unit][net][sende
     const auto result = run_send(sender, ioc, std::move(request));
     CHECK_FALSE(result.delivered());
     CHECK(result.attempts == 1);
-    CHECK(result.failure_kind == "status_5xx");
+    CHECK(result.failure == failure_kind::status_5xx);
     CHECK(seen.size() == 1);
 }
 
@@ -143,7 +144,7 @@ TEST_CASE("always 503: given up after max_attempts with the last status", "[unit
     const auto result = run_send(sender, ioc, keyed_post(origin.url("/in"), "k"));
     CHECK_FALSE(result.delivered());
     CHECK(result.attempts == 3);
-    CHECK(result.failure_kind == "retries_exhausted");
+    CHECK(result.failure == failure_kind::retries_exhausted);
     REQUIRE(result.status);
     CHECK(*result.status == 503);
     CHECK_FALSE(result.error);
@@ -162,7 +163,7 @@ TEST_CASE("a 4xx is final: not retried", "[unit][net][sender]") {
     const auto result = run_send(sender, ioc, keyed_post(origin.url("/in"), "k"));
     CHECK_FALSE(result.delivered());
     CHECK(result.attempts == 1);
-    CHECK(result.failure_kind == "status_4xx");
+    CHECK(result.failure == failure_kind::status_4xx);
 }
 
 TEST_CASE("Retry-After is waited before the retry", "[unit][net][sender]") {
@@ -220,13 +221,15 @@ TEST_CASE("an open breaker stops sending; the delivery gives up circuit_open at 
     options.breaker.open_for = 60s;
     options.deadline = 200ms;
     resilient_sender sender(client, options, 1);
-    CHECK(run_send(sender, ioc, keyed_post(origin.url("/in"), "a")).failure_kind == "status_5xx");
-    CHECK(run_send(sender, ioc, keyed_post(origin.url("/in"), "b")).failure_kind == "status_5xx");
+    CHECK(run_send(sender, ioc, keyed_post(origin.url("/in"), "a")).failure ==
+          failure_kind::status_5xx);
+    CHECK(run_send(sender, ioc, keyed_post(origin.url("/in"), "b")).failure ==
+          failure_kind::status_5xx);
     CHECK(sender.breaker_state() == harvest::resilience::breaker_state::open);
     const auto started = steady::now();
     const auto third = run_send(sender, ioc, keyed_post(origin.url("/in"), "c"));
     CHECK_FALSE(third.delivered());
-    CHECK(third.failure_kind == "circuit_open");
+    CHECK(third.failure == failure_kind::circuit_open);
     CHECK(third.attempts == 0);
     CHECK(steady::now() - started < 1s);  // not open_for: the deadline is known up front
     CHECK(seen.size() == 2);
@@ -250,7 +253,7 @@ TEST_CASE("the deadline bounds the retries", "[unit][net][sender]") {
     // Waiting out the backoff would take 5 s: the deadline gives up before the first retry.
     CHECK(steady::now() - started < 3s);
     CHECK_FALSE(result.delivered());
-    CHECK(result.failure_kind == "deadline");
+    CHECK(result.failure == failure_kind::deadline);
     CHECK(result.attempts == 1);
 }
 
@@ -270,6 +273,6 @@ TEST_CASE("a refused connection is retried and reported as connect", "[unit][net
     CHECK(result.attempts == 2);
     REQUIRE(result.error);
     CHECK(*result.error == fetch_error::connect);
-    CHECK(result.failure_kind == "retries_exhausted");
+    CHECK(result.failure == failure_kind::retries_exhausted);
     CHECK_FALSE(result.status);
 }

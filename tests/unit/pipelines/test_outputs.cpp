@@ -119,7 +119,7 @@ TEST_CASE("error_stream writes one line per failure", "[unit][outputs]") {
         CHECK(errors.path() == path);
         crawl::failure_record with_status;
         with_status.url = "http://127.0.0.1/gone";
-        with_status.error = "status_4xx";
+        with_status.error = harvest::core::failure_kind::status_4xx;
         with_status.attempts = 1;
         with_status.status = 404;
         with_status.final_at =
@@ -127,9 +127,9 @@ TEST_CASE("error_stream writes one line per failure", "[unit][outputs]") {
         errors.write(with_status);
         crawl::failure_record transport;
         transport.url = "http://127.0.0.1/slow?a=\"b\"";
-        transport.error = "retries_exhausted";
+        transport.error = harvest::core::failure_kind::retries_exhausted;
         transport.attempts = 4;
-        transport.last_error = "timeout";
+        transport.last_error = harvest::core::failure_kind::timeout;
         transport.final_at =
             std::chrono::system_clock::time_point{std::chrono::milliseconds{1795871110000}};
         errors.write(transport);

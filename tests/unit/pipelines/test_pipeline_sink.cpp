@@ -102,12 +102,13 @@ std::string product_body(int id, int producer) {
 crawl::failure_record failure(int n) {
     crawl::failure_record record;
     record.url = "http://127.0.0.1/fail/" + std::to_string(n);
-    record.error = n % 2 == 0 ? "status_5xx" : "retries_exhausted";
+    record.error =
+        n % 2 == 0 ? core::failure_kind::status_5xx : core::failure_kind::retries_exhausted;
     record.attempts = 4;
     if (n % 2 == 0) {
         record.status = 503;
     } else {
-        record.last_error = "connect";
+        record.last_error = core::failure_kind::connect;
     }
     record.final_at = std::chrono::system_clock::now();
     return record;

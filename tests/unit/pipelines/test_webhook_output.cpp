@@ -105,7 +105,7 @@ TEST_CASE("a given-up batch's error-stream line carries its items and key",
     undelivered_batch lost;
     lost.output = "webhook:http://127.0.0.1:9/in";
     lost.url = "http://127.0.0.1:9/in";
-    lost.error = "retries_exhausted";
+    lost.error = harvest::core::failure_kind::retries_exhausted;
     lost.attempts = 4;
     lost.status = 503;
     lost.idempotency_key = "run-3";

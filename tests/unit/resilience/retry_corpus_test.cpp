@@ -19,6 +19,7 @@ namespace {
 
 using namespace harvest;
 using namespace harvest::resilience;
+using harvest::core::failure_kind;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 namespace json = boost::json;
@@ -100,8 +101,9 @@ crawl::retry_options urllib3_options(const json::object& kwargs, bool for_errors
 
     // Connection errors (the request never left) are retried for any method; read errors
     // (timeout, reset, protocol) only for allowed methods.
-    o.on_errors = {"connect", "dns", "timeout", "reset", "protocol", "tls_handshake"};
-    o.on_errors_any_method = {"connect", "dns"};
+    o.on_errors = {failure_kind::connect, failure_kind::dns,      failure_kind::timeout,
+                   failure_kind::reset,   failure_kind::protocol, failure_kind::tls_handshake};
+    o.on_errors_any_method = {failure_kind::connect, failure_kind::dns};
 
     o.methods = {"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE"};
     o.idempotency_methods.clear();
@@ -152,7 +154,8 @@ crawl::retry_options scrapy_options(const json::object& meta, unsigned max_retry
         o.max_attempts = static_cast<unsigned>(number(*v)) + 1;
     }
     o.on_status = {500, 502, 503, 504, 522, 524, 408, 429};
-    o.on_errors = {"dns", "connect", "timeout", "reset", "protocol"};
+    o.on_errors = {failure_kind::dns, failure_kind::connect, failure_kind::timeout,
+                   failure_kind::reset, failure_kind::protocol};
     o.any_method = true;
     o.honor_retry_after = false;
     if (const auto* v = find(meta, "dont_retry"); v && v->as_bool()) {
@@ -370,11 +373,12 @@ bool run_vector(const json::object& v) {
                 ok = ok && static_cast<unsigned>(number(*t)) == attempts_made;
             }
         } else if (expected == "give_up") {
-            ok = d.what == verdict::fail && d.failure_kind == "retries_exhausted";
+            ok = d.what == verdict::fail && d.failure == failure_kind::retries_exhausted;
         } else {  // no_retry: passed on as it is, not counted as giving up
-            ok = d.what == verdict::fail && d.failure_kind != "retries_exhausted";
+            ok = d.what == verdict::fail && d.failure != failure_kind::retries_exhausted;
         }
-        INFO("verdict " << static_cast<int>(d.what) << " kind " << d.failure_kind);
+        INFO("verdict " << static_cast<int>(d.what) << " kind "
+                        << harvest::core::to_string(d.failure));
         CHECK(ok);
         return ok;
     }

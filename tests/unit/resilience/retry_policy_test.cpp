@@ -6,6 +6,7 @@ namespace {
 
 using namespace harvest;
 using namespace harvest::resilience;
+using harvest::core::failure_kind;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -46,12 +47,12 @@ TEST_CASE("retry_policy: 4xx not listed fail status_4xx, never retried", "[unit]
         INFO(s);
         const auto d = f.run(status(s, "5"));
         CHECK(d.what == verdict::fail);
-        CHECK(d.failure_kind == "status_4xx");
+        CHECK(d.failure == failure_kind::status_4xx);
     }
     SECTION("400, 401, 403, 404 are never retried, even when listed") {
         f.options.on_status = {400, 401, 403, 404, 418};
         for (unsigned s : {400u, 401u, 403u, 404u}) {
-            CHECK(f.run(status(s)).failure_kind == "status_4xx");
+            CHECK(f.run(status(s)).failure == failure_kind::status_4xx);
         }
         CHECK(f.run(status(418)).what == verdict::retry);
     }
@@ -71,17 +72,17 @@ TEST_CASE("retry_policy: listed statuses retry until max_attempts", "[unit][retr
         }
         const auto last = f.run(status(s), 4);
         CHECK(last.what == verdict::fail);
-        CHECK(last.failure_kind == "retries_exhausted");
+        CHECK(last.failure == failure_kind::retries_exhausted);
     }
     SECTION("5xx not listed fail status_5xx") {
         for (unsigned s : {501u, 505u, 511u, 599u}) {
-            CHECK(f.run(status(s)).failure_kind == "status_5xx");
+            CHECK(f.run(status(s)).failure == failure_kind::status_5xx);
         }
     }
     SECTION("max_attempts 1: no retry at all, and the failure is named for what happened") {
         f.options.max_attempts = 1;
-        CHECK(f.run(status(503)).failure_kind == "status_5xx");
-        CHECK(f.run(error(harvest::net::fetch_error::reset)).failure_kind == "reset");
+        CHECK(f.run(status(503)).failure == failure_kind::status_5xx);
+        CHECK(f.run(error(harvest::net::fetch_error::reset)).failure == failure_kind::reset);
     }
 }
 
@@ -97,20 +98,20 @@ TEST_CASE("retry_policy: methods and idempotency keys", "[unit][retry_policy]") 
     CHECK(policy.method_retryable("POST", true));
     CHECK(policy.method_retryable("PATCH", true));
 
-    CHECK(f.run(status(503), 1, "POST").failure_kind == "status_5xx");
-    CHECK(f.run(status(429), 1, "POST").failure_kind == "status_4xx");
-    CHECK(f.run(error(net::fetch_error::timeout), 1, "POST").failure_kind == "timeout");
+    CHECK(f.run(status(503), 1, "POST").failure == failure_kind::status_5xx);
+    CHECK(f.run(status(429), 1, "POST").failure == failure_kind::status_4xx);
+    CHECK(f.run(error(net::fetch_error::timeout), 1, "POST").failure == failure_kind::timeout);
     CHECK(f.run(status(503), 1, "POST", true).what == verdict::retry);
     CHECK(f.run(error(net::fetch_error::reset), 1, "PATCH", true).what == verdict::retry);
     // Not retryable and exhausted: the status, not retries_exhausted (there were no retries).
-    CHECK(f.run(status(503), 4, "POST").failure_kind == "status_5xx");
+    CHECK(f.run(status(503), 4, "POST").failure == failure_kind::status_5xx);
 
     SECTION("any_method") {
         f.options.any_method = true;
         CHECK(f.run(status(503), 1, "POST").what == verdict::retry);
     }
     SECTION("errors retried whatever the method") {
-        f.options.on_errors_any_method = {"connect"};
+        f.options.on_errors_any_method = {failure_kind::connect};
         CHECK(f.run(error(net::fetch_error::connect), 1, "POST").what == verdict::retry);
         CHECK(f.run(error(net::fetch_error::timeout), 1, "POST").what == verdict::fail);
     }
@@ -125,24 +126,25 @@ TEST_CASE("retry_policy: transport errors", "[unit][retry_policy]") {
         INFO(net::to_string(e));
         CHECK(d.what == verdict::retry);
         CHECK(d.reason == net::to_string(e));
-        CHECK(f.run(error(e), 4).failure_kind == "retries_exhausted");
+        CHECK(f.run(error(e), 4).failure == failure_kind::retries_exhausted);
     }
     for (auto e :
          {fetch_error::protocol, fetch_error::body_too_large, fetch_error::too_many_redirects,
           fetch_error::unsupported_scheme, fetch_error::cancelled, fetch_error::tls_verify}) {
         const auto d = f.run(error(e));
         CHECK(d.what == verdict::fail);
-        CHECK(d.failure_kind == net::to_string(e));
+        CHECK(d.failure == net::failure_kind_of(e));
+        CHECK(d.failure_kind == net::to_string(e));  // the text the service reads
     }
     SECTION("tls_verify is never retried, even when listed") {
-        f.options.on_errors.push_back("tls_verify");
-        f.options.on_errors.push_back("protocol");
-        CHECK(f.run(error(fetch_error::tls_verify)).failure_kind == "tls_verify");
+        f.options.on_errors.push_back(failure_kind::tls_verify);
+        f.options.on_errors.push_back(failure_kind::protocol);
+        CHECK(f.run(error(fetch_error::tls_verify)).failure == failure_kind::tls_verify);
         CHECK(f.run(error(fetch_error::protocol)).what == verdict::retry);
     }
     SECTION("an error wins over a status that arrived before it") {
         const auto d = f.run({200u, fetch_error::body_too_large, ""});
-        CHECK(d.failure_kind == "body_too_large");
+        CHECK(d.failure == failure_kind::body_too_large);
     }
     SECTION("neither status nor error") {
         CHECK(f.run({std::nullopt, std::nullopt, ""}).what == verdict::fail);
@@ -168,9 +170,9 @@ TEST_CASE("retry_policy: Retry-After", "[unit][retry_policy]") {
     SECTION("longer than max: give up") {
         auto d = f.run(status(503, "121"));
         CHECK(d.what == verdict::fail);
-        CHECK(d.failure_kind == "retry_after_too_long");
+        CHECK(d.failure == failure_kind::retry_after_too_long);
         d = f.run(status(503, "999999999999999999999"));
-        CHECK(d.failure_kind == "retry_after_too_long");
+        CHECK(d.failure == failure_kind::retry_after_too_long);
         // ... unless clamping is asked for.
         f.options.retry_after_clamp = true;
         d = f.run(status(503, "999999999999999999999"));
@@ -191,18 +193,18 @@ TEST_CASE("retry_policy: Retry-After", "[unit][retry_policy]") {
         CHECK(d.delay <= milliseconds(500));
     }
     SECTION("ignored on statuses that are not retried, and when exhausted") {
-        CHECK(f.run(status(404, "1")).failure_kind == "status_4xx");
-        CHECK(f.run(status(503, "1"), 4).failure_kind == "retries_exhausted");
-        CHECK(f.run(status(503, "9999"), 4).failure_kind == "retries_exhausted");
+        CHECK(f.run(status(404, "1")).failure == failure_kind::status_4xx);
+        CHECK(f.run(status(503, "1"), 4).failure == failure_kind::retries_exhausted);
+        CHECK(f.run(status(503, "9999"), 4).failure == failure_kind::retries_exhausted);
     }
     SECTION("statuses retried only with a Retry-After") {
         f.options.on_status = {};
         f.options.on_status_with_retry_after = {413, 429, 503};
-        CHECK(f.run(status(503)).failure_kind == "status_5xx");
-        CHECK(f.run(status(503, "junk")).failure_kind == "status_5xx");
+        CHECK(f.run(status(503)).failure == failure_kind::status_5xx);
+        CHECK(f.run(status(503, "junk")).failure == failure_kind::status_5xx);
         CHECK(f.run(status(413, "3")).delay == seconds(3));
         f.options.honor_retry_after = false;
-        CHECK(f.run(status(413, "3")).failure_kind == "status_4xx");
+        CHECK(f.run(status(413, "3")).failure == failure_kind::status_4xx);
     }
 }
 

@@ -1,5 +1,7 @@
 #include "engine/core/robots.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -16,13 +18,6 @@ bool is_hex(char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-char ascii_upper(char c) {
-    return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 std::string_view strip(std::string_view s) {
     while (!s.empty() && is_space(s.front())) {
         s.remove_prefix(1);
@@ -31,22 +26,6 @@ std::string_view strip(std::string_view s) {
         s.remove_suffix(1);
     }
     return s;
-}
-
-bool starts_with_ignore_case(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        if (ascii_lower(s[i]) != ascii_lower(prefix[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && starts_with_ignore_case(a, b);
 }
 
 bool is_agent_char(char c) {
@@ -66,24 +45,23 @@ enum class directive { user_agent, allow, disallow, sitemap, crawl_delay, unknow
 
 // Google accepts frequent typos of the directive names and matches them as prefixes.
 directive classify_key(std::string_view key) {
-    if (starts_with_ignore_case(key, "user-agent") || starts_with_ignore_case(key, "useragent") ||
-        starts_with_ignore_case(key, "user agent")) {
+    if (istarts_with(key, "user-agent") || istarts_with(key, "useragent") ||
+        istarts_with(key, "user agent")) {
         return directive::user_agent;
     }
-    if (starts_with_ignore_case(key, "allow")) {
+    if (istarts_with(key, "allow")) {
         return directive::allow;
     }
     for (std::string_view d :
          {"disallow", "dissallow", "dissalow", "disalow", "diasllow", "disallaw"}) {
-        if (starts_with_ignore_case(key, d)) {
+        if (istarts_with(key, d)) {
             return directive::disallow;
         }
     }
-    if (starts_with_ignore_case(key, "sitemap") || starts_with_ignore_case(key, "site-map")) {
+    if (istarts_with(key, "sitemap") || istarts_with(key, "site-map")) {
         return directive::sitemap;
     }
-    if (equals_ignore_case(key, "crawl-delay") || equals_ignore_case(key, "crawldelay") ||
-        equals_ignore_case(key, "crawl delay")) {
+    if (iequals(key, "crawl-delay") || iequals(key, "crawldelay") || iequals(key, "crawl delay")) {
         return directive::crawl_delay;
     }
     return directive::unknown;
@@ -333,9 +311,9 @@ std::vector<const robots_rules::group*> robots_rules::groups_for(
     std::vector<const group*> global;
     const std::string_view token = extract_agent(user_agent);
     for (const auto& g : groups_) {
-        const bool named = !token.empty() &&
-                           std::any_of(g.agents.begin(), g.agents.end(),
-                                       [&](const auto& a) { return equals_ignore_case(a, token); });
+        const bool named =
+            !token.empty() && std::any_of(g.agents.begin(), g.agents.end(),
+                                          [&](const auto& a) { return iequals(a, token); });
         if (named) {
             specific.push_back(&g);
         } else if (g.global) {

@@ -28,8 +28,28 @@ constexpr std::string_view trim(std::string_view text, std::string_view set = as
     return text.substr(first, text.find_last_not_of(set) - first + 1);
 }
 
+// ASCII case mapping: only A-Z and a-z change, whatever the locale; every other byte (UTF-8
+// included) is left as it is. Unlike std::tolower, safe for negative chars.
 constexpr char ascii_lower(char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+constexpr char ascii_upper(char c) {
+    return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+// `text` with its ASCII letters lowered, in place.
+constexpr void ascii_lower_in_place(std::string& text) {
+    for (char& c : text) {
+        c = ascii_lower(c);
+    }
+}
+
+// A copy of `text` with its ASCII letters lowered.
+inline std::string ascii_lowered(std::string_view text) {
+    std::string out(text);
+    ascii_lower_in_place(out);
+    return out;
 }
 
 // Equal but for ASCII letter case.
@@ -37,6 +57,11 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return ascii_lower(x) == ascii_lower(y);
            });
+}
+
+// `text` begins with `prefix`, but for ASCII letter case.
+constexpr bool istarts_with(std::string_view text, std::string_view prefix) {
+    return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }
 
 // The whole of `text` (surrounding whitespace aside) as a finite number, or nothing: "12.5"

@@ -93,16 +93,6 @@ bool is_ascii_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lowered(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-    return out;
-}
-
 bool is_ascii(std::string_view s) {
     return std::all_of(s.begin(), s.end(),
                        [](char c) { return static_cast<unsigned char>(c) < 0x80; });
@@ -1176,7 +1166,7 @@ fingerprint128 request_fingerprint(std::string_view method, std::string_view can
     murmur3_128 h(0x68617276657374ULL);  // "harvest"
     h.update_u64(method.size());
     for (char c : method) {
-        const char upper = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+        const char upper = ascii_upper(c);
         h.update(std::string_view(&upper, 1));
     }
     h.update_u64(canonical_url.size());

@@ -1,6 +1,7 @@
 #include "engine/crawl/crawler.hpp"
 
 #include "engine/core/failure_kind.hpp"
+#include "engine/core/text.hpp"
 #include "engine/crawl/connection_budget.hpp"
 #include "engine/crawl/frontier.hpp"
 #include "engine/crawl/shared_backend.hpp"
@@ -54,11 +55,7 @@ std::string uuid_v4() {
 
 std::optional<std::string> find_header(const net::header_list& headers, std::string_view name) {
     for (const auto& [key, value] : headers) {
-        if (key.size() == name.size() &&
-            std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) ==
-                       std::tolower(static_cast<unsigned char>(b));
-            })) {
+        if (core::iequals(key, name)) {
             return value;
         }
     }

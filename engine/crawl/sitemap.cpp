@@ -46,7 +46,7 @@ std::string decode_entities(std::string_view text) {
             for (char c : name.substr(hex ? 2 : 1)) {
                 const int digit = std::isdigit(static_cast<unsigned char>(c)) != 0 ? c - '0'
                                   : hex && std::isxdigit(static_cast<unsigned char>(c)) != 0
-                                      ? std::tolower(static_cast<unsigned char>(c)) - 'a' + 10
+                                      ? core::ascii_lower(c) - 'a' + 10
                                       : -1;
                 if (digit < 0 || code > 0x10ffff) {
                     valid = false;

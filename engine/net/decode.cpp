@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <memory>
 #include <vector>
 
@@ -18,12 +17,7 @@ namespace {
 
 constexpr std::size_t chunk_size = 64 * 1024;
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-               return std::tolower(x) == std::tolower(y);
-           });
-}
+using core::iequals;
 
 // Appends decoded bytes while keeping the allocation within max_size + body_padding: growth is
 // geometric, capped there, so a bomb never makes us allocate past the limit.

@@ -3,6 +3,7 @@
 
 #include "engine/net/http_client.hpp"
 
+#include "engine/core/text.hpp"
 #include "engine/net/connection.hpp"
 #include "engine/net/decode.hpp"
 #include "engine/net/dns_cache.hpp"
@@ -21,12 +22,7 @@ namespace harvest::net {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-               return std::tolower(x) == std::tolower(y);
-           });
-}
+using core::iequals;
 
 std::string_view find_header(const header_list& headers, std::string_view name) noexcept {
     for (const auto& [n, v] : headers) {

@@ -1,12 +1,13 @@
 #include "engine/net/resilient_sender.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <string_view>
 #include <utility>
 
@@ -21,13 +22,8 @@ using resilience::clock;
 constexpr auto probe_poll = std::chrono::milliseconds(20);
 
 bool has_header(const header_list& headers, std::string_view name) {
-    return std::any_of(headers.begin(), headers.end(), [name](const auto& field) {
-        return std::equal(field.first.begin(), field.first.end(), name.begin(), name.end(),
-                          [](char a, char b) {
-                              return std::tolower(static_cast<unsigned char>(a)) ==
-                                     std::tolower(static_cast<unsigned char>(b));
-                          });
-    });
+    return std::any_of(headers.begin(), headers.end(),
+                       [name](const auto& field) { return core::iequals(field.first, name); });
 }
 
 asio::awaitable<void> wait_until(clock::time_point when) {

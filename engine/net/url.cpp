@@ -1,5 +1,6 @@
 #include "engine/net/url.hpp"
 
+#include "engine/core/text.hpp"
 #include "engine/net/fetch_error.hpp"
 
 #include <boost/url/parse.hpp>
@@ -7,18 +8,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace harvest::net {
 
 namespace {
-
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 // 0 when the scheme is neither http nor https.
 std::uint16_t default_port(std::string_view scheme) {
@@ -173,7 +166,8 @@ boost::system::result<url_parts> parse_http_url(std::string_view url) {
         }
         // An IPv4address is written canonically (no leading zeros), so its text is its
         // to_string(); a name is lowercased.
-        parts.host = simple->host_is_ipv4 ? std::string(simple->host) : to_lower(simple->host);
+        parts.host =
+            simple->host_is_ipv4 ? std::string(simple->host) : core::ascii_lowered(simple->host);
         parts.host_is_ip = simple->host_is_ipv4;
         const std::size_t authority_end =
             simple->host.size() + (simple->port.empty() ? 0 : simple->port.size() + 1);
@@ -200,7 +194,7 @@ boost::system::result<url_parts> parse_http_url(std::string_view url) {
         parsed = with_fragment;
     }
     const boost::urls::url_view& u = *parsed;
-    const std::string scheme = to_lower(u.scheme());
+    const std::string scheme = core::ascii_lowered(u.scheme());
     const std::uint16_t default_p = default_port(scheme);
     if (default_p == 0) {
         return fetch_error::unsupported_scheme;
@@ -239,7 +233,7 @@ boost::system::result<url_parts> parse_http_url(std::string_view url) {
             parts.host_is_ip = true;
             break;
         case boost::urls::host_type::name:
-            parts.host = to_lower(u.host_name());
+            parts.host = core::ascii_lowered(u.host_name());
             break;
         default:
             return fetch_error::protocol;  // IPvFuture and friends
@@ -291,7 +285,7 @@ std::optional<origin_parts> split_origin(std::string_view url, bool key_only) {
         out.key.append(simple->scheme).append("://");
         const std::size_t host_at = out.key.size();
         for (const char c : simple->host) {
-            out.key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+            out.key.push_back(core::ascii_lower(c));
         }
         out.key.append(":").append(port);
         if (!key_only) {
@@ -305,13 +299,13 @@ std::optional<origin_parts> split_origin(std::string_view url, bool key_only) {
     if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
         return std::nullopt;
     }
-    const std::string scheme = to_lower(parsed->scheme());
+    const std::string scheme = core::ascii_lowered(parsed->scheme());
     const std::string_view default_port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
     const std::string_view port = parsed->has_port() && !parsed->port().empty()
                                       ? std::string_view(parsed->port())
                                       : default_port;
     origin_parts out;
-    const std::string host = to_lower(parsed->encoded_host());
+    const std::string host = core::ascii_lowered(parsed->encoded_host());
     out.key = scheme + "://" + host + ":" + std::string(port);
     if (!key_only) {
         out.host = host;

@@ -1,5 +1,6 @@
 #include "engine/resilience/retry_policy.hpp"
 
+#include "engine/core/text.hpp"
 #include "engine/resilience/retry_after.hpp"
 
 #include <algorithm>
@@ -8,18 +9,9 @@ namespace harvest::resilience {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        auto lower = [](char c) {
-            return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-        };
-        return lower(x) == lower(y);
-    });
-}
-
 bool contains_ci(const std::vector<std::string>& list, std::string_view value) {
     return std::any_of(list.begin(), list.end(),
-                       [&](const std::string& item) { return iequals(item, value); });
+                       [&](const std::string& item) { return core::iequals(item, value); });
 }
 
 // Client errors that mean "this request is wrong": retrying cannot help, whatever on_status

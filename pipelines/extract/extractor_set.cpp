@@ -1,5 +1,6 @@
 #include "pipelines/extract/extractor_set.hpp"
 
+#include "engine/core/text.hpp"
 #include "pipelines/structured/jsonld.hpp"
 #include "pipelines/structured/microdata.hpp"
 #include "pipelines/structured/product.hpp"
@@ -29,15 +30,7 @@ std::string_view to_string(extract_type type) noexcept {
 
 namespace {
 
-char ascii_lower(char c) noexcept {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
+using core::iequals;
 
 // The response's Content-Type header, scanned here rather than with http_response::header()
 // so the pipelines need only the engine's core library.
@@ -125,7 +118,7 @@ bool looks_like_html(const net::http_response& response) {
     // No header: sniff the start, as browsers do for a missing type.
     constexpr std::size_t sniff_bytes = 1024;
     std::string head = response.body.substr(0, sniff_bytes);
-    std::transform(head.begin(), head.end(), head.begin(), ascii_lower);
+    core::ascii_lower_in_place(head);
     return head.find("<html") != std::string::npos ||
            head.find("<!doctype html") != std::string::npos;
 }

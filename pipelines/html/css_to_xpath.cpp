@@ -61,16 +61,7 @@ bool is_name_start(char c) {
     return is_name_char(c) && !(c >= '0' && c <= '9') && c != '-';
 }
 
-char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lower(std::string text) {
-    for (char& c : text) {
-        c = ascii_lower(c);
-    }
-    return text;
-}
+using core::ascii_lower;
 
 void append_utf8(std::string& out, std::uint32_t code) {
     if (code == 0 || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
@@ -363,7 +354,7 @@ class parser {
         if (peek() == '*') {
             ++pos_;
         } else if (peek() != '#' && peek() != '.' && peek() != '[' && peek() != ':') {
-            std::string tag = ascii_lower(parse_ident("an element name"));
+            std::string tag = core::ascii_lowered(parse_ident("an element name"));
             if (is_simple_xpath_name(tag)) {
                 part.tag = std::move(tag);
             } else {
@@ -409,7 +400,7 @@ class parser {
         if (peek() == '|' || peek() == '*') {
             fail("an attribute name (namespaces are not supported)");
         }
-        const std::string name = ascii_lower(parse_ident("an attribute name"));
+        const std::string name = core::ascii_lowered(parse_ident("an attribute name"));
         const std::string attr = attribute_ref(name);
         skip_space();
         if (peek() == ']') {
@@ -470,7 +461,7 @@ class parser {
             // ASCII case folding only, like HTML's case-insensitive attribute matching.
             subject = "translate(" + attr +
                       ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')";
-            value = ascii_lower(std::move(value));
+            core::ascii_lower_in_place(value);
         }
         const std::string literal = xpath_literal(value);
         if (op == "=") {
@@ -511,7 +502,7 @@ class parser {
             fail_at(start, "a pseudo-class (pseudo-elements like '::before' select no nodes)");
         }
         const std::size_t name_start = pos_;
-        const std::string name = ascii_lower(parse_ident("a pseudo-class name after ':'"));
+        const std::string name = core::ascii_lowered(parse_ident("a pseudo-class name after ':'"));
         if (name == "first-child") {
             part.positional.push_back({0, 1, false});
         } else if (name == "last-child") {

@@ -1,6 +1,8 @@
 // fast_html: the tree-less html selection (see fast_html.hpp).
 
 #include "pipelines/html/fast_html.hpp"
+
+#include "engine/core/text.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/html/libxml_support.hpp"
 #include "pipelines/html/simple_selector.hpp"
@@ -52,9 +54,7 @@ bool is_entity_name_char(char c) noexcept {
     return is_html_name_char(c) || c == '.';
 }
 
-char ascii_lower(char c) noexcept {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
+using core::ascii_lower;
 
 bool is_xpath_space(char c) noexcept {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -407,7 +407,7 @@ bool tokenizer::run(std::string_view text) {
                 // Only the first doctype before any element is read as one.
                 seen_doctype_ = true;
                 std::string word(in_.substr(pos_ + 2, 7));
-                std::transform(word.begin(), word.end(), word.begin(), ascii_lower);
+                core::ascii_lower_in_place(word);
                 ok = word == "doctype" && parse_doctype();
             }
         }
@@ -592,7 +592,7 @@ bool tokenizer::parse_attributes() {
         }
         attribute& current = attributes_[attribute_count_];
         current.name.assign(in_.substr(start, pos_ - start));
-        std::transform(current.name.begin(), current.name.end(), current.name.begin(), ascii_lower);
+        core::ascii_lower_in_place(current.name);
         current.value.clear();
         while (pos_ < in_.size() && is_blank(in_[pos_])) {
             ++pos_;
@@ -870,7 +870,7 @@ bool tokenizer::parse_start_tag() {
     if (name.find(':') != std::string::npos) {
         return false;  // libxml2 splits prefixed names ("svg:rect" is "rect"): not modelled
     }
-    std::transform(name.begin(), name.end(), name.begin(), ascii_lower);
+    core::ascii_lower_in_place(name);
     const tag_info* info = table_.find(name);
     if (info == nullptr) {
         return false;
@@ -954,7 +954,7 @@ bool tokenizer::parse_end_tag() {
         return false;
     }
     std::string name(in_.substr(start, pos - start));
-    std::transform(name.begin(), name.end(), name.begin(), ascii_lower);
+    core::ascii_lower_in_place(name);
     while (pos < in_.size() && is_blank(in_[pos])) {
         ++pos;
     }

@@ -62,9 +62,7 @@ namespace {
 constexpr std::size_t meta_scan_limit = 8192;
 constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
 
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
+using core::ascii_lower;
 
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
@@ -83,7 +81,7 @@ bool next_attribute(std::string_view tag, std::size_t& pos, std::string& name, s
     value.clear();
     while (pos < tag.size() && !is_space(tag[pos]) && tag[pos] != '=' && tag[pos] != '>' &&
            !(tag[pos] == '/' && !name.empty())) {
-        name.push_back(lower(tag[pos]));
+        name.push_back(ascii_lower(tag[pos]));
         ++pos;
     }
     while (pos < tag.size() && is_space(tag[pos])) {
@@ -112,8 +110,7 @@ bool next_attribute(std::string_view tag, std::size_t& pos, std::string& name, s
 
 // The charset in a Content-Type value ("text/html; charset=ISO-8859-1").
 std::string charset_from_content(std::string_view content) {
-    std::string lowered(content);
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(), lower);
+    const std::string lowered = core::ascii_lowered(content);
     const std::size_t at = lowered.find("charset");
     if (at == std::string::npos) {
         return {};
@@ -156,10 +153,10 @@ std::string sniff_meta_charset(std::string_view bytes) {
             pos = end + 3;
             continue;
         }
-        const bool is_meta = head.size() - pos > 5 && lower(head[pos + 1]) == 'm' &&
-                             lower(head[pos + 2]) == 'e' && lower(head[pos + 3]) == 't' &&
-                             lower(head[pos + 4]) == 'a' &&
-                             (is_space(head[pos + 5]) || head[pos + 5] == '/');
+        const bool is_meta =
+            head.size() - pos > 5 && ascii_lower(head[pos + 1]) == 'm' &&
+            ascii_lower(head[pos + 2]) == 'e' && ascii_lower(head[pos + 3]) == 't' &&
+            ascii_lower(head[pos + 4]) == 'a' && (is_space(head[pos + 5]) || head[pos + 5] == '/');
         ++pos;
         if (!is_meta) {
             continue;
@@ -171,14 +168,14 @@ std::string sniff_meta_charset(std::string_view bytes) {
             if (name == "charset" && !value.empty()) {
                 std::string label;
                 for (const char c : value) {
-                    label.push_back(lower(c));
+                    label.push_back(ascii_lower(c));
                 }
                 return label;
             }
             if (name == "http-equiv") {
                 std::string lowered;
                 for (const char c : value) {
-                    lowered.push_back(lower(c));
+                    lowered.push_back(ascii_lower(c));
                 }
                 content_type = lowered == "content-type";
             } else if (name == "content") {

@@ -1,5 +1,6 @@
 // html_field: compiled XPath selection and the value of each selected node.
 
+#include "engine/core/text.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/html/libxml_support.hpp"
 #include "pipelines/html/simple_selector.hpp"
@@ -188,9 +189,7 @@ html_field::html_field(const field_rule& rule)
     if (xpath_.find('\0') != std::string::npos) {
         throw std::invalid_argument("field \"" + rule.name + "\": the XPath holds a NUL byte");
     }
-    for (const char c : rule.attribute) {
-        attribute_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-    }
+    attribute_ = core::ascii_lowered(rule.attribute);
     pool_->xpath = xpath_;
     pool_->idle.push_back(pool_->compile());
     if (!rule.css.empty()) {

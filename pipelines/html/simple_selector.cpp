@@ -2,6 +2,8 @@
 
 #include "pipelines/html/simple_selector.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <libxml/tree.h>
 
 #include <cstring>
@@ -24,10 +26,6 @@ bool is_name_start(char c) noexcept {
 
 bool is_name_char(char c) noexcept {
     return is_name_start(c) || (c >= '0' && c <= '9') || c == '-';
-}
-
-char ascii_lower(char c) noexcept {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 std::string_view as_view(const xmlChar* text) {
@@ -55,14 +53,6 @@ std::string_view take_token(std::string_view css, std::size_t& pos) {
         ++pos;
     }
     return css.substr(start, pos - start);
-}
-
-std::string lowered(std::string_view text) {
-    std::string out(text);
-    for (auto& c : out) {
-        c = ascii_lower(c);
-    }
-    return out;
 }
 
 // The attribute's string value when the HTML parser stored it as one text node (always, in
@@ -136,7 +126,7 @@ std::optional<simple_selector> simple_selector::compile(std::string_view css) {
             ++pos;
             any = true;
         } else if (const auto type = take_name(css, pos); !type.empty()) {
-            test.type = lowered(type);
+            test.type = core::ascii_lowered(type);
             any = true;
         }
         while (pos < css.size()) {
@@ -154,7 +144,7 @@ std::optional<simple_selector> simple_selector::compile(std::string_view css) {
                 if (name.empty() || pos >= css.size()) {
                     return std::nullopt;
                 }
-                attribute_test attribute{lowered(name), std::nullopt};
+                attribute_test attribute{core::ascii_lowered(name), std::nullopt};
                 if (css[pos] == '=') {
                     ++pos;
                     if (pos < css.size() && (css[pos] == '"' || css[pos] == '\'')) {

@@ -20,25 +20,9 @@ constexpr bool is_alnum(char c) {
 constexpr bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
-constexpr char to_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (to_lower(a[i]) != to_lower(b[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
+using core::ascii_lower;
+using core::iequals;
+using core::istarts_with;
 
 struct mapping {
     std::string_view from;
@@ -132,7 +116,7 @@ bool phrase_at(std::string_view text, std::size_t i, std::string_view phrase) {
             if (i == start) {
                 return false;
             }
-        } else if (i >= text.size() || to_lower(text[i]) != p) {
+        } else if (i >= text.size() || ascii_lower(text[i]) != p) {
             return false;
         } else {
             ++i;

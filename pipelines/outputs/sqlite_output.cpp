@@ -32,16 +32,6 @@ const std::error_category& sqlite_category() {
     return category;
 }
 
-std::string fold_case(std::string_view name) {
-    std::string folded(name);
-    for (auto& c : folded) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return folded;
-}
-
 // Names quoted with "" escaping are safe whatever they hold, except NUL (it would end the SQL
 // text); the rest of these limits keep the schema readable and the names portable.
 bool usable_name(std::string_view name) {
@@ -110,10 +100,10 @@ sqlite_output::sqlite_output(std::string path, std::string table, std::string ke
     : path_(std::move(path)),
       table_(table.empty() ? std::string(default_table) : std::move(table)),
       key_(std::move(key)),
-      folded_key_(fold_case(key_)),
+      folded_key_(core::ascii_lowered(key_)),
       name_("sqlite:" + path_ + "#" + table_),
       batch_items_(batch_items == 0 ? 1 : batch_items) {
-    if (!usable_name(table_) || fold_case(table_).rfind("sqlite_", 0) == 0) {
+    if (!usable_name(table_) || core::ascii_lowered(table_).rfind("sqlite_", 0) == 0) {
         throw std::invalid_argument("sqlite output " + path_ + ": unusable table name `" + table_ +
                                     "` (1-255 bytes of UTF-8 without control characters, not "
                                     "starting with sqlite_)");
@@ -151,7 +141,7 @@ sqlite_output::sqlite_output(std::string path, std::string table, std::string ke
             fail(stepped, "setting WAL mode");
         }
         const auto* mode = reinterpret_cast<const char*>(sqlite3_column_text(journal.get(), 0));
-        if (mode == nullptr || fold_case(mode) != "wal") {
+        if (mode == nullptr || core::ascii_lowered(mode) != "wal") {
             throw std::runtime_error("journal mode is " + std::string(mode ? mode : "unknown") +
                                      ", not wal");
         }
@@ -233,7 +223,7 @@ void sqlite_output::load_columns() {
     while ((code = sqlite3_step(info.get())) == SQLITE_ROW) {
         const auto* name_text = reinterpret_cast<const char*>(sqlite3_column_text(info.get(), 1));
         const std::string name = name_text != nullptr ? name_text : "";
-        const std::string folded = fold_case(name);
+        const std::string folded = core::ascii_lowered(name);
         const int primary = sqlite3_column_int(info.get(), 5);
         if (primary != 0) {
             ++primary_columns;
@@ -343,7 +333,7 @@ sqlite3_stmt* sqlite_output::upsert_statement(const std::string& cache_key) {
                ") DO UPDATE SET \"data\" = excluded.\"data\", \"updated_at\" = "
                "excluded.\"updated_at\"";
         for (const auto& column : column_order_) {
-            if (fold_case(column) != folded_key_) {
+            if (core::ascii_lowered(column) != folded_key_) {
                 sql += ", " + quote(column) + " = excluded." + quote(column);
             }
         }
@@ -404,7 +394,7 @@ void sqlite_output::write(const item& value) {
             continue;  // a missing column is NULL already
         }
         const std::string_view field = entry.key();
-        std::string folded = fold_case(field);
+        std::string folded = core::ascii_lowered(field);
         if (reserved_column(folded) || !usable_name(field)) {
             continue;
         }
@@ -451,7 +441,7 @@ void sqlite_output::write(const item& value) {
         const auto& field = *bindings[i].value;
         std::string& text = texts_[i];
         text.clear();
-        if (!key_.empty() && fold_case(*bindings[i].column) == folded_key_) {
+        if (!key_.empty() && core::ascii_lowered(*bindings[i].column) == folded_key_) {
             text = key_text;
             sqlite3_bind_text(statement, index, text.data(), static_cast<int>(text.size()),
                               SQLITE_STATIC);

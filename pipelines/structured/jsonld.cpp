@@ -1,5 +1,6 @@
 #include "pipelines/structured/jsonld.hpp"
 
+#include "engine/core/text.hpp"
 #include "pipelines/structured/dom_to_json.hpp"
 #include "pipelines/structured/product.hpp"
 
@@ -32,22 +33,9 @@ bool is_html_space(char c) noexcept {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
 }
 
-char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// True when `text` has `lowercase_literal` at `pos`, ASCII case-insensitively.
-bool starts_with_nocase(std::string_view text, std::size_t pos,
-                        std::string_view lowercase_literal) noexcept {
-    if (pos > text.size() || text.size() - pos < lowercase_literal.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < lowercase_literal.size(); ++i) {
-        if (ascii_lower(text[pos + i]) != lowercase_literal[i]) {
-            return false;
-        }
-    }
-    return true;
+// True when `text` has `literal` at `pos`, ASCII case-insensitively.
+bool starts_with_nocase(std::string_view text, std::size_t pos, std::string_view literal) noexcept {
+    return pos <= text.size() && core::istarts_with(text.substr(pos), literal);
 }
 
 std::size_t find_char(std::string_view text, char c, std::size_t from) noexcept {

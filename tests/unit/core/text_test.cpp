@@ -1,0 +1,71 @@
+#include "engine/core/text.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <string_view>
+
+using namespace harvest::core;
+using namespace std::string_view_literals;
+
+static_assert(ascii_lower('Q') == 'q');
+static_assert(ascii_upper('q') == 'Q');
+static_assert(iequals("Content-Type", "content-TYPE"));
+static_assert(istarts_with("GZIP, br", "gzip"));
+
+TEST_CASE("text: ASCII case mapping changes only A-Z and a-z", "[unit][text]") {
+    for (int i = 0; i < 256; ++i) {
+        const char c = static_cast<char>(i);
+        INFO(i);
+        if (c >= 'A' && c <= 'Z') {
+            CHECK(ascii_lower(c) == static_cast<char>(i + 32));
+            CHECK(ascii_upper(c) == c);
+        } else if (c >= 'a' && c <= 'z') {
+            CHECK(ascii_upper(c) == static_cast<char>(i - 32));
+            CHECK(ascii_lower(c) == c);
+        } else {
+            // Digits, punctuation and every byte of a UTF-8 sequence stay as they are.
+            CHECK(ascii_lower(c) == c);
+            CHECK(ascii_upper(c) == c);
+        }
+    }
+}
+
+TEST_CASE("text: lowered copies and in-place lowering", "[unit][text]") {
+    CHECK(ascii_lowered("HTTP://Example.COM/Path?Q=1") == "http://example.com/path?q=1");
+    CHECK(ascii_lowered("") == "");
+    // "ÄÖ" in UTF-8: not ASCII letters, left alone.
+    CHECK(ascii_lowered("X\xC3\x84\xC3\x96Y") == "x\xC3\x84\xC3\x96y");
+    std::string text = "Text/HTML; Charset=UTF-8";
+    ascii_lower_in_place(text);
+    CHECK(text == "text/html; charset=utf-8");
+    std::string with_nul("A\0B", 3);
+    ascii_lower_in_place(with_nul);
+    CHECK(with_nul == std::string("a\0b", 3));
+}
+
+TEST_CASE("text: case-insensitive comparison", "[unit][text]") {
+    CHECK(iequals("", ""));
+    CHECK(iequals("Transfer-Encoding", "transfer-encoding"));
+    CHECK_FALSE(iequals("gzip", "gzip "));
+    CHECK_FALSE(iequals("gzip", "gzi"));
+    CHECK_FALSE(iequals("a", "b"));
+    CHECK_FALSE(iequals("[", "{"));  // 0x5B and 0x7B differ by 0x20 but are not letters
+    CHECK_FALSE(iequals("\xC3\x84", "\xC3\xA4"));  // Ä and ä: not ASCII
+    CHECK(iequals("x\xC3\x84", "X\xC3\x84"));
+
+    CHECK(istarts_with("User-agent: *", "user-AGENT"));
+    CHECK(istarts_with("anything", ""));
+    CHECK(istarts_with("InStock", "instock"));
+    CHECK_FALSE(istarts_with("In", "instock"));
+    CHECK_FALSE(istarts_with("", "a"));
+    CHECK_FALSE(istarts_with("OutOfStock", "instock"));
+}
+
+TEST_CASE("text: trim", "[unit][text]") {
+    CHECK(trim("  a b \t\r\n") == "a b");
+    CHECK(trim(" \t ") == "");
+    CHECK(trim("") == "");
+    CHECK(trim(" \tvalue\t ", http_ows) == "value");
+    CHECK(trim("\nvalue\n", http_ows) == "\nvalue\n");
+}

@@ -198,6 +198,30 @@ void read_egress(const service_reader& r, const node& n, egress_settings& egress
     }
 }
 
+void read_listener(const service_reader& r, const node& n, listener_settings& listener) {
+    r.keys(n, "listener",
+           {"header_timeout", "max_connections", "max_connections_per_ip", "reserved_connections"});
+    if (const auto* v = r.get(n, "header_timeout")) {
+        listener.header_timeout = r.duration(*v, "listener.header_timeout");
+        if (listener.header_timeout.count() <= 0) {
+            r.error(v->where, "'listener.header_timeout' must be more than 0");
+        }
+    }
+    if (const auto* v = r.get(n, "max_connections")) {
+        listener.max_connections = r.integer(*v, "listener.max_connections", 1, 100000);
+    }
+    if (const auto* v = r.get(n, "max_connections_per_ip")) {
+        listener.max_connections_per_ip =
+            r.integer(*v, "listener.max_connections_per_ip", 1, listener.max_connections);
+    }
+    if (const auto* v = r.get(n, "reserved_connections")) {
+        listener.reserved_connections =
+            r.integer(*v, "listener.reserved_connections", 0, listener.max_connections - 1);
+    } else if (listener.reserved_connections >= listener.max_connections) {
+        listener.reserved_connections = listener.max_connections / 16;
+    }
+}
+
 service_config build(const service_reader& r, const node& root) {
     if (root.type != node::kind::map) {
         r.error(root.where,
@@ -207,7 +231,7 @@ service_config build(const service_reader& r, const node& root) {
     r.keys(
         root, "",
         {"listen", "api_keys_file", "jobs_db", "max_items_per_job", "max_body", "submit_rate_limit",
-         "concurrency", "profiles", "templates", "webhook", "egress", "metrics"});
+         "concurrency", "profiles", "templates", "webhook", "egress", "listener", "metrics"});
     service_config config;
     config.source_path = r.source_name();
     if (const auto* v = r.get(root, "listen")) {
@@ -282,6 +306,9 @@ service_config build(const service_reader& r, const node& root) {
     }
     if (const auto* v = r.get(root, "egress")) {
         read_egress(r, *v, config.egress);
+    }
+    if (const auto* v = r.get(root, "listener")) {
+        read_listener(r, *v, config.listener);
     }
     if (const auto* v = r.get(root, "metrics")) {
         r.keys(*v, "metrics", {"listen"});

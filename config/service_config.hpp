@@ -36,6 +36,19 @@ struct egress_settings {
     std::vector<std::string> allow;
 };
 
+// The API listener's defences against slow and greedy clients (`listener:`, docs/bulk-api.md
+// "Listener limits").
+struct listener_settings {
+    // The request line and headers must arrive within this, from the connection's start or the
+    // end of the previous answer on a keep-alive connection.
+    std::chrono::milliseconds header_timeout{10000};
+    std::size_t max_connections = 1024;
+    std::size_t max_connections_per_ip = 64;
+    // Once max_connections - reserved_connections are open, each new connection closes the one
+    // that has waited longest for its request headers, so slow clients cannot take the rest.
+    std::size_t reserved_connections = 64;
+};
+
 struct service_config {
     std::string source_path;
     std::string listen = "127.0.0.1:8700";
@@ -52,6 +65,7 @@ struct service_config {
     std::map<std::string, std::string> templates;  // name -> URL with {id}
     webhook_settings webhook;
     egress_settings egress;
+    listener_settings listener;
     std::string metrics_listen;  // empty = no separate /metrics listener
 };
 

@@ -12,8 +12,13 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
 #include <charconv>
-#include <set>
+#include <iterator>
+#include <list>
+#include <map>
 #include <system_error>
 
 namespace harvest::service {
@@ -82,6 +87,15 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
           handler(std::move(h)),
           limits(l) {}
 
+    // One open connection, as the accept loop sees it.
+    struct connection {
+        beast::tcp_stream* stream = nullptr;
+        asio::ip::address peer;
+        bool awaiting_headers = true;  // reading a request line and headers (or idle between)
+        std::chrono::steady_clock::time_point awaiting_since;
+        bool evicted = false;  // closed to make room; leaves `connections` when its coroutine ends
+    };
+
     asio::any_io_executor executor;
     tcp::acceptor acceptor;
     std::string listen;
@@ -89,24 +103,70 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
     api_server_limits limits;
     unsigned short port = 0;
     bool closing = false;
-    std::set<beast::tcp_stream*> connections;
+    std::list<connection> connections;
+    std::map<asio::ip::address, std::size_t> per_ip;  // open connections by client address
+    std::size_t evicted = 0;                          // entries of `connections` being closed
 
-    static asio::awaitable<void> serve(std::shared_ptr<state> self, tcp::socket socket) {
+    std::size_t open_count() const { return connections.size() - evicted; }
+
+    // Closes the connection that has waited longest for its request headers. False when every
+    // open connection is being served.
+    bool evict_oldest_waiting() {
+        connection* oldest = nullptr;
+        for (auto& c : connections) {  // at most max_connections entries, only under pressure
+            if (!c.evicted && c.awaiting_headers &&
+                (oldest == nullptr || c.awaiting_since < oldest->awaiting_since)) {
+                oldest = &c;
+            }
+        }
+        if (oldest == nullptr) {
+            return false;
+        }
+        oldest->evicted = true;
+        ++evicted;
+        oldest->stream->close();  // its pending read ends with operation_aborted
+        return true;
+    }
+
+    static asio::awaitable<void> serve(std::shared_ptr<state> self, tcp::socket socket,
+                                       asio::ip::address peer) {
         beast::tcp_stream stream(std::move(socket));
-        self->connections.insert(&stream);
+        self->connections.push_back({&stream, peer, true, std::chrono::steady_clock::now(), false});
+        ++self->per_ip[peer];
         struct registration {
             state* self;
-            beast::tcp_stream* stream;
-            ~registration() { self->connections.erase(stream); }
-        } const registered{self.get(), &stream};
+            std::list<connection>::iterator entry;
+            ~registration() {
+                if (entry->evicted) {
+                    --self->evicted;
+                }
+                if (auto it = self->per_ip.find(entry->peer); it != self->per_ip.end()) {
+                    if (--it->second == 0) {
+                        self->per_ip.erase(it);
+                    }
+                }
+                self->connections.erase(entry);
+            }
+        } const registered{self.get(), std::prev(self->connections.end())};
+        auto& entry = *registered.entry;
         beast::flat_buffer buffer;
-        for (int served = 0; served < 10000 && !self->closing; ++served) {
+        for (int served = 0; served < 10000 && !self->closing && !entry.evicted; ++served) {
             http::request_parser<http::string_body> parser;
             parser.header_limit(self->limits.header_limit);
             parser.body_limit(self->limits.body_limit);
-            stream.expires_after(self->limits.read_timeout);
-            auto [read_error, read_bytes] = co_await http::async_read(
+            entry.awaiting_headers = true;
+            entry.awaiting_since = std::chrono::steady_clock::now();
+            // One deadline for the request line and all headers, however slowly they trickle.
+            stream.expires_after(self->limits.header_timeout);
+            auto [read_error, read_bytes] = co_await http::async_read_header(
                 stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+            entry.awaiting_headers = false;
+            if (!read_error && !parser.is_done()) {
+                stream.expires_after(self->limits.read_timeout);
+                auto [body_error, body_bytes] = co_await http::async_read(
+                    stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+                read_error = body_error;
+            }
             if (read_error) {
                 std::optional<api_response> answer;
                 if (read_error == http::error::body_limit) {
@@ -122,7 +182,7 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
                            read_error != http::error::partial_message) {
                     answer = error_response(400, "bad_request", "malformed HTTP request");
                 }
-                if (answer && !self->closing) {
+                if (answer && !self->closing && !entry.evicted) {
                     auto res = to_beast(*answer, 11, false);
                     stream.expires_after(self->limits.write_timeout);
                     co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
@@ -156,7 +216,25 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
         stream.socket().close(ignored);
     }
 
+    // Whether a new connection from `peer` may be served, making room when under pressure.
+    bool admit(const asio::ip::address& peer) {
+        if (const auto it = per_ip.find(peer);
+            it != per_ip.end() && it->second >= limits.max_connections_per_ip) {
+            return false;
+        }
+        const std::size_t max = std::max<std::size_t>(limits.max_connections, 1);
+        const std::size_t pressure = max - std::min(limits.reserved_connections, max - 1);
+        if (open_count() >= pressure) {
+            // In the reserve: room comes from the slowest client waiting for its headers.
+            if (!evict_oldest_waiting() && open_count() >= max) {
+                return false;
+            }
+        }
+        return open_count() < max;
+    }
+
     static asio::awaitable<void> accept_loop(std::shared_ptr<state> self) {
+        asio::steady_timer pause(self->executor);
         while (!self->closing) {
             auto [ec, socket] =
                 co_await self->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
@@ -164,17 +242,33 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
                 if (self->closing || ec == asio::error::operation_aborted) {
                     break;
                 }
-                continue;  // e.g. EMFILE: the next accept may work
+                // e.g. EMFILE: the next accept may work once connections close; a short pause
+                // keeps a persistent error from spinning this thread.
+                pause.expires_after(std::chrono::milliseconds(50));
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                continue;
             }
-            if (self->connections.size() >= self->limits.max_connections) {
+            boost::system::error_code peer_error;
+            const auto peer = socket.remote_endpoint(peer_error).address();
+            if (peer_error || !self->admit(peer)) {
                 boost::system::error_code ignored;
                 socket.close(ignored);
                 continue;
             }
-            asio::co_spawn(self->executor, serve(self, std::move(socket)), asio::detached);
+            asio::co_spawn(self->executor, serve(self, std::move(socket), peer), asio::detached);
         }
     }
 };
+
+api_server_limits api_server_limits::from(const config::service_config& config) {
+    api_server_limits limits;
+    limits.body_limit = static_cast<std::size_t>(config.max_body);
+    limits.header_timeout = config.listener.header_timeout;
+    limits.max_connections = config.listener.max_connections;
+    limits.max_connections_per_ip = config.listener.max_connections_per_ip;
+    limits.reserved_connections = config.listener.reserved_connections;
+    return limits;
+}
 
 api_server::api_server(asio::any_io_executor executor, std::string listen, handler_type handler,
                        api_server_limits limits)
@@ -213,8 +307,8 @@ void api_server::close() {
     state_->closing = true;
     boost::system::error_code ignored;
     state_->acceptor.close(ignored);
-    for (auto* stream : state_->connections) {
-        stream->close();
+    for (auto& c : state_->connections) {
+        c.stream->close();
     }
 }
 

@@ -17,12 +17,26 @@
 
 namespace harvest::service {
 
+// What one client can hold (docs/bulk-api.md "Listener limits"). The defences against a
+// client that opens connections and sends its headers slowly (slowloris): a deadline for the
+// headers, a cap per client address, and connections kept in reserve — once open connections
+// reach max_connections - reserved_connections, each new connection closes the one that has
+// waited longest for its request headers, as nginx reuses idle keep-alive connections when it
+// runs short. A connection being served (headers read) is never closed to make room.
 struct api_server_limits {
     std::size_t header_limit = 16 * 1024;
     std::size_t body_limit = 8u << 20;  // beyond: 413 with a JSON error
-    std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};
+    // Request line and headers, from the connection's start or the previous answer's end.
+    std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+    std::chrono::milliseconds read_timeout{
+        std::chrono::seconds(30)};  // the body, once headers came
     std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
     std::size_t max_connections = 1024;
+    std::size_t max_connections_per_ip = 64;
+    std::size_t reserved_connections = 64;
+
+    // The service config's max_body and `listener:` section.
+    static api_server_limits from(const config::service_config& config);
 };
 
 class api_server {

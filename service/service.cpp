@@ -52,8 +52,7 @@ int run_service(const config::service_config& config) {
     api_events events{[&runner](const std::string& id) { runner.job_submitted(id); },
                       [&runner](const std::string& id) { runner.job_cancelled(id); }};
     api handler(config, db, keys, guard, std::move(events));
-    api_server_limits limits;
-    limits.body_limit = config.max_body;
+    const auto limits = api_server_limits::from(config);  // max_body and `listener:`
     api_server server(
         io.get_executor(), config.listen,
         [&handler](const api_request& request) { return handler.handle(request); }, limits);

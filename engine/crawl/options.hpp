@@ -57,6 +57,10 @@ struct http_options {
     bool br = true;
     std::vector<std::pair<std::string, std::string>> headers{{"Accept-Language", "en-US"}};
     tls_options tls;
+    // Not a config key. true: an answer whose body exceeds max_body keeps its status and headers,
+    // with an empty body (the rest is not read; the connection is closed), instead of failing
+    // with body_too_large. For answers nobody reads, such as a webhook receiver's.
+    bool discard_oversized_body = false;
 };
 
 struct bucket_options {

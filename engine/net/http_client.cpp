@@ -245,6 +245,16 @@ struct http_client::impl {
                 if (reused && !result.got_response_bytes && result.ec == fetch_error::reset) {
                     continue;
                 }
+                if (options.discard_oversized_body && result.ec == fetch_error::body_too_large &&
+                    result.status != 0) {
+                    // The status line came (a body over the limit shows at its Content-Length
+                    // or while it is read); the body is dropped, never read beyond max_body.
+                    result.ec = {};
+                    result.body.clear();
+                    result.keep_alive = false;
+                    result.last_byte = std::chrono::steady_clock::now();
+                    co_return result;
+                }
                 co_return result.ec;
             }
             if (result.keep_alive) {

@@ -39,6 +39,7 @@ resilient_sender::resilient_sender(http_client& client, sender_options options, 
     : client_(client),
       http_(options.http ? std::move(options.http) : std::make_shared<const crawl::http_options>()),
       deadline_(options.deadline),
+      retry_every_failure_(options.retry_every_failure),
       policy_(options.retry),
       guard_(resilience::guard_options{options.rate, false, options.breaker,
                                        options.retry.budget_ratio,
@@ -71,6 +72,10 @@ resilient_sender::admission resilient_sender::admit(clock::time_point now) {
 }
 
 asio::awaitable<send_result> resilient_sender::send(http_request request) {
+    return send(std::move(request), send_hooks{});
+}
+
+asio::awaitable<send_result> resilient_sender::send(http_request request, send_hooks hooks) {
     const auto deadline = clock::now() + deadline_;
     const bool keyed = has_header(request.headers, policy_.options().idempotency_header);
     send_result result;
@@ -109,6 +114,9 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
         }
         const auto attempt_deadline = std::min(deadline, clock::now() + http_->timeouts.total);
         http_request attempt = request;  // fetch takes its request; the original is resent as is
+        if (hooks.before_attempt) {
+            hooks.before_attempt(attempt, result.attempts);
+        }
         auto fetched = co_await client_.fetch(std::move(attempt), http_, attempt_deadline);
 
         resilience::attempt_outcome outcome;
@@ -130,6 +138,28 @@ asio::awaitable<send_result> resilient_sender::send(http_request request) {
         }
         result.status = outcome.status;
         result.error = outcome.error;
+        if (retry_every_failure_ && !(outcome.status && !outcome.error && *outcome.status >= 200 &&
+                                      *outcome.status < 300)) {
+            if (outcome.error != fetch_error::cancelled &&
+                result.attempts < std::max(1u, policy_.options().max_attempts)) {
+                if (decided.what != resilience::verdict::retry) {
+                    std::lock_guard lock(mutex_);
+                    decided.what = resilience::verdict::retry;
+                    decided.delay = policy_.backoff_delay(result.attempts, previous_delay, rng_);
+                }
+            } else if (decided.what == resilience::verdict::success) {
+                // A 3xx (redirects are not followed) on the last attempt: not delivered.
+                if (hooks.after_attempt) {
+                    hooks.after_attempt({result.attempts, outcome.status, outcome.error, false});
+                }
+                co_return result;
+            }
+        }
+        if (hooks.after_attempt) {
+            const bool retrying = decided.what == resilience::verdict::retry &&
+                                  clock::now() + decided.delay < deadline;
+            hooks.after_attempt({result.attempts, outcome.status, outcome.error, retrying});
+        }
         if (decided.what == resilience::verdict::success) {
             result.outcome = send_outcome::delivered;
             result.response = std::move(*fetched);

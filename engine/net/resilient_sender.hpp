@@ -27,6 +27,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,22 @@ struct send_result {
     bool delivered() const noexcept { return outcome == send_outcome::delivered; }
 };
 
+// What one attempt of a send() came to, for the caller's logs and metrics.
+struct attempt_report {
+    unsigned attempt = 0;              // 1-based
+    std::optional<unsigned> status;    // the answer's status, if one arrived
+    std::optional<fetch_error> error;  // the transport error, if any
+    bool retrying = false;             // another attempt follows
+};
+
+// Called from send()'s coroutine, never concurrently for one send().
+struct send_hooks {
+    // Just before each attempt goes out (after every wait), with the request as it will be sent:
+    // e.g. a signature over the current time.
+    std::function<void(http_request&, unsigned attempt)> before_attempt;
+    std::function<void(const attempt_report&)> after_attempt;
+};
+
 class resilient_sender {
   public:
     // seed: for the backoff jitter; a fixed seed gives a fixed sequence of delays.
@@ -62,6 +79,7 @@ class resilient_sender {
     // Delivers `request` or gives up; never throws for anything the network or the target
     // does. Waits run on the calling coroutine's executor.
     boost::asio::awaitable<send_result> send(http_request request);
+    boost::asio::awaitable<send_result> send(http_request request, send_hooks hooks);
 
     // The target's breaker as a gauge would show it now.
     resilience::breaker_state breaker_state() const;
@@ -80,6 +98,7 @@ class resilient_sender {
     http_client& client_;
     std::shared_ptr<const crawl::http_options> http_;
     std::chrono::milliseconds deadline_;
+    bool retry_every_failure_;
     resilience::retry_policy policy_;
     mutable std::mutex mutex_;      // guards the two below
     resilience::host_guard guard_;  // the target's bucket, breaker and retry budget

@@ -18,6 +18,10 @@ struct sender_options {
     // The whole delivery (attempts, backoff, waits for a token or a closed breaker) ends this
     // long after send() began.
     std::chrono::milliseconds deadline{std::chrono::minutes(10)};
+    // Signed callbacks (the bulk service's webhooks, docs/bulk-api.md "Webhook"): only a 2xx
+    // answer delivers, and any other answer or transport error (a cancel excepted) is retried
+    // while retry.max_attempts allows, whatever retry.on_status and on_errors list.
+    bool retry_every_failure = false;
 };
 
 }  // namespace harvest::net

@@ -145,27 +145,20 @@ std::vector<std::string> read_header(const std::string& path) {
 }  // namespace
 
 csv_output::csv_output(std::string path, std::vector<std::string> columns, bool append)
-    : path_(std::move(path)), name_("csv:" + path_), columns_(std::move(columns)) {
-    const opened_file opened = open_output_file(path_, append, buffer_size);
-    file_ = opened.file;
-    flushed_size_ = opened.size;
-    if (opened.size > 0) {
+    : name_("csv:" + path),
+      file_(std::move(path), append, buffer_size),
+      columns_(std::move(columns)) {
+    if (file_.flushed_size() > 0) {
         // Resumed: the header is already in the file, and it names the columns when the
         // config did not.
         header_written_ = true;
         if (columns_.empty()) {
-            columns_ = read_header(path_);
+            columns_ = read_header(file_.path());
         }
         return;
     }
     if (!columns_.empty()) {
         write_header();
-    }
-}
-
-csv_output::~csv_output() {
-    if (file_ != nullptr) {
-        std::fclose(file_);  // errors here have nowhere to go; close() reports them
     }
 }
 
@@ -183,14 +176,12 @@ void csv_output::write_header() {
 }
 
 void csv_output::write_line() {
-    if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size()) {
-        throw std::system_error(errno, std::generic_category(), "writing " + path_);
-    }
+    file_.write(line_);
 }
 
 void csv_output::write(const item& value) {
-    if (file_ == nullptr) {
-        throw std::logic_error("csv_output::write after close: " + path_);
+    if (!file_.is_open()) {
+        throw std::logic_error("csv_output::write after close: " + file_.path());
     }
     if (!header_written_) {
         // No configured columns: the first item decides them (documented in the header).
@@ -214,23 +205,11 @@ void csv_output::write(const item& value) {
 }
 
 void csv_output::flush() {
-    if (file_ == nullptr) {
-        return;
-    }
-    if (std::fflush(file_) != 0) {
-        throw std::system_error(errno, std::generic_category(), "flushing " + path_);
-    }
-    flushed_size_ = static_cast<std::uint64_t>(std::ftell(file_));
+    file_.flush();
 }
 
 void csv_output::close() {
-    if (file_ == nullptr) {
-        return;
-    }
-    std::FILE* file = std::exchange(file_, nullptr);
-    if (std::fclose(file) != 0) {
-        throw std::system_error(errno, std::generic_category(), "closing " + path_);
-    }
+    file_.close();
 }
 
 }  // namespace harvest::pipelines

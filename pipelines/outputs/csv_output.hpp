@@ -21,8 +21,8 @@
 // close()). Not thread-safe; the sink's one writer calls it.
 
 #include "pipelines/outputs/output.hpp"
+#include "pipelines/outputs/output_file.hpp"
 
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -34,17 +34,16 @@ class csv_output final : public output {
     // `path` and the OS reason when the file cannot be created.
     // append: keep the file's content (header included) and write after it (resume).
     csv_output(std::string path, std::vector<std::string> columns, bool append = false);
-    ~csv_output() override;
     csv_output(const csv_output&) = delete;
     csv_output& operator=(const csv_output&) = delete;
 
     std::string_view name() const override { return name_; }
     void write(const item& value) override;
     void flush() override;
-    std::optional<std::uint64_t> flushed_size() const override { return flushed_size_; }
+    std::optional<std::uint64_t> flushed_size() const override { return file_.flushed_size(); }
     void close() override;
 
-    const std::string& path() const noexcept { return path_; }
+    const std::string& path() const noexcept { return file_.path(); }
     // The columns in effect: empty until the first item when none were configured.
     const std::vector<std::string>& columns() const noexcept { return columns_; }
 
@@ -54,14 +53,12 @@ class csv_output final : public output {
     void write_header();
     void write_line();
 
-    std::string path_;
     std::string name_;
+    output_file file_;
     std::vector<std::string> columns_;
     bool header_written_ = false;
-    std::FILE* file_ = nullptr;
-    std::uint64_t flushed_size_ = 0;  // file length after the last flush
-    std::string line_;                // reused: a row allocates only while rows keep growing
-    std::string json_;                // reused scratch for nested values
+    std::string line_;  // reused: a row allocates only while rows keep growing
+    std::string json_;  // reused scratch for nested values
 };
 
 // Appends `text` to `out` as one RFC 4180 field: quoted when it holds `,` `"` CR or LF or is

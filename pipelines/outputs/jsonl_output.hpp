@@ -7,8 +7,8 @@
 // buffer: a line reaches the file when the buffer fills, on flush() and on close().
 
 #include "pipelines/outputs/output.hpp"
+#include "pipelines/outputs/output_file.hpp"
 
-#include <cstdio>
 #include <string>
 
 namespace harvest::pipelines {
@@ -18,7 +18,6 @@ class jsonl_output final : public output {
     // Throws std::runtime_error naming `path` and the OS reason when it cannot be created.
     // append: keep the file's content and write after it (resume).
     explicit jsonl_output(std::string path, bool append = false);
-    ~jsonl_output() override;
     jsonl_output(const jsonl_output&) = delete;
     jsonl_output& operator=(const jsonl_output&) = delete;
 
@@ -26,18 +25,16 @@ class jsonl_output final : public output {
     void write(const item& value) override;
     void flush() override;
     void close() override;
-    std::optional<std::uint64_t> flushed_size() const override { return flushed_size_; }
+    std::optional<std::uint64_t> flushed_size() const override { return file_.flushed_size(); }
 
-    const std::string& path() const noexcept { return path_; }
+    const std::string& path() const noexcept { return file_.path(); }
 
     static constexpr std::size_t buffer_size = 1 << 20;
 
   private:
-    std::string path_;
     std::string name_;
-    std::FILE* file_ = nullptr;
-    std::uint64_t flushed_size_ = 0;  // file length after the last flush
-    std::string line_;                // reused: serializing allocates only while lines keep growing
+    output_file file_;
+    std::string line_;  // reused: serializing allocates only while lines keep growing
 };
 
 }  // namespace harvest::pipelines

@@ -5,31 +5,66 @@
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 namespace harvest::pipelines {
 
-opened_file open_output_file(const std::string& path, bool append, std::size_t buffer_size) {
-    const std::filesystem::path file_path(path);
+output_file::output_file(std::string path, bool append, std::size_t buffer_size)
+    : path_(std::move(path)) {
+    const std::filesystem::path file_path(path_);
     if (file_path.has_parent_path()) {
         std::error_code error;
         std::filesystem::create_directories(file_path.parent_path(), error);
         if (error) {
-            throw std::runtime_error("cannot create the folder of output " + path + ": " +
+            throw std::runtime_error("cannot create the folder of output " + path_ + ": " +
                                      error.message());
         }
     }
-    opened_file out;
-    out.file = std::fopen(path.c_str(), append ? "ab" : "wb");
-    if (out.file == nullptr) {
-        throw std::runtime_error("cannot open output " + path + ": " + std::strerror(errno));
+    file_ = std::fopen(path_.c_str(), append ? "ab" : "wb");
+    if (file_ == nullptr) {
+        throw std::runtime_error("cannot open output " + path_ + ": " + std::strerror(errno));
     }
     // Full buffering with a large buffer: one write(2) per buffer instead of per line.
-    std::setvbuf(out.file, nullptr, _IOFBF, buffer_size);
+    std::setvbuf(file_, nullptr, _IOFBF, buffer_size);
     if (append) {
-        std::fseek(out.file, 0, SEEK_END);
-        out.size = static_cast<std::uint64_t>(std::ftell(out.file));
+        std::fseek(file_, 0, SEEK_END);
+        flushed_size_ = static_cast<std::uint64_t>(std::ftell(file_));
     }
-    return out;
+}
+
+output_file::~output_file() {
+    if (file_ != nullptr) {
+        std::fclose(file_);
+    }
+}
+
+void output_file::write(std::string_view bytes) {
+    if (file_ == nullptr) {
+        throw std::logic_error("write after close: " + path_);
+    }
+    if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+        throw std::system_error(errno, std::generic_category(), "writing " + path_);
+    }
+}
+
+void output_file::flush() {
+    if (file_ == nullptr) {
+        return;
+    }
+    if (std::fflush(file_) != 0) {
+        throw std::system_error(errno, std::generic_category(), "flushing " + path_);
+    }
+    flushed_size_ = static_cast<std::uint64_t>(std::ftell(file_));
+}
+
+void output_file::close() {
+    if (file_ == nullptr) {
+        return;
+    }
+    std::FILE* file = std::exchange(file_, nullptr);
+    if (std::fclose(file) != 0) {
+        throw std::system_error(errno, std::generic_category(), "closing " + path_);
+    }
 }
 
 }  // namespace harvest::pipelines

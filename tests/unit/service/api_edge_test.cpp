@@ -4,6 +4,7 @@
 
 #include "config/service_config.hpp"
 #include "service/api.hpp"
+#include "service/api_server.hpp"
 #include "service/egress_guard.hpp"
 #include "service/jobs_db.hpp"
 #include "service/signing.hpp"
@@ -225,4 +226,40 @@ TEST_CASE("jobs_db: a new database file is created readable by its owner only (0
         }
     }
     ::umask(old_umask);
+}
+
+TEST_CASE("listener: the service config's listener keys reach the API server's limits",
+          "[unit][service]") {
+    const std::string base = R"(
+api_keys_file: keys.txt
+jobs_db: jobs.db
+max_body: 1MiB
+profiles:
+  p:
+    extract: [{match: "/", type: json, fields: {id: /id}}]
+)";
+    const auto defaults =
+        service::api_server_limits::from(config::parse_service_config(base, "serve.yaml", "/tmp"));
+    CHECK(defaults.header_timeout == std::chrono::seconds(10));
+    CHECK(defaults.max_connections == 1024);
+    CHECK(defaults.max_connections_per_ip == 64);
+    CHECK(defaults.reserved_connections == 64);
+    CHECK(defaults.body_limit == (1u << 20));
+
+    const auto set = service::api_server_limits::from(config::parse_service_config(
+        base + "listener: {header_timeout: 2s, max_connections: 100, max_connections_per_ip: 10, "
+               "reserved_connections: 8}\n",
+        "serve.yaml", "/tmp"));
+    CHECK(set.header_timeout == std::chrono::seconds(2));
+    CHECK(set.max_connections == 100);
+    CHECK(set.max_connections_per_ip == 10);
+    CHECK(set.reserved_connections == 8);
+
+    for (const char* bad :
+         {"listener: {reserved_connections: 100, max_connections: 100}\n",
+          "listener: {max_connections: 10, max_connections_per_ip: 11}\n",
+          "listener: {header_timeout: 0s}\n", "listener: {header_timeot: 1s}\n"}) {
+        INFO(bad);
+        CHECK_THROWS(config::parse_service_config(base + bad, "serve.yaml", "/tmp"));
+    }
 }

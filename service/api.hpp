@@ -57,8 +57,10 @@ class api {
     static constexpr std::chrono::hours idempotency_ttl{24};
     // GET .../results is paged (docs/bulk-api.md "Paged results"): `limit` items per page
     // (default and maximum below), and a page also ends after the item whose stored text
-    // reaches max_page_bytes, so one answer is bounded whatever the items hold.
-    static constexpr std::size_t default_page_items = 1000;
+    // reaches max_page_bytes, so one answer is bounded whatever the items hold. The default is
+    // the default max_items_per_job: without a query, a job of small items comes whole, as
+    // before pages existed.
+    static constexpr std::size_t default_page_items = 5000;
     static constexpr std::size_t max_page_items = 5000;
     static constexpr std::size_t max_page_bytes = std::size_t{8} << 20;
     // Submission caps, in bytes: an item's URL (after a template's {id} is filled in) and the

@@ -15,6 +15,7 @@
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -128,12 +129,26 @@ TEST_CASE("api edge: results are paged with limit and a next cursor; no query is
         std::string(boost::json::parse(submitted.body).at("job_id").as_string());
     const std::string results = "/v1/jobs/" + job + "/results";
 
-    // No query: the first page of the default size (1000), and a cursor to the next one.
-    auto first = f.call("GET", results);
-    REQUIRE(first.status == 200);
-    CHECK(lines_of(first.body).size() == 1000);
+    // No query: the first page of the default size (5000), here the whole job, and no cursor.
+    auto whole = f.call("GET", results);
+    REQUIRE(whole.status == 200);
+    CHECK(lines_of(whole.body).size() == 2500);
+    CHECK(header_of(whole, "Harvest-Next-Cursor").empty());
+
+    // A job larger than a page: the first 5000 and a cursor to the rest.
+    f.config.max_items_per_job = 6000;
+    auto big = f.call("POST", "/v1/jobs", urls_body(6000));
+    REQUIRE(big.status == 202);
+    const std::string big_results =
+        "/v1/jobs/" + std::string(boost::json::parse(big.body).at("job_id").as_string()) +
+        "/results";
+    auto first = f.call("GET", big_results);
+    CHECK(lines_of(first.body).size() == 5000);
     const auto next = header_of(first, "Harvest-Next-Cursor");
     REQUIRE_FALSE(next.empty());
+    auto rest = f.call("GET", big_results + "?cursor=" + next);
+    CHECK(lines_of(rest.body).size() == 1000);
+    CHECK(header_of(rest, "Harvest-Next-Cursor").empty());
 
     // Walk every page with limit=700: each item once, in submission order, then no cursor.
     std::vector<std::string> inputs;
@@ -167,6 +182,37 @@ TEST_CASE("api edge: results are paged with limit and a next cursor; no query is
     CHECK_THAT(message_of(f.call("GET", results + "?limit=5001")), Catch::Contains("limit"));
     CHECK(f.call("GET", results + "?cursor=abc").status == 400);
     CHECK(f.call("GET", results + "?nope=1").status == 400);
+}
+
+TEST_CASE("api edge: a page of large items ends at 8 MiB, one item past it at most",
+          "[unit][service]") {
+    api_fixture f("bytes.db");
+    auto submitted = f.call("POST", "/v1/jobs", urls_body(10));
+    REQUIRE(submitted.status == 202);
+    const std::string job =
+        std::string(boost::json::parse(submitted.body).at("job_id").as_string());
+    // Ten results of 3 MiB each (as a runner without max_item_bytes stored them): 30 MiB.
+    const std::string data = "\"" + std::string(3u << 20, 'x') + "\"";
+    for (const auto& item : f.db.results(job)) {
+        f.db.store_result(item.result_id, "ok", data, "", 1, 200);
+    }
+    std::size_t items = 0;
+    std::size_t largest_page = 0;
+    std::string cursor;
+    for (int page = 0; page < 20; ++page) {
+        auto answer = f.call(
+            "GET", "/v1/jobs/" + job + "/results" + (cursor.empty() ? "" : "?cursor=" + cursor));
+        REQUIRE(answer.status == 200);
+        items += lines_of(answer.body).size();
+        largest_page = std::max(largest_page, answer.body.size());
+        cursor = header_of(answer, "Harvest-Next-Cursor");
+        if (cursor.empty()) {
+            break;
+        }
+    }
+    CHECK(items == 10);
+    INFO("largest page: " << largest_page << " bytes");
+    CHECK(largest_page <= (8u << 20) + (3u << 20) + 4096);  // 3 items: 9 MiB and their fields
 }
 
 TEST_CASE("api edge: URL and callback_url lengths are capped at submission", "[unit][service]") {

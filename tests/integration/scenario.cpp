@@ -996,11 +996,21 @@ result run(const scenario& s, const fs::path& dir) {
             if (host.dead || (c.obey_robots && host.robots_status != 0) || host.urls.empty()) {
                 continue;
             }
+            // Under max_requests only the admitted URLs (those that ended) ran: the share is
+            // theirs.
+            const auto admitted = [&](const url_spec& u) {
+                return c.max_requests == 0 || error_count.count(bases[h] + u.path) != 0 ||
+                       item_count.count(bases[h] + u.final_path) != 0;
+            };
             double counted = 0;
+            double ran = 0;
             for (const auto& u : host.urls) {
-                counted += u.counts_failure ? 1 : 0;
+                if (admitted(u)) {
+                    counted += u.counts_failure ? 1 : 0;
+                    ran += 1;
+                }
             }
-            const double share = counted / static_cast<double>(host.urls.size());
+            const double share = ran == 0 ? 0 : counted / ran;
             if (share > c.failure_rate * i3_share_of_failure_rate()) {
                 continue;
             }

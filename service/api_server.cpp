@@ -91,7 +91,8 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
     struct connection {
         beast::tcp_stream* stream = nullptr;
         asio::ip::address peer;
-        bool awaiting_headers = true;  // reading a request line and headers (or idle between)
+        // Reading a request (line, headers, body) or idle between two: not being served yet.
+        bool awaiting_request = true;
         std::chrono::steady_clock::time_point awaiting_since;
         bool evicted = false;  // closed to make room; leaves `connections` when its coroutine ends
     };
@@ -109,12 +110,13 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
 
     std::size_t open_count() const { return connections.size() - evicted; }
 
-    // Closes the connection that has waited longest for its request headers. False when every
-    // open connection is being served.
+    // Closes the connection that has waited longest for its request (headers or body: a body
+    // sent slowly holds a connection as long as slow headers would). False when every open
+    // connection is being served.
     bool evict_oldest_waiting() {
         connection* oldest = nullptr;
         for (auto& c : connections) {  // at most max_connections entries, only under pressure
-            if (!c.evicted && c.awaiting_headers &&
+            if (!c.evicted && c.awaiting_request &&
                 (oldest == nullptr || c.awaiting_since < oldest->awaiting_since)) {
                 oldest = &c;
             }
@@ -154,19 +156,19 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
             http::request_parser<http::string_body> parser;
             parser.header_limit(self->limits.header_limit);
             parser.body_limit(self->limits.body_limit);
-            entry.awaiting_headers = true;
+            entry.awaiting_request = true;
             entry.awaiting_since = std::chrono::steady_clock::now();
             // One deadline for the request line and all headers, however slowly they trickle.
             stream.expires_after(self->limits.header_timeout);
             auto [read_error, read_bytes] = co_await http::async_read_header(
                 stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-            entry.awaiting_headers = false;
             if (!read_error && !parser.is_done()) {
                 stream.expires_after(self->limits.read_timeout);
                 auto [body_error, body_bytes] = co_await http::async_read(
                     stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
                 read_error = body_error;
             }
+            entry.awaiting_request = false;
             if (read_error) {
                 std::optional<api_response> answer;
                 if (read_error == http::error::body_limit) {

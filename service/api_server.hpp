@@ -21,8 +21,8 @@ namespace harvest::service {
 // client that opens connections and sends its headers slowly (slowloris): a deadline for the
 // headers, a cap per client address, and connections kept in reserve — once open connections
 // reach max_connections - reserved_connections, each new connection closes the one that has
-// waited longest for its request headers, as nginx reuses idle keep-alive connections when it
-// runs short. A connection being served (headers read) is never closed to make room.
+// waited longest for its request (headers or body), as nginx reuses idle keep-alive connections
+// when it runs short. A connection being served (its request read) is never closed for room.
 struct api_server_limits {
     std::size_t header_limit = 16 * 1024;
     std::size_t body_limit = 8u << 20;  // beyond: 413 with a JSON error

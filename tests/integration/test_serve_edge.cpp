@@ -516,3 +516,47 @@ TEST_CASE(
         CHECK(signature_valid(f.tmp, r.headers["harvest-signature"], r.body, "whsec-edge-0123"));
     }
 }
+
+TEST_CASE(
+    "serve edge: connections that send a request body slowly cannot take the reserved "
+    "connections either",
+    "[serve]") {
+    temp_dir tmp("harvest-serve-edge-body");
+    const int port = free_port();
+    write_file(tmp / "keys.txt", "key-alpha\n");
+    // A small listener, so that the test fills it with a handful of sockets.
+    write_file(tmp / "serve.yaml",
+               base_config(port,
+                           "listener: {max_connections: 20, max_connections_per_ip: 20, "
+                           "reserved_connections: 4}\n"));
+    serve_child service(tmp / "serve.yaml", tmp / "serve.log", port);
+
+    // Whole headers announcing a 1 MB body, then 10 bytes of it and nothing more: past the
+    // header deadline, into the 30 s body read.
+    const std::string partial =
+        "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000000\r\n\r\n{\"profile\"";
+    std::vector<int> slow;
+    for (int i = 0; i < 20; ++i) {
+        const std::string source = "127.0.0." + std::to_string(2 + i % 5);
+        const int fd = connect_from(source.c_str(), port);
+        REQUIRE(fd >= 0);
+        ::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL);
+        slow.push_back(fd);
+        std::this_thread::sleep_for(5ms);  // distinct ages: the oldest goes first
+    }
+    std::this_thread::sleep_for(300ms);
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        const auto health = http_get(port, "/healthz");
+        INFO("attempt " << attempt << ": /healthz status " << health.status << " in "
+                        << health.seconds << " s");
+        CHECK(health.status == 200);
+        CHECK(health.seconds < 1.0);
+    }
+    // Room was made by closing the oldest slow senders, not the newest.
+    CHECK(closed_by_server(slow.front(), 500ms));
+    CHECK_FALSE(closed_by_server(slow.back(), 0ms));
+    for (int fd : slow) {
+        ::close(fd);
+    }
+}

@@ -143,6 +143,8 @@ void print_summary(const run_figures& figures) {
 }
 
 // One status line, redrawn in place at most 4 times a second.
+constexpr auto progress_redraw_interval = std::chrono::milliseconds(250);
+
 asio::awaitable<void> draw_progress(const crawl::crawler& crawler,
                                     const pipelines::pipeline_stats& items,
                                     std::chrono::steady_clock::time_point started) {
@@ -150,7 +152,7 @@ asio::awaitable<void> draw_progress(const crawl::crawler& crawler,
     std::uint64_t last_requests = 0;
     auto last = started;
     for (;;) {
-        timer.expires_after(std::chrono::milliseconds(250));
+        timer.expires_after(progress_redraw_interval);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         if (ec) {
             co_return;

@@ -78,7 +78,8 @@ constexpr std::string_view to_string(failure_kind kind) noexcept {
 }
 
 // The kind named exactly `name` (names are lower case; no other spelling is accepted).
-constexpr std::optional<failure_kind> parse_failure_kind(std::string_view name) noexcept {
+[[nodiscard]] constexpr std::optional<failure_kind> parse_failure_kind(
+    std::string_view name) noexcept {
     for (std::size_t i = 0; i < failure_kind_names.size(); ++i) {
         if (failure_kind_names[i] == name) {
             return static_cast<failure_kind>(i);

@@ -66,7 +66,7 @@ constexpr bool istarts_with(std::string_view text, std::string_view prefix) {
 
 // The whole of `text` (surrounding whitespace aside) as a finite number, or nothing: "12.5"
 // is 12.5, "12.5 EUR", "", "nan" and "1e999" are nothing.
-inline std::optional<double> parse_double(std::string_view text) {
+[[nodiscard]] inline std::optional<double> parse_double(std::string_view text) {
     text = trim(text);
     double number = 0;
     const auto result = std::from_chars(text.data(), text.data() + text.size(), number);
@@ -78,7 +78,7 @@ inline std::optional<double> parse_double(std::string_view text) {
 }
 
 // `number` as an int64 when it is a whole number in range: 3.0 is 3, 3.5 and 2^63 are nothing.
-inline std::optional<std::int64_t> integral_double(double number) {
+[[nodiscard]] inline std::optional<std::int64_t> integral_double(double number) {
     // 2^63 is exactly representable; the range check must exclude it.
     constexpr double limit = 9223372036854775808.0;
     if (!std::isfinite(number) || std::trunc(number) != number || number < -limit ||
@@ -90,7 +90,7 @@ inline std::optional<std::int64_t> integral_double(double number) {
 
 // The whole of `text` (surrounding whitespace aside) as an int64: "42" and "3.0" are numbers,
 // "3.5", "" and "9223372036854775808" are nothing.
-inline std::optional<std::int64_t> parse_int64(std::string_view text) {
+[[nodiscard]] inline std::optional<std::int64_t> parse_int64(std::string_view text) {
     text = trim(text);
     std::int64_t integer = 0;
     const auto result = std::from_chars(text.data(), text.data() + text.size(), integer);

@@ -91,9 +91,9 @@ class resilient_sender {
         resilience::clock::time_point retry_at{};
         bool breaker_open = false;
     };
-    admission admit(resilience::clock::time_point now);
+    [[nodiscard]] admission admit(resilience::clock::time_point now);
     // The target's retry budget: true (and counted) when a retry may be sent now.
-    bool try_retry(resilience::clock::time_point now);
+    [[nodiscard]] bool try_retry(resilience::clock::time_point now);
 
     http_client& client_;
     std::shared_ptr<const crawl::http_options> http_;

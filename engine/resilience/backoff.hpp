@@ -21,8 +21,8 @@ class backoff {
 
     // retry_number: 1 = the first retry (0 = no retry yet, delay 0). previous_delay: the delay
     // chosen before the previous retry (decorrelated jitter only).
-    clock::duration delay(unsigned retry_number, clock::duration previous_delay,
-                          std::mt19937_64& rng) const;
+    [[nodiscard]] clock::duration delay(unsigned retry_number, clock::duration previous_delay,
+                                        std::mt19937_64& rng) const;
 
     // min(max, base * 2^(n-1)); 0 for n = 0.
     clock::duration cap(unsigned retry_number) const;

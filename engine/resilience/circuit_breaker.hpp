@@ -39,7 +39,7 @@ class circuit_breaker {
 
     // A permit to send a request now, or nullopt while open (or half-open with every probe
     // slot taken). Moves open → half_open once open_for has elapsed.
-    std::optional<breaker_permit> try_acquire(clock::time_point now);
+    [[nodiscard]] std::optional<breaker_permit> try_acquire(clock::time_point now);
 
     // The result of a request sent under `permit`. A neutral outcome is not counted in the
     // window; on a probe it counts as success (the server answered).
@@ -50,7 +50,7 @@ class circuit_breaker {
     void cancel(const breaker_permit& permit);
 
     // The state as a gauge shows it: open whose open_for has elapsed reads as half_open.
-    breaker_state state(clock::time_point now) const;
+    [[nodiscard]] breaker_state state(clock::time_point now) const;
 
     // When open: when half-open begins. Otherwise the last such time (not meaningful).
     clock::time_point next_attempt_at() const { return next_attempt_; }

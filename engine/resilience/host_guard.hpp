@@ -30,7 +30,8 @@
 namespace harvest::resilience {
 
 // A retry over its host's retry budget waits this long before it asks again (the budget names
-// no time: it grows with the host's first attempts).
+// no time: it grows with the host's first attempts). The one such interval: the frontier,
+// resilient_sender and the bulk service all wait this long (docs/bulk-api.md says 250 ms).
 inline constexpr auto budget_recheck = std::chrono::milliseconds(250);
 
 // What a guard is made of: the crawl config's per-host values, after `hosts:` overrides.

@@ -17,16 +17,16 @@ inline constexpr std::chrono::seconds retry_after_saturation{3'155'760'000};
 // `value` is the header value. Delta-seconds: ^\s*[0-9]+\s*$ (no sign, no fraction). An
 // HTTP-date gives max(0, date - now), rounded down to whole seconds. Anything else (garbage,
 // negative, fractional, out-of-range date fields) = nullopt: the caller falls back to backoff.
-std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
-                                                      std::chrono::system_clock::time_point now);
+[[nodiscard]] std::optional<std::chrono::seconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now);
 
 // The HTTP-date alone, as seconds since 1970-01-01T00:00:00Z (negative before). Accepts the
 // three RFC 9110 forms, leniently as urllib3 (Python's email.utils) does: day of month with one
 // or two digits, optional day name, zone GMT/UT/UTC/Z, a numeric offset (+hhmm) or US zone
 // names, no zone = UTC. A two-digit year (RFC 850) is the year with those digits at most 50
 // years after `now`'s year.
-std::optional<std::int64_t> parse_http_date(std::string_view value,
-                                            std::chrono::system_clock::time_point now);
+[[nodiscard]] std::optional<std::int64_t> parse_http_date(
+    std::string_view value, std::chrono::system_clock::time_point now);
 
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
 constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {

@@ -26,10 +26,10 @@ class retry_budget {
     void on_request(clock::time_point now);
 
     // May a retry be sent now? If so it is counted.
-    bool try_spend(clock::time_point now);
+    [[nodiscard]] bool try_spend(clock::time_point now);
 
     // Retries that may still be sent at `now` (floor), for metrics and tests.
-    double available(clock::time_point now) const;
+    [[nodiscard]] double available(clock::time_point now) const;
 
   private:
     struct bucket {

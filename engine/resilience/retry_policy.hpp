@@ -28,7 +28,7 @@ struct attempt_outcome {
 // How an attempt counts for the target's circuit breaker: transport errors and 5xx against it;
 // 4xx (429 included) say nothing about its health. The one mapping the crawler and the
 // resilient sender (webhooks, the service's jobs) share.
-call_outcome breaker_outcome_of(const attempt_outcome& outcome) noexcept;
+[[nodiscard]] call_outcome breaker_outcome_of(const attempt_outcome& outcome) noexcept;
 
 enum class verdict { success, retry, fail };
 
@@ -51,19 +51,20 @@ class retry_policy {
 
     // attempts_made: attempts so far, this one included (>= 1). previous_delay: the delay
     // before this attempt (decorrelated jitter). wall_now: for Retry-After HTTP-dates.
-    decision classify(const attempt_outcome& outcome, unsigned attempts_made,
-                      std::string_view method, bool has_idempotency_key,
-                      clock::duration previous_delay, std::mt19937_64& rng,
-                      std::chrono::system_clock::time_point wall_now) const;
+    [[nodiscard]] decision classify(const attempt_outcome& outcome, unsigned attempts_made,
+                                    std::string_view method, bool has_idempotency_key,
+                                    clock::duration previous_delay, std::mt19937_64& rng,
+                                    std::chrono::system_clock::time_point wall_now) const;
 
     // May a request with this method be retried? (methods; idempotency_methods only with a key;
     // any_method = all.) Methods compare case-insensitively.
-    bool method_retryable(std::string_view method, bool has_idempotency_key) const;
+    [[nodiscard]] bool method_retryable(std::string_view method, bool has_idempotency_key) const;
 
     // The backoff delay before retry number `retry_number` (1 = first retry), with the
     // options' immediate_first_retry and backoff_jitter applied. Retry-After not considered.
-    clock::duration backoff_delay(unsigned retry_number, clock::duration previous_delay,
-                                  std::mt19937_64& rng) const;
+    [[nodiscard]] clock::duration backoff_delay(unsigned retry_number,
+                                                clock::duration previous_delay,
+                                                std::mt19937_64& rng) const;
 
     const crawl::retry_options& options() const { return options_; }
 

@@ -19,11 +19,11 @@ class token_bucket {
     token_bucket(double per_second, double burst);
 
     // Takes one token if one is available at `now`.
-    bool try_acquire(clock::time_point now);
+    [[nodiscard]] bool try_acquire(clock::time_point now);
 
     // The earliest time at or after `now` when try_acquire will succeed (exact: try_acquire at
     // the returned time succeeds, one nanosecond earlier it does not).
-    clock::time_point next_available(clock::time_point now) const;
+    [[nodiscard]] clock::time_point next_available(clock::time_point now) const;
 
     // Changes the refill rate, keeping the burst (in tokens) and the debt already accumulated.
     // Used by adaptive rate limiting. <= 0 = unlimited.

@@ -215,8 +215,9 @@ asio::awaitable<void> submit(std::shared_ptr<webhook_state> self, webhook_batch 
 // Sends a partial batch once it is batch_wait old, so a slow crawl's items do not wait for a
 // full batch. Ends when the output closes.
 asio::awaitable<void> tick(std::shared_ptr<webhook_state> self) {
-    const auto period = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(10),
-                                                            self->spec.batch_wait / 2);
+    // Looks twice per batch_wait, but never more often than every min_tick.
+    constexpr auto min_tick = std::chrono::milliseconds(10);
+    const auto period = std::max<std::chrono::milliseconds>(min_tick, self->spec.batch_wait / 2);
     while (!self->closing) {
         self->ticker->expires_after(period);
         (void)co_await self->ticker->async_wait(asio::as_tuple(asio::use_awaitable));

@@ -39,6 +39,9 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr std::string_view text_plain = "text/plain; charset=utf-8";
+// After a failed accept (out of file descriptors and the like): wait this long before the next,
+// rather than spin.
+constexpr auto accept_error_pause = std::chrono::milliseconds(100);
 // Prometheus keeps one connection per target; a connection serving this many requests is
 // closed anyway so that no loop is unbounded (the client just reconnects).
 constexpr int max_requests_per_connection = 100'000;
@@ -270,7 +273,7 @@ asio::awaitable<void> accept_loop(impl_ptr self) {
             }
             // Out of file descriptors and the like: pause rather than spin, then go on.
             spdlog::warn("metrics server: accept failed: {}", ec.message());
-            asio::steady_timer pause(self->strand, std::chrono::milliseconds(100));
+            asio::steady_timer pause(self->strand, accept_error_pause);
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             continue;
         }

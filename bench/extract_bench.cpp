@@ -70,7 +70,7 @@ std::vector<page> load_pages(const std::filesystem::path& dir, std::size_t limit
     return pages;
 }
 
-// The product fields of shared/spec/items.md as CSS rules over the catalog's product pages
+// The product fields of docs/items.md as CSS rules over the catalog's product pages
 // (selectors documented in shared/workload/README.md); bench/extract_parsel.py uses the same.
 std::vector<pl::field_rule> product_rules() {
     auto rule = [](std::string name, std::string css, std::string attribute, pl::value_kind as) {

@@ -1,4 +1,4 @@
-// harvest: the command line (shared/spec/cli.md).
+// harvest: the command line (docs/cli.md).
 
 #include "cli/run_command.hpp"
 

@@ -7,7 +7,7 @@
 
 namespace harvest::cli {
 
-// Exit statuses of shared/spec/cli.md.
+// Exit statuses of docs/cli.md.
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failed = 1;
 inline constexpr int exit_usage = 2;

@@ -1,5 +1,5 @@
 #pragma once
-// A whole crawl config, typed and validated (shared/spec/config.md).
+// A whole crawl config, typed and validated (docs/config.md).
 
 #include "engine/crawl/options.hpp"
 #include "pipelines/rules.hpp"

@@ -1,5 +1,5 @@
 // YAML crawl config -> typed crawl_config, with validation that names file:line:col, what is
-// wrong and what would be right (shared/spec/config.md is the contract for every key here).
+// wrong and what would be right (docs/config.md is the contract for every key here).
 
 #include "config/loader.hpp"
 

@@ -1,6 +1,6 @@
 #pragma once
 // Loading a crawl config: YAML text -> `--set` overrides -> ${ENV} substitution -> validation ->
-// the typed crawl_config (shared/spec/config.md). Every problem is thrown as config_error whose
+// the typed crawl_config (docs/config.md). Every problem is thrown as config_error whose
 // message starts `file:line:col:` (1-based) and says what is wrong and what would be right.
 
 #include "config/crawl_config.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// The bulk job service's config (`harvest serve --config FILE`, shared/spec/bulk-api.md and
+// The bulk job service's config (`harvest serve --config FILE`, docs/bulk-api.md and
 // docs/bulk-api.md): YAML with the crawl config's conventions. Every problem is thrown as
 // config_error with `file:line:col:` like the crawl loader's.
 

@@ -1,5 +1,5 @@
 #pragma once
-// Items: what extractors emit and outputs write (shared/spec/items.md).
+// Items: what extractors emit and outputs write (docs/items.md).
 //
 // An item is a boost::json::object, which keeps insertion order: `url`, `fetched_at`, `status`
 // first, then the extracted fields in config order. Outputs serialize it with append_json()

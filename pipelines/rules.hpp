@@ -1,5 +1,5 @@
 #pragma once
-// Typed `extract`, `follow` and `outputs` sections of a crawl config (shared/spec/config.md).
+// Typed `extract`, `follow` and `outputs` sections of a crawl config (docs/config.md).
 // Plain values filled by the config module; the pipelines compile them into extractors and
 // outputs.
 

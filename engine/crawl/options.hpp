@@ -1,6 +1,6 @@
 #pragma once
 // Typed settings of the engine: the `engine`, `http`, `rate_limit`, `retry`, `circuit_breaker`
-// and `hosts` sections of a crawl config (shared/spec/config.md), with the spec's defaults.
+// and `hosts` sections of a crawl config (docs/config.md), with the spec's defaults.
 // Plain values: no I/O, no Asio. The config module fills them; the engine only reads them.
 
 #include "engine/core/failure_kind.hpp"

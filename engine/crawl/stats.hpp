@@ -1,5 +1,5 @@
 #pragma once
-// Counters of one crawl, read by the run summary and `--stats-json` (shared/spec/cli.md).
+// Counters of one crawl, read by the run summary and `--stats-json` (docs/cli.md).
 // Written from any thread: plain atomics for the hot counters, a mutex only for the keyed
 // maps of rare events (failure kinds, retry reasons).
 

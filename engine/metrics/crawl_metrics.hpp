@@ -1,6 +1,6 @@
 #pragma once
 
-// Every metric family of shared/spec/metrics.md, declared once (STYLE.md: Envoy-style stats
+// Every metric family of docs/metrics.md, declared once (STYLE.md: Envoy-style stats
 // lists). Names, types and label names are the contract the Grafana dashboard relies on; the
 // `crawl` label of the spec is the registry's constant label, so families declare only the
 // labels after it.

@@ -1,7 +1,7 @@
 #pragma once
 // The `extract` and `follow` sections compiled once, applied to every fetched page.
 //
-// Extraction (shared/spec/config.md, items.md): per extract type (json, jsonld, microdata,
+// Extraction (docs/config.md, items.md): per extract type (json, jsonld, microdata,
 // html), the first rule in config order whose `match` regex is found in the page URL extracts
 // items. So one page may give json items from one rule and jsonld items from another, but never
 // items from two jsonld rules. The URL matched is the final URL (after redirects), the same one

@@ -1,6 +1,6 @@
 #pragma once
 // `type: json` extraction: one item per response body, each field read with a JSON Pointer
-// (RFC 6901) and converted by its `as` (shared/spec/config.md, items.md).
+// (RFC 6901) and converted by its `as` (docs/config.md, items.md).
 //
 // Conversion decisions (each documented here because config.md leaves them open):
 // - A missing pointer or a JSON null gives null.

@@ -1,5 +1,5 @@
 #pragma once
-// The product fields of shared/spec/items.md, in item order: what a `type: jsonld` or
+// The product fields of docs/items.md, in item order: what a `type: jsonld` or
 // `type: microdata` rule with `schema: Product` emits after url, fetched_at and status (see
 // pipelines/structured/product.hpp). Header-only, so config validation can name them without
 // linking the pipelines.

@@ -1,6 +1,6 @@
 #pragma once
 // HTML selection for `type: html` extraction and `follow` link discovery
-// (shared/spec/config.md): CSS selectors compiled to XPath 1.0, libxml2's HTML parser, compiled
+// (docs/config.md): CSS selectors compiled to XPath 1.0, libxml2's HTML parser, compiled
 // XPath per field, link resolution with Boost.URL. Pure functions over a page's bytes: no I/O.
 //
 // Thread-safety: an html_document is immutable after parse(); its const members may run on many

@@ -1,7 +1,7 @@
 #pragma once
 // schema.org availability URLs ("https://schema.org/InStock", "http://schema.org/OutOfStock",
 // "InStock") and common shop phrases ("In stock", "Sold out", "Pre-order") to the values of
-// shared/spec/items.md: in_stock, out_of_stock, preorder, backorder, discontinued, limited,
+// docs/items.md: in_stock, out_of_stock, preorder, backorder, discontinued, limited,
 // online_only, sold_out, in_store_only. Pure.
 
 #include <optional>

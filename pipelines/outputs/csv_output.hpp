@@ -1,6 +1,6 @@
 #pragma once
 // CSV (RFC 4180): a header row, then one row per item, CRLF after every row, UTF-8.
-// (shared/spec/items.md, shared/spec/config.md `outputs`)
+// (docs/items.md, docs/config.md `outputs`)
 //
 // Columns: `columns` as configured, in that order. The config requires them for csv; when the
 // list is empty anyway (a library user), the first item's keys, in item order, become the

@@ -1,5 +1,5 @@
 #pragma once
-// The error stream: requests given up for good, one JSON line each (shared/spec/items.md):
+// The error stream: requests given up for good, one JSON line each (docs/items.md):
 //   {"url", "error", "attempts", "status"?, "final_at", "last_error"?}
 // `status` only when there was a response; `last_error` (an extension) only when there was a
 // transport error kind. Written next to the first JSONL output: out/items.jsonl ->

@@ -1,6 +1,6 @@
 #pragma once
 // JSON Lines: one compact JSON object per line, UTF-8, `\n`-terminated, keys in extraction
-// order (shared/spec/items.md).
+// order (docs/items.md).
 //
 // A new run truncates the file (resume, which will truncate to the last committed offset
 // instead, comes later). Missing parent folders are created. Writes go through a 1 MiB stdio

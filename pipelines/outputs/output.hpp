@@ -1,5 +1,5 @@
 #pragma once
-// Where items go. Every item goes to every output (shared/spec/config.md `outputs`).
+// Where items go. Every item goes to every output (docs/config.md `outputs`).
 //
 // Thread-safety: none needed. The pipeline sink calls an output from its one writer coroutine
 // only, so an implementation may keep plain buffers. Outputs may block (file I/O); that is the
@@ -42,7 +42,7 @@ class output {
     virtual async_output* as_async() noexcept { return nullptr; }
 };
 
-// Items an asynchronous output gave up on, for the error stream (shared/spec/items.md).
+// Items an asynchronous output gave up on, for the error stream (docs/items.md).
 struct undelivered_batch {
     std::string output;                                       // output::name()
     std::string url;                                          // where it was sent

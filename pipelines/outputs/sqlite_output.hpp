@@ -1,5 +1,5 @@
 #pragma once
-// SQLite: one table of items in a database file (shared/spec/config.md `outputs`).
+// SQLite: one table of items in a database file (docs/config.md `outputs`).
 //
 // Schema. `table` (default "items") holds:
 //   - the `key` field's column, TEXT PRIMARY KEY NOT NULL, when `key` is set;

@@ -1,5 +1,5 @@
 #pragma once
-// The webhook output (shared/spec/config.md `type: webhook`): items are POSTed in batches as
+// The webhook output (docs/config.md `type: webhook`): items are POSTed in batches as
 // JSON, {"items": [item, ...]}, with Content-Type application/json and a header
 // retry.idempotency_header (Idempotency-Key) that names the batch and is the same on every
 // retry of it. Delivery goes through the engine's own client and resilience

@@ -1,5 +1,5 @@
 #pragma once
-// JSON-LD blocks of an HTML page (shared/spec/items.md, the raw `jsonld` list).
+// JSON-LD blocks of an HTML page (docs/items.md, the raw `jsonld` list).
 //
 // The page is scanned as bytes, without a DOM: a JSON-LD block is the raw text of a <script>
 // element whose `type` attribute, trimmed and lowercased, is `application/ld+json` (parameters

@@ -1,5 +1,5 @@
 #pragma once
-// schema.org Product objects normalized to the product fields of shared/spec/items.md, keys in
+// schema.org Product objects normalized to the product fields of docs/items.md, keys in
 // this order: id, name, brand, price, currency, availability, rating, review_count, image
 // (missing -> null).
 //

@@ -15,7 +15,7 @@ using config_test::parse;
 
 namespace {
 
-// Every supported key of shared/spec/config.md, each set away from its default.
+// Every supported key of docs/config.md, each set away from its default.
 const std::string full_config = R"(name: catalog_2-b
 seeds:
   - url: http://127.0.0.1:8080/catalog/page-1.html

@@ -1,4 +1,4 @@
-// parse_duration / parse_size: the unit tables of shared/spec/config.md.
+// parse_duration / parse_size: the unit tables of docs/config.md.
 
 #include "config/loader.hpp"
 

@@ -1,4 +1,4 @@
-// crawl_metrics against shared/spec/metrics.md, and whole expositions through
+// crawl_metrics against docs/metrics.md, and whole expositions through
 // `promtool check metrics` (plus the two checks promtool does not make: every histogram series
 // has a +Inf bucket, and no series appears twice).
 
@@ -107,7 +107,7 @@ std::string check_series(const std::string& text) {
     return "";
 }
 
-// The spec's table (shared/spec/metrics.md), `crawl` left out: it is a constant label.
+// The spec's table (docs/metrics.md), `crawl` left out: it is a constant label.
 struct spec_row {
     const char* name;
     metric_type type;

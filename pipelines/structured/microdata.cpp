@@ -412,7 +412,7 @@ std::string remove_dot_segments(std::string_view path) {
 
 }  // namespace
 
-std::string resolve_url(std::string_view base, std::string_view reference) {
+std::string urljoin(std::string_view base, std::string_view reference) {
     if (base.empty()) {
         return std::string(reference);
     }
@@ -702,7 +702,7 @@ class microdata_reader {
         if (url.empty()) {
             return {};
         }
-        return resolve_url(base_url_, url);
+        return urljoin(base_url_, url);
     }
 
     boost::json::value property_value(const xmlNode* node, int depth, bool force) {
@@ -793,7 +793,7 @@ std::pair<std::string, std::string> infer_context(std::string_view type, std::st
             return std::string(s);
         };
         if (!parts.path.empty() && parts.fragment && !parts.fragment->empty()) {
-            return {resolve_url(base, parts.path), strip_slashes(*parts.fragment)};
+            return {urljoin(base, parts.path), strip_slashes(*parts.fragment)};
         }
         if (!parts.path.empty()) {
             return {base, strip_slashes(parts.path)};

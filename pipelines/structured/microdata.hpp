@@ -50,8 +50,11 @@ std::vector<boost::json::value> microdata_to_uniform(
     const std::vector<boost::json::value>& items,
     std::string_view schema_context = "http://schema.org");
 
-// RFC 3986 reference resolution, as Python's urljoin does it for http(s) URLs. An empty base
-// leaves the reference as written.
-std::string resolve_url(std::string_view base, std::string_view reference);
+// RFC 3986 reference resolution, as Python's urljoin does it, for the URL values of microdata
+// items (itemid, href, src, ...): what extruct shows. Not the crawl's net::resolve_url, which
+// follows links and redirects: this one keeps the fragment, resolves any scheme, never fails (a
+// reference of another scheme comes back as written) and leaves the reference as written when
+// `base` is empty.
+std::string urljoin(std::string_view base, std::string_view reference);
 
 }  // namespace harvest::pipelines

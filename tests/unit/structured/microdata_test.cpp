@@ -1,4 +1,4 @@
-// find_microdata: value rules per element, nesting, itemref, itemid, options; resolve_url.
+// find_microdata: value rules per element, nesting, itemref, itemid, options; urljoin.
 
 #include "pipelines/structured/microdata.hpp"
 
@@ -158,19 +158,23 @@ TEST_CASE("microdata_to_uniform gives JSON-LD-like objects", "[unit]") {
                                         "name":"A","brand":{"@type":"Brand","name":"B"}})"));
 }
 
-TEST_CASE("resolve_url follows RFC 3986 like urljoin", "[unit]") {
+TEST_CASE("urljoin follows RFC 3986 like Python's urljoin, fragment kept", "[unit]") {
     const std::string base = "http://a/b/c/d;p?q";
-    CHECK(hp::resolve_url(base, "g") == "http://a/b/c/g");
-    CHECK(hp::resolve_url(base, "./g") == "http://a/b/c/g");
-    CHECK(hp::resolve_url(base, "g/") == "http://a/b/c/g/");
-    CHECK(hp::resolve_url(base, "/g") == "http://a/g");
-    CHECK(hp::resolve_url(base, "//g") == "http://g");
-    CHECK(hp::resolve_url(base, "?y") == "http://a/b/c/d;p?y");
-    CHECK(hp::resolve_url(base, "#s") == "http://a/b/c/d;p?q#s");
-    CHECK(hp::resolve_url(base, "../g") == "http://a/b/g");
-    CHECK(hp::resolve_url(base, "../..") == "http://a/");
-    CHECK(hp::resolve_url(base, "../../../g") == "http://a/g");
-    CHECK(hp::resolve_url(base, "https://x.org/y") == "https://x.org/y");
-    CHECK(hp::resolve_url("http://some-example.com", "a.jpg") == "http://some-example.com/a.jpg");
-    CHECK(hp::resolve_url("", "a.jpg") == "a.jpg");
+    CHECK(hp::urljoin(base, "g") == "http://a/b/c/g");
+    CHECK(hp::urljoin(base, "./g") == "http://a/b/c/g");
+    CHECK(hp::urljoin(base, "g/") == "http://a/b/c/g/");
+    CHECK(hp::urljoin(base, "/g") == "http://a/g");
+    CHECK(hp::urljoin(base, "//g") == "http://g");
+    CHECK(hp::urljoin(base, "?y") == "http://a/b/c/d;p?y");
+    CHECK(hp::urljoin(base, "#s") == "http://a/b/c/d;p?q#s");
+    CHECK(hp::urljoin(base, "../g") == "http://a/b/g");
+    CHECK(hp::urljoin(base, "../..") == "http://a/");
+    CHECK(hp::urljoin(base, "../../../g") == "http://a/g");
+    CHECK(hp::urljoin(base, "https://x.org/y") == "https://x.org/y");
+    CHECK(hp::urljoin("http://some-example.com", "a.jpg") == "http://some-example.com/a.jpg");
+    CHECK(hp::urljoin("", "a.jpg") == "a.jpg");
+    // Where it differs from net::resolve_url: the fragment stays, another scheme is kept as
+    // written rather than failing.
+    CHECK(hp::urljoin(base, "g#frag") == "http://a/b/c/g#frag");
+    CHECK(hp::urljoin(base, "mailto:a@example.com") == "mailto:a@example.com");
 }

@@ -1,7 +1,7 @@
 #include "engine/crawl/request_codec.hpp"
 
 #include <algorithm>
-#include <array>
+#include <cassert>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -32,20 +32,23 @@ std::size_t varint_size(std::uint64_t v) noexcept {
     return n;
 }
 
-void put_varint(std::string& out, std::uint64_t v) {
-    std::array<char, max_varint_bytes> bytes{};
-    std::size_t n = 0;
+// Writers into a buffer sized by encoded_size(): one resize per request instead of an append
+// per field (the spill and the journal encode every request they take, on the crawl's path).
+char* write_varint(char* p, std::uint64_t v) noexcept {
     while (v >= 0x80) {
-        bytes[n++] = static_cast<char>((v & 0x7f) | 0x80);
+        *p++ = static_cast<char>((v & 0x7f) | 0x80);
         v >>= 7;
     }
-    bytes[n++] = static_cast<char>(v);
-    out.append(bytes.data(), n);
+    *p++ = static_cast<char>(v);
+    return p;
 }
 
-void put_str(std::string& out, std::string_view s) {
-    put_varint(out, s.size());
-    out.append(s);
+char* write_str(char* p, std::string_view s) noexcept {
+    p = write_varint(p, s.size());
+    if (!s.empty()) {
+        std::memcpy(p, s.data(), s.size());
+    }
+    return p + s.size();
 }
 
 std::uint64_t zigzag(std::int64_t v) noexcept {
@@ -191,25 +194,28 @@ std::size_t encoded_size(const crawl_request& r) noexcept {
 }
 
 void encode(const crawl_request& r, std::string& out) {
-    out.push_back(static_cast<char>(version));
-    out.push_back(static_cast<char>(flags_of(r)));
-    std::array<char, 8> fp{};
-    for (std::size_t i = 0; i < fp.size(); ++i) {
-        fp[i] = static_cast<char>((r.fingerprint >> (8 * i)) & 0xffu);
+    const std::size_t size = encoded_size(r);
+    const std::size_t start = out.size();
+    out.resize(start + size);
+    char* p = out.data() + start;
+    *p++ = static_cast<char>(version);
+    *p++ = static_cast<char>(flags_of(r));
+    for (std::size_t i = 0; i < 8; ++i) {
+        *p++ = static_cast<char>((r.fingerprint >> (8 * i)) & 0xffu);
     }
-    out.append(fp.data(), fp.size());
-    put_varint(out, r.depth);
-    put_varint(out, r.attempt);
-    put_varint(out, zigzag(backoff_ns(r)));
-    put_str(out, r.http.method);
-    put_str(out, r.http.url);
-    put_varint(out, r.http.headers.size());
+    p = write_varint(p, r.depth);
+    p = write_varint(p, r.attempt);
+    p = write_varint(p, zigzag(backoff_ns(r)));
+    p = write_str(p, r.http.method);
+    p = write_str(p, r.http.url);
+    p = write_varint(p, r.http.headers.size());
     for (const auto& [name, value] : r.http.headers) {
-        put_str(out, name);
-        put_str(out, value);
+        p = write_str(p, name);
+        p = write_str(p, value);
     }
-    put_str(out, r.http.body);
-    put_str(out, r.idempotency_key);
+    p = write_str(p, r.http.body);
+    p = write_str(p, r.idempotency_key);
+    assert(p == out.data() + start + size);
 }
 
 decoded decode(std::string_view bytes) {

@@ -228,10 +228,10 @@ service_config build(const service_reader& r, const node& root) {
                 "a service config must be a map of settings like "
                 "'listen: 127.0.0.1:8700'");
     }
-    r.keys(
-        root, "",
-        {"listen", "api_keys_file", "jobs_db", "max_items_per_job", "max_body", "submit_rate_limit",
-         "concurrency", "profiles", "templates", "webhook", "egress", "listener", "metrics"});
+    r.keys(root, "",
+           {"listen", "api_keys_file", "jobs_db", "max_items_per_job", "max_body",
+            "submit_rate_limit", "concurrency", "quotas", "max_item_bytes", "jobs_ttl", "profiles",
+            "templates", "webhook", "egress", "listener", "metrics"});
     service_config config;
     config.source_path = r.source_name();
     if (const auto* v = r.get(root, "listen")) {
@@ -268,6 +268,33 @@ service_config build(const service_reader& r, const node& root) {
     }
     if (const auto* v = r.get(root, "concurrency")) {
         config.concurrency = r.integer(*v, "concurrency", 1, 10000);
+    }
+    if (const auto* v = r.get(root, "quotas")) {
+        r.keys(*v, "quotas", {"queued_jobs_per_key", "queued_items_per_key", "in_flight_per_key"});
+        if (const auto* q = r.get(*v, "queued_jobs_per_key")) {
+            config.queued_jobs_per_key = r.integer(*q, "quotas.queued_jobs_per_key", 1, 1000000);
+        }
+        if (const auto* q = r.get(*v, "queued_items_per_key")) {
+            config.queued_items_per_key =
+                r.integer(*q, "quotas.queued_items_per_key", 1, 100000000);
+        }
+        if (const auto* q = r.get(*v, "in_flight_per_key")) {
+            config.in_flight_per_key = r.integer(*q, "quotas.in_flight_per_key", 1, 10000);
+        }
+    }
+    if (const auto* v = r.get(root, "max_item_bytes")) {
+        try {
+            config.max_item_bytes = parse_size(r.text(*v, "max_item_bytes"));
+        } catch (const std::invalid_argument&) {
+            r.error(v->where,
+                    "'max_item_bytes' must be a size like 1MiB (got \"" + v->scalar + "\")");
+        }
+        if (config.max_item_bytes == 0) {
+            r.error(v->where, "'max_item_bytes' must be more than 0");
+        }
+    }
+    if (const auto* v = r.get(root, "jobs_ttl")) {
+        config.jobs_ttl = r.duration(*v, "jobs_ttl");
     }
     const auto* profiles = r.get(root, "profiles");
     if (profiles == nullptr || profiles->type != node::kind::map || profiles->entries.empty()) {

@@ -61,6 +61,13 @@ struct service_config {
     double submit_per_second = 2;
     double submit_burst = 10;
     std::size_t concurrency = 64;
+    // Tenants (docs/bulk-api.md, "Tenants"): what one API key may have queued and in flight,
+    // the largest item data stored, and how long ended jobs are kept.
+    std::size_t queued_jobs_per_key = 10;       // quotas.queued_jobs_per_key
+    std::size_t queued_items_per_key = 50000;   // quotas.queued_items_per_key
+    std::size_t in_flight_per_key = 0;          // quotas.in_flight_per_key; 0 = 3/4 of concurrency
+    std::uint64_t max_item_bytes = 1ull << 20;  // an item's stored data; over it: item_too_large
+    std::chrono::milliseconds jobs_ttl{std::chrono::hours(24 * 7)};  // 0 = kept until DELETE
     std::map<std::string, service_profile> profiles;
     std::map<std::string, std::string> templates;  // name -> URL with {id}
     webhook_settings webhook;

@@ -121,6 +121,13 @@ api_response api::handle(const api_request& request, std::chrono::steady_clock::
         if (request.method != "GET") {
             return error_response(405, "method_not_allowed", "use GET");
         }
+        // A dead or stalled job runner, or jobs_db refusing its writes, is not "ready".
+        if (events_.runner_problem) {
+            if (auto problem = events_.runner_problem()) {
+                return json_response(
+                    503, json::object{{"status", "unhealthy"}, {"problem", std::move(*problem)}});
+            }
+        }
         return json_response(200, json::object{{"status", "ok"}});
     }
     const auto owner = keys_.owner_of(request.authorization);

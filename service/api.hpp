@@ -15,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,8 @@ struct api_response {
 struct api_events {
     std::function<void(const std::string& job_id)> job_submitted;
     std::function<void(const std::string& job_id)> job_cancelled;
+    // What the runner tells the API: empty when it works, else what is wrong (/healthz 503).
+    std::function<std::optional<std::string>()> runner_problem = {};
 };
 
 // {"error": {"code": CODE, "message": MESSAGE}} with `status`.

@@ -1,4 +1,6 @@
-// The bulk service's scheduler and per-item fetch coroutines (job_runner.hpp).
+// The bulk service's runner (job_runner.hpp): a scheduler over the jobs of every API key, items
+// parked on their host or delayed (no coroutine while they wait), one coroutine per attempt in
+// flight, a writer that batches jobs_db writes and retries them on a timer, and the webhooks.
 
 #include "service/job_runner.hpp"
 
@@ -14,16 +16,17 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <vector>
 
 namespace harvest::service {
@@ -39,14 +42,73 @@ std::int64_t unix_ms_now() {
         .count();
 }
 
-// An item that handed a half-open probe to one that never failed asks again at the latest
-// after this long, should that one not take it (cancelled, or waiting for a token).
-constexpr auto probe_handoff_wait = std::chrono::milliseconds(250);
-
 // A steady-clock time as unix milliseconds, for what the API shows.
 std::int64_t unix_ms_at(clock::time_point when) {
     return unix_ms_now() +
            std::chrono::duration_cast<std::chrono::milliseconds>(when - clock::now()).count();
+}
+
+// The scheduler wakes at least this often (its heartbeat, retried reads and webhook starts, the
+// retention sweep); health() calls it stalled when it has not run for `stalled_after`.
+constexpr auto heartbeat_every = std::chrono::seconds(1);
+constexpr auto stalled_after = std::chrono::seconds(10);
+// health() reports failing writes once they have failed this long (a short lock is normal).
+constexpr auto writes_failing_after = std::chrono::seconds(5);
+// The writer's backoff while jobs_db refuses its writes, and how often it logs meanwhile.
+constexpr auto write_backoff_first = std::chrono::milliseconds(10);
+constexpr auto write_backoff_max = std::chrono::seconds(1);
+constexpr auto write_failure_log_every = std::chrono::seconds(5);
+// A write that fails alone (not for a lock) this many times is dropped with an error line.
+constexpr int write_failures_before_drop = 5;
+constexpr std::size_t write_batch = 512;
+// Over this many queued writes no attempt starts: settled results cannot pile up in memory
+// while the database refuses them.
+constexpr std::size_t max_pending_writes = 8192;
+// Items of one job parked on hosts or delayed at once; beyond it the job takes no new item
+// until one of them moves (memory stays bounded per job).
+constexpr std::size_t max_held_per_job = 1024;
+constexpr std::size_t refill_page = 256;
+constexpr auto restart_after = std::chrono::seconds(1);
+// Steps of one scheduling pass, a bound against a bug turning it into a spin.
+constexpr std::size_t max_dispatch_steps = 100000;
+
+// A failure of the answer's size or content, or of where it points: the host answered, so its
+// breaker hears neither a success nor a failure (one tenant's huge or broken bodies must not
+// open the breaker for every tenant of that host).
+bool content_failure(net::fetch_error error) {
+    switch (error) {
+        case net::fetch_error::body_too_large:
+        case net::fetch_error::protocol:  // includes a body that does not decode
+        case net::fetch_error::too_many_redirects:
+        case net::fetch_error::unsupported_scheme:
+        case net::fetch_error::egress_denied:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Logs how a spawned coroutine ended, if it ended by an exception: none may end unseen.
+auto log_exception(std::string what) {
+    return [what = std::move(what)](std::exception_ptr error) {
+        if (!error) {
+            return;
+        }
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            spdlog::error("{}: {}", what, e.what());
+        } catch (...) {
+            spdlog::error("{}: an unknown exception", what);
+        }
+    };
+}
+
+// 50 ms on `timer` (stop()'s polling).
+asio::awaitable<void> pause(asio::steady_timer& timer) {
+    timer.expires_after(std::chrono::milliseconds(50));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 }  // namespace
@@ -95,8 +157,27 @@ service_metrics::service_metrics(metrics::registry& reg, jobs_db& db)
     }
 }
 
+namespace {
+
+struct active_job;
+struct tenant;
+
+// An item between its attempts: a value in a job's ready queue, parked on its host or in the
+// delayed set. Only an attempt in flight has a coroutine.
+struct pending_item {
+    std::shared_ptr<active_job> job;
+    std::string result_id;
+    std::string url;
+    item_progress progress;
+    item_progress stored;  // what jobs_db holds once the queued writes are committed
+    clock::duration previous_delay{};
+    bool failed_before = false;  // the breaker counts one failure per item (host_guard)
+    bool retry_due = false;      // an attempt failed and another follows: it needs budget
+};
+using item_ptr = std::shared_ptr<pending_item>;
+
 // Per (profile, origin): the host's guard (concurrency, buckets, breaker, retry budget, the
-// give-up rule) and what its requests need, touched only from the runner's thread.
+// give-up rule), what its requests need, and the items its guard refused for now.
 struct host_policies {
     host_policies(const resilience::guard_options& guard_options,
                   const crawl::retry_options& retry_options,
@@ -110,30 +191,53 @@ struct host_policies {
     resilience::retry_policy retry;
     std::shared_ptr<const crawl::http_options> http;
     std::string label;  // the metrics' host label
-    // Items waiting for an event of this host (a slot freed, a probe's answer): each waits on
-    // its own timer, cancelled by wake_waiters() when the guard may answer otherwise.
-    std::vector<asio::steady_timer*> waiters;
-    // Items that never failed waiting for the breaker: a half-open probe goes to one of them
-    // when there is one (docs/config.md, "Circuit breakers").
-    std::size_t fresh_waiting = 0;
-
-    void wake_waiters() {
-        for (auto* timer : waiters) {
-            timer->cancel();
-        }
-    }
+    // Refused items by API key, woken round-robin over the keys: one key's thousand items do
+    // not queue another key's two behind them on a shared host.
+    std::map<std::string, std::deque<item_ptr>> parked;
+    std::string last_owner;
+    std::size_t parked_count = 0;
+    // When the guard named a time (a token, the breaker's turn to half-open): the earliest such
+    // wake in the delayed set; max = none.
+    clock::time_point wake_at = clock::time_point::max();
 };
 
 struct active_job {
     job_row row;
+    tenant* owner = nullptr;  // tenants live as long as the runner
     const config::service_profile* profile = nullptr;
     std::shared_ptr<const pipelines::extractor_set> extractors;
-    std::deque<item_row> buffer;
+    std::deque<item_row> buffer;  // read from jobs_db, not taken yet
+    std::deque<item_ptr> ready;   // woken or due again: taken before new items
     std::int64_t last_index = -1;
-    bool exhausted = false;  // no queued item left in jobs_db beyond the buffer
+    bool exhausted = false;  // no unsettled item left in jobs_db beyond the buffer
     bool cancelled = false;
     std::size_t in_flight = 0;
+    std::size_t held = 0;  // parked on a host or in the delayed set
+    clock::time_point refill_after{};
 };
+
+// One API key's jobs, in round-robin order, and its attempts in flight.
+struct tenant {
+    std::string owner;
+    std::vector<std::shared_ptr<active_job>> jobs;
+    std::size_t turn = 0;
+    std::size_t in_flight = 0;
+};
+
+// A delayed-set entry: an item whose wait ends (backoff, retry budget), or a host whose guard
+// named a time.
+struct delayed_entry {
+    item_ptr item;
+    host_policies* host = nullptr;
+};
+
+struct write_op {
+    std::function<void(jobs_db&)> apply;
+    std::function<void()> on_committed;  // may be empty
+    int failures = 0;                    // failed alone, not for a lock
+};
+
+}  // namespace
 
 struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
     asio::any_io_executor executor;
@@ -143,17 +247,38 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
     service_metrics& metrics;
     metrics::crawl_metrics* engine_metrics;
     asio::steady_timer wake_timer;
+    asio::steady_timer writer_timer;
     bool dirty = false;
     bool stopping = false;
-    bool scheduler_done = false;
+    bool loaded = false;
+    bool scheduler_running = false;
+    bool writer_running = false;
+    bool writer_idle = false;     // the writer waits for writes (not in a backoff)
+    bool writer_stop = false;     // stop(): end once the queue is empty
+    bool writer_abandon = false;  // stop(): end now, whatever is left
     std::size_t in_flight = 0;
     std::size_t webhooks_in_flight = 0;
-    std::deque<std::shared_ptr<active_job>> jobs;  // round-robin order
+    std::vector<std::unique_ptr<tenant>> tenants;
+    std::size_t tenant_turn = 0;
+    std::map<std::string, std::shared_ptr<active_job>> jobs;  // by id
     std::map<std::string, std::shared_ptr<const pipelines::extractor_set>> extractors;
     std::map<std::string, std::unique_ptr<host_policies>> hosts;     // "profile origin"
     std::map<std::string, resilience::token_bucket> global_buckets;  // per profile
+    std::multimap<clock::time_point, delayed_entry> delayed;
     std::mt19937_64 rng{std::random_device{}()};
-    std::vector<asio::steady_timer*> sleeping;  // every item's wait (sleep), for stop and cancel
+    // The writer's queue, in order: a job's finish follows its items' results.
+    std::deque<write_op> writes;
+    std::optional<clock::time_point> writes_failing_since;
+    clock::time_point last_write_log{};
+    std::string write_error;
+    // Health.
+    clock::time_point heartbeat = clock::now();
+    std::string last_crash;
+    // Webhooks being sent by this process (one per job), and starts to try again (a failed read).
+    std::set<std::string> webhooks_sending;
+    std::deque<std::string> webhook_starts;
+    std::deque<std::string> submitted_retry;  // job_submitted whose read failed
+    clock::time_point next_sweep{};
 
     state(asio::any_io_executor ex, const config::service_config& cfg, jobs_db& database,
           net::http_client& http_client, service_metrics& m, metrics::crawl_metrics* em)
@@ -163,18 +288,152 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
           client(http_client),
           metrics(m),
           engine_metrics(em),
-          wake_timer(ex) {}
+          wake_timer(ex),
+          writer_timer(ex) {}
 
+    // Another coroutine or the API changed something the scheduler must look at.
     void wake() {
         dirty = true;
         wake_timer.cancel();
     }
 
-    void add_job(const job_row& row) {
-        for (const auto& job : jobs) {
-            if (job->row.job_id == row.job_id) {
-                return;
+    // ---- writes -------------------------------------------------------------------------------
+
+    void enqueue(std::function<void(jobs_db&)> apply, std::function<void()> on_committed = {}) {
+        writes.push_back(write_op{std::move(apply), std::move(on_committed), 0});
+        if (writer_idle) {
+            writer_timer.cancel();  // not during a backoff: that would retry at once
+        }
+    }
+
+    void persist(pending_item& item) {
+        if (item.progress == item.stored) {
+            return;
+        }
+        item.stored = item.progress;
+        enqueue([id = item.result_id, progress = item.progress](jobs_db& d) {
+            d.set_progress(id, progress);
+        });
+    }
+
+    // Commits queued writes in batches on the runner's connection. A lock makes it wait on a
+    // timer with backoff (the thread goes on serving); any failure is logged, at once and then
+    // every few seconds while it lasts; a write that fails alone for another reason is dropped
+    // after a few tries with an error line (its item stays unsettled and is fetched again after
+    // a restart).
+    static asio::awaitable<void> write_loop(std::shared_ptr<state> self) {
+        self->writer_running = true;
+        struct running_flag {
+            state& s;
+            ~running_flag() { s.writer_running = false; }
+        } flag{*self};
+        auto backoff = std::chrono::duration_cast<clock::duration>(write_backoff_first);
+        std::size_t batch = write_batch;
+        while (!self->writer_abandon) {
+            if (self->writes.empty()) {
+                if (self->writer_stop) {
+                    break;
+                }
+                self->writer_timer.expires_at(clock::time_point::max());
+                self->writer_idle = true;
+                boost::system::error_code ec;
+                co_await self->writer_timer.async_wait(
+                    asio::redirect_error(asio::use_awaitable, ec));
+                self->writer_idle = false;
+                continue;
             }
+            const auto n = std::min(batch, self->writes.size());
+            std::string error;
+            bool busy = false;
+            try {
+                self->db.begin();
+                for (std::size_t i = 0; i < n; ++i) {
+                    self->writes[i].apply(self->db);
+                }
+                self->db.commit();
+            } catch (const jobs_db_error& e) {
+                error = e.what();
+                busy = e.busy();
+            } catch (const std::exception& e) {
+                error = e.what();
+            }
+            if (error.empty()) {
+                std::vector<std::function<void()>> done;
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (self->writes.front().on_committed) {
+                        done.push_back(std::move(self->writes.front().on_committed));
+                    }
+                    self->writes.pop_front();
+                }
+                if (self->writes_failing_since) {
+                    spdlog::info(
+                        "jobs_db: writes go through again after {:.1f} s",
+                        std::chrono::duration<double>(clock::now() - *self->writes_failing_since)
+                            .count());
+                }
+                self->writes_failing_since.reset();
+                self->write_error.clear();
+                backoff = write_backoff_first;
+                batch = write_batch;
+                for (auto& callback : done) {
+                    try {
+                        callback();
+                    } catch (const std::exception& e) {
+                        spdlog::error("job runner: after a write: {}", e.what());
+                    }
+                }
+                self->wake();
+                continue;
+            }
+            self->db.rollback();
+            const auto now = clock::now();
+            if (!self->writes_failing_since) {
+                self->writes_failing_since = now;
+                self->last_write_log = now;
+                spdlog::warn("jobs_db: a write failed ({}); {} writes wait, retrying", error,
+                             self->writes.size());
+            } else if (now - self->last_write_log >= write_failure_log_every) {
+                self->last_write_log = now;
+                spdlog::error(
+                    "jobs_db: writes have failed for {:.0f} s ({}); {} writes wait",
+                    std::chrono::duration<double>(now - *self->writes_failing_since).count(), error,
+                    self->writes.size());
+            }
+            self->write_error = error;
+            if (!busy) {
+                // Not a lock: find the write that fails by itself.
+                if (n == 1 && ++self->writes.front().failures >= write_failures_before_drop) {
+                    spdlog::error(
+                        "jobs_db: dropped a write that failed {} times ({}); its item stays "
+                        "unsettled and is fetched again after a restart",
+                        write_failures_before_drop, error);
+                    self->writes.pop_front();
+                }
+                batch = 1;
+            }
+            self->writer_timer.expires_after(backoff);
+            boost::system::error_code ec;
+            co_await self->writer_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            backoff = std::min<clock::duration>(backoff * 2, write_backoff_max);
+        }
+    }
+
+    // ---- jobs, tenants, hosts -----------------------------------------------------------------
+
+    tenant& tenant_for(const std::string& owner) {
+        for (auto& t : tenants) {
+            if (t->owner == owner) {
+                return *t;
+            }
+        }
+        tenants.push_back(std::make_unique<tenant>());
+        tenants.back()->owner = owner;
+        return *tenants.back();
+    }
+
+    void add_job(const job_row& row) {
+        if (jobs.count(row.job_id) != 0) {
+            return;
         }
         auto job = std::make_shared<active_job>();
         job->row = row;
@@ -190,8 +449,26 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             }
             job->extractors = set;
         }
-        jobs.push_back(std::move(job));
+        auto& owner = tenant_for(row.owner);
+        job->owner = &owner;
+        owner.jobs.push_back(job);
+        jobs.emplace(row.job_id, std::move(job));
         wake();
+    }
+
+    // Loads unfinished jobs and pending webhooks (at start; again if that read failed).
+    void load() {
+        try {
+            for (const auto& row : db.unfinished_jobs()) {
+                add_job(row);
+            }
+            for (const auto& row : db.pending_webhooks()) {
+                webhook_starts.push_back(row.job_id);
+            }
+            loaded = true;
+        } catch (const std::exception& e) {
+            spdlog::warn("job runner: reading unfinished jobs failed ({}); retrying", e.what());
+        }
     }
 
     // The item's host, keyed by origin (net::split_origin, as the crawl's frontier); its
@@ -223,373 +500,690 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             .first->second;
     }
 
-    // The next item of `job` to fetch, refilling the buffer from jobs_db.
-    std::optional<item_row> next_item(active_job& job) {
-        if (job.buffer.empty() && !job.exhausted && !job.cancelled) {
-            auto items = db.queued_items(job.row.job_id, job.last_index, 256);
-            if (items.empty()) {
-                job.exhausted = true;
-            }
-            for (auto& item : items) {
-                job.last_index = item.index;
-                job.buffer.push_back(std::move(item));
+    static bool has_work(const active_job& job, clock::time_point now) {
+        if (job.cancelled) {
+            return false;
+        }
+        if (!job.ready.empty()) {
+            return true;
+        }
+        if (job.held >= max_held_per_job) {
+            return false;
+        }
+        return !job.buffer.empty() || (!job.exhausted && now >= job.refill_after);
+    }
+
+    static bool has_work(const tenant& t, clock::time_point now) {
+        return std::any_of(t.jobs.begin(), t.jobs.end(),
+                           [now](const auto& job) { return has_work(*job, now); });
+    }
+
+    // The next item of `job`: a woken one first, else the next unsettled one from jobs_db.
+    item_ptr take_item(const std::shared_ptr<active_job>& job, clock::time_point now) {
+        if (!job->ready.empty()) {
+            auto item = std::move(job->ready.front());
+            job->ready.pop_front();
+            return item;
+        }
+        if (job->buffer.empty() && !job->exhausted) {
+            try {
+                auto rows = db.queued_items(job->row.job_id, job->last_index, refill_page);
+                job->exhausted = rows.empty();
+                for (auto& row : rows) {
+                    job->last_index = row.index;
+                    job->buffer.push_back(std::move(row));
+                }
+            } catch (const std::exception& e) {
+                spdlog::warn("job {}: reading its items failed ({}); retrying", job->row.job_id,
+                             e.what());
+                job->refill_after = now + heartbeat_every;
+                return nullptr;
             }
         }
-        if (job.buffer.empty() || job.cancelled) {
-            return std::nullopt;
+        if (job->buffer.empty()) {
+            return nullptr;
         }
-        auto item = std::move(job.buffer.front());
-        job.buffer.pop_front();
+        auto row = std::move(job->buffer.front());
+        job->buffer.pop_front();
+        auto item = std::make_shared<pending_item>();
+        item->job = job;
+        item->result_id = std::move(row.result_id);
+        item->url = std::move(row.url);
+        if (row.attempts > 0 || !row.waiting_for.empty()) {
+            // Left unsettled by an earlier run of the service: this run starts it afresh.
+            enqueue([id = item->result_id](jobs_db& d) { d.set_progress(id, item_progress{}); });
+        }
         return item;
     }
 
-    void finish_jobs() {
-        for (auto it = jobs.begin(); it != jobs.end();) {
-            auto& job = **it;
-            const bool ended = job.cancelled || (job.exhausted && job.buffer.empty());
-            if (!ended || job.in_flight != 0) {
-                ++it;
-                continue;
-            }
-            const bool webhook = !job.row.callback_url.empty();
-            // Created before the first attempt and stored with the job's end: a restart
-            // resends this same event id.
-            const auto event_id = webhook ? random_id("evt_") : std::string();
-            if (job.cancelled) {
-                if (webhook) {
-                    db.set_webhook(job.row.job_id, event_id, "pending");
-                }
-            } else {
-                job.row.status = "done";
-                db.finish_job(job.row.job_id, unix_ms_now(), event_id);
-                spdlog::info("job {} done", job.row.job_id);
-            }
-            if (webhook) {
-                if (auto row = db.job(job.row.job_id)) {
-                    start_webhook(*row);
-                }
-            }
-            it = jobs.erase(it);
+    // ---- parking and waking -------------------------------------------------------------------
+
+    void park(host_policies& host, item_ptr item) {
+        ++item->job->held;
+        host.parked[item->job->row.owner].push_back(std::move(item));
+        ++host.parked_count;
+    }
+
+    void delay(item_ptr item, clock::time_point until) {
+        ++item->job->held;
+        delayed.emplace(until, delayed_entry{std::move(item), nullptr});
+    }
+
+    void wake_host_at(host_policies& host, clock::time_point when) {
+        if (when < host.wake_at) {
+            host.wake_at = when;
+            delayed.emplace(when, delayed_entry{nullptr, &host});
         }
     }
 
-    void start_webhook(const job_row& row) {
-        std::vector<std::string> ids;
-        for (const auto& item : db.results(row.job_id)) {
-            ids.push_back(item.result_id);
+    static void back_to_job(item_ptr item) {
+        auto& job = *item->job;
+        --job.held;
+        if (!job.cancelled) {
+            job.ready.push_back(std::move(item));
         }
-        webhook_event event{row.callback_url, row.event_id, webhook_body(row.event_id, row, ids)};
-        ++webhooks_in_flight;
-        asio::co_spawn(executor, send_webhook(shared_from_this(), row.job_id, std::move(event)),
-                       asio::detached);
+    }
+
+    // Moves up to `count` parked items back to their jobs, round-robin over the keys; with
+    // `fresh_first`, the first one is an item that never failed when there is one (a half-open
+    // probe goes to such an item: docs/config.md, "Circuit breakers").
+    void unpark(host_policies& host, std::size_t count, bool fresh_first) {
+        for (std::size_t moved = 0; moved < count && host.parked_count > 0; ++moved) {
+            item_ptr item;
+            if (fresh_first && moved == 0) {
+                for (auto it = host.parked.begin(); it != host.parked.end() && !item; ++it) {
+                    auto& queue = it->second;
+                    const auto fresh = std::find_if(queue.begin(), queue.end(), [](const auto& p) {
+                        return !p->failed_before;
+                    });
+                    if (fresh != queue.end()) {
+                        item = std::move(*fresh);
+                        queue.erase(fresh);
+                        if (queue.empty()) {
+                            host.parked.erase(it);
+                        }
+                        break;
+                    }
+                }
+            }
+            if (!item) {
+                auto it = host.parked.upper_bound(host.last_owner);
+                if (it == host.parked.end()) {
+                    it = host.parked.begin();
+                }
+                host.last_owner = it->first;
+                item = std::move(it->second.front());
+                it->second.pop_front();
+                if (it->second.empty()) {
+                    host.parked.erase(it);
+                }
+            }
+            --host.parked_count;
+            back_to_job(std::move(item));
+        }
+    }
+
+    static bool has_fresh_parked(const host_policies& host) {
+        for (const auto& [owner, queue] : host.parked) {
+            for (const auto& item : queue) {
+                if (!item->failed_before) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    // The host's guard may answer otherwise now (a slot freed, an outcome recorded, its time
+    // came): as many of its parked items as it has free slots ask again.
+    void wake_host(host_policies& host) {
+        const auto limit = host.guard.concurrency();
+        const auto used = host.guard.in_flight();
+        const std::size_t free =
+            limit == 0 ? host.parked_count : (limit > used ? limit - used : std::size_t{0});
+        unpark(host, std::max<std::size_t>(free, 1), true);
+    }
+
+    void release_due(clock::time_point now) {
+        while (!delayed.empty() && delayed.begin()->first <= now) {
+            auto entry = std::move(delayed.begin()->second);
+            delayed.erase(delayed.begin());
+            if (entry.item) {
+                back_to_job(std::move(entry.item));
+            } else {
+                entry.host->wake_at = clock::time_point::max();
+                wake_host(*entry.host);
+            }
+        }
+    }
+
+    // ---- scheduling ---------------------------------------------------------------------------
+
+    // Free slots go round-robin over the keys with work, each under its share, and within a key
+    // round-robin over its jobs. Every step takes one item (which starts, waits or settles) or
+    // finds none, so a pass ends.
+    void dispatch(clock::time_point now) {
+        if (stopping || tenants.empty()) {
+            return;
+        }
+        std::size_t active = 0;
+        for (const auto& t : tenants) {
+            active += t->in_flight > 0 || has_work(*t, now) ? 1 : 0;
+        }
+        const std::size_t per_key_cap = config.in_flight_per_key != 0
+                                            ? config.in_flight_per_key
+                                            : std::max<std::size_t>(1, config.concurrency * 3 / 4);
+        const std::size_t share = std::min(
+            per_key_cap,
+            std::max<std::size_t>(1, config.concurrency / std::max<std::size_t>(1, active)));
+        for (std::size_t step = 0; step < max_dispatch_steps && in_flight < config.concurrency &&
+                                   writes.size() < max_pending_writes;
+             ++step) {
+            tenant* chosen = nullptr;
+            for (std::size_t n = 0; n < tenants.size(); ++n) {
+                auto& t = *tenants[(tenant_turn + n) % tenants.size()];
+                if (t.in_flight < share && has_work(t, now)) {
+                    chosen = &t;
+                    tenant_turn = (tenant_turn + n + 1) % tenants.size();
+                    break;
+                }
+            }
+            if (chosen == nullptr) {
+                break;
+            }
+            std::shared_ptr<active_job> job;
+            for (std::size_t n = 0; n < chosen->jobs.size(); ++n) {
+                const auto& candidate = chosen->jobs[(chosen->turn + n) % chosen->jobs.size()];
+                if (has_work(*candidate, now)) {
+                    job = candidate;
+                    chosen->turn = (chosen->turn + n + 1) % chosen->jobs.size();
+                    break;
+                }
+            }
+            auto item = job ? take_item(job, now) : nullptr;
+            if (!item) {
+                continue;
+            }
+            try {
+                try_start(item, now);
+            } catch (const std::exception& e) {
+                spdlog::error("item {}: {}", item->result_id, e.what());
+                settle(*item, "failed", {}, "internal");
+            }
+        }
+    }
+
+    void count_failure(const host_policies& host, std::string_view kind) {
+        if (engine_metrics != nullptr) {
+            engine_metrics->failures.with({engine_metrics->host_label(host.label), kind}).inc();
+        }
+    }
+
+    // Asks the item's host guard: starts an attempt, or parks or delays the item, or settles it
+    // (no host, no profile, the host given up).
+    void try_start(const item_ptr& item, clock::time_point now) {
+        auto& job = *item->job;
+        if (job.cancelled) {
+            return;
+        }
+        if (job.profile == nullptr) {
+            settle(*item, "failed", {}, "unknown_profile");
+            return;
+        }
+        host_policies* const host = policies_for(job, item->url);
+        if (host == nullptr) {
+            settle(*item, "failed", {}, "invalid_url");
+            return;
+        }
+        auto& guard = host->guard;
+        auto& progress = item->progress;
+        if (guard.gives_up(now)) {
+            count_failure(*host, "circuit_open");
+            settle(*item, "failed", {}, "circuit_open");
+            return;
+        }
+        if (item->retry_due) {
+            // Over the host's retry budget the retry waits instead of adding load.
+            if (!guard.try_retry(now)) {
+                if (engine_metrics != nullptr) {
+                    engine_metrics->retry_budget_exhausted
+                        .with({engine_metrics->host_label(host->label)})
+                        .inc();
+                }
+                progress.waiting_for = "retry_budget";
+                progress.next_attempt_at_ms = 0;  // re-checked, no known time
+                persist(*item);
+                delay(item, now + resilience::budget_recheck);
+                return;
+            }
+            item->retry_due = false;
+        }
+        const auto admitted = guard.admit(now, &global_bucket_for(job));
+        if (!admitted.permit) {
+            if (admitted.why == resilience::wait_reason::breaker) {
+                progress.waiting_for = "circuit_breaker";
+                progress.next_attempt_at_ms = admitted.not_before == clock::time_point::max()
+                                                  ? 0
+                                                  : unix_ms_at(admitted.not_before);
+                persist(*item);
+            }
+            // A time (token, breaker open) wakes the host then; anything else (a slot, a
+            // probe's answer) comes with its next release or outcome.
+            if (admitted.not_before != clock::time_point::max()) {
+                wake_host_at(*host, admitted.not_before);
+            }
+            park(*host, item);
+            return;
+        }
+        const auto permit = *admitted.permit;
+        if (permit.probe && item->failed_before && has_fresh_parked(*host)) {
+            // A half-open probe asks whether the host is healthy: an item that never failed
+            // answers that, a retry of one known to fail does not. Hand it over.
+            guard.cancel(permit);
+            park(*host, item);
+            unpark(*host, 1, true);
+            return;
+        }
+        if (!progress.waiting_for.empty()) {
+            progress.waiting_for.clear();
+            progress.next_attempt_at_ms = 0;
+            persist(*item);
+        }
+        ++progress.attempts;
+        if (progress.attempts == 1) {
+            guard.on_first_attempt(now);  // first attempts earn retry budget
+        }
+        if (engine_metrics != nullptr) {
+            engine_metrics->requests.with({engine_metrics->host_label(host->label), "GET"}).inc();
+        }
+        if (job.row.status == "queued") {
+            job.row.status = "running";
+            enqueue([id = job.row.job_id](jobs_db& d) { d.mark_running(id); });
+        }
+        ++in_flight;
+        ++job.in_flight;
+        ++job.owner->in_flight;
+        asio::co_spawn(executor, attempt(shared_from_this(), item, host, permit),
+                       log_exception("item " + item->result_id + ": its attempt"));
+    }
+
+    // The item's result, queued for jobs_db.
+    void settle(pending_item& item, std::string_view status, std::string data,
+                std::string_view error) {
+        const auto& p = item.progress;
+        enqueue([id = item.result_id, status = std::string(status), data = std::move(data),
+                 error = std::string(error), attempts = p.attempts, http_status = p.http_status,
+                 last_error = p.last_error](jobs_db& d) {
+            d.store_result(id, status, data, error, attempts, http_status, last_error);
+        });
+        metrics.items.with({status}).inc();
+    }
+
+    // One attempt in flight: holds one of the service's slots and one of its key's until the
+    // answer is judged, whatever happens (the counters are given back by a destructor).
+    static asio::awaitable<void> attempt(std::shared_ptr<state> self, item_ptr item,
+                                         host_policies* host, resilience::breaker_permit permit) {
+        struct flight_slot {
+            state& s;
+            active_job& job;
+            ~flight_slot() {
+                --s.in_flight;
+                --job.in_flight;
+                --job.owner->in_flight;
+                s.wake();
+            }
+        } slot{*self, *item->job};
+        net::http_request request;
+        request.url = item->url;
+        const auto deadline = clock::now() + host->http->timeouts.total;
+        std::optional<boost::system::result<net::http_response>> answer;
+        try {
+            answer.emplace(co_await self->client.fetch(std::move(request), host->http, deadline));
+        } catch (const std::exception& e) {
+            host->guard.cancel(permit);  // the slot and a probe are not lost with the item
+            self->wake_host(*host);
+            spdlog::error("item {}: {}", item->result_id, e.what());
+            if (!self->stopping && !item->job->cancelled) {
+                self->settle(*item, "failed", {}, "internal");
+            }
+            co_return;
+        }
+        try {
+            self->judge(item, *host, permit, *answer);
+        } catch (const std::exception& e) {
+            spdlog::error("item {}: {}", item->result_id, e.what());
+            self->settle(*item, "failed", {}, "internal");
+        }
+    }
+
+    // What the answer means: the guard hears it, then the item is retried (delayed), failed or
+    // extracted and settled.
+    void judge(const item_ptr& item, host_policies& host, const resilience::breaker_permit& permit,
+               boost::system::result<net::http_response>& result) {
+        auto& guard = host.guard;
+        auto& job = *item->job;
+        auto& progress = item->progress;
+        resilience::attempt_outcome outcome;
+        if (result) {
+            outcome.status = result->status;
+            outcome.retry_after = result->header("Retry-After");
+        } else {
+            outcome.error = static_cast<net::fetch_error>(result.error().value());
+        }
+        const auto now = clock::now();
+        if (outcome.error && content_failure(*outcome.error)) {
+            guard.cancel(permit);  // neither success nor failure of the host
+        } else {
+            guard.release();
+            const auto effect = guard.record(permit, outcome, item->failed_before, now);
+            if (effect.opened) {
+                spdlog::warn("circuit opened for {} (profile {})", host.label, job.row.profile);
+            }
+        }
+        wake_host(host);
+        if (stopping || job.cancelled) {
+            return;  // stopping: left unsettled, the next start fetches it again
+        }
+        progress.http_status = result ? result->status : 0;
+        progress.last_error = result ? std::string() : std::string(net::to_string(*outcome.error));
+        const auto decision =
+            host.retry.classify(outcome, static_cast<unsigned>(progress.attempts), "GET", false,
+                                item->previous_delay, rng, std::chrono::system_clock::now());
+        if (engine_metrics != nullptr) {
+            const auto label = engine_metrics->host_label(host.label);
+            if (result) {
+                engine_metrics->responses.with({label, std::to_string(result->status)}).inc();
+            } else {
+                engine_metrics->request_errors.with({label, progress.last_error}).inc();
+            }
+        }
+        if (decision.what == resilience::verdict::retry) {
+            if (engine_metrics != nullptr) {
+                engine_metrics->retries
+                    .with({engine_metrics->host_label(host.label), decision.reason})
+                    .inc();
+            }
+            item->previous_delay = decision.delay;
+            item->retry_due = true;
+            progress.waiting_for = "backoff";
+            progress.next_attempt_at_ms = unix_ms_at(now + decision.delay);
+            persist(*item);
+            delay(item, now + decision.delay);
+            return;
+        }
+        if (decision.what == resilience::verdict::fail) {
+            count_failure(host, decision.failure_kind);
+            settle(*item, "failed", {}, decision.failure_kind);
+            return;
+        }
+        crawl::fetched_page page;
+        page.request.http.url = item->url;
+        page.response = std::move(*result);
+        page.fetched_at = std::chrono::system_clock::now();
+        std::vector<pipelines::item> items;
+        job.extractors->extract(page, items);
+        if (items.empty()) {
+            settle(*item, "failed", {}, "no_item");
+            return;
+        }
+        std::string data;
+        if (items.size() == 1) {
+            pipelines::append_json(data, items.front());
+        } else {
+            boost::json::array list;
+            for (auto& one : items) {
+                list.emplace_back(std::move(one));
+            }
+            pipelines::append_json(data, boost::json::value(std::move(list)));
+        }
+        if (data.size() > config.max_item_bytes) {
+            count_failure(host, "item_too_large");
+            settle(*item, "failed", {}, "item_too_large");
+            return;
+        }
+        settle(*item, "ok", std::move(data), {});
+    }
+
+    // ---- jobs ending, webhooks, retention -----------------------------------------------------
+
+    void finish_jobs() {
+        for (auto& owner : tenants) {
+            auto& list = owner->jobs;
+            for (auto it = list.begin(); it != list.end();) {
+                auto& job = **it;
+                const bool ended =
+                    job.in_flight == 0 && (job.cancelled || (job.exhausted && job.buffer.empty() &&
+                                                             job.ready.empty() && job.held == 0));
+                if (!ended) {
+                    ++it;
+                    continue;
+                }
+                const auto id = job.row.job_id;
+                const bool webhook = !job.row.callback_url.empty();
+                if (job.cancelled) {
+                    // The cancel stored the webhook's event as pending (jobs_db::cancel).
+                    if (webhook) {
+                        webhook_starts.push_back(id);
+                    }
+                } else {
+                    // Created before the first attempt and stored with the job's end: a restart
+                    // resends this same event id.
+                    const auto event_id = webhook ? random_id("evt_") : std::string();
+                    enqueue([id, event_id,
+                             at = unix_ms_now()](jobs_db& d) { d.finish_job(id, at, event_id); },
+                            [self = shared_from_this(), id, webhook] {
+                                spdlog::info("job {} done", id);
+                                if (webhook) {
+                                    self->webhook_starts.push_back(id);
+                                    self->wake();
+                                }
+                            });
+                }
+                jobs.erase(id);
+                it = list.erase(it);
+                owner->turn = 0;
+            }
+        }
+    }
+
+    // Starts the webhooks waiting to start: each job's pending event, read from jobs_db.
+    void start_webhooks() {
+        for (std::size_t n = webhook_starts.size(); n > 0; --n) {
+            const auto id = std::move(webhook_starts.front());
+            webhook_starts.pop_front();
+            if (webhooks_sending.count(id) != 0) {
+                continue;
+            }
+            std::optional<job_row> row;
+            std::vector<std::string> ids;
+            try {
+                row = db.job(id);
+                if (!row || row->webhook_state != "pending" || row->callback_url.empty() ||
+                    row->event_id.empty()) {
+                    continue;
+                }
+                ids = db.result_ids(id);
+            } catch (const std::exception& e) {
+                spdlog::warn("job {}: reading it for its webhook failed ({}); retrying", id,
+                             e.what());
+                webhook_starts.push_back(id);
+                continue;
+            }
+            webhook_event event{row->callback_url, row->event_id,
+                                webhook_body(row->event_id, *row, ids), id};
+            webhooks_sending.insert(id);
+            ++webhooks_in_flight;
+            asio::co_spawn(executor, send_webhook(shared_from_this(), id, std::move(event)),
+                           log_exception("job " + id + ": its webhook"));
+        }
     }
 
     static asio::awaitable<void> send_webhook(std::shared_ptr<state> self, std::string job_id,
                                               webhook_event event) {
-        auto observer = [self](unsigned attempt, unsigned status, bool retrying) {
+        struct sending {
+            state& s;
+            std::string id;
+            bool handed_over = false;
+            ~sending() {
+                --s.webhooks_in_flight;
+                if (!handed_over) {
+                    s.webhooks_sending.erase(id);
+                }
+            }
+        } guard{*self, job_id};
+        // deliver_webhook logs each failed attempt with the job and why.
+        auto observer = [self](unsigned, unsigned status, bool retrying) {
             self->metrics.webhook_deliveries
                 .with({retrying                        ? "retried"
                        : status >= 200 && status < 300 ? "delivered"
                                                        : "failed"})
                 .inc();
-            if (status < 200 || status >= 300) {
-                spdlog::warn("webhook attempt {} answered {}{}", attempt, status,
-                             retrying ? ", retrying" : ", giving up");
-            }
         };
+        const auto event_id = event.event_id;
         const auto outcome = co_await deliver_webhook(self->client, std::move(event),
                                                       self->config.webhook, self->rng, observer);
-        --self->webhooks_in_flight;
         if (self->stopping) {
             co_return;  // left pending: the next start sends it again
         }
-        const auto row = self->db.job(job_id);
-        self->db.set_webhook(job_id, row ? row->event_id : std::string(),
-                             outcome == delivery_outcome::delivered ? "delivered" : "failed");
+        guard.handed_over = true;
+        const std::string state_name =
+            outcome == delivery_outcome::delivered ? "delivered" : "failed";
+        self->enqueue([job_id, event_id,
+                       state_name](jobs_db& d) { d.set_webhook(job_id, event_id, state_name); },
+                      [self, job_id] { self->webhooks_sending.erase(job_id); });
+    }
+
+    // Deletes expired and DELETEd ended jobs (docs/bulk-api.md, "Retention"), once a second.
+    void sweep(clock::time_point now) {
+        if (now < next_sweep || writes.size() > write_batch) {
+            return;
+        }
+        next_sweep = now + heartbeat_every;
+        const auto ttl = config.jobs_ttl.count();
+        enqueue([ttl](jobs_db& d) {
+            if (const auto n = d.delete_expired(unix_ms_now(), ttl); n > 0) {
+                spdlog::info("jobs_db: deleted {} ended job{}", n, n == 1 ? "" : "s");
+            }
+        });
+    }
+
+    void retry_submitted() {
+        for (std::size_t n = submitted_retry.size(); n > 0; --n) {
+            const auto id = std::move(submitted_retry.front());
+            submitted_retry.pop_front();
+            submitted(id);
+        }
+    }
+
+    void submitted(const std::string& id) {
+        try {
+            if (auto row = db.job(id)) {
+                add_job(*row);
+            }
+        } catch (const std::exception& e) {
+            spdlog::warn("job {}: reading the new job failed ({}); retrying", id, e.what());
+            submitted_retry.push_back(id);
+        }
+    }
+
+    void cancel(const std::string& id) {
+        const auto found = jobs.find(id);
+        if (found == jobs.end()) {
+            // Not running here (ended meanwhile, or never loaded): its pending webhook, if any.
+            webhook_starts.push_back(id);
+            wake();
+            return;
+        }
+        auto& job = *found->second;
+        job.cancelled = true;
+        job.buffer.clear();
+        job.ready.clear();
+        // Its waiting items end now, not when their waits would.
+        for (auto it = delayed.begin(); it != delayed.end();) {
+            if (it->second.item && it->second.item->job.get() == &job) {
+                --job.held;
+                it = delayed.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (auto& [key, host] : hosts) {
+            const auto queue = host->parked.find(job.row.owner);
+            if (queue == host->parked.end()) {
+                continue;
+            }
+            auto& items = queue->second;
+            const auto before = items.size();
+            items.erase(std::remove_if(items.begin(), items.end(),
+                                       [&job](const auto& p) { return p->job.get() == &job; }),
+                        items.end());
+            const auto removed = before - items.size();
+            host->parked_count -= removed;
+            job.held -= removed;
+            if (items.empty()) {
+                host->parked.erase(queue);
+            }
+        }
+        wake();
     }
 
     static asio::awaitable<void> schedule(std::shared_ptr<state> self) {
-        std::size_t turn = 0;
         while (!self->stopping) {
-            self->dirty = false;
-            // Round-robin: one item per job per turn while slots are free.
-            bool progressed = true;
-            while (self->in_flight < self->config.concurrency && progressed &&
-                   !self->jobs.empty()) {
-                progressed = false;
-                for (std::size_t n = 0;
-                     n < self->jobs.size() && self->in_flight < self->config.concurrency; ++n) {
-                    auto job = self->jobs[turn++ % self->jobs.size()];
-                    auto item = self->next_item(*job);
-                    if (!item) {
-                        continue;
-                    }
-                    progressed = true;
-                    if (job->row.status == "queued") {
-                        job->row.status = "running";
-                        self->db.set_status(job->row.job_id, "running");
-                    }
-                    ++job->in_flight;
-                    ++self->in_flight;
-                    asio::co_spawn(self->executor, fetch_item(self, job, std::move(*item)),
-                                   asio::detached);
-                }
-            }
-            self->finish_jobs();
-            if (!self->dirty) {
-                self->wake_timer.expires_at(clock::time_point::max());
-                boost::system::error_code ec;
-                co_await self->wake_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            }
-        }
-        self->scheduler_done = true;
-    }
-
-    // What became of one item: stored once it settled. `progress` (attempts, the last
-    // attempt's HTTP status or transport error, what it waits for) is also stored as it changes.
-    struct item_result {
-        std::string status = "failed";
-        std::string data;
-        std::string error;
-        item_progress progress;
-    };
-
-    static asio::awaitable<void> fetch_item(std::shared_ptr<state> self,
-                                            std::shared_ptr<active_job> job, item_row item) {
-        item_result result;
-        try {
-            if (job->profile == nullptr) {
-                result.error = "unknown_profile";
-            } else {
-                co_await self->fetch(*job, item, result);
-            }
-        } catch (const std::exception& e) {
-            spdlog::error("item {}: {}", item.result_id, e.what());
-            result.status = "failed";
-            result.error = "internal";
-        }
-        if (!self->stopping && result.error != "cancelled") {
-            self->db.store_result(item.result_id, result.status, result.data, result.error,
-                                  result.progress.attempts, result.progress.http_status,
-                                  result.progress.last_error);
-            self->metrics.items.with({result.status}).inc();
-        }
-        --job->in_flight;
-        --self->in_flight;
-        self->wake();
-    }
-
-    // Waits until `until` (max: no time), or earlier: with `events`, when that host's guard may
-    // answer otherwise (a slot freed, an outcome recorded); always on a stop or a cancelled job.
-    asio::awaitable<void> sleep(asio::steady_timer& timer, clock::time_point until,
-                                host_policies* events) {
-        timer.expires_at(until);
-        sleeping.push_back(&timer);
-        if (events != nullptr) {
-            events->waiters.push_back(&timer);
-        }
-        boost::system::error_code ec;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        sleeping.erase(std::find(sleeping.begin(), sleeping.end(), &timer));
-        if (events != nullptr) {
-            auto& waiters = events->waiters;
-            waiters.erase(std::find(waiters.begin(), waiters.end(), &timer));
-        }
-    }
-
-    void wake_sleepers() {
-        for (auto* timer : sleeping) {
-            timer->cancel();
-        }
-    }
-
-    // One item's attempts, each admitted by its host's guard (docs/config.md, "Circuit
-    // breakers"): the same rules as a crawl's requests. Its waits hold its coroutine and one of
-    // the service's `concurrency` slots, not a request slot of the host.
-    asio::awaitable<void> fetch(active_job& job, const item_row& item, item_result& out) {
-        host_policies* const host = policies_for(job, item.url);
-        if (host == nullptr) {
-            out.error = "invalid_url";
-            co_return;
-        }
-        auto& policies = *host;
-        auto& guard = policies.guard;
-        auto& global = global_bucket_for(job);
-        auto& progress = out.progress;
-        item_progress stored = progress;  // what jobs_db holds
-        if (item.attempts > 0 || !item.waiting_for.empty()) {
-            // Left unsettled by an earlier run of the service: this run starts it afresh.
-            db.set_progress(item.result_id, progress);
-        }
-        const auto persist = [&] {
-            if (!(progress == stored)) {
-                db.set_progress(item.result_id, progress);
-                stored = progress;
-            }
-        };
-        asio::steady_timer timer(executor);
-        clock::duration previous_delay{};
-        bool failed_before = false;  // the breaker counts one failure per item (host_guard)
-        bool retry_due = false;      // an attempt failed and another follows: it needs budget
-        for (;;) {
-            if (stopping || job.cancelled) {
-                out.error = "cancelled";
-                co_return;
-            }
             auto now = clock::now();
-            if (guard.gives_up(now)) {
-                out.error = "circuit_open";
-                if (engine_metrics != nullptr) {
-                    engine_metrics->failures
-                        .with({engine_metrics->host_label(policies.label), out.error})
-                        .inc();
-                }
-                co_return;
+            self->heartbeat = now;
+            self->dirty = false;
+            if (!self->loaded) {
+                self->load();
             }
-            if (retry_due) {
-                // Over the host's retry budget the retry waits instead of adding load.
-                if (!guard.try_retry(now)) {
-                    if (engine_metrics != nullptr) {
-                        engine_metrics->retry_budget_exhausted
-                            .with({engine_metrics->host_label(policies.label)})
-                            .inc();
-                    }
-                    progress.waiting_for = "retry_budget";
-                    progress.next_attempt_at_ms = 0;  // re-checked, no known time
-                    persist();
-                    co_await sleep(timer, now + resilience::budget_recheck, nullptr);
-                    continue;
-                }
-                retry_due = false;
-            }
-            const auto admitted = guard.admit(now, &global);
-            if (!admitted.permit) {
-                using resilience::wait_reason;
-                const bool breaker = admitted.why == wait_reason::breaker;
-                if (breaker) {
-                    progress.waiting_for = "circuit_breaker";
-                    progress.next_attempt_at_ms = admitted.not_before == clock::time_point::max()
-                                                      ? 0
-                                                      : unix_ms_at(admitted.not_before);
-                    persist();
-                }
-                // A token's time is the guard's whole answer; anything else may change with
-                // this host's next release or outcome.
-                const bool on_events =
-                    admitted.why != wait_reason::token && admitted.why != wait_reason::global_token;
-                const bool fresh = breaker && !failed_before;
-                policies.fresh_waiting += fresh ? 1 : 0;
-                co_await sleep(timer, admitted.not_before, on_events ? &policies : nullptr);
-                policies.fresh_waiting -= fresh ? 1 : 0;
+            self->retry_submitted();
+            self->release_due(now);
+            self->dispatch(now);
+            self->finish_jobs();
+            self->start_webhooks();
+            self->sweep(now);
+            if (self->dirty) {
                 continue;
             }
-            const auto permit = *admitted.permit;
-            if (permit.probe && failed_before && policies.fresh_waiting > 0) {
-                // A half-open probe asks whether the host is healthy: an item that never failed
-                // answers that, a retry of one known to fail does not. Hand it over.
-                guard.cancel(permit);
-                policies.wake_waiters();
-                co_await sleep(timer, now + probe_handoff_wait, &policies);
-                continue;
+            auto until = now + heartbeat_every;
+            if (!self->delayed.empty()) {
+                until = std::min(until, self->delayed.begin()->first);
             }
-            if (!progress.waiting_for.empty()) {
-                progress.waiting_for.clear();
-                progress.next_attempt_at_ms = 0;
-                persist();
-            }
-            ++progress.attempts;
-            if (progress.attempts == 1) {
-                guard.on_first_attempt(now);  // first attempts earn retry budget
-            }
-            net::http_request request;
-            request.url = item.url;
-            if (engine_metrics != nullptr) {
-                engine_metrics->requests.with({engine_metrics->host_label(policies.label), "GET"})
-                    .inc();
-            }
-            const auto deadline = clock::now() + policies.http->timeouts.total;
-            std::optional<boost::system::result<net::http_response>> answer;
-            try {
-                answer.emplace(co_await client.fetch(std::move(request), policies.http, deadline));
-            } catch (...) {
-                guard.cancel(permit);  // the slot and a probe are not lost with the item
-                policies.wake_waiters();
-                throw;
-            }
-            guard.release();
-            auto& result = *answer;
-            resilience::attempt_outcome outcome;
-            if (result) {
-                outcome.status = result->status;
-                outcome.retry_after = result->header("Retry-After");
-            } else {
-                outcome.error = static_cast<net::fetch_error>(result.error().value());
-            }
-            now = clock::now();
-            const auto effect = guard.record(permit, outcome, failed_before, now);
-            policies.wake_waiters();
-            if (effect.opened) {
-                spdlog::warn("circuit opened for {} (profile {})", policies.label, job.row.profile);
-            }
-            progress.http_status = result ? result->status : 0;
-            progress.last_error =
-                result ? std::string() : std::string(net::to_string(*outcome.error));
-            const auto decision = policies.retry.classify(
-                outcome, static_cast<unsigned>(progress.attempts), "GET", false, previous_delay,
-                rng, std::chrono::system_clock::now());
-            if (engine_metrics != nullptr) {
-                const auto label = engine_metrics->host_label(policies.label);
-                if (result) {
-                    engine_metrics->responses.with({label, std::to_string(result->status)}).inc();
-                } else {
-                    engine_metrics->request_errors.with({label, progress.last_error}).inc();
-                }
-            }
-            if (decision.what == resilience::verdict::retry) {
-                if (engine_metrics != nullptr) {
-                    engine_metrics->retries
-                        .with({engine_metrics->host_label(policies.label), decision.reason})
-                        .inc();
-                }
-                previous_delay = decision.delay;
-                retry_due = true;
-                progress.waiting_for = "backoff";
-                progress.next_attempt_at_ms = unix_ms_at(now + decision.delay);
-                persist();
-                co_await sleep(timer, now + decision.delay, nullptr);
-                continue;
-            }
-            if (decision.what == resilience::verdict::fail) {
-                out.error = decision.failure_kind;
-                if (engine_metrics != nullptr) {
-                    engine_metrics->failures
-                        .with({engine_metrics->host_label(policies.label), out.error})
-                        .inc();
-                }
-                co_return;
-            }
-            crawl::fetched_page page;
-            page.request.http.url = item.url;
-            page.response = std::move(*result);
-            page.fetched_at = std::chrono::system_clock::now();
-            std::vector<pipelines::item> items;
-            job.extractors->extract(page, items);
-            if (items.empty()) {
-                out.error = "no_item";
-                co_return;
-            }
-            if (items.size() == 1) {
-                pipelines::append_json(out.data, items.front());
-            } else {
-                boost::json::array list;
-                for (auto& one : items) {
-                    list.emplace_back(std::move(one));
-                }
-                pipelines::append_json(out.data, boost::json::value(std::move(list)));
-            }
-            out.status = "ok";
-            co_return;
+            self->wake_timer.expires_at(until);
+            boost::system::error_code ec;
+            co_await self->wake_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }
+    }
+
+    // Runs the scheduler; should it ever throw, logs it and starts it again a second later.
+    void spawn_scheduler() {
+        scheduler_running = true;
+        heartbeat = clock::now();
+        asio::co_spawn(
+            executor, schedule(shared_from_this()),
+            [self = shared_from_this()](std::exception_ptr error) {
+                self->scheduler_running = false;
+                if (!error) {
+                    return;
+                }
+                try {
+                    std::rethrow_exception(error);
+                } catch (const std::exception& e) {
+                    self->last_crash = e.what();
+                } catch (...) {
+                    self->last_crash = "an unknown exception";
+                }
+                if (self->stopping) {
+                    return;
+                }
+                spdlog::error("job runner: the scheduler failed ({}); restarting it in 1 s",
+                              self->last_crash);
+                auto timer = std::make_shared<asio::steady_timer>(self->executor, restart_after);
+                timer->async_wait([self, timer](const boost::system::error_code&) {
+                    if (!self->stopping) {
+                        self->spawn_scheduler();
+                    }
+                });
+            });
     }
 };
 
@@ -600,49 +1194,74 @@ job_runner::job_runner(asio::any_io_executor executor, const config::service_con
 
 job_runner::~job_runner() {
     state_->stopping = true;
+    state_->writer_abandon = true;
     state_->wake_timer.cancel();
+    state_->writer_timer.cancel();
 }
 
 void job_runner::start() {
-    for (const auto& row : state_->db.unfinished_jobs()) {
-        state_->add_job(row);
-    }
-    for (const auto& row : state_->db.pending_webhooks()) {
-        state_->start_webhook(row);
-    }
-    asio::co_spawn(state_->executor, state::schedule(state_), asio::detached);
+    asio::co_spawn(state_->executor, state::write_loop(state_),
+                   log_exception("job runner: the jobs_db writer"));
+    state_->spawn_scheduler();
 }
 
 void job_runner::job_submitted(const std::string& job_id) {
-    if (auto row = state_->db.job(job_id)) {
-        state_->add_job(*row);
-    }
+    state_->submitted(job_id);
 }
 
 void job_runner::job_cancelled(const std::string& job_id) {
-    for (auto& job : state_->jobs) {
-        if (job->row.job_id == job_id) {
-            job->cancelled = true;
-            job->buffer.clear();
-        }
+    state_->cancel(job_id);
+}
+
+std::optional<std::string> job_runner::health() const {
+    const auto& s = *state_;
+    const auto now = clock::now();
+    if (!s.scheduler_running && !s.stopping) {
+        return "job runner: the scheduler is being restarted after an error (" + s.last_crash + ")";
     }
-    state_->wake_sleepers();  // its waiting items end now, not when their waits would
-    state_->wake();
+    if (now - s.heartbeat > stalled_after) {
+        return "job runner: the scheduler has not run for " +
+               std::to_string(
+                   std::chrono::duration_cast<std::chrono::seconds>(now - s.heartbeat).count()) +
+               " s";
+    }
+    if (s.writes_failing_since && now - *s.writes_failing_since > writes_failing_after) {
+        return "jobs_db: writes have failed for " +
+               std::to_string(
+                   std::chrono::duration_cast<std::chrono::seconds>(now - *s.writes_failing_since)
+                       .count()) +
+               " s (" + s.write_error + "); " + std::to_string(s.writes.size()) + " writes wait";
+    }
+    return std::nullopt;
 }
 
 asio::awaitable<void> job_runner::stop() {
-    state_->stopping = true;
-    state_->wake_sleepers();
-    state_->wake();
-    asio::steady_timer timer(state_->executor);
+    auto& s = *state_;
+    s.stopping = true;
+    s.wake();
+    asio::steady_timer timer(s.executor);
     // Bounded: in-flight fetches end at their deadline at the latest; ten seconds is enough to
     // notice they have and leave the rest to the next start.
-    for (int i = 0; i < 200 && (state_->in_flight != 0 || !state_->scheduler_done); ++i) {
-        timer.expires_after(std::chrono::milliseconds(50));
-        boost::system::error_code ec;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    for (int i = 0; i < 200 && (s.in_flight != 0 || s.scheduler_running); ++i) {
+        co_await pause(timer);
     }
-    state_->client.close_idle();
+    // What settled is written if the database takes it within 3 s; the rest is fetched again
+    // after the next start.
+    s.writer_stop = true;
+    s.writer_timer.cancel();
+    for (int i = 0; i < 60 && s.writer_running; ++i) {
+        co_await pause(timer);
+    }
+    if (s.writer_running) {
+        spdlog::warn("jobs_db: {} writes left unwritten at stop ({})", s.writes.size(),
+                     s.write_error.empty() ? "still busy" : s.write_error);
+        s.writer_abandon = true;
+        s.writer_timer.cancel();
+        for (int i = 0; i < 10 && s.writer_running; ++i) {
+            co_await pause(timer);
+        }
+    }
+    s.client.close_idle();
 }
 
 }  // namespace harvest::service

@@ -6,15 +6,31 @@
 // profile's rate_limit.global bucket; each page goes through the profile's extractors
 // (pipelines::extractor_set).
 //
-// Fairness: at most `concurrency` items are in flight over all jobs, and a free slot goes to the
-// next job in round-robin order, so a 5,000-item job and a 10-item job submitted together both
-// progress from the start.
+// Waiting never holds a slot (DESIGN.md, principle 2). An item is a value, not a coroutine: only
+// an attempt in flight has a coroutine and one of the `concurrency` slots. An item its host's
+// guard refuses is parked on that host (woken by the host's next release or outcome, or at the
+// token's or breaker's time); an item waiting for a retry's backoff or the retry budget sits in
+// the runner's delayed set with its not_before time.
 //
-// Durability: an item is `queued` (or `retrying`, once an attempt failed and another follows)
-// in jobs_db until its result is stored; its attempts, last answer and what it waits for are
-// stored as they change. A restarted runner takes the unsettled items of unfinished jobs afresh
-// and never refetches a stored one. A job that ends gets an event id stored before its webhook
-// is sent, so a restart resends the same event.
+// Fairness (docs/bulk-api.md, "Tenants"): free slots go round-robin over the API keys that have
+// work, and within a key round-robin over its jobs. A key has at most its share of the slots:
+// `concurrency` / (keys with work), and never more than quotas.in_flight_per_key, so a key
+// whose host is slow leaves the others slots. A failure of an answer's size or content
+// (body_too_large, a body that does not decode, a redirect problem, an egress refusal) says
+// nothing about the host's health: the breaker does not hear it.
+//
+// Durability: an item is `queued` (or `retrying`) in jobs_db until its result is stored; its
+// progress is stored as it changes. The runner's writes go through one queue, committed in
+// batches on the runner's own connection, which never waits for a lock: a locked database
+// (another process's transaction) makes the writer retry with backoff on a timer, logging while
+// it lasts; the API and the fetches go on meanwhile. A restarted runner takes the unsettled
+// items of unfinished jobs afresh and never refetches a stored one. A job that ends gets an
+// event id stored before its webhook is sent (a cancelled one: with the cancel), so a restart
+// resends the same event. Ended jobs are deleted after jobs_ttl, or soon after a DELETE.
+//
+// Supervision: the scheduler coroutine is restarted (after a log line) if it ever throws; every
+// coroutine's end is handled. health() says whether the scheduler runs, has a heartbeat and
+// whether writes have been failing, for /healthz.
 //
 // Threading: everything runs on the executor given (the service's one-thread io_context).
 
@@ -28,6 +44,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace harvest::service {
@@ -42,6 +59,8 @@ struct service_metrics {
 
 class job_runner {
   public:
+    // `db` is the runner's own connection (opened with no busy timeout): it is used from the
+    // runner's coroutines only.
     job_runner(boost::asio::any_io_executor executor, const config::service_config& config,
                jobs_db& db, net::http_client& client, service_metrics& metrics,
                metrics::crawl_metrics* engine_metrics);
@@ -53,9 +72,15 @@ class job_runner {
     void start();
     void job_submitted(const std::string& job_id);
     void job_cancelled(const std::string& job_id);
-    // Stops taking new items and returns when none is in flight (webhooks in flight are
-    // abandoned; they stay pending in jobs_db and go again on the next start).
+    // Stops taking new items and returns when none is in flight, at most after 10 s, then gives
+    // the queued writes up to 3 s more (webhooks in flight are abandoned; they stay pending in
+    // jobs_db and go again on the next start).
     boost::asio::awaitable<void> stop();
+
+    // Empty when the runner works; else what is wrong, for /healthz: its scheduler is being
+    // restarted after a failure or has not run for 10 s, or jobs_db writes have been failing
+    // for more than 5 s.
+    std::optional<std::string> health() const;
 
   private:
     struct state;

@@ -2,6 +2,8 @@
 
 #include "service/jobs_db.hpp"
 
+#include "service/signing.hpp"
+
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -15,12 +17,21 @@ namespace harvest::service {
 
 namespace {
 
+bool is_busy(int rc) {
+    const int primary = rc & 0xff;
+    return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
+[[noreturn]] void fail(sqlite3* db, int rc) {
+    throw jobs_db_error(std::string("jobs_db: ") + sqlite3_errmsg(db), is_busy(rc));
+}
+
 // One prepared statement, finalized on scope exit.
 class statement {
   public:
     statement(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-            throw std::runtime_error(std::string("jobs_db: ") + sqlite3_errmsg(db));
+        if (const int rc = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); rc != SQLITE_OK) {
+            fail(db, rc);
         }
     }
     ~statement() { sqlite3_finalize(stmt_); }
@@ -44,7 +55,7 @@ class statement {
             return true;
         }
         if (rc != SQLITE_DONE) {
-            throw std::runtime_error(std::string("jobs_db: ") + sqlite3_errmsg(db_));
+            fail(db_, rc);
         }
         return false;
     }
@@ -97,6 +108,12 @@ constexpr std::pair<const char*, const char*> added_item_columns[] = {
     {"next_attempt_at", "INTEGER NOT NULL DEFAULT 0"},
 };
 
+// Columns of `jobs` added after its first version, likewise.
+constexpr std::pair<const char*, const char*> added_job_columns[] = {
+    // 1: DELETE asked for an ended job; delete_expired() removes it.
+    {"deleted", "INTEGER NOT NULL DEFAULT 0"},
+};
+
 item_row read_item(const statement& s) {
     item_row item;
     item.result_id = s.text(0);
@@ -117,7 +134,7 @@ item_row read_item(const statement& s) {
 
 }  // namespace
 
-jobs_db::jobs_db(const std::string& path) {
+jobs_db::jobs_db(const std::string& path, std::chrono::milliseconds busy_timeout) {
     // Results and key ids are the tenants' data: a new file is created 0600 before SQLite opens
     // it (SQLite would create it 0644), and SQLite gives its -wal and -shm files the same mode.
     // An existing file keeps the mode it has.
@@ -134,7 +151,9 @@ jobs_db::jobs_db(const std::string& path) {
         db_ = nullptr;
         throw std::runtime_error("cannot open jobs_db " + path + ": " + message);
     }
-    sqlite3_busy_timeout(db_, 5000);
+    // Creating and migrating the tables waits for a lock like the API does; afterwards the
+    // connection waits `busy_timeout`.
+    sqlite3_busy_timeout(db_, static_cast<int>(std::max<std::int64_t>(busy_timeout.count(), 5000)));
     // WAL + NORMAL: a committed result survives a kill -9 of the service (not a power cut).
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
@@ -156,6 +175,7 @@ jobs_db::jobs_db(const std::string& path) {
         "CREATE TABLE IF NOT EXISTS idempotency (owner TEXT NOT NULL, key TEXT NOT NULL, "
         "body_hash TEXT NOT NULL, job_id TEXT NOT NULL, created_at INTEGER NOT NULL, "
         "PRIMARY KEY (owner, key))");
+    sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
 }
 
 jobs_db::~jobs_db() {
@@ -165,27 +185,50 @@ jobs_db::~jobs_db() {
 void jobs_db::migrate() {
     // A jobs.db written by an older Harvest has the first version of `items`: the columns added
     // since get their defaults (no progress known, which is what such an item had).
-    std::vector<std::string> present;
-    {
-        statement s(db_, "PRAGMA table_info(items)");
-        while (s.step()) {
-            present.push_back(s.text(1));
+    const auto add_missing = [this](const std::string& table, const auto& columns) {
+        std::vector<std::string> present;
+        {
+            statement s(db_, ("PRAGMA table_info(" + table + ")").c_str());
+            while (s.step()) {
+                present.push_back(s.text(1));
+            }
         }
-    }
-    for (const auto& [name, type] : added_item_columns) {
-        if (std::find(present.begin(), present.end(), name) == present.end()) {
-            exec((std::string("ALTER TABLE items ADD COLUMN ") + name + " " + type).c_str());
+        for (const auto& [name, type] : columns) {
+            if (std::find(present.begin(), present.end(), name) == present.end()) {
+                exec(("ALTER TABLE " + table + " ADD COLUMN " + name + " " + type).c_str());
+            }
         }
-    }
+    };
+    add_missing("items", added_item_columns);
+    add_missing("jobs", added_job_columns);
 }
 
 void jobs_db::exec(const char* sql) {
     char* error = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    if (const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error); rc != SQLITE_OK) {
         std::string message = error != nullptr ? error : "unknown error";
         sqlite3_free(error);
-        throw std::runtime_error("jobs_db: " + message);
+        throw jobs_db_error("jobs_db: " + message, is_busy(rc));
     }
+}
+
+void jobs_db::begin() {
+    exec("BEGIN IMMEDIATE");
+}
+
+void jobs_db::commit() {
+    exec("COMMIT");
+}
+
+void jobs_db::rollback() noexcept {
+    if (sqlite3_get_autocommit(db_) == 0) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+}
+
+void jobs_db::set_quotas(std::size_t queued_jobs_per_owner, std::size_t queued_items_per_owner) {
+    quota_jobs_ = queued_jobs_per_owner;
+    quota_items_ = queued_items_per_owner;
 }
 
 void jobs_db::insert_job(const job_row& job, const std::vector<std::string>& inputs,
@@ -194,6 +237,29 @@ void jobs_db::insert_job(const job_row& job, const std::vector<std::string>& inp
                          std::string_view idempotency_key, std::string_view body_hash) {
     exec("BEGIN IMMEDIATE");
     try {
+        if (quota_jobs_ != 0 || quota_items_ != 0) {
+            // Inside the transaction: two submissions of one key cannot both pass the check.
+            statement q(db_,
+                        "SELECT (SELECT count(*) FROM jobs WHERE owner = ?1 AND status IN "
+                        "('queued', 'running')), (SELECT count(*) FROM items WHERE status IN "
+                        "('queued', 'retrying') AND job_id IN (SELECT job_id FROM jobs WHERE "
+                        "owner = ?1 AND status IN ('queued', 'running')))");
+            q.bind(1, job.owner);
+            q.step();
+            const auto jobs = static_cast<std::size_t>(q.integer(0));
+            const auto items = static_cast<std::size_t>(q.integer(1));
+            if (quota_jobs_ != 0 && jobs + 1 > quota_jobs_) {
+                throw quota_exceeded("this API key has " + std::to_string(jobs) +
+                                     " unfinished jobs, the most it may have queued (" +
+                                     std::to_string(quota_jobs_) + ")");
+            }
+            if (quota_items_ != 0 && items + inputs.size() > quota_items_) {
+                throw quota_exceeded("this API key has " + std::to_string(items) +
+                                     " unsettled items; " + std::to_string(inputs.size()) +
+                                     " more would exceed its quota (" +
+                                     std::to_string(quota_items_) + ")");
+            }
+        }
         statement j(db_,
                     "INSERT INTO jobs (job_id, owner, profile, callback_url, status, items, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -220,7 +286,7 @@ void jobs_db::insert_job(const job_row& job, const std::vector<std::string>& inp
         }
         exec("COMMIT");
     } catch (...) {
-        exec("ROLLBACK");
+        rollback();
         throw;
     }
 }
@@ -323,6 +389,16 @@ std::optional<item_row> jobs_db::result(std::string_view result_id) {
     return read_item(s);
 }
 
+std::vector<std::string> jobs_db::result_ids(std::string_view job_id) {
+    statement s(db_, "SELECT result_id FROM items WHERE job_id = ? ORDER BY idx");
+    s.bind(1, job_id);
+    std::vector<std::string> ids;
+    while (s.step()) {
+        ids.push_back(s.text(0));
+    }
+    return ids;
+}
+
 std::vector<item_row> jobs_db::queued_items(std::string_view job_id, std::int64_t after_index,
                                             std::size_t limit) {
     statement s(db_,
@@ -386,7 +462,8 @@ void jobs_db::finish_job(std::string_view job_id, std::int64_t finished_at_ms,
                          std::string_view event_id) {
     statement s(db_,
                 "UPDATE jobs SET status = 'done', finished_at = ?, event_id = ?, webhook_state = "
-                "CASE WHEN ? = '' THEN webhook_state ELSE 'pending' END WHERE job_id = ?");
+                "CASE WHEN ? = '' THEN webhook_state ELSE 'pending' END WHERE job_id = ? AND "
+                "status IN ('queued', 'running')");
     s.bind(1, finished_at_ms).bind(2, event_id).bind(3, event_id).bind(4, job_id);
     s.step();
 }
@@ -394,10 +471,15 @@ void jobs_db::finish_job(std::string_view job_id, std::int64_t finished_at_ms,
 bool jobs_db::cancel(std::string_view job_id, std::int64_t now_ms) {
     exec("BEGIN IMMEDIATE");
     try {
+        // The event id and `pending` go with the cancel: a stop before the runner saw it still
+        // leaves the webhook to send (job_runner sends pending webhooks at start).
+        const auto event_id = random_id("evt_");
         statement j(db_,
-                    "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE job_id = ? AND "
-                    "status IN ('queued', 'running')");
-        j.bind(1, now_ms).bind(2, job_id);
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ?1, event_id = CASE WHEN "
+                    "callback_url = '' THEN event_id ELSE ?2 END, webhook_state = CASE WHEN "
+                    "callback_url = '' THEN webhook_state ELSE 'pending' END WHERE job_id = ?3 "
+                    "AND status IN ('queued', 'running')");
+        j.bind(1, now_ms).bind(2, event_id).bind(3, job_id);
         j.step();
         const bool changed = sqlite3_changes(db_) > 0;
         if (changed) {
@@ -407,11 +489,58 @@ bool jobs_db::cancel(std::string_view job_id, std::int64_t now_ms) {
                         "'retrying')");
             i.bind(1, job_id);
             i.step();
+        } else {
+            statement d(db_,
+                        "UPDATE jobs SET deleted = 1 WHERE job_id = ? AND status IN ('done', "
+                        "'cancelled')");
+            d.bind(1, job_id);
+            d.step();
         }
         exec("COMMIT");
         return changed;
     } catch (...) {
-        exec("ROLLBACK");
+        rollback();
+        throw;
+    }
+}
+
+void jobs_db::mark_running(std::string_view job_id) {
+    statement s(db_, "UPDATE jobs SET status = 'running' WHERE job_id = ? AND status = 'queued'");
+    s.bind(1, job_id);
+    s.step();
+}
+
+std::int64_t jobs_db::delete_expired(std::int64_t now_ms, std::int64_t ttl_ms) {
+    // The caller's transaction when there is one (the runner batches), else its own.
+    const bool own = sqlite3_get_autocommit(db_) != 0;
+    if (own) {
+        exec("BEGIN IMMEDIATE");
+    }
+    try {
+        exec(
+            "CREATE TEMP TABLE IF NOT EXISTS expired (job_id TEXT PRIMARY KEY); DELETE FROM "
+            "temp.expired");
+        statement pick(db_,
+                       "INSERT INTO temp.expired SELECT job_id FROM jobs WHERE status IN ('done', "
+                       "'cancelled') AND (deleted = 1 OR (?1 > 0 AND finished_at < ?2 - ?1 AND "
+                       "webhook_state != 'pending'))");
+        pick.bind(1, ttl_ms).bind(2, now_ms);
+        pick.step();
+        const auto count = static_cast<std::int64_t>(sqlite3_changes(db_));
+        if (count > 0) {
+            exec(
+                "DELETE FROM items WHERE job_id IN (SELECT job_id FROM temp.expired); "
+                "DELETE FROM idempotency WHERE job_id IN (SELECT job_id FROM temp.expired); "
+                "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM temp.expired)");
+        }
+        if (own) {
+            exec("COMMIT");
+        }
+        return count;
+    } catch (...) {
+        if (own) {
+            rollback();
+        }
         throw;
     }
 }

@@ -3,10 +3,15 @@
 // Everything a restart needs lives here: a job's items are `queued` until their result is
 // stored, so a restarted service fetches only what has no result yet.
 //
-// Not thread-safe: the service touches it from its one io_context thread.
+// Not thread-safe: the service touches it from its one io_context thread. The service opens the
+// file twice: the API's connection waits a little for a lock (its answers are short), the job
+// runner's does not wait at all — it gets jobs_db_error with busy() and retries on a timer, so a
+// lock held by another process never blocks the service's thread (job_runner.hpp).
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +66,24 @@ struct item_progress {
     bool operator==(const item_progress&) const = default;
 };
 
+// Any SQLite failure. busy(): the database was locked (SQLITE_BUSY / SQLITE_LOCKED) past the
+// connection's busy timeout; the same call may succeed later.
+class jobs_db_error : public std::runtime_error {
+  public:
+    jobs_db_error(const std::string& message, bool busy)
+        : std::runtime_error(message), busy_(busy) {}
+    bool busy() const noexcept { return busy_; }
+
+  private:
+    bool busy_;
+};
+
+// insert_job() over the owner's quota (set_quotas): nothing was stored.
+class quota_exceeded : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
 struct idempotency_row {
     std::string body_hash;
     std::string job_id;
@@ -69,13 +92,22 @@ struct idempotency_row {
 class jobs_db {
   public:
     // Opens (creating if needed) the database and its tables. Throws std::runtime_error.
-    explicit jobs_db(const std::string& path);
+    // `busy_timeout`: how long a statement waits for another connection's lock before it fails
+    // with jobs_db_error::busy() (0 = not at all).
+    explicit jobs_db(const std::string& path,
+                     std::chrono::milliseconds busy_timeout = std::chrono::milliseconds(5000));
     ~jobs_db();
     jobs_db(const jobs_db&) = delete;
     jobs_db& operator=(const jobs_db&) = delete;
 
+    // Per-owner limits insert_job() checks in its transaction: unfinished (queued or running)
+    // jobs, and unsettled (queued or retrying) items over them, the new job's included.
+    // 0 = no limit (the default).
+    void set_quotas(std::size_t queued_jobs_per_owner, std::size_t queued_items_per_owner);
+
     // The job, its items (result_ids parallel to inputs/urls) and, when `idempotency_key` is
-    // not empty, the key, all in one transaction.
+    // not empty, the key, all in one transaction. Throws quota_exceeded when the owner's quota
+    // (set_quotas) would be exceeded.
     void insert_job(const job_row& job, const std::vector<std::string>& inputs,
                     const std::vector<std::string>& urls,
                     const std::vector<std::string>& result_ids, std::string_view idempotency_key,
@@ -102,6 +134,8 @@ class jobs_db {
     item_page results_page(std::string_view job_id, std::string_view status,
                            std::int64_t after_index, std::size_t max_items, std::size_t max_bytes);
     std::optional<item_row> result(std::string_view result_id);
+    // The result ids of a job's items in submission order (its webhook's list), without data.
+    std::vector<std::string> result_ids(std::string_view job_id);
     // Up to `limit` unsettled (queued or retrying) items of the job with index > after_index,
     // in order.
     std::vector<item_row> queued_items(std::string_view job_id, std::int64_t after_index,
@@ -120,11 +154,27 @@ class jobs_db {
                     std::int64_t finished_at_ms = 0);
     void set_webhook(std::string_view job_id, std::string_view event_id, std::string_view state);
     // Marks the job done and, when `event_id` is not empty, its webhook pending with that id,
-    // in one statement: a crash leaves either a running job or a done one with its event.
+    // in one statement: a crash leaves either a running job or a done one with its event. Only a
+    // queued or running job changes (a cancel that came first stays).
     void finish_job(std::string_view job_id, std::int64_t finished_at_ms,
                     std::string_view event_id);
-    // Marks the job cancelled and its unsettled items cancelled. False if it had already ended.
+    // Marks the job cancelled and its unsettled items cancelled and, when it has a callback,
+    // stores its webhook's event id (a new evt_ id) as pending in the same transaction, so that a
+    // stop right after still sends it. False if it had already ended: such a job is marked to be
+    // deleted instead (delete_expired removes it with its items).
     bool cancel(std::string_view job_id, std::int64_t now_ms);
+    // A queued job becomes running (a cancelled or ended one does not change).
+    void mark_running(std::string_view job_id);
+    // Deletes ended jobs (done or cancelled) marked by cancel(), and with `ttl_ms` > 0 those that
+    // ended more than ttl_ms before `now_ms` and have no webhook pending, with their items and
+    // idempotency keys. The number of jobs deleted.
+    std::int64_t delete_expired(std::int64_t now_ms, std::int64_t ttl_ms);
+
+    // A transaction of several writes (the job runner batches its writes). rollback() never
+    // throws and does nothing when no transaction is open.
+    void begin();
+    void commit();
+    void rollback() noexcept;
 
     // The key's record if it was stored less than `max_age_ms` before `now_ms`. Older records
     // are deleted.
@@ -137,9 +187,11 @@ class jobs_db {
 
   private:
     void exec(const char* sql);
-    // Adds the columns later versions added to `items` when an older file lacks them.
+    // Adds the columns later versions added to `items` and `jobs` when an older file lacks them.
     void migrate();
     sqlite3* db_ = nullptr;
+    std::size_t quota_jobs_ = 0;
+    std::size_t quota_items_ = 0;
 };
 
 }  // namespace harvest::service

@@ -28,10 +28,23 @@ namespace harvest::service {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// How long an API statement waits for another connection's write lock (the runner's batches
+// take milliseconds) before the request fails instead of holding the service's thread.
+constexpr std::chrono::milliseconds api_busy_timeout{250};
+
+}  // namespace
+
 int run_service(const config::service_config& config) {
     auto keys = api_keys::load(config.api_keys_file);
     const egress_guard guard(config.egress);
-    jobs_db db(config.jobs_db);
+    // Two connections to jobs.db. The API's waits briefly for a lock (its statements are short)
+    // and checks the per-key quotas when a job is inserted; the runner's never waits: it retries
+    // on a timer, so a lock held by another process never blocks this thread for long.
+    jobs_db db(config.jobs_db, api_busy_timeout);
+    db.set_quotas(config.queued_jobs_per_key, config.queued_items_per_key);
+    jobs_db runner_db(config.jobs_db, std::chrono::milliseconds(0));
 
     asio::io_context io(1);
     metrics::registry registry({{"crawl", "serve"}});
@@ -48,9 +61,10 @@ int run_service(const config::service_config& config) {
     };
     net::http_client client(io.get_executor(), client_options);
 
-    job_runner runner(io.get_executor(), config, db, client, own_metrics, &engine_metrics);
+    job_runner runner(io.get_executor(), config, runner_db, client, own_metrics, &engine_metrics);
     api_events events{[&runner](const std::string& id) { runner.job_submitted(id); },
-                      [&runner](const std::string& id) { runner.job_cancelled(id); }};
+                      [&runner](const std::string& id) { runner.job_cancelled(id); },
+                      [&runner] { return runner.health(); }};
     api handler(config, db, keys, guard, std::move(events));
     const auto limits = api_server_limits::from(config);  // max_body and `listener:`
     api_server server(

@@ -4,10 +4,13 @@
 #include "engine/core/text.hpp"
 #include "engine/crawl/connection_budget.hpp"
 #include "engine/crawl/frontier.hpp"
+#include "engine/crawl/host_gauges.hpp"
+#include "engine/crawl/robots_fetch.hpp"
 #include "engine/crawl/shared_backend.hpp"
 #include "engine/crawl/sitemap.hpp"
 #include "engine/metrics/crawl_metrics.hpp"
 #include "engine/net/decode.hpp"
+#include "engine/net/fetch_outcome.hpp"
 #include "engine/net/http_client.hpp"
 
 #include <spdlog/spdlog.h>
@@ -62,52 +65,6 @@ std::optional<std::string> find_header(const net::header_list& headers, std::str
     return std::nullopt;
 }
 
-// The metric cells of one host, resolved once (label lookups are off the hot path) and
-// touched on the scheduler strand only.
-struct host_metric_cache {
-    explicit host_metric_cache(metrics::crawl_metrics& m, const host_state& host)
-        : label(m.host_label(host.label)), cells(m.for_host(host.label)) {}
-
-    // A host sees a handful of methods, codes and kinds: a short vector searched in order is
-    // cheaper per completion than a map's node walk.
-    template <typename Key>
-    using cell_list = std::vector<std::pair<Key, metrics::counter*>>;
-
-    std::string_view label;
-    metrics::host_cells cells;
-    cell_list<std::string> requests_by_method;
-    cell_list<unsigned> responses_by_code;
-    cell_list<core::failure_kind> errors_by_kind;
-    cell_list<std::string> retries_by_reason;
-    cell_list<core::failure_kind> failures_by_kind;
-    std::array<std::uint64_t, 3> transitions_seen{};
-    std::uint64_t short_circuited_seen = 0;
-    std::uint64_t budget_exhausted_seen = 0;
-    clock::duration token_wait_seen{};
-};
-
-template <typename Family>
-metrics::counter& cached_cell(host_metric_cache::cell_list<std::string>& cache, Family& family,
-                              std::string_view label, std::string_view key) {
-    for (const auto& [cached, cell] : cache) {
-        if (cached == key) {
-            return *cell;
-        }
-    }
-    return *cache.emplace_back(std::string(key), &family.with({label, key})).second;
-}
-
-template <typename Family>
-metrics::counter& cached_cell(host_metric_cache::cell_list<core::failure_kind>& cache,
-                              Family& family, std::string_view label, core::failure_kind kind) {
-    for (const auto& [cached, cell] : cache) {
-        if (cached == kind) {
-            return *cell;
-        }
-    }
-    return *cache.emplace_back(kind, &family.with({label, core::to_string(kind)})).second;
-}
-
 }  // namespace
 
 // What a fetch reports back to the scheduler strand.
@@ -149,7 +106,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
 
     metrics::crawl_metrics* metrics;
     journal* state_log;
-    std::unordered_map<const host_state*, host_metric_cache> host_metrics;
+    host_gauges gauges{metrics};
     clock::time_point last_publish{};
     static constexpr auto gauge_interval = std::chrono::milliseconds(100);
     asio::io_context& io;
@@ -238,14 +195,6 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
     }
 
-    host_metric_cache& metrics_for(const host_state& host) {
-        auto it = host_metrics.find(&host);
-        if (it == host_metrics.end()) {
-            it = host_metrics.try_emplace(&host, *metrics, host).first;
-        }
-        return it->second;
-    }
-
     // Per-host gauges and the counters the frontier keeps, at most 10 times a second: with
     // thousands of hosts this walk must not run once per completion.
     // Returns false when skipped (published less than 100 ms ago): the caller then wakes up
@@ -255,7 +204,6 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             return false;
         }
         last_publish = now;
-        std::size_t not_closed = 0;  // counted in the walk below, not in a second one
         if (metrics != nullptr) {
             metrics->inflight_requests.with({}).set(static_cast<double>(in_flight));
             metrics->frontier_requests.with({"ready"}).set(
@@ -264,46 +212,12 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 .set(static_cast<double>(queue.spilled_size()));
             metrics->frontier_requests.with({"delayed"})
                 .set(static_cast<double>(queue.delayed_size()));
-            queue.for_each_host([this, now, &not_closed](host_state& host) {
-                auto& cache = metrics_for(host);
-                const auto& breaker = host.guard.breaker();
-                const auto state = breaker.state(now);
-                if (state != resilience::breaker_state::closed) {
-                    ++not_closed;
-                }
-                cache.cells.circuit_state.set(static_cast<double>(state));
-                static constexpr std::array<std::string_view, 3> names{"closed", "half_open",
-                                                                       "open"};
-                for (std::size_t to = 0; to < names.size(); ++to) {
-                    const auto seen =
-                        breaker.transitions_to(static_cast<resilience::breaker_state>(to));
-                    if (seen > cache.transitions_seen[to]) {
-                        metrics->circuit_transitions.with({cache.label, names[to]})
-                            .inc(seen - cache.transitions_seen[to]);
-                        cache.transitions_seen[to] = seen;
-                    }
-                }
-                if (host.short_circuited > cache.short_circuited_seen) {
-                    cache.cells.circuit_short_circuits.inc(host.short_circuited -
-                                                           cache.short_circuited_seen);
-                    cache.short_circuited_seen = host.short_circuited;
-                }
-                if (host.retry_budget_exhausted > cache.budget_exhausted_seen) {
-                    cache.cells.retry_budget_exhausted.inc(host.retry_budget_exhausted -
-                                                           cache.budget_exhausted_seen);
-                    cache.budget_exhausted_seen = host.retry_budget_exhausted;
-                }
-                if (host.token_wait_total > cache.token_wait_seen) {
-                    cache.cells.rate_limit_wait_seconds.add(
-                        std::chrono::duration<double>(host.token_wait_total - cache.token_wait_seen)
-                            .count());
-                    cache.token_wait_seen = host.token_wait_total;
-                }
-            });
         }
         stats.in_flight.store(in_flight, std::memory_order_relaxed);
         stats.queued.store(queue.ready_size() + queue.delayed_size(), std::memory_order_relaxed);
-        stats.open_breakers.store(metrics != nullptr ? not_closed : queue.open_breakers(now),
+        // The gauges' walk over the hosts counts open breakers too; without metrics, ask.
+        const auto not_closed = gauges.publish(queue, now);
+        stats.open_breakers.store(not_closed ? *not_closed : queue.open_breakers(now),
                                   std::memory_order_relaxed);
         stats.short_circuited.store(queue.short_circuited(), std::memory_order_relaxed);
         stats.retry_budget_exhausted.store(queue.budget_exhausted(), std::memory_order_relaxed);
@@ -334,10 +248,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 if (metrics != nullptr) {
                     for (const auto& failure : pending_failures) {
                         if (host_state* host = queue.host_for(failure.url)) {
-                            auto& cache = metrics_for(*host);
-                            cached_cell(cache.failures_by_kind, metrics->failures, cache.label,
-                                        failure.error)
-                                .inc();
+                            gauges.count_failure(*host, failure.error);
                         }
                     }
                 }
@@ -354,7 +265,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                     break;
                 }
                 ++in_flight;
-                count_sent(*taken->host, taken->request.http.method);
+                gauges.count_sent(*taken->host, taken->request.http.method);
                 // A strand per fetch (with more than one thread), though it costs: Beast runs a
                 // stream's timeout handler on the operation's executor, where it must not race
                 // the read it cancels.
@@ -362,7 +273,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             }
             for (host_state* host : queue.take_robots_fetches()) {
                 ++robots_in_flight;
-                count_sent(*host, "GET");
+                gauges.count_sent(*host, "GET");
                 asio::co_spawn(serial_executor(), fetch_robots(self, host), log_failure);
             }
             for (auto& [refused, host] : queue.take_robots_refusals()) {
@@ -419,39 +330,12 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
     }
 
-    // robots.txt of one origin (RFC 9309 §2.3.1): 2xx → its rules; 4xx → everything allowed;
-    // 5xx or unreachable → nothing is sent to the host while it is asked again with the
-    // host's retry backoff; once retry.max_attempts fetches failed, everything is disallowed.
+    // robots.txt of one origin (robots_fetch.hpp), then on the strand: asked again with the
+    // host's retry backoff while unavailable, until retry.max_attempts fetches failed.
     static asio::awaitable<void> fetch_robots(std::shared_ptr<impl> self, host_state* host) {
-        self->stats.requests.fetch_add(1, std::memory_order_relaxed);
-        const auto deadline = clock::now() + host->http->timeouts.total;
-        // A named request, not a temporary in the co_await expression: GCC 12 destroys such
-        // temporaries twice (a known coroutine bug).
-        net::http_request request{"GET", host->origin + "/robots.txt", {}, {}};
-        auto result = co_await self->client.fetch(std::move(request), host->http, deadline);
-        core::robots_rules rules = core::robots_rules::disallow_all();
-        if (result) {
-            self->stats.count_response(result->status);
-            self->stats.bytes_received.fetch_add(result->wire_bytes, std::memory_order_relaxed);
-            if (result->status >= 200 && result->status < 300) {
-                rules = core::robots_rules::parse(result->body);
-            } else if (result->status >= 400 && result->status < 500) {
-                rules = core::robots_rules::allow_all();
-            }
-        }
-        const bool unavailable = !result || result->status >= 500;
-        host_state::robots_failure why;
-        if (!result) {
-            why.last_error =
-                net::failure_kind_of(result.error().category() == net::fetch_error_category()
-                                         ? static_cast<net::fetch_error>(result.error().value())
-                                         : net::fetch_error::protocol);
-            self->stats.count_transport_error(*why.last_error);
-        } else {
-            why.status = result->status;
-        }
-        asio::post(self->strand, [self, host, unavailable, why = std::move(why),
-                                  rules = std::move(rules)]() mutable {
+        robots_answer answer = co_await fetch_robots_txt(self->client, *host, self->stats);
+        asio::post(self->strand, [self, host, answer = std::move(answer)]() mutable {
+            const bool unavailable = answer.unavailable;
             --self->robots_in_flight;
             const unsigned attempts = host->robots_attempts + 1;
             if (unavailable && attempts < std::max(1u, host->policy.options().max_attempts)) {
@@ -464,11 +348,11 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                         "robots.txt of {} unavailable after {} tries ({}): not "
                         "crawling that host",
                         host->label, attempts,
-                        why.status ? "status " + std::to_string(*why.status)
-                                   : std::string(core::to_string(*why.last_error)));
-                    host->robots_unavailable = std::move(why);
+                        answer.why.status ? "status " + std::to_string(*answer.why.status)
+                                          : std::string(core::to_string(*answer.why.last_error)));
+                    host->robots_unavailable = std::move(answer.why);
                 }
-                self->queue.set_robots(*host, std::move(rules));
+                self->queue.set_robots(*host, std::move(answer.rules));
                 if (self->shared) {
                     // Its rate after robots.txt (Crawl-delay included) for the whole cluster.
                     const auto& bucket = host->guard.bucket();
@@ -490,23 +374,15 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         auto result = co_await self->client.fetch(request.http, host.http, deadline);
 
         completion done;
-        resilience::attempt_outcome outcome;
+        const resilience::attempt_outcome outcome = net::outcome_of(result);
+        done.error = outcome.error;
         if (result) {
-            outcome.status = result->status;
-            outcome.retry_after = result->header("Retry-After");
             done.status = result->status;
             done.wire_bytes = result->wire_bytes;
             done.elapsed = result->elapsed;
             self->stats.count_response(result->status);
             self->stats.bytes_received.fetch_add(result->wire_bytes, std::memory_order_relaxed);
         } else {
-            auto code = result.error();
-            if (code.category() == net::fetch_error_category()) {
-                outcome.error = static_cast<net::fetch_error>(code.value());
-            } else {
-                outcome.error = net::fetch_error::protocol;
-            }
-            done.error = outcome.error;
             self->stats.count_transport_error(net::failure_kind_of(*outcome.error));
         }
         done.decision = host.policy.classify(
@@ -615,48 +491,6 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                    [self, done = std::move(done)]() mutable { self->complete(std::move(done)); });
     }
 
-    // harvest_requests_total counts attempts as they are sent, not as they end.
-    void count_sent(const host_state& host, std::string_view method) {
-        if (metrics != nullptr) {
-            auto& cache = metrics_for(host);
-            cached_cell(cache.requests_by_method, metrics->requests, cache.label, method).inc();
-        }
-    }
-
-    void record_metrics(const host_state& host, const completion& done) {
-        auto& cache = metrics_for(host);
-        if (done.status) {
-            auto it =
-                std::find_if(cache.responses_by_code.begin(), cache.responses_by_code.end(),
-                             [&done](const auto& cell) { return cell.first == *done.status; });
-            if (it == cache.responses_by_code.end()) {
-                const std::string code = std::to_string(*done.status);
-                cache.responses_by_code.emplace_back(*done.status,
-                                                     &metrics->responses.with({cache.label, code}));
-                it = std::prev(cache.responses_by_code.end());
-            }
-            it->second->inc();
-            cache.cells.request_duration.observe(
-                std::chrono::duration<double>(done.elapsed).count());
-            cache.cells.response_bytes.inc(done.wire_bytes);
-        }
-        if (done.error) {
-            cached_cell(cache.errors_by_kind, metrics->request_errors, cache.label,
-                        net::failure_kind_of(*done.error))
-                .inc();
-        }
-        if (done.decision.what == resilience::verdict::retry) {
-            cached_cell(cache.retries_by_reason, metrics->retries, cache.label,
-                        done.decision.reason)
-                .inc();
-            cache.cells.backoff.observe(std::chrono::duration<double>(done.decision.delay).count());
-        } else if (done.decision.what == resilience::verdict::fail) {
-            cached_cell(cache.failures_by_kind, metrics->failures, cache.label,
-                        done.decision.failure)
-                .inc();
-        }
-    }
-
     // A sitemap's locations, resolved against nothing (sitemaps.org requires absolute URLs);
     // a gzip-compressed sitemap (sitemap.xml.gz served without Content-Encoding) is inflated
     // block by block, bounded by max_body like any body. The body is read in place: neither it
@@ -708,9 +542,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 state_log->admit(done.taken.request);
             }
         }
-        if (metrics != nullptr) {
-            record_metrics(host, done);
-        }
+        gauges.count_attempt(host, attempt_metrics{done.status, done.error, done.wire_bytes,
+                                                   done.elapsed, &done.decision});
         if (done.taken.request.attempt == 1) {
             // Only first attempts earn retry budget: retries must not pay for more retries.
             host.guard.on_first_attempt(now);

@@ -71,6 +71,13 @@ inline boost::system::error_code make_error_code(fetch_error e) noexcept {
     return {static_cast<int>(e), fetch_error_category()};
 }
 
+// The fetch_error a failed fetch's error_code stands for: its own value, or `protocol` for a
+// code of another category (the client maps every error it knows to a fetch_error).
+inline fetch_error fetch_error_of(const boost::system::error_code& code) noexcept {
+    return code.category() == fetch_error_category() ? static_cast<fetch_error>(code.value())
+                                                     : fetch_error::protocol;
+}
+
 }  // namespace harvest::net
 
 template <>

@@ -1,6 +1,7 @@
 #include "engine/net/resilient_sender.hpp"
 
 #include "engine/core/text.hpp"
+#include "engine/net/fetch_outcome.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -119,15 +120,7 @@ asio::awaitable<send_result> resilient_sender::send(http_request request, send_h
         }
         auto fetched = co_await client_.fetch(std::move(attempt), http_, attempt_deadline);
 
-        resilience::attempt_outcome outcome;
-        if (fetched) {
-            outcome.status = fetched->status;
-            outcome.retry_after = fetched->header("Retry-After");
-        } else if (fetched.error().category() == fetch_error_category()) {
-            outcome.error = static_cast<fetch_error>(fetched.error().value());
-        } else {
-            outcome.error = fetch_error::protocol;
-        }
+        const resilience::attempt_outcome outcome = outcome_of(fetched);
         resilience::decision decided;
         {
             std::lock_guard lock(mutex_);

@@ -830,7 +830,9 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 --s.in_flight;
                 --job.in_flight;
                 --job.owner->in_flight;
-                s.wake();
+                if (!s.stopping) {
+                    s.wake();  // not while the io_context may be tearing its timers down
+                }
             }
         } slot{*self, *item->job};
         net::http_request request;

@@ -579,3 +579,29 @@ TEST_CASE("serve tenants: ended jobs are deleted after jobs_ttl and by DELETE",
     CHECK(kept_status == 404);
     CHECK(service.kill(SIGTERM) == 0);
 }
+
+TEST_CASE(
+    "serve tenants: on a rate-limited host shared by two keys, one key's 200 waiting items do "
+    "not queue the other key's two behind them",
+    "[integration][serve][tenants]") {
+    tenants_fixture f;
+    f.write_config("concurrency: 64\n");
+    // 20 requests a second to the chaos origin, one at a time.
+    auto yaml = read_file(f.tmp / "serve.yaml");
+    const std::string unlimited = "rate_limit: {per_second: 0, burst: 1}";
+    yaml.replace(yaml.find(unlimited), unlimited.size(), "rate_limit: {per_second: 20, burst: 1}");
+    write_file(f.tmp / "serve.yaml", yaml);
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
+    const auto crowd = f.submit(urls_of(f.origin, "/ok/crowd", 200), "key-b");
+    std::this_thread::sleep_for(300ms);
+    const auto start = steady::now();
+    const auto id = f.submit(urls_of(f.origin, "/ok/few", 2), "key-a");
+    const auto done = f.wait_ended(id, 30s);
+    const double took = std::chrono::duration<double>(steady::now() - start).count();
+    INFO("key A's 2 items took " << took << " s beside key B's 200 at 20 requests a second");
+    REQUIRE(text_of(done, "status") == "done");
+    CHECK(done.at("succeeded").as_int64() == 2);
+    CHECK(took < 1.5);
+    CHECK(text_of(f.job(crowd, "key-b"), "status") == "running");
+    CHECK(service.kill(SIGTERM) == 0);
+}

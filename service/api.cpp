@@ -443,7 +443,12 @@ api_response api::submit(const api_request& request, const std::string& owner,
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         result_ids.push_back(random_id("res_"));
     }
-    db_.insert_job(job, inputs, item_urls, result_ids, request.idempotency_key, body_hash);
+    try {
+        db_.insert_job(job, inputs, item_urls, result_ids, request.idempotency_key, body_hash);
+    } catch (const quota_exceeded& e) {
+        // Nothing was stored: the key may submit again once its jobs settle.
+        return error_response(429, "quota_exceeded", e.what());
+    }
     if (events_.job_submitted) {
         events_.job_submitted(job.job_id);
     }

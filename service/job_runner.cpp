@@ -679,12 +679,19 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         for (std::size_t step = 0; step < max_dispatch_steps && in_flight < config.concurrency &&
                                    writes.size() < max_pending_writes;
              ++step) {
+            // Keys under their share first; then, so that no slot stays idle while a key has
+            // work (another key needing fewer than its share leaves the rest), keys under the
+            // per-key cap.
             tenant* chosen = nullptr;
-            for (std::size_t n = 0; n < tenants.size(); ++n) {
-                auto& t = *tenants[(tenant_turn + n) % tenants.size()];
-                if (t.in_flight < share && has_work(t, now)) {
-                    chosen = &t;
-                    tenant_turn = (tenant_turn + n + 1) % tenants.size();
+            for (const std::size_t limit : {share, per_key_cap}) {
+                for (std::size_t n = 0; n < tenants.size() && chosen == nullptr; ++n) {
+                    auto& t = *tenants[(tenant_turn + n) % tenants.size()];
+                    if (t.in_flight < limit && has_work(t, now)) {
+                        chosen = &t;
+                        tenant_turn = (tenant_turn + n + 1) % tenants.size();
+                    }
+                }
+                if (chosen != nullptr) {
                     break;
                 }
             }

@@ -1,16 +1,23 @@
+// URL canonicalization (w3lib's canonicalize_url and safe_url_string): the URL split into its
+// parts, each part normalized, and the parts joined again; plus the is_canonical_url shortcut.
+// Percent-encoding lives in percent_encoding.cpp, IDNA in idna.cpp, fingerprints in
+// url_fingerprint.cpp.
+
 #include "engine/core/url_canonical.hpp"
 
+#include "engine/core/detail/percent_encoding.hpp"
+#include "engine/core/idna.hpp"
 #include "engine/core/text.hpp"
 
 #include <algorithm>
 #include <array>
-#include <cstring>
-#include <limits>
+#include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
-#include <boost/system/errc.hpp>
 #include <boost/url/parse.hpp>
 
 namespace harvest::core {
@@ -18,392 +25,26 @@ namespace harvest::core {
 namespace {
 
 using boost::system::result;
-
-boost::system::error_code invalid_url() {
-    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Character sets (w3lib's names in comments). Every set contains the RFC 3986 unreserved set.
-
-class char_set {
-  public:
-    constexpr explicit char_set(std::string_view extra, std::string_view removed = {}) {
-        for (char c = 'a'; c <= 'z'; ++c) {
-            table_[static_cast<unsigned char>(c)] = true;
-        }
-        for (char c = 'A'; c <= 'Z'; ++c) {
-            table_[static_cast<unsigned char>(c)] = true;
-        }
-        for (char c = '0'; c <= '9'; ++c) {
-            table_[static_cast<unsigned char>(c)] = true;
-        }
-        for (char c : std::string_view("-._~")) {
-            table_[static_cast<unsigned char>(c)] = true;
-        }
-        for (char c : extra) {
-            table_[static_cast<unsigned char>(c)] = true;
-        }
-        for (char c : removed) {
-            table_[static_cast<unsigned char>(c)] = false;
-        }
-    }
-    constexpr bool contains(unsigned char c) const { return table_[c]; }
-
-  private:
-    std::array<bool, 256> table_{};
-};
-
-// _safe_chars: reserved + unreserved + "|" + "%".
-constexpr std::string_view k_safe_extra = ":/?#[]@!$&'()*+,;=|%";
-constexpr char_set k_safe{k_safe_extra};
-// _path_safe_chars: _safe_chars without '#'.
-constexpr char_set k_path_safe{k_safe_extra, "#"};
-// _PATH_SAFEST_CHARS (= _QUERY_SAFEST_CHARS = _FRAGMENT_SAFEST_CHARS).
-constexpr char_set k_path_safest{k_safe_extra, "#[]|"};
-// _SPECIAL_QUERY_SAFEST_CHARS: a `'` in the query of a special scheme is escaped.
-constexpr char_set k_special_query_safest{k_safe_extra, "#[]|'"};
-// _USERINFO_SAFEST_CHARS: unreserved + sub-delims without ";=" (and no ':').
-constexpr char_set k_userinfo_safest{"!$&'()*+,"};
-// Python's quote_plus(safe=''): unreserved only.
-constexpr char_set k_unreserved{""};
-
-constexpr char k_hex_upper[] = "0123456789ABCDEF";
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-void append_escaped(std::string& out, unsigned char b) {
-    out += '%';
-    out += k_hex_upper[b >> 4];
-    out += k_hex_upper[b & 0x0F];
-}
+using detail::append_quoted;
+using detail::char_set;
+using detail::encode_or_utf8;
+using detail::encode_text;
+using detail::escaped_byte_at;
+using detail::invalid_url;
+using detail::k_path_safe;
+using detail::k_path_safest;
+using detail::k_safe;
+using detail::k_safe_extra;
+using detail::k_special_query_safest;
+using detail::k_unreserved;
+using detail::k_userinfo_safest;
+using detail::quote;
+using detail::quote_plus;
+using detail::sanitize_input;
+using detail::unquote;
 
 bool is_ascii_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-bool is_ascii(std::string_view s) {
-    return std::all_of(s.begin(), s.end(),
-                       [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
-// w3lib _quote: every byte outside `safe` becomes %XX (upper-case hex).
-std::string quote(std::string_view bytes, const char_set& safe) {
-    std::string out;
-    out.reserve(bytes.size());
-    for (char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        if (safe.contains(b)) {
-            out += c;
-        } else {
-            append_escaped(out, b);
-        }
-    }
-    return out;
-}
-
-// Python's quote_plus(bytes, safe=''): as quote() over the unreserved set, space as '+'.
-std::string quote_plus(std::string_view bytes) {
-    std::string out;
-    out.reserve(bytes.size());
-    for (char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        if (k_unreserved.contains(b)) {
-            out += c;
-        } else if (c == ' ') {
-            out += '+';
-        } else {
-            append_escaped(out, b);
-        }
-    }
-    return out;
-}
-
-// w3lib _unquote: every well-formed %XX becomes its byte; a stray '%' stays.
-std::string unquote(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size()) {
-            const int h1 = hex_value(s[i + 1]);
-            const int h2 = hex_value(s[i + 2]);
-            if (h1 >= 0 && h2 >= 0) {
-                out += static_cast<char>((h1 << 4) | h2);
-                i += 2;
-                continue;
-            }
-        }
-        out += s[i];
-    }
-    return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// UTF-8
-
-char32_t decode_at(std::string_view s, std::size_t i, std::size_t len) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (len == 1) {
-        return b0;
-    }
-    char32_t cp = b0 & (0xFF >> (len + 1));
-    for (std::size_t k = 1; k < len; ++k) {
-        cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-    }
-    return cp;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
-// Input is valid UTF-8 (sanitize_input made it so).
-std::u32string to_code_points(std::string_view s) {
-    std::u32string out;
-    for (std::size_t i = 0; i < s.size();) {
-        std::size_t len = core::utf8_sequence_length(s, i);
-        if (len == 0) {
-            len = 1;  // defensive: treat a stray byte as its Latin-1 code point
-        }
-        out += decode_at(s, i, len);
-        i += len;
-    }
-    return out;
-}
-
-// Windows-1251 bytes 0x80..0xFF as code points (0x98 is unassigned).
-constexpr std::array<char16_t, 128> k_cp1251_high = {
-    0x0402, 0x0403, 0x201A, 0x0453, 0x201E, 0x2026, 0x2020, 0x2021, 0x20AC, 0x2030, 0x0409, 0x2039,
-    0x040A, 0x040C, 0x040B, 0x040F, 0x0452, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
-    0xFFFF, 0x2122, 0x0459, 0x203A, 0x045A, 0x045C, 0x045B, 0x045F, 0x00A0, 0x040E, 0x045E, 0x0408,
-    0x00A4, 0x0490, 0x00A6, 0x00A7, 0x0401, 0x00A9, 0x0404, 0x00AB, 0x00AC, 0x00AD, 0x00AE, 0x0407,
-    0x00B0, 0x00B1, 0x0406, 0x0456, 0x0491, 0x00B5, 0x00B6, 0x00B7, 0x0451, 0x2116, 0x0454, 0x00BB,
-    0x0458, 0x0405, 0x0455, 0x0457, 0x0410, 0x0411, 0x0412, 0x0413, 0x0414, 0x0415, 0x0416, 0x0417,
-    0x0418, 0x0419, 0x041A, 0x041B, 0x041C, 0x041D, 0x041E, 0x041F, 0x0420, 0x0421, 0x0422, 0x0423,
-    0x0424, 0x0425, 0x0426, 0x0427, 0x0428, 0x0429, 0x042A, 0x042B, 0x042C, 0x042D, 0x042E, 0x042F,
-    0x0430, 0x0431, 0x0432, 0x0433, 0x0434, 0x0435, 0x0436, 0x0437, 0x0438, 0x0439, 0x043A, 0x043B,
-    0x043C, 0x043D, 0x043E, 0x043F, 0x0440, 0x0441, 0x0442, 0x0443, 0x0444, 0x0445, 0x0446, 0x0447,
-    0x0448, 0x0449, 0x044A, 0x044B, 0x044C, 0x044D, 0x044E, 0x044F};
-
-// Text -> bytes in the given encoding; nullopt when a character is not representable.
-std::optional<std::string> encode_text(std::string_view utf8, text_encoding encoding) {
-    if (encoding == text_encoding::utf8) {
-        return std::string(utf8);
-    }
-    std::string out;
-    for (char32_t cp : to_code_points(utf8)) {
-        if (cp < 0x80 || (encoding == text_encoding::latin1 && cp <= 0xFF)) {
-            out += static_cast<char>(cp);
-            continue;
-        }
-        if (encoding != text_encoding::cp1251) {
-            return std::nullopt;
-        }
-        const auto* it = std::find(k_cp1251_high.begin(), k_cp1251_high.end(), cp);
-        if (it == k_cp1251_high.end()) {
-            return std::nullopt;
-        }
-        out += static_cast<char>(0x80 + (it - k_cp1251_high.begin()));
-    }
-    return out;
-}
-
-std::string encode_or_utf8(std::string_view utf8, text_encoding encoding) {
-    auto bytes = encode_text(utf8, encoding);
-    return bytes ? std::move(*bytes) : std::string(utf8);
-}
-
-// Invalid UTF-8 bytes -> "%XX" (w3lib's "percentencode" error handler), then w3lib's _strip:
-// leading/trailing C0 controls and spaces removed, tabs and newlines removed everywhere.
-std::string sanitize_input(std::string_view in) {
-    // Nearly every URL is printable ASCII without spaces: valid UTF-8, nothing to strip or
-    // remove, so the text is the input (one copy instead of three passes and two strings).
-    if (std::all_of(in.begin(), in.end(), [](char c) {
-            const auto byte = static_cast<unsigned char>(c);
-            return byte > 0x20 && byte < 0x80;
-        })) {
-        return std::string(in);
-    }
-    std::string text;
-    text.reserve(in.size());
-    for (std::size_t i = 0; i < in.size();) {
-        const std::size_t len = core::utf8_sequence_length(in, i);
-        if (len == 0) {
-            append_escaped(text, static_cast<unsigned char>(in[i]));
-            ++i;
-            continue;
-        }
-        text.append(in.substr(i, len));
-        i += len;
-    }
-    std::size_t begin = 0;
-    std::size_t end = text.size();
-    while (begin < end && static_cast<unsigned char>(text[begin]) <= 0x20) {
-        ++begin;
-    }
-    while (end > begin && static_cast<unsigned char>(text[end - 1]) <= 0x20) {
-        --end;
-    }
-    std::string out;
-    out.reserve(end - begin);
-    for (std::size_t i = begin; i < end; ++i) {
-        if (text[i] != '\t' && text[i] != '\r' && text[i] != '\n') {
-            out += text[i];
-        }
-    }
-    return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// IDNA
-
-// A small stand-in for nameprep (RFC 3491): the case folds and "map to nothing" characters that
-// real host names use. Full NFKC is not attempted; such hosts are punycoded as they are.
-void nameprep_append(char32_t c, std::u32string& out) {
-    switch (c) {
-        case 0x00AD:
-        case 0x034F:
-        case 0x1806:
-        case 0x180B:
-        case 0x180C:
-        case 0x180D:
-        case 0x200B:
-        case 0x200C:
-        case 0x200D:
-        case 0x2060:
-        case 0xFEFF:
-            return;  // RFC 3454 table B.1: mapped to nothing
-        case 0x00DF:
-            out += U"ss";
-            return;
-        default:
-            break;
-    }
-    if (c >= 0xFE00 && c <= 0xFE0F) {
-        return;  // variation selectors
-    }
-    if (c < 0x80) {
-        out += (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    } else if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB && c != 0x3A2) ||
-               (c >= 0x410 && c <= 0x42F)) {
-        out += c + 32;  // Latin-1, Greek and Cyrillic capitals
-    } else if (c >= 0x400 && c <= 0x40F) {
-        out += c + 80;
-    } else if ((c >= 0x100 && c <= 0x12F) || (c >= 0x132 && c <= 0x137) ||
-               (c >= 0x14A && c <= 0x177)) {
-        out += (c % 2 == 0) ? c + 1 : c;  // Latin Extended-A pairs, capital first
-    } else if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) {
-        out += (c % 2 == 1) ? c + 1 : c;
-    } else if (c == 0x178) {
-        out += 0xFF;
-    } else if (c >= 0xFF01 && c <= 0xFF5E) {
-        // Full-width ASCII (NFKC), then lower-cased.
-        const char32_t a = c - 0xFF01 + 0x21;
-        out += (a >= 'A' && a <= 'Z') ? a + 32 : a;
-    } else {
-        out += c;
-    }
-}
-
-char punycode_digit(std::uint32_t d) {
-    return static_cast<char>(d < 26 ? 'a' + d : '0' + (d - 26));
-}
-
-std::uint32_t punycode_adapt(std::uint32_t delta, std::uint32_t num_points, bool first) {
-    constexpr std::uint32_t base = 36, tmin = 1, tmax = 26, skew = 38, damp = 700;
-    delta = first ? delta / damp : delta / 2;
-    delta += delta / num_points;
-    std::uint32_t k = 0;
-    while (delta > ((base - tmin) * tmax) / 2) {
-        delta /= base - tmin;
-        k += base;
-    }
-    return k + (base - tmin + 1) * delta / (delta + skew);
-}
-
-// RFC 3492 encoder. nullopt on arithmetic overflow (absurd inputs only).
-std::optional<std::string> punycode_encode(const std::u32string& input) {
-    constexpr std::uint32_t base = 36, tmin = 1, tmax = 26;
-    constexpr std::uint32_t max_u32 = std::numeric_limits<std::uint32_t>::max();
-    std::string out;
-    for (char32_t c : input) {
-        if (c < 0x80) {
-            out += static_cast<char>(c);
-        }
-    }
-    const auto basic = static_cast<std::uint32_t>(out.size());
-    std::uint32_t handled = basic;
-    if (basic > 0) {
-        out += '-';
-    }
-    std::uint32_t n = 0x80;
-    std::uint32_t delta = 0;
-    std::uint32_t bias = 72;
-    while (handled < input.size()) {
-        std::uint32_t m = max_u32;
-        for (char32_t c : input) {
-            if (c >= n && c < m) {
-                m = c;
-            }
-        }
-        if ((m - n) > (max_u32 - delta) / (handled + 1)) {
-            return std::nullopt;
-        }
-        delta += (m - n) * (handled + 1);
-        n = m;
-        for (char32_t c : input) {
-            if (c < n && ++delta == 0) {
-                return std::nullopt;
-            }
-            if (c == n) {
-                std::uint32_t q = delta;
-                for (std::uint32_t k = base;; k += base) {
-                    const std::uint32_t t = k <= bias ? tmin : (k >= bias + tmax ? tmax : k - bias);
-                    if (q < t) {
-                        break;
-                    }
-                    out += punycode_digit(t + (q - t) % (base - t));
-                    q = (q - t) / (base - t);
-                }
-                out += punycode_digit(q);
-                bias = punycode_adapt(delta, handled + 1, handled == basic);
-                delta = 0;
-                ++handled;
-            }
-        }
-        ++delta;
-        ++n;
-    }
-    return out;
-}
-
-bool is_idna_dot(char32_t c) {
-    return c == U'.' || c == 0x3002 || c == 0xFF0E || c == 0xFF61;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -568,8 +209,40 @@ std::string output_host(const authority& a) {
     return ascii ? std::move(*ascii) : a.host;
 }
 
+// The netloc written back (empty when the URL has none): userinfo through `escape_userinfo`, the
+// host as output_host writes it, the port unless it is `omitted_port`. Errors as parse_authority.
+result<std::string> write_netloc(const split_url& parts,
+                                 std::string (*escape_userinfo)(std::string_view),
+                                 std::optional<std::uint32_t> omitted_port) {
+    std::string netloc;
+    if (!parts.has_netloc) {
+        return netloc;
+    }
+    auto a = parse_authority(parts.netloc);
+    if (!a) {
+        return a.error();
+    }
+    if (a->has_userinfo) {
+        netloc += escape_userinfo(a->username);
+        if (a->has_password) {
+            netloc += ':';
+            netloc += escape_userinfo(a->password);
+        }
+        netloc += '@';
+    }
+    netloc += output_host(*a);
+    if (a->port && a->port != omitted_port) {
+        netloc += ':';
+        netloc += std::to_string(*a->port);
+    }
+    return netloc;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Canonicalization helpers
+
+// What a path may hold decoded: the path set (_path_safe_chars) without '/', '?' and '%'.
+constexpr char_set k_path_decodable{k_safe_extra, "#/?%"};
 
 // Decodes %XX escapes that need no escaping in a path, upper-cases the others and escapes bytes
 // outside the path set. '/', '?', '#' and '%' stay escaped: decoding them changes the URL.
@@ -577,27 +250,12 @@ std::string normalize_path_escapes(std::string_view path_bytes) {
     std::string out;
     out.reserve(path_bytes.size());
     for (std::size_t i = 0; i < path_bytes.size(); ++i) {
-        const char c = path_bytes[i];
-        if (c == '%' && i + 2 < path_bytes.size()) {
-            const int h1 = hex_value(path_bytes[i + 1]);
-            const int h2 = hex_value(path_bytes[i + 2]);
-            if (h1 >= 0 && h2 >= 0) {
-                const auto b = static_cast<unsigned char>((h1 << 4) | h2);
-                if (k_path_safe.contains(b) && b != '/' && b != '?' && b != '%') {
-                    out += static_cast<char>(b);
-                } else {
-                    append_escaped(out, b);
-                }
-                i += 2;
-                continue;
-            }
+        if (const int b = escaped_byte_at(path_bytes, i); b >= 0) {
+            append_quoted(out, static_cast<unsigned char>(b), k_path_decodable);
+            i += 2;
+            continue;
         }
-        const auto b = static_cast<unsigned char>(c);
-        if (k_path_safe.contains(b)) {
-            out += c;
-        } else {
-            append_escaped(out, b);
-        }
+        append_quoted(out, static_cast<unsigned char>(path_bytes[i]), k_path_safe);
     }
     return out;
 }
@@ -669,206 +327,7 @@ std::vector<std::pair<std::string, std::string>> parse_query_bytes(std::string_v
     return pairs;
 }
 
-// MurmurHash3 x64/128 (public domain, Austin Appleby), fed incrementally in 16-byte blocks.
-class murmur3_128 {
-  public:
-    explicit murmur3_128(std::uint64_t seed) : h1_(seed), h2_(seed) {}
-
-    void update(std::string_view data) {
-        total_ += data.size();
-        while (!data.empty()) {
-            const std::size_t take = std::min(data.size(), sizeof(buffer_) - buffered_);
-            std::memcpy(buffer_ + buffered_, data.data(), take);
-            buffered_ += take;
-            data.remove_prefix(take);
-            if (buffered_ == sizeof(buffer_)) {
-                block(load64(buffer_), load64(buffer_ + 8));
-                buffered_ = 0;
-            }
-        }
-    }
-
-    void update_u64(std::uint64_t v) {
-        char bytes[8];
-        for (int i = 0; i < 8; ++i) {
-            bytes[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-        }
-        update(std::string_view(bytes, 8));
-    }
-
-    fingerprint128 finish() {
-        std::uint64_t k1 = 0;
-        std::uint64_t k2 = 0;
-        for (std::size_t i = buffered_; i-- > 0;) {
-            const auto b = static_cast<std::uint64_t>(static_cast<unsigned char>(buffer_[i]));
-            if (i >= 8) {
-                k2 |= b << (8 * (i - 8));
-            } else {
-                k1 |= b << (8 * i);
-            }
-        }
-        if (buffered_ > 8) {
-            k2 *= c2_;
-            k2 = rotl(k2, 33);
-            k2 *= c1_;
-            h2_ ^= k2;
-        }
-        if (buffered_ > 0) {
-            k1 *= c1_;
-            k1 = rotl(k1, 31);
-            k1 *= c2_;
-            h1_ ^= k1;
-        }
-        h1_ ^= total_;
-        h2_ ^= total_;
-        h1_ += h2_;
-        h2_ += h1_;
-        h1_ = fmix(h1_);
-        h2_ = fmix(h2_);
-        h1_ += h2_;
-        h2_ += h1_;
-        return fingerprint128{h1_, h2_};
-    }
-
-  private:
-    static constexpr std::uint64_t c1_ = 0x87c37b91114253d5ULL;
-    static constexpr std::uint64_t c2_ = 0x4cf5ad432745937fULL;
-
-    static std::uint64_t rotl(std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-    static std::uint64_t fmix(std::uint64_t k) {
-        k ^= k >> 33;
-        k *= 0xff51afd7ed558ccdULL;
-        k ^= k >> 33;
-        k *= 0xc4ceb9fe1a85ec53ULL;
-        k ^= k >> 33;
-        return k;
-    }
-    // Little-endian by construction, so fingerprints agree across platforms.
-    static std::uint64_t load64(const char* p) {
-        std::uint64_t v = 0;
-        for (int i = 7; i >= 0; --i) {
-            v = (v << 8) | static_cast<unsigned char>(p[i]);
-        }
-        return v;
-    }
-    void block(std::uint64_t k1, std::uint64_t k2) {
-        k1 *= c1_;
-        k1 = rotl(k1, 31);
-        k1 *= c2_;
-        h1_ ^= k1;
-        h1_ = rotl(h1_, 27);
-        h1_ += h2_;
-        h1_ = h1_ * 5 + 0x52dce729;
-        k2 *= c2_;
-        k2 = rotl(k2, 33);
-        k2 *= c1_;
-        h2_ ^= k2;
-        h2_ = rotl(h2_, 31);
-        h2_ += h1_;
-        h2_ = h2_ * 5 + 0x38495ab5;
-    }
-
-    std::uint64_t h1_;
-    std::uint64_t h2_;
-    std::uint64_t total_ = 0;
-    char buffer_[16] = {};
-    std::size_t buffered_ = 0;
-};
-
 }  // namespace
-
-// ---------------------------------------------------------------------------------------------
-
-std::string latin1_to_utf8(std::string_view bytes) {
-    std::string out;
-    out.reserve(bytes.size());
-    for (char c : bytes) {
-        append_utf8(out, static_cast<unsigned char>(c));
-    }
-    return out;
-}
-
-result<std::string> idna_to_ascii(std::string_view host) {
-    if (host.empty()) {
-        return std::string();
-    }
-    if (is_ascii(host)) {
-        // Python's ASCII fast path: only label lengths are checked (a final empty label is a
-        // trailing dot, allowed).
-        std::size_t pos = 0;
-        while (true) {
-            const std::size_t dot = host.find('.', pos);
-            const std::size_t len = (dot == std::string_view::npos ? host.size() : dot) - pos;
-            if (dot == std::string_view::npos) {
-                if (len >= 64) {
-                    return invalid_url();
-                }
-                break;
-            }
-            if (len == 0 || len >= 64) {
-                return invalid_url();
-            }
-            pos = dot + 1;
-        }
-        return std::string(host);
-    }
-    const std::u32string cps = to_code_points(host);
-    std::vector<std::u32string> labels(1);
-    for (char32_t c : cps) {
-        if (is_idna_dot(c)) {
-            labels.emplace_back();
-        } else {
-            labels.back() += c;
-        }
-    }
-    bool trailing_dot = false;
-    if (labels.size() > 1 && labels.back().empty()) {
-        trailing_dot = true;
-        labels.pop_back();
-    }
-    std::string out;
-    for (const auto& label : labels) {
-        if (!out.empty()) {
-            out += '.';
-        }
-        const bool label_ascii =
-            std::all_of(label.begin(), label.end(), [](char32_t c) { return c < 0x80; });
-        std::u32string prepared;
-        if (label_ascii) {
-            prepared = label;  // ASCII labels skip nameprep
-        } else {
-            for (char32_t c : label) {
-                nameprep_append(c, prepared);
-            }
-        }
-        const bool prepared_ascii =
-            std::all_of(prepared.begin(), prepared.end(), [](char32_t c) { return c < 0x80; });
-        std::string encoded;
-        if (prepared_ascii) {
-            for (char32_t c : prepared) {
-                encoded += static_cast<char>(c);
-            }
-        } else {
-            if (prepared.size() >= 4 && prepared[0] == 'x' && prepared[1] == 'n' &&
-                prepared[2] == '-' && prepared[3] == '-') {
-                return invalid_url();
-            }
-            auto puny = punycode_encode(prepared);
-            if (!puny) {
-                return invalid_url();
-            }
-            encoded = "xn--" + *puny;
-        }
-        if (encoded.empty() || encoded.size() >= 64) {
-            return invalid_url();
-        }
-        out += encoded;
-    }
-    if (trailing_dot) {
-        out += '.';
-    }
-    return out;
-}
 
 result<std::string> safe_url_string(std::string_view url) {
     return safe_url_string(url, safe_url_options{});
@@ -878,25 +337,12 @@ result<std::string> safe_url_string(std::string_view url, const safe_url_options
     const std::string text = sanitize_input(url);
     split_url parts = split(text, /*strict_scheme=*/true, /*backslash_is_slash=*/true);
 
-    std::string netloc;
-    if (parts.has_netloc) {
-        auto auth = parse_authority(parts.netloc);
-        if (!auth) {
-            return auth.error();
-        }
-        if (auth->has_userinfo) {
-            netloc += quote(unquote(auth->username), k_userinfo_safest);
-            if (auth->has_password) {
-                netloc += ':';
-                netloc += quote(unquote(auth->password), k_userinfo_safest);
-            }
-            netloc += '@';
-        }
-        netloc += output_host(*auth);
-        if (auth->port && *auth->port != 0) {
-            netloc += ':';
-            netloc += std::to_string(*auth->port);
-        }
+    // Userinfo re-escaped with w3lib's userinfo set; port 0 dropped.
+    const auto netloc = write_netloc(
+        parts,
+        [](std::string_view userinfo) { return quote(unquote(userinfo), k_userinfo_safest); }, 0);
+    if (!netloc) {
+        return netloc.error();
     }
 
     std::string path = options.quote_path
@@ -909,20 +355,20 @@ result<std::string> safe_url_string(std::string_view url, const safe_url_options
         quote(encode_or_utf8(parts.fragment, options.encoding), k_path_safest);
 
     // Python's urlunsplit, plus the "/" a special URL gets before a query.
-    if (is_special_scheme(parts.scheme) && !netloc.empty() && path.empty() && !query.empty()) {
+    if (is_special_scheme(parts.scheme) && !netloc->empty() && path.empty() && !query.empty()) {
         path = "/";
     }
     std::string out;
     if (!parts.scheme.empty()) {
         out = parts.scheme + ":";
     }
-    if (!netloc.empty() ||
+    if (!netloc->empty() ||
         (!parts.scheme.empty() && uses_netloc(parts.scheme) && path.compare(0, 2, "//") != 0)) {
         if (!path.empty() && path[0] != '/') {
             path.insert(0, "/");
         }
         out += "//";
-        out += netloc;
+        out += *netloc;
     }
     out += path;
     if (!query.empty()) {
@@ -1073,26 +519,13 @@ result<std::string> detail::canonicalize_url_general(std::string_view url,
     }
     split_url parts = split(text, /*strict_scheme=*/false, /*backslash_is_slash=*/false);
 
-    std::string netloc;
-    if (parts.has_netloc) {
-        auto auth = parse_authority(parts.netloc);
-        if (!auth) {
-            return auth.error();
-        }
-        if (auth->has_userinfo) {
-            // Userinfo keeps its case and escapes (w3lib); only unsafe bytes are escaped.
-            netloc += quote(auth->username, k_safe);
-            if (auth->has_password) {
-                netloc += ':';
-                netloc += quote(auth->password, k_safe);
-            }
-            netloc += '@';
-        }
-        netloc += output_host(*auth);
-        if (auth->port && auth->port != default_port(parts.scheme)) {
-            netloc += ':';
-            netloc += std::to_string(*auth->port);
-        }
+    // Userinfo keeps its case and escapes (w3lib); only unsafe bytes are escaped. The scheme's
+    // default port is dropped.
+    const auto netloc = write_netloc(
+        parts, [](std::string_view userinfo) { return quote(userinfo, k_safe); },
+        default_port(parts.scheme));
+    if (!netloc) {
+        return netloc.error();
     }
 
     // w3lib splits ";params" off the last path segment of special URLs and only quotes them.
@@ -1143,7 +576,7 @@ result<std::string> detail::canonicalize_url_general(std::string_view url,
     }
     if (parts.has_netloc) {
         out += "//";
-        out += netloc;
+        out += *netloc;
     }
     out += path;
     if (has_params && !params.empty()) {
@@ -1159,33 +592,6 @@ result<std::string> detail::canonicalize_url_general(std::string_view url,
         out += quote(*fragment_bytes, k_safe);
     }
     return out;
-}
-
-fingerprint128 request_fingerprint(std::string_view method, std::string_view canonical_url,
-                                   std::string_view body) noexcept {
-    murmur3_128 h(0x68617276657374ULL);  // "harvest"
-    h.update_u64(method.size());
-    for (char c : method) {
-        const char upper = ascii_upper(c);
-        h.update(std::string_view(&upper, 1));
-    }
-    h.update_u64(canonical_url.size());
-    h.update(canonical_url);
-    h.update_u64(body.size());
-    h.update(body);
-    return h.finish();
-}
-
-result<fingerprint128> url_request_fingerprint(std::string_view method, std::string_view url,
-                                               std::string_view body) {
-    if (is_canonical_url(url)) {
-        return request_fingerprint(method, url, body);
-    }
-    auto canonical = detail::canonicalize_url_general(url, canonicalize_options{});
-    if (!canonical) {
-        return canonical.error();
-    }
-    return request_fingerprint(method, *canonical, body);
 }
 
 bool is_http_url(std::string_view text) {

@@ -4,6 +4,12 @@
 // Semantics follow w3lib (Scrapy's canonicalize_url / safe_url_string), checked against its test
 // suite in tests/data/url_canonicalization. Input strings are UTF-8 text; bytes that are not valid
 // UTF-8 are percent-encoded as they are ("%A3"), as w3lib does with its "percentencode" handler.
+//
+// This header is the whole URL API: IDNA (idna.hpp) and the request fingerprints
+// (url_fingerprint.hpp) have headers of their own and are included here.
+
+#include "engine/core/idna.hpp"
+#include "engine/core/url_fingerprint.hpp"
 
 #include <cstdint>
 #include <string>
@@ -62,42 +68,11 @@ struct safe_url_options {
 [[nodiscard]] boost::system::result<std::string> safe_url_string(std::string_view url,
                                                                  const safe_url_options& options);
 
-// IDNA (2003-style, like Python's "idna" codec) host to ASCII: labels split on `.` and its
-// full-width forms, non-ASCII labels case-folded and punycoded with `xn--`. Errors when a label
-// is empty or longer than 63 bytes (callers then keep the host as it was).
-[[nodiscard]] boost::system::result<std::string> idna_to_ascii(std::string_view host);
-
 // An absolute http:// or https:// URL with a host (what a seed, a callback or a template
 // expansion must be before anything is fetched).
 [[nodiscard]] bool is_http_url(std::string_view text);
 
 // Re-encodes Latin-1 bytes as UTF-8 (for URLs read from a page declared as Latin-1).
 [[nodiscard]] std::string latin1_to_utf8(std::string_view bytes);
-
-// 128-bit fingerprint of (method, canonical URL, body): MurmurHash3 x64/128 over a
-// length-prefixed encoding, so fields cannot run into each other. The method is upper-cased.
-// Deterministic across runs and platforms (it is stored in the journal).
-struct fingerprint128 {
-    std::uint64_t hi = 0;
-    std::uint64_t lo = 0;
-    bool operator==(const fingerprint128&) const = default;
-};
-
-[[nodiscard]] fingerprint128 request_fingerprint(std::string_view method,
-                                                 std::string_view canonical_url,
-                                                 std::string_view body) noexcept;
-
-// request_fingerprint of (method, canonicalize_url(url), body). A URL that is_canonical_url
-// accepts is hashed as it is, without a copy; an error where canonicalize_url gives one.
-[[nodiscard]] boost::system::result<fingerprint128> url_request_fingerprint(std::string_view method,
-                                                                            std::string_view url,
-                                                                            std::string_view body);
-
-// Hash functor so a fingerprint can key an unordered container (the bits are already mixed).
-struct fingerprint128_hash {
-    std::size_t operator()(const fingerprint128& f) const noexcept {
-        return static_cast<std::size_t>(f.lo ^ (f.hi * 0x9E3779B97F4A7C15ULL));
-    }
-};
 
 }  // namespace harvest::core

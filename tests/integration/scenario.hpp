@@ -30,16 +30,22 @@
 //                    failure_rate (all of failure_rate, as the issue words it, with
 //                    HARVEST_SCENARIO_I3=strict). The generator keeps give_up_after >= 8 x
 //                    open_for, so a healthy host gets at least 8 half-open rounds of fresh probes.
+//                    Not counted against it: a /flaky/ URL whose 200 a killed run spent (the
+//                    origin counts a path's requests over both runs), and a URL waiting as a
+//                    retry that was given up as circuit_open when no never-tried request of its
+//                    host was left to probe (docs/config.md, Circuit breakers).
 //                    A redirect to another seed ends with that seed (item or error); a URL
 //                    robots.txt disallows may end as robots_disallowed or, when its host was
 //                    given up, circuit_open, but is never requested.
 //   I4 politeness    per host, from the origin's receive times (first hop of each request:
 //                    redirect hops followed inside one fetch are left out; robots.txt too): no
 //                    window breaks per_second/burst or the Crawl-delay (worst_window_excess with
-//                    arrival jitter), and the requests known to be open at the same time (a
-//                    /delay/<ms>/ answer is held at least <ms>, a /hang/ one until the timeout)
-//                    never exceed per_host_concurrency. Checked per run (a resumed run starts
-//                    with a fresh bucket).
+//                    arrival jitter, 35 ms more for windows at a run's start and after a gzip
+//                    bomb: scenario.cpp says why; a resend after a reset left out), and the
+//                    requests known to be open at the same time (a /delay/<ms>/ answer is held
+//                    at least <ms>, a /hang/ one until the timeout) never exceed
+//                    per_host_concurrency. Checked per run (a resumed run starts with a fresh
+//                    bucket).
 //   I5 exactly-once  after a SIGTERM or SIGKILL and --resume: every JSONL line parses, no item
 //                    and no error twice, every seed ended (the I2 rules over both runs).
 //   I6 resources     peak_rss_bytes in stats.json under rss_bound_bytes(), and the most file

@@ -4,7 +4,9 @@
 
 #include "service/job_runner.hpp"
 
+#include "engine/core/failure_kind.hpp"
 #include "engine/crawl/sink.hpp"
+#include "engine/net/fetch_outcome.hpp"
 #include "engine/net/url.hpp"
 #include "engine/resilience/host_guard.hpp"
 #include "engine/resilience/retry_policy.hpp"
@@ -715,14 +717,16 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 try_start(item, now);
             } catch (const std::exception& e) {
                 spdlog::error("item {}: {}", item->result_id, e.what());
-                settle(*item, "failed", {}, "internal");
+                settle(*item, "failed", {}, core::failure_kind::internal);
             }
         }
     }
 
-    void count_failure(const host_policies& host, std::string_view kind) {
+    void count_failure(const host_policies& host, core::failure_kind kind) {
         if (engine_metrics != nullptr) {
-            engine_metrics->failures.with({engine_metrics->host_label(host.label), kind}).inc();
+            engine_metrics->failures
+                .with({engine_metrics->host_label(host.label), core::to_string(kind)})
+                .inc();
         }
     }
 
@@ -734,19 +738,19 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             return;
         }
         if (job.profile == nullptr) {
-            settle(*item, "failed", {}, "unknown_profile");
+            settle(*item, "failed", {}, core::failure_kind::unknown_profile);
             return;
         }
         host_policies* const host = policies_for(job, item->url);
         if (host == nullptr) {
-            settle(*item, "failed", {}, "invalid_url");
+            settle(*item, "failed", {}, core::failure_kind::invalid_url);
             return;
         }
         auto& guard = host->guard;
         auto& progress = item->progress;
         if (guard.gives_up(now)) {
-            count_failure(*host, "circuit_open");
-            settle(*item, "failed", {}, "circuit_open");
+            count_failure(*host, core::failure_kind::circuit_open);
+            settle(*item, "failed", {}, core::failure_kind::circuit_open);
             return;
         }
         if (item->retry_due) {
@@ -815,11 +819,13 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
     }
 
     // The item's result, queued for jobs_db.
+    // `error`: why a failed item failed; none for an item that is ok.
     void settle(pending_item& item, std::string_view status, std::string data,
-                std::string_view error) {
+                std::optional<core::failure_kind> error = std::nullopt) {
         const auto& p = item.progress;
         enqueue([id = item.result_id, status = std::string(status), data = std::move(data),
-                 error = std::string(error), attempts = p.attempts, http_status = p.http_status,
+                 error = error ? std::string(core::to_string(*error)) : std::string(),
+                 attempts = p.attempts, http_status = p.http_status,
                  last_error = p.last_error](jobs_db& d) {
             d.store_result(id, status, data, error, attempts, http_status, last_error);
         });
@@ -853,7 +859,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             self->wake_host(*host);
             spdlog::error("item {}: {}", item->result_id, e.what());
             if (!self->stopping && !item->job->cancelled) {
-                self->settle(*item, "failed", {}, "internal");
+                self->settle(*item, "failed", {}, core::failure_kind::internal);
             }
             co_return;
         }
@@ -861,7 +867,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             self->judge(item, *host, permit, *answer);
         } catch (const std::exception& e) {
             spdlog::error("item {}: {}", item->result_id, e.what());
-            self->settle(*item, "failed", {}, "internal");
+            self->settle(*item, "failed", {}, core::failure_kind::internal);
         }
     }
 
@@ -872,13 +878,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         auto& guard = host.guard;
         auto& job = *item->job;
         auto& progress = item->progress;
-        resilience::attempt_outcome outcome;
-        if (result) {
-            outcome.status = result->status;
-            outcome.retry_after = result->header("Retry-After");
-        } else {
-            outcome.error = static_cast<net::fetch_error>(result.error().value());
-        }
+        const resilience::attempt_outcome outcome = net::outcome_of(result);
         const auto now = clock::now();
         if (outcome.error && content_failure(*outcome.error)) {
             guard.cancel(permit);  // neither success nor failure of the host
@@ -894,7 +894,9 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             return;  // stopping: left unsettled, the next start fetches it again
         }
         progress.http_status = result ? result->status : 0;
-        progress.last_error = result ? std::string() : std::string(net::to_string(*outcome.error));
+        progress.last_error =
+            outcome.error ? std::string(core::to_string(net::failure_kind_of(*outcome.error)))
+                          : std::string();
         const auto decision =
             host.retry.classify(outcome, static_cast<unsigned>(progress.attempts), "GET", false,
                                 item->previous_delay, rng, std::chrono::system_clock::now());
@@ -921,8 +923,8 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             return;
         }
         if (decision.what == resilience::verdict::fail) {
-            count_failure(host, decision.failure_kind);
-            settle(*item, "failed", {}, decision.failure_kind);
+            count_failure(host, decision.failure);
+            settle(*item, "failed", {}, decision.failure);
             return;
         }
         crawl::fetched_page page;
@@ -932,7 +934,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         std::vector<pipelines::item> items;
         job.extractors->extract(page, items);
         if (items.empty()) {
-            settle(*item, "failed", {}, "no_item");
+            settle(*item, "failed", {}, core::failure_kind::no_item);
             return;
         }
         std::string data;
@@ -946,11 +948,11 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             pipelines::append_json(data, boost::json::value(std::move(list)));
         }
         if (data.size() > config.max_item_bytes) {
-            count_failure(host, "item_too_large");
-            settle(*item, "failed", {}, "item_too_large");
+            count_failure(host, core::failure_kind::item_too_large);
+            settle(*item, "failed", {}, core::failure_kind::item_too_large);
             return;
         }
-        settle(*item, "ok", std::move(data), {});
+        settle(*item, "ok", std::move(data));
     }
 
     // ---- jobs ending, webhooks, retention -----------------------------------------------------

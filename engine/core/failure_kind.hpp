@@ -41,10 +41,14 @@ enum class failure_kind : std::uint8_t {
     robots_unavailable,  // robots.txt answered 5xx or not at all (RFC 9309: disallow all)
     invalid_url,         // the URL does not parse or is not http(s)
     deadline,            // resilient_sender: the next attempt would start after the deadline
-    internal,            // a bug or an exception where none was expected (webhook delivery)
+    // Decided by the bulk service after a good answer, or before any attempt.
+    no_item,          // the page yielded no item (docs/bulk-api.md)
+    item_too_large,   // the item's data is over max_item_bytes
+    unknown_profile,  // the job's profile is no longer in the service's config
+    internal,         // a bug or an exception where none was expected (webhook delivery)
 };
 
-inline constexpr std::array<std::string_view, 22> failure_kind_names{
+inline constexpr std::array<std::string_view, 25> failure_kind_names{
     "connect",
     "dns",
     "tls_handshake",
@@ -66,6 +70,9 @@ inline constexpr std::array<std::string_view, 22> failure_kind_names{
     "robots_unavailable",
     "invalid_url",
     "deadline",
+    "no_item",
+    "item_too_large",
+    "unknown_profile",
     "internal",
 };
 static_assert(failure_kind_names.size() == static_cast<std::size_t>(failure_kind::internal) + 1,

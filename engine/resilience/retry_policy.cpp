@@ -24,7 +24,6 @@ decision fail(core::failure_kind kind) {
     decision d;
     d.what = verdict::fail;
     d.failure = kind;
-    d.failure_kind = core::to_string(kind);
     return d;
 }
 

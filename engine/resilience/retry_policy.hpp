@@ -40,9 +40,6 @@ struct decision {
     // fail: status_4xx, status_5xx, retries_exhausted, retry_after_too_long, or the attempt's
     // transport error (tls_verify, ...). Meaningless unless `what` is fail.
     core::failure_kind failure = core::failure_kind::internal;
-    // to_string(failure), kept only for service/job_runner.cpp, which reads it as text; remove
-    // once the service reads `failure`.
-    std::string failure_kind;
 };
 
 class retry_policy {

@@ -41,6 +41,9 @@ TEST_CASE("failure_kind: the names users see, byte for byte", "[unit][failure_ki
     CHECK(to_string(failure_kind::robots_unavailable) == "robots_unavailable");
     CHECK(to_string(failure_kind::invalid_url) == "invalid_url");
     CHECK(to_string(failure_kind::deadline) == "deadline");
+    CHECK(to_string(failure_kind::no_item) == "no_item");
+    CHECK(to_string(failure_kind::item_too_large) == "item_too_large");
+    CHECK(to_string(failure_kind::unknown_profile) == "unknown_profile");
     CHECK(to_string(failure_kind::internal) == "internal");
     CHECK(to_string(static_cast<failure_kind>(200)) == "unknown");
 }

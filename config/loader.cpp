@@ -1251,7 +1251,7 @@ void read_state(const reader& r, const node& n, crawl::crawl_options& crawl) {
 
 void read_frontier(const reader& r, const node& n, crawl::crawl_options& crawl) {
     static constexpr auto backends = std::to_array<std::string_view>({"memory", "redis"});
-    section s(r, n, "frontier", {"backend", "url", "lease"});
+    section s(r, n, "frontier", {"backend", "url", "lease", "redis"});
     std::size_t backend = 0;
     if (const auto* v = s.get("backend")) {
         backend = r.choice(*v, s.path_of("backend"), backends);
@@ -1270,6 +1270,16 @@ void read_frontier(const reader& r, const node& n, crawl::crawl_options& crawl) 
     }
     if (const auto* v = s.get("lease")) {
         crawl.frontier.lease = r.duration(*v, s.path_of("lease"), true);
+    }
+    if (const auto* v = s.get("redis")) {
+        section redis(r, *v, s.path_of("redis"), {"give_up_after"});
+        if (const auto* g = redis.get("give_up_after")) {
+            crawl.frontier.redis_give_up_after =
+                r.duration(*g, redis.path_of("give_up_after"), true);
+        }
+        if (backend != 1) {
+            r.error(v->where, "'frontier.redis' is used only with backend: redis");
+        }
     }
     if (backend == 1) {
         crawl.frontier.backend = crawl::frontier_options::kind::redis;

@@ -150,6 +150,9 @@ struct frontier_options {
     std::string url;            // redis://host:port/db
     milliseconds lease{60000};  // a taken request not completed within this is handed out again
     std::string worker;         // this worker's name (metrics label); empty = hostname-pid
+    // frontier.redis.give_up_after: how long a worker keeps reconnecting to a Redis it lost
+    // mid-crawl (holding its completions and links) before it stops with an error.
+    milliseconds redis_give_up_after{300000};
 };
 
 // Everything the engine needs to run a crawl, apart from seeds and pipelines.

@@ -43,6 +43,8 @@ class client_category_impl final : public boost::system::error_category {
                 return "bad redis URL";
             case client_error::unexpected_reply:
                 return "unexpected redis reply";
+            case client_error::unreachable:
+                return "redis unreachable for longer than frontier.redis.give_up_after";
         }
         return "unknown redis client error";
     }

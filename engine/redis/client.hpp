@@ -34,6 +34,7 @@ enum class client_error {
     closed,            // the connection was closed (by `close` or by the server)
     bad_url,           // not redis://[user:password@]host[:port][/db]
     unexpected_reply,  // a reply of another shape than the command's contract
+    unreachable,       // reconnecting failed for longer than frontier.redis.give_up_after
 };
 const boost::system::error_category& client_category() noexcept;
 boost::system::error_code make_error_code(client_error e) noexcept;

@@ -37,6 +37,10 @@ constexpr std::size_t admit_batch = 500;
 constexpr std::size_t take_batch_per_host = 256;
 constexpr auto idle_poll = milliseconds(20);
 constexpr auto requeue_every = milliseconds(500);
+// Admissions and completions held for Redis beyond which this worker leases nothing more. While
+// Redis is away the worker only finishes what it leased (at most local_target()), so what it
+// holds is that work's completions and links: this bounds a Redis that is merely slow.
+constexpr std::size_t buffer_limit = 50000;
 
 // Redis values are still written in the JSON form of the previous release: a worker of that
 // release cannot read request_codec's binary form, and during a rolling upgrade it would drop
@@ -89,7 +93,6 @@ struct redis_backend::state {
     crawl::seed_stream seeds;
     std::string worker;
     local_view local;
-    std::shared_ptr<client> connection;
     std::unique_ptr<shared_frontier> frontier;
     std::unique_ptr<asio::steady_timer> timer;
     std::vector<admission> outbound;
@@ -132,9 +135,27 @@ struct redis_backend::state {
         return redis::host_rate{bucket.per_second, bucket.burst};
     }
 
+    std::size_t buffered() const { return outbound.size() + completions.size(); }
+
     void fail(const std::string& what, const boost::system::error_code& ec) {
-        spdlog::critical("redis frontier: {}: {}; this worker stops, its leases go to the others",
-                         what, ec.message());
+        if (ec == make_error_code(client_error::unreachable)) {
+            // Nothing is lost: the unflushed completions' requests are still leased in Redis and
+            // come back after `lease` (fetched again, their links found again).
+            spdlog::critical(
+                "redis frontier: {}: Redis unreachable for longer than "
+                "frontier.redis.give_up_after ({} s); this worker stops with {} links and {} "
+                "completions not written to Redis: its {} leased requests go back to the queue "
+                "after `lease` and a worker started again continues the crawl",
+                what,
+                std::chrono::duration_cast<std::chrono::seconds>(
+                    options.frontier.redis_give_up_after)
+                    .count(),
+                outbound.size(), completions.size(), leases.size());
+        } else {
+            spdlog::critical(
+                "redis frontier: {}: {}; this worker stops, its leases go to the others", what,
+                ec.message());
+        }
         failed.store(true);
         finished = true;
         answer_claims();
@@ -313,9 +334,13 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
         s->fail("cannot connect to " + s->options.frontier.url, connected.error());
         co_return false;
     }
-    s->connection = *connected;
+    // Past the first connection, losing Redis is survived: the shared frontier reconnects and
+    // sends again what was in flight, while the crawler goes on with what it leased.
+    reconnect_options reconnect;
+    reconnect.where = *where;
+    reconnect.give_up_after = s->options.frontier.redis_give_up_after;
     s->frontier = std::make_unique<shared_frontier>(
-        s->connection, shared_frontier_options{s->options.name, s->options.frontier.lease});
+        *connected, shared_frontier_options{s->options.name, s->options.frontier.lease, reconnect});
     auto loaded = co_await s->frontier->load_scripts();
     if (!loaded) {
         s->fail("loading scripts", loaded.error());
@@ -524,6 +549,11 @@ asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
     if (queued >= target) {
         co_return true;
     }
+    if (s->buffered() >= buffer_limit) {
+        // Backpressure: links and completions not flushed yet (Redis was away, or is slow)
+        // stop this worker from taking more work; memory stays bounded.
+        co_return true;
+    }
     auto hosts = co_await s->frontier->ready_hosts();
     if (!hosts) {
         s->fail("listing hosts", hosts.error());
@@ -652,7 +682,7 @@ asio::awaitable<void> redis_backend::run(std::shared_ptr<state> s) {
     }
     // The crawler is done: what it completed last must reach Redis before this worker goes.
     co_await flush(s);
-    s->connection->close();
+    s->frontier->close();
 }
 
 }  // namespace harvest::redis

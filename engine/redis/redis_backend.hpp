@@ -10,10 +10,16 @@
 // with queued work when the local frontier runs low, and check whether the whole cluster is
 // done.
 //
+// Losing Redis mid-crawl (a restart, a reset connection): the shared frontier reconnects with
+// backoff and sends again what was in flight (every script is idempotent); meanwhile this worker
+// finishes what it leased and holds its completions and links (beyond buffer_limit it leases
+// nothing: backpressure), flushed when Redis is back. After frontier.redis.give_up_after it
+// stops (failed() is true) with its state in Redis intact: its leases come back after `lease`.
+// A Redis unreachable at start fails at once.
+//
 // Not supported yet with this backend: --resume (the shared frontier is the crawl's state), the
-// idempotency key of POST seeds (seeds are queued before the crawler sees them), Redis Cluster,
-// and reconnecting: a lost Redis connection ends this worker (failed() is true) and its leases
-// are re-delivered to the others.
+// idempotency key of POST seeds (seeds are queued before the crawler sees them), Redis Cluster
+// and Sentinel.
 
 #include "engine/crawl/options.hpp"
 #include "engine/crawl/seeds.hpp"

@@ -1,6 +1,10 @@
 #include "engine/redis/shared_frontier.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -33,8 +37,10 @@ end
 return out
 )lua";
 
-// ARGV: prefix, host, max, lease ms, GCRA emission interval µs (0 = unlimited), tolerance µs.
-// Returns {taken, wait µs, breaker open 0/1, server time µs, id1, payload1, id2, payload2, ...}.
+// ARGV: prefix, host, max, lease ms, GCRA emission interval µs (0 = unlimited), tolerance µs,
+// token. A take sent again with the same token (its reply was lost with the connection) returns
+// the leases the first one made that are still held, and leases nothing more. Returns {taken, wait
+// µs, breaker open 0/1, server time µs, id1, payload1, id2, payload2, ...}.
 //
 // GCRA: `tat` is the theoretical arrival time of the next request. A request is allowed when
 // tat - now <= tolerance, and moves tat by one emission interval. With tolerance = (burst - 1)
@@ -44,8 +50,22 @@ constexpr const char* take_lua = R"lua(
 local prefix, host = ARGV[1], ARGV[2]
 local max, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
 local interval, tolerance = tonumber(ARGV[5]), tonumber(ARGV[6])
+local took = prefix .. 'took:' .. ARGV[7]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if redis.call('EXISTS', took) == 1 then
+  local again = {0, 0, 0, now}
+  for _, id in ipairs(redis.call('LRANGE', took, 0, -1)) do
+    local entry = redis.call('HGET', prefix .. 'leased', id)
+    if entry and redis.call('ZSCORE', prefix .. 'inflight', id) then
+      local sep = string.find(entry, '\n', 1, true)
+      again[1] = again[1] + 1
+      again[#again + 1] = id
+      again[#again + 1] = string.sub(entry, sep + 1)
+    end
+  end
+  return again
+end
 local open = redis.call('PTTL', prefix .. 'breaker:' .. host)
 if open > 0 then
   return {0, open * 1000, 1, now}
@@ -87,6 +107,10 @@ for i = 1, n do
   redis.call('HSET', prefix .. 'leased', id, host .. '\n' .. payload)
   out[#out + 1] = id
   out[#out + 1] = payload
+  redis.call('RPUSH', took, id)
+end
+if n > 0 then
+  redis.call('PEXPIRE', took, lease)
 end
 if n == queued then
   redis.call('SREM', prefix .. 'hosts', host)
@@ -188,8 +212,29 @@ return {queued, redis.call('ZCARD', prefix .. 'inflight'), redis.call('SCARD', p
         tonumber(redis.call('GET', prefix .. 'redelivered') or '0')}
 )lua";
 
-constexpr std::array<const char*, 8> scripts = {renew_lua,   admit_lua,   take_lua,   complete_lua,
-                                                requeue_lua, breaker_lua, counts_lua, seeding_lua};
+// ARGV: prefix, token, fingerprint bytes... Adds each to the dedup set; 1 when this call added
+// it (also when the call is sent again with its token after a lost reply), else 0.
+constexpr const char* claim_lua = R"lua(
+local prefix, token = ARGV[1], ARGV[2]
+local out = {}
+for i = 3, #ARGV do
+  local fp = ARGV[i]
+  local mark = prefix .. 'claim:' .. fp
+  if redis.call('SADD', prefix .. 'seen', fp) == 1 then
+    redis.call('SET', mark, token, 'PX', 600000)
+    out[#out + 1] = 1
+  elseif redis.call('GET', mark) == token then
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+)lua";
+
+constexpr std::array<const char*, 9> scripts = {renew_lua,    admit_lua,   take_lua,
+                                                complete_lua, requeue_lua, breaker_lua,
+                                                counts_lua,   seeding_lua, claim_lua};
 
 // Every script names its keys from the prefix (ARGV[1]): no KEYS.
 const std::vector<std::string> no_keys;
@@ -206,7 +251,102 @@ shared_frontier::shared_frontier(std::shared_ptr<client> connection,
                                  shared_frontier_options options)
     : client_(std::move(connection)),
       options_(std::move(options)),
-      prefix_("harvest:" + options_.crawl_name + ":") {}
+      prefix_("harvest:" + options_.crawl_name + ":"),
+      rng_(std::random_device{}()) {
+    instance_ = std::to_string(rng_()) + "." + std::to_string(rng_());
+}
+
+void shared_frontier::close() {
+    if (client_) {
+        client_->close();
+    }
+}
+
+asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
+    std::vector<std::vector<std::string>> commands) {
+    unsigned failures = 0;
+    std::chrono::steady_clock::duration previous{};
+    for (;;) {
+        if (client_) {
+            auto replies = co_await client_->pipeline(commands);
+            // A restarted Redis answers -LOADING while it reads its AOF back: away a bit longer.
+            const bool loading =
+                replies && std::any_of(replies->begin(), replies->end(), [](const reply& r) {
+                    return r.is_error() && r.str.rfind("LOADING", 0) == 0;
+                });
+            if (replies && !loading) {
+                if (away_since_) {
+                    spdlog::warn("redis frontier: Redis is back after {} ms ({} reconnects)",
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now() - *away_since_)
+                                     .count(),
+                                 reconnects_);
+                    away_since_.reset();
+                }
+                co_return replies;
+            }
+            if (loading) {
+                lost_with_ = make_error_code(client_error::closed);
+            } else {
+                lost_with_ = replies.error();
+                client_->close();
+                client_.reset();
+            }
+        }
+        if (!options_.reconnect) {
+            co_return lost_with_ ? lost_with_ : make_error_code(client_error::closed);
+        }
+        const auto& policy = *options_.reconnect;
+        const auto now = std::chrono::steady_clock::now();
+        if (!away_since_) {
+            away_since_ = now;
+            spdlog::warn(
+                "redis frontier: lost Redis ({}); reconnecting with backoff, holding completions "
+                "and links meanwhile (gives up after {} s)",
+                lost_with_.message(),
+                std::chrono::duration_cast<std::chrono::seconds>(policy.give_up_after).count());
+        }
+        const auto away = now - *away_since_;
+        if (away >= policy.give_up_after) {
+            spdlog::critical("redis frontier: Redis unreachable for {} s (last error: {})",
+                             std::chrono::duration_cast<std::chrono::seconds>(away).count(),
+                             lost_with_.message());
+            co_return make_error_code(client_error::unreachable);
+        }
+        const resilience::backoff backoff(policy.backoff);
+        auto delay = backoff.delay(++failures, previous, rng_);
+        previous = delay;
+        // Never a busy loop (full jitter can draw 0), never past the give-up moment.
+        delay = std::min<std::chrono::steady_clock::duration>(
+            std::max<std::chrono::steady_clock::duration>(delay, std::chrono::milliseconds(10)),
+            policy.give_up_after - away);
+        auto executor = co_await asio::this_coro::executor;
+        asio::steady_timer timer(executor);
+        timer.expires_after(delay);
+        boost::system::error_code ignored;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        if (client_) {
+            continue;  // still connected, Redis was loading
+        }
+        auto connected = co_await client::connect(executor, policy.where);
+        if (!connected) {
+            lost_with_ = connected.error();
+            continue;
+        }
+        client_ = *connected;
+        ++reconnects_;
+    }
+}
+
+asio::awaitable<result<reply>> shared_frontier::call_one(std::vector<std::string> args) {
+    std::vector<std::vector<std::string>> one;
+    one.push_back(std::move(args));
+    auto replies = co_await call(std::move(one));
+    if (!replies) {
+        co_return replies.error();
+    }
+    co_return std::move(replies->front());
+}
 
 std::string shared_frontier::fingerprint_bytes(std::uint64_t fingerprint) {
     std::string bytes(8, '\0');
@@ -222,7 +362,7 @@ asio::awaitable<result<void>> shared_frontier::load_scripts() {
     for (const char* body : scripts) {
         commands.push_back({"SCRIPT", "LOAD", body});
     }
-    auto replies = co_await client_->pipeline(std::move(commands));
+    auto replies = co_await call(std::move(commands));
     if (!replies) {
         co_return replies.error();
     }
@@ -248,7 +388,7 @@ asio::awaitable<result<reply>> shared_frontier::eval(script_id id, std::vector<s
     command.insert(command.end(), keys.begin(), keys.end());
     command.push_back(prefix_);
     command.insert(command.end(), args.begin(), args.end());
-    auto first = co_await client_->command(command);
+    auto first = co_await call_one(command);
     if (!first || !first->is_error() || first->str.rfind("NOSCRIPT", 0) != 0) {
         co_return first;
     }
@@ -258,7 +398,7 @@ asio::awaitable<result<reply>> shared_frontier::eval(script_id id, std::vector<s
         co_return loaded.error();
     }
     command[1] = shas_[id];
-    auto second = co_await client_->command(std::move(command));
+    auto second = co_await call_one(std::move(command));
     co_return second;
 }
 
@@ -297,9 +437,12 @@ asio::awaitable<result<take_result>> shared_frontier::take(std::string host, std
         tolerance_us = std::llround(std::max(0.0, std::max(1.0, rate.burst) - 1.0) *
                                     static_cast<double>(interval_us));
     }
-    std::vector<std::string> args{std::move(host), std::to_string(max),
+    std::vector<std::string> args{std::move(host),
+                                  std::to_string(max),
                                   std::to_string(options_.lease.count()),
-                                  std::to_string(interval_us), std::to_string(tolerance_us)};
+                                  std::to_string(interval_us),
+                                  std::to_string(tolerance_us),
+                                  instance_ + "." + std::to_string(++call_seq_)};
     auto r = co_await eval(take_script, no_keys, std::move(args));
     if (!r) {
         co_return r.error();
@@ -403,7 +546,7 @@ asio::awaitable<result<bool>> shared_frontier::claim_seeding(std::string worker)
 
 asio::awaitable<result<void>> shared_frontier::mark_seeded() {
     std::vector<std::string> args{"SET", prefix_ + "seeded", "1"};
-    auto r = co_await client_->command(std::move(args));
+    auto r = co_await call_one(std::move(args));
     if (!r) {
         co_return r.error();
     }
@@ -415,7 +558,7 @@ asio::awaitable<result<void>> shared_frontier::mark_seeded() {
 
 asio::awaitable<result<bool>> shared_frontier::seeded() {
     std::vector<std::string> args{"EXISTS", prefix_ + "seeded"};
-    auto r = co_await client_->command(std::move(args));
+    auto r = co_await call_one(std::move(args));
     if (!r) {
         co_return result<bool>(boost::system::in_place_error, r.error());
     }
@@ -427,25 +570,33 @@ asio::awaitable<result<bool>> shared_frontier::seeded() {
 
 asio::awaitable<result<std::vector<bool>>> shared_frontier::mark_seen(
     std::vector<std::uint64_t> fingerprints) {
+    if (fingerprints.empty()) {
+        co_return std::vector<bool>{};
+    }
+    std::vector<std::string> args;
+    args.reserve(fingerprints.size() + 1);
+    args.push_back(instance_ + ".c" + std::to_string(++call_seq_));
+    for (const auto print : fingerprints) {
+        args.push_back(fingerprint_bytes(print));
+    }
+    auto r = co_await eval(claim_script, no_keys, std::move(args));
+    if (!r) {
+        co_return r.error();
+    }
+    if (r->type != reply::kind::array || r->elements.size() != fingerprints.size()) {
+        co_return unexpected(*r, "mark_seen");
+    }
     std::vector<bool> fresh;
     fresh.reserve(fingerprints.size());
-    for (const auto print : fingerprints) {
-        std::vector<std::string> args{"SADD", prefix_ + "seen", fingerprint_bytes(print)};
-        auto r = co_await client_->command(std::move(args));
-        if (!r) {
-            co_return r.error();
-        }
-        if (r->type != reply::kind::integer) {
-            co_return unexpected(*r, "mark_seen");
-        }
-        fresh.push_back(r->integer == 1);
+    for (const auto& e : r->elements) {
+        fresh.push_back(e.integer == 1);
     }
     co_return fresh;
 }
 
 asio::awaitable<result<std::vector<std::string>>> shared_frontier::ready_hosts() {
     std::vector<std::string> args{"SMEMBERS", prefix_ + "hosts"};
-    auto r = co_await client_->command(std::move(args));
+    auto r = co_await call_one(std::move(args));
     if (!r) {
         co_return r.error();
     }

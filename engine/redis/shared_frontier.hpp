@@ -26,10 +26,17 @@
 // Clocks: lease deadlines and the rate limiter read Redis's TIME inside the scripts, so workers
 // on machines with skewed clocks still agree.
 //
+// Idempotency (what makes sending a command again after a lost reply safe): admit dedups by
+// fingerprint; complete and renew act on lease ids; requeue and counts act on current state;
+// take and claims carry a token, and a take sent again returns the leases the first one made
+// (`took:<token>`, kept for `lease`) instead of leasing more.
+//
 // Limitation: scripts build per-host key names from ARGV, so this targets a single Redis server
 // (or a primary with replicas), not Redis Cluster.
 
+#include "engine/crawl/options.hpp"
 #include "engine/redis/client.hpp"
+#include "engine/resilience/backoff.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
@@ -38,14 +45,29 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
 namespace harvest::redis {
 
+// Losing Redis mid-crawl (a restart, a failover, a reset connection): every operation below is
+// idempotent when sent again with the same arguments (see the scripts), so a command whose
+// connection broke is sent again on a new connection, reconnecting with `backoff` until Redis
+// answers or `give_up_after` has passed since it was lost (then client_error::unreachable).
+struct reconnect_options {
+    endpoint where;
+    crawl::backoff_options backoff{crawl::backoff_strategy::full_jitter,
+                                   std::chrono::milliseconds(100), std::chrono::milliseconds(2000)};
+    std::chrono::milliseconds give_up_after{300000};  // frontier.redis.give_up_after
+};
+
 struct shared_frontier_options {
     std::string crawl_name;                  // the config's `name`: namespaces every key
     std::chrono::milliseconds lease{60000};  // frontier.lease
+    // Unset: a broken connection fails every later operation (no reconnect).
+    std::optional<reconnect_options> reconnect;
 };
 
 // A request to admit: `payload` is opaque here (the crawler serializes its request into it).
@@ -135,7 +157,9 @@ class shared_frontier {
     boost::asio::awaitable<boost::system::result<void>> mark_seeded();
     boost::asio::awaitable<boost::system::result<bool>> seeded();
 
-    // Adds each fingerprint to the shared dedup set; true for those it did not hold.
+    // Adds each fingerprint to the shared dedup set; true for those it did not hold. Idempotent:
+    // each call carries a token of its own, and a fingerprint this very call added answers true
+    // again when the call is sent again after a lost reply.
     boost::asio::awaitable<boost::system::result<std::vector<bool>>> mark_seen(
         std::vector<std::uint64_t> fingerprints);
 
@@ -144,6 +168,13 @@ class shared_frontier {
     boost::asio::awaitable<boost::system::result<frontier_counts>> counts();
 
     const std::string& key_prefix() const noexcept { return prefix_; }
+
+    // Closes the connection (the crawl is over for this worker).
+    void close();
+    // Redis answers (false from losing it until a command went through again). Times Redis was
+    // reconnected to after a loss.
+    bool up() const noexcept { return !away_since_.has_value(); }
+    std::size_t reconnects() const noexcept { return reconnects_; }
 
     // The 8-byte dedup member of a fingerprint (big-endian, so it sorts like the number).
     static std::string fingerprint_bytes(std::uint64_t fingerprint);
@@ -158,6 +189,7 @@ class shared_frontier {
         breaker_script,
         counts_script,
         seeding_script,
+        claim_script,
         script_count
     };
 
@@ -165,10 +197,24 @@ class shared_frontier {
                                                               std::vector<std::string> keys,
                                                               std::vector<std::string> args);
 
-    std::shared_ptr<client> client_;
+    // Sends `commands` (one round trip), reconnecting and sending them again while Redis is away
+    // (when options_.reconnect is set): only for commands that are idempotent.
+    boost::asio::awaitable<boost::system::result<std::vector<reply>>> call(
+        std::vector<std::vector<std::string>> commands);
+    boost::asio::awaitable<boost::system::result<reply>> call_one(std::vector<std::string> args);
+
+    std::shared_ptr<client> client_;  // null while Redis is away
     shared_frontier_options options_;
     std::string prefix_;
     std::array<std::string, script_count> shas_;
+    // Names this instance's take and claim calls (worker restarts get a new one): a call sent
+    // again after a lost reply is recognized by its token.
+    std::string instance_;
+    std::uint64_t call_seq_ = 0;
+    std::optional<std::chrono::steady_clock::time_point> away_since_;
+    boost::system::error_code lost_with_;
+    std::size_t reconnects_ = 0;
+    std::mt19937_64 rng_;
 };
 
 }  // namespace harvest::redis

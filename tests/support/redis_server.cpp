@@ -62,7 +62,7 @@ bool accepts(int port) {
 
 }  // namespace
 
-redis_server::redis_server() {
+redis_server::redis_server(redis_server_options options) : options_(options) {
     const char* base = std::getenv("TMPDIR");
     fs::path parent = (base != nullptr && *base != '\0') ? fs::path(base) : fs::path("/tmp");
     std::string templ = (parent / "harvest-redis-XXXXXX").string();
@@ -89,6 +89,17 @@ redis_server::~redis_server() {
 
 bool redis_server::try_start() {
     port_ = pick_free_port();
+    return start_on_port();
+}
+
+void redis_server::start_again() {
+    stop();
+    if (!start_on_port()) {
+        fail("redis-server did not start again on port " + std::to_string(port_));
+    }
+}
+
+bool redis_server::start_on_port() {
     std::vector<std::string> args = {"redis-server",
                                      "--port",
                                      std::to_string(port_),
@@ -99,7 +110,7 @@ bool redis_server::try_start() {
                                      "--save",
                                      "",
                                      "--appendonly",
-                                     "no",
+                                     options_.append_only ? "yes" : "no",
                                      "--daemonize",
                                      "no",
                                      "--logfile",

@@ -1,8 +1,8 @@
 #pragma once
 // A real redis-server for tests: started on a free loopback port with its files in a fresh
-// temporary folder (no persistence), ready when the constructor returns, stopped by pid (and its
-// folder removed) on destruction. POSIX only, no Asio, so both the unit and the integration test
-// binaries can use it.
+// temporary folder (no persistence unless asked: redis_server_options), ready when the constructor
+// returns, stopped by pid (and its folder removed) on destruction. POSIX only, no Asio, so both the
+// unit and the integration test binaries can use it.
 //
 // Throws std::runtime_error when redis-server cannot be started: a broken test environment is a
 // failed test, not a skipped one.
@@ -12,9 +12,14 @@
 
 namespace harvest::test {
 
+struct redis_server_options {
+    bool append_only = false;  // --appendonly yes (fsync everysec): what survives a restart
+};
+
 class redis_server {
   public:
-    redis_server();
+    redis_server() : redis_server(redis_server_options{}) {}
+    explicit redis_server(redis_server_options options);
     ~redis_server();
     redis_server(const redis_server&) = delete;
     redis_server& operator=(const redis_server&) = delete;
@@ -24,11 +29,17 @@ class redis_server {
     const std::filesystem::path& dir() const { return dir_; }
     // Runs redis-cli against this server and returns its stdout (for test setup and checks).
     std::string cli(const std::string& arguments) const;
+    // SIGTERM (redis-server writes its AOF and exits), SIGKILL after 5 s.
     void stop();
+    // Starts redis-server again on the same port and folder (with append_only, it reloads its
+    // AOF), ready when this returns. Throws when it cannot (e.g. the port was taken meanwhile).
+    void start_again();
 
   private:
     bool try_start();
+    bool start_on_port();
 
+    redis_server_options options_;
     std::filesystem::path dir_;
     int port_ = 0;
     int pid_ = -1;

@@ -205,6 +205,21 @@ TEST_CASE("frontier.backend: redis is read into crawl.frontier", "[unit]") {
     check_error(minimal + "frontier:\n  backend: redis\n", 5, 3, "'frontier.url' is required");
 }
 
+TEST_CASE("frontier.redis.give_up_after: a positive duration, only with backend: redis", "[unit]") {
+    const std::string redis = minimal + "frontier:\n  backend: redis\n  url: redis://127.0.0.1/0\n";
+    CHECK(config_test::parse(redis).crawl.frontier.redis_give_up_after ==
+          std::chrono::milliseconds(300000));
+    CHECK(config_test::parse(redis + "  redis: {give_up_after: 90s}\n")
+              .crawl.frontier.redis_give_up_after == std::chrono::milliseconds(90000));
+    check_error(redis + "  redis: {give_up_after: 0s}\n", 7, 26,
+                "'frontier.redis.give_up_after' must be a positive duration");
+    check_error(redis + "  redis: {give_up_after: soon}\n", 7, 26,
+                "'frontier.redis.give_up_after' must be a positive duration");
+    check_error(redis + "  redis: {give_up: 1m}\n", 7, 11, "give_up");
+    check_error(minimal + "frontier:\n  redis: {give_up_after: 1m}\n", 5, 10,
+                "'frontier.redis' is used only with backend: redis");
+}
+
 TEST_CASE("sitemap seeds are validated; the optional sections parse", "[unit]") {
     CHECK_NOTHROW(
         config_test::parse("name: t\nseeds:\n  - sitemap: http://127.0.0.1/sitemap.xml\n"));

@@ -422,3 +422,62 @@ TEST_CASE("redis_backend shares a breaker closing as well as its opening", "[uni
     drive_until(
         io, [] { return false; }, 200ms);
 }
+
+TEST_CASE("shared_frontier: a Redis restart (AOF on) is ridden out, the command sent again",
+          "[unit][redis]") {
+    harvest::test::redis_server server(harvest::test::redis_server_options{.append_only = true});
+    asio::io_context io;
+    auto connection = sync(io, connect_to(server.url()));
+    harvest::redis::reconnect_options reconnect;
+    reconnect.where = value_of(harvest::redis::parse_url(server.url()));
+    reconnect.give_up_after = 20s;
+    shared_frontier frontier(connection,
+                             harvest::redis::shared_frontier_options{"restart", 60s, reconnect});
+    ok(sync(io, frontier.load_scripts()));
+    std::vector<admission> first{request("http://a", 1, "one"), request("http://a", 2, "two")};
+    value_of(sync(io, frontier.admit(std::move(first))));
+
+    server.stop();
+    std::thread again([&server] {
+        std::this_thread::sleep_for(1s);
+        server.start_again();
+    });
+    // Sent while Redis is away: it waits for Redis, then goes through once (the script cache
+    // is gone too: loaded again).
+    auto taken = sync(io, frontier.take("http://a", 1, host_rate{}));
+    again.join();
+    REQUIRE(taken.has_value());
+    CHECK(payloads(*taken) == std::vector<std::string>{"one"});
+    CHECK(frontier.up());
+    CHECK(frontier.reconnects() >= 1);
+    const auto counts = value_of(sync(io, frontier.counts()));
+    CHECK(counts.queued == 1);  // the AOF kept the queue; the take leased exactly one
+    CHECK(counts.in_flight == 1);
+    CHECK(counts.seen == 2);
+    // A redirect claim is answered for this call only: sent again by another worker it is not
+    // fresh.
+    CHECK(value_of(sync(io, frontier.mark_seen({7}))) == std::vector<bool>{true});
+    CHECK(value_of(sync(io, frontier.mark_seen({7}))) == std::vector<bool>{false});
+}
+
+TEST_CASE("shared_frontier: Redis gone for longer than give_up_after ends with unreachable",
+          "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto connection = sync(io, connect_to(server.url()));
+    harvest::redis::reconnect_options reconnect;
+    reconnect.where = value_of(harvest::redis::parse_url(server.url()));
+    reconnect.give_up_after = 600ms;
+    shared_frontier frontier(connection,
+                             harvest::redis::shared_frontier_options{"gone", 60s, reconnect});
+    ok(sync(io, frontier.load_scripts()));
+    server.stop();
+    const auto started = std::chrono::steady_clock::now();
+    auto counts = sync(io, frontier.counts());
+    const auto waited = std::chrono::steady_clock::now() - started;
+    REQUIRE_FALSE(counts.has_value());
+    CHECK(counts.error() == make_error_code(harvest::redis::client_error::unreachable));
+    CHECK(waited >= 550ms);
+    CHECK(waited < 5s);
+    CHECK_FALSE(frontier.up());
+}

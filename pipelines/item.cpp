@@ -119,14 +119,7 @@ void append_json_string(std::string& out, std::string_view text) {
                     out.push_back(hex[c >> 4]);
                     out.push_back(hex[c & 0x0F]);
                 } else {
-                    const std::size_t length = core::utf8_sequence_length(text, i);
-                    if (length == 0) {
-                        out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-                        ++i;
-                    } else {
-                        out.append(text.substr(i, length));
-                        i += length;
-                    }
+                    i = core::append_utf8_at(out, text, i);
                     continue;
                 }
         }

@@ -153,6 +153,19 @@ constexpr bool is_valid_utf8(std::string_view text) {
     return true;
 }
 
+// Appends the well-formed UTF-8 sequence that starts at text[i], or U+FFFD when the byte at i
+// starts none, and returns the index after what it read: one step of append_valid_utf8, for the
+// writers that escape some bytes themselves (JSON, CSV).
+inline std::size_t append_utf8_at(std::string& out, std::string_view text, std::size_t i) {
+    const std::size_t length = utf8_sequence_length(text, i);
+    if (length == 0) {
+        out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+        return i + 1;
+    }
+    out.append(text.substr(i, length));
+    return i + length;
+}
+
 // Appends `text` with each byte that does not belong to a well-formed UTF-8 sequence replaced by
 // U+FFFD: the one rule every writer uses (JSON Lines, CSV, SQLite, label values in /metrics), so
 // the outputs of one crawl hold the same text.
@@ -168,14 +181,7 @@ inline void append_valid_utf8(std::string& out, std::string_view text) {
         if (i == text.size()) {
             break;
         }
-        const std::size_t length = utf8_sequence_length(text, i);
-        if (length == 0) {
-            out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-            ++i;
-        } else {
-            out.append(text.substr(i, length));
-            i += length;
-        }
+        i = append_utf8_at(out, text, i);
     }
 }
 

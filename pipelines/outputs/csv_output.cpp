@@ -86,14 +86,7 @@ void append_csv_field(std::string& out, std::string_view text) {
             ++i;
             continue;
         }
-        const std::size_t length = core::utf8_sequence_length(text, i);
-        if (length == 0) {
-            out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-            ++i;
-        } else {
-            out.append(text.substr(i, length));
-            i += length;
-        }
+        i = core::append_utf8_at(out, text, i);
     }
     if (quoted) {
         out.push_back('"');

@@ -1,5 +1,5 @@
-#include "pipelines/extract/extractor_set.hpp"
 #include "pipelines/extract/json_extractor.hpp"
+#include "pipelines/extract/extractor_set.hpp"
 #include "pipelines/item.hpp"
 #include "test_support.hpp"
 

@@ -1,5 +1,5 @@
-#include "pipelines/outputs/error_stream.hpp"
 #include "pipelines/pipeline_sink.hpp"
+#include "pipelines/outputs/error_stream.hpp"
 #include "test_support.hpp"
 
 #include <boost/asio/co_spawn.hpp>

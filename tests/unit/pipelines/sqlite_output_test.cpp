@@ -1,5 +1,5 @@
-#include "pipelines/outputs/output.hpp"
 #include "pipelines/outputs/sqlite_output.hpp"
+#include "pipelines/outputs/output.hpp"
 #include "pipelines/pipeline_sink.hpp"
 #include "test_support.hpp"
 

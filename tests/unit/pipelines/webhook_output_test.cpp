@@ -1,8 +1,8 @@
 // The webhook output's pure parts: batches (size, order, body, idempotency keys), the settled
 // prefix that gates journal commits, and the error-stream line of a batch given up.
 
-#include "pipelines/outputs/error_stream.hpp"
 #include "pipelines/outputs/webhook_output.hpp"
+#include "pipelines/outputs/error_stream.hpp"
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>

@@ -268,7 +268,10 @@ asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
     std::chrono::steady_clock::duration previous{};
     for (;;) {
         if (client_) {
-            auto replies = co_await client_->pipeline(commands);
+            // Calls run concurrently: one whose reply was lost may come back after another has
+            // already reconnected, and must not close that new connection.
+            const std::shared_ptr<client> used = client_;
+            auto replies = co_await used->pipeline(commands);
             // A restarted Redis answers -LOADING while it reads its AOF back: away a bit longer.
             const bool loading =
                 replies && std::any_of(replies->begin(), replies->end(), [](const reply& r) {
@@ -289,8 +292,12 @@ asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
                 lost_with_ = make_error_code(client_error::closed);
             } else {
                 lost_with_ = replies.error();
-                client_->close();
-                client_.reset();
+                if (client_ == used) {
+                    client_->close();
+                    client_.reset();
+                } else if (client_) {
+                    continue;  // another call reconnected meanwhile: send again on its connection
+                }
             }
         }
         if (!options_.reconnect) {
@@ -331,6 +338,10 @@ asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
         auto connected = co_await client::connect(executor, policy.where);
         if (!connected) {
             lost_with_ = connected.error();
+            continue;
+        }
+        if (client_) {
+            (*connected)->close();  // another call reconnected first: use its connection
             continue;
         }
         client_ = *connected;

@@ -70,7 +70,7 @@ worker make_worker(asio::io_context& io, const harvest::test::redis_server& serv
     worker w;
     w.connection = sync(io, connect_to(server.url()));
     w.frontier = std::make_unique<shared_frontier>(
-        w.connection, harvest::redis::shared_frontier_options{std::move(crawl), lease});
+        w.connection, harvest::redis::shared_frontier_options{std::move(crawl), lease, {}});
     auto loaded = sync(io, w.frontier->load_scripts());
     if (!loaded) {
         throw std::runtime_error("load_scripts: " + loaded.error().message());

@@ -205,6 +205,21 @@ struct metrics_endpoint {
         bind_pipeline(items);
     }
 
+    // A worker of a distributed crawl: its link to Redis, read at scrape time.
+    void bind_redis(const std::shared_ptr<redis::redis_backend>& backend) {
+        crawl.redis_up.bind(
+            {}, [backend]() -> std::optional<double> { return backend->redis_up() ? 1.0 : 0.0; });
+        crawl.redis_reconnects.bind({}, [backend]() -> std::optional<double> {
+            return static_cast<double>(backend->redis_reconnects());
+        });
+        crawl.redis_buffered.bind({"links"}, [backend]() -> std::optional<double> {
+            return static_cast<double>(backend->buffered_links());
+        });
+        crawl.redis_buffered.bind({"completions"}, [backend]() -> std::optional<double> {
+            return static_cast<double>(backend->buffered_completions());
+        });
+    }
+
     // The pipelines keep their own counters; the registry reads them at scrape time.
     void bind_pipeline(const pipelines::pipeline_stats& items) {
         auto read = [](const auto& counter) {
@@ -407,6 +422,9 @@ int run_crawl(const run_arguments& args) {
         spdlog::info("metrics on http://{}/metrics", config.crawl.metrics_listen);
     }
 
+    if (endpoint && shared) {
+        endpoint->bind_redis(shared);
+    }
     crawl::crawler crawler(io, config.crawl, sink, std::move(seeds),
                            endpoint ? &endpoint->crawl : nullptr, journal.get());
     if (shared) {

@@ -1259,8 +1259,21 @@ void read_frontier(const reader& r, const node& n, crawl::crawl_options& crawl) 
     if (const auto* v = s.get("url")) {
         const auto& url = r.text(*v, s.path_of("url"));
         crawl.frontier.url = url;
-        if (url.rfind("redis://", 0) != 0) {
-            r.expected(*v, s.path_of("url"), "a redis:// URL like redis://127.0.0.1:6379/0");
+        constexpr std::string_view sentinel_scheme = "redis-sentinel://";
+        const bool sentinel = url.starts_with(sentinel_scheme);
+        if (!url.starts_with("redis://") && !sentinel) {
+            r.expected(*v, s.path_of("url"),
+                       "a redis:// URL like redis://127.0.0.1:6379/0, or "
+                       "redis-sentinel://host:26379[,host:26379]/mastername");
+        } else if (sentinel) {
+            const auto hosts = std::string_view(url).substr(sentinel_scheme.size());
+            const auto slash = hosts.find('/');
+            if (slash == 0 || slash == std::string_view::npos || slash + 1 == hosts.size() ||
+                hosts[slash + 1] == '/') {
+                r.expected(*v, s.path_of("url"),
+                           "Sentinel addresses and the primary's name, like "
+                           "redis-sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster");
+            }
         }
         if (backend != 1) {
             r.error(v->where, "'frontier.url' is used only with backend: redis");
@@ -1272,10 +1285,14 @@ void read_frontier(const reader& r, const node& n, crawl::crawl_options& crawl) 
         crawl.frontier.lease = r.duration(*v, s.path_of("lease"), true);
     }
     if (const auto* v = s.get("redis")) {
-        section redis(r, *v, s.path_of("redis"), {"give_up_after"});
+        section redis(r, *v, s.path_of("redis"), {"give_up_after", "command_timeout"});
         if (const auto* g = redis.get("give_up_after")) {
             crawl.frontier.redis_give_up_after =
                 r.duration(*g, redis.path_of("give_up_after"), true);
+        }
+        if (const auto* t = redis.get("command_timeout")) {
+            crawl.frontier.redis_command_timeout =
+                r.duration(*t, redis.path_of("command_timeout"), true);
         }
         if (backend != 1) {
             r.error(v->where, "'frontier.redis' is used only with backend: redis");

@@ -147,12 +147,15 @@ struct host_overrides {
 struct frontier_options {
     enum class kind { memory, redis };
     kind backend = kind::memory;
-    std::string url;            // redis://host:port/db
+    std::string url;            // redis://host:port/db or redis-sentinel://hosts/name
     milliseconds lease{60000};  // a taken request not completed within this is handed out again
     std::string worker;         // this worker's name (metrics label); empty = hostname-pid
     // frontier.redis.give_up_after: how long a worker keeps reconnecting to a Redis it lost
     // mid-crawl (holding its completions and links) before it stops with an error.
     milliseconds redis_give_up_after{300000};
+    // frontier.redis.command_timeout: a Redis command (or connection attempt) unanswered this
+    // long counts as Redis lost (a frozen server keeps its connections open).
+    milliseconds redis_command_timeout{10000};
 };
 
 // Everything the engine needs to run a crawl, apart from seeds and pipelines.

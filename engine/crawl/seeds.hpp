@@ -32,6 +32,11 @@ class seed_stream {
     // The next seed request, or nullopt when every seed has been produced.
     std::optional<crawl_request> next();
     bool exhausted() const noexcept { return index_ >= seeds_.size(); }
+    // Back to the first seed (a distributed crawl whose store lost them loads them again).
+    void rewind() noexcept {
+        index_ = 0;
+        file_.reset();
+    }
 
   private:
     std::vector<seed_spec> seeds_;

@@ -69,9 +69,17 @@ crawl_metrics::crawl_metrics(registry& reg_in, std::size_t host_label_limit)
       output_items(reg_in.add_counter("harvest_output_items_total",
                                       "Items written per output, by outcome.",
                                       {"output", "outcome"})),
-      output_queue_items(reg_in.add_gauge("harvest_output_queue_items",
-                                          "Items waiting for an output (backpressure).",
-                                          {"output"})) {}
+      output_queue_items(reg_in.add_gauge(
+          "harvest_output_queue_items", "Items waiting for an output (backpressure).", {"output"})),
+      redis_up(reg_in.add_gauge("harvest_redis_up",
+                                "1 while the shared frontier's Redis answers, 0 while it is lost.",
+                                {})),
+      redis_reconnects(reg_in.add_counter("harvest_redis_reconnects_total",
+                                          "Connections to Redis made again after losing it.", {})),
+      redis_buffered(reg_in.add_gauge(
+          "harvest_redis_buffered",
+          "Discovered links and completions held by this worker, not yet written to Redis.",
+          {"kind"})) {}
 
 host_cells crawl_metrics::for_host(std::string_view host) {
     const std::string_view label = hosts.admit(host);

@@ -61,6 +61,10 @@ struct crawl_metrics {
     counter_family& items;                    // harvest_items_total{extractor, outcome}
     counter_family& output_items;             // harvest_output_items_total{output, outcome}
     gauge_family& output_queue_items;         // harvest_output_queue_items{output}
+    // Workers of a distributed crawl only (frontier.backend: redis); bound by the CLI.
+    gauge_family& redis_up;            // harvest_redis_up{}: 1 Redis answers, 0 lost
+    counter_family& redis_reconnects;  // harvest_redis_reconnects_total{}
+    gauge_family& redis_buffered;      // harvest_redis_buffered{kind}: links, completions
 };
 
 }  // namespace harvest::metrics

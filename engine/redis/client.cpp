@@ -7,9 +7,11 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -22,6 +24,7 @@
 #include <charconv>
 #include <deque>
 #include <exception>
+#include <variant>
 
 namespace harvest::redis {
 
@@ -45,6 +48,12 @@ class client_category_impl final : public boost::system::error_category {
                 return "unexpected redis reply";
             case client_error::unreachable:
                 return "redis unreachable for longer than frontier.redis.give_up_after";
+            case client_error::timed_out:
+                return "redis did not answer in time";
+            case client_error::not_primary:
+                return "the server Sentinel named is not a primary (failover in progress)";
+            case client_error::no_primary:
+                return "no Sentinel named a primary";
         }
         return "unknown redis client error";
     }
@@ -118,7 +127,108 @@ error_code make_error_code(client_error e) noexcept {
     return {static_cast<int>(e), client_category()};
 }
 
+namespace {
+
+// host[:port] of a Sentinel list entry ("[::1]:26379" for IPv6). False when malformed.
+bool parse_host_port(std::string_view text, std::uint16_t default_port, server_address& out) {
+    std::string_view host = text;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        host = text.substr(1, close - 1);
+        std::string_view rest = text.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') {
+                return false;
+            }
+            port = rest.substr(1);
+        }
+    } else if (const auto colon = text.rfind(':'); colon != std::string_view::npos) {
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+    }
+    if (host.empty()) {
+        return false;
+    }
+    out.host = std::string(host);
+    out.port = default_port;
+    if (!port.empty() || text.ends_with(':')) {
+        unsigned value = 0;
+        auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
+            return false;
+        }
+        out.port = static_cast<std::uint16_t>(value);
+    }
+    return true;
+}
+
+bool parse_db(std::string_view text, unsigned& db) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), db);
+    return ec == std::errc{} && end == text.data() + text.size() && !text.empty();
+}
+
+// redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db]. Parsed by
+// hand: a comma-separated host list is not a URL authority.
+boost::system::result<endpoint> parse_sentinel_url(std::string_view rest) {
+    endpoint where;
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        return make_error_code(client_error::bad_url);  // the master name is required
+    }
+    std::string_view authority = rest.substr(0, slash);
+    std::string_view path = rest.substr(slash + 1);
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+        std::string_view userinfo = authority.substr(0, at);
+        authority = authority.substr(at + 1);
+        const auto colon = userinfo.find(':');
+        if (colon == std::string_view::npos) {
+            return make_error_code(client_error::bad_url);
+        }
+        where.user = std::string(userinfo.substr(0, colon));
+        where.password = std::string(userinfo.substr(colon + 1));
+    }
+    while (!authority.empty()) {
+        const auto comma = authority.find(',');
+        server_address sentinel;
+        if (!parse_host_port(authority.substr(0, comma), 26379, sentinel)) {
+            return make_error_code(client_error::bad_url);
+        }
+        where.sentinels.push_back(std::move(sentinel));
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        authority.remove_prefix(comma + 1);
+        if (authority.empty()) {
+            return make_error_code(client_error::bad_url);  // a trailing comma
+        }
+    }
+    const auto db_slash = path.find('/');
+    where.master_name = std::string(path.substr(0, db_slash));
+    if (where.sentinels.empty() || where.master_name.empty()) {
+        return make_error_code(client_error::bad_url);
+    }
+    if (db_slash != std::string_view::npos) {
+        std::string_view db = path.substr(db_slash + 1);
+        if (!db.empty() && !parse_db(db, where.db)) {
+            return make_error_code(client_error::bad_url);
+        }
+    }
+    where.host.clear();
+    where.port = 0;
+    return where;
+}
+
+}  // namespace
+
 boost::system::result<endpoint> parse_url(std::string_view url) {
+    constexpr std::string_view sentinel_scheme = "redis-sentinel://";
+    if (url.starts_with(sentinel_scheme)) {
+        return parse_sentinel_url(url.substr(sentinel_scheme.size()));
+    }
     auto parsed = boost::urls::parse_uri(url);
     if (!parsed || parsed->scheme() != "redis" || !parsed->has_authority()) {
         return make_error_code(client_error::bad_url);
@@ -141,20 +251,21 @@ boost::system::result<endpoint> parse_url(std::string_view url) {
     std::string_view path = parsed->encoded_path();
     if (!path.empty() && path != "/") {
         path.remove_prefix(1);
-        unsigned db = 0;
-        auto [end, ec] = std::from_chars(path.data(), path.data() + path.size(), db);
-        if (ec != std::errc{} || end != path.data() + path.size()) {
+        if (!parse_db(path, where.db)) {
             return make_error_code(client_error::bad_url);
         }
-        where.db = db;
     }
     return where;
 }
 
 // Everything below runs on `strand` except construction and the atomic counter.
 struct client::impl : std::enable_shared_from_this<client::impl> {
-    explicit impl(asio::any_io_executor executor)
-        : strand(asio::make_strand(executor)), socket(strand), reader(redisReaderCreate()) {}
+    impl(asio::any_io_executor executor, std::chrono::milliseconds request_timeout)
+        : strand(asio::make_strand(executor)),
+          socket(strand),
+          watchdog(strand),
+          timeout(request_timeout),
+          reader(redisReaderCreate()) {}
     ~impl() { redisReaderFree(reader); }
     impl(const impl&) = delete;
     impl& operator=(const impl&) = delete;
@@ -163,10 +274,15 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         std::size_t expected;  // replies that complete this request (1, or a pipeline's size)
         std::vector<reply> replies;
         std::shared_ptr<reply_channel> done;
+        std::chrono::steady_clock::time_point deadline;  // with a timeout
     };
 
     asio::strand<asio::any_io_executor> strand;
     asio::ip::tcp::socket socket;
+    // Armed for the oldest request's deadline while requests wait (and `timeout` is set).
+    asio::steady_timer watchdog;
+    bool watchdog_armed = false;
+    std::chrono::milliseconds timeout;
     redisReader* reader;
     std::deque<waiter> waiting;  // in the order their bytes were queued for writing
     std::string outgoing;        // formatted, waiting for the current write to finish
@@ -182,9 +298,33 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
             return;
         }
         outgoing += bytes;
-        waiting.push_back(waiter{expected, {}, std::move(done)});
+        waiting.push_back(
+            waiter{expected, {}, std::move(done), std::chrono::steady_clock::now() + timeout});
         in_flight.fetch_add(1, std::memory_order_relaxed);
         start_write();
+        arm_watchdog();
+    }
+
+    // Replies come in order, so the oldest request is the one to watch: when its deadline passes
+    // unanswered, the server is stuck (or the route is) and the connection is given up. A timer
+    // that fires after the oldest was answered re-arms for the next one.
+    void arm_watchdog() {
+        if (watchdog_armed || waiting.empty() || broken || timeout.count() <= 0) {
+            return;
+        }
+        watchdog_armed = true;
+        watchdog.expires_at(waiting.front().deadline);
+        watchdog.async_wait(asio::bind_executor(strand, [self = shared_from_this()](error_code ec) {
+            self->watchdog_armed = false;
+            if (ec || self->broken || self->waiting.empty()) {
+                return;
+            }
+            if (std::chrono::steady_clock::now() >= self->waiting.front().deadline) {
+                self->fail(make_error_code(client_error::timed_out));
+                return;
+            }
+            self->arm_watchdog();
+        }));
     }
 
     // Whatever accumulated while the previous write was in progress goes out in one write:
@@ -215,6 +355,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         }
         error_code ignored;
         socket.close(ignored);
+        watchdog.cancel();
         for (auto& w : waiting) {
             w.done->try_send(broken, std::vector<reply>{});
         }
@@ -280,18 +421,39 @@ std::size_t client::in_flight() const noexcept {
     return impl_->in_flight.load(std::memory_order_relaxed);
 }
 
-asio::awaitable<boost::system::result<std::shared_ptr<client>>> client::connect(
-    asio::any_io_executor executor, endpoint where) {
-    auto state = std::make_shared<impl>(executor);
+namespace {
+
+using connect_result = boost::system::result<std::shared_ptr<client>>;
+
+}  // namespace
+
+// One server at `address`: TCP (bounded by the timeout), then AUTH and SELECT when asked.
+asio::awaitable<connect_result> client::connect_to(asio::any_io_executor executor,
+                                                   const server_address& address,
+                                                   const endpoint& where, bool setup) {
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto state = std::make_shared<impl>(executor, where.timeout);
     asio::ip::tcp::resolver resolver(executor);
-    std::string port = std::to_string(where.port);
+    std::string port = std::to_string(address.port);
     auto [resolve_ec, results] =
-        co_await resolver.async_resolve(where.host, port, asio::as_tuple(asio::use_awaitable));
+        co_await resolver.async_resolve(address.host, port, asio::as_tuple(asio::use_awaitable));
     if (resolve_ec) {
         co_return resolve_ec;
     }
-    auto [connect_ec, connected] =
-        co_await asio::async_connect(state->socket, results, asio::as_tuple(asio::use_awaitable));
+    error_code connect_ec;
+    if (where.timeout.count() > 0) {
+        // Whichever ends first cancels the other: a blackholed address fails after `timeout`.
+        asio::steady_timer timer(executor, where.timeout);
+        auto outcome = co_await (
+            asio::async_connect(state->socket, results, asio::as_tuple(asio::use_awaitable)) ||
+            timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+        connect_ec = outcome.index() == 0 ? std::get<0>(std::get<0>(outcome))
+                                          : make_error_code(client_error::timed_out);
+    } else {
+        auto [ec, connected] = co_await asio::async_connect(state->socket, results,
+                                                            asio::as_tuple(asio::use_awaitable));
+        connect_ec = ec;
+    }
     if (connect_ec) {
         co_return connect_ec;
     }
@@ -309,19 +471,19 @@ asio::awaitable<boost::system::result<std::shared_ptr<client>>> client::connect(
         }
     });
 
-    std::vector<std::vector<std::string>> setup;
-    if (!where.password.empty()) {
+    std::vector<std::vector<std::string>> commands;
+    if (setup && !where.password.empty()) {
         if (where.user.empty()) {
-            setup.push_back({"AUTH", where.password});
+            commands.push_back({"AUTH", where.password});
         } else {
-            setup.push_back({"AUTH", where.user, where.password});
+            commands.push_back({"AUTH", where.user, where.password});
         }
     }
-    if (where.db != 0) {
-        setup.push_back({"SELECT", std::to_string(where.db)});
+    if (setup && where.db != 0) {
+        commands.push_back({"SELECT", std::to_string(where.db)});
     }
-    if (!setup.empty()) {
-        auto replies = co_await c->pipeline(std::move(setup));
+    if (!commands.empty()) {
+        auto replies = co_await c->pipeline(std::move(commands));
         if (!replies) {
             co_return replies.error();
         }
@@ -333,6 +495,73 @@ asio::awaitable<boost::system::result<std::shared_ptr<client>>> client::connect(
         }
     }
     co_return c;
+}
+
+// Asks the Sentinels, in the order given, where the primary is; connects there and checks with
+// ROLE that it is one (a Sentinel may still name the old primary while a failover runs).
+asio::awaitable<connect_result> client::connect_through_sentinels(asio::any_io_executor executor,
+                                                                  const endpoint& where) {
+    error_code last = make_error_code(client_error::no_primary);
+    for (const auto& sentinel : where.sentinels) {
+        auto asked = co_await connect_to(executor, sentinel, where, /*setup=*/false);
+        if (!asked) {
+            last = asked.error();
+            continue;
+        }
+        // GCC 12 miscompiles braced lists inside co_await expressions: built beforehand.
+        std::vector<std::string> ask{"SENTINEL", "get-master-addr-by-name", where.master_name};
+        auto named = co_await (*asked)->command(std::move(ask));
+        (*asked)->close();
+        if (!named) {
+            last = named.error();
+            continue;
+        }
+        if (named->type != reply::kind::array || named->elements.size() != 2) {
+            last = make_error_code(client_error::no_primary);  // nil: it does not know the name
+            continue;
+        }
+        server_address primary;
+        unsigned port = 0;
+        const std::string& port_text = named->elements[1].str;
+        auto [end, ec] =
+            std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+        if (ec != std::errc{} || port == 0 || port > 65535) {
+            last = make_error_code(client_error::unexpected_reply);
+            continue;
+        }
+        primary.host = named->elements[0].str;
+        primary.port = static_cast<std::uint16_t>(port);
+        auto connected = co_await connect_to(executor, primary, where, /*setup=*/true);
+        if (!connected) {
+            last = connected.error();
+            continue;
+        }
+        std::vector<std::string> role_command{"ROLE"};
+        auto role = co_await (*connected)->command(std::move(role_command));
+        if (!role) {
+            last = role.error();
+            continue;
+        }
+        if (role->type != reply::kind::array || role->elements.empty() ||
+            role->elements[0].str != "master") {
+            (*connected)->close();
+            last = make_error_code(client_error::not_primary);
+            continue;
+        }
+        co_return *connected;
+    }
+    co_return last;
+}
+
+asio::awaitable<connect_result> client::connect(asio::any_io_executor executor, endpoint where) {
+    // Named locals, not temporaries: GCC 12 destroys a temporary of a co_await expression twice.
+    if (!where.sentinels.empty()) {
+        auto through = co_await connect_through_sentinels(std::move(executor), where);
+        co_return through;
+    }
+    const server_address address{where.host, where.port};
+    auto direct = co_await connect_to(std::move(executor), address, where, /*setup=*/true);
+    co_return direct;
 }
 
 asio::awaitable<boost::system::result<reply>> client::command(std::vector<std::string> args) {

@@ -111,6 +111,7 @@ struct redis_backend::state {
     std::unordered_multiset<std::uint64_t> written_early;
     std::size_t rotation = 0;
     bool seeded = false;
+    std::uint64_t reconnects_checked = 0;  // reconnections after which `seeded` was read again
     bool finished = false;
     bool closed = false;
     bool sleeping = false;  // the I/O coroutine waits on `timer`
@@ -119,6 +120,10 @@ struct redis_backend::state {
     clock::time_point last_seeding_check{};
     std::atomic<bool> failed{false};  // read by the CLI after the crawl, on any thread
     std::atomic<bool> seeded_here{false};
+    // For metrics, read on any thread.
+    std::shared_ptr<connection_health> health = std::make_shared<connection_health>();
+    std::atomic<std::size_t> buffered_links{0};
+    std::atomic<std::size_t> buffered_completions{0};
 
     redis::host_rate rate_for(const std::string& origin) const {
         if (const auto it = robots_rates.find(origin); it != robots_rates.end()) {
@@ -136,6 +141,17 @@ struct redis_backend::state {
     }
 
     std::size_t buffered() const { return outbound.size() + completions.size(); }
+
+    // Taken out of `outbound` / `completions` for the call in progress, not acknowledged yet.
+    std::size_t links_sending = 0;
+    std::size_t completions_sending = 0;
+
+    // After `outbound`, `completions` or what is being sent changed.
+    void publish_buffered() {
+        buffered_links.store(outbound.size() + links_sending, std::memory_order_relaxed);
+        buffered_completions.store(completions.size() + completions_sending,
+                                   std::memory_order_relaxed);
+    }
 
     void fail(const std::string& what, const boost::system::error_code& ec) {
         if (ec == make_error_code(client_error::unreachable)) {
@@ -202,6 +218,22 @@ bool redis_backend::seeded_here() const noexcept {
     return state_->seeded_here.load();
 }
 
+bool redis_backend::redis_up() const noexcept {
+    return state_->health->up.load(std::memory_order_relaxed);
+}
+
+std::uint64_t redis_backend::redis_reconnects() const noexcept {
+    return state_->health->reconnects.load(std::memory_order_relaxed);
+}
+
+std::size_t redis_backend::buffered_links() const noexcept {
+    return state_->buffered_links.load(std::memory_order_relaxed);
+}
+
+std::size_t redis_backend::buffered_completions() const noexcept {
+    return state_->buffered_completions.load(std::memory_order_relaxed);
+}
+
 redis_backend::~redis_backend() = default;
 
 bool redis_backend::admit(crawl::crawl_request request) {
@@ -213,6 +245,7 @@ bool redis_backend::admit(crawl::crawl_request request) {
     request.fingerprint = *print;
     std::string payload = serialize(request);
     state_->outbound.push_back(admission{std::move(parts->key), *print, true, std::move(payload)});
+    state_->publish_buffered();
     if (state_->outbound.size() >= admit_batch) {
         state_->wake();
     }
@@ -226,6 +259,7 @@ void redis_backend::complete(const crawl::crawl_request& request) {
     }
     state_->completions.push_back(std::move(it->second));
     state_->leases.erase(it);
+    state_->publish_buffered();
     // Lease more before the local frontier runs dry, rather than at the next poll.
     if (state_->local.queued() < state_->local_target() / 2) {
         state_->wake();
@@ -328,6 +362,7 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
         s->fail("frontier.url " + s->options.frontier.url, where.error());
         co_return false;
     }
+    where->timeout = s->options.frontier.redis_command_timeout;
     auto executor = s->timer->get_executor();
     auto connected = co_await client::connect(executor, *where);
     if (!connected) {
@@ -340,7 +375,8 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
     reconnect.where = *where;
     reconnect.give_up_after = s->options.frontier.redis_give_up_after;
     s->frontier = std::make_unique<shared_frontier>(
-        *connected, shared_frontier_options{s->options.name, s->options.frontier.lease, reconnect});
+        *connected,
+        shared_frontier_options{s->options.name, s->options.frontier.lease, reconnect, s->health});
     auto loaded = co_await s->frontier->load_scripts();
     if (!loaded) {
         s->fail("loading scripts", loaded.error());
@@ -365,6 +401,7 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
 // here does not leave the others waiting forever for `seeded`).
 asio::awaitable<bool> redis_backend::load_seeds(std::shared_ptr<state> s) {
     std::size_t loaded_seeds = 0;
+    s->seeds.rewind();  // loading again (the store lost them) starts from the first
     auto claimed_at = clock::now();
     while (!s->seeds.exhausted()) {
         std::vector<admission> batch;
@@ -456,7 +493,10 @@ asio::awaitable<bool> redis_backend::flush(std::shared_ptr<state> s) {
                          std::make_move_iterator(s->outbound.end()));
             s->outbound.erase(split, s->outbound.end());
         }
+        s->links_sending = batch.size();
         auto queued = co_await s->frontier->admit(std::move(batch));
+        s->links_sending = 0;
+        s->publish_buffered();
         if (!queued) {
             s->fail("admitting requests", queued.error());
             co_return false;
@@ -465,7 +505,10 @@ asio::awaitable<bool> redis_backend::flush(std::shared_ptr<state> s) {
     if (!s->completions.empty()) {
         std::vector<std::string> done;
         done.swap(s->completions);
+        s->completions_sending = done.size();
         auto completed = co_await s->frontier->complete(std::move(done));
+        s->completions_sending = 0;
+        s->publish_buffered();
         if (!completed) {
             s->fail("completing requests", completed.error());
             co_return false;
@@ -585,6 +628,7 @@ asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
             if (!request) {
                 spdlog::error("redis frontier: unreadable request dropped: {}", leased.payload);
                 s->completions.push_back(std::move(leased.lease_id));
+                s->publish_buffered();
                 continue;
             }
             if (request->fingerprint == 0) {
@@ -613,6 +657,27 @@ asio::awaitable<bool> redis_backend::check_finished(std::shared_ptr<state> s) {
     if (s->finished || s->local.queued() != 0 || !s->outbound.empty() || !s->completions.empty() ||
         !s->leases.empty()) {
         co_return true;
+    }
+    if (s->seeded && s->health->reconnects.load() != s->reconnects_checked) {
+        // Redis came back after a loss: is it the crawl's Redis still? A failover to a replica
+        // that was not in sync, or a restart without persistence, leaves an empty frontier that
+        // would read as a finished crawl. The `seeded` marker tells: gone means the state is
+        // gone, and the seeds are loaded again (fetched again, never lost).
+        s->reconnects_checked = s->health->reconnects.load();
+        auto still = co_await s->frontier->seeded();
+        if (!still) {
+            s->fail("reading the seeding state", still.error());
+            co_return false;
+        }
+        if (!*still) {
+            spdlog::error(
+                "redis frontier: Redis lost the crawl's state (a failover to a replica that was "
+                "not in sync, or a restart without persistence): the seeds are loaded again and "
+                "what was fetched before is fetched again");
+            s->seeded = false;
+            s->last_seeding_check = {};
+            co_return true;  // watch_seeding claims and loads them on the next round
+        }
     }
     if (!s->seeded) {
         auto seeded = co_await s->frontier->seeded();

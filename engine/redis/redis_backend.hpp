@@ -17,9 +17,12 @@
 // stops (failed() is true) with its state in Redis intact: its leases come back after `lease`.
 // A Redis unreachable at start fails at once.
 //
+// A Redis that freezes (SIGSTOP) is caught by frontier.redis.command_timeout and handled as lost.
+// With redis-sentinel:// the primary is asked of Sentinel at every (re)connection, so a failover
+// is followed; a primary demoted to replica (READONLY) is left for the new one.
+//
 // Not supported yet with this backend: --resume (the shared frontier is the crawl's state), the
-// idempotency key of POST seeds (seeds are queued before the crawler sees them), Redis Cluster
-// and Sentinel.
+// idempotency key of POST seeds (seeds are queued before the crawler sees them), Redis Cluster.
 
 #include "engine/crawl/options.hpp"
 #include "engine/crawl/seeds.hpp"
@@ -27,6 +30,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <span>
 
@@ -57,6 +61,13 @@ class redis_backend : public crawl::shared_backend,
     bool failed() const noexcept;
     // This worker loaded the crawl's seeds.
     bool seeded_here() const noexcept;
+
+    // For metrics, on any thread: Redis answers now; connections made again after a loss;
+    // discovered links and completions held for Redis (not written to it yet).
+    bool redis_up() const noexcept;
+    std::uint64_t redis_reconnects() const noexcept;
+    std::size_t buffered_links() const noexcept;
+    std::size_t buffered_completions() const noexcept;
 
   private:
     struct state;

@@ -16,6 +16,26 @@ using boost::system::result;
 
 namespace {
 
+// Error replies that say "not now" rather than "no": the commands did nothing and are sent
+// again. LOADING: a restarted Redis reads its AOF back (same connection, a bit later).
+// READONLY / MASTERDOWN: this server is (now) a replica, after a failover.
+enum class refusal { none, loading, demoted };
+
+refusal refusal_of(const std::vector<reply>& replies) {
+    for (const auto& r : replies) {
+        if (!r.is_error()) {
+            continue;
+        }
+        if (r.str.starts_with("LOADING")) {
+            return refusal::loading;
+        }
+        if (r.str.starts_with("READONLY") || r.str.starts_with("MASTERDOWN")) {
+            return refusal::demoted;
+        }
+    }
+    return refusal::none;
+}
+
 // Every script gets the key prefix as ARGV[1] and reads the server clock itself.
 
 // ARGV: prefix, then (host, fingerprint bytes or "", payload) triples. Returns 1/0 per triple.
@@ -41,6 +61,10 @@ return out
 // token. A take sent again with the same token (its reply was lost with the connection) returns
 // the leases the first one made that are still held, and leases nothing more. Returns {taken, wait
 // µs, breaker open 0/1, server time µs, id1, payload1, id2, payload2, ...}.
+//
+// Lease ids are "<token>:<n>", unique without a counter in Redis: after a failover the new
+// primary may have missed the last writes of the old one, and a counter rolled back with them
+// would hand out ids that some worker still holds for another request.
 //
 // GCRA: `tat` is the theoretical arrival time of the next request. A request is allowed when
 // tat - now <= tolerance, and moves tat by one emission interval. With tolerance = (burst - 1)
@@ -102,7 +126,7 @@ local deadline = math.floor(now / 1000) + lease
 local out = {n, wait, 0, now}
 for i = 1, n do
   local payload = redis.call('LPOP', q)
-  local id = tostring(redis.call('INCR', prefix .. 'lease_seq'))
+  local id = ARGV[7] .. ':' .. i
   redis.call('ZADD', prefix .. 'inflight', deadline, id)
   redis.call('HSET', prefix .. 'leased', id, host .. '\n' .. payload)
   out[#out + 1] = id
@@ -251,6 +275,7 @@ shared_frontier::shared_frontier(std::shared_ptr<client> connection,
                                  shared_frontier_options options)
     : client_(std::move(connection)),
       options_(std::move(options)),
+      health_(options_.health ? options_.health : std::make_shared<connection_health>()),
       prefix_("harvest:" + options_.crawl_name + ":"),
       rng_(std::random_device{}()) {
     instance_ = std::to_string(rng_()) + "." + std::to_string(rng_());
@@ -272,26 +297,27 @@ asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
             // already reconnected, and must not close that new connection.
             const std::shared_ptr<client> used = client_;
             auto replies = co_await used->pipeline(commands);
-            // A restarted Redis answers -LOADING while it reads its AOF back: away a bit longer.
-            const bool loading =
-                replies && std::any_of(replies->begin(), replies->end(), [](const reply& r) {
-                    return r.is_error() && r.str.rfind("LOADING", 0) == 0;
-                });
-            if (replies && !loading) {
+            const auto refusal = replies ? refusal_of(*replies) : refusal::none;
+            if (replies && refusal == refusal::none) {
                 if (away_since_) {
                     spdlog::warn("redis frontier: Redis is back after {} ms ({} reconnects)",
                                  std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::steady_clock::now() - *away_since_)
                                      .count(),
-                                 reconnects_);
+                                 health_->reconnects.load(std::memory_order_relaxed));
                     away_since_.reset();
+                    health_->up.store(true, std::memory_order_relaxed);
                 }
                 co_return replies;
             }
-            if (loading) {
+            if (refusal == refusal::loading) {
                 lost_with_ = make_error_code(client_error::closed);
             } else {
-                lost_with_ = replies.error();
+                // A broken connection, or a primary demoted to replica by a failover: find the
+                // primary again (through Sentinel when configured).
+                lost_with_ = refusal == refusal::demoted
+                                 ? make_error_code(client_error::not_primary)
+                                 : replies.error();
                 if (client_ == used) {
                     client_->close();
                     client_.reset();
@@ -307,6 +333,7 @@ asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
         const auto now = std::chrono::steady_clock::now();
         if (!away_since_) {
             away_since_ = now;
+            health_->up.store(false, std::memory_order_relaxed);
             spdlog::warn(
                 "redis frontier: lost Redis ({}); reconnecting with backoff, holding completions "
                 "and links meanwhile (gives up after {} s)",
@@ -345,7 +372,7 @@ asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
             continue;
         }
         client_ = *connected;
-        ++reconnects_;
+        health_->reconnects.fetch_add(1, std::memory_order_relaxed);
     }
 }
 

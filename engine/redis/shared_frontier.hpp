@@ -9,7 +9,6 @@
 //   seen        SET    dedup fingerprints, 8 bytes each (big-endian 64-bit request fingerprint)
 //   inflight    ZSET   lease id -> lease deadline (ms, Redis server clock)
 //   leased      HASH   lease id -> "<host>\n<payload>", to re-queue an expired lease
-//   lease_seq   STRING lease id counter
 //   rate:<host> STRING GCRA theoretical arrival time (µs, Redis server clock)
 //   breaker:<host> STRING present while some worker holds the host's breaker open (PX = open_for)
 //   seeding     STRING the worker loading the seeds (PX = lease, renewed while it loads them)
@@ -31,6 +30,13 @@
 // take and claims carry a token, and a take sent again returns the leases the first one made
 // (`took:<token>`, kept for `lease`) instead of leasing more.
 //
+// Failover (Sentinel): replication is asynchronous, so a new primary may lack the old one's last
+// writes. Each worker writes in order (a request's links before its completion), so a lost
+// completion comes with its links lost too and the request is fetched again; lease ids are
+// "<take token>:<n>", never reused, so a lost lease cannot make an id mean another request.
+// A store that lost everything (no `seeded` marker) is seen by redis_backend, which loads the
+// seeds again.
+//
 // Limitation: scripts build per-host key names from ARGV, so this targets a single Redis server
 // (or a primary with replicas), not Redis Cluster.
 
@@ -42,6 +48,7 @@
 #include <boost/system/result.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -63,11 +70,19 @@ struct reconnect_options {
     std::chrono::milliseconds give_up_after{300000};  // frontier.redis.give_up_after
 };
 
+// The connection as metrics see it (harvest_redis_up, harvest_redis_reconnects_total): written
+// by the shared frontier, read on any thread.
+struct connection_health {
+    std::atomic<bool> up{true};  // false from losing Redis until a command went through
+    std::atomic<std::uint64_t> reconnects{0};  // connections made again after a loss
+};
+
 struct shared_frontier_options {
     std::string crawl_name;                  // the config's `name`: namespaces every key
     std::chrono::milliseconds lease{60000};  // frontier.lease
     // Unset: a broken connection fails every later operation (no reconnect).
     std::optional<reconnect_options> reconnect;
+    std::shared_ptr<connection_health> health;  // optional: to read it from elsewhere
 };
 
 // A request to admit: `payload` is opaque here (the crawler serializes its request into it).
@@ -173,8 +188,10 @@ class shared_frontier {
     void close();
     // Redis answers (false from losing it until a command went through again). Times Redis was
     // reconnected to after a loss.
-    bool up() const noexcept { return !away_since_.has_value(); }
-    std::size_t reconnects() const noexcept { return reconnects_; }
+    bool up() const noexcept { return health_->up.load(std::memory_order_relaxed); }
+    std::uint64_t reconnects() const noexcept {
+        return health_->reconnects.load(std::memory_order_relaxed);
+    }
 
     // The 8-byte dedup member of a fingerprint (big-endian, so it sorts like the number).
     static std::string fingerprint_bytes(std::uint64_t fingerprint);
@@ -205,6 +222,7 @@ class shared_frontier {
 
     std::shared_ptr<client> client_;  // null while Redis is away
     shared_frontier_options options_;
+    std::shared_ptr<connection_health> health_;
     std::string prefix_;
     std::array<std::string, script_count> shas_;
     // Names this instance's take and claim calls (worker restarts get a new one): a call sent
@@ -213,7 +231,6 @@ class shared_frontier {
     std::uint64_t call_seq_ = 0;
     std::optional<std::chrono::steady_clock::time_point> away_since_;
     boost::system::error_code lost_with_;
-    std::size_t reconnects_ = 0;
     std::mt19937_64 rng_;
 };
 

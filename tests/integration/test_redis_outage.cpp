@@ -14,9 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 namespace {
@@ -82,6 +85,7 @@ class outage_worker {
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     std::string err() const { return read_file(dir_ / "worker.err"); }
+    int pid() const { return pid_; }
     std::vector<json::object> items() const { return read_jsonl(dir_ / "out/items.jsonl"); }
 
   private:
@@ -91,6 +95,96 @@ class outage_worker {
 
 std::string tail(const std::string& text, std::size_t n = 3000) {
     return text.size() > n ? "..." + text.substr(text.size() - n) : text;
+}
+
+// The crawl every test here runs: 2,000 product pages, 250 requests a second for the cluster
+// (Redis's GCRA), so about 8 s; `frontier_extra` adds keys under `frontier:`.
+std::string crawl_yaml(const std::string& name, const nginx_server& nginx, const fs::path& site,
+                       const std::string& url, const std::string& frontier_extra,
+                       const std::string& top_extra = "") {
+    return "name: " + name +
+           "\n"
+           "seeds:\n"
+           "  - template: \"" +
+           nginx.base_url() +
+           "/api/products/{id}.json\"\n"
+           "    values_file: " +
+           (site / "asins.txt").string() +
+           "\n"
+           "engine: {concurrency: 16, per_host_concurrency: 16, threads: 1, "
+           "robots_txt: ignore}\n"
+           "rate_limit: {per_second: 250, burst: 10}\n"
+           "retry:\n"
+           "  max_attempts: 3\n"
+           "  backoff: {strategy: full_jitter, base: 50ms, max: 200ms}\n"
+           "extract:\n"
+           "  - match: \"/api/products/\"\n"
+           "    type: json\n"
+           "    fields:\n"
+           "      id: /asin\n"
+           "    required: [id]\n"
+           "outputs:\n"
+           "  - {type: jsonl, path: out/items.jsonl}\n" +
+           top_extra +
+           "frontier:\n"
+           "  backend: redis\n"
+           "  url: " +
+           url + "\n" + frontier_extra;
+}
+
+// Items across the workers' outputs: how many lines, and how many distinct product ids.
+struct item_tally {
+    std::size_t items = 0;
+    std::set<std::string> ids;
+};
+
+item_tally tally(const std::vector<std::unique_ptr<outage_worker>>& workers) {
+    item_tally t;
+    for (const auto& w : workers) {
+        for (const auto& item : w->items()) {
+            ++t.items;
+            if (const auto* id = item.if_contains("id"); id != nullptr && id->is_string()) {
+                t.ids.emplace(id->get_string());
+            }
+        }
+    }
+    return t;
+}
+
+// Product pages nginx served more than once.
+std::size_t refetches(const nginx_server& nginx, std::size_t* distinct = nullptr) {
+    std::size_t product_urls = 0;
+    std::size_t again = 0;
+    for (const auto& [uri, n] : nginx.request_counts()) {
+        if (uri.rfind("/api/products/", 0) == 0) {
+            ++product_urls;
+            again += static_cast<std::size_t>(n - 1);
+        }
+    }
+    if (distinct != nullptr) {
+        *distinct = product_urls;
+    }
+    return again;
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+        s.replace(pos, from.size(), to);
+    }
+    return s;
+}
+
+// Waits (at most 20 s) until the crawl's seeds are in Redis.
+bool wait_seeded(const redis_server& redis, const std::string& name) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    const std::string key = "EXISTS harvest:" + name + ":seeded";
+    while (redis.cli(key) != "1\n") {
+        if (std::chrono::steady_clock::now() > give_up) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
 }
 
 }  // namespace
@@ -103,42 +197,12 @@ TEST_CASE("redis outage: a 3 s redis-server restart (AOF on) mid-crawl, every wo
     const fs::path site = tmp / "site";
     generate_catalog(site, {products, 7, 0.2});
     nginx_server nginx(nginx_options{site, tmp / "nginx", {}, 2});
-    redis_server redis(redis_server_options{.append_only = true});
+    redis_server redis(redis_server_options::persistent());
 
-    // 250 requests a second for the cluster (Redis's GCRA): the crawl takes about 8 s, so the
-    // restart lands in its middle. A 30 s lease outlives the outage: a live worker's requests
-    // are not handed out again, so refetches come only from what the restart itself loses.
-    const std::string yaml =
-        "name: outage\n"
-        "seeds:\n"
-        "  - template: \"" +
-        nginx.base_url() +
-        "/api/products/{id}.json\"\n"
-        "    values_file: " +
-        (site / "asins.txt").string() +
-        "\n"
-        "engine: {concurrency: 16, per_host_concurrency: 16, threads: 1, "
-        "robots_txt: ignore}\n"
-        "rate_limit: {per_second: 250, burst: 10}\n"
-        "retry:\n"
-        "  max_attempts: 3\n"
-        "  backoff: {strategy: full_jitter, base: 50ms, max: 200ms}\n"
-        "extract:\n"
-        "  - match: \"/api/products/\"\n"
-        "    type: json\n"
-        "    fields:\n"
-        "      id: /asin\n"
-        "    required: [id]\n"
-        "outputs:\n"
-        "  - {type: jsonl, path: out/items.jsonl}\n"
-        "frontier:\n"
-        "  backend: redis\n"
-        "  url: " +
-        redis.url() +
-        "\n"
-        "  lease: 30s\n"
-        "  redis: {give_up_after: 30s}\n";
-
+    // A 30 s lease outlives the outage: a live worker's requests are not handed out again, so
+    // refetches come only from what the restart itself loses.
+    const std::string yaml = crawl_yaml("outage", nginx, site, redis.url(),
+                                        "  lease: 30s\n  redis: {give_up_after: 30s}\n");
     std::vector<std::unique_ptr<outage_worker>> workers;
     for (int i = 0; i < worker_count; ++i) {
         const std::string name = "w" + std::to_string(i);
@@ -147,12 +211,7 @@ TEST_CASE("redis outage: a 3 s redis-server restart (AOF on) mid-crawl, every wo
 
     // Once the seeds are in and some items were fetched, Redis goes away for 3 s.
     const auto started = std::chrono::steady_clock::now();
-    auto give_up = started + std::chrono::seconds(20);
-    while (redis.cli("EXISTS harvest:outage:seeded") != "1\n" &&
-           std::chrono::steady_clock::now() < give_up) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    REQUIRE(redis.cli("EXISTS harvest:outage:seeded") == "1\n");
+    REQUIRE(wait_seeded(redis, "outage"));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     const auto fetched_before = nginx.request_counts().size();
     redis.stop();
@@ -170,31 +229,275 @@ TEST_CASE("redis outage: a 3 s redis-server restart (AOF on) mid-crawl, every wo
     }
 
     // Every item exactly once across the workers' outputs.
-    std::set<std::string> ids;
-    std::size_t items = 0;
-    for (auto& w : workers) {
-        for (const auto& item : w->items()) {
-            ++items;
-            if (const auto* id = item.if_contains("id"); id != nullptr && id->is_string()) {
-                ids.emplace(id->get_string());
-            }
-        }
-    }
-    CHECK(ids.size() == static_cast<std::size_t>(products));
-    CHECK(items == static_cast<std::size_t>(products));
-
+    const auto t = tally(workers);
+    CHECK(t.ids.size() == static_cast<std::size_t>(products));
+    CHECK(t.items == static_cast<std::size_t>(products));
     // Refetches: product pages nginx served more than once, at most 2% of the crawl.
-    std::size_t product_urls = 0;
-    std::size_t refetches = 0;
-    for (const auto& [uri, n] : nginx.request_counts()) {
-        if (uri.rfind("/api/products/", 0) == 0) {
-            ++product_urls;
-            refetches += static_cast<std::size_t>(n - 1);
+    std::size_t distinct = 0;
+    const auto again = refetches(nginx, &distinct);
+    INFO("items " << t.items << ", distinct " << t.ids.size() << ", refetches " << again);
+    CHECK(distinct == static_cast<std::size_t>(products));
+    CHECK(again <= static_cast<std::size_t>(products) / 50);
+    WARN("redis outage: items " << t.items << ", distinct " << t.ids.size() << ", refetches "
+                                << again << " of " << products);
+}
+
+namespace {
+
+// VmRSS of a process in KiB (0 when it is gone).
+std::size_t rss_kib(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::stoul(line.substr(6));
         }
     }
-    INFO("items " << items << ", distinct " << ids.size() << ", refetches " << refetches);
-    CHECK(product_urls == static_cast<std::size_t>(products));
-    CHECK(refetches <= static_cast<std::size_t>(products) / 50);
-    WARN("redis outage: items " << items << ", distinct " << ids.size() << ", refetches "
-                                << refetches << " of " << products);
+    return 0;
+}
+
+// The value of a sample line `name value` (or `name{labels} value`) in a /metrics text.
+std::optional<double> sample(const std::string& text, const std::string& series) {
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.rfind(series + " ", 0) == 0) {
+            return std::stod(line.substr(series.size() + 1));
+        }
+    }
+    return std::nullopt;
+}
+
+std::string scrape(int port) {
+    const auto r = run_process(
+        {"curl", "-sS", "--max-time", "3", "http://127.0.0.1:" + std::to_string(port) + "/metrics"},
+        std::chrono::seconds(5));
+    return r.exit_code == 0 ? r.out : std::string();
+}
+
+}  // namespace
+
+TEST_CASE("redis outage: redis-server frozen (SIGSTOP) for 20 s, workers stay bounded and resume",
+          "[integration][redis]") {
+    constexpr int products = 2000;
+    constexpr int worker_count = 2;
+    temp_dir tmp("harvest-redis-frozen");
+    const fs::path site = tmp / "site";
+    generate_catalog(site, {products, 7, 0.2});
+    nginx_server nginx(nginx_options{site, tmp / "nginx", {}, 2});
+    redis_server redis;
+
+    // A frozen Redis keeps its connections open: only command_timeout tells the workers it is
+    // gone. The 60 s lease outlives the 20 s freeze.
+    const int metrics_port = free_port();
+    const std::string frontier =
+        "  lease: 60s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n";
+    std::vector<std::unique_ptr<outage_worker>> workers;
+    for (int i = 0; i < worker_count; ++i) {
+        const std::string name = "w" + std::to_string(i);
+        const std::string metrics =
+            i == 0 ? "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"}\n" : "";
+        workers.push_back(std::make_unique<outage_worker>(
+            crawl_yaml("frozen", nginx, site, redis.url(), frontier, metrics), tmp / name, name));
+    }
+    const auto started = std::chrono::steady_clock::now();
+    REQUIRE(wait_seeded(redis, "frozen"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    const auto before = scrape(metrics_port);
+    CHECK(sample(before, "harvest_redis_up{crawl=\"frozen\",worker=\"w0\"}") == 1.0);
+
+    std::vector<std::size_t> rss_at_pause;
+    for (const auto& w : workers) {
+        rss_at_pause.push_back(rss_kib(w->pid()));
+    }
+    const auto fetched_before = nginx.request_counts().size();
+    redis.pause();
+    std::vector<std::size_t> rss_peak(worker_count, 0);
+    std::string during;
+    for (int tick = 0; tick < 200; ++tick) {  // 20 s
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        for (int i = 0; i < worker_count; ++i) {
+            rss_peak[i] = std::max(rss_peak[i], rss_kib(workers[i]->pid()));
+        }
+        if (tick == 150) {
+            during = scrape(metrics_port);  // 15 s in: the timeout has long been noticed
+        }
+    }
+    const auto fetched_during = nginx.request_counts().size();
+    redis.resume();
+    INFO("product pages fetched before the freeze " << fetched_before << ", by its end "
+                                                    << fetched_during);
+    CHECK(fetched_before > 100);
+    CHECK(fetched_during < static_cast<std::size_t>(products));  // the freeze held the crawl
+    INFO(during);
+    CHECK(sample(during, "harvest_redis_up{crawl=\"frozen\",worker=\"w0\"}") == 0.0);
+    // What the worker holds for Redis (little here: the cluster-wide rate lives in Redis, so a
+    // worker cut off from it fetches only what it was granted before).
+    for (const char* kind : {"links", "completions"}) {
+        INFO(kind);
+        CHECK(sample(during, std::string("harvest_redis_buffered{crawl=\"frozen\",worker=\"w0\","
+                                         "kind=\"") +
+                                 kind + "\"}")
+                  .has_value());
+    }
+    write_file(tmp / "during.prom", during);
+    const auto lint = run_process(
+        {"sh", "-c", "promtool check metrics < '" + (tmp / "during.prom").string() + "'"},
+        std::chrono::seconds(30));
+    INFO(lint.out << lint.err);
+    CHECK(lint.exit_code == 0);
+
+    // Memory stays bounded while Redis is frozen: a worker finishes what it leased and holds
+    // its completions, it does not grow with the crawl.
+    for (int i = 0; i < worker_count; ++i) {
+        INFO("worker " << i << ": RSS at the freeze " << rss_at_pause[i] << " KiB, peak during it "
+                       << rss_peak[i] << " KiB");
+        CHECK(rss_peak[i] < rss_at_pause[i] + 32 * 1024);
+    }
+
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    const auto after = scrape(metrics_port);
+    INFO(after);
+    CHECK(sample(after, "harvest_redis_up{crawl=\"frozen\",worker=\"w0\"}") == 1.0);
+    const auto reconnects =
+        sample(after, "harvest_redis_reconnects_total{crawl=\"frozen\",worker=\"w0\"}");
+    REQUIRE(reconnects.has_value());
+    CHECK(*reconnects >= 1);
+
+    const auto deadline = started + std::chrono::seconds(75);
+    for (auto& w : workers) {
+        const int code = w->wait_until(deadline);
+        INFO(tail(w->err()));
+        CHECK(code == 0);
+        CHECK(w->err().find("lost Redis (redis did not answer in time)") != std::string::npos);
+    }
+    const auto t = tally(workers);
+    std::size_t distinct = 0;
+    const auto again = refetches(nginx, &distinct);
+    INFO("items " << t.items << ", distinct " << t.ids.size() << ", refetches " << again);
+    CHECK(t.ids.size() == static_cast<std::size_t>(products));
+    CHECK(t.items == static_cast<std::size_t>(products));
+    CHECK(distinct == static_cast<std::size_t>(products));
+    CHECK(again <= static_cast<std::size_t>(products) / 50);
+}
+
+TEST_CASE("redis outage: Sentinel fails the primary over mid-crawl, workers follow",
+          "[integration][redis]") {
+    constexpr int products = 2000;
+    constexpr int worker_count = 3;
+    temp_dir tmp("harvest-redis-sentinel");
+    const fs::path site = tmp / "site";
+    generate_catalog(site, {products, 7, 0.2});
+    nginx_server nginx(nginx_options{site, tmp / "nginx", {}, 2});
+    redis_server primary;
+    redis_server replica(redis_server_options::replica(primary.port()));
+    redis_server sentinel(redis_server_options::sentinel("harvest", primary.port()));
+    // The replica in sync and known to Sentinel (it learns of it from the primary) before the
+    // crawl starts. (A failover to a replica that never synced is the restart-without-persistence
+    // case below: the state is gone and the seeds are loaded again.)
+    const auto ready = [&] {
+        return replica.cli("INFO replication").find("master_link_status:up") != std::string::npos &&
+               sentinel.cli("SENTINEL replicas harvest").find(std::to_string(replica.port())) !=
+                   std::string::npos;
+    };
+    const auto known = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!ready() && std::chrono::steady_clock::now() < known) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE(ready());
+
+    const std::string url =
+        "redis-sentinel://127.0.0.1:" + std::to_string(sentinel.port()) + "/harvest";
+    const std::string yaml =
+        crawl_yaml("failover", nginx, site, url,
+                   "  lease: 30s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n");
+    std::vector<std::unique_ptr<outage_worker>> workers;
+    for (int i = 0; i < worker_count; ++i) {
+        const std::string name = "w" + std::to_string(i);
+        workers.push_back(std::make_unique<outage_worker>(yaml, tmp / name, name));
+    }
+    const auto started = std::chrono::steady_clock::now();
+    REQUIRE(wait_seeded(primary, "failover"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    const auto fetched_before = nginx.request_counts().size();
+    primary.kill();  // a crash: Sentinel promotes the replica after down-after (1 s)
+
+    const auto deadline = started + std::chrono::seconds(75);
+    for (auto& w : workers) {
+        const int code = w->wait_until(deadline);
+        INFO(tail(w->err()));
+        CHECK(code == 0);
+    }
+    INFO("product pages fetched before the failover " << fetched_before);
+    CHECK(fetched_before > 100);
+    CHECK(fetched_before < static_cast<std::size_t>(products));
+    CHECK(replica.cli("ROLE").rfind("master", 0) == 0);
+
+    // Asynchronous replication may lose the old primary's last writes: a lost completion means
+    // a refetch (a second line for that item), never a lost item.
+    for (const auto& w : workers) {
+        UNSCOPED_INFO(tail(w->err(), 1500));
+    }
+    UNSCOPED_INFO("sentinel log: " << tail(read_file(sentinel.dir() / "redis.log"), 2500));
+    UNSCOPED_INFO("replica log: " << tail(read_file(replica.dir() / "redis.log"), 2500));
+    const auto t = tally(workers);
+    std::size_t distinct = 0;
+    const auto again = refetches(nginx, &distinct);
+    INFO("items " << t.items << ", distinct " << t.ids.size() << ", refetches " << again);
+    CHECK(t.ids.size() == static_cast<std::size_t>(products));
+    CHECK(distinct == static_cast<std::size_t>(products));
+    CHECK(t.items - t.ids.size() <= static_cast<std::size_t>(products) / 50);
+    CHECK(again <= static_cast<std::size_t>(products) / 50);
+    WARN("redis failover: items " << t.items << ", distinct " << t.ids.size() << ", refetches "
+                                  << again << " of " << products);
+}
+
+TEST_CASE("redis outage: a restart without persistence loses the state; the seeds load again",
+          "[integration][redis]") {
+    constexpr int products = 600;
+    constexpr int worker_count = 2;
+    temp_dir tmp("harvest-redis-amnesia");
+    const fs::path site = tmp / "site";
+    generate_catalog(site, {products, 7, 0.2});
+    nginx_server nginx(nginx_options{site, tmp / "nginx", {}, 2});
+    redis_server redis;  // no AOF, no snapshots: a restart is an empty Redis
+
+    // 100 requests a second: about 6 s, the restart lands after about a quarter of it.
+    std::string yaml = crawl_yaml("amnesia", nginx, site, redis.url(),
+                                  "  lease: 30s\n  redis: {give_up_after: 30s}\n");
+    yaml = replace_all(yaml, "per_second: 250", "per_second: 100");
+    std::vector<std::unique_ptr<outage_worker>> workers;
+    for (int i = 0; i < worker_count; ++i) {
+        const std::string name = "w" + std::to_string(i);
+        workers.push_back(std::make_unique<outage_worker>(yaml, tmp / name, name));
+    }
+    const auto started = std::chrono::steady_clock::now();
+    REQUIRE(wait_seeded(redis, "amnesia"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    const auto fetched_before = nginx.request_counts().size();
+    redis.start_again();  // stops it first: everything it held is gone
+    CHECK(redis.cli("DBSIZE") == "0\n");
+    // Pages fetched before Redis was back: at most these are fetched twice.
+    const auto fetched_by_restart = nginx.request_counts().size();
+
+    const auto deadline = started + std::chrono::seconds(60);
+    for (auto& w : workers) {
+        const int code = w->wait_until(deadline);
+        INFO(tail(w->err()));
+        CHECK(code == 0);
+    }
+    bool reloaded = false;
+    for (const auto& w : workers) {
+        reloaded = reloaded || w->err().find("Redis lost the crawl's state") != std::string::npos;
+    }
+    CHECK(reloaded);
+    // Every item at least once: what was fetched before the loss is fetched (and written) again.
+    const auto t = tally(workers);
+    INFO("fetched before the restart " << fetched_before << " (" << fetched_by_restart
+                                       << " once it was back), items " << t.items << ", distinct "
+                                       << t.ids.size());
+    CHECK(fetched_before > 50);
+    CHECK(fetched_before < static_cast<std::size_t>(products));
+    CHECK(t.ids.size() == static_cast<std::size_t>(products));
+    CHECK(t.items <= static_cast<std::size_t>(products) + fetched_by_restart);
 }

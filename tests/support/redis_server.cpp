@@ -89,6 +89,8 @@ redis_server::~redis_server() {
 
 bool redis_server::try_start() {
     port_ = pick_free_port();
+    std::error_code ignored;
+    fs::remove(dir_ / "sentinel.conf", ignored);  // a Sentinel's config names its port
     return start_on_port();
 }
 
@@ -100,23 +102,42 @@ void redis_server::start_again() {
 }
 
 bool redis_server::start_on_port() {
-    std::vector<std::string> args = {"redis-server",
-                                     "--port",
-                                     std::to_string(port_),
-                                     "--bind",
-                                     "127.0.0.1",
-                                     "--dir",
-                                     dir_.string(),
-                                     "--save",
-                                     "",
-                                     "--appendonly",
-                                     options_.append_only ? "yes" : "no",
-                                     "--daemonize",
-                                     "no",
-                                     "--logfile",
-                                     (dir_ / "redis.log").string(),
-                                     "--protected-mode",
-                                     "yes"};
+    std::vector<std::string> args;
+    if (!options_.sentinel_of.empty()) {
+        // Sentinel rewrites its config file, so it gets one of its own in the folder.
+        const fs::path config = dir_ / "sentinel.conf";
+        const std::string name = options_.sentinel_of;
+        const std::string text = "port " + std::to_string(port_) +
+                                 "\nbind 127.0.0.1\n"
+                                 "dir " +
+                                 dir_.string() + "\nlogfile " + (dir_ / "redis.log").string() +
+                                 "\nsentinel monitor " + name + " 127.0.0.1 " +
+                                 std::to_string(options_.sentinel_primary) +
+                                 " 1\n"
+                                 "sentinel down-after-milliseconds " +
+                                 name + " 1000\nsentinel failover-timeout " + name +
+                                 " 10000\nsentinel parallel-syncs " + name + " 1\n";
+        if (!fs::exists(config)) {
+            FILE* f = std::fopen(config.c_str(), "w");
+            if (f == nullptr) {
+                fail("cannot write " + config.string());
+            }
+            std::fwrite(text.data(), 1, text.size(), f);
+            std::fclose(f);
+        }
+        args = {"redis-server", config.string(), "--sentinel"};
+    } else {
+        args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir",
+                dir_.string(), "--save", "", "--appendonly", options_.append_only ? "yes" : "no",
+                "--daemonize", "no", "--logfile", (dir_ / "redis.log").string(), "--protected-mode",
+                "yes",
+                // A replica's first sync starts at once (Redis waits 5 s by default for more).
+                "--repl-diskless-sync-delay", "0"};
+        if (options_.replica_of != 0) {
+            args.insert(args.end(),
+                        {"--replicaof", "127.0.0.1", std::to_string(options_.replica_of)});
+        }
+    }
     int pid = ::fork();
     if (pid < 0) {
         fail("fork");
@@ -175,6 +196,7 @@ void redis_server::stop() {
     }
     // SIGTERM lets redis-server exit cleanly (nothing to save); SIGKILL after 5 s.
     ::kill(pid_, SIGTERM);
+    ::kill(pid_, SIGCONT);  // a paused server handles SIGTERM only once it runs
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     int status = 0;
     while (::waitpid(pid_, &status, WNOHANG) == 0) {
@@ -186,6 +208,28 @@ void redis_server::stop() {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     pid_ = -1;
+}
+
+void redis_server::kill() {
+    if (pid_ <= 0) {
+        return;
+    }
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+}
+
+void redis_server::pause() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGSTOP);
+    }
+}
+
+void redis_server::resume() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGCONT);
+    }
 }
 
 }  // namespace harvest::test

@@ -9,11 +9,36 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 
 namespace harvest::test {
 
 struct redis_server_options {
     bool append_only = false;  // --appendonly yes (fsync everysec): what survives a restart
+    int replica_of = 0;        // a port on 127.0.0.1: start as its replica (--replicaof)
+    // Non-empty: run as a Sentinel (redis-server CONFIG --sentinel) monitoring the primary
+    // 127.0.0.1:`sentinel_primary` under this name, quorum 1, down after 1 s, so that a lone
+    // Sentinel fails over a killed primary within a few seconds.
+    std::string sentinel_of;
+    int sentinel_primary = 0;
+
+    // The usual shapes (no designated initializers: they warn on the members left out).
+    static redis_server_options persistent() {
+        redis_server_options o;
+        o.append_only = true;
+        return o;
+    }
+    static redis_server_options replica(int primary_port) {
+        redis_server_options o;
+        o.replica_of = primary_port;
+        return o;
+    }
+    static redis_server_options sentinel(std::string name, int primary_port) {
+        redis_server_options o;
+        o.sentinel_of = std::move(name);
+        o.sentinel_primary = primary_port;
+        return o;
+    }
 };
 
 class redis_server {
@@ -31,6 +56,11 @@ class redis_server {
     std::string cli(const std::string& arguments) const;
     // SIGTERM (redis-server writes its AOF and exits), SIGKILL after 5 s.
     void stop();
+    // SIGKILL: a crash, nothing written.
+    void kill();
+    // SIGSTOP / SIGCONT: a frozen server whose connections stay open.
+    void pause();
+    void resume();
     // Starts redis-server again on the same port and folder (with append_only, it reloads its
     // AOF), ready when this returns. Throws when it cannot (e.g. the port was taken meanwhile).
     void start_again();

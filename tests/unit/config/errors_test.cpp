@@ -220,6 +220,29 @@ TEST_CASE("frontier.redis.give_up_after: a positive duration, only with backend:
                 "'frontier.redis' is used only with backend: redis");
 }
 
+TEST_CASE("frontier.redis.command_timeout: a positive duration, default 10 s", "[unit]") {
+    const std::string redis = minimal + "frontier:\n  backend: redis\n  url: redis://127.0.0.1/0\n";
+    CHECK(config_test::parse(redis).crawl.frontier.redis_command_timeout ==
+          std::chrono::milliseconds(10000));
+    CHECK(config_test::parse(redis + "  redis: {command_timeout: 1500ms}\n")
+              .crawl.frontier.redis_command_timeout == std::chrono::milliseconds(1500));
+    check_error(redis + "  redis: {command_timeout: 0s}\n", 7, 28,
+                "'frontier.redis.command_timeout' must be a positive duration");
+    check_error(redis + "  redis: {command_timeout: -1s}\n", 7, 28,
+                "'frontier.redis.command_timeout' must be a positive duration");
+}
+
+TEST_CASE("frontier.url: redis-sentinel:// names the Sentinels and the primary", "[unit]") {
+    const std::string head = minimal + "frontier:\n  backend: redis\n  url: ";
+    const auto c = config_test::parse(head + "redis-sentinel://127.0.0.1:26379,10.0.0.2/shop/1\n");
+    CHECK(c.crawl.frontier.url == "redis-sentinel://127.0.0.1:26379,10.0.0.2/shop/1");
+    check_error(head + "redis-sentinel://127.0.0.1:26379\n", 6, 8,
+                "Sentinel addresses and the primary's name");
+    check_error(head + "redis-sentinel:///shop\n", 6, 8,
+                "Sentinel addresses and the primary's name");
+    check_error(head + "rediss://127.0.0.1\n", 6, 8, "redis-sentinel://");
+}
+
 TEST_CASE("sitemap seeds are validated; the optional sections parse", "[unit]") {
     CHECK_NOTHROW(
         config_test::parse("name: t\nseeds:\n  - sitemap: http://127.0.0.1/sitemap.xml\n"));

@@ -135,6 +135,10 @@ const std::vector<spec_row>& spec_table() {
         {"harvest_output_items_total", metric_type::counter, {"output", "outcome"}},
         {"harvest_output_queue_items", metric_type::gauge, {"output"}},
         {"harvest_build_info", metric_type::gauge, {"version"}},
+        // Workers of a distributed crawl (their `worker` label is a constant one too).
+        {"harvest_redis_up", metric_type::gauge, {}},
+        {"harvest_redis_reconnects_total", metric_type::counter, {}},
+        {"harvest_redis_buffered", metric_type::gauge, {"kind"}},
     };
     return table;
 }
@@ -168,6 +172,10 @@ void fill_samples(crawl_metrics& m) {
     m.items.with({"jsonld", "invalid"}).inc();
     m.output_items.with({"jsonl:out/items.jsonl", "written"}).inc(99);
     m.output_queue_items.with({"jsonl:out/items.jsonl"}).set(0);
+    m.redis_up.with({}).set(1);
+    m.redis_reconnects.bind({}, [] { return 2.0; });
+    m.redis_buffered.with({"links"}).set(40);
+    m.redis_buffered.with({"completions"}).set(3);
 }
 
 }  // namespace

@@ -17,7 +17,10 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -222,4 +225,137 @@ TEST_CASE("connecting to a closed port fails with an error code", "[unit][redis]
     }
     asio::io_context io;
     CHECK_FALSE(harvest::test::run_coroutine(io, can_connect(static_cast<std::uint16_t>(port))));
+}
+
+TEST_CASE("parse_url reads a Sentinel list, the primary's name, credentials and db",
+          "[unit][redis]") {
+    using harvest::redis::parse_url;
+    auto a = parse_url("redis-sentinel://127.0.0.1:26380,[::1],sentinel.local:5000/shop/2");
+    REQUIRE(a.has_value());
+    REQUIRE(a->sentinels.size() == 3);
+    CHECK(a->sentinels[0].host == "127.0.0.1");
+    CHECK(a->sentinels[0].port == 26380);
+    CHECK(a->sentinels[1].host == "::1");
+    CHECK(a->sentinels[1].port == 26379);  // Sentinel's default port
+    CHECK(a->sentinels[2].host == "sentinel.local");
+    CHECK(a->sentinels[2].port == 5000);
+    CHECK(a->master_name == "shop");
+    CHECK(a->db == 2);
+    auto b = parse_url("redis-sentinel://user:pw@127.0.0.1:26379/mymaster");
+    REQUIRE(b.has_value());
+    CHECK(b->user == "user");
+    CHECK(b->password == "pw");
+    CHECK(b->master_name == "mymaster");
+    CHECK(b->db == 0);
+    CHECK_FALSE(parse_url("redis-sentinel://127.0.0.1:26379").has_value());   // no name
+    CHECK_FALSE(parse_url("redis-sentinel://127.0.0.1:26379/").has_value());  // empty name
+    CHECK_FALSE(parse_url("redis-sentinel:///mymaster").has_value());         // no Sentinel
+    CHECK_FALSE(parse_url("redis-sentinel://a:1,/m").has_value());            // trailing comma
+    CHECK_FALSE(parse_url("redis-sentinel://a:99999/m").has_value());
+    CHECK_FALSE(parse_url("redis-sentinel://a:1/m/x").has_value());
+}
+
+namespace {
+
+// Connects with a 300 ms timeout, pings, freezes the server, pings again: the second ping must
+// fail with timed_out, in about the timeout, not hang.
+asio::awaitable<std::pair<reply_result, std::chrono::milliseconds>> ping_frozen(
+    harvest::test::redis_server* server) {
+    auto where = harvest::redis::parse_url(server->url());
+    where->timeout = std::chrono::milliseconds(300);
+    auto executor = co_await asio::this_coro::executor;
+    auto connected = co_await client::connect(executor, *where);
+    if (!connected) {
+        throw std::runtime_error("connect: " + connected.error().message());
+    }
+    auto c = *connected;
+    std::vector<std::string> ping{"PING"};
+    auto first = co_await c->command(ping);
+    if (!first) {
+        throw std::runtime_error("first ping failed");
+    }
+    server->pause();
+    const auto began = std::chrono::steady_clock::now();
+    auto second = co_await c->command(ping);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - began);
+    server->resume();
+    co_return std::make_pair(std::move(second), took);
+}
+
+// Connects through the Sentinels of `url` and writes key=value; returns the error or "".
+asio::awaitable<std::string> set_through_sentinel(std::string url, std::string key,
+                                                  std::string value) {
+    auto where = harvest::redis::parse_url(url);
+    if (!where) {
+        co_return "bad url";
+    }
+    where->timeout = std::chrono::seconds(2);
+    auto executor = co_await asio::this_coro::executor;
+    auto connected = co_await client::connect(executor, *where);
+    if (!connected) {
+        co_return connected.error().message();
+    }
+    std::vector<std::string> set{"SET", std::move(key), std::move(value)};
+    auto r = co_await (*connected)->command(std::move(set));
+    (*connected)->close();
+    if (!r) {
+        co_return r.error().message();
+    }
+    co_return r->is_error() ? r->str : std::string();
+}
+
+}  // namespace
+
+TEST_CASE("a frozen server (SIGSTOP) fails a request with timed_out after the timeout",
+          "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto [second, took] = harvest::test::run_coroutine(io, ping_frozen(&server));
+    REQUIRE_FALSE(second.has_value());
+    CHECK(second.error() == make_error_code(harvest::redis::client_error::timed_out));
+    CHECK(took >= std::chrono::milliseconds(250));
+    CHECK(took < std::chrono::seconds(5));
+    CHECK(server.cli("PING") == "PONG\n");  // resumed
+}
+
+TEST_CASE("through Sentinel: the primary is found, and found again after a failover",
+          "[unit][redis]") {
+    using harvest::test::redis_server;
+    using harvest::test::redis_server_options;
+    redis_server primary;
+    redis_server replica(redis_server_options::replica(primary.port()));
+    redis_server sentinel(redis_server_options::sentinel("harvest", primary.port()));
+    int dead_port = 0;
+    {
+        redis_server gone;
+        dead_port = gone.port();
+    }
+    // The first Sentinel listed is down: the next one is asked.
+    const std::string url = "redis-sentinel://127.0.0.1:" + std::to_string(dead_port) +
+                            ",127.0.0.1:" + std::to_string(sentinel.port()) + "/harvest";
+    asio::io_context io;
+    CHECK(harvest::test::run_coroutine(io, set_through_sentinel(url, "k", "before")).empty());
+    CHECK(primary.cli("GET k") == "before\n");
+
+    // Wait until the replica is in sync and Sentinel knows it, then kill the primary.
+    const auto known = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < known &&
+           (replica.cli("GET k") != "before\n" ||
+            sentinel.cli("SENTINEL replicas harvest").find(std::to_string(replica.port())) ==
+                std::string::npos)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    REQUIRE(replica.cli("GET k") == "before\n");
+    primary.kill();
+    const auto failed_over = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < failed_over &&
+           sentinel.cli("SENTINEL get-master-addr-by-name harvest")
+                   .find(std::to_string(replica.port())) == std::string::npos) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    INFO(sentinel.cli("SENTINEL get-master-addr-by-name harvest"));
+    REQUIRE(replica.cli("ROLE").rfind("master", 0) == 0);
+    CHECK(harvest::test::run_coroutine(io, set_through_sentinel(url, "k", "after")).empty());
+    CHECK(replica.cli("GET k") == "after\n");
 }

@@ -70,7 +70,7 @@ worker make_worker(asio::io_context& io, const harvest::test::redis_server& serv
     worker w;
     w.connection = sync(io, connect_to(server.url()));
     w.frontier = std::make_unique<shared_frontier>(
-        w.connection, harvest::redis::shared_frontier_options{std::move(crawl), lease, {}});
+        w.connection, harvest::redis::shared_frontier_options{std::move(crawl), lease, {}, {}});
     auto loaded = sync(io, w.frontier->load_scripts());
     if (!loaded) {
         throw std::runtime_error("load_scripts: " + loaded.error().message());
@@ -425,14 +425,14 @@ TEST_CASE("redis_backend shares a breaker closing as well as its opening", "[uni
 
 TEST_CASE("shared_frontier: a Redis restart (AOF on) is ridden out, the command sent again",
           "[unit][redis]") {
-    harvest::test::redis_server server(harvest::test::redis_server_options{.append_only = true});
+    harvest::test::redis_server server(harvest::test::redis_server_options::persistent());
     asio::io_context io;
     auto connection = sync(io, connect_to(server.url()));
     harvest::redis::reconnect_options reconnect;
     reconnect.where = value_of(harvest::redis::parse_url(server.url()));
     reconnect.give_up_after = 20s;
-    shared_frontier frontier(connection,
-                             harvest::redis::shared_frontier_options{"restart", 60s, reconnect});
+    shared_frontier frontier(
+        connection, harvest::redis::shared_frontier_options{"restart", 60s, reconnect, {}});
     ok(sync(io, frontier.load_scripts()));
     std::vector<admission> first{request("http://a", 1, "one"), request("http://a", 2, "two")};
     value_of(sync(io, frontier.admit(std::move(first))));
@@ -469,7 +469,7 @@ TEST_CASE("shared_frontier: Redis gone for longer than give_up_after ends with u
     reconnect.where = value_of(harvest::redis::parse_url(server.url()));
     reconnect.give_up_after = 600ms;
     shared_frontier frontier(connection,
-                             harvest::redis::shared_frontier_options{"gone", 60s, reconnect});
+                             harvest::redis::shared_frontier_options{"gone", 60s, reconnect, {}});
     ok(sync(io, frontier.load_scripts()));
     server.stop();
     const auto started = std::chrono::steady_clock::now();

@@ -4,6 +4,7 @@
 // outage out (reconnect with backoff, hold its completions and links, flush them when Redis is
 // back) and the crawl must end with every item written exactly once across the workers.
 
+#include "tests/integration/observability.hpp"
 #include "tests/integration/support.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -290,6 +291,11 @@ TEST_CASE("redis outage: redis-server frozen (SIGSTOP) for 20 s, workers stay bo
     // A frozen Redis keeps its connections open: only command_timeout tells the workers it is
     // gone. The 60 s lease outlives the 20 s freeze.
     const int metrics_port = free_port();
+    // A real Prometheus scrapes worker w0 (every second) through the whole run, started first
+    // (it takes about 6 s): the dashboard's Redis row must show the freeze.
+    observability::prometheus_server prometheus(tmp / "prometheus", metrics_port);
+    REQUIRE(prometheus.wait_first_scrape());
+    const double run_started = observability::now_seconds();
     const std::string frontier =
         "  lease: 60s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n";
     std::vector<std::unique_ptr<outage_worker>> workers;
@@ -379,6 +385,70 @@ TEST_CASE("redis outage: redis-server frozen (SIGSTOP) for 20 s, workers stay bo
     CHECK(t.items == static_cast<std::size_t>(products));
     CHECK(distinct == static_cast<std::size_t>(products));
     CHECK(again <= static_cast<std::size_t>(products) / 50);
+
+    // What Prometheus kept of the run: every metric of metrics.md's distributed section with
+    // exactly its labels, the freeze as harvest_redis_up 0, and data in every panel of the
+    // dashboard's Redis row.
+    const double run_ended = observability::now_seconds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    std::vector<std::string> problems;
+    const std::string sel = "{crawl=\"frozen\"}";
+    const auto specs =
+        observability::load_metric_specs(observability::metric_section::distributed_workers);
+    CHECK(specs.size() == 3);
+    for (const auto& spec : specs) {
+        const auto series = prometheus.api("series", {{"match[]", spec.name + sel},
+                                                      {"start", std::to_string(run_started - 5)},
+                                                      {"end", std::to_string(run_ended + 5)}});
+        if (series.as_array().empty()) {
+            problems.push_back(spec.name + ": no series");
+            continue;
+        }
+        for (const auto& one : series.as_array()) {
+            std::set<std::string> labels;
+            for (const auto& [name, value] : one.as_object()) {
+                if (name != "__name__" && name != "job" && name != "instance") {
+                    labels.insert(std::string(name));
+                }
+            }
+            if (labels != spec.labels) {
+                problems.push_back(spec.name + ": labels in " + json::serialize(one));
+                break;
+            }
+        }
+    }
+    const auto lowest =
+        prometheus.query("min_over_time(harvest_redis_up" + sel + "[10m])", run_ended);
+    REQUIRE(lowest.size() == 1);
+    CHECK(lowest[0].as_object().at("value").as_array()[1].as_string() == "0");
+    std::vector<observability::dashboard_query> queries;
+    std::vector<std::string> ignored;
+    observability::collect_queries(
+        json::parse(read_file(source_dir() / "deploy" / "grafana" / "harvest-dashboard.json"))
+            .as_object()
+            .at("panels")
+            .as_array(),
+        queries, ignored);
+    std::size_t in_row = 0;
+    for (const auto& q : queries) {
+        if (q.row != observability::distributed_row) {
+            continue;
+        }
+        ++in_row;
+        const auto expr = observability::expand(q.expr, "frozen");
+        bool has_points = false;
+        for (const auto& series : prometheus.query_range(expr, run_started, run_ended, 1.0)) {
+            has_points = has_points || !series.as_object().at("values").as_array().empty();
+        }
+        if (!has_points) {
+            problems.push_back("no data: \"" + q.panel + "\" " + q.ref_id + ": " + expr);
+        }
+    }
+    CHECK(in_row >= 3);
+    for (const auto& p : problems) {
+        UNSCOPED_INFO(p);
+    }
+    CHECK(problems.empty());
 }
 
 TEST_CASE("redis outage: Sentinel fails the primary over mid-crawl, workers follow",

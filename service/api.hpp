@@ -1,5 +1,5 @@
 #pragma once
-// The HTTP API of the bulk service (shared/spec/bulk-api.md) as a plain function from request
+// The HTTP API of the bulk service (docs/bulk-api.md) as a plain function from request
 // to response: no sockets here, so every status and message is unit-tested directly. The Beast
 // server (api_server.hpp) only moves bytes.
 //

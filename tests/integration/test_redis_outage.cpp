@@ -6,6 +6,7 @@
 
 #include "tests/integration/observability.hpp"
 #include "tests/integration/support.hpp"
+#include "tests/integration/worker_process.hpp"
 #include "tests/support/redis_server.hpp"
 
 #include <catch2/catch.hpp>
@@ -27,76 +28,6 @@ namespace {
 
 using namespace harvest::test;
 namespace json = boost::json;
-
-// One `harvest run` worker as a child process, its output in dir/worker.{out,err}.
-class outage_worker {
-  public:
-    outage_worker(const std::string& yaml, const fs::path& dir, const std::string& name)
-        : dir_(dir) {
-        fs::create_directories(dir);
-        const fs::path config = dir / "cfg.yaml";
-        write_file(config, yaml);
-        pid_ = ::fork();
-        if (pid_ < 0) {
-            throw std::runtime_error("fork failed");
-        }
-        if (pid_ == 0) {
-            ::setpgid(0, 0);
-            int out = ::open((dir / "worker.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            int err = ::open((dir / "worker.err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            int null = ::open("/dev/null", O_RDONLY);
-            ::dup2(null, 0);
-            ::dup2(out, 1);
-            ::dup2(err, 2);
-            if (::chdir(dir.c_str()) != 0) {
-                ::_exit(126);
-            }
-            ::setenv("HARVEST_WORKER", name.c_str(), 1);
-            std::string binary = harvest_binary().string();
-            std::string cfg = config.string();
-            const char* argv[] = {binary.c_str(), "run",   cfg.c_str(),
-                                  "--progress",   "never", nullptr};
-            ::execv(argv[0], const_cast<char* const*>(argv));
-            ::_exit(127);
-        }
-    }
-    ~outage_worker() {
-        if (pid_ > 0) {
-            ::kill(-pid_, SIGKILL);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-        }
-    }
-    outage_worker(const outage_worker&) = delete;
-    outage_worker& operator=(const outage_worker&) = delete;
-
-    // The exit code, 128 + signal when killed, -1 on timeout (then it is killed).
-    int wait_until(std::chrono::steady_clock::time_point give_up) {
-        int status = 0;
-        while (::waitpid(pid_, &status, WNOHANG) == 0) {
-            if (std::chrono::steady_clock::now() > give_up) {
-                ::kill(-pid_, SIGKILL);
-                ::waitpid(pid_, &status, 0);
-                pid_ = -1;
-                return -1;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    std::string err() const { return read_file(dir_ / "worker.err"); }
-    int pid() const { return pid_; }
-    std::vector<json::object> items() const { return read_jsonl(dir_ / "out/items.jsonl"); }
-
-  private:
-    fs::path dir_;
-    int pid_ = -1;
-};
-
-std::string tail(const std::string& text, std::size_t n = 3000) {
-    return text.size() > n ? "..." + text.substr(text.size() - n) : text;
-}
 
 // The crawl every test here runs: 2,000 product pages, 250 requests a second for the cluster
 // (Redis's GCRA), so about 8 s; `frontier_extra` adds keys under `frontier:`.
@@ -139,7 +70,7 @@ struct item_tally {
     std::set<std::string> ids;
 };
 
-item_tally tally(const std::vector<std::unique_ptr<outage_worker>>& workers) {
+item_tally tally(const std::vector<std::unique_ptr<worker_process>>& workers) {
     item_tally t;
     for (const auto& w : workers) {
         for (const auto& item : w->items()) {
@@ -204,10 +135,10 @@ TEST_CASE("redis outage: a 3 s redis-server restart (AOF on) mid-crawl, every wo
     // refetches come only from what the restart itself loses.
     const std::string yaml = crawl_yaml("outage", nginx, site, redis.url(),
                                         "  lease: 30s\n  redis: {give_up_after: 30s}\n");
-    std::vector<std::unique_ptr<outage_worker>> workers;
+    std::vector<std::unique_ptr<worker_process>> workers;
     for (int i = 0; i < worker_count; ++i) {
         const std::string name = "w" + std::to_string(i);
-        workers.push_back(std::make_unique<outage_worker>(yaml, tmp / name, name));
+        workers.push_back(std::make_unique<worker_process>(yaml, tmp / name, name));
     }
 
     // Once the seeds are in and some items were fetched, Redis goes away for 3 s.
@@ -298,12 +229,12 @@ TEST_CASE("redis outage: redis-server frozen (SIGSTOP) for 20 s, workers stay bo
     const double run_started = observability::now_seconds();
     const std::string frontier =
         "  lease: 60s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n";
-    std::vector<std::unique_ptr<outage_worker>> workers;
+    std::vector<std::unique_ptr<worker_process>> workers;
     for (int i = 0; i < worker_count; ++i) {
         const std::string name = "w" + std::to_string(i);
         const std::string metrics =
             i == 0 ? "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"}\n" : "";
-        workers.push_back(std::make_unique<outage_worker>(
+        workers.push_back(std::make_unique<worker_process>(
             crawl_yaml("frozen", nginx, site, redis.url(), frontier, metrics), tmp / name, name));
     }
     const auto started = std::chrono::steady_clock::now();
@@ -481,10 +412,10 @@ TEST_CASE("redis outage: Sentinel fails the primary over mid-crawl, workers foll
     const std::string yaml =
         crawl_yaml("failover", nginx, site, url,
                    "  lease: 30s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n");
-    std::vector<std::unique_ptr<outage_worker>> workers;
+    std::vector<std::unique_ptr<worker_process>> workers;
     for (int i = 0; i < worker_count; ++i) {
         const std::string name = "w" + std::to_string(i);
-        workers.push_back(std::make_unique<outage_worker>(yaml, tmp / name, name));
+        workers.push_back(std::make_unique<worker_process>(yaml, tmp / name, name));
     }
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(primary, "failover"));
@@ -536,10 +467,10 @@ TEST_CASE("redis outage: a restart without persistence loses the state; the seed
     std::string yaml = crawl_yaml("amnesia", nginx, site, redis.url(),
                                   "  lease: 30s\n  redis: {give_up_after: 30s}\n");
     yaml = replace_all(yaml, "per_second: 250", "per_second: 100");
-    std::vector<std::unique_ptr<outage_worker>> workers;
+    std::vector<std::unique_ptr<worker_process>> workers;
     for (int i = 0; i < worker_count; ++i) {
         const std::string name = "w" + std::to_string(i);
-        workers.push_back(std::make_unique<outage_worker>(yaml, tmp / name, name));
+        workers.push_back(std::make_unique<worker_process>(yaml, tmp / name, name));
     }
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(redis, "amnesia"));

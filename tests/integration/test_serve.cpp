@@ -4,6 +4,7 @@
 // Every destination is on 127.0.0.1; the egress test checks that nothing connects at all.
 
 #include "tests/integration/chaos.hpp"
+#include "tests/integration/serve_process.hpp"
 #include "tests/integration/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -150,114 +151,6 @@ class webhook_receiver {
     std::vector<request> requests_;
     std::thread thread_;
 };
-
-// `harvest serve --config FILE` as a child process in its own process group.
-class serve_process {
-  public:
-    serve_process(fs::path config, fs::path log, int port)
-        : config_(std::move(config)), log_(std::move(log)), port_(port) {
-        start();
-    }
-    ~serve_process() { kill(SIGKILL); }
-
-    void start() {
-        std::fflush(nullptr);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::setpgid(0, 0);
-            const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            ::dup2(out, 1);
-            ::dup2(out, 2);
-            const std::string binary = harvest_binary().string();
-            const std::string config = config_.string();
-            ::execl(binary.c_str(), binary.c_str(), "serve", "--config", config.c_str(),
-                    static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        // Bounded by time, not by tries: a sanitized build starting beside a loaded test run
-        // once took more than 5 s to listen (a restart right after kill -9).
-        const auto give_up = std::chrono::steady_clock::now() + 30s;
-        while (std::chrono::steady_clock::now() < give_up) {
-            if (port_accepts(port_)) {
-                return;
-            }
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                throw std::runtime_error("harvest serve exited at start: " + read_file(log_));
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        throw std::runtime_error("harvest serve did not listen within 30 s; its log: " +
-                                 read_file(log_));
-    }
-
-    // Sends `signal` and waits (bounded) for the process to end; returns its exit status.
-    int kill(int signal) {
-        if (pid_ <= 0) {
-            return -1;
-        }
-        ::kill(pid_, signal);
-        int status = 0;
-        for (int i = 0; i < 1000; ++i) {
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        ::kill(-pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return -1;
-    }
-
-  private:
-    fs::path config_;
-    fs::path log_;
-    int port_;
-    pid_t pid_ = -1;
-};
-
-struct http_answer {
-    int status = 0;
-    std::string body;
-    std::string headers;
-    double seconds = 0;
-};
-
-// One request with curl (a real, independent HTTP client).
-http_answer curl(const temp_dir& tmp, const std::string& method, const std::string& url,
-                 const std::string& key, const std::string& body = {},
-                 const std::vector<std::string>& extra_headers = {}) {
-    const auto body_file = tmp / "curl.body";
-    const auto out_file = tmp / "curl.out";
-    const auto headers_file = tmp / "curl.headers";
-    std::vector<std::string> argv{"curl", "-s",
-                                  "-X",   method,
-                                  "-o",   out_file.string(),
-                                  "-D",   headers_file.string(),
-                                  "-w",   "%{http_code} %{time_total}"};
-    if (!key.empty()) {
-        argv.insert(argv.end(), {"-H", "Authorization: Bearer " + key});
-    }
-    for (const auto& h : extra_headers) {
-        argv.insert(argv.end(), {"-H", h});
-    }
-    if (!body.empty()) {
-        write_file(body_file, body);
-        argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary",
-                                 "@" + body_file.string()});
-    }
-    argv.push_back(url);
-    const auto result = run_process(argv, 30s);
-    http_answer answer;
-    std::istringstream(result.out) >> answer.status >> answer.seconds;
-    answer.body = fs::exists(out_file) ? read_file(out_file) : "";
-    answer.headers = fs::exists(headers_file) ? read_file(headers_file) : "";
-    fs::remove(out_file);
-    return answer;
-}
 
 struct service_fixture {
     temp_dir tmp{"harvest-serve"};

@@ -5,6 +5,7 @@
 // wait is bounded by the clock.
 
 #include "tests/integration/chaos.hpp"
+#include "tests/integration/serve_process.hpp"
 #include "tests/integration/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -25,73 +26,6 @@ using namespace harvest::test;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
-
-// `harvest serve --config FILE` as a child process in its own process group.
-class serve_process {
-  public:
-    serve_process(fs::path config, fs::path log, int port)
-        : config_(std::move(config)), log_(std::move(log)), port_(port) {
-        std::fflush(nullptr);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::setpgid(0, 0);
-            const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            ::dup2(out, 1);
-            ::dup2(out, 2);
-            // HARVEST_SERVE_BINARY runs these attacks against another build (an older one, to
-            // see them fail there).
-            const char* other = std::getenv("HARVEST_SERVE_BINARY");
-            const std::string binary =
-                other != nullptr && *other != '\0' ? other : harvest_binary().string();
-            const std::string config_path = config_.string();
-            ::execl(binary.c_str(), binary.c_str(), "serve", "--config", config_path.c_str(),
-                    static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        const auto give_up = steady::now() + 30s;
-        while (steady::now() < give_up) {
-            if (port_accepts(port_)) {
-                return;
-            }
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                throw std::runtime_error("harvest serve exited at start: " + read_file(log_));
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        throw std::runtime_error("harvest serve did not listen within 30 s: " + read_file(log_));
-    }
-    ~serve_process() { kill(SIGKILL); }
-    serve_process(const serve_process&) = delete;
-    serve_process& operator=(const serve_process&) = delete;
-
-    // Sends `signal` and waits (at most 10 s) for the process to end; its exit status.
-    int kill(int signal) {
-        if (pid_ <= 0) {
-            return -1;
-        }
-        ::kill(pid_, signal);
-        int status = 0;
-        for (int i = 0; i < 1000; ++i) {
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        ::kill(-pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return -1;
-    }
-
-  private:
-    fs::path config_;
-    fs::path log_;
-    int port_;
-    pid_t pid_ = -1;
-};
 
 // A webhook receiver answering 200 to every POST, keeping the bodies. Bounded by its destructor.
 class webhook_receiver {
@@ -177,46 +111,6 @@ class webhook_receiver {
     std::vector<std::string> bodies_;
     std::thread thread_;
 };
-
-struct http_answer {
-    int status = 0;
-    std::string body;
-    std::string headers;
-    double seconds = 0;
-};
-
-// One request with curl (an independent HTTP client); at most 30 s.
-http_answer curl(const temp_dir& tmp, const std::string& method, const std::string& url,
-                 const std::string& key, const std::string& body = {}) {
-    static std::atomic<int> serial{0};
-    const auto n = std::to_string(serial++);
-    const auto body_file = tmp / ("curl" + n + ".body");
-    const auto out_file = tmp / ("curl" + n + ".out");
-    const auto headers_file = tmp / ("curl" + n + ".headers");
-    std::vector<std::string> argv{"curl", "-s",
-                                  "-X",   method,
-                                  "-o",   out_file.string(),
-                                  "-D",   headers_file.string(),
-                                  "-w",   "%{http_code} %{time_total}"};
-    if (!key.empty()) {
-        argv.insert(argv.end(), {"-H", "Authorization: Bearer " + key});
-    }
-    if (!body.empty()) {
-        write_file(body_file, body);
-        argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary",
-                                 "@" + body_file.string()});
-    }
-    argv.push_back(url);
-    const auto result = run_process(argv, 30s);
-    http_answer answer;
-    std::istringstream(result.out) >> answer.status >> answer.seconds;
-    answer.body = fs::exists(out_file) ? read_file(out_file) : "";
-    answer.headers = fs::exists(headers_file) ? read_file(headers_file) : "";
-    fs::remove(out_file);
-    fs::remove(headers_file);
-    fs::remove(body_file);
-    return answer;
-}
 
 std::string json_list(const std::vector<std::string>& values) {
     json::array list;

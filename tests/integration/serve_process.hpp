@@ -1,0 +1,148 @@
+#pragma once
+// `harvest serve` for the bulk-service tests: the service as a child process in its own process
+// group, and one API request through curl (a real, independent HTTP client). Used by
+// test_serve.cpp and test_serve_tenants.cpp.
+
+#include "tests/integration/support.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace harvest::test {
+
+// `harvest serve --config FILE`, started by the constructor (ready when it listens on `port`)
+// and killed with SIGKILL by the destructor. HARVEST_SERVE_BINARY runs the tests against another
+// build (an older one, to see them fail there).
+class serve_process {
+  public:
+    serve_process(fs::path config, fs::path log, int port)
+        : config_(std::move(config)), log_(std::move(log)), port_(port) {
+        start();
+    }
+    ~serve_process() { kill(SIGKILL); }
+    serve_process(const serve_process&) = delete;
+    serve_process& operator=(const serve_process&) = delete;
+
+    // Starts the service (again, after kill); throws when it exits at start or does not listen
+    // within 30 s.
+    void start() {
+        std::fflush(nullptr);
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::setpgid(0, 0);
+            const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            ::dup2(out, 1);
+            ::dup2(out, 2);
+            const char* other = std::getenv("HARVEST_SERVE_BINARY");
+            const std::string binary =
+                other != nullptr && *other != '\0' ? other : harvest_binary().string();
+            const std::string config = config_.string();
+            ::execl(binary.c_str(), binary.c_str(), "serve", "--config", config.c_str(),
+                    static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        // Bounded by time, not by tries: a sanitized build starting beside a loaded test run
+        // once took more than 5 s to listen (a restart right after kill -9).
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (std::chrono::steady_clock::now() < give_up) {
+            if (port_accepts(port_)) {
+                return;
+            }
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                throw std::runtime_error("harvest serve exited at start: " + read_file(log_));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        throw std::runtime_error("harvest serve did not listen within 30 s; its log: " +
+                                 read_file(log_));
+    }
+
+    // Sends `signal` and waits (at most 10 s) for the process to end; its exit status.
+    int kill(int signal) {
+        if (pid_ <= 0) {
+            return -1;
+        }
+        ::kill(pid_, signal);
+        int status = 0;
+        for (int i = 0; i < 1000; ++i) {
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ::kill(-pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return -1;
+    }
+
+  private:
+    fs::path config_;
+    fs::path log_;
+    int port_;
+    pid_t pid_ = -1;
+};
+
+struct http_answer {
+    int status = 0;  // 0: no answer
+    std::string body;
+    std::string headers;
+    double seconds = 0;
+};
+
+// One request with curl, at most 30 s: `key` as a Bearer token (none when empty), `body` as
+// JSON. Its files in `tmp` are numbered, so concurrent calls do not share them.
+inline http_answer curl(const temp_dir& tmp, const std::string& method, const std::string& url,
+                        const std::string& key, const std::string& body = {},
+                        const std::vector<std::string>& extra_headers = {}) {
+    static std::atomic<int> serial{0};
+    const auto n = std::to_string(serial++);
+    const auto body_file = tmp / ("curl" + n + ".body");
+    const auto out_file = tmp / ("curl" + n + ".out");
+    const auto headers_file = tmp / ("curl" + n + ".headers");
+    std::vector<std::string> argv{"curl", "-s",
+                                  "-X",   method,
+                                  "-o",   out_file.string(),
+                                  "-D",   headers_file.string(),
+                                  "-w",   "%{http_code} %{time_total}"};
+    if (!key.empty()) {
+        argv.insert(argv.end(), {"-H", "Authorization: Bearer " + key});
+    }
+    for (const auto& h : extra_headers) {
+        argv.insert(argv.end(), {"-H", h});
+    }
+    if (!body.empty()) {
+        write_file(body_file, body);
+        argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary",
+                                 "@" + body_file.string()});
+    }
+    argv.push_back(url);
+    const auto result = run_process(argv, std::chrono::seconds(30));
+    http_answer answer;
+    std::istringstream(result.out) >> answer.status >> answer.seconds;
+    answer.body = fs::exists(out_file) ? read_file(out_file) : "";
+    answer.headers = fs::exists(headers_file) ? read_file(headers_file) : "";
+    std::error_code ignored;
+    fs::remove(out_file, ignored);
+    fs::remove(headers_file, ignored);
+    fs::remove(body_file, ignored);
+    return answer;
+}
+
+}  // namespace harvest::test

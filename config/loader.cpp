@@ -972,8 +972,8 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
     } else {
         s = std::make_unique<section>(
             r, n, path,
-            std::initializer_list<std::string_view>{"css", "xpath", "text", "attribute", "as",
-                                                    "decimal_separator", "currency"});
+            std::initializer_list<std::string_view>{"css", "xpath", "text", "attribute", "raw",
+                                                    "as", "decimal_separator", "currency"});
         const auto* css = s->get("css");
         const auto* xpath = s->get("xpath");
         if ((css == nullptr) == (xpath == nullptr)) {
@@ -993,15 +993,26 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
                 r.error(v->where, "'" + path + "' takes either text: true or attribute, not both");
             }
         }
+        if (const auto* v = s->get("raw")) {
+            field.raw = r.boolean(*v, s->path_of("raw"));
+        }
     }
     if (const auto* v = s->get("as")) {
         static constexpr auto kinds = std::to_array<std::string_view>(
-            {"string", "number", "int", "bool", "price", "availability"});
+            {"string", "number", "int", "bool", "price", "availability", "url"});
         static constexpr auto values = std::to_array<pipelines::value_kind>(
             {pipelines::value_kind::string, pipelines::value_kind::number,
              pipelines::value_kind::integer, pipelines::value_kind::boolean,
-             pipelines::value_kind::price, pipelines::value_kind::availability});
+             pipelines::value_kind::price, pipelines::value_kind::availability,
+             pipelines::value_kind::url});
         field.as = values[r.choice(*v, s->path_of("as"), kinds)];
+        if (field.as == pipelines::value_kind::url && json) {
+            r.error(v->where, "'" + s->path_of("as") +
+                                  "': url applies to html fields (resolved against the page)");
+        }
+        if (field.as != pipelines::value_kind::raw && field.raw) {
+            r.error(v->where, "'" + path + "' takes either raw: true or as, not both");
+        }
     }
     const bool price = field.as == pipelines::value_kind::price;
     if (const auto* v = s->get("decimal_separator")) {

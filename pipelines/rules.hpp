@@ -13,7 +13,8 @@
 
 namespace harvest::pipelines {
 
-enum class value_kind { raw, string, number, integer, boolean, price, availability };
+// url: html only, the value resolved against the page's URL and its <base href> (absolute).
+enum class value_kind { raw, string, number, integer, boolean, price, availability, url };
 
 struct field_rule {
     std::string name;
@@ -23,6 +24,9 @@ struct field_rule {
     std::string xpath;
     bool text = false;      // html: the node's normalized text
     std::string attribute;  // html: an attribute's value
+    // html: keep a URL attribute's value as written (href, src, srcset, ... are resolved to
+    // absolute URLs by default: as: url).
+    bool raw = false;
     value_kind as = value_kind::raw;
     std::optional<char> decimal_separator;  // price hint
     std::string currency;                   // price hint (ISO 4217)

@@ -150,7 +150,7 @@ extractor_set::extractor_set(std::vector<extract_rule> rules, std::vector<follow
                 for (const auto& field : rule.fields) {
                     compiled.fields.emplace_back(field);  // throws on a bad selector
                 }
-                compiled.fast = fast_html_selection::compile(rule.fields);
+                compiled.fast = fast_html_selection::compile(fast_selection_rules(rule.fields));
                 break;
             case extract_type::jsonld:
             case extract_type::microdata:
@@ -225,7 +225,7 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
     std::uint64_t fast_invalid = 0;
     if (html_body && (!wants_links || fast_links) && html_rule != nullptr && html_rule->fast) {
         fast_fields = extract_html_fields_fast(*html_rule->fast, page.response.body,
-                                               html_rule->rule.fields, &fast_invalid);
+                                               html_rule->rule.fields, &fast_invalid, url);
     }
     std::optional<html_document> document;
     if (html_body && ((wants_links && !fast_links) || (html_rule != nullptr && !fast_fields))) {

@@ -472,6 +472,8 @@ converted convert(const field_rule& rule, boost::json::value value) {
             result.value = boost::json::string(*normalized);
             return result;
         }
+        case value_kind::url:  // html fields only: the config refuses it here
+            return invalid();
     }
     return invalid();
 }

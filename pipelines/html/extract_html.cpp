@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -21,14 +22,26 @@ struct converted {
     std::string currency;  // as: price
 };
 
-converted convert(const field_rule& rule, const std::string& text) {
+converted convert(const field_rule& rule, const std::string& text, const reference_base* base) {
     converted result;
     const auto invalid = [&result] {
         result.value = nullptr;
         result.invalid = true;
         return result;
     };
-    switch (rule.as) {
+    switch (effective_kind(rule)) {
+        case value_kind::url: {
+            // A srcset attribute names several images: the one fetched at the largest size.
+            const bool srcset =
+                rule.attribute.size() == 6 && core::iequals(rule.attribute, "srcset");
+            const std::string reference = srcset ? best_srcset_candidate(text) : text;
+            auto absolute = base != nullptr ? base->resolve(reference) : std::nullopt;
+            if (!absolute) {
+                return invalid();
+            }
+            result.value = boost::json::string(*absolute);
+            return result;
+        }
         case value_kind::raw:
         case value_kind::string:
             result.value = boost::json::string(text);
@@ -96,12 +109,16 @@ boost::json::object extract_html_fields(const html_document& document,
     for (const auto& field : fields) {
         firsts.push_back(field.first(document));
     }
-    return convert_html_fields(firsts, rules, values_invalid);
+    if (!needs_reference_base(rules)) {
+        return convert_html_fields(firsts, rules, values_invalid);
+    }
+    const reference_base base(document.url(), first_base_href(document));
+    return convert_html_fields(firsts, rules, values_invalid, &base);
 }
 
 boost::json::object convert_html_fields(const std::vector<std::optional<std::string>>& firsts,
                                         const std::vector<field_rule>& rules,
-                                        std::uint64_t* values_invalid) {
+                                        std::uint64_t* values_invalid, const reference_base* base) {
     if (firsts.size() != rules.size()) {
         throw std::invalid_argument("convert_html_fields: one value per field_rule");
     }
@@ -113,7 +130,7 @@ boost::json::object convert_html_fields(const std::vector<std::optional<std::str
             item[rules[i].name] = nullptr;
             continue;
         }
-        converted value = convert(rules[i], *text);
+        converted value = convert(rules[i], *text, base);
         if (value.invalid && values_invalid != nullptr) {
             ++*values_invalid;
         }

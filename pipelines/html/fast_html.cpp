@@ -1043,12 +1043,26 @@ std::optional<std::vector<std::vector<std::string>>> fast_html_selection::select
     return run.take_values();
 }
 
+std::vector<field_rule> fast_selection_rules(const std::vector<field_rule>& rules) {
+    std::vector<field_rule> selected = rules;
+    if (needs_reference_base(rules)) {
+        field_rule base;
+        base.name = "base";
+        base.css = "base[href]";
+        base.attribute = "href";
+        selected.push_back(std::move(base));
+    }
+    return selected;
+}
+
 std::optional<boost::json::object> extract_html_fields_fast(const fast_html_selection& selection,
                                                             std::string_view bytes,
                                                             const std::vector<field_rule>& rules,
-                                                            std::uint64_t* values_invalid) {
+                                                            std::uint64_t* values_invalid,
+                                                            std::string_view page_url) {
     auto values = selection.select(bytes, true);
-    if (!values || values->size() != rules.size()) {
+    const bool with_base = needs_reference_base(rules);
+    if (!values || values->size() != rules.size() + (with_base ? 1 : 0)) {
         return std::nullopt;
     }
     std::vector<std::optional<std::string>> firsts(rules.size());
@@ -1057,7 +1071,15 @@ std::optional<boost::json::object> extract_html_fields_fast(const fast_html_sele
             firsts[i] = std::move((*values)[i].front());
         }
     }
-    return convert_html_fields(firsts, rules, values_invalid);
+    if (!with_base) {
+        return convert_html_fields(firsts, rules, values_invalid);
+    }
+    std::optional<std::string> base_href;
+    if (!values->back().empty()) {
+        base_href = std::move(values->back().front());
+    }
+    const reference_base base(page_url, base_href);
+    return convert_html_fields(firsts, rules, values_invalid, &base);
 }
 
 }  // namespace harvest::pipelines

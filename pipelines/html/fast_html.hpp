@@ -45,10 +45,17 @@ class fast_html_selection {
     std::shared_ptr<const program> program_;
 };
 
-// extract_html_fields on the tree-less path: nullopt when the page was declined (then parse it
-// and call extract_html_fields).
-std::optional<boost::json::object> extract_html_fields_fast(
-    const fast_html_selection& selection, std::string_view bytes,
-    const std::vector<field_rule>& rules, std::uint64_t* values_invalid = nullptr);
+// The rules to compile a fast_html_selection from for extract_html_fields_fast: `rules`, plus
+// the first <base href> when some field is url-valued.
+std::vector<field_rule> fast_selection_rules(const std::vector<field_rule>& rules);
+
+// extract_html_fields on the tree-less path, with a selection compiled from
+// fast_selection_rules(rules): nullopt when the page was declined (then parse it and call
+// extract_html_fields). `page_url` resolves url-valued fields.
+std::optional<boost::json::object> extract_html_fields_fast(const fast_html_selection& selection,
+                                                            std::string_view bytes,
+                                                            const std::vector<field_rule>& rules,
+                                                            std::uint64_t* values_invalid = nullptr,
+                                                            std::string_view page_url = {});
 
 }  // namespace harvest::pipelines

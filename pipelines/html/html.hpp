@@ -194,6 +194,38 @@ class link_rule {
     std::vector<std::regex> deny_;
 };
 
+// Where a page's relative references point: its first <base href> (itself resolved against the
+// page's URL) or its URL.
+class reference_base {
+  public:
+    reference_base(std::string_view page_url, const std::optional<std::string>& base_href);
+
+    // `reference` (cleaned as browsers do: see link_rule) as an absolute URL, fragment kept;
+    // nullopt when it is empty or does not resolve.
+    std::optional<std::string> resolve(std::string_view reference) const;
+
+  private:
+    std::string base_;  // an absolute URL, or empty (only absolute references resolve)
+};
+
+// The first <base> with an href on the page, its href as written.
+std::optional<std::string> first_base_href(const html_document& document);
+
+// Attributes whose value is a URL (href, src, srcset, action, poster, cite, data, formaction,
+// longdesc, background, usemap, manifest, ping, itemid): an html field reading one is as: url
+// unless it says `as` or `raw: true`.
+bool is_url_attribute(std::string_view attribute);
+// The kind a field's first value is converted to (`as`, or url by the rule above).
+value_kind effective_kind(const field_rule& rule);
+// True when some field is url-valued (the page's base is needed).
+bool needs_reference_base(const std::vector<field_rule>& rules);
+
+// The candidate of a srcset attribute a client would fetch at the largest size: the largest
+// width descriptor (w), else the largest density (x; 1x when none), the first on a tie; "" when
+// there is none. (HTML's srcset parsing: a URL is a run of non-whitespace whose trailing commas
+// end the candidate.)
+std::string best_srcset_candidate(std::string_view srcset);
+
 // Runs of ASCII whitespace and U+00A0 (no-break space) collapsed to one space, trimmed. The
 // last step of an element's normalized text (html_field).
 std::string normalize_space(std::string_view text);
@@ -205,6 +237,8 @@ std::string normalize_space(std::string_view text);
 // missing value or one `as` cannot convert is null (the latter also counted in
 // *values_invalid when given). The currency of the first price field (in order) that found or
 // was hinted one goes into a `currency` field unless the item already has a non-null one.
+// url resolves the value (a srcset's best candidate, for a srcset attribute) against the page's
+// reference_base; one that does not resolve is null and counted invalid.
 // Returns the fields only; the caller puts url / fetched_at / status first.
 boost::json::object extract_html_fields(const html_document& document,
                                         const std::vector<html_field>& fields,
@@ -212,9 +246,11 @@ boost::json::object extract_html_fields(const html_document& document,
                                         std::uint64_t* values_invalid = nullptr);
 
 // The conversion half of extract_html_fields: firsts[i] is the first value rules[i] selected
-// (nullopt: none), converted and collected the same way.
+// (nullopt: none), converted and collected the same way; `base` resolves url values (null: a url
+// value is null, counted invalid).
 boost::json::object convert_html_fields(const std::vector<std::optional<std::string>>& firsts,
                                         const std::vector<field_rule>& rules,
-                                        std::uint64_t* values_invalid = nullptr);
+                                        std::uint64_t* values_invalid = nullptr,
+                                        const reference_base* base = nullptr);
 
 }  // namespace harvest::pipelines

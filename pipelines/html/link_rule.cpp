@@ -4,6 +4,8 @@
 
 #include <boost/url.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -80,7 +82,8 @@ std::optional<urls::url> parse_reference(std::string_view raw) {
 }
 
 // `reference` resolved against `base` (absent: only absolute references resolve).
-std::optional<urls::url> resolve(const std::optional<urls::url>& base, const urls::url& reference) {
+std::optional<urls::url> resolve_reference(const std::optional<urls::url>& base,
+                                           const urls::url& reference) {
     if (reference.has_scheme()) {
         urls::url absolute = reference;
         // Dot segments in an absolute reference are removed by resolution too.
@@ -184,6 +187,172 @@ std::optional<std::vector<std::string>> link_rule::links_fast(std::string_view p
     return resolve_all(candidates, base_href, page_url);
 }
 
+reference_base::reference_base(std::string_view page_url,
+                               const std::optional<std::string>& base_href) {
+    std::optional<urls::url> base;
+    if (auto page = urls::parse_uri(page_url)) {
+        base = urls::url(*page);
+        base->remove_fragment();
+    }
+    if (base_href) {
+        if (auto reference = parse_reference(*base_href)) {
+            if (auto resolved = resolve_reference(base, *reference)) {
+                base = std::move(resolved);
+            }
+        }
+    }
+    if (base) {
+        base_ = std::string(base->buffer());
+    }
+}
+
+std::optional<std::string> reference_base::resolve(std::string_view reference) const {
+    while (!reference.empty() && static_cast<unsigned char>(reference.front()) <= 0x20) {
+        reference.remove_prefix(1);
+    }
+    while (!reference.empty() && static_cast<unsigned char>(reference.back()) <= 0x20) {
+        reference.remove_suffix(1);
+    }
+    if (reference.empty() || reference.size() > max_link_size) {
+        return std::nullopt;
+    }
+    const auto parsed = parse_reference(reference);
+    if (!parsed) {
+        return std::nullopt;
+    }
+    std::optional<urls::url> base;
+    if (!base_.empty()) {
+        base = urls::url(base_);
+    }
+    auto resolved = resolve_reference(base, *parsed);
+    if (!resolved) {
+        return std::nullopt;
+    }
+    if (resolved->has_authority() && resolved->encoded_path().empty() &&
+        (resolved->scheme_id() == urls::scheme::http ||
+         resolved->scheme_id() == urls::scheme::https)) {
+        resolved->set_path_absolute(true);  // http://host -> http://host/
+    }
+    return std::string(resolved->buffer());
+}
+
+std::optional<std::string> first_base_href(const html_document& document) {
+    return base_href_field().first(document);
+}
+
+bool is_url_attribute(std::string_view attribute) {
+    static constexpr std::string_view names[] = {
+        "href",       "src",      "srcset",     "action", "poster",   "cite", "data",
+        "formaction", "longdesc", "background", "usemap", "manifest", "ping", "itemid"};
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    for (const auto name : names) {
+        if (name.size() == attribute.size() &&
+            std::equal(name.begin(), name.end(), attribute.begin(),
+                       [&](char a, char b) { return a == lower(b); })) {
+            return true;
+        }
+    }
+    return false;
+}
+
+value_kind effective_kind(const field_rule& rule) {
+    if (rule.as == value_kind::raw && !rule.raw && is_url_attribute(rule.attribute)) {
+        return value_kind::url;
+    }
+    return rule.as;
+}
+
+bool needs_reference_base(const std::vector<field_rule>& rules) {
+    return std::any_of(rules.begin(), rules.end(),
+                       [](const field_rule& r) { return effective_kind(r) == value_kind::url; });
+}
+
+std::string best_srcset_candidate(std::string_view srcset) {
+    const auto space = [](char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+    };
+    std::string best;
+    double best_width = -1;
+    double best_density = -1;
+    bool best_has_width = false;
+    std::size_t i = 0;
+    while (i < srcset.size()) {
+        while (i < srcset.size() && (space(srcset[i]) || srcset[i] == ',')) {
+            ++i;
+        }
+        const std::size_t url_start = i;
+        while (i < srcset.size() && !space(srcset[i])) {
+            ++i;
+        }
+        std::string_view url = srcset.substr(url_start, i - url_start);
+        double width = -1;
+        double density = -1;
+        if (url.empty()) {
+            break;
+        }
+        if (url.back() == ',') {
+            while (!url.empty() && url.back() == ',') {
+                url.remove_suffix(1);  // no descriptors: the comma ends the candidate
+            }
+        } else {
+            // Descriptors up to the next comma outside parentheses.
+            int depth = 0;
+            std::size_t token_start = i;
+            const auto take = [&](std::string_view token) {
+                if (token.size() < 2) {
+                    return;
+                }
+                const char unit = token.back();
+                std::string number(token.substr(0, token.size() - 1));
+                char* end = nullptr;
+                const double value = std::strtod(number.c_str(), &end);
+                if (end != number.c_str() + number.size() || !(value > 0)) {
+                    return;
+                }
+                if (unit == 'w') {
+                    width = value;
+                } else if (unit == 'x') {
+                    density = value;
+                }
+            };
+            for (; i <= srcset.size(); ++i) {
+                const bool at_end = i == srcset.size();
+                const char c = at_end ? ',' : srcset[i];
+                if (c == '(') {
+                    ++depth;
+                } else if (c == ')' && depth > 0) {
+                    --depth;
+                }
+                if ((space(c) || c == ',') && depth == 0) {
+                    take(srcset.substr(token_start, i - token_start));
+                    token_start = i + 1;
+                    if (c == ',') {
+                        ++i;
+                        break;
+                    }
+                }
+            }
+        }
+        if (url.empty()) {
+            continue;
+        }
+        const bool has_width = width > 0;
+        if (density <= 0) {
+            density = 1;
+        }
+        const bool better = best.empty() || (has_width && !best_has_width) ||
+                            (has_width == best_has_width &&
+                             (has_width ? width > best_width : density > best_density));
+        if (better) {
+            best = std::string(url);
+            best_width = width;
+            best_density = density;
+            best_has_width = has_width;
+        }
+    }
+    return best;
+}
+
 std::vector<std::string> link_rule::resolve_all(const std::vector<std::string>& candidates,
                                                 const std::optional<std::string>& base_href,
                                                 std::string_view page_url) const {
@@ -195,7 +364,7 @@ std::vector<std::string> link_rule::resolve_all(const std::vector<std::string>& 
     }
     if (const auto& href = base_href) {
         if (auto reference = parse_reference(*href)) {
-            if (auto resolved = resolve(base, *reference)) {
+            if (auto resolved = resolve_reference(base, *reference)) {
                 base = std::move(resolved);
             }
         }
@@ -216,7 +385,7 @@ std::vector<std::string> link_rule::resolve_all(const std::vector<std::string>& 
         if (!reference) {
             continue;
         }
-        auto resolved = resolve(base, *reference);
+        auto resolved = resolve_reference(base, *reference);
         if (!resolved) {
             continue;
         }

@@ -135,7 +135,7 @@ TEST_CASE("regexes and extract rules are checked", "[unit]") {
     check_error(minimal + "extract:\n  - type: json\n    fields: {p: {pointer: /p, as: money}}\n",
                 6, 35,
                 "'extract.0.fields.p.as' must be one of string, number, int, bool, "
-                "price, availability (got \"money\")");
+                "price, availability, url (got \"money\")");
     check_error(minimal +
                     "extract:\n  - type: json\n    fields: {p: {pointer: /p, currency: "
                     "EUR}}\n",
@@ -176,6 +176,27 @@ TEST_CASE("css selectors and xpath expressions are compiled at load time", "[uni
                                      "extract:\n  - type: html\n    fields:\n"
                                      "      t: {css: \"h1#title\", text: true}\n"
                                      "      p: {xpath: \"string(//span[@class='price'])\"}\n"));
+}
+
+TEST_CASE("html fields: as: url, and raw: true to keep a URL attribute as written", "[unit]") {
+    const std::string head = minimal + "extract:\n  - type: html\n    fields:\n";
+    const auto c = config_test::parse(head +
+                                      "      image: {css: img, attribute: src, raw: true}\n"
+                                      "      next: {css: \"a.next\", text: true, as: url}\n");
+    REQUIRE(c.extract.size() == 1);
+    CHECK(c.extract[0].fields[0].raw);
+    CHECK(c.extract[0].fields[0].as == harvest::pipelines::value_kind::raw);
+    CHECK(c.extract[0].fields[1].as == harvest::pipelines::value_kind::url);
+    check_error(head + "      image: {css: img, attribute: src, raw: true, as: string}\n", 7, 56,
+                "takes either raw: true or as, not both");
+    check_error(head + "      image: {css: img, attribute: src, raw: yes please}\n", 7, 46,
+                "'extract.0.fields.image.raw' must be");
+    check_error(
+        minimal + "extract:\n  - type: json\n    fields:\n      u: {pointer: /u, as: url}\n", 7, 28,
+        "url applies to html fields");
+    check_error(
+        minimal + "extract:\n  - type: json\n    fields:\n      u: {pointer: /u, raw: true}\n", 7,
+        24, "unknown key 'raw'");
 }
 
 TEST_CASE("structured data rules: schema Product and the fields its items hold", "[unit]") {

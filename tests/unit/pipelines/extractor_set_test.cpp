@@ -265,7 +265,7 @@ TEST_CASE("extract html fields: css and xpath, text and attribute, as price",
     CHECK(items[0].at("title") == "Anvil deluxe");
     CHECK(items[0].at("price").to_number<double>() == Approx(1299.99));
     CHECK(items[0].at("currency") == "EUR");
-    CHECK(items[0].at("next") == "/catalog/page-2.html");
+    CHECK(items[0].at("next") == "http://127.0.0.1/catalog/page-2.html");  // href: as: url
     CHECK(items[0].at("missing").is_null());
 
     // A page without the required price gives no item.
@@ -520,4 +520,23 @@ TEST_CASE("pipeline_sink returns the links and counts items per extract type",
     CHECK(stats.items_invalid.load() == 1);
     CHECK(stats.items_error.load() == 1);
     CHECK(stats.links_found.load() == 2);
+}
+
+TEST_CASE("extract: html URL attributes come back absolute, with or without the tree",
+          "[unit][extract_set]") {
+    field_rule css_src;
+    css_src.name = "image";
+    css_src.css = "img.main";  // simple css: the tree-less path
+    css_src.attribute = "src";
+    const auto xpath_href = xpath_field("next", "//a[@rel='next']", "href");  // the libxml2 path
+    const extractor_set set({html_rule("/p/", {css_src, xpath_href})});
+    const std::string page =
+        "<html><head><base href='/catalogue/'></head><body>"
+        "<img class=main src='media/1.jpg'><a rel=next href='p/2.html'>next</a></body></html>";
+    std::vector<item> items;
+    const auto outcome = set.extract(html_page("http://127.0.0.1:8080/p/1.html", page), items);
+    CHECK(counts(outcome, extract_type::html).emitted == 1);
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].at("image") == "http://127.0.0.1:8080/catalogue/media/1.jpg");
+    CHECK(items[0].at("next") == "http://127.0.0.1:8080/catalogue/p/2.html");
 }

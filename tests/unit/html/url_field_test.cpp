@@ -49,8 +49,8 @@ TEST_CASE("url attributes are resolved against the page URL by default", "[unit]
         "<a class=mail href='mailto:shop@example.test'>mail</a>"
         "<a class=empty href=''>empty</a></body></html>";
     const std::vector<field_rule> rules{
-        attribute_rule("next", "a.next", "href"),    attribute_rule("image", "img#main", "src"),
-        attribute_rule("cdn", "a.abs", "HREF"),      attribute_rule("mail", "a.mail", "href"),
+        attribute_rule("next", "a.next", "href"),   attribute_rule("image", "img#main", "src"),
+        attribute_rule("cdn", "a.abs", "HREF"),     attribute_rule("mail", "a.mail", "href"),
         attribute_rule("empty", "a.empty", "href"),
     };
     const auto item =
@@ -58,8 +58,8 @@ TEST_CASE("url attributes are resolved against the page URL by default", "[unit]
     CHECK(item.at("next") == "http://127.0.0.1:8080/catalogue/books/page-2.html?x=1#top");
     CHECK(item.at("image") == "http://127.0.0.1:8080/catalogue/media/cache/ab/x.jpg");
     CHECK(item.at("cdn") == "https://cdn.test/a%20b.png");  // what a browser would request
-    CHECK(item.at("mail") == "mailto:shop@example.test");    // absolute: kept
-    CHECK(item.at("empty").is_null());                        // nothing to point to
+    CHECK(item.at("mail") == "mailto:shop@example.test");   // absolute: kept
+    CHECK(item.at("empty").is_null());                      // nothing to point to
 }
 
 TEST_CASE("the first <base href> is the base of a page's url fields", "[unit]") {
@@ -98,8 +98,8 @@ TEST_CASE("srcset gives its largest candidate, resolved", "[unit]") {
     };
     std::uint64_t invalid = 0;
     const std::vector<html_field> fields(rules.begin(), rules.end());
-    const auto item = extract_html_fields(html_document::parse(page, "http://127.0.0.1/p/"),
-                                          fields, rules, &invalid);
+    const auto item = extract_html_fields(html_document::parse(page, "http://127.0.0.1/p/"), fields,
+                                          rules, &invalid);
     CHECK(item.at("w") == "http://127.0.0.1/p/l.jpg");
     CHECK(item.at("x") == "http://127.0.0.1/p/b.jpg");
     CHECK(item.at("commas") == "http://127.0.0.1/img,v=2.jpg");
@@ -109,7 +109,7 @@ TEST_CASE("srcset gives its largest candidate, resolved", "[unit]") {
 
 TEST_CASE("best_srcset_candidate follows HTML's srcset syntax", "[unit]") {
     CHECK(best_srcset_candidate("a.jpg") == "a.jpg");
-    CHECK(best_srcset_candidate("a.jpg 1x, b.jpg 1x") == "a.jpg");  // a tie: the first
+    CHECK(best_srcset_candidate("a.jpg 1x, b.jpg 1x") == "a.jpg");    // a tie: the first
     CHECK(best_srcset_candidate("a.jpg 2x, b.jpg 800w") == "b.jpg");  // widths win
     CHECK(best_srcset_candidate("a.jpg 100w,b.jpg 50w") == "a.jpg");
     CHECK(best_srcset_candidate("data:image/png;base64,AAA= 1x, c.png 2x") == "c.png");

@@ -200,11 +200,10 @@ std::optional<double> sample(const std::string& text, const std::string& series)
     return std::nullopt;
 }
 
+// A worker's /metrics ("" when it does not answer 200).
 std::string scrape(int port) {
-    const auto r = run_process(
-        {"curl", "-sS", "--max-time", "3", "http://127.0.0.1:" + std::to_string(port) + "/metrics"},
-        std::chrono::seconds(5));
-    return r.exit_code == 0 ? r.out : std::string();
+    auto reply = observability::http_get(port, "/metrics");
+    return reply.status == 200 ? std::move(reply.body) : std::string();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 //
 // POSIX only, no Asio (the integration binary has none): a blocking socket scrapes /metrics.
 
+#include "tests/integration/observability.hpp"
 #include "tests/integration/support.hpp"
 
 #include <arpa/inet.h>
@@ -109,43 +110,14 @@ process_result run_under_pty(const std::vector<std::string>& argv) {
     return run_process({"script", "-q", "-e", "-c", command, "/dev/null"}, 60s);
 }
 
-// HTTP/1.1 GET over a blocking socket with 3 s timeouts; the body, or nullopt on no answer
-// other than 200.
+// GET /metrics (observability.hpp's blocking client, 3 s timeouts): the body, or nullopt on no
+// answer other than 200.
 std::optional<std::string> scrape(int port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    auto reply = harvest::test::observability::http_get(port, "/metrics");
+    if (reply.status != 200) {
         return std::nullopt;
     }
-    timeval tv{3, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string response;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        const std::string request =
-            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-            "\r\nConnection: close\r\n\r\n";
-        if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(request.size())) {
-            char buffer[16384];
-            for (int reads = 0; reads < 4096; ++reads) {  // bounded: 64 MiB at most
-                const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-                if (n <= 0) {
-                    break;
-                }
-                response.append(buffer, static_cast<std::size_t>(n));
-            }
-        }
-    }
-    ::close(fd);
-    const auto head_end = response.find("\r\n\r\n");
-    if (head_end == std::string::npos || response.compare(0, 12, "HTTP/1.1 200") != 0) {
-        return std::nullopt;
-    }
-    return response.substr(head_end + 4);
+    return std::move(reply.body);
 }
 
 // One sample of a Prometheus text exposition.

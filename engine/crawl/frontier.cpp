@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <string_view>
 
 namespace harvest::crawl {
@@ -330,34 +331,54 @@ std::optional<taken_request> frontier::take(clock::time_point now) {
 // retry of a URL known to fail does not (it would reopen the breaker for that one URL while the
 // host's good requests wait). And not the next fresh one either, but one drawn at random from
 // the host's queue: the host's bad URLs often come together (a broken category listed first, or
-// the retries a resumed crawl queues first), and probing them in order would keep the breaker
+// the requests a resumed crawl had seen fail), and probing them in order would keep the breaker
 // open through the whole run of them while the host answers everything else. Drawn at random,
-// a probe succeeds about as often as the host's requests do. Bounded: a few draws, then the
-// first fresh one among the first 256, else the head. Allowed by robots.txt (only the head was
-// checked). Called a few times per opening, so the deque erase it leads to is cheap enough.
+// a probe succeeds about as often as the host's requests do. With no never-failed request among
+// the first 256 (only retries left, as at the end of a host's crawl), the probe is the retry
+// that failed the fewest times, drawn at random among equals: the URLs that keep failing were
+// tried more often, and probing them first would hold the breaker open until give_up_after
+// fails the good retries behind them. Allowed by robots.txt (only the head was checked).
+// Called a few times per opening, so the deque erase it leads to is cheap enough.
 std::size_t frontier::probe_candidate(const host_state& host) {
-    const auto usable = [&](std::size_t i) {
-        const auto& request = host.ready[i];
-        return request.attempt == 0 &&
-               (!options_.engine.obey_robots_txt || !host.robots_rules ||
-                host.robots_rules->allowed(robots_agent_, core::robots_path_of(request.http.url)));
+    const auto allowed = [&](const crawl_request& request) {
+        return !options_.engine.obey_robots_txt || !host.robots_rules ||
+               host.robots_rules->allowed(robots_agent_, core::robots_path_of(request.http.url));
+    };
+    // A resumed request starts again at attempt 0, its failure before the stop only marked.
+    const auto failures = [](const crawl_request& request) {
+        return std::max(request.attempt, request.breaker_failure_counted ? 1u : 0u);
     };
     constexpr int draws = 16;
     for (int draw = 0; draw < draws && host.ready.size() > 1; ++draw) {
         const std::size_t i =
             std::uniform_int_distribution<std::size_t>(0, host.ready.size() - 1)(probe_rng_);
-        if (usable(i)) {
+        if (failures(host.ready[i]) == 0 && allowed(host.ready[i])) {
             return i;
         }
     }
     constexpr std::size_t scan_limit = 256;
     const std::size_t n = std::min(host.ready.size(), scan_limit);
+    std::size_t best = 0;
+    unsigned best_failures = std::numeric_limits<unsigned>::max();
+    std::size_t equals = 0;
     for (std::size_t i = 0; i < n; ++i) {
-        if (usable(i)) {
+        const auto& request = host.ready[i];
+        const unsigned f = failures(request);
+        if (f > best_failures || !allowed(request)) {
+            continue;
+        }
+        if (f == 0) {
             return i;
         }
+        // Reservoir sampling of one among the equals seen so far.
+        equals = f < best_failures ? 1 : equals + 1;
+        if (equals == 1 ||
+            std::uniform_int_distribution<std::size_t>(0, equals - 1)(probe_rng_) == 0) {
+            best = i;
+        }
+        best_failures = f;
     }
-    return 0;
+    return best;
 }
 
 std::vector<host_state*> frontier::take_robots_fetches() {

@@ -243,6 +243,103 @@ TEST_CASE("a half-open probe goes to a request that never failed when the host h
     CHECK(probe->request.http.url == "http://h.test/good");
 }
 
+// With only retries queued (the end of a host's crawl, or a resumed one), the probe goes to a
+// retry that failed the fewest times: the bad URLs, tried more often, queued first, must not
+// keep the breaker open until give_up_after fails the good retries behind them (scenario 42492).
+TEST_CASE("a half-open probe among retries only goes to one that failed the fewest times",
+          "[unit]") {
+    auto options = unlimited_options();
+    options.circuit_breaker.window = 2;
+    options.circuit_breaker.min_calls = 2;
+    options.circuit_breaker.min_open_for = 5s;
+    options.circuit_breaker.open_for = 5s;
+    options.retry.budget_min_per_second = 1e6;  // every retry queued at once
+    frontier f(options);
+    const auto t0 = steady::now();
+    f.admit(get("http://h.test/opener-0"), t0);
+    f.admit(get("http://h.test/opener-1"), t0);
+    harvest::crawl::host_state* host = nullptr;
+    for (int i = 0; i < 2; ++i) {
+        auto t = f.take(t0);
+        REQUIRE(t);
+        f.finish(*t->host);
+        fail_attempt(*t, t0);
+        host = t->host;
+    }
+    REQUIRE(f.take(t0 + 1s) == std::nullopt);  // open
+    const auto retry = [&](const std::string& path, unsigned attempt) {
+        auto request = get("http://h.test/" + path);
+        request.attempt = attempt;
+        request.breaker_failure_counted = true;
+        f.delay(std::move(request), *host, t0);
+    };
+    for (int i = 0; i < 60; ++i) {
+        retry("bad/" + std::to_string(i), 3);
+    }
+    for (int i = 0; i < 20; ++i) {
+        retry("good/" + std::to_string(i), 1);
+    }
+    auto now = t0 + 5s;
+    for (int opening = 0; opening < 8; ++opening) {
+        auto probe = f.take(now);
+        REQUIRE(probe);
+        CHECK(probe->permit.probe);
+        INFO("opening " << opening << ": " << probe->request.http.url);
+        CHECK(probe->request.attempt == 1);
+        CHECK(probe->request.http.url.find("/good/") != std::string::npos);
+        // It failed after all: open again, and the next probe too goes to a good one.
+        f.finish(*probe->host);
+        bool failed_before = true;
+        harvest::resilience::attempt_outcome outcome;
+        outcome.status = 500;
+        probe->host->guard.record(probe->permit, outcome, failed_before, now);
+        ++probe->request.attempt;
+        f.delay(std::move(probe->request), *probe->host, now);
+        now += 5s;
+    }
+}
+
+// A resumed crawl queues its requests with attempt 0, the failed ones marked: those are not
+// never-tried requests, the probe skips them while a fresh one is queued.
+TEST_CASE("a half-open probe of a resumed crawl skips the requests that failed before the stop",
+          "[unit]") {
+    auto options = unlimited_options();
+    options.circuit_breaker.window = 2;
+    options.circuit_breaker.min_calls = 2;
+    options.circuit_breaker.min_open_for = 5s;
+    options.circuit_breaker.open_for = 5s;
+    frontier f(options);
+    std::vector<harvest::crawl::crawl_request> pending;
+    for (int i = 0; i < 60; ++i) {
+        auto request = get("http://h.test/failed-before/" + std::to_string(i));
+        request.breaker_failure_counted = true;
+        pending.push_back(std::move(request));
+    }
+    for (int i = 0; i < 20; ++i) {
+        pending.push_back(get("http://h.test/fresh/" + std::to_string(i)));
+    }
+    f.restore({}, std::move(pending));
+    const auto t0 = steady::now();
+    for (int i = 0; i < 2; ++i) {
+        auto t = f.take(t0);
+        REQUIRE(t);
+        f.finish(*t->host);
+        fail_attempt(*t, t0);
+    }
+    REQUIRE(f.take(t0 + 1s) == std::nullopt);  // open
+    auto now = t0 + 5s;
+    for (int opening = 0; opening < 8; ++opening) {
+        auto probe = f.take(now);
+        REQUIRE(probe);
+        CHECK(probe->permit.probe);
+        CHECK_FALSE(probe->request.breaker_failure_counted);
+        CHECK(probe->request.http.url.find("/fresh/") != std::string::npos);
+        f.finish(*probe->host);
+        fail_attempt(*probe, now);
+        now += 5s;
+    }
+}
+
 TEST_CASE("an unavailable robots.txt holds the host's requests until it is asked again", "[unit]") {
     crawl_options options;
     options.rate_limit.per_host = {0, 0};

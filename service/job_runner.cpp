@@ -292,6 +292,21 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
           engine_metrics(em),
           wake_timer(ex),
           writer_timer(ex) {}
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+
+    // An item holds its job and a job's ready queue holds items: a stop that leaves items
+    // waiting there breaks that cycle here, or their memory outlives the runner.
+    ~state() {
+        for (auto& [id, job] : jobs) {
+            job->ready.clear();
+        }
+        for (auto& owner : tenants) {
+            for (auto& job : owner->jobs) {
+                job->ready.clear();
+            }
+        }
+    }
 
     // Another coroutine or the API changed something the scheduler must look at.
     void wake() {

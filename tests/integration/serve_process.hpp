@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -72,24 +73,40 @@ class serve_process {
                                  read_file(log_));
     }
 
-    // Sends `signal` and waits (at most 10 s) for the process to end; its exit status.
+    // Sends `signal` and waits (at most 10 s) for the process to end; its exit status. A stop
+    // asked for with SIGTERM or SIGINT that does not end with 0 prints the end of the service's
+    // log to stderr (a sanitizer's report goes there), so the failing test shows why.
     int kill(int signal) {
         if (pid_ <= 0) {
             return -1;
         }
         ::kill(pid_, signal);
         int status = 0;
-        for (int i = 0; i < 1000; ++i) {
+        int result = -1;
+        for (int i = 0; i < 1000 && result == -1; ++i) {
             if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                result = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
             }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
-        ::kill(-pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
+        if (result == -1) {
+            ::kill(-pid_, SIGKILL);
+            ::waitpid(pid_, &status, 0);
+        }
         pid_ = -1;
-        return -1;
+        if (result != 0 && (signal == SIGTERM || signal == SIGINT)) {
+            // From a sanitizer's first report when there is one, else the log's end.
+            const std::string log = read_file(log_);
+            const std::size_t report = std::min(log.find("==ERROR"), log.find("runtime error"));
+            const std::size_t limit = 24576;
+            const std::size_t from = report != std::string::npos ? report
+                                     : log.size() > limit        ? log.size() - limit
+                                                                 : 0;
+            std::fprintf(stderr, "harvest serve ended with %d after signal %d; its log:\n%s\n",
+                         result, signal, log.substr(from, limit).c_str());
+        }
+        return result;
     }
 
   private:

@@ -1,12 +1,14 @@
 #include "pipelines/extract/extractor_set.hpp"
 
 #include "engine/core/text.hpp"
+#include "pipelines/html/html.hpp"
 #include "pipelines/structured/jsonld.hpp"
 #include "pipelines/structured/microdata.hpp"
 #include "pipelines/structured/product.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
@@ -86,6 +88,31 @@ void emit_products(std::vector<boost::json::object> products, std::string_view u
             result.insert_or_assign(field.key(), std::move(field.value()));
         }
         emit(std::move(result), required, outcome, out);
+    }
+}
+
+// A product's image as the page wrote it in JSON-LD may be relative: resolved against the page's
+// URL and its first <base href>, as browsers resolve it. A value that does not resolve stays as
+// written.
+void resolve_images(std::vector<boost::json::object>& products, std::string_view body,
+                    std::string_view url) {
+    std::optional<reference_base> base;
+    for (auto& product : products) {
+        auto* image = product.if_contains("image");
+        if (image == nullptr || !image->is_string()) {
+            continue;
+        }
+        const std::string_view written = image->get_string();
+        if (written.starts_with("https://") || written.starts_with("http://")) {
+            continue;
+        }
+        if (!base) {
+            const auto href = find_base_href(body);
+            base.emplace(url, href ? std::optional<std::string>(std::string(*href)) : std::nullopt);
+        }
+        if (auto resolved = base->resolve(written)) {
+            *image = boost::json::string(*resolved);
+        }
     }
 }
 
@@ -306,8 +333,9 @@ extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetch
             if (rule.rule.schema.empty()) {
                 emit_list("jsonld", find_jsonld(body), url, page, rule.rule.required, outcome, out);
             } else {
-                emit_products(products_from_jsonld(find_jsonld(body, jsonld_scope::products)), url,
-                              page, rule.rule.required, outcome, out);
+                auto products = products_from_jsonld(find_jsonld(body, jsonld_scope::products));
+                resolve_images(products, body, url);
+                emit_products(std::move(products), url, page, rule.rule.required, outcome, out);
             }
             return outcome;
         case extract_type::microdata:

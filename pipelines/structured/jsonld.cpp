@@ -83,14 +83,15 @@ bool is_jsonld_type(std::string_view type) noexcept {
 
 struct start_tag {
     std::size_t end = npos;  // index just past '>', npos when the tag never closes
-    bool jsonld = false;     // its first `type` attribute names JSON-LD
+    bool found = false;      // it has the attribute asked for
+    std::string_view value;  // the first such attribute's value, as written
 };
 
-// Reads the attributes of a start tag from `pos` (just after the tag name) to its '>'.
-// Follows the HTML tokenizer closely enough for attribute values holding '>' or quotes.
-start_tag scan_attributes(std::string_view html, std::size_t pos) {
+// Reads the attributes of a start tag from `pos` (just after the tag name) to its '>', keeping
+// the value of the first attribute named `wanted` (ASCII lowercase). Follows the HTML
+// tokenizer closely enough for attribute values holding '>' or quotes.
+start_tag scan_attributes(std::string_view html, std::size_t pos, std::string_view wanted) {
     start_tag tag;
-    bool type_seen = false;
     const std::size_t n = html.size();
     while (pos < n) {
         while (pos < n && (is_html_space(html[pos]) || html[pos] == '/')) {
@@ -135,9 +136,9 @@ start_tag scan_attributes(std::string_view html, std::size_t pos) {
             }
         }
         // HTML keeps the first of duplicate attributes.
-        if (!type_seen && name.size() == 4 && starts_with_nocase(name, 0, "type")) {
-            type_seen = true;
-            tag.jsonld = is_jsonld_type(value);
+        if (!tag.found && name.size() == wanted.size() && starts_with_nocase(name, 0, wanted)) {
+            tag.found = true;
+            tag.value = value;
         }
     }
     return tag;
@@ -409,17 +410,49 @@ bool dom_is_product(const std::vector<simdjson::dom::key_value_pair>& fields,
     return is_product_type(&converted);
 }
 
+// True when a value holds a node reference ({"@id": ...} and at most a type), which
+// products_from_jsonld follows to a node that may be anywhere in the page's JSON-LD.
+bool holds_reference(const boost::json::value& value, int depth) {
+    if (depth > product_search_depth) {
+        return false;
+    }
+    if (value.is_array()) {
+        for (const auto& element : value.get_array()) {
+            if (holds_reference(element, depth + 1)) {
+                return true;
+            }
+        }
+        return false;
+    }
+    if (!value.is_object()) {
+        return false;
+    }
+    const auto& object = value.get_object();
+    if (const auto* id = object.if_contains("@id"); id != nullptr && id->is_string()) {
+        const bool only_id = std::all_of(object.begin(), object.end(), [](const auto& entry) {
+            return entry.key() == "@id" || entry.key() == "@type";
+        });
+        if (only_id) {
+            return true;
+        }
+    }
+    return std::any_of(object.begin(), object.end(), [&](const auto& entry) {
+        return holds_reference(entry.value(), depth + 1);
+    });
+}
+
 // products_from_jsonld's walk over the document: a Product is taken with only the keys
-// normalize_product reads and not searched further; anything else is searched.
+// normalize_product reads and not searched further; anything else is searched. `references`
+// is set when a product taken holds a node reference: the nodes it may name were not kept.
 void collect_products(simdjson::dom::element element, int depth,
-                      const boost::json::storage_ptr& storage,
-                      std::vector<boost::json::value>& out) {
+                      const boost::json::storage_ptr& storage, std::vector<boost::json::value>& out,
+                      bool& references) {
     if (depth > product_search_depth) {
         return;
     }
     if (element.type() == simdjson::dom::element_type::ARRAY) {
         for (simdjson::dom::element child : simdjson::dom::array(element)) {
-            collect_products(child, depth + 1, storage, out);
+            collect_products(child, depth + 1, storage, out, references);
         }
         return;
     }
@@ -429,7 +462,7 @@ void collect_products(simdjson::dom::element element, int depth,
     const auto fields = dict_fields(simdjson::dom::object(element));
     if (!dom_is_product(fields, storage)) {
         for (const auto& field : fields) {
-            collect_products(field.value, depth + 1, storage, out);
+            collect_products(field.value, depth + 1, storage, out, references);
         }
         return;
     }
@@ -439,12 +472,14 @@ void collect_products(simdjson::dom::element element, int depth,
             product.emplace(field.key, to_boost(field.value, storage));
         }
     }
+    references = references || holds_reference(product, depth);
     out.emplace_back(std::move(product));
 }
 
-}  // namespace
-
-std::vector<boost::json::value> parse_jsonld_block(std::string_view text, jsonld_scope scope) {
+// One block; with the products scope, `references` is set when a product holds a node
+// reference (the caller then takes the whole values instead).
+std::vector<boost::json::value> parse_block(std::string_view text, jsonld_scope scope,
+                                            bool& references) {
     std::vector<boost::json::value> out;
     text = trim_html_space(text);
     if (text.empty()) {
@@ -459,15 +494,23 @@ std::vector<boost::json::value> parse_jsonld_block(std::string_view text, jsonld
         } else if (root->type() == simdjson::dom::element_type::ARRAY) {
             // The top-level values, as contribute() takes them, each searched from depth 0.
             for (simdjson::dom::element child : simdjson::dom::array(*root)) {
-                collect_products(child, 0, storage, out);
+                collect_products(child, 0, storage, out, references);
             }
         } else {
-            collect_products(*root, 0, storage, out);
+            collect_products(*root, 0, storage, out, references);
         }
         return out;
     }
     decode_leading_values(sanitize(text), out);
     return out;
+}
+
+}  // namespace
+
+std::vector<boost::json::value> parse_jsonld_block(std::string_view text, jsonld_scope scope) {
+    bool references = false;
+    auto out = parse_block(text, scope, references);
+    return references ? parse_block(text, jsonld_scope::all, references) : out;
 }
 
 namespace {
@@ -548,6 +591,7 @@ std::size_t detail::find_raw_text_open(std::string_view html, std::size_t from,
 
 std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope scope) {
     std::vector<boost::json::value> out;
+    bool references = false;
     std::size_t pos = 0;
     const std::size_t n = html.size();
     while (pos < n) {
@@ -576,22 +620,79 @@ std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope 
             pos = lt + 1;
             continue;
         }
-        const start_tag tag = scan_attributes(html, after_name);
+        const start_tag tag = scan_attributes(html, after_name, "type");
         if (tag.end == npos) {
             break;
         }
         // Raw text: nothing inside is markup until the matching end tag.
         const std::size_t close = find_end_tag(html, tag.end, raw_text_tag);
         const std::size_t content_end = close == npos ? n : close;
-        if (tag.jsonld) {
+        if (tag.found && is_jsonld_type(tag.value)) {
             for (auto& value :
-                 parse_jsonld_block(html.substr(tag.end, content_end - tag.end), scope)) {
+                 parse_block(html.substr(tag.end, content_end - tag.end), scope, references)) {
                 out.push_back(std::move(value));
+            }
+            if (references && scope != jsonld_scope::all) {
+                // A product names a node by "@id", which may be anywhere in the page's JSON-LD:
+                // the page's whole values, as products_from_jsonld resolves them.
+                return find_jsonld(html, jsonld_scope::all);
             }
         }
         pos = close == npos ? n : close + 2 + raw_text_tag.size();
     }
     return out;
+}
+
+std::optional<std::string_view> find_base_href(std::string_view html) {
+    std::size_t pos = 0;
+    const std::size_t n = html.size();
+    const auto tag_named = [&](std::size_t lt, std::string_view name) {
+        const std::size_t after = lt + 1 + name.size();
+        return starts_with_nocase(html, lt + 1, name) && after < n &&
+               (is_html_space(html[after]) || html[after] == '/' || html[after] == '>');
+    };
+    while (pos < n) {
+        const std::size_t lt = find_char(html, '<', pos);
+        if (lt == npos) {
+            break;
+        }
+        if (html.compare(lt, 4, "<!--") == 0) {
+            const std::size_t close = html.find("-->", lt + 4);
+            if (close == npos) {
+                break;
+            }
+            pos = close + 3;
+            continue;
+        }
+        if (tag_named(lt, "body")) {
+            break;
+        }
+        if (tag_named(lt, "base")) {
+            const start_tag tag = scan_attributes(html, lt + 5, "href");
+            if (tag.end == npos) {
+                break;
+            }
+            if (tag.found) {
+                return trim_html_space(tag.value);
+            }
+            pos = tag.end;
+            continue;
+        }
+        for (std::string_view raw_text : {std::string_view("script"), std::string_view("style")}) {
+            if (tag_named(lt, raw_text)) {
+                const start_tag tag = scan_attributes(html, lt + 1 + raw_text.size(), "type");
+                const std::size_t close =
+                    tag.end == npos ? npos : find_end_tag(html, tag.end, raw_text);
+                if (close == npos) {
+                    return std::nullopt;
+                }
+                pos = close;  // at the end tag's '<'
+                break;
+            }
+        }
+        pos = std::max(pos, lt + 1);
+    }
+    return std::nullopt;
 }
 
 }  // namespace harvest::pipelines

@@ -22,6 +22,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -31,7 +32,9 @@ enum class jsonld_scope {
     all,       // every value, whole
     products,  // only the Product objects products_from_jsonld would find (product.hpp), each
                // with only the keys normalize_product reads: the same products, without
-               // converting the rest of the page's JSON-LD (reviews, breadcrumbs, ...)
+               // converting the rest of the page's JSON-LD (reviews, breadcrumbs, ...). A page
+               // where such a product names a node by "@id" gives its whole values instead
+               // (the node may be anywhere in its graph).
 };
 
 // Every top-level JSON-LD value of the page, in document order.
@@ -42,6 +45,10 @@ std::vector<boost::json::value> find_jsonld(std::string_view html,
 // hold a script's text). Same rules as find_jsonld.
 std::vector<boost::json::value> parse_jsonld_block(std::string_view text,
                                                    jsonld_scope scope = jsonld_scope::all);
+
+// The href of the page's first <base> element with one, as written (trimmed), looked for before
+// <body> (where a <base> belongs); comments and the raw text of scripts and styles skipped.
+std::optional<std::string_view> find_base_href(std::string_view html);
 
 namespace detail {
 // Where the next '<' that may open a comment, <script> or <style> is ('<' then '!', 's' or

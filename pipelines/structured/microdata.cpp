@@ -875,7 +875,24 @@ std::vector<boost::json::value> find_microdata(std::string_view html, std::strin
     if (root == nullptr) {
         return {};
     }
-    return microdata_reader(root, base_url, options).read();
+    // The document's base URL: the first <base href> of its <head> (where the parser puts a
+    // <base>), resolved against base_url.
+    std::string document_base;
+    const xmlNode* head = root->children;
+    while (head != nullptr && !(is_element(head) && name_of(head) == "head")) {
+        head = head->next;
+    }
+    if (!base_url.empty() && head != nullptr) {
+        for (const xmlNode* node = head; node != nullptr; node = next_node(node, head, true)) {
+            if (is_element(node) && name_of(node) == "base") {
+                if (auto href = attr(node, "href")) {
+                    document_base = urljoin(base_url, strip_html_space(*href));
+                    break;
+                }
+            }
+        }
+    }
+    return microdata_reader(root, document_base.empty() ? base_url : document_base, options).read();
 }
 
 std::vector<boost::json::value> find_microdata(std::string_view html, std::string_view base_url) {

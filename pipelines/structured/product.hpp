@@ -7,16 +7,27 @@
 //                 are rendered as strings ("4006381333931"); empty strings count as missing
 //   name          name
 //   brand         a string, or the `name` of a Brand/Organization (any object with a name)
-//   price         offers.price, else offers.lowPrice (AggregateOffer); the first offer when
-//                 `offers` is a list; strings parsed with parse_price ("1,299.99" -> 1299.99)
-//   currency      offers.priceCurrency, else the currency parse_price found in the price text
-//   availability  offers.availability through normalize_availability
+//   price         the offer's price, else its minPrice, else its lowPrice (AggregateOffer),
+//                 else its priceSpecification's (the first that is not a ListPrice,
+//                 StrikethroughPrice, MSRP, SRP or InvoicePrice, else the first), else, for an
+//                 AggregateOffer without one, its own offers'; strings parsed with parse_price
+//                 ("1,299.99" -> 1299.99). Several offers: the lowest price among the in-stock
+//                 ones (in the first in-stock one's currency), else the first offer with a
+//                 price, else the first offer
+//   currency      the chosen offer's priceCurrency, else its price specification's, else the
+//                 currency parse_price found in the price text
+//   availability  the chosen offer's availability through normalize_availability
 //   rating        aggregateRating.ratingValue (a string is parsed as a number)
 //   review_count  aggregateRating.reviewCount, else aggregateRating.ratingCount (an integer)
 //   image         image: the first of a list, the url (else contentUrl) of an ImageObject
 //
 // Wherever a single value is expected and a list is found, its first element is used (microdata
 // gives lists). String values are trimmed.
+//
+// A value that is a node reference ({"@id": "#offer"}, nothing else but a type) stands for the
+// node with that @id among all the values given (the page's graph: every block, @graph and
+// nested nodes; the first such node in document order), followed through at most 4 references
+// (a cycle ends there, unresolved).
 //
 // Products are found anywhere: in @graph, arrays and nested values (an Offer's itemOffered, an
 // ItemList's elements); a Product's own nested values are not searched further (a related

@@ -164,9 +164,29 @@ TEST_CASE("extract jsonld schema Product: one item per product, items.md field o
     CHECK(items[0].at("availability") == "in_stock");
     CHECK(items[0].at("rating").to_number<double>() == Approx(4.5));
     CHECK(items[0].at("review_count") == 12);
-    CHECK(items[0].at("image") == "a.jpg");
+    CHECK(items[0].at("image") == "http://127.0.0.1/p/a.jpg");  // "a.jpg" on the page
     CHECK(items[1].at("name") == "No id, no price");
     CHECK(items[1].at("id").is_null());
+}
+
+TEST_CASE("extract jsonld and microdata: a relative image resolves against the page's <base href>",
+          "[unit][extract_set]") {
+    const std::string page = R"(<html><head><!-- <base href="/wrong/"> -->
+<base href="/static/shop/"><title>t</title>
+<script type="application/ld+json">{"@type":"Product","name":"Pen",
+  "image":"../media/pen.jpg"}</script></head>
+<body><div itemscope itemtype="https://schema.org/Product"><span itemprop="name">Pen</span>
+<img itemprop="image" src="media/pen-2.jpg"></div>
+<script type="application/ld+json">{"@type":"Product","name":"Cap",
+  "image":"https://cdn.test/cap.jpg"}</script></body></html>)";
+    const extractor_set set({structured_rule(extract_type::jsonld, "/p/"),
+                             structured_rule(extract_type::microdata, "/p/")});
+    std::vector<item> items;
+    set.extract(html_page("http://127.0.0.1/p/1.html", page), items);
+    REQUIRE(items.size() == 3);
+    CHECK(items[0].at("image") == "http://127.0.0.1/static/media/pen.jpg");
+    CHECK(items[1].at("image") == "https://cdn.test/cap.jpg");
+    CHECK(items[2].at("image") == "http://127.0.0.1/static/shop/media/pen-2.jpg");
 }
 
 TEST_CASE("extract jsonld: required drops the products missing a field", "[unit][extract_set]") {

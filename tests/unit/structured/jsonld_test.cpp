@@ -133,3 +133,14 @@ TEST_CASE("find_raw_text_open: the AVX2 and SSE2 scans agree at every offset", "
     CHECK(find_raw_text_open(std::string(100, 'a') + "<b<S", 0) == 102);
     CHECK(find_raw_text_open(std::string(100, 'a') + "<b", 0) == std::string::npos);
 }
+
+TEST_CASE("find_base_href: the first <base> with an href before <body>", "[unit]") {
+    CHECK(hp::find_base_href(R"(<html><head><BASE target=_top><base HREF=" /a/ "></head>)") ==
+          std::optional<std::string_view>("/a/"));
+    CHECK(hp::find_base_href(R"(<!-- <base href="/c/"> --><script>"<base href='/s/'>"</script>
+<style>b{}</style><base href='https://x.test/b/'>)") ==
+          std::optional<std::string_view>("https://x.test/b/"));
+    CHECK_FALSE(hp::find_base_href("<html><body><base href=/late/></body>"));
+    CHECK_FALSE(hp::find_base_href("<html><head><basefont href=/x/><base"));
+    CHECK_FALSE(hp::find_base_href(""));
+}

@@ -57,13 +57,104 @@ TEST_CASE("product: a full Offer", "[unit]") {
         "review_count":89,"image":"https://x/a.jpg"})"));
 }
 
-TEST_CASE("product: the first of a list of Offers", "[unit]") {
+TEST_CASE("product: the first of a list of Offers when none is in stock", "[unit]") {
     const json::object p = one_product(R"({"@type":"Product","offers":[
         {"@type":"Offer","price":"10.00","priceCurrency":"EUR","availability":"OutOfStock"},
         {"@type":"Offer","price":"12.00","priceCurrency":"GBP"}]})");
     CHECK(p.at("price") == 10.0);
     CHECK(p.at("currency") == "EUR");
     CHECK(p.at("availability") == "out_of_stock");
+    // An offer without a price is passed over for one with a price.
+    const json::object q = one_product(R"({"@type":"Product","offers":[
+        {"@type":"Offer","availability":"InStock"},
+        {"@type":"Offer","price":"12.00","priceCurrency":"GBP"}]})");
+    CHECK(q.at("price") == 12.0);
+    CHECK(q.at("currency") == "GBP");
+    CHECK(q.at("availability") == nullptr);
+}
+
+TEST_CASE("product: of several offers, the lowest in-stock price in one currency", "[unit]") {
+    const json::object p = one_product(R"({"@type":"Product","offers":[
+        {"@type":"Offer","price":"9.00","priceCurrency":"EUR","availability":"OutOfStock"},
+        {"@type":"Offer","price":"14.00","priceCurrency":"EUR","availability":"InStock"},
+        {"@type":"Offer","price":"3.00","priceCurrency":"USD","availability":"InStock"},
+        {"@type":"Offer","price":"11.50","priceCurrency":"EUR",
+         "availability":"https://schema.org/InStock"}]})");
+    CHECK(p.at("price") == 11.5);
+    CHECK(p.at("currency") == "EUR");
+    CHECK(p.at("availability") == "in_stock");
+}
+
+TEST_CASE("product: priceSpecification, the price to pay rather than the list price", "[unit]") {
+    const json::object p = one_product(R"({"@type":"Product","offers":{"@type":"Offer",
+        "availability":"InStock","priceSpecification":[
+          {"@type":"UnitPriceSpecification","priceType":"https://schema.org/ListPrice",
+           "price":"29.99","priceCurrency":"EUR"},
+          {"@type":"UnitPriceSpecification","price":"24.99","priceCurrency":"EUR"}]}})");
+    CHECK(p.at("price") == 24.99);
+    CHECK(p.at("currency") == "EUR");
+    CHECK(p.at("availability") == "in_stock");
+    // Only a list price: taken, as the only price there is; the offer's currency wins.
+    const json::object q = one_product(R"({"@type":"Product","offers":{"@type":"Offer",
+        "priceCurrency":"CHF","priceSpecification":{"@type":"PriceSpecification",
+        "priceType":"ListPrice","price":"5","priceCurrency":"EUR"}}})");
+    CHECK(q.at("price") == 5.0);
+    CHECK(q.at("currency") == "CHF");
+    // minPrice when a specification gives a range.
+    const json::object r = one_product(R"({"@type":"Product","offers":{"@type":"Offer",
+        "priceSpecification":{"minPrice":"7.25","maxPrice":"9","priceCurrency":"USD"}}})");
+    CHECK(r.at("price") == 7.25);
+    CHECK(r.at("currency") == "USD");
+}
+
+TEST_CASE("product: an AggregateOffer without lowPrice is read through its offers", "[unit]") {
+    const json::object p = one_product(R"({"@type":"Product","offers":{"@type":"AggregateOffer",
+        "offerCount":2,"offers":[
+          {"@type":"Offer","price":"20","priceCurrency":"GBP","availability":"InStock"},
+          {"@type":"Offer","price":"18","priceCurrency":"GBP","availability":"InStock"}]}})");
+    CHECK(p.at("price") == 18.0);
+    CHECK(p.at("currency") == "GBP");
+    CHECK(p.at("availability") == "in_stock");
+}
+
+TEST_CASE("product: @id references within the page's graph are followed", "[unit]") {
+    const std::string html = R"(<html><head>
+<script type="application/ld+json">{"@context":"https://schema.org","@graph":[
+  {"@type":"Organization","@id":"https://shop.test/#org","name":"Papier & Co"},
+  {"@type":"Product","@id":"https://shop.test/p/1#product","name":"Notebook","sku":"NB-1",
+   "brand":{"@id":"https://shop.test/#org"},
+   "image":{"@id":"https://shop.test/p/1#image"},
+   "offers":[{"@id":"https://shop.test/p/1#offer"}],
+   "aggregateRating":{"@id":"#rating"}},
+  {"@type":"ImageObject","@id":"https://shop.test/p/1#image",
+   "contentUrl":"https://shop.test/media/nb.jpg"}
+]}</script>
+<script type="application/ld+json">[
+  {"@type":"Offer","@id":"https://shop.test/p/1#offer","availability":"InStock",
+   "priceSpecification":{"@id":"#spec"}},
+  {"@type":"UnitPriceSpecification","@id":"#spec","price":"4.50","priceCurrency":"EUR"},
+  {"@type":"AggregateRating","@id":"#rating","ratingValue":"4.5","reviewCount":"12"}
+]</script></head><body></body></html>)";
+    for (const auto scope : {hp::jsonld_scope::all, hp::jsonld_scope::products}) {
+        const auto found = hp::products_from_jsonld(hp::find_jsonld(html, scope));
+        REQUIRE(found.size() == 1);
+        CHECK(json::value(found.front()) == json::parse(R"({"id":"NB-1","name":"Notebook",
+            "brand":"Papier & Co","price":4.5,"currency":"EUR","availability":"in_stock",
+            "rating":4.5,"review_count":12,"image":"https://shop.test/media/nb.jpg"})"));
+    }
+}
+
+TEST_CASE("product: reference cycles and unknown @ids end unresolved", "[unit]") {
+    const auto found = hp::products_from_jsonld({json::parse(R"([
+        {"@type":"Product","name":"Loop","offers":{"@id":"#a"},"image":{"@id":"#nowhere"},
+         "brand":{"@id":"#b"}},
+        {"@type":"Offer","@id":"#a","priceSpecification":{"@id":"#a"},"offers":{"@id":"#a"}},
+        {"@id":"#b","brand":{"@id":"#b"}}])")});
+    REQUIRE(found.size() == 1);
+    CHECK(found.front().at("name") == "Loop");
+    CHECK(found.front().at("price") == nullptr);
+    CHECK(found.front().at("image") == nullptr);
+    CHECK(found.front().at("brand") == nullptr);
 }
 
 TEST_CASE("product: AggregateOffer lowPrice when there is no price", "[unit]") {
@@ -207,7 +298,13 @@ void random_jsonld(std::mt19937& rng, int depth, std::string& out) {
                                        "gtin13",
                                        "mpn",
                                        "description",
-                                       "lowPrice"};
+                                       "lowPrice",
+                                       "@id",
+                                       "@id",
+                                       "priceSpecification",
+                                       "priceType",
+                                       "minPrice",
+                                       "contentUrl"};
     static const char* const types[] = {R"("Product")",
                                         R"("schema:Product")",
                                         R"("http://schema.org/Product")",
@@ -217,9 +314,23 @@ void random_jsonld(std::mt19937& rng, int depth, std::string& out) {
                                         R"("Brand")",
                                         R"("IndividualProduct")",
                                         "5",
-                                        R"([])"};
-    static const char* const scalars[] = {R"("x")", R"(" 12.50 EUR ")", "3", "4.5", "null", "true",
-                                          R"("")",  R"("InStock")",     "0"};
+                                        R"([])",
+                                        R"("AggregateOffer")",
+                                        R"("UnitPriceSpecification")",
+                                        R"("ImageObject")"};
+    static const char* const ids[] = {R"("#a")", R"("#b")", R"("#c")", "7"};
+    static const char* const scalars[] = {R"("x")",
+                                          R"(" 12.50 EUR ")",
+                                          "3",
+                                          "4.5",
+                                          "null",
+                                          "true",
+                                          R"("")",
+                                          R"("InStock")",
+                                          "0",
+                                          R"({"@id":"#a"})",
+                                          R"({"@id":"#b"})",
+                                          R"("https://schema.org/ListPrice")"};
     const unsigned pick = rng() % 10;
     if (depth < 5 && pick < 4) {
         out += '{';
@@ -231,6 +342,8 @@ void random_jsonld(std::mt19937& rng, int depth, std::string& out) {
             out += "\":";
             if (std::string_view(key) == "@type" || std::string_view(key) == "type") {
                 out += types[rng() % std::size(types)];
+            } else if (std::string_view(key) == "@id") {
+                out += ids[rng() % std::size(ids)];
             } else {
                 random_jsonld(rng, depth + 1, out);
             }

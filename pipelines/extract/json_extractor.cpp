@@ -2,6 +2,7 @@
 
 #include "engine/core/text.hpp"
 #include "pipelines/normalize/availability.hpp"
+#include "pipelines/normalize/currency_hint.hpp"
 #include "pipelines/normalize/price.hpp"
 #include "pipelines/structured/dom_to_json.hpp"
 
@@ -457,7 +458,7 @@ converted convert(const field_rule& rule, boost::json::value value) {
                 return invalid();
             }
             result.value = *price.amount;
-            result.currency = std::move(price.currency);
+            result.currency = currency_with_hint(std::move(price.currency), rule.currency);
             return result;
         }
         case value_kind::availability: {

@@ -3,6 +3,7 @@
 #include "engine/core/text.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/normalize/availability.hpp"
+#include "pipelines/normalize/currency_hint.hpp"
 #include "pipelines/normalize/price.hpp"
 
 #include <algorithm>
@@ -80,7 +81,7 @@ converted convert(const field_rule& rule, const std::string& text, const referen
                 return invalid();
             }
             result.value = *price.amount;
-            result.currency = std::move(price.currency);
+            result.currency = currency_with_hint(std::move(price.currency), rule.currency);
             return result;
         }
         case value_kind::availability: {

@@ -165,6 +165,13 @@ TEST_CASE("extract_html_fields converts by `as` like the JSON extractor", "[unit
     const auto hinted_item = extract_html_fields(document, hinted_fields, hinted_rules);
     CHECK(hinted_item.at("price").as_double() == Approx(4711));
     CHECK(hinted_item.at("currency") == "CHF");
+    // ... and when the text has only an ambiguous symbol ("$ 12.50" with the hint CHF).
+    const auto ambiguous = html_document::parse(R"(<p class="q">$ 12.50</p>)", "http://127.0.0.1/");
+    field_rule franc = css_rule("price", "p.q", true, {}, value_kind::price);
+    franc.currency = "CHF";
+    const std::vector<field_rule> franc_rules = {franc};
+    const std::vector<html_field> franc_fields = {html_field(franc)};
+    CHECK(extract_html_fields(ambiguous, franc_fields, franc_rules).at("currency") == "CHF");
 
     CHECK_THROWS_AS(extract_html_fields(document, hinted_fields, rules), std::invalid_argument);
 }

@@ -293,6 +293,22 @@ TEST_CASE("as: price", "[unit][json_extractor]") {
         CHECK(result.items[0].at("eu") == 12.5);
         CHECK(result.items[0].at("currency") == "EUR");
     }
+    SECTION("a currency hint names an ambiguous symbol, never a code the text determines") {
+        field_rule rule = field("usd", "/p", value_kind::price);
+        rule.currency = "USD";
+        const json_extractor extractor(json_rule({rule}));
+        for (const auto& [text, currency] :
+             std::vector<std::pair<std::string, std::string>>{{"$1,299.00", "USD"},
+                                                              {"1 299 kr", "USD"},
+                                                              {"£12", "GBP"},
+                                                              {"EUR 4,50", "EUR"},
+                                                              {"12.00", "USD"}}) {
+            CAPTURE(text);
+            const auto result = run(extractor, R"({"p":")" + text + R"("})");
+            REQUIRE(result.items.size() == 1);
+            CHECK(result.items[0].at("currency") == currency.c_str());
+        }
+    }
     SECTION("no number in the text is an invalid value") {
         CHECK(extract_one(R"({"v":"call us"})", "/v", value_kind::price, &outcome).is_null());
         CHECK(outcome.values_invalid == 1);

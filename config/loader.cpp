@@ -970,10 +970,10 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
                        "a JSON Pointer like /price or /offers/0/price");
         }
     } else {
-        s = std::make_unique<section>(
-            r, n, path,
-            std::initializer_list<std::string_view>{"css", "xpath", "text", "attribute", "raw",
-                                                    "as", "decimal_separator", "currency"});
+        s = std::make_unique<section>(r, n, path,
+                                      std::initializer_list<std::string_view>{
+                                          "css", "xpath", "text", "attribute", "raw", "as",
+                                          "decimal_separator", "currency", "regex", "default"});
         const auto* css = s->get("css");
         const auto* xpath = s->get("xpath");
         if ((css == nullptr) == (xpath == nullptr)) {
@@ -995,6 +995,12 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
         }
         if (const auto* v = s->get("raw")) {
             field.raw = r.boolean(*v, s->path_of("raw"));
+        }
+        if (const auto* v = s->get("regex")) {
+            field.pattern = pipelines::make_field_pattern(r.regex(*v, s->path_of("regex")));
+        }
+        if (const auto* v = s->get("default")) {
+            field.default_value = r.text(*v, s->path_of("default"));
         }
     }
     if (const auto* v = s->get("as")) {

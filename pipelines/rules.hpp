@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,9 @@ namespace harvest::pipelines {
 
 // url: html only, the value resolved against the page's URL and its <base href> (absolute).
 enum class value_kind { raw, string, number, integer, boolean, price, availability, url };
+
+// A field's `regex`, compiled once (pipelines/html/html.hpp: make_field_pattern).
+struct field_pattern;
 
 struct field_rule {
     std::string name;
@@ -30,6 +34,11 @@ struct field_rule {
     value_kind as = value_kind::raw;
     std::optional<char> decimal_separator;  // price hint
     std::string currency;                   // price hint (ISO 4217)
+    // html: post-processing of the selected text, before `as`. `pattern`: its first match (the
+    // first group's text, when the regex has groups); no match is no value. `default_value`:
+    // the text when nothing is selected or the regex does not match.
+    std::shared_ptr<const field_pattern> pattern;
+    std::optional<std::string> default_value;
 };
 
 enum class extract_type { json, jsonld, microdata, html };

@@ -101,6 +101,50 @@ constexpr bool istarts_with(std::string_view text, std::string_view prefix) {
     return number ? integral_double(*number) : std::nullopt;
 }
 
+// The first number written in free text, for numbers given with their units or words around
+// them: "12 in stock" is 12, "4.5 out of 5" is 4.5, "(1,234 reviews)" is 1234, "-3 °C" is -3.
+// A ',' (or a space, or a no-break space) followed by exactly three digits groups thousands;
+// a '.' followed by digits starts the fraction. Nothing when the text has no digit.
+[[nodiscard]] inline std::optional<double> first_number(std::string_view text) {
+    const auto digit = [&](std::size_t i) {
+        return i < text.size() && text[i] >= '0' && text[i] <= '9';
+    };
+    std::size_t i = 0;
+    while (i < text.size() && !digit(i)) {
+        ++i;
+    }
+    if (i == text.size()) {
+        return std::nullopt;
+    }
+    const bool negative = i > 0 && text[i - 1] == '-';
+    std::string number = negative ? "-" : "";
+    while (true) {
+        while (digit(i)) {
+            number += text[i++];
+        }
+        // A thousands separator: ',' or ' ' (or U+00A0, two bytes) before exactly 3 digits.
+        std::size_t width = 0;
+        if (i < text.size() && (text[i] == ',' || text[i] == ' ')) {
+            width = 1;
+        } else if (text.substr(i, 2) == "\xC2\xA0") {
+            width = 2;
+        }
+        if (width != 0 && digit(i + width) && digit(i + width + 1) && digit(i + width + 2) &&
+            !digit(i + width + 3)) {
+            i += width;
+            continue;
+        }
+        break;
+    }
+    if (i + 1 < text.size() && text[i] == '.' && digit(i + 1)) {
+        number += text[i++];
+        while (digit(i)) {
+            number += text[i++];
+        }
+    }
+    return parse_double(number);
+}
+
 // Length of the well-formed UTF-8 sequence at text[pos] (1-4), or 0 when the bytes there are
 // not one: a stray continuation byte, an overlong form, a surrogate, a code point above
 // U+10FFFF or a sequence cut short by the end of `text` (Unicode 15 table 3-7).

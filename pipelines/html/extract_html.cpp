@@ -48,7 +48,11 @@ converted convert(const field_rule& rule, const std::string& text, const referen
             result.value = boost::json::string(text);
             return result;
         case value_kind::number: {
-            const auto number = core::parse_double(text);
+            // The text's number, else its first number ("4.5 out of 5", "12 in stock").
+            auto number = core::parse_double(text);
+            if (!number) {
+                number = core::first_number(text);
+            }
             if (!number) {
                 return invalid();
             }
@@ -56,7 +60,11 @@ converted convert(const field_rule& rule, const std::string& text, const referen
             return result;
         }
         case value_kind::integer: {
-            const auto integer = core::parse_int64(text);
+            auto integer = core::parse_int64(text);
+            if (!integer) {
+                const auto number = core::first_number(text);
+                integer = number ? core::integral_double(*number) : std::nullopt;
+            }
             if (!integer) {
                 return invalid();
             }
@@ -126,7 +134,21 @@ boost::json::object convert_html_fields(const std::vector<std::optional<std::str
     boost::json::object item;
     std::string price_currency;
     for (std::size_t i = 0; i < firsts.size(); ++i) {
-        const std::optional<std::string>& text = firsts[i];
+        const std::optional<std::string>* selected = &firsts[i];
+        std::optional<std::string> processed;
+        if (rules[i].pattern || rules[i].default_value) {
+            // Post-processing: the regex's part of the text, else the default.
+            if (firsts[i] && rules[i].pattern) {
+                processed = apply_field_pattern(*rules[i].pattern, *firsts[i]);
+            } else {
+                processed = firsts[i];
+            }
+            if (!processed) {
+                processed = rules[i].default_value;
+            }
+            selected = &processed;
+        }
+        const std::optional<std::string>& text = *selected;
         if (!text) {
             item[rules[i].name] = nullptr;
             continue;

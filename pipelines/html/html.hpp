@@ -194,6 +194,14 @@ class link_rule {
     std::vector<std::regex> deny_;
 };
 
+// A field's `regex` (ECMAScript), compiled: throws std::invalid_argument when it does not
+// compile.
+std::shared_ptr<const field_pattern> make_field_pattern(const std::string& regex);
+
+// What a field's `regex` keeps of `text`: its first match's first group (the whole match when
+// the regex has no group); nullopt when it does not match (or the group did not take part).
+std::optional<std::string> apply_field_pattern(const field_pattern& pattern, std::string_view text);
+
 // Where a page's relative references point: its first <base href> (itself resolved against the
 // page's URL) or its URL.
 class reference_base {

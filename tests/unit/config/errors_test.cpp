@@ -1,6 +1,7 @@
 // Every error class names demo.yaml:line:col, what is wrong and what would be right.
 
 #include "config_test_util.hpp"
+#include "pipelines/html/html.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -279,4 +280,29 @@ TEST_CASE("sitemap seeds are validated; the optional sections parse", "[unit]") 
 TEST_CASE("circuit_breaker.min_open_for must not exceed open_for", "[unit]") {
     check_error(minimal + "circuit_breaker:\n  min_open_for: 5s\n  open_for: 2s\n", 5, 17,
                 "'circuit_breaker.min_open_for' must not exceed 'circuit_breaker.open_for'");
+}
+
+TEST_CASE("html fields: regex and default post-process the selected text", "[unit]") {
+    const std::string head = minimal + "extract:\n  - type: html\n    fields:\n";
+    const auto c = config_test::parse(
+        head +
+        "      stock: {css: p.stock, text: true, regex: \"\\\\((\\\\d+) available\\\\)\", "
+        "as: int, default: 0}\n"
+        "      sku: {css: p.sku, text: true, regex: \"[A-Z]{2}-\\\\d+\"}\n");
+    REQUIRE(c.extract.size() == 1);
+    REQUIRE(c.extract[0].fields[0].pattern);
+    CHECK(c.extract[0].fields[0].default_value == std::optional<std::string>("0"));
+    CHECK(c.extract[0].fields[1].pattern);
+    CHECK_FALSE(c.extract[0].fields[1].default_value);
+    CHECK(harvest::pipelines::apply_field_pattern(*c.extract[0].fields[0].pattern,
+                                                  "In stock (22 available)") ==
+          std::optional<std::string>("22"));
+    CHECK(
+        harvest::pipelines::apply_field_pattern(*c.extract[0].fields[1].pattern, "SKU: AB-1234") ==
+        std::optional<std::string>("AB-1234"));
+    check_error(head + "      s: {css: p, text: true, regex: \"(\"}\n", 7, 38,
+                "'extract.0.fields.s.regex' must be a valid regular expression");
+    check_error(
+        minimal + "extract:\n  - type: json\n    fields:\n      u: {pointer: /u, regex: x}\n", 7,
+        24, "unknown key 'regex'");
 }

@@ -3,6 +3,8 @@
 #include "config/loader.hpp"
 #include "config_test_util.hpp"
 
+#include "pipelines/html/html.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -264,6 +266,7 @@ extract:
       title: {css: "h1#title", text: true}
       price: {xpath: "//span[@class='price']", text: true, as: price}
       image: {css: "img.main", attribute: src}
+      stock: {css: p.stock, text: true, regex: "(\\d+) left", as: int, default: 0}
     required: [title]
 )");
     REQUIRE(c.follow.size() == 2);
@@ -280,12 +283,17 @@ extract:
     CHECK(c.extract[2].type == pipelines::extract_type::microdata);
     const auto& html = c.extract[3];
     CHECK(html.type == pipelines::extract_type::html);
-    REQUIRE(html.fields.size() == 3);
+    REQUIRE(html.fields.size() == 4);
     CHECK(html.fields[0].css == "h1#title");
     CHECK(html.fields[0].text);
     CHECK(html.fields[1].xpath == "//span[@class='price']");
     CHECK(html.fields[1].as == pipelines::value_kind::price);
     CHECK(html.fields[2].attribute == "src");
+    REQUIRE(html.fields[3].pattern);
+    CHECK(pipelines::apply_field_pattern(*html.fields[3].pattern, "only 3 left") ==
+          std::optional<std::string>("3"));
+    CHECK(html.fields[3].default_value == std::optional<std::string>("0"));
+    CHECK(html.fields[3].as == pipelines::value_kind::integer);
     CHECK(html.required == std::vector<std::string>{"title"});
 }
 

@@ -114,7 +114,8 @@ TEST_CASE("extract_html_fields converts by `as` like the JSON extractor", "[unit
         css_rule("sku", "span.sku", true, {}, value_kind::integer),
         css_rule("rating", "span.rating", false, "data-value", value_kind::number),
         css_rule("is_new", "span.flag", false, "data-new", value_kind::boolean),
-        css_rule("bad_number", "span.rating", true, {}, value_kind::number),
+        css_rule("units_number", "span.rating", true, {}, value_kind::number),
+        css_rule("bad_number", "div.stock", true, {}, value_kind::number),
         css_rule("missing", "h2.none", true, {}, value_kind::string),
         css_rule("sku_string", "span.sku", false, "data-id", value_kind::string),
     };
@@ -133,7 +134,8 @@ TEST_CASE("extract_html_fields converts by `as` like the JSON extractor", "[unit
     CHECK(item.at("sku") == 4711);
     CHECK(item.at("rating").as_double() == Approx(4.5));
     CHECK(item.at("is_new") == true);
-    CHECK(item.at("bad_number").is_null());  // "4.5 of 5" is not a number
+    CHECK(item.at("units_number") == 4.5);   // "4.5 of 5": its first number
+    CHECK(item.at("bad_number").is_null());  // "In stock" holds no number
     CHECK(item.at("missing").is_null());
     CHECK(item.at("sku_string") == "4711");
     CHECK(item.at("currency") == "EUR");

@@ -1,0 +1,93 @@
+// Field post-processing of html fields (docs/config.md, "Field post-processing"): `regex` keeps
+// a part of the selected text, `default` stands in when nothing is selected or the regex does not
+// match, and `as: number` / `as: int` read a number written with its units. Both the libxml2 path
+// and the tree-less one must agree.
+#include "pipelines/html/fast_html.hpp"
+#include "pipelines/html/html.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace harvest::pipelines;
+
+namespace {
+
+field_rule text_rule(std::string name, std::string css, value_kind as = value_kind::raw) {
+    field_rule rule;
+    rule.name = std::move(name);
+    rule.css = std::move(css);
+    rule.text = true;
+    rule.as = as;
+    return rule;
+}
+
+boost::json::object extract_both(const std::string& page, const std::vector<field_rule>& rules,
+                                 std::uint64_t& invalid) {
+    const std::string url = "http://127.0.0.1/p/1";
+    const std::vector<html_field> fields(rules.begin(), rules.end());
+    invalid = 0;
+    auto tree = extract_html_fields(html_document::parse(page, url), fields, rules, &invalid);
+    const auto selection = fast_html_selection::compile(fast_selection_rules(rules));
+    REQUIRE(selection);
+    std::uint64_t fast_invalid = 0;
+    const auto fast = extract_html_fields_fast(*selection, page, rules, &fast_invalid, url);
+    REQUIRE(fast);
+    CHECK(*fast == tree);
+    CHECK(fast_invalid == invalid);
+    return tree;
+}
+
+}  // namespace
+
+TEST_CASE("regex keeps the first group of the first match, default fills what is missing",
+          "[unit]") {
+    const std::string page =
+        "<html><body><p class=stock>In stock (22 available)</p><p class=sku>SKU: AB-1234</p>"
+        "<p class=out>Out of stock</p></body></html>";
+    auto stock = text_rule("stock", "p.stock", value_kind::integer);
+    stock.pattern = make_field_pattern(R"(\((\d+) available\))");
+    auto out = text_rule("out", "p.out", value_kind::integer);
+    out.pattern = make_field_pattern(R"(\((\d+) available\))");
+    out.default_value = "0";
+    auto sku = text_rule("sku", "p.sku");
+    sku.pattern = make_field_pattern(R"([A-Z]{2}-\d+)");
+    auto missing = text_rule("label", "p.label");
+    missing.default_value = "none";
+    auto unmatched = text_rule("unmatched", "p.sku");
+    unmatched.pattern = make_field_pattern("EAN: (\\d+)");
+    std::uint64_t invalid = 0;
+    const auto item = extract_both(page, {stock, out, sku, missing, unmatched}, invalid);
+    CHECK(item.at("stock") == 22);
+    CHECK(item.at("out") == 0);
+    CHECK(item.at("sku") == "AB-1234");
+    CHECK(item.at("label") == "none");
+    CHECK(item.at("unmatched").is_null());
+    CHECK(invalid == 0);  // a regex that does not match is a missing value, not an invalid one
+    CHECK_THROWS_AS(make_field_pattern("("), std::invalid_argument);
+}
+
+TEST_CASE("as: number and as: int read a number written with its units", "[unit]") {
+    const std::string page =
+        "<html><body><p class=r>4.5 out of 5</p><p class=n>(1,234 reviews)</p>"
+        "<p class=t>-3 °C</p><p class=w>Weight: 1 250 g</p><p class=h>4.5 stars</p>"
+        "<p class=none>no number</p></body></html>";
+    const std::vector<field_rule> rules{
+        text_rule("rating", "p.r", value_kind::number),
+        text_rule("reviews", "p.n", value_kind::integer),
+        text_rule("temperature", "p.t", value_kind::integer),
+        text_rule("weight", "p.w", value_kind::number),
+        text_rule("half", "p.h", value_kind::integer),
+        text_rule("none", "p.none", value_kind::number),
+    };
+    std::uint64_t invalid = 0;
+    const auto item = extract_both(page, rules, invalid);
+    CHECK(item.at("rating") == 4.5);
+    CHECK(item.at("reviews") == 1234);
+    CHECK(item.at("temperature") == -3);
+    CHECK(item.at("weight") == 1250.0);
+    CHECK(item.at("half").is_null());  // 4.5 is no integer
+    CHECK(item.at("none").is_null());
+    CHECK(invalid == 2);
+}

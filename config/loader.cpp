@@ -970,10 +970,11 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
                        "a JSON Pointer like /price or /offers/0/price");
         }
     } else {
-        s = std::make_unique<section>(r, n, path,
-                                      std::initializer_list<std::string_view>{
-                                          "css", "xpath", "text", "attribute", "raw", "as",
-                                          "decimal_separator", "currency", "regex", "default"});
+        s = std::make_unique<section>(
+            r, n, path,
+            std::initializer_list<std::string_view>{"css", "xpath", "text", "attribute", "raw",
+                                                    "as", "decimal_separator", "currency", "regex",
+                                                    "default", "all", "join"});
         const auto* css = s->get("css");
         const auto* xpath = s->get("xpath");
         if ((css == nullptr) == (xpath == nullptr)) {
@@ -1001,6 +1002,15 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
         }
         if (const auto* v = s->get("default")) {
             field.default_value = r.text(*v, s->path_of("default"));
+        }
+        if (const auto* v = s->get("all")) {
+            field.all = r.boolean(*v, s->path_of("all"));
+        }
+        if (const auto* v = s->get("join")) {
+            field.join = r.text(*v, s->path_of("join"));
+            if (!field.all) {
+                r.error(v->where, "'" + s->path_of("join") + "' applies only with all: true");
+            }
         }
     }
     if (const auto* v = s->get("as")) {

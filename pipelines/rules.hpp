@@ -39,6 +39,10 @@ struct field_rule {
     // the text when nothing is selected or the regex does not match.
     std::shared_ptr<const field_pattern> pattern;
     std::optional<std::string> default_value;
+    // html: every selected value, as a list (each post-processed and converted); with `join`,
+    // the values' texts joined with it into one text before `as`.
+    bool all = false;
+    std::optional<std::string> join;
 };
 
 enum class extract_type { json, jsonld, microdata, html };

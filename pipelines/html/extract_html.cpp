@@ -113,54 +113,93 @@ boost::json::object extract_html_fields(const html_document& document,
     if (fields.size() != rules.size()) {
         throw std::invalid_argument("extract_html_fields: one html_field per field_rule");
     }
-    std::vector<std::optional<std::string>> firsts;
-    firsts.reserve(fields.size());
-    for (const auto& field : fields) {
-        firsts.push_back(field.first(document));
+    std::vector<std::vector<std::string>> selected(fields.size());
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (rules[i].all) {
+            selected[i] = fields[i].all(document);
+        } else if (auto first = fields[i].first(document)) {
+            selected[i].push_back(std::move(*first));
+        }
     }
     if (!needs_reference_base(rules)) {
-        return convert_html_fields(firsts, rules, values_invalid);
+        return convert_html_fields(std::move(selected), rules, values_invalid);
     }
     const reference_base base(document.url(), first_base_href(document));
-    return convert_html_fields(firsts, rules, values_invalid, &base);
+    return convert_html_fields(std::move(selected), rules, values_invalid, &base);
 }
 
-boost::json::object convert_html_fields(const std::vector<std::optional<std::string>>& firsts,
+namespace {
+
+// A field's texts after `regex` (those it does not match left out) and `join`; `default` when
+// none is left.
+std::vector<std::string> post_process(const field_rule& rule, std::vector<std::string> texts) {
+    if (rule.pattern) {
+        std::vector<std::string> kept;
+        kept.reserve(texts.size());
+        for (const auto& text : texts) {
+            if (auto part = apply_field_pattern(*rule.pattern, text)) {
+                kept.push_back(std::move(*part));
+            }
+        }
+        texts = std::move(kept);
+    }
+    if (rule.join && !texts.empty()) {
+        std::string joined = std::move(texts.front());
+        for (std::size_t i = 1; i < texts.size(); ++i) {
+            joined += *rule.join;
+            joined += texts[i];
+        }
+        texts.assign(1, std::move(joined));
+    }
+    if (texts.empty() && rule.default_value) {
+        texts.push_back(*rule.default_value);
+    }
+    return texts;
+}
+
+}  // namespace
+
+boost::json::object convert_html_fields(std::vector<std::vector<std::string>> selected,
                                         const std::vector<field_rule>& rules,
                                         std::uint64_t* values_invalid, const reference_base* base) {
-    if (firsts.size() != rules.size()) {
-        throw std::invalid_argument("convert_html_fields: one value per field_rule");
+    if (selected.size() != rules.size()) {
+        throw std::invalid_argument("convert_html_fields: one value list per field_rule");
     }
     boost::json::object item;
     std::string price_currency;
-    for (std::size_t i = 0; i < firsts.size(); ++i) {
-        const std::optional<std::string>* selected = &firsts[i];
-        std::optional<std::string> processed;
-        if (rules[i].pattern || rules[i].default_value) {
-            // Post-processing: the regex's part of the text, else the default.
-            if (firsts[i] && rules[i].pattern) {
-                processed = apply_field_pattern(*rules[i].pattern, *firsts[i]);
-            } else {
-                processed = firsts[i];
-            }
-            if (!processed) {
-                processed = rules[i].default_value;
-            }
-            selected = &processed;
-        }
-        const std::optional<std::string>& text = *selected;
-        if (!text) {
-            item[rules[i].name] = nullptr;
-            continue;
-        }
-        converted value = convert(rules[i], *text, base);
+    const auto convert_one = [&](const field_rule& rule, const std::string& text) {
+        converted value = convert(rule, text, base);
         if (value.invalid && values_invalid != nullptr) {
             ++*values_invalid;
         }
         if (price_currency.empty() && !value.currency.empty()) {
             price_currency = std::move(value.currency);
         }
-        item[rules[i].name] = std::move(value.value);
+        return std::move(value.value);
+    };
+    for (std::size_t i = 0; i < selected.size(); ++i) {
+        const field_rule& rule = rules[i];
+        if (!rule.all && selected[i].size() > 1) {
+            selected[i].resize(1);  // the first value only
+        }
+        std::vector<std::string> texts = rule.pattern || rule.default_value || rule.join
+                                             ? post_process(rule, std::move(selected[i]))
+                                             : std::move(selected[i]);
+        if (rule.all && !rule.join) {
+            boost::json::array list;
+            list.reserve(texts.size());
+            for (const auto& text : texts) {
+                auto value = convert_one(rule, text);
+                if (!value.is_null()) {
+                    list.push_back(std::move(value));
+                }
+            }
+            item[rule.name] = std::move(list);
+        } else if (texts.empty()) {
+            item[rule.name] = nullptr;
+        } else {
+            item[rule.name] = convert_one(rule, texts.front());
+        }
     }
     if (!price_currency.empty()) {
         const auto it = item.find("currency");

@@ -1060,26 +1060,25 @@ std::optional<boost::json::object> extract_html_fields_fast(const fast_html_sele
                                                             const std::vector<field_rule>& rules,
                                                             std::uint64_t* values_invalid,
                                                             std::string_view page_url) {
-    auto values = selection.select(bytes, true);
+    const bool every_value =
+        std::any_of(rules.begin(), rules.end(), [](const field_rule& rule) { return rule.all; });
+    auto values = selection.select(bytes, /*first_only=*/!every_value);
     const bool with_base = needs_reference_base(rules);
     if (!values || values->size() != rules.size() + (with_base ? 1 : 0)) {
         return std::nullopt;
     }
-    std::vector<std::optional<std::string>> firsts(rules.size());
-    for (std::size_t i = 0; i < rules.size(); ++i) {
-        if (!(*values)[i].empty()) {
-            firsts[i] = std::move((*values)[i].front());
+    std::optional<std::string> base_href;
+    if (with_base) {
+        if (!values->back().empty()) {
+            base_href = std::move(values->back().front());
         }
+        values->pop_back();
     }
     if (!with_base) {
-        return convert_html_fields(firsts, rules, values_invalid);
-    }
-    std::optional<std::string> base_href;
-    if (!values->back().empty()) {
-        base_href = std::move(values->back().front());
+        return convert_html_fields(std::move(*values), rules, values_invalid);
     }
     const reference_base base(page_url, base_href);
-    return convert_html_fields(firsts, rules, values_invalid, &base);
+    return convert_html_fields(std::move(*values), rules, values_invalid, &base);
 }
 
 }  // namespace harvest::pipelines

@@ -253,10 +253,12 @@ boost::json::object extract_html_fields(const html_document& document,
                                         const std::vector<field_rule>& rules,
                                         std::uint64_t* values_invalid = nullptr);
 
-// The conversion half of extract_html_fields: firsts[i] is the first value rules[i] selected
-// (nullopt: none), converted and collected the same way; `base` resolves url values (null: a url
-// value is null, counted invalid).
-boost::json::object convert_html_fields(const std::vector<std::optional<std::string>>& firsts,
+// The conversion half of extract_html_fields: selected[i] holds the values rules[i] selected
+// (every one for an `all` field, else the first or none), post-processed (regex, join,
+// default), converted and collected the same way: an `all` field gives a list of its values
+// that convert (invalid ones counted, left out). `base` resolves url values (null: a url value
+// is null, counted invalid).
+boost::json::object convert_html_fields(std::vector<std::vector<std::string>> selected,
                                         const std::vector<field_rule>& rules,
                                         std::uint64_t* values_invalid = nullptr,
                                         const reference_base* base = nullptr);

@@ -305,4 +305,15 @@ TEST_CASE("html fields: regex and default post-process the selected text", "[uni
     check_error(
         minimal + "extract:\n  - type: json\n    fields:\n      u: {pointer: /u, regex: x}\n", 7,
         24, "unknown key 'regex'");
+    const auto lists =
+        config_test::parse(head +
+                           "      tags: {css: a.tag, text: true, all: true}\n"
+                           "      text: {css: p, text: true, all: true, join: \" \"}\n");
+    CHECK(lists.extract[0].fields[0].all);
+    CHECK_FALSE(lists.extract[0].fields[0].join);
+    CHECK(lists.extract[0].fields[1].join == std::optional<std::string>(" "));
+    check_error(head + "      text: {css: p, text: true, join: \" \"}\n", 7, 40,
+                "'extract.0.fields.text.join' applies only with all: true");
+    check_error(head + "      text: {css: p, text: true, all: 2}\n", 7, 39,
+                "'extract.0.fields.text.all' must be");
 }

@@ -267,6 +267,7 @@ extract:
       price: {xpath: "//span[@class='price']", text: true, as: price}
       image: {css: "img.main", attribute: src}
       stock: {css: p.stock, text: true, regex: "(\\d+) left", as: int, default: 0}
+      materials: {css: li, text: true, all: true, join: ", "}
     required: [title]
 )");
     REQUIRE(c.follow.size() == 2);
@@ -283,7 +284,7 @@ extract:
     CHECK(c.extract[2].type == pipelines::extract_type::microdata);
     const auto& html = c.extract[3];
     CHECK(html.type == pipelines::extract_type::html);
-    REQUIRE(html.fields.size() == 4);
+    REQUIRE(html.fields.size() == 5);
     CHECK(html.fields[0].css == "h1#title");
     CHECK(html.fields[0].text);
     CHECK(html.fields[1].xpath == "//span[@class='price']");
@@ -294,6 +295,9 @@ extract:
           std::optional<std::string>("3"));
     CHECK(html.fields[3].default_value == std::optional<std::string>("0"));
     CHECK(html.fields[3].as == pipelines::value_kind::integer);
+    CHECK_FALSE(html.fields[3].all);
+    CHECK(html.fields[4].all);
+    CHECK(html.fields[4].join == std::optional<std::string>(", "));
     CHECK(html.required == std::vector<std::string>{"title"});
 }
 

@@ -91,3 +91,40 @@ TEST_CASE("as: number and as: int read a number written with its units", "[unit]
     CHECK(item.at("none").is_null());
     CHECK(invalid == 2);
 }
+
+TEST_CASE("all: true gives every selected value as a list, join: one text of them", "[unit]") {
+    const std::string page =
+        "<html><body><ul><li>Cotton</li><li> Linen </li><li>Silk</li></ul>"
+        "<p class=size>Size 38</p><p class=size>Size 40</p><p class=size>one size</p>"
+        "<a class=tag href=/t/a>a</a><a class=tag href=/t/b>b</a></body></html>";
+    auto materials = text_rule("materials", "li");
+    materials.all = true;
+    auto sizes = text_rule("sizes", "p.size", value_kind::integer);
+    sizes.all = true;  // "one size" holds no number: left out, counted invalid
+    auto description = text_rule("description", "li");
+    description.all = true;
+    description.join = ", ";
+    auto tags = text_rule("tags", "a.tag");
+    tags.text = false;
+    tags.attribute = "href";
+    tags.all = true;  // url attributes resolve, one by one
+    auto none = text_rule("none", "h2");
+    none.all = true;
+    auto none_default = text_rule("none_default", "h2");
+    none_default.all = true;
+    none_default.default_value = "n/a";
+    auto first = text_rule("first", "li");  // without all: the first only
+    std::uint64_t invalid = 0;
+    const auto item = extract_both(
+        page, {materials, sizes, description, tags, none, none_default, first}, invalid);
+    CHECK(boost::json::value(item.at("materials")) ==
+          boost::json::value({"Cotton", "Linen", "Silk"}));
+    CHECK(boost::json::value(item.at("sizes")) == boost::json::value({38, 40}));
+    CHECK(item.at("description") == "Cotton, Linen, Silk");
+    CHECK(boost::json::value(item.at("tags")) ==
+          boost::json::value({"http://127.0.0.1/t/a", "http://127.0.0.1/t/b"}));
+    CHECK(item.at("none") == boost::json::array());
+    CHECK(boost::json::value(item.at("none_default")) == boost::json::value({"n/a"}));
+    CHECK(item.at("first") == "Cotton");
+    CHECK(invalid == 1);
+}

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/url/ipv6_address.hpp>
 #include <boost/url/parse.hpp>
 
 namespace harvest::core {
@@ -134,12 +136,40 @@ struct authority {
     std::string username;
     bool has_password = false;
     std::string password;
-    std::string host;  // without brackets
+    std::string host;  // without brackets; a name is ASCII (host_to_ascii), a literal lower-cased
     bool bracketed = false;
+    bool has_port = false;  // a ':' after the host, even with no digits
     std::optional<std::uint32_t> port;
 };
 
-// Python's SplitResult username/password/hostname/port, with its errors.
+// RFC 3986 IPvFuture: "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
+bool is_ipvfuture(std::string_view s) {
+    if (s.size() < 4 || (s[0] != 'v' && s[0] != 'V')) {
+        return false;
+    }
+    std::size_t i = 1;
+    while (i < s.size() && std::isxdigit(static_cast<unsigned char>(s[i])) != 0) {
+        ++i;
+    }
+    if (i == 1 || i >= s.size() - 1 || s[i] != '.') {
+        return false;
+    }
+    static constexpr char_set k_ipvfuture_tail{"!$&'()*+,;=:"};
+    return std::all_of(s.begin() + static_cast<std::ptrdiff_t>(i) + 1, s.end(), [](char c) {
+        return k_ipvfuture_tail.contains(static_cast<unsigned char>(c));
+    });
+}
+
+// An IP-literal's inside (RFC 3986): an IPv6address (eight groups, or fewer with one "::"; a
+// dotted IPv4 tail counts as two) or an IPvFuture. No zone identifier, no IPv4 in brackets.
+bool is_ip_literal(std::string_view s) {
+    return boost::urls::parse_ipv6_address(s).has_value() || is_ipvfuture(s);
+}
+
+// Python's SplitResult username/password/hostname/port with its errors, stricter where Python
+// lets a URL through that names a different host than it seems to: a bracketed host must be a
+// valid IP literal and the whole host (nothing before '[', nothing but ":port" after ']'); a
+// host name must pass host_to_ascii; credentials or a port need a host.
 result<authority> parse_authority(std::string_view netloc) {
     const bool open = netloc.find('[') != std::string_view::npos;
     const bool close = netloc.find(']') != std::string_view::npos;
@@ -160,26 +190,35 @@ result<authority> parse_authority(std::string_view netloc) {
         }
     }
     std::string_view port;
-    if (const std::size_t lb = hostinfo.find('['); lb != std::string_view::npos) {
-        const std::string_view bracketed = hostinfo.substr(lb + 1);
-        const std::size_t rb = bracketed.find(']');
-        if (rb == std::string_view::npos) {
-            return invalid_url();
+    if (hostinfo.find_first_of("[]") != std::string_view::npos) {
+        const std::size_t rb = hostinfo.find(']');
+        if (hostinfo[0] != '[' || rb == std::string_view::npos) {
+            return invalid_url();  // "prefix.[::1]", "v6a.ip]", "[::1" ...
         }
-        a.host = std::string(bracketed.substr(0, rb));
+        const std::string_view literal = hostinfo.substr(1, rb - 1);
+        const std::string_view after = hostinfo.substr(rb + 1);
+        if (!is_ip_literal(literal) || (!after.empty() && after[0] != ':')) {
+            return invalid_url();  // "[1::2::3]", "[::1].suffix", "[::1]evil.com" ...
+        }
+        a.host = ascii_lowered(literal);
         a.bracketed = true;
-        const std::string_view after = bracketed.substr(rb + 1);
-        if (const std::size_t colon = after.find(':'); colon != std::string_view::npos) {
-            port = after.substr(colon + 1);
-        }
+        a.has_port = !after.empty();
+        port = after.empty() ? after : after.substr(1);
     } else {
         const std::size_t colon = hostinfo.find(':');
-        a.host = std::string(hostinfo.substr(0, colon));
-        if (colon != std::string_view::npos) {
+        a.has_port = colon != std::string_view::npos;
+        if (a.has_port) {
             port = hostinfo.substr(colon + 1);
         }
+        auto name = host_to_ascii(hostinfo.substr(0, colon));
+        if (!name) {
+            return name.error();
+        }
+        a.host = std::move(*name);
     }
-    a.host = ascii_lowered(a.host);
+    if (a.host.empty() && (a.has_userinfo || a.has_port)) {
+        return invalid_url();  // "user@", ":80": WHATWG refuses a missing host here
+    }
     if (!port.empty()) {
         std::uint32_t value = 0;
         for (char c : port) {
@@ -196,17 +235,13 @@ result<authority> parse_authority(std::string_view netloc) {
     return a;
 }
 
-// Host as written into the URL: IPv6 literals keep their brackets; names go through IDNA and
-// stay as they were when IDNA refuses them (w3lib's fallback for empty or too-long labels).
+// Host as written into the URL: IP literals keep their brackets (w3lib drops them from an
+// IPvFuture, which would turn it into a host name); names as host_to_ascii gave them.
 std::string output_host(const authority& a) {
-    if (a.host.find(':') != std::string::npos) {
+    if (a.bracketed) {
         return "[" + a.host + "]";
     }
-    if (a.host.empty()) {
-        return {};
-    }
-    auto ascii = idna_to_ascii(a.host);
-    return ascii ? std::move(*ascii) : a.host;
+    return a.host;
 }
 
 // The netloc written back (empty when the URL has none): userinfo through `escape_userinfo`, the
@@ -384,6 +419,32 @@ result<std::string> safe_url_string(std::string_view url, const safe_url_options
 
 namespace {
 
+// Four decimal octets, each 0..255 without a leading zero (allocates nothing).
+bool is_dotted_quad(std::string_view host) {
+    int octets = 0;
+    std::size_t i = 0;
+    while (i <= host.size()) {
+        const std::size_t end = std::min(host.find('.', i), host.size());
+        const std::string_view octet = host.substr(i, end - i);
+        if (octet.empty() || octet.size() > 3 || (octet.size() > 1 && octet[0] == '0')) {
+            return false;
+        }
+        unsigned value = 0;
+        for (const char c : octet) {
+            if (c < '0' || c > '9') {
+                return false;
+            }
+            value = value * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (value > 255) {
+            return false;
+        }
+        ++octets;
+        i = end + 1;
+    }
+    return octets == 4;
+}
+
 bool is_lower_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
@@ -406,6 +467,7 @@ std::size_t canonical_authority_end(std::string_view url) {
         return std::string_view::npos;
     }
     // Labels of [a-z0-9-], 1..63 bytes, not starting or ending with '-', no "xn--" prefix.
+    const std::size_t host_start = i;
     std::size_t label_start = i;
     for (;; ++i) {
         const char c = i < url.size() ? url[i] : '/';
@@ -422,6 +484,12 @@ std::size_t canonical_authority_end(std::string_view url) {
             continue;
         }
         break;
+    }
+    // A host ending in a number is an IPv4 address (WHATWG); only the plain dotted-quad form is
+    // left to this shortcut, anything else to host_to_ascii's check.
+    if (url[label_start] >= '0' && url[label_start] <= '9' &&
+        !is_dotted_quad(url.substr(host_start, i - host_start))) {
+        return std::string_view::npos;
     }
     if (i < url.size() && url[i] == ':') {
         const std::size_t digits = ++i;
@@ -528,11 +596,15 @@ result<std::string> detail::canonicalize_url_general(std::string_view url,
         return netloc.error();
     }
 
-    // w3lib splits ";params" off the last path segment of special URLs and only quotes them.
+    // w3lib (Python's urlparse) splits ";params" off the last path segment of special URLs and
+    // only quotes them; a ';' in an earlier segment is path like any other character.
     std::string params;
     bool has_params = false;
     if (is_special_scheme(parts.scheme)) {
-        if (const std::size_t semi = parts.path.find(';'); semi != std::string::npos) {
+        const std::size_t last_slash = parts.path.rfind('/');
+        const std::size_t semi =
+            parts.path.find(';', last_slash == std::string::npos ? 0 : last_slash);
+        if (semi != std::string::npos) {
             params = quote(parts.path.substr(semi + 1), k_safe);
             has_params = true;
             parts.path.erase(semi);

@@ -37,8 +37,11 @@ struct canonicalize_options {
 // empty port dropped, path dot-segments removed, percent-encoding normalized (unreserved and
 // harmless reserved characters decoded, `/` `?` `#` kept escaped, hex upper-cased, unsafe
 // characters encoded), query args sorted, spaces as `+`, fragment dropped, empty path -> "/".
-// Errors (errc::invalid_argument) for empty input, a non-numeric or out-of-range port and an
-// unterminated IPv6 literal.
+// Errors (errc::invalid_argument) for empty input, a non-numeric or out-of-range port, and a
+// host that is not one: text around a bracketed host, a bracketed host that is no RFC 3986
+// IP-literal, credentials or a port without a host, a host name host_to_ascii refuses
+// (forbidden or confusable code points, an invalid IPv4 spelling). ';' only splits params off
+// the last path segment; earlier segments are normalized like the rest of the path.
 [[nodiscard]] boost::system::result<std::string> canonicalize_url(
     std::string_view url, const canonicalize_options& options = {});
 
@@ -63,7 +66,7 @@ struct safe_url_options {
 // Percent-encodes what is unsafe in a URL, as w3lib's safe_url_string: tabs/newlines removed,
 // leading/trailing C0 and spaces stripped, `\` read as `/` in special schemes, IDNA hosts to
 // punycode (with a small built-in case mapping instead of full nameprep), userinfo re-escaped.
-// Already-safe URLs come back unchanged. Errors for an invalid port or IPv6 literal.
+// Already-safe URLs come back unchanged. Errors for an invalid port or host, as canonicalize_url.
 [[nodiscard]] boost::system::result<std::string> safe_url_string(std::string_view url);
 [[nodiscard]] boost::system::result<std::string> safe_url_string(std::string_view url,
                                                                  const safe_url_options& options);

@@ -1,5 +1,6 @@
 #include "engine/net/url.hpp"
 
+#include "engine/core/idna.hpp"
 #include "engine/core/text.hpp"
 #include "engine/net/fetch_error.hpp"
 
@@ -8,10 +9,20 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace harvest::net {
 
 namespace {
+
+// Whether the authority ends where RFC 3986 says: the path after it is empty or starts with
+// '/'. Boost.URL 1.81 reads "http://1.2.3.4.5/" as the IPv4 host 1.2.3.4 followed by the path
+// ".5/" (and "http://[::1].x/" as [::1] and ".x/"): such a URL names another host than the
+// one it seems to and is refused.
+bool authority_ends_at_path(const boost::urls::url_view& u) {
+    const auto path = u.encoded_path();
+    return !u.has_authority() || path.empty() || path.front() == '/';
+}
 
 // 0 when the scheme is neither http nor https.
 std::uint16_t default_port(std::string_view scheme) {
@@ -145,6 +156,27 @@ std::optional<simple_http_url> split_simple_http_url(std::string_view url) noexc
         return std::nullopt;
     }
     out.host_is_ipv4 = ipv4 == ipv4_match::exact;
+    if (!out.host_is_ipv4) {
+        // A name ending in a number (its last label all digits, or "0x" and hex) is an IPv4
+        // address in another spelling or an invalid one ("192.168.0.256"): core::host_to_ascii
+        // decides, on the general path.
+        std::string_view name = out.host;
+        if (name.ends_with('.')) {
+            name.remove_suffix(1);
+        }
+        const std::size_t dot = name.rfind('.');
+        std::string_view last = dot == std::string_view::npos ? name : name.substr(dot + 1);
+        const bool hex = last.starts_with("0x") || last.starts_with("0X");
+        if (hex) {
+            last.remove_prefix(2);
+        }
+        const bool number = std::all_of(last.begin(), last.end(), [hex](char c) {
+            return is_digit(c) || (hex && std::isxdigit(static_cast<unsigned char>(c)) != 0);
+        });
+        if (number && (hex || !last.empty())) {
+            return std::nullopt;
+        }
+    }
     return out;
 }
 
@@ -194,6 +226,9 @@ boost::system::result<url_parts> parse_http_url(std::string_view url) {
         parsed = with_fragment;
     }
     const boost::urls::url_view& u = *parsed;
+    if (!authority_ends_at_path(u)) {
+        return fetch_error::protocol;
+    }
     const std::string scheme = core::ascii_lowered(u.scheme());
     const std::uint16_t default_p = default_port(scheme);
     if (default_p == 0) {
@@ -232,13 +267,32 @@ boost::system::result<url_parts> parse_http_url(std::string_view url) {
             parts.host = u.host_ipv6_address().to_string();
             parts.host_is_ip = true;
             break;
-        case boost::urls::host_type::name:
-            parts.host = core::ascii_lowered(u.host_name());
+        case boost::urls::host_type::name: {
+            // Checked as the core reads a host (escapes decoded, IDNA, WHATWG's forbidden code
+            // points, numeric hosts): "evil.com%2F.example.com", "example%EF%BC%83.com" or
+            // "192.168.0.256" are refused here, before any lookup or connection.
+            const std::string_view written(u.encoded_host().data(), u.encoded_host().size());
+            auto name = core::host_to_ascii(written);
+            if (!name) {
+                return fetch_error::protocol;
+            }
+            if (written.find('%') != std::string_view::npos) {
+                // Host header and SNI name the host that is looked up, not its escaped spelling.
+                parts.host_header = *name;
+                if (u.has_port() && !u.port().empty()) {
+                    parts.host_header += ':';
+                    parts.host_header.append(u.port().data(), u.port().size());
+                }
+            }
+            parts.host = std::move(*name);
             break;
+        }
         default:
             return fetch_error::protocol;  // IPvFuture and friends
     }
-    parts.host_header = u.encoded_host_and_port();
+    if (parts.host_header.empty()) {
+        parts.host_header = u.encoded_host_and_port();
+    }
     parts.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
     if (u.has_query()) {
         parts.target += '?';
@@ -296,16 +350,27 @@ std::optional<origin_parts> split_origin(std::string_view url, bool key_only) {
         return out;
     }
     auto parsed = boost::urls::parse_uri(url);
-    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty()) {
-        return std::nullopt;
+    if (!parsed || !parsed->has_authority() || parsed->encoded_host().empty() ||
+        !authority_ends_at_path(*parsed) ||
+        parsed->host_type() == boost::urls::host_type::ipvfuture) {
+        return std::nullopt;  // no host, or none a fetch could reach (see parse_http_url)
     }
     const std::string scheme = core::ascii_lowered(parsed->scheme());
     const std::string_view default_port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
     const std::string_view port = parsed->has_port() && !parsed->port().empty()
                                       ? std::string_view(parsed->port())
                                       : default_port;
+    std::string host = core::ascii_lowered(parsed->encoded_host());
+    if (parsed->host_type() == boost::urls::host_type::name) {
+        // The host the fetch would look up (see parse_http_url); none for a host it refuses.
+        auto name = core::host_to_ascii(
+            std::string_view(parsed->encoded_host().data(), parsed->encoded_host().size()));
+        if (!name) {
+            return std::nullopt;
+        }
+        host = std::move(*name);
+    }
     origin_parts out;
-    const std::string host = core::ascii_lowered(parsed->encoded_host());
     out.key = scheme + "://" + host + ":" + std::string(port);
     if (!key_only) {
         out.host = host;

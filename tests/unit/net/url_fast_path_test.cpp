@@ -61,11 +61,8 @@ TEST_CASE("parse_http_url: plain URLs read as Boost.URL reads them", "[unit][net
         "http://h/?a=b?c=/d",
         "http://1.2.3.4/",
         "http://255.255.255.255:1/",
-        "http://1.2.3.256/",  // not an IPv4address: a name
-        "http://01.2.3.4/",   // leading zero: a name
-        "http://1.2.3/",
-        "http://1234.1.1.1/",
         "http://1.2.3.45/",
+        "http://a.1b/",  // the last label starts with a digit but is no number: a name
     };
     for (const char* url : urls) {
         CAPTURE(url);
@@ -97,6 +94,18 @@ TEST_CASE("split_simple_http_url leaves the rest to the general parser", "[unit]
     CHECK_FALSE(split_simple_http_url("http://1.2.3.4.5/").has_value());
     CHECK_FALSE(split_simple_http_url("http://1.2.3.4./").has_value());
     CHECK_FALSE(split_simple_http_url("http://1.2.3.45x.example/").has_value());
+    // Names ending in a number that are not an RFC 3986 IPv4address: the general path reads them
+    // as WHATWG does, refusing the invalid ones and keeping the valid ones as written.
+    for (const char* url : {"http://1.2.3.256/", "http://01.2.3.4/", "http://1.2.3/",
+                            "http://1234.1.1.1/", "http://example.1/"}) {
+        CAPTURE(url);
+        CHECK_FALSE(split_simple_http_url(url).has_value());
+    }
+    CHECK(parse_http_url("http://1.2.3.256/").error() == fetch_error::protocol);
+    CHECK(parse_http_url("http://1234.1.1.1/").error() == fetch_error::protocol);
+    CHECK(parse_http_url("http://example.1/").error() == fetch_error::protocol);
+    CHECK(parse_http_url("http://01.2.3.4/")->host == "01.2.3.4");
+    CHECK(parse_http_url("http://1.2.3/")->host == "1.2.3");
     // And the general parser still decides those as before.
     CHECK(parse_http_url("ftp://h/").error() == fetch_error::unsupported_scheme);
     CHECK(parse_http_url("http://h/%41")->target == "/%41");

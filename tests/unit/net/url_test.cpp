@@ -122,3 +122,66 @@ TEST_CASE("dns_cache resolves localhost once per TTL", "[unit]") {
     CHECK(no_cache.hits() == 0);
     CHECK(no_cache.misses() == 2);
 }
+
+TEST_CASE("parse_http_url refuses a host that would name another one", "[unit]") {
+    // Each would otherwise reach DNS, the egress hook or a Host header as something it is not.
+    for (const auto* url : {
+             "http://prefix.[::1]/",                   // text before the brackets
+             "http://[::1].suffix/",                   // text after them
+             "http://[::1]evil.com/",                  //
+             "http://[1:2:3:4:5:6:7]/",                // seven groups
+             "http://[1::2::3]/",                      // two "::"
+             "http://[::1%25eth0]/",                   // zone identifier
+             "http://[v6a.ip]/",                       // IPvFuture: nothing to connect to
+             "http://evil.com%2F.example.com/",        // decodes to '/'
+             "http://evil.com%5C.example.com/",        // '\'
+             "http://evil.com%00.example.com/",        // NUL would cut the name for the resolver
+             "http://evil.com%EF%BC%BC.example.com/",  // full-width '\' (U+FF3C)
+             "https://example%EF%BC%83.com/",          // full-width '#' (U+FF03)
+             "http://evil%E2%92%88com/",               // U+2488 "1."
+             "http://a%20b.example/",                  // space
+             "http://a%25b.example/",                  // a '%' left after decoding
+             "http://%80.example/",                    // not UTF-8
+             "http://192.168.0.256/",                  // ends in a number: an invalid IPv4
+             "http://192.168.0.0.0/",                  //
+             "http://1.2.3.4.5/",                      //
+             "http://example.123/",                    //
+         }) {
+        INFO(url);
+        const auto parts = parse_http_url(url);
+        CHECK_FALSE(parts.has_value());
+        if (!parts) {
+            CHECK(parts.error() == fetch_error::protocol);
+        }
+        CHECK_FALSE(split_origin(url).has_value());
+    }
+    // Raw full-width characters are not a URI at all.
+    CHECK(parse_http_url("https://example\xEF\xBC\x83.com/").error() == fetch_error::protocol);
+    CHECK(parse_http_url("https://evil.com\xEF\xBC\xBC.example.com/").error() ==
+          fetch_error::protocol);
+}
+
+TEST_CASE("parse_http_url reads an escaped or numeric host as the core does", "[unit]") {
+    auto escaped = parse_http_url("http://ex%61mple.COM:8080/p");
+    REQUIRE(escaped.has_value());
+    CHECK(escaped->host == "example.com");
+    CHECK(escaped->host_header == "example.com:8080");
+    CHECK(split_origin("http://ex%61mple.COM:8080/p")->key == "http://example.com:8080");
+
+    auto idn = parse_http_url("http://b%C3%BCcher.de/");
+    REQUIRE(idn.has_value());
+    CHECK(idn->host == "xn--bcher-kva.de");
+    CHECK(idn->host_header == "xn--bcher-kva.de");
+
+    // Valid IPv4 spellings and names with digits stay what they were.
+    auto quad = parse_http_url("http://192.168.0.1/");
+    REQUIRE(quad.has_value());
+    CHECK(quad->host_is_ip);
+    CHECK(parse_http_url("http://0x7f.1/").has_value());
+    CHECK(parse_http_url("http://a.1b/").has_value());
+    CHECK(parse_http_url("http://123.example/").has_value());
+    auto v6 = parse_http_url("http://[::ffff:192.0.2.1]:81/");
+    REQUIRE(v6.has_value());
+    CHECK(v6->host_is_ip);
+    CHECK(v6->port == 81);
+}

@@ -41,7 +41,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The reference, fed in the same pieces: Beast's message parser. (Reads as large as the
     // buffer split differently for the two, which can change the error kind of a malformed
     // header cut short; see tests/unit/net/response_reader_test.cpp.)
-    if (read_size != 0 &&
+    // Bytes the client reads more leniently than Beast (blank lines before the status line, no
+    // reason phrase, split Transfer-Encoding) are compared only where Beast can read them.
+    if (read_size != 0 && harvest::test::beast_equivalent(wire) == wire &&
+        harvest::test::transfer_encoding_lines(wire) <= 1 &&
         !harvest::test::same_reading(
             result, harvest::test::read_with_beast(wire, read_size, head, max_body))) {
         __builtin_trap();

@@ -28,7 +28,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace harvest::net::detail {
 
@@ -54,9 +58,15 @@ inline void reserve_read_room(beast::flat_buffer& buffer, std::size_t room) {
 // (an allocation and a sorted-set insert per field, then a copy of each into the header list)
 // and the body appended piece by piece, never zero-filled first. A known length is reserved at
 // once, with the simdjson padding the client adds later, so a body is allocated once.
+//
+// `masked` lists field names in the bytes about to be parsed whose Transfer-Encoding was hidden
+// from Beast (see recover_transfer_encoding): they are reported under their own name.
 class response_reader final : public http::basic_parser<false> {
   public:
-    explicit response_reader(exchange_result& out) : out_(out) {}
+    explicit response_reader(exchange_result& out, std::vector<const char*> masked = {})
+        : out_(out), masked_(std::move(masked)) {}
+
+    int version() const noexcept { return version_; }
 
   private:
     void on_request_impl(http::verb /*method*/, beast::string_view /*method_str*/,
@@ -65,15 +75,20 @@ class response_reader final : public http::basic_parser<false> {
         ec = http::error::bad_method;  // unreachable: this is a response parser
     }
 
-    void on_response_impl(int code, beast::string_view /*reason*/, int /*version*/,
+    void on_response_impl(int code, beast::string_view /*reason*/, int version,
                           beast::error_code& /*ec*/) override {
         out_.status = static_cast<unsigned>(code);
+        version_ = version;
         out_.headers.reserve(12);
     }
 
     void on_field_impl(http::field /*name*/, beast::string_view name, beast::string_view value,
                        beast::error_code& /*ec*/) override {
-        out_.headers.emplace_back(std::string(name), std::string(value));
+        auto& field = out_.headers.emplace_back(std::string(name), std::string(value));
+        if (!masked_.empty() &&
+            std::find(masked_.begin(), masked_.end(), name.data()) != masked_.end()) {
+            field.first[masked_name_at] = masked_name_from;
+        }
     }
 
     void on_header_impl(beast::error_code& /*ec*/) override {}
@@ -105,7 +120,16 @@ class response_reader final : public http::basic_parser<false> {
 
     void on_finish_impl(beast::error_code& /*ec*/) override {}
 
+  public:
+    // A Transfer-Encoding name hidden from Beast: its '-' made '_' (any other field to Beast).
+    static constexpr std::size_t masked_name_at = 8;
+    static constexpr char masked_name_from = '-';
+    static constexpr char masked_name_to = '_';
+
+  private:
     exchange_result& out_;
+    std::vector<const char*> masked_;
+    int version_ = 11;
 };
 
 // Parses what `buffer` holds. need_more (cleared to success) when the parser wants more bytes
@@ -124,6 +148,124 @@ inline beast::error_code parse_buffered(response_reader& parser, beast::flat_buf
     }
     need_more = !ec && used == 0;
     return ec;
+}
+
+// Leniencies of browsers and curl that Beast's parser lacks, applied to the bytes before it sees
+// them (docs/config.md, "HTTP/1.1 responses"). Each is bounded and leaves malformed input to
+// Beast, which fails it as before.
+
+// Blank-line bytes (CR or LF) skipped before a status line: the stray CRLF some servers send
+// after a body arrives with that response or before the next one on a kept-alive connection.
+// RFC 9112 section 2.2 asks a recipient to ignore at least one empty line before a start line;
+// Chromium takes up to 4 bytes of anything before "HTTP". More is a protocol error.
+inline constexpr std::size_t max_blank_bytes = 4;
+
+inline bool is_blank_byte(char c) noexcept {
+    return c == '\r' || c == '\n';
+}
+
+// Drops up to `budget` CR/LF bytes from the front of `buffer`; returns how many.
+inline std::size_t skip_blank_bytes(beast::flat_buffer& buffer, std::size_t budget) {
+    const auto* p = static_cast<const char*>(buffer.data().data());
+    std::size_t n = 0;
+    while (n < budget && n < buffer.size() && is_blank_byte(p[n])) {
+        ++n;
+    }
+    buffer.consume(n);
+    return n;
+}
+
+// "HTTP/d.d ddd\r": a status line with no reason phrase and no SP before it, which Beast rejects
+// (RFC 9112 section 4 requires the SP; nginx, curl and browsers do without). The SP is inserted
+// so Beast reads an empty reason. False while fewer than 13 bytes are buffered (Beast cannot
+// have parsed or rejected such a line before it holds 13 bytes either); true once decided.
+inline bool settle_status_line(beast::flat_buffer& buffer) {
+    constexpr std::size_t at = 12;  // after "HTTP/1.1 301"
+    if (buffer.size() <= at) {
+        return false;
+    }
+    const auto* p = static_cast<const char*>(buffer.data().data());
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    const bool reasonless = std::memcmp(p, "HTTP/", 5) == 0 && digit(p[5]) && p[6] == '.' &&
+                            digit(p[7]) && p[8] == ' ' && digit(p[9]) && digit(p[10]) &&
+                            digit(p[11]) && p[at] == '\r';
+    if (reasonless) {
+        const std::size_t size = buffer.size();
+        buffer.prepare(1);  // may move the bytes: take the pointer again
+        auto* bytes = static_cast<char*>(buffer.data().data());
+        std::memmove(bytes + at + 1, bytes + at, size - at);
+        bytes[at] = ' ';
+        buffer.commit(1);
+    }
+    return true;
+}
+
+// True when the last coding of a Transfer-Encoding value is chunked.
+inline bool ends_in_chunked(std::string_view value) noexcept {
+    const auto comma = value.rfind(',');
+    std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
+    while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) {
+        last.remove_prefix(1);
+    }
+    while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) {
+        last.remove_suffix(1);
+    }
+    return beast::iequals(last, "chunked");
+}
+
+enum class te_recovery { need_more, recovered, refused };
+
+// Beast fails a Transfer-Encoding field that follows one ending in chunked (its duplicate check),
+// though RFC 9112 section 6.3 reads such a response until the close when the last coding (of
+// all Transfer-Encoding lines taken together) is not chunked, as llhttp and curl do. Called after
+// that failure, with `buffer` starting at the offending field line: once the rest of the header
+// is buffered, checks that the last Transfer-Encoding line is not chunked and that there is no
+// Content-Length (Transfer-Encoding with Content-Length stays a protocol error: it is how requests
+// are smuggled) and no obs-fold, then hides those Transfer-Encoding names from Beast and lists
+// them in `masked`. A fresh parser then reads the rest of the header with no framing field:
+// the body runs to the close. Bounded by header_limit.
+inline te_recovery recover_transfer_encoding(const header_list& parsed, beast::flat_buffer& buffer,
+                                             std::vector<const char*>& masked) {
+    for (const auto& field : parsed) {
+        if (beast::iequals(field.first, "Content-Length")) {
+            return te_recovery::refused;
+        }
+    }
+    auto* bytes = static_cast<char*>(buffer.data().data());
+    const std::string_view rest(bytes, buffer.size());
+    const auto end = rest.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+        return rest.size() >= header_limit ? te_recovery::refused : te_recovery::need_more;
+    }
+    constexpr std::string_view te = "Transfer-Encoding";
+    bool last_chunked = false;
+    std::vector<std::size_t> te_lines;
+    for (std::size_t at = 0; at < end + 2;) {
+        const auto eol = rest.find("\r\n", at);
+        const std::string_view line = rest.substr(at, eol - at);
+        if (line.front() == ' ' || line.front() == '\t') {
+            return te_recovery::refused;  // obs-fold: left to Beast
+        }
+        const auto colon = line.find(':');
+        const std::string_view name = line.substr(0, colon);
+        if (beast::iequals(name, "Content-Length")) {
+            return te_recovery::refused;
+        }
+        if (colon != std::string_view::npos && beast::iequals(name, te)) {
+            te_lines.push_back(at);
+            last_chunked = ends_in_chunked(line.substr(colon + 1));
+        }
+        at = eol + 2;
+    }
+    if (te_lines.empty() || te_lines.front() != 0 || last_chunked) {
+        return te_recovery::refused;  // not the case above, or chunked applied twice
+    }
+    masked.clear();
+    for (const std::size_t at : te_lines) {
+        bytes[at + response_reader::masked_name_at] = response_reader::masked_name_to;
+        masked.push_back(bytes + at);
+    }
+    return te_recovery::recovered;
 }
 
 // Maps an error of the exchange (write, read, parse) to its fetch_error. Connect and handshake
@@ -218,28 +360,78 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
     using boost::asio::use_awaitable;
     exchange_result out;
     auto& lowest = beast::get_lowest_layer(stream);
-    response_reader parser(out);
-    parser.header_limit(header_limit);
-    parser.body_limit(limits.max_body);
-    if (head) {
-        parser.skip(true);
-    }
+    // Replaced (once at most) by recover_transfer_encoding; references would dangle.
+    std::optional<response_reader> parser;
+    const auto start_parser = [&](std::vector<const char*> masked) {
+        parser.emplace(out, std::move(masked));
+        parser->header_limit(header_limit);
+        parser->body_limit(limits.max_body);
+        if (head) {
+            parser->skip(true);
+        }
+    };
+    start_parser({});
     // Reads at most the buffer's free room (512 bytes when there is none): without room
     // reserved here, a small response took four recv calls, one per 512 bytes.
     reserve_read_room(buffer, read_room);
-    bool in_body = false;  // the header is parsed: each read gets idle_read
+    bool in_body = false;           // the header is parsed: each read gets idle_read
+    bool status_settled = false;    // settle_status_line decided
+    std::size_t blank_skipped = 0;  // leading CR/LF dropped, at most max_blank_bytes
+    bool te_pending = false;        // recover_transfer_encoding waits for the header's end
+    bool te_recovered = false;
     // Bounded: every read consumes bytes (or fails), and header and body are capped by limits.
-    while (!parser.is_done()) {
+    while (!parser->is_done()) {
         bool need_more = false;
-        if (auto ec = parse_buffered(parser, buffer, need_more)) {
-            out.got_response_bytes = parser.got_some();
-            out.ec = map_exchange_error(ec);
+        if (!status_settled) {
+            if (!parser->got_some()) {
+                blank_skipped += skip_blank_bytes(buffer, max_blank_bytes - blank_skipped);
+            }
+            status_settled = settle_status_line(buffer);
+        }
+        beast::error_code parse_ec;
+        if (te_pending) {
+            std::vector<const char*> masked;
+            switch (recover_transfer_encoding(out.headers, buffer, masked)) {
+                case te_recovery::need_more:
+                    break;
+                case te_recovery::refused:
+                    parse_ec = http::error::bad_transfer_encoding;
+                    break;
+                case te_recovery::recovered: {
+                    // The status line again (its reason is not kept), then the rest as sent.
+                    const int version = parser->version();
+                    start_parser(std::move(masked));
+                    const std::string line = "HTTP/1." + std::to_string(version % 10) + ' ' +
+                                             std::to_string(out.status) + " \r\n";
+                    parser->put(boost::asio::buffer(line), parse_ec);
+                    if (parse_ec == http::error::need_more) {
+                        parse_ec = {};
+                    }
+                    te_pending = false;
+                    te_recovered = true;
+                    break;
+                }
+            }
+            need_more = !parse_ec;
+        }
+        if (!te_pending && !parse_ec) {
+            parse_ec = parse_buffered(*parser, buffer, need_more);
+            if (parse_ec == http::error::bad_transfer_encoding && !te_recovered &&
+                !parser->is_header_done()) {
+                te_pending = true;  // buffer starts at the field Beast refused
+                continue;
+            }
+        }
+        if (parse_ec) {
+            out.got_response_bytes = parser->got_some();
+            out.ec = map_exchange_error(parse_ec);
             co_return out;
         }
-        if (!in_body && parser.is_header_done()) {
+        if (!in_body && parser->is_header_done()) {
             in_body = true;
-            parser.eager(true);  // from here on, one put() takes all the body bytes it is given
-            if (const auto length = parser.content_length(); length && *length <= limits.max_body) {
+            parser->eager(true);  // from here on, one put() takes all the body bytes it is given
+            if (const auto length = parser->content_length();
+                length && *length <= limits.max_body) {
                 // Room for the rest of the body (up to a bound), so it comes in as few reads
                 // as the socket allows.
                 reserve_read_room(buffer, static_cast<std::size_t>(
@@ -247,7 +439,7 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
             }
             continue;  // what came with the header may already finish the message
         }
-        if (!need_more || parser.is_done()) {
+        if (!need_more || parser->is_done()) {
             continue;
         }
         if (in_body) {
@@ -265,13 +457,17 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
             co_await stream.async_read_some(buffer.prepare(room), as_tuple(use_awaitable));
         buffer.commit(n);
         if (read_ec == boost::asio::error::eof) {
-            if (!parser.got_some()) {
+            if (!parser->got_some()) {
                 out.ec = map_exchange_error(http::error::end_of_stream);
                 co_return out;
             }
             // A body delimited by the close ends here; anything else is cut short.
             beast::error_code eof_ec;
-            parser.put_eof(eof_ec);
+            if (te_pending) {
+                eof_ec = http::error::partial_message;  // the header never ended
+            } else {
+                parser->put_eof(eof_ec);
+            }
             if (eof_ec) {
                 out.got_response_bytes = true;
                 out.ec = map_exchange_error(eof_ec);
@@ -280,7 +476,7 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
             continue;
         }
         if (read_ec) {
-            out.got_response_bytes = parser.got_some() || n != 0;
+            out.got_response_bytes = parser->got_some() || n != 0;
             out.ec = map_exchange_error(read_ec);
             co_return out;
         }
@@ -288,10 +484,16 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
     out.got_response_bytes = true;
     lowest.expires_never();  // the header clock, or the last body read's
     out.last_byte = clock::now();
+    // A stray CRLF after the message is no response to nothing: dropped, the connection stays.
+    if (parser->keep_alive()) {
+        skip_blank_bytes(buffer, max_blank_bytes);
+    }
     if (buffer.size() == 0 && buffer.capacity() > read_room) {
         buffer.shrink_to_fit();  // an idle connection holds no large buffer
     }
-    out.keep_alive = parser.keep_alive() && buffer.size() == 0;
+    // After a recovered Transfer-Encoding the first parser's Connection fields are not known to
+    // the second: such a connection is never reused (its body runs to the close anyway).
+    out.keep_alive = parser->keep_alive() && buffer.size() == 0 && !te_recovered;
     co_return out;
 }
 

@@ -5,7 +5,10 @@
 // headers and bodies, junk, truncation anywhere, pipelined bytes after the message — each read
 // whole and in 1..64-byte pieces. Both must agree on the outcome (the fetch_error it maps to;
 // see the loop for the one split-dependent exception), and on success on the status, every
-// field, the body and keep-alive.
+// field, the body and keep-alive. Where the client is deliberately more lenient than Beast
+// (blank lines before the status line, no reason phrase, a stray CRLF after the message; see
+// engine/net/detail/exchange.hpp and llhttp_response_test.cpp) Beast reads the bytes it would
+// accept for the same response instead.
 
 #include "tests/support/response_reading.hpp"
 
@@ -39,8 +42,12 @@ std::string make_response(std::mt19937_64& rng, bool& head) {
     };
     static const unsigned statuses[] = {200, 200, 200, 100, 204, 301, 304, 404, 429, 503, 999};
     head = pick(10) == 0;
-    std::string wire = pick(8) == 0 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    wire += std::to_string(statuses[pick(std::size(statuses))]) + " OK\r\n";
+    // Blank lines before the status line (a stray CRLF on a kept-alive connection), and status
+    // lines without a reason phrase: read by the client, not by Beast (see the loop).
+    std::string wire = pick(30) == 0 ? std::string("\r\n\r\n\r\n").substr(pick(5)) : "";
+    wire += pick(8) == 0 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    wire += std::to_string(statuses[pick(std::size(statuses))]);
+    wire += pick(30) == 0 ? "\r\n" : " OK\r\n";
     const std::size_t body_size = pick(20) == 0  ? max_body + 1 + pick(100)
                                   : pick(3) == 0 ? pick(3000)
                                                  : pick(80);
@@ -107,6 +114,7 @@ TEST_CASE("the response reader agrees with Beast's message parser on 30,000 resp
     std::size_t succeeded = 0;
     std::size_t failed = 0;
     std::size_t split_dependent = 0;
+    std::size_t lenient_cases = 0;
     for (int i = 0; i < 30000; ++i) {
         bool head = false;
         const std::string wire = make_response(rng, head);
@@ -114,9 +122,16 @@ TEST_CASE("the response reader agrees with Beast's message parser on 30,000 resp
         const auto client = read_with_client(wire, read_size, head, max_body);
         REQUIRE(client);  // the bytes end in EOF: the read completes
         const read_outcome& ours = *client;
-        const read_outcome beasts = read_with_beast(wire, read_size, head, max_body);
+        // The oracle for the client's leniencies before a message: Beast on the bytes it would
+        // accept for them (blank lines dropped, the SP before an empty reason supplied). The
+        // bytes then split differently, so only success or failure must agree, as for reads of
+        // unlimited size.
+        const std::string reference = harvest::test::beast_equivalent(wire);
+        const bool lenient = reference != wire;
+        lenient_cases += lenient ? 1 : 0;
+        const read_outcome beasts = read_with_beast(reference, read_size, head, max_body);
         INFO("case " << i << ", read size " << read_size << ", head " << head << ":\n" << wire);
-        if (read_size != 0) {
+        if (read_size != 0 && !lenient) {
             REQUIRE(ours.ec == beasts.ec);
         } else {
             // Reads as large as the buffer split differently (the client reserves 4 KiB where
@@ -136,10 +151,19 @@ TEST_CASE("the response reader agrees with Beast's message parser on 30,000 resp
         // Status, body, keep-alive and the fields: the reader keeps the wire's order, Beast's
         // fields move a repeated name up behind its first occurrence (compared grouped).
         CAPTURE(ours.status, beasts.status, ours.body.size(), beasts.body.size());
-        REQUIRE(same_reading(ours, beasts));
+        if (lenient && read_size != 0) {
+            // Whether bytes after the message (HEAD, pipelined) are already buffered when it
+            // ends depends on the split, which differs by the bytes Beast was spared.
+            read_outcome reference_reading = beasts;
+            reference_reading.keep_alive = ours.keep_alive;
+            REQUIRE(same_reading(ours, reference_reading));
+        } else {
+            REQUIRE(same_reading(ours, beasts));
+        }
     }
     // Both kinds of outcome are exercised, not only one.
     CHECK(succeeded > 10000);
     CHECK(failed > 3000);
     CHECK(split_dependent < 100);
+    CHECK(lenient_cases > 1000);
 }

@@ -1,8 +1,10 @@
 #include "pipelines/normalize/price.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -27,6 +29,9 @@ constexpr bool is_ascii_letter(char c) {
 }
 constexpr bool is_ascii_upper(char c) {
     return c >= 'A' && c <= 'Z';
+}
+constexpr bool is_ascii_lower(char c) {
+    return c >= 'a' && c <= 'z';
 }
 constexpr char to_ascii_upper(char c) {
     return (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c;
@@ -365,9 +370,20 @@ struct currency_symbol {
     bool prefix_ok = false;  // may be followed by letters ("руб" in "рублей")
 };
 
-// Choices: ¥ is JPY (CN¥ and 元 are CNY), C$ is CAD (also the Nicaraguan córdoba), ₱ is PHP;
-// "$", "kr", "Rs", "₨", "руб." (Russian or Belarusian), "Р", "lei" (RON or MDL), "CFA",
-// "ƒ", "﷼", "Bs", "Br" stay as written.
+// Choices: ¥ is JPY (CN¥ and 元 are CNY), C$ is CAD (also the Nicaraguan córdoba), ₱ is PHP,
+// ₩ and 원 are KRW (also the North Korean won), UM is MRU (MRO before 2018), Fr. is CHF;
+// "$", "kr", "Rs", "₨", "руб." (Russian or Belarusian), "Р", "lei" in every spelling (RON or
+// MDL), "CFA" and "FCFA" (XOF or XAF), "ƒ", "﷼", "Bs", "Br", "дин.", "din.", "динар" and "Dinara",
+// "₣" (several francs), "جنيه" (several pounds) and the signs with no ISO code (₶, ₠, ₢, ₰, ₳, ₷,
+// ℳ) stay as written.
+//
+// The rest of price-parser's table (its SAFE_CURRENCY_SYMBOLS, and the symbols and national
+// symbols of its CURRENCIES), except: single letters (price-parser drops them too); the
+// abbreviations of currencies the euro replaced (fl., fr., mk., DM, Pt, Pts, Lt, Ls, Lm, Sk, öS,
+// kroon...), which today are units or words far more often than prices ("12 fl. oz", Swedish
+// "fr." for "from"); and two-letter abbreviations that are common words or abbreviations in
+// product text: Le (SLL, the French article), DA (DZD, Italian "da"), FR (RWF), FC and CF
+// (KMF), YR (YER), IMP (Manx pound).
 constexpr currency_symbol symbols[] = {
     // Dollars and pounds with a country prefix, before the bare sign (longest match wins).
     {"Bds$", "BBD", tier::safe},
@@ -451,6 +467,42 @@ constexpr currency_symbol symbols[] = {
     {"₿", "", tier::safe},
     {"₤", "", tier::safe},
     {"₵", "GHS", tier::safe},
+    {"원", "KRW", tier::safe},
+    {"դր.", "AMD", tier::safe},
+    {"դր", "AMD", tier::safe},
+    {"টকা", "", tier::safe},
+    {"नेरू", "NPR", tier::safe},
+    {"₶", "", tier::safe},
+    {"ރ", "MVR", tier::safe},
+    {"৲", "", tier::safe},
+    {"૱", "INR", tier::safe},
+    {"௹", "INR", tier::safe},
+    {"₠", "", tier::safe},
+    {"₢", "", tier::safe},
+    {"₣", "", tier::safe},
+    {"₧", "ESP", tier::safe},
+    {"₯", "GRD", tier::safe},
+    {"₰", "", tier::safe},
+    {"₳", "", tier::safe},
+    {"₷", "", tier::safe},
+    {"ℳ", "", tier::safe},
+    // Arabic abbreviations ending in a right-to-left mark are safe; without it, other.
+    {"ر.ق.\u200f", "QAR", tier::safe},
+    {"د.ك.\u200f", "KWD", tier::safe},
+    {"د.ع.\u200f", "IQD", tier::safe},
+    {"ر.ع.\u200f", "OMR", tier::safe},
+    {"ر.ي.\u200f", "YER", tier::safe},
+    {"ر.س.\u200f", "SAR", tier::safe},
+    {"د.ج.\u200f", "DZD", tier::safe},
+    {"د.م.\u200f", "MAD", tier::safe},
+    {"د.إ.\u200f", "AED", tier::safe},
+    {"د.ت.\u200f", "TND", tier::safe},
+    {"د.ل.\u200f", "LYD", tier::safe},
+    {"ل.س.\u200f", "SYP", tier::safe},
+    {"د.ب.\u200f", "BHD", tier::safe},
+    {"د.أ.\u200f", "JOD", tier::safe},
+    {"ج.م.\u200f", "EGP", tier::safe},
+    {"ل.ل.\u200f", "LBP", tier::safe},
     // Words and abbreviations that are unambiguous enough.
     {"euro", "EUR", tier::safe},
     {"Euro", "EUR", tier::safe},
@@ -466,9 +518,13 @@ constexpr currency_symbol symbols[] = {
     {"лв.", "BGN", tier::safe},
     {"лв", "BGN", tier::safe},
     {"р.", "", tier::safe},
+    {"тңг.", "KZT", tier::safe},
     {"тңг", "KZT", tier::safe},
     {"Br", "", tier::safe},
     {"تومان", "", tier::safe},
+    {"Dinara", "", tier::safe},
+    {"динар", "", tier::safe},
+    {"ман.", "", tier::safe},
     // Abbreviations that could be something else; only used when no safe symbol is present.
     {"Rs", "", tier::other},
     {"kr", "", tier::other},
@@ -517,13 +573,102 @@ constexpr currency_symbol symbols[] = {
     {"MT", "MZN", tier::other},
     {"Nu.", "BTN", tier::other},
     {"сом", "KGS", tier::other},
-    {"ман.", "", tier::other},
     {"ман", "", tier::other},
     {"$b", "BOB", tier::safe},
     {"CAN$", "CAD", tier::safe},
     {"yen", "JPY", tier::other},
     {"yuan", "CNY", tier::other},
+    // Spellings of lei and zloty price-parser lists besides "lei" and "zł".
+    {"LEI", "", tier::other},
+    {"Lei", "", tier::other},
+    {"leu", "", tier::other},
+    {"pln", "PLN", tier::other},
+    {"Fr.", "CHF", tier::other},
+    {"FCFA", "", tier::other},
+    {"UM", "MRU", tier::other},
+    {"Nfk", "ERN", tier::other},
+    {"جنيه", "", tier::other},
+    {"Af", "AFN", tier::other},
+    {"Afl.", "AWG", tier::other},
+    {"Tk", "BDT", tier::other},
+    {"Bs.F.", "VEF", tier::other},
+    {"FrCD", "CDF", tier::other},
+    {"UF", "CLF", tier::other},
+    {"JD", "JOD", tier::other},
+    {"SR", "SAR", tier::other},
+    {"Ssh", "SOS", tier::other},
+    {"CFP", "XPF", tier::other},
+    {"Dkr", "DKK", tier::other},
+    {"Ekr", "EEK", tier::other},
+    {"Ikr", "ISK", tier::other},
+    {"Nkr", "NOK", tier::other},
+    {"Skr", "SEK", tier::other},
+    {"SLRs", "LKR", tier::other},
+    {"SL Re", "LKR", tier::other},
+    {"MURs", "MUR", tier::other},
+    {"NPRs", "NPR", tier::other},
+    {"PKRs", "PKR", tier::other},
+    {"MRf", "MVR", tier::other},
+    {"MTn", "MZN", tier::other},
+    {"din.", "", tier::other},
+    {"NTD", "TWD", tier::other},
+    {"GGP", "", tier::other},
+    {"JEP", "", tier::other},
+    {"TVD", "", tier::other},
+    {"د.إ.", "AED", tier::other},
+    {"د.ب.", "BHD", tier::other},
+    {"د.ج.", "DZD", tier::other},
+    {"ج.م.", "EGP", tier::other},
+    {"د.ع.", "IQD", tier::other},
+    {"د.أ.", "JOD", tier::other},
+    {"د.ك.", "KWD", tier::other},
+    {"ل.ل.", "LBP", tier::other},
+    {"د.ل.", "LYD", tier::other},
+    {"د.م.", "MAD", tier::other},
+    {"ر.ع.", "OMR", tier::other},
+    {"ر.ق.", "QAR", tier::other},
+    {"ر.س.", "SAR", tier::other},
+    {"ل.س.", "SYP", tier::other},
+    {"د.ت.", "TND", tier::other},
+    {"ر.ي.", "YER", tier::other},
 };
+
+// The symbols grouped by first byte, longest first within a group: the search at a position
+// only looks at the symbols that can start there, and the first that matches is the longest.
+struct symbol_index {
+    std::array<std::uint16_t, std::size(symbols)> order{};
+    std::array<std::uint16_t, 257> group_begin{};  // by first byte; [256] is the end
+};
+
+constexpr symbol_index make_symbol_index() {
+    symbol_index index;
+    for (std::size_t k = 0; k < index.order.size(); ++k) {
+        index.order[k] = static_cast<std::uint16_t>(k);
+    }
+    const auto first_byte = [](std::uint16_t k) {
+        return static_cast<unsigned char>(symbols[k].text[0]);
+    };
+    std::sort(index.order.begin(), index.order.end(), [&](std::uint16_t a, std::uint16_t b) {
+        if (first_byte(a) != first_byte(b)) {
+            return first_byte(a) < first_byte(b);
+        }
+        if (symbols[a].text.size() != symbols[b].text.size()) {
+            return symbols[a].text.size() > symbols[b].text.size();
+        }
+        return a < b;
+    });
+    std::size_t k = 0;
+    for (std::size_t byte = 0; byte < 256; ++byte) {
+        index.group_begin[byte] = static_cast<std::uint16_t>(k);
+        while (k < index.order.size() && first_byte(index.order[k]) == byte) {
+            ++k;
+        }
+    }
+    index.group_begin[256] = static_cast<std::uint16_t>(k);
+    return index;
+}
+
+constexpr symbol_index symbols_by_first_byte = make_symbol_index();
 
 // ISO codes written out are "other" except the three price-parser trusts everywhere.
 tier iso_code_tier(std::string_view code) {
@@ -577,6 +722,54 @@ bool iso_code_at(std::string_view s, std::size_t i) {
            is_iso_code(s.substr(i, 3));
 }
 
+// Codes that are also common words in lower case ("all", "top", "try", "pen", "mad", "kgs",
+// German "dem", French "ils", Portuguese "fim", Tagalog "mga"...): only upper case counts for them.
+// Sorted: binary search.
+constexpr std::string_view word_like_codes[] = {
+    "ALL", "AMD", "ANG", "ARS", "BAM", "BOB", "BOV", "BTN", "CAD", "CHE", "COP", "CRC",
+    "CUP", "CVE", "DEM", "DOP", "EEK", "ESP", "FIM", "GEL", "ILS", "KES", "KGS", "LAK",
+    "MAD", "MDL", "MGA", "MNT", "MOP", "MUR", "NAD", "PEN", "PHP", "ROL", "RON", "RUB",
+    "SAR", "SIT", "SOS", "STD", "SVC", "TOP", "TRY", "VED", "VES", "YER", "ZAR",
+};
+static_assert(std::is_sorted(std::begin(word_like_codes), std::end(word_like_codes)));
+
+// Only ASCII and no-break spaces: what separates a code from its amount ("12 usd", "usd\u00a012").
+bool amount_before(std::string_view s, std::size_t i) {
+    while (i > 0) {
+        if (s[i - 1] == ' ' || s[i - 1] == '\t') {
+            --i;
+        } else if (i >= 2 && byte_at(s, i - 2) == 0xC2 && byte_at(s, i - 1) == 0xA0) {
+            i -= 2;
+        } else {
+            return is_digit(s[i - 1]);
+        }
+    }
+    return false;
+}
+
+bool amount_after(std::string_view s, std::size_t i) {
+    const std::size_t j = skip_spaces(s, i);
+    return digit_at(s, j) || (j < s.size() && s[j] == '.' && digit_at(s, j + 1));
+}
+
+// A code in lower case ("usd") standing as a word right next to the amount ("12 usd",
+// "usd 12", "12usd"), and not one of the word-like codes. Away from a number, lower case is far
+// more often a word than a currency. Mixed case is left alone: "GBp" is pence, "Ron" and "Bob"
+// are names. Writes the code in upper case to `code`.
+bool lower_case_code_at(std::string_view s, std::size_t i, char (&code)[3]) {
+    if (i + 3 > s.size() || !is_ascii_lower(s[i]) || !is_ascii_lower(s[i + 1]) ||
+        !is_ascii_lower(s[i + 2]) || letter_before(s, i) || is_letter_at(s, i + 3)) {
+        return false;
+    }
+    code[0] = to_ascii_upper(s[i]);
+    code[1] = to_ascii_upper(s[i + 1]);
+    code[2] = to_ascii_upper(s[i + 2]);
+    const std::string_view upper(code, 3);
+    return is_iso_code(upper) &&
+           !std::binary_search(std::begin(word_like_codes), std::end(word_like_codes), upper) &&
+           (amount_before(s, i) || amount_after(s, i + 3));
+}
+
 // "SGD 4.90 $", "NZD $12": where a dollar sign is, a code ending in D names the dollar.
 std::optional<std::string> find_dollar_code(std::string_view s) {
     if (s.find('$') == npos) {
@@ -597,15 +790,22 @@ std::optional<std::string> find_symbol(std::string_view s, tier rank) {
             continue;
         }
         const currency_symbol* best = nullptr;
-        for (const currency_symbol& symbol : symbols) {
-            if (symbol.rank == rank && symbol.text[0] == s[i] &&
-                (best == nullptr || symbol.text.size() > best->text.size()) &&
-                symbol_matches_at(s, i, symbol)) {
+        const unsigned char first = byte_at(s, i);
+        for (std::size_t k = symbols_by_first_byte.group_begin[first];
+             k < symbols_by_first_byte.group_begin[first + 1U]; ++k) {
+            const currency_symbol& symbol = symbols[symbols_by_first_byte.order[k]];
+            if (symbol.rank == rank && symbol_matches_at(s, i, symbol)) {
                 best = &symbol;
+                break;
             }
         }
         if (best == nullptr && iso_code_at(s, i) && iso_code_tier(s.substr(i, 3)) == rank) {
             return std::string(s.substr(i, 3));
+        }
+        char code[3];
+        if (best == nullptr && lower_case_code_at(s, i, code) &&
+            iso_code_tier(std::string_view(code, 3)) == rank) {
+            return std::string(code, 3);
         }
         if (best != nullptr) {
             return std::string(best->iso.empty() ? best->text : best->iso);

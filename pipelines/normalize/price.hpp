@@ -11,10 +11,15 @@
 // negative. No number but the word "free" gives 0.
 //
 // Currency: ISO 4217 code where the text determines one ("€" -> EUR, "zł" -> PLN, "A$" -> AUD,
-// "¥" and "円" -> JPY, "USD" written as such); else the symbol as written when it is ambiguous
-// ("$", "kr", "Rs", "руб."); else the same search over hints.currency; else empty. A code
-// next to a dollar sign wins over the sign ("SGD 4.90 $" -> SGD); unique signs win over
-// abbreviations anywhere in the text ("£94.50 GBP" -> GBP either way).
+// "¥" and "円" -> JPY, "원" -> KRW, "Fr." -> CHF, "USD" written as such); else the symbol as
+// written when it is ambiguous ("$", "kr", "Rs", "руб.", "lei"/"LEI"/"Lei", "FCFA", "₶"); else
+// the same search over hints.currency; else empty. The symbols are price-parser's table (see
+// price.cpp for what is left out and why), matched case-sensitively as written there, and as
+// whole words where they begin or end with a letter ("RENAULT" holds no code). ISO codes count
+// in upper case anywhere, and in lower case only as a word right next to the amount ("12 usd",
+// "140,00 pln") and when not also a common word ("all", "top", "try", "kgs"...); mixed case
+// ("GBp", pence) never. A code next to a dollar sign wins over the sign ("SGD 4.90 $" -> SGD);
+// unique signs win over abbreviations anywhere in the text ("£94.50 GBP" -> GBP either way).
 
 #include <optional>
 #include <string>

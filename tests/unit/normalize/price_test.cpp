@@ -91,6 +91,78 @@ TEST_CASE("price: common shapes", "[unit][normalize][price]") {
     }
 }
 
+TEST_CASE("price: price-parser's other symbols and words", "[unit][normalize][price]") {
+    const price_case cases[] = {
+        // Case variants price-parser lists. "lei" names the Romanian and the Moldovan leu alike,
+        // so every spelling of it stays as written, as "lei" always has.
+        {"99 LEI", "99", "LEI"},
+        {"21,00 Lei", "21.00", "Lei"},
+        {"145,00 lei", "145.00", "lei"},
+        {"10 leu", "10", "leu"},
+        {"140,00 pln", "140.00", "PLN"},
+        // Signs and abbreviations that name one currency.
+        {"1 000 원", "1000", "KRW"},
+        {"1 Nfk", "1", "ERN"},
+        {"1 UM", "1", "MRU"},  // the ouguiya's current code (MRO before 2018)
+        {"199.90 Fr.", "199.90", "CHF"},
+        {"1 դր.", "1", "AMD"},
+        {"1 ₧", "1", "ESP"},
+        {"1 ₯", "1", "GRD"},
+        {"Tk 500", "500", "BDT"},
+        {"1 Dkr", "1", "DKK"},
+        {"1 JD", "1", "JOD"},
+        {"UF 3.500", "3500", "CLF"},
+        {"1 CFP", "1", "XPF"},
+        {"1 د.إ.", "1", "AED"},
+        {"1 ر.س.\u200f", "1", "SAR"},
+        {"45 ج.م.", "45", "EGP"},
+        {"1 NTD", "1", "TWD"},
+        // Several currencies, or none with a code: as written.
+        {"1 FCFA", "1", "FCFA"},  // the franc CFA of both zones (XAF and XOF)
+        {"1 CFA", "1", "CFA"},
+        {"6790 Dinara", "6790", "Dinara"},  // like "дин."
+        {"1 динар", "1", "динар"},
+        {"13800 ₶", "13800", "₶"},  // livre tournois
+        {"1 ₣", "1", "₣"},          // the franc sign, of several francs
+        {"1 جنيه", "1", "جنيه"},    // pound: Egyptian, Sudanese, sterling
+        // A safe sign still wins over the new abbreviations anywhere in the text.
+        {"UM 5 €", "5", "EUR"},
+    };
+    for (const price_case& c : cases) {
+        check_case(c);
+    }
+}
+
+TEST_CASE("price: ISO codes in lower case next to the amount", "[unit][normalize][price]") {
+    const price_case cases[] = {
+        {"usd 12", "12", "USD"},
+        {"12 usd", "12", "USD"},
+        {"12usd", "12", "USD"},
+        {"1 nzd", "1", "NZD"},
+        {"99,90 chf", "99.90", "CHF"},
+        {"1\u00a0sek", "1", "SEK"},
+        // Not a code, or a code only as an ordinary word: no currency.
+        {"Pro 12", "12", ""},
+        {"all 12 items", "12", ""},
+        {"top 10 deals", "10", ""},
+        {"try 2 for 9.99", "2", ""},
+        {"5 kgs", "5", ""},
+        {"12 pen refills", "12", ""},
+        {"1 GBp", "1", ""},         // mixed case: pence, not pounds
+        {"Ron 12", "12", ""},       // and names
+        {"usdollar 12", "12", ""},  // not a whole word
+        {"12 usdt", "12", ""},
+        // Lowercase codes away from the amount are words, not currencies.
+        {"cad drawings from 12", "12", ""},
+        {"pay in usd later: 12", "12", ""},
+        // Upper case stays a code anywhere, as before.
+        {"Price in USD: 12", "12", "USD"},
+    };
+    for (const price_case& c : cases) {
+        check_case(c);
+    }
+}
+
 TEST_CASE("price: decimal separator hint overrides the guess", "[unit][normalize][price]") {
     price_hints comma;
     comma.decimal_separator = ',';

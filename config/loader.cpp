@@ -1056,9 +1056,35 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
     return field;
 }
 
+// A product rule's `sources`: its merge order, each of jsonld, microdata and html at most once.
+std::vector<pipelines::extract_type> read_sources(const reader& r, const section& s) {
+    static constexpr auto names = std::to_array<std::string_view>({"jsonld", "microdata", "html"});
+    static constexpr auto kinds = std::to_array<pipelines::extract_type>(
+        {pipelines::extract_type::jsonld, pipelines::extract_type::microdata,
+         pipelines::extract_type::html});
+    const auto* v = s.get("sources");
+    if (v == nullptr) {
+        return {kinds.begin(), kinds.end()};
+    }
+    const auto& items = r.list(*v, s.path_of("sources"));
+    if (items.empty()) {
+        r.expected(*v, s.path_of("sources"), "a list of sources like [jsonld, microdata, html]");
+    }
+    std::vector<pipelines::extract_type> sources;
+    for (std::size_t j = 0; j < items.size(); ++j) {
+        const std::string item_path = s.path_of("sources") + "." + std::to_string(j);
+        const auto kind = kinds[r.choice(items[j], item_path, names)];
+        if (std::find(sources.begin(), sources.end(), kind) != sources.end()) {
+            r.error(items[j].where, "'" + item_path + "' names a source given before; keep one");
+        }
+        sources.push_back(kind);
+    }
+    return sources;
+}
+
 std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n) {
     static constexpr auto types =
-        std::to_array<std::string_view>({"json", "jsonld", "microdata", "html"});
+        std::to_array<std::string_view>({"json", "jsonld", "microdata", "html", "product"});
     std::vector<pipelines::extract_rule> rules;
     const auto& items = r.list(n, "extract");
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -1070,18 +1096,24 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
         pipelines::extract_rule rule;
         rule.type =
             static_cast<pipelines::extract_type>(r.choice(*type_node, path + ".type", types));
+        const bool product = rule.type == pipelines::extract_type::product;
         const bool has_fields = rule.type == pipelines::extract_type::json ||
-                                rule.type == pipelines::extract_type::html;
+                                rule.type == pipelines::extract_type::html || product;
         // A vector, not an initializer_list: a braced list in a conditional expression dies at
         // the end of that expression.
         const std::vector<std::string_view> keys =
-            has_fields ? std::vector<std::string_view>{"match", "type", "fields", "required"}
-                       : std::vector<std::string_view>{"match", "type", "schema", "required"};
+            product
+                ? std::vector<std::string_view>{"match", "type", "sources", "fields", "required"}
+            : has_fields ? std::vector<std::string_view>{"match", "type", "fields", "required"}
+                         : std::vector<std::string_view>{"match", "type", "schema", "required"};
         section s(r, items[i], path, keys);
         if (const auto* v = s.get("match")) {
             rule.match = r.regex(*v, s.path_of("match"));
         }
-        if (has_fields) {
+        if (product) {
+            rule.sources = read_sources(r, s);
+        }
+        if (has_fields && (!product || s.get("fields") != nullptr)) {
             const auto* fields = s.get("fields");
             if (fields == nullptr) {
                 r.missing(s, "fields", "a map of field names to what to extract");
@@ -1117,15 +1149,32 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
                                       "); leave it out to get the raw values");
             }
         }
+        if (product && !rule.fields.empty() &&
+            std::find(rule.sources.begin(), rule.sources.end(), pipelines::extract_type::html) ==
+                rule.sources.end()) {
+            r.error(s.get("sources")->where, "'" + s.path_of("sources") +
+                                                 "' must list html when the rule has fields " +
+                                                 "(they are its html source)");
+        }
         if (const auto* v = s.get("required")) {
             const auto& names = r.list(*v, s.path_of("required"));
             for (std::size_t j = 0; j < names.size(); ++j) {
                 const std::string item_path = s.path_of("required") + "." + std::to_string(j);
                 const auto& name = r.text(names[j], item_path);
-                if (has_fields &&
+                const bool product_field =
+                    product && (name == "url" || name == "fetched_at" || name == "status" ||
+                                std::find(pipelines::product_field_names.begin(),
+                                          pipelines::product_field_names.end(),
+                                          name) != pipelines::product_field_names.end());
+                if (has_fields && !product_field &&
                     std::none_of(rule.fields.begin(), rule.fields.end(),
                                  [&](const pipelines::field_rule& f) { return f.name == name; })) {
                     std::vector<std::string> field_names;
+                    if (product) {
+                        field_names.insert(field_names.end(),
+                                           pipelines::product_field_names.begin(),
+                                           pipelines::product_field_names.end());
+                    }
                     for (const auto& f : rule.fields) {
                         field_names.push_back(f.name);
                     }

@@ -45,14 +45,18 @@ struct field_rule {
     std::optional<std::string> join;
 };
 
-enum class extract_type { json, jsonld, microdata, html };
+// product: one item per page, the product fields (docs/items.md) merged from its sources.
+enum class extract_type { json, jsonld, microdata, html, product };
 
 struct extract_rule {
     std::string match;  // ECMAScript regex searched in the URL
     extract_type type = extract_type::json;
-    std::vector<field_rule> fields;
+    std::vector<field_rule> fields;  // json, html; product: its html source (may be empty)
     std::vector<std::string> required;
     std::string schema;  // jsonld/microdata: e.g. "Product"; empty = raw
+    // product: the merge order, first non-null value per field (jsonld, microdata, html).
+    std::vector<extract_type> sources{extract_type::jsonld, extract_type::microdata,
+                                      extract_type::html};
 };
 
 struct follow_rule {

@@ -1,6 +1,7 @@
 #include "pipelines/extract/extractor_set.hpp"
 
 #include "engine/core/text.hpp"
+#include "pipelines/extract/product_fields.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/structured/jsonld.hpp"
 #include "pipelines/structured/microdata.hpp"
@@ -26,6 +27,8 @@ std::string_view to_string(extract_type type) noexcept {
             return "microdata";
         case extract_type::html:
             return "html";
+        case extract_type::product:
+            return "product";
     }
     return "unknown";
 }
@@ -179,6 +182,33 @@ extractor_set::extractor_set(std::vector<extract_rule> rules, std::vector<follow
                 }
                 compiled.fast = fast_html_selection::compile(fast_selection_rules(rule.fields));
                 break;
+            case extract_type::product:
+                for (const auto& field : rule.fields) {
+                    compiled.fields.emplace_back(field);  // throws on a bad selector
+                }
+                if (!rule.fields.empty()) {
+                    compiled.fast = fast_html_selection::compile(fast_selection_rules(rule.fields));
+                }
+                for (const auto source : rule.sources) {
+                    if (source != extract_type::jsonld && source != extract_type::microdata &&
+                        source != extract_type::html) {
+                        throw std::invalid_argument(
+                            "extract type `product`: its sources are jsonld, microdata and html");
+                    }
+                }
+                for (const auto& name : rule.required) {
+                    const bool known =
+                        name == "url" || name == "fetched_at" || name == "status" ||
+                        std::find(product_field_names.begin(), product_field_names.end(), name) !=
+                            product_field_names.end() ||
+                        std::any_of(rule.fields.begin(), rule.fields.end(),
+                                    [&](const field_rule& f) { return f.name == name; });
+                    if (!known) {
+                        throw std::invalid_argument("extract type `product`: required field `" +
+                                                    name + "` is never in its items");
+                    }
+                }
+                break;
             case extract_type::jsonld:
             case extract_type::microdata:
                 if (!rule.schema.empty() && rule.schema != "Product") {
@@ -247,15 +277,24 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
     if (html_body && wants_links) {
         fast_links = links_fast(page.response.body, url, link_depth);
     }
-    const compiled_rule* html_rule = chosen[static_cast<std::size_t>(extract_type::html)];
-    std::optional<boost::json::object> fast_fields;
-    std::uint64_t fast_invalid = 0;
-    if (html_body && (!wants_links || fast_links) && html_rule != nullptr && html_rule->fast) {
-        fast_fields = extract_html_fields_fast(*html_rule->fast, page.response.body,
-                                               html_rule->rule.fields, &fast_invalid, url);
+    // The html fields of the html rule and of the product rule (its html source).
+    std::array<std::optional<boost::json::object>, extract_type_count> fast_fields;
+    std::array<std::uint64_t, extract_type_count> fast_invalid{};
+    bool needs_tree = false;
+    for (const extract_type type : {extract_type::html, extract_type::product}) {
+        const compiled_rule* rule = chosen[static_cast<std::size_t>(type)];
+        if (!html_body || rule == nullptr || rule->rule.fields.empty()) {
+            continue;
+        }
+        const auto slot = static_cast<std::size_t>(type);
+        if ((!wants_links || fast_links) && rule->fast) {
+            fast_fields[slot] = extract_html_fields_fast(
+                *rule->fast, page.response.body, rule->rule.fields, &fast_invalid[slot], url);
+        }
+        needs_tree = needs_tree || !fast_fields[slot];
     }
     std::optional<html_document> document;
-    if (html_body && ((wants_links && !fast_links) || (html_rule != nullptr && !fast_fields))) {
+    if (html_body && ((wants_links && !fast_links) || needs_tree)) {
         document.emplace(html_document::parse(page.response.body, url));
     }
 
@@ -269,8 +308,9 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
         if (type != extract_type::json && !html_body) {
             one.error = 1;  // a structured-data or html rule on a JSON, image, ... body
         } else {
+            auto& fast = fast_fields[static_cast<std::size_t>(type)];
             one = run(*rule, page, url, document ? &*document : nullptr, out,
-                      fast_fields ? &*fast_fields : nullptr, fast_invalid);
+                      fast ? &*fast : nullptr, fast_invalid[static_cast<std::size_t>(type)]);
         }
         one.attribute_to(type);
         outcome += one;
@@ -347,6 +387,8 @@ extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetch
                               rule.rule.required, outcome, out);
             }
             return outcome;
+        case extract_type::product:
+            return run_product(rule, page, url, document, out, fast_fields, fast_invalid);
         case extract_type::html: {
             boost::json::object fields;
             if (fast_fields != nullptr) {
@@ -363,6 +405,88 @@ extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetch
             emit(std::move(result), rule.rule.required, outcome, out);
             return outcome;
         }
+    }
+    return outcome;
+}
+
+extract_outcome extractor_set::run_product(const compiled_rule& rule,
+                                           const crawl::fetched_page& page, std::string_view url,
+                                           const html_document* document, std::vector<item>& out,
+                                           boost::json::object* fast_fields,
+                                           std::uint64_t fast_invalid) const {
+    extract_outcome outcome;
+    const std::string& body = page.response.body;
+    std::optional<boost::json::object> html;
+    if (fast_fields != nullptr) {
+        html = std::move(*fast_fields);
+        outcome.values_invalid += fast_invalid;
+    } else if (document != nullptr && !rule.rule.fields.empty()) {
+        html =
+            extract_html_fields(*document, rule.fields, rule.rule.fields, &outcome.values_invalid);
+    }
+    // The first product of each source, in the rule's order.
+    std::vector<boost::json::object> sources;
+    for (const extract_type source : rule.rule.sources) {
+        if (source == extract_type::jsonld) {
+            auto products = products_from_jsonld(find_jsonld(body, jsonld_scope::products));
+            resolve_images(products, body, url);
+            if (!products.empty()) {
+                sources.push_back(std::move(products.front()));
+            }
+        } else if (source == extract_type::microdata) {
+            auto products = products_from_microdata(find_microdata(body, url));
+            if (!products.empty()) {
+                sources.push_back(std::move(products.front()));
+            }
+        } else if (source == extract_type::html && html) {
+            sources.push_back(*html);
+        }
+    }
+    const auto first_value = [&](std::string_view name) -> const boost::json::value* {
+        for (const auto& source : sources) {
+            if (const auto* value = source.if_contains(name); value && !value->is_null()) {
+                return value;
+            }
+        }
+        return nullptr;
+    };
+    // A price and its currency come from one source: the first with a price.
+    const boost::json::object* priced = nullptr;
+    for (const auto& source : sources) {
+        if (const auto* price = source.if_contains("price"); price && !price->is_null()) {
+            priced = &source;
+            break;
+        }
+    }
+    item result = item_header(url, page.fetched_at, page.response.status,
+                              product_field_names.size() + rule.rule.fields.size());
+    bool found = false;
+    for (const std::string_view name : product_field_names) {
+        const boost::json::value* value = nullptr;
+        if (name == "currency" && priced != nullptr) {
+            value = priced->if_contains("currency");
+            value = value != nullptr && value->is_null() ? nullptr : value;
+        }
+        if (value == nullptr) {
+            value = first_value(name);
+        }
+        found = found || value != nullptr;
+        result.insert_or_assign(name, value != nullptr ? *value : boost::json::value(nullptr));
+    }
+    if (html) {
+        for (const auto& field : rule.rule.fields) {
+            if (std::find(product_field_names.begin(), product_field_names.end(), field.name) !=
+                product_field_names.end()) {
+                continue;
+            }
+            const auto* value = html->if_contains(field.name);
+            found = found || (value != nullptr && !value->is_null());
+            result.insert_or_assign(field.name,
+                                    value != nullptr ? *value : boost::json::value(nullptr));
+        }
+    }
+    if (found) {  // a page without any product data gives no item
+        emit(std::move(result), rule.rule.required, outcome, out);
     }
     return outcome;
 }

@@ -56,7 +56,8 @@ namespace harvest::pipelines {
 // Every extract type, in enum order (extract_outcome::per_type and pipeline_stats::extractors
 // are indexed by static_cast<std::size_t>(extract_type)).
 inline constexpr std::array<extract_type, extract_type_count> all_extract_types = {
-    extract_type::json, extract_type::jsonld, extract_type::microdata, extract_type::html};
+    extract_type::json, extract_type::jsonld, extract_type::microdata, extract_type::html,
+    extract_type::product};
 
 // True when `response` is an HTML page: a Content-Type of text/html or application/xhtml+xml
 // (parameters and case ignored); without a Content-Type header, a body whose first KiB holds
@@ -93,17 +94,25 @@ class extractor_set {
         extract_rule rule;
         std::regex match;                    // ECMAScript, searched (not fully matched) in the URL
         std::optional<json_extractor> json;  // type json
-        std::vector<html_field> fields;      // type html, one per rule.fields
+        std::vector<html_field> fields;      // type html and product, one per rule.fields
         // Set when `match` has no regex metacharacter: then searching the regex is finding
         // this substring, without running std::regex's executor on every page.
         std::optional<std::string> literal;
-        std::optional<fast_html_selection> fast;  // type html: the tree-less path, when it applies
+        std::optional<fast_html_selection>
+            fast;  // html, product: the tree-less path, if it applies
     };
 
     extract_outcome run(const compiled_rule& rule, const crawl::fetched_page& page,
                         std::string_view url, const html_document* document, std::vector<item>& out,
                         boost::json::object* fast_fields = nullptr,
                         std::uint64_t fast_invalid = 0) const;
+
+    // type product: one item of the product fields merged from the rule's sources, then its
+    // html fields that are not product fields.
+    extract_outcome run_product(const compiled_rule& rule, const crawl::fetched_page& page,
+                                std::string_view url, const html_document* document,
+                                std::vector<item>& out, boost::json::object* fast_fields,
+                                std::uint64_t fast_invalid) const;
 
     std::vector<compiled_rule> rules_;
     std::vector<link_rule> follow_;

@@ -38,7 +38,7 @@
 namespace harvest::pipelines {
 
 // How many extract types there are (extract_type's enumerators are 0 .. count - 1).
-inline constexpr std::size_t extract_type_count = 4;
+inline constexpr std::size_t extract_type_count = 5;
 
 // One extract type's share of an extract_outcome.
 struct extract_counts {

@@ -122,9 +122,10 @@ TEST_CASE("regexes and extract rules are checked", "[unit]") {
                 "'follow.0.deny.0' must be a valid regular expression");
     check_error(minimal + "extract:\n  - match: x\n    fields: {id: /id}\n", 5, 5,
                 "'extract.0.type' is required: one of json, jsonld, microdata, html");
-    check_error(minimal + "extract:\n  - {type: jsn, fields: {id: /id}}\n", 5, 12,
-                "'extract.0.type' must be one of json, jsonld, microdata, html (got \"jsn\"); "
-                "did you mean 'json'?");
+    check_error(
+        minimal + "extract:\n  - {type: jsn, fields: {id: /id}}\n", 5, 12,
+        "'extract.0.type' must be one of json, jsonld, microdata, html, product (got \"jsn\"); "
+        "did you mean 'json'?");
     check_error(minimal +
                     "extract:\n  - type: json\n    fields: {id: /id}\n    required: [id, "
                     "price]\n",
@@ -316,4 +317,18 @@ TEST_CASE("html fields: regex and default post-process the selected text", "[uni
                 "'extract.0.fields.text.join' applies only with all: true");
     check_error(head + "      text: {css: p, text: true, all: 2}\n", 7, 39,
                 "'extract.0.fields.text.all' must be");
+}
+
+TEST_CASE("product rules: sources, their fields and what they may require", "[unit]") {
+    const std::string head = minimal + "extract:\n  - type: product\n";
+    check_error(head + "    sources: [jsonld, json]\n", 6, 23,
+                "'extract.0.sources.1' must be one of jsonld, microdata, html");
+    check_error(head + "    sources: [jsonld, jsonld]\n", 6, 23,
+                "'extract.0.sources.1' names a source given before");
+    check_error(head + "    sources: []\n", 6, 14, "'extract.0.sources' must be a list of sources");
+    check_error(head + "    sources: [jsonld]\n    fields:\n      upc: {css: td, text: true}\n", 6,
+                14, "'extract.0.sources' must list html when the rule has fields");
+    check_error(head + "    required: [upc]\n", 6, 16, "'extract.0.required.0' names no field of");
+    check_error(head + "    schema: Product\n", 6, 5, "unknown key 'schema'");
+    CHECK_NOTHROW(config_test::parse(head + "    required: [price, image]\n"));
 }

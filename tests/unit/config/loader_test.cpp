@@ -269,6 +269,15 @@ extract:
       stock: {css: p.stock, text: true, regex: "(\\d+) left", as: int, default: 0}
       materials: {css: li, text: true, all: true, join: ", "}
     required: [title]
+  - match: "/catalogue/"
+    type: product
+    sources: [html, jsonld]
+    fields:
+      price: {css: p.price_color, text: true, as: price}
+      upc: {css: "table td", text: true}
+    required: [name, upc]
+  - match: "/shop/"
+    type: product
 )");
     REQUIRE(c.follow.size() == 2);
     CHECK(c.follow[0].css == "a.product-link");
@@ -277,7 +286,7 @@ extract:
     CHECK(c.follow[1].xpath == "//a[@rel='next']/@href");
     CHECK(c.follow[1].deny == std::vector<std::string>{"/private/"});
     CHECK(c.follow[1].max_depth == 0);
-    REQUIRE(c.extract.size() == 4);
+    REQUIRE(c.extract.size() == 6);
     CHECK(c.extract[0].type == pipelines::extract_type::jsonld);
     CHECK(c.extract[0].schema == "Product");
     CHECK(c.extract[1].schema.empty());
@@ -299,6 +308,18 @@ extract:
     CHECK(html.fields[4].all);
     CHECK(html.fields[4].join == std::optional<std::string>(", "));
     CHECK(html.required == std::vector<std::string>{"title"});
+    const auto& product = c.extract[4];
+    CHECK(product.type == pipelines::extract_type::product);
+    CHECK(product.sources == std::vector<pipelines::extract_type>{pipelines::extract_type::html,
+                                                                  pipelines::extract_type::jsonld});
+    REQUIRE(product.fields.size() == 2);
+    CHECK(product.fields[0].as == pipelines::value_kind::price);
+    CHECK(product.required == std::vector<std::string>{"name", "upc"});
+    CHECK(c.extract[5].sources ==
+          std::vector<pipelines::extract_type>{pipelines::extract_type::jsonld,
+                                               pipelines::extract_type::microdata,
+                                               pipelines::extract_type::html});
+    CHECK(c.extract[5].fields.empty());
 }
 
 TEST_CASE("defaults are the spec's", "[unit]") {

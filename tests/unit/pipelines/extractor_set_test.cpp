@@ -560,3 +560,99 @@ TEST_CASE("extract: html URL attributes come back absolute, with or without the 
     CHECK(items[0].at("image") == "http://127.0.0.1:8080/catalogue/media/1.jpg");
     CHECK(items[0].at("next") == "http://127.0.0.1:8080/catalogue/p/2.html");
 }
+
+namespace {
+
+extract_rule product_rule(std::vector<extract_type> sources, std::vector<field_rule> fields,
+                          std::vector<std::string> required = {}) {
+    extract_rule rule;
+    rule.type = extract_type::product;
+    rule.match = "/p/";
+    rule.sources = std::move(sources);
+    rule.fields = std::move(fields);
+    rule.required = std::move(required);
+    return rule;
+}
+
+// A page with each source giving part of the product: JSON-LD without an image or rating,
+// microdata with a rating and another price, the HTML with the SKU table and the stock count.
+const std::string mixed_product_page = R"(<html><head>
+<script type="application/ld+json">{"@type":"Product","name":"Tea pot","sku":"TP-1",
+ "offers":{"@type":"Offer","price":"24.00","priceCurrency":"EUR","availability":"InStock"}}
+</script></head><body>
+<div itemscope itemtype="https://schema.org/Product"><h1 itemprop="name">Tea Pot (1 l)</h1>
+<img itemprop="image" src="/img/tp.jpg">
+<div itemprop="aggregateRating" itemscope itemtype="https://schema.org/AggregateRating">
+ <span itemprop="ratingValue">4.5</span> (<span itemprop="reviewCount">8</span>)</div>
+<div itemprop="offers" itemscope itemtype="https://schema.org/Offer">
+ <span itemprop="price" content="19.00">$19</span><meta itemprop="priceCurrency" content="USD">
+</div></div>
+<table><tr><th>UPC</th><td>a8e2f7</td></tr></table><p class=stock>In stock (7 available)</p>
+<p class=price>£21.00</p></body></html>)";
+
+}  // namespace
+
+TEST_CASE(
+    "extract product: one item per page, the first non-null value per field in the "
+    "sources' order",
+    "[unit][extract_set]") {
+    auto stock = css_field("stock", "p.stock", value_kind::integer);
+    stock.pattern = make_field_pattern(R"(\((\d+) available\))");
+    const std::vector<field_rule> fields = {css_field("upc", "table td"), stock,
+                                            css_field("price", "p.price", value_kind::price)};
+    SECTION("jsonld first: its price and currency, microdata fills image and rating") {
+        const extractor_set set({product_rule(
+            {extract_type::jsonld, extract_type::microdata, extract_type::html}, fields)});
+        std::vector<item> items;
+        const auto outcome =
+            set.extract(html_page("http://127.0.0.1/p/tea.html", mixed_product_page), items);
+        REQUIRE(items.size() == 1);
+        CHECK(outcome.emitted == 1);
+        CHECK(counts(outcome, extract_type::product).emitted == 1);
+        CHECK(keys_of(items[0]) ==
+              std::vector<std::string>{"url", "fetched_at", "status", "id", "name", "brand",
+                                       "price", "currency", "availability", "rating",
+                                       "review_count", "image", "upc", "stock"});
+        CHECK(items[0].at("id") == "TP-1");
+        CHECK(items[0].at("name") == "Tea pot");
+        CHECK(items[0].at("brand").is_null());
+        CHECK(items[0].at("price") == 24.0);
+        CHECK(items[0].at("currency") == "EUR");
+        CHECK(items[0].at("availability") == "in_stock");
+        CHECK(items[0].at("rating") == 4.5);
+        CHECK(items[0].at("review_count") == 8);
+        CHECK(items[0].at("image") == "http://127.0.0.1/img/tp.jpg");
+        CHECK(items[0].at("upc") == "a8e2f7");
+        CHECK(items[0].at("stock") == 7);
+    }
+    SECTION("html first: its price and the currency of that price, then the others") {
+        const extractor_set set({product_rule(
+            {extract_type::html, extract_type::microdata, extract_type::jsonld}, fields)});
+        std::vector<item> items;
+        set.extract(html_page("http://127.0.0.1/p/tea.html", mixed_product_page), items);
+        REQUIRE(items.size() == 1);
+        CHECK(items[0].at("price") == 21.0);
+        CHECK(items[0].at("currency") == "GBP");
+        CHECK(items[0].at("name") == "Tea Pot (1 l)");  // microdata before jsonld now
+        CHECK(items[0].at("id") == "TP-1");             // only jsonld has one
+    }
+    SECTION("a page without product data gives no item; required drops an incomplete one") {
+        const extractor_set set({product_rule(
+            {extract_type::jsonld, extract_type::microdata, extract_type::html}, {}, {"price"})});
+        std::vector<item> items;
+        auto outcome = set.extract(
+            html_page("http://127.0.0.1/p/none.html", "<html><body><p>Nothing</p></body></html>"),
+            items);
+        CHECK(items.empty());
+        CHECK(outcome.emitted == 0);
+        CHECK(outcome.invalid == 0);
+        outcome = set.extract(html_page("http://127.0.0.1/p/n.html",
+                                        R"(<script type="application/ld+json">
+                                        {"@type":"Product","name":"No price"}</script>)"),
+                              items);
+        CHECK(items.empty());
+        CHECK(outcome.invalid == 1);
+    }
+    CHECK_THROWS_AS(extractor_set({product_rule({extract_type::jsonld}, {}, {"upc"})}),
+                    std::invalid_argument);
+}

@@ -103,3 +103,32 @@ TEST_CASE("availability: unknown text is nullopt", "[unit][normalize][availabili
     CHECK(normalize_availability(long_text) == std::nullopt);
     CHECK(normalize_availability(long_text + " in stock") == "in_stock");
 }
+
+TEST_CASE("availability: the phrases of shops in other languages, negations first",
+          "[unit][normalize][availability]") {
+    check_table({
+        {"En stock", "in_stock"},
+        {"En rupture de stock", "out_of_stock"},
+        {"Indisponible", "out_of_stock"},
+        {"Épuisée", std::nullopt},  // a capital É is not folded: written as shops write it
+        {"Article épuisé", "sold_out"},
+        {"Auf Lager", "in_stock"},
+        {"Nicht auf Lager", "out_of_stock"},
+        {"Sofort lieferbar", "in_stock"},
+        {"Derzeit nicht lieferbar", "out_of_stock"},
+        {"Ausverkauft", "sold_out"},
+        {"Disponible", "in_stock"},
+        {"No disponible", "out_of_stock"},
+        {"Agotado", "sold_out"},
+        {"Disponibile", "in_stock"},
+        {"Non disponibile", "out_of_stock"},
+        {"Em estoque", "in_stock"},
+        {"Indisponível", "out_of_stock"},
+        {"Op voorraad", "in_stock"},
+        {"Niet op voorraad", "out_of_stock"},
+        {"På lager", "in_stock"},
+        {"Ikke på lager", "out_of_stock"},
+        {"Précommande", "preorder"},
+        {"En précommande", "preorder"},
+    });
+}

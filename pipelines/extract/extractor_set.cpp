@@ -424,20 +424,32 @@ extract_outcome extractor_set::run_product(const compiled_rule& rule,
         html =
             extract_html_fields(*document, rule.fields, rule.rule.fields, &outcome.values_invalid);
     }
-    // The first product of each source, in the rule's order.
+    // Each source's product, in the rule's order: of a page's several Products (a bare one the
+    // theme names before the shop plugin describes it, a related one), the most complete (most
+    // non-null fields; the first among equals).
     std::vector<boost::json::object> sources;
+    const auto take_most_complete = [&sources](std::vector<boost::json::object> products) {
+        std::size_t best = 0;
+        std::ptrdiff_t best_count = -1;
+        for (std::size_t i = 0; i < products.size(); ++i) {
+            const auto count = std::count_if(products[i].begin(), products[i].end(),
+                                             [](const auto& f) { return !f.value().is_null(); });
+            if (count > best_count) {
+                best = i;
+                best_count = count;
+            }
+        }
+        if (!products.empty()) {
+            sources.push_back(std::move(products[best]));
+        }
+    };
     for (const extract_type source : rule.rule.sources) {
         if (source == extract_type::jsonld) {
             auto products = products_from_jsonld(find_jsonld(body, jsonld_scope::products));
             resolve_images(products, body, url);
-            if (!products.empty()) {
-                sources.push_back(std::move(products.front()));
-            }
+            take_most_complete(std::move(products));
         } else if (source == extract_type::microdata) {
-            auto products = products_from_microdata(find_microdata(body, url));
-            if (!products.empty()) {
-                sources.push_back(std::move(products.front()));
-            }
+            take_most_complete(products_from_microdata(find_microdata(body, url)));
         } else if (source == extract_type::html && html) {
             sources.push_back(*html);
         }

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 namespace harvest::cli {
@@ -46,6 +47,12 @@ int fetch_url(const fetch_arguments& args) {
     try {
         if (!args.config_path.empty()) {
             config = config::load_config(args.config_path, args.overrides);
+        } else if (!args.overrides.empty()) {
+            // --set without --config: applied to the defaults.
+            const std::string yaml = "name: fetch\nseeds:\n  - url: " +
+                                     boost::json::serialize(boost::json::string(args.url)) + "\n";
+            config = config::parse_config(yaml, "--set", std::filesystem::current_path().string(),
+                                          args.overrides);
         } else {
             config.crawl.name = "fetch";
         }
@@ -81,7 +88,10 @@ int fetch_url(const fetch_arguments& args) {
 
     boost::json::object out;
     out["url"] = args.url;
-    out["attempts"] = crawler.stats().requests.load();
+    // This URL's attempts; the robots.txt fetch before them is not one.
+    out["attempts"] = sink->page      ? sink->page->request.attempt
+                      : sink->failure ? sink->failure->attempts
+                                      : 0U;
     out["elapsed_seconds"] = elapsed;
     if (sink->page) {
         const auto& response = sink->page->response;
@@ -117,7 +127,9 @@ int fetch_url(const fetch_arguments& args) {
             out["last_error"] = core::to_string(*sink->failure->last_error);
         }
     }
-    std::printf("%s\n", boost::json::serialize(out).c_str());
+    std::string line;
+    pipelines::append_json(line, boost::json::value(std::move(out)));  // 1444.56, not 1.44456E3
+    std::printf("%s\n", line.c_str());
     return sink->page ? exit_ok : exit_failed;
 }
 

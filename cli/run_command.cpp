@@ -11,6 +11,7 @@
 #include "engine/metrics/process_metrics.hpp"
 #include "engine/metrics/registry.hpp"
 #include "engine/redis/redis_backend.hpp"
+#include "pipelines/item.hpp"
 #include "pipelines/outputs/error_stream.hpp"
 #include "pipelines/outputs/output.hpp"
 #include "pipelines/pipeline_sink.hpp"
@@ -55,6 +56,8 @@ struct run_figures {
     double elapsed_seconds = 0;
     const crawl::crawl_stats* stats = nullptr;
     const pipelines::pipeline_stats* items = nullptr;
+    // Stopped by SIGINT/SIGTERM rather than finished: how to go on (empty: not stopped).
+    std::string stopped_hint;
 };
 
 boost::json::object stats_object(const run_figures& figures) {
@@ -119,15 +122,18 @@ void print_summary(const run_figures& figures) {
     for (const auto& [kind, n] : s.failures()) {
         failed += (failed.empty() ? "" : ", ") + kind + ": " + std::to_string(n);
     }
+    const std::string ended = figures.stopped_hint.empty()
+                                  ? "finished in"
+                                  : "stopped (" + figures.stopped_hint + ") after";
     std::fprintf(stderr,
-                 "crawl %s finished in %.2f s\n"
+                 "crawl %s %s %.2f s\n"
                  "  requests      %llu (%.0f/s), responses {%s}\n"
                  "  retries       %llu (Retry-After waits %llu)\n"
                  "  failed        %llu {%s}\n"
                  "  items         %llu emitted, %llu invalid, %llu error\n"
                  "  dedup skipped %llu, breaker opened %llu, short-circuited %llu\n"
                  "  received      %.1f MiB, peak RSS %.1f MiB\n",
-                 figures.crawl.c_str(), figures.elapsed_seconds,
+                 figures.crawl.c_str(), ended.c_str(), figures.elapsed_seconds,
                  static_cast<unsigned long long>(s.requests.load()), rate, codes.c_str(),
                  static_cast<unsigned long long>(s.retries.load()),
                  static_cast<unsigned long long>(s.retry_after_waits.load()),
@@ -496,7 +502,11 @@ int run_crawl(const run_arguments& args) {
     run_figures figures{
         config.crawl.name,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-        &crawler.stats(), &sink->stats()};
+        &crawler.stats(), &sink->stats(), std::string()};
+    if (signals_seen.load() > 0) {
+        figures.stopped_hint = config.crawl.journal ? "resume with --resume"
+                                                    : "state.journal is off: a new run starts over";
+    }
     print_summary(figures);
     if (!args.stats_json.empty()) {
         std::ofstream out(args.stats_json, std::ios::trunc);
@@ -504,7 +514,9 @@ int run_crawl(const run_arguments& args) {
         if (distributed) {
             stats["worker"] = config.crawl.frontier.worker;  // one of several: tell them apart
         }
-        out << boost::json::serialize(stats) << '\n';
+        std::string line;
+        pipelines::append_json(line, boost::json::value(std::move(stats)));  // 19.99, not 1.999E1
+        out << line << '\n';
         if (!out) {
             spdlog::error("cannot write {}", args.stats_json);
         }

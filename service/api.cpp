@@ -46,7 +46,7 @@ api_response bad_request(const std::string& field, const std::string& why) {
 api_response json_response(unsigned status, const json::object& body) {
     api_response response;
     response.status = status;
-    response.body = json::serialize(body);
+    pipelines::append_json(response.body, json::value(body));  // 19.99, not 1.999E1
     return response;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <stdexcept>
 #include <utility>
 
@@ -139,6 +140,19 @@ jobs_db::jobs_db(const std::string& path, std::chrono::milliseconds busy_timeout
     // it (SQLite would create it 0644), and SQLite gives its -wal and -shm files the same mode.
     // An existing file keeps the mode it has.
     const bool plain_file = !path.empty() && path != ":memory:" && path.rfind("file:", 0) != 0;
+    if (plain_file) {
+        // Its folder is made as the crawl makes state.dir (0700: the tenants' data).
+        const auto folder = std::filesystem::path(path).parent_path();
+        std::error_code ec;
+        if (!folder.empty() && !std::filesystem::exists(folder, ec)) {
+            std::filesystem::create_directories(folder, ec);
+            if (ec) {
+                throw std::runtime_error("cannot create the folder of jobs_db " + path + ": " +
+                                         ec.message());
+            }
+            std::filesystem::permissions(folder, std::filesystem::perms::owner_all, ec);
+        }
+    }
     if (const int fd =
             plain_file ? ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
         fd >= 0) {

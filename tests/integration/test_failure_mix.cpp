@@ -356,3 +356,44 @@ TEST_CASE("A redirect's target stays fetched across a stop and --resume",
     // The resumed run knew the target from the journal: it did not fetch it again.
     CHECK(origin.arrivals_of("/ok/target").size() == 1);
 }
+
+TEST_CASE(
+    "harvest fetch: attempts are the URL's own, numbers are plain decimals, --set works "
+    "without --config",
+    "[integration][failure-mix][fetch]") {
+    temp_dir tmp("harvest-mix-fetch");
+    chaos_options robots;
+    robots.robots_txt = "User-agent: *\nAllow: /\n";
+    chaos_origin origin(tmp.path(), robots);
+    {
+        auto result = run_process({harvest_binary().string(), "fetch", origin.url("/ok/page")},
+                                  std::chrono::seconds(60));
+        INFO(describe(result));
+        REQUIRE(result.exit_code == 0);
+        const auto out = json::parse(result.out).as_object();
+        CHECK(out.at("attempts") == 1);  // robots.txt was fetched too, but is no attempt of it
+        CHECK(out.at("status") == 200);
+        // Shortest round-trip decimals ("0.0123"), never "1.23E-2".
+        CHECK(result.out.find("E-") == std::string::npos);
+        CHECK(result.out.find("E+") == std::string::npos);
+    }
+    {
+        auto result =
+            run_process({harvest_binary().string(), "fetch", "--set", "retry.max_attempts=2",
+                         "--set", "retry.backoff.strategy=none", origin.url("/status/500/x")},
+                        std::chrono::seconds(60));
+        INFO(describe(result));
+        CHECK(result.exit_code == 1);
+        const auto out = json::parse(result.out).as_object();
+        CHECK(out.at("attempts") == 2);  // the default would try 4 times
+        CHECK(origin.arrivals_of("/status/500/x").size() == 2);
+    }
+    {
+        auto result = run_process({harvest_binary().string(), "fetch", "--set",
+                                   "retry.max_attempts=zero", origin.url("/ok/p")},
+                                  std::chrono::seconds(60));
+        INFO(describe(result));
+        CHECK(result.exit_code == 2);
+        CHECK(result.err.find("retry.max_attempts") != std::string::npos);
+    }
+}

@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 #include <filesystem>
+#include <fstream>
 
 namespace fs = std::filesystem;
 using namespace harvest;
@@ -193,4 +194,21 @@ profiles:
     CHECK_THROWS_WITH(
         config::parse_service_config(base + "max_item_bytes: lots\n", "serve.yaml", "/tmp"),
         Catch::Contains("max_item_bytes"));
+}
+
+TEST_CASE("jobs_db: a jobs_db in a folder that does not exist yet gets its folder (0700)",
+          "[unit][service]") {
+    const fs::path root =
+        fs::temp_directory_path() / ("harvest-jobs-db-folder-" + std::to_string(::getpid()));
+    fs::remove_all(root);
+    const fs::path path = root / "state" / "jobs.db";
+    { harvest::service::jobs_db db(path.string(), std::chrono::milliseconds(0)); }
+    CHECK(fs::exists(path));
+    CHECK((fs::status(path.parent_path()).permissions() & fs::perms::all) == fs::perms::owner_all);
+    // A folder that cannot be made (a file is in the way) is named in the error.
+    { std::ofstream(root / "plain-file") << "x"; }
+    CHECK_THROWS_WITH(harvest::service::jobs_db((root / "plain-file" / "sub" / "jobs.db").string(),
+                                                std::chrono::milliseconds(0)),
+                      Catch::Contains("cannot create the folder of jobs_db"));
+    fs::remove_all(root);
 }

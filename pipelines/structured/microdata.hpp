@@ -9,7 +9,8 @@
 // A nested item is inlined as a property value (or {"iid_ref": n} when `nested` is false, with
 // every item listed at top level carrying its document-order "iid"). Top-level items come in
 // document order; an item already used as a property is not repeated (and a second use of it,
-// through a cyclic itemref, is null).
+// through itemref, is null). With itemref, an item's own properties come first, then each
+// referenced id's in the order listed, as extruct gives them (not the W3C tree order).
 //
 // Values (https://html.spec.whatwg.org/#values): meta@content; a/area/link@href,
 // img/audio/video/source/embed/iframe/track@src and object@data, stripped and resolved against

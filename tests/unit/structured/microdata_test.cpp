@@ -104,7 +104,9 @@ TEST_CASE("microdata: nested items, itemid, multiple names, lists", "[unit]") {
     CHECK(strict_items.at(0).at("properties").at("name") == json::parse(R"(["Anvil"])"));
 }
 
-TEST_CASE("microdata: itemref brings properties in tree order; flat mode uses iid_ref", "[unit]") {
+TEST_CASE("microdata: itemref values follow the item's own; flat mode uses iid_ref", "[unit]") {
+    // extruct's order, not the W3C tree order: a referenced block before the item still comes
+    // after the item's own properties.
     const std::string html = R"(
       <p id="before"><span itemprop="a">1</span></p>
       <div itemscope itemref="before after missing"><span itemprop="a">2</span>
@@ -113,7 +115,7 @@ TEST_CASE("microdata: itemref brings properties in tree order; flat mode uses ii
     const json::value items = json::parse(found(html));
     REQUIRE(items.as_array().size() == 1);
     const json::object& p = items.at(0).at("properties").as_object();
-    CHECK(p.at("a") == json::parse(R"(["1","2"])"));
+    CHECK(p.at("a") == json::parse(R"(["2","1"])"));
     CHECK(p.at("b") == "3");
     CHECK(p.at("child") == json::parse(R"({"properties":{"x":"y"}})"));
 
@@ -124,6 +126,23 @@ TEST_CASE("microdata: itemref brings properties in tree order; flat mode uses ii
     CHECK(flat_items.at(0).at("iid") == 1);
     CHECK(flat_items.at(0).at("properties").at("child") == json::parse(R"({"iid_ref":2})"));
     CHECK(flat_items.at(1).at("iid") == 2);
+}
+
+TEST_CASE("microdata: itemref ids are read in the order listed, repeats included, as extruct does",
+          "[unit]") {
+    // Names keep their first appearance in that sequence (own properties, then each id's).
+    CHECK(found(R"(<p id="before"><span itemprop="a">1</span></p>
+      <div itemscope itemref="after before missing before"><span itemprop="b">own</span>
+        <span itemprop="a">2</span><div itemprop="child" itemscope><span itemprop="x">y</span></div>
+      </div>
+      <p id="after"><span itemprop="c">3</span><span itemprop="a">4</span></p>)") ==
+          R"([{"properties":{"b":"own","a":["2","4","1","1"],"child":{"properties":{"x":"y"}},)"
+          R"("c":"3"}}])");
+    // An element both owned and referenced is read twice; the item it holds is used once, its
+    // second use is null.
+    CHECK(found(R"(<div itemscope itemref="inner kid"><p id="inner" itemprop="n">v</p>
+      <div id="kid" itemprop="k" itemscope><b itemprop="x">y</b></div></div>)") ==
+          R"([{"properties":{"n":["v","v"],"k":[{"properties":{"x":"y"}},null]}}])");
 }
 
 TEST_CASE("microdata: an item referencing itself does not loop", "[unit]") {

@@ -83,7 +83,7 @@ YAML
 config "$WORK/urls.txt" "$WORK/all.jsonl" >"$WORK/all.yaml"
 config "$WORK/one.txt" "$WORK/one.jsonl" >"$WORK/one.yaml"
 EXTRA=()
-[[ $M == 1 ]] && EXTRA=(--set metrics.listen=127.0.0.1:0)
+[[ $M == 1 ]] && EXTRA=(--set metrics.listen=127.0.0.1:0 --set metrics.linger=0)
 
 items_of() { wc -l <"$1" 2>/dev/null || echo 0; }
 

@@ -210,7 +210,7 @@ YAML
   for round in $(seq "$ROUNDS"); do
     for variant in plain metrics other; do
       extra=(--set "engine.threads=$THREADS")
-      [[ $variant == metrics ]] && extra+=(--set metrics.listen=127.0.0.1:0)
+      [[ $variant == metrics ]] && extra+=(--set metrics.listen=127.0.0.1:0 --set metrics.linger=0)
       [[ $variant == other ]] && extra=(--set "engine.threads=$OTHER_THREADS")
       rm -f "$WORK/harvest.jsonl"
       s0=$(server_ticks)

@@ -24,6 +24,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #if defined(__GLIBC__)
@@ -37,6 +38,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <span>
 #include <thread>
@@ -151,16 +153,18 @@ void print_summary(const run_figures& figures) {
 // One status line, redrawn in place at most 4 times a second.
 constexpr auto progress_redraw_interval = std::chrono::milliseconds(250);
 
+// Stops at the end of the crawl (`finished`), before the summary and any metrics.linger.
 asio::awaitable<void> draw_progress(const crawl::crawler& crawler,
                                     const pipelines::pipeline_stats& items,
-                                    std::chrono::steady_clock::time_point started) {
+                                    std::chrono::steady_clock::time_point started,
+                                    const std::atomic<bool>& finished) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     std::uint64_t last_requests = 0;
     auto last = started;
     for (;;) {
         timer.expires_after(progress_redraw_interval);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (ec) {
+        if (ec || finished.load()) {
             co_return;
         }
         const auto& s = crawler.stats();
@@ -251,8 +255,49 @@ struct metrics_endpoint {
     }
 };
 
-asio::awaitable<void> run_to_end(crawl::crawler& crawler, metrics_endpoint* endpoint) {
+// The end of a crawl, on the strand the signal handler runs on: the crawl's outcome is
+// settled (`settle`: summary, --stats-json, exit code) and then, with metrics.listen set, /metrics
+// stays up for metrics.linger so that Prometheus' next scrape sees the final counts. A signal
+// that arrives from here on cuts the linger short and never changes the exit code.
+struct crawl_end {
+    explicit crawl_end(asio::any_io_executor strand) : linger_timer(std::move(strand)) {}
+
+    asio::steady_timer linger_timer;  // strand only, like every member
+    bool reached = false;             // the crawl is over: signals only cut the linger
+    bool cut_short = false;
+    int exit_code = exit_ok;
+
+    void cut() {
+        cut_short = true;
+        linger_timer.cancel();
+    }
+};
+
+asio::awaitable<void> settle_and_linger(crawl_end& end, std::function<int()> settle,
+                                        std::chrono::milliseconds linger) {
+    end.reached = true;
+    end.exit_code = settle();
+    if (linger <= std::chrono::milliseconds::zero() || end.cut_short) {
+        co_return;
+    }
+    std::fprintf(stderr,
+                 "harvest: /metrics stays up for %.0f s with the final values (Ctrl-C to "
+                 "stop)\n",
+                 std::chrono::duration<double>(linger).count());
+    end.linger_timer.expires_after(linger);
+    (void)co_await end.linger_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<void> run_to_end(crawl::crawler& crawler, metrics_endpoint* endpoint,
+                                 crawl_end& end, std::function<int()> settle,
+                                 std::chrono::milliseconds linger) {
     co_await crawler.run();
+    if (endpoint == nullptr) {
+        linger = std::chrono::milliseconds::zero();
+    }
+    auto on_strand = settle_and_linger(end, std::move(settle), linger);
+    co_await asio::co_spawn(end.linger_timer.get_executor(), std::move(on_strand),
+                            asio::use_awaitable);
     if (endpoint != nullptr) {
         co_await endpoint->server.close();
     }
@@ -444,12 +489,23 @@ int run_crawl(const run_arguments& args) {
         args.progress == progress_mode::always ||
         (args.progress == progress_mode::automatic && isatty(STDERR_FILENO) != 0);
 
-    // First SIGINT/SIGTERM: drain. Second: leave at once.
+    // First SIGINT/SIGTERM: drain. Second: leave at once. Once the crawl is over, any signal
+    // ends metrics.linger (gracefully, then at once) and exits with the crawl's own code.
     std::atomic<int> signals_seen{0};
-    asio::signal_set signals(io, SIGINT, SIGTERM);
+    const asio::any_io_executor end_strand = asio::make_strand(io);
+    crawl_end end(end_strand);
+    asio::signal_set signals(end_strand, SIGINT, SIGTERM);
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int signal_number) {
             if (ec) {
+                return;
+            }
+            if (end.reached) {
+                if (end.cut_short) {
+                    std::_Exit(end.exit_code);
+                }
+                end.cut();
+                signals.async_wait(on_signal);
                 return;
             }
             if (signals_seen.fetch_add(1) > 0) {
@@ -462,15 +518,56 @@ int run_crawl(const run_arguments& args) {
         };
     signals.async_wait(on_signal);
 
-    asio::steady_timer progress_stop(io);
+    std::atomic<bool> crawl_finished{false};
+    // Once the crawl is over and before metrics.linger: the summary, --stats-json and the exit
+    // code, so that what the run reports never waits for the linger.
+    std::function<int()> settle = [&]() -> int {
+        crawl_finished.store(true);
+        if (show_progress) {
+            std::fprintf(stderr, "\n");
+        }
+        if (shared && shared->failed()) {
+            std::fprintf(stderr,
+                         "harvest: the Redis frontier failed; this worker's crawl is "
+                         "incomplete (its unfinished requests go to the other workers)\n");
+            return exit_failed;
+        }
+        run_figures figures{
+            config.crawl.name,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+            &crawler.stats(), &sink->stats(), std::string()};
+        if (signals_seen.load() > 0) {
+            figures.stopped_hint = config.crawl.journal
+                                       ? "resume with --resume"
+                                       : "state.journal is off: a new run starts over";
+        }
+        print_summary(figures);
+        if (!args.stats_json.empty()) {
+            std::ofstream out(args.stats_json, std::ios::trunc);
+            auto stats = stats_object(figures);
+            if (distributed) {
+                stats["worker"] = config.crawl.frontier.worker;  // one of several: tell them apart
+            }
+            std::string line;
+            pipelines::append_json(line, boost::json::value(std::move(stats)));  // not 1.999E1
+            out << line << '\n';
+            if (!out.flush()) {
+                spdlog::error("cannot write {}", args.stats_json);
+            }
+        }
+        return signals_seen.load() > 0 ? exit_interrupted : exit_ok;
+    };
     std::exception_ptr failure;
-    asio::co_spawn(io, run_to_end(crawler, endpoint.get()), [&](const std::exception_ptr& error) {
-        failure = error;
-        signals.cancel();
-        io.stop();
-    });
+    asio::co_spawn(
+        io,
+        run_to_end(crawler, endpoint.get(), end, std::move(settle), config.crawl.metrics_linger),
+        [&](const std::exception_ptr& error) {
+            failure = error;
+            io.stop();  // leaves the signal_set's wait behind: nothing runs it
+        });
     if (show_progress) {
-        asio::co_spawn(io, draw_progress(crawler, sink->stats(), started), asio::detached);
+        asio::co_spawn(io, draw_progress(crawler, sink->stats(), started, crawl_finished),
+                       asio::detached);
     }
 
     std::vector<std::thread> pool;
@@ -481,10 +578,10 @@ int run_crawl(const run_arguments& args) {
     for (auto& t : pool) {
         t.join();
     }
-    if (show_progress) {
-        std::fprintf(stderr, "\n");
-    }
     if (failure) {
+        if (show_progress && !crawl_finished.load()) {
+            std::fprintf(stderr, "\n");
+        }
         try {
             std::rethrow_exception(failure);
         } catch (const std::exception& e) {
@@ -493,35 +590,7 @@ int run_crawl(const run_arguments& args) {
         return exit_failed;
     }
 
-    if (shared && shared->failed()) {
-        std::fprintf(stderr,
-                     "harvest: the Redis frontier failed; this worker's crawl is "
-                     "incomplete (its unfinished requests go to the other workers)\n");
-        return exit_failed;
-    }
-    run_figures figures{
-        config.crawl.name,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-        &crawler.stats(), &sink->stats(), std::string()};
-    if (signals_seen.load() > 0) {
-        figures.stopped_hint = config.crawl.journal ? "resume with --resume"
-                                                    : "state.journal is off: a new run starts over";
-    }
-    print_summary(figures);
-    if (!args.stats_json.empty()) {
-        std::ofstream out(args.stats_json, std::ios::trunc);
-        auto stats = stats_object(figures);
-        if (distributed) {
-            stats["worker"] = config.crawl.frontier.worker;  // one of several: tell them apart
-        }
-        std::string line;
-        pipelines::append_json(line, boost::json::value(std::move(stats)));  // 19.99, not 1.999E1
-        out << line << '\n';
-        if (!out) {
-            spdlog::error("cannot write {}", args.stats_json);
-        }
-    }
-    return signals_seen.load() > 0 ? exit_interrupted : exit_ok;
+    return end.exit_code;
 }
 
 }  // namespace harvest::cli

@@ -1291,7 +1291,7 @@ std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n)
 }
 
 void read_metrics(const reader& r, const node& n, crawl::crawl_options& crawl) {
-    section s(r, n, "metrics", {"listen", "host_label_limit"});
+    section s(r, n, "metrics", {"listen", "host_label_limit", "linger"});
     if (const auto* v = s.get("listen")) {
         const auto& listen = r.text(*v, s.path_of("listen"));
         const auto colon = listen.rfind(':');
@@ -1310,6 +1310,22 @@ void read_metrics(const reader& r, const node& n, crawl::crawl_options& crawl) {
     }
     if (const auto* v = s.get("host_label_limit")) {
         crawl.host_label_limit = r.count(*v, s.path_of("host_label_limit"), 1);
+    }
+    if (const auto* v = s.get("linger")) {
+        // A bare 0 turns it off, as the docs write it; anything else needs its unit.
+        const std::string what = "a duration like 30s or 2m, or 0 to exit at once";
+        if (v->type != node::kind::scalar) {
+            r.expected(*v, s.path_of("linger"), what);
+        }
+        std::chrono::milliseconds linger{};
+        if (v->scalar != "0") {
+            try {
+                linger = parse_duration(v->scalar);
+            } catch (const std::invalid_argument&) {
+                r.expected(*v, s.path_of("linger"), what);
+            }
+        }
+        crawl.metrics_linger = linger;  // parse_duration reads no sign: never negative
     }
     r.check_supported("metrics", "", n.where, "metrics");
 }

@@ -31,14 +31,67 @@ metrics::counter& text_cell(std::vector<std::pair<std::string, metrics::counter*
     return cached_cell(cache, family, host, key, [](std::string_view k) { return k; });
 }
 
+// The kinds harvest_failures_total and harvest_request_errors_total list in docs/metrics.md,
+// pre-created for every host label. Kinds a crawl cannot produce (`cancelled`, `deadline`, the
+// bulk service's) stay out: they would only add series that never move.
+constexpr std::array transport_kinds{
+    core::failure_kind::connect,
+    core::failure_kind::dns,
+    core::failure_kind::tls_handshake,
+    core::failure_kind::tls_verify,
+    core::failure_kind::timeout,
+    core::failure_kind::reset,
+    core::failure_kind::protocol,
+    core::failure_kind::body_too_large,
+    core::failure_kind::too_many_redirects,
+    core::failure_kind::unsupported_scheme,
+};
+constexpr std::array decided_kinds{
+    core::failure_kind::status_4xx,         core::failure_kind::status_5xx,
+    core::failure_kind::retries_exhausted,  core::failure_kind::retry_after_too_long,
+    core::failure_kind::circuit_open,       core::failure_kind::robots_disallowed,
+    core::failure_kind::robots_unavailable, core::failure_kind::invalid_url,
+};
+
 }  // namespace
 
 host_gauges::host_cells& host_gauges::cells_for(const host_state& host) {
     auto it = hosts_.find(&host);
     if (it == hosts_.end()) {
         it = hosts_.try_emplace(&host, *metrics_, host).first;
+        create_zero_series(host, it->second.label);
     }
     return it->second;
+}
+
+void host_gauges::create_zero_series(const host_state& host, std::string_view label) {
+    if (!zeroed_labels_.insert(label).second) {
+        return;
+    }
+    // `with` creates a series at 0 and returns its cell; nothing is incremented here.
+    for (const auto kind : transport_kinds) {
+        (void)metrics_->request_errors.with({label, core::to_string(kind)});
+        (void)metrics_->failures.with({label, core::to_string(kind)});
+    }
+    for (const auto kind : decided_kinds) {
+        (void)metrics_->failures.with({label, core::to_string(kind)});
+    }
+    // A retry's reason is the status as text or the error kind (retry_policy::classify): only
+    // those this host's policy can retry on.
+    const crawl::retry_options& retry = host.policy.options();
+    if (retry.max_attempts > 1) {
+        for (const auto kind : retry.on_errors) {
+            (void)metrics_->retries.with({label, core::to_string(kind)});
+        }
+        for (const auto* statuses : {&retry.on_status, &retry.on_status_with_retry_after}) {
+            for (const unsigned status : *statuses) {
+                (void)metrics_->retries.with({label, std::to_string(status)});
+            }
+        }
+    }
+    for (const std::string_view to : {"closed", "half_open", "open"}) {
+        (void)metrics_->circuit_transitions.with({label, to});
+    }
 }
 
 void host_gauges::count_sent(const host_state& host, std::string_view method) {

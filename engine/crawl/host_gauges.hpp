@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -69,9 +70,15 @@ class host_gauges {
     };
 
     host_cells& cells_for(const host_state& host);
+    // The series a dashboard expects before the first event, created at 0 once per label
+    // (docs/metrics.md, "Series that exist from the start").
+    void create_zero_series(const host_state& host, std::string_view label);
 
     metrics::crawl_metrics* metrics_;
     std::unordered_map<const host_state*, host_cells> hosts_;
+    // Host labels whose zero series exist; views into metrics_->hosts, which outlives them.
+    // "other" is entered once, with the retry policy of the first host counted under it.
+    std::unordered_set<std::string_view> zeroed_labels_;
 };
 
 }  // namespace harvest::crawl

@@ -171,6 +171,9 @@ struct crawl_options {
     bool journal = true;  // state.journal: false = no journal written, no --resume (benchmarks)
     std::string metrics_listen;  // empty = disabled
     unsigned host_label_limit = 100;
+    // metrics.linger: how long `harvest run` keeps /metrics up after the crawl, with its final
+    // values, so that the next scrape sees them; 0 = not at all. Twice Prometheus' usual 15 s.
+    milliseconds metrics_linger{30000};
     frontier_options frontier;
 };
 

@@ -428,7 +428,8 @@ TEST_CASE("distributed: 3 workers at per_second 30, burst 5 on one host hold the
     std::vector<std::unique_ptr<worker_process>> workers;
     for (int i = 0; i < 3; ++i) {
         const std::string extra =
-            i == 0 ? "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"}\n"
+            i == 0 ? "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) +
+                         "\", linger: 0}\n"
                    : std::string();
         workers.push_back(std::make_unique<worker_process>(
             config + extra, f.tmp / ("w" + std::to_string(i)), "w" + std::to_string(i)));

@@ -111,7 +111,8 @@ struct fault_crawl {
     int missing = 0;  // URLs that 404 on nginx
     bool has_tail = false;
 
-    fault_crawl() {
+    // metrics.linger: /metrics stays up this long after the crawl.
+    explicit fault_crawl(const std::string& linger = "0") {
         generate_catalog(tmp / "site", {.products = 200, .seed = 7, .gzip_fraction = 0.2});
         nginx_options options;
         options.site = tmp / "site";
@@ -173,7 +174,8 @@ struct fault_crawl {
                        "    required: [id]\n"
                        "outputs:\n  - type: jsonl\n    path: out/items.jsonl\n"
                        "metrics:\n  listen: \"127.0.0.1:${HARVEST_TEST_METRICS_PORT}\"\n"
-                       "  host_label_limit: 100\n");
+                       "  host_label_limit: 100\n  linger: " +
+                       linger + "\n");
     }
 
     std::string nginx_host() const {
@@ -361,7 +363,8 @@ TEST_CASE(
     "observability: Prometheus scrapes a faulty crawl; every metric and dashboard query "
     "has data",
     "[integration][observability]") {
-    fault_crawl crawl;
+    // Lingering for 3 scrape intervals: the last scrapes see the final counts.
+    fault_crawl crawl("3s");
     // Started before the crawl (it takes ~6 s) so that it scrapes the run from its start.
     prometheus_server prometheus(crawl.tmp / "prometheus", crawl.metrics_port);
     REQUIRE(prometheus.wait_first_scrape());
@@ -503,12 +506,19 @@ TEST_CASE(
         UNSCOPED_INFO("harvest_requests_total behind the origin: " << l);
     }
     CHECK(late_counts.empty());
-    if (crawl.has_tail) {
-        CHECK(*sent_to_origins == seen);
-    } else {
-        // Without the slow tail the last scrape may miss the very last requests.
-        CHECK(*sent_to_origins <= seen);
-        CHECK(*sent_to_origins >= seen - 40);
+    // metrics.linger kept /metrics up after the crawl: the last scrape has the final counts.
+    CHECK(*sent_to_origins == seen);
+    {
+        const auto stats = json::parse(read_file(crawl.tmp / "stats.json")).as_object();
+        double failed = 0;
+        for (const auto& [kind, n] : stats.at("failed").as_object()) {
+            failed += n.to_number<double>();
+        }
+        CHECK(failed > 0);
+        CHECK(scalar_at("sum(harvest_failures_total" + sel + ")", last_scrape).value_or(-1) ==
+              failed);
+        CHECK(scalar_at("sum(harvest_requests_total" + sel + ")", last_scrape).value_or(-1) ==
+              stats.at("requests").to_number<double>());
     }
     // The dead host: connect errors, retries on connect, its breaker opened.
     const std::string dead =
@@ -618,4 +628,172 @@ TEST_CASE(
     CHECK(host_values.as_array().size() == expected_hosts.size());
 
     prometheus.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A healthy crawl, over as soon as it starts: two host names for one nginx and a host label
+// limit of 1, so that the second host is counted under "other".
+
+namespace {
+
+struct healthy_crawl {
+    temp_dir tmp{"harvest-obs-healthy"};
+    std::unique_ptr<nginx_server> nginx;
+    int metrics_port = 0;
+    std::size_t urls = 0;
+
+    explicit healthy_crawl(const std::string& linger) {
+        generate_catalog(tmp / "site", {.products = 20, .seed = 3, .gzip_fraction = 0});
+        nginx_options options;
+        options.site = tmp / "site";
+        options.run_dir = tmp / "nginx";
+        nginx = std::make_unique<nginx_server>(options);
+        metrics_port = free_port();
+        std::string list;
+        const auto paths = read_lines(tmp / "site" / "urls-json.txt");
+        for (std::size_t i = 0; i < paths.size() && i < 10; ++i, ++urls) {
+            list += nginx->base_url() + paths[i] + "\n";
+        }
+        for (std::size_t i = 10; i < paths.size() && i < 15; ++i, ++urls) {
+            list += "http://localhost:" + std::to_string(nginx->port()) + paths[i] + "\n";
+        }
+        write_file(tmp / "urls.txt", list);
+        write_file(tmp / "cfg.yaml",
+                   std::string("name: ") + crawl_name + "\n" +
+                       "seeds:\n  - urls_file: urls.txt\n"
+                       "engine:\n  threads: 2\n  robots_txt: ignore\n"
+                       "extract:\n  - match: \".\"\n    type: json\n    fields: {id: /asin}\n"
+                       "outputs:\n  - type: jsonl\n    path: out/items.jsonl\n"
+                       "metrics:\n  listen: \"127.0.0.1:" +
+                       std::to_string(metrics_port) +
+                       "\"\n  host_label_limit: 1\n  linger: " + linger + "\n");
+    }
+
+    std::vector<std::string> args() const {
+        return {"run",          (tmp / "cfg.yaml").string(),  "--progress", "never",
+                "--stats-json", (tmp / "stats.json").string()};
+    }
+
+    // Waits (bounded) for the line `harvest run` prints when the crawl is over and the linger
+    // starts; returns when it saw it.
+    static bool wait_linger_line(const fs::path& log) {
+        for (int i = 0; i < 600; ++i) {
+            if (fs::exists(log) &&
+                read_file(log).find("/metrics stays up for") != std::string::npos) {
+                return true;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+};
+
+// The value of the one sample `series` (name and labels as exposed), if it is there.
+std::optional<double> sample_value(const std::string& body, const std::string& series) {
+    std::istringstream lines(body);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.starts_with(series + " ")) {
+            return std::stod(line.substr(series.size() + 1));
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "observability: a healthy crawl exposes its error counters at 0, bounded by "
+    "host_label_limit; metrics.linger keeps the final values up, then the run exits",
+    "[integration][observability][metrics]") {
+    healthy_crawl crawl("2s");
+    const fs::path log = crawl.tmp / "harvest.log";
+    background_harvest run(crawl.args(), log);
+    REQUIRE(healthy_crawl::wait_linger_line(log));
+    const auto linger_started = std::chrono::steady_clock::now();
+    INFO(read_file(log));
+    CHECK(read_file(log).find("/metrics stays up for 2 s") != std::string::npos);
+    // The crawl is over (its summary and --stats-json are written): /metrics still answers.
+    REQUIRE(fs::exists(crawl.tmp / "stats.json"));
+    const auto reply = http_get(crawl.metrics_port, "/metrics");
+    REQUIRE(reply.status == 200);
+    const std::string& body = reply.body;
+    INFO(body.substr(0, 4000));
+    const auto lint = promtool_check_metrics(crawl.tmp.path(), body, 0);
+    CHECK(lint.exit_code == 0);
+    CHECK(exposition_problems(body).empty());
+
+    // The final counts: every request nginx saw.
+    double requests = 0;
+    std::set<std::string> hosts;
+    std::size_t failure_series = 0;
+    std::istringstream lines(body);
+    std::string line;
+    static const std::regex host_label(R"re(host="([^"]*)")re");
+    while (std::getline(lines, line)) {
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        std::smatch m;
+        if (std::regex_search(line, m, host_label)) {
+            hosts.insert(m[1]);
+        }
+        if (line.starts_with("harvest_requests_total{")) {
+            requests += std::stod(line.substr(line.rfind(' ') + 1));
+        }
+        if (line.starts_with("harvest_failures_total{")) {
+            ++failure_series;
+        }
+    }
+    CHECK(requests == static_cast<double>(crawl.urls));
+    CHECK(requests == static_cast<double>(crawl.nginx->access_entries().size()));
+    // host_label_limit 1: the first host and "other", nothing else, in every family.
+    CHECK(hosts.size() == 2);
+    CHECK(hosts.count("other") == 1);
+    // docs/metrics.md: 18 failure kinds, pre-created per host label, whether or not they happen.
+    CHECK(failure_series == 2 * 18);
+    const std::string first =
+        *std::find_if(hosts.begin(), hosts.end(), [](const auto& h) { return h != "other"; });
+    for (const auto& h : {first, std::string("other")}) {
+        const std::string labels = std::string("{crawl=\"") + crawl_name + "\",host=\"" + h + "\",";
+        CHECK(sample_value(body, "harvest_failures_total" + labels + "kind=\"status_5xx\"}") ==
+              0.0);
+        CHECK(sample_value(body, "harvest_failures_total" + labels + "kind=\"timeout\"}") == 0.0);
+        CHECK(sample_value(body, "harvest_request_errors_total" + labels + "kind=\"connect\"}") ==
+              0.0);
+        // retry.on_status and retry.on_errors' defaults are the retry reasons.
+        CHECK(sample_value(body, "harvest_retries_total" + labels + "reason=\"503\"}") == 0.0);
+        CHECK(sample_value(body, "harvest_retries_total" + labels + "reason=\"429\"}") == 0.0);
+        CHECK(sample_value(body, "harvest_retries_total" + labels + "reason=\"timeout\"}") == 0.0);
+        CHECK_FALSE(
+            sample_value(body, "harvest_retries_total" + labels + "reason=\"404\"}").has_value());
+        for (const char* to : {"open", "half_open", "closed"}) {
+            CHECK(sample_value(body, "harvest_circuit_transitions_total" + labels + "to=\"" + to +
+                                         "\"}") == 0.0);
+        }
+    }
+
+    // Then the run exits by itself, with the crawl's code, once the linger is over.
+    CHECK(run.wait(15s) == 0);
+    const auto lingered = std::chrono::steady_clock::now() - linger_started;
+    CHECK(lingered >= 1500ms);
+    CHECK(lingered < 6s);
+    CHECK_FALSE(port_accepts(crawl.metrics_port));
+}
+
+TEST_CASE(
+    "observability: a signal during metrics.linger ends the run at once, with the "
+    "crawl's exit code",
+    "[integration][observability][metrics]") {
+    healthy_crawl crawl("60s");
+    const fs::path log = crawl.tmp / "harvest.log";
+    background_harvest run(crawl.args(), log);
+    REQUIRE(healthy_crawl::wait_linger_line(log));
+    INFO(read_file(log));
+    REQUIRE(http_get(crawl.metrics_port, "/metrics").status == 200);
+    run.signal(SIGINT);
+    const auto sent = std::chrono::steady_clock::now();
+    CHECK(run.wait(10s) == 0);  // the crawl itself finished: not 130
+    CHECK(std::chrono::steady_clock::now() - sent < 2s);
+    CHECK_FALSE(port_accepts(crawl.metrics_port));
 }

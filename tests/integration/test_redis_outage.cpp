@@ -232,7 +232,9 @@ TEST_CASE("redis outage: redis-server frozen (SIGSTOP) for 20 s, workers stay bo
     for (int i = 0; i < worker_count; ++i) {
         const std::string name = "w" + std::to_string(i);
         const std::string metrics =
-            i == 0 ? "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\"}\n" : "";
+            i == 0 ? "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) +
+                         "\", linger: 0}\n"
+                   : "";
         workers.push_back(std::make_unique<worker_process>(
             crawl_yaml("frozen", nginx, site, redis.url(), frontier, metrics), tmp / name, name));
     }

@@ -48,6 +48,14 @@ TEST_CASE("values of the wrong form say what would be right", "[unit]") {
                 "'http.decompress.1' must be one of gzip, deflate, br (got \"zstd\")");
     check_error(minimal + "rate_limit:\n  burst: -1\n", 5, 10,
                 "'rate_limit.burst' must be a number >= 0 (got \"-1\")");
+    check_error(minimal + "metrics:\n  linger: 30\n", 5, 11,
+                "'metrics.linger' must be a duration like 30s or 2m, or 0 to exit at once "
+                "(got \"30\")");
+    check_error(minimal + "metrics:\n  linger: -5s\n", 5, 11,
+                "'metrics.linger' must be a duration like 30s or 2m, or 0 to exit at once "
+                "(got \"-5s\")");
+    check_error(minimal + "metrics:\n  linger: [30s]\n", 5, 11,
+                "'metrics.linger' must be a duration like 30s or 2m, or 0 to exit at once");
     check_error(minimal + "retry:\n  max_attempts: 0\n", 5, 17,
                 "'retry.max_attempts' must be an integer from 1 to 100 (got \"0\")");
     check_error(minimal + "retry:\n  on_status: [429, 600]\n", 5, 20,

@@ -99,6 +99,10 @@ outputs:
 frontier:
   backend: memory
   lease: 30s
+metrics:
+  listen: 127.0.0.1:9465
+  host_label_limit: 9
+  linger: 45s
 )";
 
 }  // namespace
@@ -136,6 +140,9 @@ TEST_CASE("a full config maps every supported key into the struct", "[unit]") {
     CHECK(k.engine.frontier_memory == (64ull << 20));
     CHECK(k.frontier.backend == harvest::crawl::frontier_options::kind::memory);
     CHECK(k.frontier.lease == std::chrono::milliseconds(30000));
+    CHECK(k.metrics_listen == "127.0.0.1:9465");
+    CHECK(k.host_label_limit == 9);
+    CHECK(k.metrics_linger == std::chrono::milliseconds(45000));
 
     using std::chrono::milliseconds;
     CHECK(k.http.timeouts.connect == milliseconds(1000));
@@ -379,6 +386,7 @@ TEST_CASE("defaults are the spec's", "[unit]") {
     CHECK(k.hosts.empty());
     CHECK(k.state_dir.empty());
     CHECK(k.metrics_listen.empty());
+    CHECK(k.metrics_linger == milliseconds(30000));
     CHECK(c.extract.empty());
     CHECK(c.outputs.empty());  // items are then only counted
     CHECK(c.follow.empty());
@@ -473,6 +481,18 @@ TEST_CASE("metrics section sets the listen address and the host label limit", "[
     const auto defaults = parse(config_test::minimal);
     CHECK(defaults.crawl.metrics_listen.empty());
     CHECK(defaults.crawl.host_label_limit == 100);
+}
+
+TEST_CASE("metrics.linger is a duration; 0 or 0s turns it off", "[unit]") {
+    using std::chrono::milliseconds;
+    CHECK(parse(config_test::minimal + "metrics: {linger: 2m}\n").crawl.metrics_linger ==
+          milliseconds(120000));
+    CHECK(parse(config_test::minimal + "metrics: {linger: 0}\n").crawl.metrics_linger ==
+          milliseconds(0));
+    CHECK(parse(config_test::minimal + "metrics: {linger: 0s}\n").crawl.metrics_linger ==
+          milliseconds(0));
+    CHECK(parse(config_test::minimal + "metrics: {linger: 1500ms}\n").crawl.metrics_linger ==
+          milliseconds(1500));
 }
 
 TEST_CASE("rate_limit.adaptive is read", "[unit]") {

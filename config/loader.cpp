@@ -974,7 +974,7 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
             r, n, path,
             std::initializer_list<std::string_view>{"css", "xpath", "text", "attribute", "raw",
                                                     "as", "decimal_separator", "currency", "regex",
-                                                    "default", "all", "join"});
+                                                    "default", "all", "join", "strip"});
         const auto* css = s->get("css");
         const auto* xpath = s->get("xpath");
         if ((css == nullptr) == (xpath == nullptr)) {
@@ -1005,6 +1005,9 @@ pipelines::field_rule read_field(const reader& r, const node& n, const std::stri
         }
         if (const auto* v = s->get("all")) {
             field.all = r.boolean(*v, s->path_of("all"));
+        }
+        if (const auto* v = s->get("strip")) {
+            field.strip = r.boolean(*v, s->path_of("strip"));
         }
         if (const auto* v = s->get("join")) {
             field.join = r.text(*v, s->path_of("join"));

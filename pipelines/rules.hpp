@@ -43,6 +43,8 @@ struct field_rule {
     // the values' texts joined with it into one text before `as`.
     bool all = false;
     std::optional<std::string> join;
+    // html: whitespace of each value collapsed and trimmed (normalize_space), first of all.
+    bool strip = false;
 };
 
 // product: one item per page, the product fields (docs/items.md) merged from its sources.

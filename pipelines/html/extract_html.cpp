@@ -130,9 +130,14 @@ boost::json::object extract_html_fields(const html_document& document,
 
 namespace {
 
-// A field's texts after `regex` (those it does not match left out) and `join`; `default` when
-// none is left.
+// A field's texts after `strip`, `regex` (those it does not match left out) and `join`;
+// `default` when none is left.
 std::vector<std::string> post_process(const field_rule& rule, std::vector<std::string> texts) {
+    if (rule.strip) {
+        for (auto& text : texts) {
+            text = normalize_space(text);
+        }
+    }
     if (rule.pattern) {
         std::vector<std::string> kept;
         kept.reserve(texts.size());
@@ -182,9 +187,10 @@ boost::json::object convert_html_fields(std::vector<std::vector<std::string>> se
         if (!rule.all && selected[i].size() > 1) {
             selected[i].resize(1);  // the first value only
         }
-        std::vector<std::string> texts = rule.pattern || rule.default_value || rule.join
-                                             ? post_process(rule, std::move(selected[i]))
-                                             : std::move(selected[i]);
+        std::vector<std::string> texts =
+            rule.pattern || rule.default_value || rule.join || rule.strip
+                ? post_process(rule, std::move(selected[i]))
+                : std::move(selected[i]);
         if (rule.all && !rule.join) {
             boost::json::array list;
             list.reserve(texts.size());

@@ -274,7 +274,7 @@ extract:
       price: {xpath: "//span[@class='price']", text: true, as: price}
       image: {css: "img.main", attribute: src}
       stock: {css: p.stock, text: true, regex: "(\\d+) left", as: int, default: 0}
-      materials: {css: li, text: true, all: true, join: ", "}
+      materials: {css: li, text: true, all: true, join: ", ", strip: true}
     required: [title]
   - match: "/catalogue/"
     type: product
@@ -314,6 +314,8 @@ extract:
     CHECK_FALSE(html.fields[3].all);
     CHECK(html.fields[4].all);
     CHECK(html.fields[4].join == std::optional<std::string>(", "));
+    CHECK(html.fields[4].strip);
+    CHECK_FALSE(html.fields[3].strip);
     CHECK(html.required == std::vector<std::string>{"title"});
     const auto& product = c.extract[4];
     CHECK(product.type == pipelines::extract_type::product);

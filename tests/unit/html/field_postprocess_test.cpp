@@ -128,3 +128,27 @@ TEST_CASE("all: true gives every selected value as a list, join: one text of the
     CHECK(item.at("first") == "Cotton");
     CHECK(invalid == 1);
 }
+
+TEST_CASE("strip: true collapses and trims whitespace of attribute values, before regex",
+          "[unit]") {
+    const std::string page =
+        "<html><body><img class=main alt=\" Blue\n   mug \" data-sku=\"  sku:\tAB 12  \">"
+        "</body></html>";
+    auto alt = text_rule("alt", "img.main");
+    alt.text = false;
+    alt.attribute = "alt";
+    alt.strip = true;
+    auto kept = alt;
+    kept.name = "kept";
+    kept.strip = false;
+    auto sku = text_rule("sku", "img.main");
+    sku.text = false;
+    sku.attribute = "data-sku";
+    sku.strip = true;
+    sku.pattern = make_field_pattern("^sku: (.+)$");
+    std::uint64_t invalid = 0;
+    const auto item = extract_both(page, {alt, kept, sku}, invalid);
+    CHECK(item.at("alt") == "Blue mug");
+    CHECK(item.at("kept") == " Blue\n   mug ");
+    CHECK(item.at("sku") == "AB 12");
+}

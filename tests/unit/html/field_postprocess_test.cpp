@@ -2,8 +2,8 @@
 // a part of the selected text, `default` stands in when nothing is selected or the regex does not
 // match, and `as: number` / `as: int` read a number written with its units. Both the libxml2 path
 // and the tree-less one must agree.
-#include "pipelines/html/fast_html.hpp"
 #include "pipelines/html/html.hpp"
+#include "tests/unit/html/both_paths.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -11,6 +11,8 @@
 #include <vector>
 
 using namespace harvest::pipelines;
+
+constexpr const char* page_url = "http://127.0.0.1/p/1";
 
 namespace {
 
@@ -21,22 +23,6 @@ field_rule text_rule(std::string name, std::string css, value_kind as = value_ki
     rule.text = true;
     rule.as = as;
     return rule;
-}
-
-boost::json::object extract_both(const std::string& page, const std::vector<field_rule>& rules,
-                                 std::uint64_t& invalid) {
-    const std::string url = "http://127.0.0.1/p/1";
-    const std::vector<html_field> fields(rules.begin(), rules.end());
-    invalid = 0;
-    auto tree = extract_html_fields(html_document::parse(page, url), fields, rules, &invalid);
-    const auto selection = fast_html_selection::compile(fast_selection_rules(rules));
-    REQUIRE(selection);
-    std::uint64_t fast_invalid = 0;
-    const auto fast = extract_html_fields_fast(*selection, page, rules, &fast_invalid, url);
-    REQUIRE(fast);
-    CHECK(*fast == tree);
-    CHECK(fast_invalid == invalid);
-    return tree;
 }
 
 }  // namespace
@@ -58,7 +44,8 @@ TEST_CASE("regex keeps the first group of the first match, default fills what is
     auto unmatched = text_rule("unmatched", "p.sku");
     unmatched.pattern = make_field_pattern("EAN: (\\d+)");
     std::uint64_t invalid = 0;
-    const auto item = extract_both(page, {stock, out, sku, missing, unmatched}, invalid);
+    const auto item =
+        html_test::extract_both(page, page_url, {stock, out, sku, missing, unmatched}, &invalid);
     CHECK(item.at("stock") == 22);
     CHECK(item.at("out") == 0);
     CHECK(item.at("sku") == "AB-1234");
@@ -82,7 +69,7 @@ TEST_CASE("as: number and as: int read a number written with its units", "[unit]
         text_rule("none", "p.none", value_kind::number),
     };
     std::uint64_t invalid = 0;
-    const auto item = extract_both(page, rules, invalid);
+    const auto item = html_test::extract_both(page, page_url, rules, &invalid);
     CHECK(item.at("rating") == 4.5);
     CHECK(item.at("reviews") == 1234);
     CHECK(item.at("temperature") == -3);
@@ -115,8 +102,8 @@ TEST_CASE("all: true gives every selected value as a list, join: one text of the
     none_default.default_value = "n/a";
     auto first = text_rule("first", "li");  // without all: the first only
     std::uint64_t invalid = 0;
-    const auto item = extract_both(
-        page, {materials, sizes, description, tags, none, none_default, first}, invalid);
+    const auto item = html_test::extract_both(
+        page, page_url, {materials, sizes, description, tags, none, none_default, first}, &invalid);
     CHECK(boost::json::value(item.at("materials")) ==
           boost::json::value({"Cotton", "Linen", "Silk"}));
     CHECK(boost::json::value(item.at("sizes")) == boost::json::value({38, 40}));
@@ -147,7 +134,7 @@ TEST_CASE("strip: true collapses and trims whitespace of attribute values, befor
     sku.strip = true;
     sku.pattern = make_field_pattern("^sku: (.+)$");
     std::uint64_t invalid = 0;
-    const auto item = extract_both(page, {alt, kept, sku}, invalid);
+    const auto item = html_test::extract_both(page, page_url, {alt, kept, sku}, &invalid);
     CHECK(item.at("alt") == "Blue mug");
     CHECK(item.at("kept") == " Blue\n   mug ");
     CHECK(item.at("sku") == "AB 12");

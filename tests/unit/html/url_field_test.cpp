@@ -1,8 +1,8 @@
 // URL-valued html fields (issue: extraction on real shops): href, src, srcset and the other URL
 // attributes come back absolute, resolved against the page URL and its first <base href>, on
 // both the libxml2 path and the tree-less one; `raw: true` keeps the value as written.
-#include "pipelines/html/fast_html.hpp"
 #include "pipelines/html/html.hpp"
+#include "tests/unit/html/both_paths.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 using namespace harvest::pipelines;
+using html_test::extract_both;
 
 namespace {
 
@@ -21,22 +22,6 @@ field_rule attribute_rule(std::string name, std::string css, std::string attribu
     rule.css = std::move(css);
     rule.attribute = std::move(attribute);
     return rule;
-}
-
-// The fields of `page` at `url` through both paths; they must agree.
-boost::json::object extract_both(const std::string& page, const std::string& url,
-                                 const std::vector<field_rule>& rules) {
-    const std::vector<html_field> fields(rules.begin(), rules.end());
-    std::uint64_t invalid = 0;
-    auto tree = extract_html_fields(html_document::parse(page, url), fields, rules, &invalid);
-    const auto selection = fast_html_selection::compile(fast_selection_rules(rules));
-    REQUIRE(selection);
-    std::uint64_t fast_invalid = 0;
-    const auto fast = extract_html_fields_fast(*selection, page, rules, &fast_invalid, url);
-    REQUIRE(fast);
-    CHECK(*fast == tree);
-    CHECK(fast_invalid == invalid);
-    return tree;
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One worker with frontier.backend: redis against the in-memory frontier, same catalog, same nginx;
-# then 1, 2 and 4 workers sharing one crawl on that Redis.
+# then 1, 2 and 4 workers sharing one crawl on that Redis, and on a 3-primary Redis Cluster.
 #
 #   bench/redis_bench.sh [-n PRODUCTS] [-c CONCURRENCY] [-r RUNS] [-w "1 2 4"]
 #
@@ -10,10 +10,11 @@
 #   -w "1 2 4" worker counts of the shared crawls ("" skips them); per count, the median over the
 #              runs of the cluster's requests/s (all workers' requests over the wall time from
 #              start to the last worker's exit) and of Redis's CPU time per request (µs, from
-#              /proc/<redis-server>/stat)
+#              /proc/<redis-server>/stat; on the cluster, the three primaries' together)
 #
 # The catalog is generated with tests/fixtures/gen_catalog.py into a temp folder and served by
-# tests/fixtures/serve.sh (nginx); redis-server runs on a free loopback port with no persistence.
+# tests/fixtures/serve.sh (nginx); redis-server runs on a free loopback port with no persistence,
+# and the cluster's three primaries (no replicas) on three more, joined by redis-cli --cluster.
 # harvest is build/cli/harvest or HARVEST_BIN. Everything started here is stopped on exit.
 # Prints requests/s per backend and the ratio redis/memory (the target is >= 0.70).
 # Not part of ctest.
@@ -36,9 +37,12 @@ command -v redis-server >/dev/null || die "redis-server missing (scripts/install
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-redis-bench-XXXXXX")
 REDIS_PID=""
+CLUSTER_PIDS=()
 cleanup() {
   tests/fixtures/serve.sh stop "$WORK/nginx" >/dev/null 2>&1 || true
-  if [[ -n "$REDIS_PID" ]]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+  for pid in $REDIS_PID "${CLUSTER_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -51,14 +55,19 @@ mkdir -p "$WORK/redis"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" --save "" \
   --appendonly no --logfile "$WORK/redis/redis.log" &
 REDIS_PID=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break
-  sleep 0.1
-done
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "nothing listens on port $1"
+}
+wait_port "$REDIS_PORT"
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 
-# config BACKEND NAME: the crawl's config on stdout.
+# config BACKEND NAME [URL]: the crawl's config on stdout (URL: the Redis one by default).
 config() {
-  local backend=$1 name=$2
+  local backend=$1 name=$2 url=${3:-$REDIS_URL}
   {
     echo "name: $name"
     echo "seeds:"
@@ -72,7 +81,7 @@ config() {
     echo "  - {type: jsonl, path: out/items.jsonl}"
     echo "state: {dir: state}"
     if [[ $backend == redis ]]; then
-      echo "frontier: {backend: redis, url: \"redis://127.0.0.1:$REDIS_PORT/0\", lease: 60s}"
+      echo "frontier: {backend: redis, url: \"$url\", lease: 60s}"
     fi
   }
 }
@@ -99,20 +108,26 @@ done
 awk -v r="${RATE[redis]}" -v m="${RATE[memory]}" \
   'BEGIN {printf "redis/memory: %.2f (target >= 0.70)\n", r / m}'
 
-# Redis's CPU time so far, in clock ticks (utime + stime).
-redis_ticks() { awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; }
+# The CPU time so far of the redis-servers PIDS..., in clock ticks (utime + stime).
+redis_ticks() {
+  local pid total=0
+  for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+  echo "$total"
+}
 TICKS=$(getconf CLK_TCK)
 
-# workers COUNT INDEX: COUNT workers on one shared crawl at once; prints "REQ_PER_S US_PER_REQ".
+# workers COUNT INDEX URL PIDS: COUNT workers on one shared crawl at once, on the Redis at URL
+# (whose servers are PIDS, a space-separated list); prints "REQ_PER_S US_PER_REQ".
 workers() {
-  local count=$1 i=$2 base="$WORK/shared-$1-$2" pids=() k
+  local count=$1 i=$2 url=$3 servers=$4 base="$WORK/shared-$1-$2-${#3}" pids=() k
   mkdir -p "$base"
   local before t0
-  before=$(redis_ticks)
+  # shellcheck disable=SC2086 # a list of pids
+  before=$(redis_ticks $servers)
   t0=$(date +%s.%N)
   for k in $(seq "$count"); do
     mkdir -p "$base/w$k"
-    config redis "shared-$count-$i" >"$base/w$k/cfg.yaml"
+    config redis "shared-$count-$i-${#url}" "$url" >"$base/w$k/cfg.yaml"
     (cd "$base/w$k" && HARVEST_WORKER="w$k" timeout 600 "$HARVEST" run cfg.yaml \
       --stats-json stats.json --progress never >/dev/null 2>err.log) &
     pids+=($!)
@@ -122,7 +137,8 @@ workers() {
   done
   local t1 after
   t1=$(date +%s.%N)
-  after=$(redis_ticks)
+  # shellcheck disable=SC2086
+  after=$(redis_ticks $servers)
   python3 - "$base" "$count" "$t0" "$t1" "$before" "$after" "$TICKS" <<'PY'
 import json, sys
 base, count, t0, t1, before, after, ticks = sys.argv[1:]
@@ -133,12 +149,49 @@ print("%.0f %.1f" % (requests / wall, cpu_us / max(requests, 1)))
 PY
 }
 
-for count in $W; do
-  rates=() cpus=()
-  for i in $(seq "$R"); do
-    read -r rate cpu < <(workers "$count" "$i")
-    rates+=("$rate")
-    cpus+=("$cpu")
+# A 3-primary Redis Cluster on loopback (each node's bus on a port of its own).
+start_cluster() {
+  local k port bus nodes=()
+  for k in 1 2 3; do
+    port=$(tests/fixtures/serve.sh free-port)
+    bus=$(tests/fixtures/serve.sh free-port)
+    mkdir -p "$WORK/cluster$k"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$WORK/cluster$k" --save "" \
+      --appendonly no --logfile "$WORK/cluster$k/redis.log" --cluster-enabled yes \
+      --cluster-config-file "$WORK/cluster$k/nodes.conf" --cluster-port "$bus" &
+    CLUSTER_PIDS+=($!)
+    wait_port "$port"
+    nodes+=("127.0.0.1:$port")
   done
-  echo "$count worker(s) on one Redis: ${rates[*]} requests/s (median $(printf '%s\n' "${rates[@]}" | median)), Redis CPU ${cpus[*]} µs/request (median $(printf '%s\n' "${cpus[@]}" | median))"
-done
+  redis-cli --cluster create "${nodes[@]}" --cluster-yes >"$WORK/cluster-create.log" 2>&1 ||
+    die "redis-cli --cluster create failed: $(tail -5 "$WORK/cluster-create.log")"
+  for _ in $(seq 100); do
+    local ok=0
+    for k in "${nodes[@]}"; do
+      redis-cli -h 127.0.0.1 -p "${k#*:}" cluster info | grep -q cluster_state:ok && ok=$((ok + 1))
+    done
+    [[ $ok == 3 ]] && break
+    sleep 0.1
+  done
+  CLUSTER_URL="redis-cluster://$(IFS=,; echo "${nodes[*]}")"
+}
+
+# shared LABEL URL PIDS: the worker counts of -w on one store.
+shared() {
+  local label=$1 url=$2 servers=$3 count i rate cpu rates cpus
+  for count in $W; do
+    rates=() cpus=()
+    for i in $(seq "$R"); do
+      read -r rate cpu < <(workers "$count" "$i" "$url" "$servers")
+      rates+=("$rate")
+      cpus+=("$cpu")
+    done
+    echo "$count worker(s) on $label: ${rates[*]} requests/s (median $(printf '%s\n' "${rates[@]}" | median)), Redis CPU ${cpus[*]} µs/request (median $(printf '%s\n' "${cpus[@]}" | median))"
+  done
+}
+
+if [[ -n "$W" ]]; then
+  shared "one Redis" "$REDIS_URL" "$REDIS_PID"
+  start_cluster
+  shared "a 3-primary cluster" "$CLUSTER_URL" "${CLUSTER_PIDS[*]}"
+fi

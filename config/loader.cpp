@@ -1355,11 +1355,14 @@ void read_frontier(const reader& r, const node& n, crawl::crawl_options& crawl) 
         const auto& url = r.text(*v, s.path_of("url"));
         crawl.frontier.url = url;
         constexpr std::string_view sentinel_scheme = "redis-sentinel://";
+        constexpr std::string_view cluster_scheme = "redis-cluster://";
         const bool sentinel = url.starts_with(sentinel_scheme);
-        if (!url.starts_with("redis://") && !sentinel) {
+        const bool cluster = url.starts_with(cluster_scheme);
+        if (!url.starts_with("redis://") && !sentinel && !cluster) {
             r.expected(*v, s.path_of("url"),
-                       "a redis:// URL like redis://127.0.0.1:6379/0, or "
-                       "redis-sentinel://host:26379[,host:26379]/mastername");
+                       "a redis:// URL like redis://127.0.0.1:6379/0, "
+                       "redis-sentinel://host:26379[,host:26379]/mastername or "
+                       "redis-cluster://host:6379[,host:6379]");
         } else if (sentinel) {
             const auto hosts = std::string_view(url).substr(sentinel_scheme.size());
             const auto slash = hosts.find('/');
@@ -1368,6 +1371,17 @@ void read_frontier(const reader& r, const node& n, crawl::crawl_options& crawl) 
                 r.expected(*v, s.path_of("url"),
                            "Sentinel addresses and the primary's name, like "
                            "redis-sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster");
+            }
+        } else if (cluster) {
+            const auto hosts = std::string_view(url).substr(cluster_scheme.size());
+            const auto slash = hosts.find('/');
+            const auto path =
+                slash == std::string_view::npos ? std::string_view() : hosts.substr(slash + 1);
+            if (slash == 0 || hosts.empty() || (!path.empty() && path != "0")) {
+                r.expected(*v, s.path_of("url"),
+                           "cluster node addresses, like "
+                           "redis-cluster://127.0.0.1:7000,127.0.0.1:7001 (a Redis Cluster "
+                           "has database 0 only)");
             }
         }
         if (backend != 1) {

@@ -12,6 +12,7 @@
 #include "engine/net/decode.hpp"
 #include "engine/net/fetch_outcome.hpp"
 #include "engine/net/http_client.hpp"
+#include "engine/net/url.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -460,7 +461,11 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             // Asked of the cluster; the answer comes back on this strand.
             auto held = std::make_shared<completion>(std::move(done));
             const auto target = held->redirect_target;
-            shared->claim(target, [self = shared_from_this(), held](bool fresh) {
+            // The shared frontier keeps a URL's dedup entry with its host's partition.
+            const auto parts =
+                net::split_origin(held->redirected->response.final_url, /*key_only=*/true);
+            const std::string origin = parts ? parts->key : std::string();
+            shared->claim(origin, target, [self = shared_from_this(), held](bool fresh) {
                 self->deliver_claimed(std::move(*held), fresh);
             });
             return;

@@ -55,11 +55,12 @@ class shared_backend {
     // request of the host at a time, so a Crawl-delay holds for the cluster from the start.
     virtual void robots_ready(const std::string& /*origin*/, double /*per_second*/,
                               double /*burst*/) {}
-    // A redirect ended at the request `fingerprint`: mark it seen cluster-wide and answer, on
-    // the scheduler strand, whether it was new (the redirected page is then emitted) or some
-    // worker has it already (the page is its own request's to emit). A backend that cannot
-    // tell answers true: at least once.
-    virtual void claim(std::uint64_t /*fingerprint*/, std::function<void(bool fresh)> answer) {
+    // A redirect ended at the request `fingerprint` (of a URL of `origin`): mark it seen
+    // cluster-wide and answer, on the scheduler strand, whether it was new (the redirected page
+    // is then emitted) or some worker has it already (the page is its own request's to emit). A
+    // backend that cannot tell answers true: at least once.
+    virtual void claim(const std::string& /*origin*/, std::uint64_t /*fingerprint*/,
+                       std::function<void(bool fresh)> answer) {
         answer(true);
     }
     // Nothing queued or leased anywhere in the cluster, and the seeds are loaded.

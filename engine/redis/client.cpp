@@ -54,6 +54,10 @@ class client_category_impl final : public boost::system::error_category {
                 return "the server Sentinel named is not a primary (failover in progress)";
             case client_error::no_primary:
                 return "no Sentinel named a primary";
+            case client_error::cluster_down:
+                return "no Redis Cluster node served the slot map, or a slot has no primary";
+            case client_error::redirected:
+                return "a command was still redirected after several attempts (cluster resharding)";
         }
         return "unknown redis client error";
     }
@@ -171,40 +175,49 @@ bool parse_db(std::string_view text, unsigned& db) {
     return ec == std::errc{} && end == text.data() + text.size() && !text.empty();
 }
 
-// redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db]. Parsed by
-// hand: a comma-separated host list is not a URL authority.
-boost::system::result<endpoint> parse_sentinel_url(std::string_view rest) {
-    endpoint where;
-    const auto slash = rest.find('/');
-    if (slash == std::string_view::npos) {
-        return make_error_code(client_error::bad_url);  // the master name is required
-    }
-    std::string_view authority = rest.substr(0, slash);
-    std::string_view path = rest.substr(slash + 1);
+// [[user]:password@]host[:port][,host[:port]...]: the credentials into `where`, the hosts into
+// `hosts`. Parsed by hand: a comma-separated host list is not a URL authority. False when
+// malformed.
+bool parse_host_list(std::string_view authority, std::uint16_t default_port, endpoint& where,
+                     std::vector<server_address>& hosts) {
     if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
         std::string_view userinfo = authority.substr(0, at);
         authority = authority.substr(at + 1);
         const auto colon = userinfo.find(':');
         if (colon == std::string_view::npos) {
-            return make_error_code(client_error::bad_url);
+            return false;
         }
         where.user = std::string(userinfo.substr(0, colon));
         where.password = std::string(userinfo.substr(colon + 1));
     }
     while (!authority.empty()) {
         const auto comma = authority.find(',');
-        server_address sentinel;
-        if (!parse_host_port(authority.substr(0, comma), 26379, sentinel)) {
-            return make_error_code(client_error::bad_url);
+        server_address host;
+        if (!parse_host_port(authority.substr(0, comma), default_port, host)) {
+            return false;
         }
-        where.sentinels.push_back(std::move(sentinel));
+        hosts.push_back(std::move(host));
         if (comma == std::string_view::npos) {
             break;
         }
         authority.remove_prefix(comma + 1);
         if (authority.empty()) {
-            return make_error_code(client_error::bad_url);  // a trailing comma
+            return false;  // a trailing comma
         }
+    }
+    return !hosts.empty();
+}
+
+// redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db].
+boost::system::result<endpoint> parse_sentinel_url(std::string_view rest) {
+    endpoint where;
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+        return make_error_code(client_error::bad_url);  // the master name is required
+    }
+    std::string_view path = rest.substr(slash + 1);
+    if (!parse_host_list(rest.substr(0, slash), 26379, where, where.sentinels)) {
+        return make_error_code(client_error::bad_url);
     }
     const auto db_slash = path.find('/');
     where.master_name = std::string(path.substr(0, db_slash));
@@ -222,12 +235,33 @@ boost::system::result<endpoint> parse_sentinel_url(std::string_view rest) {
     return where;
 }
 
+// redis-cluster://[[user]:password@]host[:port][,host[:port]...][/[0]]: a cluster has db 0 only.
+boost::system::result<endpoint> parse_cluster_url(std::string_view rest) {
+    endpoint where;
+    const auto slash = rest.find('/');
+    const std::string_view path =
+        slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    if (!path.empty() && path != "0") {
+        return make_error_code(client_error::bad_url);
+    }
+    if (!parse_host_list(rest.substr(0, slash), 6379, where, where.cluster_nodes)) {
+        return make_error_code(client_error::bad_url);
+    }
+    where.host = where.cluster_nodes.front().host;
+    where.port = where.cluster_nodes.front().port;
+    return where;
+}
+
 }  // namespace
 
 boost::system::result<endpoint> parse_url(std::string_view url) {
     constexpr std::string_view sentinel_scheme = "redis-sentinel://";
+    constexpr std::string_view cluster_scheme = "redis-cluster://";
     if (url.starts_with(sentinel_scheme)) {
         return parse_sentinel_url(url.substr(sentinel_scheme.size()));
+    }
+    if (url.starts_with(cluster_scheme)) {
+        return parse_cluster_url(url.substr(cluster_scheme.size()));
     }
     auto parsed = boost::urls::parse_uri(url);
     if (!parsed || parsed->scheme() != "redis" || !parsed->has_authority()) {

@@ -48,6 +48,8 @@ enum class client_error {
     timed_out,         // no reply (or no connection) within endpoint::timeout
     not_primary,       // the server named by Sentinel is a replica (a failover in progress)
     no_primary,        // no Sentinel answered with a primary for endpoint::master_name
+    cluster_down,      // no Redis Cluster node answered with a slot map, or a slot has no primary
+    redirected,        // a command still redirected (MOVED / ASK) after several attempts
 };
 const boost::system::error_category& client_category() noexcept;
 boost::system::error_code make_error_code(client_error e) noexcept;
@@ -72,15 +74,20 @@ struct server_address {
 //   redis://[[user]:password@]host[:port][/db]                (default port 6379, db 0)
 //   redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master-name[/db]
 //                                                              (default Sentinel port 26379)
+//   redis-cluster://[[user]:password@]host[:port][,host[:port]...][/]
+//                                                              (default port 6379; db 0 only)
 // With Sentinel, the credentials and db are the primary's; the Sentinels are asked without.
+// With Cluster, the nodes listed are where the slot map is first asked; the credentials are
+// every node's.
 struct endpoint {
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
     std::string user;
     std::string password;
     unsigned db = 0;
-    std::vector<server_address> sentinels;  // non-empty: ask these where the primary is
-    std::string master_name;                // the name the Sentinels monitor it under
+    std::vector<server_address> sentinels;      // non-empty: ask these where the primary is
+    std::string master_name;                    // the name the Sentinels monitor it under
+    std::vector<server_address> cluster_nodes;  // non-empty: a Redis Cluster (see cluster.hpp)
     // How long one request (or one connection attempt) may wait for its answer; zero = forever.
     std::chrono::milliseconds timeout{0};
 };

@@ -103,7 +103,7 @@ struct redis_backend::state {
     std::unordered_map<std::string, redis::host_rate> robots_rates;
     std::unordered_set<std::string> robots_pending;  // one request leased, robots.txt awaited
     // Redirect targets to mark seen, with who waits for the answer (claim()).
-    std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> claims;
+    std::vector<std::pair<seen_mark, std::function<void(bool)>>> claims;
     std::unordered_multimap<std::uint64_t, std::string> leases;  // fingerprint -> lease id
     // Ended requests whose items the sink has not written yet: still leased (and renewed).
     std::unordered_multiset<std::uint64_t> awaiting_write;
@@ -317,12 +317,13 @@ void redis_backend::robots_ready(const std::string& origin, double per_second, d
     state_->wake();  // its requests may be leased at that rate now
 }
 
-void redis_backend::claim(std::uint64_t fingerprint, std::function<void(bool fresh)> answer) {
+void redis_backend::claim(const std::string& origin, std::uint64_t fingerprint,
+                          std::function<void(bool fresh)> answer) {
     if (state_->failed.load()) {
         answer(true);  // nothing will ask Redis any more
         return;
     }
-    state_->claims.emplace_back(fingerprint, std::move(answer));
+    state_->claims.emplace_back(seen_mark{origin, fingerprint}, std::move(answer));
     state_->wake();
 }
 
@@ -364,7 +365,7 @@ asio::awaitable<bool> redis_backend::connect_and_seed(std::shared_ptr<state> s) 
     }
     where->timeout = s->options.frontier.redis_command_timeout;
     auto executor = s->timer->get_executor();
-    auto connected = co_await client::connect(executor, *where);
+    auto connected = co_await connection::open(executor, *where);
     if (!connected) {
         s->fail("cannot connect to " + s->options.frontier.url, connected.error());
         co_return false;
@@ -515,14 +516,14 @@ asio::awaitable<bool> redis_backend::flush(std::shared_ptr<state> s) {
         }
     }
     if (!s->claims.empty()) {
-        std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> claims;
+        std::vector<std::pair<seen_mark, std::function<void(bool)>>> claims;
         claims.swap(s->claims);
-        std::vector<std::uint64_t> prints;
-        prints.reserve(claims.size());
-        for (const auto& [print, answer] : claims) {
-            prints.push_back(print);
+        std::vector<seen_mark> marks;
+        marks.reserve(claims.size());
+        for (const auto& [mark, answer] : claims) {
+            marks.push_back(mark);
         }
-        auto fresh = co_await s->frontier->mark_seen(std::move(prints));
+        auto fresh = co_await s->frontier->mark_seen(std::move(marks));
         if (!fresh) {
             s->claims.insert(s->claims.begin(), std::make_move_iterator(claims.begin()),
                              std::make_move_iterator(claims.end()));
@@ -674,6 +675,13 @@ asio::awaitable<bool> redis_backend::check_finished(std::shared_ptr<state> s) {
                 "redis frontier: Redis lost the crawl's state (a failover to a replica that was "
                 "not in sync, or a restart without persistence): the seeds are loaded again and "
                 "what was fetched before is fetched again");
+            // On Cluster only some partitions may have lost it: the marker goes everywhere, so
+            // that the seeding claim can be won again.
+            auto forgotten = co_await s->frontier->forget_seeded();
+            if (!forgotten) {
+                s->fail("resetting the seeding state", forgotten.error());
+                co_return false;
+            }
             s->seeded = false;
             s->last_seeding_check = {};
             co_return true;  // watch_seeding claims and loads them on the next round
@@ -695,7 +703,7 @@ asio::awaitable<bool> redis_backend::check_finished(std::shared_ptr<state> s) {
         s->fail("counting the shared frontier", counts.error());
         co_return false;
     }
-    if (counts->queued == 0 && counts->in_flight == 0) {
+    if (counts->queued == 0 && counts->in_flight == 0 && counts->settled) {
         s->finished = true;
         spdlog::info("redis frontier: crawl {} finished ({} distinct requests, {} re-delivered)",
                      s->options.name, counts->seen, counts->redelivered);

@@ -21,8 +21,10 @@
 // With redis-sentinel:// the primary is asked of Sentinel at every (re)connection, so a failover
 // is followed; a primary demoted to replica (READONLY) is left for the new one.
 //
+// With redis-cluster:// the frontier is split into hash-tagged partitions (shared_frontier.hpp).
+//
 // Not supported yet with this backend: --resume (the shared frontier is the crawl's state), the
-// idempotency key of POST seeds (seeds are queued before the crawler sees them), Redis Cluster.
+// idempotency key of POST seeds (seeds are queued before the crawler sees them).
 
 #include "engine/crawl/options.hpp"
 #include "engine/crawl/seeds.hpp"
@@ -52,7 +54,8 @@ class redis_backend : public crawl::shared_backend,
     void written(std::span<const std::uint64_t> fingerprints);
     void breaker_opened(const std::string& origin, std::chrono::milliseconds open_for) override;
     void breaker_closed(const std::string& origin) override;
-    void claim(std::uint64_t fingerprint, std::function<void(bool fresh)> answer) override;
+    void claim(const std::string& origin, std::uint64_t fingerprint,
+               std::function<void(bool fresh)> answer) override;
     void robots_ready(const std::string& origin, double per_second, double burst) override;
     bool finished() const override;
     void close() override;

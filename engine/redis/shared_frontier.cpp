@@ -7,7 +7,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <iterator>
 
 namespace harvest::redis {
 
@@ -26,7 +28,10 @@ refusal refusal_of(const std::vector<reply>& replies) {
         if (!r.is_error()) {
             continue;
         }
-        if (r.str.starts_with("LOADING")) {
+        // CLUSTERDOWN: a shard lost its primary and no replica took over yet. TRYAGAIN: a slot
+        // is being migrated. Both pass.
+        if (r.str.starts_with("LOADING") || r.str.starts_with("CLUSTERDOWN") ||
+            r.str.starts_with("TRYAGAIN")) {
             return refusal::loading;
         }
         if (r.str.starts_with("READONLY") || r.str.starts_with("MASTERDOWN")) {
@@ -36,7 +41,10 @@ refusal refusal_of(const std::vector<reply>& replies) {
     return refusal::none;
 }
 
-// Every script gets the key prefix as ARGV[1] and reads the server clock itself.
+// Every script gets its partition's key prefix as ARGV[1] and reads the server clock itself.
+// KEYS[1] is a key of that partition (its `hosts` set), declared so that a Redis Cluster routes
+// the call (MOVED when it reached the wrong primary); the scripts build their key names from the
+// prefix, all in the partition's hash slot.
 
 // ARGV: prefix, then (host, fingerprint bytes or "", payload) triples. Returns 1/0 per triple.
 constexpr const char* admit_lua = R"lua(
@@ -54,6 +62,7 @@ for i = 2, #ARGV, 3 do
   end
   out[#out + 1] = fresh
 end
+redis.call('INCR', prefix .. 'changes')
 return out
 )lua";
 
@@ -135,6 +144,7 @@ for i = 1, n do
 end
 if n > 0 then
   redis.call('PEXPIRE', took, lease)
+  redis.call('INCR', prefix .. 'changes')
 end
 if n == queued then
   redis.call('SREM', prefix .. 'hosts', host)
@@ -162,6 +172,9 @@ for i = 2, #ARGV do
   held = held + redis.call('ZREM', prefix .. 'inflight', ARGV[i])
   redis.call('HDEL', prefix .. 'leased', ARGV[i])
 end
+if held > 0 then
+  redis.call('INCR', prefix .. 'changes')
+end
 return held
 )lua";
 
@@ -185,6 +198,7 @@ for _, id in ipairs(ids) do
 end
 if #ids > 0 then
   redis.call('INCRBY', prefix .. 'redelivered', #ids)
+  redis.call('INCR', prefix .. 'changes')
 end
 return #ids
 )lua";
@@ -225,7 +239,7 @@ redis.call('SET', key, worker, 'PX', ttl)
 return 1
 )lua";
 
-// ARGV: prefix. Returns {queued, in flight, seen, redelivered}.
+// ARGV: prefix. Returns {queued, in flight, seen, redelivered, changes}.
 constexpr const char* counts_lua = R"lua(
 local prefix = ARGV[1]
 local queued = 0
@@ -233,7 +247,8 @@ for _, host in ipairs(redis.call('SMEMBERS', prefix .. 'hosts')) do
   queued = queued + redis.call('LLEN', prefix .. 'q:' .. host)
 end
 return {queued, redis.call('ZCARD', prefix .. 'inflight'), redis.call('SCARD', prefix .. 'seen'),
-        tonumber(redis.call('GET', prefix .. 'redelivered') or '0')}
+        tonumber(redis.call('GET', prefix .. 'redelivered') or '0'),
+        tonumber(redis.call('GET', prefix .. 'changes') or '0')}
 )lua";
 
 // ARGV: prefix, token, fingerprint bytes... Adds each to the dedup set; 1 when this call added
@@ -260,8 +275,18 @@ constexpr std::array<const char*, 9> scripts = {renew_lua,    admit_lua,   take_
                                                 complete_lua, requeue_lua, breaker_lua,
                                                 counts_lua,   seeding_lua, claim_lua};
 
-// Every script names its keys from the prefix (ARGV[1]): no KEYS.
-const std::vector<std::string> no_keys;
+// FNV-1a, 64 bits: every worker, on any platform, puts a host in the same partition.
+std::uint64_t fnv1a(std::string_view bytes) noexcept {
+    std::uint64_t hash = 14695981039346656037ULL;
+    for (const char c : bytes) {
+        hash ^= static_cast<std::uint8_t>(c);
+        hash *= 1099511628211ULL;
+    }
+    return hash;
+}
+
+// Lease ids on Cluster: "<partition>~<token>:<n>".
+constexpr char partition_mark = '~';
 
 boost::system::error_code unexpected(const reply& r, const char* what) {
     spdlog::error("redis frontier: unexpected reply to {}: {}", what,
@@ -271,31 +296,64 @@ boost::system::error_code unexpected(const reply& r, const char* what) {
 
 }  // namespace
 
-shared_frontier::shared_frontier(std::shared_ptr<client> connection,
-                                 shared_frontier_options options)
-    : client_(std::move(connection)),
+shared_frontier::shared_frontier(std::shared_ptr<connection> link, shared_frontier_options options)
+    : link_(std::move(link)),
       options_(std::move(options)),
       health_(options_.health ? options_.health : std::make_shared<connection_health>()),
-      prefix_("harvest:" + options_.crawl_name + ":"),
       rng_(std::random_device{}()) {
     instance_ = std::to_string(rng_()) + "." + std::to_string(rng_());
-}
-
-void shared_frontier::close() {
-    if (client_) {
-        client_->close();
+    if (link_->clustered()) {
+        for (std::size_t k = 0; k < cluster_partitions; ++k) {
+            const std::string tag = options_.crawl_name + ":" + std::to_string(k);
+            partitions_.push_back(partition{"harvest:{" + tag + "}:", key_slot(tag)});
+        }
+    } else {
+        partitions_.push_back(partition{"harvest:" + options_.crawl_name + ":", 0});
     }
 }
 
+shared_frontier::shared_frontier(std::shared_ptr<client> single, shared_frontier_options options)
+    : shared_frontier(connection::wrap(std::move(single)), std::move(options)) {}
+
+void shared_frontier::close() {
+    if (link_) {
+        link_->close();
+    }
+}
+
+std::size_t shared_frontier::partition_of(std::string_view host) const noexcept {
+    return partitions_.size() == 1 ? 0 : fnv1a(host) % partitions_.size();
+}
+
+std::size_t shared_frontier::partition_of_lease(std::string_view lease_id) const noexcept {
+    if (partitions_.size() == 1) {
+        return 0;
+    }
+    const auto mark = lease_id.find(partition_mark);
+    if (mark == std::string_view::npos) {
+        return 0;
+    }
+    std::size_t k = 0;
+    auto [end, ec] = std::from_chars(lease_id.data(), lease_id.data() + mark, k);
+    if (ec != std::errc{} || end != lease_id.data() + mark || k >= partitions_.size()) {
+        return 0;  // not one of ours: the scripts find no such lease and do nothing
+    }
+    return k;
+}
+
+const std::string& shared_frontier::key_prefix(std::string_view host) const {
+    return partitions_[partition_of(host)].prefix;
+}
+
 asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
-    std::vector<std::vector<std::string>> commands) {
+    std::vector<routed_command> commands) {
     unsigned failures = 0;
     std::chrono::steady_clock::duration previous{};
     for (;;) {
-        if (client_) {
+        if (link_) {
             // Calls run concurrently: one whose reply was lost may come back after another has
             // already reconnected, and must not close that new connection.
-            const std::shared_ptr<client> used = client_;
+            const std::shared_ptr<connection> used = link_;
             auto replies = co_await used->pipeline(commands);
             const auto refusal = replies ? refusal_of(*replies) : refusal::none;
             if (replies && refusal == refusal::none) {
@@ -314,14 +372,14 @@ asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
                 lost_with_ = make_error_code(client_error::closed);
             } else {
                 // A broken connection, or a primary demoted to replica by a failover: find the
-                // primary again (through Sentinel when configured).
+                // primary again (through Sentinel, or the cluster's slot map, when configured).
                 lost_with_ = refusal == refusal::demoted
                                  ? make_error_code(client_error::not_primary)
                                  : replies.error();
-                if (client_ == used) {
-                    client_->close();
-                    client_.reset();
-                } else if (client_) {
+                if (link_ == used) {
+                    link_->close();
+                    link_.reset();
+                } else if (link_) {
                     continue;  // another call reconnected meanwhile: send again on its connection
                 }
             }
@@ -359,31 +417,21 @@ asio::awaitable<result<std::vector<reply>>> shared_frontier::call(
         timer.expires_after(delay);
         boost::system::error_code ignored;
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-        if (client_) {
-            continue;  // still connected, Redis was loading
+        if (link_) {
+            continue;  // still connected, Redis was loading (or the cluster had no primary)
         }
-        auto connected = co_await client::connect(executor, policy.where);
+        auto connected = co_await connection::open(executor, policy.where);
         if (!connected) {
             lost_with_ = connected.error();
             continue;
         }
-        if (client_) {
+        if (link_) {
             (*connected)->close();  // another call reconnected first: use its connection
             continue;
         }
-        client_ = *connected;
+        link_ = *connected;
         health_->reconnects.fetch_add(1, std::memory_order_relaxed);
     }
-}
-
-asio::awaitable<result<reply>> shared_frontier::call_one(std::vector<std::string> args) {
-    std::vector<std::vector<std::string>> one;
-    one.push_back(std::move(args));
-    auto replies = co_await call(std::move(one));
-    if (!replies) {
-        co_return replies.error();
-    }
-    co_return std::move(replies->front());
 }
 
 std::string shared_frontier::fingerprint_bytes(std::uint64_t fingerprint) {
@@ -395,10 +443,10 @@ std::string shared_frontier::fingerprint_bytes(std::uint64_t fingerprint) {
     return bytes;
 }
 
-asio::awaitable<result<void>> shared_frontier::load_scripts() {
-    std::vector<std::vector<std::string>> commands;
+asio::awaitable<result<void>> shared_frontier::load_scripts_on(std::uint16_t slot) {
+    std::vector<routed_command> commands;
     for (const char* body : scripts) {
-        commands.push_back({"SCRIPT", "LOAD", body});
+        commands.push_back(routed_command{{"SCRIPT", "LOAD", body}, slot});
     }
     auto replies = co_await call(std::move(commands));
     if (!replies) {
@@ -414,54 +462,139 @@ asio::awaitable<result<void>> shared_frontier::load_scripts() {
     co_return result<void>{};
 }
 
-asio::awaitable<result<reply>> shared_frontier::eval(script_id id, std::vector<std::string> keys,
-                                                     std::vector<std::string> args) {
+asio::awaitable<result<void>> shared_frontier::load_scripts() {
+    // On Cluster, the other primaries get them when they first answer NOSCRIPT (eval_each).
+    auto loaded = co_await load_scripts_on(partitions_.front().slot);
+    co_return loaded;
+}
+
+asio::awaitable<result<std::vector<reply>>> shared_frontier::eval_each(
+    script_id id, std::vector<script_call> calls) {
     if (shas_[id].empty()) {
         auto loaded = co_await load_scripts();
         if (!loaded) {
             co_return loaded.error();
         }
     }
-    std::vector<std::string> command{"EVALSHA", shas_[id], std::to_string(keys.size())};
-    command.insert(command.end(), keys.begin(), keys.end());
-    command.push_back(prefix_);
-    command.insert(command.end(), args.begin(), args.end());
-    auto first = co_await call_one(command);
-    if (!first || !first->is_error() || first->str.rfind("NOSCRIPT", 0) != 0) {
-        co_return first;
+    std::vector<routed_command> commands;
+    commands.reserve(calls.size());
+    for (auto& [k, args] : calls) {
+        const partition& part = partitions_[k];
+        routed_command command;
+        command.slot = part.slot;
+        command.args.reserve(args.size() + 5);
+        command.args.insert(command.args.end(),
+                            {"EVALSHA", shas_[id], "1", part.prefix + "hosts", part.prefix});
+        std::move(args.begin(), args.end(), std::back_inserter(command.args));
+        commands.push_back(std::move(command));
     }
-    // The server lost its script cache (restart, SCRIPT FLUSH): load again, once.
-    auto loaded = co_await load_scripts();
-    if (!loaded) {
-        co_return loaded.error();
+    auto replies = co_await call(commands);
+    if (!replies) {
+        co_return replies.error();
     }
-    command[1] = shas_[id];
-    auto second = co_await call_one(std::move(command));
-    co_return second;
+    // A node that lost its script cache (restart, SCRIPT FLUSH) or was never asked (Cluster):
+    // load them there, then send again what it refused.
+    std::vector<std::size_t> refused;
+    for (std::size_t i = 0; i < replies->size(); ++i) {
+        if ((*replies)[i].is_error() && (*replies)[i].str.starts_with("NOSCRIPT")) {
+            refused.push_back(i);
+        }
+    }
+    if (refused.empty()) {
+        co_return replies;
+    }
+    std::vector<std::uint16_t> slots;
+    for (const auto i : refused) {
+        if (std::find(slots.begin(), slots.end(), commands[i].slot) == slots.end()) {
+            slots.push_back(commands[i].slot);
+        }
+    }
+    for (const auto slot : slots) {
+        auto loaded = co_await load_scripts_on(slot);
+        if (!loaded) {
+            co_return loaded.error();
+        }
+    }
+    std::vector<routed_command> again;
+    again.reserve(refused.size());
+    for (const auto i : refused) {
+        again.push_back(commands[i]);
+        again.back().args[1] = shas_[id];
+    }
+    auto second = co_await call(std::move(again));
+    if (!second) {
+        co_return second.error();
+    }
+    for (std::size_t j = 0; j < refused.size(); ++j) {
+        (*replies)[refused[j]] = std::move((*second)[j]);
+    }
+    co_return replies;
+}
+
+asio::awaitable<result<reply>> shared_frontier::eval(script_id id, std::size_t partition,
+                                                     std::vector<std::string> args) {
+    std::vector<script_call> one;
+    one.emplace_back(partition, std::move(args));
+    auto replies = co_await eval_each(id, std::move(one));
+    if (!replies) {
+        co_return replies.error();
+    }
+    co_return std::move(replies->front());
+}
+
+asio::awaitable<result<std::vector<reply>>> shared_frontier::on_every_partition(
+    std::string verb, std::string key, std::vector<std::string> trailing) {
+    std::vector<routed_command> commands;
+    commands.reserve(partitions_.size());
+    for (const auto& part : partitions_) {
+        routed_command c;
+        c.slot = part.slot;
+        c.args.push_back(verb);
+        c.args.push_back(part.prefix + key);
+        c.args.insert(c.args.end(), trailing.begin(), trailing.end());
+        commands.push_back(std::move(c));
+    }
+    auto replies = co_await call(std::move(commands));
+    co_return replies;
 }
 
 asio::awaitable<result<std::vector<bool>>> shared_frontier::admit(std::vector<admission> requests) {
     if (requests.empty()) {
         co_return std::vector<bool>{};
     }
-    std::vector<std::string> args;
-    args.reserve(requests.size() * 3);
-    for (auto& r : requests) {
-        args.push_back(std::move(r.host));
-        args.push_back(r.dedup ? fingerprint_bytes(r.fingerprint) : std::string());
-        args.push_back(std::move(r.payload));
+    // Per partition: the admissions' places in `requests`, and the script's ARGV.
+    std::vector<std::vector<std::size_t>> members(partitions_.size());
+    std::vector<std::vector<std::string>> args(partitions_.size());
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        auto& r = requests[i];
+        const std::size_t k = partition_of(r.host);
+        members[k].push_back(i);
+        args[k].push_back(std::move(r.host));
+        args[k].push_back(r.dedup ? fingerprint_bytes(r.fingerprint) : std::string());
+        args[k].push_back(std::move(r.payload));
     }
-    auto r = co_await eval(admit_script, no_keys, std::move(args));
-    if (!r) {
-        co_return r.error();
+    std::vector<script_call> calls;
+    std::vector<std::size_t> called;
+    for (std::size_t k = 0; k < partitions_.size(); ++k) {
+        if (!members[k].empty()) {
+            calls.emplace_back(k, std::move(args[k]));
+            called.push_back(k);
+        }
     }
-    if (r->type != reply::kind::array || r->elements.size() != requests.size()) {
-        co_return unexpected(*r, "admit");
+    auto replies = co_await eval_each(admit_script, std::move(calls));
+    if (!replies) {
+        co_return replies.error();
     }
-    std::vector<bool> queued;
-    queued.reserve(requests.size());
-    for (const auto& e : r->elements) {
-        queued.push_back(e.integer == 1);
+    std::vector<bool> queued(requests.size(), false);
+    for (std::size_t c = 0; c < called.size(); ++c) {
+        const reply& r = (*replies)[c];
+        const auto& placed = members[called[c]];
+        if (r.type != reply::kind::array || r.elements.size() != placed.size()) {
+            co_return unexpected(r, "admit");
+        }
+        for (std::size_t j = 0; j < placed.size(); ++j) {
+            queued[placed[j]] = r.elements[j].integer == 1;
+        }
     }
     co_return queued;
 }
@@ -475,13 +608,18 @@ asio::awaitable<result<take_result>> shared_frontier::take(std::string host, std
         tolerance_us = std::llround(std::max(0.0, std::max(1.0, rate.burst) - 1.0) *
                                     static_cast<double>(interval_us));
     }
+    const std::size_t k = partition_of(host);
+    std::string token = instance_ + "." + std::to_string(++call_seq_);
+    if (partitions_.size() > 1) {
+        token = std::to_string(k) + partition_mark + token;  // complete and renew find it
+    }
     std::vector<std::string> args{std::move(host),
                                   std::to_string(max),
                                   std::to_string(options_.lease.count()),
                                   std::to_string(interval_us),
                                   std::to_string(tolerance_us),
-                                  instance_ + "." + std::to_string(++call_seq_)};
-    auto r = co_await eval(take_script, no_keys, std::move(args));
+                                  std::move(token)};
+    auto r = co_await eval(take_script, k, std::move(args));
     if (!r) {
         co_return r.error();
     }
@@ -506,48 +644,87 @@ asio::awaitable<result<std::size_t>> shared_frontier::complete(std::vector<std::
     if (lease_ids.empty()) {
         co_return std::size_t{0};
     }
-    auto r = co_await eval(complete_script, no_keys, std::move(lease_ids));
-    if (!r) {
-        co_return r.error();
+    std::vector<std::vector<std::string>> by_partition(partitions_.size());
+    for (auto& id : lease_ids) {
+        by_partition[partition_of_lease(id)].push_back(std::move(id));
     }
-    if (r->type != reply::kind::integer) {
-        co_return unexpected(*r, "complete");
+    std::vector<script_call> calls;
+    for (std::size_t k = 0; k < by_partition.size(); ++k) {
+        if (!by_partition[k].empty()) {
+            calls.emplace_back(k, std::move(by_partition[k]));
+        }
     }
-    co_return static_cast<std::size_t>(r->integer);
+    auto replies = co_await eval_each(complete_script, std::move(calls));
+    if (!replies) {
+        co_return replies.error();
+    }
+    std::size_t held = 0;
+    for (const auto& r : *replies) {
+        if (r.type != reply::kind::integer) {
+            co_return unexpected(r, "complete");
+        }
+        held += static_cast<std::size_t>(r.integer);
+    }
+    co_return held;
 }
 
 asio::awaitable<result<std::size_t>> shared_frontier::renew(std::vector<std::string> lease_ids) {
     if (lease_ids.empty()) {
         co_return std::size_t{0};
     }
-    lease_ids.insert(lease_ids.begin(), std::to_string(options_.lease.count()));
-    auto r = co_await eval(renew_script, no_keys, std::move(lease_ids));
-    if (!r) {
-        co_return r.error();
+    std::vector<std::vector<std::string>> by_partition(partitions_.size());
+    for (auto& id : lease_ids) {
+        auto& ids = by_partition[partition_of_lease(id)];
+        if (ids.empty()) {
+            ids.push_back(std::to_string(options_.lease.count()));
+        }
+        ids.push_back(std::move(id));
     }
-    if (r->type != reply::kind::integer) {
-        co_return unexpected(*r, "renew");
+    std::vector<script_call> calls;
+    for (std::size_t k = 0; k < by_partition.size(); ++k) {
+        if (!by_partition[k].empty()) {
+            calls.emplace_back(k, std::move(by_partition[k]));
+        }
     }
-    co_return static_cast<std::size_t>(r->integer);
+    auto replies = co_await eval_each(renew_script, std::move(calls));
+    if (!replies) {
+        co_return replies.error();
+    }
+    std::size_t held = 0;
+    for (const auto& r : *replies) {
+        if (r.type != reply::kind::integer) {
+            co_return unexpected(r, "renew");
+        }
+        held += static_cast<std::size_t>(r.integer);
+    }
+    co_return held;
 }
 
 asio::awaitable<result<std::size_t>> shared_frontier::requeue_expired(std::size_t limit) {
-    std::vector<std::string> args{std::to_string(limit)};
-    auto r = co_await eval(requeue_script, no_keys, std::move(args));
-    if (!r) {
-        co_return r.error();
+    std::vector<script_call> calls;
+    for (std::size_t k = 0; k < partitions_.size(); ++k) {
+        calls.emplace_back(k, std::vector<std::string>{std::to_string(limit)});
     }
-    if (r->type != reply::kind::integer) {
-        co_return unexpected(*r, "requeue_expired");
+    auto replies = co_await eval_each(requeue_script, std::move(calls));
+    if (!replies) {
+        co_return replies.error();
     }
-    co_return static_cast<std::size_t>(r->integer);
+    std::size_t requeued = 0;
+    for (const auto& r : *replies) {
+        if (r.type != reply::kind::integer) {
+            co_return unexpected(r, "requeue_expired");
+        }
+        requeued += static_cast<std::size_t>(r.integer);
+    }
+    co_return requeued;
 }
 
 asio::awaitable<result<void>> shared_frontier::open_breaker(std::string host,
                                                             std::chrono::milliseconds open_for) {
+    const std::size_t k = partition_of(host);
     std::vector<std::string> args{std::move(host),
                                   std::to_string(std::max<long long>(1, open_for.count()))};
-    auto r = co_await eval(breaker_script, no_keys, std::move(args));
+    auto r = co_await eval(breaker_script, k, std::move(args));
     if (!r) {
         co_return r.error();
     }
@@ -558,8 +735,9 @@ asio::awaitable<result<void>> shared_frontier::open_breaker(std::string host,
 }
 
 asio::awaitable<result<void>> shared_frontier::close_breaker(std::string host) {
+    const std::size_t k = partition_of(host);
     std::vector<std::string> args{std::move(host), "0"};
-    auto r = co_await eval(breaker_script, no_keys, std::move(args));
+    auto r = co_await eval(breaker_script, k, std::move(args));
     if (!r) {
         co_return r.error();
     }
@@ -572,7 +750,7 @@ asio::awaitable<result<void>> shared_frontier::close_breaker(std::string host) {
 asio::awaitable<result<bool>> shared_frontier::claim_seeding(std::string worker) {
     std::vector<std::string> args{std::move(worker),
                                   std::to_string(std::max<long long>(1, options_.lease.count()))};
-    auto r = co_await eval(seeding_script, no_keys, std::move(args));
+    auto r = co_await eval(seeding_script, 0, std::move(args));
     if (!r) {
         co_return result<bool>(boost::system::in_place_error, r.error());
     }
@@ -583,86 +761,164 @@ asio::awaitable<result<bool>> shared_frontier::claim_seeding(std::string worker)
 }
 
 asio::awaitable<result<void>> shared_frontier::mark_seeded() {
-    std::vector<std::string> args{"SET", prefix_ + "seeded", "1"};
-    auto r = co_await call_one(std::move(args));
-    if (!r) {
-        co_return r.error();
+    std::vector<std::string> value{"1"};
+    auto replies = co_await on_every_partition("SET", "seeded", std::move(value));
+    if (!replies) {
+        co_return replies.error();
     }
-    if (r->is_error()) {
-        co_return unexpected(*r, "mark_seeded");
+    for (const auto& r : *replies) {
+        if (r.is_error()) {
+            co_return unexpected(r, "mark_seeded");
+        }
     }
     co_return result<void>{};
 }
 
 asio::awaitable<result<bool>> shared_frontier::seeded() {
-    std::vector<std::string> args{"EXISTS", prefix_ + "seeded"};
-    auto r = co_await call_one(std::move(args));
-    if (!r) {
-        co_return result<bool>(boost::system::in_place_error, r.error());
+    std::vector<std::string> none;
+    auto replies = co_await on_every_partition("EXISTS", "seeded", std::move(none));
+    if (!replies) {
+        co_return result<bool>(boost::system::in_place_error, replies.error());
     }
-    if (r->type != reply::kind::integer) {
-        co_return result<bool>(boost::system::in_place_error, unexpected(*r, "seeded"));
+    bool everywhere = true;
+    for (const auto& r : *replies) {
+        if (r.type != reply::kind::integer) {
+            co_return result<bool>(boost::system::in_place_error, unexpected(r, "seeded"));
+        }
+        everywhere = everywhere && r.integer == 1;
     }
-    co_return r->integer == 1;
+    co_return everywhere;
+}
+
+asio::awaitable<result<void>> shared_frontier::forget_seeded() {
+    std::vector<std::string> none;
+    auto replies = co_await on_every_partition("DEL", "seeded", std::move(none));
+    if (!replies) {
+        co_return replies.error();
+    }
+    // The seeding worker's claim, if it still runs, goes too: whoever asks first loads again.
+    std::vector<routed_command> release;
+    release.push_back(
+        routed_command{{"DEL", partitions_.front().prefix + "seeding"}, partitions_.front().slot});
+    auto released = co_await call(std::move(release));
+    if (!released) {
+        co_return released.error();
+    }
+    replies->push_back(std::move(released->front()));
+    for (const auto& r : *replies) {
+        if (r.is_error()) {
+            co_return unexpected(r, "forget_seeded");
+        }
+    }
+    co_return result<void>{};
 }
 
 asio::awaitable<result<std::vector<bool>>> shared_frontier::mark_seen(
-    std::vector<std::uint64_t> fingerprints) {
-    if (fingerprints.empty()) {
+    std::vector<seen_mark> marks) {
+    if (marks.empty()) {
         co_return std::vector<bool>{};
     }
-    std::vector<std::string> args;
-    args.reserve(fingerprints.size() + 1);
-    args.push_back(instance_ + ".c" + std::to_string(++call_seq_));
-    for (const auto print : fingerprints) {
-        args.push_back(fingerprint_bytes(print));
+    const std::string token = instance_ + ".c" + std::to_string(++call_seq_);
+    std::vector<std::vector<std::size_t>> members(partitions_.size());
+    std::vector<std::vector<std::string>> args(partitions_.size());
+    for (std::size_t i = 0; i < marks.size(); ++i) {
+        const std::size_t k = partition_of(marks[i].host);
+        if (args[k].empty()) {
+            args[k].push_back(token);
+        }
+        members[k].push_back(i);
+        args[k].push_back(fingerprint_bytes(marks[i].fingerprint));
     }
-    auto r = co_await eval(claim_script, no_keys, std::move(args));
-    if (!r) {
-        co_return r.error();
+    std::vector<script_call> calls;
+    std::vector<std::size_t> called;
+    for (std::size_t k = 0; k < partitions_.size(); ++k) {
+        if (!members[k].empty()) {
+            calls.emplace_back(k, std::move(args[k]));
+            called.push_back(k);
+        }
     }
-    if (r->type != reply::kind::array || r->elements.size() != fingerprints.size()) {
-        co_return unexpected(*r, "mark_seen");
+    auto replies = co_await eval_each(claim_script, std::move(calls));
+    if (!replies) {
+        co_return replies.error();
     }
-    std::vector<bool> fresh;
-    fresh.reserve(fingerprints.size());
-    for (const auto& e : r->elements) {
-        fresh.push_back(e.integer == 1);
+    std::vector<bool> fresh(marks.size(), false);
+    for (std::size_t c = 0; c < called.size(); ++c) {
+        const reply& r = (*replies)[c];
+        const auto& placed = members[called[c]];
+        if (r.type != reply::kind::array || r.elements.size() != placed.size()) {
+            co_return unexpected(r, "mark_seen");
+        }
+        for (std::size_t j = 0; j < placed.size(); ++j) {
+            fresh[placed[j]] = r.elements[j].integer == 1;
+        }
     }
     co_return fresh;
 }
 
 asio::awaitable<result<std::vector<std::string>>> shared_frontier::ready_hosts() {
-    std::vector<std::string> args{"SMEMBERS", prefix_ + "hosts"};
-    auto r = co_await call_one(std::move(args));
-    if (!r) {
-        co_return r.error();
-    }
-    if (r->type != reply::kind::array) {
-        co_return unexpected(*r, "ready_hosts");
+    std::vector<std::string> none;
+    auto replies = co_await on_every_partition("SMEMBERS", "hosts", std::move(none));
+    if (!replies) {
+        co_return replies.error();
     }
     std::vector<std::string> hosts;
-    hosts.reserve(r->elements.size());
-    for (auto& e : r->elements) {
-        hosts.push_back(std::move(e.str));
+    for (auto& r : *replies) {
+        if (r.type != reply::kind::array) {
+            co_return unexpected(r, "ready_hosts");
+        }
+        for (auto& e : r.elements) {
+            hosts.push_back(std::move(e.str));
+        }
     }
     co_return hosts;
 }
 
-asio::awaitable<result<frontier_counts>> shared_frontier::counts() {
-    std::vector<std::string> none;
-    auto r = co_await eval(counts_script, none, none);
-    if (!r) {
-        co_return r.error();
+asio::awaitable<result<std::vector<reply>>> shared_frontier::count_partitions() {
+    std::vector<script_call> calls;
+    for (std::size_t k = 0; k < partitions_.size(); ++k) {
+        calls.emplace_back(k, std::vector<std::string>{});
     }
-    if (r->type != reply::kind::array || r->elements.size() != 4) {
-        co_return unexpected(*r, "counts");
+    auto replies = co_await eval_each(counts_script, std::move(calls));
+    if (!replies) {
+        co_return replies.error();
+    }
+    for (const auto& r : *replies) {
+        if (r.type != reply::kind::array || r.elements.size() != 5) {
+            co_return unexpected(r, "counts");
+        }
+    }
+    co_return replies;
+}
+
+asio::awaitable<result<frontier_counts>> shared_frontier::counts() {
+    auto first = co_await count_partitions();
+    if (!first) {
+        co_return first.error();
     }
     frontier_counts c;
-    c.queued = static_cast<std::uint64_t>(r->elements[0].integer);
-    c.in_flight = static_cast<std::uint64_t>(r->elements[1].integer);
-    c.seen = static_cast<std::uint64_t>(r->elements[2].integer);
-    c.redelivered = static_cast<std::uint64_t>(r->elements[3].integer);
+    for (const auto& r : *first) {
+        c.queued += static_cast<std::uint64_t>(r.elements[0].integer);
+        c.in_flight += static_cast<std::uint64_t>(r.elements[1].integer);
+        c.seen += static_cast<std::uint64_t>(r.elements[2].integer);
+        c.redelivered += static_cast<std::uint64_t>(r.elements[3].integer);
+    }
+    if (partitions_.size() == 1 || c.queued != 0 || c.in_flight != 0) {
+        co_return c;  // one script: a snapshot; or not empty, which is all a caller acts on
+    }
+    // Empty as read, partition after partition: it was empty at one moment only if no partition
+    // changed between this read and a second one.
+    auto second = co_await count_partitions();
+    if (!second) {
+        co_return second.error();
+    }
+    for (std::size_t k = 0; k < partitions_.size(); ++k) {
+        const auto& before = (*first)[k].elements;
+        const auto& after = (*second)[k].elements;
+        if (after[4].integer != before[4].integer || after[0].integer != 0 ||
+            after[1].integer != 0) {
+            c.settled = false;
+        }
+    }
     co_return c;
 }
 

@@ -14,6 +14,18 @@
 //   seeding     STRING the worker loading the seeds (PX = lease, renewed while it loads them)
 //   seeded      STRING present once the seeds are loaded
 //   redelivered STRING count of expired leases handed out again
+//   changes     STRING count of the scripts that changed the queues or the leases
+//
+// Redis Cluster (redis-cluster://): the keys above are split into `cluster_partitions`
+// partitions, each under `harvest:{<crawl name>:<k>}:`. The hash tag puts a partition's keys in
+// one slot, so every script still touches one slot and stays atomic. A host belongs to
+// partition FNV-1a(host) mod cluster_partitions, with its queue, rate, breaker, leases and the
+// dedup entries of its URLs: a fingerprint is of a URL, and a URL has one host, so dedup by
+// host partition is dedup by fingerprint — and admitting (dedup, then queue) stays one atomic
+// script. Operations on every host (requeue, counts, the ready hosts) visit every partition,
+// one pipeline per primary. `seeding` lives in partition 0; `seeded` is written to every
+// partition, so a failover that lost one shard's writes is seen as lost state.
+// With one server (redis://, redis-sentinel://) there is one partition, the layout above.
 //
 // Reliable queue: `take` moves a request from q:<host> to inflight/leased with a deadline of
 // now + lease; `complete` removes it; `requeue_expired` (any worker, periodically) puts requests
@@ -37,11 +49,14 @@
 // A store that lost everything (no `seeded` marker) is seen by redis_backend, which loads the
 // seeds again.
 //
-// Limitation: scripts build per-host key names from ARGV, so this targets a single Redis server
-// (or a primary with replicas), not Redis Cluster.
+// Cluster-wide termination: the counts of several partitions are read one after the other, not
+// as one snapshot. `counts` reads them twice and reports `settled` only when no partition's
+// `changes` moved in between: then there was a moment at which every partition held what was
+// read.
 
 #include "engine/crawl/options.hpp"
 #include "engine/redis/client.hpp"
+#include "engine/redis/cluster.hpp"
 #include "engine/resilience/backoff.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -93,6 +108,12 @@ struct admission {
     std::string payload;
 };
 
+// A fingerprint to mark seen, with the host whose partition holds it.
+struct seen_mark {
+    std::string host;
+    std::uint64_t fingerprint = 0;
+};
+
 struct leased_request {
     std::string lease_id;
     std::string payload;
@@ -120,11 +141,20 @@ struct frontier_counts {
     std::uint64_t in_flight = 0;  // leased, not completed, lease not yet re-queued
     std::uint64_t seen = 0;       // fingerprints in the dedup set
     std::uint64_t redelivered = 0;
+    // False when (Redis Cluster) some partition changed while the partitions were read: zero
+    // totals then do not mean an empty frontier. Always true with one server.
+    bool settled = true;
 };
+
+// Partitions of a crawl on Redis Cluster: enough to spread a crawl over dozens of primaries,
+// few enough that visiting every partition stays one cheap pipeline per primary.
+constexpr std::size_t cluster_partitions = 64;
 
 class shared_frontier {
   public:
-    shared_frontier(std::shared_ptr<client> connection, shared_frontier_options options);
+    shared_frontier(std::shared_ptr<connection> link, shared_frontier_options options);
+    // On one server.
+    shared_frontier(std::shared_ptr<client> single, shared_frontier_options options);
 
     // SCRIPT LOAD of every script (once; a NOSCRIPT answer later, e.g. after a Redis restart,
     // loads them again transparently).
@@ -152,7 +182,7 @@ class shared_frontier {
         std::vector<std::string> lease_ids);
 
     // Puts requests whose lease deadline has passed back at the head of their host's queue (at
-    // most `limit` per call). Returns how many.
+    // most `limit` per partition and call). Returns how many.
     boost::asio::awaitable<boost::system::result<std::size_t>> requeue_expired(
         std::size_t limit = 1000);
 
@@ -170,19 +200,26 @@ class shared_frontier {
     // seeds already queued harmless). False once the seeds are loaded.
     boost::asio::awaitable<boost::system::result<bool>> claim_seeding(std::string worker);
     boost::asio::awaitable<boost::system::result<void>> mark_seeded();
+    // True when every partition holds the `seeded` marker.
     boost::asio::awaitable<boost::system::result<bool>> seeded();
+    // Removes the marker everywhere, and the seeding claim (the store lost part of the crawl's
+    // state): the next claim_seeding is won and the seeds are loaded again.
+    boost::asio::awaitable<boost::system::result<void>> forget_seeded();
 
     // Adds each fingerprint to the shared dedup set; true for those it did not hold. Idempotent:
     // each call carries a token of its own, and a fingerprint this very call added answers true
     // again when the call is sent again after a lost reply.
     boost::asio::awaitable<boost::system::result<std::vector<bool>>> mark_seen(
-        std::vector<std::uint64_t> fingerprints);
+        std::vector<seen_mark> marks);
 
     // Hosts that have queued requests.
     boost::asio::awaitable<boost::system::result<std::vector<std::string>>> ready_hosts();
     boost::asio::awaitable<boost::system::result<frontier_counts>> counts();
 
-    const std::string& key_prefix() const noexcept { return prefix_; }
+    // Where the keys of `host` are (the prefix of its partition).
+    const std::string& key_prefix(std::string_view host) const;
+    // 1 on one server, cluster_partitions on Redis Cluster.
+    std::size_t partitions() const noexcept { return partitions_.size(); }
 
     // Closes the connection (the crawl is over for this worker).
     void close();
@@ -210,20 +247,40 @@ class shared_frontier {
         script_count
     };
 
-    boost::asio::awaitable<boost::system::result<reply>> eval(script_id id,
-                                                              std::vector<std::string> keys,
+    struct partition {
+        std::string prefix;      // harvest:<crawl>: or harvest:{<crawl>:<k>}:
+        std::uint16_t slot = 0;  // the hash slot of every key under the prefix (Cluster)
+    };
+    using script_call = std::pair<std::size_t, std::vector<std::string>>;  // partition, ARGV
+
+    std::size_t partition_of(std::string_view host) const noexcept;
+    std::size_t partition_of_lease(std::string_view lease_id) const noexcept;
+
+    // Runs script `id` once per call, each on its partition (ARGV[1] is the partition's prefix,
+    // KEYS[1] a key of it, which routes it on Cluster): one pipeline per primary. A node without
+    // the scripts (restarted, flushed, or not asked yet) gets them loaded, and the calls it
+    // refused are sent again.
+    boost::asio::awaitable<boost::system::result<std::vector<reply>>> eval_each(
+        script_id id, std::vector<script_call> calls);
+    boost::asio::awaitable<boost::system::result<reply>> eval(script_id id, std::size_t partition,
                                                               std::vector<std::string> args);
+    boost::asio::awaitable<boost::system::result<void>> load_scripts_on(std::uint16_t slot);
+    // `verb` on the key `key` of every partition, then `trailing` ({"SET", prefix + "seeded",
+    // "1"}, ...): one reply per partition.
+    boost::asio::awaitable<boost::system::result<std::vector<reply>>> on_every_partition(
+        std::string verb, std::string key, std::vector<std::string> trailing);
+    // The counts of every partition, one reply each.
+    boost::asio::awaitable<boost::system::result<std::vector<reply>>> count_partitions();
 
-    // Sends `commands` (one round trip), reconnecting and sending them again while Redis is away
-    // (when options_.reconnect is set): only for commands that are idempotent.
+    // Sends `commands` (one round trip per server), reconnecting and sending them again while
+    // Redis is away (when options_.reconnect is set): only for commands that are idempotent.
     boost::asio::awaitable<boost::system::result<std::vector<reply>>> call(
-        std::vector<std::vector<std::string>> commands);
-    boost::asio::awaitable<boost::system::result<reply>> call_one(std::vector<std::string> args);
+        std::vector<routed_command> commands);
 
-    std::shared_ptr<client> client_;  // null while Redis is away
+    std::shared_ptr<connection> link_;  // null while Redis is away
     shared_frontier_options options_;
     std::shared_ptr<connection_health> health_;
-    std::string prefix_;
+    std::vector<partition> partitions_;
     std::array<std::string, script_count> shas_;
     // Names this instance's take and claim calls (worker restarts get a new one): a call sent
     // again after a lost reply is recognized by its token.

@@ -521,10 +521,9 @@ std::vector<access_entry> nginx_server::access_entries() const {
     }
     for (const auto& line : read_lines(access_log())) {
         std::istringstream in(line);
-        std::string msec;
         std::string request_time;
         access_entry e;
-        if (in >> msec >> e.status >> e.uri >> request_time >> e.bytes_sent >> e.body_bytes >>
+        if (in >> e.time >> e.status >> e.uri >> request_time >> e.bytes_sent >> e.body_bytes >>
             e.content_encoding >> e.connection) {
             entries.push_back(std::move(e));
         }

@@ -120,6 +120,7 @@ test_pki make_test_pki(const fs::path& dir);
 // One line of the fixture nginx's access log (tests/fixtures/nginx.conf.tmpl, format
 // harvest_test).
 struct access_entry {
+    double time = 0;  // $msec: when nginx logged it, in seconds since the epoch
     int status = 0;
     std::string uri;               // $request_uri: path and query as requested
     long long bytes_sent = 0;      // headers + body

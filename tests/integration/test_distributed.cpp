@@ -160,13 +160,9 @@ std::vector<std::vector<json::object>> run_workers(const std::string& yaml, cons
 // nginx's $msec (first field of the fixture's log format) of every product request, in seconds.
 std::vector<double> product_request_times(const nginx_server& nginx) {
     std::vector<double> times;
-    for (const auto& line : read_lines(nginx.access_log())) {
-        std::istringstream in(line);
-        double msec = 0;
-        int status = 0;
-        std::string uri;
-        if (in >> msec >> status >> uri && uri.rfind("/api/products/", 0) == 0) {
-            times.push_back(msec);
+    for (const auto& e : nginx.access_entries()) {
+        if (e.uri.rfind("/api/products/", 0) == 0) {
+            times.push_back(e.time);
         }
     }
     std::sort(times.begin(), times.end());

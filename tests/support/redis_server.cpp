@@ -89,6 +89,12 @@ redis_server::~redis_server() {
 
 bool redis_server::try_start() {
     port_ = pick_free_port();
+    if (options_.cluster_node) {
+        // Not port + 10000, Redis' default: an ephemeral port plus 10000 may pass 65535.
+        do {
+            bus_port_ = pick_free_port();
+        } while (bus_port_ == port_);
+    }
     std::error_code ignored;
     fs::remove(dir_ / "sentinel.conf", ignored);  // a Sentinel's config names its port
     return start_on_port();
@@ -133,6 +139,11 @@ bool redis_server::start_on_port() {
                 "yes",
                 // A replica's first sync starts at once (Redis waits 5 s by default for more).
                 "--repl-diskless-sync-delay", "0"};
+        if (options_.cluster_node) {
+            args.insert(args.end(), {"--cluster-enabled", "yes", "--cluster-config-file",
+                                     (dir_ / "nodes.conf").string(), "--cluster-node-timeout",
+                                     "2000", "--cluster-port", std::to_string(bus_port_)});
+        }
         if (options_.replica_of != 0) {
             args.insert(args.end(),
                         {"--replicaof", "127.0.0.1", std::to_string(options_.replica_of)});
@@ -218,6 +229,103 @@ void redis_server::kill() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
+}
+
+redis_cluster::redis_cluster(int primaries, int replicas_each) {
+    const int count = primaries * (1 + replicas_each);
+    std::string members;
+    for (int i = 0; i < count; ++i) {
+        nodes_.push_back(std::make_unique<redis_server>(redis_server_options::node_of_cluster()));
+        members += " 127.0.0.1:" + std::to_string(nodes_.back()->port());
+    }
+    const std::string created =
+        nodes_.front()->cli("--cluster create" + members + " --cluster-replicas " +
+                            std::to_string(replicas_each) + " --cluster-yes");
+    if (created.find("All 16384 slots covered") == std::string::npos) {
+        fail("redis-cli --cluster create failed:\n" + created);
+    }
+    if (!wait_ok(30)) {
+        fail("the cluster did not reach cluster_state:ok in 30 s");
+    }
+}
+
+std::string redis_cluster::url() const {
+    std::string url = "redis-cluster://";
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        url += (i == 0 ? "" : ",") + std::string("127.0.0.1:") + std::to_string(nodes_[i]->port());
+    }
+    return url;
+}
+
+bool redis_cluster::wait_ok(int seconds) {
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < give_up) {
+        bool all = true;
+        for (const auto& node : nodes_) {
+            if (!node->running()) {
+                continue;
+            }
+            const std::string info = node->cli("cluster info");
+            if (info.find("cluster_state:ok") == std::string::npos ||
+                info.find("cluster_slots_ok:16384") == std::string::npos) {
+                all = false;
+                break;
+            }
+        }
+        if (all) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+}
+
+redis_server* redis_cluster::primary_of(int slot) {
+    for (const auto& node : nodes_) {
+        if (!node->running()) {
+            continue;
+        }
+        // A primary's own line of CLUSTER NODES ("myself,master") lists the slots it serves.
+        const std::string nodes = node->cli("cluster nodes");
+        std::size_t line_start = 0;
+        while (line_start < nodes.size()) {
+            auto line_end = nodes.find('\n', line_start);
+            if (line_end == std::string::npos) {
+                line_end = nodes.size();
+            }
+            const std::string line = nodes.substr(line_start, line_end - line_start);
+            line_start = line_end + 1;
+            if (line.find("myself") == std::string::npos ||
+                line.find("master") == std::string::npos) {
+                continue;
+            }
+            // Fields: id addr flags master ping pong epoch state slot-ranges...
+            std::vector<std::string> fields;
+            std::size_t at = 0;
+            while (at < line.size()) {
+                auto space = line.find(' ', at);
+                if (space == std::string::npos) {
+                    space = line.size();
+                }
+                fields.push_back(line.substr(at, space - at));
+                at = space + 1;
+            }
+            for (std::size_t f = 8; f < fields.size(); ++f) {
+                const std::string& range = fields[f];
+                if (range.empty() || range.front() == '[') {
+                    continue;  // a slot being migrated
+                }
+                const auto dash = range.find('-');
+                const int first = std::atoi(range.substr(0, dash).c_str());
+                const int last =
+                    dash == std::string::npos ? first : std::atoi(range.substr(dash + 1).c_str());
+                if (slot >= first && slot <= last) {
+                    return node.get();
+                }
+            }
+        }
+    }
+    return nullptr;
 }
 
 void redis_server::pause() {

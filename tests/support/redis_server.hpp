@@ -8,8 +8,10 @@
 // failed test, not a skipped one.
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace harvest::test {
 
@@ -21,6 +23,9 @@ struct redis_server_options {
     // Sentinel fails over a killed primary within a few seconds.
     std::string sentinel_of;
     int sentinel_primary = 0;
+    // A Redis Cluster node (cluster-enabled, node timeout 2 s, its bus on a free port of its
+    // own); redis_cluster joins several into a cluster.
+    bool cluster_node = false;
 
     // The usual shapes (no designated initializers: they warn on the members left out).
     static redis_server_options persistent() {
@@ -31,6 +36,11 @@ struct redis_server_options {
     static redis_server_options replica(int primary_port) {
         redis_server_options o;
         o.replica_of = primary_port;
+        return o;
+    }
+    static redis_server_options node_of_cluster() {
+        redis_server_options o;
+        o.cluster_node = true;
         return o;
     }
     static redis_server_options sentinel(std::string name, int primary_port) {
@@ -50,6 +60,7 @@ class redis_server {
     redis_server& operator=(const redis_server&) = delete;
 
     int port() const { return port_; }
+    bool running() const { return pid_ > 0; }
     std::string url() const;  // redis://127.0.0.1:PORT/0
     const std::filesystem::path& dir() const { return dir_; }
     // Runs redis-cli against this server and returns its stdout (for test setup and checks).
@@ -72,7 +83,28 @@ class redis_server {
     redis_server_options options_;
     std::filesystem::path dir_;
     int port_ = 0;
+    int bus_port_ = 0;  // cluster nodes: the cluster bus
     int pid_ = -1;
+};
+
+// A Redis Cluster on loopback: `primaries` primaries with `replicas_each` replicas each, joined
+// with `redis-cli --cluster create` (slots spread evenly over the primaries), ready (every node
+// says cluster_state:ok) when the constructor returns. Throws when it cannot be made.
+class redis_cluster {
+  public:
+    explicit redis_cluster(int primaries = 3, int replicas_each = 1);
+
+    // redis-cluster://127.0.0.1:P1,127.0.0.1:P2,... (every node).
+    std::string url() const;
+    std::vector<std::unique_ptr<redis_server>>& nodes() { return nodes_; }
+    // The node serving `slot` now (asked of CLUSTER SLOTS); null when none does.
+    redis_server* primary_of(int slot);
+    // Waits until every running node says cluster_state:ok (after a failover, say); false after
+    // `seconds`.
+    bool wait_ok(int seconds);
+
+  private:
+    std::vector<std::unique_ptr<redis_server>> nodes_;
 };
 
 }  // namespace harvest::test

@@ -274,6 +274,17 @@ TEST_CASE("frontier.url: redis-sentinel:// names the Sentinels and the primary",
     check_error(head + "rediss://127.0.0.1\n", 6, 8, "redis-sentinel://");
 }
 
+TEST_CASE("frontier.url: redis-cluster:// names cluster nodes, database 0 only", "[unit]") {
+    const std::string head = minimal + "frontier:\n  backend: redis\n  url: ";
+    const auto c = config_test::parse(head + "redis-cluster://127.0.0.1:7000,10.0.0.2:7001\n");
+    CHECK(c.crawl.frontier.url == "redis-cluster://127.0.0.1:7000,10.0.0.2:7001");
+    CHECK_NOTHROW(config_test::parse(head + "redis-cluster://127.0.0.1:7000/0\n"));
+    check_error(head + "redis-cluster://127.0.0.1:7000/2\n", 6, 8, "database 0 only");
+    check_error(head + "redis-cluster://\n", 6, 8, "cluster node addresses");
+    check_error(head + "redis-cluster:///0\n", 6, 8, "cluster node addresses");
+    check_error(head + "rediss://127.0.0.1\n", 6, 8, "redis-cluster://");
+}
+
 TEST_CASE("sitemap seeds are validated; the optional sections parse", "[unit]") {
     CHECK_NOTHROW(
         config_test::parse("name: t\nseeds:\n  - sitemap: http://127.0.0.1/sitemap.xml\n"));

@@ -6,6 +6,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <chrono>
+#include <future>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -24,6 +27,22 @@ T run_coroutine(boost::asio::io_context& io, boost::asio::awaitable<T> body, int
         t.join();
     }
     io.restart();
+    return future.get();
+}
+
+// Drives `io` until the coroutine is done (at most 30 s): for connections whose reader
+// coroutines never finish, so that io.run() would not return.
+template <typename T>
+T sync(boost::asio::io_context& io, boost::asio::awaitable<T> body) {
+    using namespace std::chrono_literals;
+    auto future = boost::asio::co_spawn(io, std::move(body), boost::asio::use_future);
+    auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (future.wait_for(0s) != std::future_status::ready) {
+        if (std::chrono::steady_clock::now() > give_up) {
+            throw std::runtime_error("test coroutine did not finish in 30 s");
+        }
+        io.run_one_for(100ms);
+    }
     return future.get();
 }
 

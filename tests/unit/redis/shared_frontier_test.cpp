@@ -6,6 +6,7 @@
 #include "engine/redis/shared_frontier.hpp"
 #include "engine/redis/redis_backend.hpp"
 #include "tests/support/redis_server.hpp"
+#include "tests/unit/redis/redis_test_util.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -34,20 +35,7 @@ using harvest::redis::shared_frontier;
 
 namespace {
 
-// Drives `io` until the coroutine is done: the clients' reader coroutines never finish, so
-// io.run() would not return.
-template <typename T>
-T sync(asio::io_context& io, asio::awaitable<T> body) {
-    auto future = asio::co_spawn(io, std::move(body), asio::use_future);
-    auto give_up = std::chrono::steady_clock::now() + 30s;
-    while (future.wait_for(0s) != std::future_status::ready) {
-        if (std::chrono::steady_clock::now() > give_up) {
-            throw std::runtime_error("test coroutine did not finish in 30 s");
-        }
-        io.run_one_for(100ms);
-    }
-    return future.get();
-}
+using harvest::test::sync;
 
 asio::awaitable<std::shared_ptr<client>> connect_to(std::string url) {
     auto where = harvest::redis::parse_url(url);
@@ -61,9 +49,33 @@ asio::awaitable<std::shared_ptr<client>> connect_to(std::string url) {
 
 // One worker's view: its own connection and frontier handle.
 struct worker {
-    std::shared_ptr<client> connection;
+    std::shared_ptr<client> connection;  // one server
     std::unique_ptr<shared_frontier> frontier;
 };
+
+asio::awaitable<std::shared_ptr<harvest::redis::connection>> open_link(std::string url) {
+    auto where = harvest::redis::parse_url(url);
+    auto executor = co_await asio::this_coro::executor;
+    auto opened = co_await harvest::redis::connection::open(executor, *where);
+    if (!opened) {
+        throw std::runtime_error("open " + url + ": " + opened.error().message());
+    }
+    co_return *opened;
+}
+
+// A worker on a Redis Cluster (redis-cluster://).
+worker make_cluster_worker(asio::io_context& io, const std::string& url,
+                           std::chrono::milliseconds lease, std::string crawl) {
+    worker w;
+    w.frontier = std::make_unique<shared_frontier>(
+        sync(io, open_link(url)),
+        harvest::redis::shared_frontier_options{std::move(crawl), lease, {}, {}});
+    auto loaded = sync(io, w.frontier->load_scripts());
+    if (!loaded) {
+        throw std::runtime_error("load_scripts: " + loaded.error().message());
+    }
+    return w;
+}
 
 worker make_worker(asio::io_context& io, const harvest::test::redis_server& server,
                    std::chrono::milliseconds lease = 60s, std::string crawl = "catalog") {
@@ -265,16 +277,9 @@ asio::awaitable<void> rate_worker(shared_frontier* frontier, std::string host, h
     }
 }
 
-}  // namespace
-
-TEST_CASE("three workers together respect one host's rate: <= rate*T + burst in every window",
-          "[unit][redis][slow]") {
-    harvest::test::redis_server server;
-    asio::io_context io;
-    std::vector<worker> workers;
-    for (int i = 0; i < 3; ++i) {
-        workers.push_back(make_worker(io, server));
-    }
+// Three workers take one host's requests as fast as the shared GCRA lets them for 3 s: in
+// every window of T seconds at most rate*T + burst were granted (by Redis's clock).
+void check_shared_rate(asio::io_context& io, std::vector<worker>& workers) {
     std::vector<admission> batch;
     for (int i = 0; i < 2000; ++i) {
         batch.push_back(request("http://limited:80", static_cast<std::uint64_t>(i + 1), "r"));
@@ -321,6 +326,19 @@ TEST_CASE("three workers together respect one host's rate: <= rate*T + burst in 
     INFO(grants.size() << " grants in " << span_s << " s = " << achieved << "/s");
     CHECK(achieved >= 0.9 * rate.per_second);
     CHECK(achieved <= rate.per_second * 1.05);
+}
+
+}  // namespace
+
+TEST_CASE("three workers together respect one host's rate: <= rate*T + burst in every window",
+          "[unit][redis][slow]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    std::vector<worker> workers;
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(make_worker(io, server));
+    }
+    check_shared_rate(io, workers);
 }
 
 TEST_CASE("renewing a lease keeps it from being re-delivered", "[unit][redis]") {
@@ -404,8 +422,9 @@ TEST_CASE("redis_backend shares a breaker closing as well as its opening", "[uni
     backend->start(strand, local);
     const std::string origin = "http://down:80";
     auto breaker_ttl = [&] {
-        auto r = sync(io, observer.connection->command(
-                              {"PTTL", observer.frontier->key_prefix() + "breaker:" + origin}));
+        auto r =
+            sync(io, observer.connection->command(
+                         {"PTTL", observer.frontier->key_prefix(origin) + "breaker:" + origin}));
         return value_of(std::move(r)).integer;
     };
     REQUIRE(drive_until(io, [&] { return backend->seeded_here(); }));
@@ -456,8 +475,10 @@ TEST_CASE("shared_frontier: a Redis restart (AOF on) is ridden out, the command 
     CHECK(counts.seen == 2);
     // A redirect claim is answered for this call only: sent again by another worker it is not
     // fresh.
-    CHECK(value_of(sync(io, frontier.mark_seen({7}))) == std::vector<bool>{true});
-    CHECK(value_of(sync(io, frontier.mark_seen({7}))) == std::vector<bool>{false});
+    CHECK(value_of(sync(io, frontier.mark_seen({harvest::redis::seen_mark{"http://a", 7}}))) ==
+          std::vector<bool>{true});
+    CHECK(value_of(sync(io, frontier.mark_seen({harvest::redis::seen_mark{"http://a", 7}}))) ==
+          std::vector<bool>{false});
 }
 
 TEST_CASE("shared_frontier: Redis gone for longer than give_up_after ends with unreachable",
@@ -480,4 +501,132 @@ TEST_CASE("shared_frontier: Redis gone for longer than give_up_after ends with u
     CHECK(waited >= 550ms);
     CHECK(waited < 5s);
     CHECK_FALSE(frontier.up());
+}
+
+// The same operations on a 3-primary Redis Cluster: the keys spread over the primaries in
+// hash-tagged partitions, and every guarantee above still holds across them.
+TEST_CASE("on a Redis Cluster: dedup, leases, expiry, seeding, breakers and rates across shards",
+          "[unit][redis][cluster][slow]") {
+    harvest::test::redis_cluster cluster(3, 0);
+    asio::io_context io;
+    const std::string url = cluster.url();
+
+    // Dedup and queues: 40 hosts, three URLs each (one twice), from two workers.
+    auto a = make_cluster_worker(io, url, 400ms, "spread");
+    auto b = make_cluster_worker(io, url, 400ms, "spread");
+    REQUIRE(a.frontier->partitions() == harvest::redis::cluster_partitions);
+    std::vector<admission> batch;
+    std::vector<std::string> hosts;
+    for (int h = 0; h < 40; ++h) {
+        hosts.push_back("http://host" + std::to_string(h) + ":80");
+        for (int i = 0; i < 3; ++i) {
+            batch.push_back(request(hosts.back(), static_cast<std::uint64_t>(h * 10 + i + 1),
+                                    hosts.back() + "/" + std::to_string(i)));
+        }
+        batch.push_back(request(hosts.back(), static_cast<std::uint64_t>(h * 10 + 1), "again"));
+    }
+    auto first = value_of(sync(io, a.frontier->admit(batch)));
+    REQUIRE(first.size() == 160);
+    for (std::size_t i = 0; i < first.size(); ++i) {
+        CHECK(first[i] == (i % 4 != 3));
+    }
+    auto second = value_of(sync(io, b.frontier->admit(batch)));
+    CHECK(std::none_of(second.begin(), second.end(), [](bool q) { return q; }));
+    auto counts = value_of(sync(io, b.frontier->counts()));
+    CHECK(counts.queued == 120);
+    CHECK(counts.seen == 120);
+    auto ready = value_of(sync(io, b.frontier->ready_hosts()));
+    std::sort(ready.begin(), ready.end());
+    auto expected_hosts = hosts;
+    std::sort(expected_hosts.begin(), expected_hosts.end());
+    CHECK(ready == expected_hosts);
+    // Every primary holds part of the crawl.
+    for (auto& node : cluster.nodes()) {
+        INFO("node " << node->port());
+        CHECK(std::stoi(node->cli("DBSIZE")) > 0);
+    }
+
+    // Leases in many partitions: a takes everything, completes half and dies; b gets the rest
+    // back after the lease, each exactly once.
+    std::vector<std::string> held;
+    std::vector<std::string> leased_payloads;
+    for (const auto& host : hosts) {
+        auto taken = value_of(sync(io, a.frontier->take(host, 10, host_rate{})));
+        CHECK(taken.requests.size() == 3);
+        for (auto& r : taken.requests) {
+            held.push_back(r.lease_id);
+            leased_payloads.push_back(r.payload);
+        }
+    }
+    REQUIRE(held.size() == 120);
+    std::vector<std::string> done(held.begin(), held.begin() + 60);
+    CHECK(value_of(sync(io, a.frontier->complete(done))) == 60);
+    CHECK(value_of(sync(io, a.frontier->renew({held[60], held[61]}))) == 2);
+    a.frontier->close();
+    counts = value_of(sync(io, b.frontier->counts()));
+    CHECK(counts.queued == 0);
+    CHECK(counts.in_flight == 60);
+    std::this_thread::sleep_for(500ms);
+    CHECK(value_of(sync(io, b.frontier->requeue_expired())) == 60);
+    std::vector<std::string> redelivered;
+    std::vector<std::string> again_ids;
+    for (const auto& host : hosts) {
+        auto taken = value_of(sync(io, b.frontier->take(host, 10, host_rate{})));
+        for (auto& r : taken.requests) {
+            redelivered.push_back(r.payload);
+            again_ids.push_back(r.lease_id);
+        }
+    }
+    std::vector<std::string> expected(leased_payloads.begin() + 60, leased_payloads.end());
+    std::sort(expected.begin(), expected.end());
+    std::sort(redelivered.begin(), redelivered.end());
+    CHECK(redelivered == expected);
+    CHECK(value_of(sync(io, b.frontier->complete({held[119]}))) == 0);  // expired: not ours
+    CHECK(value_of(sync(io, b.frontier->complete(again_ids))) == 60);
+    counts = value_of(sync(io, b.frontier->counts()));
+    CHECK(counts.queued == 0);
+    CHECK(counts.in_flight == 0);
+    CHECK(counts.redelivered == 60);
+    CHECK(counts.settled);
+
+    // A redirect target's claim shares the dedup entry of its host's partition.
+    CHECK(value_of(sync(io, b.frontier->mark_seen({harvest::redis::seen_mark{hosts[3], 31},
+                                                   harvest::redis::seen_mark{hosts[5], 999}}))) ==
+          std::vector<bool>{false, true});
+    CHECK(value_of(sync(io, b.frontier->admit({request(hosts[5], 999, "late")}))) ==
+          std::vector<bool>{false});
+
+    // Seeding: claimed once, marked in every partition; one partition losing its marker (a
+    // failover to a replica out of sync) reads as lost state, and the claim can be won again.
+    auto c = make_cluster_worker(io, url, 60s, "seeds");
+    auto d = make_cluster_worker(io, url, 60s, "seeds");
+    CHECK(value_of(sync(io, c.frontier->claim_seeding("c"))));
+    CHECK_FALSE(value_of(sync(io, d.frontier->claim_seeding("d"))));
+    ok(sync(io, c.frontier->mark_seeded()));
+    CHECK(value_of(sync(io, d.frontier->seeded())));
+    CHECK_FALSE(value_of(sync(io, d.frontier->claim_seeding("d"))));
+    const std::string lost = d.frontier->key_prefix("http://host7:80") + "seeded";
+    auto* owner = cluster.primary_of(harvest::redis::key_slot(lost));
+    REQUIRE(owner != nullptr);
+    CHECK(owner->cli("DEL " + lost) == "1\n");
+    CHECK_FALSE(value_of(sync(io, d.frontier->seeded())));
+    ok(sync(io, d.frontier->forget_seeded()));
+    CHECK(value_of(sync(io, d.frontier->claim_seeding("d"))));
+
+    // A breaker opened by one worker holds the host back for the others.
+    value_of(sync(io, c.frontier->admit({request("http://down:80", 1, "x")})));
+    ok(sync(io, c.frontier->open_breaker("http://down:80", 5s)));
+    auto blocked = value_of(sync(io, d.frontier->take("http://down:80", 1, host_rate{})));
+    CHECK(blocked.breaker_open);
+    CHECK(blocked.requests.empty());
+    ok(sync(io, d.frontier->close_breaker("http://down:80")));
+    CHECK(value_of(sync(io, d.frontier->take("http://down:80", 1, host_rate{}))).requests.size() ==
+          1);
+
+    // One host's rate holds across three workers (its GCRA lives in one partition).
+    std::vector<worker> workers;
+    for (int i = 0; i < 3; ++i) {
+        workers.push_back(make_cluster_worker(io, url, 60s, "rated"));
+    }
+    check_shared_rate(io, workers);
 }

@@ -79,6 +79,37 @@ void tune_allocator() {
 void tune_allocator() {}
 #endif
 
+// The "Examples:" ending each --help; docs/cli.md "Examples" shows the same lines
+// (tests/package/package_test.sh checks that it does).
+constexpr const char* harvest_examples =
+    "Examples:\n"
+    "  harvest check crawl.yaml\n"
+    "  harvest run crawl.yaml --stats-json stats.json\n"
+    "  harvest fetch https://shop.example/p/42 --config crawl.yaml --extract\n"
+    "  harvest serve --config /etc/harvest/serve.yaml\n";
+constexpr const char* run_examples =
+    "Examples:\n"
+    "  harvest run crawl.yaml\n"
+    "  harvest run crawl.yaml --set engine.concurrency=64 --set outputs.0.path=out/today.jsonl\n"
+    "  harvest run crawl.yaml --resume --stats-json stats.json\n"
+    "  harvest run crawl.yaml --progress never --log-format json --log-level warn\n";
+constexpr const char* check_examples =
+    "Examples:\n"
+    "  harvest check crawl.yaml\n"
+    "  harvest check /usr/share/harvest/examples/demo.yaml\n"
+    "  harvest check --serve /etc/harvest/serve.yaml\n";
+constexpr const char* fetch_examples =
+    "Examples:\n"
+    "  harvest fetch https://shop.example/robots.txt\n"
+    "  harvest fetch https://shop.example/p/42 --config crawl.yaml --extract\n"
+    "  harvest fetch https://shop.example/api/products/B0A1B2C3D4.json --set "
+    "http.timeouts.total=5s\n";
+constexpr const char* serve_examples =
+    "Examples:\n"
+    "  harvest serve --config serve.yaml\n"
+    "  harvest serve --config /etc/harvest/serve.yaml\n"
+    "  harvest check --serve serve.yaml\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,6 +118,7 @@ int main(int argc, char** argv) {
     raise_fd_limit();
     CLI::App app{"harvest: a scraping engine for product data", "harvest"};
     app.require_subcommand(0, 1);
+    app.footer(harvest_examples);
     bool show_version = false;
     app.add_flag("--version", show_version, "print the version of harvest and its libraries");
 
@@ -96,6 +128,7 @@ int main(int argc, char** argv) {
     cli::run_arguments run_args;
     std::string progress = "auto";
     auto* run = app.add_subcommand("run", "run a crawl to completion");
+    run->footer(run_examples);
     run->add_option("file", run_args.config_path, "crawl config (YAML)")->required();
     run->add_option("--set", run_args.overrides,
                     "override a config key by its dotted path: KEY=VALUE (repeatable)");
@@ -113,6 +146,7 @@ int main(int argc, char** argv) {
     bool check_service = false;
     auto* check = app.add_subcommand(
         "check", "validate a crawl config (or a service config); fetches nothing");
+    check->footer(check_examples);
     check->add_option("file", check_path, "crawl config (YAML); a service config with --serve")
         ->required();
     check->add_flag("--serve", check_service,
@@ -121,6 +155,7 @@ int main(int argc, char** argv) {
     cli::fetch_arguments fetch_args;
     auto* fetch = app.add_subcommand(
         "fetch", "one request through the whole stack (limits, retries, breaker, decoding)");
+    fetch->footer(fetch_examples);
     fetch->add_option("url", fetch_args.url, "absolute http:// or https:// URL")->required();
     fetch->add_option("--config", fetch_args.config_path,
                       "crawl config whose rules, limits and extractors apply");
@@ -130,6 +165,7 @@ int main(int argc, char** argv) {
 
     std::string serve_config;
     auto* serve = app.add_subcommand("serve", "the bulk job service (HTTP API, jobs, webhooks)");
+    serve->footer(serve_examples);
     serve->add_option("--config", serve_config, "service config (YAML)")->required();
 
     try {

@@ -17,6 +17,7 @@ PACKAGES=(
   prometheus redis-server nginx wrk nghttp2-client openssl ccache
   cmake g++ make python3 curl python3-parsel time valgrind
   clang-14 libclang-rt-14-dev clang-format-14
+  dpkg-dev pandoc   # the .deb's Depends (dpkg-shlibdeps) and the man page (docs/cli.md -> harvest.1)
 )
 BOOST_VERSION_HEADER=/usr/include/boost/version.hpp
 BOOST_WANTED=108100

@@ -327,27 +327,52 @@ void resume_outputs(std::vector<pipelines::output_spec>& outputs,
     }
 }
 
+// `file:line:col: warning: message` for a warning, the loader's own text for an error.
+std::string problem_text(const config::config_problem& problem) {
+    const auto& where = problem.where;
+    std::string text = where.what();
+    if (problem.level == config::config_problem::severity::warning) {
+        const std::string place = where.line() == 0
+                                      ? where.file() + ": "
+                                      : where.file() + ":" + std::to_string(where.line()) + ":" +
+                                            std::to_string(where.column()) + ": ";
+        text.insert(place.size(), "warning: ");
+    }
+    return text;
+}
+
+std::string count_text(std::size_t n, const char* what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
 }  // namespace
 
 int check_config(const std::string& config_path) {
-    try {
-        auto config = config::load_config(config_path);
-        std::fprintf(stdout, "%s: valid (crawl %s, %zu seeds, %zu extract rules, %zu outputs)\n",
-                     config_path.c_str(), config.crawl.name.c_str(), config.seeds.size(),
-                     config.extract.size(), config.outputs.size());
-        return exit_ok;
-    } catch (const config::config_error& e) {
-        std::fprintf(stderr, "%s\n", e.what());
-        try {  // A valid service config checked as a crawl config: say which check it wants.
-            (void)config::load_service_config(config_path);
-            std::fprintf(stderr,
-                         "%s is a valid service config (harvest serve --config); check it with "
-                         "harvest check --serve %s\n",
-                         config_path.c_str(), config_path.c_str());
-        } catch (const config::config_error&) {
-        }
-        return exit_usage;
+    const auto report = config::check_config_file(config_path);
+    for (const auto& problem : report.problems) {
+        std::fprintf(stderr, "%s\n", problem_text(problem).c_str());
     }
+    const std::size_t errors = report.errors();
+    const std::size_t warnings = report.warnings();
+    const std::string warned = warnings == 0 ? "" : ", " + count_text(warnings, "warning");
+    if (errors == 0) {
+        const auto& config = report.config;
+        std::fprintf(stdout, "%s: valid (crawl %s, %zu seeds, %zu extract rules, %zu outputs%s)\n",
+                     config_path.c_str(), config.crawl.name.c_str(), config.seeds.size(),
+                     config.extract.size(), config.outputs.size(), warned.c_str());
+        return exit_ok;
+    }
+    std::fprintf(stderr, "%s: %s%s\n", config_path.c_str(), count_text(errors, "error").c_str(),
+                 warned.c_str());
+    try {  // A valid service config checked as a crawl config: say which check it wants.
+        (void)config::load_service_config(config_path);
+        std::fprintf(stderr,
+                     "%s is a valid service config (harvest serve --config); check it with "
+                     "harvest check --serve %s\n",
+                     config_path.c_str(), config_path.c_str());
+    } catch (const config::config_error&) {
+    }
+    return exit_usage;
 }
 
 int run_crawl(const run_arguments& args) {

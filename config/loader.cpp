@@ -4,6 +4,7 @@
 #include "config/loader.hpp"
 
 #include "config/config_tree.hpp"
+#include "config/file_checks.hpp"
 #include "config/service_config.hpp"
 #include "engine/core/failure_kind.hpp"
 #include "engine/core/url_canonical.hpp"
@@ -148,13 +149,94 @@ class section {
     std::string path_;
 };
 
+// Where an output's `key` and `columns` are in the file, for the warnings of check mode.
+struct output_field_places {
+    std::size_t output = 0;  // index into crawl_config::outputs
+    std::vector<std::pair<std::string, origin>> fields;
+};
+
+// What check mode collects while reading (see check_config_text).
+struct check_state {
+    std::vector<config_problem> problems;
+    std::size_t extract_errors = 0;  // errors reported while reading `extract`
+    std::vector<output_field_places> output_fields;
+};
+
 class reader {
   public:
-    reader(std::string source_name, std::string base_dir)
-        : source_name_(std::move(source_name)), base_dir_(std::move(base_dir)) {}
+    reader(std::string source_name, std::string base_dir, check_state* check = nullptr)
+        : source_name_(std::move(source_name)), base_dir_(std::move(base_dir)), check_(check) {}
 
     [[noreturn]] void error(const origin& where, const std::string& message) const {
         detail::fail(source_name_, where, message);
+    }
+
+    // An error the reading can go on after (an unknown key, a file that cannot be read): thrown
+    // when loading, collected in check mode.
+    void report(const origin& where, const std::string& message) const {
+        if (check_ == nullptr) {
+            error(where, message);
+        }
+        try {
+            error(where, message);
+        } catch (const config_error& e) {
+            check_->problems.push_back({config_problem::severity::error, e});
+        }
+    }
+
+    // Check mode only (loading ignores warnings).
+    void warn(const origin& where, const std::string& message) const {
+        if (check_ == nullptr) {
+            return;
+        }
+        try {
+            error(where, message);
+        } catch (const config_error& e) {
+            check_->problems.push_back({config_problem::severity::warning, e});
+        }
+    }
+
+    // Runs `read`, one independent part of the config. When loading, its first error ends the
+    // load; in check mode it is collected and the reading goes on with the next part. Returns
+    // whether `read` finished.
+    template <typename Read>
+    bool attempt(Read&& read) const {
+        if (check_ == nullptr) {
+            read();
+            return true;
+        }
+        try {
+            read();
+            return true;
+        } catch (const config_error& e) {
+            check_->problems.push_back({config_problem::severity::error, e});
+            return false;
+        }
+    }
+
+    check_state* checking() const { return check_; }
+
+    // Check mode: what `harvest run` would find about the file system when it starts.
+    void check_readable(const origin& where, const std::string& path, const std::string& file,
+                        const std::string& what) const {
+        if (check_ == nullptr) {
+            return;
+        }
+        if (const auto reason = detail::unreadable_file_reason(file); !reason.empty()) {
+            report(where, "'" + path + "' cannot be read: " + reason + "; " + what);
+        }
+    }
+
+    void check_writable(const origin& where, const std::string& path, const std::string& file,
+                        bool folder, const std::string& what) const {
+        if (check_ == nullptr) {
+            return;
+        }
+        const auto reason =
+            folder ? detail::unwritable_folder_reason(file) : detail::unwritable_file_reason(file);
+        if (!reason.empty()) {
+            report(where, "'" + path + "' cannot be written: " + reason + "; " + what);
+        }
     }
 
     [[noreturn]] void expected(const node& n, const std::string& path,
@@ -394,9 +476,12 @@ class reader {
         error(s.self().where, "'" + s.path_of(key) + "' is required: " + what);
     }
 
+    const std::string& base_dir() const { return base_dir_; }
+
   private:
     std::string source_name_;
     std::string base_dir_;
+    check_state* check_;
 };
 
 section::section(const reader& r, const node& n, std::string path,
@@ -422,11 +507,10 @@ section::section(const reader& r, const node& n, std::string path,
             } else {
                 message += "; valid keys: " + join_names(keys);
             }
-            r.error(entry.key_where, message);
-        }
-        if (!seen.insert(entry.key).second) {
-            r.error(entry.key_where,
-                    "duplicate key '" + entry.key + "' " + where + "; give each setting once");
+            r.report(entry.key_where, message);
+        } else if (!seen.insert(entry.key).second) {
+            r.report(entry.key_where,
+                     "duplicate key '" + entry.key + "' " + where + "; give each setting once");
         }
     }
 }
@@ -438,37 +522,56 @@ crawl::engine_options read_engine(const reader& r, const node& n) {
               {"concurrency", "per_host_concurrency", "threads", "user_agent", "robots_txt",
                "max_depth", "dedup", "max_requests", "frontier_memory"});
     crawl::engine_options engine;
-    if (const auto* v = s.get("concurrency")) {
-        engine.concurrency = r.integer(*v, s.path_of("concurrency"), 1, UINT32_MAX);
-    }
-    if (const auto* v = s.get("per_host_concurrency")) {
-        engine.per_host_concurrency =
-            r.integer(*v, s.path_of("per_host_concurrency"), 1, UINT32_MAX);
-    }
-    if (const auto* v = s.get("threads")) {
-        engine.threads = static_cast<unsigned>(r.integer(*v, s.path_of("threads"), 0, 1024));
-    }
-    if (const auto* v = s.get("user_agent")) {
-        engine.user_agent = r.header_value(*v, s.path_of("user_agent"));
-    }
-    if (const auto* v = s.get("robots_txt")) {
-        static constexpr auto options = std::to_array<std::string_view>({"obey", "ignore"});
-        const auto index = r.choice(*v, s.path_of("robots_txt"), options);
-        engine.obey_robots_txt = index == 0;
-        r.check_supported("engine.robots_txt", options[index], v->where, s.path_of("robots_txt"));
-    }
-    if (const auto* v = s.get("max_depth")) {
-        engine.max_depth = r.count(*v, s.path_of("max_depth"));
-    }
-    if (const auto* v = s.get("dedup")) {
-        engine.dedup = r.boolean(*v, s.path_of("dedup"));
-    }
-    if (const auto* v = s.get("max_requests")) {
-        engine.max_requests = r.integer(*v, s.path_of("max_requests"), 0, UINT64_MAX);
-    }
-    if (const auto* v = s.get("frontier_memory")) {
-        engine.frontier_memory = r.size(*v, s.path_of("frontier_memory"));
-    }
+    r.attempt([&] {
+        if (const auto* v = s.get("concurrency")) {
+            engine.concurrency = r.integer(*v, s.path_of("concurrency"), 1, UINT32_MAX);
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("per_host_concurrency")) {
+            engine.per_host_concurrency =
+                r.integer(*v, s.path_of("per_host_concurrency"), 1, UINT32_MAX);
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("threads")) {
+            engine.threads = static_cast<unsigned>(r.integer(*v, s.path_of("threads"), 0, 1024));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("user_agent")) {
+            engine.user_agent = r.header_value(*v, s.path_of("user_agent"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("robots_txt")) {
+            static constexpr auto options = std::to_array<std::string_view>({"obey", "ignore"});
+            const auto index = r.choice(*v, s.path_of("robots_txt"), options);
+            engine.obey_robots_txt = index == 0;
+            r.check_supported("engine.robots_txt", options[index], v->where,
+                              s.path_of("robots_txt"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("max_depth")) {
+            engine.max_depth = r.count(*v, s.path_of("max_depth"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("dedup")) {
+            engine.dedup = r.boolean(*v, s.path_of("dedup"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("max_requests")) {
+            engine.max_requests = r.integer(*v, s.path_of("max_requests"), 0, UINT64_MAX);
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("frontier_memory")) {
+            engine.frontier_memory = r.size(*v, s.path_of("frontier_memory"));
+        }
+    });
     return engine;
 }
 
@@ -476,61 +579,78 @@ crawl::http_options read_http(const reader& r, const node& n, const std::string&
                               crawl::http_options http) {
     section s(r, n, path,
               {"timeouts", "max_body", "max_redirects", "decompress", "headers", "tls"});
-    if (const auto* v = s.get("timeouts")) {
-        section t(r, *v, s.path_of("timeouts"),
-                  {"connect", "tls", "response_headers", "idle_read", "total"});
-        const std::array<std::pair<std::string_view, std::chrono::milliseconds*>, 5> fields{
-            {{"connect", &http.timeouts.connect},
-             {"tls", &http.timeouts.tls},
-             {"response_headers", &http.timeouts.response_headers},
-             {"idle_read", &http.timeouts.idle_read},
-             {"total", &http.timeouts.total}}};
-        for (const auto& [key, target] : fields) {
-            if (const auto* d = t.get(key)) {
-                *target = r.duration(*d, t.path_of(key), true);
+    r.attempt([&] {
+        if (const auto* v = s.get("timeouts")) {
+            section t(r, *v, s.path_of("timeouts"),
+                      {"connect", "tls", "response_headers", "idle_read", "total"});
+            const std::array<std::pair<std::string_view, std::chrono::milliseconds*>, 5> fields{
+                {{"connect", &http.timeouts.connect},
+                 {"tls", &http.timeouts.tls},
+                 {"response_headers", &http.timeouts.response_headers},
+                 {"idle_read", &http.timeouts.idle_read},
+                 {"total", &http.timeouts.total}}};
+            for (const auto& [key, target] : fields) {
+                if (const auto* d = t.get(key)) {
+                    *target = r.duration(*d, t.path_of(key), true);
+                }
             }
         }
-    }
-    if (const auto* v = s.get("max_body")) {
-        http.max_body = r.size(*v, s.path_of("max_body"));
-    }
-    if (const auto* v = s.get("max_redirects")) {
-        http.max_redirects =
-            static_cast<unsigned>(r.integer(*v, s.path_of("max_redirects"), 0, 100));
-    }
-    if (const auto* v = s.get("decompress")) {
-        static constexpr auto codings = std::to_array<std::string_view>({"gzip", "deflate", "br"});
-        // The list says exactly what is accepted: [] turns decoding off.
-        http.gzip = http.deflate = http.br = false;
-        const auto& items = r.list(*v, s.path_of("decompress"));
-        for (std::size_t i = 0; i < items.size(); ++i) {
-            switch (
-                r.choice(items[i], s.path_of("decompress") + "." + std::to_string(i), codings)) {
-                case 0:
-                    http.gzip = true;
-                    break;
-                case 1:
-                    http.deflate = true;
-                    break;
-                default:
-                    http.br = true;
-                    break;
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("max_body")) {
+            http.max_body = r.size(*v, s.path_of("max_body"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("max_redirects")) {
+            http.max_redirects =
+                static_cast<unsigned>(r.integer(*v, s.path_of("max_redirects"), 0, 100));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("decompress")) {
+            static constexpr auto codings =
+                std::to_array<std::string_view>({"gzip", "deflate", "br"});
+            // The list says exactly what is accepted: [] turns decoding off.
+            http.gzip = http.deflate = http.br = false;
+            const auto& items = r.list(*v, s.path_of("decompress"));
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                switch (r.choice(items[i], s.path_of("decompress") + "." + std::to_string(i),
+                                 codings)) {
+                    case 0:
+                        http.gzip = true;
+                        break;
+                    case 1:
+                        http.deflate = true;
+                        break;
+                    default:
+                        http.br = true;
+                        break;
+                }
             }
         }
-    }
-    if (const auto* v = s.get("headers")) {
-        // Given headers replace the default set (Accept-Language) rather than add to it.
-        http.headers = r.headers(*v, s.path_of("headers"));
-    }
-    if (const auto* v = s.get("tls")) {
-        section t(r, *v, s.path_of("tls"), {"verify", "ca_file"});
-        if (const auto* verify = t.get("verify")) {
-            http.tls.verify = r.boolean(*verify, t.path_of("verify"));
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("headers")) {
+            // Given headers replace the default set (Accept-Language) rather than add to it.
+            http.headers = r.headers(*v, s.path_of("headers"));
         }
-        if (const auto* ca_file = t.get("ca_file")) {
-            http.tls.ca_file = r.resolve_path(r.text(*ca_file, t.path_of("ca_file")));
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("tls")) {
+            section t(r, *v, s.path_of("tls"), {"verify", "ca_file"});
+            if (const auto* verify = t.get("verify")) {
+                http.tls.verify = r.boolean(*verify, t.path_of("verify"));
+            }
+            if (const auto* ca_file = t.get("ca_file")) {
+                http.tls.ca_file = r.resolve_path(r.text(*ca_file, t.path_of("ca_file")));
+                // Read when the first https request is made: every one fails without it.
+                r.check_readable(*t.key_origin("ca_file"), t.path_of("ca_file"), http.tls.ca_file,
+                                 "give a PEM file of CA certificates (a relative path is read "
+                                 "from the config's folder)");
+            }
         }
-    }
+    });
     return http;
 }
 
@@ -565,88 +685,105 @@ crawl::retry_options read_retry(const reader& r, const node& n, const std::strin
     section s(r, n, path,
               {"max_attempts", "on_status", "on_errors", "backoff", "retry_after", "methods",
                "idempotency_key", "budget"});
-    if (const auto* v = s.get("max_attempts")) {
-        retry.max_attempts =
-            static_cast<unsigned>(r.integer(*v, s.path_of("max_attempts"), 1, 100));
-    }
-    if (const auto* v = s.get("on_status")) {
-        retry.on_status.clear();
-        const auto& items = r.list(*v, s.path_of("on_status"));
-        for (std::size_t i = 0; i < items.size(); ++i) {
-            retry.on_status.push_back(static_cast<unsigned>(
-                r.integer(items[i], s.path_of("on_status") + "." + std::to_string(i), 100, 599)));
+    r.attempt([&] {
+        if (const auto* v = s.get("max_attempts")) {
+            retry.max_attempts =
+                static_cast<unsigned>(r.integer(*v, s.path_of("max_attempts"), 1, 100));
         }
-    }
-    if (const auto* v = s.get("on_errors")) {
-        retry.on_errors.clear();
-        const auto& items = r.list(*v, s.path_of("on_errors"));
-        for (std::size_t i = 0; i < items.size(); ++i) {
-            const auto kind = items[i].type == node::kind::scalar
-                                  ? retry_on_errors_kind(items[i].scalar)
-                                  : std::nullopt;
-            // Not one of them: choice() throws, listing the valid names (and a close one).
-            retry.on_errors.push_back(
-                kind ? *kind
-                     : core::retry_on_errors_kinds[r.choice(
-                           items[i], s.path_of("on_errors") + "." + std::to_string(i),
-                           retry_on_errors_names)]);
-        }
-    }
-    if (const auto* v = s.get("backoff")) {
-        section b(r, *v, s.path_of("backoff"), {"strategy", "base", "max"});
-        if (const auto* strategy = b.get("strategy")) {
-            static constexpr auto strategies = std::to_array<std::string_view>(
-                {"full_jitter", "equal_jitter", "decorrelated_jitter", "none"});
-            retry.backoff.strategy = static_cast<crawl::backoff_strategy>(
-                r.choice(*strategy, b.path_of("strategy"), strategies));
-        }
-        if (const auto* base = b.get("base")) {
-            retry.backoff.base = r.duration(*base, b.path_of("base"));
-        }
-        if (const auto* max = b.get("max")) {
-            retry.backoff.max = r.duration(*max, b.path_of("max"));
-            if (retry.backoff.max < retry.backoff.base) {
-                r.error(max->where, "'" + b.path_of("max") + "' must be at least '" +
-                                        b.path_of("base") + "' (" +
-                                        std::to_string(retry.backoff.base.count()) + "ms)");
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("on_status")) {
+            retry.on_status.clear();
+            const auto& items = r.list(*v, s.path_of("on_status"));
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                retry.on_status.push_back(static_cast<unsigned>(r.integer(
+                    items[i], s.path_of("on_status") + "." + std::to_string(i), 100, 599)));
             }
         }
-    }
-    if (const auto* v = s.get("retry_after")) {
-        section a(r, *v, s.path_of("retry_after"), {"honor", "max"});
-        if (const auto* honor = a.get("honor")) {
-            retry.honor_retry_after = r.boolean(*honor, a.path_of("honor"));
-        }
-        if (const auto* max = a.get("max")) {
-            retry.retry_after_max = r.duration(*max, a.path_of("max"));
-        }
-    }
-    if (const auto* v = s.get("methods")) {
-        retry.methods = r.methods(*v, s.path_of("methods"));
-    }
-    if (const auto* v = s.get("idempotency_key")) {
-        section k(r, *v, s.path_of("idempotency_key"), {"header", "for"});
-        if (const auto* header = k.get("header")) {
-            const auto& name = r.text(*header, k.path_of("header"));
-            if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char)) {
-                r.expected(*header, k.path_of("header"), "a header name like Idempotency-Key");
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("on_errors")) {
+            retry.on_errors.clear();
+            const auto& items = r.list(*v, s.path_of("on_errors"));
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                const auto kind = items[i].type == node::kind::scalar
+                                      ? retry_on_errors_kind(items[i].scalar)
+                                      : std::nullopt;
+                // Not one of them: choice() throws, listing the valid names (and a close one).
+                retry.on_errors.push_back(
+                    kind ? *kind
+                         : core::retry_on_errors_kinds[r.choice(
+                               items[i], s.path_of("on_errors") + "." + std::to_string(i),
+                               retry_on_errors_names)]);
             }
-            retry.idempotency_header = name;
         }
-        if (const auto* methods = k.get("for")) {
-            retry.idempotency_methods = r.methods(*methods, k.path_of("for"));
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("backoff")) {
+            section b(r, *v, s.path_of("backoff"), {"strategy", "base", "max"});
+            if (const auto* strategy = b.get("strategy")) {
+                static constexpr auto strategies = std::to_array<std::string_view>(
+                    {"full_jitter", "equal_jitter", "decorrelated_jitter", "none"});
+                retry.backoff.strategy = static_cast<crawl::backoff_strategy>(
+                    r.choice(*strategy, b.path_of("strategy"), strategies));
+            }
+            if (const auto* base = b.get("base")) {
+                retry.backoff.base = r.duration(*base, b.path_of("base"));
+            }
+            if (const auto* max = b.get("max")) {
+                retry.backoff.max = r.duration(*max, b.path_of("max"));
+                if (retry.backoff.max < retry.backoff.base) {
+                    r.error(max->where, "'" + b.path_of("max") + "' must be at least '" +
+                                            b.path_of("base") + "' (" +
+                                            std::to_string(retry.backoff.base.count()) + "ms)");
+                }
+            }
         }
-    }
-    if (const auto* v = s.get("budget")) {
-        section b(r, *v, s.path_of("budget"), {"ratio", "min_per_second"});
-        if (const auto* ratio = b.get("ratio")) {
-            retry.budget_ratio = r.number(*ratio, b.path_of("ratio"), 0, 1e6, false,
-                                          "a number >= 0 (0.2 = retries up to 20% of requests)");
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("retry_after")) {
+            section a(r, *v, s.path_of("retry_after"), {"honor", "max"});
+            if (const auto* honor = a.get("honor")) {
+                retry.honor_retry_after = r.boolean(*honor, a.path_of("honor"));
+            }
+            if (const auto* max = a.get("max")) {
+                retry.retry_after_max = r.duration(*max, a.path_of("max"));
+            }
         }
-        if (const auto* min = b.get("min_per_second")) {
-            retry.budget_min_per_second = r.rate(*min, b.path_of("min_per_second"));
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("methods")) {
+            retry.methods = r.methods(*v, s.path_of("methods"));
         }
-    }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("idempotency_key")) {
+            section k(r, *v, s.path_of("idempotency_key"), {"header", "for"});
+            if (const auto* header = k.get("header")) {
+                const auto& name = r.text(*header, k.path_of("header"));
+                if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char)) {
+                    r.expected(*header, k.path_of("header"), "a header name like Idempotency-Key");
+                }
+                retry.idempotency_header = name;
+            }
+            if (const auto* methods = k.get("for")) {
+                retry.idempotency_methods = r.methods(*methods, k.path_of("for"));
+            }
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("budget")) {
+            section b(r, *v, s.path_of("budget"), {"ratio", "min_per_second"});
+            if (const auto* ratio = b.get("ratio")) {
+                retry.budget_ratio =
+                    r.number(*ratio, b.path_of("ratio"), 0, 1e6, false,
+                             "a number >= 0 (0.2 = retries up to 20% of requests)");
+            }
+            if (const auto* min = b.get("min_per_second")) {
+                retry.budget_min_per_second = r.rate(*min, b.path_of("min_per_second"));
+            }
+        }
+    });
     return retry;
 }
 
@@ -655,44 +792,59 @@ crawl::breaker_options read_breaker(const reader& r, const node& n, const std::s
     section s(r, n, path,
               {"window", "min_calls", "failure_rate", "min_open_for", "open_for",
                "half_open_probes", "give_up_after"});
-    if (const auto* v = s.get("window")) {
-        breaker.window = static_cast<unsigned>(r.integer(*v, s.path_of("window"), 1, 1000000));
-    }
-    if (const auto* v = s.get("min_calls")) {
-        breaker.min_calls =
-            static_cast<unsigned>(r.integer(*v, s.path_of("min_calls"), 1, 1000000));
-    }
-    if (breaker.min_calls > breaker.window) {
+    // Each key on its own (check mode); the limits between two keys only when both were read.
+    bool counts_read = r.attempt([&] {
+        if (const auto* v = s.get("window")) {
+            breaker.window = static_cast<unsigned>(r.integer(*v, s.path_of("window"), 1, 1000000));
+        }
+    });
+    counts_read &= r.attempt([&] {
+        if (const auto* v = s.get("min_calls")) {
+            breaker.min_calls =
+                static_cast<unsigned>(r.integer(*v, s.path_of("min_calls"), 1, 1000000));
+        }
+    });
+    if (counts_read && breaker.min_calls > breaker.window) {
         const node* at = s.get("min_calls") != nullptr ? s.get("min_calls") : s.get("window");
         r.error(at->where, "'" + s.path_of("min_calls") + "' (" +
                                std::to_string(breaker.min_calls) + ") must not exceed '" +
                                s.path_of("window") + "' (" + std::to_string(breaker.window) +
                                "), or the breaker never decides");
     }
-    if (const auto* v = s.get("failure_rate")) {
-        breaker.failure_rate =
-            r.number(*v, s.path_of("failure_rate"), 0, 1, true, "a number in (0, 1], like 0.5");
-    }
-    if (const auto* v = s.get("open_for")) {
-        breaker.open_for = r.duration(*v, s.path_of("open_for"), true);
-    }
-    if (const auto* v = s.get("min_open_for")) {
-        breaker.min_open_for = r.duration(*v, s.path_of("min_open_for"), true);
-    }
-    if (breaker.min_open_for > breaker.open_for) {
+    r.attempt([&] {
+        if (const auto* v = s.get("failure_rate")) {
+            breaker.failure_rate =
+                r.number(*v, s.path_of("failure_rate"), 0, 1, true, "a number in (0, 1], like 0.5");
+        }
+    });
+    bool durations_read = r.attempt([&] {
+        if (const auto* v = s.get("open_for")) {
+            breaker.open_for = r.duration(*v, s.path_of("open_for"), true);
+        }
+    });
+    durations_read &= r.attempt([&] {
+        if (const auto* v = s.get("min_open_for")) {
+            breaker.min_open_for = r.duration(*v, s.path_of("min_open_for"), true);
+        }
+    });
+    if (durations_read && breaker.min_open_for > breaker.open_for) {
         if (const auto* v = s.get("min_open_for")) {
             r.error(v->where, "'" + s.path_of("min_open_for") + "' must not exceed '" +
                                   s.path_of("open_for") + "' (the longest an opening lasts)");
         }
         breaker.min_open_for = breaker.open_for;  // only open_for was set, below the default
     }
-    if (const auto* v = s.get("half_open_probes")) {
-        breaker.half_open_probes =
-            static_cast<unsigned>(r.integer(*v, s.path_of("half_open_probes"), 1, 1000000));
-    }
-    if (const auto* v = s.get("give_up_after")) {
-        breaker.give_up_after = r.duration(*v, s.path_of("give_up_after"), true);
-    }
+    r.attempt([&] {
+        if (const auto* v = s.get("half_open_probes")) {
+            breaker.half_open_probes =
+                static_cast<unsigned>(r.integer(*v, s.path_of("half_open_probes"), 1, 1000000));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("give_up_after")) {
+            breaker.give_up_after = r.duration(*v, s.path_of("give_up_after"), true);
+        }
+    });
     return breaker;
 }
 
@@ -705,54 +857,59 @@ void read_hosts(const reader& r, const node& n, crawl::crawl_options& crawl) {
         r.expected(n, "hosts", "a map of host names (or host:port) to settings");
     }
     for (const auto& entry : n.entries) {
-        std::string host = entry.key;
-        std::transform(host.begin(), host.end(), host.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        const std::string path = "hosts." + entry.key;
-        const auto colon = host.rfind(':');
-        const std::string name = host.substr(0, colon);
-        bool valid = !name.empty() && name.find_first_of("/@?# \t[]") == std::string::npos &&
-                     name.find("://") == std::string::npos;
-        if (valid && colon != std::string::npos) {
-            const std::string port = host.substr(colon + 1);
-            unsigned long value = 0;
-            const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-            valid = ec == std::errc() && ptr == port.data() + port.size() && value >= 1 &&
-                    value <= 65535 && !port.empty();
-        }
-        if (!valid) {
-            r.error(entry.key_where, "'" + path +
-                                         "': a host key must be a host name or "
-                                         "host:port like api.example.com or 127.0.0.1:8080 (got " +
-                                         quote_text(entry.key) + ")");
-        }
-        if (crawl.hosts.count(host) != 0) {
-            r.error(entry.key_where, "host '" + host + "' is given twice in 'hosts'; keep one");
-        }
-        crawl::host_overrides overrides;
-        if (entry.value.type != node::kind::null) {
-            section s(r, entry.value, path,
-                      {"per_host_concurrency", "http", "rate_limit", "retry", "circuit_breaker"});
-            if (const auto* v = s.get("per_host_concurrency")) {
-                overrides.per_host_concurrency =
-                    r.integer(*v, s.path_of("per_host_concurrency"), 1, UINT32_MAX);
+        r.attempt([&] {  // each host on its own
+            std::string host = entry.key;
+            std::transform(host.begin(), host.end(), host.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            const std::string path = "hosts." + entry.key;
+            const auto colon = host.rfind(':');
+            const std::string name = host.substr(0, colon);
+            bool valid = !name.empty() && name.find_first_of("/@?# \t[]") == std::string::npos &&
+                         name.find("://") == std::string::npos;
+            if (valid && colon != std::string::npos) {
+                const std::string port = host.substr(colon + 1);
+                unsigned long value = 0;
+                const auto [ptr, ec] =
+                    std::from_chars(port.data(), port.data() + port.size(), value);
+                valid = ec == std::errc() && ptr == port.data() + port.size() && value >= 1 &&
+                        value <= 65535 && !port.empty();
             }
-            if (const auto* v = s.get("http")) {
-                overrides.http = read_http(r, *v, s.path_of("http"), crawl.http);
+            if (!valid) {
+                r.error(entry.key_where,
+                        "'" + path +
+                            "': a host key must be a host name or "
+                            "host:port like api.example.com or 127.0.0.1:8080 (got " +
+                            quote_text(entry.key) + ")");
             }
-            if (const auto* v = s.get("rate_limit")) {
-                section b(r, *v, s.path_of("rate_limit"), {"per_second", "burst"});
-                overrides.rate_limit = read_bucket(r, b, crawl.rate_limit.per_host);
+            if (crawl.hosts.count(host) != 0) {
+                r.error(entry.key_where, "host '" + host + "' is given twice in 'hosts'; keep one");
             }
-            if (const auto* v = s.get("retry")) {
-                overrides.retry = read_retry(r, *v, s.path_of("retry"), crawl.retry);
+            crawl::host_overrides overrides;
+            if (entry.value.type != node::kind::null) {
+                section s(
+                    r, entry.value, path,
+                    {"per_host_concurrency", "http", "rate_limit", "retry", "circuit_breaker"});
+                if (const auto* v = s.get("per_host_concurrency")) {
+                    overrides.per_host_concurrency =
+                        r.integer(*v, s.path_of("per_host_concurrency"), 1, UINT32_MAX);
+                }
+                if (const auto* v = s.get("http")) {
+                    overrides.http = read_http(r, *v, s.path_of("http"), crawl.http);
+                }
+                if (const auto* v = s.get("rate_limit")) {
+                    section b(r, *v, s.path_of("rate_limit"), {"per_second", "burst"});
+                    overrides.rate_limit = read_bucket(r, b, crawl.rate_limit.per_host);
+                }
+                if (const auto* v = s.get("retry")) {
+                    overrides.retry = read_retry(r, *v, s.path_of("retry"), crawl.retry);
+                }
+                if (const auto* v = s.get("circuit_breaker")) {
+                    overrides.circuit_breaker =
+                        read_breaker(r, *v, s.path_of("circuit_breaker"), crawl.circuit_breaker);
+                }
             }
-            if (const auto* v = s.get("circuit_breaker")) {
-                overrides.circuit_breaker =
-                    read_breaker(r, *v, s.path_of("circuit_breaker"), crawl.circuit_breaker);
-            }
-        }
-        crawl.hosts.emplace(host, std::move(overrides));
+            crawl.hosts.emplace(host, std::move(overrides));
+        });
     }
 }
 
@@ -769,72 +926,83 @@ std::vector<seed> read_seeds(const reader& r, const section& top) {
     }
     std::vector<seed> seeds;
     for (std::size_t i = 0; i < items.size(); ++i) {
-        const std::string path = "seeds." + std::to_string(i);
-        section s(r, items[i], path,
-                  {"url", "method", "headers", "body", "urls_file", "sitemap", "template",
-                   "values_file"});
-        seed out;
-        int kinds = 0;
-        if (const auto* v = s.get("url")) {
-            ++kinds;
-            out.kind = seed_kind::url;
-            out.url = r.http_url(*v, s.path_of("url"));
-        }
-        if (const auto* v = s.get("urls_file")) {
-            ++kinds;
-            out.kind = seed_kind::urls_file;
-            out.file = r.resolve_path(r.text(*v, s.path_of("urls_file")));
-        }
-        if (const auto* v = s.get("sitemap")) {
-            ++kinds;
-            out.kind = seed_kind::sitemap;
-            out.url = r.http_url(*v, s.path_of("sitemap"));
-        }
-        if (const auto* v = s.get("template")) {
-            ++kinds;
-            out.kind = seed_kind::template_values;
-            out.url = r.text(*v, s.path_of("template"));
-            std::string probe = out.url;
-            const auto at = probe.find("{id}");
-            if (at == std::string::npos) {
-                r.error(v->where, "'" + s.path_of("template") +
-                                      "' must contain {id} where each value goes (got " +
-                                      quote_text(out.url) + ")");
+        r.attempt([&] {
+            const std::string path = "seeds." + std::to_string(i);
+            section s(r, items[i], path,
+                      {"url", "method", "headers", "body", "urls_file", "sitemap", "template",
+                       "values_file"});
+            seed out;
+            int kinds = 0;
+            if (const auto* v = s.get("url")) {
+                ++kinds;
+                out.kind = seed_kind::url;
+                out.url = r.http_url(*v, s.path_of("url"));
             }
-            probe.replace(at, 4, "id");
-            if (!core::is_http_url(probe)) {
-                r.expected(*v, s.path_of("template"),
-                           "an absolute http:// or https:// URL with {id} in it");
+            if (const auto* v = s.get("urls_file")) {
+                ++kinds;
+                out.kind = seed_kind::urls_file;
+                out.file = r.resolve_path(r.text(*v, s.path_of("urls_file")));
+                r.check_readable(
+                    *s.key_origin("urls_file"), s.path_of("urls_file"), out.file,
+                    "give a file of URLs, one a line (a relative path is read from the "
+                    "config's folder)");
             }
-            const auto* values = s.get("values_file");
-            if (values == nullptr) {
-                r.missing(s, "values_file", "a template seed needs a file of values, one a line");
+            if (const auto* v = s.get("sitemap")) {
+                ++kinds;
+                out.kind = seed_kind::sitemap;
+                out.url = r.http_url(*v, s.path_of("sitemap"));
             }
-            out.file = r.resolve_path(r.text(*values, s.path_of("values_file")));
-        } else if (const auto* values = s.get("values_file")) {
-            r.error(values->where, "'" + s.path_of("values_file") +
-                                       "' goes with 'template'; add template: "
-                                       "\"http://host/items/{id}\" or remove it");
-        }
-        if (kinds != 1) {
-            r.error(items[i].where, "'" + path +
-                                        "' must have exactly one of url, urls_file, "
-                                        "sitemap, template (got " +
-                                        std::to_string(kinds) + ")");
-        }
-        if (const auto* v = s.get("method")) {
-            out.method = r.method(*v, s.path_of("method"));
-        }
-        if (const auto* v = s.get("headers")) {
-            out.headers = r.headers(*v, s.path_of("headers"));
-        }
-        if (const auto* v = s.get("body")) {
-            out.body = r.text(*v, s.path_of("body"));
-        }
-        if (out.kind == seed_kind::sitemap) {
-            r.check_supported("seeds.sitemap", "", s.get("sitemap")->where, s.path_of("sitemap"));
-        }
-        seeds.push_back(std::move(out));
+            if (const auto* v = s.get("template")) {
+                ++kinds;
+                out.kind = seed_kind::template_values;
+                out.url = r.text(*v, s.path_of("template"));
+                std::string probe = out.url;
+                const auto at = probe.find("{id}");
+                if (at == std::string::npos) {
+                    r.error(v->where, "'" + s.path_of("template") +
+                                          "' must contain {id} where each value goes (got " +
+                                          quote_text(out.url) + ")");
+                }
+                probe.replace(at, 4, "id");
+                if (!core::is_http_url(probe)) {
+                    r.expected(*v, s.path_of("template"),
+                               "an absolute http:// or https:// URL with {id} in it");
+                }
+                const auto* values = s.get("values_file");
+                if (values == nullptr) {
+                    r.missing(s, "values_file",
+                              "a template seed needs a file of values, one a line");
+                }
+                out.file = r.resolve_path(r.text(*values, s.path_of("values_file")));
+                r.check_readable(*s.key_origin("values_file"), s.path_of("values_file"), out.file,
+                                 "give a file of values for {id}, one a line (a relative path is "
+                                 "read from the config's folder)");
+            } else if (const auto* values = s.get("values_file")) {
+                r.error(values->where, "'" + s.path_of("values_file") +
+                                           "' goes with 'template'; add template: "
+                                           "\"http://host/items/{id}\" or remove it");
+            }
+            if (kinds != 1) {
+                r.error(items[i].where, "'" + path +
+                                            "' must have exactly one of url, urls_file, "
+                                            "sitemap, template (got " +
+                                            std::to_string(kinds) + ")");
+            }
+            if (const auto* v = s.get("method")) {
+                out.method = r.method(*v, s.path_of("method"));
+            }
+            if (const auto* v = s.get("headers")) {
+                out.headers = r.headers(*v, s.path_of("headers"));
+            }
+            if (const auto* v = s.get("body")) {
+                out.body = r.text(*v, s.path_of("body"));
+            }
+            if (out.kind == seed_kind::sitemap) {
+                r.check_supported("seeds.sitemap", "", s.get("sitemap")->where,
+                                  s.path_of("sitemap"));
+            }
+            seeds.push_back(std::move(out));
+        });
     }
     return seeds;
 }
@@ -880,30 +1048,32 @@ std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n) 
     std::vector<pipelines::follow_rule> rules;
     const auto& items = r.list(n, "follow");
     for (std::size_t i = 0; i < items.size(); ++i) {
-        const std::string path = "follow." + std::to_string(i);
-        section s(r, items[i], path, {"css", "xpath", "allow", "deny", "max_depth"});
-        pipelines::follow_rule rule;
-        const auto* css = s.get("css");
-        const auto* xpath = s.get("xpath");
-        if ((css == nullptr) == (xpath == nullptr)) {
-            r.error(items[i].where,
-                    "'" + path + "' must have exactly one of css, xpath (the links to follow)");
-        }
-        if (css != nullptr) {
-            rule.css = css_selector(r, *css, s.path_of("css"));
-        } else {
-            rule.xpath = xpath_expression(r, *xpath, s.path_of("xpath"));
-        }
-        if (const auto* v = s.get("allow")) {
-            rule.allow = regex_list(r, *v, s.path_of("allow"));
-        }
-        if (const auto* v = s.get("deny")) {
-            rule.deny = regex_list(r, *v, s.path_of("deny"));
-        }
-        if (const auto* v = s.get("max_depth")) {
-            rule.max_depth = r.count(*v, s.path_of("max_depth"));
-        }
-        rules.push_back(std::move(rule));
+        r.attempt([&] {
+            const std::string path = "follow." + std::to_string(i);
+            section s(r, items[i], path, {"css", "xpath", "allow", "deny", "max_depth"});
+            pipelines::follow_rule rule;
+            const auto* css = s.get("css");
+            const auto* xpath = s.get("xpath");
+            if ((css == nullptr) == (xpath == nullptr)) {
+                r.error(items[i].where,
+                        "'" + path + "' must have exactly one of css, xpath (the links to follow)");
+            }
+            if (css != nullptr) {
+                rule.css = css_selector(r, *css, s.path_of("css"));
+            } else {
+                rule.xpath = xpath_expression(r, *xpath, s.path_of("xpath"));
+            }
+            if (const auto* v = s.get("allow")) {
+                rule.allow = regex_list(r, *v, s.path_of("allow"));
+            }
+            if (const auto* v = s.get("deny")) {
+                rule.deny = regex_list(r, *v, s.path_of("deny"));
+            }
+            if (const auto* v = s.get("max_depth")) {
+                rule.max_depth = r.count(*v, s.path_of("max_depth"));
+            }
+            rules.push_back(std::move(rule));
+        });
     }
     if (!rules.empty()) {
         r.check_supported("follow", "", n.where, "follow");
@@ -1091,126 +1261,137 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
     std::vector<pipelines::extract_rule> rules;
     const auto& items = r.list(n, "extract");
     for (std::size_t i = 0; i < items.size(); ++i) {
-        const std::string path = "extract." + std::to_string(i);
-        const node* type_node = peek(r, items[i], path, "type");
-        if (type_node == nullptr) {
-            r.error(items[i].where, "'" + path + ".type' is required: one of " + join_names(types));
-        }
-        pipelines::extract_rule rule;
-        rule.type =
-            static_cast<pipelines::extract_type>(r.choice(*type_node, path + ".type", types));
-        const bool product = rule.type == pipelines::extract_type::product;
-        const bool has_fields = rule.type == pipelines::extract_type::json ||
-                                rule.type == pipelines::extract_type::html || product;
-        // A vector, not an initializer_list: a braced list in a conditional expression dies at
-        // the end of that expression.
-        const std::vector<std::string_view> keys =
-            product
-                ? std::vector<std::string_view>{"match", "type", "sources", "fields", "required"}
-            : has_fields ? std::vector<std::string_view>{"match", "type", "fields", "required"}
-                         : std::vector<std::string_view>{"match", "type", "schema", "required"};
-        section s(r, items[i], path, keys);
-        if (const auto* v = s.get("match")) {
-            rule.match = r.regex(*v, s.path_of("match"));
-        }
-        if (product) {
-            rule.sources = read_sources(r, s);
-        }
-        if (has_fields && (!product || s.get("fields") != nullptr)) {
-            const auto* fields = s.get("fields");
-            if (fields == nullptr) {
-                r.missing(s, "fields", "a map of field names to what to extract");
+        r.attempt([&] {
+            const std::string path = "extract." + std::to_string(i);
+            const node* type_node = peek(r, items[i], path, "type");
+            if (type_node == nullptr) {
+                r.error(items[i].where,
+                        "'" + path + ".type' is required: one of " + join_names(types));
             }
-            if (fields->type != node::kind::map || fields->entries.empty()) {
-                r.expected(*fields, s.path_of("fields"),
-                           "a map of field names to what to extract, like {title: /title}");
+            pipelines::extract_rule rule;
+            rule.type =
+                static_cast<pipelines::extract_type>(r.choice(*type_node, path + ".type", types));
+            const bool product = rule.type == pipelines::extract_type::product;
+            const bool has_fields = rule.type == pipelines::extract_type::json ||
+                                    rule.type == pipelines::extract_type::html || product;
+            // A vector, not an initializer_list: a braced list in a conditional expression dies at
+            // the end of that expression.
+            const std::vector<std::string_view> keys =
+                product      ? std::vector<std::string_view>{"match", "type", "sources", "fields",
+                                                             "required"}
+                : has_fields ? std::vector<std::string_view>{"match", "type", "fields", "required"}
+                             : std::vector<std::string_view>{"match", "type", "schema", "required"};
+            section s(r, items[i], path, keys);
+            if (const auto* v = s.get("match")) {
+                rule.match = r.regex(*v, s.path_of("match"));
             }
-            for (const auto& entry : fields->entries) {
-                const std::string field_path = s.path_of("fields") + "." + entry.key;
-                for (const auto& field : rule.fields) {
-                    if (field.name == entry.key) {
-                        r.error(entry.key_where, "field '" + entry.key + "' is given twice in '" +
-                                                     s.path_of("fields") + "'; keep one");
-                    }
+            if (product) {
+                rule.sources = read_sources(r, s);
+            }
+            bool fields_read = true;
+            if (has_fields && (!product || s.get("fields") != nullptr)) {
+                const auto* fields = s.get("fields");
+                if (fields == nullptr) {
+                    r.missing(s, "fields", "a map of field names to what to extract");
                 }
-                if (entry.key.empty()) {
-                    r.error(entry.key_where, "a field name must not be empty");
+                if (fields->type != node::kind::map || fields->entries.empty()) {
+                    r.expected(*fields, s.path_of("fields"),
+                               "a map of field names to what to extract, like {title: /title}");
                 }
-                rule.fields.push_back(read_field(r, entry.value, field_path, entry.key, rule.type));
-            }
-        } else if (const auto* v = s.get("schema")) {
-            rule.schema = r.text(*v, s.path_of("schema"));
-            if (rule.schema.empty() ||
-                !std::all_of(rule.schema.begin(), rule.schema.end(),
-                             [](unsigned char c) { return std::isalnum(c) != 0; })) {
-                r.expected(*v, s.path_of("schema"), "a schema.org type name like Product");
-            }
-            if (rule.schema != "Product") {
-                r.error(v->where, "'" + s.path_of("schema") + "' must be Product, the schema.org " +
-                                      "type the items are normalized from (got " +
-                                      quote_text(rule.schema) +
-                                      "); leave it out to get the raw values");
-            }
-        }
-        if (product && !rule.fields.empty() &&
-            std::find(rule.sources.begin(), rule.sources.end(), pipelines::extract_type::html) ==
-                rule.sources.end()) {
-            r.error(s.get("sources")->where, "'" + s.path_of("sources") +
-                                                 "' must list html when the rule has fields " +
-                                                 "(they are its html source)");
-        }
-        if (const auto* v = s.get("required")) {
-            const auto& names = r.list(*v, s.path_of("required"));
-            for (std::size_t j = 0; j < names.size(); ++j) {
-                const std::string item_path = s.path_of("required") + "." + std::to_string(j);
-                const auto& name = r.text(names[j], item_path);
-                const bool product_field =
-                    product && (name == "url" || name == "fetched_at" || name == "status" ||
-                                std::find(pipelines::product_field_names.begin(),
-                                          pipelines::product_field_names.end(),
-                                          name) != pipelines::product_field_names.end());
-                if (has_fields && !product_field &&
-                    std::none_of(rule.fields.begin(), rule.fields.end(),
-                                 [&](const pipelines::field_rule& f) { return f.name == name; })) {
-                    std::vector<std::string> field_names;
-                    if (product) {
-                        field_names.insert(field_names.end(),
-                                           pipelines::product_field_names.begin(),
-                                           pipelines::product_field_names.end());
-                    }
-                    for (const auto& f : rule.fields) {
-                        field_names.push_back(f.name);
-                    }
-                    r.error(names[j].where, "'" + item_path + "' names no field of '" +
-                                                s.path_of("fields") + "' (got " + quote_text(name) +
-                                                "); fields are: " + join_names(field_names));
+                for (const auto& entry : fields->entries) {
+                    // Each field on its own; `required` is checked only when they all were read.
+                    fields_read &= r.attempt([&] {
+                        const std::string field_path = s.path_of("fields") + "." + entry.key;
+                        for (const auto& field : rule.fields) {
+                            if (field.name == entry.key) {
+                                r.error(entry.key_where, "field '" + entry.key +
+                                                             "' is given twice in '" +
+                                                             s.path_of("fields") + "'; keep one");
+                            }
+                        }
+                        if (entry.key.empty()) {
+                            r.error(entry.key_where, "a field name must not be empty");
+                        }
+                        rule.fields.push_back(
+                            read_field(r, entry.value, field_path, entry.key, rule.type));
+                    });
                 }
-                if (!has_fields) {
-                    // What a structured-data item can hold: the product fields with a schema,
-                    // else the raw list named after the type.
-                    std::vector<std::string> field_names = {"url", "fetched_at", "status"};
-                    if (rule.schema.empty()) {
-                        field_names.emplace_back(types[static_cast<std::size_t>(rule.type)]);
-                    } else {
-                        field_names.insert(field_names.end(),
-                                           pipelines::product_field_names.begin(),
-                                           pipelines::product_field_names.end());
-                    }
-                    if (std::find(field_names.begin(), field_names.end(), name) ==
-                        field_names.end()) {
-                        r.error(names[j].where,
-                                "'" + item_path + "' names no field of " +
-                                    (rule.schema.empty() ? "the" : "a " + rule.schema) +
-                                    " item (got " + quote_text(name) +
-                                    "); fields are: " + join_names(field_names));
-                    }
+            } else if (const auto* v = s.get("schema")) {
+                rule.schema = r.text(*v, s.path_of("schema"));
+                if (rule.schema.empty() ||
+                    !std::all_of(rule.schema.begin(), rule.schema.end(),
+                                 [](unsigned char c) { return std::isalnum(c) != 0; })) {
+                    r.expected(*v, s.path_of("schema"), "a schema.org type name like Product");
                 }
-                rule.required.push_back(name);
+                if (rule.schema != "Product") {
+                    r.error(v->where,
+                            "'" + s.path_of("schema") + "' must be Product, the schema.org " +
+                                "type the items are normalized from (got " +
+                                quote_text(rule.schema) + "); leave it out to get the raw values");
+                }
             }
-        }
-        r.check_supported("extract.type", types[static_cast<std::size_t>(rule.type)],
-                          type_node->where, path + ".type");
-        rules.push_back(std::move(rule));
+            if (product && !rule.fields.empty() &&
+                std::find(rule.sources.begin(), rule.sources.end(),
+                          pipelines::extract_type::html) == rule.sources.end()) {
+                r.error(s.get("sources")->where, "'" + s.path_of("sources") +
+                                                     "' must list html when the rule has fields " +
+                                                     "(they are its html source)");
+            }
+            if (const auto* v = s.get("required"); v != nullptr && fields_read) {
+                const auto& names = r.list(*v, s.path_of("required"));
+                for (std::size_t j = 0; j < names.size(); ++j) {
+                    const std::string item_path = s.path_of("required") + "." + std::to_string(j);
+                    const auto& name = r.text(names[j], item_path);
+                    const bool product_field =
+                        product && (name == "url" || name == "fetched_at" || name == "status" ||
+                                    std::find(pipelines::product_field_names.begin(),
+                                              pipelines::product_field_names.end(),
+                                              name) != pipelines::product_field_names.end());
+                    if (has_fields && !product_field &&
+                        std::none_of(
+                            rule.fields.begin(), rule.fields.end(),
+                            [&](const pipelines::field_rule& f) { return f.name == name; })) {
+                        std::vector<std::string> field_names;
+                        if (product) {
+                            field_names.insert(field_names.end(),
+                                               pipelines::product_field_names.begin(),
+                                               pipelines::product_field_names.end());
+                        }
+                        for (const auto& f : rule.fields) {
+                            field_names.push_back(f.name);
+                        }
+                        r.error(names[j].where, "'" + item_path + "' names no field of '" +
+                                                    s.path_of("fields") + "' (got " +
+                                                    quote_text(name) +
+                                                    "); fields are: " + join_names(field_names));
+                    }
+                    if (!has_fields) {
+                        // What a structured-data item can hold: the product fields with a schema,
+                        // else the raw list named after the type.
+                        std::vector<std::string> field_names = {"url", "fetched_at", "status"};
+                        if (rule.schema.empty()) {
+                            field_names.emplace_back(types[static_cast<std::size_t>(rule.type)]);
+                        } else {
+                            field_names.insert(field_names.end(),
+                                               pipelines::product_field_names.begin(),
+                                               pipelines::product_field_names.end());
+                        }
+                        if (std::find(field_names.begin(), field_names.end(), name) ==
+                            field_names.end()) {
+                            r.error(names[j].where,
+                                    "'" + item_path + "' names no field of " +
+                                        (rule.schema.empty() ? "the" : "a " + rule.schema) +
+                                        " item (got " + quote_text(name) +
+                                        "); fields are: " + join_names(field_names));
+                        }
+                    }
+                    rule.required.push_back(name);
+                }
+            }
+            r.check_supported("extract.type", types[static_cast<std::size_t>(rule.type)],
+                              type_node->where, path + ".type");
+            rules.push_back(std::move(rule));
+        });
     }
     return rules;
 }
@@ -1221,126 +1402,162 @@ std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n)
     std::vector<pipelines::output_spec> outputs;
     const auto& items = r.list(n, "outputs");
     for (std::size_t i = 0; i < items.size(); ++i) {
-        const std::string path = "outputs." + std::to_string(i);
-        const node* type_node = peek(r, items[i], path, "type");
-        if (type_node == nullptr) {
-            r.error(items[i].where, "'" + path + ".type' is required: one of " + join_names(types));
-        }
-        pipelines::output_spec out;
-        out.type = static_cast<pipelines::output_type>(r.choice(*type_node, path + ".type", types));
-        using keys = std::vector<std::string_view>;
-        const keys allowed = out.type == pipelines::output_type::jsonl ? keys{"type", "path"}
-                             : out.type == pipelines::output_type::csv
-                                 ? keys{"type", "path", "columns"}
-                             : out.type == pipelines::output_type::sqlite
-                                 ? keys{"type", "path", "table", "key"}
-                                 : keys{"type", "url", "batch", "batch_wait", "in_flight"};
-        section s(r, items[i], path, allowed);
-        if (out.type == pipelines::output_type::webhook) {
-            const auto* url = s.get("url");
-            if (url == nullptr) {
-                r.missing(s, "url", "where to POST items, like http://127.0.0.1:9000/ingest");
+        r.attempt([&] {
+            const std::string path = "outputs." + std::to_string(i);
+            const node* type_node = peek(r, items[i], path, "type");
+            if (type_node == nullptr) {
+                r.error(items[i].where,
+                        "'" + path + ".type' is required: one of " + join_names(types));
             }
-            out.url = r.http_url(*url, s.path_of("url"));
-            if (const auto* v = s.get("batch")) {
-                out.batch = r.integer(*v, s.path_of("batch"), 1, 100000);
+            pipelines::output_spec out;
+            out.type =
+                static_cast<pipelines::output_type>(r.choice(*type_node, path + ".type", types));
+            using keys = std::vector<std::string_view>;
+            const keys allowed = out.type == pipelines::output_type::jsonl ? keys{"type", "path"}
+                                 : out.type == pipelines::output_type::csv
+                                     ? keys{"type", "path", "columns"}
+                                 : out.type == pipelines::output_type::sqlite
+                                     ? keys{"type", "path", "table", "key"}
+                                     : keys{"type", "url", "batch", "batch_wait", "in_flight"};
+            section s(r, items[i], path, allowed);
+            if (out.type == pipelines::output_type::webhook) {
+                const auto* url = s.get("url");
+                if (url == nullptr) {
+                    r.missing(s, "url", "where to POST items, like http://127.0.0.1:9000/ingest");
+                }
+                out.url = r.http_url(*url, s.path_of("url"));
+                if (const auto* v = s.get("batch")) {
+                    out.batch = r.integer(*v, s.path_of("batch"), 1, 100000);
+                }
+                if (const auto* v = s.get("batch_wait")) {
+                    out.batch_wait = r.duration(*v, s.path_of("batch_wait"), true);
+                }
+                if (const auto* v = s.get("in_flight")) {
+                    out.in_flight = r.integer(*v, s.path_of("in_flight"), 1, 1024);
+                }
+            } else {
+                const auto* file = s.get("path");
+                if (file == nullptr) {
+                    r.missing(s, "path", "the file to write, like out/items.jsonl");
+                }
+                out.path = r.text(*file, s.path_of("path"));
+                if (out.path.empty()) {
+                    r.expected(*file, s.path_of("path"), "a file path like out/items.jsonl");
+                }
+                out.path = r.resolve_path(out.path);
             }
-            if (const auto* v = s.get("batch_wait")) {
-                out.batch_wait = r.duration(*v, s.path_of("batch_wait"), true);
+            if (const auto* v = s.get("columns")) {
+                const auto& columns = r.list(*v, s.path_of("columns"));
+                for (std::size_t j = 0; j < columns.size(); ++j) {
+                    out.columns.push_back(
+                        r.text(columns[j], s.path_of("columns") + "." + std::to_string(j)));
+                }
             }
-            if (const auto* v = s.get("in_flight")) {
-                out.in_flight = r.integer(*v, s.path_of("in_flight"), 1, 1024);
+            if (out.type == pipelines::output_type::sqlite) {
+                const auto* table = s.get("table");
+                if (table == nullptr) {
+                    r.missing(s, "table", "the table to write, like products");
+                }
+                out.table = r.text(*table, s.path_of("table"));
+                const bool identifier =
+                    !out.table.empty() &&
+                    std::isdigit(static_cast<unsigned char>(out.table[0])) == 0 &&
+                    std::all_of(out.table.begin(), out.table.end(),
+                                [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; });
+                if (!identifier) {
+                    r.expected(*table, s.path_of("table"), "an SQL name like products");
+                }
+                if (const auto* v = s.get("key")) {
+                    out.key = r.text(*v, s.path_of("key"));
+                }
             }
-        } else {
-            const auto* file = s.get("path");
-            if (file == nullptr) {
-                r.missing(s, "path", "the file to write, like out/items.jsonl");
+            r.check_supported("outputs.type", types[static_cast<std::size_t>(out.type)],
+                              type_node->where, path + ".type");
+            if (out.type != pipelines::output_type::webhook) {
+                r.check_writable(
+                    *s.key_origin("path"), s.path_of("path"), out.path, false,
+                    "give a path in a folder harvest may write in (its folders are made "
+                    "as needed; a relative path is from the config's folder)");
             }
-            out.path = r.text(*file, s.path_of("path"));
-            if (out.path.empty()) {
-                r.expected(*file, s.path_of("path"), "a file path like out/items.jsonl");
+            if (auto* check = r.checking()) {
+                output_field_places places;
+                places.output = outputs.size();
+                if (!out.key.empty()) {
+                    places.fields.emplace_back(out.key, s.get("key")->where);
+                }
+                if (const auto* v = s.get("columns")) {
+                    for (std::size_t j = 0; j < out.columns.size(); ++j) {
+                        places.fields.emplace_back(out.columns[j], v->items[j].where);
+                    }
+                }
+                check->output_fields.push_back(std::move(places));
             }
-            out.path = r.resolve_path(out.path);
-        }
-        if (const auto* v = s.get("columns")) {
-            const auto& columns = r.list(*v, s.path_of("columns"));
-            for (std::size_t j = 0; j < columns.size(); ++j) {
-                out.columns.push_back(
-                    r.text(columns[j], s.path_of("columns") + "." + std::to_string(j)));
-            }
-        }
-        if (out.type == pipelines::output_type::sqlite) {
-            const auto* table = s.get("table");
-            if (table == nullptr) {
-                r.missing(s, "table", "the table to write, like products");
-            }
-            out.table = r.text(*table, s.path_of("table"));
-            const bool identifier =
-                !out.table.empty() && std::isdigit(static_cast<unsigned char>(out.table[0])) == 0 &&
-                std::all_of(out.table.begin(), out.table.end(),
-                            [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; });
-            if (!identifier) {
-                r.expected(*table, s.path_of("table"), "an SQL name like products");
-            }
-            if (const auto* v = s.get("key")) {
-                out.key = r.text(*v, s.path_of("key"));
-            }
-        }
-        r.check_supported("outputs.type", types[static_cast<std::size_t>(out.type)],
-                          type_node->where, path + ".type");
-        outputs.push_back(std::move(out));
+            outputs.push_back(std::move(out));
+        });
     }
     return outputs;
 }
 
 void read_metrics(const reader& r, const node& n, crawl::crawl_options& crawl) {
     section s(r, n, "metrics", {"listen", "host_label_limit", "linger"});
-    if (const auto* v = s.get("listen")) {
-        const auto& listen = r.text(*v, s.path_of("listen"));
-        const auto colon = listen.rfind(':');
-        unsigned long port = 0;
-        bool valid = colon != std::string::npos && colon > 0;
-        if (valid) {
-            const char* begin = listen.data() + colon + 1;
-            const char* end = listen.data() + listen.size();
-            const auto [ptr, ec] = std::from_chars(begin, end, port);
-            valid = ec == std::errc() && ptr == end && port <= 65535;
+    r.attempt([&] {
+        if (const auto* v = s.get("listen")) {
+            const auto& listen = r.text(*v, s.path_of("listen"));
+            const auto colon = listen.rfind(':');
+            unsigned long port = 0;
+            bool valid = colon != std::string::npos && colon > 0;
+            if (valid) {
+                const char* begin = listen.data() + colon + 1;
+                const char* end = listen.data() + listen.size();
+                const auto [ptr, ec] = std::from_chars(begin, end, port);
+                valid = ec == std::errc() && ptr == end && port <= 65535;
+            }
+            if (!valid) {
+                r.expected(*v, s.path_of("listen"), "host:port like 127.0.0.1:9464");
+            }
+            crawl.metrics_listen = listen;
         }
-        if (!valid) {
-            r.expected(*v, s.path_of("listen"), "host:port like 127.0.0.1:9464");
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("host_label_limit")) {
+            crawl.host_label_limit = r.count(*v, s.path_of("host_label_limit"), 1);
         }
-        crawl.metrics_listen = listen;
-    }
-    if (const auto* v = s.get("host_label_limit")) {
-        crawl.host_label_limit = r.count(*v, s.path_of("host_label_limit"), 1);
-    }
-    if (const auto* v = s.get("linger")) {
-        // A bare 0 turns it off, as the docs write it; anything else needs its unit.
-        const std::string what = "a duration like 30s or 2m, or 0 to exit at once";
-        if (v->type != node::kind::scalar) {
-            r.expected(*v, s.path_of("linger"), what);
-        }
-        std::chrono::milliseconds linger{};
-        if (v->scalar != "0") {
-            try {
-                linger = parse_duration(v->scalar);
-            } catch (const std::invalid_argument&) {
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("linger")) {
+            // A bare 0 turns it off, as the docs write it; anything else needs its unit.
+            const std::string what = "a duration like 30s or 2m, or 0 to exit at once";
+            if (v->type != node::kind::scalar) {
                 r.expected(*v, s.path_of("linger"), what);
             }
+            std::chrono::milliseconds linger{};
+            if (v->scalar != "0") {
+                try {
+                    linger = parse_duration(v->scalar);
+                } catch (const std::invalid_argument&) {
+                    r.expected(*v, s.path_of("linger"), what);
+                }
+            }
+            crawl.metrics_linger = linger;  // parse_duration reads no sign: never negative
         }
-        crawl.metrics_linger = linger;  // parse_duration reads no sign: never negative
-    }
+    });
     r.check_supported("metrics", "", n.where, "metrics");
 }
 
-void read_state(const reader& r, const node& n, crawl::crawl_options& crawl) {
+void read_state(const reader& r, const node& n, crawl::crawl_options& crawl,
+                origin& state_dir_where) {
     section s(r, n, "state", {"dir", "journal"});
-    if (const auto* v = s.get("dir")) {
-        crawl.state_dir = r.resolve_path(r.text(*v, s.path_of("dir")));
-    }
-    if (const auto* v = s.get("journal")) {
-        crawl.journal = r.boolean(*v, s.path_of("journal"));
-    }
+    r.attempt([&] {
+        if (const auto* v = s.get("dir")) {
+            crawl.state_dir = r.resolve_path(r.text(*v, s.path_of("dir")));
+            state_dir_where = *s.key_origin("dir");
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("journal")) {
+            crawl.journal = r.boolean(*v, s.path_of("journal"));
+        }
+    });
     r.check_supported("state", "", n.where, "state");
 }
 
@@ -1449,32 +1666,99 @@ void set_webhook_delivery(crawl_config& config) {
 }
 
 // The sections a crawl config and a service profile share: how to fetch and what to extract.
+// Each section is read on its own: in check mode an error in one leaves the others read.
 void read_fetch_sections(const reader& r, const section& top, crawl_config& config) {
     auto& crawl = config.crawl;
     if (const auto* v = top.get("engine")) {
-        crawl.engine = read_engine(r, *v);
+        r.attempt([&] { crawl.engine = read_engine(r, *v); });
     }
     if (const auto* v = top.get("http")) {
-        crawl.http = read_http(r, *v, "http", crawl.http);
+        r.attempt([&] { crawl.http = read_http(r, *v, "http", crawl.http); });
     }
     if (const auto* v = top.get("rate_limit")) {
-        crawl.rate_limit = read_rate_limit(r, *v);
+        r.attempt([&] { crawl.rate_limit = read_rate_limit(r, *v); });
     }
     if (const auto* v = top.get("retry")) {
-        crawl.retry = read_retry(r, *v, "retry", crawl.retry);
+        r.attempt([&] { crawl.retry = read_retry(r, *v, "retry", crawl.retry); });
     }
     if (const auto* v = top.get("circuit_breaker")) {
-        crawl.circuit_breaker = read_breaker(r, *v, "circuit_breaker", crawl.circuit_breaker);
+        r.attempt([&] {
+            crawl.circuit_breaker = read_breaker(r, *v, "circuit_breaker", crawl.circuit_breaker);
+        });
     }
     // After the crawl-wide sections: a host's override starts from them.
     if (const auto* v = top.get("hosts")) {
-        read_hosts(r, *v, crawl);
+        r.attempt([&] { read_hosts(r, *v, crawl); });
     }
     if (const auto* v = top.get("follow")) {
-        config.follow = read_follow(r, *v);
+        r.attempt([&] { config.follow = read_follow(r, *v); });
     }
     if (const auto* v = top.get("extract")) {
-        config.extract = read_extract(r, *v);
+        auto* check = r.checking();
+        const std::size_t before = check != nullptr ? check->problems.size() : 0;
+        r.attempt([&] { config.extract = read_extract(r, *v); });
+        if (check != nullptr) {
+            check->extract_errors += check->problems.size() - before;
+        }
+    }
+}
+
+// The fields every item of `rule` may have (docs/items.md), or nothing when they cannot be known.
+std::set<std::string> fields_produced(const pipelines::extract_rule& rule) {
+    std::set<std::string> fields = {"url", "fetched_at", "status"};
+    const auto add_product_fields = [&] {
+        fields.insert(pipelines::product_field_names.begin(), pipelines::product_field_names.end());
+    };
+    switch (rule.type) {
+        case pipelines::extract_type::jsonld:
+        case pipelines::extract_type::microdata:
+            if (rule.schema.empty()) {
+                // The raw values, in one field named after the type.
+                fields.insert(rule.type == pipelines::extract_type::jsonld ? "jsonld"
+                                                                           : "microdata");
+            } else {
+                add_product_fields();
+            }
+            break;
+        case pipelines::extract_type::product:
+            add_product_fields();
+            [[fallthrough]];
+        case pipelines::extract_type::json:
+        case pipelines::extract_type::html:
+            for (const auto& field : rule.fields) {
+                fields.insert(field.name);
+                if (field.as == pipelines::value_kind::price) {
+                    fields.insert("currency");  // the price text's currency, when none is given
+                }
+            }
+            break;
+    }
+    return fields;
+}
+
+// Check mode: an output field (a SQLite key, a CSV column) that no extract rule produces.
+void warn_unproduced_fields(const reader& r, const crawl_config& config, const check_state& check) {
+    if (check.extract_errors != 0 || config.extract.empty()) {
+        return;  // a rule in error might produce it; with no rule there are no items at all
+    }
+    std::set<std::string> produced;
+    for (const auto& rule : config.extract) {
+        produced.merge(fields_produced(rule));
+    }
+    for (const auto& places : check.output_fields) {
+        const auto& out = config.outputs[places.output];
+        for (const auto& [field, where] : places.fields) {
+            if (produced.count(field) != 0) {
+                continue;
+            }
+            const bool key = out.type == pipelines::output_type::sqlite && field == out.key;
+            const std::string hint = detail::closest(field, produced);
+            r.warn(where, "no rule produces field '" + field + "'; " +
+                              (key ? "rows will not be written to " + out.table +
+                                         " (every item lacks its key)"
+                                   : "rows will have an empty '" + field + "' column") +
+                              (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+        }
     }
 }
 
@@ -1486,32 +1770,61 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
     config.source_path = source_name;
     auto& crawl = config.crawl;
 
-    const auto* name = top.get("name");
-    if (name == nullptr) {
-        r.error(root.where, "'name' is required: a crawl name made of [a-z0-9_-], like catalog");
-    }
-    crawl.name = r.text(*name, "name");
-    if (crawl.name.empty() || !std::all_of(crawl.name.begin(), crawl.name.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-        })) {
-        r.error(name->where, "'name' must match [a-z0-9_-]+ (got " + describe(*name) + ")");
-    }
+    r.attempt([&] {
+        const auto* name = top.get("name");
+        if (name == nullptr) {
+            r.error(root.where,
+                    "'name' is required: a crawl name made of [a-z0-9_-], like catalog");
+        }
+        const auto& text = r.text(*name, "name");
+        if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+            })) {
+            r.error(name->where, "'name' must match [a-z0-9_-]+ (got " + describe(*name) + ")");
+        }
+        crawl.name = text;  // only a valid one: the default state folder is named after it
+    });
 
-    config.seeds = read_seeds(r, top);
+    r.attempt([&] { config.seeds = read_seeds(r, top); });
 
     read_fetch_sections(r, top, config);
     if (const auto* v = top.get("outputs")) {
-        config.outputs = read_outputs(r, *v);
-        set_webhook_delivery(config);
+        r.attempt([&] {
+            config.outputs = read_outputs(r, *v);
+            set_webhook_delivery(config);
+        });
     }
     if (const auto* v = top.get("metrics")) {
-        read_metrics(r, *v, crawl);
+        r.attempt([&] { read_metrics(r, *v, crawl); });
     }
+    // Where state.dir is set, or where the crawl's name is (the default is .harvest/NAME).
+    origin state_dir_where =
+        top.key_origin("name") != nullptr ? *top.key_origin("name") : root.where;
     if (const auto* v = top.get("state")) {
-        read_state(r, *v, crawl);
+        r.attempt([&] { read_state(r, *v, crawl, state_dir_where); });
     }
     if (const auto* v = top.get("frontier")) {
-        read_frontier(r, *v, config.crawl);
+        r.attempt([&] { read_frontier(r, *v, config.crawl); });
+    }
+    if (auto* check = r.checking()) {
+        // harvest run writes the journal (and spills the frontier) there: a shared Redis
+        // frontier keeps no journal.
+        if (crawl.journal && crawl.frontier.backend == crawl::frontier_options::kind::memory) {
+            if (!crawl.state_dir.empty()) {
+                r.check_writable(state_dir_where, "state.dir", crawl.state_dir, true,
+                                 "give a folder harvest may write in (it is made as needed)");
+            } else if (!crawl.name.empty()) {
+                const auto folder =
+                    (std::filesystem::path(r.base_dir().empty() ? "." : r.base_dir()) / ".harvest" /
+                     crawl.name)
+                        .string();
+                r.check_writable(state_dir_where, "state.dir", folder, true,
+                                 "the default state folder is .harvest/" + crawl.name +
+                                     " beside the config; set state.dir to a folder harvest may "
+                                     "write in");
+            }
+        }
+        warn_unproduced_fields(r, config, *check);
     }
     return config;
 }
@@ -1541,6 +1854,56 @@ crawl_config parse_config(std::string_view yaml_text, const std::string& source_
     detail::substitute_environment(root, source_name);
     const reader r(source_name, base_dir);
     return build_config(r, root, source_name);
+}
+
+std::size_t config_report::errors() const {
+    return static_cast<std::size_t>(std::count_if(
+        problems.begin(), problems.end(),
+        [](const config_problem& p) { return p.level == config_problem::severity::error; }));
+}
+
+std::size_t config_report::warnings() const {
+    return problems.size() - errors();
+}
+
+config_report check_config_text(std::string_view yaml_text, const std::string& source_name,
+                                const std::string& base_dir,
+                                const std::vector<std::string>& set_overrides) {
+    config_report report;
+    check_state check;
+    try {
+        node root = detail::parse_yaml(yaml_text, source_name);
+        for (const auto& override_text : set_overrides) {
+            detail::apply_override(root, override_text, source_name);
+        }
+        detail::substitute_environment(root, source_name);
+        const reader r(source_name, base_dir, &check);
+        report.config = build_config(r, root, source_name);
+    } catch (const config_error& e) {
+        // What the rest depends on: the YAML itself, an override, the top-level map.
+        check.problems.push_back({config_problem::severity::error, e});
+    }
+    report.problems = std::move(check.problems);
+    // By place in the file; --set errors (line 0) first, as they are applied first.
+    std::stable_sort(report.problems.begin(), report.problems.end(),
+                     [](const config_problem& a, const config_problem& b) {
+                         return std::pair(a.where.line(), a.where.column()) <
+                                std::pair(b.where.line(), b.where.column());
+                     });
+    return report;
+}
+
+config_report check_config_file(const std::string& path,
+                                const std::vector<std::string>& set_overrides) {
+    detail::config_file file;
+    try {
+        file = detail::read_config_file(path);
+    } catch (const config_error& e) {
+        config_report report;
+        report.problems.push_back({config_problem::severity::error, e});
+        return report;
+    }
+    return check_config_text(file.text, path, file.base_dir, set_overrides);
 }
 
 detail::config_file detail::read_config_file(const std::string& path) {

@@ -6,6 +6,7 @@
 #include "config/crawl_config.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,8 +29,7 @@ namespace harvest::config {
 // `per_host_concurrency`; its http, rate_limit (per_second, burst), retry and circuit_breaker
 // start from the crawl-wide sections and change only what the entry gives; host keys are
 // lower-cased. Spec features the engine does not implement yet are parsed, then rejected as
-// "not supported yet" (one table at the top of loader.cpp); so is `engine.robots_txt: obey`,
-// and until robots.txt lands the default is ignore (engine.obey_robots_txt = false).
+// "not supported yet" (one table at the top of loader.cpp).
 crawl_config load_config(const std::string& path,
                          const std::vector<std::string>& set_overrides = {});
 
@@ -38,6 +38,38 @@ crawl_config load_config(const std::string& path,
 crawl_config parse_config(std::string_view yaml_text, const std::string& source_name,
                           const std::string& base_dir,
                           const std::vector<std::string>& set_overrides = {});
+
+// One finding of check_config_file: an error (harvest run would refuse the config or fail to
+// start) or a warning (it would run, but not as meant). `where` is the config_error the loader
+// would throw for it: `file:line:col: message`, or `--set ...: message`.
+struct config_problem {
+    enum class severity { error, warning };
+    severity level;
+    config_error where;
+};
+
+struct config_report {
+    std::vector<config_problem> problems;  // by place in the file (--set and file-wide first)
+    crawl_config config;                   // meaningful only without errors
+    std::size_t errors() const;
+    std::size_t warnings() const;
+};
+
+// What `harvest check` finds: every error of the file, not only the first (load_config throws
+// that one), and what `harvest run` would find when it starts, asked of the file system without
+// creating or changing anything: seed files (urls_file, values_file) and http.tls.ca_file files
+// that cannot be read, and output paths and the state folder (state.dir, by default
+// .harvest/NAME beside the config, when the journal is on) that cannot be written or made.
+// Warnings: a CSV column or a SQLite `key` that no extract rule produces. Errors of independent
+// keys are all reported; what depends on a key in error is not read (a section that is not a
+// map, an override that does not apply, a YAML syntax error stop there).
+config_report check_config_file(const std::string& path,
+                                const std::vector<std::string>& set_overrides = {});
+
+// As check_config_file, from text (see parse_config).
+config_report check_config_text(std::string_view yaml_text, const std::string& source_name,
+                                const std::string& base_dir,
+                                const std::vector<std::string>& set_overrides = {});
 
 // "250ms", "5s", "2m", "1h", also with a fraction ("1.5s"); a unit is required. Throws
 // std::invalid_argument.

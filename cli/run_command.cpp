@@ -148,6 +148,20 @@ void print_summary(const run_figures& figures) {
                  static_cast<unsigned long long>(s.short_circuited.load()),
                  static_cast<double>(s.bytes_received.load()) / (1 << 20),
                  static_cast<double>(peak_rss_bytes()) / (1 << 20));
+    // Every output gets every item: one that wrote fewer says so, and why.
+    const auto emitted = figures.items->items_emitted.load();
+    for (const auto& output : figures.items->outputs) {
+        const auto written = output.written.load();
+        const auto failed = output.failed.load();
+        if (failed == 0 && written >= emitted) {
+            continue;
+        }
+        const auto reason = output.last_failure();
+        std::fprintf(stderr, "  output %s: %llu written, %llu failed%s\n", output.name.c_str(),
+                     static_cast<unsigned long long>(written),
+                     static_cast<unsigned long long>(failed),
+                     reason.empty() ? "" : (" (last: " + reason + ")").c_str());
+    }
 }
 
 // One status line, redrawn in place at most 4 times a second.

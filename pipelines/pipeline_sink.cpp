@@ -77,8 +77,8 @@ void flush_all(std::vector<std::unique_ptr<output>>& outputs, std::optional<erro
         }
         try {
             outputs[i]->flush();
-        } catch (const std::exception&) {
-            stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
+        } catch (const std::exception& e) {
+            stats.outputs[i].record_failure(1, e.what());
         }
     }
     if (errors) {
@@ -205,8 +205,8 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
                             outputs[i]->write(value);
                             stats.outputs[i].written.fetch_add(1, std::memory_order_relaxed);
                         }
-                    } catch (const std::exception&) {
-                        stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
+                    } catch (const std::exception& e) {
+                        stats.outputs[i].record_failure(1, e.what());
                     }
                 }
             }
@@ -273,8 +273,8 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         if (auto* async = outputs[i]->as_async()) {
             try {
                 co_await async->close_async();
-            } catch (const std::exception&) {
-                stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
+            } catch (const std::exception& e) {
+                stats.outputs[i].record_failure(1, e.what());
             }
         }
     }
@@ -287,8 +287,8 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         }
         try {
             outputs[i]->close();
-        } catch (const std::exception&) {
-            stats.outputs[i].failed.fetch_add(1, std::memory_order_relaxed);
+        } catch (const std::exception& e) {
+            stats.outputs[i].record_failure(1, e.what());
         }
     }
     if (errors) {
@@ -398,8 +398,11 @@ void pipeline_sink::open() {
                 owner->stats.outputs[i].written.fetch_add(items, std::memory_order_relaxed);
             });
             async->set_undelivered_handler([owner, i](undelivered_batch lost) {
-                owner->stats.outputs[i].failed.fetch_add(lost.items.size(),
-                                                         std::memory_order_relaxed);
+                std::string reason = "batch given up: " + std::string(core::to_string(lost.error));
+                if (lost.status) {
+                    reason += ", status " + std::to_string(*lost.status);
+                }
+                owner->stats.outputs[i].record_failure(lost.items.size(), std::move(reason));
                 if (!owner->errors) {
                     return;  // no JSONL output: only counted
                 }

@@ -31,6 +31,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <utility>
@@ -49,6 +50,22 @@ struct output_counters {
     std::string name;                       // output::name()
     std::atomic<std::uint64_t> written{0};  // items written
     std::atomic<std::uint64_t> failed{0};   // items whose write threw (plus flush/close errors)
+
+    // Adds `items` to `failed` and keeps `reason` (what the write threw) as the last failure's.
+    void record_failure(std::uint64_t items, std::string reason) {
+        failed.fetch_add(items, std::memory_order_relaxed);
+        const std::lock_guard lock(mutex_);  // failures are rare: a lock costs nothing here
+        last_failure_ = std::move(reason);
+    }
+    // Why the last failure happened ("" before any), for the run summary.
+    std::string last_failure() const {
+        const std::lock_guard lock(mutex_);
+        return last_failure_;
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::string last_failure_;
 };
 
 // One extract type's items (metrics: harvest_items_total{extractor, outcome}).

@@ -1,6 +1,7 @@
 // The YAML -> crawl_config mapping: every supported key, the defaults, paths, examples.
 
 #include "config/loader.hpp"
+#include "config/service_config.hpp"
 #include "config_test_util.hpp"
 
 #include "pipelines/html/html.hpp"
@@ -460,7 +461,8 @@ TEST_CASE("load_config reads a file and resolves against its folder", "[unit]") 
     }
 }
 
-TEST_CASE("the examples in config/examples load", "[unit]") {
+TEST_CASE("the examples in config/examples load (crawls, and the service config serve.yaml)",
+          "[unit]") {
     namespace fs = std::filesystem;
     const fs::path examples = fs::path(HARVEST_SOURCE_DIR) / "config" / "examples";
     int loaded = 0;
@@ -469,7 +471,12 @@ TEST_CASE("the examples in config/examples load", "[unit]") {
             continue;
         }
         INFO(entry.path().string());
-        CHECK_NOTHROW(config::load_config(entry.path().string()));
+        if (entry.path().filename() == "serve.yaml") {
+            // The service config of the systemd unit (deploy/systemd), not a crawl.
+            CHECK_NOTHROW(config::load_service_config(entry.path().string()));
+        } else {
+            CHECK_NOTHROW(config::load_config(entry.path().string()));
+        }
         ++loaded;
     }
     CHECK(loaded >= 1);

@@ -573,6 +573,14 @@ asio::awaitable<result<std::vector<bool>>> shared_frontier::admit(std::vector<ad
         args[k].push_back(r.dedup ? fingerprint_bytes(r.fingerprint) : std::string());
         args[k].push_back(std::move(r.payload));
     }
+    auto queued = co_await eval_flags(admit_script, std::move(members), std::move(args),
+                                      requests.size(), "admit");
+    co_return queued;
+}
+
+asio::awaitable<result<std::vector<bool>>> shared_frontier::eval_flags(
+    script_id id, std::vector<std::vector<std::size_t>> members,
+    std::vector<std::vector<std::string>> args, std::size_t count, const char* what) {
     std::vector<script_call> calls;
     std::vector<std::size_t> called;
     for (std::size_t k = 0; k < partitions_.size(); ++k) {
@@ -581,22 +589,44 @@ asio::awaitable<result<std::vector<bool>>> shared_frontier::admit(std::vector<ad
             called.push_back(k);
         }
     }
-    auto replies = co_await eval_each(admit_script, std::move(calls));
+    auto replies = co_await eval_each(id, std::move(calls));
     if (!replies) {
         co_return replies.error();
     }
-    std::vector<bool> queued(requests.size(), false);
+    std::vector<bool> flags(count, false);
     for (std::size_t c = 0; c < called.size(); ++c) {
         const reply& r = (*replies)[c];
         const auto& placed = members[called[c]];
         if (r.type != reply::kind::array || r.elements.size() != placed.size()) {
-            co_return unexpected(r, "admit");
+            co_return unexpected(r, what);
         }
         for (std::size_t j = 0; j < placed.size(); ++j) {
-            queued[placed[j]] = r.elements[j].integer == 1;
+            flags[placed[j]] = r.elements[j].integer == 1;
         }
     }
-    co_return queued;
+    co_return flags;
+}
+
+asio::awaitable<result<std::size_t>> shared_frontier::eval_sum(
+    script_id id, std::vector<std::vector<std::string>> args, const char* what) {
+    std::vector<script_call> calls;
+    for (std::size_t k = 0; k < args.size(); ++k) {
+        if (!args[k].empty()) {
+            calls.emplace_back(k, std::move(args[k]));
+        }
+    }
+    auto replies = co_await eval_each(id, std::move(calls));
+    if (!replies) {
+        co_return replies.error();
+    }
+    std::size_t sum = 0;
+    for (const auto& r : *replies) {
+        if (r.type != reply::kind::integer) {
+            co_return unexpected(r, what);
+        }
+        sum += static_cast<std::size_t>(r.integer);
+    }
+    co_return sum;
 }
 
 asio::awaitable<result<take_result>> shared_frontier::take(std::string host, std::size_t max,
@@ -648,23 +678,7 @@ asio::awaitable<result<std::size_t>> shared_frontier::complete(std::vector<std::
     for (auto& id : lease_ids) {
         by_partition[partition_of_lease(id)].push_back(std::move(id));
     }
-    std::vector<script_call> calls;
-    for (std::size_t k = 0; k < by_partition.size(); ++k) {
-        if (!by_partition[k].empty()) {
-            calls.emplace_back(k, std::move(by_partition[k]));
-        }
-    }
-    auto replies = co_await eval_each(complete_script, std::move(calls));
-    if (!replies) {
-        co_return replies.error();
-    }
-    std::size_t held = 0;
-    for (const auto& r : *replies) {
-        if (r.type != reply::kind::integer) {
-            co_return unexpected(r, "complete");
-        }
-        held += static_cast<std::size_t>(r.integer);
-    }
+    auto held = co_await eval_sum(complete_script, std::move(by_partition), "complete");
     co_return held;
 }
 
@@ -680,42 +694,14 @@ asio::awaitable<result<std::size_t>> shared_frontier::renew(std::vector<std::str
         }
         ids.push_back(std::move(id));
     }
-    std::vector<script_call> calls;
-    for (std::size_t k = 0; k < by_partition.size(); ++k) {
-        if (!by_partition[k].empty()) {
-            calls.emplace_back(k, std::move(by_partition[k]));
-        }
-    }
-    auto replies = co_await eval_each(renew_script, std::move(calls));
-    if (!replies) {
-        co_return replies.error();
-    }
-    std::size_t held = 0;
-    for (const auto& r : *replies) {
-        if (r.type != reply::kind::integer) {
-            co_return unexpected(r, "renew");
-        }
-        held += static_cast<std::size_t>(r.integer);
-    }
+    auto held = co_await eval_sum(renew_script, std::move(by_partition), "renew");
     co_return held;
 }
 
 asio::awaitable<result<std::size_t>> shared_frontier::requeue_expired(std::size_t limit) {
-    std::vector<script_call> calls;
-    for (std::size_t k = 0; k < partitions_.size(); ++k) {
-        calls.emplace_back(k, std::vector<std::string>{std::to_string(limit)});
-    }
-    auto replies = co_await eval_each(requeue_script, std::move(calls));
-    if (!replies) {
-        co_return replies.error();
-    }
-    std::size_t requeued = 0;
-    for (const auto& r : *replies) {
-        if (r.type != reply::kind::integer) {
-            co_return unexpected(r, "requeue_expired");
-        }
-        requeued += static_cast<std::size_t>(r.integer);
-    }
+    std::vector<std::vector<std::string>> every(partitions_.size(),
+                                                std::vector<std::string>{std::to_string(limit)});
+    auto requeued = co_await eval_sum(requeue_script, std::move(every), "requeue_expired");
     co_return requeued;
 }
 
@@ -829,29 +815,8 @@ asio::awaitable<result<std::vector<bool>>> shared_frontier::mark_seen(
         members[k].push_back(i);
         args[k].push_back(fingerprint_bytes(marks[i].fingerprint));
     }
-    std::vector<script_call> calls;
-    std::vector<std::size_t> called;
-    for (std::size_t k = 0; k < partitions_.size(); ++k) {
-        if (!members[k].empty()) {
-            calls.emplace_back(k, std::move(args[k]));
-            called.push_back(k);
-        }
-    }
-    auto replies = co_await eval_each(claim_script, std::move(calls));
-    if (!replies) {
-        co_return replies.error();
-    }
-    std::vector<bool> fresh(marks.size(), false);
-    for (std::size_t c = 0; c < called.size(); ++c) {
-        const reply& r = (*replies)[c];
-        const auto& placed = members[called[c]];
-        if (r.type != reply::kind::array || r.elements.size() != placed.size()) {
-            co_return unexpected(r, "mark_seen");
-        }
-        for (std::size_t j = 0; j < placed.size(); ++j) {
-            fresh[placed[j]] = r.elements[j].integer == 1;
-        }
-    }
+    auto fresh = co_await eval_flags(claim_script, std::move(members), std::move(args),
+                                     marks.size(), "mark_seen");
     co_return fresh;
 }
 

@@ -264,6 +264,16 @@ class shared_frontier {
         script_id id, std::vector<script_call> calls);
     boost::asio::awaitable<boost::system::result<reply>> eval(script_id id, std::size_t partition,
                                                               std::vector<std::string> args);
+    // Script `id` on every partition k with `args[k]` (those with `members[k]` not empty), each
+    // answering one 0/1 flag per member: the flags put back in the places `members` names, of
+    // `count` in all.
+    boost::asio::awaitable<boost::system::result<std::vector<bool>>> eval_flags(
+        script_id id, std::vector<std::vector<std::size_t>> members,
+        std::vector<std::vector<std::string>> args, std::size_t count, const char* what);
+    // Script `id` on every partition k whose `args[k]` is not empty; the sum of the integers
+    // they answer.
+    boost::asio::awaitable<boost::system::result<std::size_t>> eval_sum(
+        script_id id, std::vector<std::vector<std::string>> args, const char* what);
     boost::asio::awaitable<boost::system::result<void>> load_scripts_on(std::uint16_t slot);
     // `verb` on the key `key` of every partition, then `trailing` ({"SET", prefix + "seeded",
     // "1"}, ...): one reply per partition.

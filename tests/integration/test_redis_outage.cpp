@@ -120,6 +120,27 @@ bool wait_seeded(const redis_server& redis, const std::string& name) {
     return true;
 }
 
+// `count` workers w0, w1, ... with the same config, each in a folder of its own under `dir`.
+std::vector<std::unique_ptr<worker_process>> start_workers(const std::string& yaml,
+                                                           const fs::path& dir, int count) {
+    std::vector<std::unique_ptr<worker_process>> workers;
+    for (int i = 0; i < count; ++i) {
+        const std::string name = "w" + std::to_string(i);
+        workers.push_back(std::make_unique<worker_process>(yaml, dir / name, name));
+    }
+    return workers;
+}
+
+// Every worker exits 0 by `deadline` (its log's end shown when not).
+void expect_all_finish(const std::vector<std::unique_ptr<worker_process>>& workers,
+                       std::chrono::steady_clock::time_point deadline) {
+    for (const auto& w : workers) {
+        const int code = w->wait_until(deadline);
+        INFO(tail(w->err()));
+        CHECK(code == 0);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("redis outage: a 3 s redis-server restart (AOF on) mid-crawl, every worker finishes",
@@ -136,11 +157,7 @@ TEST_CASE("redis outage: a 3 s redis-server restart (AOF on) mid-crawl, every wo
     // refetches come only from what the restart itself loses.
     const std::string yaml = crawl_yaml("outage", nginx, site, redis.url(),
                                         "  lease: 30s\n  redis: {give_up_after: 30s}\n");
-    std::vector<std::unique_ptr<worker_process>> workers;
-    for (int i = 0; i < worker_count; ++i) {
-        const std::string name = "w" + std::to_string(i);
-        workers.push_back(std::make_unique<worker_process>(yaml, tmp / name, name));
-    }
+    auto workers = start_workers(yaml, tmp.path(), worker_count);
 
     // Once the seeds are in and some items were fetched, Redis goes away for 3 s.
     const auto started = std::chrono::steady_clock::now();
@@ -155,11 +172,7 @@ TEST_CASE("redis outage: a 3 s redis-server restart (AOF on) mid-crawl, every wo
     CHECK(fetched_before < static_cast<std::size_t>(products));  // the restart was mid-crawl
 
     const auto deadline = started + std::chrono::seconds(55);
-    for (auto& w : workers) {
-        const int code = w->wait_until(deadline);
-        INFO(tail(w->err()));
-        CHECK(code == 0);
-    }
+    expect_all_finish(workers, deadline);
 
     // Every item exactly once across the workers' outputs.
     const auto t = tally(workers);
@@ -414,11 +427,7 @@ TEST_CASE("redis outage: Sentinel fails the primary over mid-crawl, workers foll
     const std::string yaml =
         crawl_yaml("failover", nginx, site, url,
                    "  lease: 30s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n");
-    std::vector<std::unique_ptr<worker_process>> workers;
-    for (int i = 0; i < worker_count; ++i) {
-        const std::string name = "w" + std::to_string(i);
-        workers.push_back(std::make_unique<worker_process>(yaml, tmp / name, name));
-    }
+    auto workers = start_workers(yaml, tmp.path(), worker_count);
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(primary, "failover"));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -426,11 +435,7 @@ TEST_CASE("redis outage: Sentinel fails the primary over mid-crawl, workers foll
     primary.kill();  // a crash: Sentinel promotes the replica after down-after (1 s)
 
     const auto deadline = started + std::chrono::seconds(75);
-    for (auto& w : workers) {
-        const int code = w->wait_until(deadline);
-        INFO(tail(w->err()));
-        CHECK(code == 0);
-    }
+    expect_all_finish(workers, deadline);
     INFO("product pages fetched before the failover " << fetched_before);
     CHECK(fetched_before > 100);
     CHECK(fetched_before < static_cast<std::size_t>(products));
@@ -469,11 +474,7 @@ TEST_CASE("redis outage: a restart without persistence loses the state; the seed
     std::string yaml = crawl_yaml("amnesia", nginx, site, redis.url(),
                                   "  lease: 30s\n  redis: {give_up_after: 30s}\n");
     yaml = replace_all(yaml, "per_second: 250", "per_second: 100");
-    std::vector<std::unique_ptr<worker_process>> workers;
-    for (int i = 0; i < worker_count; ++i) {
-        const std::string name = "w" + std::to_string(i);
-        workers.push_back(std::make_unique<worker_process>(yaml, tmp / name, name));
-    }
+    auto workers = start_workers(yaml, tmp.path(), worker_count);
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(redis, "amnesia"));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -484,11 +485,7 @@ TEST_CASE("redis outage: a restart without persistence loses the state; the seed
     const auto fetched_by_restart = nginx.request_counts().size();
 
     const auto deadline = started + std::chrono::seconds(60);
-    for (auto& w : workers) {
-        const int code = w->wait_until(deadline);
-        INFO(tail(w->err()));
-        CHECK(code == 0);
-    }
+    expect_all_finish(workers, deadline);
     bool reloaded = false;
     for (const auto& w : workers) {
         reloaded = reloaded || w->err().find("Redis lost the crawl's state") != std::string::npos;
@@ -553,17 +550,9 @@ TEST_CASE("redis cluster: 3 workers on a 3-primary Redis Cluster, every item onc
     redis_cluster cluster(3, 1);  // six loopback nodes: three primaries, a replica each
 
     const std::string yaml = crawl_yaml("sharded", nginx, site, cluster.url(), "  lease: 30s\n");
-    std::vector<std::unique_ptr<worker_process>> workers;
-    for (int i = 0; i < worker_count; ++i) {
-        const std::string name = "w" + std::to_string(i);
-        workers.push_back(std::make_unique<worker_process>(yaml, tmp / name, name));
-    }
+    auto workers = start_workers(yaml, tmp.path(), worker_count);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    for (auto& w : workers) {
-        const int code = w->wait_until(deadline);
-        INFO(tail(w->err()));
-        CHECK(code == 0);
-    }
+    expect_all_finish(workers, deadline);
     const auto t = tally(workers);
     std::size_t distinct = 0;
     const auto again = refetches(nginx, &distinct);
@@ -617,11 +606,7 @@ TEST_CASE("redis cluster: a primary killed mid-crawl, its replica takes over, wo
     const std::string yaml =
         crawl_yaml("shardfail", nginx, site, cluster.url(),
                    "  lease: 30s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n");
-    std::vector<std::unique_ptr<worker_process>> workers;
-    for (int i = 0; i < worker_count; ++i) {
-        const std::string name = "w" + std::to_string(i);
-        workers.push_back(std::make_unique<worker_process>(yaml, tmp / name, name));
-    }
+    auto workers = start_workers(yaml, tmp.path(), worker_count);
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(cluster, "shardfail"));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -635,11 +620,7 @@ TEST_CASE("redis cluster: a primary killed mid-crawl, its replica takes over, wo
     primary->kill();
 
     const auto deadline = started + std::chrono::seconds(75);
-    for (auto& w : workers) {
-        const int code = w->wait_until(deadline);
-        INFO(tail(w->err()));
-        CHECK(code == 0);
-    }
+    expect_all_finish(workers, deadline);
     INFO("product pages fetched before the failover " << fetched_before);
     CHECK(fetched_before > 100);
     CHECK(fetched_before < static_cast<std::size_t>(products));

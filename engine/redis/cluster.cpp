@@ -231,6 +231,17 @@ asio::awaitable<error_code> cluster::refresh() {
     co_return last;
 }
 
+void cluster::assign(std::uint16_t slot, const server_address& primary) {
+    const std::string named = name_of(primary);
+    auto found = std::find_if(primaries_.begin(), primaries_.end(),
+                              [&](const server_address& p) { return name_of(p) == named; });
+    if (found == primaries_.end()) {
+        primaries_.push_back(primary);
+        found = primaries_.end() - 1;
+    }
+    owner_[slot % cluster_slots] = static_cast<std::uint16_t>(found - primaries_.begin());
+}
+
 asio::awaitable<result<std::vector<reply>>> cluster::pipeline(
     std::vector<routed_command> commands) {
     struct pending {
@@ -265,7 +276,6 @@ asio::awaitable<result<std::vector<reply>>> cluster::pipeline(
             group->second.push_back(std::move(p));
         }
         std::vector<pending> again;
-        bool moved = false;
         for (auto& [address, members] : groups) {
             auto c = co_await node(address);
             if (!c) {
@@ -292,7 +302,13 @@ asio::awaitable<result<std::vector<reply>>> cluster::pipeline(
                 }
                 reply& r = (*replies)[at++];
                 if (r.is_error() && r.str.starts_with("MOVED ")) {
-                    moved = true;
+                    // The node that answers MOVED knows where the slot is now; the other nodes
+                    // may learn it later (gossip), so their slot map is not asked.
+                    auto target = redirect_target(r.str);
+                    if (!target) {
+                        co_return make_error_code(client_error::unexpected_reply);
+                    }
+                    assign(commands[p.index].slot, *target);
                     again.push_back(pending{p.index, std::nullopt});
                 } else if (r.is_error() && r.str.starts_with("ASK ")) {
                     auto target = redirect_target(r.str);
@@ -303,12 +319,6 @@ asio::awaitable<result<std::vector<reply>>> cluster::pipeline(
                 } else {
                     out[p.index] = std::move(r);
                 }
-            }
-        }
-        if (moved) {
-            const error_code failed = co_await refresh();
-            if (failed) {
-                co_return failed;
             }
         }
         todo = std::move(again);

@@ -7,9 +7,9 @@
 // one `client` per primary, opened when first needed. Every command carries the slot it is for;
 // a pipeline is split per primary (one round trip each) and the replies put back in order.
 //
-// Redirections: MOVED (the slot lives elsewhere now: a resharding or a failover) asks for the
-// slot map again and sends the command again; ASK (the slot is being migrated and this key has
-// moved already) sends ASKING and the command to the node named, once. A command still
+// Redirections: MOVED (the slot lives elsewhere now: a resharding) points the slot at the node
+// named and sends the command again; ASK (the slot is being migrated and this key has moved
+// already) sends ASKING and the command to the node named, once. A command still
 // redirected after `max_redirects` attempts fails with client_error::redirected.
 //
 // Failure model, as `client`'s: a broken connection to any node fails the pipeline with its
@@ -66,6 +66,8 @@ class cluster {
   private:
     explicit cluster(boost::asio::any_io_executor executor, endpoint where);
     boost::asio::awaitable<boost::system::error_code> refresh();
+    // MOVED: `slot` is served by `primary` from now on.
+    void assign(std::uint16_t slot, const server_address& primary);
     boost::asio::awaitable<boost::system::result<std::shared_ptr<client>>> node(
         const server_address& address);
 

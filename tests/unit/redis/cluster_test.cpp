@@ -126,6 +126,7 @@ TEST_CASE("the cluster client routes by slot and follows MOVED and ASK", "[unit]
           "OK");
     std::vector<routed_command> moved{on_key({"SET", "{m}k", "moved"}, "{m}k")};
     auto after_move = harvest::test::sync(io, send(c, moved));
+    INFO((after_move ? std::string("ok") : after_move.error().message()));
     REQUIRE(after_move.has_value());
     CHECK((*after_move)[0].str == "OK");
     CHECK(trimmed(to->cli("GET {m}k")) == "moved");
@@ -144,6 +145,7 @@ TEST_CASE("the cluster client routes by slot and follows MOVED and ASK", "[unit]
                               target_id)) == "OK");
     std::vector<routed_command> asked{on_key({"SET", "{x}k", "asked"}, "{x}k")};
     auto after_ask = harvest::test::sync(io, send(c, asked));
+    INFO((after_ask ? std::string("ok") : after_ask.error().message()));
     REQUIRE(after_ask.has_value());
     CHECK((*after_ask)[0].str == "OK");
     CHECK(trimmed(target->cli("CLUSTER COUNTKEYSINSLOT " + std::to_string(asked_slot))) == "1");

@@ -562,11 +562,14 @@ TEST_CASE("redis cluster: 3 workers on a 3-primary Redis Cluster, every item onc
     CHECK(distinct == static_cast<std::size_t>(products));
     CHECK(again == 0);
     // The one host's rate (250/s, burst 10) held for the three workers together, as nginx saw
-    // the requests: its GCRA lives in one partition, on one primary.
+    // the requests: its GCRA lives in one partition, on one primary. Redis grants by its clock;
+    // nginx logs when each request ended, up to `jitter` later for one than for another (50 ms:
+    // 12 requests at this rate; three workers each at the rate would be 500 more a second).
+    constexpr double jitter = 0.05;
     for (double window : {1.0, 2.0, 5.0}) {
         const auto worst = busiest_window(nginx, window);
         INFO("window " << window << " s: at most " << worst << " requests");
-        CHECK(static_cast<double>(worst) <= 250 * window + 10);
+        CHECK(static_cast<double>(worst) <= 250 * (window + jitter) + 10);
     }
     // The crawl's keys are on every primary.
     for (auto& node : cluster.nodes()) {

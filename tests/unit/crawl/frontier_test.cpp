@@ -26,6 +26,29 @@ crawl_options unlimited_options() {
     return o;
 }
 
+// Unlimited, with a breaker that opens after two failed calls, for `open_for`.
+crawl_options breaker_after_two(std::chrono::milliseconds open_for) {
+    auto o = unlimited_options();
+    o.circuit_breaker.window = 2;
+    o.circuit_breaker.min_calls = 2;
+    o.circuit_breaker.min_open_for = open_for;
+    o.circuit_breaker.open_for = open_for;
+    return o;
+}
+
+// Takes the first two requests of the queue and fails both at `t0`: their host's breaker opens.
+harvest::crawl::host_state* fail_first_two(frontier& f, steady::time_point t0) {
+    harvest::crawl::host_state* host = nullptr;
+    for (int i = 0; i < 2; ++i) {
+        auto t = f.take(t0);
+        REQUIRE(t);
+        f.finish(*t->host);
+        fail_attempt(*t, t0);
+        host = t->host;
+    }
+    return host;
+}
+
 }  // namespace
 
 TEST_CASE("frontier drops duplicate requests and refuses invalid URLs", "[unit]") {
@@ -119,11 +142,7 @@ TEST_CASE("delayed requests come back when due", "[unit]") {
 }
 
 TEST_CASE("a host whose breaker is open keeps its requests queued", "[unit]") {
-    auto options = unlimited_options();
-    options.circuit_breaker.window = 2;
-    options.circuit_breaker.min_calls = 2;
-    options.circuit_breaker.min_open_for = 30s;
-    options.circuit_breaker.open_for = 30s;
+    const auto options = breaker_after_two(30s);
     frontier f(options);
     const auto t0 = steady::now();
     for (int i = 0; i < 4; ++i) {
@@ -248,24 +267,13 @@ TEST_CASE("a half-open probe goes to a request that never failed when the host h
 // keep the breaker open until give_up_after fails the good retries behind them (scenario 42492).
 TEST_CASE("a half-open probe among retries only goes to one that failed the fewest times",
           "[unit]") {
-    auto options = unlimited_options();
-    options.circuit_breaker.window = 2;
-    options.circuit_breaker.min_calls = 2;
-    options.circuit_breaker.min_open_for = 5s;
-    options.circuit_breaker.open_for = 5s;
+    auto options = breaker_after_two(5s);
     options.retry.budget_min_per_second = 1e6;  // every retry queued at once
     frontier f(options);
     const auto t0 = steady::now();
     f.admit(get("http://h.test/opener-0"), t0);
     f.admit(get("http://h.test/opener-1"), t0);
-    harvest::crawl::host_state* host = nullptr;
-    for (int i = 0; i < 2; ++i) {
-        auto t = f.take(t0);
-        REQUIRE(t);
-        f.finish(*t->host);
-        fail_attempt(*t, t0);
-        host = t->host;
-    }
+    auto* host = fail_first_two(f, t0);
     REQUIRE(f.take(t0 + 1s) == std::nullopt);  // open
     const auto retry = [&](const std::string& path, unsigned attempt) {
         auto request = get("http://h.test/" + path);
@@ -303,11 +311,7 @@ TEST_CASE("a half-open probe among retries only goes to one that failed the fewe
 // never-tried requests, the probe skips them while a fresh one is queued.
 TEST_CASE("a half-open probe of a resumed crawl skips the requests that failed before the stop",
           "[unit]") {
-    auto options = unlimited_options();
-    options.circuit_breaker.window = 2;
-    options.circuit_breaker.min_calls = 2;
-    options.circuit_breaker.min_open_for = 5s;
-    options.circuit_breaker.open_for = 5s;
+    const auto options = breaker_after_two(5s);
     frontier f(options);
     std::vector<harvest::crawl::crawl_request> pending;
     for (int i = 0; i < 60; ++i) {
@@ -320,12 +324,7 @@ TEST_CASE("a half-open probe of a resumed crawl skips the requests that failed b
     }
     f.restore({}, std::move(pending));
     const auto t0 = steady::now();
-    for (int i = 0; i < 2; ++i) {
-        auto t = f.take(t0);
-        REQUIRE(t);
-        f.finish(*t->host);
-        fail_attempt(*t, t0);
-    }
+    fail_first_two(f, t0);
     REQUIRE(f.take(t0 + 1s) == std::nullopt);  // open
     auto now = t0 + 5s;
     for (int opening = 0; opening < 8; ++opening) {

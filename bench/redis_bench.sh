@@ -2,7 +2,7 @@
 # One worker with frontier.backend: redis against the in-memory frontier, same catalog, same nginx;
 # then 1, 2 and 4 workers sharing one crawl on that Redis, and on a 3-primary Redis Cluster.
 #
-#   bench/redis_bench.sh [-n PRODUCTS] [-c CONCURRENCY] [-r RUNS] [-w "1 2 4"]
+#   bench/redis_bench.sh [-n PRODUCTS] [-c CONCURRENCY] [-r RUNS] [-w "1 2 4"] [-H HOSTS]
 #
 #   -n 20000   products (each product's JSON fetched once, from a template seed)
 #   -c 64      engine.concurrency (and per_host_concurrency)
@@ -10,7 +10,11 @@
 #   -w "1 2 4" worker counts of the shared crawls ("" skips them); per count, the median over the
 #              runs of the cluster's requests/s (all workers' requests over the wall time from
 #              start to the last worker's exit) and of Redis's CPU time per request (µs, from
-#              /proc/<redis-server>/stat; on the cluster, the three primaries' together)
+#              /proc/<redis-server>/stat; on the cluster, the three primaries' together, and
+#              each primary's share)
+#   -H 1       origins the catalog is served from (one nginx each, on ports of their own; the
+#              products split evenly between them): a host's requests live in one partition of
+#              the cluster, so one host loads one primary and many spread over all
 #
 # The catalog is generated with tests/fixtures/gen_catalog.py into a temp folder and served by
 # tests/fixtures/serve.sh (nginx); redis-server runs on a free loopback port with no persistence,
@@ -24,11 +28,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 die() { echo "redis_bench: $*" >&2; exit 1; }
 
-N=20000 C=64 R=3 W="1 2 4"
-while getopts "n:c:r:w:h" o; do
+N=20000 C=64 R=3 W="1 2 4" H=1
+while getopts "n:c:r:w:H:h" o; do
   case $o in
-    n) N=$OPTARG ;; c) C=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;;
-    *) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    n) N=$OPTARG ;; c) C=$OPTARG ;; r) R=$OPTARG ;; w) W=$OPTARG ;; H) H=$OPTARG ;;
+    *) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 HARVEST=${HARVEST_BIN:-$ROOT/build/cli/harvest}
@@ -39,7 +43,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-redis-bench-XXXXXX")
 REDIS_PID=""
 CLUSTER_PIDS=()
 cleanup() {
-  tests/fixtures/serve.sh stop "$WORK/nginx" >/dev/null 2>&1 || true
+  for h in $(seq "$H"); do tests/fixtures/serve.sh stop "$WORK/nginx$h" >/dev/null 2>&1 || true; done
   for pid in $REDIS_PID "${CLUSTER_PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   done
@@ -48,8 +52,13 @@ cleanup() {
 trap cleanup EXIT
 
 python3 tests/fixtures/gen_catalog.py "$WORK/site" -n "$N" >/dev/null
-PORT=$(tests/fixtures/serve.sh free-port)
-tests/fixtures/serve.sh start "$WORK/site" "$PORT" "$WORK/nginx" 2>/dev/null
+PORTS=()
+for h in $(seq "$H"); do
+  PORTS+=("$(tests/fixtures/serve.sh free-port)")
+  tests/fixtures/serve.sh start "$WORK/site" "${PORTS[-1]}" "$WORK/nginx$h" 2>/dev/null
+done
+# The products split between the origins: asins-<k>.txt for the k-th.
+awk -v h="$H" -v dir="$WORK/site" '{print > (dir "/asins-" (NR % h + 1) ".txt")}' "$WORK/site/asins.txt"
 REDIS_PORT=$(tests/fixtures/serve.sh free-port)
 mkdir -p "$WORK/redis"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" --save "" \
@@ -71,8 +80,11 @@ config() {
   {
     echo "name: $name"
     echo "seeds:"
-    echo "  - template: \"http://127.0.0.1:$PORT/api/products/{id}.json\""
-    echo "    values_file: $WORK/site/asins.txt"
+    local k
+    for k in $(seq "$H"); do
+      echo "  - template: \"http://127.0.0.1:${PORTS[$((k - 1))]}/api/products/{id}.json\""
+      echo "    values_file: $WORK/site/asins-$k.txt"
+    done
     echo "engine: {concurrency: $C, per_host_concurrency: $C, threads: 1, robots_txt: ignore}"
     echo "rate_limit: {per_second: 0, burst: 1}"
     echo "extract:"
@@ -108,16 +120,17 @@ done
 awk -v r="${RATE[redis]}" -v m="${RATE[memory]}" \
   'BEGIN {printf "redis/memory: %.2f (target >= 0.70)\n", r / m}'
 
-# The CPU time so far of the redis-servers PIDS..., in clock ticks (utime + stime).
+# The CPU time so far of each redis-server of PIDS..., in clock ticks (utime + stime), comma-separated.
 redis_ticks() {
-  local pid total=0
-  for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
-  echo "$total"
+  local pid out=()
+  for pid in "$@"; do out+=("$(awk '{print $14 + $15}' "/proc/$pid/stat")"); done
+  (IFS=,; echo "${out[*]}")
 }
 TICKS=$(getconf CLK_TCK)
 
 # workers COUNT INDEX URL PIDS: COUNT workers on one shared crawl at once, on the Redis at URL
-# (whose servers are PIDS, a space-separated list); prints "REQ_PER_S US_PER_REQ".
+# (whose servers are PIDS, a space-separated list); prints "REQ_PER_S US_PER_REQ SHARES", SHARES
+# each server's part of the Redis CPU time (percent, slash-separated).
 workers() {
   local count=$1 i=$2 url=$3 servers=$4 base="$WORK/shared-$1-$2-${#3}" pids=() k
   mkdir -p "$base"
@@ -144,8 +157,10 @@ import json, sys
 base, count, t0, t1, before, after, ticks = sys.argv[1:]
 requests = sum(json.load(open(f"{base}/w{k}/stats.json"))["requests"] for k in range(1, int(count) + 1))
 wall = float(t1) - float(t0)
-cpu_us = (int(after) - int(before)) / int(ticks) * 1e6
-print("%.0f %.1f" % (requests / wall, cpu_us / max(requests, 1)))
+spent = [int(a) - int(b) for a, b in zip(after.split(","), before.split(","))]
+cpu_us = sum(spent) / int(ticks) * 1e6
+shares = "/".join("%.0f" % (100 * s / max(sum(spent), 1)) for s in spent)
+print("%.0f %.1f %s" % (requests / wall, cpu_us / max(requests, 1), shares))
 PY
 }
 
@@ -178,15 +193,18 @@ start_cluster() {
 
 # shared LABEL URL PIDS: the worker counts of -w on one store.
 shared() {
-  local label=$1 url=$2 servers=$3 count i rate cpu rates cpus
+  local label=$1 url=$2 servers=$3 count i rate cpu share rates cpus shares
   for count in $W; do
-    rates=() cpus=()
+    rates=() cpus=() shares=()
     for i in $(seq "$R"); do
-      read -r rate cpu < <(workers "$count" "$i" "$url" "$servers")
+      read -r rate cpu share < <(workers "$count" "$i" "$url" "$servers")
       rates+=("$rate")
       cpus+=("$cpu")
+      shares+=("$share")
     done
-    echo "$count worker(s) on $label: ${rates[*]} requests/s (median $(printf '%s\n' "${rates[@]}" | median)), Redis CPU ${cpus[*]} µs/request (median $(printf '%s\n' "${cpus[@]}" | median))"
+    local per_server=""
+    [[ $servers == *" "* ]] && per_server=", per primary ${shares[*]} %"
+    echo "$count worker(s) on $label: ${rates[*]} requests/s (median $(printf '%s\n' "${rates[@]}" | median)), Redis CPU ${cpus[*]} µs/request (median $(printf '%s\n' "${cpus[@]}" | median))$per_server"
   done
 }
 

@@ -70,6 +70,8 @@ int fetch_url(const fetch_arguments& args) {
         }
     }
     config.crawl.engine.threads = 1;
+    // One URL fetched to look at it: always from the network, and nothing left behind.
+    config.crawl.http_cache.mode = crawl::http_cache_options::kind::off;
 
     asio::io_context io(1);
     auto sink = std::make_shared<capture_sink>();

@@ -515,6 +515,19 @@ int run_crawl(const run_arguments& args) {
     if (endpoint && shared) {
         endpoint->bind_redis(shared);
     }
+    if (config.crawl.http_cache.mode != crawl::http_cache_options::kind::off) {
+        if (config.crawl.http_cache.dir.empty()) {
+            config.crawl.http_cache.dir = (std::filesystem::path(state_dir) / "cache").string();
+        }
+        // Made here, so that a folder harvest may not write in stops the run before it starts.
+        std::error_code made;
+        std::filesystem::create_directories(config.crawl.http_cache.dir, made);
+        if (made) {
+            std::fprintf(stderr, "harvest: cannot start: http.cache.dir %s: %s\n",
+                         config.crawl.http_cache.dir.c_str(), made.message().c_str());
+            return exit_cannot_start;
+        }
+    }
     crawl::crawler crawler(io, config.crawl, sink, std::move(seeds),
                            endpoint ? &endpoint->crawl : nullptr, journal.get());
     if (shared) {

@@ -575,10 +575,53 @@ crawl::engine_options read_engine(const reader& r, const node& n) {
     return engine;
 }
 
+// http.cache: crawl-wide, so read at the top level only (not in a `hosts:` entry).
+crawl::http_cache_options read_http_cache(const reader& r, const node& n, const std::string& path) {
+    section s(r, n, path, {"mode", "dir", "max_size", "unchanged"});
+    crawl::http_cache_options cache;
+    r.attempt([&] {
+        if (const auto* v = s.get("mode")) {
+            static constexpr auto modes =
+                std::to_array<std::string_view>({"off", "conditional", "replay"});
+            cache.mode = static_cast<crawl::http_cache_options::kind>(
+                r.choice(*v, s.path_of("mode"), modes));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("dir")) {
+            cache.dir = r.resolve_path(r.text(*v, s.path_of("dir")));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("max_size")) {
+            cache.max_size = r.size(*v, s.path_of("max_size"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("unchanged")) {
+            static constexpr auto choices = std::to_array<std::string_view>({"emit", "skip"});
+            cache.emit_unchanged = r.choice(*v, s.path_of("unchanged"), choices) == 0;
+        }
+    });
+    return cache;
+}
+
 crawl::http_options read_http(const reader& r, const node& n, const std::string& path,
-                              crawl::http_options http) {
-    section s(r, n, path,
-              {"timeouts", "max_body", "max_redirects", "decompress", "headers", "tls"});
+                              crawl::http_options http,
+                              crawl::http_cache_options* cache = nullptr) {
+    std::vector<std::string_view> keys{"timeouts",   "max_body", "max_redirects",
+                                       "decompress", "headers",  "tls"};
+    if (cache != nullptr) {
+        keys.emplace_back("cache");
+    }
+    section s(r, n, path, keys);
+    if (cache != nullptr) {
+        r.attempt([&] {
+            if (const auto* v = s.get("cache")) {
+                *cache = read_http_cache(r, *v, s.path_of("cache"));
+            }
+        });
+    }
     r.attempt([&] {
         if (const auto* v = s.get("timeouts")) {
             section t(r, *v, s.path_of("timeouts"),
@@ -1673,7 +1716,7 @@ void read_fetch_sections(const reader& r, const section& top, crawl_config& conf
         r.attempt([&] { crawl.engine = read_engine(r, *v); });
     }
     if (const auto* v = top.get("http")) {
-        r.attempt([&] { crawl.http = read_http(r, *v, "http", crawl.http); });
+        r.attempt([&] { crawl.http = read_http(r, *v, "http", crawl.http, &crawl.http_cache); });
     }
     if (const auto* v = top.get("rate_limit")) {
         r.attempt([&] { crawl.rate_limit = read_rate_limit(r, *v); });

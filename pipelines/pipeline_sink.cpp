@@ -447,6 +447,19 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
         outcome.emitted += found.emitted;
         outcome.invalid += found.invalid;
     }
+    if (page.unchanged) {
+        // A 304 served from http.cache: the same items as last time, said to be so.
+        if (!page.emit_unchanged) {
+            outcome.emitted = 0;
+            for (auto& counts : outcome.per_type) {
+                counts.emitted = 0;
+            }
+            batch.clear();
+        }
+        for (auto& found : batch) {
+            found["unchanged"] = true;
+        }
+    }
     pipeline_stats& stats = state_->stats;
     stats.items_emitted.fetch_add(outcome.emitted, std::memory_order_relaxed);
     stats.items_invalid.fetch_add(outcome.invalid, std::memory_order_relaxed);

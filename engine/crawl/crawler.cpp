@@ -5,6 +5,7 @@
 #include "engine/crawl/connection_budget.hpp"
 #include "engine/crawl/frontier.hpp"
 #include "engine/crawl/host_gauges.hpp"
+#include "engine/crawl/http_cache.hpp"
 #include "engine/crawl/robots_fetch.hpp"
 #include "engine/crawl/shared_backend.hpp"
 #include "engine/crawl/sitemap.hpp"
@@ -25,6 +26,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <unordered_map>
@@ -100,10 +102,32 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
           timer(strand),
           queue(options, log),
           client(io_context.get_executor(),
-                 net::client_options{
-                     .user_agent = options.engine.user_agent.empty() ? default_user_agent()
-                                                                     : options.engine.user_agent,
-                     .max_idle_per_origin = idle_connections_per_origin(options)}) {}
+                 net::client_options{.user_agent = options.engine.user_agent.empty()
+                                                       ? default_user_agent()
+                                                       : options.engine.user_agent,
+                                     .max_idle_per_origin = idle_connections_per_origin(options)}) {
+        if (options.http_cache.mode != http_cache_options::kind::off) {
+            cache = std::make_unique<http_cache>(cache_dir(options), options.http_cache.max_size);
+        }
+        if (metrics != nullptr) {
+            // At 0 from the start, cache on or off, like every series of metrics.md: a query
+            // over them has data, and a rate starts from a known value.
+            cache_hit = &metrics->http_cache.with({"hit"});
+            cache_not_modified = &metrics->http_cache.with({"not_modified"});
+            cache_miss = &metrics->http_cache.with({"miss"});
+        }
+    }
+
+    // http.cache.dir, or `cache` in the crawl's state folder (.harvest/<name> by default).
+    static std::string cache_dir(const crawl_options& options) {
+        if (!options.http_cache.dir.empty()) {
+            return options.http_cache.dir;
+        }
+        const std::filesystem::path state = options.state_dir.empty()
+                                                ? std::filesystem::path(".harvest") / options.name
+                                                : std::filesystem::path(options.state_dir);
+        return (state / "cache").string();
+    }
 
     metrics::crawl_metrics* metrics;
     journal* state_log;
@@ -125,6 +149,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     std::atomic<bool> stopping{false};
     std::vector<failure_record> pending_failures;  // failed on the strand, to hand to the sink
     std::shared_ptr<shared_backend> shared;        // frontier.backend: redis; null = memory only
+    std::unique_ptr<http_cache> cache;             // http.cache; null when off
+    metrics::counter* cache_hit = nullptr;         // harvest_http_cache_total cells
+    metrics::counter* cache_not_modified = nullptr;
+    metrics::counter* cache_miss = nullptr;
 
     void wake() { timer.cancel(); }
 
@@ -334,7 +362,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     // robots.txt of one origin (robots_fetch.hpp), then on the strand: asked again with the
     // host's retry backoff while unavailable, until retry.max_attempts fetches failed.
     static asio::awaitable<void> fetch_robots(std::shared_ptr<impl> self, host_state* host) {
-        robots_answer answer = co_await fetch_robots_txt(self->client, *host, self->stats);
+        robots_answer answer = co_await fetch_robots_txt(
+            self->client, *host, self->stats,
+            self->options.http_cache.mode == http_cache_options::kind::replay ? self->cache.get()
+                                                                              : nullptr);
         asio::post(self->strand, [self, host, answer = std::move(answer)]() mutable {
             const bool unavailable = answer.unavailable;
             --self->robots_in_flight;
@@ -369,26 +400,79 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         crawl_request& request = taken.request;
         host_state& host = *taken.host;
         ++request.attempt;
-        self->stats.requests.fetch_add(1, std::memory_order_relaxed);
 
-        const auto deadline = clock::now() + host.http->timeouts.total;
-        auto result = co_await self->client.fetch(request.http, host.http, deadline);
+        const bool cacheable =
+            self->cache && request.http.method == "GET" && request.fingerprint != 0;
+        const auto sent_header = [&request, &host, &self](std::string_view name) {
+            return request_header_value(*self, request.http, *host.http, name);
+        };
+        std::optional<cache_entry> cached;
+        if (cacheable) {
+            cached = self->cache->load(request.fingerprint);
+            if (cached && !vary_matches(*cached, sent_header)) {
+                cached.reset();  // stored for other request headers: fetched and replaced
+            }
+        }
+        const bool replay = self->options.http_cache.mode == http_cache_options::kind::replay;
+        boost::system::result<net::http_response> result = net::http_response{};
+        bool unchanged = false;  // a 304 answered from the cache
+        bool unasked_304 = false;
+        if (cached && replay) {
+            result = response_of(*cached);
+            count(self->cache_hit);
+        } else {
+            self->stats.requests.fetch_add(1, std::memory_order_relaxed);
+            const auto deadline = clock::now() + host.http->timeouts.total;
+            net::http_request sent = request.http;
+            if (cached) {
+                add_validators(*cached, sent);
+            }
+            result = co_await self->client.fetch(std::move(sent), host.http, deadline);
+            if (result) {
+                self->stats.count_response(result->status);
+                self->stats.bytes_received.fetch_add(result->wire_bytes, std::memory_order_relaxed);
+            }
+            if (result && cacheable) {
+                if (result->status == 304) {
+                    if (cached) {
+                        count(self->cache_not_modified);
+                        net::http_response stored = response_of(*cached);
+                        stored.wire_bytes = result->wire_bytes;
+                        stored.elapsed = result->elapsed;
+                        result = std::move(stored);
+                        unchanged = true;
+                    } else {
+                        // Nothing was stored, so nothing was asked conditionally: the server
+                        // answered a question nobody asked, and the page is not there.
+                        unasked_304 = true;
+                    }
+                } else {
+                    count(self->cache_miss);
+                    if (result->status == 200) {
+                        store_response(*self, request.fingerprint, *result, sent_header);
+                    }
+                }
+            }
+        }
 
         completion done;
         const resilience::attempt_outcome outcome = net::outcome_of(result);
         done.error = outcome.error;
         if (result) {
-            done.status = result->status;
+            done.status = unchanged ? 304u : result->status;
             done.wire_bytes = result->wire_bytes;
             done.elapsed = result->elapsed;
-            self->stats.count_response(result->status);
-            self->stats.bytes_received.fetch_add(result->wire_bytes, std::memory_order_relaxed);
         } else {
             self->stats.count_transport_error(net::failure_kind_of(*outcome.error));
         }
         done.decision = host.policy.classify(
             outcome, request.attempt, request.http.method, !request.idempotency_key.empty(),
             request.previous_backoff, thread_rng(), std::chrono::system_clock::now());
+        if (unasked_304) {
+            done.decision = resilience::decision{};
+            done.decision.what = resilience::verdict::fail;
+            done.decision.failure = core::failure_kind::protocol;
+        }
         // What the guard needs of it later, on the strand (the Retry-After view would dangle).
         done.outcome.status = outcome.status;
         done.outcome.error = outcome.error;
@@ -408,6 +492,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 read_sitemap(result->body, *host.http, done);
             }
             fetched_page page{request, std::move(*result), std::chrono::system_clock::now()};
+            page.unchanged = unchanged;
+            page.emit_unchanged = self->options.http_cache.emit_unchanged;
             if (const auto target = redirect_claim_needed(*self, page)) {
                 // The final URL goes through dedup like any link before anything is emitted.
                 done.redirected = std::move(page);
@@ -435,6 +521,60 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         done.taken = std::move(taken);
         asio::post(self->strand,
                    [self, done = std::move(done)]() mutable { self->complete(std::move(done)); });
+    }
+
+    static void count(metrics::counter* cell) {
+        if (cell != nullptr) {
+            cell->inc();
+        }
+    }
+
+    // What a request sends for header `name` (lower-case): its own headers, then http.headers,
+    // then the client's User-Agent; "" when none. For the cache's Vary check.
+    static std::string request_header_value(const impl& self, const net::http_request& request,
+                                            const http_options& http, std::string_view name) {
+        if (auto own = find_header(request.headers, name)) {
+            return *own;
+        }
+        if (auto configured = find_header(http.headers, name)) {
+            return *configured;
+        }
+        if (core::iequals(name, "user-agent")) {
+            return self.options.engine.user_agent.empty() ? default_user_agent()
+                                                          : self.options.engine.user_agent;
+        }
+        return {};
+    }
+
+    // http.cache mode conditional: the stored validators, asked again (RFC 9110 13.1).
+    static void add_validators(const cache_entry& cached, net::http_request& sent) {
+        if (auto etag = find_header(cached.headers, "ETag")) {
+            sent.headers.emplace_back("If-None-Match", std::move(*etag));
+        }
+        if (auto modified = find_header(cached.headers, "Last-Modified")) {
+            sent.headers.emplace_back("If-Modified-Since", std::move(*modified));
+        }
+    }
+
+    // A 200 kept for the next run. Conditional mode keeps only what it can ask about again
+    // (an ETag or a Last-Modified) and was not redirected (the validators are the final URL's);
+    // replay keeps every 200.
+    template <typename RequestHeader>
+    static void store_response(impl& self, std::uint64_t key, const net::http_response& response,
+                               RequestHeader&& sent_header) {
+        const bool replay = self.options.http_cache.mode == http_cache_options::kind::replay;
+        if (!replay && (response.redirects != 0 || (response.header("ETag").empty() &&
+                                                    response.header("Last-Modified").empty()))) {
+            self.cache->remove(key);  // a stale entry would answer the next 304
+            return;
+        }
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        auto entry = entry_of(response, sent_header, now_ms);
+        if (!entry || !self.cache->store(key, *entry)) {
+            self.cache->remove(key);
+        }
     }
 
     // The fingerprint of a redirected page's final URL when it differs from its request's and

@@ -158,11 +158,30 @@ struct frontier_options {
     milliseconds redis_command_timeout{10000};
 };
 
+// `http.cache`: responses kept on disk between runs, keyed by the request's fingerprint
+// (engine/crawl/http_cache.hpp).
+struct http_cache_options {
+    enum class kind {
+        off,
+        // Validators (ETag, Last-Modified) sent again; a 304 is served from the stored body.
+        conditional,
+        // Every stored response is served without a request (offline development reruns).
+        replay,
+    };
+    kind mode = kind::off;
+    std::string dir;                      // empty = <state dir>/cache
+    std::uint64_t max_size = 1ull << 30;  // bytes of entry files; the oldest go first past it
+    // http.cache.unchanged: a 304's page emits its items again marked "unchanged": true (emit),
+    // or emits none (skip); its links are followed either way.
+    bool emit_unchanged = true;
+};
+
 // Everything the engine needs to run a crawl, apart from seeds and pipelines.
 struct crawl_options {
     std::string name;
     engine_options engine;
     http_options http;
+    http_cache_options http_cache;  // crawl-wide; not a `hosts:` override
     rate_limit_options rate_limit;
     retry_options retry;
     breaker_options circuit_breaker;

@@ -1,18 +1,42 @@
 #include "engine/crawl/robots_fetch.hpp"
 
+#include "engine/crawl/http_cache.hpp"
 #include "engine/net/fetch_outcome.hpp"
+
+#include <chrono>
 
 namespace harvest::crawl {
 
 boost::asio::awaitable<robots_answer> fetch_robots_txt(net::http_client& client,
-                                                       const host_state& host, crawl_stats& stats) {
-    stats.requests.fetch_add(1, std::memory_order_relaxed);
-    const auto deadline = clock::now() + host.http->timeouts.total;
+                                                       const host_state& host, crawl_stats& stats,
+                                                       http_cache* replay_cache) {
     // A named request, not a temporary in the co_await expression: GCC 12 destroys such
     // temporaries twice (a known coroutine bug).
     net::http_request request{"GET", host.origin + "/robots.txt", {}, {}};
-    auto result = co_await client.fetch(std::move(request), host.http, deadline);
+    const auto key = replay_cache != nullptr ? fingerprint(request) : std::nullopt;
     robots_answer answer;
+    if (key) {
+        if (auto stored = replay_cache->load(*key)) {
+            const net::http_response response = response_of(*stored);
+            answer.why.status = response.status;
+            answer.rules = response.status < 300 ? core::robots_rules::parse(response.body)
+                                                 : core::robots_rules::allow_all();
+            co_return answer;
+        }
+    }
+    stats.requests.fetch_add(1, std::memory_order_relaxed);
+    const auto deadline = clock::now() + host.http->timeouts.total;
+    auto result = co_await client.fetch(std::move(request), host.http, deadline);
+    if (key && result && result->status >= 200 && result->status < 500 &&
+        (result->status < 300 || result->status >= 400)) {
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        const auto no_header = [](std::string_view) { return std::string(); };
+        if (auto entry = entry_of(*result, no_header, now_ms)) {
+            replay_cache->store(*key, *entry);
+        }
+    }
     const auto outcome = net::outcome_of(result);
     if (outcome.error) {
         answer.unavailable = true;

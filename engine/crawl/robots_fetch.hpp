@@ -19,8 +19,13 @@ struct robots_answer {
     host_state::robots_failure why;  // the status or the transport error, for the record
 };
 
+class http_cache;
+
 // Counts the attempt, its response or transport error and its bytes in `stats`.
+// `replay_cache` (http.cache mode replay, else null): a stored robots.txt answers without a
+// request; a fetched one that answered 2xx or 4xx is stored.
 boost::asio::awaitable<robots_answer> fetch_robots_txt(net::http_client& client,
-                                                       const host_state& host, crawl_stats& stats);
+                                                       const host_state& host, crawl_stats& stats,
+                                                       http_cache* replay_cache = nullptr);
 
 }  // namespace harvest::crawl

@@ -28,6 +28,11 @@ struct fetched_page {
     // fetch it); completed together with the request, so a resume does not fetch it again.
     // 0 when there was no redirect.
     std::uint64_t redirect_target = 0;
+    // http.cache mode conditional: the server answered 304 Not Modified and `response` is the
+    // stored one. Its items carry "unchanged": true, or are not emitted at all when
+    // `emit_unchanged` is false (http.cache.unchanged: skip); its links are followed either way.
+    bool unchanged = false;
+    bool emit_unchanged = true;
 };
 
 // A request given up for good: one line of the error stream.

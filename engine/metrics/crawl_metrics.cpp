@@ -71,6 +71,10 @@ crawl_metrics::crawl_metrics(registry& reg_in, std::size_t host_label_limit)
                                       {"output", "outcome"})),
       output_queue_items(reg_in.add_gauge(
           "harvest_output_queue_items", "Items waiting for an output (backpressure).", {"output"})),
+      http_cache(reg_in.add_counter(
+          "harvest_http_cache_total",
+          "Requests of http.cache, by result: hit (served offline), not_modified (304), miss.",
+          {"result"})),
       redis_up(reg_in.add_gauge("harvest_redis_up",
                                 "1 while the shared frontier's Redis answers, 0 while it is lost.",
                                 {})),

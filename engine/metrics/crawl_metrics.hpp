@@ -61,6 +61,9 @@ struct crawl_metrics {
     counter_family& items;                    // harvest_items_total{extractor, outcome}
     counter_family& output_items;             // harvest_output_items_total{output, outcome}
     gauge_family& output_queue_items;         // harvest_output_queue_items{output}
+    // http.cache: result = hit (replay, no request), not_modified (a 304 answered from the
+    // cache), miss (fetched in full)
+    counter_family& http_cache;  // harvest_http_cache_total{result}
     // Workers of a distributed crawl only (frontier.backend: redis); bound by the CLI.
     gauge_family& redis_up;            // harvest_redis_up{}: 1 Redis answers, 0 lost
     counter_family& redis_reconnects;  // harvest_redis_reconnects_total{}

@@ -519,3 +519,28 @@ TEST_CASE("circuit_breaker.min_open_for: read, and cut to an open_for set below 
         parse(config_test::minimal + "circuit_breaker: {open_for: 500ms}\n").crawl.circuit_breaker;
     CHECK(short_open.min_open_for == std::chrono::milliseconds(500));
 }
+
+TEST_CASE("http.cache is read at the top level, not in a hosts entry", "[unit]") {
+    using kind = crawl::http_cache_options::kind;
+    const auto defaults = parse(config_test::minimal);
+    CHECK(defaults.crawl.http_cache.mode == kind::off);
+    CHECK(defaults.crawl.http_cache.dir.empty());
+    CHECK(defaults.crawl.http_cache.max_size == (1ull << 30));
+    CHECK(defaults.crawl.http_cache.emit_unchanged);
+
+    const auto c = parse(config_test::minimal +
+                         "http:\n  cache: {mode: conditional, dir: cache, max_size: 64MiB, "
+                         "unchanged: skip}\n");
+    CHECK(c.crawl.http_cache.mode == kind::conditional);
+    CHECK(c.crawl.http_cache.dir == "/base/cache");
+    CHECK(c.crawl.http_cache.max_size == (64ull << 20));
+    CHECK_FALSE(c.crawl.http_cache.emit_unchanged);
+    CHECK(parse(config_test::minimal + "http: {cache: {mode: replay}}\n").crawl.http_cache.mode ==
+          kind::replay);
+
+    config_test::check_error(config_test::minimal + "http:\n  cache: {mode: sometimes}\n", 5, 17,
+                             "mode");
+    config_test::check_error(
+        config_test::minimal + "hosts:\n  example.com:\n    http: {cache: {mode: replay}}\n", 6, 12,
+        "cache");
+}

@@ -134,6 +134,7 @@ const std::vector<spec_row>& spec_table() {
         {"harvest_items_total", metric_type::counter, {"extractor", "outcome"}},
         {"harvest_output_items_total", metric_type::counter, {"output", "outcome"}},
         {"harvest_output_queue_items", metric_type::gauge, {"output"}},
+        {"harvest_http_cache_total", metric_type::counter, {"result"}},
         {"harvest_build_info", metric_type::gauge, {"version"}},
         // Workers of a distributed crawl (their `worker` label is a constant one too).
         {"harvest_redis_up", metric_type::gauge, {}},
@@ -172,6 +173,7 @@ void fill_samples(crawl_metrics& m) {
     m.items.with({"jsonld", "invalid"}).inc();
     m.output_items.with({"jsonl:out/items.jsonl", "written"}).inc(99);
     m.output_queue_items.with({"jsonl:out/items.jsonl"}).set(0);
+    m.http_cache.with({"not_modified"}).inc(7);
     m.redis_up.with({}).set(1);
     m.redis_reconnects.bind({}, [] { return 2.0; });
     m.redis_buffered.with({"links"}).set(40);

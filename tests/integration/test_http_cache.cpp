@@ -2,6 +2,7 @@
 // second crawl of a catalog asks conditionally and gets 304s (mode conditional), or asks
 // nothing at all (mode replay); what nginx's access log says is what was really requested.
 
+#include "tests/integration/chaos.hpp"
 #include "tests/integration/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -252,4 +253,39 @@ TEST_CASE("http.cache: a crawl killed mid-write and a truncated entry do not bre
     CHECK(statuses.at(304) == static_cast<int>(stored) - 1);
     CHECK(statuses.at(200) == static_cast<int>(f.asins.size() - stored) + 1);
     CHECK(count_entry_files(cache_dir) == f.asins.size());
+}
+
+TEST_CASE("http.cache conditional: a 304 to a request that sent no validator is an error",
+          "[integration][http_cache]") {
+    temp_dir tmp("harvest-http-cache-304");
+    chaos_origin origin(tmp / "origin");
+    // /ok/ answers 200 without a validator (not stored); /status/304/ always 304.
+    write_file(tmp / "cfg.yaml",
+               "name: unasked\n"
+               "seeds:\n"
+               "  - url: " +
+                   origin.url("/status/304/a") +
+                   "\n"
+                   "  - url: " +
+                   origin.url("/ok/b") +
+                   "\n"
+                   "engine: {robots_txt: ignore}\n"
+                   "http: {cache: {mode: conditional}}\n"
+                   "retry: {max_attempts: 1}\n"
+                   "extract:\n"
+                   "  - {match: \"/\", type: json, fields: {id: /id}}\n"
+                   "outputs:\n"
+                   "  - {type: jsonl, path: out/items.jsonl}\n");
+    const auto result =
+        run_process({harvest_binary().string(), "run", (tmp / "cfg.yaml").string()}, 60s);
+    INFO(describe(result));
+    const auto items = read_jsonl(tmp / "out/items.jsonl");
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].at("id") == json::value("b"));
+    const auto errors = read_jsonl(errors_path_for(tmp / "out/items.jsonl"));
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].at("url").as_string().ends_with("/status/304/a"));
+    CHECK(errors[0].at("error") == json::value("protocol"));
+    CHECK(json_int(errors[0].at("status")) == 304);
+    CHECK(count_entry_files(tmp / ".harvest" / "unasked" / "cache") == 0);
 }

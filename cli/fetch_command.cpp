@@ -1,5 +1,6 @@
-// `harvest fetch URL [--config FILE] [--extract]`: one request through the whole stack (rate
-// limits, retries, breaker, decoding), printed as JSON on stdout.
+// `harvest fetch URL [--config FILE] [--extract] [--body | -o FILE]`: one request through the
+// whole stack (rate limits, retries, breaker, decoding), printed as JSON on stdout; with --body
+// its decoded body goes to stdout (the JSON to stderr), with -o FILE to that file.
 
 #include "cli/run_command.hpp"
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 namespace harvest::cli {
@@ -72,6 +74,16 @@ int fetch_url(const fetch_arguments& args) {
     config.crawl.engine.threads = 1;
     // One URL fetched to look at it: always from the network, and nothing left behind.
     config.crawl.http_cache.mode = crawl::http_cache_options::kind::off;
+    // Opened (and truncated) before the request: a path that cannot be written is a bad
+    // argument, found before anything is fetched. Without a response it stays empty.
+    std::ofstream body_file;
+    if (!args.body_path.empty()) {
+        body_file.open(args.body_path, std::ios::binary | std::ios::trunc);
+        if (!body_file) {
+            std::fprintf(stderr, "harvest: cannot write %s\n", args.body_path.c_str());
+            return exit_usage;
+        }
+    }
 
     asio::io_context io(1);
     auto sink = std::make_shared<capture_sink>();
@@ -131,7 +143,28 @@ int fetch_url(const fetch_arguments& args) {
     }
     std::string line;
     pipelines::append_json(line, boost::json::value(std::move(out)));  // 1444.56, not 1.44456E3
-    std::printf("%s\n", line.c_str());
+    // The last response's body, whatever its status (a 404 page is worth reading); none after
+    // a transport error or a request that was never sent (robots.txt, breaker).
+    std::string_view body_bytes;
+    if (sink->page) {
+        body_bytes = sink->page->response.body;
+    } else if (sink->failure) {
+        body_bytes = sink->failure->body;
+    }
+    if (!args.body_path.empty()) {
+        body_file.write(body_bytes.data(), static_cast<std::streamsize>(body_bytes.size()));
+        if (!body_file.flush()) {
+            std::fprintf(stderr, "harvest: cannot write %s\n", args.body_path.c_str());
+            return exit_failed;
+        }
+        std::printf("%s\n", line.c_str());
+    } else if (args.body) {
+        std::fprintf(stderr, "%s\n", line.c_str());
+        std::fwrite(body_bytes.data(), 1, body_bytes.size(), stdout);
+        std::fflush(stdout);
+    } else {
+        std::printf("%s\n", line.c_str());
+    }
     return sink->page ? exit_ok : exit_failed;
 }
 

@@ -102,8 +102,9 @@ constexpr const char* fetch_examples =
     "Examples:\n"
     "  harvest fetch https://shop.example/robots.txt\n"
     "  harvest fetch https://shop.example/p/42 --config crawl.yaml --extract\n"
+    "  harvest fetch https://shop.example/p/42 --body | grep -o '<h1[^<]*'\n"
     "  harvest fetch https://shop.example/api/products/B0A1B2C3D4.json --set "
-    "http.timeouts.total=5s\n";
+    "http.timeouts.total=5s -o B0A1B2C3D4.json\n";
 constexpr const char* serve_examples =
     "Examples:\n"
     "  harvest serve --config serve.yaml\n"
@@ -162,6 +163,12 @@ int main(int argc, char** argv) {
     fetch->add_option("--set", fetch_args.overrides, "override a config key: KEY=VALUE");
     fetch->add_flag("--extract", fetch_args.extract,
                     "also print the items the config's extract rules emit");
+    fetch->add_flag("--body", fetch_args.body,
+                    "print the decoded response body on stdout (any status); the JSON goes to "
+                    "stderr");
+    fetch->add_option("-o,--output", fetch_args.body_path,
+                      "write the decoded response body to this file (exact bytes); the JSON "
+                      "stays on stdout");
 
     std::string serve_config;
     auto* serve = app.add_subcommand("serve", "the bulk job service (HTTP API, jobs, webhooks)");

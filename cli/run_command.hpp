@@ -29,6 +29,10 @@ struct fetch_arguments {
     std::string config_path;  // optional: its rules, limits, retries and extractors
     std::vector<std::string> overrides;
     bool extract = false;
+    // --body: the decoded body on stdout, the JSON summary on stderr. --output FILE: the body
+    // in FILE (exact bytes), the JSON summary on stdout as without it.
+    bool body = false;
+    std::string body_path;
 };
 
 int run_crawl(const run_arguments& args);

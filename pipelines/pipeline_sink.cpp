@@ -504,6 +504,9 @@ asio::awaitable<void> pipeline_sink::on_failure(crawl::failure_record failure) {
         throw std::logic_error("pipeline_sink::on_failure outside open() .. close()");
     }
     state_->stats.failures.fetch_add(1, std::memory_order_relaxed);
+    // The error stream has no use for the failed response's body: it does not wait in the
+    // channel (a crawl of large 404 pages would hold them all).
+    std::string().swap(failure.body);
     message failed{std::move(failure)};  // named: see on_success
     co_await state_->channel.async_send(boost::system::error_code{}, std::move(failed),
                                         asio::use_awaitable);

@@ -516,6 +516,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 outcome.error ? std::optional(net::failure_kind_of(*outcome.error)) : std::nullopt,
                 std::chrono::system_clock::now(),
                 request.fingerprint};
+            if (result) {
+                failure.body = std::move(result->body);
+            }
             co_await self->output->on_failure(std::move(failure));
         }
         done.taken = std::move(taken);

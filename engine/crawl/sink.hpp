@@ -44,6 +44,10 @@ struct failure_record {
     std::optional<core::failure_kind> last_error;  // last transport error, when there was one
     std::chrono::system_clock::time_point final_at;
     std::uint64_t fingerprint = 0;  // the request's, so the journal can mark it completed
+    // The last response's decoded body, when the failure had one (a 404's page): `harvest fetch
+    // --body` prints it. Moved out of a response that is dropped anyway; the error stream
+    // ignores it.
+    std::string body = {};
 };
 
 struct sink_result {

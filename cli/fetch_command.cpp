@@ -7,12 +7,12 @@
 #include "config/crawl_config.hpp"
 #include "config/loader.hpp"
 #include "engine/core/failure_kind.hpp"
-#include "engine/crawl/crawler.hpp"
+#include "engine/crawl/seeds.hpp"
+#include "engine/crawl/sink.hpp"
 #include "pipelines/extract/extractor_set.hpp"
 #include "pipelines/item.hpp"
+#include "session/crawl_session.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include <chrono>
@@ -71,7 +71,6 @@ int fetch_url(const fetch_arguments& args) {
             return exit_usage;
         }
     }
-    config.crawl.engine.threads = 1;
     // One URL fetched to look at it: always from the network, and nothing left behind.
     config.crawl.http_cache.mode = crawl::http_cache_options::kind::off;
     // Opened (and truncated) before the request: a path that cannot be written is a bad
@@ -85,18 +84,13 @@ int fetch_url(const fetch_arguments& args) {
         }
     }
 
-    asio::io_context io(1);
     auto sink = std::make_shared<capture_sink>();
     crawl::seed_spec seed;
     seed.url = args.url;
-    crawl::crawler crawler(io, config.crawl, sink, crawl::seed_stream({seed}));
+    // The engine as `harvest run` builds it, on one thread, into the sink above.
+    auto probe = session::crawl_session::probe(std::move(config), {seed}, sink);
     const auto started = std::chrono::steady_clock::now();
-    std::exception_ptr failure;
-    asio::co_spawn(io, crawler.run(), [&](const std::exception_ptr& e) { failure = e; });
-    io.run();
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
+    probe.run(nullptr);
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 

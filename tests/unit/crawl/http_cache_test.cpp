@@ -1,5 +1,7 @@
 #include "engine/crawl/http_cache.hpp"
 
+#include "tests/unit/crawl/scratch_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -17,23 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed with everything in it.
-struct scratch_dir {
-    fs::path path;
-    scratch_dir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() / ("harvest-cache-test-" + std::to_string(::getpid()) +
-                                            "-" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~scratch_dir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    scratch_dir(const scratch_dir&) = delete;
-    scratch_dir& operator=(const scratch_dir&) = delete;
-};
+using harvest::test::scratch_dir;
 
 cache_entry sample(std::string body = R"({"asin":"B000000001","price":19.99})") {
     cache_entry entry;

@@ -1,6 +1,7 @@
 #include "engine/crawl/spill.hpp"
 #include "engine/crawl/frontier.hpp"
 #include "tests/unit/crawl/frontier_support.hpp"
+#include "tests/unit/crawl/scratch_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -24,21 +25,7 @@ using frontier_support::fail_attempt;
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed with everything in it.
-struct scratch_dir {
-    fs::path path;
-    scratch_dir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() / ("harvest-spill-test-" + std::to_string(::getpid()) +
-                                            "-" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~scratch_dir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
+using harvest::test::scratch_dir;
 
 std::size_t files_in(const fs::path& dir) {
     if (!fs::exists(dir)) {

@@ -38,6 +38,20 @@ namespace {
 
 using harvest::test::sync;
 
+// Drives `io` until every coroutine of `running` is done (at most until `give_up`), and
+// rethrows what one of them threw.
+void drive_all(asio::io_context& io, std::vector<std::future<void>>& running,
+               std::chrono::steady_clock::time_point give_up) {
+    for (auto& f : running) {
+        while (f.wait_for(0s) != std::future_status::ready &&
+               std::chrono::steady_clock::now() < give_up) {
+            io.run_one_for(100ms);
+        }
+        REQUIRE(f.wait_for(0s) == std::future_status::ready);
+        f.get();
+    }
+}
+
 asio::awaitable<std::shared_ptr<client>> connect_to(std::string url) {
     auto where = harvest::redis::parse_url(url);
     auto executor = co_await asio::this_coro::executor;
@@ -297,15 +311,7 @@ void check_shared_rate(asio::io_context& io, std::vector<worker>& workers) {
             io, rate_worker(w.frontier.get(), "http://limited:80", rate, until, &grants),
             asio::use_future));
     }
-    auto give_up = std::chrono::steady_clock::now() + duration + 10s;
-    for (auto& f : running) {
-        while (f.wait_for(0s) != std::future_status::ready &&
-               std::chrono::steady_clock::now() < give_up) {
-            io.run_one_for(100ms);
-        }
-        REQUIRE(f.wait_for(0s) == std::future_status::ready);
-        f.get();
-    }
+    drive_all(io, running, std::chrono::steady_clock::now() + duration + 10s);
     std::sort(grants.begin(), grants.end());
     REQUIRE(grants.size() > 10);
     // Every window of T seconds, for several T, starting at every grant.
@@ -755,15 +761,7 @@ TEST_CASE("on a Redis Cluster, an empty frontier is declared only once the crawl
         }
         running.push_back(
             asio::co_spawn(io, tree_observer(observer.frontier.get(), &crawl), asio::use_future));
-        const auto give_up = std::chrono::steady_clock::now() + 60s;
-        for (auto& f : running) {
-            while (f.wait_for(0s) != std::future_status::ready &&
-                   std::chrono::steady_clock::now() < give_up) {
-                io.run_one_for(100ms);
-            }
-            REQUIRE(f.wait_for(0s) == std::future_status::ready);
-            f.get();
-        }
+        drive_all(io, running, std::chrono::steady_clock::now() + 60s);
         INFO("admitted " << crawl.admitted << ", completed " << crawl.completed
                          << ", empty reads not settled " << crawl.unsettled);
         CHECK(crawl.declared);

@@ -46,9 +46,15 @@ enum class failure_kind : std::uint8_t {
     item_too_large,   // the item's data is over max_item_bytes
     unknown_profile,  // the job's profile is no longer in the service's config
     internal,         // a bug or an exception where none was expected (webhook delivery)
+    // Transport errors of an attempt sent through a proxy (`proxies:`); net::fetch_error's
+    // values after egress_denied. Last so that the values above keep their numbers.
+    proxy_connect,  // the proxy did not answer (connect refused, unreachable, timed out), or
+                    // no proxy was usable for the host (every one open or benched)
+    proxy_auth,     // the proxy refused our credentials (407, SOCKS5 user/pass rejected)
+    proxy_tunnel,   // CONNECT refused (non-2xx) or a SOCKS5 failure reply or malformed answer
 };
 
-inline constexpr std::array<std::string_view, 25> failure_kind_names{
+inline constexpr std::array<std::string_view, 28> failure_kind_names{
     "connect",
     "dns",
     "tls_handshake",
@@ -74,8 +80,11 @@ inline constexpr std::array<std::string_view, 25> failure_kind_names{
     "item_too_large",
     "unknown_profile",
     "internal",
+    "proxy_connect",
+    "proxy_auth",
+    "proxy_tunnel",
 };
-static_assert(failure_kind_names.size() == static_cast<std::size_t>(failure_kind::internal) + 1,
+static_assert(failure_kind_names.size() == static_cast<std::size_t>(failure_kind::proxy_tunnel) + 1,
               "one name per failure_kind");
 
 // The name users see, e.g. "retries_exhausted". Out-of-range values give "unknown".
@@ -98,7 +107,7 @@ constexpr std::string_view to_string(failure_kind kind) noexcept {
 // The transport errors that retry.on_errors may name, in the order the config loader's error
 // message lists them. The other transport kinds (unsupported_scheme, cancelled, egress_denied)
 // are refused there: no retry could change them.
-inline constexpr std::array<failure_kind, 9> retry_on_errors_kinds{
+inline constexpr std::array<failure_kind, 12> retry_on_errors_kinds{
     failure_kind::connect,
     failure_kind::dns,
     failure_kind::tls_handshake,
@@ -108,6 +117,9 @@ inline constexpr std::array<failure_kind, 9> retry_on_errors_kinds{
     failure_kind::protocol,
     failure_kind::body_too_large,
     failure_kind::too_many_redirects,
+    failure_kind::proxy_connect,
+    failure_kind::proxy_auth,
+    failure_kind::proxy_tunnel,
 };
 
 }  // namespace harvest::core

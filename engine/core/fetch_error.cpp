@@ -6,7 +6,7 @@ namespace harvest::net {
 
 std::string_view to_string(fetch_error e) noexcept {
     if (static_cast<int>(e) < static_cast<int>(fetch_error::connect) ||
-        static_cast<int>(e) > static_cast<int>(fetch_error::egress_denied)) {
+        static_cast<int>(e) > static_cast<int>(fetch_error::proxy_tunnel)) {
         return "unknown";
     }
     return core::to_string(failure_kind_of(e));

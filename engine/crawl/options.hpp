@@ -4,6 +4,7 @@
 // Plain values: no I/O, no Asio. The config module fills them; the engine only reads them.
 
 #include "engine/core/failure_kind.hpp"
+#include "engine/core/proxy_url.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -87,8 +88,10 @@ struct retry_options {
     std::vector<unsigned> on_status{429, 500, 502, 503, 504};
     // transport error kinds that are retried (config: core::retry_on_errors_kinds)
     std::vector<core::failure_kind> on_errors{
-        core::failure_kind::connect, core::failure_kind::timeout, core::failure_kind::reset,
-        core::failure_kind::dns, core::failure_kind::tls_handshake};
+        core::failure_kind::connect,       core::failure_kind::timeout,
+        core::failure_kind::reset,         core::failure_kind::dns,
+        core::failure_kind::tls_handshake, core::failure_kind::proxy_connect,
+        core::failure_kind::proxy_tunnel};
     backoff_options backoff;
     bool honor_retry_after = true;
     milliseconds retry_after_max{120000};
@@ -177,6 +180,22 @@ struct http_cache_options {
 };
 
 // Everything the engine needs to run a crawl, apart from seeds and pipelines.
+// proxy_rotation: which proxy an attempt goes through (resilience/proxy_pool.hpp).
+enum class proxy_rotation { round_robin, random, sticky_per_host, sticky_per_session };
+
+// `proxies:`, `proxies_file:`, `proxy_rotation:`, `proxy_ban:`, `proxy_rate_limit:`
+// (docs/config.md). No proxies = every request goes direct.
+struct proxy_options {
+    std::vector<core::proxy_url> list;  // proxies: first, then the lines of proxies_file
+    std::string file;                   // proxies_file, as written (resolved against the config)
+    proxy_rotation rotation = proxy_rotation::round_robin;
+    // A target's answer that says it refused the proxy: the proxy is benched for that host.
+    std::vector<unsigned> ban_status{403, 429};
+    std::string ban_body;  // ECMAScript regex searched in the body's first 64 KiB; empty = none
+    milliseconds bench_for{300000};
+    bucket_options rate{0, 0};  // each proxy's own token bucket; 0 = unlimited
+};
+
 struct crawl_options {
     std::string name;
     engine_options engine;
@@ -194,6 +213,7 @@ struct crawl_options {
     // values, so that the next scrape sees them; 0 = not at all. Twice Prometheus' usual 15 s.
     milliseconds metrics_linger{30000};
     frontier_options frontier;
+    proxy_options proxy;
 };
 
 // The `hosts:` entry of an origin: "host:port" first, then "host"; null when neither is there.

@@ -26,7 +26,17 @@ enum class fetch_error {
     unsupported_scheme,  // a URL or redirect Location whose scheme is not http or https
     cancelled,           // the crawl is stopping; not a failure of the URL
     egress_denied,       // every resolved address was refused by client_options::allow_endpoint
+    proxy_connect,       // the proxy did not answer (refused, unreachable, connect timed out)
+    proxy_auth,          // the proxy refused the credentials (407, SOCKS5 user/pass rejected)
+    proxy_tunnel,        // CONNECT answered non-2xx, or a SOCKS5 failure or malformed reply
 };
+
+// True for the errors that say a proxy failed, not the target: they never count against the
+// target host's breaker, and a crawl sends the request again through another proxy.
+constexpr bool is_proxy_error(fetch_error e) noexcept {
+    return e == fetch_error::proxy_connect || e == fetch_error::proxy_auth ||
+           e == fetch_error::proxy_tunnel;
+}
 
 // The failure kind of the same name: an attempt's transport error as the error stream, the
 // metrics and retry.on_errors name it.
@@ -56,6 +66,12 @@ constexpr core::failure_kind failure_kind_of(fetch_error e) noexcept {
             return core::failure_kind::cancelled;
         case fetch_error::egress_denied:
             return core::failure_kind::egress_denied;
+        case fetch_error::proxy_connect:
+            return core::failure_kind::proxy_connect;
+        case fetch_error::proxy_auth:
+            return core::failure_kind::proxy_auth;
+        case fetch_error::proxy_tunnel:
+            return core::failure_kind::proxy_tunnel;
     }
     // Not a fetch_error value (an error_code's int cast back): the peer sent nonsense.
     return core::failure_kind::protocol;

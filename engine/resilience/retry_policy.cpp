@@ -165,6 +165,9 @@ decision retry_policy::classify(const attempt_outcome& outcome, unsigned attempt
 }
 
 call_outcome breaker_outcome_of(const attempt_outcome& outcome) noexcept {
+    if (outcome.error && net::is_proxy_error(*outcome.error)) {
+        return call_outcome::neutral;  // the proxy failed: says nothing of the target host
+    }
     if (outcome.error || !outcome.status || *outcome.status >= 500) {
         return call_outcome::failure;
     }

@@ -45,6 +45,9 @@ TEST_CASE("failure_kind: the names users see, byte for byte", "[unit][failure_ki
     CHECK(to_string(failure_kind::item_too_large) == "item_too_large");
     CHECK(to_string(failure_kind::unknown_profile) == "unknown_profile");
     CHECK(to_string(failure_kind::internal) == "internal");
+    CHECK(to_string(failure_kind::proxy_connect) == "proxy_connect");
+    CHECK(to_string(failure_kind::proxy_auth) == "proxy_auth");
+    CHECK(to_string(failure_kind::proxy_tunnel) == "proxy_tunnel");
     CHECK(to_string(static_cast<failure_kind>(200)) == "unknown");
 }
 
@@ -69,7 +72,7 @@ TEST_CASE("failure_kind: each fetch_error maps to the kind of its own name",
           "[unit][failure_kind]") {
     using harvest::net::fetch_error;
     for (int value = static_cast<int>(fetch_error::connect);
-         value <= static_cast<int>(fetch_error::egress_denied); ++value) {
+         value <= static_cast<int>(fetch_error::proxy_tunnel); ++value) {
         const auto error = static_cast<fetch_error>(value);
         INFO(value);
         CHECK(to_string(harvest::net::failure_kind_of(error)) == harvest::net::to_string(error));
@@ -87,5 +90,5 @@ TEST_CASE("failure_kind: the transport errors retry.on_errors may name", "[unit]
     // The order of the config loader's "must be one of ..." message.
     CHECK(names ==
           "connect, dns, tls_handshake, tls_verify, timeout, reset, protocol, body_too_large, "
-          "too_many_redirects");
+          "too_many_redirects, proxy_connect, proxy_auth, proxy_tunnel");
 }

@@ -84,15 +84,23 @@ struct connect_limits {
     clock::time_point deadline;
 };
 
+struct tunnel_request;  // detail/tunnel.hpp
+
 // Connects to the first endpoint that answers. Errors: connect, timeout.
+// With `tunnel` (owned by the caller's frame, which awaits this), `endpoints` are the proxy's:
+// its handshake runs first, and failing to reach the proxy is proxy_connect (see open_tunnel
+// for the others).
 boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_plain(
-    boost::asio::any_io_executor executor, endpoint_list endpoints, connect_limits limits);
+    boost::asio::any_io_executor executor, endpoint_list endpoints, connect_limits limits,
+    const tunnel_request* tunnel);
 
 // Connects and runs the TLS handshake with SNI (for names) and peer + host verification as
 // configured in `context` / `verify`. Errors: connect, timeout, tls_verify, tls_handshake.
+// With `tunnel`, as connect_plain: TLS to `host` then runs inside the tunnel.
 boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_tls(
     boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> context,
-    bool verify, std::string host, bool host_is_ip, endpoint_list endpoints, connect_limits limits);
+    bool verify, std::string host, bool host_is_ip, endpoint_list endpoints, connect_limits limits,
+    const tunnel_request* tunnel);
 
 // A client TLS context: TLS 1.2+, and with `verify`, the system store plus `ca_file`.
 // Errors: fetch_error::tls_verify when ca_file cannot be loaded (nothing could be verified).

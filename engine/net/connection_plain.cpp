@@ -1,6 +1,7 @@
 // Plain-TCP connections: connect and the exchange template instantiated for beast::tcp_stream.
 
 #include "engine/net/detail/exchange.hpp"
+#include "engine/net/detail/tunnel.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -37,7 +38,8 @@ class plain_connection final : public connection {
 }  // namespace
 
 boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_plain(
-    boost::asio::any_io_executor executor, endpoint_list endpoints, connect_limits limits) {
+    boost::asio::any_io_executor executor, endpoint_list endpoints, connect_limits limits,
+    const tunnel_request* tunnel) {
     const auto step = clamp_timeout(limits.connect, limits.deadline);
     if (step.count() <= 0) {
         co_return fetch_error::timeout;
@@ -48,9 +50,17 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
         endpoints, boost::asio::as_tuple(boost::asio::use_awaitable));
     (void)endpoint;
     if (ec) {
+        if (tunnel != nullptr) {
+            co_return fetch_error::proxy_connect;
+        }
         co_return ec == beast::error::timeout ? fetch_error::timeout : fetch_error::connect;
     }
     conn->stream().expires_never();
+    if (tunnel != nullptr) {
+        if (const auto tunnel_ec = co_await open_tunnel(conn->stream(), *tunnel, limits)) {
+            co_return tunnel_ec;
+        }
+    }
     boost::system::error_code ignored;
     conn->stream().socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     co_return std::unique_ptr<connection>(std::move(conn));

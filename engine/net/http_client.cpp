@@ -6,6 +6,7 @@
 #include "engine/core/text.hpp"
 #include "engine/net/connection.hpp"
 #include "engine/net/decode.hpp"
+#include "engine/net/detail/tunnel.hpp"
 #include "engine/net/dns_cache.hpp"
 #include "engine/net/url.hpp"
 
@@ -59,8 +60,22 @@ bool is_redirect(unsigned status) noexcept {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-std::string pool_key(const url_parts& parts, const crawl::tls_options& tls) {
-    std::string key = parts.tls ? "https://" : "http://";
+// A connection through a proxy serves only requests through the same proxy with the same
+// credentials (the key is internal: never logged).
+std::string pool_key(const url_parts& parts, const crawl::tls_options& tls,
+                     const core::proxy_url* proxy) {
+    std::string key;
+    if (proxy != nullptr) {
+        key += "proxy:";
+        key += std::to_string(static_cast<int>(proxy->scheme));
+        key += proxy->label();
+        key += '|';
+        key += proxy->user;
+        key += '|';
+        key += proxy->password;
+        key += '|';
+    }
+    key += parts.tls ? "https://" : "http://";
     key += parts.host;
     key += ':';
     key += std::to_string(parts.port);
@@ -184,26 +199,81 @@ struct http_client::impl {
         return context;
     }
 
-    // `parts` and `options` are owned by the fetch frame, which awaits this call.
+    bool allowed(const boost::asio::ip::tcp::endpoint& endpoint) const {
+        return !options.allow_endpoint ||
+               options.allow_endpoint(endpoint.address(), endpoint.port());
+    }
+
+    // The tunnel to the target through `proxy`, or nullopt when there is none to open (an
+    // http:// target through an http:// proxy: the request itself goes to the proxy).
+    boost::asio::awaitable<boost::system::result<std::optional<detail::tunnel_request>>> tunnel_for(
+        const url_parts& parts, const core::proxy_url& proxy) {
+        if (proxy.scheme == core::proxy_scheme::http && !parts.tls) {
+            co_return std::optional<detail::tunnel_request>{};
+        }
+        detail::tunnel_request tunnel;
+        tunnel.type = proxy.scheme == core::proxy_scheme::http
+                          ? detail::tunnel_request::kind::http_connect
+                          : detail::tunnel_request::kind::socks5;
+        tunnel.host = parts.host;
+        tunnel.port = parts.port;
+        tunnel.user = proxy.user;
+        tunnel.password = proxy.password;
+        if (proxy.scheme == core::proxy_scheme::socks5) {
+            // harvest resolves the target, so the egress hook judges its address too.
+            auto target = co_await dns.resolve(parts.host, parts.port);
+            if (!target) {
+                co_return target.error();
+            }
+            std::erase_if(*target, [this](const auto& endpoint) { return !allowed(endpoint); });
+            if (target->empty()) {
+                co_return fetch_error::egress_denied;
+            }
+            tunnel.address = target->front().address();
+        }
+        co_return std::optional<detail::tunnel_request>(std::move(tunnel));
+    }
+
+    // `parts`, `options` and `proxy` are owned by the fetch frame, which awaits this call.
     boost::asio::awaitable<boost::system::result<std::unique_ptr<detail::connection>>> connect(
         const url_parts& parts, const crawl::http_options& options,
-        std::chrono::steady_clock::time_point deadline) {
-        auto endpoints = co_await dns.resolve(parts.host, parts.port);
+        std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy) {
+        std::optional<detail::tunnel_request> tunnel;
+        if (proxy != nullptr) {
+            auto planned = co_await tunnel_for(parts, *proxy);
+            if (!planned) {
+                co_return planned.error();
+            }
+            tunnel = std::move(*planned);
+        }
+        // Through a proxy, the connection goes to the proxy's addresses.
+        const std::string& host = proxy != nullptr ? proxy->host : parts.host;
+        const auto port = proxy != nullptr ? proxy->port : parts.port;
+        auto endpoints = co_await dns.resolve(host, port);
+        if (!endpoints && proxy != nullptr) {
+            co_return fetch_error::proxy_connect;  // the proxy's name did not resolve
+        }
         if (!endpoints) {
             co_return endpoints.error();
         }
         // `options` here is the request's http_options; the client's are this->options.
         if (this->options.allow_endpoint) {
-            std::erase_if(*endpoints, [this](const auto& endpoint) {
-                return !this->options.allow_endpoint(endpoint.address(), endpoint.port());
-            });
+            std::erase_if(*endpoints, [this](const auto& endpoint) { return !allowed(endpoint); });
             if (endpoints->empty()) {
                 co_return fetch_error::egress_denied;
             }
         }
+        const detail::tunnel_request* through = tunnel ? &*tunnel : nullptr;
         detail::connect_limits limits{options.timeouts.connect, options.timeouts.tls, deadline};
         if (!parts.tls) {
-            co_return co_await detail::connect_plain(executor, std::move(*endpoints), limits);
+            auto conn =
+                co_await detail::connect_plain(executor, std::move(*endpoints), limits, through);
+            if (!conn && proxy != nullptr && through == nullptr &&
+                (conn.error() == fetch_error::connect || conn.error() == fetch_error::timeout)) {
+                // A forward proxy (no tunnel): failing to connect is failing to reach the proxy.
+                co_return fetch_error::proxy_connect;
+            }
+            co_return conn;
         }
         auto context = tls_context(options.tls);
         if (!context) {
@@ -211,7 +281,7 @@ struct http_client::impl {
         }
         co_return co_await detail::connect_tls(executor, std::move(*context), options.tls.verify,
                                                parts.host, parts.host_is_ip, std::move(*endpoints),
-                                               limits);
+                                               limits, through);
     }
 
     // One hop: a pooled or new connection, one exchange. A reused connection that fails before
@@ -221,8 +291,8 @@ struct http_client::impl {
     // (a reference, not a copy of three strings per request).
     boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
         const url_parts& parts, detail::wire_request request, const crawl::http_options& options,
-        std::chrono::steady_clock::time_point deadline) {
-        const std::string key = pool_key(parts, options.tls);
+        std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy) {
+        const std::string key = pool_key(parts, options.tls, proxy);
         const detail::exchange_limits limits{options.timeouts.response_headers,
                                              options.timeouts.idle_read, deadline,
                                              options.max_body};
@@ -233,7 +303,7 @@ struct http_client::impl {
             }
             const bool reused = conn != nullptr;
             if (!conn) {
-                auto fresh = co_await connect(parts, options, deadline);
+                auto fresh = co_await connect(parts, options, deadline, proxy);
                 if (!fresh) {
                     co_return fresh.error();
                 }
@@ -291,6 +361,13 @@ void http_client::close_idle() {
 boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
     http_request request, std::shared_ptr<const crawl::http_options> options,
     std::chrono::steady_clock::time_point deadline) {
+    // Not a coroutine: the awaitable of the direct fetch itself, no frame in between.
+    return fetch(std::move(request), std::move(options), deadline, nullptr);
+}
+
+boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
+    http_request request, std::shared_ptr<const crawl::http_options> options,
+    std::chrono::steady_clock::time_point deadline, std::shared_ptr<const core::proxy_url> proxy) {
     if (!options) {
         options = std::make_shared<const crawl::http_options>();
     }
@@ -338,12 +415,29 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
         if (!detail::is_valid_method(method)) {
             co_return fetch_error::protocol;
         }
-        const std::string bytes =
-            detail::serialize_request(method, parts->target, parts->host_header, headers, body);
+        // An http:// target through an http:// proxy: the absolute form, and the proxy's
+        // credentials on the request itself (RFC 9112 section 3.2.2).
+        const bool forward = proxy && proxy->scheme == core::proxy_scheme::http && !parts->tls;
+        std::string bytes;
+        if (forward) {
+            const std::string absolute = "http://" + parts->host_header + parts->target;
+            header_list sent = headers;
+            if (proxy->has_credentials()) {
+                sent.emplace_back("Proxy-Authorization",
+                                  detail::basic_credentials(proxy->user, proxy->password));
+            }
+            bytes = detail::serialize_request(method, absolute, parts->host_header, sent, body);
+        } else {
+            bytes =
+                detail::serialize_request(method, parts->target, parts->host_header, headers, body);
+        }
         const detail::wire_request wire{bytes, method == "HEAD"};
-        auto hop = co_await impl_->send_one(*parts, wire, *options, deadline);
+        auto hop = co_await impl_->send_one(*parts, wire, *options, deadline, proxy.get());
         if (!hop) {
             co_return hop.error();
+        }
+        if (forward && hop->status == 407) {
+            co_return fetch_error::proxy_auth;
         }
         if (!first_sent) {
             first_sent = hop->sent;
@@ -371,7 +465,8 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
                 body.clear();
                 erase_header(headers, "Content-Type");
             }
-            if (pool_key(*next_parts, options->tls) != pool_key(*parts, options->tls)) {
+            if (pool_key(*next_parts, options->tls, nullptr) !=
+                pool_key(*parts, options->tls, nullptr)) {
                 // Credentials meant for one origin must not leak to another.
                 erase_header(headers, "Authorization");
                 erase_header(headers, "Cookie");

@@ -6,6 +6,7 @@
 // runs them. The pool and DNS cache are internally synchronized; no lock is held across a
 // suspension point.
 
+#include "engine/core/proxy_url.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
 
@@ -73,6 +74,17 @@ class http_client {
     boost::asio::awaitable<boost::system::result<http_response>> fetch(
         http_request request, std::shared_ptr<const crawl::http_options> options,
         std::chrono::steady_clock::time_point deadline);
+
+    // The same request through `proxy` (null = direct). http:// targets through an http://
+    // proxy go in absolute form with Proxy-Authorization; https:// targets through a CONNECT
+    // tunnel, TLS end to end; socks5:// and socks5h:// carry either. The egress hook is asked
+    // for the proxy's addresses, and for the target's when harvest resolves it (socks5).
+    // Pooled connections are keyed by (proxy, origin). Proxy failures come back as
+    // fetch_error::proxy_connect, proxy_auth (a 407 too) and proxy_tunnel.
+    boost::asio::awaitable<boost::system::result<http_response>> fetch(
+        http_request request, std::shared_ptr<const crawl::http_options> options,
+        std::chrono::steady_clock::time_point deadline,
+        std::shared_ptr<const core::proxy_url> proxy);
 
     // Closes idle pooled connections and refuses nothing: in-flight fetches finish normally.
     void close_idle();

@@ -1,5 +1,6 @@
 // TLS set-up: client contexts, and connect + handshake with SNI, peer and host verification.
 
+#include "engine/net/detail/tunnel.hpp"
 #include "engine/net/fetch_error.hpp"
 #include "engine/net/tls_connection.hpp"
 
@@ -59,7 +60,8 @@ boost::system::result<std::shared_ptr<ssl::context>> make_tls_context(bool verif
 
 boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_tls(
     boost::asio::any_io_executor executor, std::shared_ptr<ssl::context> context, bool verify,
-    std::string host, bool host_is_ip, endpoint_list endpoints, connect_limits limits) {
+    std::string host, bool host_is_ip, endpoint_list endpoints, connect_limits limits,
+    const tunnel_request* tunnel) {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     auto step = clamp_timeout(limits.connect, limits.deadline);
@@ -72,10 +74,18 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
     auto [ec, endpoint] = co_await lowest.async_connect(endpoints, as_tuple(use_awaitable));
     (void)endpoint;
     if (ec) {
+        if (tunnel != nullptr) {
+            co_return fetch_error::proxy_connect;
+        }
         co_return ec == beast::error::timeout ? fetch_error::timeout : fetch_error::connect;
     }
     boost::system::error_code ignored;
     lowest.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    if (tunnel != nullptr) {
+        if (const auto tunnel_ec = co_await open_tunnel(lowest, *tunnel, limits)) {
+            co_return tunnel_ec;
+        }
+    }
 
     SSL* handle = conn->stream().native_handle();
     // SNI carries names only (RFC 6066); an IP literal is checked against the IP SANs.

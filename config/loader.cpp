@@ -7,6 +7,7 @@
 #include "config/file_checks.hpp"
 #include "config/service_config.hpp"
 #include "engine/core/failure_kind.hpp"
+#include "engine/core/proxy_url.hpp"
 #include "engine/core/url_canonical.hpp"
 #include "pipelines/extract/product_fields.hpp"
 #include "pipelines/html/html.hpp"
@@ -1710,8 +1711,96 @@ void set_webhook_delivery(crawl_config& config) {
 
 // The sections a crawl config and a service profile share: how to fetch and what to extract.
 // Each section is read on its own: in check mode an error in one leaves the others read.
+// `proxies:` (a list of proxy URLs), `proxies_file:` (one a line, # comments), and the keys
+// that tune them. A bad URL is reported where it is written, in the config or in the file.
+void read_proxies(const reader& r, const section& top, crawl::crawl_options& crawl) {
+    auto& proxy = crawl.proxy;
+    r.attempt([&] {
+        if (const auto* v = top.get("proxies")) {
+            const auto& items = r.list(*v, "proxies");
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                const std::string path = "proxies." + std::to_string(i);
+                const auto& text = r.text(items[i], path);
+                std::string why;
+                auto url = core::parse_proxy_url(text, &why);
+                if (!url) {
+                    // The URL itself is not echoed: it may carry a password.
+                    r.error(items[i].where, "'" + path + "' is not a valid proxy URL: " + why);
+                }
+                proxy.list.push_back(std::move(*url));
+            }
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = top.get("proxies_file")) {
+            proxy.file = r.resolve_path(r.text(*v, "proxies_file"));
+            std::ifstream in(proxy.file);
+            if (!in) {
+                r.error(v->where, "'proxies_file' cannot be read: " + proxy.file +
+                                      " (give a file with one proxy URL a line)");
+            }
+            std::string line;
+            int number = 0;
+            // Bounded by the file, read once.
+            while (std::getline(in, line)) {
+                ++number;
+                const auto hash = line.find('#');
+                std::string_view rest(line.data(), hash == std::string::npos ? line.size() : hash);
+                const auto first = rest.find_first_not_of(" \t\r");
+                if (first == std::string_view::npos) {
+                    continue;
+                }
+                const auto last = rest.find_last_not_of(" \t\r");
+                std::string why;
+                auto url = core::parse_proxy_url(rest.substr(first, last - first + 1), &why);
+                if (!url) {
+                    origin where;
+                    where.line = number;
+                    where.column = static_cast<int>(first) + 1;
+                    detail::fail(proxy.file, where, "not a valid proxy URL: " + why);
+                }
+                proxy.list.push_back(std::move(*url));
+            }
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = top.get("proxy_rotation")) {
+            static constexpr auto rotations = std::to_array<std::string_view>(
+                {"round_robin", "random", "sticky_per_host", "sticky_per_session"});
+            proxy.rotation =
+                static_cast<crawl::proxy_rotation>(r.choice(*v, "proxy_rotation", rotations));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = top.get("proxy_ban")) {
+            section s(r, *v, "proxy_ban", {"status", "body", "bench_for"});
+            if (const auto* status = s.get("status")) {
+                proxy.ban_status.clear();
+                const auto& items = r.list(*status, s.path_of("status"));
+                for (std::size_t i = 0; i < items.size(); ++i) {
+                    proxy.ban_status.push_back(static_cast<unsigned>(r.integer(
+                        items[i], s.path_of("status") + "." + std::to_string(i), 100, 599)));
+                }
+            }
+            if (const auto* body = s.get("body")) {
+                proxy.ban_body = r.regex(*body, s.path_of("body"));
+            }
+            if (const auto* bench = s.get("bench_for")) {
+                proxy.bench_for = r.duration(*bench, s.path_of("bench_for"), true);
+            }
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = top.get("proxy_rate_limit")) {
+            section s(r, *v, "proxy_rate_limit", {"per_second", "burst"});
+            proxy.rate = read_bucket(r, s, proxy.rate);
+        }
+    });
+}
+
 void read_fetch_sections(const reader& r, const section& top, crawl_config& config) {
     auto& crawl = config.crawl;
+    read_proxies(r, top, crawl);
     if (const auto* v = top.get("engine")) {
         r.attempt([&] { crawl.engine = read_engine(r, *v); });
     }
@@ -1808,7 +1897,8 @@ void warn_unproduced_fields(const reader& r, const crawl_config& config, const c
 crawl_config build_config(const reader& r, const node& root, const std::string& source_name) {
     section top(r, root, "",
                 {"name", "seeds", "engine", "http", "rate_limit", "retry", "circuit_breaker",
-                 "hosts", "follow", "extract", "outputs", "metrics", "state", "frontier"});
+                 "hosts", "follow", "extract", "outputs", "metrics", "state", "frontier", "proxies",
+                 "proxies_file", "proxy_rotation", "proxy_ban", "proxy_rate_limit"});
     crawl_config config;
     config.source_path = source_name;
     auto& crawl = config.crawl;
@@ -1880,7 +1970,8 @@ crawl_config detail::read_profile(const node& n, const std::string& source_name,
     const reader r(source_name, base_dir);
     section top(
         r, n, "profile",
-        {"engine", "http", "rate_limit", "retry", "circuit_breaker", "hosts", "follow", "extract"});
+        {"engine", "http", "rate_limit", "retry", "circuit_breaker", "hosts", "follow", "extract",
+         "proxies", "proxies_file", "proxy_rotation", "proxy_ban", "proxy_rate_limit"});
     crawl_config config;
     config.source_path = source_name;
     read_fetch_sections(r, top, config);

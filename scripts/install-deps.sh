@@ -15,6 +15,7 @@ PACKAGES=(
   libssl-dev libsimdjson-dev catch2 libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev libmimalloc-dev pkg-config
   prometheus redis-server nginx wrk nghttp2-client openssl ccache
+  tinyproxy dante-server   # proxies for the proxy tests (HTTP + CONNECT, SOCKS5)
   cmake g++ make python3 curl python3-parsel time valgrind
   clang-14 libclang-rt-14-dev clang-format-14
   dpkg-dev pandoc   # the .deb's Depends (dpkg-shlibdeps) and the man page (docs/cli.md -> harvest.1)

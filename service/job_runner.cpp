@@ -5,6 +5,7 @@
 #include "service/job_runner.hpp"
 
 #include "engine/core/failure_kind.hpp"
+#include "engine/crawl/proxy_set.hpp"
 #include "engine/crawl/sink.hpp"
 #include "engine/net/fetch_outcome.hpp"
 #include "engine/net/url.hpp"
@@ -192,7 +193,9 @@ struct host_policies {
     resilience::host_guard guard;
     resilience::retry_policy retry;
     std::shared_ptr<const crawl::http_options> http;
-    std::string label;  // the metrics' host label
+    std::string label;                    // the metrics' host label
+    std::string origin;                   // scheme://host:port: the proxies' bench key
+    crawl::proxy_set* proxies = nullptr;  // the profile's `proxies:`; null = direct
     // Refused items by API key, woken round-robin over the keys: one key's thousand items do
     // not queue another key's two behind them on a shared host.
     std::map<std::string, std::deque<item_ptr>> parked;
@@ -264,8 +267,9 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
     std::size_t tenant_turn = 0;
     std::map<std::string, std::shared_ptr<active_job>> jobs;  // by id
     std::map<std::string, std::shared_ptr<const pipelines::extractor_set>> extractors;
-    std::map<std::string, std::unique_ptr<host_policies>> hosts;     // "profile origin"
-    std::map<std::string, resilience::token_bucket> global_buckets;  // per profile
+    std::map<std::string, std::unique_ptr<host_policies>> hosts;          // "profile origin"
+    std::map<std::string, resilience::token_bucket> global_buckets;       // per profile
+    std::map<std::string, std::unique_ptr<crawl::proxy_set>> proxy_sets;  // per profile
     std::multimap<clock::time_point, delayed_entry> delayed;
     std::mt19937_64 rng{std::random_device{}()};
     // The writer's queue, in order: a job's finish follows its items' results.
@@ -506,8 +510,25 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 overrides != nullptr && overrides->http ? *overrides->http : crawl.http;
             slot = std::make_unique<host_policies>(resilience::guard_options::of(crawl, overrides),
                                                    retry, http, origin->label);
+            slot->origin = origin->key;
+            slot->proxies = proxies_for(job);
         }
         return slot.get();
+    }
+
+    // The `proxies:` of the job's profile, one set (rotation and health) shared by its jobs;
+    // null when it has none.
+    crawl::proxy_set* proxies_for(const active_job& job) {
+        const auto& options = job.profile->crawl;
+        if (options.proxy.list.empty()) {
+            return nullptr;
+        }
+        auto& set = proxy_sets[job.row.profile];
+        if (!set) {
+            set = std::make_unique<crawl::proxy_set>(options.proxy, options.circuit_breaker,
+                                                     nullptr, std::random_device{}());
+        }
+        return set.get();
     }
 
     // rate_limit.global of the job's profile: one bucket over all its hosts, shared by its jobs.
@@ -868,7 +889,14 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         const auto deadline = clock::now() + host->http->timeouts.total;
         std::optional<boost::system::result<net::http_response>> answer;
         try {
-            answer.emplace(co_await self->client.fetch(std::move(request), host->http, deadline));
+            if (host->proxies != nullptr) {
+                answer.emplace(co_await host->proxies->fetch(self->client, std::move(request),
+                                                             host->http, deadline, host->origin,
+                                                             std::nullopt));
+            } else {
+                answer.emplace(
+                    co_await self->client.fetch(std::move(request), host->http, deadline));
+            }
         } catch (const std::exception& e) {
             host->guard.cancel(permit);  // the slot and a probe are not lost with the item
             self->wake_host(*host);

@@ -6,6 +6,7 @@
 #include "engine/crawl/frontier.hpp"
 #include "engine/crawl/host_gauges.hpp"
 #include "engine/crawl/http_cache.hpp"
+#include "engine/crawl/proxy_set.hpp"
 #include "engine/crawl/robots_fetch.hpp"
 #include "engine/crawl/shared_backend.hpp"
 #include "engine/crawl/sitemap.hpp"
@@ -106,6 +107,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                                        ? default_user_agent()
                                                        : options.engine.user_agent,
                                      .max_idle_per_origin = idle_connections_per_origin(options)}) {
+        if (!options.proxy.list.empty()) {
+            proxies = std::make_unique<proxy_set>(options.proxy, options.circuit_breaker, metrics,
+                                                  std::random_device{}());
+        }
         if (options.http_cache.mode != http_cache_options::kind::off) {
             cache = std::make_unique<http_cache>(cache_dir(options), options.http_cache.max_size);
         }
@@ -150,6 +155,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     std::vector<failure_record> pending_failures;  // failed on the strand, to hand to the sink
     std::shared_ptr<shared_backend> shared;        // frontier.backend: redis; null = memory only
     std::unique_ptr<http_cache> cache;             // http.cache; null when off
+    std::unique_ptr<proxy_set> proxies;            // proxies:; null = direct
     metrics::counter* cache_hit = nullptr;         // harvest_http_cache_total cells
     metrics::counter* cache_not_modified = nullptr;
     metrics::counter* cache_miss = nullptr;
@@ -365,7 +371,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         robots_answer answer = co_await fetch_robots_txt(
             self->client, *host, self->stats,
             self->options.http_cache.mode == http_cache_options::kind::replay ? self->cache.get()
-                                                                              : nullptr);
+                                                                              : nullptr,
+            self->proxies.get());
         asio::post(self->strand, [self, host, answer = std::move(answer)]() mutable {
             const bool unavailable = answer.unavailable;
             --self->robots_in_flight;
@@ -427,7 +434,13 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (cached) {
                 add_validators(*cached, sent);
             }
-            result = co_await self->client.fetch(std::move(sent), host.http, deadline);
+            if (self->proxies) {
+                // Sessions (cookie jars) are not part of a crawl yet: no session key.
+                result = co_await self->proxies->fetch(self->client, std::move(sent), host.http,
+                                                       deadline, host.origin, std::nullopt);
+            } else {
+                result = co_await self->client.fetch(std::move(sent), host.http, deadline);
+            }
             if (result) {
                 self->stats.count_response(result->status);
                 self->stats.bytes_received.fetch_add(result->wire_bytes, std::memory_order_relaxed);

@@ -1,6 +1,7 @@
 #include "engine/crawl/robots_fetch.hpp"
 
 #include "engine/crawl/http_cache.hpp"
+#include "engine/crawl/proxy_set.hpp"
 #include "engine/net/fetch_outcome.hpp"
 
 #include <chrono>
@@ -9,7 +10,8 @@ namespace harvest::crawl {
 
 boost::asio::awaitable<robots_answer> fetch_robots_txt(net::http_client& client,
                                                        const host_state& host, crawl_stats& stats,
-                                                       http_cache* replay_cache) {
+                                                       http_cache* replay_cache,
+                                                       proxy_set* proxies) {
     // A named request, not a temporary in the co_await expression: GCC 12 destroys such
     // temporaries twice (a known coroutine bug).
     net::http_request request{"GET", host.origin + "/robots.txt", {}, {}};
@@ -26,7 +28,13 @@ boost::asio::awaitable<robots_answer> fetch_robots_txt(net::http_client& client,
     }
     stats.requests.fetch_add(1, std::memory_order_relaxed);
     const auto deadline = clock::now() + host.http->timeouts.total;
-    auto result = co_await client.fetch(std::move(request), host.http, deadline);
+    boost::system::result<net::http_response> result = net::http_response{};
+    if (proxies != nullptr) {
+        result = co_await proxies->fetch(client, std::move(request), host.http, deadline,
+                                         host.origin, std::nullopt);
+    } else {
+        result = co_await client.fetch(std::move(request), host.http, deadline);
+    }
     if (key && result && result->status >= 200 && result->status < 500 &&
         (result->status < 300 || result->status >= 400)) {
         const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -13,6 +13,8 @@
 
 namespace harvest::crawl {
 
+class proxy_set;
+
 struct robots_answer {
     core::robots_rules rules = core::robots_rules::disallow_all();  // in force if this is final
     bool unavailable = false;        // 5xx or no answer: ask again, or give up on the host
@@ -24,8 +26,10 @@ class http_cache;
 // Counts the attempt, its response or transport error and its bytes in `stats`.
 // `replay_cache` (http.cache mode replay, else null): a stored robots.txt answers without a
 // request; a fetched one that answered 2xx or 4xx is stored.
+// With `proxies` (null = direct), robots.txt goes through the crawl's proxies like any page.
 boost::asio::awaitable<robots_answer> fetch_robots_txt(net::http_client& client,
                                                        const host_state& host, crawl_stats& stats,
-                                                       http_cache* replay_cache = nullptr);
+                                                       http_cache* replay_cache,
+                                                       proxy_set* proxies);
 
 }  // namespace harvest::crawl

@@ -83,7 +83,16 @@ crawl_metrics::crawl_metrics(registry& reg_in, std::size_t host_label_limit)
       redis_buffered(reg_in.add_gauge(
           "harvest_redis_buffered",
           "Discovered links and completions held by this worker, not yet written to Redis.",
-          {"kind"})) {}
+          {"kind"})),
+      proxies(host_label_limit),
+      proxy_requests(reg_in.add_counter(
+          "harvest_proxy_requests_total",
+          "Attempts through each proxy, by outcome (ok, banned, proxy_connect, proxy_auth, "
+          "proxy_tunnel, error).",
+          {"proxy", "outcome"})),
+      proxy_state(reg_in.add_gauge("harvest_proxy_state",
+                                   "Each proxy's circuit breaker: 0 closed, 1 half-open, 2 open.",
+                                   {"proxy"})) {}
 
 host_cells crawl_metrics::for_host(std::string_view host) {
     const std::string_view label = hosts.admit(host);

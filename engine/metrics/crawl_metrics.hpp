@@ -68,6 +68,12 @@ struct crawl_metrics {
     gauge_family& redis_up;            // harvest_redis_up{}: 1 Redis answers, 0 lost
     counter_family& redis_reconnects;  // harvest_redis_reconnects_total{}
     gauge_family& redis_buffered;      // harvest_redis_buffered{kind}: links, completions
+    // `proxies:` only. proxy = host:port (never credentials), capped like `host`.
+    label_limiter proxies;
+    // outcome: ok, banned, proxy_connect, proxy_auth, proxy_tunnel, error (another transport
+    // error through the proxy)
+    counter_family& proxy_requests;  // harvest_proxy_requests_total{proxy, outcome}
+    gauge_family& proxy_state;       // harvest_proxy_state{proxy}: 0 closed, 1 half-open, 2 open
 };
 
 }  // namespace harvest::metrics

@@ -60,33 +60,57 @@ std::vector<std::size_t> proxy_pool::order(std::string_view origin,
     return out;
 }
 
+std::optional<proxy_choice> proxy_pool::try_take(std::size_t index, clock::time_point now,
+                                                 proxy_pick& out) {
+    auto& health = proxies_[index];
+    const auto token = health.bucket.next_available(now);
+    if (token > now) {
+        if (health.breaker.state(now) != breaker_state::open) {
+            out.token_at = out.token_at ? std::min(*out.token_at, token) : token;
+        }
+        return std::nullopt;
+    }
+    auto permit = health.breaker.try_acquire(now);
+    if (!permit) {
+        return std::nullopt;
+    }
+    (void)health.bucket.try_acquire(now);  // peeked above: nothing ran in between
+    return proxy_choice{index, *permit};
+}
+
 proxy_pick proxy_pool::pick(std::string_view origin, std::optional<std::uint64_t> session_key,
                             std::span<const std::size_t> exclude, clock::time_point now) {
     proxy_pick out;
     if (proxies_.empty()) {
         return out;
     }
+    // (bench end, proxy) of the candidates passed over only for their bench.
+    std::vector<std::pair<clock::time_point, std::size_t>> benched_ones;
     for (const std::size_t index : order(origin, session_key)) {
-        if (std::find(exclude.begin(), exclude.end(), index) != exclude.end() ||
-            benched(index, origin, now)) {
+        if (std::find(exclude.begin(), exclude.end(), index) != exclude.end()) {
             continue;
         }
-        auto& health = proxies_[index];
-        const auto token = health.bucket.next_available(now);
-        if (token > now) {
-            if (health.breaker.state(now) != breaker_state::open) {
-                out.token_at = out.token_at ? std::min(*out.token_at, token) : token;
-            }
+        if (const auto it = bench_.find(std::make_pair(index, std::string(origin)));
+            it != bench_.end() && it->second > now) {
+            benched_ones.emplace_back(it->second, index);
             continue;
         }
-        auto permit = health.breaker.try_acquire(now);
-        if (!permit) {
-            continue;
+        if (auto chosen = try_take(index, now, out)) {
+            out.chosen = chosen;
+            out.token_at.reset();
+            return out;
         }
-        (void)health.bucket.try_acquire(now);  // peeked above: nothing ran in between
-        out.chosen = proxy_choice{index, *permit};
-        out.token_at.reset();
-        return out;
+    }
+    // Every usable proxy is benched for this host: the bench is a preference, not a ban of
+    // the host, so the one whose bench ends first is used (its answer decides, as a direct
+    // request's would).
+    std::sort(benched_ones.begin(), benched_ones.end());
+    for (const auto& [until, index] : benched_ones) {
+        if (auto chosen = try_take(index, now, out)) {
+            out.chosen = chosen;
+            out.token_at.reset();
+            return out;
+        }
     }
     return out;
 }

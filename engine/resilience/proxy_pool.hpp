@@ -8,7 +8,7 @@
 //
 // pick(origin, session_key) walks the proxies in the rotation's order and takes the first that
 // is not excluded, not benched for the origin, whose breaker grants a permit and whose bucket
-// has a token:
+// has a token (when all such are benched for the origin, the one whose bench ends first):
 //   round_robin         a shared counter: consecutive picks start at consecutive proxies
 //   random              a uniform shuffle from the seeded generator
 //   sticky_per_host     starts at hash(origin) % n: one host keeps its proxy while it is usable
@@ -88,6 +88,8 @@ class proxy_pool {
     };
 
     std::vector<std::size_t> order(std::string_view origin, std::optional<std::uint64_t> key);
+    // A permit and a token of proxy `index`, or nullopt (then out.token_at may be set).
+    std::optional<proxy_choice> try_take(std::size_t index, clock::time_point now, proxy_pick& out);
 
     proxy_pool_options options_;
     std::vector<proxy_health> proxies_;

@@ -45,19 +45,26 @@ struct metric_spec {
 
 // The part of metrics.md: the metrics of every crawl, or those only the workers of a distributed
 // crawl serve (its section "Workers of a distributed crawl").
-enum class metric_section { every_crawl, distributed_workers };
+enum class metric_section { every_crawl, distributed_workers, proxy_crawls };
 
 // The dashboard's row of the distributed workers' metrics (checked against such a crawl).
 inline constexpr const char* distributed_row = "Distributed crawl (Redis)";
+// The dashboard's row of the metrics of crawls with proxies.
+inline constexpr const char* proxy_row = "Proxies";
 
 inline std::vector<metric_spec> load_metric_specs(
     metric_section section = metric_section::every_crawl) {
     std::string text = read_file(source_dir() / "docs" / "metrics.md");
     const auto split = text.find("\n## Workers of a distributed crawl");
+    const auto proxies = text.find("\n## Crawls with proxies");
     if (section == metric_section::every_crawl) {
-        text = text.substr(0, split);
+        text = text.substr(0, std::min(split, proxies));
+    } else if (section == metric_section::distributed_workers) {
+        text = split == std::string::npos
+                   ? std::string()
+                   : text.substr(split, proxies > split ? proxies - split : std::string::npos);
     } else {
-        text = split == std::string::npos ? std::string() : text.substr(split);
+        text = proxies == std::string::npos ? std::string() : text.substr(proxies);
     }
     std::vector<metric_spec> specs;
     std::istringstream lines(text);

@@ -233,6 +233,9 @@ TEST_CASE("observability: the dashboard and deploy files use only metrics.md nam
     for (auto& s : load_metric_specs(metric_section::distributed_workers)) {
         specs.push_back(std::move(s));  // shown too, in their own row
     }
+    for (auto& s : load_metric_specs(metric_section::proxy_crawls)) {
+        specs.push_back(std::move(s));  // likewise
+    }
     std::set<std::string> allowed;  // sample names a query may use
     std::map<std::string, std::string> family_of;
     for (const auto& s : specs) {
@@ -595,8 +598,9 @@ TEST_CASE(
     REQUIRE_FALSE(queries.empty());
     std::vector<std::string> empty_panels;
     for (const auto& q : queries) {
-        if (q.row == distributed_row) {
-            continue;  // a distributed crawl's workers only: test_redis_outage.cpp
+        if (q.row == distributed_row || q.row == proxy_row) {
+            continue;  // a distributed crawl's workers only: test_redis_outage.cpp; proxies:
+                       // test_proxies.cpp
         }
         const auto expr = expand(q.expr);
         const auto r = prometheus.query_range(expr, started, last_scrape + 1, 1.0);

@@ -62,7 +62,8 @@ TEST_CASE("values of the wrong form say what would be right", "[unit]") {
                 "'retry.on_status.1' must be an integer from 100 to 599 (got \"600\")");
     check_error(minimal + "retry:\n  on_errors: [connect, timout]\n", 5, 24,
                 "'retry.on_errors.1' must be one of connect, dns, tls_handshake, tls_verify, "
-                "timeout, reset, protocol, body_too_large, too_many_redirects (got \"timout\"); "
+                "timeout, reset, protocol, body_too_large, too_many_redirects, proxy_connect, "
+                "proxy_auth, proxy_tunnel (got \"timout\"); "
                 "did you mean 'timeout'?");
     check_error(minimal + "retry:\n  backoff: {strategy: jitter}\n", 5, 23,
                 "'retry.backoff.strategy' must be one of full_jitter");

@@ -366,9 +366,10 @@ TEST_CASE("defaults are the spec's", "[unit]") {
     CHECK(k.retry.max_attempts == 4);
     CHECK(k.retry.on_status == std::vector<unsigned>{429, 500, 502, 503, 504});
     CHECK(k.retry.on_errors ==
-          std::vector<core::failure_kind>{core::failure_kind::connect, core::failure_kind::timeout,
-                                          core::failure_kind::reset, core::failure_kind::dns,
-                                          core::failure_kind::tls_handshake});
+          std::vector<core::failure_kind>{
+              core::failure_kind::connect, core::failure_kind::timeout, core::failure_kind::reset,
+              core::failure_kind::dns, core::failure_kind::tls_handshake,
+              core::failure_kind::proxy_connect, core::failure_kind::proxy_tunnel});
     CHECK(k.retry.backoff.strategy == crawl::backoff_strategy::full_jitter);
     CHECK(k.retry.backoff.base == milliseconds(500));
     CHECK(k.retry.backoff.max == milliseconds(30000));

@@ -140,6 +140,9 @@ const std::vector<spec_row>& spec_table() {
         {"harvest_redis_up", metric_type::gauge, {}},
         {"harvest_redis_reconnects_total", metric_type::counter, {}},
         {"harvest_redis_buffered", metric_type::gauge, {"kind"}},
+        // Crawls with `proxies:`.
+        {"harvest_proxy_requests_total", metric_type::counter, {"proxy", "outcome"}},
+        {"harvest_proxy_state", metric_type::gauge, {"proxy"}},
     };
     return table;
 }
@@ -178,6 +181,8 @@ void fill_samples(crawl_metrics& m) {
     m.redis_reconnects.bind({}, [] { return 2.0; });
     m.redis_buffered.with({"links"}).set(40);
     m.redis_buffered.with({"completions"}).set(3);
+    m.proxy_requests.with({m.proxies.admit("127.0.0.1:3128"), "ok"}).inc();
+    m.proxy_state.with({m.proxies.admit("127.0.0.1:3128")}).set(0);
 }
 
 }  // namespace

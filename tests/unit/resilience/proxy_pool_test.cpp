@@ -165,12 +165,21 @@ TEST_CASE("proxy_pool: a ban benches the proxy for that host only, for bench_for
     CHECK(for_a == std::set<std::size_t>{1 - banned});
     CHECK(for_b == std::set<std::size_t>{0, 1});
     CHECK_FALSE(pool.benched(banned, "http://a:80", t0 + seconds(60)));
-    // Everything benched or excluded: nothing to pick.
-    auto other = pool.pick("http://a:80", std::nullopt, {}, t0);
+    // Both benched for a (the other one 10 s later): the one whose bench ends first is used;
+    // excluded, nothing is left.
+    auto other = pool.pick("http://a:80", std::nullopt, {}, t0 + seconds(10));
     REQUIRE(other.chosen);
-    pool.record(*other.chosen, "http://a:80", proxy_result::banned, t0);
-    CHECK_FALSE(pool.pick("http://a:80", std::nullopt, {}, t0).chosen);
-    CHECK(pool.pick("http://b:80", std::nullopt, {}, t0).chosen);
+    REQUIRE(other.chosen->index == 1 - banned);
+    pool.record(*other.chosen, "http://a:80", proxy_result::banned, t0 + seconds(10));
+    for (int i = 0; i < 4; ++i) {
+        CHECK(pick_ok(pool, "http://a:80", t0 + seconds(20)) == banned);
+    }
+    const std::vector<std::size_t> tried{banned};
+    auto last = pool.pick("http://a:80", std::nullopt, tried, t0 + seconds(20));
+    REQUIRE(last.chosen);
+    CHECK(last.chosen->index == 1 - banned);
+    const std::vector<std::size_t> both{0, 1};
+    CHECK_FALSE(pool.pick("http://a:80", std::nullopt, both, t0 + seconds(20)).chosen);
 }
 
 TEST_CASE("proxy_pool: each proxy's bucket; an empty one says when a token comes",
@@ -208,7 +217,15 @@ TEST_CASE("proxy_pool: randomized outcomes keep the invariants", "[unit][proxy]"
             // Never an excluded proxy, one benched for that host, or one whose breaker is open.
             CHECK(pick.chosen->index < 4);
             CHECK(std::find(exclude.begin(), exclude.end(), pick.chosen->index) == exclude.end());
-            CHECK_FALSE(pool.benched(pick.chosen->index, origin, now));
+            // A benched proxy only when every other candidate is benched too.
+            if (pool.benched(pick.chosen->index, origin, now)) {
+                for (std::size_t i = 0; i < 4; ++i) {
+                    const bool excluded =
+                        std::find(exclude.begin(), exclude.end(), i) != exclude.end();
+                    CHECK((excluded || pool.benched(i, origin, now) ||
+                           pool.state(i, now) != breaker_state::closed));
+                }
+            }
             const auto result = static_cast<proxy_result>(rng() % 4);
             pool.record(*pick.chosen, origin, result, now);
         }

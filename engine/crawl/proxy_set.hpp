@@ -1,0 +1,78 @@
+#pragma once
+// A crawl's proxies (`proxies:`, docs/config.md): the proxy URLs, their pool (rotation, each
+// proxy's breaker and bucket, the per-host bench: resilience/proxy_pool.hpp) and the attempt
+// loop that sends a request through them. A proxy that fails (proxy_connect, proxy_auth,
+// proxy_tunnel) or that the target refuses (proxy_ban) is left for another one within the same
+// attempt: the target host's guard hears only of the answer that is finally used.
+//
+// Thread-safety: shared by every fetch coroutine; the pool is behind a mutex that is never
+// held across a suspension point.
+
+#include "engine/crawl/options.hpp"
+#include "engine/net/http_client.hpp"
+#include "engine/resilience/proxy_pool.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+namespace harvest::metrics {
+struct crawl_metrics;
+class counter;
+class gauge;
+}  // namespace harvest::metrics
+
+namespace harvest::crawl {
+
+class proxy_set {
+  public:
+    // `metrics` may be null; it must outlive this set. Throws std::invalid_argument on a bad
+    // ban_body regex (the config loader has checked it already).
+    proxy_set(const proxy_options& options, const breaker_options& breaker,
+              metrics::crawl_metrics* metrics, std::uint64_t seed);
+
+    bool empty() const noexcept { return proxies_.empty(); }
+
+    // One attempt of `request` through the proxies, trying another proxy after a proxy
+    // failure or a ban, each proxy at most once. `origin` is the target's (host:port), the key
+    // of the bench and of sticky_per_host; `session_key` that of sticky_per_session (a crawl
+    // without sessions passes nullopt). When no proxy is usable the attempt fails with
+    // proxy_connect; when every usable one was refused by the target, the last refusal is the
+    // answer.
+    boost::asio::awaitable<boost::system::result<net::http_response>> fetch(
+        net::http_client& client, net::http_request request,
+        std::shared_ptr<const http_options> options, std::chrono::steady_clock::time_point deadline,
+        std::string origin, std::optional<std::uint64_t> session_key);
+
+    // The verdict an answer gives the proxy that carried it (ban statuses and body).
+    bool is_ban(const net::http_response& response) const;
+
+  private:
+    struct cells {
+        metrics::counter* ok = nullptr;
+        metrics::counter* banned = nullptr;
+        metrics::counter* connect = nullptr;
+        metrics::counter* auth = nullptr;
+        metrics::counter* tunnel = nullptr;
+        metrics::counter* error = nullptr;
+        metrics::gauge* state = nullptr;
+    };
+
+    void record(const resilience::proxy_choice& choice, const std::string& origin,
+                resilience::proxy_result result, metrics::counter* cell);
+
+    std::vector<std::shared_ptr<const core::proxy_url>> proxies_;
+    std::vector<unsigned> ban_status_;
+    std::optional<std::regex> ban_body_;
+    std::vector<cells> cells_;
+    std::mutex mutex_;  // guards pool_
+    resilience::proxy_pool pool_;
+};
+
+}  // namespace harvest::crawl

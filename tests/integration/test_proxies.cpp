@@ -126,14 +126,18 @@ struct tinyproxy {
 // dante on a free port, without authentication, as the user running the test (no user.*
 // settings: it never switches users); logs each connection it carried.
 struct dante {
-    explicit dante(const fs::path& dir) : dir(dir), port(free_port()) {
+    // `method`: "none", or "username" (RFC 1929, checked against the system's users).
+    explicit dante(const fs::path& dir, const std::string& method = "none")
+        : dir(dir), port(free_port()) {
         fs::create_directories(dir);
-        const std::string conf = "logoutput: " + (dir / "danted.log").string() +
-                                 "\ninternal: 127.0.0.1 port = " + std::to_string(port) +
-                                 "\nexternal: 127.0.0.1\nclientmethod: none\nsocksmethod: none\n"
-                                 "client pass {\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}\n"
-                                 "socks pass {\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n"
-                                 "  command: connect\n  log: connect disconnect\n}\n";
+        const std::string conf =
+            "logoutput: " + (dir / "danted.log").string() +
+            "\ninternal: 127.0.0.1 port = " + std::to_string(port) +
+            "\nexternal: 127.0.0.1\nclientmethod: none\nsocksmethod: " + method +
+            "\n"
+            "client pass {\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}\n"
+            "socks pass {\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n"
+            "  command: connect\n  log: connect disconnect\n}\n";
         write_file(dir / "danted.conf", conf);
         process = std::make_unique<daemon_process>(
             std::vector<std::string>{"danted", "-f", (dir / "danted.conf").string(), "-N", "1"},
@@ -339,6 +343,27 @@ TEST_CASE(
     std::this_thread::sleep_for(200ms);
     CHECK(d.connections_to(f.nginx->port()) >= 2);
     CHECK(d.connections_to(f.nginx->tls_port()) >= 2);
+}
+
+TEST_CASE("proxies: a SOCKS5 proxy that refuses our user/pass gives proxy_auth",
+          "[integration][proxy]") {
+    // 6 products: fewer than circuit_breaker.min_calls, so each meets the refusal itself.
+    proxy_fixture f(6);
+    dante d(f.tmp / "dante", "username");
+    REQUIRE(d.process->ready());
+    const auto result =
+        f.run(f.yaml(f.nginx->base_url(),
+                     {"socks5h://nobody:not-the-password@127.0.0.1:" + std::to_string(d.port)},
+                     "socksauth.jsonl"),
+              "socksauth.jsonl");
+    INFO(describe(result));
+    CHECK(read_jsonl(f.tmp / "socksauth.jsonl").empty());
+    const auto kinds = f.error_kinds("socksauth.jsonl");
+    CHECK(kinds.size() == 6);
+    CHECK(std::all_of(kinds.begin(), kinds.end(),
+                      [](const std::string& kind) { return kind == "proxy_auth"; }));
+    CHECK(product_requests(*f.nginx) == 0);
+    CHECK(result.err.find("not-the-password") == std::string::npos);
 }
 
 TEST_CASE("proxies: a proxy killed mid-crawl is skipped and every URL is emitted once",

@@ -52,9 +52,12 @@ enum class failure_kind : std::uint8_t {
                     // no proxy was usable for the host (every one open or benched)
     proxy_auth,     // the proxy refused our credentials (407, SOCKS5 user/pass rejected)
     proxy_tunnel,   // CONNECT refused (non-2xx) or a SOCKS5 failure reply or malformed answer
+    // Rendering (render: on a rule): the page was fetched, the browser could not render it.
+    render_timeout,  // render.timeout ran out before the page was ready (wait_for) and read
+    render_crash,    // the browser crashed or hung on every attempt (render.max_attempts)
 };
 
-inline constexpr std::array<std::string_view, 28> failure_kind_names{
+inline constexpr std::array<std::string_view, 30> failure_kind_names{
     "connect",
     "dns",
     "tls_handshake",
@@ -83,8 +86,10 @@ inline constexpr std::array<std::string_view, 28> failure_kind_names{
     "proxy_connect",
     "proxy_auth",
     "proxy_tunnel",
+    "render_timeout",
+    "render_crash",
 };
-static_assert(failure_kind_names.size() == static_cast<std::size_t>(failure_kind::proxy_tunnel) + 1,
+static_assert(failure_kind_names.size() == static_cast<std::size_t>(failure_kind::render_crash) + 1,
               "one name per failure_kind");
 
 // The name users see, e.g. "retries_exhausted". Out-of-range values give "unknown".

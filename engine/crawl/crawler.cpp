@@ -7,6 +7,7 @@
 #include "engine/crawl/host_gauges.hpp"
 #include "engine/crawl/http_cache.hpp"
 #include "engine/crawl/proxy_set.hpp"
+#include "engine/crawl/renderer.hpp"
 #include "engine/crawl/robots_fetch.hpp"
 #include "engine/crawl/shared_backend.hpp"
 #include "engine/crawl/sitemap.hpp"
@@ -30,6 +31,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <regex>
 #include <unordered_map>
 
 namespace harvest::crawl {
@@ -114,6 +116,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         if (options.http_cache.mode != http_cache_options::kind::off) {
             cache = std::make_unique<http_cache>(cache_dir(options), options.http_cache.max_size);
         }
+        for (const auto& rule : options.render_rules) {
+            // Validated by the config loader; searched like an extract rule's match.
+            render_patterns.emplace_back(rule.match, std::regex::ECMAScript);
+        }
         if (metrics != nullptr) {
             // At 0 from the start, cache on or off, like every series of metrics.md: a query
             // over them has data, and a rate starts from a known value.
@@ -159,6 +165,27 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     metrics::counter* cache_hit = nullptr;         // harvest_http_cache_total cells
     metrics::counter* cache_not_modified = nullptr;
     metrics::counter* cache_miss = nullptr;
+    std::shared_ptr<page_renderer> renderer;  // null: nothing is rendered
+    std::vector<std::regex> render_patterns;  // options.render_rules' matches, in order
+
+    // The render options of the first rule whose match is in the page's final URL, for an HTML
+    // page (or one that does not say what it is); null when it is not rendered.
+    const render_options* render_options_for(const std::string& url,
+                                             const net::http_response& response) const {
+        if (!renderer || render_patterns.empty()) {
+            return nullptr;
+        }
+        const auto type = response.header("Content-Type");
+        if (!type.empty() && type.find("html") == std::string_view::npos) {
+            return nullptr;
+        }
+        for (std::size_t i = 0; i < render_patterns.size(); ++i) {
+            if (std::regex_search(url, render_patterns[i])) {
+                return &options.render_rules[i].options;
+            }
+        }
+        return nullptr;
+    }
 
     void wake() { timer.cancel(); }
 
@@ -490,6 +517,31 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         done.outcome.status = outcome.status;
         done.outcome.error = outcome.error;
 
+        bool rendered_page = false;
+        if (done.decision.what == resilience::verdict::success) {
+            const std::string& page_url =
+                result->final_url.empty() ? request.http.url : result->final_url;
+            if (const auto* render = self->render_options_for(page_url, *result)) {
+                // The page came through the host's guard like any other; the browser gets these
+                // bytes for it and fetches only what the page itself asks for.
+                render_input page{page_url, result->status,
+                                  std::string(result->header("Content-Type")),
+                                  std::move(result->body)};
+                render_options how = *render;
+                render_outcome rendered = co_await self->renderer->render(std::move(page), how);
+                if (rendered.failure) {
+                    // The host answered well (its guard hears a success in complete()); the page
+                    // could not be rendered.
+                    done.decision = resilience::decision{};
+                    done.decision.what = resilience::verdict::fail;
+                    done.decision.failure = *rendered.failure;
+                    result->body.clear();
+                } else {
+                    result->body = std::move(rendered.html);
+                    rendered_page = true;
+                }
+            }
+        }
         if (done.decision.what == resilience::verdict::success) {
             // The breaker hears of a success as soon as it is known, not after the page went
             // through the sink: of a burst of answers, the failures (which skip the sink) would
@@ -505,6 +557,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 read_sitemap(result->body, *host.http, done);
             }
             fetched_page page{request, std::move(*result), std::chrono::system_clock::now()};
+            page.rendered = rendered_page;
             page.unchanged = unchanged;
             page.emit_unchanged = self->options.http_cache.emit_unchanged;
             if (const auto target = redirect_claim_needed(*self, page)) {
@@ -776,6 +829,10 @@ void crawler::set_shared_backend(std::shared_ptr<shared_backend> backend) {
             }
         }};
     impl_->shared->start(impl_->strand, std::move(local));
+}
+
+void crawler::set_renderer(std::shared_ptr<page_renderer> renderer) {
+    impl_->renderer = std::move(renderer);
 }
 
 crawler::~crawler() = default;

@@ -25,6 +25,7 @@ struct crawl_metrics;
 namespace harvest::crawl {
 
 class shared_backend;
+class page_renderer;
 
 class crawler {
   public:
@@ -37,6 +38,9 @@ class crawler {
     // Distributed crawl (before run()): new requests go to `backend`, which leases them back;
     // the local frontier stops deduplicating (the backend does it cluster-wide).
     void set_shared_backend(std::shared_ptr<shared_backend> backend);
+    // Rendering (before run()): pages matching options.render_rules go through `renderer`
+    // after they were fetched and before the sink reads them. Without one, nothing is rendered.
+    void set_renderer(std::shared_ptr<page_renderer> renderer);
     ~crawler();
     crawler(const crawler&) = delete;
     crawler& operator=(const crawler&) = delete;

@@ -179,6 +179,38 @@ struct http_cache_options {
     bool emit_unchanged = true;
 };
 
+// A rule's `render:` (docs/config.md, "Rendering"): how a page is rendered in headless Chromium
+// before its items and links are read.
+struct render_options {
+    enum class wait { load, network_idle, selector };
+    wait wait_for = wait::load;
+    std::string selector;         // wait::selector: a CSS selector that must match an element
+    milliseconds timeout{15000};  // navigation to serialized DOM; past it: render_timeout
+    // Resource types that never leave the browser (Fetch.failRequest): image, font, media,
+    // stylesheet, as CDP's Network.ResourceType names them.
+    std::vector<std::string> block{"image", "font", "media"};
+    bool scroll = false;  // scroll to the bottom until the page stops growing (lazy lists)
+};
+
+// Which pages are rendered: an extract rule's `match` (empty = every page) and its options.
+struct render_rule {
+    std::string match;  // ECMAScript regex searched in the URL
+    render_options options;
+};
+
+// `render:` at the top level: the browser pool (engine/render/browser_pool.hpp).
+struct render_pool_options {
+    std::string chromium = "/usr/bin/chromium";
+    unsigned browsers = 1;
+    unsigned tabs_per_browser = 4;
+    unsigned pages_per_tab = 100;           // a tab is closed and opened anew after this many
+    std::uint64_t max_rss = 2048ull << 20;  // a browser's processes together; restarted past it
+    milliseconds start_timeout{20000};      // a browser that does not answer by then is killed
+    // A browser command (not a page's script) unanswered this long: the browser is hung.
+    milliseconds command_timeout{10000};
+    unsigned max_attempts = 3;  // a page whose browser crashed is tried this often in all
+};
+
 // Everything the engine needs to run a crawl, apart from seeds and pipelines.
 // proxy_rotation: which proxy an attempt goes through (resilience/proxy_pool.hpp).
 enum class proxy_rotation { round_robin, random, sticky_per_host, sticky_per_session };
@@ -214,6 +246,9 @@ struct crawl_options {
     milliseconds metrics_linger{30000};
     frontier_options frontier;
     proxy_options proxy;
+    // Pages rendered in headless Chromium, first matching rule wins; empty = none.
+    std::vector<render_rule> render_rules;
+    render_pool_options render;
 };
 
 // The `hosts:` entry of an origin: "host:port" first, then "host"; null when neither is there.

@@ -33,6 +33,8 @@ struct fetched_page {
     // `emit_unchanged` is false (http.cache.unchanged: skip); its links are followed either way.
     bool unchanged = false;
     bool emit_unchanged = true;
+    // render: `response.body` is the DOM headless Chromium built from the fetched page.
+    bool rendered = false;
 };
 
 // A request given up for good: one line of the error stream.

@@ -92,7 +92,25 @@ crawl_metrics::crawl_metrics(registry& reg_in, std::size_t host_label_limit)
           {"proxy", "outcome"})),
       proxy_state(reg_in.add_gauge("harvest_proxy_state",
                                    "Each proxy's circuit breaker: 0 closed, 1 half-open, 2 open.",
-                                   {"proxy"})) {}
+                                   {"proxy"})),
+      render_inflight(reg_in.add_gauge("harvest_render_inflight",
+                                       "Pages being rendered in headless Chromium (render:).", {})),
+      render_duration(reg_in.add_histogram(
+          "harvest_render_duration_seconds",
+          "Time to render a page: a free tab, navigation, the wait, the serialized DOM.", {},
+          default_latency_buckets())),
+      renders(reg_in.add_counter("harvest_renders_total",
+                                 "Pages rendered, by result: ok, render_timeout, render_crash.",
+                                 {"result"})),
+      browser_restarts(reg_in.add_counter(
+          "harvest_browser_restarts_total",
+          "Browsers killed and started again, by reason: crash, hang, memory, recycle.",
+          {"reason"})),
+      render_subrequests(reg_in.add_counter(
+          "harvest_render_subrequests_total",
+          "Requests of rendered pages' sub-resources, by action: sent, blocked (render.block), "
+          "refused (egress guard).",
+          {"action"})) {}
 
 host_cells crawl_metrics::for_host(std::string_view host) {
     const std::string_view label = hosts.admit(host);

@@ -74,6 +74,12 @@ struct crawl_metrics {
     // error through the proxy)
     counter_family& proxy_requests;  // harvest_proxy_requests_total{proxy, outcome}
     gauge_family& proxy_state;       // harvest_proxy_state{proxy}: 0 closed, 1 half-open, 2 open
+    // Rendering (render: rules; engine/render/browser_pool.hpp).
+    gauge_family& render_inflight;       // harvest_render_inflight{}
+    histogram_family& render_duration;   // harvest_render_duration_seconds{}
+    counter_family& renders;             // harvest_renders_total{result}
+    counter_family& browser_restarts;    // harvest_browser_restarts_total{reason}
+    counter_family& render_subrequests;  // harvest_render_subrequests_total{action}
 };
 
 }  // namespace harvest::metrics

@@ -1,6 +1,6 @@
-// `harvest fetch URL [--config FILE] [--extract] [--body | -o FILE]`: one request through the
-// whole stack (rate limits, retries, breaker, decoding), printed as JSON on stdout; with --body
-// its decoded body goes to stdout (the JSON to stderr), with -o FILE to that file.
+// `harvest fetch URL [--config FILE] [--extract] [--render] [--body | -o FILE]`: one request
+// through the whole stack (rate limits, retries, breaker, decoding), printed as JSON on stdout;
+// with --body its decoded body goes to stdout (the JSON to stderr), with -o FILE to that file.
 
 #include "cli/run_command.hpp"
 
@@ -71,6 +71,10 @@ int fetch_url(const fetch_arguments& args) {
             return exit_usage;
         }
     }
+    if (args.render) {
+        // Last: a config rule that renders this page keeps its own wait and timeout.
+        config.crawl.render_rules.push_back(crawl::render_rule{});
+    }
     // One URL fetched to look at it: always from the network, and nothing left behind.
     config.crawl.http_cache.mode = crawl::http_cache_options::kind::off;
     // Opened (and truncated) before the request: a path that cannot be written is a bad
@@ -88,9 +92,15 @@ int fetch_url(const fetch_arguments& args) {
     crawl::seed_spec seed;
     seed.url = args.url;
     // The engine as `harvest run` builds it, on one thread, into the sink above.
-    auto probe = session::crawl_session::probe(std::move(config), {seed}, sink);
+    std::optional<session::crawl_session> probe;
+    try {
+        probe.emplace(session::crawl_session::probe(std::move(config), {seed}, sink));
+    } catch (const session::session_error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return exit_cannot_start;
+    }
     const auto started = std::chrono::steady_clock::now();
-    probe.run(nullptr);
+    probe->run(nullptr);
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
@@ -114,6 +124,7 @@ int fetch_url(const fetch_arguments& args) {
         out["headers"] = std::move(headers);
         out["wire_bytes"] = response.wire_bytes;
         out["body_bytes"] = response.body.size();
+        out["rendered"] = sink->page->rendered;
         out["response_seconds"] = std::chrono::duration<double>(response.elapsed).count();
         if (extractors) {
             std::vector<pipelines::item> items;

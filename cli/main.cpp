@@ -103,6 +103,7 @@ constexpr const char* fetch_examples =
     "  harvest fetch https://shop.example/robots.txt\n"
     "  harvest fetch https://shop.example/p/42 --config crawl.yaml --extract\n"
     "  harvest fetch https://shop.example/p/42 --body | grep -o '<h1[^<]*'\n"
+    "  harvest fetch https://spa.example/p/42 --render --body | grep -o '<h1[^<]*'\n"
     "  harvest fetch https://shop.example/api/products/B0A1B2C3D4.json --set "
     "http.timeouts.total=5s -o B0A1B2C3D4.json\n";
 constexpr const char* serve_examples =
@@ -163,6 +164,9 @@ int main(int argc, char** argv) {
     fetch->add_option("--set", fetch_args.overrides, "override a config key: KEY=VALUE");
     fetch->add_flag("--extract", fetch_args.extract,
                     "also print the items the config's extract rules emit");
+    fetch->add_flag("--render", fetch_args.render,
+                    "render the page in headless Chromium (render: of the config's rules, or "
+                    "the defaults); the body is the rendered DOM");
     fetch->add_flag("--body", fetch_args.body,
                     "print the decoded response body on stdout (any status); the JSON goes to "
                     "stderr");

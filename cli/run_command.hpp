@@ -25,6 +25,7 @@ struct run_arguments {
 };
 
 struct fetch_arguments {
+    bool render = false;  // --render: the rendered DOM (engine/render)
     std::string url;
     std::string config_path;  // optional: its rules, limits, retries and extractors
     std::vector<std::string> overrides;

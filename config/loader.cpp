@@ -14,6 +14,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -1088,13 +1089,106 @@ std::string xpath_expression(const reader& r, const node& n, const std::string& 
     return xpath;
 }
 
+// A rule's `render:` true, false, or {wait_for, timeout, block, scroll}; nothing for false.
+std::optional<crawl::render_options> read_render_rule(const reader& r, const node& n,
+                                                      const std::string& path) {
+    crawl::render_options options;
+    if (n.type == node::kind::scalar) {
+        if (r.boolean(n, path)) {
+            return options;
+        }
+        return std::nullopt;
+    }
+    if (n.type != node::kind::map) {
+        r.expected(n, path, "true, false or a map like {wait_for: \"#products\", timeout: 15s}");
+    }
+    section s(r, n, path, {"wait_for", "timeout", "block", "scroll"});
+    if (const auto* v = s.get("wait_for")) {
+        const auto& text = r.text(*v, s.path_of("wait_for"));
+        if (text == "load") {
+            options.wait_for = crawl::render_options::wait::load;
+        } else if (text == "network_idle") {
+            options.wait_for = crawl::render_options::wait::network_idle;
+        } else {
+            // Anything else is a CSS selector, checked as the extractors would compile it.
+            options.selector = css_selector(r, *v, s.path_of("wait_for"));
+            options.wait_for = crawl::render_options::wait::selector;
+        }
+    }
+    if (const auto* v = s.get("timeout")) {
+        options.timeout = r.duration(*v, s.path_of("timeout"), true);
+    }
+    if (const auto* v = s.get("block")) {
+        static constexpr auto kinds =
+            std::to_array<std::string_view>({"image", "font", "media", "stylesheet"});
+        options.block.clear();
+        const auto& items = r.list(*v, s.path_of("block"));
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            const auto index =
+                r.choice(items[i], s.path_of("block") + "." + std::to_string(i), kinds);
+            options.block.emplace_back(kinds[index]);
+        }
+    }
+    if (const auto* v = s.get("scroll")) {
+        options.scroll = r.boolean(*v, s.path_of("scroll"));
+    }
+    return options;
+}
+
+// `render:` at the top level: the browser pool every rendering rule shares.
+void read_render_pool(const reader& r, const node& n, crawl::render_pool_options& pool) {
+    section s(r, n, "render",
+              {"chromium", "browsers", "tabs_per_browser", "pages_per_tab", "max_rss",
+               "start_timeout", "command_timeout", "max_attempts"});
+    r.attempt([&] {
+        if (const auto* v = s.get("chromium")) {
+            pool.chromium = r.resolve_path(r.text(*v, s.path_of("chromium")));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("browsers")) {
+            pool.browsers = r.count(*v, s.path_of("browsers"), 1);
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("tabs_per_browser")) {
+            pool.tabs_per_browser = r.count(*v, s.path_of("tabs_per_browser"), 1);
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("pages_per_tab")) {
+            pool.pages_per_tab = r.count(*v, s.path_of("pages_per_tab"), 1);
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("max_rss")) {
+            pool.max_rss = r.size(*v, s.path_of("max_rss"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("start_timeout")) {
+            pool.start_timeout = r.duration(*v, s.path_of("start_timeout"), true);
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("command_timeout")) {
+            pool.command_timeout = r.duration(*v, s.path_of("command_timeout"), true);
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("max_attempts")) {
+            pool.max_attempts = r.count(*v, s.path_of("max_attempts"), 1);
+        }
+    });
+}
+
 std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n) {
     std::vector<pipelines::follow_rule> rules;
     const auto& items = r.list(n, "follow");
     for (std::size_t i = 0; i < items.size(); ++i) {
         r.attempt([&] {
             const std::string path = "follow." + std::to_string(i);
-            section s(r, items[i], path, {"css", "xpath", "allow", "deny", "max_depth"});
+            section s(r, items[i], path, {"css", "xpath", "allow", "deny", "max_depth", "render"});
             pipelines::follow_rule rule;
             const auto* css = s.get("css");
             const auto* xpath = s.get("xpath");
@@ -1115,6 +1209,9 @@ std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n) 
             }
             if (const auto* v = s.get("max_depth")) {
                 rule.max_depth = r.count(*v, s.path_of("max_depth"));
+            }
+            if (const auto* v = s.get("render")) {
+                rule.render = read_render_rule(r, *v, s.path_of("render"));
             }
             rules.push_back(std::move(rule));
         });
@@ -1321,11 +1418,18 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
             // A vector, not an initializer_list: a braced list in a conditional expression dies at
             // the end of that expression.
             const std::vector<std::string_view> keys =
-                product      ? std::vector<std::string_view>{"match", "type", "sources", "fields",
-                                                             "required"}
-                : has_fields ? std::vector<std::string_view>{"match", "type", "fields", "required"}
-                             : std::vector<std::string_view>{"match", "type", "schema", "required"};
+                product ? std::vector<std::string_view>{"match",  "type",     "sources",
+                                                        "fields", "required", "render"}
+                : rule.type == pipelines::extract_type::json
+                    ? std::vector<std::string_view>{"match", "type", "fields", "required"}
+                : has_fields
+                    ? std::vector<std::string_view>{"match", "type", "fields", "required", "render"}
+                    : std::vector<std::string_view>{"match", "type", "schema", "required",
+                                                    "render"};
             section s(r, items[i], path, keys);
+            if (const auto* v = s.get("render")) {
+                rule.render = read_render_rule(r, *v, s.path_of("render"));
+            }
             if (const auto* v = s.get("match")) {
                 rule.match = r.regex(*v, s.path_of("match"));
             }
@@ -1833,6 +1937,30 @@ void read_fetch_sections(const reader& r, const section& top, crawl_config& conf
             check->extract_errors += check->problems.size() - before;
         }
     }
+    if (const auto* v = top.get("render")) {
+        r.attempt([&] { read_render_pool(r, *v, crawl.render); });
+    }
+    // The pages to render: extract rules' matches first (in order), then every page for a
+    // follow rule that renders.
+    for (const auto& rule : config.extract) {
+        if (rule.render) {
+            crawl.render_rules.push_back(crawl::render_rule{rule.match, *rule.render});
+        }
+    }
+    for (const auto& rule : config.follow) {
+        if (rule.render) {
+            crawl.render_rules.push_back(crawl::render_rule{"", *rule.render});
+            break;
+        }
+    }
+    if (r.checking() != nullptr && !crawl.render_rules.empty() &&
+        ::access(crawl.render.chromium.c_str(), X_OK) != 0) {
+        const auto* where = top.key_origin("render");
+        r.report(where != nullptr ? *where : top.self().where,
+                 "rules render pages, but Chromium is not at " + crawl.render.chromium +
+                     " (render.chromium); install it (apt install chromium) or set "
+                     "render.chromium to the browser's path");
+    }
 }
 
 // The fields every item of `rule` may have (docs/items.md), or nothing when they cannot be known.
@@ -1898,7 +2026,7 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
     section top(r, root, "",
                 {"name", "seeds", "engine", "http", "rate_limit", "retry", "circuit_breaker",
                  "hosts", "follow", "extract", "outputs", "metrics", "state", "frontier", "proxies",
-                 "proxies_file", "proxy_rotation", "proxy_ban", "proxy_rate_limit"});
+                 "proxies_file", "proxy_rotation", "proxy_ban", "proxy_rate_limit", "render"});
     crawl_config config;
     config.source_path = source_name;
     auto& crawl = config.crawl;

@@ -3,6 +3,7 @@
 // Plain values filled by the config module; the pipelines compile them into extractors and
 // outputs.
 
+#include "engine/crawl/options.hpp"
 #include "engine/net/sender_options.hpp"
 
 #include <chrono>
@@ -59,6 +60,9 @@ struct extract_rule {
     // product: the merge order, first non-null value per field (jsonld, microdata, html).
     std::vector<extract_type> sources{extract_type::jsonld, extract_type::microdata,
                                       extract_type::html};
+    // render: the pages it matches are rendered in headless Chromium first (the crawl's
+    // render_rules are made of these; the extractor reads the rendered DOM like any page).
+    std::optional<crawl::render_options> render;
 };
 
 struct follow_rule {
@@ -67,6 +71,8 @@ struct follow_rule {
     std::vector<std::string> allow;  // regexes on the URL path
     std::vector<std::string> deny;
     unsigned max_depth = 0;  // 0 = no limit of its own
+    // render: every page's links are read from its rendered DOM (follow rules read every page).
+    std::optional<crawl::render_options> render;
 };
 
 enum class output_type { jsonl, csv, sqlite, webhook };

@@ -19,6 +19,7 @@ PACKAGES=(
   cmake g++ make python3 curl python3-parsel time valgrind
   clang-14 libclang-rt-14-dev clang-format-14
   dpkg-dev pandoc   # the .deb's Depends (dpkg-shlibdeps) and the man page (docs/cli.md -> harvest.1)
+  chromium          # render: rules (headless, driven over the DevTools pipe) and their tests
 )
 BOOST_VERSION_HEADER=/usr/include/boost/version.hpp
 BOOST_WANTED=108100

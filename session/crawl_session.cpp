@@ -8,6 +8,7 @@
 #include "engine/metrics/process_metrics.hpp"
 #include "engine/metrics/registry.hpp"
 #include "engine/redis/redis_backend.hpp"
+#include "engine/render/browser_pool.hpp"
 #include "pipelines/outputs/error_stream.hpp"
 #include "pipelines/outputs/output.hpp"
 #include "pipelines/pipeline_sink.hpp"
@@ -132,9 +133,12 @@ asio::awaitable<void> settle_and_linger(crawl_end& end, std::function<int()> set
 }
 
 asio::awaitable<void> run_to_end(crawl::crawler& crawler, metrics_endpoint* endpoint,
-                                 crawl_end& end, std::function<int()> settle,
-                                 std::chrono::milliseconds linger) {
+                                 render::browser_pool* renderer, crawl_end& end,
+                                 std::function<int()> settle, std::chrono::milliseconds linger) {
     co_await crawler.run();
+    if (renderer != nullptr) {
+        co_await renderer->close();  // no browser outlives the crawl (nor waits for the linger)
+    }
     auto on_strand = settle_and_linger(end, std::move(settle), linger);
     co_await asio::co_spawn(end.linger_timer.get_executor(), std::move(on_strand),
                             asio::use_awaitable);
@@ -193,6 +197,7 @@ struct crawl_session::impl {
     std::shared_ptr<pipelines::pipeline_sink> pipeline;  // null for a probe
     std::shared_ptr<redis::redis_backend> shared;
     std::unique_ptr<metrics_endpoint> endpoint;
+    std::shared_ptr<render::browser_pool> renderer;  // render: rules only
     std::unique_ptr<crawl::crawler> crawler;
     std::optional<asio::signal_set> signals;
     std::function<void(const boost::system::error_code&, int)> on_signal;
@@ -201,6 +206,7 @@ struct crawl_session::impl {
 
     void open();
     void handle_signals();
+    void start_renderer(metrics::crawl_metrics* crawl_metrics);
 };
 
 void crawl_session::impl::open() {
@@ -320,6 +326,7 @@ void crawl_session::impl::open() {
     crawler =
         std::make_unique<crawl::crawler>(io, config.crawl, pipeline, std::move(seeds),
                                          endpoint ? &endpoint->crawl : nullptr, journal.get());
+    start_renderer(endpoint ? &endpoint->crawl : nullptr);
     if (shared) {
         crawler->set_shared_backend(shared);
     }
@@ -329,6 +336,22 @@ void crawl_session::impl::open() {
     if (options.handle_signals) {
         handle_signals();
     }
+}
+
+// render: rules: the browser pool, refused at once when there is no browser to start.
+void crawl_session::impl::start_renderer(metrics::crawl_metrics* crawl_metrics) {
+    if (config.crawl.render_rules.empty()) {
+        return;
+    }
+    if (!render::chromium_available(config.crawl.render.chromium)) {
+        throw session_error(session_error::kind::cannot_start,
+                            "harvest: cannot start: rules render pages, but Chromium is not at " +
+                                config.crawl.render.chromium +
+                                " (render.chromium); install it (apt install chromium)");
+    }
+    renderer = std::make_shared<render::browser_pool>(io.get_executor(), config.crawl.render,
+                                                      crawl_metrics);
+    crawler->set_renderer(renderer);
 }
 
 // First SIGINT/SIGTERM: drain. Second: on_second_signal. Once the crawl is over, any signal
@@ -380,6 +403,7 @@ crawl_session crawl_session::probe(config::crawl_config config, std::vector<craw
     auto state = std::make_unique<impl>(std::move(config), std::move(options), 1);
     state->crawler = std::make_unique<crawl::crawler>(
         state->io, state->config.crawl, std::move(out), crawl::seed_stream(std::move(seeds)));
+    state->start_renderer(nullptr);
     return crawl_session(std::move(state));
 }
 
@@ -413,7 +437,8 @@ int crawl_session::run(std::function<int(const session_end&)> settle) {
     };
     std::exception_ptr failure;
     asio::co_spawn(s.io,
-                   run_to_end(*s.crawler, s.endpoint.get(), s.end, std::move(settle_now), linger),
+                   run_to_end(*s.crawler, s.endpoint.get(), s.renderer.get(), s.end,
+                              std::move(settle_now), linger),
                    [&](const std::exception_ptr& error) {
                        failure = error;
                        s.io.stop();  // leaves the signal_set's wait behind: nothing runs it

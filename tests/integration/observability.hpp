@@ -55,16 +55,21 @@ inline constexpr const char* proxy_row = "Proxies";
 inline std::vector<metric_spec> load_metric_specs(
     metric_section section = metric_section::every_crawl) {
     std::string text = read_file(source_dir() / "docs" / "metrics.md");
-    const auto split = text.find("\n## Workers of a distributed crawl");
-    const auto proxies = text.find("\n## Crawls with proxies");
+    // Each section ends at the next heading (a later one, such as rendering, is neither's).
+    const auto section_text = [&text](std::string_view heading) {
+        const auto start = text.find(heading);
+        if (start == std::string::npos) {
+            return std::string();
+        }
+        const auto next = text.find("\n## ", start + 1);
+        return text.substr(start, next == std::string::npos ? std::string::npos : next - start);
+    };
     if (section == metric_section::every_crawl) {
-        text = text.substr(0, std::min(split, proxies));
+        text = text.substr(0, text.find("\n## "));
     } else if (section == metric_section::distributed_workers) {
-        text = split == std::string::npos
-                   ? std::string()
-                   : text.substr(split, proxies > split ? proxies - split : std::string::npos);
+        text = section_text("\n## Workers of a distributed crawl");
     } else {
-        text = proxies == std::string::npos ? std::string() : text.substr(proxies);
+        text = section_text("\n## Crawls with proxies");
     }
     std::vector<metric_spec> specs;
     std::istringstream lines(text);

@@ -189,39 +189,40 @@ TEST_CASE("a page renders from the bytes given, and the browser never fetches th
     CHECK(metrics.renders.with({"ok"}).value() >= 1);
 }
 
-TEST_CASE("blocked resource types never leave the browser", "[unit][render]") {
-    asio::io_context io;
-    browser_pool pool(io.get_executor(), pool_options());
-    listener origin;
-    listener images;
-    const std::string body = "<html><body><img src=\"" + images.url("/a.png") + "\"><img src=\"" +
-                             images.url("/b.png") + "\"><p id=done>x</p></body></html>";
-    const auto rendered = render_one(io, pool, page(origin.url("/p.html"), body), render_options{});
-    REQUIRE(!rendered.failure.has_value());
-    CHECK(pool.blocked_requests() == 2);
-    CHECK(images.accepted() == 0);
-}
-
-TEST_CASE("the egress guard refuses a page's requests to disallowed addresses in the browser",
+TEST_CASE("blocked resource types and refused addresses never leave the browser",
           "[unit][render]") {
     asio::io_context io;
     browser_pool pool(io.get_executor(), pool_options());
     listener origin;
+    listener images;
     listener forbidden;
     const int forbidden_port = forbidden.port();
+    // The service's egress guard asks the same question (net::client_options::allow_endpoint).
     pool.set_endpoint_filter([forbidden_port](const asio::ip::address&, unsigned short port) {
         return port != forbidden_port;
     });
-    const std::string body = "<html><body><script>fetch('" + forbidden.url("/secret") +
-                             "', {mode: 'no-cors'}).then(() => 'sent', () => 'refused')"
-                             ".then(r => { document.body.dataset.r = r; });</script></body></html>";
-    const auto rendered =
-        render_one(io, pool, page(origin.url("/p.html"), body), selector("body[data-r]"));
-    INFO(rendered.html);
-    REQUIRE(!rendered.failure.has_value());
-    CHECK(rendered.html.find("data-r=\"refused\"") != std::string::npos);
+
+    const std::string with_images = "<html><body><img src=\"" + images.url("/a.png") +
+                                    "\"><img src=\"" + images.url("/b.png") +
+                                    "\"><p id=done>x</p></body></html>";
+    const auto shown =
+        render_one(io, pool, page(origin.url("/p.html"), with_images), render_options{});
+    REQUIRE(!shown.failure.has_value());
+    CHECK(pool.blocked_requests() == 2);
+    CHECK(images.accepted() == 0);
+
+    const std::string calling_out =
+        "<html><body><script>fetch('" + forbidden.url("/secret") +
+        "', {mode: 'no-cors'}).then(() => 'sent', () => 'refused')"
+        ".then(r => { document.body.dataset.r = r; });</script></body></html>";
+    const auto refused =
+        render_one(io, pool, page(origin.url("/q.html"), calling_out), selector("body[data-r]"));
+    INFO(refused.html);
+    REQUIRE(!refused.failure.has_value());
+    CHECK(refused.html.find("data-r=\"refused\"") != std::string::npos);
     CHECK(pool.refused_requests() == 1);
     CHECK(forbidden.accepted() == 0);
+    CHECK(origin.accepted() == 0);
 }
 
 TEST_CASE("a script that never ends fails as render_timeout; the next page renders",

@@ -104,8 +104,7 @@ crawl_metrics::crawl_metrics(registry& reg_in, std::size_t host_label_limit)
                                  {"result"})),
       browser_restarts(reg_in.add_counter(
           "harvest_browser_restarts_total",
-          "Browsers killed and started again, by reason: crash, hang, memory, recycle.",
-          {"reason"})),
+          "Browsers killed and started again, by reason: crash, hang, memory.", {"reason"})),
       render_subrequests(reg_in.add_counter(
           "harvest_render_subrequests_total",
           "Requests of rendered pages' sub-resources, by action: sent, blocked (render.block), "

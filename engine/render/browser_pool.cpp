@@ -555,7 +555,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
     // ---- browsers ------------------------------------------------------------------------
 
     // Kills `b`'s process group, fails its calls and forgets its tabs. `reason` (crash, hang,
-    // memory, recycle) is counted as a restart; empty = the pool is closing.
+    // memory) is counted as a restart; empty = the pool is closing.
     void kill_browser(browser& b, std::string_view reason) {
         if (!b.alive && b.pid <= 0) {
             return;

@@ -116,6 +116,7 @@ int fetch_url(const fetch_arguments& args) {
         out["status"] = response.status;
         out["final_url"] = response.final_url;
         out["redirects"] = response.redirects;
+        out["protocol"] = response.protocol;
         boost::json::array headers;
         for (const auto& [name, value] : response.headers) {
             headers.push_back(

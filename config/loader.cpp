@@ -611,8 +611,8 @@ crawl::http_cache_options read_http_cache(const reader& r, const node& n, const 
 crawl::http_options read_http(const reader& r, const node& n, const std::string& path,
                               crawl::http_options http,
                               crawl::http_cache_options* cache = nullptr) {
-    std::vector<std::string_view> keys{"timeouts",   "max_body", "max_redirects",
-                                       "decompress", "headers",  "tls"};
+    std::vector<std::string_view> keys{"timeouts", "max_body", "max_redirects", "decompress",
+                                       "headers",  "tls",      "version"};
     if (cache != nullptr) {
         keys.emplace_back("cache");
     }
@@ -639,6 +639,15 @@ crawl::http_options read_http(const reader& r, const node& n, const std::string&
                     *target = r.duration(*d, t.path_of(key), true);
                 }
             }
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("version")) {
+            static constexpr auto versions = std::to_array<std::string_view>({"auto", "1.1", "2"});
+            static constexpr std::array<crawl::http_version, 3> values{
+                crawl::http_version::automatic, crawl::http_version::http1_1,
+                crawl::http_version::http2};
+            http.version = values[r.choice(*v, s.path_of("version"), versions)];
         }
     });
     r.attempt([&] {

@@ -13,8 +13,8 @@ set -euo pipefail
 PACKAGES=(
   libboost1.81-dev libboost-system1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libsimdjson-dev catch2 libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev libmimalloc-dev pkg-config
-  prometheus redis-server nginx wrk nghttp2-client openssl ccache
+  libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev libmimalloc-dev libnghttp2-dev
+  pkg-config prometheus redis-server nginx wrk nghttp2-client nghttp2-server openssl ccache
   tinyproxy dante-server   # proxies for the proxy tests (HTTP + CONNECT, SOCKS5)
   cmake g++ make python3 curl python3-parsel time valgrind
   clang-14 libclang-rt-14-dev clang-format-14

@@ -49,8 +49,16 @@ struct tls_options {
     std::string ca_file;  // empty = system store only
 };
 
+// http.version: which HTTP version requests speak.
+enum class http_version {
+    automatic,  // "auto": TLS ALPN decides (h2 offered first) on https; HTTP/1.1 on http
+    http1_1,    // "1.1": HTTP/1.1 only, no ALPN offered
+    http2,      // "2": h2 on https (ALPN must pick it), h2c with prior knowledge on http
+};
+
 struct http_options {
     timeout_options timeouts;
+    http_version version = http_version::automatic;
     std::uint64_t max_body = 8ull << 20;  // after decoding, and on the wire
     unsigned max_redirects = 5;
     bool gzip = true;  // decompress: [gzip, deflate, br]

@@ -9,6 +9,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
@@ -17,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace boost::asio::ssl {
 class context;
@@ -65,6 +67,7 @@ struct exchange_result {
     bool keep_alive = false;      // the connection may serve another request
     clock::time_point sent;       // when the request started going out
     clock::time_point last_byte;  // when the last body byte arrived
+    bool h2 = false;              // came over HTTP/2
 };
 
 class connection {
@@ -76,6 +79,16 @@ class connection {
     // Still open, not closed by the peer and with no stray bytes waiting: fit for reuse.
     virtual bool reusable() noexcept = 0;
     virtual void close() noexcept = 0;
+
+    // Raw byte I/O for a protocol framed elsewhere (HTTP/2, see h2_session.hpp). With no
+    // timeout: the caller owns the timing. One read and one write may be outstanding at once,
+    // both started from the same strand.
+    virtual boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> read_some(
+        boost::asio::mutable_buffer buffer) = 0;
+    virtual boost::asio::awaitable<boost::system::error_code> write_all(
+        boost::asio::const_buffer buffer) = 0;
+    // The protocol TLS ALPN selected ("h2", "http/1.1"); empty without TLS or ALPN.
+    virtual std::string_view alpn() const noexcept { return {}; }
 };
 
 struct connect_limits {
@@ -95,12 +108,14 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
     const tunnel_request* tunnel);
 
 // Connects and runs the TLS handshake with SNI (for names) and peer + host verification as
-// configured in `context` / `verify`. Errors: connect, timeout, tls_verify, tls_handshake.
-// With `tunnel`, as connect_plain: TLS to `host` then runs inside the tunnel.
+// configured in `context` / `verify`. `alpn` lists the protocols offered, in ALPN wire format
+// (length-prefixed names, preferred first); empty offers none. Errors: connect, timeout,
+// tls_verify, tls_handshake. With `tunnel`, as connect_plain: TLS to `host` then runs inside
+// the tunnel.
 boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_tls(
     boost::asio::any_io_executor executor, std::shared_ptr<boost::asio::ssl::context> context,
     bool verify, std::string host, bool host_is_ip, endpoint_list endpoints, connect_limits limits,
-    const tunnel_request* tunnel);
+    std::string alpn, const tunnel_request* tunnel);
 
 // A client TLS context: TLS 1.2+, and with `verify`, the system store plus `ca_file`.
 // Errors: fetch_error::tls_verify when ca_file cannot be loaded (nothing could be verified).

@@ -27,6 +27,21 @@ class plain_connection final : public connection {
         stream_.socket().close(ignored);
     }
 
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> read_some(
+        boost::asio::mutable_buffer buffer) override {
+        auto [ec, n] = co_await stream_.async_read_some(
+            buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
+        co_return std::make_pair(ec, n);
+    }
+
+    boost::asio::awaitable<boost::system::error_code> write_all(
+        boost::asio::const_buffer buffer) override {
+        auto [ec, n] = co_await boost::asio::async_write(
+            stream_, buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
+        (void)n;
+        co_return ec;
+    }
+
     beast::tcp_stream& stream() noexcept { return stream_; }
 
   private:

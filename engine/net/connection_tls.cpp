@@ -33,3 +33,31 @@ void tls_connection::close() noexcept {
 }
 
 }  // namespace harvest::net::detail
+
+namespace harvest::net::detail {
+
+boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> tls_connection::read_some(
+    boost::asio::mutable_buffer buffer) {
+    auto [ec, n] =
+        co_await stream_.async_read_some(buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
+    co_return std::make_pair(ec, n);
+}
+
+boost::asio::awaitable<boost::system::error_code> tls_connection::write_all(
+    boost::asio::const_buffer buffer) {
+    auto [ec, n] = co_await boost::asio::async_write(
+        stream_, buffer, boost::asio::as_tuple(boost::asio::use_awaitable));
+    (void)n;
+    co_return ec;
+}
+
+std::string_view tls_connection::alpn() const noexcept {
+    const unsigned char* name = nullptr;
+    unsigned int size = 0;
+    // native_handle() is not const in Asio; the SSL object is only read here.
+    SSL_get0_alpn_selected(const_cast<tls_stream&>(stream_).native_handle(), &name, &size);
+    return name == nullptr ? std::string_view{}
+                           : std::string_view(reinterpret_cast<const char*>(name), size);
+}
+
+}  // namespace harvest::net::detail

@@ -8,9 +8,14 @@
 #include "engine/net/decode.hpp"
 #include "engine/net/detail/tunnel.hpp"
 #include "engine/net/dns_cache.hpp"
+#include "engine/net/h2_session.hpp"
 #include "engine/net/url.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -56,8 +61,41 @@ bool is_sendable(const std::pair<std::string, std::string>& header) noexcept {
            name.find_first_of(" \t:") == std::string::npos;
 }
 
+// Requests refused by HTTP/2 servers (GOAWAY, REFUSED_STREAM) go again up to this many sends in
+// all (and within the deadline) before the hop fails with `reset`: a server that keeps refusing
+// is not answering. Generous, because a server that closes connections after a few requests
+// (nginx keepalive_requests) refuses the streams beyond them each time while many requests
+// compete for those few: with 32 in flight and 7 per connection a request is often refused 5
+// times and sometimes more than 10.
+constexpr unsigned max_h2_sends = 32;
+
+// Sends of a request whose connection broke unanswered after the server had spoken HTTP/2
+// (h2_exchange_result::connection_lost): bounded, so a request that kills its server every
+// time fails with `reset` (a few resends, then the retry policy decides).
+constexpr unsigned max_lost_resends = 3;
+
+// What TLS ALPN offers (wire format: length-prefixed names, preferred first).
+std::string alpn_offer(crawl::http_version version) {
+    using namespace std::string_literals;
+    switch (version) {
+        case crawl::http_version::http2:
+            return "\x02h2"s;
+        case crawl::http_version::automatic:
+            return "\x02h2\x08http/1.1"s;
+        case crawl::http_version::http1_1:
+            break;
+    }
+    return {};  // no ALPN, as before HTTP/2 support
+}
+
 bool is_redirect(unsigned status) noexcept {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// An http:// target through an http:// proxy: the request itself goes to the proxy, in
+// absolute form (no tunnel).
+bool is_forwarded(const url_parts& parts, const core::proxy_url* proxy) {
+    return proxy != nullptr && proxy->scheme == core::proxy_scheme::http && !parts.tls;
 }
 
 // A connection through a proxy serves only requests through the same proxy with the same
@@ -135,6 +173,17 @@ struct http_client::impl {
     std::mutex pool_mutex;  // guards idle; never held across co_await
     std::unordered_map<std::string, std::vector<std::unique_ptr<detail::connection>>> idle;
 
+    // What the client knows of an origin's HTTP/2 (pool_key): its session, replaced when it
+    // stops taking streams; whether a fetch is connecting one now (the others wait for it:
+    // one connection per origin); whether ALPN said http/1.1 (the origin is not tried again).
+    struct h2_slot {
+        std::shared_ptr<detail::h2_session> session;
+        bool connecting = false;
+        bool http1_only = false;
+    };
+    std::mutex h2_mutex;  // guards h2_slots; never held across co_await
+    std::unordered_map<std::string, h2_slot> h2_slots;
+
     std::mutex tls_mutex;  // guards tls_contexts
     std::map<std::pair<bool, std::string>, std::shared_ptr<boost::asio::ssl::context>> tls_contexts;
 
@@ -199,6 +248,55 @@ struct http_client::impl {
         return context;
     }
 
+    enum class h2_turn { use_session, connect, use_http1, wait };
+
+    // One look at the origin's slot. `connect` makes the caller the one fetch that connects.
+    h2_turn take_h2_turn(const std::string& key, std::shared_ptr<detail::h2_session>& session) {
+        std::lock_guard lock(h2_mutex);
+        auto& slot = h2_slots[key];
+        if (slot.http1_only) {
+            return h2_turn::use_http1;
+        }
+        if (slot.session && slot.session->usable()) {
+            session = slot.session;
+            return h2_turn::use_session;
+        }
+        slot.session.reset();  // an unusable one ends by itself once its streams are done
+        if (slot.connecting) {
+            return h2_turn::wait;
+        }
+        slot.connecting = true;
+        return h2_turn::connect;
+    }
+
+    // The connecting fetch's result: a session, ALPN's http/1.1, or nothing (failed).
+    void end_h2_connect(const std::string& key, std::shared_ptr<detail::h2_session> session,
+                        bool http1_only) {
+        std::lock_guard lock(h2_mutex);
+        auto& slot = h2_slots[key];
+        slot.connecting = false;
+        slot.session = std::move(session);
+        slot.http1_only = slot.http1_only || http1_only;
+    }
+
+    // Ends the connect turn however the connecting fetch leaves (a failure, or its frame
+    // destroyed at shutdown), so waiters never wait for nothing.
+    struct h2_connect_turn {
+        impl* owner;
+        const std::string* key;
+        bool open = true;
+        void end(std::shared_ptr<detail::h2_session> session, bool http1_only) {
+            if (open) {
+                open = false;
+                owner->end_h2_connect(*key, std::move(session), http1_only);
+            }
+        }
+        ~h2_connect_turn() { end(nullptr, false); }
+        h2_connect_turn(impl* o, const std::string* k) : owner(o), key(k) {}
+        h2_connect_turn(const h2_connect_turn&) = delete;
+        h2_connect_turn& operator=(const h2_connect_turn&) = delete;
+    };
+
     bool allowed(const boost::asio::ip::tcp::endpoint& endpoint) const {
         return !options.allow_endpoint ||
                options.allow_endpoint(endpoint.address(), endpoint.port());
@@ -235,9 +333,11 @@ struct http_client::impl {
     }
 
     // `parts`, `options` and `proxy` are owned by the fetch frame, which awaits this call.
+    // `alpn`: the protocols offered on TLS (detail::connect_tls).
     boost::asio::awaitable<boost::system::result<std::unique_ptr<detail::connection>>> connect(
         const url_parts& parts, const crawl::http_options& options,
-        std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy) {
+        std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy,
+        std::string alpn) {
         std::optional<detail::tunnel_request> tunnel;
         if (proxy != nullptr) {
             auto planned = co_await tunnel_for(parts, *proxy);
@@ -281,7 +381,7 @@ struct http_client::impl {
         }
         co_return co_await detail::connect_tls(executor, std::move(*context), options.tls.verify,
                                                parts.host, parts.host_is_ip, std::move(*endpoints),
-                                               limits, through);
+                                               limits, std::move(alpn), through);
     }
 
     // One hop: a pooled or new connection, one exchange. A reused connection that fails before
@@ -289,21 +389,30 @@ struct http_client::impl {
     // once, on a fresh connection.
     // `parts`, `request` views and `options` live in the fetch frame, which awaits this call
     // (a reference, not a copy of three strings per request).
-    boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
-        const url_parts& parts, detail::wire_request request, const crawl::http_options& options,
-        std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy) {
-        const std::string key = pool_key(parts, options.tls, proxy);
-        const detail::exchange_limits limits{options.timeouts.response_headers,
-                                             options.timeouts.idle_read, deadline,
-                                             options.max_body};
+    // `first`: a connection to use for the first attempt (pooled when `first_reused`, else
+    // fresh from an ALPN that chose http/1.1); null = from the pool or new. `proxy`: null = direct.
+    boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_h1(
+        const std::string& key, const url_parts& parts, detail::wire_request request,
+        detail::exchange_limits limits, const crawl::http_options& options,
+        std::chrono::steady_clock::time_point deadline, std::unique_ptr<detail::connection> first,
+        bool first_reused, const core::proxy_url* proxy) {
         for (int attempt = 0; attempt < 2; ++attempt) {
             std::unique_ptr<detail::connection> conn;
-            if (attempt == 0) {
+            bool reused = false;
+            if (attempt == 0 && first) {
+                reused = first_reused;
+                conn = std::move(first);
+            } else if (attempt == 0) {
                 conn = acquire(key);
+                reused = conn != nullptr;
             }
-            const bool reused = conn != nullptr;
             if (!conn) {
-                auto fresh = co_await connect(parts, options, deadline, proxy);
+                // With http.version auto, a server with h2 is reached here only when its
+                // session could not take the request: this connection stays HTTP/1.1.
+                std::string alpn = parts.tls && options.version == crawl::http_version::automatic
+                                       ? std::string("\x08http/1.1")
+                                       : std::string();
+                auto fresh = co_await connect(parts, options, deadline, proxy, std::move(alpn));
                 if (!fresh) {
                     co_return fresh.error();
                 }
@@ -336,6 +445,127 @@ struct http_client::impl {
         }
         co_return fetch_error::reset;  // the retry on a fresh connection failed the same way
     }
+    // One hop over HTTP/2 when the version and the server say so, else over HTTP/1.1.
+    // `parts`, `method`, `headers`, `body` and `options` live in the fetch frame, which awaits
+    // this call.
+    // `proxy`: null = direct. Through a proxy the request goes over HTTP/1.1 (in a CONNECT or
+    // SOCKS5 tunnel, or in absolute form to an http:// proxy): HTTP/2 is for direct connections.
+    boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
+        const url_parts& parts, const std::string& method, const header_list& headers,
+        const std::string& body, const crawl::http_options& options,
+        std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy) {
+        const std::string key = pool_key(parts, options.tls, proxy);
+        const detail::exchange_limits limits{options.timeouts.response_headers,
+                                             options.timeouts.idle_read, deadline,
+                                             options.max_body};
+        const auto version = options.version;
+        std::unique_ptr<detail::connection> first;
+        bool first_reused = false;
+        if (proxy == nullptr && (version == crawl::http_version::http2 ||
+                                 (version == crawl::http_version::automatic && parts.tls))) {
+            bool resent_after_reset = false;
+            unsigned lost_resends = 0;
+            bool use_http1 = false;
+            // Bounded by max_h2_sends; each turn sends once or returns.
+            for (unsigned sends = 0; sends < max_h2_sends && !use_http1; ++sends) {
+                std::shared_ptr<detail::h2_session> session;
+                h2_turn turn = h2_turn::wait;
+                // Waits while another fetch connects to the origin: polled with a growing
+                // pause (1 to 16 ms; a handshake takes about that long), bounded by the
+                // deadline.
+                for (int pause_ms = 1; (turn = take_h2_turn(key, session)) == h2_turn::wait;
+                     pause_ms = std::min(pause_ms * 2, 16)) {
+                    if (detail::clock::now() >= deadline) {
+                        co_return fetch_error::timeout;
+                    }
+                    boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor);
+                    pause.expires_after(std::chrono::milliseconds(pause_ms));
+                    co_await pause.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+                }
+                if (turn == h2_turn::use_http1) {
+                    use_http1 = true;
+                    break;
+                }
+                const bool reused = turn == h2_turn::use_session;
+                if (turn == h2_turn::connect) {
+                    h2_connect_turn connecting(this, &key);
+                    std::string alpn = alpn_offer(version);
+                    auto fresh = co_await connect(parts, options, deadline, std::move(alpn));
+                    if (!fresh) {
+                        co_return fresh.error();
+                    }
+                    if (parts.tls && (*fresh)->alpn() != "h2") {
+                        if (version == crawl::http_version::http2) {
+                            (*fresh)->close();
+                            co_return fetch_error::protocol;  // http.version "2" needs h2
+                        }
+                        connecting.end(nullptr, true);
+                        first = std::move(*fresh);
+                        use_http1 = true;
+                        break;
+                    }
+                    session = detail::start_h2_session(executor, std::move(*fresh),
+                                                       detail::h2_settings{});
+                    connecting.end(session, false);
+                    if (!session) {
+                        co_return fetch_error::protocol;
+                    }
+                }
+                detail::h2_request request{
+                    method, parts.tls ? "https" : "http", parts.host_header, parts.target, headers,
+                    body};
+                auto sent = co_await session->exchange(std::move(request), limits,
+                                                       options.discard_oversized_body);
+                if (sent.refused) {
+                    if (detail::clock::now() >= deadline) {
+                        co_return fetch_error::timeout;
+                    }
+                    continue;  // the server did not process it: no failure, send it again
+                }
+                if (sent.result.ec) {
+                    // As for HTTP/1.1: a reused connection that dies before answering was
+                    // probably closed while idle; the request goes once more on a fresh one.
+                    if (reused && !resent_after_reset && !sent.result.got_response_bytes &&
+                        sent.result.ec == fetch_error::reset) {
+                        resent_after_reset = true;
+                        continue;
+                    }
+                    if (sent.connection_lost && lost_resends < max_lost_resends) {
+                        ++lost_resends;
+                        continue;
+                    }
+                    co_return sent.result.ec;
+                }
+                sent.result.h2 = true;
+                co_return std::move(sent.result);
+            }
+            if (!use_http1) {
+                co_return fetch_error::reset;  // refused max_h2_sends times
+            }
+            if (!first) {
+                first = acquire(key);
+                first_reused = first != nullptr;
+            }
+        }
+        // An http:// target through an http:// proxy: the absolute form, and the proxy's
+        // credentials on the request itself (RFC 9112 section 3.2.2).
+        std::string bytes;
+        if (is_forwarded(parts, proxy)) {
+            const std::string absolute = "http://" + parts.host_header + parts.target;
+            header_list sent = headers;
+            if (proxy->has_credentials()) {
+                sent.emplace_back("Proxy-Authorization",
+                                  detail::basic_credentials(proxy->user, proxy->password));
+            }
+            bytes = detail::serialize_request(method, absolute, parts.host_header, sent, body);
+        } else {
+            bytes =
+                detail::serialize_request(method, parts.target, parts.host_header, headers, body);
+        }
+        const detail::wire_request wire{bytes, method == "HEAD"};
+        co_return co_await send_h1(key, parts, wire, limits, options, deadline, std::move(first),
+                                   first_reused, proxy);
+    }
 };
 
 http_client::http_client(boost::asio::any_io_executor executor, client_options options)
@@ -343,6 +573,12 @@ http_client::http_client(boost::asio::any_io_executor executor, client_options o
 
 http_client::~http_client() {
     close_idle();
+    std::lock_guard lock(impl_->h2_mutex);
+    for (auto& [key, slot] : impl_->h2_slots) {
+        if (slot.session) {
+            slot.session->close();
+        }
+    }
 }
 
 void http_client::close_idle() {
@@ -350,6 +586,17 @@ void http_client::close_idle() {
     {
         std::lock_guard lock(impl_->pool_mutex);
         idle.swap(impl_->idle);
+    }
+    {
+        // An HTTP/2 session with no stream in flight is idle; one a fetch picks meanwhile
+        // refuses it (nothing sent), and the fetch opens a new one.
+        std::lock_guard lock(impl_->h2_mutex);
+        for (auto& [key, slot] : impl_->h2_slots) {
+            if (slot.session && (slot.session->idle() || !slot.session->usable())) {
+                slot.session->close();
+                slot.session.reset();
+            }
+        }
     }
     for (auto& [key, list] : idle) {
         for (auto& conn : list) {
@@ -415,24 +662,9 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
         if (!detail::is_valid_method(method)) {
             co_return fetch_error::protocol;
         }
-        // An http:// target through an http:// proxy: the absolute form, and the proxy's
-        // credentials on the request itself (RFC 9112 section 3.2.2).
-        const bool forward = proxy && proxy->scheme == core::proxy_scheme::http && !parts->tls;
-        std::string bytes;
-        if (forward) {
-            const std::string absolute = "http://" + parts->host_header + parts->target;
-            header_list sent = headers;
-            if (proxy->has_credentials()) {
-                sent.emplace_back("Proxy-Authorization",
-                                  detail::basic_credentials(proxy->user, proxy->password));
-            }
-            bytes = detail::serialize_request(method, absolute, parts->host_header, sent, body);
-        } else {
-            bytes =
-                detail::serialize_request(method, parts->target, parts->host_header, headers, body);
-        }
-        const detail::wire_request wire{bytes, method == "HEAD"};
-        auto hop = co_await impl_->send_one(*parts, wire, *options, deadline, proxy.get());
+        const bool forward = is_forwarded(*parts, proxy.get());
+        auto hop = co_await impl_->send_one(*parts, method, headers, body, *options, deadline,
+                                            proxy.get());
         if (!hop) {
             co_return hop.error();
         }
@@ -491,6 +723,7 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
         }
         response.body.reserve(response.body.size() + body_padding);
         response.final_url = std::move(url);
+        response.protocol = hop->h2 ? "h2" : "http/1.1";
         response.elapsed = hop->last_byte - *first_sent;
         co_return response;
     }

@@ -1,5 +1,6 @@
 #pragma once
-// HTTP/1.1 client with a keep-alive connection pool per origin, TLS (SNI, peer and host name
+// HTTP/1.1 and HTTP/2 client: a keep-alive connection pool per origin for HTTP/1.1, one
+// multiplexed HTTP/2 session per origin (engine/net/h2_session.hpp), TLS (SNI, peer and host name
 // verification), every timeout of `http.timeouts`, redirects and content decoding.
 //
 // Thread-safety: one client is shared by every fetch coroutine of a crawl, whatever thread
@@ -44,6 +45,8 @@ struct http_response {
     std::uint64_t wire_bytes = 0;  // body bytes received before decoding, all hops
     unsigned redirects = 0;
     std::chrono::steady_clock::duration elapsed{};  // first request sent .. last body byte
+    // The protocol of the last hop, as ALPN names it: "http/1.1" or "h2".
+    std::string_view protocol = "http/1.1";
 
     // Value of the first header with this name (ASCII case-insensitive); empty if absent.
     std::string_view header(std::string_view name) const noexcept;

@@ -61,7 +61,7 @@ boost::system::result<std::shared_ptr<ssl::context>> make_tls_context(bool verif
 boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_tls(
     boost::asio::any_io_executor executor, std::shared_ptr<ssl::context> context, bool verify,
     std::string host, bool host_is_ip, endpoint_list endpoints, connect_limits limits,
-    const tunnel_request* tunnel) {
+    std::string alpn, const tunnel_request* tunnel) {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     auto step = clamp_timeout(limits.connect, limits.deadline);
@@ -90,6 +90,11 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
     SSL* handle = conn->stream().native_handle();
     // SNI carries names only (RFC 6066); an IP literal is checked against the IP SANs.
     if (!host_is_ip && SSL_set_tlsext_host_name(handle, host.c_str()) != 1) {
+        co_return fetch_error::tls_handshake;
+    }
+    if (!alpn.empty() &&
+        SSL_set_alpn_protos(handle, reinterpret_cast<const unsigned char*>(alpn.data()),
+                            static_cast<unsigned int>(alpn.size())) != 0) {
         co_return fetch_error::tls_handshake;
     }
     if (verify) {

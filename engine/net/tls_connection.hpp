@@ -25,6 +25,11 @@ class tls_connection final : public connection {
                                                      exchange_limits limits) override;
     bool reusable() noexcept override;
     void close() noexcept override;
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> read_some(
+        boost::asio::mutable_buffer buffer) override;
+    boost::asio::awaitable<boost::system::error_code> write_all(
+        boost::asio::const_buffer buffer) override;
+    std::string_view alpn() const noexcept override;
 
     tls_stream& stream() noexcept { return stream_; }
 

@@ -408,6 +408,26 @@ TEST_CASE("decompress: [] turns decoding off; headers replace the defaults", "[u
     CHECK(c.crawl.http.headers.empty());
 }
 
+TEST_CASE("http.version: auto by default, \"1.1\" or \"2\" quoted or not; others are errors",
+          "[unit][h2]") {
+    using harvest::crawl::http_version;
+    CHECK(parse(config_test::minimal).crawl.http.version == http_version::automatic);
+    CHECK(parse(config_test::minimal + "http: {version: auto}\n").crawl.http.version ==
+          http_version::automatic);
+    CHECK(parse(config_test::minimal + "http: {version: \"1.1\"}\n").crawl.http.version ==
+          http_version::http1_1);
+    CHECK(parse(config_test::minimal + "http: {version: 1.1}\n").crawl.http.version ==
+          http_version::http1_1);
+    CHECK(parse(config_test::minimal + "http: {version: 2}\n").crawl.http.version ==
+          http_version::http2);
+    CHECK(parse(config_test::minimal, {"http.version=2"}).crawl.http.version ==
+          http_version::http2);
+    config_test::check_error(config_test::minimal + "http:\n  version: \"2.0\"\n", 5, 12,
+                             "'http.version' must be one of");
+    config_test::check_error(config_test::minimal + "http:\n  version: [2]\n", 5, 12,
+                             "'http.version' must be one of");
+}
+
 TEST_CASE("relative paths resolve against the config folder; absolute ones stay", "[unit]") {
     const std::string yaml =
         "name: t\nseeds:\n  - urls_file: lists/../urls.txt\n"

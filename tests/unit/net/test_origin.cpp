@@ -76,6 +76,18 @@ class socket_peer final : public peer {
         return req;
     }
 
+    std::optional<std::string> read_exact(std::size_t n) override {
+        // Bounded: every iteration reads bytes or returns.
+        while (pending_.size() < n) {
+            if (!read_more()) {
+                return std::nullopt;
+            }
+        }
+        std::string out = pending_.substr(0, n);
+        pending_.erase(0, n);
+        return out;
+    }
+
     bool write(std::string_view bytes) override {
         boost::system::error_code ec;
         if (tls_) {

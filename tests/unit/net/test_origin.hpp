@@ -38,6 +38,9 @@ class peer {
     virtual ~peer() = default;
     // The next request on this connection; nothing on EOF, error or shutdown.
     virtual std::optional<received_request> read_request() = 0;
+    // Exactly `n` raw bytes (after what read_request left unread): for protocols other than
+    // HTTP/1.1, such as HTTP/2 frames. Nothing on EOF, error or shutdown.
+    virtual std::optional<std::string> read_exact(std::size_t n) = 0;
     // Writes all bytes; false if the client is gone.
     virtual bool write(std::string_view bytes) = 0;
     virtual void close() = 0;  // FIN

@@ -18,6 +18,7 @@ PACKAGES=(
   tinyproxy dante-server   # proxies for the proxy tests (HTTP + CONNECT, SOCKS5)
   cmake g++ make python3 curl python3-parsel time valgrind
   clang-14 libclang-rt-14-dev clang-format-14
+  publicsuffix      # the Public Suffix List the cookie jar refuses Domain= suffixes by
   dpkg-dev pandoc   # the .deb's Depends (dpkg-shlibdeps) and the man page (docs/cli.md -> harvest.1)
   chromium          # render: rules (headless, driven over the DevTools pipe) and their tests
 )

@@ -21,6 +21,13 @@ struct crawl_request {
     // the same request are neutral (a URL that keeps failing is one bad URL, not a host
     // failing again and again). Kept by the journal (journaled again when set) and the spill.
     bool breaker_failure_counted = false;
+    // The session (identity: cookie jar, User-Agent) the request belongs to, 0 .. sessions.count
+    // - 1. Seeds are spread over the sessions, followed links keep their parent's. A proxy
+    // chooser that keeps one exit per session (sticky_per_session) reads it here.
+    std::uint32_t session = 0;
+    // 1 + the index of the `follow` rule whose link this is (its meta goes into the page's
+    // items); 0 for seeds, sitemap entries and rule-less links.
+    std::uint32_t follow_rule = 0;
 };
 
 }  // namespace harvest::crawl

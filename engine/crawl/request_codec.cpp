@@ -16,7 +16,11 @@ static_assert(std::numeric_limits<unsigned>::max() == std::numeric_limits<std::u
 
 constexpr std::uint8_t flag_sitemap = 1u << 0;
 constexpr std::uint8_t flag_failed_once = 1u << 1;  // crawl_request::breaker_failure_counted
-constexpr std::uint8_t known_flags = flag_sitemap | flag_failed_once;
+// Set when the request names a session or a follow rule: two varints follow the idempotency
+// key. Unset (every request of a one-session crawl without follow headers or meta), the
+// encoding is byte for byte what Harvest wrote before sessions.
+constexpr std::uint8_t flag_identity = 1u << 2;
+constexpr std::uint8_t known_flags = flag_sitemap | flag_failed_once | flag_identity;
 
 constexpr std::size_t max_varint_bytes = 10;
 // Headers reserved up front at most: a count is checked against the bytes left (each header
@@ -65,7 +69,8 @@ std::int64_t backoff_ns(const crawl_request& r) noexcept {
 
 std::uint8_t flags_of(const crawl_request& r) noexcept {
     return static_cast<std::uint8_t>((r.sitemap ? flag_sitemap : 0) |
-                                     (r.breaker_failure_counted ? flag_failed_once : 0));
+                                     (r.breaker_failure_counted ? flag_failed_once : 0) |
+                                     (r.session != 0 || r.follow_rule != 0 ? flag_identity : 0));
 }
 
 // Bounds-checked reading; the first failure is kept and every later read returns nothing.
@@ -190,7 +195,11 @@ std::size_t encoded_size(const crawl_request& r) noexcept {
     for (const auto& [name, value] : r.http.headers) {
         n += str_size(name) + str_size(value);
     }
-    return n + str_size(r.http.body) + str_size(r.idempotency_key);
+    n += str_size(r.http.body) + str_size(r.idempotency_key);
+    if (r.session != 0 || r.follow_rule != 0) {
+        n += varint_size(r.session) + varint_size(r.follow_rule);
+    }
+    return n;
 }
 
 void encode(const crawl_request& r, std::string& out) {
@@ -215,6 +224,10 @@ void encode(const crawl_request& r, std::string& out) {
     }
     p = write_str(p, r.http.body);
     p = write_str(p, r.idempotency_key);
+    if (r.session != 0 || r.follow_rule != 0) {
+        p = write_varint(p, r.session);
+        p = write_varint(p, r.follow_rule);
+    }
     assert(p == out.data() + start + size);
 }
 
@@ -258,6 +271,10 @@ decoded decode(std::string_view bytes) {
     }
     r.http.body = in.str();
     r.idempotency_key = in.str();
+    if ((flags & flag_identity) != 0) {
+        r.session = in.u32_varint();
+        r.follow_rule = in.u32_varint();
+    }
     if (in.ok() && in.remaining() != 0) {
         in.fail(decode_error::trailing_bytes);
     }

@@ -10,13 +10,16 @@
 // Format version 1, little-endian, every field always present:
 //
 //     u8      version (1)
-//     u8      flags: bit 0 sitemap, bit 1 breaker_failure_counted; other bits are an error
+//     u8      flags: bit 0 sitemap, bit 1 breaker_failure_counted, bit 2 identity; other bits
+//             are an error
 //     u64     fingerprint (fixed width: it is a hash, a varint would only grow it)
 //     varint  depth, varint attempt (each at most UINT32_MAX)
 //     varint  previous_backoff in nanoseconds, zig-zag encoded (any int64)
 //     str     method, str url
 //     varint  header count, then count x (str name, str value)
 //     str     body, str idempotency key
+//     [varint session, varint follow_rule]   only with flag bit 2 (each at most UINT32_MAX);
+//             records written before sessions have neither and read as session 0, rule 0
 //
 // varint = unsigned LEB128, at most 10 bytes; str = varint byte length, then the bytes (any
 // bytes, NUL and non-UTF-8 included). A future version changes the first byte; it must never be

@@ -27,7 +27,8 @@ bool same(const crawl_request& a, const crawl_request& b) {
            a.http.headers == b.http.headers && a.http.body == b.http.body && a.depth == b.depth &&
            a.attempt == b.attempt && a.previous_backoff == b.previous_backoff &&
            a.idempotency_key == b.idempotency_key && a.fingerprint == b.fingerprint &&
-           a.sitemap == b.sitemap && a.breaker_failure_counted == b.breaker_failure_counted;
+           a.sitemap == b.sitemap && a.breaker_failure_counted == b.breaker_failure_counted &&
+           a.session == b.session && a.follow_rule == b.follow_rule;
 }
 
 std::string encoded(const crawl_request& r) {
@@ -104,6 +105,10 @@ crawl_request random_request(std::mt19937_64& rng) {
     r.fingerprint = rng();
     r.sitemap = (rng() & 1) != 0;
     r.breaker_failure_counted = (rng() & 1) != 0;
+    if ((rng() & 1) != 0) {
+        r.session = random_unsigned(rng);
+        r.follow_rule = random_unsigned(rng);
+    }
     return r;
 }
 
@@ -219,6 +224,37 @@ TEST_CASE("request_codec's layout is version 1 as documented", "[unit]") {
     CHECK(codec::version != '{');
 }
 
+TEST_CASE("request_codec carries a request's session and follow rule, old records read as 0",
+          "[unit][session]") {
+    crawl_request r;
+    r.http.url = "u";
+    const std::string plain = encoded(r);
+    // No session, no rule: the bytes of the release before sessions (flags 0, nothing after).
+    CHECK(plain == std::string("\x01\x00"                   // version, flags
+                               "\0\0\0\0\0\0\0\0"           // fingerprint
+                               "\x00\x00\x00"               // depth, attempt, backoff
+                               "\x03GET\x01u\x00\x00\x00",  // method .. key
+                               22));
+    const auto old = codec::decode(plain);
+    REQUIRE(old.ok());
+    CHECK(old.request.session == 0);
+    CHECK(old.request.follow_rule == 0);
+
+    r.session = 300;
+    r.follow_rule = 2;
+    const std::string bytes = encoded(r);
+    CHECK(bytes[1] == '\x04');
+    CHECK(bytes.substr(22) == std::string("\xac\x02\x02"));
+    const auto back = codec::decode(bytes);
+    REQUIRE(back.ok());
+    CHECK(back.request.session == 300);
+    CHECK(back.request.follow_rule == 2);
+    // The flag without its two numbers is a truncated record.
+    std::string cut = plain;
+    cut[1] = '\x04';
+    CHECK(codec::decode(cut).error == decode_error::truncated);
+}
+
 TEST_CASE("request_codec rejects every truncation and every corrupted field", "[unit]") {
     const crawl_request r = sample();
     const std::string bytes = encoded(r);
@@ -248,7 +284,7 @@ TEST_CASE("request_codec rejects every truncation and every corrupted field", "[
     }
     SECTION("the flags") {
         std::string bad = bytes;
-        bad[1] = '\x04';
+        bad[1] = '\x08';
         CHECK(codec::decode(bad).error == decode_error::unknown_flags);
         bad[1] = '\x83';
         CHECK(codec::decode(bad).error == decode_error::unknown_flags);

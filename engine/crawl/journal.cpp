@@ -275,6 +275,15 @@ void journal::admit(const crawl_request& request) {
     }
 }
 
+void journal::save_cookies(std::uint32_t session, std::string_view jar) {
+    std::lock_guard lock(append_mutex_);
+    check_usable_locked();
+    journal_format::encode_cookies(buffer_, session, jar);
+    if (buffer_.size() >= options_.admit_buffer_bytes) {
+        write_buffer_locked();
+    }
+}
+
 void journal::commit(std::span<const std::uint64_t> completed_fingerprints,
                      std::span<const output_offset> offsets) {
     std::lock_guard sync_lock(sync_mutex_);
@@ -413,6 +422,9 @@ void journal::compact_locked() {
         for (const auto& r : state.pending) {
             encode_admit(out, r);
             drain(std::size_t{4} << 20);
+        }
+        for (const auto& [session, jar] : state.cookies) {
+            journal_format::encode_cookies(out, session, jar);
         }
         journal_format::encode_checkpoint(out, state.completed_count, state.output_offsets);
         if (state.clean_end) {

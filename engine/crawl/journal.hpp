@@ -57,6 +57,8 @@ struct journal_state {
     // commits win). Empty if nothing was ever committed. An output not named here has nothing
     // committed: truncate it to 0 on resume.
     std::map<std::string, std::uint64_t> output_offsets;
+    // Per session: its cookie jar as last saved (cookie_jar::encode bytes).
+    std::map<std::uint32_t, std::string> cookies;
     // The last record is a finish(): the previous run ended cleanly.
     bool clean_end = false;
 
@@ -96,7 +98,9 @@ struct journal_options {
 // resume. Corrupt or foreign journals throw std::runtime_error when opened or replayed.
 class journal {
   public:
-    static constexpr std::uint32_t format_version = 2;         // what this Harvest writes
+    // 3 adds the sessions' cookie jars (an older Harvest refuses it by its header rather than
+    // stopping its replay at the first jar).
+    static constexpr std::uint32_t format_version = 3;         // what this Harvest writes
     static constexpr std::uint32_t oldest_format_version = 1;  // the oldest it replays
     static constexpr std::string_view file_name = "journal.log";
 
@@ -126,6 +130,10 @@ class journal {
     // the buffered admits durable. May compact the journal afterwards (journal_options).
     void commit(std::span<const std::uint64_t> completed_fingerprints,
                 std::span<const output_offset> offsets);
+
+    // Records one session's cookie jar (cookie_jar::encode bytes), replacing the one saved
+    // before; buffered like admit(), written at the next commit. Thread-safe like admit().
+    void save_cookies(std::uint32_t session, std::string_view jar);
 
     // Records a clean end (all done, or a clean stop after draining) and fdatasyncs.
     void finish();

@@ -240,6 +240,13 @@ void encode_empty(std::string& out, record_type type) {
     rec.finish();
 }
 
+void encode_cookies(std::string& out, std::uint32_t session, std::string_view jar) {
+    record_writer rec(out, record_type::cookies);
+    put_u32(out, session);
+    out.append(jar);
+    rec.finish();
+}
+
 // ---- decoding --------------------------------------------------------------------------------
 
 bool decode_header(const unsigned char* payload, std::size_t size, header& out) {
@@ -304,6 +311,14 @@ bool state_builder::apply(record_type type, const unsigned char* payload, std::s
             return apply_seen(payload, size);
         case record_type::checkpoint:
             return apply_checkpoint(payload, size);
+        case record_type::cookies:
+            if (size < 4) {
+                return false;
+            }
+            // Kept as bytes: the crawler decodes them (a jar it cannot read is dropped there).
+            state_.cookies[get_u32(payload)] =
+                std::string(reinterpret_cast<const char*>(payload) + 4, size - 4);
+            return true;
         case record_type::header:
         default:
             return false;  // a second header or an unknown type: corrupt

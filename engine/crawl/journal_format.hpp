@@ -29,6 +29,8 @@ enum class record_type : std::uint8_t {
     seen = 5,        // u32 n, n x u64 fp: completed fingerprints, written by compaction
     checkpoint = 6,  // u64 completed count, u32 m, m x (str, u64): closes a compacted prefix
     request = 7,     // a request_codec payload: a request entered the frontier (format 2)
+    cookies = 8,     // u32 session, then a cookie_jar::encode payload: that session's jar now
+                     // (format 3; the last one per session wins)
 };
 
 // Bigger records are corrupt by definition; it also bounds what a flipped length can make
@@ -54,6 +56,7 @@ void encode_seen(std::string& out, std::span<const std::uint64_t> fingerprints);
 void encode_checkpoint(std::string& out, std::uint64_t completed_count,
                        const std::map<std::string, std::uint64_t>& offsets);
 void encode_empty(std::string& out, record_type type);
+void encode_cookies(std::string& out, std::uint32_t session, std::string_view jar);
 
 struct header {
     std::uint32_t version = 0;

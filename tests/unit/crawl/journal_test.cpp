@@ -549,8 +549,8 @@ TEST_CASE("journal refuses another crawl's or an unknown journal", "[unit]") {
         CHECK(read_all(dir.file("journal.log.1")).find("alpha") != std::string::npos);
     }
     SECTION("another format version") {
-        write_all(dir.file("journal.log"), header_bytes(3, "alpha"));
-        CHECK_THROWS_WITH(journal::replay(dir.str(), "alpha"), Catch::Contains("version 3"));
+        write_all(dir.file("journal.log"), header_bytes(4, "alpha"));
+        CHECK_THROWS_WITH(journal::replay(dir.str(), "alpha"), Catch::Contains("version 4"));
         write_all(dir.file("journal.log"), header_bytes(0, "alpha"));
         CHECK_THROWS_WITH(journal::replay(dir.str(), "alpha"), Catch::Contains("version 0"));
         // The crafted header is otherwise right: versions 1 (before request_codec) and 2 are
@@ -559,6 +559,8 @@ TEST_CASE("journal refuses another crawl's or an unknown journal", "[unit]") {
         CHECK(journal::replay(dir.str(), "alpha").format_version == 1);
         write_all(dir.file("journal.log"), header_bytes(2, "alpha"));
         CHECK(journal::replay(dir.str(), "alpha").format_version == 2);
+        write_all(dir.file("journal.log"), header_bytes(3, "alpha"));
+        CHECK(journal::replay(dir.str(), "alpha").format_version == 3);
     }
     SECTION("not a journal at all") {
         write_all(dir.file("journal.log"), "{\"not\": \"a journal\"}\n");

@@ -302,6 +302,23 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
 
 }  // namespace
 
+namespace {
+
+std::vector<boost::json::object> meta_of(const std::vector<follow_rule>& rules) {
+    std::vector<boost::json::object> out;
+    out.reserve(rules.size());
+    for (const auto& rule : rules) {
+        boost::json::object meta;
+        for (const auto& [key, value] : rule.meta) {
+            meta[key] = value;
+        }
+        out.push_back(std::move(meta));
+    }
+    return out;
+}
+
+}  // namespace
+
 pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract_rule> extract,
                              std::vector<output_spec> outputs, std::size_t queue_items)
     : pipeline_sink(std::move(executor), std::move(extract), {}, std::move(outputs), queue_items) {}
@@ -310,6 +327,7 @@ pipeline_sink::pipeline_sink(asio::any_io_executor executor, std::vector<extract
                              std::vector<follow_rule> follow, std::vector<output_spec> outputs,
                              std::size_t queue_items)
     : executor_(std::move(executor)),
+      follow_meta_(meta_of(follow)),
       extractors_(std::move(extract), std::move(follow)),
       output_specs_(std::move(outputs)),
       queue_items_(queue_items == 0 ? 1 : queue_items),
@@ -441,7 +459,15 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
         co_return result;
     }
     // CPU work on the fetching thread, so a single-host crawl still uses every core.
-    extract_outcome outcome = extractors_.extract(page, batch, result.links);
+    extract_outcome outcome = extractors_.extract(page, batch, result.links, result.link_rules);
+    if (page.request.follow_rule != 0 && page.request.follow_rule <= follow_meta_.size()) {
+        const boost::json::object& meta = follow_meta_[page.request.follow_rule - 1];
+        if (!meta.empty()) {
+            for (auto& found : batch) {
+                found["meta"] = meta;
+            }
+        }
+    }
     for (const auto& custom : custom_extractors_) {
         const extractor::result found = custom->extract(page, batch);
         outcome.emitted += found.emitted;

@@ -150,6 +150,9 @@ class pipeline_sink final : public crawl::sink {
     struct state;
 
     boost::asio::any_io_executor executor_;
+    // Per follow rule: its `meta`, put under "meta" in the items of the pages its links lead to.
+    // Declared before extractors_, which takes the rules.
+    std::vector<boost::json::object> follow_meta_;
     extractor_set extractors_;
     std::vector<output_spec> output_specs_;
     std::vector<std::unique_ptr<output>> extra_outputs_;

@@ -73,6 +73,10 @@ struct follow_rule {
     unsigned max_depth = 0;  // 0 = no limit of its own
     // render: every page's links are read from its rendered DOM (follow rules read every page).
     std::optional<crawl::render_options> render;
+    // Sent with the requests of the links this rule finds (after the crawl's http.headers).
+    std::vector<std::pair<std::string, std::string>> headers;
+    // Copied into the items of the pages those links lead to, under "meta" (docs/items.md).
+    std::vector<std::pair<std::string, std::string>> meta;
 };
 
 enum class output_type { jsonl, csv, sqlite, webhook };

@@ -54,6 +54,9 @@ struct failure_record {
 
 struct sink_result {
     std::vector<std::string> links;  // absolute URLs discovered on the page, to follow
+    // Empty, or one per link: 1 + the index of the `follow` rule that found it (its headers go
+    // with the link's request, its meta into the items of the link's page); 0 = no rule.
+    std::vector<std::uint32_t> link_rules;
 };
 
 class sink {

@@ -247,6 +247,13 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page,
 
 extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vector<item>& out,
                                        std::vector<std::string>& links) const {
+    std::vector<std::uint32_t> ignored;
+    return extract(page, out, links, ignored);
+}
+
+extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vector<item>& out,
+                                       std::vector<std::string>& links,
+                                       std::vector<std::uint32_t>& link_rules) const {
     const std::string& url =
         page.response.final_url.empty() ? page.request.http.url : page.response.final_url;
     // The first matching rule per type; the types are independent of each other.
@@ -274,8 +281,9 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
     // tokenizer declines takes the libxml2 path. (A listing page of 50,000 links parsed into a
     // tree costs tens of MB for a moment; the tokenizer keeps only the hrefs.)
     std::optional<std::vector<std::string>> fast_links;
+    std::vector<std::uint32_t> found_rules;
     if (html_body && wants_links) {
-        fast_links = links_fast(page.response.body, url, link_depth);
+        fast_links = links_fast(page.response.body, url, link_depth, found_rules);
     }
     // The html fields of the html rule and of the product rule (its html source).
     std::array<std::optional<boost::json::object>, extract_type_count> fast_fields;
@@ -317,11 +325,14 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
     }
 
     if (wants_links && (fast_links || document)) {
-        auto found = fast_links ? std::move(*fast_links)
-                                : merge_links(link_depth, [&](const link_rule& rule) {
-                                      return rule.links(*document, url);
-                                  });
+        auto found =
+            fast_links
+                ? std::move(*fast_links)
+                : merge_links(
+                      link_depth, [&](const link_rule& rule) { return rule.links(*document, url); },
+                      found_rules);
         outcome.links += found.size();
+        link_rules.insert(link_rules.end(), found_rules.begin(), found_rules.end());
         links.insert(links.end(), std::make_move_iterator(found.begin()),
                      std::make_move_iterator(found.end()));
     }
@@ -329,31 +340,38 @@ extract_outcome extractor_set::extract(const crawl::fetched_page& page, std::vec
 }
 
 template <typename Links>
-std::vector<std::string> extractor_set::merge_links(unsigned link_depth, Links&& links_of) const {
+std::vector<std::string> extractor_set::merge_links(unsigned link_depth, Links&& links_of,
+                                                    std::vector<std::uint32_t>& rules) const {
     std::vector<std::string> merged;
     std::unordered_set<std::string> seen;
-    for (const auto& rule : follow_) {
+    rules.clear();
+    for (std::size_t index = 0; index < follow_.size(); ++index) {
+        const auto& rule = follow_[index];
         if (rule.rule().max_depth != 0 && link_depth > rule.rule().max_depth) {
             continue;
         }
         for (auto& link : links_of(rule)) {
             if (seen.insert(link).second) {
                 merged.push_back(std::move(link));
+                rules.push_back(static_cast<std::uint32_t>(index + 1));
             }
         }
     }
     return merged;
 }
 
-std::optional<std::vector<std::string>> extractor_set::links_fast(std::string_view page,
-                                                                  std::string_view url,
-                                                                  unsigned link_depth) const {
+std::optional<std::vector<std::string>> extractor_set::links_fast(
+    std::string_view page, std::string_view url, unsigned link_depth,
+    std::vector<std::uint32_t>& rules) const {
     bool declined = false;
-    auto merged = merge_links(link_depth, [&](const link_rule& rule) {
-        auto found = declined ? std::nullopt : rule.links_fast(page, url);
-        declined = declined || !found;
-        return found ? std::move(*found) : std::vector<std::string>{};
-    });
+    auto merged = merge_links(
+        link_depth,
+        [&](const link_rule& rule) {
+            auto found = declined ? std::nullopt : rule.links_fast(page, url);
+            declined = declined || !found;
+            return found ? std::move(*found) : std::vector<std::string>{};
+        },
+        rules);
     if (declined) {
         return std::nullopt;
     }

@@ -77,6 +77,11 @@ class extractor_set {
     // The same, and appends the absolute URLs the follow rules find (each once) to `links`.
     extract_outcome extract(const crawl::fetched_page& page, std::vector<item>& out,
                             std::vector<std::string>& links) const;
+    // The same, and for each link appended, 1 + the index of the follow rule that found it
+    // first (its headers and meta go with the link's request).
+    extract_outcome extract(const crawl::fetched_page& page, std::vector<item>& out,
+                            std::vector<std::string>& links,
+                            std::vector<std::uint32_t>& link_rules) const;
 
     std::size_t size() const noexcept { return rules_.size(); }
     std::size_t follow_size() const noexcept { return follow_.size(); }
@@ -85,10 +90,12 @@ class extractor_set {
     // Every applicable follow rule's links, in rule order, each once; `links_of(rule)` gives
     // one rule's.
     template <typename Links>
-    std::vector<std::string> merge_links(unsigned link_depth, Links&& links_of) const;
+    std::vector<std::string> merge_links(unsigned link_depth, Links&& links_of,
+                                         std::vector<std::uint32_t>& rules) const;
     // merge_links on the tree-less path; nullopt when a rule has none or the page is declined.
     std::optional<std::vector<std::string>> links_fast(std::string_view page, std::string_view url,
-                                                       unsigned link_depth) const;
+                                                       unsigned link_depth,
+                                                       std::vector<std::uint32_t>& rules) const;
 
     struct compiled_rule {
         extract_rule rule;

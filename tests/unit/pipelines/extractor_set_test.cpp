@@ -407,6 +407,23 @@ TEST_CASE("follow: links resolved, filtered, deduplicated, fragments dropped",
                                             "http://127.0.0.1/p/p/3.html",
                                             "http://127.0.0.1/catalog/page-2.html"});
     CHECK(outcome.links == 3);
+
+    // Each link's rule: the first (1-based) that found it, with or without the tree.
+    std::vector<std::string> again;
+    std::vector<std::uint32_t> rules;
+    set.extract(html_page("http://127.0.0.1/p/1.html", two_products_page), items, again, rules);
+    CHECK(again == links);
+    CHECK(rules == std::vector<std::uint32_t>{1, 1, 2});
+    follow_rule xpath_product;
+    xpath_product.xpath = "//a[@class='product-link']/@href";
+    const extractor_set tree({}, {next, xpath_product});
+    std::vector<std::string> tree_links;
+    rules.clear();
+    tree.extract(html_page("http://127.0.0.1/p/1.html", two_products_page), items, tree_links,
+                 rules);
+    REQUIRE(rules.size() == tree_links.size());
+    CHECK(rules.front() == 1);
+    CHECK(rules.back() == 2);
 }
 
 TEST_CASE("follow: a rule's max_depth against the page depth + 1", "[unit][extract_set]") {

@@ -892,7 +892,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             if (host->proxies != nullptr) {
                 answer.emplace(co_await host->proxies->fetch(self->client, std::move(request),
                                                              host->http, deadline, host->origin,
-                                                             std::nullopt));
+                                                             std::nullopt, nullptr));
             } else {
                 answer.emplace(
                     co_await self->client.fetch(std::move(request), host->http, deadline));

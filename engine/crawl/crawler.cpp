@@ -464,7 +464,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (self->proxies) {
                 // Sessions (cookie jars) are not part of a crawl yet: no session key.
                 result = co_await self->proxies->fetch(self->client, std::move(sent), host.http,
-                                                       deadline, host.origin, std::nullopt);
+                                                       deadline, host.origin, std::nullopt,
+                                                       nullptr);
             } else {
                 result = co_await self->client.fetch(std::move(sent), host.http, deadline);
             }

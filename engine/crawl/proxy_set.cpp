@@ -96,7 +96,7 @@ void proxy_set::record(const resilience::proxy_choice& choice, const std::string
 asio::awaitable<boost::system::result<net::http_response>> proxy_set::fetch(
     net::http_client& client, net::http_request request,
     std::shared_ptr<const http_options> options, clock::time_point deadline, std::string origin,
-    std::optional<std::uint64_t> session_key) {
+    std::optional<std::uint64_t> session_key, std::shared_ptr<core::cookie_jar> jar) {
     std::vector<std::size_t> tried;
     std::optional<boost::system::result<net::http_response>> last;
     // Bounded: each round either tries a proxy not tried before, or waits (at most
@@ -124,7 +124,7 @@ asio::awaitable<boost::system::result<net::http_response>> proxy_set::fetch(
         const auto choice = *pick.chosen;
         tried.push_back(choice.index);
         const auto& slot = cells_[choice.index];
-        auto result = co_await client.fetch(request, options, deadline, proxies_[choice.index]);
+        auto result = co_await client.fetch(request, options, deadline, proxies_[choice.index], jar);
         if (!result) {
             const auto error = net::fetch_error_of(result.error());
             if (net::is_proxy_error(error)) {

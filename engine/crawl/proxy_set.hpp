@@ -44,11 +44,12 @@ class proxy_set {
     // of the bench and of sticky_per_host; `session_key` that of sticky_per_session (a crawl
     // without sessions passes nullopt). When no proxy is usable the attempt fails with
     // proxy_connect; when every usable one was refused by the target, the last refusal is the
-    // answer.
+    // answer. `jar`: the request's cookie jar (null = none), as net::http_client::fetch.
     boost::asio::awaitable<boost::system::result<net::http_response>> fetch(
         net::http_client& client, net::http_request request,
         std::shared_ptr<const http_options> options, std::chrono::steady_clock::time_point deadline,
-        std::string origin, std::optional<std::uint64_t> session_key);
+        std::string origin, std::optional<std::uint64_t> session_key,
+        std::shared_ptr<core::cookie_jar> jar);
 
     // The verdict an answer gives the proxy that carried it (ban statuses and body).
     bool is_ban(const net::http_response& response) const;

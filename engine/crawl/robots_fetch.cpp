@@ -31,7 +31,7 @@ boost::asio::awaitable<robots_answer> fetch_robots_txt(net::http_client& client,
     boost::system::result<net::http_response> result = net::http_response{};
     if (proxies != nullptr) {
         result = co_await proxies->fetch(client, std::move(request), host.http, deadline,
-                                         host.origin, std::nullopt);
+                                         host.origin, std::nullopt, nullptr);
     } else {
         result = co_await client.fetch(std::move(request), host.http, deadline);
     }

@@ -609,12 +609,13 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
     http_request request, std::shared_ptr<const crawl::http_options> options,
     std::chrono::steady_clock::time_point deadline) {
     // Not a coroutine: the awaitable of the direct fetch itself, no frame in between.
-    return fetch(std::move(request), std::move(options), deadline, nullptr);
+    return fetch(std::move(request), std::move(options), deadline, nullptr, nullptr);
 }
 
 boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
     http_request request, std::shared_ptr<const crawl::http_options> options,
-    std::chrono::steady_clock::time_point deadline, std::shared_ptr<const core::proxy_url> proxy) {
+    std::chrono::steady_clock::time_point deadline, std::shared_ptr<const core::proxy_url> proxy,
+    std::shared_ptr<core::cookie_jar> jar) {
     if (!options) {
         options = std::make_shared<const crawl::http_options>();
     }
@@ -662,9 +663,36 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
         if (!detail::is_valid_method(method)) {
             co_return fetch_error::protocol;
         }
+        // The jar's cookies follow the request's own Cookie header, for this hop only (the next
+        // hop may be another origin): added to `headers` for the send, then taken off again.
+        std::optional<std::size_t> own_cookie_size;  // set: appended to the request's own
+        bool added_cookie = false;
+        if (jar) {
+            const core::cookie_url here{parts->host, parts->target, parts->tls};
+            const std::string cookies = jar->cookie_header(here, std::chrono::system_clock::now());
+            if (!cookies.empty()) {
+                const auto own = std::find_if(headers.begin(), headers.end(), [](const auto& h) {
+                    return iequals(h.first, "Cookie");
+                });
+                if (own != headers.end()) {
+                    own_cookie_size = own->second.size();
+                    own->second.append("; ").append(cookies);
+                } else {
+                    headers.emplace_back("Cookie", cookies);
+                    added_cookie = true;
+                }
+            }
+        }
         const bool forward = is_forwarded(*parts, proxy.get());
         auto hop = co_await impl_->send_one(*parts, method, headers, body, *options, deadline,
                                             proxy.get());
+        if (added_cookie) {
+            headers.pop_back();
+        } else if (own_cookie_size) {
+            const auto own = std::find_if(headers.begin(), headers.end(),
+                                          [](const auto& h) { return iequals(h.first, "Cookie"); });
+            own->second.resize(*own_cookie_size);
+        }
         if (!hop) {
             co_return hop.error();
         }
@@ -675,6 +703,16 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
             first_sent = hop->sent;
         }
         response.wire_bytes += hop->body.size();
+        if (jar) {
+            // Every hop's Set-Cookie counts, a redirect's too (a login's 302 sets the session).
+            const core::cookie_url here{parts->host, parts->target, parts->tls};
+            const auto now = std::chrono::system_clock::now();
+            for (const auto& [name, value] : hop->headers) {
+                if (iequals(name, "Set-Cookie")) {
+                    (void)jar->set_cookie(value, here, now);
+                }
+            }
+        }
 
         const std::string_view location = find_header(hop->headers, "Location");
         if (is_redirect(hop->status) && !location.empty()) {

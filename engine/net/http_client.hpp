@@ -7,6 +7,7 @@
 // runs them. The pool and DNS cache are internally synchronized; no lock is held across a
 // suspension point.
 
+#include "engine/core/cookie_jar.hpp"
 #include "engine/core/proxy_url.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
@@ -77,17 +78,20 @@ class http_client {
     boost::asio::awaitable<boost::system::result<http_response>> fetch(
         http_request request, std::shared_ptr<const crawl::http_options> options,
         std::chrono::steady_clock::time_point deadline);
-
-    // The same request through `proxy` (null = direct). http:// targets through an http://
-    // proxy go in absolute form with Proxy-Authorization; https:// targets through a CONNECT
-    // tunnel, TLS end to end; socks5:// and socks5h:// carry either. The egress hook is asked
-    // for the proxy's addresses, and for the target's when harvest resolves it (socks5).
-    // Pooled connections are keyed by (proxy, origin). Proxy failures come back as
-    // fetch_error::proxy_connect, proxy_auth (a 407 too) and proxy_tunnel.
+    // The same request through `proxy` (null = direct) and with a cookie `jar` (null = no
+    // cookies handled).
+    // - Proxies: http:// targets through an http:// proxy go in absolute form with
+    //   Proxy-Authorization; https:// targets through a CONNECT tunnel, TLS end to end; socks5://
+    //   and socks5h:// carry either. The egress hook is asked for the proxy's addresses, and for
+    //   the target's when harvest resolves it (socks5). Pooled connections are keyed by (proxy,
+    //   origin). Proxy failures come back as fetch_error::proxy_connect, proxy_auth (a 407 too)
+    //   and proxy_tunnel. Through a proxy, requests go over HTTP/1.1.
+    // - Cookies (RFC 6265): every hop, redirects included, sends the jar's cookies for its URL
+    //   (after any Cookie header of the request's own) and stores the hop's Set-Cookie headers.
     boost::asio::awaitable<boost::system::result<http_response>> fetch(
         http_request request, std::shared_ptr<const crawl::http_options> options,
         std::chrono::steady_clock::time_point deadline,
-        std::shared_ptr<const core::proxy_url> proxy);
+        std::shared_ptr<const core::proxy_url> proxy, std::shared_ptr<core::cookie_jar> jar);
 
     // Closes idle pooled connections and refuses nothing: in-flight fetches finish normally.
     void close_idle();

@@ -80,6 +80,8 @@ boost::json::object stats_object(const run_figures& figures) {
     out["dedup_skipped"] = s.dedup_skipped.load();
     out["redirect_duplicates"] = s.redirect_duplicates.load();
     out["robots_disallowed"] = s.robots_disallowed.load();
+    out["sessions"] =
+        boost::json::object{{"logins", s.logins.load()}, {"retired", s.sessions_retired.load()}};
     out["breaker"] = boost::json::object{{"opened", s.breaker_opened.load()},
                                          {"short_circuited", s.short_circuited.load()}};
     out["frontier"] =
@@ -309,6 +311,11 @@ int run_crawl(const run_arguments& args) {
                          "harvest: the Redis frontier failed; this worker's crawl is "
                          "incomplete (its unfinished requests go to the other workers)\n");
             return exit_failed;
+        }
+        if (end.stats != nullptr && !end.stats->login_error.empty()) {
+            std::fprintf(stderr, "harvest: login failed, nothing was crawled: %s\n",
+                         end.stats->login_error.c_str());
+            return exit_login_failed;
         }
         run_figures figures{end.crawl, end.elapsed_seconds, end.stats, end.items, std::string()};
         if (end.stopped) {

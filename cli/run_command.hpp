@@ -13,6 +13,8 @@ inline constexpr int exit_failed = 1;
 inline constexpr int exit_usage = 2;
 inline constexpr int exit_cannot_start = 3;
 inline constexpr int exit_interrupted = 130;
+// `login:` failed for a session: nothing was crawled (docs/cli.md).
+inline constexpr int exit_login_failed = 4;
 
 enum class progress_mode { automatic, always, never };
 

@@ -612,9 +612,10 @@ crawl::http_options read_http(const reader& r, const node& n, const std::string&
                               crawl::http_options http,
                               crawl::http_cache_options* cache = nullptr) {
     std::vector<std::string_view> keys{"timeouts", "max_body", "max_redirects", "decompress",
-                                       "headers",  "tls",      "version"};
+                                       "headers",  "tls",      "version", "cookies"};
     if (cache != nullptr) {
         keys.emplace_back("cache");
+        keys.emplace_back("referer");  // crawl-wide only: links are admitted crawl-wide
     }
     section s(r, n, path, keys);
     if (cache != nullptr) {
@@ -653,6 +654,16 @@ crawl::http_options read_http(const reader& r, const node& n, const std::string&
     r.attempt([&] {
         if (const auto* v = s.get("max_body")) {
             http.max_body = r.size(*v, s.path_of("max_body"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("cookies")) {
+            http.cookies = r.boolean(*v, s.path_of("cookies"));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("referer")) {
+            http.referer = r.boolean(*v, s.path_of("referer"));
         }
     });
     r.attempt([&] {
@@ -1191,13 +1202,111 @@ void read_render_pool(const reader& r, const node& n, crawl::render_pool_options
     });
 }
 
+// follow.N.meta: names to single-line texts, copied into items under "meta".
+std::vector<std::pair<std::string, std::string>> read_meta(const reader& r, const node& n,
+                                                           const std::string& path) {
+    if (n.type != node::kind::map) {
+        r.expected(n, path, "a map of names to texts, like {category: shoes}");
+    }
+    std::vector<std::pair<std::string, std::string>> meta;
+    for (const auto& entry : n.entries) {
+        if (entry.key.empty()) {
+            r.error(entry.key_where, "'" + path + "': a meta name cannot be empty");
+        }
+        meta.emplace_back(entry.key, entry.value.type == node::kind::null
+                                         ? std::string()
+                                         : r.text(entry.value, path + "." + entry.key));
+    }
+    return meta;
+}
+
+// `sessions:` (docs/config.md).
+crawl::session_options read_sessions(const reader& r, const node& n) {
+    crawl::session_options sessions;
+    section s(r, n, "sessions", {"count", "user_agents", "retire_on"});
+    r.attempt([&] {
+        if (const auto* v = s.get("count")) {
+            sessions.count =
+                static_cast<std::uint32_t>(r.integer(*v, s.path_of("count"), 1, 10000));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("user_agents")) {
+            const auto& items = r.list(*v, s.path_of("user_agents"));
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                const std::string item_path = s.path_of("user_agents") + "." + std::to_string(i);
+                const auto& agent = r.text(items[i], item_path);
+                if (agent.empty()) {
+                    r.expected(items[i], item_path, "a User-Agent text, not an empty one");
+                }
+                sessions.user_agents.push_back(agent);
+            }
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("retire_on")) {
+            sessions.retire_on.clear();
+            const auto& items = r.list(*v, s.path_of("retire_on"));
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                sessions.retire_on.push_back(static_cast<unsigned>(r.integer(
+                    items[i], s.path_of("retire_on") + "." + std::to_string(i), 100, 599)));
+            }
+        }
+    });
+    return sessions;
+}
+
+// `login:` (docs/config.md): the requests each session sends before the seeds.
+std::vector<crawl::login_step> read_login(const reader& r, const node& n) {
+    std::vector<crawl::login_step> steps;
+    const auto& items = r.list(n, "login");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        r.attempt([&] {
+            const std::string path = "login." + std::to_string(i);
+            section s(r, items[i], path, {"url", "method", "form", "headers", "expect_cookie"});
+            crawl::login_step step;
+            const auto* url = s.get("url");
+            if (url == nullptr) {
+                r.error(items[i].where, "'" + path +
+                                            "' needs a url: the login form's address, like "
+                                            "https://shop.example/login");
+            }
+            step.url = r.http_url(*url, s.path_of("url"));
+            if (const auto* v = s.get("method")) {
+                step.method = r.method(*v, s.path_of("method"));
+            }
+            if (const auto* v = s.get("form")) {
+                if (v->type != node::kind::map) {
+                    r.expected(*v, s.path_of("form"),
+                               "a map of form fields, like {user: me, password: ${SHOP_PASSWORD}}");
+                }
+                for (const auto& entry : v->entries) {
+                    step.form.emplace_back(
+                        entry.key, entry.value.type == node::kind::null
+                                       ? std::string()
+                                       : r.text(entry.value, s.path_of("form") + "." + entry.key));
+                }
+            }
+            if (const auto* v = s.get("headers")) {
+                step.headers = r.headers(*v, s.path_of("headers"));
+            }
+            if (const auto* v = s.get("expect_cookie")) {
+                step.expect_cookie = r.text(*v, s.path_of("expect_cookie"));
+            }
+            steps.push_back(std::move(step));
+        });
+    }
+    return steps;
+}
+
 std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n) {
     std::vector<pipelines::follow_rule> rules;
     const auto& items = r.list(n, "follow");
     for (std::size_t i = 0; i < items.size(); ++i) {
         r.attempt([&] {
             const std::string path = "follow." + std::to_string(i);
-            section s(r, items[i], path, {"css", "xpath", "allow", "deny", "max_depth", "render"});
+            section s(r, items[i], path,
+                      {"css", "xpath", "allow", "deny", "max_depth", "render", "headers", "meta"});
             pipelines::follow_rule rule;
             const auto* css = s.get("css");
             const auto* xpath = s.get("xpath");
@@ -1221,6 +1330,12 @@ std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n) 
             }
             if (const auto* v = s.get("render")) {
                 rule.render = read_render_rule(r, *v, s.path_of("render"));
+            }
+            if (const auto* v = s.get("headers")) {
+                rule.headers = r.headers(*v, s.path_of("headers"));
+            }
+            if (const auto* v = s.get("meta")) {
+                rule.meta = read_meta(r, *v, s.path_of("meta"));
             }
             rules.push_back(std::move(rule));
         });
@@ -1937,6 +2052,10 @@ void read_fetch_sections(const reader& r, const section& top, crawl_config& conf
     }
     if (const auto* v = top.get("follow")) {
         r.attempt([&] { config.follow = read_follow(r, *v); });
+        crawl.follow_headers.clear();
+        for (const auto& rule : config.follow) {
+            crawl.follow_headers.push_back(rule.headers);
+        }
     }
     if (const auto* v = top.get("extract")) {
         auto* check = r.checking();
@@ -2035,7 +2154,8 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
     section top(r, root, "",
                 {"name", "seeds", "engine", "http", "rate_limit", "retry", "circuit_breaker",
                  "hosts", "follow", "extract", "outputs", "metrics", "state", "frontier", "proxies",
-                 "proxies_file", "proxy_rotation", "proxy_ban", "proxy_rate_limit", "render"});
+                 "proxies_file", "proxy_rotation", "proxy_ban", "proxy_rate_limit", "render",
+                 "sessions", "login"});
     crawl_config config;
     config.source_path = source_name;
     auto& crawl = config.crawl;
@@ -2075,6 +2195,12 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
     }
     if (const auto* v = top.get("frontier")) {
         r.attempt([&] { read_frontier(r, *v, config.crawl); });
+    }
+    if (const auto* v = top.get("sessions")) {
+        r.attempt([&] { crawl.sessions = read_sessions(r, *v); });
+    }
+    if (const auto* v = top.get("login")) {
+        r.attempt([&] { crawl.login = read_login(r, *v); });
     }
     if (auto* check = r.checking()) {
         // harvest run writes the journal (and spills the frontier) there: a shared Redis

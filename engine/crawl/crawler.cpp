@@ -1,5 +1,6 @@
 #include "engine/crawl/crawler.hpp"
 
+#include "engine/core/cookie_jar.hpp"
 #include "engine/core/failure_kind.hpp"
 #include "engine/core/text.hpp"
 #include "engine/crawl/connection_budget.hpp"
@@ -30,6 +31,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <random>
 #include <regex>
 #include <unordered_map>
@@ -88,8 +90,11 @@ struct completion {
     // scheduler strand has claimed the final URL's fingerprint (claim_redirect).
     std::optional<fetched_page> redirected;
     std::uint64_t redirect_target = 0;
-    resilience::attempt_outcome outcome;  // status or error, for the host's guard
-    bool breaker_recorded = false;        // a success: told to the guard before the sink took it
+    resilience::attempt_outcome outcome;    // status or error, for the host's guard
+    bool breaker_recorded = false;          // a success: told to the guard before the sink took it
+    std::vector<std::uint32_t> link_rules;  // per link: 1 + its follow rule (sink_result)
+    std::string page_url;                   // the page's final URL: its links' Referer
+    std::shared_ptr<core::cookie_jar> jar;  // the session jar the attempt used (retirement)
 };
 
 struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
@@ -120,6 +125,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             // Validated by the config loader; searched like an extract rule's match.
             render_patterns.emplace_back(rule.match, std::regex::ECMAScript);
         }
+        setup_identities();
         if (metrics != nullptr) {
             // At 0 from the start, cache on or off, like every series of metrics.md: a query
             // over them has data, and a rate starts from a known value.
@@ -187,7 +193,218 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         return nullptr;
     }
 
+    // One identity per session (`sessions:`): its jar and User-Agent. Read by fetches on any
+    // thread, replaced by the scheduler strand when a session is retired: the vector is guarded
+    // by identities_mutex, and a fetch keeps the shared_ptr it took, so a retired jar lives on
+    // until its last answer (whose cookies go to it, not to the fresh one).
+    struct identity {
+        std::shared_ptr<core::cookie_jar> jar;
+        std::string user_agent;
+    };
+    std::mutex identities_mutex;
+    std::vector<identity> identities;
+    std::uint32_t next_seed_session = 0;            // scheduler strand only
+    std::vector<std::uint64_t> saved_jar_versions;  // scheduler strand only
+    std::vector<bool> retiring;                     // scheduler strand only
+    clock::time_point last_cookie_save{};
+    static constexpr auto cookie_save_interval = std::chrono::seconds(1);
+
+    void setup_identities() {
+        const std::uint32_t count = std::max<std::uint32_t>(1, options.sessions.count);
+        identities.clear();
+        for (std::uint32_t i = 0; i < count; ++i) {
+            identities.push_back(fresh_identity(i));
+        }
+        saved_jar_versions.assign(count, 0);
+        retiring.assign(count, false);
+    }
+
+    identity fresh_identity(std::uint32_t session) const {
+        identity made;
+        made.jar = std::make_shared<core::cookie_jar>();
+        const auto& agents = options.sessions.user_agents;
+        if (!agents.empty()) {
+            made.user_agent = agents[session % agents.size()];
+        }
+        return made;
+    }
+
+    identity identity_of(std::uint32_t session) {
+        const std::lock_guard lock(identities_mutex);
+        return identities[session % identities.size()];
+    }
+
     void wake() { timer.cancel(); }
+
+    // Sessions whose jar came back from the journal (--resume): already logged in.
+    std::vector<bool> restored_sessions;
+
+    // Scheduler strand: the jars that changed since they were last journaled, at most once a
+    // second (`force`: all that changed, now). A resume continues with them, logged in.
+    void save_cookies(clock::time_point now, bool force) {
+        if (state_log == nullptr || !options.http.cookies) {
+            return;
+        }
+        if (!force && now - last_cookie_save < cookie_save_interval) {
+            return;
+        }
+        last_cookie_save = now;
+        for (std::uint32_t i = 0; i < identities.size(); ++i) {
+            const identity who = identity_of(i);
+            // A jar's version and its address: a fresh jar (retirement) starts at version 0.
+            const std::uint64_t mark =
+                who.jar->version() ^ (reinterpret_cast<std::uintptr_t>(who.jar.get()) << 16);
+            if (mark == saved_jar_versions[i]) {
+                continue;
+            }
+            saved_jar_versions[i] = mark;
+            state_log->save_cookies(
+                i, core::cookie_jar::encode(who.jar->cookies(std::chrono::system_clock::now())));
+        }
+    }
+
+    // Scheduler strand: a request of `session` was answered with a retire_on status. Its
+    // identity is replaced by a fresh one (an empty jar; logged in first when `login:` is set),
+    // unless that already happened since the request took its jar.
+    void retire(std::uint32_t session, const std::shared_ptr<core::cookie_jar>& used) {
+        session %= static_cast<std::uint32_t>(identities.size());
+        {
+            const std::lock_guard lock(identities_mutex);
+            if (!used || identities[session].jar != used) {
+                return;
+            }
+        }
+        if (retiring[session]) {
+            return;
+        }
+        stats.sessions_retired.fetch_add(1, std::memory_order_relaxed);
+        spdlog::info("session {} retired (a retire_on status): a fresh one replaces it", session);
+        if (options.login.empty()) {
+            const std::lock_guard lock(identities_mutex);
+            identities[session] = fresh_identity(session);
+            return;
+        }
+        retiring[session] = true;
+        asio::co_spawn(serial_executor(), relogin(shared_from_this(), session, used), log_failure);
+    }
+
+    static asio::awaitable<void> relogin(std::shared_ptr<impl> self, std::uint32_t session,
+                                         std::shared_ptr<core::cookie_jar> old_jar) {
+        identity fresh = self->fresh_identity(session);
+        std::string error = co_await login_session(self, fresh);
+        asio::post(self->strand, [self, session, old_jar, fresh = std::move(fresh),
+                                  error = std::move(error)]() mutable {
+            self->retiring[session] = false;
+            if (!error.empty()) {
+                spdlog::warn("session {}: logging in again failed ({}); it keeps its old identity",
+                             session, error);
+                return;
+            }
+            self->stats.logins.fetch_add(1, std::memory_order_relaxed);
+            const std::lock_guard lock(self->identities_mutex);
+            if (self->identities[session].jar == old_jar) {
+                self->identities[session] = std::move(fresh);
+            }
+        });
+    }
+
+    // application/x-www-form-urlencoded (WHATWG): unreserved bytes as they are, space as '+'.
+    static std::string form_encode(const std::vector<std::pair<std::string, std::string>>& form) {
+        static constexpr char hex[] = "0123456789ABCDEF";
+        std::string out;
+        const auto put = [&out](std::string_view text) {
+            for (const char c : text) {
+                const auto u = static_cast<unsigned char>(c);
+                if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+                    c == '*' || c == '-' || c == '.' || c == '_') {
+                    out.push_back(c);
+                } else if (c == ' ') {
+                    out.push_back('+');
+                } else {
+                    out.push_back('%');
+                    out.push_back(hex[u >> 4]);
+                    out.push_back(hex[u & 0xf]);
+                }
+            }
+        };
+        for (const auto& [name, value] : form) {
+            if (!out.empty()) {
+                out.push_back('&');
+            }
+            put(name);
+            out.push_back('=');
+            put(value);
+        }
+        return out;
+    }
+
+    // The `login:` steps for one identity, in order, with its jar and User-Agent. Sent directly
+    // (not through the frontier: no robots.txt, rate limit or retry; not through `proxies:`). "" when every step
+    // passed (2xx or 3xx after redirects, and its expect_cookie in the jar), else why not.
+    static asio::awaitable<std::string> login_session(std::shared_ptr<impl> self, identity who) {
+        const auto http = std::make_shared<const http_options>(self->options.http);
+        for (std::size_t i = 0; i < self->options.login.size(); ++i) {
+            const login_step& step = self->options.login[i];
+            net::http_request request;
+            request.method = step.method;
+            request.url = step.url;
+            request.headers = step.headers;
+            if (!who.user_agent.empty() && !find_header(request.headers, "User-Agent")) {
+                request.headers.emplace_back("User-Agent", who.user_agent);
+            }
+            if (!step.form.empty()) {
+                request.body = form_encode(step.form);
+                if (!find_header(request.headers, "Content-Type")) {
+                    request.headers.emplace_back("Content-Type",
+                                                 "application/x-www-form-urlencoded");
+                }
+            }
+            const auto deadline = clock::now() + http->timeouts.total;
+            self->stats.requests.fetch_add(1, std::memory_order_relaxed);
+            auto result =
+                co_await self->client.fetch(std::move(request), http, deadline, nullptr, who.jar);
+            const std::string which =
+                "login." + std::to_string(i) + " (" + step.method + " " + step.url + ")";
+            if (!result) {
+                co_return which + ": " + result.error().message();
+            }
+            self->stats.count_response(result->status);
+            if (result->status < 200 || result->status >= 400) {
+                co_return which + ": status " + std::to_string(result->status);
+            }
+            if (!step.expect_cookie.empty()) {
+                const auto cookies = who.jar->cookies(std::chrono::system_clock::now());
+                const bool found = std::any_of(
+                    cookies.begin(), cookies.end(),
+                    [&step](const core::cookie& c) { return c.name == step.expect_cookie; });
+                if (!found) {
+                    co_return which + ": no cookie " + step.expect_cookie + " was set";
+                }
+            }
+        }
+        co_return std::string();
+    }
+
+    // Every session logs in before the first seed is fetched; one failure stops the crawl.
+    static asio::awaitable<void> login_all(std::shared_ptr<impl> self) {
+        if (self->options.login.empty()) {
+            co_return;
+        }
+        for (std::uint32_t i = 0; i < self->identities.size(); ++i) {
+            if (i < self->restored_sessions.size() && self->restored_sessions[i]) {
+                continue;  // --resume: its jar came back from the journal, logged in
+            }
+            const identity who = self->identity_of(i);
+            std::string error = co_await login_session(self, who);
+            if (!error.empty()) {
+                spdlog::error("session {}: login failed: {}", i, error);
+                self->stats.login_error = "session " + std::to_string(i) + ": " + error;
+                co_return;
+            }
+            self->stats.logins.fetch_add(1, std::memory_order_relaxed);
+            spdlog::info("session {} logged in", i);
+        }
+    }
 
     // engine.max_requests reached: no seed or link is admitted any more.
     bool request_limit_reached() const noexcept {
@@ -253,6 +470,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (!next) {
                 break;
             }
+            // Seeds are dealt round-robin over the sessions.
+            next->session = next_seed_session;
+            next_seed_session =
+                (next_seed_session + 1) % static_cast<std::uint32_t>(identities.size());
             admit(std::move(*next), now);
         }
     }
@@ -295,6 +516,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         auto self = shared_from_this();
         for (;;) {
             auto now = clock::now();
+            save_cookies(now, false);
             refill_seeds(now);
             for (auto& request : queue.expire_open_hosts(now)) {
                 if (shared) {
@@ -372,6 +594,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         }
         publish_gauges(clock::now(), true);
+        save_cookies(clock::now(), true);  // before the sink's last commit writes it
         if (shared) {
             shared->close();
         }
@@ -449,7 +672,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
         const bool replay = self->options.http_cache.mode == http_cache_options::kind::replay;
         boost::system::result<net::http_response> result = net::http_response{};
-        bool unchanged = false;  // a 304 answered from the cache
+        std::shared_ptr<core::cookie_jar> done_jar;  // the session's jar this attempt used
+        bool unchanged = false;                      // a 304 answered from the cache
         bool unasked_304 = false;
         if (cached && replay) {
             result = response_of(*cached);
@@ -461,13 +685,23 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (cached) {
                 add_validators(*cached, sent);
             }
+            identity who = self->identity_of(request.session);
+            if (!who.user_agent.empty() && !find_header(sent.headers, "User-Agent")) {
+                sent.headers.emplace_back("User-Agent", who.user_agent);
+            }
+            std::shared_ptr<core::cookie_jar> jar = host.http->cookies ? who.jar : nullptr;
+            done_jar = who.jar;
             if (self->proxies) {
-                // Sessions (cookie jars) are not part of a crawl yet: no session key.
+                // sticky_per_session keys on the session when there are sessions, else on the
+                // host (proxy_set::fetch).
+                const auto session_key = self->options.sessions.count > 1
+                                             ? std::optional<std::uint64_t>(request.session)
+                                             : std::nullopt;
                 result = co_await self->proxies->fetch(self->client, std::move(sent), host.http,
-                                                       deadline, host.origin, std::nullopt,
-                                                       nullptr);
+                                                       deadline, host.origin, session_key, jar);
             } else {
-                result = co_await self->client.fetch(std::move(sent), host.http, deadline);
+                result = co_await self->client.fetch(std::move(sent), host.http, deadline, nullptr,
+                                                     jar);
             }
             if (result) {
                 self->stats.count_response(result->status);
@@ -497,6 +731,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
 
         completion done;
+        done.jar = std::move(done_jar);
         const resilience::attempt_outcome outcome = net::outcome_of(result);
         done.error = outcome.error;
         if (result) {
@@ -557,6 +792,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (request.sitemap) {
                 read_sitemap(result->body, *host.http, done);
             }
+            done.page_url = result->final_url;
             fetched_page page{request, std::move(*result), std::chrono::system_clock::now()};
             page.rendered = rendered_page;
             page.unchanged = unchanged;
@@ -573,6 +809,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             }
             sink_result found = co_await self->output->on_success(std::move(page));
             done.links = std::move(found.links);
+            done.link_rules = std::move(found.link_rules);
         } else if (done.decision.what == resilience::verdict::fail) {
             self->stats.count_failure(done.decision.failure);
             failure_record failure{
@@ -702,6 +939,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                                     completion done) {
         sink_result found = co_await self->output->on_success(std::move(page));
         done.links = std::move(found.links);
+        done.link_rules = std::move(found.link_rules);
         asio::post(self->strand,
                    [self, done = std::move(done)]() mutable { self->complete(std::move(done)); });
     }
@@ -777,11 +1015,27 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             queue.delay(std::move(request), host, now + done.decision.delay);
         }
         const unsigned depth = done.taken.request.depth + 1;
+        if (done.status &&
+            std::find(options.sessions.retire_on.begin(), options.sessions.retire_on.end(),
+                      *done.status) != options.sessions.retire_on.end()) {
+            retire(done.taken.request.session, done.jar);
+        }
         if (options.engine.max_depth == 0 || depth <= options.engine.max_depth) {
-            for (auto& link : done.links) {
+            const std::string& referer =
+                done.page_url.empty() ? done.taken.request.http.url : done.page_url;
+            for (std::size_t i = 0; i < done.links.size(); ++i) {
                 crawl_request request;
-                request.http = net::http_request{"GET", std::move(link), {}, {}};
+                request.http = net::http_request{"GET", std::move(done.links[i]), {}, {}};
                 request.depth = depth;
+                request.session = done.taken.request.session;  // a link keeps its identity
+                const std::uint32_t rule = i < done.link_rules.size() ? done.link_rules[i] : 0;
+                request.follow_rule = rule;
+                if (rule != 0 && rule <= options.follow_headers.size()) {
+                    request.http.headers = options.follow_headers[rule - 1];
+                }
+                if (options.http.referer && !find_header(request.http.headers, "Referer")) {
+                    request.http.headers.emplace_back("Referer", referer);
+                }
                 admit(std::move(request), now);
             }
         }
@@ -802,6 +1056,17 @@ crawler::crawler(asio::io_context& io, crawl_options options, std::shared_ptr<si
                                    metrics, log)) {}
 
 void crawler::restore(journal_state recovered) {
+    impl_->restored_sessions.assign(impl_->identities.size(), false);
+    const auto now = std::chrono::system_clock::now();
+    for (auto& [session, bytes] : recovered.cookies) {
+        if (session >= impl_->identities.size()) {
+            continue;  // sessions.count was lowered since
+        }
+        if (auto cookies = core::cookie_jar::decode(bytes)) {
+            impl_->identities[session].jar->restore(std::move(*cookies), now);
+            impl_->restored_sessions[session] = true;
+        }
+    }
     impl_->admitted = recovered.seen.size();
     impl_->queue.restore(std::move(recovered.seen), std::move(recovered.pending));
 }
@@ -839,6 +1104,11 @@ void crawler::set_renderer(std::shared_ptr<page_renderer> renderer) {
 crawler::~crawler() = default;
 
 asio::awaitable<void> crawler::run() {
+    co_await impl::login_all(impl_);
+    if (!impl_->stats.login_error.empty()) {
+        // Nothing is fetched; the sink and the journal are closed as after a stop.
+        impl_->stopping = true;
+    }
     co_await asio::co_spawn(impl_->strand, impl_->schedule(), asio::use_awaitable);
 }
 

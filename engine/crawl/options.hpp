@@ -66,6 +66,11 @@ struct http_options {
     bool br = true;
     std::vector<std::pair<std::string, std::string>> headers{{"Accept-Language", "en-US"}};
     tls_options tls;
+    // http.cookies: a cookie jar per session (RFC 6265): Set-Cookie of every response (redirect
+    // hops included) stored, cookies sent back. Per host too (a `hosts:` entry may turn it off).
+    bool cookies = true;
+    // http.referer: a followed link's request says which page it was found on (crawl-wide).
+    bool referer = true;
     // Not a config key. true: an answer whose body exceeds max_body keeps its status and headers,
     // with an empty body (the rest is not read; the connection is closed), instead of failing
     // with body_too_large. For answers nobody reads, such as a webhook receiver's.
@@ -219,6 +224,26 @@ struct render_pool_options {
     unsigned max_attempts = 3;  // a page whose browser crashed is tried this often in all
 };
 
+// `sessions:`: independent identities (a cookie jar each, a User-Agent from the list). Seeds are
+// spread over them, followed links keep their parent's; a session whose request is answered
+// with a status of retire_on is replaced by a fresh one (an empty jar, logged in again).
+struct session_options {
+    std::uint32_t count = 1;
+    std::vector<std::string> user_agents;  // session i sends user_agents[i % size]; empty = none
+    std::vector<unsigned> retire_on{403, 429};
+};
+
+// One request of `login:`, run for each session before the seeds.
+struct login_step {
+    std::string method = "POST";
+    std::string url;
+    // Sent as application/x-www-form-urlencoded (values already expanded from ${VAR}).
+    std::vector<std::pair<std::string, std::string>> form;
+    std::vector<std::pair<std::string, std::string>> headers;
+    // Non-empty: the step fails unless the session's jar then holds a cookie of this name.
+    std::string expect_cookie;
+};
+
 // Everything the engine needs to run a crawl, apart from seeds and pipelines.
 // proxy_rotation: which proxy an attempt goes through (resilience/proxy_pool.hpp).
 enum class proxy_rotation { round_robin, random, sticky_per_host, sticky_per_session };
@@ -257,6 +282,10 @@ struct crawl_options {
     // Pages rendered in headless Chromium, first matching rule wins; empty = none.
     std::vector<render_rule> render_rules;
     render_pool_options render;
+    session_options sessions;
+    std::vector<login_step> login;
+    // Per `follow` rule (the sink's link_rules - 1): the headers its links' requests carry.
+    std::vector<std::vector<std::pair<std::string, std::string>>> follow_headers;
 };
 
 // The `hosts:` entry of an origin: "host:port" first, then "host"; null when neither is there.

@@ -37,7 +37,12 @@ class crawl_stats {
     std::atomic<std::uint64_t> frontier_spilled{0};
     std::atomic<std::uint64_t> frontier_spill_bytes_peak{0};
     std::atomic<std::uint64_t> frontier_memory_bytes_peak{0};
-    std::atomic<std::uint64_t> dedup_bytes{0};  // the dedup table, part of frontier_memory
+    std::atomic<std::uint64_t> dedup_bytes{0};       // the dedup table, part of frontier_memory
+    std::atomic<std::uint64_t> sessions_retired{0};  // sessions replaced after a retire_on status
+    std::atomic<std::uint64_t> logins{0};            // sessions logged in (`login:` steps passed)
+    // Why the `login:` steps failed (the crawl then fetched no seed); empty when they passed.
+    // Written before the crawl's first request, read after crawler::run() returned.
+    std::string login_error;
 
     void count_response(unsigned status) noexcept {
         if (status < responses_.size()) {

@@ -118,24 +118,6 @@ char32_t decode_at(std::string_view s, std::size_t i, std::size_t len) {
     return cp;
 }
 
-void append_utf8(std::string& out, char32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
 }  // namespace
 
 // Input is valid UTF-8 (sanitize_input made it so).
@@ -242,7 +224,7 @@ std::string latin1_to_utf8(std::string_view bytes) {
     std::string out;
     out.reserve(bytes.size());
     for (char c : bytes) {
-        detail::append_utf8(out, static_cast<unsigned char>(c));
+        core::append_utf8(out, static_cast<unsigned char>(c));
     }
     return out;
 }

@@ -197,6 +197,27 @@ constexpr bool is_valid_utf8(std::string_view text) {
     return true;
 }
 
+// Appends code point `cp` as UTF-8: the one encoder of the HTML entity and CSS escape readers
+// and of the legacy-encoding decoders. `cp` must be a Unicode scalar value (at most U+10FFFF,
+// not a surrogate); a caller reading code points from untrusted text replaces the others first.
+inline void append_utf8(std::string& out, char32_t cp) {
+    if (cp < 0x80) {
+        out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+}
+
 // Appends the well-formed UTF-8 sequence that starts at text[i], or U+FFFD when the byte at i
 // starts none, and returns the index after what it read: one step of append_valid_utf8, for the
 // writers that escape some bytes themselves (JSON, CSV).

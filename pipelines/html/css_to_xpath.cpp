@@ -63,25 +63,13 @@ bool is_name_start(char c) {
 
 using core::ascii_lower;
 
-void append_utf8(std::string& out, std::uint32_t code) {
+// A CSS escape's code point as UTF-8; NUL, surrogates and what is past U+10FFFF read as U+FFFD
+// (as CSS Syntax reads an escaped code point).
+void append_escaped(std::string& out, std::uint32_t code) {
     if (code == 0 || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
         code = 0xFFFD;
     }
-    if (code < 0x80) {
-        out.push_back(static_cast<char>(code));
-    } else if (code < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (code >> 6)));
-        out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    } else if (code < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (code >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (code >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    }
+    core::append_utf8(out, code);
 }
 
 // libxml2's XPath parser rejects characters XML does not allow (NUL, C0 controls but tab, LF
@@ -234,7 +222,7 @@ class parser {
             if (is_space(peek())) {
                 ++pos_;  // one whitespace ends a hex escape
             }
-            append_utf8(out, code);
+            append_escaped(out, code);
             return;
         }
         out.push_back(peek());

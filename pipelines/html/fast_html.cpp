@@ -3,6 +3,7 @@
 #include "pipelines/html/fast_html.hpp"
 
 #include "engine/core/text.hpp"
+#include "pipelines/html/element_kinds.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/html/libxml_support.hpp"
 #include "pipelines/html/simple_selector.hpp"
@@ -56,45 +57,6 @@ bool is_entity_name_char(char c) noexcept {
 
 using core::ascii_lower;
 
-bool is_xpath_space(char c) noexcept {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-bool has_class_token(std::string_view classes, std::string_view token) {
-    std::size_t pos = 0;
-    while (pos < classes.size()) {
-        while (pos < classes.size() && is_xpath_space(classes[pos])) {
-            ++pos;
-        }
-        const std::size_t start = pos;
-        while (pos < classes.size() && !is_xpath_space(classes[pos])) {
-            ++pos;
-        }
-        if (pos > start && classes.substr(start, pos - start) == token) {
-            return true;
-        }
-    }
-    return false;
-}
-
-void append_utf8(std::string& out, unsigned value) {
-    if (value < 0x80) {
-        out.push_back(static_cast<char>(value));
-    } else if (value < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (value >> 6)));
-        out.push_back(static_cast<char>(0x80 | (value & 0x3F)));
-    } else if (value < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (value >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((value >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (value & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (value >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((value >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((value >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (value & 0x3F)));
-    }
-}
-
 // XML's Char production, which libxml2's character references must satisfy.
 bool is_xml_char(unsigned value) noexcept {
     return value == 0x9 || value == 0xA || value == 0xD || (value >= 0x20 && value <= 0xD7FF) ||
@@ -126,14 +88,6 @@ constexpr std::string_view html4_elements[] = {
     "small",    "span",    "strike",   "strong",     "style",    "sub",    "sup",      "table",
     "tbody",    "td",      "textarea", "tfoot",      "th",       "thead",  "title",    "tr",
     "tt",       "u",       "ul",       "var"};
-
-constexpr std::string_view block_elements[] = {
-    "address", "article", "aside",  "blockquote", "br",      "caption",  "dd",
-    "details", "dialog",  "div",    "dl",         "dt",      "fieldset", "figcaption",
-    "figure",  "footer",  "form",   "h1",         "h2",      "h3",       "h4",
-    "h5",      "h6",      "header", "hr",         "li",      "main",     "nav",
-    "ol",      "option",  "p",      "pre",        "section", "summary",  "table",
-    "tbody",   "td",      "tfoot",  "th",         "thead",   "tr",       "ul"};
 
 // Element facts, read from libxml2 itself where it has them (void elements, which start tags
 // close which open elements), so the two paths cannot disagree on the tables.
@@ -192,10 +146,10 @@ class tag_table {
             info.closes_self = !info.empty && probe_closes_self(z);
             infos_.emplace(name, info);
         }
-        for (const std::string_view name : block_elements) {
+        for (const std::string_view name : html_detail::block_elements) {
             infos_[name].block = true;
         }
-        for (const std::string_view name : {"script", "style", "template", "noscript"}) {
+        for (const std::string_view name : html_detail::hidden_elements) {
             infos_[name].hidden = true;
         }
         infos_["script"].raw = true;
@@ -523,7 +477,7 @@ bool tokenizer::parse_reference(std::string& out) {
         if (pos < in_.size() && in_[pos] == ';') {
             ++pos;
         }
-        append_utf8(out, value);
+        core::append_utf8(out, value);
         pos_ = pos;
         return true;
     }
@@ -553,7 +507,7 @@ bool tokenizer::parse_reference(std::string& out) {
         buffer[name.size()] = '\0';
         const htmlEntityDesc* entity = htmlEntityLookup(reinterpret_cast<const xmlChar*>(buffer));
         if (entity != nullptr && entity->value > 0) {
-            append_utf8(out, entity->value);
+            core::append_utf8(out, static_cast<char32_t>(entity->value));
             pos_ = pos + 1;
             return true;
         }
@@ -680,7 +634,7 @@ bool tokenizer::matches(const simple_selector::compound& test, std::string_view 
             return false;
         }
         for (const auto& wanted : test.classes) {
-            if (!has_class_token(classes->value, wanted)) {
+            if (!html_detail::has_class_token(classes->value, wanted)) {
                 return false;
             }
         }

@@ -1,6 +1,7 @@
 // html_field: compiled XPath selection and the value of each selected node.
 
 #include "engine/core/text.hpp"
+#include "pipelines/html/element_kinds.hpp"
 #include "pipelines/html/html.hpp"
 #include "pipelines/html/libxml_support.hpp"
 #include "pipelines/html/simple_selector.hpp"
@@ -33,27 +34,12 @@ std::string_view as_view(const xmlChar* text) {
                            : std::string_view(reinterpret_cast<const char*>(text));
 }
 
-bool is_name(const xmlNode* node, std::string_view name) {
-    return as_view(node->name) == name;
-}
-
-// Elements whose contents are not text a reader sees.
 bool is_hidden_element(const xmlNode* node) {
-    return is_name(node, "script") || is_name(node, "style") || is_name(node, "template") ||
-           is_name(node, "noscript");
+    return html_detail::is_hidden_element_name(as_view(node->name));
 }
 
-// Elements that start a new line when rendered: their boundaries separate words.
 bool is_block_element(const xmlNode* node) {
-    static constexpr std::string_view blocks[] = {
-        "address", "article", "aside",  "blockquote", "br",      "caption",  "dd",
-        "details", "dialog",  "div",    "dl",         "dt",      "fieldset", "figcaption",
-        "figure",  "footer",  "form",   "h1",         "h2",      "h3",       "h4",
-        "h5",      "h6",      "header", "hr",         "li",      "main",     "nav",
-        "ol",      "option",  "p",      "pre",        "section", "summary",  "table",
-        "tbody",   "td",      "tfoot",  "th",         "thead",   "tr",       "ul"};
-    const std::string_view name = as_view(node->name);
-    return std::find(std::begin(blocks), std::end(blocks), name) != std::end(blocks);
+    return html_detail::is_block_element_name(as_view(node->name));
 }
 
 // Raw text under `root` in document order, without recursion (pages nest deeply).

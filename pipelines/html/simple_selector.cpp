@@ -89,6 +89,8 @@ bool attribute_value_is(const xmlAttr* attribute, Test&& test) {
     return result;
 }
 
+}  // namespace
+
 bool has_class_token(std::string_view classes, std::string_view token) {
     std::size_t pos = 0;
     while (pos < classes.size()) {
@@ -105,8 +107,6 @@ bool has_class_token(std::string_view classes, std::string_view token) {
     }
     return false;
 }
-
-}  // namespace
 
 std::optional<simple_selector> simple_selector::compile(std::string_view css) {
     while (!css.empty() && is_css_space(css.front())) {

@@ -25,6 +25,10 @@ struct _xmlNode;
 
 namespace harvest::pipelines::html_detail {
 
+// True when the class attribute value `classes`, split at XPath's whitespace, holds `token`:
+// what `.token` selects, in both matchers (this one and fast_html's).
+bool has_class_token(std::string_view classes, std::string_view token);
+
 class simple_selector {
   public:
     // The selector when it is in the subset above, else nullopt (then use XPath). Only called

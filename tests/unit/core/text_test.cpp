@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 using namespace harvest::core;
 using namespace std::string_view_literals;
@@ -68,4 +69,41 @@ TEST_CASE("text: trim", "[unit][text]") {
     CHECK(trim("") == "");
     CHECK(trim(" \tvalue\t ", http_ows) == "value");
     CHECK(trim("\nvalue\n", http_ows) == "\nvalue\n");
+}
+
+TEST_CASE("text: append_utf8 encodes every scalar value as one well-formed sequence",
+          "[unit][text]") {
+    CHECK([] {
+        std::string out;
+        append_utf8(out, U'A');
+        append_utf8(out, U'\u00e9');
+        append_utf8(out, U'\u20ac');
+        append_utf8(out, U'\U0001F600');
+        return out;
+    }() == "A\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
+    // Every scalar value at the edges of each length, and a stride through all of them: one
+    // sequence of the length its range gives, which reads back as itself.
+    std::vector<char32_t> values{0x0,    0x7F,   0x80,   0x7FF,   0x800,   0xD7FF,
+                                 0xE000, 0xFFFD, 0xFFFF, 0x10000, 0x10FFFF};
+    for (char32_t cp = 1; cp <= 0x10FFFF; cp += 97) {
+        if (cp < 0xD800 || cp > 0xDFFF) {
+            values.push_back(cp);
+        }
+    }
+    for (const char32_t cp : values) {
+        INFO(static_cast<unsigned>(cp));
+        std::string out = "x";
+        append_utf8(out, cp);
+        const std::string_view sequence = std::string_view(out).substr(1);
+        const std::size_t expected = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        REQUIRE(sequence.size() == expected);
+        CHECK(utf8_sequence_length(sequence, 0) == expected);
+        char32_t decoded =
+            expected == 1 ? static_cast<unsigned char>(sequence[0])
+                          : static_cast<unsigned char>(sequence[0]) & (0xFFu >> (expected + 1));
+        for (std::size_t i = 1; i < expected; ++i) {
+            decoded = (decoded << 6) | (static_cast<unsigned char>(sequence[i]) & 0x3Fu);
+        }
+        CHECK(decoded == cp);
+    }
 }

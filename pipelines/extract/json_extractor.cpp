@@ -1,9 +1,7 @@
 #include "pipelines/extract/json_extractor.hpp"
 
 #include "engine/core/text.hpp"
-#include "pipelines/normalize/availability.hpp"
-#include "pipelines/normalize/currency_hint.hpp"
-#include "pipelines/normalize/price.hpp"
+#include "pipelines/field_value.hpp"
 #include "pipelines/structured/dom_to_json.hpp"
 
 #include <simdjson.h>
@@ -362,11 +360,7 @@ std::optional<boost::json::value> resolve_dom(dom::element element, const json_p
     return std::nullopt;
 }
 
-struct converted {
-    boost::json::value value;  // null when missing, null or invalid
-    bool invalid = false;
-    std::string currency;  // as: price only
-};
+using converted = detail::converted_field;
 
 converted convert(const field_rule& rule, boost::json::value value) {
     converted result;
@@ -433,17 +427,15 @@ converted convert(const field_rule& rule, boost::json::value value) {
         case value_kind::boolean:
             if (value.is_bool()) {
                 result.value = value.get_bool();
-            } else if (value.is_string() && core::iequals(core::trim(value.get_string()), "true")) {
-                result.value = true;
-            } else if (value.is_string() &&
-                       core::iequals(core::trim(value.get_string()), "false")) {
-                result.value = false;
+            } else if (const auto flag = value.is_string()
+                                             ? detail::boolean_of_text(value.get_string())
+                                             : std::nullopt) {
+                result.value = *flag;
             } else {
                 return invalid();
             }
             return result;
-        case value_kind::price: {
-            const price_hints hints{rule.decimal_separator, rule.currency};
+        case value_kind::price:
             if (value.is_number()) {
                 result.value = value.to_number<double>();
                 result.currency = rule.currency;
@@ -452,27 +444,12 @@ converted convert(const field_rule& rule, boost::json::value value) {
             if (!value.is_string()) {
                 return invalid();
             }
-            const std::string_view text = value.get_string();
-            parsed_price price = parse_price(text, hints);
-            if (!price.amount) {
-                return invalid();
-            }
-            result.value = *price.amount;
-            result.currency = currency_with_hint(std::move(price.currency), rule.currency);
-            return result;
-        }
-        case value_kind::availability: {
+            return detail::price_of_text(value.get_string(), rule);
+        case value_kind::availability:
             if (!value.is_string()) {
                 return invalid();
             }
-            const std::string_view text = value.get_string();
-            const auto normalized = normalize_availability(text);
-            if (!normalized) {
-                return invalid();
-            }
-            result.value = boost::json::string(*normalized);
-            return result;
-        }
+            return detail::availability_of_text(value.get_string());
         case value_kind::url:  // html fields only: the config refuses it here
             return invalid();
     }

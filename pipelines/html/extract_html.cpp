@@ -1,10 +1,8 @@
 // extract_html_fields: one item's fields from a page, converted by `as`.
 
 #include "engine/core/text.hpp"
+#include "pipelines/field_value.hpp"
 #include "pipelines/html/html.hpp"
-#include "pipelines/normalize/availability.hpp"
-#include "pipelines/normalize/currency_hint.hpp"
-#include "pipelines/normalize/price.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -17,11 +15,7 @@
 namespace harvest::pipelines {
 namespace {
 
-struct converted {
-    boost::json::value value;  // null: missing or invalid
-    bool invalid = false;
-    std::string currency;  // as: price
-};
+using converted = detail::converted_field;
 
 converted convert(const field_rule& rule, const std::string& text, const reference_base* base) {
     converted result;
@@ -72,34 +66,17 @@ converted convert(const field_rule& rule, const std::string& text, const referen
             return result;
         }
         case value_kind::boolean: {
-            const std::string_view trimmed = core::trim(text);
-            if (core::iequals(trimmed, "true")) {
-                result.value = true;
-            } else if (core::iequals(trimmed, "false")) {
-                result.value = false;
-            } else {
+            const auto flag = detail::boolean_of_text(text);
+            if (!flag) {
                 return invalid();
             }
+            result.value = *flag;
             return result;
         }
-        case value_kind::price: {
-            const price_hints hints{rule.decimal_separator, rule.currency};
-            parsed_price price = parse_price(text, hints);
-            if (!price.amount) {
-                return invalid();
-            }
-            result.value = *price.amount;
-            result.currency = currency_with_hint(std::move(price.currency), rule.currency);
-            return result;
-        }
-        case value_kind::availability: {
-            const auto normalized = normalize_availability(text);
-            if (!normalized) {
-                return invalid();
-            }
-            result.value = boost::json::string(*normalized);
-            return result;
-        }
+        case value_kind::price:
+            return detail::price_of_text(text, rule);
+        case value_kind::availability:
+            return detail::availability_of_text(text);
     }
     return invalid();
 }

@@ -1,5 +1,6 @@
 #include "pipelines/extract/json_extractor.hpp"
 #include "pipelines/extract/extractor_set.hpp"
+#include "pipelines/html/html.hpp"
 #include "pipelines/item.hpp"
 #include "test_support.hpp"
 
@@ -598,4 +599,37 @@ TEST_CASE("The DOM path finds what the On-Demand walk finds, in valid and broken
     CHECK(valid > 12000);
     CHECK(by_dom > valid / 2);
     CHECK(by_dom < valid);
+}
+
+TEST_CASE("json: a string field reads as boolean, price and availability as an html text does",
+          "[unit][json]") {
+    // The two extractors share these readings (pipelines/field_value.hpp): the same text gives
+    // the same value, the same currency and the same invalid count, in both.
+    const std::vector<std::string> texts{
+        "true",     " FALSE ",  "yes",     "",          "  ",         "$19.99",
+        "19,99 €",  "1.234,56", "EUR 5",   "free",      "In stock",   "out of stock",
+        "preorder", "sold out", "unknown", "£1,000.00", "12 in stock"};
+    for (const auto as : {value_kind::boolean, value_kind::price, value_kind::availability}) {
+        for (const auto& text : texts) {
+            INFO("as " << static_cast<int>(as) << ", text \"" << text << "\"");
+            auto rule = field("v", "/v", as);
+            rule.currency = as == value_kind::price ? "USD" : "";
+            extract_rule json = json_rule({rule});
+            const json_extractor extractor(json);
+            const auto body = boost::json::serialize(boost::json::object{{"v", text}});
+            const auto from_json = run(extractor, body);
+            REQUIRE(from_json.items.size() == 1);
+
+            std::uint64_t html_invalid = 0;
+            const auto from_html = convert_html_fields({{text}}, {rule}, &html_invalid);
+            CHECK(from_json.items[0].at("v") == from_html.at("v"));
+            CHECK(from_json.outcome.values_invalid == html_invalid);
+            const auto* json_currency = from_json.items[0].if_contains("currency");
+            const auto* html_currency = from_html.if_contains("currency");
+            CHECK((json_currency == nullptr) == (html_currency == nullptr));
+            if (json_currency != nullptr && html_currency != nullptr) {
+                CHECK(*json_currency == *html_currency);
+            }
+        }
+    }
 }

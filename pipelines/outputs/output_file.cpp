@@ -9,17 +9,21 @@
 
 namespace harvest::pipelines {
 
-output_file::output_file(std::string path, bool append, std::size_t buffer_size)
-    : path_(std::move(path)) {
-    const std::filesystem::path file_path(path_);
+void make_output_folder(const std::string& path) {
+    const std::filesystem::path file_path(path);
     if (file_path.has_parent_path()) {
         std::error_code error;
         std::filesystem::create_directories(file_path.parent_path(), error);
         if (error) {
-            throw std::runtime_error("cannot create the folder of output " + path_ + ": " +
+            throw std::runtime_error("cannot create the folder of output " + path + ": " +
                                      error.message());
         }
     }
+}
+
+output_file::output_file(std::string path, bool append, std::size_t buffer_size)
+    : path_(std::move(path)) {
+    make_output_folder(path_);
     file_ = std::fopen(path_.c_str(), append ? "ab" : "wb");
     if (file_ == nullptr) {
         throw std::runtime_error("cannot open output " + path_ + ": " + std::strerror(errno));

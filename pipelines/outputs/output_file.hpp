@@ -10,6 +10,10 @@
 
 namespace harvest::pipelines {
 
+// Makes the folders of an output's `path` as needed (every file output: JSONL, CSV, SQLite).
+// Throws std::runtime_error "cannot create the folder of output PATH: why" when it cannot.
+void make_output_folder(const std::string& path);
+
 class output_file {
   public:
     // Throws std::runtime_error naming `path` and the OS reason when the file or its folder

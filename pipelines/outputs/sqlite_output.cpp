@@ -1,6 +1,7 @@
 #include "pipelines/outputs/sqlite_output.hpp"
 
 #include "engine/core/text.hpp"
+#include "pipelines/outputs/output_file.hpp"
 
 #include <sqlite3.h>
 
@@ -113,15 +114,7 @@ sqlite_output::sqlite_output(std::string path, std::string table, std::string ke
                                     "` (1-255 bytes of UTF-8 without control characters, not "
                                     "`data` or `updated_at`)");
     }
-    const std::filesystem::path file_path(path_);
-    if (file_path.has_parent_path()) {
-        std::error_code error;
-        std::filesystem::create_directories(file_path.parent_path(), error);
-        if (error) {
-            throw std::runtime_error("cannot create the folder of output " + path_ + ": " +
-                                     error.message());
-        }
-    }
+    make_output_folder(path_);
     sqlite3* raw = nullptr;
     const int opened =
         sqlite3_open_v2(path_.c_str(), &raw,

@@ -2,6 +2,8 @@
 
 #include "service/api_server.hpp"
 
+#include "engine/net/http_server_support.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -29,6 +31,9 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// After an accept error (e.g. EMFILE): the next accept may work once connections close.
+constexpr auto accept_error_pause = std::chrono::milliseconds(50);
 
 tcp::endpoint parse_listen(const std::string& listen) {
     std::string host;
@@ -171,18 +176,18 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
             entry.awaiting_request = false;
             if (read_error) {
                 std::optional<api_response> answer;
-                if (read_error == http::error::body_limit) {
-                    answer =
-                        error_response(413, "body_too_large",
-                                       "the request body is larger than max_body (" +
-                                           std::to_string(self->limits.body_limit) + " bytes)");
-                } else if (read_error == http::error::header_limit) {
-                    answer = error_response(431, "headers_too_large", "request headers too large");
-                } else if (read_error.category() ==
-                               make_error_code(http::error::end_of_stream).category() &&
-                           read_error != http::error::end_of_stream &&
-                           read_error != http::error::partial_message) {
-                    answer = error_response(400, "bad_request", "malformed HTTP request");
+                if (const auto status = net::status_for_read_error(read_error)) {
+                    if (*status == http::status::payload_too_large) {
+                        answer =
+                            error_response(413, "body_too_large",
+                                           "the request body is larger than max_body (" +
+                                               std::to_string(self->limits.body_limit) + " bytes)");
+                    } else if (*status == http::status::request_header_fields_too_large) {
+                        answer =
+                            error_response(431, "headers_too_large", "request headers too large");
+                    } else {
+                        answer = error_response(400, "bad_request", "malformed HTTP request");
+                    }
                 }
                 if (answer && !self->closing && !entry.evicted) {
                     auto res = to_beast(*answer, 11, false);
@@ -206,16 +211,11 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
                 answer = error_response(500, "internal", "internal error");
             }
             auto res = to_beast(answer, req.version(), req.keep_alive());
-            stream.expires_after(self->limits.write_timeout);
-            auto [write_error, written] =
-                co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-            if (write_error || !res.keep_alive()) {
+            if (!co_await net::write_response(stream, res, self->limits.write_timeout)) {
                 break;
             }
         }
-        boost::system::error_code ignored;
-        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        stream.socket().close(ignored);
+        net::close_connection(stream);
     }
 
     // Whether a new connection from `peer` may be served, making room when under pressure.
@@ -236,29 +236,19 @@ struct api_server::state : std::enable_shared_from_this<api_server::state> {
     }
 
     static asio::awaitable<void> accept_loop(std::shared_ptr<state> self) {
-        asio::steady_timer pause(self->executor);
-        while (!self->closing) {
-            auto [ec, socket] =
-                co_await self->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-            if (ec) {
-                if (self->closing || ec == asio::error::operation_aborted) {
-                    break;
-                }
-                // e.g. EMFILE: the next accept may work once connections close; a short pause
-                // keeps a persistent error from spinning this thread.
-                pause.expires_after(std::chrono::milliseconds(50));
-                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-                continue;
-            }
+        const auto closing = [self] { return self->closing; };
+        const auto serve_socket = [self](tcp::socket socket) {
             boost::system::error_code peer_error;
             const auto peer = socket.remote_endpoint(peer_error).address();
             if (peer_error || !self->admit(peer)) {
                 boost::system::error_code ignored;
                 socket.close(ignored);
-                continue;
+                return;
             }
             asio::co_spawn(self->executor, serve(self, std::move(socket), peer), asio::detached);
-        }
+        };
+        co_await net::accept_loop(self->acceptor, accept_error_pause, "bulk API", closing,
+                                  serve_socket);
     }
 };
 

@@ -4,6 +4,7 @@
 #include "engine/metrics/http/metrics_server.hpp"
 
 #include "engine/metrics/exposition.hpp"
+#include "engine/net/http_server_support.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -199,21 +200,6 @@ auto task_completion(impl_ptr self, const char* what) {
     });
 }
 
-// The status to answer a request that could not be read, or none (just close).
-std::optional<http::status> status_for_read_error(const boost::system::error_code& ec) {
-    if (ec == http::error::header_limit) {
-        return http::status::request_header_fields_too_large;
-    }
-    if (ec == http::error::body_limit) {
-        return http::status::payload_too_large;
-    }
-    if (ec.category() == make_error_code(http::error::end_of_stream).category() &&
-        ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        return http::status::bad_request;
-    }
-    return std::nullopt;
-}
-
 asio::awaitable<void> serve_connection(impl_ptr self, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     const std::uint64_t id = self->next_connection++;
@@ -235,7 +221,8 @@ asio::awaitable<void> serve_connection(impl_ptr self, tcp::socket socket) {
         auto [read_error, read_bytes] =
             co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
         if (read_error) {
-            if (const auto status = status_for_read_error(read_error); status && !self->closing) {
+            if (const auto status = net::status_for_read_error(read_error);
+                status && !self->closing) {
                 auto res = make_response(*status, 11, false, text_plain,
                                          std::string(http::obsolete_reason(*status)) + "\n");
                 stream.expires_after(self->limits.write_timeout);
@@ -247,45 +234,26 @@ asio::awaitable<void> serve_connection(impl_ptr self, tcp::socket socket) {
             break;
         }
         auto res = self->respond(parser.get());
-        stream.expires_after(self->limits.write_timeout);
-        auto [write_error, written] =
-            co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-        if (write_error || !res.keep_alive()) {
+        if (!co_await net::write_response(stream, res, self->limits.write_timeout)) {
             break;
         }
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.socket().close(ignored);
+    net::close_connection(stream);
 }
 
 asio::awaitable<void> accept_loop(impl_ptr self) {
-    // Bounded by closing: close() closes the acceptor, which ends the pending accept.
-    while (!self->closing) {
-        auto [ec, socket] =
-            co_await self->acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-        if (self->closing) {
-            break;
-        }
-        if (ec) {
-            if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
-                break;
-            }
-            // Out of file descriptors and the like: pause rather than spin, then go on.
-            spdlog::warn("metrics server: accept failed: {}", ec.message());
-            asio::steady_timer pause(self->strand, accept_error_pause);
-            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-            continue;
-        }
+    const auto closing = [self] { return self->closing; };
+    const auto serve = [self](tcp::socket socket) {
         if (self->connections.size() >= self->limits.max_connections) {
             boost::system::error_code ignored;
             socket.close(ignored);
-            continue;
+            return;
         }
         ++self->tasks;
         asio::co_spawn(self->strand, serve_connection(self, std::move(socket)),
                        task_completion(self, "a /metrics connection"));
-    }
+    };
+    co_await net::accept_loop(self->acceptor, accept_error_pause, "metrics server", closing, serve);
 }
 
 asio::awaitable<void> close_on_strand(impl_ptr self) {

@@ -162,6 +162,9 @@ struct check_state {
     std::vector<config_problem> problems;
     std::size_t extract_errors = 0;  // errors reported while reading `extract`
     std::vector<output_field_places> output_fields;
+    // Where http.cache.dir is set, else where http.cache is (the default folder is checked at
+    // its mode), for the check of the cache folder once state.dir is known.
+    std::optional<origin> http_cache_where;
 };
 
 class reader {
@@ -605,6 +608,11 @@ crawl::http_cache_options read_http_cache(const reader& r, const node& n, const 
             cache.emit_unchanged = r.choice(*v, s.path_of("unchanged"), choices) == 0;
         }
     });
+    if (auto* check = r.checking()) {
+        const origin* dir = s.key_origin("dir");
+        const origin* mode = s.key_origin("mode");
+        check->http_cache_where = dir != nullptr ? *dir : mode != nullptr ? *mode : n.where;
+    }
     return cache;
 }
 
@@ -2203,6 +2211,7 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
         r.attempt([&] { crawl.login = read_login(r, *v); });
     }
     if (auto* check = r.checking()) {
+        const std::size_t problems_before_state = check->problems.size();
         // harvest run writes the journal (and spills the frontier) there: a shared Redis
         // frontier keeps no journal.
         if (crawl.journal && crawl.frontier.backend == crawl::frontier_options::kind::memory) {
@@ -2218,6 +2227,30 @@ crawl_config build_config(const reader& r, const node& root, const std::string& 
                                  "the default state folder is .harvest/" + crawl.name +
                                      " beside the config; set state.dir to a folder harvest may "
                                      "write in");
+            }
+        }
+        // harvest run makes the cache folder before it starts (the same folder rule as
+        // state.dir); the default one is in the state folder, so a state folder already
+        // reported is not reported twice.
+        if (crawl.http_cache.mode != crawl::http_cache_options::kind::off &&
+            check->http_cache_where) {
+            if (!crawl.http_cache.dir.empty()) {
+                r.check_writable(*check->http_cache_where, "http.cache.dir", crawl.http_cache.dir,
+                                 true, "give a folder harvest may write in (it is made as needed)");
+            } else if (!crawl.name.empty() && check->problems.size() == problems_before_state) {
+                // As harvest run resolves it: the state folder beside the config by default.
+                crawl::crawl_options resolved;
+                resolved.name = crawl.name;
+                resolved.state_dir =
+                    !crawl.state_dir.empty()
+                        ? crawl.state_dir
+                        : (std::filesystem::path(r.base_dir().empty() ? "." : r.base_dir()) /
+                           ".harvest" / crawl.name)
+                              .string();
+                r.check_writable(*check->http_cache_where, "http.cache.dir",
+                                 crawl::http_cache_dir(resolved), true,
+                                 "the default cache folder is cache in the state folder; set "
+                                 "http.cache.dir to a folder harvest may write in");
             }
         }
         warn_unproduced_fields(r, config, *check);

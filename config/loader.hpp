@@ -59,7 +59,9 @@ struct config_report {
 // that one), and what `harvest run` would find when it starts, asked of the file system without
 // creating or changing anything: seed files (urls_file, values_file) and http.tls.ca_file files
 // that cannot be read, and output paths and the state folder (state.dir, by default
-// .harvest/NAME beside the config, when the journal is on) that cannot be written or made.
+// .harvest/NAME beside the config, when the journal is on) and the http cache folder
+// (http.cache.dir, by default `cache` in the state folder, when http.cache is on) that cannot
+// be written or made.
 // Warnings: a CSV column or a SQLite `key` that no extract rule produces. Errors of independent
 // keys are all reported; what depends on a key in error is not read (a section that is not a
 // map, an override that does not apply, a YAML syntax error stop there).

@@ -311,9 +311,7 @@ void crawl_session::impl::open() {
         endpoint->bind_redis(shared);
     }
     if (config.crawl.http_cache.mode != crawl::http_cache_options::kind::off) {
-        if (config.crawl.http_cache.dir.empty()) {
-            config.crawl.http_cache.dir = (std::filesystem::path(state_dir) / "cache").string();
-        }
+        config.crawl.http_cache.dir = crawl::http_cache_dir(config.crawl);
         // Made here, so that a folder harvest may not write in stops the run before it starts.
         std::error_code made;
         std::filesystem::create_directories(config.crawl.http_cache.dir, made);

@@ -119,7 +119,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                                   std::random_device{}());
         }
         if (options.http_cache.mode != http_cache_options::kind::off) {
-            cache = std::make_unique<http_cache>(cache_dir(options), options.http_cache.max_size);
+            cache =
+                std::make_unique<http_cache>(http_cache_dir(options), options.http_cache.max_size);
         }
         for (const auto& rule : options.render_rules) {
             // Validated by the config loader; searched like an extract rule's match.
@@ -133,17 +134,6 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             cache_not_modified = &metrics->http_cache.with({"not_modified"});
             cache_miss = &metrics->http_cache.with({"miss"});
         }
-    }
-
-    // http.cache.dir, or `cache` in the crawl's state folder (.harvest/<name> by default).
-    static std::string cache_dir(const crawl_options& options) {
-        if (!options.http_cache.dir.empty()) {
-            return options.http_cache.dir;
-        }
-        const std::filesystem::path state = options.state_dir.empty()
-                                                ? std::filesystem::path(".harvest") / options.name
-                                                : std::filesystem::path(options.state_dir);
-        return (state / "cache").string();
     }
 
     metrics::crawl_metrics* metrics;

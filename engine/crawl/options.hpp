@@ -289,6 +289,21 @@ struct crawl_options {
 };
 
 // The `hosts:` entry of an origin: "host:port" first, then "host"; null when neither is there.
+// The folder of the crawl's cache store: http.cache.dir, or `cache` in the crawl's state folder
+// (state.dir; .harvest/<name> when that is empty). The one place it is resolved: the session
+// makes it before the run starts, the crawler opens its store there, and `harvest check` asks
+// whether it can be written.
+inline std::string http_cache_dir(const crawl_options& options) {
+    if (!options.http_cache.dir.empty()) {
+        return options.http_cache.dir;
+    }
+    std::string folder = options.state_dir.empty() ? ".harvest/" + options.name : options.state_dir;
+    if (folder.back() != '/') {
+        folder += '/';  // as std::filesystem::path's operator/ joins
+    }
+    return folder + "cache";
+}
+
 inline const host_overrides* find_host_overrides(const crawl_options& options,
                                                  std::string_view host_port,
                                                  std::string_view host) {

@@ -340,3 +340,52 @@ TEST_CASE("check finds a CA file that cannot be read, and reads each host on its
     CHECK_THAT(found[1], Catch::StartsWith("demo.yaml:11:27: "
                                            "'hosts.b.example.per_host_concurrency' must be"));
 }
+
+TEST_CASE("check finds an http cache folder that cannot be written, at its key", "[unit]") {
+    scratch dir;
+    dir.write("plain-file", "not a folder\n");
+    const auto file = (dir.path / "plain-file").string();
+    SECTION("http.cache.dir set") {
+        const auto found = errors(check(config_test::minimal + no_journal +
+                                            "http:\n  cache:\n    mode: conditional\n"
+                                            "    dir: plain-file/cache\n",
+                                        dir.path));
+        INFO(joined(found));
+        REQUIRE(found.size() == 1);
+        CHECK(found[0] == "demo.yaml:8:5: 'http.cache.dir' cannot be written: " + file +
+                              " is not a folder; give a folder harvest may write in (it is made "
+                              "as needed)");
+        // Off: harvest run does not use the folder.
+        CHECK(errors(check(config_test::minimal + no_journal +
+                               "http:\n  cache:\n    mode: off\n    dir: plain-file/cache\n",
+                           dir.path))
+                  .empty());
+    }
+    SECTION("the default folder, in the state folder") {
+        const auto found =
+            errors(check(config_test::minimal + "state: {journal: false, dir: plain-file/s}\n" +
+                             "http:\n  cache: {mode: replay}\n",
+                         dir.path));
+        INFO(joined(found));
+        REQUIRE(found.size() == 1);
+        CHECK_THAT(found[0], Catch::StartsWith("demo.yaml:6:11: 'http.cache.dir' cannot be "
+                                               "written: " +
+                                               file +
+                                               " is not a folder; the default cache folder is "
+                                               "cache in the state folder"));
+        // The state folder checked too (journal on): reported once, at state.dir.
+        const auto once = errors(check(config_test::minimal + "state: {dir: plain-file/s}\n" +
+                                           "http:\n  cache: {mode: replay}\n",
+                                       dir.path));
+        INFO(joined(once));
+        REQUIRE(once.size() == 1);
+        CHECK_THAT(once[0], Catch::Contains("'state.dir' cannot be written"));
+    }
+    SECTION("writable: fine, and nothing made") {
+        CHECK(errors(check(config_test::minimal + "http:\n  cache: {mode: conditional, dir: c}\n",
+                           dir.path))
+                  .empty());
+        CHECK_FALSE(fs::exists(dir.path / "c"));
+        CHECK_FALSE(fs::exists(dir.path / ".harvest"));
+    }
+}

@@ -1,4 +1,5 @@
 #include "engine/crawl/http_cache.hpp"
+#include "engine/crawl/options.hpp"
 
 #include "tests/unit/crawl/scratch_dir.hpp"
 
@@ -14,6 +15,7 @@ using harvest::crawl::cache_entry;
 using harvest::crawl::decode_entry;
 using harvest::crawl::encode_entry;
 using harvest::crawl::http_cache;
+using harvest::crawl::http_cache_dir;
 
 namespace {
 
@@ -175,4 +177,17 @@ TEST_CASE("http cache entries keep what answers a request again, per Vary", "[un
     response.headers.emplace_back("Vary", "*");
     response.headers.erase(response.headers.begin() + 4);
     CHECK_FALSE(harvest::crawl::entry_of(response, sent, 1));
+}
+
+TEST_CASE("http cache folder: http.cache.dir, else cache in the state folder",
+          "[unit][http_cache]") {
+    harvest::crawl::crawl_options options;
+    options.name = "shop";
+    CHECK(http_cache_dir(options) == (fs::path(".harvest") / "shop" / "cache").string());
+    options.state_dir = "/srv/harvest/state";
+    CHECK(http_cache_dir(options) == "/srv/harvest/state/cache");
+    options.state_dir = "state/";
+    CHECK(http_cache_dir(options) == (fs::path("state/") / "cache").string());
+    options.http_cache.dir = "/var/cache/harvest";
+    CHECK(http_cache_dir(options) == "/var/cache/harvest");
 }

@@ -113,3 +113,33 @@ TEST_CASE("crawl_session: run() settles once with the end's figures and returns 
     CHECK(session.stats().requests.load() == 0);
     CHECK(fs::exists(tmp.path / ".harvest" / "session-test"));  // the journal's default place
 }
+
+TEST_CASE("crawl_session: the http cache folder is made before the run, where the crawl uses it",
+          "[unit]") {
+    temp_folder tmp;
+    SECTION("by default, cache in the state folder beside the config") {
+        auto config = empty_crawl(tmp.path);
+        config.crawl.http_cache.mode = harvest::crawl::http_cache_options::kind::conditional;
+        crawl_session session(std::move(config), quiet());
+        CHECK(fs::is_directory(tmp.path / ".harvest" / "session-test" / "cache"));
+    }
+    SECTION("http.cache.dir when set") {
+        auto config = empty_crawl(tmp.path);
+        config.crawl.http_cache.mode = harvest::crawl::http_cache_options::kind::replay;
+        config.crawl.http_cache.dir = (tmp.path / "shared" / "cache").string();
+        crawl_session session(std::move(config), quiet());
+        CHECK(fs::is_directory(tmp.path / "shared" / "cache"));
+        CHECK_FALSE(fs::exists(tmp.path / ".harvest" / "session-test" / "cache"));
+    }
+    SECTION("off: no folder") {
+        crawl_session session(empty_crawl(tmp.path), quiet());
+        CHECK_FALSE(fs::exists(tmp.path / ".harvest" / "session-test" / "cache"));
+    }
+    SECTION("a folder that cannot be made cannot start") {
+        std::ofstream(tmp.path / "file") << "not a folder";
+        auto config = empty_crawl(tmp.path);
+        config.crawl.http_cache.mode = harvest::crawl::http_cache_options::kind::conditional;
+        config.crawl.http_cache.dir = (tmp.path / "file" / "cache").string();
+        CHECK(refusal(config, quiet()) == session_error::kind::cannot_start);
+    }
+}

@@ -82,3 +82,31 @@ TEST_CASE("check: a field no rule produces is a warning, exit 0", "[integration]
     CHECK_FALSE(fs::exists(tmp / "out"));
     CHECK_FALSE(fs::exists(tmp / ".harvest"));
 }
+
+TEST_CASE("check: an http.cache.dir that cannot be written, and run refusing to start on it",
+          "[integration][http_cache]") {
+    temp_dir tmp("harvest-check");
+    write_file(tmp / "not-a-folder", "x\n");
+    write_file(tmp / "crawl.yaml",
+               "name: cached\n"                   // 1
+               "seeds:\n"                         // 2
+               "  - url: http://127.0.0.1:9/x\n"  // 3
+               "http:\n"                          // 4
+               "  cache:\n"                       // 5
+               "    mode: conditional\n"          // 6
+               "    dir: not-a-folder/cache\n");  // 7
+    const std::string file = (tmp / "crawl.yaml").string();
+    const auto check = run_process({harvest_binary().string(), "check", file});
+    INFO(describe(check));
+    CHECK(check.exit_code == 2);
+    CHECK(check.err.find(file + ":7:5: 'http.cache.dir' cannot be written: " +
+                         (tmp / "not-a-folder").string() + " is not a folder") !=
+          std::string::npos);
+    CHECK(check.err.find(file + ": 1 error") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp / ".harvest"));
+    // run stops on the same folder before fetching anything (exit 3: could not start).
+    const auto run = run_process({harvest_binary().string(), "run", file});
+    INFO(describe(run));
+    CHECK(run.exit_code == 3);
+    CHECK(run.err.find("http.cache.dir") != std::string::npos);
+}

@@ -102,7 +102,6 @@ constexpr const char* fetch_examples =
     "Examples:\n"
     "  harvest fetch https://shop.example/robots.txt\n"
     "  harvest fetch https://shop.example/p/42 --config crawl.yaml --extract\n"
-    "  harvest fetch https://shop.example/p/42 --body | grep -o '<h1[^<]*'\n"
     "  harvest fetch https://spa.example/p/42 --render --body | grep -o '<h1[^<]*'\n"
     "  harvest fetch https://shop.example/api/products/B0A1B2C3D4.json --set "
     "http.timeouts.total=5s -o B0A1B2C3D4.json\n";

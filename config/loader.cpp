@@ -620,7 +620,7 @@ crawl::http_options read_http(const reader& r, const node& n, const std::string&
                               crawl::http_options http,
                               crawl::http_cache_options* cache = nullptr) {
     std::vector<std::string_view> keys{"timeouts", "max_body", "max_redirects", "decompress",
-                                       "headers",  "tls",      "version", "cookies"};
+                                       "headers",  "tls",      "version",       "cookies"};
     if (cache != nullptr) {
         keys.emplace_back("cache");
         keys.emplace_back("referer");  // crawl-wide only: links are admitted crawl-wide
@@ -2159,11 +2159,12 @@ void warn_unproduced_fields(const reader& r, const crawl_config& config, const c
 }
 
 crawl_config build_config(const reader& r, const node& root, const std::string& source_name) {
-    section top(r, root, "",
-                {"name", "seeds", "engine", "http", "rate_limit", "retry", "circuit_breaker",
-                 "hosts", "follow", "extract", "outputs", "metrics", "state", "frontier", "proxies",
-                 "proxies_file", "proxy_rotation", "proxy_ban", "proxy_rate_limit", "render",
-                 "sessions", "login"});
+    section top(r, root, "", {"name",           "seeds",     "engine",           "http",
+                              "rate_limit",     "retry",     "circuit_breaker",  "hosts",
+                              "follow",         "extract",   "outputs",          "metrics",
+                              "state",          "frontier",  "proxies",          "proxies_file",
+                              "proxy_rotation", "proxy_ban", "proxy_rate_limit", "render",
+                              "sessions",       "login"});
     crawl_config config;
     config.source_path = source_name;
     auto& crawl = config.crawl;

@@ -329,8 +329,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     }
 
     // The `login:` steps for one identity, in order, with its jar and User-Agent. Sent directly
-    // (not through the frontier: no robots.txt, rate limit or retry; not through `proxies:`). "" when every step
-    // passed (2xx or 3xx after redirects, and its expect_cookie in the jar), else why not.
+    // (not through the frontier: no robots.txt, rate limit or retry; not through `proxies:`). ""
+    // when every step passed (2xx or 3xx after redirects, and its expect_cookie in the jar), else
+    // why not.
     static asio::awaitable<std::string> login_session(std::shared_ptr<impl> self, identity who) {
         const auto http = std::make_shared<const http_options>(self->options.http);
         for (std::size_t i = 0; i < self->options.login.size(); ++i) {
@@ -690,8 +691,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 result = co_await self->proxies->fetch(self->client, std::move(sent), host.http,
                                                        deadline, host.origin, session_key, jar);
             } else {
-                result = co_await self->client.fetch(std::move(sent), host.http, deadline, nullptr,
-                                                     jar);
+                result =
+                    co_await self->client.fetch(std::move(sent), host.http, deadline, nullptr, jar);
             }
             if (result) {
                 self->stats.count_response(result->status);

@@ -124,7 +124,8 @@ asio::awaitable<boost::system::result<net::http_response>> proxy_set::fetch(
         const auto choice = *pick.chosen;
         tried.push_back(choice.index);
         const auto& slot = cells_[choice.index];
-        auto result = co_await client.fetch(request, options, deadline, proxies_[choice.index], jar);
+        auto result =
+            co_await client.fetch(request, options, deadline, proxies_[choice.index], jar);
         if (!result) {
             const auto error = net::fetch_error_of(result.error());
             if (net::is_proxy_error(error)) {

@@ -490,7 +490,8 @@ struct http_client::impl {
                 if (turn == h2_turn::connect) {
                     h2_connect_turn connecting(this, &key);
                     std::string alpn = alpn_offer(version);
-                    auto fresh = co_await connect(parts, options, deadline, std::move(alpn));
+                    auto fresh =
+                        co_await connect(parts, options, deadline, nullptr, std::move(alpn));
                     if (!fresh) {
                         co_return fresh.error();
                     }

@@ -289,6 +289,47 @@ TEST_CASE("proxies: sticky_per_host sends one host through one proxy", "[integra
     CHECK((through_a == 0 || through_b == 0));
 }
 
+TEST_CASE("proxies: sticky_per_session keeps each session of sessions: on one proxy",
+          "[integration][proxy][cookies]") {
+    proxy_fixture f(30);
+    tinyproxy a(f.tmp / "a");
+    tinyproxy b(f.tmp / "b");
+    tinyproxy c(f.tmp / "c");
+    REQUIRE((a.process->ready() && b.process->ready() && c.process->ready()));
+    const auto result =
+        f.run(f.yaml(f.nginx->base_url(), {a.url(), b.url(), c.url()}, "sessions.jsonl",
+                     "proxy_rotation: sticky_per_session\nsessions: {count: 3}\n"),
+              "sessions.jsonl");
+    INFO(describe(result));
+    REQUIRE(result.exit_code == 0);
+    CHECK(f.each_once(read_jsonl(f.tmp / "sessions.jsonl")));
+    // Seeds are dealt to the sessions in turn, in the values file's order: seed i is session
+    // i mod 3. Each proxy's log names the URLs it carried; a session's URLs all went through one.
+    const std::vector<const tinyproxy*> proxies{&a, &b, &c};
+    std::vector<std::set<std::size_t>> proxies_of_session(3);
+    std::size_t index = 0;
+    int carried = 0;
+    for (const auto& asin : read_lines(f.site / "asins.txt")) {
+        if (asin.empty()) {
+            continue;
+        }
+        const std::string line = "GET " + f.nginx->base_url() + "/api/products/" + asin + ".json";
+        for (std::size_t p = 0; p < proxies.size(); ++p) {
+            const int n = proxies[p]->requests_with(line);
+            if (n > 0) {
+                proxies_of_session[index % 3].insert(p);
+                carried += n;
+            }
+        }
+        ++index;
+    }
+    CHECK(carried == 30);
+    for (std::size_t session = 0; session < 3; ++session) {
+        INFO("session " << session);
+        CHECK(proxies_of_session[session].size() == 1);
+    }
+}
+
 TEST_CASE("proxies: https through CONNECT with Basic auth; wrong credentials fail with proxy_auth",
           "[integration][proxy]") {
     // 8 products: fewer than circuit_breaker.min_calls, so the proxy's own breaker stays closed

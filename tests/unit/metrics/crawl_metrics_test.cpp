@@ -143,6 +143,12 @@ const std::vector<spec_row>& spec_table() {
         // Crawls with `proxies:`.
         {"harvest_proxy_requests_total", metric_type::counter, {"proxy", "outcome"}},
         {"harvest_proxy_state", metric_type::gauge, {"proxy"}},
+        // Crawls with `render:` rules.
+        {"harvest_render_inflight", metric_type::gauge, {}},
+        {"harvest_render_duration_seconds", metric_type::histogram, {}},
+        {"harvest_renders_total", metric_type::counter, {"result"}},
+        {"harvest_browser_restarts_total", metric_type::counter, {"reason"}},
+        {"harvest_render_subrequests_total", metric_type::counter, {"action"}},
     };
     return table;
 }
@@ -183,6 +189,11 @@ void fill_samples(crawl_metrics& m) {
     m.redis_buffered.with({"completions"}).set(3);
     m.proxy_requests.with({m.proxies.admit("127.0.0.1:3128"), "ok"}).inc();
     m.proxy_state.with({m.proxies.admit("127.0.0.1:3128")}).set(0);
+    m.render_inflight.with({}).set(2);
+    m.render_duration.with({}).observe(0.8);
+    m.renders.with({"ok"}).inc(5);
+    m.browser_restarts.with({"crash"}).inc();
+    m.render_subrequests.with({"blocked"}).inc(3);
 }
 
 }  // namespace

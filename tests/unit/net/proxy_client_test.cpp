@@ -43,7 +43,7 @@ boost::system::result<http_response> fetch_via(http_client& client, boost::asio:
     boost::asio::co_spawn(
         ioc,
         client.fetch(std::move(request), nullptr,
-                     std::chrono::steady_clock::now() + std::chrono::seconds(10), through),
+                     std::chrono::steady_clock::now() + std::chrono::seconds(10), through, nullptr),
         [&](std::exception_ptr, boost::system::result<http_response> r) { out = std::move(r); });
     ioc.restart();
     ioc.run();

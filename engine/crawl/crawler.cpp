@@ -152,6 +152,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     crawl_stats stats;
     std::size_t in_flight = 0;  // scheduler strand only
     std::size_t robots_in_flight = 0;
+    // Sessions logging in again after a retirement (scheduler strand only): the crawl does not
+    // end before they are done, so their logins are counted and their cookies journaled.
+    std::size_t logins_in_flight = 0;
     std::uint64_t admitted = 0;
     std::atomic<bool> stopping{false};
     std::vector<failure_record> pending_failures;  // failed on the strand, to hand to the sink
@@ -275,16 +278,25 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             return;
         }
         retiring[session] = true;
+        ++logins_in_flight;
         asio::co_spawn(serial_executor(), relogin(shared_from_this(), session, used), log_failure);
     }
 
     static asio::awaitable<void> relogin(std::shared_ptr<impl> self, std::uint32_t session,
                                          std::shared_ptr<core::cookie_jar> old_jar) {
         identity fresh = self->fresh_identity(session);
-        std::string error = co_await login_session(self, fresh);
+        std::string error;
+        try {
+            error = co_await login_session(self, fresh);
+        } catch (const std::exception& e) {
+            // Not expected (fetch reports errors as values); the crawl must not wait for it.
+            error = e.what();
+        }
         asio::post(self->strand, [self, session, old_jar, fresh = std::move(fresh),
                                   error = std::move(error)]() mutable {
             self->retiring[session] = false;
+            --self->logins_in_flight;
+            self->wake();
             if (!error.empty()) {
                 spdlog::warn("session {}: logging in again failed ({}); it keeps its old identity",
                              session, error);
@@ -574,7 +586,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 continue;
             }
             const bool published = publish_gauges(clock::now());
-            if (in_flight == 0 && robots_in_flight == 0 &&
+            if (in_flight == 0 && robots_in_flight == 0 && logins_in_flight == 0 &&
                 (stopping || (queue.empty() && seeds_done() && pending_failures.empty() &&
                               (!shared || shared->finished())))) {
                 break;

@@ -8,7 +8,7 @@
 #                HARVEST_SANITIZE=1
 #   build-tsan/  RelWithDebInfo with -DHARVEST_TSAN=ON (ThreadSanitizer), with --tsan; runs
 #                only the tests labelled `concurrency` (the multi-threaded engine), with
-#                scripts/tsan.supp
+#                scripts/tsan.supp, and builds only their binaries (target concurrency_tests)
 #
 # Environment: HARVEST_SKIP_DEPS=1 skips scripts/install-deps.sh; CI=true adds
 # -DHARVEST_WERROR=ON; CTEST_JOBS (default 2) sets ctest -j; HARVEST_KEEP_TMP=1 keeps the
@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 sanitize=${HARVEST_SANITIZE:-0}
 tsan=0
@@ -36,6 +36,7 @@ if [[ "${HARVEST_SKIP_DEPS:-0}" != 1 ]]; then
 fi
 
 ctest_args=()
+build_targets=()
 if [[ "$tsan" == 1 && "$sanitize" == 1 ]]; then
   echo "test.sh: --sanitize and --tsan need separate builds; run them one after the other" >&2
   exit 2
@@ -45,6 +46,7 @@ if [[ "$tsan" == 1 ]]; then
   # RelWithDebInfo: TSan's slowdown on top of -O0 would push the crawls past their timeouts.
   cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARVEST_TSAN=ON)
   ctest_args=(-L concurrency)
+  build_targets=(--target concurrency_tests)
   # Any report fails the test (exit 66); child processes (harvest, chaos_origin) inherit it.
   tsan_defaults="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/scripts/tsan.supp"
   export TSAN_OPTIONS=${TSAN_OPTIONS:-$tsan_defaults}
@@ -67,7 +69,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 t0=$(now)
 cmake -S . -B "$build_dir" "${cmake_args[@]}"
-cmake --build "$build_dir" -j"$(nproc)"
+cmake --build "$build_dir" -j"$(nproc)" "${build_targets[@]}"
 t1=$(now)
 echo "test.sh: build of $build_dir took $(elapsed "$t0" "$t1") s"
 

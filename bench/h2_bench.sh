@@ -43,61 +43,11 @@ command -v h2load >/dev/null || apt_install nghttp2-client || die "cannot instal
 build_release_harvest
 make_catalog "$SITE" "$N"
 
-WORK=$(mktemp -d /tmp/harvest-h2bench.XXXXXX)
-NGINX_PID=""
-cleanup() {
-  [[ -z "$NGINX_PID" ]] || kill -QUIT "$NGINX_PID" 2>/dev/null || true
-  sleep 0.5
-  rm -rf "$WORK"
-}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-h2bench.XXXXXX")
+cleanup() { stop_nginx_h2 "$WORK/nginx"; rm -rf "$WORK"; }
 trap cleanup EXIT
-
-# A CA and a server certificate for 127.0.0.1 (EC P-256, two days).
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
-  -keyout "$WORK/ca.key" -out "$WORK/ca.pem" >/dev/null 2>&1
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
-  -keyout "$WORK/server.key" -out "$WORK/server.csr" >/dev/null 2>&1
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$WORK/san.ext"
-openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
-  -CAcreateserial -days 2 -extfile "$WORK/san.ext" -out "$WORK/server.pem" >/dev/null 2>&1
-
-PORT=$("$ROOT/tests/fixtures/serve.sh" free-port)
-mkdir -p "$WORK/nginx/tmp"
-USER_LINE=""
-[[ $(id -u) -ne 0 ]] || USER_LINE="user root;"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-$USER_LINE
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  types { text/html html; application/json json; }
-  default_type application/octet-stream;
-  client_body_temp_path $WORK/nginx/tmp/body;
-  proxy_temp_path $WORK/nginx/tmp/proxy;
-  fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-  uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-  scgi_temp_path $WORK/nginx/tmp/scgi;
-  access_log off;
-  keepalive_requests 1000000;
-  http2_max_concurrent_streams 128;
-  server {
-    listen 127.0.0.1:$PORT ssl http2;
-    ssl_certificate $WORK/server.pem;
-    ssl_certificate_key $WORK/server.key;
-    root $SITE;
-    location / { try_files \$uri =404; }
-  }
-}
-CONF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" -g 'daemon off;' &
-NGINX_PID=$!
-for _ in $(seq 100); do
-  curl -skf -o /dev/null "https://127.0.0.1:$PORT/robots.txt" && break
-  sleep 0.1
-done
-BASE=https://127.0.0.1:$PORT
+make_tls_certs "$WORK/certs"
+start_nginx_h2 "$SITE" "$WORK/nginx" "$WORK/certs"
 
 head -n "$N" "$SITE/asins.txt" | sed "s|^|$BASE/p/|; s|\$|.html|" >"$WORK/urls.txt"
 COUNT=$(wc -l <"$WORK/urls.txt")
@@ -111,7 +61,7 @@ engine:
   per_host_concurrency: $C
   robots_txt: ignore
 http:
-  tls: {verify: true, ca_file: $WORK/ca.pem}
+  tls: {verify: true, ca_file: $WORK/certs/ca.pem}
 rate_limit:
   per_second: 0
 extract:
@@ -124,7 +74,6 @@ outputs:
 YAML
 
 best_h2load=0 best_h2=0 best_h1=0 cpu_h2="" cpu_h1="" h2load_cpu=""
-smaller() { if [[ -z "$1" ]]; then echo "$2"; else awk -v a="$1" -v b="$2" 'BEGIN { print (b < a ? b : a) }'; fi; }
 for round in $(seq "$ROUNDS"); do
   # h2load: one connection, C streams, every URL once (it cycles the list; -n = its length).
   /usr/bin/time -v -o "$WORK/h2load.time" timeout "$TMO" \
@@ -156,7 +105,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
 echo
 echo "h2_bench: $COUNT product pages over TLS, $C in flight, best of $ROUNDS rounds, $(nproc) cores"
 printf '%-28s %10s %14s\n' tool "req/s" "CPU us/req"

@@ -15,7 +15,14 @@
 #                                  holds N); dies when SITE holds another size
 #   start_nginx SITE RUN_DIR       nginx on a free loopback port serving SITE: sets SERVE, PORT,
 #                                  BASE; stop_nginx RUN_DIR stops it (safe when not running)
+#   make_tls_certs DIR             a throwaway CA (DIR/ca.pem) and a certificate for 127.0.0.1
+#                                  and localhost signed by it (DIR/server.pem, DIR/server.key)
+#   start_nginx_h2 SITE RUN_DIR CERT_DIR
+#                                  nginx (one worker) serving SITE over TLS with HTTP/2 on a
+#                                  free loopback port, CERT_DIR from make_tls_certs: sets PORT,
+#                                  BASE (https://); stop_nginx_h2 RUN_DIR stops it
 #   now / rate N T0 T1             wall clock, and N / (T1 - T0) rounded
+#   smaller OLD NEW / ratio A B    the smaller number (OLD may be empty); A / B, two decimals
 #   peak_rss_mib TIME_FILE         peak RSS in MiB (one decimal) from `/usr/bin/time -v -o FILE`
 #   cpu_seconds TIME_FILE          user + system seconds from `/usr/bin/time -v -o FILE`
 #   summary KEY VALUE              KEY=VALUE appended to $BENCH_SUMMARY when set (for all.sh)
@@ -91,8 +98,71 @@ start_nginx() {   # start_nginx SITE RUN_DIR (ACCESS_LOG and NGINX_WORKERS pass 
 
 stop_nginx() { [[ -z "${SERVE:-}" ]] || "$SERVE" stop "$1" >/dev/null 2>&1 || true; }
 
+make_tls_certs() {   # make_tls_certs DIR (EC P-256, two days)
+  local d=$1
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=bench-ca -keyout "$d/ca.key" -out "$d/ca.pem" >/dev/null 2>&1 &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+      -keyout "$d/server.key" -out "$d/server.csr" >/dev/null 2>&1 &&
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/san.ext" &&
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+      -CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/server.pem" >/dev/null 2>&1 ||
+    die "openssl could not make the test certificates"
+}
+
+start_nginx_h2() {   # start_nginx_h2 SITE RUN_DIR CERT_DIR
+  local site=$1 run=$2 certs=$3 user_line=""
+  PORT=$("$ROOT/tests/fixtures/serve.sh" free-port)
+  mkdir -p "$run/tmp"
+  [[ $(id -u) -ne 0 ]] || user_line="user root;"
+  cat >"$run/nginx.conf" <<CONF
+$user_line
+worker_processes 1;
+pid $run/nginx.pid;
+error_log $run/error.log warn;
+events { worker_connections 4096; }
+http {
+  types { text/html html; application/json json; }
+  default_type application/octet-stream;
+  client_body_temp_path $run/tmp/body;
+  proxy_temp_path $run/tmp/proxy;
+  fastcgi_temp_path $run/tmp/fastcgi;
+  uwsgi_temp_path $run/tmp/uwsgi;
+  scgi_temp_path $run/tmp/scgi;
+  access_log off;
+  keepalive_requests 1000000;
+  http2_max_concurrent_streams 128;
+  server {
+    listen 127.0.0.1:$PORT ssl http2;
+    ssl_certificate $certs/server.pem;
+    ssl_certificate_key $certs/server.key;
+    root $site;
+    location / { try_files \$uri =404; }
+  }
+}
+CONF
+  nginx -p "$run" -c "$run/nginx.conf" -e "$run/error.log" || die "nginx did not start"
+  local _
+  for _ in $(seq 100); do
+    curl -skf -o /dev/null "https://127.0.0.1:$PORT/robots.txt" && break
+    sleep 0.1
+  done
+  BASE=https://127.0.0.1:$PORT
+}
+
+stop_nginx_h2() {   # stop_nginx_h2 RUN_DIR (safe when not running)
+  [[ -f "$1/nginx.pid" ]] || return 0
+  kill -QUIT "$(cat "$1/nginx.pid")" 2>/dev/null || true
+  local _
+  for _ in $(seq 50); do [[ -f "$1/nginx.pid" ]] || return 0; sleep 0.1; done
+}
+
 now() { date +%s.%N; }
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+
+smaller() { if [[ -z "$1" ]]; then echo "$2"; else awk -v a="$1" -v b="$2" 'BEGIN { print (b < a ? b : a) }'; fi; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
 
 peak_rss_mib() { awk -F': ' '/Maximum resident/ { printf "%.1f", $2 / 1024 }' "$1"; }
 cpu_seconds() { awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$1"; }

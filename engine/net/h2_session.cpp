@@ -75,6 +75,7 @@ struct stream_state {
     bool end_stream = false;    // the server ended its side normally
     bool done = false;          // the waiter may read `result`
     bool refused = false;
+    bool goaway = false;  // refused because of a GOAWAY
     bool connection_lost = false;
     clock::time_point last_activity;
     boost::asio::steady_timer wake;  // the waiter sleeps on it; cancelled when something happens
@@ -182,6 +183,7 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
         h2_exchange_result out;
         if (self->dead_ || nghttp2_session_check_request_allowed(self->ng_) == 0) {
             out.refused = true;  // nothing was sent: another connection may take it
+            out.goaway = true;
             out.result.ec = fetch_error::reset;
             co_return out;
         }
@@ -193,8 +195,10 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
 
         // nghttp2 copies names and values at submission; `fields` outlives it anyway.
         std::vector<std::pair<std::string, std::string_view>> fields;
-        fields.reserve(request.headers.size());
-        for (const auto& [name, value] : request.headers) {
+        static const header_list no_headers;
+        const header_list& headers = request.headers != nullptr ? *request.headers : no_headers;
+        fields.reserve(headers.size());
+        for (const auto& [name, value] : headers) {
             std::string lower(name);
             std::transform(lower.begin(), lower.end(), lower.begin(),
                            [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -223,18 +227,17 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
             add("content-length", length);
         }
         nghttp2_data_provider provider{};
-        provider.source.ptr = stream.get();
         provider.read_callback = &session_impl::read_body;
-        const int32_t id = nghttp2_submit_request(
-            self->ng_, nullptr, nva.data(), nva.size(),
-            stream->request_body.empty() ? nullptr : &provider, stream.get());
+        const int32_t id =
+            nghttp2_submit_request(self->ng_, nullptr, nva.data(), nva.size(),
+                                   stream->request_body.empty() ? nullptr : &provider, nullptr);
         if (id < 0) {
             out.refused = id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE;
             out.result.ec = out.refused ? fetch_error::reset : fetch_error::protocol;
             co_return out;
         }
         // The map keeps the state alive as long as nghttp2 may call back about the stream.
-        self->streams_.emplace(id, stream);
+        self->track(id, stream);
         stream->result.sent = clock::now();
         stream->last_activity = stream->result.sent;
         self->signal_write();
@@ -247,7 +250,14 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
                 stream->done = true;
                 stream->result.ec = fetch_error::timeout;
                 if (!self->dead_) {
+                    // Still queued for a stream (the server's MAX_CONCURRENT_STREAMS were
+                    // taken): nghttp2 drops the queued request and will not say so until a
+                    // stream frees up, maybe much later. Forgotten now, not then.
+                    const bool opened = nghttp2_session_find_stream(self->ng_, id) != nullptr;
                     nghttp2_submit_rst_stream(self->ng_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+                    if (!opened) {
+                        self->forget(id);
+                    }
                     self->signal_write();
                 }
                 break;
@@ -257,6 +267,7 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
             (void)ec;  // cancelled = something happened; expired = checked above
         }
         out.refused = stream->refused;
+        out.goaway = stream->goaway;
         out.connection_lost = stream->connection_lost;
         out.result = std::move(stream->result);
         co_return out;
@@ -286,10 +297,12 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
                 self->fail_all(fetch_error::protocol);
                 co_return;
             }
-            self->signal_write();
-            if (nghttp2_session_want_read(self->ng_) == 0 &&
-                nghttp2_session_want_write(self->ng_) == 0) {
-                self->fail_all(fetch_error::reset);
+            // Most reads queue nothing to send (WINDOW_UPDATE comes every half window):
+            // the writer is woken only for something.
+            if (nghttp2_session_want_write(self->ng_) != 0) {
+                self->signal_write();
+            } else if (nghttp2_session_want_read(self->ng_) == 0) {
+                self->fail_all(fetch_error::reset);  // GOAWAY exchanged, nothing in flight
                 co_return;
             }
         }
@@ -353,16 +366,37 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
             stream->done = true;
             stream->refused =
                 goaway_received_ && id > goaway_last_stream_ && !stream->result.got_response_bytes;
+            stream->goaway = stream->refused;
             stream->result.ec = ec;
             stream->wake.cancel();
+        }
+        if (settings_.open_streams) {
+            settings_.open_streams->fetch_sub(static_cast<std::int64_t>(streams_.size()),
+                                              std::memory_order_relaxed);
         }
         streams_.clear();
         conn_->close();
         write_wake_.cancel();
     }
 
-    static stream_state* stream_of(nghttp2_session* ng, int32_t id) {
-        return static_cast<stream_state*>(nghttp2_session_get_stream_user_data(ng, id));
+    // The state of a stream still tracked, or null. Looked up by id rather than kept as
+    // nghttp2's stream user data: a request that timed out while queued for a stream is
+    // forgotten at once (see run_stream), and nghttp2 may still call back about its id later.
+    stream_state* stream_of(int32_t id) const {
+        auto it = streams_.find(id);
+        return it == streams_.end() ? nullptr : it->second.get();
+    }
+
+    void track(int32_t id, std::shared_ptr<stream_state> stream) {
+        if (streams_.emplace(id, std::move(stream)).second && settings_.open_streams) {
+            settings_.open_streams->fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+
+    void forget(int32_t id) {
+        if (streams_.erase(id) != 0 && settings_.open_streams) {
+            settings_.open_streams->fetch_sub(1, std::memory_order_relaxed);
+        }
     }
 
     void finish(stream_state& stream, int32_t id, boost::system::error_code ec, bool reset) {
@@ -374,19 +408,18 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
         stream.wake.cancel();
     }
 
-    static int on_header(nghttp2_session* ng, const nghttp2_frame* frame, const uint8_t* name,
+    static int on_header(nghttp2_session* /*ng*/, const nghttp2_frame* frame, const uint8_t* name,
                          size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
                          void* user) {
         auto* self = static_cast<session_impl*>(user);
         if (self->dead_ || frame->hd.type != NGHTTP2_HEADERS) {
             return 0;
         }
-        stream_state* stream = stream_of(ng, frame->hd.stream_id);
+        stream_state* stream = self->stream_of(frame->hd.stream_id);
         if (stream == nullptr || stream->done) {
             return 0;
         }
-        stream->result.got_response_bytes = true;
-        stream->last_activity = clock::now();
+        stream->result.got_response_bytes = true;  // last_activity: once per block, below
         // RFC 7541's size of an entry: name + value + 32.
         stream->header_bytes += namelen + valuelen + 32;
         if (stream->header_bytes > stream->header_limit) {
@@ -409,13 +442,13 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
         return 0;
     }
 
-    static int on_data(nghttp2_session* ng, uint8_t /*flags*/, int32_t id, const uint8_t* data,
+    static int on_data(nghttp2_session* /*ng*/, uint8_t /*flags*/, int32_t id, const uint8_t* data,
                        size_t len, void* user) {
         auto* self = static_cast<session_impl*>(user);
         if (self->dead_) {
             return 0;
         }
-        stream_state* stream = stream_of(ng, id);
+        stream_state* stream = self->stream_of(id);
         if (stream == nullptr || stream->done) {
             return 0;
         }
@@ -436,7 +469,7 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
         return 0;
     }
 
-    static int on_frame_recv(nghttp2_session* ng, const nghttp2_frame* frame, void* user) {
+    static int on_frame_recv(nghttp2_session* /*ng*/, const nghttp2_frame* frame, void* user) {
         auto* self = static_cast<session_impl*>(user);
         if (self->dead_) {
             return 0;
@@ -455,9 +488,12 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
         if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) {
             return 0;
         }
-        stream_state* stream = stream_of(ng, frame->hd.stream_id);
+        stream_state* stream = self->stream_of(frame->hd.stream_id);
         if (stream == nullptr || stream->done) {
             return 0;
+        }
+        if (frame->hd.type == NGHTTP2_HEADERS) {
+            stream->last_activity = clock::now();
         }
         if (frame->hd.type == NGHTTP2_HEADERS && stream->result.status >= 200 &&
             !stream->headers_done) {
@@ -480,15 +516,17 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
         return 0;
     }
 
-    static int on_stream_close(nghttp2_session* ng, int32_t id, uint32_t error_code, void* user) {
+    static int on_stream_close(nghttp2_session* /*ng*/, int32_t id, uint32_t error_code,
+                               void* user) {
         auto* self = static_cast<session_impl*>(user);
         if (self->dead_) {
             return 0;
         }
-        stream_state* stream = stream_of(ng, id);
+        stream_state* stream = self->stream_of(id);
         if (stream != nullptr && !stream->done) {
             if (error_code == NGHTTP2_REFUSED_STREAM) {
                 stream->refused = true;
+                stream->goaway = self->goaway_received_ && id > self->goaway_last_stream_;
                 self->finish(*stream, id, fetch_error::reset, false);
             } else if (error_code == NGHTTP2_NO_ERROR && stream->end_stream &&
                        stream->result.status >= 200) {
@@ -502,28 +540,32 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
                              false);
             }
         }
-        self->streams_.erase(id);
+        self->forget(id);
         return 0;
     }
 
-    static int on_not_sent(nghttp2_session* ng, const nghttp2_frame* frame, int /*error*/,
+    static int on_not_sent(nghttp2_session* /*ng*/, const nghttp2_frame* frame, int /*error*/,
                            void* user) {
         auto* self = static_cast<session_impl*>(user);
         if (self->dead_ || frame->hd.type != NGHTTP2_HEADERS) {
             return 0;
         }
         // A request nghttp2 could not start (GOAWAY came first, stream ids ran out): unsent.
-        stream_state* stream = stream_of(ng, frame->hd.stream_id);
+        stream_state* stream = self->stream_of(frame->hd.stream_id);
         if (stream != nullptr && !stream->done) {
             stream->refused = true;
+            stream->goaway = self->goaway_received_;
             self->finish(*stream, frame->hd.stream_id, fetch_error::reset, false);
         }
         return 0;
     }
 
-    static ssize_t read_body(nghttp2_session* /*ng*/, int32_t /*id*/, uint8_t* buf, size_t length,
-                             uint32_t* flags, nghttp2_data_source* source, void* /*user*/) {
-        auto* stream = static_cast<stream_state*>(source->ptr);
+    static ssize_t read_body(nghttp2_session* /*ng*/, int32_t id, uint8_t* buf, size_t length,
+                             uint32_t* flags, nghttp2_data_source* /*source*/, void* user) {
+        stream_state* stream = static_cast<session_impl*>(user)->stream_of(id);
+        if (stream == nullptr) {
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // forgotten: the stream is reset
+        }
         const std::size_t n = std::min(length, stream->request_body.size() - stream->body_sent);
         std::memcpy(buf, stream->request_body.data() + stream->body_sent, n);
         stream->body_sent += n;

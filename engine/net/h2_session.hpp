@@ -16,18 +16,23 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace harvest::net::detail {
 
+// The views and `headers` point into the caller's frame, which awaits exchange(): nothing is
+// copied per request but the body (a stream may need it after exchange() returned).
 struct h2_request {
-    std::string method;
-    std::string scheme;     // "http" or "https"
-    std::string authority;  // host[:port], as the Host header of HTTP/1.1
-    std::string path;       // path and query
-    header_list headers;    // merged and checked by the client; names in any case
+    std::string_view method;
+    std::string_view scheme;     // "http" or "https"
+    std::string_view authority;  // host[:port], as the Host header of HTTP/1.1
+    std::string_view path;       // path and query
+    const header_list* headers =
+        nullptr;  // merged and checked by the client; any case; null = none
     std::string body;
 };
 
@@ -43,6 +48,8 @@ struct h2_exchange_result {
     // took its GOAWAY with it. The request was probably not processed; the client sends it
     // again a few times, as HTTP/1.1 resends a request whose reused connection died unanswered.
     bool connection_lost = false;
+    // Of a refused request: a GOAWAY refused it (else REFUSED_STREAM did).
+    bool goaway = false;
 };
 
 // Settings a session announces. The stream window is what the server may send on one stream
@@ -51,6 +58,9 @@ struct h2_settings {
     std::uint32_t stream_window = std::uint32_t{1} << 20;
     std::uint32_t connection_window = std::uint32_t{16} << 20;
     std::uint32_t max_header_list = 64u << 10;  // also enforced on what arrives
+    // Streams in flight on this session are added to it (requests submitted, their state not
+    // yet released); null = not counted. Shared by the client's sessions (metrics).
+    std::shared_ptr<std::atomic<std::int64_t>> open_streams;
 };
 
 class h2_session {

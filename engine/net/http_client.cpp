@@ -12,6 +12,8 @@
 #include "engine/net/url.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -83,9 +85,9 @@ std::string alpn_offer(crawl::http_version version) {
         case crawl::http_version::automatic:
             return "\x02h2\x08http/1.1"s;
         case crawl::http_version::http1_1:
-            break;
+            return "\x08http/1.1"s;  // a connection that stays HTTP/1.1 (send_h1)
     }
-    return {};  // no ALPN, as before HTTP/2 support
+    return {};
 }
 
 bool is_redirect(unsigned status) noexcept {
@@ -173,19 +175,29 @@ struct http_client::impl {
     std::mutex pool_mutex;  // guards idle; never held across co_await
     std::unordered_map<std::string, std::vector<std::unique_ptr<detail::connection>>> idle;
 
+    // A fetch waiting for another to connect: woken through `woken` by end_h2_connect (any
+    // thread; the channel keeps the wake if it comes before the wait).
+    struct h2_waiter {
+        explicit h2_waiter(const boost::asio::any_io_executor& ex) : woken(ex, 1) {}
+        boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> woken;
+    };
     // What the client knows of an origin's HTTP/2 (pool_key): its session, replaced when it
     // stops taking streams; whether a fetch is connecting one now (the others wait for it:
-    // one connection per origin); whether ALPN said http/1.1 (the origin is not tried again).
+    // one connection per origin, woken when it is done); whether ALPN said http/1.1 (the
+    // origin is not tried again).
     struct h2_slot {
         std::shared_ptr<detail::h2_session> session;
         bool connecting = false;
         bool http1_only = false;
+        std::vector<std::shared_ptr<h2_waiter>> waiters;  // while `connecting`
     };
     std::mutex h2_mutex;  // guards h2_slots; never held across co_await
     std::unordered_map<std::string, h2_slot> h2_slots;
 
     std::mutex tls_mutex;  // guards tls_contexts
     std::map<std::pair<bool, std::string>, std::shared_ptr<boost::asio::ssl::context>> tls_contexts;
+
+    std::shared_ptr<client_stats> stats = std::make_shared<client_stats>();
 
     impl(boost::asio::any_io_executor ex, client_options opts)
         : executor(ex), options(std::move(opts)), dns(ex, options.dns_ttl) {}
@@ -250,8 +262,11 @@ struct http_client::impl {
 
     enum class h2_turn { use_session, connect, use_http1, wait };
 
-    // One look at the origin's slot. `connect` makes the caller the one fetch that connects.
-    h2_turn take_h2_turn(const std::string& key, std::shared_ptr<detail::h2_session>& session) {
+    // One look at the origin's slot. `connect` makes the caller the one fetch that connects;
+    // `wait` registers `waiter` (made on `ex` the first time), woken when that connect ends.
+    h2_turn take_h2_turn(const std::string& key, std::shared_ptr<detail::h2_session>& session,
+                         std::shared_ptr<h2_waiter>& waiter,
+                         const boost::asio::any_io_executor& ex) {
         std::lock_guard lock(h2_mutex);
         auto& slot = h2_slots[key];
         if (slot.http1_only) {
@@ -263,6 +278,10 @@ struct http_client::impl {
         }
         slot.session.reset();  // an unusable one ends by itself once its streams are done
         if (slot.connecting) {
+            if (!waiter) {
+                waiter = std::make_shared<h2_waiter>(ex);
+            }
+            slot.waiters.push_back(waiter);
             return h2_turn::wait;
         }
         slot.connecting = true;
@@ -272,11 +291,29 @@ struct http_client::impl {
     // The connecting fetch's result: a session, ALPN's http/1.1, or nothing (failed).
     void end_h2_connect(const std::string& key, std::shared_ptr<detail::h2_session> session,
                         bool http1_only) {
-        std::lock_guard lock(h2_mutex);
-        auto& slot = h2_slots[key];
-        slot.connecting = false;
-        slot.session = std::move(session);
-        slot.http1_only = slot.http1_only || http1_only;
+        std::vector<std::shared_ptr<h2_waiter>> waiters;
+        {
+            std::lock_guard lock(h2_mutex);
+            auto& slot = h2_slots[key];
+            slot.connecting = false;
+            slot.session = std::move(session);
+            slot.http1_only = slot.http1_only || http1_only;
+            waiters.swap(slot.waiters);
+        }
+        for (const auto& waiter : waiters) {
+            // A full channel holds a wake already; a closed one's fetch has gone.
+            (void)waiter->woken.try_send(boost::system::error_code{});
+        }
+    }
+
+    // Until `waiter` is woken or the deadline passes.
+    static boost::asio::awaitable<void> wait_for_connect(h2_waiter& waiter,
+                                                         detail::clock::time_point deadline) {
+        using namespace boost::asio::experimental::awaitable_operators;
+        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+        timer.expires_at(deadline);
+        co_await (waiter.woken.async_receive(boost::asio::as_tuple(boost::asio::use_awaitable)) ||
+                  timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable)));
     }
 
     // Ends the connect turn however the connecting fetch leaves (a failure, or its frame
@@ -410,12 +447,13 @@ struct http_client::impl {
                 // With http.version auto, a server with h2 is reached here only when its
                 // session could not take the request: this connection stays HTTP/1.1.
                 std::string alpn = parts.tls && options.version == crawl::http_version::automatic
-                                       ? std::string("\x08http/1.1")
+                                       ? alpn_offer(crawl::http_version::http1_1)
                                        : std::string();
                 auto fresh = co_await connect(parts, options, deadline, proxy, std::move(alpn));
                 if (!fresh) {
                     co_return fresh.error();
                 }
+                stats->http1_connections.fetch_add(1, std::memory_order_relaxed);
                 conn = std::move(*fresh);
             }
             auto result = co_await conn->exchange(request, limits);
@@ -467,20 +505,18 @@ struct http_client::impl {
             unsigned lost_resends = 0;
             bool use_http1 = false;
             // Bounded by max_h2_sends; each turn sends once or returns.
+            const boost::asio::any_io_executor own = co_await boost::asio::this_coro::executor;
+            std::shared_ptr<h2_waiter> waiter;  // made when first needed
             for (unsigned sends = 0; sends < max_h2_sends && !use_http1; ++sends) {
                 std::shared_ptr<detail::h2_session> session;
                 h2_turn turn = h2_turn::wait;
-                // Waits while another fetch connects to the origin: polled with a growing
-                // pause (1 to 16 ms; a handshake takes about that long), bounded by the
-                // deadline.
-                for (int pause_ms = 1; (turn = take_h2_turn(key, session)) == h2_turn::wait;
-                     pause_ms = std::min(pause_ms * 2, 16)) {
+                // Waits while another fetch connects to the origin, woken when it is done
+                // (end_h2_connect), bounded by the deadline. Each wake ends one connect turn.
+                while ((turn = take_h2_turn(key, session, waiter, own)) == h2_turn::wait) {
                     if (detail::clock::now() >= deadline) {
                         co_return fetch_error::timeout;
                     }
-                    boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor);
-                    pause.expires_after(std::chrono::milliseconds(pause_ms));
-                    co_await pause.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+                    co_await wait_for_connect(*waiter, deadline);
                 }
                 if (turn == h2_turn::use_http1) {
                     use_http1 = true;
@@ -501,25 +537,33 @@ struct http_client::impl {
                             co_return fetch_error::protocol;  // http.version "2" needs h2
                         }
                         connecting.end(nullptr, true);
+                        stats->http1_connections.fetch_add(1, std::memory_order_relaxed);
                         first = std::move(*fresh);
                         use_http1 = true;
                         break;
                     }
-                    session = detail::start_h2_session(executor, std::move(*fresh),
-                                                       detail::h2_settings{});
+                    detail::h2_settings settings;
+                    settings.open_streams =
+                        std::shared_ptr<std::atomic<std::int64_t>>(stats, &stats->h2_streams);
+                    session = detail::start_h2_session(executor, std::move(*fresh), settings);
                     connecting.end(session, false);
                     if (!session) {
                         co_return fetch_error::protocol;
                     }
+                    stats->h2_connections.fetch_add(1, std::memory_order_relaxed);
                 }
                 detail::h2_request request{
-                    method, parts.tls ? "https" : "http", parts.host_header, parts.target, headers,
+                    method, parts.tls ? "https" : "http", parts.host_header, parts.target, &headers,
                     body};
                 auto sent = co_await session->exchange(std::move(request), limits,
                                                        options.discard_oversized_body);
                 if (sent.refused) {
                     if (detail::clock::now() >= deadline) {
                         co_return fetch_error::timeout;
+                    }
+                    if (sends + 1 < max_h2_sends) {
+                        (sent.goaway ? stats->h2_goaway_resends : stats->h2_refused_resends)
+                            .fetch_add(1, std::memory_order_relaxed);
                     }
                     continue;  // the server did not process it: no failure, send it again
                 }
@@ -529,10 +573,12 @@ struct http_client::impl {
                     if (reused && !resent_after_reset && !sent.result.got_response_bytes &&
                         sent.result.ec == fetch_error::reset) {
                         resent_after_reset = true;
+                        stats->h2_lost_resends.fetch_add(1, std::memory_order_relaxed);
                         continue;
                     }
                     if (sent.connection_lost && lost_resends < max_lost_resends) {
                         ++lost_resends;
+                        stats->h2_lost_resends.fetch_add(1, std::memory_order_relaxed);
                         continue;
                     }
                     co_return sent.result.ec;
@@ -580,6 +626,10 @@ http_client::~http_client() {
             slot.session->close();
         }
     }
+}
+
+std::shared_ptr<const client_stats> http_client::stats() const noexcept {
+    return impl_->stats;
 }
 
 void http_client::close_idle() {

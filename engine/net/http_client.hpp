@@ -17,6 +17,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/system/result.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -63,6 +64,20 @@ struct client_options {
     std::function<bool(const boost::asio::ip::address&, unsigned short port)> allow_endpoint{};
 };
 
+// Connections and HTTP/2 streams of one client, for the crawl's metrics (docs/metrics.md,
+// "Connections and HTTP/2"). Relaxed atomics: updated by fetches on any thread, read at any
+// time.
+struct client_stats {
+    std::atomic<std::uint64_t> http1_connections{0};  // HTTP/1.1 connections opened
+    std::atomic<std::uint64_t> h2_connections{0};     // HTTP/2 connections (sessions) opened
+    std::atomic<std::int64_t> h2_streams{0};          // HTTP/2 streams in flight
+    // Requests sent again, no failure of theirs: a GOAWAY or a REFUSED_STREAM said the server
+    // had not processed them, or the connection broke unanswered after speaking HTTP/2.
+    std::atomic<std::uint64_t> h2_goaway_resends{0};
+    std::atomic<std::uint64_t> h2_refused_resends{0};
+    std::atomic<std::uint64_t> h2_lost_resends{0};
+};
+
 class http_client {
   public:
     // `executor` is the io_context's executor; sockets are created on it. Completions resume
@@ -95,6 +110,9 @@ class http_client {
 
     // Closes idle pooled connections and refuses nothing: in-flight fetches finish normally.
     void close_idle();
+
+    // This client's figures; they outlive it (sessions still closing update them).
+    [[nodiscard]] std::shared_ptr<const client_stats> stats() const noexcept;
 
   private:
     struct impl;

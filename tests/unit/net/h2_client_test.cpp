@@ -7,12 +7,17 @@
 
 #include <nghttp2/nghttp2.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
+#include <thread>
 
 using namespace std::chrono_literals;
 using harvest::crawl::http_options;
@@ -172,12 +177,29 @@ std::vector<boost::system::result<harvest::net::http_response>> run_fetches(
     return out;
 }
 
+// The client's figures (client_stats), copied.
+struct stats_seen {
+    std::uint64_t http1 = 0, h2 = 0, goaway = 0, refused = 0, lost = 0;
+    std::int64_t streams = 0;
+};
+
+stats_seen seen(const http_client& client) {
+    const auto s = client.stats();
+    return stats_seen{s->http1_connections.load(), s->h2_connections.load(),
+                      s->h2_goaway_resends.load(), s->h2_refused_resends.load(),
+                      s->h2_lost_resends.load(),   s->h2_streams.load()};
+}
+
 boost::system::result<harvest::net::http_response> fetch_one(
     test_origin& origin, std::shared_ptr<const http_options> options = h2_options(),
-    std::string path = "/x") {
+    std::string path = "/x", stats_seen* stats = nullptr) {
     boost::asio::io_context ioc;
     http_client client(ioc.get_executor(), {});
-    return run_fetches(client, ioc, {origin.url(path)}, std::move(options)).front();
+    auto out = run_fetches(client, ioc, {origin.url(path)}, std::move(options)).front();
+    if (stats != nullptr) {
+        *stats = seen(client);
+    }
+    return out;
 }
 
 }  // namespace
@@ -241,10 +263,15 @@ TEST_CASE("h2c: REFUSED_STREAM and GOAWAY are sent again, not failed", "[unit][h
             p.write(frame(type_data, flag_end_stream, *second, "second"));
             s.drain();
         });
-        auto r = fetch_one(origin);
+        stats_seen stats;
+        auto r = fetch_one(origin, h2_options(), "/x", &stats);
         REQUIRE(r.has_value());
         CHECK(r->body == "second");
         CHECK(origin.connections() == 1);
+        CHECK(stats.h2 == 1);
+        CHECK(stats.refused == 1);
+        CHECK(stats.goaway == 0);
+        CHECK(stats.streams == 0);
     }
     SECTION("GOAWAY with last_stream_id 0: again on a new connection") {
         test_origin origin([](peer& p) {
@@ -262,10 +289,16 @@ TEST_CASE("h2c: REFUSED_STREAM and GOAWAY are sent again, not failed", "[unit][h
             p.write(frame(type_data, flag_end_stream, *id, "fresh"));
             s.drain();
         });
-        auto r = fetch_one(origin);
+        stats_seen stats;
+        auto r = fetch_one(origin, h2_options(), "/x", &stats);
         REQUIRE(r.has_value());
         CHECK(r->body == "fresh");
         CHECK(origin.connections() == 2);
+        CHECK(stats.h2 == 2);
+        CHECK(stats.http1 == 0);
+        CHECK(stats.goaway == 1);
+        CHECK(stats.refused == 0);
+        CHECK(stats.streams == 0);
     }
     SECTION("a server that refuses everything: reset after a bounded number of sends") {
         test_origin origin([](peer& p) {
@@ -397,5 +430,88 @@ TEST_CASE("h2c: concurrent fetches share one connection, answered in random orde
         bodies.insert(r->body);
     }
     CHECK(bodies.size() == 40);  // each stream's own body, none mixed up
+    CHECK(origin.connections() == 1);
+}
+
+TEST_CASE("h2c: requests that time out while queued for a stream are released at once",
+          "[unit][h2]") {
+    // The server allows one stream and holds the first request; the others wait in nghttp2's
+    // queue for that stream and time out there. Each leaves the session when it returns, not
+    // when the first stream ends (it may never end in time).
+    const int queued = GENERATE(1, 4);
+    std::atomic<bool> answer{false};
+    test_origin origin([&answer](peer& p) {
+        h2_peer s(p, std::string("\x00\x03", 2) + u32(1));  // MAX_CONCURRENT_STREAMS 1
+        auto id = s.next_request();
+        if (!s.ok || !id) {
+            return;
+        }
+        // Bounded: 5 s at most, until the client has seen the queued requests time out.
+        for (int i = 0; i < 500 && !answer.load(); ++i) {
+            std::this_thread::sleep_for(10ms);
+        }
+        p.write(response_headers(*id, 200, false));
+        p.write(frame(type_data, flag_end_stream, *id, "held"));
+        s.drain();
+    });
+    boost::asio::io_context ioc;
+    http_client client(ioc.get_executor(), {});
+    auto slow = h2_options();
+    slow->timeouts.response_headers = 8s;
+    auto quick = h2_options();
+    quick->timeouts.response_headers = 200ms;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+
+    bool held_done = false;
+    std::optional<boost::system::result<harvest::net::http_response>> held;
+    http_request first;
+    first.url = origin.url("/held");
+    boost::asio::co_spawn(ioc, client.fetch(std::move(first), slow, deadline),
+                          [&](std::exception_ptr e, auto r) {
+                              REQUIRE_FALSE(e);
+                              held = std::move(r);
+                              held_done = true;
+                              client.close_idle();
+                          });
+    // The others once the first is on its stream (its session made and the stream counted).
+    std::vector<boost::system::error_code> errors;
+    std::vector<std::int64_t> streams_after;
+    boost::asio::steady_timer later(ioc);
+    std::function<void()> start_queued = [&] {
+        if (client.stats()->h2_streams.load() < 1 && std::chrono::steady_clock::now() < deadline) {
+            later.expires_after(5ms);
+            later.async_wait([&](auto) { start_queued(); });
+            return;
+        }
+        for (int i = 0; i < queued; ++i) {
+            http_request request;
+            request.url = origin.url("/queued/" + std::to_string(i));
+            boost::asio::co_spawn(
+                ioc, client.fetch(std::move(request), quick, deadline),
+                [&](std::exception_ptr e, auto r) {
+                    REQUIRE_FALSE(e);
+                    errors.push_back(r.has_value() ? boost::system::error_code{} : r.error());
+                    streams_after.push_back(client.stats()->h2_streams.load());
+                    if (errors.size() == static_cast<std::size_t>(queued)) {
+                        answer = true;
+                    }
+                });
+        }
+    };
+    start_queued();
+    ioc.run_for(15s);
+    answer = true;
+    REQUIRE(held_done);
+    REQUIRE(held->has_value());
+    CHECK((*held)->body == "held");
+    REQUIRE(errors.size() == static_cast<std::size_t>(queued));
+    for (std::size_t i = 0; i < errors.size(); ++i) {
+        CHECK(errors[i] == fetch_error::timeout);
+        // The held stream and the queued requests not returned yet, never one that has.
+        CHECK(streams_after[i] >= 1);
+        CHECK(streams_after[i] <= 1 + queued - static_cast<std::int64_t>(i + 1));
+    }
+    CHECK(streams_after.back() == 1);  // only the held stream is left
+    CHECK(client.stats()->h2_streams.load() == 0);
     CHECK(origin.connections() == 1);
 }

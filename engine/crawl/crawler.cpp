@@ -27,6 +27,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -133,8 +134,39 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             cache_hit = &metrics->http_cache.with({"hit"});
             cache_not_modified = &metrics->http_cache.with({"not_modified"});
             cache_miss = &metrics->http_cache.with({"miss"});
+            net_cells = {&metrics->connections_opened.with({"http/1.1"}),
+                         &metrics->connections_opened.with({"h2"}),
+                         &metrics->h2_resends.with({"goaway"}),
+                         &metrics->h2_resends.with({"refused_stream"}),
+                         &metrics->h2_resends.with({"connection_lost"})};
+            h2_streams = &metrics->h2_streams.with({});
         }
     }
+
+    // The client's connection and HTTP/2 figures into their metrics: counters by what grew
+    // since the last time. On the crawl strand (publish_gauges).
+    void publish_client_stats() {
+        if (h2_streams == nullptr) {
+            return;
+        }
+        const auto& s = *client.stats();
+        const std::array<std::uint64_t, 5> now{s.http1_connections.load(std::memory_order_relaxed),
+                                               s.h2_connections.load(std::memory_order_relaxed),
+                                               s.h2_goaway_resends.load(std::memory_order_relaxed),
+                                               s.h2_refused_resends.load(std::memory_order_relaxed),
+                                               s.h2_lost_resends.load(std::memory_order_relaxed)};
+        for (std::size_t i = 0; i < now.size(); ++i) {
+            if (now[i] > net_published[i]) {
+                net_cells[i]->inc(now[i] - net_published[i]);
+                net_published[i] = now[i];
+            }
+        }
+        h2_streams->set(static_cast<double>(s.h2_streams.load(std::memory_order_relaxed)));
+    }
+
+    std::array<metrics::counter*, 5> net_cells{};
+    std::array<std::uint64_t, 5> net_published{};
+    metrics::gauge* h2_streams = nullptr;
 
     metrics::crawl_metrics* metrics;
     journal* state_log;
@@ -498,6 +530,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 .set(static_cast<double>(queue.spilled_size()));
             metrics->frontier_requests.with({"delayed"})
                 .set(static_cast<double>(queue.delayed_size()));
+            publish_client_stats();
         }
         stats.in_flight.store(in_flight, std::memory_order_relaxed);
         stats.queued.store(queue.ready_size() + queue.delayed_size(), std::memory_order_relaxed);

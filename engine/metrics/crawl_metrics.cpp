@@ -75,6 +75,15 @@ crawl_metrics::crawl_metrics(registry& reg_in, std::size_t host_label_limit)
           "harvest_http_cache_total",
           "Requests of http.cache, by result: hit (served offline), not_modified (304), miss.",
           {"result"})),
+      connections_opened(reg_in.add_counter(
+          "harvest_connections_opened_total",
+          "Connections opened to sites, by protocol: http/1.1, h2.", {"protocol"})),
+      h2_streams(reg_in.add_gauge("harvest_h2_streams", "HTTP/2 streams in flight now.", {})),
+      h2_resends(reg_in.add_counter(
+          "harvest_h2_resends_total",
+          "Requests sent again over HTTP/2 because the server had not processed them, by "
+          "reason: goaway, refused_stream, connection_lost.",
+          {"reason"})),
       redis_up(reg_in.add_gauge("harvest_redis_up",
                                 "1 while the shared frontier's Redis answers, 0 while it is lost.",
                                 {})),

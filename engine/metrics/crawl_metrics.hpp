@@ -64,6 +64,10 @@ struct crawl_metrics {
     // http.cache: result = hit (replay, no request), not_modified (a 304 answered from the
     // cache), miss (fetched in full)
     counter_family& http_cache;  // harvest_http_cache_total{result}
+    // Connections and HTTP/2 (net::client_stats), published with the other gauges.
+    counter_family& connections_opened;  // harvest_connections_opened_total{protocol}
+    gauge_family& h2_streams;            // harvest_h2_streams{}: in flight
+    counter_family& h2_resends;          // harvest_h2_resends_total{reason}
     // Workers of a distributed crawl only (frontier.backend: redis); bound by the CLI.
     gauge_family& redis_up;            // harvest_redis_up{}: 1 Redis answers, 0 lost
     counter_family& redis_reconnects;  // harvest_redis_reconnects_total{}

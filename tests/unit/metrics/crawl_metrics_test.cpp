@@ -135,6 +135,9 @@ const std::vector<spec_row>& spec_table() {
         {"harvest_output_items_total", metric_type::counter, {"output", "outcome"}},
         {"harvest_output_queue_items", metric_type::gauge, {"output"}},
         {"harvest_http_cache_total", metric_type::counter, {"result"}},
+        {"harvest_connections_opened_total", metric_type::counter, {"protocol"}},
+        {"harvest_h2_streams", metric_type::gauge, {}},
+        {"harvest_h2_resends_total", metric_type::counter, {"reason"}},
         {"harvest_build_info", metric_type::gauge, {"version"}},
         // Workers of a distributed crawl (their `worker` label is a constant one too).
         {"harvest_redis_up", metric_type::gauge, {}},
@@ -183,6 +186,10 @@ void fill_samples(crawl_metrics& m) {
     m.output_items.with({"jsonl:out/items.jsonl", "written"}).inc(99);
     m.output_queue_items.with({"jsonl:out/items.jsonl"}).set(0);
     m.http_cache.with({"not_modified"}).inc(7);
+    m.connections_opened.with({"h2"}).inc(2);
+    m.connections_opened.with({"http/1.1"}).inc(64);
+    m.h2_streams.with({}).set(63);
+    m.h2_resends.with({"goaway"}).inc(5);
     m.redis_up.with({}).set(1);
     m.redis_reconnects.bind({}, [] { return 2.0; });
     m.redis_buffered.with({"links"}).set(40);

@@ -192,6 +192,8 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
         stream->discard_oversized_body = discard_oversized_body;
         stream->header_limit = self->settings_.max_header_list;
         stream->request_body = std::move(request.body);
+        // Typical responses carry 5 to 15 fields: one allocation instead of four or five.
+        stream->result.headers.reserve(16);
 
         // nghttp2 copies names and values at submission; `fields` outlives it anyway.
         std::vector<std::pair<std::string, std::string_view>> fields;

@@ -1966,6 +1966,7 @@ void read_proxies(const reader& r, const section& top, crawl::crawl_options& cra
                 proxy.list.push_back(std::move(*url));
             }
         }
+        proxy.listed = proxy.list.size();
     });
     r.attempt([&] {
         if (const auto* v = top.get("proxies_file")) {
@@ -1975,27 +1976,11 @@ void read_proxies(const reader& r, const section& top, crawl::crawl_options& cra
                 r.error(v->where, "'proxies_file' cannot be read: " + proxy.file +
                                       " (give a file with one proxy URL a line)");
             }
-            std::string line;
-            int number = 0;
-            // Bounded by the file, read once.
-            while (std::getline(in, line)) {
-                ++number;
-                const auto hash = line.find('#');
-                std::string_view rest(line.data(), hash == std::string::npos ? line.size() : hash);
-                const auto first = rest.find_first_not_of(" \t\r");
-                if (first == std::string_view::npos) {
-                    continue;
-                }
-                const auto last = rest.find_last_not_of(" \t\r");
-                std::string why;
-                auto url = core::parse_proxy_url(rest.substr(first, last - first + 1), &why);
-                if (!url) {
-                    origin where;
-                    where.line = number;
-                    where.column = static_cast<int>(first) + 1;
-                    detail::fail(proxy.file, where, "not a valid proxy URL: " + why);
-                }
-                proxy.list.push_back(std::move(*url));
+            if (auto bad = core::read_proxy_lines(in, proxy.list)) {
+                origin where;
+                where.line = bad->line;
+                where.column = bad->column;
+                detail::fail(proxy.file, where, bad->why);
             }
         }
     });

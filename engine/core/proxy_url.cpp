@@ -178,4 +178,28 @@ std::optional<proxy_url> parse_proxy_url(std::string_view text, std::string* err
     return out;
 }
 
+std::optional<proxy_line_error> read_proxy_lines(std::istream& in, std::vector<proxy_url>& out) {
+    std::string line;
+    int number = 0;
+    // Bounded by the file.
+    while (std::getline(in, line)) {
+        ++number;
+        const auto hash = line.find('#');
+        const std::string_view rest(line.data(), hash == std::string::npos ? line.size() : hash);
+        const auto first = rest.find_first_not_of(" \t\r");
+        if (first == std::string_view::npos) {
+            continue;
+        }
+        const auto last = rest.find_last_not_of(" \t\r");
+        std::string why;
+        auto url = parse_proxy_url(rest.substr(first, last - first + 1), &why);
+        if (!url) {
+            return proxy_line_error{number, static_cast<int>(first) + 1,
+                                    "not a valid proxy URL: " + why};
+        }
+        out.push_back(std::move(*url));
+    }
+    return std::nullopt;
+}
+
 }  // namespace harvest::core

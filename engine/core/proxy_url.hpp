@@ -5,9 +5,11 @@
 // it is fuzzed (tests/fuzz/fuzz_proxy_url.cpp).
 
 #include <cstdint>
+#include <istream>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace harvest::core {
 
@@ -29,5 +31,18 @@ struct proxy_url {
 // wrong and what would be right (the config loader puts it after file:line:col).
 [[nodiscard]] std::optional<proxy_url> parse_proxy_url(std::string_view text,
                                                        std::string* error = nullptr);
+
+// A malformed line of a proxies file: where (1-based) and what is wrong (never the URL).
+struct proxy_line_error {
+    int line = 0;
+    int column = 0;
+    std::string why;
+};
+
+// Reads a `proxies_file`: one proxy URL a line, `#` starts a comment, blank lines skipped.
+// Streamed a line at a time. Appends what it reads to `out`; at the first malformed line it
+// stops and says where (the config loader at start, the crawl's reload on SIGHUP).
+[[nodiscard]] std::optional<proxy_line_error> read_proxy_lines(std::istream& in,
+                                                               std::vector<proxy_url>& out);
 
 }  // namespace harvest::core

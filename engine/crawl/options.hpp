@@ -252,6 +252,7 @@ enum class proxy_rotation { round_robin, random, sticky_per_host, sticky_per_ses
 // (docs/config.md). No proxies = every request goes direct.
 struct proxy_options {
     std::vector<core::proxy_url> list;  // proxies: first, then the lines of proxies_file
+    std::size_t listed = 0;             // how many of list come from proxies: (kept on reload)
     std::string file;                   // proxies_file, as written (resolved against the config)
     proxy_rotation rotation = proxy_rotation::round_robin;
     // A target's answer that says it refused the proxy: the proxy is benched for that host.

@@ -40,12 +40,25 @@ void count(metrics::counter* cell) {
     }
 }
 
+std::string key_of(const core::proxy_url& proxy) {
+    std::string key;
+    key += static_cast<char>('0' + static_cast<int>(proxy.scheme));
+    for (const std::string* part : {&proxy.user, &proxy.password, &proxy.host}) {
+        key += std::to_string(part->size());
+        key += ':';
+        key += *part;
+    }
+    key += std::to_string(proxy.port);
+    return key;
+}
+
 }  // namespace
 
 proxy_set::proxy_set(const proxy_options& options, const breaker_options& breaker,
                      metrics::crawl_metrics* metrics, std::uint64_t seed)
-    : ban_status_(options.ban_status),
-      pool_(options.list.size(), pool_options(options, breaker), seed) {
+    : metrics_(metrics),
+      ban_status_(options.ban_status),
+      pool_(0, pool_options(options, breaker), seed) {
     if (!options.ban_body.empty()) {
         try {
             ban_body_.emplace(options.ban_body, std::regex::ECMAScript);
@@ -54,21 +67,77 @@ proxy_set::proxy_set(const proxy_options& options, const breaker_options& breake
                                         std::string(e.what()));
         }
     }
+    const std::lock_guard lock(mutex_);
     for (const auto& proxy : options.list) {
-        proxies_.push_back(std::make_shared<const core::proxy_url>(proxy));
-        cells slot;
-        if (metrics != nullptr) {
-            const std::string_view label = metrics->proxies.admit(proxy.label());
-            slot.ok = &metrics->proxy_requests.with({label, "ok"});
-            slot.banned = &metrics->proxy_requests.with({label, "banned"});
-            slot.connect = &metrics->proxy_requests.with({label, "proxy_connect"});
-            slot.auth = &metrics->proxy_requests.with({label, "proxy_auth"});
-            slot.tunnel = &metrics->proxy_requests.with({label, "proxy_tunnel"});
-            slot.error = &metrics->proxy_requests.with({label, "error"});
-            slot.state = &metrics->proxy_state.with({label});
-        }
-        cells_.push_back(slot);
+        append(proxy);
     }
+}
+
+void proxy_set::append(const core::proxy_url& proxy) {
+    entry made;
+    made.url = std::make_shared<const core::proxy_url>(proxy);
+    made.key = key_of(proxy);
+    if (metrics_ != nullptr) {
+        const std::string_view label = metrics_->proxies.admit(proxy.label());
+        made.slot.ok = &metrics_->proxy_requests.with({label, "ok"});
+        made.slot.banned = &metrics_->proxy_requests.with({label, "banned"});
+        made.slot.connect = &metrics_->proxy_requests.with({label, "proxy_connect"});
+        made.slot.auth = &metrics_->proxy_requests.with({label, "proxy_auth"});
+        made.slot.tunnel = &metrics_->proxy_requests.with({label, "proxy_tunnel"});
+        made.slot.error = &metrics_->proxy_requests.with({label, "error"});
+        made.slot.state = &metrics_->proxy_state.with({label});
+    }
+    entries_.push_back(std::move(made));
+    (void)pool_.add();
+}
+
+bool proxy_set::empty() const {
+    const std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        if (pool_.active(i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+proxy_set::reload_summary proxy_set::reload(const std::vector<core::proxy_url>& list) {
+    std::vector<std::string> keys;
+    keys.reserve(list.size());
+    for (const auto& proxy : list) {
+        keys.push_back(key_of(proxy));
+    }
+    reload_summary summary;
+    const std::lock_guard lock(mutex_);
+    std::vector<bool> listed(entries_.size(), false);
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+        const auto it = std::find_if(entries_.begin(), entries_.end(),
+                                     [&](const entry& e) { return e.key == keys[k]; });
+        if (it == entries_.end()) {
+            append(list[k]);
+            listed.push_back(true);
+            ++summary.added;
+            continue;
+        }
+        const auto index = static_cast<std::size_t>(it - entries_.begin());
+        if (listed[index]) {
+            continue;  // listed twice: one proxy
+        }
+        listed[index] = true;
+        if (pool_.active(index)) {
+            ++summary.kept;
+        } else {
+            pool_.set_active(index, true);  // back, with the health it had
+            ++summary.added;
+        }
+    }
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        if (!listed[i] && pool_.active(i)) {
+            pool_.set_active(i, false);
+            ++summary.removed;
+        }
+    }
+    return summary;
 }
 
 bool proxy_set::is_ban(const net::http_response& response) const {
@@ -88,7 +157,7 @@ void proxy_set::record(const resilience::proxy_choice& choice, const std::string
     const auto now = clock::now();
     std::lock_guard lock(mutex_);
     pool_.record(choice, origin, result, now);
-    if (auto* state = cells_[choice.index].state) {
+    if (auto* state = entries_[choice.index].slot.state) {
         state->set(static_cast<double>(pool_.state(choice.index, now)));
     }
 }
@@ -100,18 +169,30 @@ asio::awaitable<boost::system::result<net::http_response>> proxy_set::fetch(
     std::vector<std::size_t> tried;
     std::optional<boost::system::result<net::http_response>> last;
     // Bounded: each round either tries a proxy not tried before, or waits (at most
-    // max_token_wait, before the deadline) for a token, at most once per proxy.
+    // max_token_wait, before the deadline) for a token, at most once per proxy. A reload may
+    // grow the list meanwhile, never without end.
     std::size_t waits = 0;
-    while (tried.size() < proxies_.size()) {
+    for (;;) {
         resilience::proxy_pick pick;
+        std::shared_ptr<const core::proxy_url> proxy;
+        cells slot;
+        std::size_t listed = 0;
         {
-            std::lock_guard lock(mutex_);
+            const std::lock_guard lock(mutex_);
+            listed = entries_.size();
+            if (tried.size() >= listed) {
+                break;
+            }
             pick = pool_.pick(origin, session_key, tried, clock::now());
+            if (pick.chosen) {
+                proxy = entries_[pick.chosen->index].url;
+                slot = entries_[pick.chosen->index].slot;
+            }
         }
         if (!pick.chosen) {
             const auto now = clock::now();
-            if (pick.token_at && waits < proxies_.size() &&
-                *pick.token_at - now <= max_token_wait && *pick.token_at < deadline) {
+            if (pick.token_at && waits < listed && *pick.token_at - now <= max_token_wait &&
+                *pick.token_at < deadline) {
                 ++waits;
                 asio::steady_timer timer(co_await asio::this_coro::executor);
                 timer.expires_at(*pick.token_at);
@@ -123,9 +204,7 @@ asio::awaitable<boost::system::result<net::http_response>> proxy_set::fetch(
         }
         const auto choice = *pick.chosen;
         tried.push_back(choice.index);
-        const auto& slot = cells_[choice.index];
-        auto result =
-            co_await client.fetch(request, options, deadline, proxies_[choice.index], jar);
+        auto result = co_await client.fetch(request, options, deadline, proxy, jar);
         if (!result) {
             const auto error = net::fetch_error_of(result.error());
             if (net::is_proxy_error(error)) {

@@ -5,8 +5,12 @@
 // proxy_tunnel) or that the target refuses (proxy_ban) is left for another one within the same
 // attempt: the target host's guard hears only of the answer that is finally used.
 //
-// Thread-safety: shared by every fetch coroutine; the pool is behind a mutex that is never
-// held across a suspension point.
+// The list can be replaced while the crawl runs (reload: `proxies_file` on SIGHUP): new proxies
+// join, removed ones get no new attempt (those in flight finish through them), kept ones (the
+// same URL, credentials included) keep their breaker, bucket and benches.
+//
+// Thread-safety: shared by every fetch coroutine and the reload; the pool and the list are
+// behind a mutex that is never held across a suspension point.
 
 #include "engine/crawl/options.hpp"
 #include "engine/net/http_client.hpp"
@@ -37,7 +41,17 @@ class proxy_set {
     proxy_set(const proxy_options& options, const breaker_options& breaker,
               metrics::crawl_metrics* metrics, std::uint64_t seed);
 
-    bool empty() const noexcept { return proxies_.empty(); }
+    // No proxy in use (none listed, or every one removed).
+    bool empty() const;
+
+    // What a reload did: proxies that joined, that were removed, that stayed.
+    struct reload_summary {
+        std::size_t added = 0;
+        std::size_t removed = 0;
+        std::size_t kept = 0;
+    };
+    // Replaces the list with `list` (see above). An empty list is the caller's to refuse.
+    reload_summary reload(const std::vector<core::proxy_url>& list);
 
     // One attempt of `request` through the proxies, trying another proxy after a proxy
     // failure or a ban, each proxy at most once. `origin` is the target's (host:port), the key
@@ -65,14 +79,24 @@ class proxy_set {
         metrics::gauge* state = nullptr;
     };
 
+    // One proxy of the list, by the pool's index. Never erased (a removed one is inactive in
+    // the pool), so indices stay valid for the attempts that hold them.
+    struct entry {
+        std::shared_ptr<const core::proxy_url> url;
+        std::string key;  // scheme, credentials, host and port: what "the same proxy" means
+        cells slot;
+    };
+
     void record(const resilience::proxy_choice& choice, const std::string& origin,
                 resilience::proxy_result result, metrics::counter* cell);
+    // mutex_ held.
+    void append(const core::proxy_url& proxy);
 
-    std::vector<std::shared_ptr<const core::proxy_url>> proxies_;
+    metrics::crawl_metrics* metrics_;
     std::vector<unsigned> ban_status_;
     std::optional<std::regex> ban_body_;
-    std::vector<cells> cells_;
-    std::mutex mutex_;  // guards pool_
+    mutable std::mutex mutex_;  // guards entries_ and pool_
+    std::vector<entry> entries_;
     resilience::proxy_pool pool_;
 };
 

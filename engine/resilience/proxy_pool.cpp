@@ -1,7 +1,6 @@
 #include "engine/resilience/proxy_pool.hpp"
 
 #include <algorithm>
-#include <numeric>
 
 namespace harvest::resilience {
 
@@ -9,9 +8,20 @@ proxy_pool::proxy_pool(std::size_t proxies, proxy_pool_options options, std::uin
     : options_(std::move(options)), rng_(seed) {
     proxies_.reserve(proxies);
     for (std::size_t i = 0; i < proxies; ++i) {
-        proxies_.push_back(
-            proxy_health{circuit_breaker(options_.breaker),
-                         token_bucket(options_.rate.per_second, options_.rate.burst)});
+        (void)add();
+    }
+}
+
+std::size_t proxy_pool::add() {
+    proxies_.push_back(proxy_health{circuit_breaker(options_.breaker),
+                                    token_bucket(options_.rate.per_second, options_.rate.burst),
+                                    true});
+    return proxies_.size() - 1;
+}
+
+void proxy_pool::set_active(std::size_t index, bool active) {
+    if (index < proxies_.size()) {
+        proxies_[index].active = active;
     }
 }
 
@@ -31,19 +41,29 @@ std::uint64_t proxy_pool::hash_session(std::uint64_t key) noexcept {
     return z ^ (z >> 31);
 }
 
+// Over the active proxies only: after a reload the rotation spreads over the list as it is
+// now, as if the crawl had started with it.
 std::vector<std::size_t> proxy_pool::order(std::string_view origin,
                                            std::optional<std::uint64_t> key) {
-    const std::size_t n = proxies_.size();
-    std::vector<std::size_t> out(n);
+    std::vector<std::size_t> active_ones;
+    active_ones.reserve(proxies_.size());
+    for (std::size_t i = 0; i < proxies_.size(); ++i) {
+        if (proxies_[i].active) {
+            active_ones.push_back(i);
+        }
+    }
+    const std::size_t n = active_ones.size();
+    if (n == 0) {
+        return active_ones;
+    }
     std::size_t start = 0;
     switch (options_.rotation) {
         case proxy_rotation::round_robin:
             start = static_cast<std::size_t>(next_++ % n);
             break;
         case proxy_rotation::random:
-            std::iota(out.begin(), out.end(), std::size_t{0});
-            std::shuffle(out.begin(), out.end(), rng_);
-            return out;
+            std::shuffle(active_ones.begin(), active_ones.end(), rng_);
+            return active_ones;
         case proxy_rotation::sticky_per_session:
             if (key) {
                 start = static_cast<std::size_t>(hash_session(*key) % n);
@@ -54,8 +74,9 @@ std::vector<std::size_t> proxy_pool::order(std::string_view origin,
             start = static_cast<std::size_t>(hash_origin(origin) % n);
             break;
     }
+    std::vector<std::size_t> out(n);
     for (std::size_t i = 0; i < n; ++i) {
-        out[i] = (start + i) % n;
+        out[i] = active_ones[(start + i) % n];
     }
     return out;
 }

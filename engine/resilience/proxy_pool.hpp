@@ -14,6 +14,12 @@
 //   sticky_per_host     starts at hash(origin) % n: one host keeps its proxy while it is usable
 //   sticky_per_session  starts at hash(session_key) % n; without a key, as sticky_per_host
 //
+// The list can change while it is used (`proxies_file` reloaded on SIGHUP): add() appends a
+// proxy, set_active(i, false) withdraws one from every later pick (an attempt that holds its
+// choice finishes and records as usual), set_active(i, true) brings it back with the health it
+// had. Indices are stable: a proxy is never erased, so a kept proxy keeps its breaker, bucket
+// and benches.
+//
 // Not thread-safe: the crawl's proxy_set guards it with a mutex (never held across I/O).
 
 #include "engine/crawl/options.hpp"
@@ -72,6 +78,12 @@ class proxy_pool {
                 clock::time_point now);
 
     std::size_t size() const noexcept { return proxies_.size(); }
+    // A new proxy, usable at once, with a fresh breaker and bucket: its index.
+    std::size_t add();
+    void set_active(std::size_t index, bool active);
+    bool active(std::size_t index) const noexcept {
+        return index < proxies_.size() && proxies_[index].active;
+    }
     breaker_state state(std::size_t index, clock::time_point now) const;
     bool benched(std::size_t index, std::string_view origin, clock::time_point now) const;
     const proxy_pool_options& options() const noexcept { return options_; }
@@ -85,6 +97,7 @@ class proxy_pool {
     struct proxy_health {
         circuit_breaker breaker;
         token_bucket bucket;
+        bool active = true;  // false: removed from the list, never picked
     };
 
     std::vector<std::size_t> order(std::string_view origin, std::optional<std::uint64_t> key);

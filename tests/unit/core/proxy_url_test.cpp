@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <random>
+#include <sstream>
 #include <string>
 
 using harvest::core::parse_proxy_url;
@@ -101,5 +102,43 @@ TEST_CASE("proxy_url: random bytes never crash, and what parses is usable", "[un
         CHECK(url->host.find_first_of("\r\n@/ ") == std::string::npos);
         CHECK(url->user.find_first_of("\r\n") == std::string::npos);
         CHECK(url->password.find_first_of("\r\n") == std::string::npos);
+    }
+}
+
+TEST_CASE("read_proxy_lines: comments, blank lines, and the first bad line's place",
+          "[unit][proxy]") {
+    std::vector<harvest::core::proxy_url> out;
+    std::istringstream good(
+        "# the pool\n\nhttp://127.0.0.1:3128  # a comment\r\n"
+        "\t socks5h://u:p@[::1]:1080\n   \n");
+    CHECK_FALSE(harvest::core::read_proxy_lines(good, out).has_value());
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].port == 3128);
+    CHECK(out[1].scheme == proxy_scheme::socks5h);
+    CHECK(out[1].host == "::1");
+
+    out.clear();
+    std::istringstream bad("http://127.0.0.1:1\n\n  https://s3cret@127.0.0.1:2\nhttp://x:3\n");
+    const auto error = harvest::core::read_proxy_lines(bad, out);
+    REQUIRE(error.has_value());
+    CHECK(error->line == 3);
+    CHECK(error->column == 3);
+    CHECK(error->why.find("s3cret") == std::string::npos);
+    CHECK(out.size() == 1);  // what came before the bad line; nothing after it
+
+    // Random bytes: no crash, and an error always points into the text.
+    std::mt19937 rng(5);
+    for (int i = 0; i < 500; ++i) {
+        std::string text;
+        const int n = static_cast<int>(rng() % 120);
+        for (int j = 0; j < n; ++j) {
+            text.push_back(static_cast<char>(rng() % 4 == 0 ? '\n' : rng() % 256));
+        }
+        std::istringstream in(text);
+        std::vector<harvest::core::proxy_url> read;
+        if (const auto e = harvest::core::read_proxy_lines(in, read)) {
+            CHECK(e->line >= 1);
+            CHECK(e->column >= 1);
+        }
     }
 }

@@ -231,3 +231,70 @@ TEST_CASE("proxy_pool: randomized outcomes keep the invariants", "[unit][proxy]"
         }
     }
 }
+
+TEST_CASE(
+    "proxy_pool: a reloaded list: removed proxies are never picked, kept ones keep their "
+    "breaker, added ones start fresh",
+    "[unit][proxy][reload]") {
+    proxy_pool pool(2, with(proxy_rotation::round_robin), 1);
+    // Proxy 1's breaker opens.
+    for (int i = 0; i < 2; ++i) {
+        const std::vector<std::size_t> others{0};
+        auto pick = pool.pick("http://a:80", std::nullopt, others, t0);
+        REQUIRE(pick.chosen);
+        pool.record(*pick.chosen, "http://a:80", proxy_result::failure, t0);
+    }
+    REQUIRE(pool.state(1, t0) == breaker_state::open);
+    // Reload: 0 removed, 1 kept (still open), 2 added.
+    pool.set_active(0, false);
+    CHECK(pool.add() == 2);
+    CHECK_FALSE(pool.active(0));
+    CHECK(pool.active(1));
+    CHECK(pool.active(2));
+    CHECK(pool.state(1, t0) == breaker_state::open);
+    for (int i = 0; i < 10; ++i) {
+        CHECK(pick_ok(pool, "http://a:80", t0) == 2);  // 0 is gone, 1 is open
+    }
+    // Every proxy but the removed one excluded: nothing, not the removed one.
+    const std::vector<std::size_t> tried{1, 2};
+    CHECK_FALSE(pool.pick("http://a:80", std::nullopt, tried, t0).chosen);
+    // Brought back, it has the health it had (closed) and takes its turn again.
+    pool.set_active(0, true);
+    std::set<std::size_t> used;
+    for (int i = 0; i < 6; ++i) {
+        used.insert(pick_ok(pool, "http://a:80", t0));
+    }
+    CHECK(used == std::set<std::size_t>{0, 2});
+}
+
+TEST_CASE(
+    "proxy_pool: randomized reloads never pick an inactive proxy, and every rotation "
+    "finds an active usable one",
+    "[unit][proxy][reload]") {
+    std::mt19937_64 rng(20);
+    for (const auto rotation :
+         {proxy_rotation::round_robin, proxy_rotation::random, proxy_rotation::sticky_per_host,
+          proxy_rotation::sticky_per_session}) {
+        proxy_pool pool(3, with(rotation), 7);
+        for (int round = 0; round < 300; ++round) {
+            const auto op = rng() % 4;
+            if (op == 0 && pool.size() < 12) {
+                (void)pool.add();
+            } else if (op == 1) {
+                pool.set_active(rng() % pool.size(), rng() % 2 == 0);
+            }
+            std::size_t active = 0;
+            for (std::size_t i = 0; i < pool.size(); ++i) {
+                active += pool.active(i) ? 1 : 0;
+            }
+            const std::string origin = "http://h" + std::to_string(rng() % 5) + ":80";
+            auto pick = pool.pick(origin, rng() % 3, {}, t0);
+            // Only ok outcomes: every breaker stays closed, so an active proxy is always usable.
+            CHECK(pick.chosen.has_value() == (active > 0));
+            if (pick.chosen) {
+                CHECK(pool.active(pick.chosen->index));
+                pool.record(*pick.chosen, origin, proxy_result::ok, t0);
+            }
+        }
+    }
+}

@@ -15,7 +15,7 @@ PACKAGES=(
   libssl-dev libsimdjson-dev catch2 libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev libmimalloc-dev libnghttp2-dev
   pkg-config prometheus redis-server nginx wrk nghttp2-client nghttp2-server openssl ccache
-  tinyproxy dante-server   # proxies for the proxy tests (HTTP + CONNECT, SOCKS5)
+  tinyproxy dante-server microsocks   # proxy tests: HTTP + CONNECT, SOCKS5, SOCKS5 user/pass
   cmake g++ make python3 curl python3-parsel time valgrind
   clang-14 libclang-rt-14-dev clang-format-14
   publicsuffix      # the Public Suffix List the cookie jar refuses Domain= suffixes by

@@ -200,6 +200,8 @@ struct crawl_session::impl {
     std::shared_ptr<render::browser_pool> renderer;  // render: rules only
     std::unique_ptr<crawl::crawler> crawler;
     std::optional<asio::signal_set> signals;
+    std::optional<asio::signal_set> reload_signals;  // SIGHUP: proxies_file, when there is one
+    std::function<void(const boost::system::error_code&, int)> on_reload;
     std::function<void(const boost::system::error_code&, int)> on_signal;
     std::atomic<bool> stopped{false};
     std::atomic<int> signals_seen{0};
@@ -380,6 +382,19 @@ void crawl_session::impl::handle_signals() {
         signals->async_wait(on_signal);
     };
     signals->async_wait(on_signal);
+    // Without proxies_file SIGHUP keeps its default (it ends the process, as before).
+    if (!config.crawl.proxy.file.empty()) {
+        reload_signals.emplace(end_strand, SIGHUP);
+        on_reload = [this](const boost::system::error_code& ec, int) {
+            if (ec) {
+                return;
+            }
+            spdlog::info("SIGHUP: reloading proxies_file");
+            (void)crawler->reload_proxies();
+            reload_signals->async_wait(on_reload);
+        };
+        reload_signals->async_wait(on_reload);
+    }
 }
 
 unsigned crawl_session::engine_threads(const crawl::crawl_options& options) {

@@ -7,6 +7,7 @@
 #include "engine/crawl/frontier.hpp"
 #include "engine/crawl/host_gauges.hpp"
 #include "engine/crawl/http_cache.hpp"
+#include "engine/crawl/identities.hpp"
 #include "engine/crawl/proxy_set.hpp"
 #include "engine/crawl/renderer.hpp"
 #include "engine/crawl/robots_fetch.hpp"
@@ -31,6 +32,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -218,16 +220,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         return nullptr;
     }
 
-    // One identity per session (`sessions:`): its jar and User-Agent. Read by fetches on any
-    // thread, replaced by the scheduler strand when a session is retired: the vector is guarded
-    // by identities_mutex, and a fetch keeps the shared_ptr it took, so a retired jar lives on
-    // until its last answer (whose cookies go to it, not to the fresh one).
-    struct identity {
-        std::shared_ptr<core::cookie_jar> jar;
-        std::string user_agent;
-    };
-    std::mutex identities_mutex;
-    std::vector<identity> identities;
+    // One identity per session (`sessions:`, engine/crawl/identities.hpp).
+    identity_store identities{options.sessions};
     std::uint32_t next_seed_session = 0;            // scheduler strand only
     std::vector<std::uint64_t> saved_jar_versions;  // scheduler strand only
     std::vector<bool> retiring;                     // scheduler strand only
@@ -235,28 +229,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     static constexpr auto cookie_save_interval = std::chrono::seconds(1);
 
     void setup_identities() {
-        const std::uint32_t count = std::max<std::uint32_t>(1, options.sessions.count);
-        identities.clear();
-        for (std::uint32_t i = 0; i < count; ++i) {
-            identities.push_back(fresh_identity(i));
-        }
-        saved_jar_versions.assign(count, 0);
-        retiring.assign(count, false);
-    }
-
-    identity fresh_identity(std::uint32_t session) const {
-        identity made;
-        made.jar = std::make_shared<core::cookie_jar>();
-        const auto& agents = options.sessions.user_agents;
-        if (!agents.empty()) {
-            made.user_agent = agents[session % agents.size()];
-        }
-        return made;
-    }
-
-    identity identity_of(std::uint32_t session) {
-        const std::lock_guard lock(identities_mutex);
-        return identities[session % identities.size()];
+        saved_jar_versions.assign(identities.size(), 0);
+        retiring.assign(identities.size(), false);
     }
 
     void wake() { timer.cancel(); }
@@ -275,7 +249,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         }
         last_cookie_save = now;
         for (std::uint32_t i = 0; i < identities.size(); ++i) {
-            const identity who = identity_of(i);
+            const identity who = identities.current(i);
             // A jar's version and its address: a fresh jar (retirement) starts at version 0.
             const std::uint64_t mark =
                 who.jar->version() ^ (reinterpret_cast<std::uintptr_t>(who.jar.get()) << 16);
@@ -292,12 +266,9 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
     // identity is replaced by a fresh one (an empty jar; logged in first when `login:` is set),
     // unless that already happened since the request took its jar.
     void retire(std::uint32_t session, const std::shared_ptr<core::cookie_jar>& used) {
-        session %= static_cast<std::uint32_t>(identities.size());
-        {
-            const std::lock_guard lock(identities_mutex);
-            if (!used || identities[session].jar != used) {
-                return;
-            }
+        session %= identities.size();
+        if (!used || !identities.holds(session, used)) {
+            return;
         }
         if (retiring[session]) {
             return;
@@ -305,8 +276,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         stats.sessions_retired.fetch_add(1, std::memory_order_relaxed);
         spdlog::info("session {} retired (a retire_on status): a fresh one replaces it", session);
         if (options.login.empty()) {
-            const std::lock_guard lock(identities_mutex);
-            identities[session] = fresh_identity(session);
+            (void)identities.replace_if(session, used, identities.fresh(session));
             return;
         }
         retiring[session] = true;
@@ -316,10 +286,10 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
 
     static asio::awaitable<void> relogin(std::shared_ptr<impl> self, std::uint32_t session,
                                          std::shared_ptr<core::cookie_jar> old_jar) {
-        identity fresh = self->fresh_identity(session);
+        identity fresh = self->identities.fresh(session);
         std::string error;
         try {
-            error = co_await login_session(self, fresh);
+            error = co_await login_session(self, fresh, session);
         } catch (const std::exception& e) {
             // Not expected (fetch reports errors as values); the crawl must not wait for it.
             error = e.what();
@@ -335,10 +305,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                 return;
             }
             self->stats.logins.fetch_add(1, std::memory_order_relaxed);
-            const std::lock_guard lock(self->identities_mutex);
-            if (self->identities[session].jar == old_jar) {
-                self->identities[session] = std::move(fresh);
-            }
+            (void)self->identities.replace_if(session, old_jar, std::move(fresh));
         });
     }
 
@@ -372,12 +339,56 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         return out;
     }
 
-    // The `login:` steps for one identity, in order, with its jar and User-Agent. Sent directly
-    // (not through the frontier: no robots.txt, rate limit or retry; not through `proxies:`). ""
-    // when every step passed (2xx or 3xx after redirects, and its expect_cookie in the jar), else
-    // why not.
-    static asio::awaitable<std::string> login_session(std::shared_ptr<impl> self, identity who) {
-        const auto http = std::make_shared<const http_options>(self->options.http);
+    // A login request's way through its host's guard (`login:`): the permit it was sent under.
+    struct login_admission {
+        host_state* host = nullptr;  // null: the URL has no origin (the fetch says why)
+        std::optional<resilience::breaker_permit> permit;
+        std::string refusal;  // no permit before the deadline: why
+    };
+
+    // Scheduler strand: a permit of the host's guard (its concurrency, token bucket and
+    // breaker, as for every request of the crawl), waited for until `deadline`. Bounded: each
+    // round sleeps until the time the guard names (a token, a half-open breaker) or, when it
+    // waits for an event (a free slot, a probe's end), 20 ms; none past the deadline.
+    static asio::awaitable<login_admission> admit_login(std::shared_ptr<impl> self, std::string url,
+                                                        clock::time_point deadline) {
+        login_admission out;
+        out.host = self->queue.host_for(url);
+        if (out.host == nullptr) {
+            co_return out;
+        }
+        asio::steady_timer timer(self->strand);
+        for (;;) {
+            const auto now = clock::now();
+            const auto admitted = out.host->guard.admit(now);
+            if (admitted.permit) {
+                out.permit = admitted.permit;
+                co_return out;
+            }
+            const auto wake_at = admitted.not_before == clock::time_point::max()
+                                     ? now + std::chrono::milliseconds(20)
+                                     : admitted.not_before;
+            if (wake_at >= deadline) {
+                out.refusal = admitted.why == resilience::wait_reason::breaker
+                                  ? "the circuit breaker of " + out.host->label + " is open"
+                                  : "no request to " + out.host->label +
+                                        " could be sent before the timeout (rate limit or "
+                                        "concurrency)";
+                co_return out;
+            }
+            timer.expires_at(wake_at);
+            auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            (void)ec;
+        }
+    }
+
+    // The `login:` steps for one identity, in order, with its jar and User-Agent. Each goes
+    // through its host's guard (bucket, breaker, concurrency; its answer counts like any other)
+    // and through the proxies like every request (sticky_per_session: the session's proxy);
+    // not through the frontier: no robots.txt and no retry. "" when every step passed (2xx or
+    // 3xx after redirects, and its expect_cookie in the jar), else why not.
+    static asio::awaitable<std::string> login_session(std::shared_ptr<impl> self, identity who,
+                                                      std::uint32_t session) {
         for (std::size_t i = 0; i < self->options.login.size(); ++i) {
             const login_step& step = self->options.login[i];
             net::http_request request;
@@ -394,12 +405,45 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                                  "application/x-www-form-urlencoded");
                 }
             }
-            const auto deadline = clock::now() + http->timeouts.total;
-            self->stats.requests.fetch_add(1, std::memory_order_relaxed);
-            auto result =
-                co_await self->client.fetch(std::move(request), http, deadline, nullptr, who.jar);
             const std::string which =
                 "login." + std::to_string(i) + " (" + step.method + " " + step.url + ")";
+            const auto first_deadline = clock::now() + self->options.http.timeouts.total;
+            const login_admission admission = co_await asio::co_spawn(
+                self->strand, admit_login(self, step.url, first_deadline), asio::use_awaitable);
+            if (admission.host != nullptr && !admission.permit) {
+                co_return which + ": " + admission.refusal;
+            }
+            const auto http = admission.host != nullptr
+                                  ? admission.host->http
+                                  : std::make_shared<const http_options>(self->options.http);
+            const auto deadline = clock::now() + http->timeouts.total;
+            self->stats.requests.fetch_add(1, std::memory_order_relaxed);
+            boost::system::result<net::http_response> result = net::http_response{};
+            if (self->proxies && admission.host != nullptr) {
+                const auto session_key = self->options.sessions.count > 1
+                                             ? std::optional<std::uint64_t>(session)
+                                             : std::nullopt;
+                result =
+                    co_await self->proxies->fetch(self->client, std::move(request), http, deadline,
+                                                  admission.host->origin, session_key, who.jar);
+            } else {
+                result = co_await self->client.fetch(std::move(request), http, deadline, nullptr,
+                                                     who.jar);
+            }
+            if (admission.host != nullptr) {
+                // The guard hears the answer on the strand, as for a crawl request.
+                const auto outcome = net::outcome_of(result);
+                resilience::attempt_outcome heard;
+                heard.status = outcome.status;
+                heard.error = outcome.error;
+                asio::post(
+                    self->strand, [self, host = admission.host, permit = *admission.permit, heard] {
+                        bool failed_before = false;
+                        self->record_outcome(*host, permit, heard, failed_before, clock::now());
+                        host->guard.release();
+                        self->wake();
+                    });
+            }
             if (!result) {
                 co_return which + ": " + result.error().message();
             }
@@ -429,8 +473,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (i < self->restored_sessions.size() && self->restored_sessions[i]) {
                 continue;  // --resume: its jar came back from the journal, logged in
             }
-            const identity who = self->identity_of(i);
-            std::string error = co_await login_session(self, who);
+            const identity who = self->identities.current(i);
+            std::string error = co_await login_session(self, who, i);
             if (!error.empty()) {
                 spdlog::error("session {}: login failed: {}", i, error);
                 self->stats.login_error = "session " + std::to_string(i) + ": " + error;
@@ -507,8 +551,7 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             }
             // Seeds are dealt round-robin over the sessions.
             next->session = next_seed_session;
-            next_seed_session =
-                (next_seed_session + 1) % static_cast<std::uint32_t>(identities.size());
+            next_seed_session = (next_seed_session + 1) % identities.size();
             admit(std::move(*next), now);
         }
     }
@@ -721,7 +764,8 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (cached) {
                 add_validators(*cached, sent);
             }
-            identity who = self->identity_of(request.session);
+            identity scratch;
+            const identity& who = self->identities.of(request.session, scratch);
             if (!who.user_agent.empty() && !find_header(sent.headers, "User-Agent")) {
                 sent.headers.emplace_back("User-Agent", who.user_agent);
             }
@@ -1099,7 +1143,7 @@ void crawler::restore(journal_state recovered) {
             continue;  // sessions.count was lowered since
         }
         if (auto cookies = core::cookie_jar::decode(bytes)) {
-            impl_->identities[session].jar->restore(std::move(*cookies), now);
+            impl_->identities.current(session).jar->restore(std::move(*cookies), now);
             impl_->restored_sessions[session] = true;
         }
     }
@@ -1154,6 +1198,49 @@ void crawler::stop() {
         self->stopping = true;
         self->wake();
     });
+}
+
+bool crawler::reload_proxies() {
+    const proxy_options& proxy = impl_->options.proxy;
+    if (proxy.file.empty()) {
+        spdlog::warn("reload: no proxies_file in the config, nothing to reload");
+        return false;
+    }
+    if (!impl_->proxies) {
+        spdlog::error(
+            "reload of proxies_file {} refused: the crawl started without proxies and goes "
+            "direct; proxies can only be added to a crawl that started with some (restart it)",
+            proxy.file);
+        return false;
+    }
+    std::ifstream in(proxy.file);
+    if (!in) {
+        spdlog::error(
+            "reload of proxies_file {} failed: it cannot be read; the proxies in use stay",
+            proxy.file);
+        return false;
+    }
+    // `proxies:` of the config stay; the file's lines replace the file's.
+    std::vector<core::proxy_url> list(
+        proxy.list.begin(), proxy.list.begin() + static_cast<std::ptrdiff_t>(
+                                                     std::min(proxy.listed, proxy.list.size())));
+    if (const auto bad = core::read_proxy_lines(in, list)) {
+        // The URL is not echoed: it may carry a password.
+        spdlog::error("reload of proxies_file failed: {}:{}:{}: {}; the proxies in use stay",
+                      proxy.file, bad->line, bad->column, bad->why);
+        return false;
+    }
+    if (list.empty()) {
+        spdlog::error(
+            "reload of proxies_file {} refused: it lists no proxy (and proxies: none), which "
+            "would leave no way out; the proxies in use stay",
+            proxy.file);
+        return false;
+    }
+    const auto done = impl_->proxies->reload(list);
+    spdlog::info("proxies_file {} reloaded: {} joined, {} removed, {} kept", proxy.file, done.added,
+                 done.removed, done.kept);
+    return true;
 }
 
 bool crawler::stopped() const noexcept {

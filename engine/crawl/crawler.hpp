@@ -53,6 +53,13 @@ class crawler {
     void stop();
     bool stopped() const noexcept;
 
+    // `proxies_file` read again (SIGHUP in `harvest run`), from any thread: new proxies join,
+    // removed ones get no new requests (in-flight ones finish), kept ones keep their health.
+    // A file that cannot be read, a malformed line (logged at its file:line:col) or an empty
+    // list keeps the proxies in use; so does a crawl without proxies_file or that started
+    // without proxies. False when nothing changed.
+    bool reload_proxies();
+
     const crawl_stats& stats() const noexcept;
 
   private:

@@ -2,7 +2,8 @@
 // What the observability tests share: docs/metrics.md parsed into metric specs, a blocking HTTP
 // GET for /metrics, a real Prometheus (the Debian package) scraping one target, and the
 // dashboard's queries as Grafana would send them. Used by test_observability.cpp (a faulty
-// crawl) and test_redis_outage.cpp (a distributed crawl's workers).
+// crawl), test_redis_outage.cpp (a distributed crawl's workers) and test_proxies.cpp (a
+// proxied crawl).
 //
 // POSIX only, no Asio (the integration binary has none).
 
@@ -163,6 +164,14 @@ inline http_reply http_get(int port, const std::string& target) {
         }
     }
     return reply;
+}
+
+// `promtool check metrics` on one scrape (written to dir/scrape-N.txt): it reads stdin only.
+inline process_result promtool_check_metrics(const fs::path& dir, const std::string& body, int n) {
+    const fs::path file = dir / ("scrape-" + std::to_string(n) + ".txt");
+    write_file(file, body);
+    return run_process({"sh", "-c", "exec promtool check metrics < \"$0\"", file.string()},
+                       std::chrono::seconds(30));
 }
 
 class prometheus_server {

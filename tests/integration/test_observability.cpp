@@ -87,14 +87,6 @@ std::vector<std::string> exposition_problems(const std::string& body) {
     return problems;
 }
 
-// `promtool check metrics` reads stdin only.
-process_result promtool_check_metrics(const fs::path& dir, const std::string& body, int n) {
-    const fs::path file = dir / ("scrape-" + std::to_string(n) + ".txt");
-    write_file(file, body);
-    return run_process({"sh", "-c", "exec promtool check metrics < \"$0\"", file.string()},
-                       std::chrono::seconds(30));
-}
-
 // ---------------------------------------------------------------------------------------------
 // A real Prometheus, child of the test, stopped by pid.
 

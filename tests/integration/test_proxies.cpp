@@ -4,6 +4,8 @@
 // a proxy killed mid-crawl is skipped and nothing is lost, a proxy refused by one host is
 // benched for that host only, and wrong credentials fail with proxy_auth.
 
+#include "tests/integration/chaos.hpp"
+#include "tests/integration/observability.hpp"
 #include "tests/integration/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -18,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -158,6 +161,33 @@ struct dante {
 
     std::string url(const std::string& scheme) const {
         return scheme + "://127.0.0.1:" + std::to_string(port);
+    }
+
+    fs::path dir;
+    int port;
+    std::unique_ptr<daemon_process> process;
+};
+
+// microsocks on a free port with RFC 1929 user/pass of its own (-u/-P: no system user is
+// involved, unlike dante's `username` method); it logs each connection it made for an
+// authenticated client ("client[fd] 127.0.0.1: connected to 127.0.0.1:PORT").
+struct microsocks {
+    microsocks(const fs::path& dir, const std::string& user, const std::string& password)
+        : dir(dir), port(free_port()) {
+        fs::create_directories(dir);
+        process = std::make_unique<daemon_process>(
+            std::vector<std::string>{"microsocks", "-i", "127.0.0.1", "-p", std::to_string(port),
+                                     "-u", user, "-P", password},
+            dir / "microsocks.log", port);
+    }
+
+    int connections_to(int target_port) const {
+        int n = 0;
+        const std::string needle = ": connected to 127.0.0.1:" + std::to_string(target_port);
+        for (const auto& line : read_lines(dir / "microsocks.log")) {
+            n += line.find(needle) != std::string::npos ? 1 : 0;
+        }
+        return n;
     }
 
     fs::path dir;
@@ -471,4 +501,265 @@ TEST_CASE("proxies: a proxy refused (403) by one host is benched for that host o
     const std::string second = "GET " + other.base_url() + "/api/products/";
     CHECK(a.requests_with(second) >= 5);
     CHECK(product_requests(other) == 40);
+}
+
+TEST_CASE("proxies: SOCKS5 with the right user/pass (RFC 1929) carries the crawl",
+          "[integration][proxy]") {
+    proxy_fixture f(10, true);
+    microsocks m(f.tmp / "microsocks", "carol", "p@ss word");
+    REQUIRE(m.process->ready());
+    // The password percent-encoded in the URL, as docs/config.md says.
+    const std::string good = "socks5h://carol:p%40ss%20word@127.0.0.1:" + std::to_string(m.port);
+    for (const bool tls : {false, true}) {
+        const std::string output = tls ? "socks-auth-tls.jsonl" : "socks-auth.jsonl";
+        const auto result = f.run(
+            f.yaml(tls ? f.nginx->tls_base_url() : f.nginx->base_url(), {good}, output), output);
+        INFO(describe(result));
+        REQUIRE(result.exit_code == 0);
+        CHECK(f.each_once(read_jsonl(f.tmp / output)));
+        CHECK(f.error_kinds(output).empty());
+        CHECK(result.err.find("p@ss") == std::string::npos);
+    }
+    // microsocks logs only the connections of clients whose credentials it accepted.
+    std::this_thread::sleep_for(200ms);
+    CHECK(m.connections_to(f.nginx->port()) >= 1);
+    CHECK(m.connections_to(f.nginx->tls_port()) >= 1);
+
+    // The same proxy refuses a wrong password: proxy_auth, nothing reaches nginx.
+    const int before = m.connections_to(f.nginx->port());
+    const auto wrong = f.run(
+        f.yaml(f.nginx->base_url(), {"socks5h://carol:nope@127.0.0.1:" + std::to_string(m.port)},
+               "socks-wrong.jsonl"),
+        "socks-wrong.jsonl");
+    const auto kinds = f.error_kinds("socks-wrong.jsonl");
+    CHECK(kinds.size() == 10);
+    CHECK(std::all_of(kinds.begin(), kinds.end(),
+                      [](const std::string& kind) { return kind == "proxy_auth"; }));
+    CHECK(m.connections_to(f.nginx->port()) == before);
+}
+
+namespace {
+
+// Polls harvest's log for `needle`, at most `limit`.
+bool log_shows(const fs::path& log, const std::string& needle, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (read_file(log).find(needle) != std::string::npos) {
+            return true;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    return read_file(log).find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("proxies: proxies_file reloaded on SIGHUP mid-crawl; a failed reload keeps the old list",
+          "[integration][proxy][reload]") {
+    proxy_fixture f(90);
+    tinyproxy a(f.tmp / "a");
+    tinyproxy b(f.tmp / "b");
+    REQUIRE((a.process->ready() && b.process->ready()));
+    const fs::path list = f.tmp / "proxies.txt";
+    write_file(list, "# the crawl's way out\n" + a.url() + "\n");
+    // 30 requests a second: the crawl lasts about 3 s, time for three reloads.
+    std::string config = f.yaml(f.nginx->base_url(), {}, "reload.jsonl");
+    config.replace(config.find("proxies:\n"), std::string("proxies:\n").size(),
+                   "proxies_file: " + list.string() + "\n");
+    const std::string from = "rate_limit: {per_second: 0}";
+    config.replace(config.find(from), from.size(), "rate_limit: {per_second: 30, burst: 1}");
+    write_file(f.tmp / "reload.yaml", config);
+    const fs::path log = f.tmp / "reload.log";
+    background_harvest run({"run", (f.tmp / "reload.yaml").string()}, log);
+    const std::string target = "GET " + f.nginx->base_url() + "/api/products/";
+    // Crawling through A (so harvest's signal handlers are in place): at most 20 s.
+    for (int i = 0; i < 400 && a.requests_with(target) == 0; ++i) {
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(a.requests_with(target) > 0);
+
+    // A file that is not there: an error naming it, A stays.
+    const fs::path moved = f.tmp / "proxies.moved";
+    fs::rename(list, moved);
+    run.signal(SIGHUP);
+    CHECK(log_shows(log, "reload of proxies_file " + list.string() + " failed", 5s));
+    fs::rename(moved, list);
+
+    // A malformed second line: an error at its line and column, A stays.
+    write_file(list, b.url() + "\n  ftp://127.0.0.1:21\n");
+    run.signal(SIGHUP);
+    CHECK(log_shows(log, list.string() + ":2:3: not a valid proxy URL", 5s));
+    const int a_after_bad = a.requests_with(target);
+    std::this_thread::sleep_for(300ms);
+    CHECK(a.requests_with(target) > a_after_bad);  // still crawling through A
+    CHECK(b.requests_with(target) == 0);           // B was never taken from the bad file
+
+    // B replaces A.
+    write_file(list, b.url() + "  # the new way out\n");
+    run.signal(SIGHUP);
+    REQUIRE(log_shows(log, "reloaded: 1 joined, 1 removed, 0 kept", 5s));
+    // Requests A had received before the swap are in its log by now; none is sent later.
+    std::this_thread::sleep_for(300ms);
+    const int a_at_swap = a.requests_with(target);
+    const int status = run.wait(60s);
+    const std::string text = read_file(log);
+    INFO(text);
+    REQUIRE(status == 0);
+    CHECK(text.find("ftp://") == std::string::npos);  // the bad URL is not echoed
+    CHECK(a_at_swap > 0);
+    CHECK(a.requests_with(target) == a_at_swap);
+    CHECK(b.requests_with(target) > 0);
+    CHECK(a.requests_with(target) + b.requests_with(target) == 90);
+    CHECK(f.each_once(read_jsonl(f.tmp / "reload.jsonl")));
+    CHECK(f.error_kinds("reload.jsonl").empty());
+    CHECK(product_requests(*f.nginx) == 90);
+}
+
+TEST_CASE("proxies: login goes through the proxies and through its host's guard",
+          "[integration][proxy][cookies]") {
+    temp_dir tmp("harvest-proxy-login");
+    chaos_origin origin(tmp / "origin");
+    tinyproxy a(tmp / "a");
+    REQUIRE(a.process->ready());
+    // Three sessions log in; the host's bucket lets one request through every 250 ms.
+    const std::string yaml =
+        "name: login\nseeds:\n  - url: " + origin.url("/shop/list/a/2") +
+        "\nengine: {concurrency: 4, threads: 2, robots_txt: ignore}\n"
+        "rate_limit: {per_second: 4, burst: 1}\n"
+        "retry: {max_attempts: 1}\n"
+        "sessions: {count: 3}\n"
+        "proxies: [\"" +
+        a.url() +
+        "\"]\n"
+        "login:\n  - url: " +
+        origin.url("/shop/login") +
+        "\n    form: {user: me, password: secret}\n    expect_cookie: sid\n"
+        "follow:\n  - css: a.item\n"
+        "extract:\n  - {match: \"/shop/item/\", type: json, fields: {id: /id, sid: /sid}}\n"
+        "outputs:\n  - {type: jsonl, path: " +
+        (tmp / "items.jsonl").string() +
+        "}\n"
+        "state: {dir: " +
+        (tmp / "state").string() + "}\n";
+    write_file(tmp / "login.yaml", yaml);
+    const auto result = run_process(
+        {harvest_binary().string(), "run", (tmp / "login.yaml").string(), "--progress", "never"},
+        60s);
+    INFO(describe(result));
+    REQUIRE(result.exit_code == 0);
+    CHECK(read_jsonl(tmp / "items.jsonl").size() == 2);
+    // The proxy carried every login POST (tinyproxy logs the request line it forwarded).
+    CHECK(a.requests_with("POST " + origin.url("/shop/login")) == 3);
+    // The origin saw them at the host's pace, not back to back: the guard's bucket.
+    std::vector<double> times;
+    for (const auto& line : read_jsonl(origin.log_path())) {
+        const auto* path = line.if_contains("path");
+        if (path != nullptr && path->as_string() == "/shop/login") {
+            times.push_back(line.at("t").to_number<double>());
+        }
+    }
+    REQUIRE(times.size() == 3);
+    std::sort(times.begin(), times.end());
+    CHECK(times[1] - times[0] >= 0.2);
+    CHECK(times[2] - times[1] >= 0.2);
+}
+
+TEST_CASE(
+    "proxies: a proxied crawl's proxy metrics are promtool-clean, as metrics.md says, and "
+    "fill the dashboard's Proxies row in a real Prometheus",
+    "[integration][proxy][observability]") {
+    namespace obs = harvest::test::observability;
+    proxy_fixture f(60);
+    tinyproxy a(f.tmp / "a");
+    tinyproxy b(f.tmp / "b");
+    REQUIRE((a.process->ready() && b.process->ready()));
+    const int metrics_port = free_port();
+    obs::prometheus_server prometheus(f.tmp / "prometheus", metrics_port);
+    REQUIRE(prometheus.wait_first_scrape());  // the target is down until harvest starts
+
+    // 25 requests a second: about 2.5 s of crawl, then /metrics lingers 4 s.
+    std::string config = f.yaml(
+        f.nginx->base_url(), {a.url(), b.url()}, "metrics.jsonl",
+        "metrics: {listen: \"127.0.0.1:" + std::to_string(metrics_port) + "\", linger: 4s}\n");
+    const std::string from = "rate_limit: {per_second: 0}";
+    config.replace(config.find(from), from.size(), "rate_limit: {per_second: 25, burst: 1}");
+    write_file(f.tmp / "metrics.yaml", config);
+    const fs::path log = f.tmp / "metrics.log";
+    const double started = obs::now_seconds();
+    background_harvest run({"run", (f.tmp / "metrics.yaml").string()}, log);
+    REQUIRE(log_shows(log, "/metrics stays up for", 30s));
+    const auto reply = obs::http_get(metrics_port, "/metrics");
+    REQUIRE(reply.status == 200);
+    const std::string& body = reply.body;
+    INFO(body.substr(0, 3000));
+    const auto lint = obs::promtool_check_metrics(f.tmp.path(), body, 0);
+    INFO("promtool: " << lint.out << lint.err);
+    CHECK(lint.exit_code == 0);
+
+    // metrics.md's proxy section, family by family: its type and its labels.
+    const auto specs = obs::load_metric_specs(obs::metric_section::proxy_crawls);
+    REQUIRE(specs.size() == 2);
+    for (const auto& spec : specs) {
+        INFO(spec.name);
+        CHECK(body.find("# TYPE " + spec.name + " " + spec.type + "\n") != std::string::npos);
+        std::istringstream lines(body);
+        std::string line;
+        int samples = 0;
+        while (std::getline(lines, line)) {
+            if (!line.starts_with(spec.name + "{")) {
+                continue;
+            }
+            ++samples;
+            std::set<std::string> labels;
+            static const std::regex label(R"re(([a-z_]+)=")re");
+            const std::string inside = line.substr(0, line.find('}'));
+            for (std::sregex_iterator it(inside.begin(), inside.end(), label), end; it != end;
+                 ++it) {
+                labels.insert((*it)[1]);
+            }
+            CHECK(labels == spec.labels);
+        }
+        CHECK(samples > 0);
+    }
+    // The counts agree with the proxies' own logs; the credentials-free label is host:port.
+    const std::string target = "GET " + f.nginx->base_url() + "/api/products/";
+    for (const tinyproxy* proxy : {&a, &b}) {
+        const std::string label = "127.0.0.1:" + std::to_string(proxy->port);
+        const std::string prefix = "harvest_proxy_requests_total{crawl=\"proxies\",proxy=\"" +
+                                   label + "\",outcome=\"ok\"} ";
+        const auto at = body.find(prefix);
+        REQUIRE(at != std::string::npos);
+        CHECK(std::stod(body.substr(at + prefix.size())) == proxy->requests_with(target));
+        const std::string state = "harvest_proxy_state{crawl=\"proxies\",proxy=\"" + label + "\"} ";
+        const auto state_at = body.find(state);
+        REQUIRE(state_at != std::string::npos);
+        CHECK(std::stod(body.substr(state_at + state.size())) == 0.0);  // closed
+    }
+    CHECK(a.requests_with(target) + b.requests_with(target) == 60);
+
+    // Prometheus scraped it during the run: the dashboard's Proxies row has data.
+    std::this_thread::sleep_for(1500ms);
+    const double last = obs::now_seconds();
+    const auto dashboard = obs::load_dashboard();
+    std::vector<obs::dashboard_query> queries;
+    std::vector<std::string> problems;
+    obs::collect_queries(dashboard.at("panels").as_array(), queries, problems);
+    int proxy_queries = 0;
+    for (const auto& q : queries) {
+        if (q.row != obs::proxy_row) {
+            continue;
+        }
+        ++proxy_queries;
+        const auto expr = obs::expand(q.expr, "proxies");
+        INFO(q.panel << ": " << expr);
+        const auto r = prometheus.query_range(expr, started, last, 1.0);
+        bool has_points = false;
+        for (const auto& series : r) {
+            has_points = has_points || !series.as_object().at("values").as_array().empty();
+        }
+        CHECK(has_points);
+    }
+    CHECK(proxy_queries >= 2);
+    CHECK(run.wait(30s) == 0);
+    CHECK(f.each_once(read_jsonl(f.tmp / "metrics.jsonl")));
 }

@@ -31,22 +31,7 @@ while getopts "c:n:r:h" o; do
   esac
 done
 
-bench_workload   # BENCH_WORKLOAD=none: the fallback generator of tests/fixtures
-SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site}
-HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
-
-[[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || scripts/install-deps.sh
-build_release_harvest
-[[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
-
-make_catalog "$SITE" "$N"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-cookie-bench.XXXXXX")
-cleanup() { stop_nginx "$WORK/nginx"; rm -rf "$WORK"; }
-trap cleanup EXIT
-start_nginx "$SITE" "$WORK/nginx"
-sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
-URLS=$(wc -l <"$WORK/urls.txt")
+json_crawl_setup "$N"
 
 cat >"$WORK/bench.yaml" <<YAML
 name: cookie_bench

@@ -26,6 +26,13 @@
 #   peak_rss_mib TIME_FILE         peak RSS in MiB (one decimal) from `/usr/bin/time -v -o FILE`
 #   cpu_seconds TIME_FILE          user + system seconds from `/usr/bin/time -v -o FILE`
 #   summary KEY VALUE              KEY=VALUE appended to $BENCH_SUMMARY when set (for all.sh)
+#   json_crawl_setup N             the prologue of a crawl over the product JSON documents:
+#                                  Debian deps (unless HARVEST_SKIP_DEPS=1), harvest (HARVEST:
+#                                  build-release, or HARVEST_BIN), the catalog of N products
+#                                  (SITE; BENCH_SITE overrides), a WORK folder removed at exit,
+#                                  nginx serving SITE (BASE), WORK/urls.txt with URLS lines.
+#                                  A script that starts more (a proxy) sets BENCH_ON_EXIT to the
+#                                  command that stops it
 # Not part of ctest.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -170,3 +177,24 @@ cpu_seconds() { awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.
 # summary KEY VALUE: a `KEY=VALUE` line appended to $BENCH_SUMMARY when set, so bench/all.sh
 # reads figures without parsing the printed tables.
 summary() { [[ -z "${BENCH_SUMMARY:-}" ]] || echo "$1=$2" >>"$BENCH_SUMMARY"; }
+
+# json_crawl_setup N: see above. Sets WORKLOAD, SITE, HARVEST, WORK, BASE, URLS.
+bench_on_exit() {
+  [[ -z "${BENCH_ON_EXIT:-}" ]] || eval "$BENCH_ON_EXIT" || true
+  stop_nginx "$WORK/nginx"
+  rm -rf "$WORK"
+}
+json_crawl_setup() {
+  bench_workload   # BENCH_WORKLOAD=none: the fallback generator of tests/fixtures
+  SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site}
+  HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
+  [[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || "$ROOT/scripts/install-deps.sh"
+  build_release_harvest
+  [[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
+  make_catalog "$SITE" "$1"
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-${BENCH_NAME:-bench}.XXXXXX")
+  trap bench_on_exit EXIT
+  start_nginx "$SITE" "$WORK/nginx"
+  sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
+  URLS=$(wc -l <"$WORK/urls.txt")
+}

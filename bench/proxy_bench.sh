@@ -7,41 +7,31 @@
 #   -n 2000    product JSON documents fetched (each once)
 #   -c 32      concurrent requests (harvest engine.concurrency; curl --parallel-max)
 #
-# The catalog is generated with tests/fixtures/gen_catalog.py and served by
-# tests/fixtures/serve.sh (nginx); tinyproxy (Debian package, scripts/install-deps.sh) runs on
-# a free loopback port. harvest is build/cli/harvest or HARVEST_BIN. Prints each tool's wall
-# time and requests a second, the proxy's own count of requests for each run (its log), and
-# the ratio harvest/curl. Not part of ctest.
+# The catalog and nginx are set up as in bench/fetch_bench.sh (bench/lib.sh: ../shared/workload
+# when present, else tests/fixtures; BENCH_SITE and BENCH_WORKLOAD override); tinyproxy (Debian
+# package, scripts/install-deps.sh) runs on a free loopback port. harvest is
+# build-release/cli/harvest (built when missing or stale) or HARVEST_BIN. Prints each tool's
+# wall time, requests a second and CPU seconds, the proxy's own count of requests for each run
+# (its log), and the ratio harvest/curl. /usr/bin/time is Debian's `time`. Not part of ctest.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_NAME=proxy_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-die() { echo "proxy_bench: $*" >&2; exit 1; }
 
 N=2000 C=32
 while getopts "n:c:h" o; do
   case $o in
     n) N=$OPTARG ;; c) C=$OPTARG ;;
-    *) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
-HARVEST=${HARVEST_BIN:-$ROOT/build/cli/harvest}
-[[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST (build it or set HARVEST_BIN)"
+
+json_crawl_setup "$N"
+need_time
 command -v tinyproxy >/dev/null || die "tinyproxy not found (scripts/install-deps.sh)"
 command -v curl >/dev/null || die "curl not found"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-proxy-bench-XXXXXX")
-PROXY_PID=
-cleanup() {
-  [[ -n "$PROXY_PID" ]] && kill "$PROXY_PID" 2>/dev/null || true
-  tests/fixtures/serve.sh stop "$WORK/nginx" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-python3 tests/fixtures/gen_catalog.py "$WORK/site" -n "$N" >/dev/null
-PORT=$(tests/fixtures/serve.sh free-port)
-tests/fixtures/serve.sh start "$WORK/site" "$PORT" "$WORK/nginx" 2>/dev/null
 PPORT=$(tests/fixtures/serve.sh free-port)
 cat >"$WORK/tinyproxy.conf" <<CONF
 Port $PPORT
@@ -53,12 +43,11 @@ LogFile "$WORK/tinyproxy.log"
 CONF
 tinyproxy -d -c "$WORK/tinyproxy.conf" >/dev/null 2>&1 &
 PROXY_PID=$!
+BENCH_ON_EXIT="kill $PROXY_PID 2>/dev/null"
 for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$PPORT") 2>/dev/null && break
   sleep 0.05
 done
-
-sed "s|^|http://127.0.0.1:$PORT/api/products/|; s|$|.json|" "$WORK/site/asins.txt" >"$WORK/urls.txt"
 
 cat >"$WORK/cfg.yaml" <<CONF
 name: proxybench
@@ -70,35 +59,36 @@ proxies: ["http://127.0.0.1:$PPORT"]
 extract:
   - {match: "/api/products/", type: json, fields: {id: /asin}, required: [id]}
 outputs:
-  - {type: jsonl, path: out/items.jsonl}
-state: {dir: state, journal: false}
+  - {type: jsonl, path: $WORK/items.jsonl}
+state: {dir: $WORK/state, journal: false}
 CONF
 
 requests() { grep -c "Request (file descriptor" "$WORK/tinyproxy.log" || true; }
-now() { date +%s.%N; }
 
 before=$(requests)
 t0=$(now)
-(cd "$WORK" && "$HARVEST" run cfg.yaml >/dev/null 2>"$WORK/harvest.err") ||
-  die "harvest failed: $(tail -3 "$WORK/harvest.err")"
+/usr/bin/time -v -o "$WORK/harvest.time" "$HARVEST" run "$WORK/cfg.yaml" >/dev/null \
+  2>"$WORK/harvest.err" || die "harvest failed: $(tail -3 "$WORK/harvest.err")"
 t1=$(now)
 harvest_requests=$(( $(requests) - before ))
 
 sed 's|^|url = "|; s|$|"|' "$WORK/urls.txt" | sed 'a output = "/dev/null"' >"$WORK/curl.cfg"
 before=$(requests)
 t2=$(now)
-curl -s --parallel --parallel-max "$C" -x "http://127.0.0.1:$PPORT" -K "$WORK/curl.cfg" >/dev/null 2>&1 ||
-  die "curl failed"
+/usr/bin/time -v -o "$WORK/curl.time" curl -s --parallel --parallel-max "$C" \
+  -x "http://127.0.0.1:$PPORT" -K "$WORK/curl.cfg" >/dev/null 2>&1 || die "curl failed"
 t3=$(now)
 curl_requests=$(( $(requests) - before ))
 
-python3 -c '
-import sys
-n = int(sys.argv[1])
-t0, t1, t2, t3 = map(float, sys.argv[2:6])
-hr, cr = int(sys.argv[6]), int(sys.argv[7])
-h, c = t1 - t0, t3 - t2
-print(f"harvest: {n} URLs in {h:.2f} s = {n / h:.0f} req/s (proxy saw {hr} requests)")
-print(f"curl:    {n} URLs in {c:.2f} s = {n / c:.0f} req/s (proxy saw {cr} requests)")
-print(f"ratio harvest/curl req/s: {(n / h) / (n / c):.2f}")
-' "$N" "$t0" "$t1" "$t2" "$t3" "$harvest_requests" "$curl_requests"
+harvest_rps=$(rate "$URLS" "$t0" "$t1")
+curl_rps=$(rate "$URLS" "$t2" "$t3")
+echo
+echo "proxy_bench: $URLS product JSON URLs on $BASE through tinyproxy, concurrency $C, $(nproc) cores"
+printf '%-8s %8s %10s %12s %s\n' tool 'wall s' 'req/s' 'CPU s' 'proxy saw'
+printf '%-8s %8.2f %10s %12s %s\n' harvest "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+  "$harvest_rps" "$(cpu_seconds "$WORK/harvest.time")" "$harvest_requests"
+printf '%-8s %8.2f %10s %12s %s\n' curl "$(awk -v a="$t2" -v b="$t3" 'BEGIN { print b - a }')" \
+  "$curl_rps" "$(cpu_seconds "$WORK/curl.time")" "$curl_requests"
+awk -v h="$harvest_rps" -v c="$curl_rps" 'BEGIN { printf "ratio harvest/curl req/s: %.2f\n", h / c }'
+summary proxy_harvest_rps "$harvest_rps"
+summary proxy_curl_rps "$curl_rps"

@@ -8,6 +8,7 @@
 #include "engine/crawl/host_gauges.hpp"
 #include "engine/crawl/http_cache.hpp"
 #include "engine/crawl/identities.hpp"
+#include "engine/crawl/login.hpp"
 #include "engine/crawl/proxy_set.hpp"
 #include "engine/crawl/renderer.hpp"
 #include "engine/crawl/robots_fetch.hpp"
@@ -309,36 +310,6 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         });
     }
 
-    // application/x-www-form-urlencoded (WHATWG): unreserved bytes as they are, space as '+'.
-    static std::string form_encode(const std::vector<std::pair<std::string, std::string>>& form) {
-        static constexpr char hex[] = "0123456789ABCDEF";
-        std::string out;
-        const auto put = [&out](std::string_view text) {
-            for (const char c : text) {
-                const auto u = static_cast<unsigned char>(c);
-                if ((u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
-                    c == '*' || c == '-' || c == '.' || c == '_') {
-                    out.push_back(c);
-                } else if (c == ' ') {
-                    out.push_back('+');
-                } else {
-                    out.push_back('%');
-                    out.push_back(hex[u >> 4]);
-                    out.push_back(hex[u & 0xf]);
-                }
-            }
-        };
-        for (const auto& [name, value] : form) {
-            if (!out.empty()) {
-                out.push_back('&');
-            }
-            put(name);
-            out.push_back('=');
-            put(value);
-        }
-        return out;
-    }
-
     // A login request's way through its host's guard (`login:`): the permit it was sent under.
     struct login_admission {
         host_state* host = nullptr;  // null: the URL has no origin (the fetch says why)
@@ -391,27 +362,12 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                                                       std::uint32_t session) {
         for (std::size_t i = 0; i < self->options.login.size(); ++i) {
             const login_step& step = self->options.login[i];
-            net::http_request request;
-            request.method = step.method;
-            request.url = step.url;
-            request.headers = step.headers;
-            if (!who.user_agent.empty() && !find_header(request.headers, "User-Agent")) {
-                request.headers.emplace_back("User-Agent", who.user_agent);
-            }
-            if (!step.form.empty()) {
-                request.body = form_encode(step.form);
-                if (!find_header(request.headers, "Content-Type")) {
-                    request.headers.emplace_back("Content-Type",
-                                                 "application/x-www-form-urlencoded");
-                }
-            }
-            const std::string which =
-                "login." + std::to_string(i) + " (" + step.method + " " + step.url + ")";
+            net::http_request request = login_request(step, who);
             const auto first_deadline = clock::now() + self->options.http.timeouts.total;
             const login_admission admission = co_await asio::co_spawn(
                 self->strand, admit_login(self, step.url, first_deadline), asio::use_awaitable);
             if (admission.host != nullptr && !admission.permit) {
-                co_return which + ": " + admission.refusal;
+                co_return login_step_name(step, i) + ": " + admission.refusal;
             }
             const auto http = admission.host != nullptr
                                   ? admission.host->http
@@ -444,21 +400,11 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                         self->wake();
                     });
             }
-            if (!result) {
-                co_return which + ": " + result.error().message();
+            if (result) {
+                self->stats.count_response(result->status);
             }
-            self->stats.count_response(result->status);
-            if (result->status < 200 || result->status >= 400) {
-                co_return which + ": status " + std::to_string(result->status);
-            }
-            if (!step.expect_cookie.empty()) {
-                const auto cookies = who.jar->cookies(std::chrono::system_clock::now());
-                const bool found = std::any_of(
-                    cookies.begin(), cookies.end(),
-                    [&step](const core::cookie& c) { return c.name == step.expect_cookie; });
-                if (!found) {
-                    co_return which + ": no cookie " + step.expect_cookie + " was set";
-                }
+            if (auto why = login_verdict(step, i, result, who); !why.empty()) {
+                co_return why;
             }
         }
         co_return std::string();

@@ -282,6 +282,14 @@ if [[ -n "${RPS[harvest]:-}" && "${RPS[harvest]}" -gt 0 ]]; then
   echo "${OTHER_NOTE:-}"
 fi
 [[ -z "$WRK_CPU" ]] || echo "wrk CPU per request: $WRK_CPU us"
+# The figure of the shard-per-core issue's third target: harvest with one engine thread, as
+# wrk -t1 runs (bench/cpu_bench.sh measures only this, in rounds).
+ONE_CPU=${cpu_plain:-}
+[[ $THREADS == 1 ]] || ONE_CPU=${cpu_other:-}
+if [[ -n "$WRK_CPU" && -n "$ONE_CPU" ]]; then
+  awk -v h="$ONE_CPU" -v w="$WRK_CPU" -v k="$KIND" 'BEGIN { if (w > 0)
+    printf "cpu us/request harvest vs wrk (%s, engine.threads 1): %s vs %s = %.2fx\n", k, h, w, h / w }'
+fi
 if [[ -n "${SRV[wrk]:-}" ]]; then
   # nginx runs one worker: its CPU per request under wrk bounds what any client gets here.
   awk -v u="${SRV[wrk]}" 'BEGIN { if (u > 0) printf "server ceiling (1e6 / nginx us per request under wrk): %.0f req/s\n", 1e6 / u }'

@@ -1,5 +1,6 @@
 #include "pipelines/pipeline_sink.hpp"
 
+#include "engine/net/body_pool.hpp"
 #include "pipelines/outputs/error_stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -473,6 +474,8 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
         outcome.emitted += found.emitted;
         outcome.invalid += found.invalid;
     }
+    // Extraction is over: the body's memory serves the next response read on this thread.
+    net::recycle_body_buffer(std::move(page.response.body));
     if (page.unchanged) {
         // A 304 served from http.cache: the same items as last time, said to be so.
         if (!page.emit_unchanged) {

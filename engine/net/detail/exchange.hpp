@@ -5,6 +5,7 @@
 // connection_tls.cpp and tls_receive.cpp (and the tests and fuzzer of the response reader), so
 // its templates are instantiated once per stream type.
 
+#include "engine/net/body_pool.hpp"
 #include "engine/net/connection.hpp"
 #include "engine/net/decode.hpp"
 #include "engine/net/fetch_error.hpp"
@@ -42,8 +43,9 @@ namespace http = boost::beast::http;
 // Larger header blocks are a protocol error: no real site needs more, and it bounds memory.
 inline constexpr std::size_t header_limit = std::size_t{64} << 10;
 
-// A pooled connection keeps read_room of buffer; a large body may grow it to max_read_room
-// for one response, given back afterwards (see receive_response).
+// A pooled connection keeps read_room of buffer; a large chunked or close-delimited body may
+// grow it to max_read_room for one response, given back afterwards (a Content-Length body is
+// read straight into the response's body: see receive_response).
 inline constexpr std::size_t read_room = std::size_t{4} << 10;
 inline constexpr std::size_t max_read_room = std::size_t{64} << 10;
 
@@ -67,6 +69,10 @@ class response_reader final : public http::basic_parser<false> {
         : out_(out), masked_(std::move(masked)) {}
 
     int version() const noexcept { return version_; }
+
+    // While set, body bytes handed to put() are already at the end of the body (read there by
+    // receive_response): the parser only accounts for them, nothing is appended.
+    void body_in_place(bool in_place) noexcept { body_in_place_ = in_place; }
 
   private:
     void on_request_impl(http::verb /*method*/, beast::string_view /*method_str*/,
@@ -100,12 +106,19 @@ class response_reader final : public http::basic_parser<false> {
                 ec = http::error::buffer_overflow;
                 return;
             }
-            out_.body.reserve(static_cast<std::size_t>(*length) + body_padding);
+            const auto capacity = static_cast<std::size_t>(*length) + body_padding;
+            if (out_.body.empty()) {
+                out_.body = take_body_buffer(capacity);
+            } else {
+                out_.body.reserve(capacity);
+            }
         }
     }
 
     std::size_t on_body_impl(beast::string_view body, beast::error_code& /*ec*/) override {
-        out_.body.append(body.data(), body.size());
+        if (!body_in_place_) {
+            out_.body.append(body.data(), body.size());
+        }
         return body.size();
     }
 
@@ -130,6 +143,7 @@ class response_reader final : public http::basic_parser<false> {
     exchange_result& out_;
     std::vector<const char*> masked_;
     int version_ = 11;
+    bool body_in_place_ = false;
 };
 
 // Parses what `buffer` holds. need_more (cleared to success) when the parser wants more bytes
@@ -429,15 +443,10 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
         }
         if (!in_body && parser->is_header_done()) {
             in_body = true;
-            parser->eager(true);  // from here on, one put() takes all the body bytes it is given
-            if (const auto length = parser->content_length();
-                length && *length <= limits.max_body) {
-                // Room for the rest of the body (up to a bound), so it comes in as few reads
-                // as the socket allows.
-                reserve_read_room(buffer, static_cast<std::size_t>(
-                                              std::min<std::uint64_t>(*length, max_read_room)));
-            }
-            continue;  // what came with the header may already finish the message
+            // From here on, one put() takes all the body bytes it is given; what came with the
+            // header may already finish the message.
+            parser->eager(true);
+            continue;
         }
         if (!need_more || parser->is_done()) {
             continue;
@@ -451,11 +460,52 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
             }
             lowest.expires_after(step);
         }
-        const std::size_t room = std::min<std::size_t>(
-            std::max<std::size_t>(512, buffer.capacity() - buffer.size()), max_read_room);
-        auto [read_ec, n] =
-            co_await stream.async_read_some(buffer.prepare(room), as_tuple(use_awaitable));
-        buffer.commit(n);
+        // The rest of a Content-Length body is read straight into the body, which
+        // on_body_init_impl reserved whole: no copy out of the connection's buffer, which so
+        // never grows for a large body (nor is freed again once idle). Up to body_padding
+        // bytes more are asked for, so what follows the body (a stray CRLF, stray bytes)
+        // lands in the buffer as it did before, where the checks below see it.
+        const auto body_left = in_body && !head && !te_pending && buffer.size() == 0
+                                   ? parser->content_length_remaining()
+                                   : boost::none;
+        boost::system::error_code read_ec;
+        std::size_t n = 0;
+        if (body_left && *body_left > 0) {
+            const auto want = static_cast<std::size_t>(*body_left);
+            const std::size_t at = out.body.size();
+            out.body.resize(at + want + body_padding);
+            auto [ec, got] = co_await stream.async_read_some(
+                boost::asio::buffer(out.body.data() + at, want + body_padding),
+                as_tuple(use_awaitable));
+            read_ec = ec;
+            n = got;
+            const std::size_t body_bytes = std::min(n, want);
+            if (n > body_bytes) {
+                const std::size_t extra = n - body_bytes;
+                std::memcpy(buffer.prepare(extra).data(), out.body.data() + at + body_bytes, extra);
+                buffer.commit(extra);
+            }
+            out.body.resize(at + body_bytes);
+            if (body_bytes > 0) {
+                beast::error_code put_ec;
+                parser->body_in_place(true);
+                parser->put(boost::asio::buffer(out.body.data() + at, body_bytes), put_ec);
+                parser->body_in_place(false);
+                if (put_ec && put_ec != http::error::need_more) {
+                    out.got_response_bytes = true;
+                    out.ec = map_exchange_error(put_ec);
+                    co_return out;
+                }
+            }
+        } else {
+            const std::size_t room = std::min<std::size_t>(
+                std::max<std::size_t>(512, buffer.capacity() - buffer.size()), max_read_room);
+            auto [ec, got] =
+                co_await stream.async_read_some(buffer.prepare(room), as_tuple(use_awaitable));
+            read_ec = ec;
+            n = got;
+            buffer.commit(n);
+        }
         if (read_ec == boost::asio::error::eof) {
             if (!parser->got_some()) {
                 out.ec = map_exchange_error(http::error::end_of_stream);

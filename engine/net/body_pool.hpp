@@ -1,0 +1,67 @@
+#pragma once
+// Response bodies recycled on the thread that read them. A product page is some 35 KB: freed
+// after extraction, its memory went back to the system within mimalloc's decommit delay (2 ms,
+// see cli/main.cpp) and the next body faulted it in again, page by page (a fifth of the CPU of
+// an HTML crawl). A body whose consumer is done with it is handed back here, and the response
+// reader takes it for the next body of a known length that fits it. No Asio.
+//
+// Bounded: at most pooled_bodies_max strings per thread, none over pooled_body_capacity_max;
+// a pooled string is given out only for a body that needs at least half its capacity, so a
+// body kept for long (the bulk service's results, say) holds at most twice its size.
+// Thread-safety: each thread has its own pool; a string may be taken on one thread and given
+// back on another.
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace harvest::net {
+
+inline constexpr std::size_t pooled_bodies_max = 32;
+inline constexpr std::size_t pooled_body_capacity_max = std::size_t{128} << 10;
+
+namespace detail {
+inline std::vector<std::string>& body_pool() noexcept {
+    thread_local std::vector<std::string> pool;
+    return pool;
+}
+}  // namespace detail
+
+// An empty string with room for `capacity` bytes: a recycled body when one fits (capacity in
+// [capacity, 2 * capacity]), else a new reservation.
+inline std::string take_body_buffer(std::size_t capacity) {
+    auto& pool = detail::body_pool();
+    for (auto it = pool.rbegin(); it != pool.rend(); ++it) {  // the most recent first: warm
+        if (it->capacity() >= capacity && it->capacity() / 2 <= capacity) {
+            std::string body = std::move(*it);
+            *it = std::move(pool.back());
+            pool.pop_back();
+            body.clear();
+            return body;
+        }
+    }
+    std::string body;
+    body.reserve(capacity);
+    return body;
+}
+
+// Hands a body its owner is done with back to this thread's pool (or frees it when the pool is
+// full or the body is too large or too small to be worth keeping).
+inline void recycle_body_buffer(std::string&& body) noexcept {
+    auto& pool = detail::body_pool();
+    if (body.capacity() < 1024 || body.capacity() > pooled_body_capacity_max ||
+        pool.size() >= pooled_bodies_max) {
+        std::string dropped = std::move(body);
+        return;
+    }
+    try {
+        if (pool.capacity() == 0) {
+            pool.reserve(pooled_bodies_max);  // never grows again: push_back cannot throw below
+        }
+        pool.push_back(std::move(body));
+    } catch (...) {  // the reserve failed: the body is simply freed
+    }
+}
+
+}  // namespace harvest::net

@@ -1,0 +1,114 @@
+// The per-thread pool of response bodies (engine/net/body_pool.hpp): what it gives out is always
+// empty and large enough, it reuses a string only for a body that needs at least half of it, and
+// it stays within its bounds whatever the sequence of takes and returns.
+
+#include "engine/net/body_pool.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using harvest::net::pooled_bodies_max;
+using harvest::net::pooled_body_capacity_max;
+using harvest::net::recycle_body_buffer;
+using harvest::net::take_body_buffer;
+
+void drain_pool() {
+    harvest::net::detail::body_pool().clear();
+}
+
+}  // namespace
+
+TEST_CASE("a recycled body serves the next body of about its size", "[unit][net][body_pool]") {
+    drain_pool();
+    std::string body = take_body_buffer(40'000);
+    REQUIRE(body.empty());
+    REQUIRE(body.capacity() >= 40'000);
+    body.assign(35'000, 'x');
+    const char* memory = body.data();
+    recycle_body_buffer(std::move(body));
+
+    SECTION("reused, empty, for a body that needs at least half of it") {
+        const std::string again = take_body_buffer(30'000);
+        CHECK(again.data() == memory);
+        CHECK(again.empty());
+        CHECK(again.capacity() >= 30'000);
+        CHECK(harvest::net::detail::body_pool().empty());
+    }
+    SECTION("not for a body it cannot hold, nor for one far smaller") {
+        const std::string larger = take_body_buffer(50'000);
+        CHECK(larger.data() != memory);
+        CHECK(larger.capacity() >= 50'000);
+        const std::string smaller = take_body_buffer(1'000);
+        CHECK(smaller.data() != memory);
+        CHECK(smaller.capacity() >= 1'000);
+        CHECK(harvest::net::detail::body_pool().size() == 1);
+    }
+}
+
+TEST_CASE("the body pool keeps neither tiny nor huge bodies, nor more than its bound",
+          "[unit][net][body_pool]") {
+    drain_pool();
+    std::string tiny;
+    tiny.reserve(100);
+    recycle_body_buffer(std::move(tiny));
+    std::string huge;
+    huge.reserve(pooled_body_capacity_max + 1);
+    recycle_body_buffer(std::move(huge));
+    CHECK(harvest::net::detail::body_pool().empty());
+    for (std::size_t i = 0; i < pooled_bodies_max + 10; ++i) {
+        recycle_body_buffer(take_body_buffer(4096 + i));
+        std::string fresh;
+        fresh.reserve(8192);
+        recycle_body_buffer(std::move(fresh));
+    }
+    CHECK(harvest::net::detail::body_pool().size() == pooled_bodies_max);
+    drain_pool();
+}
+
+TEST_CASE("random takes and returns keep the body pool's invariants", "[unit][net][body_pool]") {
+    drain_pool();
+    std::mt19937_64 rng(22);
+    std::vector<std::string> held;
+    for (int step = 0; step < 20'000; ++step) {
+        if (held.empty() || rng() % 2 == 0) {
+            const std::size_t want = 1 + rng() % (pooled_body_capacity_max + 4096);
+            std::string body = take_body_buffer(want);
+            REQUIRE(body.empty());
+            REQUIRE(body.capacity() >= want);
+            // A pooled string is never more than twice the need (plus what SSO or the
+            // allocator round a fresh one up to).
+            REQUIRE((body.capacity() / 2 <= want || body.capacity() <= 2 * want + 64));
+            body.assign(want / 2, 'b');
+            held.push_back(std::move(body));
+        } else {
+            const std::size_t at = rng() % held.size();
+            recycle_body_buffer(std::move(held[at]));
+            held.erase(held.begin() + static_cast<std::ptrdiff_t>(at));
+        }
+        const auto& pool = harvest::net::detail::body_pool();
+        REQUIRE(pool.size() <= pooled_bodies_max);
+        for (const auto& pooled : pool) {
+            REQUIRE(pooled.capacity() <= pooled_body_capacity_max);
+            REQUIRE(pooled.capacity() >= 1024);
+        }
+    }
+    drain_pool();
+}
+
+TEST_CASE("each thread has its own body pool", "[unit][net][body_pool]") {
+    drain_pool();
+    std::string body = take_body_buffer(10'000);
+    const char* memory = body.data();
+    std::thread other([&body] { recycle_body_buffer(std::move(body)); });
+    other.join();
+    CHECK(memory != nullptr);
+    // It went to the other thread's pool (freed when that thread ended), not to this one's.
+    CHECK(harvest::net::detail::body_pool().empty());
+}

@@ -32,11 +32,24 @@ host_guard::host_guard(const guard_options& options)
 }
 
 admission host_guard::admit(clock::time_point now, token_bucket* global) {
-    admission out;
     if (concurrency_ != 0 && in_flight_ >= concurrency_) {
+        admission out;
         out.why = wait_reason::concurrency;
         return out;
     }
+    auto out = admit_tokens(now, global);
+    if (out.permit) {
+        ++in_flight_;
+    }
+    return out;
+}
+
+admission host_guard::admit_unslotted(clock::time_point now, token_bucket* global) {
+    return admit_tokens(now, global);
+}
+
+admission host_guard::admit_tokens(clock::time_point now, token_bucket* global) {
+    admission out;
     // Peek at both buckets before asking the breaker: a half-open probe slot taken while no
     // token is there would be held for nothing.
     if (global != nullptr && !global->unlimited() && global->next_available(now) > now) {
@@ -62,7 +75,6 @@ admission host_guard::admit(clock::time_point now, token_bucket* global) {
     if (global != nullptr && !global->unlimited()) {
         (void)global->try_acquire(now);
     }
-    ++in_flight_;
     out.permit = permit;
     return out;
 }

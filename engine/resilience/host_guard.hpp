@@ -77,6 +77,13 @@ class host_guard {
     // looked at first and spent only together with this host's token.
     [[nodiscard]] admission admit(clock::time_point now, token_bucket* global = nullptr);
 
+    // The same question for a request that takes no concurrency slot: what a rendered page's
+    // own script asks of its host runs under the page's slot, but spends the host's tokens and
+    // is judged by its breaker like any request. record() its answer; never release() it, and
+    // cancel_unslotted() it when it is never answered.
+    [[nodiscard]] admission admit_unslotted(clock::time_point now, token_bucket* global = nullptr);
+    void cancel_unslotted(const breaker_permit& permit) { breaker_.cancel(permit); }
+
     // The attempt sent under `permit` ended with `outcome`. `failed_before` is the request's own
     // mark (kept with the request across its retries): set here on its first failure, so that
     // its later failures count as neutral while the breaker is closed.
@@ -116,6 +123,8 @@ class host_guard {
     std::size_t concurrency() const noexcept { return concurrency_; }
 
   private:
+    admission admit_tokens(clock::time_point now, token_bucket* global);
+
     token_bucket bucket_;
     std::optional<adaptive_rate> adaptive_;
     circuit_breaker breaker_;

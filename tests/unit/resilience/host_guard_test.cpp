@@ -166,3 +166,46 @@ TEST_CASE("host_guard: rate_limit.adaptive halves the rate on a 429", "[unit][gu
     CHECK(guard.bucket().rate() == Approx(5));
     CHECK(guard.breaker().window_calls() == 0);  // a 429 says nothing of the host's health
 }
+
+TEST_CASE("host_guard: an unslotted request spends tokens and feeds the breaker, never a slot",
+          "[unit][guard]") {
+    auto o = unlimited();
+    o.concurrency = 1;
+    o.rate = {10, 1};
+    host_guard guard(o);
+    // The page holds the host's only slot; its own sub-requests still go, one token each.
+    REQUIRE(guard.admit(t0).permit);
+    CHECK(guard.admit(t0 + seconds(1)).why == wait_reason::concurrency);
+    const auto first = guard.admit_unslotted(t0 + seconds(1));
+    REQUIRE(first.permit);
+    CHECK(guard.in_flight() == 1);
+    const auto no_token = guard.admit_unslotted(t0 + seconds(1));
+    CHECK_FALSE(no_token.permit);
+    CHECK(no_token.why == wait_reason::token);
+    CHECK(no_token.not_before > t0 + seconds(1));
+    CHECK(no_token.not_before <= t0 + seconds(1) + milliseconds(100));
+    // Failures of unslotted requests open the breaker (4 calls, all failed).
+    bool failed_before = false;
+    guard.record(*first.permit, status(503), failed_before, t0 + seconds(1));
+    auto now = t0 + seconds(2);
+    for (int i = 0; i < 3; ++i) {
+        now += milliseconds(100);
+        const auto a = guard.admit_unslotted(now);
+        REQUIRE(a.permit);
+        bool fresh = false;
+        guard.record(*a.permit, status(503), fresh, now);
+    }
+    CHECK(guard.breaker().state(now) == breaker_state::open);
+    const auto refused = guard.admit_unslotted(now + milliseconds(100));
+    CHECK(refused.why == wait_reason::breaker);
+    CHECK(refused.not_before == guard.breaker().next_attempt_at());
+    // Slots were never taken: the page's is the only one.
+    CHECK(guard.in_flight() == 1);
+    // A permit never used gives its probe back without touching the slots.
+    const auto probe_time = guard.breaker().next_attempt_at();
+    const auto probe = guard.admit_unslotted(probe_time);
+    REQUIRE(probe.permit);
+    guard.cancel_unslotted(*probe.permit);
+    CHECK(guard.in_flight() == 1);
+    CHECK(guard.admit_unslotted(probe_time + milliseconds(100)).permit);
+}

@@ -10,6 +10,7 @@
 #include "engine/crawl/identities.hpp"
 #include "engine/crawl/login.hpp"
 #include "engine/crawl/proxy_set.hpp"
+#include "engine/crawl/render_gate.hpp"
 #include "engine/crawl/renderer.hpp"
 #include "engine/crawl/robots_fetch.hpp"
 #include "engine/crawl/shared_backend.hpp"
@@ -786,9 +787,18 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
             if (const auto* render = self->render_options_for(page_url, *result)) {
                 // The page came through the host's guard like any other; the browser gets these
                 // bytes for it and fetches only what the page itself asks for.
+                // What the page's scripts ask of the same host waits for the host's guard too.
+                auto gate = std::make_shared<host_render_gate>(
+                    self->strand, host.guard,
+                    [self, guarded = &host](const resilience::breaker_permit& permit,
+                                            const resilience::attempt_outcome& answered) {
+                        bool failed_before = false;  // each sub-request is a request of its own
+                        self->record_outcome(*guarded, permit, answered, failed_before,
+                                             clock::now());
+                    });
                 render_input page{page_url, result->status,
                                   std::string(result->header("Content-Type")),
-                                  std::move(result->body)};
+                                  std::move(result->body), std::move(gate)};
                 render_options how = *render;
                 render_outcome rendered = co_await self->renderer->render(std::move(page), how);
                 if (rendered.failure) {

@@ -9,10 +9,32 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 namespace harvest::crawl {
+
+// The page's host's guard, for what the page's own scripts ask of that same host (scheme, host
+// and port of the page's URL): each such request waits for a permit of the host's token bucket
+// and breaker, and its answer is told back, so a rendered page is as polite as the crawl. The
+// renderer sees only this; the crawl's frontier stays the crawl's.
+class subrequest_gate {
+  public:
+    using ticket = std::uint64_t;
+    virtual ~subrequest_gate() = default;
+    // A permit to send one request now, waited for until `deadline` at most; nullopt when there
+    // is none by then (the breaker stays open past it, or the page ended). May be called from
+    // any thread.
+    virtual boost::asio::awaitable<std::optional<ticket>> admit(
+        std::chrono::steady_clock::time_point deadline) = 0;
+    // The request sent under `permit` was answered with `status`, or failed (no answer).
+    virtual void record(ticket permit, std::optional<unsigned> status) = 0;
+    // The request sent under `permit` will get no answer the page waits for (the page ended).
+    virtual void cancel(ticket permit) = 0;
+};
 
 // The page as the crawl fetched it: the browser is handed these bytes for the document instead
 // of fetching it a second time.
@@ -21,6 +43,9 @@ struct render_input {
     unsigned status = 200;
     std::string content_type;
     std::string body;
+    // The page's host's guard for the page's own requests to that host; null: they go
+    // unchecked (only the egress filter, if any, applies).
+    std::shared_ptr<subrequest_gate> gate;
 };
 
 struct render_outcome {

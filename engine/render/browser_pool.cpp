@@ -121,6 +121,22 @@ std::string lower(std::string text) {
     return text;
 }
 
+// scheme://host:port of an http(s) URL, lower case, with the default port spelled out; empty
+// for anything else (a data: URL, a blob) or what does not parse.
+std::string origin_of(std::string_view url) {
+    const auto parsed = boost::urls::parse_uri(url);
+    if (!parsed) {
+        return {};
+    }
+    const std::string scheme = lower(std::string(parsed->scheme()));
+    if (scheme != "http" && scheme != "https") {
+        return {};
+    }
+    const auto port = parsed->has_port() ? static_cast<unsigned>(parsed->port_number())
+                                         : (scheme == "https" ? 443u : 80u);
+    return scheme + "://" + lower(std::string(parsed->host_address())) + ":" + std::to_string(port);
+}
+
 // http(s)://host[:port]/favicon.ico, the icon browsers ask for on their own.
 bool is_favicon(std::string_view url) {
     const auto scheme = url.find("://");
@@ -164,6 +180,12 @@ struct tab {
     // Documents (loader ids) that reached Chromium's networkIdle; it may come before the
     // navigation's answer, and a late one of the previous page must not count.
     std::set<std::string> idle_loaders;
+    // The page's own requests to its host (the gate's): origin, when the page must be done,
+    // and the permits of those sent and not answered yet (by Fetch request id).
+    std::string origin;
+    clock::time_point deadline{};
+    unsigned serial = 0;  // of the page in the tab: a late answer of an earlier page is not its
+    std::map<std::string, crawl::subrequest_gate::ticket> permits;
 };
 
 struct browser {
@@ -215,6 +237,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
     std::atomic<std::uint64_t> restart_count{0};
     std::atomic<std::uint64_t> blocked{0};
     std::atomic<std::uint64_t> refused{0};
+    std::atomic<std::uint64_t> held_back{0};
     mutable std::mutex pid_mutex;  // guards `pids`, the snapshot browser_pids() reads
     std::vector<int> pids;
 
@@ -400,6 +423,10 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         } else {
             return;
         }
+        if (params.contains("responseStatusCode") || params.contains("responseErrorReason")) {
+            on_response_paused(b, t, std::move(request_id), params);
+            return;
+        }
         std::string url;
         if (const auto* request = params.if_contains("request"); request && request->is_object()) {
             if (const auto* u = request->as_object().if_contains("url"); u && u->is_string()) {
@@ -444,10 +471,11 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
             fail_request(b, t, std::move(request_id), "BlockedByClient");
             return;
         }
-        if (allow_endpoint) {
+        const bool gated = t->page.gate && !t->origin.empty() && origin_of(url) == t->origin;
+        if (allow_endpoint || gated) {
             asio::co_spawn(strand,
-                           check_egress(shared_from_this(), &b, b.generation, t,
-                                        std::move(request_id), std::move(url)),
+                           admit_subrequest(shared_from_this(), &b, b.generation, t, t->serial,
+                                            std::move(request_id), std::move(url), gated),
                            asio::detached);
             return;
         }
@@ -455,11 +483,89 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         answer_request(b, t, std::move(request_id), "Fetch.continueRequest", json::object{});
     }
 
+    // A request continued with interceptResponse (one of the host's, under a permit) has its
+    // answer: the status, or the network's error. The host's guard hears it; the browser gets
+    // the answer as it came.
+    void on_response_paused(browser& b, const std::shared_ptr<tab>& t, std::string request_id,
+                            const json::object& params) {
+        std::optional<unsigned> status;
+        if (const auto* code = params.if_contains("responseStatusCode");
+            code && code->is_number()) {
+            status = static_cast<unsigned>(code->to_number<double>());
+        }
+        if (const auto it = t->permits.find(request_id); it != t->permits.end()) {
+            if (t->page.gate) {
+                t->page.gate->record(it->second, status);
+            }
+            t->permits.erase(it);
+        }
+        if (!status) {
+            std::string reason = "Failed";
+            if (const auto* r = params.if_contains("responseErrorReason"); r && r->is_string()) {
+                reason = std::string(r->as_string());
+            }
+            fail_request(b, t, std::move(request_id), reason);
+            return;
+        }
+        answer_request(b, t, std::move(request_id), "Fetch.continueRequest", json::object{});
+    }
+
+    // A page's request that asks first: the egress guard (when set), then, for one to the
+    // page's own host, that host's guard, waited for until the page's deadline.
+    static asio::awaitable<void> admit_subrequest(std::shared_ptr<impl> self, browser* b,
+                                                  unsigned generation, std::shared_ptr<tab> t,
+                                                  unsigned serial, std::string request_id,
+                                                  std::string url, bool gated) {
+        if (self->allow_endpoint) {
+            const bool allowed = co_await egress_allows(self, url);
+            if (b->generation != generation || !b->alive) {
+                co_return;
+            }
+            if (!allowed) {
+                self->refused.fetch_add(1, std::memory_order_relaxed);
+                self->count_subrequest("refused");
+                self->fail_request(*b, t, std::move(request_id), "AddressUnreachable");
+                co_return;
+            }
+        }
+        if (!gated || t->serial != serial || !t->busy) {
+            self->count_subrequest("sent");
+            self->answer_request(*b, t, std::move(request_id), "Fetch.continueRequest",
+                                 json::object{});
+            co_return;
+        }
+        const auto gate = t->page.gate;
+        const auto permit = co_await gate->admit(t->deadline);
+        const bool same_page =
+            b->generation == generation && b->alive && t->busy && t->serial == serial && !t->lost;
+        if (!same_page) {
+            if (permit) {
+                gate->cancel(*permit);  // never sent
+            }
+            if (b->generation == generation && b->alive) {
+                self->fail_request(*b, t, std::move(request_id), "Aborted");
+            }
+            co_return;
+        }
+        if (!permit) {
+            // Not before the page has to be done (its host's breaker stays open past it): the
+            // request fails in the browser, as it would against a host that does not answer.
+            self->held_back.fetch_add(1, std::memory_order_relaxed);
+            self->count_subrequest("held_back");
+            self->fail_request(*b, t, std::move(request_id), "BlockedByClient");
+            co_return;
+        }
+        t->permits[request_id] = *permit;
+        self->count_subrequest("sent");
+        json::object params;
+        params["interceptResponse"] = true;  // its answer comes back to the host's guard
+        self->answer_request(*b, t, std::move(request_id), "Fetch.continueRequest",
+                             std::move(params));
+    }
+
     // The egress guard: a literal address is asked at once, a host name after resolving it
     // (refused when any of its addresses is: the browser may connect to any of them).
-    static asio::awaitable<void> check_egress(std::shared_ptr<impl> self, browser* b,
-                                              unsigned generation, std::shared_ptr<tab> t,
-                                              std::string request_id, std::string url) {
+    static asio::awaitable<bool> egress_allows(std::shared_ptr<impl> self, std::string url) {
         bool allowed = true;
         const auto parsed = boost::urls::parse_uri(url);
         if (!parsed) {
@@ -492,18 +598,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
                 }
             }
         }
-        if (b->generation != generation || !b->alive) {
-            co_return;
-        }
-        if (allowed) {
-            self->count_subrequest("sent");
-            self->answer_request(*b, t, std::move(request_id), "Fetch.continueRequest",
-                                 json::object{});
-        } else {
-            self->refused.fetch_add(1, std::memory_order_relaxed);
-            self->count_subrequest("refused");
-            self->fail_request(*b, t, std::move(request_id), "AddressUnreachable");
-        }
+        co_return allowed;
     }
 
     // One CDP command and its reply, or why there is none by `deadline`.
@@ -891,7 +986,15 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         t->load_fired = false;
         t->loader_id.clear();
         t->idle_loaders.clear();
+        t->origin = t->page.gate ? origin_of(t->page.url) : std::string();
+        t->deadline = deadline;
+        ++t->serial;
         const auto outcome = co_await drive(self, b, t, options, deadline, html);
+        // Requests of the page still unanswered: the page does not wait for them any more.
+        for (const auto& [id, permit] : t->permits) {
+            t->page.gate->cancel(permit);
+        }
+        t->permits.clear();
         page = std::move(t->page);
         t->busy = false;
         t->page.body.clear();
@@ -1086,7 +1189,7 @@ browser_pool::browser_pool(asio::any_io_executor executor, crawl::render_pool_op
         for (const auto* result : {"ok", "render_timeout", "render_crash"}) {
             metrics->renders.with({result});
         }
-        for (const auto* action : {"sent", "blocked", "refused"}) {
+        for (const auto* action : {"sent", "blocked", "refused", "held_back"}) {
             metrics->render_subrequests.with({action});
         }
     }
@@ -1128,6 +1231,10 @@ std::uint64_t browser_pool::blocked_requests() const noexcept {
 
 std::uint64_t browser_pool::refused_requests() const noexcept {
     return impl_->refused.load(std::memory_order_relaxed);
+}
+
+std::uint64_t browser_pool::held_back_requests() const noexcept {
+    return impl_->held_back.load(std::memory_order_relaxed);
 }
 
 bool chromium_available(const std::string& path) {

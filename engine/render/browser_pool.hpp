@@ -11,7 +11,10 @@
 // guard, and the Fetch domain fulfills the browser's request for it with those bytes. Every
 // other request of the page is paused in the Fetch domain too: resource types in the rule's
 // `block` fail at once (they never leave the browser), requests to addresses the egress guard
-// refuses fail, the rest continue.
+// refuses fail, the rest continue. A request to the page's own host (scheme, host and port) of
+// a page that came with a crawl::subrequest_gate waits for a permit of that host's guard first
+// (its answer goes back to the guard: continued with interceptResponse, it is paused again at
+// the response stage), or fails when none comes before the page's deadline.
 //
 // A browser that dies (its pipe closes), hangs (a browser command unanswered for
 // `command_timeout`) or grows past `max_rss` (its processes together, from /proc) is killed
@@ -69,6 +72,8 @@ class browser_pool final : public crawl::page_renderer {
     std::uint64_t restarts() const noexcept;
     std::uint64_t blocked_requests() const noexcept;  // render.block
     std::uint64_t refused_requests() const noexcept;  // the endpoint filter
+    // The page's own requests to its host that got no permit of the host's guard in time.
+    std::uint64_t held_back_requests() const noexcept;
 
   private:
     struct impl;

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -289,4 +290,126 @@ TEST_CASE("harvest fetch --render prints the rendered DOM; check knows when Chro
         run_process({harvest_binary().string(), "run", (shop.tmp / "missing.yaml").string()}, 30s);
     CHECK(run.exit_code == 3);
     CHECK(run.err.find("Chromium is not at") != std::string::npos);
+}
+
+namespace {
+
+// A page whose script asks its own host's API `calls` times (one after the other when
+// `sequential`, else all at once) and then writes how many answered 2xx and how many did not.
+std::string api_page(const std::string& api_prefix, int calls, bool sequential) {
+    return "<!DOCTYPE html><html><body><div id=\"app\">waiting</div><script>\n"
+           "const urls = [];\n"
+           "for (let i = 1; i <= " +
+           std::to_string(calls) + "; ++i) urls.push('" + api_prefix +
+           "' + i + '.json');\n"
+           "const ask = u => fetch(u).then(r => r.ok, () => false);\n"
+           "const done = oks => { const ok = oks.filter(x => x).length;"
+           "  document.getElementById('app').innerHTML = '<p class=\"done\"><span class=\"ok\">' +"
+           "  ok + '</span><span class=\"bad\">' + (oks.length - ok) + '</span></p>'; };\n" +
+           (sequential ? "(async () => { const oks = []; for (const u of urls) oks.push(await "
+                         "ask(u)); done(oks); })();\n"
+                       : "Promise.all(urls.map(ask)).then(done);\n") +
+           "</script></body></html>";
+}
+
+std::string gate_yaml(const fs::path& tmp, const std::string& seed, const std::string& limits) {
+    return "name: gate\n"
+           "seeds:\n  - url: \"" +
+           seed +
+           "\"\n"
+           "engine: {concurrency: 4, per_host_concurrency: 4, threads: 2, robots_txt: ignore}\n" +
+           limits +
+           "retry: {max_attempts: 1}\n"
+           "state: {journal: false}\n"
+           "render: {browsers: 1, tabs_per_browser: 1}\n"
+           "extract:\n"
+           "  - type: html\n"
+           "    fields:\n"
+           "      ok: {css: .ok, text: true, as: number}\n"
+           "      bad: {css: .bad, text: true, as: number}\n"
+           "    required: [ok]\n"
+           "    render: {wait_for: .done, timeout: 10s}\n"
+           "outputs:\n"
+           "  - {type: jsonl, path: " +
+           (tmp / "items.jsonl").string() + "}\n";
+}
+
+}  // namespace
+
+TEST_CASE("a rendered page's own API calls wait for its host's rate limit",
+          "[integration][render][render-politeness]") {
+    temp_dir tmp("harvest-render-rate");
+    const fs::path site = tmp / "site";
+    constexpr int calls = 6;
+    fs::create_directories(site / "gate" / "api");
+    write_file(site / "gate" / "page.html", api_page("/gate/api/", calls, false));
+    for (int i = 1; i <= calls; ++i) {
+        write_file(site / "gate" / "api" / (std::to_string(i) + ".json"), "{\"n\": 1}");
+    }
+    nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
+    constexpr double rate = 5;
+    write_file(tmp / "crawl.yaml", gate_yaml(tmp.path(), nginx.base_url() + "/gate/page.html",
+                                             "rate_limit: {per_second: 5, burst: 1}\n"));
+    const auto run =
+        run_process({harvest_binary().string(), "run", (tmp / "crawl.yaml").string()}, 60s);
+    INFO(describe(run));
+    REQUIRE(run.exit_code == 0);
+    const auto items = read_jsonl(tmp / "items.jsonl");
+    REQUIRE(items.size() == 1);
+    CHECK(json_equal(items[0].at("ok"), json::value(calls)));
+    CHECK(json_equal(items[0].at("bad"), json::value(0)));
+
+    // Everything the host was asked (the page by the crawl, the API by the browser's script,
+    // all at once) obeys one bucket of 5 a second, burst 1: between the i-th and j-th request,
+    // at least (j - i - 1) / 5 seconds (nginx logs milliseconds; 60 ms of slack).
+    std::vector<double> times;
+    for (const auto& entry : nginx.access_entries()) {
+        times.push_back(entry.time);
+    }
+    REQUIRE(times.size() == calls + 1);
+    std::sort(times.begin(), times.end());
+    for (std::size_t i = 0; i < times.size(); ++i) {
+        for (std::size_t j = i + 1; j < times.size(); ++j) {
+            INFO("requests " << i << " and " << j << ": " << times[j] - times[i] << " s apart");
+            CHECK(times[j] - times[i] >= static_cast<double>(j - i - 1) / rate - 0.06);
+        }
+    }
+    CHECK(times.back() - times.front() >= (calls - 1) / rate - 0.06);
+}
+
+TEST_CASE("a rendered page's API answering 503 opens its host's breaker",
+          "[integration][render][render-politeness]") {
+    temp_dir tmp("harvest-render-breaker");
+    const fs::path site = tmp / "site";
+    constexpr int calls = 8;
+    fs::create_directories(site / "gate");
+    write_file(site / "gate" / "down.html", api_page("/fail/503/", calls, true));
+    nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
+    write_file(tmp / "crawl.yaml",
+               gate_yaml(tmp.path(), nginx.base_url() + "/gate/down.html",
+                         "circuit_breaker: {window: 10, min_calls: 3, failure_rate: 0.5, "
+                         "min_open_for: 30s, open_for: 30s}\n"));
+    const auto run = run_process(
+        {harvest_binary().string(), "run", (tmp / "crawl.yaml").string(), "--progress", "never"},
+        60s);
+    INFO(describe(run));
+    REQUIRE(run.exit_code == 0);
+    const auto items = read_jsonl(tmp / "items.jsonl");
+    REQUIRE(items.size() == 1);
+    // Every call failed: answered 503, or held back in the browser once the breaker opened.
+    CHECK(json_equal(items[0].at("ok"), json::value(0)));
+    CHECK(json_equal(items[0].at("bad"), json::value(calls)));
+    const auto counts = nginx.request_counts();
+    int sent = 0;
+    for (const auto& [uri, n] : counts) {
+        if (uri.rfind("/fail/503/", 0) == 0) {
+            sent += n;
+        }
+    }
+    // Three failures open it (the page's own success is told after its render); what the
+    // script asks after that never leaves the browser.
+    CHECK(sent >= 3);
+    CHECK(sent < calls);
+    CHECK(run.err.find("breaker opened 1") != std::string::npos);
+    CHECK(run.err.find("circuit opened for 127.0.0.1:") != std::string::npos);
 }

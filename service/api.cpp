@@ -4,6 +4,7 @@
 
 #include "engine/core/url_canonical.hpp"
 #include "pipelines/item.hpp"
+#include "service/render_request.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -316,10 +317,10 @@ api_response api::submit(const api_request& request, const std::string& owner,
     const auto& body = parsed.as_object();
     for (const auto& [key, value] : body) {
         if (key != "profile" && key != "urls" && key != "asins" && key != "template" &&
-            key != "callback_url") {
+            key != "callback_url" && key != "render") {
             return bad_request(std::string(key),
                                "unknown field; expected profile, urls or template + asins, "
-                               "callback_url");
+                               "callback_url, render");
         }
     }
     const auto* profile = body.if_contains("profile");
@@ -431,8 +432,21 @@ api_response api::submit(const api_request& request, const std::string& owner,
         }
     }
 
+    std::string render;
+    if (const auto* r = body.if_contains("render")) {
+        const auto field = parse_render_field(*r);
+        if (!field.error.empty()) {
+            const auto colon = field.error.find(": ");
+            return bad_request(field.error.substr(0, colon), field.error.substr(colon + 2));
+        }
+        if (field.options) {
+            render = render_to_json(*field.options);
+        }
+    }
+
     job_row job;
     job.job_id = random_id("job_");
+    job.render = std::move(render);
     job.owner = owner;
     job.profile = profile_name;
     job.callback_url = callback;

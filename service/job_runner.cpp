@@ -6,6 +6,8 @@
 
 #include "engine/core/failure_kind.hpp"
 #include "engine/crawl/proxy_set.hpp"
+#include "engine/crawl/render_gate.hpp"
+#include "engine/crawl/renderer.hpp"
 #include "engine/crawl/sink.hpp"
 #include "engine/net/fetch_outcome.hpp"
 #include "engine/net/url.hpp"
@@ -14,6 +16,7 @@
 #include "engine/resilience/token_bucket.hpp"
 #include "pipelines/extract/extractor_set.hpp"
 #include "pipelines/item.hpp"
+#include "service/render_request.hpp"
 #include "service/signing.hpp"
 #include "service/webhook.hpp"
 
@@ -211,8 +214,9 @@ struct active_job {
     tenant* owner = nullptr;  // tenants live as long as the runner
     const config::service_profile* profile = nullptr;
     std::shared_ptr<const pipelines::extractor_set> extractors;
-    std::deque<item_row> buffer;  // read from jobs_db, not taken yet
-    std::deque<item_ptr> ready;   // woken or due again: taken before new items
+    std::optional<crawl::render_options> render;  // the job's `render`: every page rendered
+    std::deque<item_row> buffer;                  // read from jobs_db, not taken yet
+    std::deque<item_ptr> ready;                   // woken or due again: taken before new items
     std::int64_t last_index = -1;
     bool exhausted = false;  // no unsettled item left in jobs_db beyond the buffer
     bool cancelled = false;
@@ -251,6 +255,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
     net::http_client& client;
     service_metrics& metrics;
     metrics::crawl_metrics* engine_metrics;
+    std::shared_ptr<crawl::page_renderer> renderer;  // null: pages of rendering jobs fail
     asio::steady_timer wake_timer;
     asio::steady_timer writer_timer;
     bool dirty = false;
@@ -458,6 +463,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         }
         auto job = std::make_shared<active_job>();
         job->row = row;
+        job->render = render_from_json(row.render);
         const auto profile = config.profiles.find(row.profile);
         if (profile == config.profiles.end()) {
             spdlog::error("job {}: profile {} is no longer configured; items fail", row.job_id,
@@ -906,18 +912,72 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             }
             co_return;
         }
+        std::optional<core::failure_kind> render_failure;
         try {
-            self->judge(item, *host, permit, *answer);
+            if (item->job->render && *answer && renders(**answer)) {
+                render_failure = co_await render_page(self, item, host, **answer);
+            }
+        } catch (const std::exception& e) {
+            spdlog::error("item {}: rendering: {}", item->result_id, e.what());
+            render_failure = core::failure_kind::render_crash;
+        }
+        try {
+            self->judge(item, *host, permit, *answer, render_failure);
         } catch (const std::exception& e) {
             spdlog::error("item {}: {}", item->result_id, e.what());
             self->settle(*item, "failed", {}, core::failure_kind::internal);
         }
     }
 
+    // A 2xx answer whose type is HTML (or not said) is rendered when its job asks.
+    static bool renders(const net::http_response& response) {
+        if (response.status < 200 || response.status >= 300) {
+            return false;
+        }
+        const auto type = response.header("Content-Type");
+        return type.empty() || type.find("html") != std::string_view::npos;
+    }
+
+    // The job's `render`: the answer's body becomes the DOM the browser built from it (its
+    // sub-requests to the same host under the host's guard, the egress guard on all of them).
+    // The failure, if the page could not be rendered.
+    static asio::awaitable<std::optional<core::failure_kind>> render_page(
+        std::shared_ptr<state> self, item_ptr item, host_policies* host,
+        net::http_response& response) {
+        if (!self->renderer) {
+            co_return core::failure_kind::render_crash;
+        }
+        auto gate = std::make_shared<crawl::host_render_gate>(
+            self->executor, host->guard,
+            [self, host, profile = item->job->row.profile](
+                const resilience::breaker_permit& permit,
+                const resilience::attempt_outcome& outcome) {
+                bool failed_before = false;  // each sub-request is a request of its own
+                const auto effect =
+                    host->guard.record(permit, outcome, failed_before, clock::now());
+                if (effect.opened) {
+                    spdlog::warn("circuit opened for {} (profile {})", host->label, profile);
+                }
+                self->wake_host(*host);
+            });
+        crawl::render_input page{response.final_url.empty() ? item->url : response.final_url,
+                                 response.status, std::string(response.header("Content-Type")),
+                                 std::move(response.body), std::move(gate)};
+        crawl::render_options how = *item->job->render;
+        crawl::render_outcome rendered = co_await self->renderer->render(std::move(page), how);
+        if (rendered.failure) {
+            response.body.clear();
+            co_return rendered.failure;
+        }
+        response.body = std::move(rendered.html);
+        co_return std::nullopt;
+    }
+
     // What the answer means: the guard hears it, then the item is retried (delayed), failed or
     // extracted and settled.
     void judge(const item_ptr& item, host_policies& host, const resilience::breaker_permit& permit,
-               boost::system::result<net::http_response>& result) {
+               boost::system::result<net::http_response>& result,
+               std::optional<core::failure_kind> render_failure) {
         auto& guard = host.guard;
         auto& job = *item->job;
         auto& progress = item->progress;
@@ -970,9 +1030,16 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
             settle(*item, "failed", {}, decision.failure);
             return;
         }
+        if (render_failure) {
+            // The host answered well (its guard heard a success); the page could not be rendered.
+            count_failure(host, *render_failure);
+            settle(*item, "failed", {}, *render_failure);
+            return;
+        }
         crawl::fetched_page page;
         page.request.http.url = item->url;
         page.response = std::move(*result);
+        page.rendered = item->job->render.has_value();
         page.fetched_at = std::chrono::system_clock::now();
         std::vector<pipelines::item> items;
         job.extractors->extract(page, items);
@@ -1245,6 +1312,10 @@ job_runner::job_runner(asio::any_io_executor executor, const config::service_con
                        jobs_db& db, net::http_client& client, service_metrics& metrics,
                        metrics::crawl_metrics* engine_metrics)
     : state_(std::make_shared<state>(executor, config, db, client, metrics, engine_metrics)) {}
+
+void job_runner::set_renderer(std::shared_ptr<crawl::page_renderer> renderer) {
+    state_->renderer = std::move(renderer);
+}
 
 job_runner::~job_runner() {
     state_->stopping = true;

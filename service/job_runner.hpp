@@ -35,6 +35,7 @@
 // Threading: everything runs on the executor given (the service's one-thread io_context).
 
 #include "config/service_config.hpp"
+#include "engine/crawl/renderer.hpp"
 #include "engine/metrics/crawl_metrics.hpp"
 #include "engine/metrics/registry.hpp"
 #include "engine/net/http_client.hpp"
@@ -67,6 +68,10 @@ class job_runner {
     ~job_runner();
     job_runner(const job_runner&) = delete;
     job_runner& operator=(const job_runner&) = delete;
+
+    // Before start(): renders the pages of jobs that ask for it (`render`, docs/bulk-api.md).
+    // Without one, such pages fail as render_crash.
+    void set_renderer(std::shared_ptr<crawl::page_renderer> renderer);
 
     // Loads unfinished jobs and pending webhooks from jobs_db and starts working.
     void start();

@@ -80,7 +80,7 @@ class statement {
 
 constexpr const char* job_columns =
     "job_id, owner, profile, callback_url, status, items, created_at, finished_at, event_id, "
-    "webhook_state";
+    "webhook_state, render";
 
 job_row read_job(const statement& s) {
     job_row job;
@@ -94,6 +94,7 @@ job_row read_job(const statement& s) {
     job.finished_at_ms = s.integer(7);
     job.event_id = s.text(8);
     job.webhook_state = s.text(9);
+    job.render = s.text(10);
     return job;
 }
 
@@ -113,6 +114,8 @@ constexpr std::pair<const char*, const char*> added_item_columns[] = {
 constexpr std::pair<const char*, const char*> added_job_columns[] = {
     // 1: DELETE asked for an ended job; delete_expired() removes it.
     {"deleted", "INTEGER NOT NULL DEFAULT 0"},
+    // The job's `render` options as JSON (render_request.hpp); '' = not rendered.
+    {"render", "TEXT NOT NULL DEFAULT ''"},
 };
 
 item_row read_item(const statement& s) {
@@ -276,10 +279,10 @@ void jobs_db::insert_job(const job_row& job, const std::vector<std::string>& inp
         }
         statement j(db_,
                     "INSERT INTO jobs (job_id, owner, profile, callback_url, status, items, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+                    "created_at, render) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         j.bind(1, job.job_id).bind(2, job.owner).bind(3, job.profile).bind(4, job.callback_url);
         j.bind(5, job.status).bind(6, static_cast<std::int64_t>(inputs.size()));
-        j.bind(7, job.created_at_ms);
+        j.bind(7, job.created_at_ms).bind(8, job.render);
         j.step();
         statement i(db_,
                     "INSERT INTO items (result_id, job_id, idx, input, url, status) VALUES (?, "

@@ -33,6 +33,7 @@ struct job_row {
     std::int64_t finished_at_ms = 0;  // 0 = not finished
     std::string event_id;             // the completion webhook's, once the job has ended
     std::string webhook_state;        // none, pending, delivered, failed
+    std::string render;  // the job's `render` options as JSON (render_request.hpp); "" = none
 };
 
 struct item_row {

@@ -7,6 +7,7 @@
 #include "engine/metrics/process_metrics.hpp"
 #include "engine/metrics/registry.hpp"
 #include "engine/net/http_client.hpp"
+#include "engine/render/browser_pool.hpp"
 #include "service/api.hpp"
 #include "service/api_server.hpp"
 #include "service/egress_guard.hpp"
@@ -61,7 +62,16 @@ int run_service(const config::service_config& config) {
     };
     net::http_client client(io.get_executor(), client_options);
 
+    // Jobs with `render`: one pool of headless Chromium (started on the first such page), whose
+    // pages' requests the egress guard checks too, in the browser.
+    auto browsers = std::make_shared<render::browser_pool>(
+        io.get_executor(), crawl::render_pool_options{}, &engine_metrics);
+    browsers->set_endpoint_filter([&guard](const asio::ip::address& address, unsigned short port) {
+        return guard.allowed(address, port);
+    });
+
     job_runner runner(io.get_executor(), config, runner_db, client, own_metrics, &engine_metrics);
+    runner.set_renderer(browsers);
     api_events events{[&runner](const std::string& id) { runner.job_submitted(id); },
                       [&runner](const std::string& id) { runner.job_cancelled(id); },
                       [&runner] { return runner.health(); }};
@@ -92,6 +102,7 @@ int run_service(const config::service_config& config) {
             io,
             [&]() -> asio::awaitable<void> {
                 co_await runner.stop();
+                co_await browsers->close();
                 if (metrics_http) {
                     co_await metrics_http->close();
                 }

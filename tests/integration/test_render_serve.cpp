@@ -1,0 +1,174 @@
+// `render` in `harvest serve` jobs: the real service renders a job's pages in Debian's headless
+// Chromium before the profile's extractors read them, and the service's egress guard applies to
+// what the pages' scripts ask for. Every address is on 127.0.0.1: the refused request's target is
+// a second nginx the guard does not allow, whose access log must stay empty.
+
+#include "tests/integration/serve_process.hpp"
+#include "tests/integration/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+using namespace harvest::test;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+}  // namespace
+
+TEST_CASE(
+    "serve: a job with render gets the rendered fields; the egress guard refuses in the "
+    "browser",
+    "[integration][render][render-serve]") {
+    temp_dir tmp("harvest-render-serve");
+    const fs::path site = tmp / "site";
+    const fs::path other_site = tmp / "other";
+    fs::create_directories(site / "spa" / "api");
+    fs::create_directories(other_site);
+    write_file(other_site / "secret.json", "{\"secret\": true}");
+    // Where the guard must not let the browser go: loopback, but not in egress.allow.
+    nginx_server other(nginx_options{other_site, tmp / "nginx-other", std::nullopt, 1});
+    constexpr int pages = 4;
+    for (int i = 1; i <= pages; ++i) {
+        const std::string id = std::to_string(i);
+        write_file(site / "spa" / "api" / (id + ".json"),
+                   "{\"title\": \"Rendered product " + id + "\", \"sku\": \"R-" + id + "\"}");
+        // The product from the page's own host; then a try at the other listener, whose
+        // outcome the page writes down too.
+        write_file(site / "spa" / (id + ".html"),
+                   "<!DOCTYPE html><html><body><div id=\"app\">Loading</div><script>\n"
+                   "fetch('/spa/api/" +
+                       id +
+                       ".json').then(r => r.json()).then(p => {\n"
+                       "  const other = () => fetch('http://127.0.0.1:" +
+                       std::to_string(other.port()) +
+                       "/secret.json').then(() => 'reached', () => 'refused');\n"
+                       "  other().then(o => { document.getElementById('app').innerHTML =\n"
+                       "    '<h1>' + p.title + '</h1><b class=\"sku\">' + p.sku + '</b>' +\n"
+                       "    '<i class=\"other\">' + o + '</i><p class=\"done\"></p>'; });\n"
+                       "});\n"
+                       "</script></body></html>");
+    }
+    nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
+
+    const int port = free_port();
+    const int metrics_port = free_port();
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    write_file(tmp / "keys.txt", "key-alpha\n");
+    write_file(tmp / "serve.yaml", "listen: 127.0.0.1:" + std::to_string(port) +
+                                       "\n"
+                                       "api_keys_file: keys.txt\n"
+                                       "jobs_db: jobs.db\n"
+                                       "profiles:\n"
+                                       "  spa:\n"
+                                       "    http: {timeouts: {connect: 2s, total: 10s}}\n"
+                                       "    retry: {max_attempts: 1}\n"
+                                       "    extract:\n"
+                                       "      - type: html\n"
+                                       "        fields:\n"
+                                       "          title: {css: h1, text: true}\n"
+                                       "          sku: {css: .sku, text: true}\n"
+                                       "          other: {css: .other, text: true}\n"
+                                       "        required: [title]\n"
+                                       "egress: {deny_private: true, allow: [\"127.0.0.1:" +
+                                       std::to_string(nginx.port()) +
+                                       "\"]}\n"
+                                       "metrics: {listen: 127.0.0.1:" +
+                                       std::to_string(metrics_port) + "}\n");
+    serve_process service(tmp / "serve.yaml", tmp / "serve.log", port);
+
+    json::array urls;
+    for (int i = 1; i <= pages; ++i) {
+        urls.emplace_back(nginx.base_url() + "/spa/" + std::to_string(i) + ".html");
+    }
+    auto submit = [&](const std::string& render) {
+        const std::string body =
+            R"({"profile": "spa", "urls": )" + json::serialize(urls) + render + "}";
+        return curl(tmp, "POST", base + "/v1/jobs", "key-alpha", body);
+    };
+    auto wait_done = [&](const std::string& id) {
+        json::object last;
+        for (int i = 0; i < 600; ++i) {  // 60 s at most
+            const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id, "key-alpha");
+            REQUIRE(answer.status == 200);
+            last = json::parse(answer.body).as_object();
+            if (last.at("status").as_string() == "done") {
+                break;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return last;
+    };
+    auto results = [&](const std::string& id) {
+        const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id + "/results", "key-alpha");
+        REQUIRE(answer.status == 200);
+        std::vector<json::object> lines;
+        std::istringstream in(answer.body);
+        for (std::string line; std::getline(in, line);) {
+            lines.push_back(json::parse(line).as_object());
+        }
+        return lines;
+    };
+
+    SECTION("bad render options are a 400 naming the field") {
+        const auto timeout = submit(R"(, "render": {"timeout": -1})");
+        CHECK(timeout.status == 400);
+        CHECK(timeout.body.find("render.timeout") != std::string::npos);
+        const auto selector = submit(R"(, "render": {"wait_for": "div[[["})");
+        CHECK(selector.status == 400);
+        CHECK(selector.body.find("render.wait_for") != std::string::npos);
+        const auto unknown = submit(R"(, "render": {"wait": "load"})");
+        CHECK(unknown.status == 400);
+        CHECK(unknown.body.find("render.wait") != std::string::npos);
+        const auto kind = submit(R"(, "render": "yes")");
+        CHECK(kind.status == 400);
+        const auto block = submit(R"(, "render": {"block": ["script"]})");
+        CHECK(block.status == 400);
+    }
+
+    SECTION("without render: the shell, no item; with it: every field") {
+        const auto plain = submit("");
+        REQUIRE(plain.status == 202);
+        const std::string plain_id(json::parse(plain.body).at("job_id").as_string());
+        CHECK(wait_done(plain_id).at("failed").as_int64() == pages);
+        for (const auto& r : results(plain_id)) {
+            CHECK(r.at("error").as_string() == "no_item");
+        }
+
+        const auto rendered =
+            submit(R"(, "render": {"wait_for": ".done", "timeout": 10, "block": ["image"]})");
+        INFO(rendered.body);
+        REQUIRE(rendered.status == 202);
+        const std::string id(json::parse(rendered.body).at("job_id").as_string());
+        const auto done = wait_done(id);
+        INFO(read_file(tmp / "serve.log"));
+        CHECK(done.at("status").as_string() == "done");
+        CHECK(done.at("succeeded").as_int64() == pages);
+        const auto lines = results(id);
+        REQUIRE(lines.size() == static_cast<std::size_t>(pages));
+        for (const auto& r : lines) {
+            INFO(json::serialize(r));
+            REQUIRE(r.at("status").as_string() == "ok");
+            const std::string url(r.at("url").as_string());
+            const std::string n =
+                url.substr(url.rfind('/') + 1, url.find(".html") - url.rfind('/') - 1);
+            const auto& data = r.at("data").as_object();
+            CHECK(data.at("title").as_string() == "Rendered product " + n);
+            CHECK(data.at("sku").as_string() == "R-" + n);
+            // The page's script was refused in the browser, never sent.
+            CHECK(data.at("other").as_string() == "refused");
+        }
+        CHECK(other.access_entries().empty());
+        const auto metrics =
+            curl(tmp, "GET", "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics", "");
+        REQUIRE(metrics.status == 200);
+        CHECK(metrics.body.find(
+                  "harvest_render_subrequests_total{crawl=\"serve\",action=\"refused\"} " +
+                  std::to_string(pages)) != std::string::npos);
+    }
+    CHECK(other.access_entries().empty());
+}

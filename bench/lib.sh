@@ -33,6 +33,11 @@
 #                                  nginx serving SITE (BASE), WORK/urls.txt with URLS lines.
 #                                  A script that starts more (a proxy) sets BENCH_ON_EXIT to the
 #                                  command that stops it
+#   bench_harvest                  HARVEST = HARVEST_BIN or build-release/cli/harvest: deps
+#                                  installed (unless HARVEST_SKIP_DEPS=1), built, checked
+#   bench_workdir PREFIX           WORK = a fresh temp folder, removed (its nginx stopped) on exit
+#   tree_peak_rss_kib PID          peak RSS (KiB) of PID and its descendants together, sampled
+#                                  every 100 ms until PID exits
 # Not part of ctest.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -187,14 +192,38 @@ bench_on_exit() {
 json_crawl_setup() {
   bench_workload   # BENCH_WORKLOAD=none: the fallback generator of tests/fixtures
   SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site}
-  HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
-  [[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || "$ROOT/scripts/install-deps.sh"
-  build_release_harvest
-  [[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
+  bench_harvest
   make_catalog "$SITE" "$1"
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-${BENCH_NAME:-bench}.XXXXXX")
   trap bench_on_exit EXIT
   start_nginx "$SITE" "$WORK/nginx"
   sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
   URLS=$(wc -l <"$WORK/urls.txt")
+}
+
+bench_harvest() {
+  HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
+  [[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || "$ROOT/scripts/install-deps.sh"
+  build_release_harvest
+  [[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
+}
+
+bench_workdir() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  trap 'stop_nginx "$WORK/nginx"; rm -rf "$WORK"' EXIT
+}
+
+tree_peak_rss_kib() {
+  local root=$1 peak=0 total
+  while kill -0 "$root" 2>/dev/null; do
+    total=$(ps -e -o pid=,ppid=,rss= | awk -v root="$root" '
+      { parent[$1] = $2; rss[$1] = $3 }
+      END {
+        for (p in parent) { q = p; while (q != "" && q != root && q != 1 && q != 0) q = parent[q];
+          if (q == root) sum += rss[p] }
+        print sum + 0 }')
+    ((total > peak)) && peak=$total
+    sleep 0.1
+  done
+  echo "$peak"
 }

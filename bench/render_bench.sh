@@ -9,11 +9,17 @@
 #
 # The site is generated into a temp folder and served by nginx (tests/fixtures/serve.sh).
 # harvest is build-release/cli/harvest (built when missing or stale) or HARVEST_BIN. Prints, per
-# run: pages/s, items, CPU milliseconds per page (harvest and every Chromium process, from
-# /usr/bin/time: the browsers are its reaped descendants) and the peak RSS of harvest and its
-# browsers together (sampled from /proc every 100 ms), then each rendered run's pages/s as a
-# ratio of the unrendered run's. Crawlee's PuppeteerCrawler is not run (it needs Node.js
-# packages from outside Debian). Not part of ctest.
+# run: pages/s, items, CPU milliseconds per page (the crawler and every Chromium process, from
+# /usr/bin/time: the browsers are its reaped descendants) and the peak RSS of the crawler and
+# its browsers together (sampled every 100 ms), then each rendered run's pages/s as a ratio of
+# the unrendered run's.
+#
+# Crawlee: the same pages with Crawlee's PuppeteerCrawler (crawlee@3.18.1 and puppeteer-core,
+# bench/render_crawlee.mjs) driving Debian's Chromium (executablePath /usr/bin/chromium), with
+# the same tabs, and Harvest's pages/s as a ratio of Crawlee's. It is installed with npm into
+# CRAWLEE_PREFIX (default ${TMPDIR:-/tmp}/harvest-crawlee, outside the repository) with
+# PUPPETEER_SKIP_DOWNLOAD=1, so no browser is downloaded; without node/npm or when the install
+# fails the script says why and runs Harvest alone (CRAWLEE=0 skips it). Not part of ctest.
 set -euo pipefail
 
 BENCH_NAME=render_bench
@@ -24,21 +30,36 @@ N=200 TABS="1 2 4"
 while getopts "n:t:h" o; do
   case $o in
     n) N=$OPTARG ;; t) TABS=$OPTARG ;;
-    *) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
-HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
-[[ "${HARVEST_SKIP_DEPS:-0}" == 1 ]] || scripts/install-deps.sh
-build_release_harvest
-[[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
+bench_harvest
 [[ -x /usr/bin/chromium ]] || die "no /usr/bin/chromium (scripts/install-deps.sh installs it)"
 need_time
 WORKLOAD=""   # start_nginx: the repository's own serve.sh
+bench_workdir harvest-render-bench
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/harvest-render-bench.XXXXXX")
-cleanup() { stop_nginx "$WORK/nginx"; rm -rf "$WORK"; }
-trap cleanup EXIT
+# Crawlee, when it can run: CRAWLEE_OK=1, or CRAWLEE_WHY says why not.
+CRAWLEE_PREFIX=${CRAWLEE_PREFIX:-${TMPDIR:-/tmp}/harvest-crawlee}
+CRAWLEE_OK=0 CRAWLEE_WHY=""
+if [[ "${CRAWLEE:-1}" == 0 ]]; then
+  CRAWLEE_WHY="CRAWLEE=0"
+elif ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  CRAWLEE_WHY="node and npm are not installed (Debian's nodejs and npm)"
+elif [[ -f "$CRAWLEE_PREFIX/node_modules/crawlee/package.json" &&
+        -f "$CRAWLEE_PREFIX/node_modules/puppeteer-core/package.json" ]]; then
+  CRAWLEE_OK=1
+else
+  note "installing crawlee@3.18.1 and puppeteer-core into $CRAWLEE_PREFIX (no browser download)"
+  mkdir -p "$CRAWLEE_PREFIX"
+  if PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$CRAWLEE_PREFIX" --no-audit --no-fund \
+      crawlee@3.18.1 puppeteer-core >"$CRAWLEE_PREFIX/install.log" 2>&1; then
+    CRAWLEE_OK=1
+  else
+    CRAWLEE_WHY="npm install failed: $(tail -3 "$CRAWLEE_PREFIX/install.log" | tr '\n' ' ')"
+  fi
+fi
 
 SITE=$WORK/site
 mkdir -p "$SITE/spa/p" "$SITE/spa/api"
@@ -87,37 +108,19 @@ outputs:
 YAML
 }
 
-# Peak RSS (KiB) of process $1 and all its descendants, sampled until it exits.
-watch_rss() {
-  local root=$1 peak=0
-  while kill -0 "$root" 2>/dev/null; do
-    local total
-    total=$(ps -e -o pid=,ppid=,rss= | awk -v root="$root" '
-      { parent[$1] = $2; rss[$1] = $3 }
-      END {
-        for (p in parent) { q = p; while (q != "" && q != root && q != 1 && q != 0) q = parent[q];
-          if (q == root) sum += rss[p] }
-        print sum + 0 }')
-    ((total > peak)) && peak=$total
-    sleep 0.1
-  done
-  echo "$peak"
-}
-
-printf '%-12s %10s %8s %14s %14s\n' run pages/s items "cpu ms/page" "peak RSS MiB"
+# measure NAME COMMAND...: runs COMMAND under /usr/bin/time (output in $WORK/NAME.log), prints
+# its row and sets RATE[NAME]; fails when COMMAND does.
 declare -A RATE
-for tabs in 0 $TABS; do
-  name=plain
-  [[ $tabs -eq 0 ]] || name=tabs$tabs
-  config "$name" "$tabs"
+measure() {
+  local name=$1 t0 t1 pid child peak items cpu single
+  shift
   t0=$(now)
-  /usr/bin/time -v -o "$WORK/$name.time" "$HARVEST" run "$WORK/$name.yaml" --progress never \
-    >/dev/null 2>"$WORK/$name.log" &
+  /usr/bin/time -v -o "$WORK/$name.time" "$@" >"$WORK/$name.log" 2>&1 &
   pid=$!
   sleep 0.05
-  harvest_pid=$(pgrep -P "$pid" | head -1 || true)
-  peak=$(watch_rss "${harvest_pid:-$pid}")
-  wait "$pid" || die "$name failed: $(tail -5 "$WORK/$name.log")"
+  child=$(pgrep -P "$pid" | head -1 || true)
+  peak=$(tree_peak_rss_kib "${child:-$pid}")
+  wait "$pid" || return 1
   t1=$(now)
   items=$(wc -l <"$WORK/$name.jsonl" 2>/dev/null || echo 0)
   cpu=$(cpu_seconds "$WORK/$name.time")
@@ -129,8 +132,32 @@ for tabs in 0 $TABS; do
     "$(awk -v c="$cpu" -v n="$N" 'BEGIN { printf "%.1f", 1000 * c / n }')" \
     "$(awk -v k="$peak" 'BEGIN { printf "%.0f", k / 1024 }')"
   summary "render_${name}_pages_per_second" "${RATE[$name]}"
+}
+
+printf '%-12s %10s %8s %14s %14s\n' run pages/s items "cpu ms/page" "peak RSS MiB"
+for tabs in 0 $TABS; do
+  name=plain
+  [[ $tabs -eq 0 ]] || name=tabs$tabs
+  config "$name" "$tabs"
+  measure "$name" "$HARVEST" run "$WORK/$name.yaml" --progress never ||
+    die "$name failed: $(tail -5 "$WORK/$name.log")"
 done
 for tabs in $TABS; do
   awk -v r="${RATE[tabs$tabs]}" -v p="${RATE[plain]}" -v t="$tabs" \
     'BEGIN { printf "rendered with %d tab(s) / unrendered: %.3f\n", t, r / p }'
 done
+
+if [[ $CRAWLEE_OK == 1 ]]; then
+  for tabs in $TABS; do
+    if ! CRAWLEE_PREFIX=$CRAWLEE_PREFIX CRAWLEE_STORAGE_DIR=$WORK/crawlee-storage \
+        measure "crawlee$tabs" node "$ROOT/bench/render_crawlee.mjs" "$WORK/urls.txt" "$tabs" \
+        "$WORK/crawlee$tabs.jsonl"; then
+      note "Crawlee with $tabs tab(s) failed: $(tail -3 "$WORK/crawlee$tabs.log" | tr '\n' ' ')"
+      continue
+    fi
+    awk -v h="${RATE[tabs$tabs]}" -v c="${RATE[crawlee$tabs]}" -v t="$tabs" \
+      'BEGIN { printf "harvest / Crawlee PuppeteerCrawler, %d tab(s): %.3f\n", t, h / c }'
+  done
+else
+  note "Crawlee's PuppeteerCrawler not run: $CRAWLEE_WHY"
+fi

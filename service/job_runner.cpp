@@ -5,6 +5,7 @@
 #include "service/job_runner.hpp"
 
 #include "engine/core/failure_kind.hpp"
+#include "engine/crawl/host_guard_options.hpp"
 #include "engine/crawl/proxy_set.hpp"
 #include "engine/crawl/render_gate.hpp"
 #include "engine/crawl/renderer.hpp"
@@ -514,8 +515,8 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 overrides != nullptr && overrides->retry ? *overrides->retry : crawl.retry;
             const auto& http =
                 overrides != nullptr && overrides->http ? *overrides->http : crawl.http;
-            slot = std::make_unique<host_policies>(resilience::guard_options::of(crawl, overrides),
-                                                   retry, http, origin->label);
+            slot = std::make_unique<host_policies>(crawl::guard_options_of(crawl, overrides), retry,
+                                                   http, origin->label);
             slot->origin = origin->key;
             slot->proxies = proxies_for(job);
         }

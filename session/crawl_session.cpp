@@ -35,6 +35,20 @@ namespace harvest::session {
 namespace asio = boost::asio;
 namespace {
 
+// What the Redis frontier is told of the crawl: its name, `frontier:`, and the rates it leases by.
+redis::backend_options redis_options_of(const crawl::crawl_options& crawl) {
+    redis::backend_options out;
+    out.name = crawl.name;
+    out.frontier = crawl.frontier;
+    out.concurrency = crawl.engine.concurrency;
+    out.obey_robots_txt = crawl.engine.obey_robots_txt;
+    out.per_host = crawl.rate_limit.per_host;
+    for (const auto& [host, overrides] : crawl.hosts) {
+        out.hosts.emplace(host, overrides.rate_limit);
+    }
+    return out;
+}
+
 // Everything `metrics.listen` turns on: the registry, the crawl's metric families and the
 // /metrics endpoint. Absent when metrics are off.
 struct metrics_endpoint {
@@ -271,7 +285,8 @@ void crawl_session::impl::open() {
         seeds.open();
         if (distributed) {
             // The seeds go to the shared frontier (loaded by the first worker only).
-            shared = std::make_shared<redis::redis_backend>(config.crawl, std::move(seeds));
+            shared = std::make_shared<redis::redis_backend>(redis_options_of(config.crawl),
+                                                            std::move(seeds));
             seeds = crawl::seed_stream({});
         }
         if (journal) {

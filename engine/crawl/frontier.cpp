@@ -1,6 +1,7 @@
 #include "engine/crawl/frontier.hpp"
 
 #include "engine/core/url_canonical.hpp"
+#include "engine/crawl/host_guard_options.hpp"
 #include "engine/crawl/journal.hpp"
 #include "engine/net/url.hpp"
 
@@ -27,7 +28,7 @@ host_state::host_state(std::string origin_key, std::string host_label, const cra
       label(std::move(host_label)),
       http(std::make_shared<const http_options>(overrides ? pick(overrides->http, options.http)
                                                           : options.http)),
-      guard(resilience::guard_options::of(options, overrides)),
+      guard(guard_options_of(options, overrides)),
       policy(overrides ? pick(overrides->retry, options.retry) : options.retry) {}
 
 frontier::frontier(const crawl_options& options, journal* log)

@@ -5,7 +5,7 @@
 // drives headless Chromium.
 
 #include "engine/core/failure_kind.hpp"
-#include "engine/crawl/options.hpp"
+#include "engine/render/options.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -58,8 +58,8 @@ class page_renderer {
     virtual ~page_renderer() = default;
     // Thread-safe; may be called from any executor. Never throws for what a page or the browser
     // does: a failure comes back in the outcome.
-    virtual boost::asio::awaitable<render_outcome> render(render_input page,
-                                                          render_options options) = 0;
+    virtual boost::asio::awaitable<render_outcome> render(
+        render_input page, harvest::render::render_options options) = 0;
 };
 
 }  // namespace harvest::crawl

@@ -77,14 +77,14 @@ constexpr unsigned max_h2_sends = 32;
 constexpr unsigned max_lost_resends = 3;
 
 // What TLS ALPN offers (wire format: length-prefixed names, preferred first).
-std::string alpn_offer(crawl::http_version version) {
+std::string alpn_offer(http_version version) {
     using namespace std::string_literals;
     switch (version) {
-        case crawl::http_version::http2:
+        case http_version::http2:
             return "\x02h2"s;
-        case crawl::http_version::automatic:
+        case http_version::automatic:
             return "\x02h2\x08http/1.1"s;
-        case crawl::http_version::http1_1:
+        case http_version::http1_1:
             return "\x08http/1.1"s;  // a connection that stays HTTP/1.1 (send_h1)
     }
     return {};
@@ -102,8 +102,7 @@ bool is_forwarded(const url_parts& parts, const core::proxy_url* proxy) {
 
 // A connection through a proxy serves only requests through the same proxy with the same
 // credentials (the key is internal: never logged).
-std::string pool_key(const url_parts& parts, const crawl::tls_options& tls,
-                     const core::proxy_url* proxy) {
+std::string pool_key(const url_parts& parts, const tls_options& tls, const core::proxy_url* proxy) {
     std::string key;
     if (proxy != nullptr) {
         key += "proxy:";
@@ -246,7 +245,7 @@ struct http_client::impl {
     }
 
     boost::system::result<std::shared_ptr<boost::asio::ssl::context>> tls_context(
-        const crawl::tls_options& tls) {
+        const tls_options& tls) {
         std::lock_guard lock(tls_mutex);
         auto key = std::make_pair(tls.verify, tls.ca_file);
         auto it = tls_contexts.find(key);
@@ -372,7 +371,7 @@ struct http_client::impl {
     // `parts`, `options` and `proxy` are owned by the fetch frame, which awaits this call.
     // `alpn`: the protocols offered on TLS (detail::connect_tls).
     boost::asio::awaitable<boost::system::result<std::unique_ptr<detail::connection>>> connect(
-        const url_parts& parts, const crawl::http_options& options,
+        const url_parts& parts, const http_options& options,
         std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy,
         std::string alpn) {
         std::optional<detail::tunnel_request> tunnel;
@@ -430,7 +429,7 @@ struct http_client::impl {
     // fresh from an ALPN that chose http/1.1); null = from the pool or new. `proxy`: null = direct.
     boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_h1(
         const std::string& key, const url_parts& parts, detail::wire_request request,
-        detail::exchange_limits limits, const crawl::http_options& options,
+        detail::exchange_limits limits, const http_options& options,
         std::chrono::steady_clock::time_point deadline, std::unique_ptr<detail::connection> first,
         bool first_reused, const core::proxy_url* proxy) {
         for (int attempt = 0; attempt < 2; ++attempt) {
@@ -446,8 +445,8 @@ struct http_client::impl {
             if (!conn) {
                 // With http.version auto, a server with h2 is reached here only when its
                 // session could not take the request: this connection stays HTTP/1.1.
-                std::string alpn = parts.tls && options.version == crawl::http_version::automatic
-                                       ? alpn_offer(crawl::http_version::http1_1)
+                std::string alpn = parts.tls && options.version == http_version::automatic
+                                       ? alpn_offer(http_version::http1_1)
                                        : std::string();
                 auto fresh = co_await connect(parts, options, deadline, proxy, std::move(alpn));
                 if (!fresh) {
@@ -490,7 +489,7 @@ struct http_client::impl {
     // SOCKS5 tunnel, or in absolute form to an http:// proxy): HTTP/2 is for direct connections.
     boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
         const url_parts& parts, const std::string& method, const header_list& headers,
-        const std::string& body, const crawl::http_options& options,
+        const std::string& body, const http_options& options,
         std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy) {
         const std::string key = pool_key(parts, options.tls, proxy);
         const detail::exchange_limits limits{options.timeouts.response_headers,
@@ -499,8 +498,8 @@ struct http_client::impl {
         const auto version = options.version;
         std::unique_ptr<detail::connection> first;
         bool first_reused = false;
-        if (proxy == nullptr && (version == crawl::http_version::http2 ||
-                                 (version == crawl::http_version::automatic && parts.tls))) {
+        if (proxy == nullptr &&
+            (version == http_version::http2 || (version == http_version::automatic && parts.tls))) {
             bool resent_after_reset = false;
             unsigned lost_resends = 0;
             bool use_http1 = false;
@@ -532,7 +531,7 @@ struct http_client::impl {
                         co_return fresh.error();
                     }
                     if (parts.tls && (*fresh)->alpn() != "h2") {
-                        if (version == crawl::http_version::http2) {
+                        if (version == http_version::http2) {
                             (*fresh)->close();
                             co_return fetch_error::protocol;  // http.version "2" needs h2
                         }
@@ -657,18 +656,18 @@ void http_client::close_idle() {
 }
 
 boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
-    http_request request, std::shared_ptr<const crawl::http_options> options,
+    http_request request, std::shared_ptr<const http_options> options,
     std::chrono::steady_clock::time_point deadline) {
     // Not a coroutine: the awaitable of the direct fetch itself, no frame in between.
     return fetch(std::move(request), std::move(options), deadline, nullptr, nullptr);
 }
 
 boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
-    http_request request, std::shared_ptr<const crawl::http_options> options,
+    http_request request, std::shared_ptr<const http_options> options,
     std::chrono::steady_clock::time_point deadline, std::shared_ptr<const core::proxy_url> proxy,
     std::shared_ptr<core::cookie_jar> jar) {
     if (!options) {
-        options = std::make_shared<const crawl::http_options>();
+        options = std::make_shared<const http_options>();
     }
     // Request wins over the crawl's headers, which win over the client's defaults.
     header_list headers;

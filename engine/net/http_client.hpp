@@ -9,8 +9,8 @@
 
 #include "engine/core/cookie_jar.hpp"
 #include "engine/core/proxy_url.hpp"
-#include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
+#include "engine/net/options.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -91,7 +91,7 @@ class http_client {
     // follows redirects, all before `deadline` (the `total` timeout, clamped per step).
     // Transport and protocol failures come back as fetch_error codes, never as exceptions.
     boost::asio::awaitable<boost::system::result<http_response>> fetch(
-        http_request request, std::shared_ptr<const crawl::http_options> options,
+        http_request request, std::shared_ptr<const http_options> options,
         std::chrono::steady_clock::time_point deadline);
     // The same request through `proxy` (null = direct) and with a cookie `jar` (null = no
     // cookies handled).
@@ -104,7 +104,7 @@ class http_client {
     // - Cookies (RFC 6265): every hop, redirects included, sends the jar's cookies for its URL
     //   (after any Cookie header of the request's own) and stores the hop's Set-Cookie headers.
     boost::asio::awaitable<boost::system::result<http_response>> fetch(
-        http_request request, std::shared_ptr<const crawl::http_options> options,
+        http_request request, std::shared_ptr<const http_options> options,
         std::chrono::steady_clock::time_point deadline,
         std::shared_ptr<const core::proxy_url> proxy, std::shared_ptr<core::cookie_jar> jar);
 

@@ -38,7 +38,7 @@ asio::awaitable<void> wait_until(clock::time_point when) {
 
 resilient_sender::resilient_sender(http_client& client, sender_options options, std::uint64_t seed)
     : client_(client),
-      http_(options.http ? std::move(options.http) : std::make_shared<const crawl::http_options>()),
+      http_(options.http ? std::move(options.http) : std::make_shared<const http_options>()),
       deadline_(options.deadline),
       retry_every_failure_(options.retry_every_failure),
       policy_(options.retry),

@@ -16,7 +16,6 @@
 // every send().
 
 #include "engine/core/failure_kind.hpp"
-#include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
 #include "engine/net/http_client.hpp"
 #include "engine/net/sender_options.hpp"
@@ -96,7 +95,7 @@ class resilient_sender {
     [[nodiscard]] bool try_retry(resilience::clock::time_point now);
 
     http_client& client_;
-    std::shared_ptr<const crawl::http_options> http_;
+    std::shared_ptr<const http_options> http_;
     std::chrono::milliseconds deadline_;
     bool retry_every_failure_;
     resilience::retry_policy policy_;

@@ -2,7 +2,8 @@
 // How a resilient_sender (resilient_sender.hpp) delivers to its target. Plain values, no Asio:
 // configs and output specs carry them.
 
-#include "engine/crawl/options.hpp"
+#include "engine/net/options.hpp"
+#include "engine/resilience/options.hpp"
 
 #include <chrono>
 #include <memory>
@@ -10,11 +11,11 @@
 namespace harvest::net {
 
 struct sender_options {
-    // Timeouts, TLS, max_body of every attempt; null = crawl::http_options{}.
-    std::shared_ptr<const crawl::http_options> http;
-    crawl::retry_options retry;
-    crawl::bucket_options rate{0, 0};  // the target's token bucket; per_second 0 = unlimited
-    crawl::breaker_options breaker;    // the target's circuit breaker
+    // Timeouts, TLS, max_body of every attempt; null = http_options{}.
+    std::shared_ptr<const http_options> http;
+    resilience::retry_options retry;
+    resilience::bucket_options rate{0, 0};  // the target's token bucket; per_second 0 = unlimited
+    resilience::breaker_options breaker;    // the target's circuit breaker
     // The whole delivery (attempts, backoff, waits for a token or a closed breaker) ends this
     // long after send() began.
     std::chrono::milliseconds deadline{std::chrono::minutes(10)};

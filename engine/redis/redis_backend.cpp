@@ -86,10 +86,10 @@ std::string default_worker_name() {
 // Everything here is touched on the scheduler strand only (the crawler's calls and the I/O
 // coroutine both run there), except the two atomics.
 struct redis_backend::state {
-    state(crawl::crawl_options crawl, crawl::seed_stream seed_source)
+    state(backend_options crawl, crawl::seed_stream seed_source)
         : options(std::move(crawl)), seeds(std::move(seed_source)) {}
 
-    crawl::crawl_options options;
+    backend_options options;
     crawl::seed_stream seeds;
     std::string worker;
     local_view local;
@@ -130,11 +130,15 @@ struct redis_backend::state {
             return it->second;  // after robots.txt: its Crawl-delay, if any, is in it
         }
         auto parts = net::split_origin(origin);
-        crawl::bucket_options bucket = options.rate_limit.per_host;
+        resilience::bucket_options bucket = options.per_host;
         if (parts) {
-            const auto* host = crawl::find_host_overrides(options, parts->host_port, parts->host);
-            if (host != nullptr && host->rate_limit) {
-                bucket = *host->rate_limit;
+            // The `hosts:` entry of "host:port" first, then "host" (crawl::find_host_overrides).
+            auto host = options.hosts.find(std::string(parts->host_port));
+            if (host == options.hosts.end()) {
+                host = options.hosts.find(std::string(parts->host));
+            }
+            if (host != options.hosts.end() && host->second) {
+                bucket = *host->second;
             }
         }
         return redis::host_rate{bucket.per_second, bucket.burst};
@@ -199,12 +203,10 @@ struct redis_backend::state {
 
     // How many leased requests the local frontier should hold: enough that it never runs dry
     // between two lease rounds, few enough that a killed worker strands little.
-    std::size_t local_target() const {
-        return std::max<std::size_t>(256, 4 * options.engine.concurrency);
-    }
+    std::size_t local_target() const { return std::max<std::size_t>(256, 4 * options.concurrency); }
 };
 
-redis_backend::redis_backend(crawl::crawl_options options, crawl::seed_stream seeds)
+redis_backend::redis_backend(backend_options options, crawl::seed_stream seeds)
     : state_(std::make_shared<state>(std::move(options), std::move(seeds))) {
     state_->worker = state_->options.frontier.worker.empty() ? default_worker_name()
                                                              : state_->options.frontier.worker;
@@ -606,7 +608,7 @@ asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
     for (std::size_t i = 0; i < hosts->size() && queued < target; ++i) {
         const std::string& origin = (*hosts)[(s->rotation + i) % hosts->size()];
         std::size_t want = std::min(target - queued, take_batch_per_host);
-        if (s->options.engine.obey_robots_txt && !s->robots_rates.contains(origin)) {
+        if (s->options.obey_robots_txt && !s->robots_rates.contains(origin)) {
             // robots.txt of this host is not read yet: one request, to have it fetched, and
             // no more until its Crawl-delay (if any) is known.
             if (s->robots_pending.contains(origin)) {
@@ -639,8 +641,7 @@ asio::awaitable<bool> redis_backend::lease_more(std::shared_ptr<state> s,
             delivered.push_back(std::move(*request));
         }
         queued += delivered.size();
-        if (!delivered.empty() && s->options.engine.obey_robots_txt &&
-            !s->robots_rates.contains(origin)) {
+        if (!delivered.empty() && s->options.obey_robots_txt && !s->robots_rates.contains(origin)) {
             s->robots_pending.insert(origin);
         }
         if (!delivered.empty()) {

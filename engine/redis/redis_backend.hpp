@@ -26,9 +26,9 @@
 // Not supported yet with this backend: --resume (the shared frontier is the crawl's state), the
 // idempotency key of POST seeds (seeds are queued before the crawler sees them).
 
-#include "engine/crawl/options.hpp"
 #include "engine/crawl/seeds.hpp"
 #include "engine/crawl/shared_backend.hpp"
+#include "engine/redis/options.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -42,7 +42,7 @@ class redis_backend : public crawl::shared_backend,
                       public std::enable_shared_from_this<redis_backend> {
   public:
     // `seeds` are loaded into the shared frontier by the first worker of the crawl only.
-    redis_backend(crawl::crawl_options options, crawl::seed_stream seeds);
+    redis_backend(backend_options options, crawl::seed_stream seeds);
     ~redis_backend() override;
 
     void start(boost::asio::any_io_executor strand, local_view local) override;

@@ -54,10 +54,10 @@
 // `changes` moved in between: then there was a moment at which every partition held what was
 // read.
 
-#include "engine/crawl/options.hpp"
 #include "engine/redis/client.hpp"
 #include "engine/redis/cluster.hpp"
 #include "engine/resilience/backoff.hpp"
+#include "engine/resilience/options.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
@@ -80,8 +80,9 @@ namespace harvest::redis {
 // answers or `give_up_after` has passed since it was lost (then client_error::unreachable).
 struct reconnect_options {
     endpoint where;
-    crawl::backoff_options backoff{crawl::backoff_strategy::full_jitter,
-                                   std::chrono::milliseconds(100), std::chrono::milliseconds(2000)};
+    resilience::backoff_options backoff{resilience::backoff_strategy::full_jitter,
+                                        std::chrono::milliseconds(100),
+                                        std::chrono::milliseconds(2000)};
     std::chrono::milliseconds give_up_after{300000};  // frontier.redis.give_up_after
 };
 

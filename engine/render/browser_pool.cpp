@@ -209,7 +209,7 @@ struct browser {
 }  // namespace
 
 struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
-    impl(asio::any_io_executor executor, crawl::render_pool_options pool_options,
+    impl(asio::any_io_executor executor, render_pool_options pool_options,
          metrics::crawl_metrics* crawl_metrics)
         : strand(asio::make_strand(executor)),
           slot_freed(strand),
@@ -228,7 +228,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
 
     asio::strand<asio::any_io_executor> strand;
     asio::steady_timer slot_freed;  // cancelled whenever a tab or a browser becomes free
-    crawl::render_pool_options options;
+    render_pool_options options;
     metrics::crawl_metrics* metrics;
     endpoint_filter allow_endpoint;
     std::vector<std::unique_ptr<browser>> browsers;
@@ -945,13 +945,13 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         co_return json::value(nullptr);
     }
 
-    static bool ready(const tab& t, const crawl::render_options& options) {
+    static bool ready(const tab& t, const render_options& options) {
         switch (options.wait_for) {
-            case crawl::render_options::wait::load:
+            case render_options::wait::load:
                 return t.load_fired;
-            case crawl::render_options::wait::network_idle:
+            case render_options::wait::network_idle:
                 return t.load_fired && t.idle_loaders.count(t.loader_id) != 0;
-            case crawl::render_options::wait::selector:
+            case render_options::wait::selector:
                 return false;  // asked of the page
         }
         return false;
@@ -959,7 +959,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
 
     static asio::awaitable<page_result> render_page(std::shared_ptr<impl> self, browser* b,
                                                     crawl::render_input& page,
-                                                    const crawl::render_options& options,
+                                                    const render_options& options,
                                                     std::string& html) {
         const auto generation = b->generation;
         const auto deadline = clock::now() + options.timeout;
@@ -1027,8 +1027,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
     }
 
     static asio::awaitable<page_result> drive(std::shared_ptr<impl> self, browser* b,
-                                              std::shared_ptr<tab> t,
-                                              const crawl::render_options& options,
+                                              std::shared_ptr<tab> t, const render_options& options,
                                               clock::time_point deadline, std::string& html) {
         const auto generation = b->generation;
         json::object navigate;
@@ -1061,7 +1060,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
             if (ready(*t, options)) {
                 break;
             }
-            if (options.wait_for == crawl::render_options::wait::selector) {
+            if (options.wait_for == render_options::wait::selector) {
                 auto found = co_await evaluate(self, b, t, selector_check, deadline, status);
                 if (status == call_status::timed_out) {
                     co_return page_result::timeout;
@@ -1074,7 +1073,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
             if (clock::now() >= deadline) {
                 co_return page_result::timeout;
             }
-            const auto poll = options.wait_for == crawl::render_options::wait::selector
+            const auto poll = options.wait_for == render_options::wait::selector
                                   ? std::min(deadline, clock::now() + milliseconds(50))
                                   : deadline;
             t->wake.expires_at(poll);
@@ -1120,7 +1119,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
 
     static asio::awaitable<crawl::render_outcome> render_on_strand(std::shared_ptr<impl> self,
                                                                    crawl::render_input page,
-                                                                   crawl::render_options options) {
+                                                                   render_options options) {
         const auto started = clock::now();
         if (self->metrics != nullptr) {
             self->metrics->render_inflight.with({}).inc();
@@ -1177,7 +1176,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
     }
 };
 
-browser_pool::browser_pool(asio::any_io_executor executor, crawl::render_pool_options options,
+browser_pool::browser_pool(asio::any_io_executor executor, render_pool_options options,
                            metrics::crawl_metrics* metrics)
     : impl_(std::make_shared<impl>(std::move(executor), std::move(options), metrics)) {
     if (metrics != nullptr) {
@@ -1204,7 +1203,7 @@ void browser_pool::set_endpoint_filter(endpoint_filter allow) {
 }
 
 asio::awaitable<crawl::render_outcome> browser_pool::render(crawl::render_input page,
-                                                            crawl::render_options options) {
+                                                            render_options options) {
     auto self = impl_;
     co_return co_await asio::co_spawn(
         self->strand, impl::render_on_strand(self, std::move(page), std::move(options)),

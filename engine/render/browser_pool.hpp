@@ -25,8 +25,8 @@
 // Executor model: everything (pipes, tabs, waits) runs on one strand of the given executor;
 // render() may be called from any thread.
 
-#include "engine/crawl/options.hpp"
 #include "engine/crawl/renderer.hpp"
+#include "engine/render/options.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -49,7 +49,7 @@ using endpoint_filter = std::function<bool(const boost::asio::ip::address&, unsi
 class browser_pool final : public crawl::page_renderer {
   public:
     // `metrics` may be null; it must outlive the pool. No browser starts before the first render.
-    browser_pool(boost::asio::any_io_executor executor, crawl::render_pool_options options,
+    browser_pool(boost::asio::any_io_executor executor, render_pool_options options,
                  metrics::crawl_metrics* metrics = nullptr);
     // Kills every browser still running and removes its profile folder. Call it when nothing
     // runs on the executor any more (or after close()).
@@ -62,7 +62,7 @@ class browser_pool final : public crawl::page_renderer {
     void set_endpoint_filter(endpoint_filter allow);
 
     boost::asio::awaitable<crawl::render_outcome> render(crawl::render_input page,
-                                                         crawl::render_options options) override;
+                                                         render_options options) override;
 
     // Kills the browsers; renders waiting or started after it fail as render_crash.
     boost::asio::awaitable<void> close();

@@ -27,7 +27,7 @@ std::int64_t uniform(std::int64_t lo, std::int64_t hi, std::mt19937_64& rng) {
 
 }  // namespace
 
-backoff::backoff(crawl::backoff_options options)
+backoff::backoff(backoff_options options)
     : options_(options), base_ns_(to_ns(options.base)), max_ns_(to_ns(options.max)) {}
 
 clock::duration backoff::cap(unsigned retry_number) const {
@@ -49,18 +49,18 @@ clock::duration backoff::delay(unsigned retry_number, clock::duration previous_d
         return clock::duration::zero();
     }
     switch (options_.strategy) {
-        case crawl::backoff_strategy::full_jitter: {
+        case backoff_strategy::full_jitter: {
             const auto c =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(cap(retry_number)).count();
             return from_ns(uniform(0, c, rng));
         }
-        case crawl::backoff_strategy::equal_jitter: {
+        case backoff_strategy::equal_jitter: {
             const auto c =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(cap(retry_number)).count();
             const std::int64_t half = c / 2;
             return from_ns(half + uniform(0, c - half, rng));
         }
-        case crawl::backoff_strategy::decorrelated_jitter: {
+        case backoff_strategy::decorrelated_jitter: {
             std::int64_t previous =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(previous_delay).count();
             if (previous <= 0) {
@@ -72,7 +72,7 @@ clock::duration backoff::delay(unsigned retry_number, clock::duration previous_d
             const std::int64_t lo = base_ns_;
             return from_ns(std::min(max_ns_, uniform(lo, std::max(lo, hi), rng)));
         }
-        case crawl::backoff_strategy::none:
+        case backoff_strategy::none:
             return cap(retry_number);
     }
     return cap(retry_number);

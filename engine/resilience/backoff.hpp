@@ -8,8 +8,8 @@
 //   none:                cap(n)
 // with cap(n) = min(max, base * 2^(n-1)), computed without overflow for any n.
 
-#include "engine/crawl/options.hpp"
 #include "engine/resilience/clock.hpp"
+#include "engine/resilience/options.hpp"
 
 #include <random>
 
@@ -17,7 +17,7 @@ namespace harvest::resilience {
 
 class backoff {
   public:
-    explicit backoff(crawl::backoff_options options);
+    explicit backoff(backoff_options options);
 
     // retry_number: 1 = the first retry (0 = no retry yet, delay 0). previous_delay: the delay
     // chosen before the previous retry (decorrelated jitter only).
@@ -27,10 +27,10 @@ class backoff {
     // min(max, base * 2^(n-1)); 0 for n = 0.
     clock::duration cap(unsigned retry_number) const;
 
-    const crawl::backoff_options& options() const { return options_; }
+    const backoff_options& options() const { return options_; }
 
   private:
-    crawl::backoff_options options_;
+    backoff_options options_;
     std::int64_t base_ns_;
     std::int64_t max_ns_;
 };

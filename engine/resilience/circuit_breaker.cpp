@@ -5,14 +5,14 @@
 namespace harvest::resilience {
 namespace {
 
-clock::duration first_open_duration(const crawl::breaker_options& options) {
+clock::duration first_open_duration(const breaker_options& options) {
     return std::chrono::duration_cast<clock::duration>(
         std::min(options.min_open_for, options.open_for));
 }
 
 }  // namespace
 
-circuit_breaker::circuit_breaker(crawl::breaker_options options)
+circuit_breaker::circuit_breaker(breaker_options options)
     : options_(options),
       window_(std::max(1u, options.window)),
       min_calls_(std::clamp(options.min_calls, 1u, window_)),

@@ -11,8 +11,8 @@
 // question the breaker no longer asks). Not thread-safe: one host's breaker is touched from one
 // place at a time.
 
-#include "engine/crawl/options.hpp"
 #include "engine/resilience/clock.hpp"
+#include "engine/resilience/options.hpp"
 
 #include <array>
 #include <cstdint>
@@ -35,7 +35,7 @@ class circuit_breaker {
   public:
     // window 0 is treated as 1; min_calls above window as window (otherwise it never opens);
     // half_open_probes 0 as 1.
-    explicit circuit_breaker(crawl::breaker_options options);
+    explicit circuit_breaker(breaker_options options);
 
     // A permit to send a request now, or nullopt while open (or half-open with every probe
     // slot taken). Moves open → half_open once open_for has elapsed.
@@ -80,7 +80,7 @@ class circuit_breaker {
     void transition(breaker_state to, clock::time_point now);
     void clear_window();
 
-    crawl::breaker_options options_;
+    breaker_options options_;
     unsigned window_;
     unsigned min_calls_;
     unsigned probes_;

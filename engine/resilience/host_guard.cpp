@@ -4,22 +4,6 @@
 
 namespace harvest::resilience {
 
-guard_options guard_options::of(const crawl::crawl_options& crawl,
-                                const crawl::host_overrides* host) {
-    guard_options out;
-    out.rate = host != nullptr && host->rate_limit ? *host->rate_limit : crawl.rate_limit.per_host;
-    out.adaptive = crawl.rate_limit.adaptive;
-    out.breaker =
-        host != nullptr && host->circuit_breaker ? *host->circuit_breaker : crawl.circuit_breaker;
-    const auto& retry = host != nullptr && host->retry ? *host->retry : crawl.retry;
-    out.budget_ratio = retry.budget_ratio;
-    out.budget_min_per_second = retry.budget_min_per_second;
-    out.concurrency = host != nullptr && host->per_host_concurrency
-                          ? *host->per_host_concurrency
-                          : crawl.engine.per_host_concurrency;
-    return out;
-}
-
 host_guard::host_guard(const guard_options& options)
     : bucket_(options.rate.per_second, options.rate.burst),
       breaker_(options.breaker),

@@ -17,9 +17,9 @@
 // touched from one place at a time (the crawl's scheduler strand, the service's runner thread,
 // or under the sender's mutex).
 
-#include "engine/crawl/options.hpp"
 #include "engine/resilience/circuit_breaker.hpp"
 #include "engine/resilience/clock.hpp"
+#include "engine/resilience/options.hpp"
 #include "engine/resilience/retry_budget.hpp"
 #include "engine/resilience/retry_policy.hpp"
 #include "engine/resilience/token_bucket.hpp"
@@ -34,18 +34,15 @@ namespace harvest::resilience {
 // resilient_sender and the bulk service all wait this long (docs/bulk-api.md says 250 ms).
 inline constexpr auto budget_recheck = std::chrono::milliseconds(250);
 
-// What a guard is made of: the crawl config's per-host values, after `hosts:` overrides.
+// What a guard is made of: the crawl config's per-host values, after `hosts:` overrides
+// (crawl::guard_options_of, engine/crawl/host_guard_options.hpp).
 struct guard_options {
-    crawl::bucket_options rate;  // rate_limit.per_host (or the host's rate_limit)
-    bool adaptive = false;       // rate_limit.adaptive: a 429 halves the rate
-    crawl::breaker_options breaker;
+    bucket_options rate;    // rate_limit.per_host (or the host's rate_limit)
+    bool adaptive = false;  // rate_limit.adaptive: a 429 halves the rate
+    breaker_options breaker;
     double budget_ratio = 0.2;  // retry.budget
     double budget_min_per_second = 5;
     std::size_t concurrency = 32;  // engine.per_host_concurrency; 0 = unlimited
-
-    // The values for one host of a crawl config: its `hosts:` entry (may be null) over the
-    // crawl-wide sections. The one place where a host's overrides are applied to the guard.
-    static guard_options of(const crawl::crawl_options& crawl, const crawl::host_overrides* host);
 };
 
 enum class wait_reason {

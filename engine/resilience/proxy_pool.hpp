@@ -22,9 +22,9 @@
 //
 // Not thread-safe: the crawl's proxy_set guards it with a mutex (never held across I/O).
 
-#include "engine/crawl/options.hpp"
 #include "engine/resilience/circuit_breaker.hpp"
 #include "engine/resilience/clock.hpp"
+#include "engine/resilience/options.hpp"
 #include "engine/resilience/token_bucket.hpp"
 
 #include <cstdint>
@@ -39,12 +39,10 @@
 
 namespace harvest::resilience {
 
-using crawl::proxy_rotation;
-
 struct proxy_pool_options {
     proxy_rotation rotation = proxy_rotation::round_robin;
-    crawl::breaker_options breaker{};                     // each proxy's own breaker
-    crawl::bucket_options rate{0, 0};                     // each proxy's own bucket; 0 = unlimited
+    breaker_options breaker{};                            // each proxy's own breaker
+    bucket_options rate{0, 0};                            // each proxy's own bucket; 0 = unlimited
     clock::duration bench_for = std::chrono::minutes(5);  // a ban benches (proxy, host) so long
 };
 

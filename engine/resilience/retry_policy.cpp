@@ -33,7 +33,7 @@ bool listed(const std::vector<core::failure_kind>& list, core::failure_kind kind
 
 }  // namespace
 
-retry_policy::retry_policy(crawl::retry_options options)
+retry_policy::retry_policy(retry_options options)
     : options_(std::move(options)), backoff_(options_.backoff) {}
 
 bool retry_policy::status_listed(unsigned status) const {

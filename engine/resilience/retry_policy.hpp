@@ -5,11 +5,11 @@
 // (attempts made, previous delay) and the random generator are passed in.
 
 #include "engine/core/failure_kind.hpp"
-#include "engine/crawl/options.hpp"
 #include "engine/net/fetch_error.hpp"
 #include "engine/resilience/backoff.hpp"
 #include "engine/resilience/circuit_breaker.hpp"
 #include "engine/resilience/clock.hpp"
+#include "engine/resilience/options.hpp"
 
 #include <chrono>
 #include <optional>
@@ -44,7 +44,7 @@ struct decision {
 
 class retry_policy {
   public:
-    explicit retry_policy(crawl::retry_options options);
+    explicit retry_policy(retry_options options);
 
     // attempts_made: attempts so far, this one included (>= 1). previous_delay: the delay
     // before this attempt (decorrelated jitter). wall_now: for Retry-After HTTP-dates.
@@ -63,7 +63,7 @@ class retry_policy {
                                                 clock::duration previous_delay,
                                                 std::mt19937_64& rng) const;
 
-    const crawl::retry_options& options() const { return options_; }
+    const retry_options& options() const { return options_; }
 
   private:
     bool status_listed(unsigned status) const;
@@ -71,7 +71,7 @@ class retry_policy {
     bool error_listed(core::failure_kind kind) const;
     bool error_any_method(core::failure_kind kind) const;
 
-    crawl::retry_options options_;
+    retry_options options_;
     backoff backoff_;
 };
 

@@ -2,6 +2,7 @@
 // origin that writes raw frames: what a server's RST_STREAM, GOAWAY, oversized header block,
 // oversized body or silence becomes, and many fetches multiplexed on one connection.
 
+#include "engine/crawl/options.hpp"
 #include "engine/net/http_client.hpp"
 #include "test_origin.hpp"
 

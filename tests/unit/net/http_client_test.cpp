@@ -2,6 +2,7 @@
 // limits, redirects and every transport failure mapped to its fetch_error.
 
 #include "engine/net/http_client.hpp"
+#include "engine/crawl/options.hpp"
 #include "engine/net/decode.hpp"
 #include "test_origin.hpp"
 

@@ -1,6 +1,7 @@
 // TLS: peer verification against a throwaway CA, host name checks, verify:false, and reuse of
 // TLS connections. The server's own errors are captured apart from the client's result.
 
+#include "engine/crawl/options.hpp"
 #include "engine/net/http_client.hpp"
 #include "test_origin.hpp"
 

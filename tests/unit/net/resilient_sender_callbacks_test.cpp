@@ -3,6 +3,7 @@
 // any other answer is retried up to max_attempts) and http.discard_oversized_body (a 2xx with a
 // body over max_body keeps its status). Against scripted origins on 127.0.0.1.
 
+#include "engine/crawl/options.hpp"
 #include "engine/net/resilient_sender.hpp"
 #include "test_origin.hpp"
 

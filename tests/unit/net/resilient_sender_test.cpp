@@ -3,6 +3,7 @@
 // bucket spaces requests, an open breaker stops them, and the deadline bounds everything.
 
 #include "engine/net/resilient_sender.hpp"
+#include "engine/crawl/options.hpp"
 #include "test_origin.hpp"
 
 #include <boost/asio/co_spawn.hpp>

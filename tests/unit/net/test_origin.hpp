@@ -4,6 +4,7 @@
 // tests can produce any HTTP — including broken HTTP, resets and silence. Everything it starts
 // it stops in its destructor (connections are shut down to unblock their threads).
 
+#include "engine/crawl/options.hpp"
 #include "engine/net/http_client.hpp"
 
 #include <boost/asio/io_context.hpp>

@@ -416,9 +416,9 @@ TEST_CASE("redis_backend shares a breaker closing as well as its opening", "[uni
     harvest::test::redis_server server;
     asio::io_context io;
     auto observer = make_worker(io, server);
-    harvest::crawl::crawl_options options;
+    harvest::redis::backend_options options;
     options.name = "catalog";
-    options.frontier.backend = harvest::crawl::frontier_options::kind::redis;
+    options.frontier.backend = harvest::redis::frontier_options::kind::redis;
     options.frontier.url = server.url();
     options.frontier.worker = "worker-a";
     auto backend = std::make_shared<harvest::redis::redis_backend>(

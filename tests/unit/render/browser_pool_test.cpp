@@ -29,10 +29,10 @@ namespace {
 
 namespace asio = boost::asio;
 using harvest::crawl::render_input;
-using harvest::crawl::render_options;
 using harvest::crawl::render_outcome;
-using harvest::crawl::render_pool_options;
 using harvest::render::browser_pool;
+using harvest::render::render_options;
+using harvest::render::render_pool_options;
 using namespace std::chrono_literals;
 
 // A loopback TCP listener that never answers: what connects to it is counted by accept().

@@ -8,9 +8,9 @@
 
 namespace {
 
-using harvest::crawl::backoff_options;
-using harvest::crawl::backoff_strategy;
 using harvest::resilience::backoff;
+using harvest::resilience::backoff_options;
+using harvest::resilience::backoff_strategy;
 using harvest::resilience::clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;

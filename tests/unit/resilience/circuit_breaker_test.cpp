@@ -6,7 +6,7 @@
 
 namespace {
 
-using harvest::crawl::breaker_options;
+using harvest::resilience::breaker_options;
 using harvest::resilience::breaker_permit;
 using harvest::resilience::breaker_state;
 using harvest::resilience::call_outcome;

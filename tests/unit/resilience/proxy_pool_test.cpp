@@ -13,13 +13,13 @@
 
 namespace {
 
-using harvest::crawl::proxy_rotation;
 using harvest::resilience::breaker_state;
 using harvest::resilience::clock;
 using harvest::resilience::proxy_choice;
 using harvest::resilience::proxy_pool;
 using harvest::resilience::proxy_pool_options;
 using harvest::resilience::proxy_result;
+using harvest::resilience::proxy_rotation;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 

@@ -59,8 +59,8 @@ std::chrono::system_clock::time_point epoch_seconds(std::int64_t s) {
 // urllib3 Retry(...) kwargs -> retry_options. `for_errors`: urllib3 counts status retries
 // (status=) and read/connect retries (read=, connect=) apart; Harvest has one max_attempts, so
 // the helper picks the counter that applies to the outcome being classified.
-crawl::retry_options urllib3_options(const json::object& kwargs, bool for_errors = false) {
-    crawl::retry_options o;
+resilience::retry_options urllib3_options(const json::object& kwargs, bool for_errors = false) {
+    resilience::retry_options o;
     // Retry.DEFAULT: total=10 retries = 11 attempts.
     unsigned retries = 10;
     if (const auto* total = find(kwargs, "total")) {
@@ -119,7 +119,7 @@ crawl::retry_options urllib3_options(const json::object& kwargs, bool for_errors
     }
 
     // backoff = 0 for the first retry, then min(backoff_max, factor * 2^(n-1) + jitter).
-    o.backoff.strategy = crawl::backoff_strategy::none;
+    o.backoff.strategy = resilience::backoff_strategy::none;
     o.backoff.base = milliseconds(0);
     o.backoff.max = seconds(120);  // DEFAULT_BACKOFF_MAX
     o.immediate_first_retry = true;
@@ -147,8 +147,8 @@ crawl::retry_options urllib3_options(const json::object& kwargs, bool for_errors
 
 // Scrapy's RetryMiddleware defaults (RETRY_TIMES=2, RETRY_HTTP_CODES, RETRY_EXCEPTIONS), with
 // the request meta applied. Scrapy retries any method and ignores Retry-After.
-crawl::retry_options scrapy_options(const json::object& meta, unsigned max_retry_times) {
-    crawl::retry_options o;
+resilience::retry_options scrapy_options(const json::object& meta, unsigned max_retry_times) {
+    resilience::retry_options o;
     o.max_attempts = max_retry_times + 1;
     if (const auto* v = find(meta, "max_retry_times")) {
         o.max_attempts = static_cast<unsigned>(number(*v)) + 1;

@@ -13,7 +13,7 @@ using std::chrono::seconds;
 const auto wall = std::chrono::system_clock::time_point(seconds(1559559600));  // 2019-06-03 11:00Z
 
 struct fixture {
-    crawl::retry_options options;
+    resilience::retry_options options;
     std::mt19937_64 rng{3};
 
     decision run(attempt_outcome outcome, unsigned attempts = 1, std::string_view method = "GET",
@@ -208,7 +208,7 @@ TEST_CASE("retry_policy: Retry-After", "[unit][retry_policy]") {
 
 TEST_CASE("retry_policy: backoff shapes", "[unit][retry_policy]") {
     fixture f;
-    f.options.backoff = {crawl::backoff_strategy::none, milliseconds(200), seconds(1)};
+    f.options.backoff = {resilience::backoff_strategy::none, milliseconds(200), seconds(1)};
     const retry_policy plain(f.options);
     CHECK(plain.backoff_delay(0, {}, f.rng) == milliseconds(0));
     CHECK(plain.backoff_delay(1, {}, f.rng) == milliseconds(200));

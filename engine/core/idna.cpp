@@ -223,16 +223,11 @@ std::optional<std::uint64_t> parse_ipv4_number(std::string_view part) {
     }
     std::uint64_t value = 0;
     for (const char c : part) {
-        unsigned digit = 0;
-        if (c >= '0' && c <= '9') {
-            digit = static_cast<unsigned>(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            digit = static_cast<unsigned>(c - 'a' + 10);
-        } else if (c >= 'A' && c <= 'F') {
-            digit = static_cast<unsigned>(c - 'A' + 10);
-        } else {
+        const int value_of_c = hex_value(c);
+        if (value_of_c < 0) {
             return std::nullopt;
         }
+        const auto digit = static_cast<unsigned>(value_of_c);
         if (digit >= base) {
             return std::nullopt;
         }

@@ -22,19 +22,6 @@ namespace {
 
 constexpr char k_hex_upper[] = "0123456789ABCDEF";
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------

@@ -13,19 +13,6 @@ constexpr std::string_view expected_form =
     "a proxy URL like http://host:3128, http://user:pass@host:3128, socks5://host:1080 or "
     "socks5h://user:pass@host:1080";
 
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 // Percent-decodes user info; nullopt on a broken escape or a byte that would let the value
 // split a header or a SOCKS5 field (CR, LF, NUL).
 std::optional<std::string> decode_userinfo(std::string_view text) {

@@ -19,6 +19,20 @@ inline constexpr std::string_view ascii_space = " \t\r\n\f\v";
 // HTTP's optional whitespace (RFC 9110 §5.6.3).
 inline constexpr std::string_view http_ows = " \t";
 
+// The value of a hexadecimal digit of either case, or -1 for any other character.
+constexpr int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 // `text` without the characters of `set` at either end.
 constexpr std::string_view trim(std::string_view text, std::string_view set = ascii_space) {
     const std::size_t first = text.find_first_not_of(set);

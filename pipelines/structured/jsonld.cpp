@@ -2,6 +2,7 @@
 
 #include "engine/core/text.hpp"
 #include "pipelines/structured/dom_to_json.hpp"
+#include "pipelines/structured/html_space.hpp"
 #include "pipelines/structured/product.hpp"
 
 #include <simdjson.h>
@@ -27,11 +28,6 @@ namespace harvest::pipelines {
 namespace {
 
 constexpr std::size_t npos = std::string_view::npos;
-
-// HTML's ASCII whitespace (the tokenizer's "whitespace"); JSON's is the same minus '\f'.
-bool is_html_space(char c) noexcept {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-}
 
 // True when `text` has `literal` at `pos`, ASCII case-insensitively.
 bool starts_with_nocase(std::string_view text, std::size_t pos, std::string_view literal) noexcept {
@@ -59,16 +55,6 @@ std::size_t find_end_tag(std::string_view text, std::size_t from, std::string_vi
         }
     }
     return npos;
-}
-
-std::string_view trim_html_space(std::string_view s) noexcept {
-    while (!s.empty() && is_html_space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_html_space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
 }
 
 // "application/ld+json", "Application/LD+JSON ; charset=utf-8" -> true.

@@ -1,5 +1,7 @@
 #include "pipelines/structured/microdata.hpp"
 
+#include "pipelines/structured/html_space.hpp"
+
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/string.hpp>
@@ -32,38 +34,6 @@ constexpr int max_item_depth = 128;
 
 // Property elements itemref may bring in per page, all items together.
 constexpr std::size_t max_referenced_properties = 100000;
-
-bool is_html_space(char c) noexcept {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-}
-
-std::string_view strip_html_space(std::string_view s) noexcept {
-    while (!s.empty() && is_html_space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_html_space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-std::vector<std::string_view> split_html_space(std::string_view s) {
-    std::vector<std::string_view> parts;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && is_html_space(s[i])) {
-            ++i;
-        }
-        const std::size_t begin = i;
-        while (i < s.size() && !is_html_space(s[i])) {
-            ++i;
-        }
-        if (i > begin) {
-            parts.push_back(s.substr(begin, i - begin));
-        }
-    }
-    return parts;
-}
 
 std::string_view name_of(const xmlNode* node) noexcept {
     return node->name == nullptr ? std::string_view{}
@@ -533,7 +503,7 @@ class microdata_reader {
                 item["type"] = std::move(list);
             }
             if (auto itemid = attr(node, "itemid"); itemid && !itemid->empty()) {
-                item["id"] = strip_html_space(*itemid);
+                item["id"] = trim_html_space(*itemid);
             }
         }
 
@@ -678,7 +648,7 @@ class microdata_reader {
         if (!raw) {
             return {};
         }
-        const std::string_view url = strip_html_space(*raw);
+        const std::string_view url = trim_html_space(*raw);
         if (url.empty()) {
             return {};
         }
@@ -865,7 +835,7 @@ std::vector<boost::json::value> find_microdata(std::string_view html, std::strin
         for (const xmlNode* node = head; node != nullptr; node = next_node(node, head, true)) {
             if (is_element(node) && name_of(node) == "base") {
                 if (auto href = attr(node, "href")) {
-                    document_base = urljoin(base_url, strip_html_space(*href));
+                    document_base = urljoin(base_url, trim_html_space(*href));
                     break;
                 }
             }

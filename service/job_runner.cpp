@@ -526,16 +526,34 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
     // The `proxies:` of the job's profile, one set (rotation and health) shared by its jobs;
     // null when it has none.
     crawl::proxy_set* proxies_for(const active_job& job) {
-        const auto& options = job.profile->crawl;
+        return proxies_of(job.row.profile, job.profile->crawl);
+    }
+
+    crawl::proxy_set* proxies_of(const std::string& profile, const crawl::crawl_options& options) {
         if (options.proxy.list.empty()) {
             return nullptr;
         }
-        auto& set = proxy_sets[job.row.profile];
+        auto& set = proxy_sets[profile];
         if (!set) {
             set = std::make_unique<crawl::proxy_set>(options.proxy, options.circuit_breaker,
                                                      nullptr, std::random_device{}());
         }
         return set.get();
+    }
+
+    // SIGHUP: every profile's proxies_file again. A set not made yet is made now, so a job
+    // submitted later starts from the file as it is, not as it was at start.
+    void reload_proxies() {
+        for (const auto& [name, profile] : config.profiles) {
+            const auto& options = profile.crawl;
+            if (options.proxy.file.empty()) {
+                continue;
+            }
+            spdlog::info("SIGHUP: reloading proxies_file of profile {}", name);
+            if (auto* set = proxies_of(name, options)) {
+                (void)set->reload_file(options.proxy);
+            }
+        }
     }
 
     // rate_limit.global of the job's profile: one bucket over all its hosts, shared by its jobs.
@@ -1337,6 +1355,10 @@ void job_runner::job_submitted(const std::string& job_id) {
 
 void job_runner::job_cancelled(const std::string& job_id) {
     state_->cancel(job_id);
+}
+
+void job_runner::reload_proxies() {
+    state_->reload_proxies();
 }
 
 std::optional<std::string> job_runner::health() const {

@@ -82,6 +82,11 @@ class job_runner {
     // jobs_db and go again on the next start).
     boost::asio::awaitable<void> stop();
 
+    // SIGHUP: each profile's `proxies_file` read again (crawl::proxy_set::reload_file): its
+    // jobs' next attempts go through the new list; a failed reload keeps the proxies in use.
+    // On the runner's thread.
+    void reload_proxies();
+
     // Empty when the runner works; else what is wrong, for /healthz: its scheduler is being
     // restarted after a failure or has not run for 10 s, or jobs_db writes have been failing
     // for more than 5 s.

@@ -22,7 +22,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <functional>
 #include <optional>
 
 namespace harvest::service {
@@ -110,6 +112,24 @@ int run_service(const config::service_config& config) {
             },
             asio::detached);
     });
+    // SIGHUP re-reads the profiles' proxies_file (docs/cli.md); without one it keeps its
+    // default (it ends the process).
+    std::optional<asio::signal_set> reload_signals;
+    std::function<void(const boost::system::error_code&, int)> on_reload;
+    const bool any_proxies_file =
+        std::any_of(config.profiles.begin(), config.profiles.end(),
+                    [](const auto& entry) { return !entry.second.crawl.proxy.file.empty(); });
+    if (any_proxies_file) {
+        reload_signals.emplace(io, SIGHUP);
+        on_reload = [&](const boost::system::error_code& ec, int) {
+            if (ec) {
+                return;
+            }
+            runner.reload_proxies();
+            reload_signals->async_wait(on_reload);
+        };
+        reload_signals->async_wait(on_reload);
+    }
     io.run();
     return 0;
 }

@@ -34,7 +34,6 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -1169,34 +1168,7 @@ bool crawler::reload_proxies() {
             proxy.file);
         return false;
     }
-    std::ifstream in(proxy.file);
-    if (!in) {
-        spdlog::error(
-            "reload of proxies_file {} failed: it cannot be read; the proxies in use stay",
-            proxy.file);
-        return false;
-    }
-    // `proxies:` of the config stay; the file's lines replace the file's.
-    std::vector<core::proxy_url> list(
-        proxy.list.begin(), proxy.list.begin() + static_cast<std::ptrdiff_t>(
-                                                     std::min(proxy.listed, proxy.list.size())));
-    if (const auto bad = core::read_proxy_lines(in, list)) {
-        // The URL is not echoed: it may carry a password.
-        spdlog::error("reload of proxies_file failed: {}:{}:{}: {}; the proxies in use stay",
-                      proxy.file, bad->line, bad->column, bad->why);
-        return false;
-    }
-    if (list.empty()) {
-        spdlog::error(
-            "reload of proxies_file {} refused: it lists no proxy (and proxies: none), which "
-            "would leave no way out; the proxies in use stay",
-            proxy.file);
-        return false;
-    }
-    const auto done = impl_->proxies->reload(list);
-    spdlog::info("proxies_file {} reloaded: {} joined, {} removed, {} kept", proxy.file, done.added,
-                 done.removed, done.kept);
-    return true;
+    return impl_->proxies->reload_file(proxy);
 }
 
 bool crawler::stopped() const noexcept {

@@ -2,12 +2,15 @@
 
 #include "engine/metrics/crawl_metrics.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <stdexcept>
 
 namespace harvest::crawl {
@@ -98,6 +101,37 @@ bool proxy_set::empty() const {
             return false;
         }
     }
+    return true;
+}
+
+bool proxy_set::reload_file(const proxy_options& proxy) {
+    std::ifstream in(proxy.file);
+    if (!in) {
+        spdlog::error(
+            "reload of proxies_file {} failed: it cannot be read; the proxies in use stay",
+            proxy.file);
+        return false;
+    }
+    // `proxies:` of the config stay; the file's lines replace the file's.
+    std::vector<core::proxy_url> list(
+        proxy.list.begin(), proxy.list.begin() + static_cast<std::ptrdiff_t>(
+                                                     std::min(proxy.listed, proxy.list.size())));
+    if (const auto bad = core::read_proxy_lines(in, list)) {
+        // The URL is not echoed: it may carry a password.
+        spdlog::error("reload of proxies_file failed: {}:{}:{}: {}; the proxies in use stay",
+                      proxy.file, bad->line, bad->column, bad->why);
+        return false;
+    }
+    if (list.empty()) {
+        spdlog::error(
+            "reload of proxies_file {} refused: it lists no proxy (and proxies: none), which "
+            "would leave no way out; the proxies in use stay",
+            proxy.file);
+        return false;
+    }
+    const auto done = reload(list);
+    spdlog::info("proxies_file {} reloaded: {} joined, {} removed, {} kept", proxy.file, done.added,
+                 done.removed, done.kept);
     return true;
 }
 

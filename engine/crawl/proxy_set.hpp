@@ -53,6 +53,12 @@ class proxy_set {
     // Replaces the list with `list` (see above). An empty list is the caller's to refuse.
     reload_summary reload(const std::vector<core::proxy_url>& list);
 
+    // `options.file` (`proxies_file`) read again, its lines replacing the file's part of the
+    // list (`proxies:` of the config stay): SIGHUP in `harvest run` and `harvest serve`. A file
+    // that cannot be read, a malformed line (logged at its file:line:col, the URL not echoed)
+    // or an empty list keeps the proxies in use. False when nothing changed.
+    bool reload_file(const proxy_options& options);
+
     // One attempt of `request` through the proxies, trying another proxy after a proxy
     // failure or a ban, each proxy at most once. `origin` is the target's (host:port), the key
     // of the bench and of sticky_per_host; `session_key` that of sticky_per_session (a crawl

@@ -73,6 +73,13 @@ class serve_process {
                                  read_file(log_));
     }
 
+    // Sends `signal` and returns at once (SIGHUP: a reload).
+    void signal(int signal) const {
+        if (pid_ > 0) {
+            ::kill(pid_, signal);
+        }
+    }
+
     // Sends `signal` and waits (at most 10 s) for the process to end; its exit status. A stop
     // asked for with SIGTERM or SIGINT that does not end with 0 prints the end of the service's
     // log to stderr (a sanitizer's report goes there), so the failing test shows why.

@@ -6,6 +6,7 @@
 
 #include "tests/integration/chaos.hpp"
 #include "tests/integration/observability.hpp"
+#include "tests/integration/serve_process.hpp"
 #include "tests/integration/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -613,6 +614,91 @@ TEST_CASE("proxies: proxies_file reloaded on SIGHUP mid-crawl; a failed reload k
     CHECK(f.each_once(read_jsonl(f.tmp / "reload.jsonl")));
     CHECK(f.error_kinds("reload.jsonl").empty());
     CHECK(product_requests(*f.nginx) == 90);
+}
+
+TEST_CASE(
+    "proxies: harvest serve sends a profile's jobs through its proxies_file, reloaded on "
+    "SIGHUP",
+    "[integration][proxy][reload][serve]") {
+    proxy_fixture f(40);
+    tinyproxy a(f.tmp / "a");
+    tinyproxy b(f.tmp / "b");
+    REQUIRE((a.process->ready() && b.process->ready()));
+    const fs::path list = f.tmp / "serve-proxies.txt";
+    write_file(list, a.url() + "\n");
+    const int port = free_port();
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    const std::string allow = "\"127.0.0.1:" + std::to_string(f.nginx->port()) +
+                              "\", \"127.0.0.1:" + std::to_string(a.port) +
+                              "\", \"127.0.0.1:" + std::to_string(b.port) + "\"";
+    write_file(f.tmp / "keys.txt", "key-alpha\n");
+    write_file(f.tmp / "serve.yaml",
+               "listen: 127.0.0.1:" + std::to_string(port) +
+                   "\napi_keys_file: keys.txt\njobs_db: jobs.db\nprofiles:\n"
+                   "  catalog:\n"
+                   "    proxies_file: " +
+                   list.string() +
+                   "\n"
+                   "    rate_limit: {per_second: 0}\n"
+                   "    extract:\n"
+                   "      - {match: \"/api/products/\", type: json, fields: {id: /asin}}\n"
+                   "egress: {deny_private: true, allow: [" +
+                   allow + "]}\n");
+    serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", port);
+
+    const std::vector<std::string> asins(f.asins.begin(), f.asins.end());
+    // Submits the products [from, to) as one job and waits (at most 60 s) until it is done;
+    // the statuses of its results.
+    const auto run_job = [&](std::size_t from, std::size_t to) {
+        json::array urls;
+        for (std::size_t i = from; i < to; ++i) {
+            urls.emplace_back(f.nginx->base_url() + "/api/products/" + asins[i] + ".json");
+        }
+        const auto submitted =
+            curl(f.tmp, "POST", base + "/v1/jobs", "key-alpha",
+                 R"({"profile":"catalog","urls":)" + json::serialize(urls) + "}");
+        REQUIRE(submitted.status == 202);
+        const std::string id(json::parse(submitted.body).at("job_id").as_string());
+        std::string status;
+        for (int i = 0; i < 600 && status != "done"; ++i) {
+            const auto answer = curl(f.tmp, "GET", base + "/v1/jobs/" + id, "key-alpha");
+            REQUIRE(answer.status == 200);
+            status = std::string(json::parse(answer.body).at("status").as_string());
+            if (status != "done") {
+                std::this_thread::sleep_for(100ms);
+            }
+        }
+        REQUIRE(status == "done");
+        const auto results = curl(f.tmp, "GET", base + "/v1/jobs/" + id + "/results", "key-alpha");
+        REQUIRE(results.status == 200);
+        std::map<std::string, int> by_status;
+        std::istringstream in(results.body);
+        for (std::string line; std::getline(in, line);) {
+            ++by_status[std::string(json::parse(line).at("status").as_string())];
+        }
+        return by_status;
+    };
+    const std::string target = "GET " + f.nginx->base_url() + "/api/products/";
+
+    // The first job goes out through A, the only proxy of the file.
+    CHECK(run_job(0, 20) == std::map<std::string, int>{{"ok", 20}});
+    CHECK(a.requests_with(target) == 20);
+    CHECK(b.requests_with(target) == 0);
+
+    // A malformed file: an error at its line, A stays.
+    write_file(list, "# broken\nnot a proxy\n");
+    service.signal(SIGHUP);
+    CHECK(log_shows(f.tmp / "serve.log", list.string() + ":2:1: not a valid proxy URL", 5s));
+
+    // B replaces A: the second job goes out through B only.
+    write_file(list, b.url() + "\n");
+    service.signal(SIGHUP);
+    REQUIRE(log_shows(f.tmp / "serve.log", "reloaded: 1 joined, 1 removed, 0 kept", 5s));
+    CHECK(run_job(20, 40) == std::map<std::string, int>{{"ok", 20}});
+    CHECK(a.requests_with(target) == 20);
+    CHECK(b.requests_with(target) == 20);
+    CHECK(product_requests(*f.nginx) == 40);  // nothing went direct or twice
+    CHECK(service.kill(SIGTERM) == 0);
 }
 
 TEST_CASE("proxies: login goes through the proxies and through its host's guard",

@@ -339,7 +339,10 @@ api_response api::submit(const api_request& request, const std::string& owner,
     const auto* list = urls != nullptr ? urls : asins;
     const std::string list_name = urls != nullptr ? "urls" : "asins";
     if (!list->is_array()) {
-        return bad_request(list_name, "must be a list of strings");
+        return bad_request(list_name, asins != nullptr
+                                          ? "must be a list of strings"
+                                          : "must be a list of URL strings or {url, render} "
+                                            "objects");
     }
     const auto& array = list->as_array();
     if (array.empty()) {
@@ -368,14 +371,35 @@ api_response api::submit(const api_request& request, const std::string& owner,
     }
     std::vector<std::string> inputs;
     std::vector<std::string> item_urls;
+    std::vector<std::optional<std::string>> item_renders;  // stays empty when no item has one
     inputs.reserve(array.size());
     item_urls.reserve(array.size());
     for (std::size_t i = 0; i < array.size(); ++i) {
-        const std::string field = list_name + "[" + std::to_string(i) + "]";
-        if (!array[i].is_string()) {
-            return bad_request(field, "must be a string");
+        // Past the entry's own checks, errors are about its URL: "urls[2].url" for an object.
+        std::string field = list_name + "[" + std::to_string(i) + "]";
+        std::string input;
+        if (asins != nullptr) {
+            if (!array[i].is_string()) {
+                return bad_request(field, "must be a string");
+            }
+            input = std::string(array[i].as_string());
+        } else {
+            auto entry = parse_url_entry(array[i], field);
+            if (!entry.error.empty()) {
+                const auto colon = entry.error.find(": ");
+                return bad_request(entry.error.substr(0, colon), entry.error.substr(colon + 2));
+            }
+            if (entry.render && item_renders.empty()) {
+                item_renders.resize(array.size());
+            }
+            if (!item_renders.empty()) {
+                item_renders[i] = std::move(entry.render);
+            }
+            input = std::move(entry.url);
+            if (array[i].is_object()) {
+                field += ".url";
+            }
         }
-        std::string input(array[i].as_string());
         std::string url;
         if (asins != nullptr) {
             if (!is_plain_id(input)) {
@@ -458,7 +482,8 @@ api_response api::submit(const api_request& request, const std::string& owner,
         result_ids.push_back(random_id("res_"));
     }
     try {
-        db_.insert_job(job, inputs, item_urls, result_ids, request.idempotency_key, body_hash);
+        db_.insert_job(job, inputs, item_urls, result_ids, request.idempotency_key, body_hash,
+                       item_renders);
     } catch (const quota_exceeded& e) {
         // Nothing was stored: the key may submit again once its jobs settle.
         return error_response(429, "quota_exceeded", e.what());

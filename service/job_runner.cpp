@@ -180,6 +180,9 @@ struct pending_item {
     clock::duration previous_delay{};
     bool failed_before = false;  // the breaker counts one failure per item (host_guard)
     bool retry_due = false;      // an attempt failed and another follows: it needs budget
+    // How its page is rendered: the item's own `render` when it has one, else its job's;
+    // nullopt = not rendered.
+    std::optional<crawl::render_options> render;
 };
 using item_ptr = std::shared_ptr<pending_item>;
 
@@ -215,9 +218,10 @@ struct active_job {
     tenant* owner = nullptr;  // tenants live as long as the runner
     const config::service_profile* profile = nullptr;
     std::shared_ptr<const pipelines::extractor_set> extractors;
-    std::optional<crawl::render_options> render;  // the job's `render`: every page rendered
-    std::deque<item_row> buffer;                  // read from jobs_db, not taken yet
-    std::deque<item_ptr> ready;                   // woken or due again: taken before new items
+    // The job's `render`: every page rendered but those of items with their own `render`.
+    std::optional<crawl::render_options> render;
+    std::deque<item_row> buffer;  // read from jobs_db, not taken yet
+    std::deque<item_ptr> ready;   // woken or due again: taken before new items
     std::int64_t last_index = -1;
     bool exhausted = false;  // no unsettled item left in jobs_db beyond the buffer
     bool cancelled = false;
@@ -612,6 +616,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         item->job = job;
         item->result_id = std::move(row.result_id);
         item->url = std::move(row.url);
+        item->render = item_render(row.render, job->render);
         if (row.attempts > 0 || !row.waiting_for.empty()) {
             // Left unsettled by an earlier run of the service: this run starts it afresh.
             enqueue([id = item->result_id](jobs_db& d) { d.set_progress(id, item_progress{}); });
@@ -933,7 +938,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         }
         std::optional<core::failure_kind> render_failure;
         try {
-            if (item->job->render && *answer && renders(**answer)) {
+            if (item->render && *answer && renders(**answer)) {
                 render_failure = co_await render_page(self, item, host, **answer);
             }
         } catch (const std::exception& e) {
@@ -948,7 +953,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         }
     }
 
-    // A 2xx answer whose type is HTML (or not said) is rendered when its job asks.
+    // A 2xx answer whose type is HTML (or not said) is rendered when its item asks.
     static bool renders(const net::http_response& response) {
         if (response.status < 200 || response.status >= 300) {
             return false;
@@ -957,7 +962,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         return type.empty() || type.find("html") != std::string_view::npos;
     }
 
-    // The job's `render`: the answer's body becomes the DOM the browser built from it (its
+    // The item's `render`: the answer's body becomes the DOM the browser built from it (its
     // sub-requests to the same host under the host's guard, the egress guard on all of them).
     // The failure, if the page could not be rendered.
     static asio::awaitable<std::optional<core::failure_kind>> render_page(
@@ -982,7 +987,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         crawl::render_input page{response.final_url.empty() ? item->url : response.final_url,
                                  response.status, std::string(response.header("Content-Type")),
                                  std::move(response.body), std::move(gate)};
-        crawl::render_options how = *item->job->render;
+        crawl::render_options how = *item->render;
         crawl::render_outcome rendered = co_await self->renderer->render(std::move(page), how);
         if (rendered.failure) {
             response.body.clear();
@@ -1058,7 +1063,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
         crawl::fetched_page page;
         page.request.http.url = item->url;
         page.response = std::move(*result);
-        page.rendered = item->job->render.has_value();
+        page.rendered = item->render.has_value();
         page.fetched_at = std::chrono::system_clock::now();
         std::vector<pipelines::item> items;
         job.extractors->extract(page, items);

@@ -45,6 +45,14 @@ class statement {
                           static_cast<int>(text.size()), SQLITE_TRANSIENT);
         return *this;
     }
+    // NULL for nullopt (a nullable column).
+    statement& bind_optional(int index, const std::optional<std::string>& text) {
+        if (!text) {
+            sqlite3_bind_null(stmt_, index);
+            return *this;
+        }
+        return bind(index, *text);
+    }
     statement& bind(int index, std::int64_t value) {
         sqlite3_bind_int64(stmt_, index, value);
         return *this;
@@ -72,6 +80,12 @@ class statement {
                                  static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
     }
     std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+    std::optional<std::string> optional_text(int column) const {
+        if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) {
+            return std::nullopt;
+        }
+        return text(column);
+    }
 
   private:
     sqlite3* db_;
@@ -100,7 +114,7 @@ job_row read_job(const statement& s) {
 
 constexpr const char* item_columns =
     "result_id, job_id, idx, input, url, status, data, error, attempts, http_status, last_error, "
-    "waiting_for, next_attempt_at";
+    "waiting_for, next_attempt_at, render";
 
 // Columns of `items` added after its first version: (name, type and default), for migrate().
 constexpr std::pair<const char*, const char*> added_item_columns[] = {
@@ -108,6 +122,9 @@ constexpr std::pair<const char*, const char*> added_item_columns[] = {
     {"last_error", "TEXT NOT NULL DEFAULT ''"},
     {"waiting_for", "TEXT NOT NULL DEFAULT ''"},
     {"next_attempt_at", "INTEGER NOT NULL DEFAULT 0"},
+    // The item's own `render` as JSON (item_row::render); NULL = its job's applies, which is
+    // what an item of an older file had.
+    {"render", "TEXT"},
 };
 
 // Columns of `jobs` added after its first version, likewise.
@@ -133,6 +150,7 @@ item_row read_item(const statement& s) {
     item.last_error = s.text(10);
     item.waiting_for = s.text(11);
     item.next_attempt_at_ms = s.integer(12);
+    item.render = s.optional_text(13);
     return item;
 }
 
@@ -251,7 +269,11 @@ void jobs_db::set_quotas(std::size_t queued_jobs_per_owner, std::size_t queued_i
 void jobs_db::insert_job(const job_row& job, const std::vector<std::string>& inputs,
                          const std::vector<std::string>& urls,
                          const std::vector<std::string>& result_ids,
-                         std::string_view idempotency_key, std::string_view body_hash) {
+                         std::string_view idempotency_key, std::string_view body_hash,
+                         const std::vector<std::optional<std::string>>& item_renders) {
+    if (!item_renders.empty() && item_renders.size() != inputs.size()) {
+        throw std::invalid_argument("jobs_db::insert_job: item_renders is not parallel to inputs");
+    }
     exec("BEGIN IMMEDIATE");
     try {
         if (quota_jobs_ != 0 || quota_items_ != 0) {
@@ -285,11 +307,12 @@ void jobs_db::insert_job(const job_row& job, const std::vector<std::string>& inp
         j.bind(7, job.created_at_ms).bind(8, job.render);
         j.step();
         statement i(db_,
-                    "INSERT INTO items (result_id, job_id, idx, input, url, status) VALUES (?, "
-                    "?, ?, ?, ?, 'queued')");
+                    "INSERT INTO items (result_id, job_id, idx, input, url, status, render) "
+                    "VALUES (?, ?, ?, ?, ?, 'queued', ?)");
         for (std::size_t n = 0; n < inputs.size(); ++n) {
             i.bind(1, result_ids[n]).bind(2, job.job_id).bind(3, static_cast<std::int64_t>(n));
             i.bind(4, inputs[n]).bind(5, urls[n]);
+            i.bind_optional(6, item_renders.empty() ? std::nullopt : item_renders[n]);
             i.step();
             i.reset();
         }

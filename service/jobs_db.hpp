@@ -54,6 +54,9 @@ struct item_row {
     // not waiting) and when its next attempt may go (unix ms; 0 = on an event, not a time).
     std::string waiting_for;
     std::int64_t next_attempt_at_ms = 0;
+    // The item's own `render` (docs/bulk-api.md, "Rendering"), overriding its job's: nullopt =
+    // the job's applies, "" = not rendered, else the options as JSON (render_request.hpp).
+    std::optional<std::string> render;
 };
 
 // How far an unsettled item has got, stored as it happens (jobs_db::set_progress).
@@ -108,11 +111,13 @@ class jobs_db {
 
     // The job, its items (result_ids parallel to inputs/urls) and, when `idempotency_key` is
     // not empty, the key, all in one transaction. Throws quota_exceeded when the owner's quota
-    // (set_quotas) would be exceeded.
+    // (set_quotas) would be exceeded. `item_renders`: each item's own `render` (item_row::render),
+    // parallel to inputs; empty = none has one.
     void insert_job(const job_row& job, const std::vector<std::string>& inputs,
                     const std::vector<std::string>& urls,
                     const std::vector<std::string>& result_ids, std::string_view idempotency_key,
-                    std::string_view body_hash);
+                    std::string_view body_hash,
+                    const std::vector<std::optional<std::string>>& item_renders = {});
 
     // With succeeded / failed counted from the items.
     std::optional<job_row> job(std::string_view job_id);

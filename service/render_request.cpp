@@ -98,6 +98,52 @@ render_field parse_render_field(const json::value& value) {
     return out;
 }
 
+url_entry parse_url_entry(const json::value& value, const std::string& field) {
+    url_entry out;
+    if (value.is_string()) {
+        out.url = std::string(value.as_string());
+        return out;
+    }
+    if (!value.is_object()) {
+        out.error = field +
+                    ": must be a URL string or an object like {\"url\": \"https://...\", "
+                    "\"render\": true}";
+        return out;
+    }
+    const auto& object = value.as_object();
+    for (const auto& [key, ignored] : object) {
+        if (key != "url" && key != "render") {
+            out.error =
+                field + ": unknown field \"" + std::string(key) + "\"; expected url, render";
+            return out;
+        }
+    }
+    const auto* url = object.if_contains("url");
+    if (url == nullptr || !url->is_string()) {
+        out.error = field + ".url: required, a string (an absolute http:// or https:// URL)";
+        return out;
+    }
+    out.url = std::string(url->as_string());
+    if (const auto* render = object.if_contains("render")) {
+        auto parsed = parse_render_field(*render);
+        if (!parsed.error.empty()) {
+            out.error = field + "." + parsed.error;  // "urls[3]." + "render.timeout: ..."
+            return out;
+        }
+        out.render = parsed.options ? render_to_json(*parsed.options) : std::string();
+    }
+    return out;
+}
+
+std::optional<crawl::render_options> item_render(
+    const std::optional<std::string>& item_stored,
+    const std::optional<crawl::render_options>& job_render) {
+    if (item_stored) {
+        return render_from_json(*item_stored);
+    }
+    return job_render;
+}
+
 std::string render_to_json(const crawl::render_options& options) {
     json::object out;
     switch (options.wait_for) {

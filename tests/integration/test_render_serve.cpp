@@ -172,3 +172,176 @@ TEST_CASE(
     }
     CHECK(other.access_entries().empty());
 }
+
+TEST_CASE(
+    "serve: render per item overrides the job's, and a restarted service renders an item the "
+    "way it was submitted",
+    "[integration][render][render-serve]") {
+    temp_dir tmp("harvest-render-item");
+    const fs::path site = tmp / "site";
+    fs::create_directories(site / "spa" / "api");
+    constexpr int pages = 4;
+    for (int i = 1; i <= pages; ++i) {
+        const std::string id = std::to_string(i);
+        write_file(site / "spa" / "api" / (id + ".json"),
+                   "{\"title\": \"Item product " + id + "\"}");
+        // A shell: the product is on the page only once its script has run.
+        write_file(site / "spa" / (id + ".html"),
+                   "<!DOCTYPE html><html><body><div id=\"app\">Loading</div><script>\n"
+                   "fetch('/spa/api/" +
+                       id +
+                       ".json').then(r => r.json()).then(p => {\n"
+                       "  document.getElementById('app').innerHTML =\n"
+                       "    '<h1>' + p.title + '</h1><p class=\"done\"></p>'; });\n"
+                       "</script></body></html>");
+    }
+    nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
+
+    const int port = free_port();
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    const std::string extract =
+        "    http: {timeouts: {connect: 2s, total: 10s}}\n"
+        "    retry: {max_attempts: 1}\n"
+        "    extract:\n"
+        "      - type: html\n"
+        "        fields:\n"
+        "          title: {css: h1, text: true}\n"
+        "        required: [title]\n";
+    write_file(tmp / "keys.txt", "key-alpha\n");
+    // `slow`: one request a second to the site (a rendered page's API call included), so that a
+    // job is still running when the service is stopped.
+    write_file(tmp / "serve.yaml", "listen: 127.0.0.1:" + std::to_string(port) +
+                                       "\n"
+                                       "api_keys_file: keys.txt\n"
+                                       "jobs_db: jobs.db\n"
+                                       "profiles:\n"
+                                       "  spa:\n" +
+                                       extract +
+                                       "  slow:\n"
+                                       "    rate_limit: {per_second: 1, burst: 1}\n" +
+                                       extract +
+                                       "egress: {deny_private: true, allow: [\"127.0.0.1:" +
+                                       std::to_string(nginx.port()) + "\"]}\n");
+    serve_process service(tmp / "serve.yaml", tmp / "serve.log", port);
+
+    const std::string wait = R"({"wait_for": ".done", "timeout": 10})";
+    auto page = [&](int i) { return nginx.base_url() + "/spa/" + std::to_string(i) + ".html"; };
+    // Odd pages with their own render, even ones as plain strings (or render: false).
+    auto mixed_urls = [&](const std::string& even_render) {
+        std::string urls = "[";
+        for (int i = 1; i <= pages; ++i) {
+            urls += i > 1 ? ", " : "";
+            if (i % 2 == 1) {
+                urls += R"({"url": ")" + page(i) + R"(", "render": )" + wait + "}";
+            } else if (even_render.empty()) {
+                urls += "\"" + page(i) + "\"";
+            } else {
+                urls += R"({"url": ")" + page(i) + R"(", "render": )" + even_render + "}";
+            }
+        }
+        return urls + "]";
+    };
+    auto submit = [&](const std::string& body) {
+        return curl(tmp, "POST", base + "/v1/jobs", "key-alpha", body);
+    };
+    auto job = [&](const std::string& id) {
+        const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id, "key-alpha");
+        REQUIRE(answer.status == 200);
+        return json::parse(answer.body).as_object();
+    };
+    auto wait_done = [&](const std::string& id) {
+        json::object last;
+        for (int i = 0; i < 600; ++i) {  // 60 s at most
+            last = job(id);
+            if (last.at("status").as_string() == "done") {
+                break;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return last;
+    };
+    // Rendered (odd) pages have their title; the even ones on the same SPA are a shell.
+    auto check_results = [&](const std::string& id) {
+        const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id + "/results", "key-alpha");
+        REQUIRE(answer.status == 200);
+        std::istringstream in(answer.body);
+        int n = 0;
+        for (std::string line; std::getline(in, line);) {
+            ++n;
+            INFO(line);
+            const auto r = json::parse(line).as_object();
+            CHECK(r.at("url").as_string() == page(n));
+            CHECK(r.at("input").as_string() == page(n));
+            if (n % 2 == 1) {
+                REQUIRE(r.at("status").as_string() == "ok");
+                CHECK(r.at("data").at("title").as_string() == "Item product " + std::to_string(n));
+            } else {
+                CHECK(r.at("status").as_string() == "failed");
+                CHECK(r.at("error").as_string() == "no_item");
+                CHECK(r.at("http_status").as_int64() == 200);
+            }
+        }
+        CHECK(n == pages);
+    };
+
+    SECTION("bad entries are a 400 naming the field") {
+        const auto timeout =
+            submit(R"({"profile": "spa", "urls": [")" + page(1) + R"(", ")" + page(2) +
+                   R"(", {"url": ")" + page(3) + R"(", "render": {"timeout": -1}}]})");
+        CHECK(timeout.status == 400);
+        CHECK(timeout.body.find("urls[2].render.timeout: ") != std::string::npos);
+        const auto unknown =
+            submit(R"({"profile": "spa", "urls": [{"url": ")" + page(1) + R"(", "x": 1}]})");
+        CHECK(unknown.status == 400);
+        CHECK(unknown.body.find(R"(urls[0]: unknown field \"x\"; expected url, render)") !=
+              std::string::npos);
+    }
+
+    SECTION("items' own render: on in a job without, off in a job with") {
+        const auto on = submit(R"({"profile": "spa", "urls": )" + mixed_urls("") + "}");
+        INFO(on.body);
+        REQUIRE(on.status == 202);
+        const auto off = submit(R"({"profile": "spa", "render": )" + wait + R"(, "urls": )" +
+                                mixed_urls("false") + "}");
+        INFO(off.body);
+        REQUIRE(off.status == 202);
+        for (const auto* body : {&on.body, &off.body}) {
+            const std::string id(json::parse(*body).at("job_id").as_string());
+            const auto done = wait_done(id);
+            INFO(read_file(tmp / "serve.log"));
+            CHECK(done.at("status").as_string() == "done");
+            CHECK(done.at("succeeded").as_int64() == pages / 2);
+            CHECK(done.at("failed").as_int64() == pages / 2);
+            check_results(id);
+        }
+    }
+
+    SECTION("a stopped and restarted service renders the unsettled items as submitted") {
+        const auto submitted = submit(R"({"profile": "slow", "urls": )" + mixed_urls("") + "}");
+        INFO(submitted.body);
+        REQUIRE(submitted.status == 202);
+        const std::string id(json::parse(submitted.body).at("job_id").as_string());
+        // The first settles after about a second; the last not before 5 s.
+        json::object before;
+        for (int i = 0; i < 300; ++i) {  // 30 s at most
+            before = job(id);
+            if (before.at("succeeded").as_int64() + before.at("failed").as_int64() > 0) {
+                break;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        CHECK(service.kill(SIGTERM) == 0);
+        const auto settled_before =
+            before.at("succeeded").as_int64() + before.at("failed").as_int64();
+        REQUIRE(settled_before > 0);
+        REQUIRE(settled_before < pages);
+        service.start();
+        const auto done = wait_done(id);
+        INFO(read_file(tmp / "serve.log"));
+        CHECK(done.at("status").as_string() == "done");
+        CHECK(done.at("succeeded").as_int64() == pages / 2);
+        CHECK(done.at("failed").as_int64() == pages / 2);
+        check_results(id);
+    }
+    CHECK(service.kill(SIGTERM) == 0);
+}

@@ -218,7 +218,8 @@ TEST_CASE(
         {R"({"profile":"nope","urls":["http://a/"]})", 400, "profile: unknown profile"},
         {R"({"profile":"product_json"})", 400, "urls: give exactly one"},
         {R"({"profile":"product_json","urls":[]})", 400, "urls: must not be empty"},
-        {R"({"profile":"product_json","urls":["http://a/", 3]})", 400, "urls[1]: must be a string"},
+        {R"({"profile":"product_json","urls":["http://a/", 3]})", 400,
+         "urls[1]: must be a URL string or an object"},
         {R"({"profile":"product_json","urls":["ftp://a/"]})", 400, "urls[0]: not an absolute"},
         {R"({"profile":"product_json","asins":["B1"]})", 400, "template: required"},
         {R"({"profile":"product_json","template":"amazon_like","asins":["../x"]})", 400,
@@ -356,6 +357,7 @@ TEST_CASE(
         CHECK(stored->data == R"({"id":"a"})");
         CHECK(stored->http_status == 0);
         CHECK(stored->last_error.empty());
+        CHECK_FALSE(stored->render);  // an old item follows its job's `render`
         const auto line = boost::json::parse(service::result_line(*stored)).as_object();
         CHECK_FALSE(line.contains("http_status"));
         CHECK_FALSE(line.contains("last_error"));

@@ -962,7 +962,6 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
                                                     const render_options& options,
                                                     std::string& html) {
         const auto generation = b->generation;
-        const auto deadline = clock::now() + options.timeout;
         std::shared_ptr<tab> t;
         while (!b->idle_tabs.empty() && !t) {
             t = std::move(b->idle_tabs.back());
@@ -979,6 +978,9 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
                 co_return why;
             }
         }
+        // The page's `timeout` starts once it has a tab: opening one (slow in a browser just
+        // restarted after a crash) is the pool's work, bounded by command_timeout.
+        const auto deadline = clock::now() + options.timeout;
         t->busy = true;
         t->page = std::move(page);
         t->block = options.block;

@@ -116,7 +116,7 @@ struct spa_fixture {
                "      price: {css: .price, text: true, as: number}\n"
                "      sku: {css: .sku, text: true}\n"
                "    required: [title]\n" +
-               (render ? "    render: {wait_for: .product, timeout: 3s}\n" : "") +
+               (render ? "    render: {wait_for: .product, timeout: 5s}\n" : "") +
                "outputs:\n"
                "  - {type: jsonl, path: " +
                (tmp / output).string() + "}\n";

@@ -267,9 +267,11 @@ TEST_CASE("distributed: kill -9 of a worker mid-crawl, its leases are re-deliver
     }
     CHECK(product_urls == static_cast<std::size_t>(products));
     INFO("leases held in the cluster at the kill: " << held);
-    // Fetched twice: what the dead worker had in flight (8) or fetched without its completion
-    // reaching Redis; a bound: everything it could hold (256 leased locally + 8 in flight).
-    CHECK(extra <= 256 + 8);
+    // Fetched twice: what the dead worker had in flight (8) or had fetched without its
+    // completion reaching Redis yet (completions go in batches, so these are not bounded by its
+    // 256 local leases: under ASan 311 were seen). All of them were leases of the cluster at the
+    // kill, counted just before it; the few taken in between are within the slack of 8.
+    CHECK(extra <= std::stoul(held) + 8);
     CHECK(held != "0\n");
 }
 

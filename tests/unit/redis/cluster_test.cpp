@@ -114,18 +114,24 @@ TEST_CASE("the cluster client routes by slot and follows MOVED and ASK", "[unit]
     CHECK(a_owner != b_owner);
     CHECK(trimmed(a_owner->cli("GET {a}k")) == "1");
 
-    // MOVED: the empty slot of tag "m" is handed to another primary behind the client's back.
+    // MOVED: the empty slot of tag "m" is handed to another primary behind the client's back,
+    // the way redis-cli reshards: IMPORTING on the target and MIGRATING on the source first, so
+    // that the target's SETSLOT NODE bumps its config epoch. Without that bump the source's
+    // gossip, if it comes between the two SETSLOTs, wins the slot back (an UPDATE message) and
+    // the two nodes answer MOVED to each other.
     const int moved_slot = key_slot("{m}");
     auto* from = nodes.primary_of(moved_slot);
     REQUIRE(from != nullptr);
     auto* to = from == a_owner ? b_owner : a_owner;
+    const std::string from_id = trimmed(from->cli("CLUSTER MYID"));
     const std::string to_id = trimmed(to->cli("CLUSTER MYID"));
-    CHECK(trimmed(to->cli("CLUSTER SETSLOT " + std::to_string(moved_slot) + " NODE " + to_id)) ==
-          "OK");
-    CHECK(trimmed(from->cli("CLUSTER SETSLOT " + std::to_string(moved_slot) + " NODE " + to_id)) ==
-          "OK");
-    std::vector<routed_command> moved{on_key({"SET", "{m}k", "moved"}, "{m}k")};
-    auto after_move = harvest::test::sync(io, send(c, moved));
+    const std::string moved = std::to_string(moved_slot);
+    CHECK(trimmed(to->cli("CLUSTER SETSLOT " + moved + " IMPORTING " + from_id)) == "OK");
+    CHECK(trimmed(from->cli("CLUSTER SETSLOT " + moved + " MIGRATING " + to_id)) == "OK");
+    CHECK(trimmed(to->cli("CLUSTER SETSLOT " + moved + " NODE " + to_id)) == "OK");
+    CHECK(trimmed(from->cli("CLUSTER SETSLOT " + moved + " NODE " + to_id)) == "OK");
+    std::vector<routed_command> to_moved{on_key({"SET", "{m}k", "moved"}, "{m}k")};
+    auto after_move = harvest::test::sync(io, send(c, to_moved));
     INFO((after_move ? std::string("ok") : after_move.error().message()));
     REQUIRE(after_move.has_value());
     CHECK((*after_move)[0].str == "OK");

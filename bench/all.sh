@@ -12,12 +12,13 @@
 #
 # Scenarios, each by the script that owns it (their full output is printed too):
 #   1. JSON crawl of the reference workload (bench/fetch_bench.sh -k json): harvest's req/s vs
-#      wrk (>= 0.7x), curl --parallel (>= 2x), Scrapy (>= 50x), JSON parsing + JSONL on; CPU us
+#      wrk (>= 0.7x), curl --parallel (>= 2x), Scrapy (>= 50x), Crawlee 3's HttpCrawler (>= 40x),
+#      JSON parsing + JSONL on; CPU us
 #      per request of harvest and of wrk; harvest with the engine's default threads (one per
 #      core) and with one (as wrk -t1, curl and Scrapy); the server's ceiling from nginx's CPU
 #      per request
-#   2. product pages with JSON-LD extraction (fetch_bench.sh -k html): vs wrk (>= 0.5x) and
-#      Scrapy extracting the same JSON-LD (>= 100x)
+#   2. product pages with JSON-LD extraction (fetch_bench.sh -k html): vs wrk (>= 0.5x),
+#      Scrapy extracting the same JSON-LD (>= 100x) and Crawlee 3's CheerioCrawler (>= 40x)
 #   3. 1,000 / 5,000 / 10,000 in flight against the delay origin (bench/scale_bench.sh): req/s
 #      vs the Little's-law bound (>= 0.9), peak RSS (<= 300 MB)
 #   4. a streamed 5,000,000-URL urls_file seed (scale_bench.sh): time to first request (<= 1 s)
@@ -122,7 +123,7 @@ row() { printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@" >>"$TABLE"; }
 } >"$TABLE"
 
 h=$(get json harvest_rps) rss=$(get json harvest_rss_mib)
-for peer in wrk:0.7 curl:2 scrapy:50; do
+for peer in wrk:0.7 curl:2 scrapy:50 crawlee:40; do
   p=${peer%%:*} t=${peer#*:}
   pv=$(get json "${p}_rps") r=$(div "$h" "$(get json "${p}_rps")")
   label=$p; [[ $p == curl ]] && label="curl --parallel"
@@ -147,7 +148,7 @@ row "JSON crawl, server ceiling: 1e6 / nginx CPU us per request under wrk" "${ce
   "2x curl = ${twice:-?}" "$(div "$ceiling" "$twice")" "report" "-" "-"
 
 h=$(get html harvest_rps) rss=$(get html harvest_rss_mib)
-for peer in wrk:0.5 scrapy:100; do
+for peer in wrk:0.5 scrapy:100 crawlee:40; do
   p=${peer%%:*} t=${peer#*:}
   pv=$(get html "${p}_rps") r=$(div "$h" "$(get html "${p}_rps")")
   row "HTML pages + JSON-LD $(get html harvest_items) URLs, req/s vs $p" "${h:-?}" \

@@ -7,7 +7,7 @@
 #   -c 64      requests in flight for every tool
 #   -n 20000   products in the catalog (every tool but wrk fetches each product's JSON once)
 #   -d 10      wrk's duration (wrk cycles through the URL list: the ceiling of the server)
-#   -p LIST    comma-separated subset of wrk,curl,scrapy,harvest (default: all)
+#   -p LIST    comma-separated subset of wrk,curl,scrapy,crawlee,harvest (default: all)
 #   -k json    json: the product API documents, harvest with a `json` rule; html: the product
 #              pages /p/{ASIN}.html (~35 KB), harvest with `jsonld` (schema Product) and Scrapy
 #              extracting the same JSON-LD (the workload's spider does both)
@@ -24,7 +24,10 @@
 # .harvest/bench-site (BENCH_SITE overrides; ~850 MB with the workload generator). harvest is
 # build-release/cli/harvest (built when missing or stale) or HARVEST_BIN. Scrapy is Debian's
 # python3-scrapy, installed here with --no-install-recommends; skipped with a note when it cannot
-# be installed. Prints requests/s per tool, harvest's ratio to each, harvest's peak RSS and the
+# be installed. Crawlee 3 runs the workload's peers/crawlee_fetch.mjs (HttpCrawler parsing each
+# JSON body, CheerioCrawler parsing the JSON-LD of each page) from crawlee@3.18.1, installed with
+# npm outside the repository (need_crawlee in lib.sh); skipped with a note when it cannot be.
+# Prints requests/s per tool, harvest's ratio to each, harvest's peak RSS and the
 # CPU per request of harvest and wrk, and the server's (nginx's) CPU per request under each
 # tool: 1e6 / that figure under wrk is the most requests/s this server gives any client here.
 # Not part of ctest.
@@ -34,7 +37,7 @@ BENCH_NAME=fetch_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-C=64 N=20000 D=10 PEERS=wrk,curl,scrapy,harvest KIND=json LIMIT=0 ROUNDS=3 THREADS=0
+C=64 N=20000 D=10 PEERS=wrk,curl,scrapy,crawlee,harvest KIND=json LIMIT=0 ROUNDS=3 THREADS=0
 while getopts "c:n:d:p:k:u:r:t:h" o; do
   case $o in
     c) C=$OPTARG ;; n) N=$OPTARG ;; d) D=$OPTARG ;; p) PEERS=$OPTARG ;;
@@ -157,6 +160,34 @@ if want scrapy; then
   fi
 fi
 
+if want crawlee; then
+  peer=$WORKLOAD/peers/crawlee_fetch.mjs
+  need_crawlee
+  if [[ -z "$WORKLOAD" ]]; then
+    NOTE[crawlee]="skipped: its script lives in ../shared/workload/peers"
+  elif [[ $CRAWLEE_OK != 1 ]]; then
+    NOTE[crawlee]="skipped: $CRAWLEE_WHY"
+  else
+    page_flag=()
+    [[ $KIND == json ]] || page_flag=(--html)
+    s0=$(server_ticks)
+    t0=$(now)
+    /usr/bin/time -v -o "$WORK/crawlee.time" \
+      timeout "$TMO" env NODE_PATH="$CRAWLEE_PREFIX/node_modules" \
+      CRAWLEE_STORAGE_DIR="$WORK/crawlee-storage" node "$peer" "$WORK/urls.txt" -c "$C" \
+      -o "$WORK/crawlee.jsonl" "${page_flag[@]}" >"$WORK/crawlee.log" 2>&1 || true
+    t1=$(now)
+    items=$(wc -l <"$WORK/crawlee.jsonl" 2>/dev/null || echo 0)
+    SRV[crawlee]=$(server_us "$s0" "$(server_ticks)" "$items")
+    RPS[crawlee]=$(rate "$items" "$t0" "$t1")
+    NOTE[crawlee]="$items items of $URLS, peak RSS $(peak_rss_mib "$WORK/crawlee.time") MiB, CPU $(cpu_seconds "$WORK/crawlee.time") s"
+    [[ "$items" -gt 0 ]] || NOTE[crawlee]+="; its log: $(tail -3 "$WORK/crawlee.log" | tr '\n' ' ')"
+    summary crawlee_rps "${RPS[crawlee]}"
+    summary crawlee_items "$items"
+    summary crawlee_rss_mib "$(peak_rss_mib "$WORK/crawlee.time")"
+  fi
+fi
+
 RSS=""
 if want harvest; then
   [[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
@@ -265,14 +296,14 @@ what="product JSON URLs"; [[ $KIND == json ]] || what="product page URLs (JSON-L
 echo "fetch_bench: $URLS $what on $BASE, concurrency $C, $(nproc) cores," \
   "harvest engine.threads $THREADS"
 printf '%-8s %10s %12s  %s\n' tool 'req/s' 'nginx us/req' notes
-for t in wrk curl scrapy harvest; do
+for t in wrk curl scrapy crawlee harvest; do
   want "$t" || continue
   printf '%-8s %10s %12s  %s\n' "$t" "${RPS[$t]:--}" "${SRV[$t]:--}" "${NOTE[$t]:-}"
   summary "${t}_server_us" "${SRV[$t]:-}"
 done
 if [[ -n "${RPS[harvest]:-}" && "${RPS[harvest]}" -gt 0 ]]; then
   echo
-  for t in wrk curl scrapy; do
+  for t in wrk curl scrapy crawlee; do
     [[ -n "${RPS[$t]:-}" && "${RPS[$t]}" -gt 0 ]] || continue
     awk -v h="${RPS[harvest]}" -v p="${RPS[$t]}" -v t="$t" \
       'BEGIN { printf "harvest / %-7s %.2fx\n", t, h / p }'

@@ -6,6 +6,10 @@
 #   die MSG / note MSG             message on stderr prefixed with BENCH_NAME (die exits 1)
 #   apt_install PKG...             Debian packages, never their recommends (see TOOLCHAIN.md)
 #   need_time                      /usr/bin/time (Debian's `time`), installed when missing
+#   need_crawlee [PKG...]          the Crawlee peer: crawlee@3.18.1 (and PKG...) installed with
+#                                  npm into CRAWLEE_PREFIX (default ${TMPDIR:-/tmp}/harvest-
+#                                  crawlee, outside the repository; no browser download); sets
+#                                  CRAWLEE_OK=1, or CRAWLEE_OK=0 and CRAWLEE_WHY (CRAWLEE=0 skips)
 #   bench_workload                 WORKLOAD = ../shared/workload next to the repository, or ""
 #                                  when absent (BENCH_WORKLOAD overrides; BENCH_WORKLOAD=none)
 #   build_release_harvest          build-release/cli/harvest (Release, no tests), built when
@@ -58,6 +62,35 @@ apt_install() {   # only ever Debian packages, never their recommends (see TOOLC
 
 need_time() {
   [[ -x /usr/bin/time ]] || apt_install time || die "cannot install Debian 'time' (/usr/bin/time)"
+}
+
+need_crawlee() {
+  CRAWLEE_PREFIX=${CRAWLEE_PREFIX:-${TMPDIR:-/tmp}/harvest-crawlee}
+  CRAWLEE_OK=0 CRAWLEE_WHY=""
+  if [[ "${CRAWLEE:-1}" == 0 ]]; then
+    CRAWLEE_WHY="CRAWLEE=0"
+    return 0
+  fi
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    CRAWLEE_WHY="node and npm are not installed (Debian's nodejs and npm)"
+    return 0
+  fi
+  local pkg missing=0
+  for pkg in crawlee "$@"; do
+    [[ -f "$CRAWLEE_PREFIX/node_modules/$pkg/package.json" ]] || missing=1
+  done
+  if [[ $missing == 0 ]]; then
+    CRAWLEE_OK=1
+    return 0
+  fi
+  note "installing crawlee@3.18.1 $* into $CRAWLEE_PREFIX (no browser download)"
+  mkdir -p "$CRAWLEE_PREFIX"
+  if PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$CRAWLEE_PREFIX" --no-audit --no-fund \
+      crawlee@3.18.1 "$@" >"$CRAWLEE_PREFIX/install.log" 2>&1; then
+    CRAWLEE_OK=1
+  else
+    CRAWLEE_WHY="npm install failed: $(tail -3 "$CRAWLEE_PREFIX/install.log" | tr '\n' ' ')"
+  fi
 }
 
 bench_workload() {

@@ -41,25 +41,7 @@ WORKLOAD=""   # start_nginx: the repository's own serve.sh
 bench_workdir harvest-render-bench
 
 # Crawlee, when it can run: CRAWLEE_OK=1, or CRAWLEE_WHY says why not.
-CRAWLEE_PREFIX=${CRAWLEE_PREFIX:-${TMPDIR:-/tmp}/harvest-crawlee}
-CRAWLEE_OK=0 CRAWLEE_WHY=""
-if [[ "${CRAWLEE:-1}" == 0 ]]; then
-  CRAWLEE_WHY="CRAWLEE=0"
-elif ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  CRAWLEE_WHY="node and npm are not installed (Debian's nodejs and npm)"
-elif [[ -f "$CRAWLEE_PREFIX/node_modules/crawlee/package.json" &&
-        -f "$CRAWLEE_PREFIX/node_modules/puppeteer-core/package.json" ]]; then
-  CRAWLEE_OK=1
-else
-  note "installing crawlee@3.18.1 and puppeteer-core into $CRAWLEE_PREFIX (no browser download)"
-  mkdir -p "$CRAWLEE_PREFIX"
-  if PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix "$CRAWLEE_PREFIX" --no-audit --no-fund \
-      crawlee@3.18.1 puppeteer-core >"$CRAWLEE_PREFIX/install.log" 2>&1; then
-    CRAWLEE_OK=1
-  else
-    CRAWLEE_WHY="npm install failed: $(tail -3 "$CRAWLEE_PREFIX/install.log" | tr '\n' ' ')"
-  fi
-fi
+need_crawlee puppeteer-core
 
 SITE=$WORK/site
 mkdir -p "$SITE/spa/p" "$SITE/spa/api"

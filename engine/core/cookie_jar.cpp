@@ -465,6 +465,85 @@ void cookie_jar::clear() {
 
 namespace {
 
+bool same_key(const cookie& a, const cookie& b) {
+    return a.name == b.name && a.domain == b.domain && a.path == b.path;
+}
+
+// Equal as a cookie store keeps them: expiry to the second (a browser reports it as seconds).
+bool same_cookie(const cookie& a, const cookie& b) {
+    const auto second = [](const std::optional<cookie_clock::time_point>& t) {
+        return t ? std::optional<std::int64_t>(
+                       std::chrono::floor<seconds>(*t).time_since_epoch().count())
+                 : std::nullopt;
+    };
+    return same_key(a, b) && a.value == b.value && a.host_only == b.host_only &&
+           a.secure == b.secure && a.http_only == b.http_only &&
+           second(a.expires) == second(b.expires);
+}
+
+const cookie* find_key(const std::vector<cookie>& cookies, const cookie& key) {
+    const auto it = std::find_if(cookies.begin(), cookies.end(),
+                                 [&key](const cookie& c) { return same_key(c, key); });
+    return it == cookies.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+void cookie_jar::merge(const std::vector<cookie>& sent, const std::vector<cookie>& held,
+                       cookie_clock::time_point now) {
+    const std::lock_guard lock(mutex_);
+    // Whether the jar still has for `key` what it had when `sent` was taken (nothing, if it
+    // had nothing).
+    const auto unchanged_here = [this, &sent, now](const cookie& key) {
+        const cookie* before = find_key(sent, key);
+        const auto here = std::find_if(cookies_.begin(), cookies_.end(), [&](const cookie& c) {
+            return same_key(c, key) && !expired(c, now);
+        });
+        if (here == cookies_.end()) {
+            return before == nullptr;
+        }
+        return before != nullptr && same_cookie(*here, *before);
+    };
+    const auto erase_key = [this](const cookie& key) {
+        std::erase_if(cookies_, [&key](const cookie& c) { return same_key(c, key); });
+    };
+    bool changed = false;
+    std::vector<std::string> grown;  // domains that got a cookie: evicted past their limit
+    for (const auto& c : held) {
+        const cookie* before = find_key(sent, c);
+        if ((before != nullptr && same_cookie(*before, c)) || !unchanged_here(c) ||
+            c.name.empty() || c.domain.empty()) {
+            continue;
+        }
+        cookie stored = c;
+        if (stored.expires && *stored.expires > now + limits_.max_age) {
+            stored.expires = now + limits_.max_age;
+        }
+        stored.created = before != nullptr ? before->created : now;
+        stored.last_access = now;
+        erase_key(stored);
+        changed = true;
+        if (!expired(stored, now)) {
+            grown.push_back(stored.domain);
+            cookies_.push_back(std::move(stored));
+        }
+    }
+    for (const auto& c : sent) {
+        if (find_key(held, c) == nullptr && unchanged_here(c)) {
+            erase_key(c);  // deleted by the page (document.cookie, Set-Cookie, or expired)
+            changed = true;
+        }
+    }
+    for (const auto& domain : grown) {
+        evict(domain, now);
+    }
+    if (changed) {
+        version_.fetch_add(1);
+    }
+}
+
+namespace {
+
 constexpr std::string_view encoding_magic = "HCJ1";
 
 void put_u64(std::string& out, std::uint64_t v) {

@@ -96,6 +96,15 @@ class cookie_jar {
     void restore(std::vector<cookie> cookies, cookie_clock::time_point now);
     [[nodiscard]] std::size_t size() const;
     void clear();
+
+    // What another cookie store did with this jar's cookies (a browser tab that rendered a page
+    // for the jar's session, engine/render/browser_pool.hpp): it started from `sent` and holds
+    // `held` now. A cookie it added, changed or deleted is stored, replaced or deleted here as
+    // it is (that store applied the domain, path and Secure rules when the page set it), unless
+    // this jar changed that same cookie (name, domain, path) since `sent` was taken: the crawl's
+    // own answer meanwhile wins. Cookies the other store left as they were are not touched.
+    void merge(const std::vector<cookie>& sent, const std::vector<cookie>& held,
+               cookie_clock::time_point now);
     // Grows with every change of the stored cookies (not with their use): whether the jar must
     // be saved again.
     [[nodiscard]] std::uint64_t version() const noexcept { return version_.load(); }

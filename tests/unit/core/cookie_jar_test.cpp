@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <random>
 
 using namespace harvest::core;
@@ -302,4 +303,63 @@ TEST_CASE("the jar's encoding round-trips and refuses corrupt bytes", "[unit][co
     std::string huge_count = "HCJ1";
     huge_count.append(8, '\xff');
     CHECK_FALSE(cookie_jar::decode(huge_count).has_value());
+}
+
+TEST_CASE("merge takes another store's additions, changes and deletions, not stale ones",
+          "[unit][cookie]") {
+    cookie_jar jar(suffixes());
+    REQUIRE(jar.set_cookie("sid=s1; Path=/; HttpOnly", at("shop.com"), t0));
+    REQUIRE(jar.set_cookie("theme=dark; Path=/", at("shop.com"), t0));
+    REQUIRE(jar.set_cookie("gone=1; Path=/", at("shop.com"), t0));
+    REQUIRE(jar.set_cookie("raced=1; Path=/", at("shop.com"), t0));
+    const auto sent = jar.cookies(t0);
+    const auto named = [](std::vector<cookie> cookies, std::string_view name) {
+        const auto it = std::find_if(cookies.begin(), cookies.end(),
+                                     [name](const cookie& c) { return c.name == name; });
+        return it == cookies.end() ? std::optional<cookie>() : std::optional<cookie>(*it);
+    };
+    // The other store: sid kept (its expiry reported to the second), theme changed, gone and
+    // raced deleted, cart added (a domain cookie), viewed added already expired.
+    std::vector<cookie> held;
+    held.push_back(*named(sent, "sid"));
+    held.push_back(*named(sent, "theme"));
+    held.back().value = "light";
+    cookie cart;
+    cart.name = "cart";
+    cart.value = "c1";
+    cart.domain = "shop.com";
+    cart.path = "/";
+    cart.host_only = false;
+    cart.expires = t0 + 3600s;
+    held.push_back(cart);
+    cookie viewed = cart;
+    viewed.name = "viewed";
+    viewed.expires = t0 - 1s;
+    held.push_back(viewed);
+    // Meanwhile the crawl's own answer changed raced: that change stays.
+    REQUIRE(jar.set_cookie("raced=2; Path=/", at("shop.com"), t0 + 1s));
+    const auto version = jar.version();
+
+    jar.merge(sent, held, t0 + 2s);
+    CHECK(jar.version() > version);
+    const auto now = jar.cookies(t0 + 2s);
+    CHECK(now.size() == 4);
+    REQUIRE(named(now, "sid"));
+    CHECK(named(now, "sid")->value == "s1");
+    CHECK(named(now, "sid")->http_only);
+    REQUIRE(named(now, "theme"));
+    CHECK(named(now, "theme")->value == "light");
+    CHECK(named(now, "theme")->created == t0);  // a replacement keeps its creation time
+    CHECK_FALSE(named(now, "gone"));
+    REQUIRE(named(now, "raced"));
+    CHECK(named(now, "raced")->value == "2");
+    REQUIRE(named(now, "cart"));
+    CHECK_FALSE(named(now, "viewed"));
+    // A domain cookie goes to subdomains, a host-only one does not.
+    CHECK(jar.cookie_header(at("www.shop.com"), t0 + 2s) == "cart=c1");
+
+    // Nothing changed by the other store: the jar is not touched.
+    const auto settled = jar.version();
+    jar.merge(now, now, t0 + 3s);
+    CHECK(jar.version() == settled);
 }

@@ -985,8 +985,11 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 self->wake_host(*host);
             });
         crawl::render_input page{response.final_url.empty() ? item->url : response.final_url,
-                                 response.status, std::string(response.header("Content-Type")),
-                                 std::move(response.body), std::move(gate)};
+                                 response.status,
+                                 std::string(response.header("Content-Type")),
+                                 std::move(response.body),
+                                 std::move(gate),
+                                 nullptr};  // no cookie jar: each page starts with no cookie
         crawl::render_options how = *item->render;
         crawl::render_outcome rendered = co_await self->renderer->render(std::move(page), how);
         if (rendered.failure) {

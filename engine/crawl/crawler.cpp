@@ -795,9 +795,13 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
                         self->record_outcome(*guarded, permit, answered, failed_before,
                                              clock::now());
                     });
-                render_input page{page_url, result->status,
+                // The session's cookies go into the browser for the page and come back.
+                render_input page{page_url,
+                                  result->status,
                                   std::string(result->header("Content-Type")),
-                                  std::move(result->body), std::move(gate)};
+                                  std::move(result->body),
+                                  std::move(gate),
+                                  host.http->cookies ? done.jar : nullptr};
                 render_options how = *render;
                 render_outcome rendered = co_await self->renderer->render(std::move(page), how);
                 if (rendered.failure) {

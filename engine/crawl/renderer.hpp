@@ -4,6 +4,7 @@
 // it. The crawler knows only this interface; engine/render/browser_pool.hpp is the one that
 // drives headless Chromium.
 
+#include "engine/core/cookie_jar.hpp"
 #include "engine/core/failure_kind.hpp"
 #include "engine/render/options.hpp"
 
@@ -46,6 +47,10 @@ struct render_input {
     // The page's host's guard for the page's own requests to that host; null: they go
     // unchecked (only the egress filter, if any, applies).
     std::shared_ptr<subrequest_gate> gate;
+    // The jar of the session the page was fetched for (null: `http.cookies` is off). Its
+    // cookies are the browser's while the page renders (document.cookie, the page's own
+    // requests); what the page adds, changes or deletes comes back to it once the page is done.
+    std::shared_ptr<core::cookie_jar> cookies;
 };
 
 struct render_outcome {

@@ -147,6 +147,67 @@ bool is_favicon(std::string_view url) {
     return path != std::string_view::npos && url.substr(path) == "/favicon.ico";
 }
 
+// A jar's cookie as CDP's Network.CookieParam (Storage.setCookies): a Domain cookie by its
+// domain with the leading dot, a host-only one by a URL of its host (a domain would make it a
+// Domain cookie). The scheme of that URL is https for a Secure cookie, which the browser sets
+// from a secure URL only.
+json::object cdp_cookie(const core::cookie& c) {
+    json::object out;
+    out["name"] = c.name;
+    out["value"] = c.value;
+    out["path"] = c.path;
+    if (c.host_only) {
+        const bool ipv6 = c.domain.find(':') != std::string::npos;
+        out["url"] = std::string(c.secure ? "https://" : "http://") + (ipv6 ? "[" : "") + c.domain +
+                     (ipv6 ? "]" : "") + c.path;
+    } else {
+        out["domain"] = "." + c.domain;
+    }
+    out["secure"] = c.secure;
+    out["httpOnly"] = c.http_only;
+    if (c.expires) {
+        out["expires"] =
+            std::chrono::duration<double>(c.expires->time_since_epoch()).count();  // seconds
+    }
+    return out;
+}
+
+// A browser's cookie (CDP's Network.Cookie) as the jar keeps it; nullopt for one the jar has
+// no place for (no name, no domain).
+std::optional<core::cookie> jar_cookie(const json::object& c) {
+    const auto text = [&c](std::string_view key) {
+        const auto* v = c.if_contains(key);
+        return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+    };
+    const auto flag = [&c](std::string_view key) {
+        const auto* v = c.if_contains(key);
+        return v != nullptr && v->is_bool() && v->as_bool();
+    };
+    core::cookie out;
+    out.name = text("name");
+    out.value = text("value");
+    out.path = text("path");
+    std::string domain = lower(text("domain"));
+    out.host_only = !domain.starts_with('.');
+    out.domain = out.host_only ? domain : domain.substr(1);
+    if (out.name.empty() || out.domain.empty()) {
+        return std::nullopt;
+    }
+    if (out.path.empty()) {
+        out.path = "/";
+    }
+    out.secure = flag("secure");
+    out.http_only = flag("httpOnly");
+    const auto* expires = c.if_contains("expires");
+    if (!flag("session") && expires != nullptr && expires->is_number() &&
+        expires->to_number<double>() >= 0) {
+        out.expires =
+            core::cookie_clock::time_point(std::chrono::duration_cast<core::cookie_clock::duration>(
+                std::chrono::duration<double>(expires->to_number<double>())));
+    }
+    return out;
+}
+
 enum class call_status { ok, crashed, timed_out, refused };
 
 struct call_result {
@@ -168,6 +229,10 @@ struct tab {
     unsigned generation = 0;  // of its browser: a restarted browser's tabs are gone
     std::string target_id;
     std::string session_id;
+    // The tab's own browser context: its cookie store holds the cookies of the page it renders
+    // and no other tab's (see seed_cookies).
+    std::string context_id;
+    std::vector<core::cookie> cookies_sent;  // what the page's jar gave the browser
     unsigned pages = 0;
     bool lost = false;  // the renderer crashed or the target went away
     // The page being rendered; `busy` false between pages (stray requests are aborted).
@@ -850,20 +915,37 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
                                                           page_result& why) {
         const auto deadline = clock::now() + self->options.command_timeout;
         const auto generation = b->generation;
-        json::object create_params;
-        create_params["url"] = "about:blank";
-        auto created =
-            co_await call(self, b, "Target.createTarget", std::move(create_params), "", deadline);
-        if (created.status != call_status::ok) {
-            why = self->browser_failed(*b, generation, created.status);
+        // Each tab in a browser context of its own: tabs render pages of different sessions at
+        // the same time, and one cookie store shared by them would hand one session's cookies
+        // to another's page.
+        auto context =
+            co_await call(self, b, "Target.createBrowserContext", json::object{}, "", deadline);
+        if (context.status != call_status::ok) {
+            why = self->browser_failed(*b, generation, context.status);
             co_return nullptr;
         }
-        const auto* target = created.result.if_contains("targetId");
-        if (target == nullptr || !target->is_string()) {
+        const auto* context_id = context.result.if_contains("browserContextId");
+        if (context_id == nullptr || !context_id->is_string()) {
             co_return nullptr;
         }
         auto t = std::make_shared<tab>(self->strand);
         t->generation = generation;
+        t->context_id = std::string(context_id->as_string());
+        json::object create_params;
+        create_params["url"] = "about:blank";
+        create_params["browserContextId"] = t->context_id;
+        auto created =
+            co_await call(self, b, "Target.createTarget", std::move(create_params), "", deadline);
+        if (created.status != call_status::ok) {
+            why = self->browser_failed(*b, generation, created.status);
+            self->dispose_context(*b, *t);
+            co_return nullptr;
+        }
+        const auto* target = created.result.if_contains("targetId");
+        if (target == nullptr || !target->is_string()) {
+            self->dispose_context(*b, *t);
+            co_return nullptr;
+        }
         t->target_id = std::string(target->as_string());
         json::object attach_params;
         attach_params["targetId"] = t->target_id;
@@ -872,10 +954,12 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
             co_await call(self, b, "Target.attachToTarget", std::move(attach_params), "", deadline);
         if (attached.status != call_status::ok) {
             why = self->browser_failed(*b, generation, attached.status);
+            self->dispose_context(*b, *t);  // its target with it
             co_return nullptr;
         }
         const auto* session = attached.result.if_contains("sessionId");
         if (session == nullptr || !session->is_string()) {
+            self->dispose_context(*b, *t);  // its target with it
             co_return nullptr;
         }
         t->session_id = std::string(session->as_string());
@@ -897,6 +981,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
             auto done = co_await call(self, b, method, params, t->session_id, deadline);
             if (done.status != call_status::ok) {
                 why = self->browser_failed(*b, generation, done.status);
+                self->dispose_context(*b, *t);  // its target with it
                 co_return nullptr;
             }
         }
@@ -912,15 +997,30 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         return page_result::crashed;
     }
 
+    // A browser command whose reply nobody waits for.
+    void send_command(browser& b, std::string_view method, json::object params) {
+        json::object message;
+        message["id"] = b.next_id++;
+        message["method"] = method;
+        message["params"] = std::move(params);
+        send(b, std::move(message));
+    }
+
     void close_tab(browser& b, const std::shared_ptr<tab>& t) {
         b.sessions.erase(t->session_id);
         json::object params;
         params["targetId"] = t->target_id;
-        json::object message;
-        message["id"] = b.next_id++;
-        message["method"] = "Target.closeTarget";
-        message["params"] = std::move(params);
-        send(b, std::move(message));
+        send_command(b, "Target.closeTarget", std::move(params));
+        dispose_context(b, *t);
+    }
+
+    // The tab's browser context goes with it (and its cookies).
+    void dispose_context(browser& b, const tab& t) {
+        if (!t.context_id.empty()) {
+            json::object params;
+            params["browserContextId"] = t.context_id;
+            send_command(b, "Target.disposeBrowserContext", std::move(params));
+        }
     }
 
     static asio::awaitable<std::optional<json::value>> evaluate(std::shared_ptr<impl> self,
@@ -1014,6 +1114,8 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
                 co_await call(self, b, "Target.closeTarget", std::move(params), "", close_deadline);
             if (closed.status == call_status::timed_out && b->generation == generation) {
                 self->kill_browser(*b, "hang");
+            } else if (b->generation == generation) {
+                self->dispose_context(*b, *t);
             }
             co_return t->lost&& outcome == page_result::ok ? page_result::crashed : outcome;
         }
@@ -1028,10 +1130,100 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         co_return page_result::ok;
     }
 
+    // The page's session's cookies in the browser, and no other. The browser's own cookie store
+    // holds them (Storage.setCookies into the tab's context), rather than a Cookie header put on
+    // each request paused in the Fetch domain: the page's scripts read and write
+    // document.cookie, and the browser applies Domain, Path, Secure, HttpOnly and expiry to
+    // every request the page makes and to every cookie it sets, which a header added here would
+    // have to redo and could not show to document.cookie. The context is the tab's alone
+    // (open_tab) and a tab renders one page at a time, so clearing it first leaves nothing of a
+    // page of another session; with no jar (`http.cookies: false`) the page starts with none.
+    static asio::awaitable<call_status> seed_cookies(std::shared_ptr<impl> self, browser* b,
+                                                     std::shared_ptr<tab> t,
+                                                     clock::time_point deadline) {
+        t->cookies_sent.clear();
+        json::object clear;
+        clear["browserContextId"] = t->context_id;
+        auto cleared =
+            co_await call(self, b, "Storage.clearCookies", std::move(clear), "", deadline);
+        if (cleared.status != call_status::ok || !t->page.cookies) {
+            co_return cleared.status;
+        }
+        auto jar = t->page.cookies->cookies(core::cookie_clock::now());
+        if (jar.empty()) {
+            co_return call_status::ok;
+        }
+        auto all = co_await set_cookies(self, b, t->context_id, jar, deadline);
+        if (all.status == call_status::ok) {
+            t->cookies_sent = std::move(jar);
+            co_return call_status::ok;
+        }
+        if (all.status != call_status::refused) {
+            co_return all.status;
+        }
+        // One cookie the browser will not take refuses the lot: each alone then. Only those it
+        // took count as sent; the others stay in the jar as they are, whatever the page does.
+        spdlog::debug("render: the browser refused a cookie of the session: {}", all.error);
+        for (auto& c : jar) {
+            std::vector<core::cookie> alone(1, c);
+            auto one = co_await set_cookies(self, b, t->context_id, std::move(alone), deadline);
+            if (one.status == call_status::ok) {
+                t->cookies_sent.push_back(std::move(c));
+            } else if (one.status != call_status::refused) {
+                co_return one.status;
+            }
+        }
+        co_return call_status::ok;
+    }
+
+    static asio::awaitable<call_result> set_cookies(std::shared_ptr<impl> self, browser* b,
+                                                    std::string context_id,
+                                                    std::vector<core::cookie> cookies,
+                                                    clock::time_point deadline) {
+        json::array list;
+        for (const auto& c : cookies) {
+            list.push_back(cdp_cookie(c));
+        }
+        json::object params;
+        params["cookies"] = std::move(list);
+        params["browserContextId"] = std::move(context_id);
+        co_return co_await call(self, b, "Storage.setCookies", std::move(params), "", deadline);
+    }
+
+    // What the page did to its session's cookies (added, changed, deleted, by Set-Cookie on its
+    // requests or by document.cookie) into the session's jar: later plain fetches carry them.
+    static asio::awaitable<call_status> return_cookies(std::shared_ptr<impl> self, browser* b,
+                                                       std::shared_ptr<tab> t,
+                                                       clock::time_point deadline) {
+        json::object params;
+        params["browserContextId"] = t->context_id;
+        auto got = co_await call(self, b, "Storage.getCookies", std::move(params), "", deadline);
+        if (got.status != call_status::ok) {
+            co_return got.status;
+        }
+        std::vector<core::cookie> held;
+        if (const auto* list = got.result.if_contains("cookies"); list && list->is_array()) {
+            for (const auto& c : list->as_array()) {
+                if (c.is_object()) {
+                    if (auto cookie = jar_cookie(c.as_object())) {
+                        held.push_back(std::move(*cookie));
+                    }
+                }
+            }
+        }
+        t->page.cookies->merge(t->cookies_sent, held, core::cookie_clock::now());
+        co_return call_status::ok;
+    }
+
     static asio::awaitable<page_result> drive(std::shared_ptr<impl> self, browser* b,
                                               std::shared_ptr<tab> t, const render_options& options,
                                               clock::time_point deadline, std::string& html) {
         const auto generation = b->generation;
+        if (const auto seeded = co_await seed_cookies(self, b, t, deadline);
+            seeded != call_status::ok) {
+            co_return seeded == call_status::timed_out ? page_result::timeout
+                                                       : page_result::crashed;
+        }
         json::object navigate;
         navigate["url"] = t->page.url;
         auto navigated =
@@ -1116,6 +1308,15 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
             co_return page_result::crashed;
         }
         html = "<!DOCTYPE html>\n" + std::string(dom->as_string());
+        if (t->page.cookies) {
+            const auto returned = co_await return_cookies(self, b, t, deadline);
+            if (returned == call_status::timed_out) {
+                co_return page_result::timeout;
+            }
+            if (returned != call_status::ok) {
+                co_return page_result::crashed;
+            }
+        }
         co_return page_result::ok;
     }
 

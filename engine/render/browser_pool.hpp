@@ -16,6 +16,11 @@
 // (its answer goes back to the guard: continued with interceptResponse, it is paused again at
 // the response stage), or fails when none comes before the page's deadline.
 //
+// Each tab is a browser context of its own, its cookies emptied before every page: the page's
+// session's cookies (render_input::cookies) are put in before it is opened and what the page
+// did to them goes back to that jar once it is ready (cookie_jar::merge), so pages rendered at
+// once, or one after another in a tab, for different sessions never see each other's cookies.
+//
 // A browser that dies (its pipe closes), hangs (a browser command unanswered for
 // `command_timeout`) or grows past `max_rss` (its processes together, from /proc) is killed
 // with its process group and started again; the pages it was rendering are tried again, up to

@@ -341,3 +341,93 @@ TEST_CASE("a browser that cannot start fails its pages as render_crash", "[unit]
     CHECK(!harvest::render::chromium_available("/nonexistent/chromium"));
     CHECK(harvest::render::chromium_available("/usr/bin/chromium"));
 }
+
+namespace {
+
+// A page that sets `mine=<tag>` and deletes `gone` with document.cookie, then shows, after
+// `delay_ms`, what document.cookie holds in p#jar.
+std::string cookie_page(const std::string& tag, int delay_ms) {
+    return "<html><body><script>document.cookie = 'mine=" + tag +
+           "; Path=/'; document.cookie = 'gone=; Max-Age=0; Path=/';\n"
+           "setTimeout(() => { const p = document.createElement('p'); p.id = 'jar'; "
+           "p.textContent = '[' + document.cookie + ']'; document.body.appendChild(p); }, " +
+           std::to_string(delay_ms) + ");</script></body></html>";
+}
+
+// A session's jar for the page's host: x=<tag>, an HttpOnly secret and `gone`.
+std::shared_ptr<harvest::core::cookie_jar> session_jar(const std::string& tag) {
+    auto jar = std::make_shared<harvest::core::cookie_jar>();
+    const auto now = harvest::core::cookie_clock::now();
+    const harvest::core::cookie_url url{"127.0.0.1", "/", false};
+    REQUIRE(jar->set_cookie("x=" + tag + "; Path=/", url, now));
+    REQUIRE(jar->set_cookie("secret=" + tag + "; Path=/; HttpOnly", url, now));
+    REQUIRE(jar->set_cookie("gone=1; Path=/", url, now));
+    return jar;
+}
+
+std::string jar_text(const render_outcome& outcome) {
+    const auto start = outcome.html.find("<p id=\"jar\">");
+    REQUIRE(start != std::string::npos);
+    return outcome.html.substr(start, outcome.html.find("</p>", start) - start);
+}
+
+}  // namespace
+
+TEST_CASE("a page has its own jar's cookies in the browser, and what it sets comes back",
+          "[unit][render][cookies]") {
+    asio::io_context io;
+    auto options = pool_options();
+    const bool one_tab = GENERATE(true, false);
+    options.tabs_per_browser = one_tab ? 1 : 2;  // one after the other in one tab, or at once
+    browser_pool pool(io.get_executor(), options);
+    listener origin;
+    const auto now = [] { return harvest::core::cookie_clock::now(); };
+    const harvest::core::cookie_url at{"127.0.0.1", "/", false};
+    auto jar_a = session_jar("a");
+    auto jar_b = session_jar("b");
+    std::vector<std::optional<render_outcome>> outcomes(3);
+    const auto start = [&](std::size_t i, const std::string& tag,
+                           std::shared_ptr<harvest::core::cookie_jar> jar) {
+        auto in = page(origin.url("/c/" + tag + ".html"), cookie_page(tag, 300));
+        in.cookies = std::move(jar);
+        asio::co_spawn(io, pool.render(std::move(in), selector("#jar")),
+                       [&outcomes, i](const std::exception_ptr& error, render_outcome outcome) {
+                           REQUIRE(!error);
+                           outcomes[i] = std::move(outcome);
+                       });
+    };
+    start(0, "a", jar_a);
+    start(1, "b", jar_b);
+    start(2, "none", nullptr);  // http.cookies off: no jar
+    run_until(io, outcomes, 90s);
+    for (const auto& outcome : outcomes) {
+        REQUIRE(!outcome->failure.has_value());
+    }
+    const auto a = jar_text(*outcomes[0]);
+    const auto b = jar_text(*outcomes[1]);
+    const auto none = jar_text(*outcomes[2]);
+    INFO(a << "\n" << b << "\n" << none);
+    // Each page sees its jar's cookies and its own, HttpOnly ones hidden, deleted ones gone.
+    CHECK(a.find("x=a") != std::string::npos);
+    CHECK(a.find("mine=a") != std::string::npos);
+    CHECK(b.find("x=b") != std::string::npos);
+    CHECK(b.find("mine=b") != std::string::npos);
+    CHECK(none.find("mine=none") != std::string::npos);
+    for (const auto& seen : {a, b, none}) {
+        CHECK(seen.find("secret=") == std::string::npos);
+        CHECK(seen.find("gone=") == std::string::npos);
+    }
+    // Nothing of another page's jar, nor of what another page set.
+    CHECK(a.find("=b") == std::string::npos);
+    CHECK(a.find("=none") == std::string::npos);
+    CHECK(b.find("=a") == std::string::npos);
+    CHECK(b.find("=none") == std::string::npos);
+    CHECK(none.find("x=") == std::string::npos);
+    CHECK(none.find("=a") == std::string::npos);
+    CHECK(none.find("=b") == std::string::npos);
+
+    // The jars: what the page set is in, what it deleted is out, the HttpOnly cookie kept.
+    CHECK(jar_a->cookie_header(at, now()) == "x=a; secret=a; mine=a");
+    CHECK(jar_b->cookie_header(at, now()) == "x=b; secret=b; mine=b");
+    CHECK(origin.accepted() == 0);
+}

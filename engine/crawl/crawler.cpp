@@ -9,6 +9,7 @@
 #include "engine/crawl/http_cache.hpp"
 #include "engine/crawl/identities.hpp"
 #include "engine/crawl/login.hpp"
+#include "engine/crawl/permit_wait.hpp"
 #include "engine/crawl/proxy_set.hpp"
 #include "engine/crawl/render_gate.hpp"
 #include "engine/crawl/renderer.hpp"
@@ -328,29 +329,20 @@ struct crawler::impl : std::enable_shared_from_this<crawler::impl> {
         if (out.host == nullptr) {
             co_return out;
         }
-        asio::steady_timer timer(self->strand);
-        for (;;) {
-            const auto now = clock::now();
-            const auto admitted = out.host->guard.admit(now);
-            if (admitted.permit) {
-                out.permit = admitted.permit;
-                co_return out;
-            }
-            const auto wake_at = admitted.not_before == clock::time_point::max()
-                                     ? now + std::chrono::milliseconds(20)
-                                     : admitted.not_before;
-            if (wake_at >= deadline) {
-                out.refusal = admitted.why == resilience::wait_reason::breaker
-                                  ? "the circuit breaker of " + out.host->label + " is open"
-                                  : "no request to " + out.host->label +
-                                        " could be sent before the timeout (rate limit or "
-                                        "concurrency)";
-                co_return out;
-            }
-            timer.expires_at(wake_at);
-            auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-            (void)ec;
+        host_state* host = out.host;
+        const resilience::admission admitted = co_await wait_for_permit(
+            self->strand, [host](clock::time_point now) { return host->guard.admit(now); },
+            std::chrono::milliseconds(20), deadline);
+        if (admitted.permit) {
+            out.permit = admitted.permit;
+            co_return out;
         }
+        out.refusal = admitted.why == resilience::wait_reason::breaker
+                          ? "the circuit breaker of " + out.host->label + " is open"
+                          : "no request to " + out.host->label +
+                                " could be sent before the timeout (rate limit or "
+                                "concurrency)";
+        co_return out;
     }
 
     // The `login:` steps for one identity, in order, with its jar and User-Agent. Each goes

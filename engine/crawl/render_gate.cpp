@@ -1,12 +1,10 @@
 #include "engine/crawl/render_gate.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include "engine/crawl/permit_wait.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <algorithm>
 
 namespace harvest::crawl {
 namespace asio = boost::asio;
@@ -31,25 +29,16 @@ asio::awaitable<std::optional<subrequest_gate::ticket>> host_render_gate::admit(
 
 asio::awaitable<std::optional<subrequest_gate::ticket>> host_render_gate::admit_on_strand(
     std::shared_ptr<host_render_gate> self, steady::time_point deadline) {
-    asio::steady_timer timer(self->strand_);
-    for (;;) {
-        const auto now = steady::now();
-        const auto admitted = self->guard_->admit_unslotted(now);
-        if (admitted.permit) {
-            const auto id = self->next_++;
-            self->permits_.emplace(id, *admitted.permit);
-            co_return id;
-        }
-        // not_before is max when only an event decides (a probe's answer): asked again soon.
-        const auto next = admitted.not_before == resilience::clock::time_point::max()
-                              ? now + recheck
-                              : std::max(admitted.not_before, now);
-        if (next >= deadline) {
-            co_return std::nullopt;  // not before the page has to be done
-        }
-        timer.expires_at(next);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    resilience::host_guard* guard = self->guard_;
+    const resilience::admission admitted = co_await wait_for_permit(
+        self->strand_, [guard](steady::time_point now) { return guard->admit_unslotted(now); },
+        recheck, deadline);
+    if (!admitted.permit) {
+        co_return std::nullopt;  // not before the page has to be done
     }
+    const auto id = self->next_++;
+    self->permits_.emplace(id, *admitted.permit);
+    co_return id;
 }
 
 void host_render_gate::record(ticket permit, std::optional<unsigned> status) {

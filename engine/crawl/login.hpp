@@ -1,7 +1,7 @@
 #pragma once
 // The `login:` steps (docs/config.md, "Cookies, sessions, login"): the request a step sends for
 // one identity, and the verdict on its answer. Plain functions, no I/O: the crawler sends the
-// request (through the host's guard and the proxies, engine/crawl/crawler.cpp) and asks here
+// request (through the host's guard and the proxies, engine/crawl/sessions.cpp) and asks here
 // what the answer means.
 
 #include "engine/crawl/identities.hpp"

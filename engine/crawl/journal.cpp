@@ -113,6 +113,21 @@ journal_state replay_fd(int fd, std::uint64_t limit, std::string_view expected_c
     return state;
 }
 
+// Runs `sync` (an fdatasync, maybe the folder's too). When it fails, the journal is marked
+// unusable (`failed`, under `append_mutex`, which the caller does not hold) and the error
+// rethrown: after a failed fdatasync the kernel may have dropped the dirty pages, so nothing
+// written since the last good sync can be trusted any more.
+template <typename Sync>
+void sync_or_fail(Sync&& sync, std::mutex& append_mutex, bool& failed) {
+    try {
+        sync();
+    } catch (...) {
+        std::lock_guard lock(append_mutex);
+        failed = true;
+        throw;
+    }
+}
+
 }  // namespace
 
 // ---- journal -----------------------------------------------------------------------------------
@@ -308,15 +323,7 @@ void journal::commit(std::span<const std::uint64_t> completed_fingerprints,
     }
     // Outside append_mutex_: admits keep buffering while the disk flushes. fd_ cannot change
     // meanwhile, since only compaction replaces it and it needs sync_mutex_.
-    try {
-        sync_fd(fd);
-    } catch (...) {
-        // After a failed fdatasync the kernel may have dropped the dirty pages: nothing written
-        // since the last good sync can be trusted any more.
-        std::lock_guard lock(append_mutex_);
-        failed_ = true;
-        throw;
-    }
+    sync_or_fail([this, fd] { sync_fd(fd); }, append_mutex_, failed_);
     if (compact_now) {
         try {
             compact_locked();
@@ -338,13 +345,7 @@ void journal::finish() {
         write_buffer_locked();
         fd = fd_;
     }
-    try {
-        sync_fd(fd);
-    } catch (...) {
-        std::lock_guard lock(append_mutex_);
-        failed_ = true;
-        throw;
-    }
+    sync_or_fail([this, fd] { sync_fd(fd); }, append_mutex_, failed_);
 }
 
 bool journal::compaction_due_locked() const {
@@ -472,16 +473,14 @@ void journal::compact_locked() {
     ::close(old_fd);
 
     // Make the carried-over tail and the rename durable before any commit relies on them.
-    try {
-        sync_fd(fd_);
-        if (options_.durable) {
-            fsync_dir(dir_);
-        }
-    } catch (...) {
-        std::lock_guard lock(append_mutex_);
-        failed_ = true;
-        throw;
-    }
+    sync_or_fail(
+        [this] {
+            sync_fd(fd_);
+            if (options_.durable) {
+                fsync_dir(dir_);
+            }
+        },
+        append_mutex_, failed_);
 }
 
 journal_state journal::take_recovered_state() {

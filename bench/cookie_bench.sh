@@ -33,34 +33,15 @@ done
 
 json_crawl_setup "$N"
 
-cat >"$WORK/bench.yaml" <<YAML
-name: cookie_bench
-seeds:
-  - urls_file: $WORK/urls.txt
-engine:
-  concurrency: $C
-  per_host_concurrency: $C
-  robots_txt: ignore
-rate_limit:
-  per_second: 0
-extract:
-  - match: "/api/products/"
-    type: json
-    fields:
-      id: /asin
-      title: /title
-      price: {pointer: /price, as: number}
-      currency: /currency
-      availability: {pointer: /availability, as: availability}
-    required: [id]
-outputs:
-  - type: jsonl
-    path: $WORK/items.jsonl
+{
+  bench_crawl_yaml cookie_bench "$WORK/urls.txt" "$WORK/items.jsonl" json "$C"
+  cat <<YAML
 state:
   journal: false
 sessions:
   count: 4
 YAML
+} >"$WORK/bench.yaml"
 
 declare -A BEST ALL CPU
 BEST[cookies]=0 BEST[off]=0

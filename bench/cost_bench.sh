@@ -53,33 +53,7 @@ sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
 head -1 "$WORK/urls.txt" >"$WORK/one.txt"
 URLS=$(wc -l <"$WORK/urls.txt")
 
-config() {   # config URLS_FILE OUT_FILE
-  cat <<YAML
-name: cost
-seeds:
-  - urls_file: $1
-engine:
-  concurrency: $C
-  per_host_concurrency: $C
-  threads: $T
-  robots_txt: ignore
-rate_limit:
-  per_second: 0
-extract:
-  - match: "/api/products/"
-    type: json
-    fields:
-      id: /asin
-      title: /title
-      price: {pointer: /price, as: number}
-      currency: /currency
-      availability: {pointer: /availability, as: availability}
-    required: [id]
-outputs:
-  - type: jsonl
-    path: $2
-YAML
-}
+config() { bench_crawl_yaml cost "$1" "$2" json "$C" "threads: $T"; }   # URLS_FILE OUT_FILE
 config "$WORK/urls.txt" "$WORK/all.jsonl" >"$WORK/all.yaml"
 config "$WORK/one.txt" "$WORK/one.jsonl" >"$WORK/one.yaml"
 EXTRA=()

@@ -78,40 +78,13 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1
 for kind in ${KINDS//,/ }; do
   case $kind in
     json)
-      sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" | head -n "$URLS" >"$WORK/urls.txt"
-      rule='  - match: "/api/products/"
-    type: json
-    fields:
-      id: /asin
-      title: /title
-      price: {pointer: /price, as: number}
-      currency: /currency
-      availability: {pointer: /availability, as: availability}
-    required: [id]' ;;
+      sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" | head -n "$URLS" >"$WORK/urls.txt" ;;
     html)
-      sed "s#.*#$BASE/p/&.html#" "$SITE/asins.txt" | head -n "$URLS" >"$WORK/urls.txt"
-      rule='  - match: "/p/"
-    type: jsonld
-    schema: Product' ;;
+      sed "s#.*#$BASE/p/&.html#" "$SITE/asins.txt" | head -n "$URLS" >"$WORK/urls.txt" ;;
     *) die "-k wants json and/or html, not $kind" ;;
   esac
-  cat >"$WORK/bench.yaml" <<YAML
-name: cpu-bench
-seeds:
-  - urls_file: $WORK/urls.txt
-engine:
-  threads: 1
-  concurrency: $C
-  per_host_concurrency: $C
-  robots_txt: ignore
-rate_limit:
-  per_second: 0
-extract:
-$rule
-outputs:
-  - type: jsonl
-    path: $WORK/harvest.jsonl
-YAML
+  bench_crawl_yaml cpu-bench "$WORK/urls.txt" "$WORK/harvest.jsonl" "$kind" "$C" "threads: 1" \
+    >"$WORK/bench.yaml"
   : >"$WORK/ratios" ; : >"$WORK/h" ; : >"$WORK/w"
   for round in $(seq "$ROUNDS"); do
     /usr/bin/time -v -o "$WORK/wrk.time" \

@@ -191,37 +191,8 @@ fi
 RSS=""
 if want harvest; then
   [[ -x "$HARVEST" ]] || die "no harvest binary at $HARVEST"
-  if [[ $KIND == json ]]; then
-    rule='  - match: "/api/products/"
-    type: json
-    fields:
-      id: /asin
-      title: /title
-      price: {pointer: /price, as: number}
-      currency: /currency
-      availability: {pointer: /availability, as: availability}
-    required: [id]'
-  else   # the product fields of items.md from the page's JSON-LD, as the Scrapy spider does
-    rule='  - match: "/p/"
-    type: jsonld
-    schema: Product'
-  fi
-  cat >"$WORK/bench.yaml" <<YAML
-name: bench
-seeds:
-  - urls_file: $WORK/urls.txt
-engine:
-  concurrency: $C
-  per_host_concurrency: $C
-  robots_txt: ignore
-rate_limit:
-  per_second: 0
-extract:
-$rule
-outputs:
-  - type: jsonl
-    path: $WORK/harvest.jsonl
-YAML
+  # For html, the product fields of items.md from the page's JSON-LD, as the Scrapy spider does.
+  bench_crawl_yaml bench "$WORK/urls.txt" "$WORK/harvest.jsonl" "$KIND" "$C" >"$WORK/bench.yaml"
   # Best of ROUNDS (3) runs each, alternating, with and without the /metrics endpoint (and so the
   # per-request metric cells): the cost of metrics, measured side by side. A third run of each
   # round has the other thread setting (one thread when -t is 0, else one per core).

@@ -32,32 +32,13 @@ done
 
 json_crawl_setup "$N"
 
-cat >"$WORK/bench.yaml" <<YAML
-name: journal_bench
-seeds:
-  - urls_file: $WORK/urls.txt
-engine:
-  concurrency: $C
-  per_host_concurrency: $C
-  robots_txt: ignore
-rate_limit:
-  per_second: 0
-extract:
-  - match: "/api/products/"
-    type: json
-    fields:
-      id: /asin
-      title: /title
-      price: {pointer: /price, as: number}
-      currency: /currency
-      availability: {pointer: /availability, as: availability}
-    required: [id]
-outputs:
-  - type: jsonl
-    path: $WORK/items.jsonl
+{
+  bench_crawl_yaml journal_bench "$WORK/urls.txt" "$WORK/items.jsonl" json "$C"
+  cat <<YAML
 state:
   dir: $WORK/state
 YAML
+} >"$WORK/bench.yaml"
 
 declare -A BEST ALL CPU
 BEST[journal]=0 BEST[none]=0

@@ -40,6 +40,13 @@
 #   bench_harvest                  HARVEST = HARVEST_BIN or build-release/cli/harvest: deps
 #                                  installed (unless HARVEST_SKIP_DEPS=1), built, checked
 #   bench_workdir PREFIX           WORK = a fresh temp folder, removed (its nginx stopped) on exit
+#   bench_extract_rule json|html   the `extract:` entry of the product crawls: json, the product
+#                                  fields of the JSON documents; html, the page's JSON-LD Product
+#   bench_crawl_yaml NAME URLS_FILE OUTPUT KIND CONCURRENCY [ENGINE_LINE...]
+#                                  a crawl config on stdout: the seeds of URLS_FILE, CONCURRENCY
+#                                  in all and per host, robots.txt ignored, no rate limit, the
+#                                  KIND rule, JSON lines to OUTPUT; each ENGINE_LINE (e.g.
+#                                  "threads: 1") joins engine:. Sections to add go after it
 #   tree_peak_rss_kib PID          peak RSS (KiB) of PID and its descendants together, sampled
 #                                  every 100 ms until PID exits
 # Not part of ctest.
@@ -244,6 +251,51 @@ bench_harvest() {
 bench_workdir() {
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
   trap 'stop_nginx "$WORK/nginx"; rm -rf "$WORK"' EXIT
+}
+
+bench_extract_rule() {   # bench_extract_rule json|html
+  case $1 in
+    json) cat <<'YAML' ;;
+  - match: "/api/products/"
+    type: json
+    fields:
+      id: /asin
+      title: /title
+      price: {pointer: /price, as: number}
+      currency: /currency
+      availability: {pointer: /availability, as: availability}
+    required: [id]
+YAML
+    html) cat <<'YAML' ;;
+  - match: "/p/"
+    type: jsonld
+    schema: Product
+YAML
+    *) die "no extract rule for '$1' (json or html)" ;;
+  esac
+}
+
+bench_crawl_yaml() {   # bench_crawl_yaml NAME URLS_FILE OUTPUT KIND CONCURRENCY [ENGINE_LINE...]
+  local name=$1 urls=$2 output=$3 kind=$4 concurrency=$5 rule engine="" line
+  shift 5
+  for line in "$@"; do engine+="  $line"$'\n'; done
+  rule=$(bench_extract_rule "$kind") || exit 1
+  cat <<YAML
+name: $name
+seeds:
+  - urls_file: $urls
+engine:
+  concurrency: $concurrency
+  per_host_concurrency: $concurrency
+${engine}  robots_txt: ignore
+rate_limit:
+  per_second: 0
+extract:
+$rule
+outputs:
+  - type: jsonl
+    path: $output
+YAML
 }
 
 tree_peak_rss_kib() {

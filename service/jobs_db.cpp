@@ -112,6 +112,17 @@ job_row read_job(const statement& s) {
     return job;
 }
 
+// The jobs `clause` (a WHERE and an ORDER BY) selects, in its order; without item counts.
+std::vector<job_row> select_jobs(sqlite3* db, std::string_view clause) {
+    statement s(
+        db, (std::string("SELECT ") + job_columns + " FROM jobs " + std::string(clause)).c_str());
+    std::vector<job_row> jobs;
+    while (s.step()) {
+        jobs.push_back(read_job(s));
+    }
+    return jobs;
+}
+
 constexpr const char* item_columns =
     "result_id, job_id, idx, input, url, status, data, error, attempts, http_status, last_error, "
     "waiting_for, next_attempt_at, render";
@@ -345,26 +356,11 @@ std::optional<job_row> jobs_db::job(std::string_view job_id) {
 }
 
 std::vector<job_row> jobs_db::unfinished_jobs() {
-    statement s(db_, (std::string("SELECT ") + job_columns +
-                      " FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at")
-                         .c_str());
-    std::vector<job_row> jobs;
-    while (s.step()) {
-        jobs.push_back(read_job(s));
-    }
-    return jobs;
+    return select_jobs(db_, "WHERE status IN ('queued', 'running') ORDER BY created_at");
 }
 
 std::vector<job_row> jobs_db::pending_webhooks() {
-    statement s(db_, (std::string("SELECT ") + job_columns +
-                      " FROM jobs WHERE webhook_state = 'pending' ORDER BY finished_at")
-                         .c_str());
-    std::vector<job_row> jobs;
-    while (s.step()) {
-        auto job = read_job(s);
-        job.succeeded = 0;
-        jobs.push_back(std::move(job));
-    }
+    auto jobs = select_jobs(db_, "WHERE webhook_state = 'pending' ORDER BY finished_at");
     for (auto& job : jobs) {
         job.succeeded = count_items(job.job_id, "ok");
         job.failed = count_items(job.job_id, "failed");

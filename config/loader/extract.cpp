@@ -293,14 +293,10 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
     for (std::size_t i = 0; i < items.size(); ++i) {
         r.attempt([&] {
             const std::string path = "extract." + std::to_string(i);
-            const node* type_node = peek(r, items[i], path, "type");
-            if (type_node == nullptr) {
-                r.error(items[i].where,
-                        "'" + path + ".type' is required: one of " + join_names(types));
-            }
+            const node& type_node = required_type(r, items[i], path, types);
             pipelines::extract_rule rule;
             rule.type =
-                static_cast<pipelines::extract_type>(r.choice(*type_node, path + ".type", types));
+                static_cast<pipelines::extract_type>(r.choice(type_node, path + ".type", types));
             const bool product = rule.type == pipelines::extract_type::product;
             const bool has_fields = rule.type == pipelines::extract_type::json ||
                                     rule.type == pipelines::extract_type::html || product;
@@ -426,7 +422,7 @@ std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n
                 }
             }
             r.check_supported("extract.type", types[static_cast<std::size_t>(rule.type)],
-                              type_node->where, path + ".type");
+                              type_node.where, path + ".type");
             rules.push_back(std::move(rule));
         });
     }

@@ -16,14 +16,10 @@ std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n)
     for (std::size_t i = 0; i < items.size(); ++i) {
         r.attempt([&] {
             const std::string path = "outputs." + std::to_string(i);
-            const node* type_node = peek(r, items[i], path, "type");
-            if (type_node == nullptr) {
-                r.error(items[i].where,
-                        "'" + path + ".type' is required: one of " + join_names(types));
-            }
+            const node& type_node = required_type(r, items[i], path, types);
             pipelines::output_spec out;
             out.type =
-                static_cast<pipelines::output_type>(r.choice(*type_node, path + ".type", types));
+                static_cast<pipelines::output_type>(r.choice(type_node, path + ".type", types));
             using keys = std::vector<std::string_view>;
             const keys allowed = out.type == pipelines::output_type::jsonl ? keys{"type", "path"}
                                  : out.type == pipelines::output_type::csv
@@ -84,7 +80,7 @@ std::vector<pipelines::output_spec> read_outputs(const reader& r, const node& n)
                 }
             }
             r.check_supported("outputs.type", types[static_cast<std::size_t>(out.type)],
-                              type_node->where, path + ".type");
+                              type_node.where, path + ".type");
             if (out.type != pipelines::output_type::webhook) {
                 r.check_writable(
                     *s.key_origin("path"), s.path_of("path"), out.path, false,

@@ -546,6 +546,17 @@ std::vector<std::pair<std::string, std::string>> read_meta(const reader& r, cons
                                                            const std::string& path);
 std::vector<pipelines::follow_rule> read_follow(const reader& r, const node& n);
 const node* peek(const reader& r, const node& n, const std::string& path, std::string_view key);
+// The `type` that the list entry `n` at `path` must have (extract and outputs entries); an error
+// naming `types` when it has none.
+template <std::size_t N>
+const node& required_type(const reader& r, const node& n, const std::string& path,
+                          const std::array<std::string_view, N>& types) {
+    const node* type_node = peek(r, n, path, "type");
+    if (type_node == nullptr) {
+        r.error(n.where, "'" + path + ".type' is required: one of " + join_names(types));
+    }
+    return *type_node;
+}
 std::vector<pipelines::extract_rule> read_extract(const reader& r, const node& n);
 
 // render.cpp

@@ -59,6 +59,40 @@ void insert(service::jobs_db& db, const service::job_row& job, int items) {
 
 }  // namespace
 
+TEST_CASE(
+    "jobs_db: unfinished jobs come oldest first; pending webhooks by finish time, with "
+    "their item counts",
+    "[unit][service]") {
+    temp_db file("lists.db");
+    service::jobs_db db(file.path.string());
+    auto newer = job_of("newer", "a", "http://hook/");
+    newer.created_at_ms = 2000;
+    insert(db, newer, 2);
+    insert(db, job_of("older", "a", "http://hook/"), 3);  // created at 1000
+    insert(db, job_of("quiet", "a"), 1);
+    db.finish_job("quiet", 1500, "");  // ended without a webhook: in neither list
+    const auto unfinished = db.unfinished_jobs();
+    REQUIRE(unfinished.size() == 2);
+    CHECK(unfinished[0].job_id == "older");
+    CHECK(unfinished[1].job_id == "newer");
+
+    CHECK(db.pending_webhooks().empty());
+    db.store_result("older-r0", "ok", R"({"id":1})", "", 1);
+    db.store_result("older-r1", "failed", "", "status_4xx", 1, 404);
+    db.finish_job("older", 5000, "evt_older");
+    db.finish_job("newer", 4000, "evt_newer");
+    const auto pending = db.pending_webhooks();
+    REQUIRE(pending.size() == 2);
+    CHECK(pending[0].job_id == "newer");
+    CHECK(pending[0].event_id == "evt_newer");
+    CHECK(pending[0].succeeded == 0);
+    CHECK(pending[1].job_id == "older");
+    CHECK(pending[1].finished_at_ms == 5000);
+    CHECK(pending[1].succeeded == 1);
+    CHECK(pending[1].failed == 1);
+    CHECK(db.unfinished_jobs().empty());
+}
+
 TEST_CASE("jobs_db: per-owner quotas count unfinished jobs and their unsettled items",
           "[unit][service]") {
     temp_db file("quotas.db");

@@ -60,37 +60,31 @@ std::string format_double(double value) {
     return out;
 }
 
-void append_escaped_label_value(std::string& out, std::string_view value) {
-    for (const char c : value) {
-        switch (c) {
-            case '\\':
-                out += "\\\\";
-                break;
-            case '"':
-                out += "\\\"";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            default:
-                out += c;
+namespace {
+
+// The text format's escapes: backslash and newline always, the double quote when `quote`.
+void append_escaped(std::string& out, std::string_view text, bool quote) {
+    for (const char c : text) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '"' && quote) {
+            out += "\\\"";
+        } else {
+            out += c;
         }
     }
 }
 
+}  // namespace
+
+void append_escaped_label_value(std::string& out, std::string_view value) {
+    append_escaped(out, value, /*quote=*/true);
+}
+
 void append_escaped_help(std::string& out, std::string_view help) {
-    for (const char c : help) {
-        switch (c) {
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            default:
-                out += c;
-        }
-    }
+    append_escaped(out, help, /*quote=*/false);
 }
 
 namespace {

@@ -5,7 +5,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -38,16 +37,26 @@ std::optional<std::string> read_small_file(const char* path) {
     return text;
 }
 
-std::optional<double> boot_time_seconds() {
-    const auto stat = read_small_file("/proc/stat");
-    if (!stat) {
+// What follows the first `key` in the small /proc file `path`; nullopt when the file cannot be
+// read or holds no `key`.
+std::optional<std::string> text_after(const char* path, std::string_view key) {
+    const auto text = read_small_file(path);
+    if (!text) {
         return std::nullopt;
     }
-    const auto pos = stat->find("\nbtime ");
+    const auto pos = text->find(key);
     if (pos == std::string::npos) {
         return std::nullopt;
     }
-    return std::strtod(stat->c_str() + pos + 7, nullptr);
+    return text->substr(pos + key.size());
+}
+
+std::optional<double> boot_time_seconds() {
+    const auto btime = text_after("/proc/stat", "\nbtime ");
+    if (!btime) {
+        return std::nullopt;
+    }
+    return std::strtod(btime->c_str(), nullptr);
 }
 
 }  // namespace
@@ -118,17 +127,12 @@ std::optional<double> read_open_fds() {
 }
 
 std::optional<double> read_max_fds() {
-    const auto limits = read_small_file("/proc/self/limits");
-    if (!limits) {
-        return std::nullopt;
-    }
-    const auto pos = limits->find("Max open files");
-    if (pos == std::string::npos) {
-        return std::nullopt;
-    }
     // "Max open files            1024                 4096                 files"
-    std::string_view rest(*limits);
-    rest.remove_prefix(pos + std::strlen("Max open files"));
+    const auto after = text_after("/proc/self/limits", "Max open files");
+    if (!after) {
+        return std::nullopt;
+    }
+    std::string_view rest(*after);
     const auto start = rest.find_first_not_of(' ');
     if (start == std::string_view::npos) {
         return std::nullopt;

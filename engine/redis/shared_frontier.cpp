@@ -707,28 +707,24 @@ asio::awaitable<result<std::size_t>> shared_frontier::requeue_expired(std::size_
 
 asio::awaitable<result<void>> shared_frontier::open_breaker(std::string host,
                                                             std::chrono::milliseconds open_for) {
-    const std::size_t k = partition_of(host);
-    std::vector<std::string> args{std::move(host),
-                                  std::to_string(std::max<long long>(1, open_for.count()))};
-    auto r = co_await eval(breaker_script, k, std::move(args));
-    if (!r) {
-        co_return r.error();
-    }
-    if (r->type != reply::kind::integer) {
-        co_return unexpected(*r, "open_breaker");
-    }
-    co_return result<void>{};
+    co_return co_await set_breaker(
+        std::move(host), std::to_string(std::max<long long>(1, open_for.count())), "open_breaker");
 }
 
 asio::awaitable<result<void>> shared_frontier::close_breaker(std::string host) {
+    co_return co_await set_breaker(std::move(host), "0", "close_breaker");
+}
+
+asio::awaitable<result<void>> shared_frontier::set_breaker(std::string host, std::string open_ms,
+                                                           const char* what) {
     const std::size_t k = partition_of(host);
-    std::vector<std::string> args{std::move(host), "0"};
+    std::vector<std::string> args{std::move(host), std::move(open_ms)};
     auto r = co_await eval(breaker_script, k, std::move(args));
     if (!r) {
         co_return r.error();
     }
     if (r->type != reply::kind::integer) {
-        co_return unexpected(*r, "close_breaker");
+        co_return unexpected(*r, what);
     }
     co_return result<void>{};
 }

@@ -276,6 +276,11 @@ class shared_frontier {
     boost::asio::awaitable<boost::system::result<std::size_t>> eval_sum(
         script_id id, std::vector<std::vector<std::string>> args, const char* what);
     boost::asio::awaitable<boost::system::result<void>> load_scripts_on(std::uint16_t slot);
+    // The breaker script for `host`: `open_ms` its shared opening in milliseconds, "0" closes
+    // it. `what` names the call in an unexpected reply's error.
+    boost::asio::awaitable<boost::system::result<void>> set_breaker(std::string host,
+                                                                    std::string open_ms,
+                                                                    const char* what);
     // `verb` on the key `key` of every partition, then `trailing` ({"SET", prefix + "seeded",
     // "1"}, ...): one reply per partition.
     boost::asio::awaitable<boost::system::result<std::vector<reply>>> on_every_partition(

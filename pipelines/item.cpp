@@ -143,6 +143,26 @@ void append_json(std::string& out, const item& object) {
     out.push_back('}');
 }
 
+namespace {
+
+// 20 characters at the most, a sign included.
+template <class Integer>
+void append_decimal(std::string& out, Integer number) {
+    std::array<char, 24> buffer{};
+    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), number);
+    out.append(buffer.data(), result.ptr);
+}
+
+}  // namespace
+
+void append_integer(std::string& out, std::int64_t number) {
+    append_decimal(out, number);
+}
+
+void append_integer(std::string& out, std::uint64_t number) {
+    append_decimal(out, number);
+}
+
 void append_json(std::string& out, const boost::json::value& value) {
     switch (value.kind()) {
         case boost::json::kind::null:
@@ -151,20 +171,12 @@ void append_json(std::string& out, const boost::json::value& value) {
         case boost::json::kind::bool_:
             out += value.get_bool() ? "true" : "false";
             break;
-        case boost::json::kind::int64: {
-            std::array<char, 24> buffer{};
-            const auto result =
-                std::to_chars(buffer.data(), buffer.data() + buffer.size(), value.get_int64());
-            out.append(buffer.data(), result.ptr);
+        case boost::json::kind::int64:
+            append_integer(out, value.get_int64());
             break;
-        }
-        case boost::json::kind::uint64: {
-            std::array<char, 24> buffer{};
-            const auto result =
-                std::to_chars(buffer.data(), buffer.data() + buffer.size(), value.get_uint64());
-            out.append(buffer.data(), result.ptr);
+        case boost::json::kind::uint64:
+            append_integer(out, value.get_uint64());
             break;
-        }
         case boost::json::kind::double_:
             if (std::isfinite(value.get_double())) {
                 out += format_double(value.get_double());

@@ -10,6 +10,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -32,5 +33,9 @@ void append_json_string(std::string& out, std::string_view text);
 
 // The shortest decimal text for `number` that reads back to it ("19.99", "1e+21").
 std::string format_double(double number);
+
+// Appends `number` in decimal, as JSON, CSV and SQLite keys write it.
+void append_integer(std::string& out, std::int64_t number);
+void append_integer(std::string& out, std::uint64_t number);
 
 }  // namespace harvest::pipelines

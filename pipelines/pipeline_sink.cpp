@@ -70,25 +70,41 @@ struct pipeline_sink::state {
 
 namespace {
 
-void flush_all(std::vector<std::unique_ptr<output>>& outputs, std::optional<error_stream>& errors,
-               pipeline_stats& stats) {
+// Flushes, or with `close` closes, every synchronous output and the error stream; a failure is
+// counted in `stats`, not thrown. The asynchronous outputs settle on their own (see
+// settled_mark) and are closed with close_async.
+void finish_sync_outputs(std::vector<std::unique_ptr<output>>& outputs,
+                         std::optional<error_stream>& errors, pipeline_stats& stats, bool close) {
     for (std::size_t i = 0; i < outputs.size(); ++i) {
         if (outputs[i]->as_async() != nullptr) {
-            continue;  // settles on its own; see settled_mark
+            continue;
         }
         try {
-            outputs[i]->flush();
+            if (close) {
+                outputs[i]->close();
+            } else {
+                outputs[i]->flush();
+            }
         } catch (const std::exception& e) {
             stats.outputs[i].record_failure(1, e.what());
         }
     }
     if (errors) {
         try {
-            errors->flush();
+            if (close) {
+                errors->close();
+            } else {
+                errors->flush();
+            }
         } catch (const std::exception&) {
             stats.failures_failed.fetch_add(1, std::memory_order_relaxed);
         }
     }
+}
+
+void flush_all(std::vector<std::unique_ptr<output>>& outputs, std::optional<error_stream>& errors,
+               pipeline_stats& stats) {
+    finish_sync_outputs(outputs, errors, stats, /*close=*/false);
 }
 
 // The flushed length of every append-only item output (not the error stream). Called right
@@ -282,23 +298,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
     flush_all(outputs, errors, stats);
     pending.push_back({std::move(pages), items_to_async, item_output_sizes(outputs)});
     commit(on_commit, pending, settled_mark(async_outputs), failures, errors, stats);
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-        if (outputs[i]->as_async() != nullptr) {
-            continue;  // closed above
-        }
-        try {
-            outputs[i]->close();
-        } catch (const std::exception& e) {
-            stats.outputs[i].record_failure(1, e.what());
-        }
-    }
-    if (errors) {
-        try {
-            errors->close();
-        } catch (const std::exception&) {
-            stats.failures_failed.fetch_add(1, std::memory_order_relaxed);
-        }
-    }
+    finish_sync_outputs(outputs, errors, stats, /*close=*/true);  // the async ones closed above
 }
 
 }  // namespace

@@ -3,9 +3,7 @@
 #include "engine/core/text.hpp"
 #include "pipelines/outputs/output_file.hpp"
 
-#include <array>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -20,13 +18,6 @@ namespace {
 
 bool needs_quotes(std::string_view text) {
     return text.empty() || text.find_first_of(",\"\r\n") != std::string_view::npos;
-}
-
-template <typename Integer>
-void append_integer(std::string& out, Integer number) {
-    std::array<char, 24> buffer{};
-    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), number);
-    out.append(buffer.data(), result.ptr);
 }
 
 // One field for `value`; `scratch` holds the compact JSON of nested values.

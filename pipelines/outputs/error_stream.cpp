@@ -14,35 +14,36 @@ std::string error_stream_path(std::string_view jsonl_path) {
     return std::string(stem) + ".errors.jsonl";
 }
 
-item failure_item(const crawl::failure_record& failure) {
+namespace {
+
+// The fields every line has (a failure_record's or an undelivered_batch's), `reserve` slots
+// in all: {"url", "error", "attempts", "status"?, "final_at", "last_error"?}.
+template <class Record>
+item error_line(const Record& record, std::chrono::system_clock::time_point final_at,
+                std::size_t reserve) {
     item line;
-    line.reserve(6);
-    line.emplace("url", failure.url);
-    line.emplace("error", core::to_string(failure.error));
-    line.emplace("attempts", static_cast<std::int64_t>(failure.attempts));
-    if (failure.status) {
-        line.emplace("status", static_cast<std::int64_t>(*failure.status));
+    line.reserve(reserve);
+    line.emplace("url", record.url);
+    line.emplace("error", core::to_string(record.error));
+    line.emplace("attempts", static_cast<std::int64_t>(record.attempts));
+    if (record.status) {
+        line.emplace("status", static_cast<std::int64_t>(*record.status));
     }
-    line.emplace("final_at", format_rfc3339_ms(failure.final_at));
-    if (failure.last_error) {
-        line.emplace("last_error", core::to_string(*failure.last_error));
+    line.emplace("final_at", format_rfc3339_ms(final_at));
+    if (record.last_error) {
+        line.emplace("last_error", core::to_string(*record.last_error));
     }
     return line;
 }
 
+}  // namespace
+
+item failure_item(const crawl::failure_record& failure) {
+    return error_line(failure, failure.final_at, 6);
+}
+
 item undelivered_item(const undelivered_batch& batch, std::chrono::system_clock::time_point now) {
-    item line;
-    line.reserve(9);
-    line.emplace("url", batch.url);
-    line.emplace("error", core::to_string(batch.error));
-    line.emplace("attempts", static_cast<std::int64_t>(batch.attempts));
-    if (batch.status) {
-        line.emplace("status", static_cast<std::int64_t>(*batch.status));
-    }
-    line.emplace("final_at", format_rfc3339_ms(now));
-    if (batch.last_error) {
-        line.emplace("last_error", core::to_string(*batch.last_error));
-    }
+    item line = error_line(batch, now, 9);
     line.emplace("output", batch.output);
     line.emplace("idempotency_key", batch.idempotency_key);
     line.emplace("items", batch.items);

@@ -6,8 +6,6 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <array>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -77,13 +75,6 @@ const char* declared_type(const boost::json::value& value) {
         default:
             return "TEXT";
     }
-}
-
-template <typename Integer>
-std::string integer_text(Integer number) {
-    std::array<char, 24> buffer{};
-    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), number);
-    return std::string(buffer.data(), result.ptr);
 }
 
 }  // namespace
@@ -353,10 +344,10 @@ void sqlite_output::write(const item& value) {
                 core::append_valid_utf8(key_text, key_value.get_string());
                 break;
             case boost::json::kind::int64:
-                key_text = integer_text(key_value.get_int64());
+                append_integer(key_text, key_value.get_int64());
                 break;
             case boost::json::kind::uint64:
-                key_text = integer_text(key_value.get_uint64());
+                append_integer(key_text, key_value.get_uint64());
                 break;
             case boost::json::kind::double_:
                 if (!std::isfinite(key_value.get_double())) {

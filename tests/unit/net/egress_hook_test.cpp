@@ -2,7 +2,7 @@
 // is asked before connecting, redirect hops included; a refused one is never connected to.
 // The refused targets here (10.0.0.1, ::ffff:169.254.169.254) are only ever asked about.
 
-#include "tests/unit/net/test_origin.hpp"
+#include "tests/support/test_origin.hpp"
 
 #include "engine/net/http_client.hpp"
 

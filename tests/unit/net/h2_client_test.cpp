@@ -4,7 +4,7 @@
 
 #include "engine/crawl/options.hpp"
 #include "engine/net/http_client.hpp"
-#include "test_origin.hpp"
+#include "tests/support/test_origin.hpp"
 
 #include <nghttp2/nghttp2.h>
 #include <boost/asio/co_spawn.hpp>

@@ -4,7 +4,7 @@
 #include "engine/net/http_client.hpp"
 #include "engine/crawl/options.hpp"
 #include "engine/net/decode.hpp"
-#include "test_origin.hpp"
+#include "tests/support/test_origin.hpp"
 
 #include <brotli/encode.h>
 #include <zlib.h>

@@ -3,7 +3,7 @@
 
 #include "engine/crawl/options.hpp"
 #include "engine/net/http_client.hpp"
-#include "test_origin.hpp"
+#include "tests/support/test_origin.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -4,7 +4,7 @@
 // address (and the target's when harvest resolves it, socks5). The refused addresses here
 // (10.0.0.1) are only ever asked about. Real proxies: tests/integration/test_proxies.cpp.
 
-#include "tests/unit/net/test_origin.hpp"
+#include "tests/support/test_origin.hpp"
 
 #include "engine/core/proxy_url.hpp"
 #include "engine/net/http_client.hpp"

@@ -4,7 +4,7 @@
 
 #include "engine/net/decode.hpp"
 #include "engine/net/http_client.hpp"
-#include "test_origin.hpp"
+#include "tests/support/test_origin.hpp"
 
 #include <catch2/catch.hpp>
 

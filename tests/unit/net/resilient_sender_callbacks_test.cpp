@@ -5,7 +5,7 @@
 
 #include "engine/crawl/options.hpp"
 #include "engine/net/resilient_sender.hpp"
-#include "test_origin.hpp"
+#include "tests/support/test_origin.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

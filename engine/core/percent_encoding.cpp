@@ -187,19 +187,12 @@ std::string sanitize_input(std::string_view in) {
         text.append(in.substr(i, len));
         i += len;
     }
-    std::size_t begin = 0;
-    std::size_t end = text.size();
-    while (begin < end && static_cast<unsigned char>(text[begin]) <= 0x20) {
-        ++begin;
-    }
-    while (end > begin && static_cast<unsigned char>(text[end - 1]) <= 0x20) {
-        --end;
-    }
+    const std::string_view trimmed = core::trim_c0_control_or_space(text);
     std::string out;
-    out.reserve(end - begin);
-    for (std::size_t i = begin; i < end; ++i) {
-        if (text[i] != '\t' && text[i] != '\r' && text[i] != '\n') {
-            out += text[i];
+    out.reserve(trimmed.size());
+    for (const char c : trimmed) {
+        if (c != '\t' && c != '\r' && c != '\n') {
+            out += c;
         }
     }
     return out;

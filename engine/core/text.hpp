@@ -42,6 +42,18 @@ constexpr std::string_view trim(std::string_view text, std::string_view set = as
     return text.substr(first, text.find_last_not_of(set) - first + 1);
 }
 
+// `text` without the URL standard's "C0 control or space" (the bytes 0x00 to 0x20) at either
+// end: what a browser's URL parser strips from its input before anything else.
+constexpr std::string_view trim_c0_control_or_space(std::string_view text) {
+    while (!text.empty() && static_cast<unsigned char>(text.front()) <= 0x20) {
+        text.remove_prefix(1);
+    }
+    while (!text.empty() && static_cast<unsigned char>(text.back()) <= 0x20) {
+        text.remove_suffix(1);
+    }
+    return text;
+}
+
 // ASCII case mapping: only A-Z and a-z change, whatever the locale; every other byte (UTF-8
 // included) is left as it is. Unlike std::tolower, safe for negative chars.
 constexpr char ascii_lower(char c) {

@@ -229,13 +229,10 @@ class parser {
         ++pos_;
     }
 
-    std::string parse_ident(std::string_view what) {
+    // The name characters and escapes from here on, decoded: CSS's ident and name productions
+    // once their first character is checked.
+    std::string take_name_chars() {
         std::string out;
-        const bool leading_dash =
-            peek() == '-' && (is_name_start(peek(1)) || peek(1) == '\\' || peek(1) == '-');
-        if (!leading_dash && !is_name_start(peek()) && !starts_escape()) {
-            fail(what);
-        }
         while (!at_end()) {
             if (starts_escape()) {
                 parse_escape(out);
@@ -249,23 +246,21 @@ class parser {
         return out;
     }
 
+    std::string parse_ident(std::string_view what) {
+        const bool leading_dash =
+            peek() == '-' && (is_name_start(peek(1)) || peek(1) == '\\' || peek(1) == '-');
+        if (!leading_dash && !is_name_start(peek()) && !starts_escape()) {
+            fail(what);
+        }
+        return take_name_chars();
+    }
+
     // An #id may start with a digit in practice (HTML allows any id); take name characters.
     std::string parse_name(std::string_view what) {
-        std::string out;
         if (!is_name_char(peek()) && !starts_escape()) {
             fail(what);
         }
-        while (!at_end()) {
-            if (starts_escape()) {
-                parse_escape(out);
-            } else if (is_name_char(peek())) {
-                out.push_back(peek());
-                ++pos_;
-            } else {
-                break;
-            }
-        }
-        return out;
+        return take_name_chars();
     }
 
     std::string parse_string() {

@@ -2,6 +2,8 @@
 
 #include "pipelines/html/html.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <boost/url.hpp>
 
 #include <algorithm>
@@ -27,20 +29,14 @@ bool is_hex(char c) {
 // What a browser's URL parser tolerates and RFC 3986 does not: surrounding whitespace, tabs
 // and newlines inside, spaces, non-ASCII, a few ASCII characters, stray '%', more than one '#',
 // '\' for '/'. `brackets` also encodes '[' and ']' (a retry for paths like /a[1]).
-std::string clean_reference(std::string_view raw, bool brackets) {
-    std::size_t begin = 0;
-    std::size_t end = raw.size();
-    while (begin < end && static_cast<unsigned char>(raw[begin]) <= 0x20) {
-        ++begin;
-    }
-    while (end > begin && static_cast<unsigned char>(raw[end - 1]) <= 0x20) {
-        --end;
-    }
+std::string clean_reference(std::string_view raw_reference, bool brackets) {
+    const std::string_view raw = core::trim_c0_control_or_space(raw_reference);
+    const std::size_t end = raw.size();
     static constexpr char digits[] = "0123456789ABCDEF";
     std::string out;
-    out.reserve(end - begin);
+    out.reserve(end);
     bool fragment = false;
-    for (std::size_t i = begin; i < end; ++i) {
+    for (std::size_t i = 0; i < end; ++i) {
         const char c = raw[i];
         const auto u = static_cast<unsigned char>(c);
         if (c == '\t' || c == '\n' || c == '\r') {

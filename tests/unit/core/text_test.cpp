@@ -71,6 +71,16 @@ TEST_CASE("text: trim", "[unit][text]") {
     CHECK(trim("\nvalue\n", http_ows) == "\nvalue\n");
 }
 
+TEST_CASE("text: trim_c0_control_or_space strips the bytes 0x00 to 0x20 at both ends",
+          "[unit][text]") {
+    CHECK(trim_c0_control_or_space(" \t\n\x01 /a b\x7f \r\x1f"sv) == "/a b\x7f");
+    CHECK(trim_c0_control_or_space("\0\0x\0"sv) == "x");
+    CHECK(trim_c0_control_or_space(" \x20\x00\x1f"sv).empty());
+    CHECK(trim_c0_control_or_space("").empty());
+    // Bytes above 0x20 stay, a no-break space (UTF-8 C2 A0) included.
+    CHECK(trim_c0_control_or_space("\xc2\xa0x\xc2\xa0"sv) == "\xc2\xa0x\xc2\xa0");
+}
+
 TEST_CASE("text: append_utf8 encodes every scalar value as one well-formed sequence",
           "[unit][text]") {
     CHECK([] {

@@ -4,6 +4,7 @@
 
 #include "service/job_runner.hpp"
 
+#include "engine/core/exception_text.hpp"
 #include "engine/core/failure_kind.hpp"
 #include "engine/crawl/host_guard_options.hpp"
 #include "engine/crawl/proxy_set.hpp"
@@ -98,15 +99,8 @@ bool content_failure(net::fetch_error error) {
 // Logs how a spawned coroutine ended, if it ended by an exception: none may end unseen.
 auto log_exception(std::string what) {
     return [what = std::move(what)](std::exception_ptr error) {
-        if (!error) {
-            return;
-        }
-        try {
-            std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-            spdlog::error("{}: {}", what, e.what());
-        } catch (...) {
-            spdlog::error("{}: an unknown exception", what);
+        if (error) {
+            spdlog::error("{}: {}", what, core::exception_text(error));
         }
     };
 }
@@ -1313,13 +1307,7 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                 if (!error) {
                     return;
                 }
-                try {
-                    std::rethrow_exception(error);
-                } catch (const std::exception& e) {
-                    self->last_crash = e.what();
-                } catch (...) {
-                    self->last_crash = "an unknown exception";
-                }
+                self->last_crash = core::exception_text(error);
                 if (self->stopping) {
                     return;
                 }

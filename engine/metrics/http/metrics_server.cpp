@@ -3,6 +3,8 @@
 
 #include "engine/metrics/http/metrics_server.hpp"
 
+#include "engine/core/exception_text.hpp"
+
 #include "engine/metrics/exposition.hpp"
 #include "engine/net/http_server_support.hpp"
 
@@ -186,13 +188,8 @@ using impl_ptr = std::shared_ptr<detail::metrics_server_state>;
 auto task_completion(impl_ptr self, const char* what) {
     return asio::bind_executor(self->strand, [self, what](const std::exception_ptr& error) {
         if (error) {
-            try {
-                std::rethrow_exception(error);
-            } catch (const std::exception& e) {
-                spdlog::error("metrics server: {} ended with an exception: {}", what, e.what());
-            } catch (...) {
-                spdlog::error("metrics server: {} ended with an unknown exception", what);
-            }
+            spdlog::error("metrics server: {} ended with an exception: {}", what,
+                          core::exception_text(error));
         }
         if (--self->tasks == 0 && self->closing) {
             self->idle.cancel();

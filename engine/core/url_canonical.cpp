@@ -8,6 +8,7 @@
 #include "engine/core/detail/percent_encoding.hpp"
 #include "engine/core/idna.hpp"
 #include "engine/core/text.hpp"
+#include "engine/core/url_path.hpp"
 
 #include <algorithm>
 #include <array>
@@ -291,40 +292,6 @@ std::string normalize_path_escapes(std::string_view path_bytes) {
             continue;
         }
         append_quoted(out, static_cast<unsigned char>(path_bytes[i]), k_path_safe);
-    }
-    return out;
-}
-
-// RFC 3986 §5.2.4, for absolute paths.
-std::string remove_dot_segments(std::string_view path) {
-    std::vector<std::string_view> segments;
-    std::size_t pos = 1;  // path starts with '/'
-    bool trailing_slash = false;
-    while (pos <= path.size()) {
-        const std::size_t next = std::min(path.find('/', pos), path.size());
-        const std::string_view seg = path.substr(pos, next - pos);
-        const bool last = next == path.size();
-        if (seg == ".") {
-            trailing_slash = last;
-        } else if (seg == "..") {
-            if (!segments.empty()) {
-                segments.pop_back();
-            }
-            trailing_slash = last;
-        } else {
-            segments.push_back(seg);
-            trailing_slash = false;
-        }
-        pos = next + 1;
-    }
-    std::string out;
-    out.reserve(path.size());
-    for (const auto& seg : segments) {
-        out += '/';
-        out += seg;
-    }
-    if (trailing_slash || out.empty()) {
-        out += '/';
     }
     return out;
 }

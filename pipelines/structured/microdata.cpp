@@ -2,6 +2,8 @@
 
 #include "pipelines/structured/html_space.hpp"
 
+#include "engine/core/url_path.hpp"
+
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/string.hpp>
@@ -340,45 +342,6 @@ url_parts split_url(std::string_view url) {
     return parts;
 }
 
-// RFC 3986 section 5.2.4.
-std::string remove_dot_segments(std::string_view path) {
-    std::vector<std::string_view> segments;
-    const bool absolute = !path.empty() && path.front() == '/';
-    std::string_view rest = absolute ? path.substr(1) : path;
-    bool trailing_slash = false;
-    while (true) {
-        const std::size_t slash = rest.find('/');
-        const std::string_view segment = rest.substr(0, slash);
-        const bool last = slash == npos;
-        if (segment == ".") {
-            trailing_slash = last;
-        } else if (segment == "..") {
-            if (!segments.empty()) {
-                segments.pop_back();
-            }
-            trailing_slash = last;
-        } else {
-            segments.push_back(segment);
-            trailing_slash = false;
-        }
-        if (last) {
-            break;
-        }
-        rest.remove_prefix(slash + 1);
-    }
-    std::string out = absolute ? "/" : "";
-    for (std::size_t k = 0; k < segments.size(); ++k) {
-        if (k > 0) {
-            out += '/';
-        }
-        out += segments[k];
-    }
-    if (trailing_slash && !out.empty() && out.back() != '/') {
-        out += '/';
-    }
-    return out;
-}
-
 }  // namespace
 
 std::string urljoin(std::string_view base, std::string_view reference) {
@@ -396,7 +359,7 @@ std::string urljoin(std::string_view base, std::string_view reference) {
     std::optional<std::string_view> query;
     if (ref.authority) {
         authority = ref.authority;
-        path = remove_dot_segments(ref.path);
+        path = core::remove_dot_segments(ref.path);
         query = ref.query;
     } else {
         authority = b.authority;
@@ -405,7 +368,7 @@ std::string urljoin(std::string_view base, std::string_view reference) {
             query = ref.query ? ref.query : b.query;
         } else {
             if (ref.path.front() == '/') {
-                path = remove_dot_segments(ref.path);
+                path = core::remove_dot_segments(ref.path);
             } else {
                 std::string merged;
                 if (b.authority && b.path.empty()) {
@@ -414,7 +377,7 @@ std::string urljoin(std::string_view base, std::string_view reference) {
                     merged = std::string(b.path.substr(0, slash + 1));
                 }
                 merged += ref.path;
-                path = remove_dot_segments(merged);
+                path = core::remove_dot_segments(merged);
             }
             query = ref.query;
         }

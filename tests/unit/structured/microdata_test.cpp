@@ -196,4 +196,9 @@ TEST_CASE("urljoin follows RFC 3986 like Python's urljoin, fragment kept", "[uni
     // written rather than failing.
     CHECK(hp::urljoin(base, "g#frag") == "http://a/b/c/g#frag");
     CHECK(hp::urljoin(base, "mailto:a@example.com") == "mailto:a@example.com");
+    // A dot segment after an empty one leaves the empty one and a '/', as Python's urljoin
+    // (and RFC 3986 §5.2.4) do.
+    CHECK(hp::urljoin("http://x/", "/a//.") == "http://x/a//");
+    CHECK(hp::urljoin("http://x/", "/a//b/..") == "http://x/a//");
+    CHECK(hp::urljoin("http://x/", "/a//b") == "http://x/a//b");
 }

@@ -24,28 +24,17 @@ bool is_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+// `s` is not empty and every character of it is one `is_kind` accepts.
+bool all_of_kind(std::string_view s, bool (*is_kind)(char)) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), is_kind);
+}
+
 bool all_digits(std::string_view s) {
-    if (s.empty()) {
-        return false;
-    }
-    for (char c : s) {
-        if (!is_digit(c)) {
-            return false;
-        }
-    }
-    return true;
+    return all_of_kind(s, is_digit);
 }
 
 bool all_alpha(std::string_view s) {
-    if (s.empty()) {
-        return false;
-    }
-    for (char c : s) {
-        if (!is_alpha(c)) {
-            return false;
-        }
-    }
-    return true;
+    return all_of_kind(s, is_alpha);
 }
 
 // Small numbers only (date fields): at most 4 digits, checked by the callers.

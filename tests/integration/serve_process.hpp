@@ -1,7 +1,7 @@
 #pragma once
 // `harvest serve` for the bulk-service tests: the service as a child process in its own process
-// group, and one API request through curl (a real, independent HTTP client). Used by
-// test_serve.cpp and test_serve_tenants.cpp.
+// group, its config, and one API request through curl (a real, independent HTTP client). Used by
+// test_serve.cpp, test_serve_tenants.cpp, test_render_serve.cpp and test_proxies.cpp.
 
 #include "tests/integration/support.hpp"
 
@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,35 @@
 #include <vector>
 
 namespace harvest::test {
+
+// A service config, written by write_serve_config: the API on 127.0.0.1:`port`, its keys in
+// keys.txt and the jobs in jobs.db beside serve.yaml. Each text is YAML, every line ending in a
+// newline; the keys stand in the file in this order.
+struct serve_config {
+    int port = 0;
+    std::string keys = "key-alpha\n";  // keys.txt, one key a line
+    std::string top;                   // top-level keys before `profiles:`
+    std::string profiles;              // the entries of `profiles:`, indented two spaces
+    std::string after;                 // top-level keys after the profiles (templates, webhook)
+    std::string allow;                 // egress.allow's entries (egress denies private addresses)
+    std::optional<int> metrics_port;   // /metrics on 127.0.0.1 when given
+};
+
+// Writes `dir`/serve.yaml and `dir`/keys.txt from `config`; serve.yaml's first lines are
+// listen, api_keys_file and jobs_db, then `top` (tests name a line of it by number).
+inline void write_serve_config(const temp_dir& dir, const serve_config& config) {
+    write_file(dir / "keys.txt", config.keys);
+    std::string yaml = "listen: 127.0.0.1:" + std::to_string(config.port) +
+                       "\n"
+                       "api_keys_file: keys.txt\n"
+                       "jobs_db: jobs.db\n" +
+                       config.top + "profiles:\n" + config.profiles + config.after +
+                       "egress: {deny_private: true, allow: [" + config.allow + "]}\n";
+    if (config.metrics_port) {
+        yaml += "metrics: {listen: 127.0.0.1:" + std::to_string(*config.metrics_port) + "}\n";
+    }
+    write_file(dir / "serve.yaml", yaml);
+}
 
 // `harvest serve --config FILE`, started by the constructor (ready when it listens on `port`)
 // and killed with SIGKILL by the destructor. HARVEST_SERVE_BINARY runs the tests against another

@@ -631,19 +631,19 @@ TEST_CASE(
     const std::string allow = "\"127.0.0.1:" + std::to_string(f.nginx->port()) +
                               "\", \"127.0.0.1:" + std::to_string(a.port) +
                               "\", \"127.0.0.1:" + std::to_string(b.port) + "\"";
-    write_file(f.tmp / "keys.txt", "key-alpha\n");
-    write_file(f.tmp / "serve.yaml",
-               "listen: 127.0.0.1:" + std::to_string(port) +
-                   "\napi_keys_file: keys.txt\njobs_db: jobs.db\nprofiles:\n"
-                   "  catalog:\n"
-                   "    proxies_file: " +
-                   list.string() +
-                   "\n"
-                   "    rate_limit: {per_second: 0}\n"
-                   "    extract:\n"
-                   "      - {match: \"/api/products/\", type: json, fields: {id: /asin}}\n"
-                   "egress: {deny_private: true, allow: [" +
-                   allow + "]}\n");
+    serve_config settings;
+    settings.port = port;
+    settings.profiles =
+        "  catalog:\n"
+        "    proxies_file: " +
+        list.string() +
+        "\n"
+        "    rate_limit: {per_second: 0}\n"
+        "    extract:\n"
+        "      - {match: \"/api/products/\", type: json, "
+        "fields: {id: /asin}}\n";
+    settings.allow = allow;
+    write_serve_config(f.tmp, settings);
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", port);
 
     const std::vector<std::string> asins(f.asins.begin(), f.asins.end());

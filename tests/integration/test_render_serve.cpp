@@ -16,6 +16,18 @@ namespace {
 
 using namespace harvest::test;
 using namespace std::chrono_literals;
+
+// A profile's settings for the SPA pages: one attempt, `title` and `fields` read from the
+// rendered page, `title` required.
+std::string spa_profile(const std::string& fields) {
+    return "    http: {timeouts: {connect: 2s, total: 10s}}\n"
+           "    retry: {max_attempts: 1}\n"
+           "    extract:\n"
+           "      - type: html\n"
+           "        fields:\n"
+           "          title: {css: h1, text: true}\n" +
+           fields + "        required: [title]\n";
+}
 namespace json = boost::json;
 
 }  // namespace
@@ -58,27 +70,14 @@ TEST_CASE(
     const int port = free_port();
     const int metrics_port = free_port();
     const std::string base = "http://127.0.0.1:" + std::to_string(port);
-    write_file(tmp / "keys.txt", "key-alpha\n");
-    write_file(tmp / "serve.yaml", "listen: 127.0.0.1:" + std::to_string(port) +
-                                       "\n"
-                                       "api_keys_file: keys.txt\n"
-                                       "jobs_db: jobs.db\n"
-                                       "profiles:\n"
-                                       "  spa:\n"
-                                       "    http: {timeouts: {connect: 2s, total: 10s}}\n"
-                                       "    retry: {max_attempts: 1}\n"
-                                       "    extract:\n"
-                                       "      - type: html\n"
-                                       "        fields:\n"
-                                       "          title: {css: h1, text: true}\n"
-                                       "          sku: {css: .sku, text: true}\n"
-                                       "          other: {css: .other, text: true}\n"
-                                       "        required: [title]\n"
-                                       "egress: {deny_private: true, allow: [\"127.0.0.1:" +
-                                       std::to_string(nginx.port()) +
-                                       "\"]}\n"
-                                       "metrics: {listen: 127.0.0.1:" +
-                                       std::to_string(metrics_port) + "}\n");
+    serve_config settings;
+    settings.port = port;
+    settings.profiles = "  spa:\n" + spa_profile(
+                                         "          sku: {css: .sku, text: true}\n"
+                                         "          other: {css: .other, text: true}\n");
+    settings.allow = "\"127.0.0.1:" + std::to_string(nginx.port()) + "\"";
+    settings.metrics_port = metrics_port;
+    write_serve_config(tmp, settings);
     serve_process service(tmp / "serve.yaml", tmp / "serve.log", port);
 
     json::array urls;
@@ -199,29 +198,17 @@ TEST_CASE(
 
     const int port = free_port();
     const std::string base = "http://127.0.0.1:" + std::to_string(port);
-    const std::string extract =
-        "    http: {timeouts: {connect: 2s, total: 10s}}\n"
-        "    retry: {max_attempts: 1}\n"
-        "    extract:\n"
-        "      - type: html\n"
-        "        fields:\n"
-        "          title: {css: h1, text: true}\n"
-        "        required: [title]\n";
-    write_file(tmp / "keys.txt", "key-alpha\n");
+    const std::string extract = spa_profile("");
     // `slow`: one request a second to the site (a rendered page's API call included), so that a
     // job is still running when the service is stopped.
-    write_file(tmp / "serve.yaml", "listen: 127.0.0.1:" + std::to_string(port) +
-                                       "\n"
-                                       "api_keys_file: keys.txt\n"
-                                       "jobs_db: jobs.db\n"
-                                       "profiles:\n"
-                                       "  spa:\n" +
-                                       extract +
-                                       "  slow:\n"
-                                       "    rate_limit: {per_second: 1, burst: 1}\n" +
-                                       extract +
-                                       "egress: {deny_private: true, allow: [\"127.0.0.1:" +
-                                       std::to_string(nginx.port()) + "\"]}\n");
+    serve_config settings;
+    settings.port = port;
+    settings.profiles = "  spa:\n" + extract +
+                        "  slow:\n"
+                        "    rate_limit: {per_second: 1, burst: 1}\n" +
+                        extract;
+    settings.allow = "\"127.0.0.1:" + std::to_string(nginx.port()) + "\"";
+    write_serve_config(tmp, settings);
     serve_process service(tmp / "serve.yaml", tmp / "serve.log", port);
 
     const std::string wait = R"({"wait_for": ".done", "timeout": 10})";

@@ -162,38 +162,35 @@ struct service_fixture {
     void write_config(const std::string& allow, const std::string& templates,
                       const std::string& extra_profile = {},
                       const std::string& rate_limit = "{per_second: 0, burst: 1}") {
-        write_file(tmp / "keys.txt", "# test keys\nkey-alpha\nkey-beta\n");
         write_file(tmp / "webhook.secret", "whsec-test-0123456789\n");
-        write_file(tmp / "serve.yaml",
-                   "listen: 127.0.0.1:" + std::to_string(port) +
-                       "\n"
-                       "api_keys_file: keys.txt\n"
-                       "jobs_db: jobs.db\n"
-                       "max_items_per_job: 5000\n"
-                       "concurrency: 32\n"
-                       "submit_rate_limit: {per_second: 0.1, burst: 10}\n"
-                       "profiles:\n"
-                       "  catalog:\n"
-                       "    http: {timeouts: {connect: 2s, total: 10s}}\n"
-                       "    rate_limit: " +
-                       rate_limit +
-                       "\n"
-                       "    retry: {max_attempts: 4, backoff: {base: 20ms, max: 100ms}, budget: "
-                       "{ratio: 5}}\n"
-                       "    circuit_breaker: {window: 1000, min_calls: 1000, failure_rate: 1}\n"
-                       "    extract:\n"
-                       "      - {match: \"/api/products/\", type: json, fields: {id: /asin, "
-                       "price: /price}}\n"
-                       "      - {match: \"/(ok|fail-then-ok|delay)/\", type: json, fields: "
-                       "{id: /id}}\n" +
-                       extra_profile + "templates:\n" + templates +
-                       "webhook: {secret_file: webhook.secret, max_attempts: 5, backoff: "
-                       "{base: 50ms, max: 200ms}}\n"
-                       "egress: {deny_private: true, allow: [" +
-                       allow +
-                       "]}\n"
-                       "metrics: {listen: 127.0.0.1:" +
-                       std::to_string(metrics_port) + "}\n");
+        serve_config settings;
+        settings.port = port;
+        settings.keys = "# test keys\nkey-alpha\nkey-beta\n";
+        settings.top =
+            "max_items_per_job: 5000\n"
+            "concurrency: 32\n"
+            "submit_rate_limit: {per_second: 0.1, burst: 10}\n";
+        settings.profiles =
+            "  catalog:\n"
+            "    http: {timeouts: {connect: 2s, total: 10s}}\n"
+            "    rate_limit: " +
+            rate_limit +
+            "\n"
+            "    retry: {max_attempts: 4, backoff: {base: 20ms, max: 100ms}, budget: "
+            "{ratio: 5}}\n"
+            "    circuit_breaker: {window: 1000, min_calls: 1000, failure_rate: 1}\n"
+            "    extract:\n"
+            "      - {match: \"/api/products/\", type: json, fields: {id: /asin, "
+            "price: /price}}\n"
+            "      - {match: \"/(ok|fail-then-ok|delay)/\", type: json, fields: "
+            "{id: /id}}\n" +
+            extra_profile;
+        settings.after = "templates:\n" + templates +
+                         "webhook: {secret_file: webhook.secret, max_attempts: 5, backoff: "
+                         "{base: 50ms, max: 200ms}}\n";
+        settings.allow = allow;
+        settings.metrics_port = metrics_port;
+        write_serve_config(tmp, settings);
     }
 
     json::object job(const std::string& id, const std::string& key = "key-alpha") {

@@ -135,28 +135,25 @@ struct tenants_fixture {
     webhook_receiver receiver;
 
     void write_config(const std::string& top, const std::string& profile = {}) {
-        write_file(tmp / "keys.txt", "key-a\nkey-b\n");
         write_file(tmp / "webhook.secret", "whsec-tenants\n");
-        write_file(tmp / "serve.yaml",
-                   "listen: 127.0.0.1:" + std::to_string(port) +
-                       "\n"
-                       "api_keys_file: keys.txt\n"
-                       "jobs_db: jobs.db\n"
-                       "submit_rate_limit: {per_second: 100, burst: 100}\n" +
-                       top +
-                       "profiles:\n"
-                       "  p:\n"
-                       "    http: {timeouts: {connect: 2s, total: 10s}}\n"
-                       "    rate_limit: {per_second: 0, burst: 1}\n" +
-                       profile +
-                       "    extract:\n"
-                       "      - {match: \"/(ok|delay|503-retry-after)/\", type: json, fields: "
-                       "{id: /id}}\n"
-                       "webhook: {secret_file: webhook.secret, max_attempts: 3, backoff: "
-                       "{base: 50ms, max: 200ms}}\n"
-                       "egress: {deny_private: true, allow: [\"" +
-                       origin.host() + "\", \"127.0.0.1:" + std::to_string(receiver.port()) +
-                       "\"]}\n");
+        serve_config settings;
+        settings.port = port;
+        settings.keys = "key-a\nkey-b\n";
+        settings.top = "submit_rate_limit: {per_second: 100, burst: 100}\n" + top;
+        settings.profiles =
+            "  p:\n"
+            "    http: {timeouts: {connect: 2s, total: 10s}}\n"
+            "    rate_limit: {per_second: 0, burst: 1}\n" +
+            profile +
+            "    extract:\n"
+            "      - {match: \"/(ok|delay|503-retry-after)/\", type: json, "
+            "fields: {id: /id}}\n";
+        settings.after =
+            "webhook: {secret_file: webhook.secret, max_attempts: 3, backoff: "
+            "{base: 50ms, max: 200ms}}\n";
+        settings.allow =
+            "\"" + origin.host() + "\", \"127.0.0.1:" + std::to_string(receiver.port()) + "\"";
+        write_serve_config(tmp, settings);
     }
 
     std::string submit(const std::vector<std::string>& urls, const std::string& key = "key-a",

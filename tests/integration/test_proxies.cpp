@@ -707,11 +707,11 @@ TEST_CASE("proxies: login goes through the proxies and through its host's guard"
     chaos_origin origin(tmp / "origin");
     tinyproxy a(tmp / "a");
     REQUIRE(a.process->ready());
-    // Three sessions log in; the host's bucket lets one request through every 250 ms.
+    // Three sessions log in; the host's bucket lets one request through every 500 ms.
     const std::string yaml =
         "name: login\nseeds:\n  - url: " + origin.url("/shop/list/a/2") +
         "\nengine: {concurrency: 4, threads: 2, robots_txt: ignore}\n"
-        "rate_limit: {per_second: 4, burst: 1}\n"
+        "rate_limit: {per_second: 2, burst: 1}\n"
         "retry: {max_attempts: 1}\n"
         "sessions: {count: 3}\n"
         "proxies: [\"" +
@@ -736,7 +736,9 @@ TEST_CASE("proxies: login goes through the proxies and through its host's guard"
     CHECK(read_jsonl(tmp / "items.jsonl").size() == 2);
     // The proxy carried every login POST (tinyproxy logs the request line it forwarded).
     CHECK(a.requests_with("POST " + origin.url("/shop/login")) == 3);
-    // The origin saw them at the host's pace, not back to back: the guard's bucket.
+    // The origin saw them at the host's pace, not back to back: the guard's bucket. The proxy
+    // between them delays each by its own amount on a loaded machine (with 250 ms and a 0.2 s
+    // bound this test failed twice under load), so the bound leaves 200 ms of that.
     std::vector<double> times;
     for (const auto& line : read_jsonl(origin.log_path())) {
         const auto* path = line.if_contains("path");
@@ -746,8 +748,8 @@ TEST_CASE("proxies: login goes through the proxies and through its host's guard"
     }
     REQUIRE(times.size() == 3);
     std::sort(times.begin(), times.end());
-    CHECK(times[1] - times[0] >= 0.2);
-    CHECK(times[2] - times[1] >= 0.2);
+    CHECK(times[1] - times[0] >= 0.3);
+    CHECK(times[2] - times[1] >= 0.3);
 }
 
 TEST_CASE(

@@ -34,7 +34,9 @@ constexpr double arrival_jitter = 0.020;
 constexpr double neighbour_slowdown = 2.0;
 constexpr double paced_neighbour_slowdown = 1.25;
 #else
-constexpr double arrival_jitter = 0.010;
+// 15 ms, as the failure-mix and scenario tests grant: a loaded run (ctest -j2 beside a callgrind
+// benchmark) once used 13.6 ms of 10. A burst of 11 still shows, as 0.25 of a request.
+constexpr double arrival_jitter = 0.015;
 constexpr double neighbour_slowdown = 1.5;
 constexpr double paced_neighbour_slowdown = 1.10;
 #endif
@@ -166,7 +168,7 @@ TEST_CASE("a host's rate limit holds in every window of the origin's arrivals",
     // Every window [t_i, t_j] between two arrivals holds j - i + 1 of them. The bucket is
     // spent on Harvest's clock when a request is taken; the origin's kernel stamps it on
     // arrival, a moment later and not always by the same amount. So each window is granted
-    // `jitter` more time: half a request at 50/s, while one request too many is a full one.
+    // `jitter` more time: under a request at 50/s, while one request too many is a full one.
     constexpr double jitter = arrival_jitter;
     const double worst_excess = worst_window_excess(arrivals, rate, burst, jitter);
     INFO("worst window excess over 50*(T + " << jitter * 1000 << " ms) + 10: " << worst_excess

@@ -56,6 +56,21 @@ struct resume_fixture {
                        "state: {dir: state}\n");
     }
 
+    // Harvest is crawling, its signal handlers in place, once its first item is written. A
+    // fixed 800 ms raced a slow start under ASan: the SIGINT came first, met the default action,
+    // and the run died with no summary.
+    void wait_until_crawling() const {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (std::chrono::steady_clock::now() < until) {
+            std::error_code ec;
+            const auto size = fs::file_size(tmp / "out/items.jsonl", ec);
+            if (!ec && size > 0) {
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+
     std::vector<std::string> run_args(bool resume) const {
         std::vector<std::string> args{"run",          (tmp / "crawl.yaml").string(),
                                       "--progress",   "never",
@@ -159,7 +174,7 @@ TEST_CASE("SIGINT drains, exits 130, and --resume finishes the crawl exactly onc
     const fs::path log = f.tmp / "harvest.log";
     {
         background_harvest run(f.run_args(false), log);
-        std::this_thread::sleep_for(800ms);
+        f.wait_until_crawling();
         REQUIRE(run.running());
         run.signal(SIGINT);
         CHECK(run.wait(30s) == 130);
@@ -185,7 +200,7 @@ TEST_CASE("a second SIGINT exits at once and the journal still resumes exactly o
     const fs::path log = f.tmp / "harvest.log";
     {
         background_harvest run(f.run_args(false), log);
-        std::this_thread::sleep_for(800ms);
+        f.wait_until_crawling();
         REQUIRE(run.running());
         run.signal(SIGINT);
         std::this_thread::sleep_for(50ms);  // two separate signals, not one coalesced

@@ -202,7 +202,9 @@ TEST_CASE("the token bucket spaces the sends", "[unit][net][sender]") {
     // The first token is there at once, the next three 100 ms apart.
     CHECK(steady::now() - started >= 290ms);
     REQUIRE(seen.size() == 4);
-    CHECK(seen.arrivals[3] - seen.arrivals[0] >= 290ms);
+    // The origin stamps arrivals on its own thread, a moment late and not always by the same
+    // amount (14 ms once under TSan): the sender's own clock above is the exact check.
+    CHECK(seen.arrivals[3] - seen.arrivals[0] >= 250ms);
 }
 
 TEST_CASE("an open breaker stops sending; the delivery gives up circuit_open at its deadline",

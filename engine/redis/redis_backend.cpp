@@ -443,7 +443,14 @@ asio::awaitable<bool> redis_backend::load_seeds(std::shared_ptr<state> s) {
                              s->worker);
             }
         }
-        // A worker taking the seeding over mid-crawl still holds leases: keep them.
+        // A worker taking the seeding over mid-crawl goes on crawling what it holds: its
+        // completions, links and redirect claims go out between batches (a completion held back
+        // until the seeds are in would let its lease expire and the page be fetched again by
+        // another worker), and its leases are renewed.
+        const bool flushed = co_await flush(s);
+        if (!flushed) {
+            co_return false;
+        }
         const bool maintained = co_await maintain(s);
         if (!maintained) {
             co_return false;
@@ -571,10 +578,13 @@ asio::awaitable<bool> redis_backend::maintain(std::shared_ptr<state> s) {
             spdlog::warn("redis frontier: {} expired leases handed out again", *requeued);
         }
     }
-    if (now - s->last_renew >= s->options.frontier.lease / 3 && !s->leases.empty()) {
+    if (now - s->last_renew >= s->options.frontier.lease / 3 &&
+        (!s->leases.empty() || !s->completions.empty())) {
         s->last_renew = now;
-        std::vector<std::string> held;
-        held.reserve(s->leases.size());
+        // Completions not sent yet (Redis away, or slow) are leases in Redis still: renewed too,
+        // or they would expire and be fetched again elsewhere.
+        std::vector<std::string> held(s->completions);
+        held.reserve(s->leases.size() + s->completions.size());
         for (const auto& [print, id] : s->leases) {
             held.push_back(id);
         }

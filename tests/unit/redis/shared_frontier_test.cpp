@@ -449,6 +449,72 @@ TEST_CASE("redis_backend shares a breaker closing as well as its opening", "[uni
         io, [] { return false; }, 200ms);
 }
 
+// A worker that takes over the seeding of a crawl (its seeding worker died) is mid-crawl: what
+// it completes while it loads the seeds must reach Redis then, not once all the seeds are in. A
+// completion held back for the whole seeding let its lease expire and the page be fetched again
+// by another worker (399 pages twice in a CI run of the distributed seed-kill test).
+TEST_CASE("redis_backend taking over the seeding sends its completions as it loads",
+          "[unit][redis]") {
+    harvest::test::redis_server server;
+    asio::io_context io;
+    auto observer = make_worker(io, server, 400ms);
+    // A seeding worker that died: its claim is live for 400 ms, and nothing is seeded.
+    REQUIRE(value_of(sync(io, observer.frontier->claim_seeding("dead"))));
+
+    constexpr int seeds = 100000;  // enough for the loading to take many round trips
+    std::vector<harvest::crawl::seed_spec> specs(seeds);
+    for (int i = 0; i < seeds; ++i) {
+        specs[i].url = "http://seed:80/p/" + std::to_string(i);
+    }
+    harvest::redis::backend_options options;
+    options.name = "catalog";
+    options.obey_robots_txt = false;
+    options.frontier.backend = harvest::redis::frontier_options::kind::redis;
+    options.frontier.url = server.url();
+    options.frontier.worker = "worker-a";
+    auto backend = std::make_shared<harvest::redis::redis_backend>(
+        options, harvest::crawl::seed_stream(std::move(specs)));
+    auto strand = asio::make_strand(io);
+    std::vector<harvest::crawl::crawl_request> delivered;
+    harvest::crawl::shared_backend::local_view local{
+        [] { return std::size_t{0}; },
+        [&delivered](std::vector<harvest::crawl::crawl_request> requests) {
+            for (auto& r : requests) {
+                delivered.push_back(std::move(r));
+            }
+        }};
+    backend->start(strand, local);
+    auto seeded = [&] { return value_of(sync(io, observer.frontier->seeded())); };
+
+    // It joins the crawl (the dead worker's claim is live), finds a link and leases it.
+    harvest::crawl::crawl_request link;
+    link.http.url = "http://shop:80/product/1";
+    asio::post(strand, [&] { backend->admit(link); });
+    REQUIRE(drive_until(io, [&] { return !delivered.empty(); }));
+    REQUIRE(delivered.front().http.url == link.http.url);
+    REQUIRE_FALSE(seeded());
+
+    // The dead worker's claim expires: this worker loads the seeds again. Its fetch of the link
+    // completes in the middle of that.
+    REQUIRE(
+        drive_until(io, [&] { return value_of(sync(io, observer.frontier->counts())).seen > 1; }));
+    REQUIRE_FALSE(seeded());
+    asio::post(strand, [&] { backend->complete(delivered.front()); });
+    REQUIRE(drive_until(
+        io, [&] { return value_of(sync(io, observer.frontier->counts())).in_flight == 0; }, 60s));
+    CHECK_FALSE(seeded());  // completed while the seeds were still loading
+    CHECK(drive_until(
+        io, [&] { return backend->seeded_here(); }, 60s));
+    CHECK(value_of(sync(io, observer.frontier->counts())).seen == seeds + 1);
+    CHECK(std::count_if(delivered.begin(), delivered.end(),
+                        [&](const auto& r) { return r.http.url == link.http.url; }) == 1);
+    CHECK_FALSE(backend->failed());
+
+    asio::post(strand, [&] { backend->close(); });
+    drive_until(
+        io, [] { return false; }, 200ms);
+}
+
 TEST_CASE("shared_frontier: a Redis restart (AOF on) is ridden out, the command sent again",
           "[unit][redis]") {
     harvest::test::redis_server server(harvest::test::redis_server_options::persistent());

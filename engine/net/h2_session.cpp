@@ -252,14 +252,13 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
                 stream->done = true;
                 stream->result.ec = fetch_error::timeout;
                 if (!self->dead_) {
-                    // Still queued for a stream (the server's MAX_CONCURRENT_STREAMS were
-                    // taken): nghttp2 drops the queued request and will not say so until a
-                    // stream frees up, maybe much later. Forgotten now, not then.
-                    const bool opened = nghttp2_session_find_stream(self->ng_, id) != nullptr;
+                    // Forgotten now, not when nghttp2 closes the stream: a request still queued
+                    // for a stream (the server's MAX_CONCURRENT_STREAMS were taken) is dropped
+                    // without a word until a stream frees up, maybe much later, and an open
+                    // stream is closed only once the RST_STREAM is written. What nghttp2 says
+                    // of the id afterwards finds no state and is ignored.
                     nghttp2_submit_rst_stream(self->ng_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-                    if (!opened) {
-                        self->forget(id);
-                    }
+                    self->forget(id);
                     self->signal_write();
                 }
                 break;
@@ -382,7 +381,7 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
     }
 
     // The state of a stream still tracked, or null. Looked up by id rather than kept as
-    // nghttp2's stream user data: a request that timed out while queued for a stream is
+    // nghttp2's stream user data: a request that timed out (queued for a stream, or open) is
     // forgotten at once (see run_stream), and nghttp2 may still call back about its id later.
     stream_state* stream_of(int32_t id) const {
         auto it = streams_.find(id);

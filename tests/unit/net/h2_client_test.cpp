@@ -516,3 +516,35 @@ TEST_CASE("h2c: requests that time out while queued for a stream are released at
     CHECK(client.stats()->h2_streams.load() == 0);
     CHECK(origin.connections() == 1);
 }
+
+TEST_CASE("h2c: a request that times out on an open stream has left the session when it returns",
+          "[unit][h2]") {
+    // The stream is open (its HEADERS went out) and the server never answers. The request
+    // returns at its timeout with the stream forgotten, not once the RST_STREAM is written.
+    test_origin origin([](peer& p) {
+        h2_peer s(p);
+        s.drain();
+    });
+    boost::asio::io_context ioc;
+    http_client client(ioc.get_executor(), {});
+    auto options = h2_options();
+    options->timeouts.response_headers = 200ms;
+    http_request request;
+    request.url = origin.url("/never");
+    std::optional<boost::system::result<harvest::net::http_response>> out;
+    std::int64_t streams_at_return = -1;
+    boost::asio::co_spawn(
+        ioc, client.fetch(std::move(request), options, std::chrono::steady_clock::now() + 10s),
+        [&](std::exception_ptr e, auto r) {
+            REQUIRE_FALSE(e);
+            out = std::move(r);
+            streams_at_return = client.stats()->h2_streams.load();
+            client.close_idle();
+        });
+    ioc.run_for(10s);
+    REQUIRE(out.has_value());
+    REQUIRE_FALSE(out->has_value());
+    CHECK(out->error() == fetch_error::timeout);
+    CHECK(streams_at_return == 0);
+    CHECK(client.stats()->h2_streams.load() == 0);
+}

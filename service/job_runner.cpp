@@ -983,7 +983,8 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                                  std::string(response.header("Content-Type")),
                                  std::move(response.body),
                                  std::move(gate),
-                                 nullptr};  // no cookie jar: each page starts with no cookie
+                                 nullptr,  // no cookie jar: each page starts with no cookie
+                                 self->client.user_agent_for(net::http_request{}, *host->http)};
         crawl::render_options how = *item->render;
         crawl::render_outcome rendered = co_await self->renderer->render(std::move(page), how);
         if (rendered.failure) {

@@ -43,17 +43,26 @@ void count(metrics::counter* cell) {
     }
 }
 
-// What a request sends for header `name` (lower-case): its own headers, then http.headers,
-// then the client's User-Agent; "" when none. For the cache's Vary check.
-std::string request_header_value(const crawl_context& self, const net::http_request& request,
+// What a request sends for header `name`: its own headers, then (User-Agent) its session's,
+// then http.headers, then the client's User-Agent; "" when none. For the cache's Vary check,
+// and the User-Agent a rendered page's tab takes on.
+std::string request_header_value(const crawl_context& self, const crawl_request& request,
                                  const http_options& http, std::string_view name) {
-    if (auto own = find_header(request.headers, name)) {
+    if (auto own = find_header(request.http.headers, name)) {
         return *own;
+    }
+    const bool user_agent = core::iequals(name, "user-agent");
+    if (user_agent) {
+        identity scratch;
+        if (const identity& who = self.identities.of(request.session, scratch);
+            !who.user_agent.empty()) {
+            return who.user_agent;
+        }
     }
     if (auto configured = find_header(http.headers, name)) {
         return *configured;
     }
-    if (core::iequals(name, "user-agent")) {
+    if (user_agent) {
         return self.options.engine.user_agent.empty() ? default_user_agent()
                                                       : self.options.engine.user_agent;
     }
@@ -129,7 +138,7 @@ asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
 
     const bool cacheable = self->cache && request.http.method == "GET" && request.fingerprint != 0;
     const auto sent_header = [&request, &host, &self](std::string_view name) {
-        return request_header_value(*self, request.http, *host.http, name);
+        return request_header_value(*self, request, *host.http, name);
     };
     std::optional<cache_entry> cached;
     if (cacheable) {
@@ -237,13 +246,15 @@ asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
                     bool failed_before = false;  // each sub-request is a request of its own
                     self->record_outcome(*guarded, permit, answered, failed_before, clock::now());
                 });
-            // The session's cookies go into the browser for the page and come back.
+            // The session's cookies go into the browser for the page and come back; the tab
+            // speaks with the User-Agent the page was fetched with.
             render_input page{page_url,
                               result->status,
                               std::string(result->header("Content-Type")),
                               std::move(result->body),
                               std::move(gate),
-                              host.http->cookies ? done.jar : nullptr};
+                              host.http->cookies ? done.jar : nullptr,
+                              sent_header("user-agent")};
             render_options how = *render;
             render_outcome rendered = co_await self->renderer->render(std::move(page), how);
             if (rendered.failure) {

@@ -51,6 +51,9 @@ struct render_input {
     // cookies are the browser's while the page renders (document.cookie, the page's own
     // requests); what the page adds, changes or deletes comes back to it once the page is done.
     std::shared_ptr<core::cookie_jar> cookies;
+    // The User-Agent the page was fetched with (its session's, or the crawl's): the tab's
+    // navigator.userAgent and the User-Agent of the page's own requests. Empty: the browser's.
+    std::string user_agent;
 };
 
 struct render_outcome {

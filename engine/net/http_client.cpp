@@ -631,6 +631,18 @@ std::shared_ptr<const client_stats> http_client::stats() const noexcept {
     return impl_->stats;
 }
 
+std::string http_client::user_agent_for(const http_request& request,
+                                        const http_options& options) const {
+    for (const auto* headers : {&request.headers, &options.headers}) {
+        for (const auto& header : *headers) {
+            if (iequals(header.first, "User-Agent") && is_sendable(header)) {
+                return header.second;
+            }
+        }
+    }
+    return impl_->options.user_agent;
+}
+
 void http_client::close_idle() {
     std::unordered_map<std::string, std::vector<std::unique_ptr<detail::connection>>> idle;
     {

@@ -108,6 +108,11 @@ class http_client {
         std::chrono::steady_clock::time_point deadline,
         std::shared_ptr<const core::proxy_url> proxy, std::shared_ptr<core::cookie_jar> jar);
 
+    // The User-Agent fetch() sends for `request` with `options`: the request's own, else
+    // `options`' headers', else the client's ("" when none).
+    [[nodiscard]] std::string user_agent_for(const http_request& request,
+                                             const http_options& options) const;
+
     // Closes idle pooled connections and refuses nothing: in-flight fetches finish normally.
     void close_idle();
 

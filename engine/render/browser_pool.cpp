@@ -1215,6 +1215,19 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         co_return call_status::ok;
     }
 
+    // The tab takes on the User-Agent the page was fetched with, for navigator.userAgent and
+    // every request of the page. Set for each page (the tab served another session before);
+    // an empty one puts the browser's own back.
+    static asio::awaitable<call_status> speak_as(std::shared_ptr<impl> self, browser* b,
+                                                 std::shared_ptr<tab> t,
+                                                 clock::time_point deadline) {
+        json::object params;
+        params["userAgent"] = t->page.user_agent;
+        auto set = co_await call(self, b, "Emulation.setUserAgentOverride", std::move(params),
+                                 t->session_id, deadline);
+        co_return set.status;
+    }
+
     static asio::awaitable<page_result> drive(std::shared_ptr<impl> self, browser* b,
                                               std::shared_ptr<tab> t, const render_options& options,
                                               clock::time_point deadline, std::string& html) {
@@ -1222,6 +1235,11 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         if (const auto seeded = co_await seed_cookies(self, b, t, deadline);
             seeded != call_status::ok) {
             co_return seeded == call_status::timed_out ? page_result::timeout
+                                                       : page_result::crashed;
+        }
+        if (const auto spoken = co_await speak_as(self, b, t, deadline);
+            spoken != call_status::ok) {
+            co_return spoken == call_status::timed_out ? page_result::timeout
                                                        : page_result::crashed;
         }
         json::object navigate;

@@ -1,4 +1,5 @@
 #include "test_origin.hpp"
+#include "run_to_end.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -281,24 +282,8 @@ handler serve_each(std::function<std::string(const received_request&)> route) {
 boost::system::result<net::http_response> run_fetch(
     net::http_client& client, boost::asio::io_context& ioc, net::http_request request,
     std::shared_ptr<const crawl::http_options> options, std::chrono::milliseconds total) {
-    std::optional<boost::system::result<net::http_response>> out;
-    std::exception_ptr failure;
-    asio::co_spawn(ioc,
-                   client.fetch(std::move(request), std::move(options),
-                                std::chrono::steady_clock::now() + total),
-                   [&](std::exception_ptr e, boost::system::result<net::http_response> r) {
-                       failure = e;
-                       out = std::move(r);
-                   });
-    ioc.restart();
-    ioc.run();
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-    if (!out) {
-        throw std::runtime_error("fetch did not complete");
-    }
-    return std::move(*out);
+    return run_to_end(ioc, client.fetch(std::move(request), std::move(options),
+                                        std::chrono::steady_clock::now() + total));
 }
 
 namespace {

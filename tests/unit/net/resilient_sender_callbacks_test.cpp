@@ -5,6 +5,7 @@
 
 #include "engine/crawl/options.hpp"
 #include "engine/net/resilient_sender.hpp"
+#include "tests/support/run_to_end.hpp"
 #include "tests/support/test_origin.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -53,20 +54,7 @@ http_request keyed_post(std::string url) {
 
 send_result run_send(resilient_sender& sender, boost::asio::io_context& ioc, http_request request,
                      send_hooks hooks = {}) {
-    std::optional<send_result> out;
-    std::exception_ptr failure;
-    boost::asio::co_spawn(ioc, sender.send(std::move(request), std::move(hooks)),
-                          [&](std::exception_ptr e, send_result r) {
-                              failure = e;
-                              out = std::move(r);
-                          });
-    ioc.restart();
-    ioc.run();
-    if (failure) {
-        std::rethrow_exception(failure);
-    }
-    REQUIRE(out);
-    return std::move(*out);
+    return harvest::test::run_to_end(ioc, sender.send(std::move(request), std::move(hooks)));
 }
 
 }  // namespace

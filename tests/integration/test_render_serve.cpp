@@ -51,19 +51,21 @@ TEST_CASE(
                    "{\"title\": \"Rendered product " + id + "\", \"sku\": \"R-" + id + "\"}");
         // The product from the page's own host; then a try at the other listener, whose
         // outcome the page writes down too.
-        write_file(site / "spa" / (id + ".html"),
-                   "<!DOCTYPE html><html><body><div id=\"app\">Loading</div><script>\n"
-                   "fetch('/spa/api/" +
-                       id +
-                       ".json').then(r => r.json()).then(p => {\n"
-                       "  const other = () => fetch('http://127.0.0.1:" +
-                       std::to_string(other.port()) +
-                       "/secret.json').then(() => 'reached', () => 'refused');\n"
-                       "  other().then(o => { document.getElementById('app').innerHTML =\n"
-                       "    '<h1>' + p.title + '</h1><b class=\"sku\">' + p.sku + '</b>' +\n"
-                       "    '<i class=\"other\">' + o + '</i><p class=\"done\"></p>'; });\n"
-                       "});\n"
-                       "</script></body></html>");
+        write_file(
+            site / "spa" / (id + ".html"),
+            "<!DOCTYPE html><html><body><div id=\"app\">Loading</div><script>\n"
+            "fetch('/spa/api/" +
+                id +
+                ".json').then(r => r.json()).then(p => {\n"
+                "  const other = () => fetch('http://127.0.0.1:" +
+                std::to_string(other.port()) +
+                "/secret.json').then(() => 'reached', () => 'refused');\n"
+                "  other().then(o => { document.getElementById('app').innerHTML =\n"
+                "    '<h1>' + p.title + '</h1><b class=\"sku\">' + p.sku + '</b>' +\n"
+                "    '<i class=\"other\">' + o + '</i><u class=\"ua\">' + navigator.userAgent +\n"
+                "    '</u><p class=\"done\"></p>'; });\n"
+                "});\n"
+                "</script></body></html>");
     }
     nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
 
@@ -74,7 +76,8 @@ TEST_CASE(
     settings.port = port;
     settings.profiles = "  spa:\n" + spa_profile(
                                          "          sku: {css: .sku, text: true}\n"
-                                         "          other: {css: .other, text: true}\n");
+                                         "          other: {css: .other, text: true}\n"
+                                         "          ua: {css: .ua, text: true}\n");
     settings.allow = "\"127.0.0.1:" + std::to_string(nginx.port()) + "\"";
     settings.metrics_port = metrics_port;
     write_serve_config(tmp, settings);
@@ -160,6 +163,8 @@ TEST_CASE(
             CHECK(data.at("sku").as_string() == "R-" + n);
             // The page's script was refused in the browser, never sent.
             CHECK(data.at("other").as_string() == "refused");
+            // The tab speaks as the service fetched the page, not as HeadlessChrome.
+            CHECK(std::string_view(data.at("ua").as_string()).starts_with("harvest/"));
         }
         CHECK(other.access_entries().empty());
         const auto metrics =

@@ -137,6 +137,25 @@ std::string origin_of(std::string_view url) {
     return scheme + "://" + lower(std::string(parsed->host_address())) + ":" + std::to_string(port);
 }
 
+// The web origin of an http(s) URL as the browser writes it (RFC 6454: the port only when it
+// is not the scheme's default); empty for anything else.
+std::string web_origin_of(std::string_view url) {
+    const auto parsed = boost::urls::parse_uri(url);
+    if (!parsed) {
+        return {};
+    }
+    const std::string scheme = lower(std::string(parsed->scheme()));
+    if (scheme != "http" && scheme != "https") {
+        return {};
+    }
+    std::string origin = scheme + "://" + lower(std::string(parsed->encoded_host_and_port()));
+    const std::string_view default_port = scheme == "https" ? ":443" : ":80";
+    if (origin.ends_with(default_port)) {
+        origin.resize(origin.size() - default_port.size());
+    }
+    return origin;
+}
+
 // http(s)://host[:port]/favicon.ico, the icon browsers ask for on their own.
 bool is_favicon(std::string_view url) {
     const auto scheme = url.find("://");
@@ -1228,10 +1247,37 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         co_return set.status;
     }
 
+    // What the page before this one (another session's, maybe) stored for the page's origin in
+    // this tab — localStorage, sessionStorage, IndexedDB, caches, service workers — is removed
+    // before it opens. Cookies are the session's (seed_cookies, after this).
+    static asio::awaitable<call_status> clear_storage(std::shared_ptr<impl> self, browser* b,
+                                                      std::shared_ptr<tab> t,
+                                                      clock::time_point deadline) {
+        const std::string origin = web_origin_of(t->page.url);
+        if (origin.empty()) {
+            co_return call_status::ok;
+        }
+        json::object stored;
+        stored["origin"] = origin;
+        stored["storageTypes"] = "all";
+        auto cleared = co_await call(self, b, "Storage.clearDataForOrigin", std::move(stored),
+                                     t->session_id, deadline);
+        if (cleared.status != call_status::ok) {
+            spdlog::warn("render: the tab's storage for {} could not be emptied: {}", origin,
+                         cleared.error);
+        }
+        co_return cleared.status;
+    }
+
     static asio::awaitable<page_result> drive(std::shared_ptr<impl> self, browser* b,
                                               std::shared_ptr<tab> t, const render_options& options,
                                               clock::time_point deadline, std::string& html) {
         const auto generation = b->generation;
+        if (const auto cleared = co_await clear_storage(self, b, t, deadline);
+            cleared != call_status::ok) {
+            co_return cleared == call_status::timed_out ? page_result::timeout
+                                                        : page_result::crashed;
+        }
         if (const auto seeded = co_await seed_cookies(self, b, t, deadline);
             seeded != call_status::ok) {
             co_return seeded == call_status::timed_out ? page_result::timeout

@@ -8,6 +8,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -430,4 +431,90 @@ TEST_CASE("a page has its own jar's cookies in the browser, and what it sets com
     CHECK(jar_a->cookie_header(at, now()) == "x=a; secret=a; mine=a");
     CHECK(jar_b->cookie_header(at, now()) == "x=b; secret=b; mine=b");
     CHECK(origin.accepted() == 0);
+}
+
+namespace {
+
+// A page that shows in p#found what localStorage and sessionStorage held for `who` when it
+// opened ("none" for nothing), then stores its own `tag` in both.
+std::string storage_page(const std::string& tag) {
+    return "<html><body><script>\n"
+           "const found = (localStorage.getItem('who') ?? 'none') + ',' +\n"
+           "  (sessionStorage.getItem('who') ?? 'none');\n"
+           "localStorage.setItem('who', '" +
+           tag + "'); sessionStorage.setItem('who', '" + tag +
+           "');\n"
+           "const p = document.createElement('p'); p.id = 'found';\n"
+           "p.textContent = '[' + found + ']'; document.body.appendChild(p);\n"
+           "</script></body></html>";
+}
+
+std::string found_text(const render_outcome& outcome) {
+    const auto start = outcome.html.find("<p id=\"found\">");
+    REQUIRE(start != std::string::npos);
+    const auto from = start + std::string_view("<p id=\"found\">").size();
+    return outcome.html.substr(from, outcome.html.find("</p>", from) - from);
+}
+
+}  // namespace
+
+TEST_CASE("a page sees nothing the page before it stored in its tab", "[unit][render]") {
+    // One tab, the same origin twice: the second page (another session's, or none) must not
+    // read what the first one put in localStorage or sessionStorage.
+    asio::io_context io;
+    auto options = pool_options();
+    options.tabs_per_browser = 1;
+    browser_pool pool(io.get_executor(), options);
+    listener origin;
+    std::vector<std::string> found;
+    for (const std::string tag : {"first", "second", "third"}) {
+        auto in = page(origin.url("/s/" + tag + ".html"), storage_page(tag));
+        const auto outcome = render_one(io, pool, std::move(in), selector("#found"));
+        REQUIRE(!outcome.failure.has_value());
+        found.push_back(found_text(outcome));
+    }
+    CHECK(found == std::vector<std::string>{"[none,none]", "[none,none]", "[none,none]"});
+    CHECK(origin.accepted() == 0);
+}
+
+TEST_CASE("emptying one tab's storage leaves a page in another tab its own", "[unit][render]") {
+    // Two tabs on one origin: the first page stores, waits, then reads its value back; the
+    // second page opens in the other tab meanwhile, and its tab is emptied before it opens.
+    asio::io_context io;
+    auto options = pool_options();
+    options.tabs_per_browser = 2;
+    browser_pool pool(io.get_executor(), options);
+    listener origin;
+    const std::string keeper =
+        "<html><body><script>\n"
+        "localStorage.setItem('mine', 'kept'); sessionStorage.setItem('mine', 'kept');\n"
+        "setTimeout(() => { const p = document.createElement('p'); p.id = 'found';\n"
+        "  p.textContent = '[' + localStorage.getItem('mine') + ',' +\n"
+        "    sessionStorage.getItem('mine') + ']'; document.body.appendChild(p); }, 1500);\n"
+        "</script></body></html>";
+    // The browser started first, so that the second page comes while the first one waits.
+    REQUIRE(!render_one(io, pool, page(origin.url("/warm.html"), storage_page("warm")),
+                        selector("#found"))
+                 .failure.has_value());
+    std::vector<std::optional<render_outcome>> outcomes(2);
+    asio::co_spawn(io, pool.render(page(origin.url("/keeper.html"), keeper), selector("#found")),
+                   [&outcomes](const std::exception_ptr& error, render_outcome outcome) {
+                       REQUIRE(!error);
+                       outcomes[0] = std::move(outcome);
+                   });
+    asio::steady_timer later(io, 500ms);
+    later.async_wait([&](boost::system::error_code) {
+        asio::co_spawn(
+            io,
+            pool.render(page(origin.url("/other.html"), storage_page("other")), selector("#found")),
+            [&outcomes](const std::exception_ptr& error, render_outcome outcome) {
+                REQUIRE(!error);
+                outcomes[1] = std::move(outcome);
+            });
+    });
+    run_until(io, outcomes, 60s);
+    REQUIRE(!outcomes[0]->failure.has_value());
+    REQUIRE(!outcomes[1]->failure.has_value());
+    CHECK(found_text(*outcomes[0]) == "[kept,kept]");
+    CHECK(found_text(*outcomes[1]) == "[none,none]");  // another tab's is not this one's
 }

@@ -13,12 +13,16 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -149,8 +153,56 @@ fs::path harvest_binary() {
     return fs::path(HARVEST_BINARY);
 }
 
+namespace {
+
+// Whether a listener could bind 127.0.0.1:`port` now.
+bool bindable(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fail_errno("socket");
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+// The first port of the kernel's ephemeral range (bind to port 0, outgoing connections).
+int ephemeral_low() {
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    int low = 0;
+    return range >> low && low > 0 ? low : 32768;
+}
+
+}  // namespace
+
+// Below the kernel's ephemeral range, so that between this call and the listener's bind no
+// bind(0) and no outgoing connection of any process is handed the port (an nginx started in
+// between once took the port a test had picked for harvest serve, and the test's requests went
+// to nginx). Never the same port twice in one process; another test process picks at random in
+// the same range, so a clash needs the same pick within the same seconds.
 int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    constexpr int first = 20000;
+    const int last = ephemeral_low() - 1;
+    static std::mutex mutex;
+    static std::set<int> given;
+    static std::mt19937 pick(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+    std::lock_guard lock(mutex);
+    if (last - first >= 1000) {
+        std::uniform_int_distribution<int> ports(first, last);
+        for (int tries = 0; tries < 1000; ++tries) {
+            const int port = ports(pick);
+            if (!given.contains(port) && bindable(port)) {
+                given.insert(port);
+                return port;
+            }
+        }
+    }
+    // A machine whose ephemeral range starts low: the kernel's choice.
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         fail_errno("socket");
     }

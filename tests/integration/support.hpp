@@ -24,8 +24,9 @@ namespace fs = std::filesystem;
 fs::path source_dir();
 fs::path harvest_binary();
 
-// A loopback TCP port that was free a moment ago (bind 127.0.0.1:0, read it back, close).
-// Another process may take it before the caller binds: nginx_server retries with a new one.
+// A loopback TCP port that was free a moment ago, below the kernel's ephemeral range and never
+// handed out twice by this process (support.cpp). Another test process may still take it before
+// the caller binds: nginx_server retries with a new one.
 int free_port();
 
 // True when something accepts TCP connections on 127.0.0.1:port.

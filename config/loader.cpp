@@ -272,6 +272,14 @@ crawl_config detail::read_profile(const node& n, const std::string& source_name,
     return config;
 }
 
+crawl::render_pool_options detail::read_render_pool(const node& n, const std::string& source_name,
+                                                    const std::string& base_dir) {
+    const reader r(source_name, base_dir);
+    crawl::render_pool_options pool;
+    reading::read_render_pool(r, n, pool);
+    return pool;
+}
+
 crawl_config parse_config(std::string_view yaml_text, const std::string& source_name,
                           const std::string& base_dir,
                           const std::vector<std::string>& set_overrides) {

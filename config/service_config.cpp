@@ -231,7 +231,7 @@ service_config build(const service_reader& r, const node& root) {
     r.keys(root, "",
            {"listen", "api_keys_file", "jobs_db", "max_items_per_job", "max_body",
             "submit_rate_limit", "concurrency", "quotas", "max_item_bytes", "jobs_ttl", "profiles",
-            "templates", "webhook", "egress", "listener", "metrics"});
+            "templates", "webhook", "egress", "listener", "metrics", "render"});
     service_config config;
     config.source_path = r.source_name();
     if (const auto* v = r.get(root, "listen")) {
@@ -336,6 +336,9 @@ service_config build(const service_reader& r, const node& root) {
     }
     if (const auto* v = r.get(root, "listener")) {
         read_listener(r, *v, config.listener);
+    }
+    if (const auto* v = r.get(root, "render")) {
+        config.render = detail::read_render_pool(*v, r.source_name(), r.base_dir());
     }
     if (const auto* v = r.get(root, "metrics")) {
         r.keys(*v, "metrics", {"listen"});

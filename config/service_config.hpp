@@ -74,6 +74,8 @@ struct service_config {
     egress_settings egress;
     listener_settings listener;
     std::string metrics_listen;  // empty = no separate /metrics listener
+    // `render:`: the browser pool of the jobs that render (the crawl config's `render:` keys).
+    crawl::render_pool_options render;
 };
 
 service_config load_service_config(const std::string& path);
@@ -86,6 +88,9 @@ struct node;
 // hosts, follow, extract) from `n`, with the crawl loader's checks and messages. loader.cpp.
 crawl_config read_profile(const node& n, const std::string& source_name,
                           const std::string& base_dir);
+// Reads a `render:` browser pool (the crawl config's top-level keys) from `n`. loader.cpp.
+crawl::render_pool_options read_render_pool(const node& n, const std::string& source_name,
+                                            const std::string& base_dir);
 // A config file's text and the folder its relative paths resolve against; throws config_error
 // when it cannot be read. loader.cpp.
 struct config_file {

@@ -66,8 +66,8 @@ int run_service(const config::service_config& config) {
 
     // Jobs with `render`: one pool of headless Chromium (started on the first such page), whose
     // pages' requests the egress guard checks too, in the browser.
-    auto browsers = std::make_shared<render::browser_pool>(
-        io.get_executor(), crawl::render_pool_options{}, &engine_metrics);
+    auto browsers =
+        std::make_shared<render::browser_pool>(io.get_executor(), config.render, &engine_metrics);
     browsers->set_endpoint_filter([&guard](const asio::ip::address& address, unsigned short port) {
         return guard.allowed(address, port);
     });

@@ -337,3 +337,53 @@ TEST_CASE(
     }
     CHECK(service.kill(SIGTERM) == 0);
 }
+
+TEST_CASE("serve: the service config's render: is the browser pool its jobs render in",
+          "[integration][render][render-serve]") {
+    // render.chromium names a browser that is not there: a job that renders fails its items as
+    // render_crash (after render.max_attempts, here 1), which it would not with the default
+    // pool on a machine with Chromium; a job that does not render is untouched.
+    temp_dir tmp("harvest-render-serve-pool");
+    const fs::path site = tmp / "site";
+    fs::create_directories(site);
+    write_file(site / "page.html", "<!DOCTYPE html><html><body><h1>Plain</h1></body></html>");
+    nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
+    const int port = free_port();
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    serve_config settings;
+    settings.port = port;
+    settings.top = "render: {chromium: " + (tmp / "no-chromium").string() +
+                   ", max_attempts: 1, start_timeout: 5s}\n";
+    settings.profiles = "  spa:\n" + spa_profile("");
+    settings.allow = "\"127.0.0.1:" + std::to_string(nginx.port()) + "\"";
+    write_serve_config(tmp, settings);
+    serve_process service(tmp / "serve.yaml", tmp / "serve.log", port);
+
+    auto run_job = [&](const std::string& render) {
+        const std::string body = R"({"profile": "spa", "urls": [")" + nginx.base_url() +
+                                 R"(/page.html"])" + render + "}";
+        const auto submitted = curl(tmp, "POST", base + "/v1/jobs", "key-alpha", body);
+        INFO(submitted.body);
+        REQUIRE(submitted.status == 202);
+        const std::string id(json::parse(submitted.body).at("job_id").as_string());
+        for (int i = 0; i < 300; ++i) {  // 30 s at most
+            const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id, "key-alpha");
+            REQUIRE(answer.status == 200);
+            if (json::parse(answer.body).at("status").as_string() == "done") {
+                break;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        const auto results = curl(tmp, "GET", base + "/v1/jobs/" + id + "/results", "key-alpha");
+        REQUIRE(results.status == 200);
+        return json::parse(results.body).as_object();
+    };
+    const auto rendered = run_job(R"(, "render": true)");
+    INFO(json::serialize(rendered) << "\n" << read_file(tmp / "serve.log"));
+    CHECK(rendered.at("status").as_string() == "failed");
+    CHECK(rendered.at("error").as_string() == "render_crash");
+    const auto plain = run_job("");
+    INFO(json::serialize(plain));
+    CHECK(plain.at("status").as_string() == "ok");
+    CHECK(plain.at("data").at("title").as_string() == "Plain");
+}

@@ -398,3 +398,43 @@ TEST_CASE(
         CHECK_THAT(e.what(), Catch::StartsWith("serve.yaml:3:9:"));
     }
 }
+
+TEST_CASE("service config: render: sets the browser pool, its errors at file:line:col") {
+    const std::string head = "api_keys_file: k\njobs_db: j\nprofiles:\n  p: {}\n";
+    // Unset: the crawl's defaults.
+    const auto plain = config::parse_service_config(head, "serve.yaml", "/srv");
+    CHECK(plain.render.browsers == harvest::crawl::render_pool_options{}.browsers);
+    CHECK(plain.render.tabs_per_browser == harvest::crawl::render_pool_options{}.tabs_per_browser);
+    CHECK(plain.render.chromium == harvest::crawl::render_pool_options{}.chromium);
+
+    const auto set = config::parse_service_config(
+        head +
+            "render: {chromium: bin/chromium, browsers: 2, tabs_per_browser: 3, pages_per_tab: 50,"
+            " max_rss: 1GiB, start_timeout: 40s, command_timeout: 5s, max_attempts: 2}\n",
+        "serve.yaml", "/srv");
+    CHECK(set.render.chromium == "/srv/bin/chromium");  // against the config's folder
+    CHECK(set.render.browsers == 2);
+    CHECK(set.render.tabs_per_browser == 3);
+    CHECK(set.render.pages_per_tab == 50);
+    CHECK(set.render.max_rss == (1ull << 30));
+    CHECK(set.render.start_timeout == std::chrono::seconds(40));
+    CHECK(set.render.command_timeout == std::chrono::seconds(5));
+    CHECK(set.render.max_attempts == 2);
+
+    const std::vector<std::pair<std::string, std::string>> bad{
+        {"render: {tabs: 2}\n", "serve.yaml:5:10:"},             // unknown key, with a hint
+        {"render: {browsers: 0}\n", "serve.yaml:5:20:"},         // at least 1
+        {"render: {max_rss: lots}\n", "serve.yaml:5:19:"},       // not a size
+        {"render: {start_timeout: -1s}\n", "serve.yaml:5:25:"},  // not a positive duration
+        {"render: yes\n", "serve.yaml:5:9:"},                    // not a map
+    };
+    for (const auto& [line, where] : bad) {
+        INFO(line);
+        try {
+            config::parse_service_config(head + line, "serve.yaml", "/srv");
+            FAIL("no error");
+        } catch (const config::config_error& e) {
+            CHECK_THAT(e.what(), Catch::StartsWith(where));
+        }
+    }
+}

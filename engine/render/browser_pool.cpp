@@ -29,6 +29,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 namespace harvest::render {
@@ -121,35 +122,48 @@ std::string lower(std::string text) {
     return text;
 }
 
+// An http(s) URL parsed, with its scheme lower-cased; nothing for anything else (a data: URL, a
+// blob) or what does not parse.
+struct http_url {
+    boost::urls::url_view url;
+    std::string scheme;
+};
+
+std::optional<http_url> parse_http_url(std::string_view text) {
+    const auto parsed = boost::urls::parse_uri(text);
+    if (!parsed) {
+        return std::nullopt;
+    }
+    std::string scheme = lower(std::string(parsed->scheme()));
+    if (scheme != "http" && scheme != "https") {
+        return std::nullopt;
+    }
+    return http_url{*parsed, std::move(scheme)};
+}
+
 // scheme://host:port of an http(s) URL, lower case, with the default port spelled out; empty
-// for anything else (a data: URL, a blob) or what does not parse.
+// for anything else.
 std::string origin_of(std::string_view url) {
-    const auto parsed = boost::urls::parse_uri(url);
+    const auto parsed = parse_http_url(url);
     if (!parsed) {
         return {};
     }
-    const std::string scheme = lower(std::string(parsed->scheme()));
-    if (scheme != "http" && scheme != "https") {
-        return {};
-    }
-    const auto port = parsed->has_port() ? static_cast<unsigned>(parsed->port_number())
-                                         : (scheme == "https" ? 443u : 80u);
-    return scheme + "://" + lower(std::string(parsed->host_address())) + ":" + std::to_string(port);
+    const auto port = parsed->url.has_port() ? static_cast<unsigned>(parsed->url.port_number())
+                                             : (parsed->scheme == "https" ? 443u : 80u);
+    return parsed->scheme + "://" + lower(std::string(parsed->url.host_address())) + ":" +
+           std::to_string(port);
 }
 
 // The web origin of an http(s) URL as the browser writes it (RFC 6454: the port only when it
 // is not the scheme's default); empty for anything else.
 std::string web_origin_of(std::string_view url) {
-    const auto parsed = boost::urls::parse_uri(url);
+    const auto parsed = parse_http_url(url);
     if (!parsed) {
         return {};
     }
-    const std::string scheme = lower(std::string(parsed->scheme()));
-    if (scheme != "http" && scheme != "https") {
-        return {};
-    }
-    std::string origin = scheme + "://" + lower(std::string(parsed->encoded_host_and_port()));
-    const std::string_view default_port = scheme == "https" ? ":443" : ":80";
+    std::string origin =
+        parsed->scheme + "://" + lower(std::string(parsed->url.encoded_host_and_port()));
+    const std::string_view default_port = parsed->scheme == "https" ? ":443" : ":80";
     if (origin.ends_with(default_port)) {
         origin.resize(origin.size() - default_port.size());
     }

@@ -155,8 +155,9 @@ fs::path harvest_binary() {
 
 namespace {
 
-// Whether a listener could bind 127.0.0.1:`port` now.
-bool bindable(int port) {
+// Binds a socket to 127.0.0.1:`port` (0: a port the kernel picks), closes it and returns the
+// port it had; -1 when `port` could not be bound.
+int bind_loopback(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         fail_errno("socket");
@@ -165,9 +166,13 @@ bool bindable(int port) {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    socklen_t len = sizeof addr;
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    const int saved = errno;
     ::close(fd);
-    return ok;
+    errno = saved;
+    return bound ? ntohs(addr.sin_port) : -1;
 }
 
 // The first port of the kernel's ephemeral range (bind to port 0, outgoing connections).
@@ -195,31 +200,18 @@ int free_port() {
         std::uniform_int_distribution<int> ports(first, last);
         for (int tries = 0; tries < 1000; ++tries) {
             const int port = ports(pick);
-            if (!given.contains(port) && bindable(port)) {
+            if (!given.contains(port) && bind_loopback(port) == port) {
                 given.insert(port);
                 return port;
             }
         }
     }
     // A machine whose ephemeral range starts low: the kernel's choice.
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        fail_errno("socket");
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        int saved = errno;
-        ::close(fd);
-        errno = saved;
+    const int port = bind_loopback(0);
+    if (port < 0) {
         fail_errno("bind 127.0.0.1:0");
     }
-    ::close(fd);
-    return ntohs(addr.sin_port);
+    return port;
 }
 
 bool port_accepts(int port) {

@@ -361,7 +361,8 @@ TEST_CASE("a rendered page's own API calls wait for its host's rate limit",
 
     // Everything the host was asked (the page by the crawl, the API by the browser's script,
     // all at once) obeys one bucket of 5 a second, burst 1: between the i-th and j-th request,
-    // at least (j - i - 1) / 5 seconds (nginx logs milliseconds; 60 ms of slack).
+    // at least (j - i - 1) / 5 seconds (nginx logs milliseconds; 100 ms of slack, half a
+    // request, for a process preempted between taking a token and sending).
     std::vector<double> times;
     for (const auto& entry : nginx.access_entries()) {
         times.push_back(entry.time);
@@ -371,10 +372,10 @@ TEST_CASE("a rendered page's own API calls wait for its host's rate limit",
     for (std::size_t i = 0; i < times.size(); ++i) {
         for (std::size_t j = i + 1; j < times.size(); ++j) {
             INFO("requests " << i << " and " << j << ": " << times[j] - times[i] << " s apart");
-            CHECK(times[j] - times[i] >= static_cast<double>(j - i - 1) / rate - 0.06);
+            CHECK(times[j] - times[i] >= static_cast<double>(j - i - 1) / rate - 0.1);
         }
     }
-    CHECK(times.back() - times.front() >= (calls - 1) / rate - 0.06);
+    CHECK(times.back() - times.front() >= (calls - 1) / rate - 0.1);
 }
 
 TEST_CASE("a rendered page's API answering 503 opens its host's breaker",

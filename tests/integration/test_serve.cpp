@@ -521,11 +521,18 @@ TEST_CASE("serve: a profile's rate_limit.global holds over all its hosts in ever
               [](const arrival& x, const arrival& y) { return x.t < y.t; });
     REQUIRE(arrivals.size() == static_cast<std::size_t>(urls));
     // Every window [t_i, t_j] of both origins' arrivals (the kernel's receive times) holds at
-    // most 40 * (T + 50 ms) + 5. Without the global bucket all 120 come within a few
-    // milliseconds; 50 ms is two requests of slack for Harvest being preempted between taking a
-    // token and writing the request.
-    const double worst = worst_window_excess(arrivals, 40, 5, 0.050);
-    INFO("worst window excess over 40 * (T + 50 ms) + 5: " << worst << " requests");
+    // most 40 * (T + jitter) + 5. Without the global bucket all 120 come within a few
+    // milliseconds; the jitter is slack for Harvest being preempted between taking a token and
+    // writing the request (up to 27 ms seen on a shared 2-core CI machine, more sanitized).
+#if defined(HARVEST_TSAN)
+    constexpr double jitter = 0.400;
+#elif defined(HARVEST_SANITIZED)
+    constexpr double jitter = 0.200;
+#else
+    constexpr double jitter = 0.100;
+#endif
+    const double worst = worst_window_excess(arrivals, 40, 5, jitter);
+    INFO("worst window excess over 40 * (T + " << jitter << " s) + 5: " << worst << " requests");
     CHECK(worst <= 0);
     CHECK(arrivals.back().t - arrivals.front().t >= (urls - 5) / 40.0 - 0.1);  // 2.875 s
     CHECK(service.kill(SIGTERM) == 0);

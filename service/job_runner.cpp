@@ -984,7 +984,8 @@ struct job_runner::state : std::enable_shared_from_this<job_runner::state> {
                                  std::move(response.body),
                                  std::move(gate),
                                  nullptr,  // no cookie jar: each page starts with no cookie
-                                 self->client.user_agent_for(net::http_request{}, *host->http)};
+                                 self->client.user_agent_for(net::http_request{}, *host->http),
+                                 response.proxy};
         crawl::render_options how = *item->render;
         crawl::render_outcome rendered = co_await self->renderer->render(std::move(page), how);
         if (rendered.failure) {

@@ -254,7 +254,8 @@ asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
                               std::move(result->body),
                               std::move(gate),
                               host.http->cookies ? done.jar : nullptr,
-                              sent_header("user-agent")};
+                              sent_header("user-agent"),
+                              result->proxy};
             render_options how = *render;
             render_outcome rendered = co_await self->renderer->render(std::move(page), how);
             if (rendered.failure) {

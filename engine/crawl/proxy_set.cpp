@@ -259,6 +259,7 @@ asio::awaitable<boost::system::result<net::http_response>> proxy_set::fetch(
             continue;
         }
         record(choice, origin, resilience::proxy_result::ok, slot.ok);
+        result->proxy = std::move(proxy);
         co_return result;
     }
     if (last) {

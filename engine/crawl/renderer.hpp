@@ -6,6 +6,7 @@
 
 #include "engine/core/cookie_jar.hpp"
 #include "engine/core/failure_kind.hpp"
+#include "engine/core/proxy_url.hpp"
 #include "engine/render/options.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -54,6 +55,10 @@ struct render_input {
     // The User-Agent the page was fetched with (its session's, or the crawl's): the tab's
     // navigator.userAgent and the User-Agent of the page's own requests. Empty: the browser's.
     std::string user_agent;
+    // The proxy the page was fetched through (null: directly). The page's own requests go
+    // through it too, with its credentials: the site sees one address for the page and for
+    // what its scripts fetch.
+    std::shared_ptr<const core::proxy_url> proxy;
 };
 
 struct render_outcome {

@@ -49,6 +49,9 @@ struct http_response {
     std::chrono::steady_clock::duration elapsed{};  // first request sent .. last body byte
     // The protocol of the last hop, as ALPN names it: "http/1.1" or "h2".
     std::string_view protocol = "http/1.1";
+    // The proxy that carried the answer (`proxies:`, set by crawl::proxy_set); null when it
+    // came directly. A rendered page's own requests go through the same proxy.
+    std::shared_ptr<const core::proxy_url> proxy;
 
     // Value of the first header with this name (ASCII case-insensitive); empty if absent.
     std::string_view header(std::string_view name) const noexcept;

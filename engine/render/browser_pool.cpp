@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -27,6 +28,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -170,6 +172,30 @@ std::string web_origin_of(std::string_view url) {
     return origin;
 }
 
+// The proxy as Chromium's --proxy-server / proxyServer spells it: scheme://host:port, an IPv6
+// literal in brackets, never the credentials (they are answered to Fetch.authRequired).
+// Chromium's SOCKS5 client always sends the target's name to the proxy: socks5 and socks5h
+// both become socks5://.
+std::string chromium_proxy_server(const core::proxy_url& proxy) {
+    const bool ipv6 = proxy.host.find(':') != std::string::npos;
+    return std::string(proxy.scheme == core::proxy_scheme::http ? "http://" : "socks5://") +
+           (ipv6 ? "[" : "") + proxy.host + (ipv6 ? "]" : "") + ":" + std::to_string(proxy.port);
+}
+
+// What a tab's browser context is bound to: the proxy's server and credentials, or "" for a
+// tab whose requests go directly. A tab renders only pages fetched the same way.
+std::string proxy_key_of(const core::proxy_url* proxy) {
+    if (proxy == nullptr) {
+        return {};
+    }
+    return chromium_proxy_server(*proxy) + '\n' + proxy->user + '\n' + proxy->password;
+}
+
+// Chromium answers SOCKS5 proxies without authentication only.
+bool browser_can_use(const core::proxy_url& proxy) {
+    return proxy.scheme == core::proxy_scheme::http || !proxy.has_credentials();
+}
+
 // http(s)://host[:port]/favicon.ico, the icon browsers ask for on their own.
 bool is_favicon(std::string_view url) {
     const auto scheme = url.find("://");
@@ -265,6 +291,11 @@ struct tab {
     // The tab's own browser context: its cookie store holds the cookies of the page it renders
     // and no other tab's (see seed_cookies).
     std::string context_id;
+    // The proxy its context sends through (proxy_key_of); "" directly.
+    std::string proxy_key;
+    // Requests whose proxy challenge was answered with the page's credentials: asked again,
+    // the proxy refused them, and the request fails.
+    std::set<std::string> auth_answered;
     std::vector<core::cookie> cookies_sent;  // what the page's jar gave the browser
     unsigned pages = 0;
     bool lost = false;  // the renderer crashed or the target went away
@@ -325,6 +356,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
     }
 
     asio::strand<asio::any_io_executor> strand;
+    std::atomic<bool> warned_socks_credentials{false};
     asio::steady_timer slot_freed;  // cancelled whenever a tab or a browser becomes free
     render_pool_options options;
     metrics::crawl_metrics* metrics;
@@ -490,10 +522,43 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
                 t->idle_loaders.insert(std::string(loader->as_string()));
                 t->wake.cancel();
             }
+        } else if (name == "Fetch.authRequired") {
+            on_auth_required(b, t, params);
         } else if (name == "Inspector.targetCrashed") {
             t->lost = true;
             t->wake.cancel();
         }
+    }
+
+    // A request of the page met a challenge (only in a tab whose proxy has credentials: the
+    // others do not ask Fetch to handle them). The proxy's is answered once with the page's
+    // proxy credentials; a site's own (a 401 to the page) is cancelled, so the page gets the
+    // 401 as the crawl would, with no credentials of ours.
+    void on_auth_required(browser& b, const std::shared_ptr<tab>& t, const json::object& params) {
+        const auto* id = params.if_contains("requestId");
+        if (id == nullptr || !id->is_string()) {
+            return;
+        }
+        std::string request_id(id->as_string());
+        bool from_proxy = false;
+        if (const auto* challenge = params.if_contains("authChallenge");
+            challenge && challenge->is_object()) {
+            const auto* source = challenge->as_object().if_contains("source");
+            from_proxy = source && source->is_string() && source->as_string() == "Proxy";
+        }
+        const auto& proxy = t->page.proxy;
+        json::object response;
+        if (t->busy && from_proxy && proxy && proxy->has_credentials() &&
+            t->auth_answered.insert(request_id).second) {
+            response["response"] = "ProvideCredentials";
+            response["username"] = proxy->user;
+            response["password"] = proxy->password;
+        } else {
+            response["response"] = "CancelAuth";
+        }
+        json::object answer;
+        answer["authChallengeResponse"] = std::move(response);
+        answer_request(b, t, std::move(request_id), "Fetch.continueWithAuth", std::move(answer));
     }
 
     void answer_request(browser& b, const std::shared_ptr<tab>& t, std::string request_id,
@@ -942,17 +1007,26 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
 
     // ---- one page ------------------------------------------------------------------------
 
-    enum class page_result { ok, timeout, crashed, navigation_failed };
+    enum class page_result { ok, timeout, crashed, navigation_failed, proxy_unsupported };
 
+    // `proxy`: the proxy the tab's requests go through (null: directly).
     static asio::awaitable<std::shared_ptr<tab>> open_tab(std::shared_ptr<impl> self, browser* b,
+                                                          const core::proxy_url* proxy,
                                                           page_result& why) {
         const auto deadline = clock::now() + self->options.command_timeout;
         const auto generation = b->generation;
         // Each tab in a browser context of its own: tabs render pages of different sessions at
         // the same time, and one cookie store shared by them would hand one session's cookies
-        // to another's page.
-        auto context =
-            co_await call(self, b, "Target.createBrowserContext", json::object{}, "", deadline);
+        // to another's page. The context is also where a proxy is set: the crawl's, for pages
+        // fetched through it, loopback targets included (Chromium bypasses the proxy for them
+        // unless told "<-loopback>").
+        json::object context_params;
+        if (proxy != nullptr) {
+            context_params["proxyServer"] = chromium_proxy_server(*proxy);
+            context_params["proxyBypassList"] = "<-loopback>";
+        }
+        auto context = co_await call(self, b, "Target.createBrowserContext",
+                                     std::move(context_params), "", deadline);
         if (context.status != call_status::ok) {
             why = self->browser_failed(*b, generation, context.status);
             co_return nullptr;
@@ -964,6 +1038,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         auto t = std::make_shared<tab>(self->strand);
         t->generation = generation;
         t->context_id = std::string(context_id->as_string());
+        t->proxy_key = proxy_key_of(proxy);
         json::object create_params;
         create_params["url"] = "about:blank";
         create_params["browserContextId"] = t->context_id;
@@ -1006,6 +1081,9 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         patterns.push_back(std::move(pattern));
         json::object fetch;
         fetch["patterns"] = std::move(patterns);
+        if (proxy != nullptr && proxy->has_credentials()) {
+            fetch["handleAuthRequests"] = true;  // on_auth_required
+        }
         const std::vector<std::pair<std::string, json::object>> setup{
             {"Page.enable", json::object{}},
             {"Page.setLifecycleEventsEnabled", std::move(lifecycle)},
@@ -1095,18 +1173,33 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
                                                     const render_options& options,
                                                     std::string& html) {
         const auto generation = b->generation;
-        std::shared_ptr<tab> t;
-        while (!b->idle_tabs.empty() && !t) {
-            t = std::move(b->idle_tabs.back());
-            b->idle_tabs.pop_back();
-            if (t->lost) {
-                self->close_tab(*b, t);  // its renderer died while idle
-                t.reset();
+        if (page.proxy && !browser_can_use(*page.proxy)) {
+            co_return page_result::proxy_unsupported;
+        }
+        auto& idle = b->idle_tabs;
+        std::erase_if(idle, [&](const std::shared_ptr<tab>& x) {
+            if (x->lost) {
+                self->close_tab(*b, x);  // its renderer died while idle
             }
+            return x->lost;
+        });
+        // The most recently used idle tab bound to the page's proxy (or to none, like the page).
+        // Without one, the oldest idle tab of another proxy makes room: the browser keeps at
+        // most tabs_per_browser tabs.
+        const std::string key = proxy_key_of(page.proxy.get());
+        std::shared_ptr<tab> t;
+        const auto same = std::find_if(idle.rbegin(), idle.rend(),
+                                       [&](const auto& x) { return x->proxy_key == key; });
+        if (same != idle.rend()) {
+            t = std::move(*same);
+            idle.erase(std::next(same).base());
+        } else if (!idle.empty()) {
+            self->close_tab(*b, idle.front());
+            idle.erase(idle.begin());
         }
         if (!t) {
             page_result why = page_result::crashed;
-            t = co_await open_tab(self, b, why);
+            t = co_await open_tab(self, b, page.proxy.get(), why);
             if (!t) {
                 co_return why;
             }
@@ -1121,6 +1214,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         t->load_fired = false;
         t->loader_id.clear();
         t->idle_loaders.clear();
+        t->auth_answered.clear();
         t->origin = t->page.gate ? origin_of(t->page.url) : std::string();
         t->deadline = deadline;
         ++t->serial;
@@ -1430,6 +1524,19 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
             }
             if (result == page_result::navigation_failed) {
                 break;  // the same page would fail the same way
+            }
+            if (result == page_result::proxy_unsupported) {
+                // Rendered without its proxy, the page's requests would leave from our own
+                // address: not rendered at all.
+                if (!self->warned_socks_credentials.exchange(true)) {
+                    spdlog::warn(
+                        "render: {} was fetched through a SOCKS5 proxy with "
+                        "credentials, which Chromium cannot use; such pages are not "
+                        "rendered (proxy_auth)",
+                        page.url);
+                }
+                outcome.failure = core::failure_kind::proxy_auth;
+                break;
             }
             // The browser crashed or hung under this page: another try in a fresh one.
         }

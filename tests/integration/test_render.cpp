@@ -277,7 +277,9 @@ TEST_CASE(
     REQUIRE(errors.size() == 1);
     CHECK(errors[0].at("error").as_string() == "render_timeout");  // the page that never ends
 
-    // Each page's API call went through the proxy that fetched the page, once.
+    // Each page's API call went through the proxy that fetched the page, and only that one.
+    // (Once: the tab's first request, which the proxy refuses with 407 until the browser sends
+    // the credentials, is always the page's script.)
     const std::string base = shop.nginx->base_url();
     int pages_through_a = 0;
     for (int i = 1; i <= spa_fixture::api_pages; ++i) {

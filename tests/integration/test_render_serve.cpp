@@ -3,6 +3,7 @@
 // what the pages' scripts ask for. Every address is on 127.0.0.1: the refused request's target is
 // a second nginx the guard does not allow, whose access log must stay empty.
 
+#include "tests/integration/proxy_daemons.hpp"
 #include "tests/integration/serve_process.hpp"
 #include "tests/integration/support.hpp"
 
@@ -386,4 +387,80 @@ TEST_CASE("serve: the service config's render: is the browser pool its jobs rend
     INFO(json::serialize(plain));
     CHECK(plain.at("status").as_string() == "ok");
     CHECK(plain.at("data").at("title").as_string() == "Plain");
+}
+
+TEST_CASE("serve: a profile's proxy carries the rendered pages' own requests too",
+          "[integration][render][render-serve][proxy]") {
+    temp_dir tmp("harvest-render-proxy");
+    const fs::path site = tmp / "site";
+    fs::create_directories(site / "spa" / "api");
+    constexpr int pages = 4;
+    for (int i = 1; i <= pages; ++i) {
+        const std::string id = std::to_string(i);
+        write_file(site / "spa" / "api" / (id + ".json"),
+                   "{\"title\": \"Proxied product " + id + "\"}");
+        write_file(site / "spa" / (id + ".html"),
+                   "<!DOCTYPE html><html><body><div id=\"app\">Loading</div><script>\n"
+                   "fetch('/spa/api/" +
+                       id +
+                       ".json').then(r => r.json()).then(p => {\n"
+                       "  document.getElementById('app').innerHTML =\n"
+                       "    '<h1>' + p.title + '</h1><p class=\"done\"></p>'; });\n"
+                       "</script></body></html>");
+    }
+    nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
+    tinyproxy proxy(tmp / "proxy", "walker s3cret");
+    REQUIRE(proxy.process->ready());
+
+    const int port = free_port();
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    serve_config settings;
+    settings.port = port;
+    settings.profiles =
+        "  spa:\n" + spa_profile("") + "    proxies: [\"" + proxy.url("walker:s3cret") + "\"]\n";
+    settings.allow = "\"127.0.0.1:" + std::to_string(nginx.port()) +
+                     "\", \"127.0.0.1:" + std::to_string(proxy.port) + "\"";
+    write_serve_config(tmp, settings);
+    serve_process service(tmp / "serve.yaml", tmp / "serve.log", port);
+
+    json::array urls;
+    for (int i = 1; i <= pages; ++i) {
+        urls.emplace_back(nginx.base_url() + "/spa/" + std::to_string(i) + ".html");
+    }
+    const auto submitted = curl(tmp, "POST", base + "/v1/jobs", "key-alpha",
+                                R"({"profile": "spa", "urls": )" + json::serialize(urls) +
+                                    R"(, "render": {"wait_for": ".done", "timeout": 10}})");
+    INFO(submitted.body);
+    REQUIRE(submitted.status == 202);
+    const std::string id(json::parse(submitted.body).at("job_id").as_string());
+    json::object last;
+    for (int i = 0; i < 600; ++i) {  // 60 s at most
+        const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id, "key-alpha");
+        REQUIRE(answer.status == 200);
+        last = json::parse(answer.body).as_object();
+        if (last.at("status").as_string() == "done") {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    INFO(read_file(tmp / "serve.log"));
+    CHECK(last.at("status").as_string() == "done");
+    // The product is on the page only if its API call passed the proxy's Basic auth.
+    CHECK(last.at("succeeded").as_int64() == pages);
+    // Each page and its API call went through the proxy (the API call once more when it was its
+    // tab's first request: sent without credentials, refused with 407, sent again with them),
+    // and nothing reached nginx but through the proxy.
+    std::map<std::string, int> served;
+    for (const auto& entry : nginx.access_entries()) {
+        ++served[entry.uri];
+    }
+    for (int i = 1; i <= pages; ++i) {
+        const std::string n = std::to_string(i);
+        CHECK(served["/spa/" + n + ".html"] == 1);
+        CHECK(served["/spa/api/" + n + ".json"] == 1);
+    }
+    for (const auto& [uri, count] : served) {
+        INFO(uri);
+        CHECK(proxy.requests_with(nginx.base_url() + uri + " ") >= count);
+    }
 }

@@ -192,6 +192,7 @@ asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
                     net::http_response stored = response_of(*cached);
                     stored.wire_bytes = result->wire_bytes;
                     stored.elapsed = result->elapsed;
+                    stored.proxy = std::move(result->proxy);  // a rendered page goes through it
                     result = std::move(stored);
                     unchanged = true;
                 } else {

@@ -55,9 +55,11 @@ enum class failure_kind : std::uint8_t {
     // Rendering (render: on a rule): the page was fetched, the browser could not render it.
     render_timeout,  // render.timeout ran out before the page was ready (wait_for) and read
     render_crash,    // the browser crashed or hung on every attempt (render.max_attempts)
+    render_refused,  // the browser refused or gave up the page's navigation (a download):
+                     // the same page would fail the same way
 };
 
-inline constexpr std::array<std::string_view, 30> failure_kind_names{
+inline constexpr std::array<std::string_view, 31> failure_kind_names{
     "connect",
     "dns",
     "tls_handshake",
@@ -88,8 +90,10 @@ inline constexpr std::array<std::string_view, 30> failure_kind_names{
     "proxy_tunnel",
     "render_timeout",
     "render_crash",
+    "render_refused",
 };
-static_assert(failure_kind_names.size() == static_cast<std::size_t>(failure_kind::render_crash) + 1,
+static_assert(failure_kind_names.size() ==
+                  static_cast<std::size_t>(failure_kind::render_refused) + 1,
               "one name per failure_kind");
 
 // The name users see, e.g. "retries_exhausted". Out-of-range values give "unknown".

@@ -108,9 +108,10 @@ crawl_metrics::crawl_metrics(registry& reg_in, std::size_t host_label_limit)
           "harvest_render_duration_seconds",
           "Time to render a page: a free tab, navigation, the wait, the serialized DOM.", {},
           default_latency_buckets())),
-      renders(reg_in.add_counter("harvest_renders_total",
-                                 "Pages rendered, by result: ok, render_timeout, render_crash.",
-                                 {"result"})),
+      renders(reg_in.add_counter(
+          "harvest_renders_total",
+          "Pages rendered, by result: ok, render_timeout, render_crash, render_refused.",
+          {"result"})),
       browser_restarts(reg_in.add_counter(
           "harvest_browser_restarts_total",
           "Browsers killed and started again, by reason: crash, hang, memory.", {"reason"})),

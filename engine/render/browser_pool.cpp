@@ -1408,7 +1408,7 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
         }
         if (const auto* error = navigated.result.if_contains("errorText");
             error && error->is_string() && !error->as_string().empty()) {
-            spdlog::warn("render: navigation to {} failed: {}", t->page.url,
+            spdlog::warn("render: Chromium refused to open {}: {} (render_refused)", t->page.url,
                          std::string_view(error->as_string()));
             co_return page_result::navigation_failed;
         }
@@ -1523,7 +1523,10 @@ struct browser_pool::impl : std::enable_shared_from_this<browser_pool::impl> {
                 break;
             }
             if (result == page_result::navigation_failed) {
-                break;  // the same page would fail the same way
+                // Chromium's errorText is in the log (drive): not tried again, the same page
+                // would fail the same way.
+                outcome.failure = core::failure_kind::render_refused;
+                break;
             }
             if (result == page_result::proxy_unsupported) {
                 // Rendered without its proxy, the page's requests would leave from our own
@@ -1573,7 +1576,7 @@ browser_pool::browser_pool(asio::any_io_executor executor, render_pool_options o
         for (const auto* reason : {"crash", "hang", "memory"}) {
             metrics->browser_restarts.with({reason});
         }
-        for (const auto* result : {"ok", "render_timeout", "render_crash"}) {
+        for (const auto* result : {"ok", "render_timeout", "render_crash", "render_refused"}) {
             metrics->renders.with({result});
         }
         for (const auto* action : {"sent", "blocked", "refused", "held_back"}) {

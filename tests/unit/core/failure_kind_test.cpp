@@ -50,6 +50,7 @@ TEST_CASE("failure_kind: the names users see, byte for byte", "[unit][failure_ki
     CHECK(to_string(failure_kind::proxy_tunnel) == "proxy_tunnel");
     CHECK(to_string(failure_kind::render_timeout) == "render_timeout");
     CHECK(to_string(failure_kind::render_crash) == "render_crash");
+    CHECK(to_string(failure_kind::render_refused) == "render_refused");
     CHECK(to_string(static_cast<failure_kind>(200)) == "unknown");
 }
 

@@ -518,3 +518,34 @@ TEST_CASE("emptying one tab's storage leaves a page in another tab its own", "[u
     CHECK(found_text(*outcomes[0]) == "[kept,kept]");
     CHECK(found_text(*outcomes[1]) == "[none,none]");  // another tab's is not this one's
 }
+
+TEST_CASE("a page Chromium will not open fails as render_refused, tried once", "[unit][render]") {
+    asio::io_context io;
+    harvest::metrics::registry registry({{"crawl", "render"}});
+    harvest::metrics::crawl_metrics metrics(registry);
+    browser_pool pool(io.get_executor(), pool_options(), &metrics);
+    listener origin;
+
+    // Bytes whose Content-Type makes them a download: Chromium abandons the navigation.
+    auto download = page(origin.url("/files/catalog.bin"), "not a page at all");
+    download.content_type = "application/octet-stream";
+    const auto refused = render_one(io, pool, std::move(download), render_options{});
+    CHECK(refused.failure == harvest::core::failure_kind::render_refused);
+    CHECK(refused.html.empty());
+    // Once: the browser was neither restarted nor asked again.
+    CHECK(metrics.renders.with({"render_refused"}).value() == 1);
+    CHECK(metrics.renders.with({"render_crash"}).value() == 0);
+    for (const auto* reason : {"crash", "hang", "memory"}) {
+        CHECK(metrics.browser_restarts.with({reason}).value() == 0);
+    }
+
+    // A page on a port Chromium never connects to (X11's 6000) is not refused: its document is
+    // the crawl's bytes, not a connection. And the pool renders on as before.
+    const auto rendered = render_one(
+        io, pool, page("http://127.0.0.1:6000/p/1.html", "<html><body><p>x</p></body></html>"),
+        render_options{});
+    INFO(rendered.html);
+    CHECK(!rendered.failure.has_value());
+    CHECK(rendered.html.find("<p>x</p>") != std::string::npos);
+    CHECK(origin.accepted() == 0);
+}

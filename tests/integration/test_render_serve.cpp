@@ -31,6 +31,25 @@ std::string spa_profile(const std::string& fields) {
 }
 namespace json = boost::json;
 
+// `pages` shell pages site/spa/N.html: the product ("<title_prefix> N", from the page's own
+// host's API, site/spa/api/N.json) is on the page, with a p.done, only once its script has run.
+void write_shell_pages(const fs::path& site, int pages, const std::string& title_prefix) {
+    fs::create_directories(site / "spa" / "api");
+    for (int i = 1; i <= pages; ++i) {
+        const std::string id = std::to_string(i);
+        write_file(site / "spa" / "api" / (id + ".json"),
+                   "{\"title\": \"" + title_prefix + " " + id + "\"}");
+        write_file(site / "spa" / (id + ".html"),
+                   "<!DOCTYPE html><html><body><div id=\"app\">Loading</div><script>\n"
+                   "fetch('/spa/api/" +
+                       id +
+                       ".json').then(r => r.json()).then(p => {\n"
+                       "  document.getElementById('app').innerHTML =\n"
+                       "    '<h1>' + p.title + '</h1><p class=\"done\"></p>'; });\n"
+                       "</script></body></html>");
+    }
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -184,22 +203,8 @@ TEST_CASE(
     "[integration][render][render-serve]") {
     temp_dir tmp("harvest-render-item");
     const fs::path site = tmp / "site";
-    fs::create_directories(site / "spa" / "api");
     constexpr int pages = 4;
-    for (int i = 1; i <= pages; ++i) {
-        const std::string id = std::to_string(i);
-        write_file(site / "spa" / "api" / (id + ".json"),
-                   "{\"title\": \"Item product " + id + "\"}");
-        // A shell: the product is on the page only once its script has run.
-        write_file(site / "spa" / (id + ".html"),
-                   "<!DOCTYPE html><html><body><div id=\"app\">Loading</div><script>\n"
-                   "fetch('/spa/api/" +
-                       id +
-                       ".json').then(r => r.json()).then(p => {\n"
-                       "  document.getElementById('app').innerHTML =\n"
-                       "    '<h1>' + p.title + '</h1><p class=\"done\"></p>'; });\n"
-                       "</script></body></html>");
-    }
+    write_shell_pages(site, pages, "Item product");
     nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
 
     const int port = free_port();
@@ -393,21 +398,8 @@ TEST_CASE("serve: a profile's proxy carries the rendered pages' own requests too
           "[integration][render][render-serve][proxy]") {
     temp_dir tmp("harvest-render-proxy");
     const fs::path site = tmp / "site";
-    fs::create_directories(site / "spa" / "api");
     constexpr int pages = 4;
-    for (int i = 1; i <= pages; ++i) {
-        const std::string id = std::to_string(i);
-        write_file(site / "spa" / "api" / (id + ".json"),
-                   "{\"title\": \"Proxied product " + id + "\"}");
-        write_file(site / "spa" / (id + ".html"),
-                   "<!DOCTYPE html><html><body><div id=\"app\">Loading</div><script>\n"
-                   "fetch('/spa/api/" +
-                       id +
-                       ".json').then(r => r.json()).then(p => {\n"
-                       "  document.getElementById('app').innerHTML =\n"
-                       "    '<h1>' + p.title + '</h1><p class=\"done\"></p>'; });\n"
-                       "</script></body></html>");
-    }
+    write_shell_pages(site, pages, "Proxied product");
     nginx_server nginx(nginx_options{site, tmp / "nginx", std::nullopt, 1});
     tinyproxy proxy(tmp / "proxy", "walker s3cret");
     REQUIRE(proxy.process->ready());

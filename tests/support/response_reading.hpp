@@ -5,6 +5,7 @@
 // client's reader over one connection. Shared by the reader's unit tests and the HTTP-response
 // fuzz target. Header-only: the fuzz build links no test code.
 
+#include "engine/core/text.hpp"
 #include "engine/net/detail/exchange.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -210,7 +211,9 @@ inline std::size_t transfer_encoding_lines(std::string_view wire) {
     std::size_t count = 0;
     for (std::size_t at = header.find("\r\n"); at != std::string_view::npos;
          at = header.find("\r\n", at + 2)) {
-        if (boost::beast::iequals(header.substr(at + 2, 18), "Transfer-Encoding:")) {
+        // Not beast::iequals: Boost 1.81's reads one byte past the end of both views when they
+        // differ only in letter case, and a view cut at the end of the wire has nothing there.
+        if (core::iequals(header.substr(at + 2, 18), "Transfer-Encoding:")) {
             ++count;
         }
     }

@@ -50,6 +50,22 @@ void write_shell_pages(const fs::path& site, int pages, const std::string& title
     }
 }
 
+// GET /v1/jobs/<id> as key-alpha every 100 ms until the job is done (60 s at most); its last
+// answer.
+json::object wait_done(const temp_dir& tmp, const std::string& base, const std::string& id) {
+    json::object last;
+    for (int i = 0; i < 600; ++i) {
+        const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id, "key-alpha");
+        REQUIRE(answer.status == 200);
+        last = json::parse(answer.body).as_object();
+        if (last.at("status").as_string() == "done") {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    return last;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -112,19 +128,7 @@ TEST_CASE(
             R"({"profile": "spa", "urls": )" + json::serialize(urls) + render + "}";
         return curl(tmp, "POST", base + "/v1/jobs", "key-alpha", body);
     };
-    auto wait_done = [&](const std::string& id) {
-        json::object last;
-        for (int i = 0; i < 600; ++i) {  // 60 s at most
-            const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id, "key-alpha");
-            REQUIRE(answer.status == 200);
-            last = json::parse(answer.body).as_object();
-            if (last.at("status").as_string() == "done") {
-                break;
-            }
-            std::this_thread::sleep_for(100ms);
-        }
-        return last;
-    };
+    auto wait_done = [&](const std::string& id) { return ::wait_done(tmp, base, id); };
     auto results = [&](const std::string& id) {
         const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id + "/results", "key-alpha");
         REQUIRE(answer.status == 200);
@@ -247,17 +251,7 @@ TEST_CASE(
         REQUIRE(answer.status == 200);
         return json::parse(answer.body).as_object();
     };
-    auto wait_done = [&](const std::string& id) {
-        json::object last;
-        for (int i = 0; i < 600; ++i) {  // 60 s at most
-            last = job(id);
-            if (last.at("status").as_string() == "done") {
-                break;
-            }
-            std::this_thread::sleep_for(100ms);
-        }
-        return last;
-    };
+    auto wait_done = [&](const std::string& id) { return ::wait_done(tmp, base, id); };
     // Rendered (odd) pages have their title; the even ones on the same SPA are a shell.
     auto check_results = [&](const std::string& id) {
         const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id + "/results", "key-alpha");
@@ -425,16 +419,7 @@ TEST_CASE("serve: a profile's proxy carries the rendered pages' own requests too
     INFO(submitted.body);
     REQUIRE(submitted.status == 202);
     const std::string id(json::parse(submitted.body).at("job_id").as_string());
-    json::object last;
-    for (int i = 0; i < 600; ++i) {  // 60 s at most
-        const auto answer = curl(tmp, "GET", base + "/v1/jobs/" + id, "key-alpha");
-        REQUIRE(answer.status == 200);
-        last = json::parse(answer.body).as_object();
-        if (last.at("status").as_string() == "done") {
-            break;
-        }
-        std::this_thread::sleep_for(100ms);
-    }
+    const json::object last = wait_done(tmp, base, id);
     INFO(read_file(tmp / "serve.log"));
     CHECK(last.at("status").as_string() == "done");
     // The product is on the page only if its API call passed the proxy's Basic auth.

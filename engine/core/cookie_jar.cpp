@@ -389,15 +389,15 @@ void cookie_jar::evict(const std::string& domain, cookie_clock::time_point now) 
 }
 
 std::string cookie_jar::cookie_header(const cookie_url& url, cookie_clock::time_point now) {
+    const std::lock_guard lock(mutex_);
+    if (cookies_.empty()) {
+        return {};  // every request of a crawl that never got a cookie: nothing to lower or match
+    }
     std::string host = ascii_lowered(url.host);
     if (host.ends_with('.')) {
         host.pop_back();
     }
     const std::string_view path = path_of(url.path);
-    const std::lock_guard lock(mutex_);
-    if (cookies_.empty()) {
-        return {};
-    }
     std::vector<cookie*> chosen;
     for (auto& c : cookies_) {
         if (expired(c, now)) {

@@ -69,7 +69,7 @@ host_state* frontier::host_for(const std::string& url) {
     return raw;
 }
 
-frontier::admit_result frontier::admit(crawl_request request, clock::time_point /*now*/) {
+frontier::admit_result frontier::admit(crawl_request&& request, clock::time_point /*now*/) {
     const auto print = fingerprint(request.http);
     host_state* host = print ? host_for(request.http.url) : nullptr;
     if (host == nullptr) {
@@ -103,7 +103,7 @@ void frontier::restore(fingerprint_set seen, std::vector<crawl_request> pending)
     }
 }
 
-void frontier::enqueue_ready(host_state& host, crawl_request request, bool may_spill) {
+void frontier::enqueue_ready(host_state& host, crawl_request&& request, bool may_spill) {
     // Once a host has requests on disk, its later ones queue behind them (FIFO per host). The
     // dedup table is part of the frontier's memory: as it grows, fewer requests stay queued in
     // memory, so queue and table together keep to engine.frontier_memory.
@@ -120,7 +120,7 @@ void frontier::enqueue_ready(host_state& host, crawl_request request, bool may_s
     }
 }
 
-void frontier::push_memory(host_state& host, crawl_request request) {
+void frontier::push_memory(host_state& host, crawl_request&& request) {
     memory_bytes_ += estimate_request_bytes(request);
     memory_bytes_peak_ = std::max(memory_bytes_peak_, memory_bytes_);
     host.ready.push_back(std::move(request));

@@ -92,7 +92,11 @@ class frontier {
 
     enum class admit_result { queued, duplicate, invalid_url };
     // A new logical request (seed or discovered link). Dedup by fingerprint when enabled.
-    admit_result admit(crawl_request request, clock::time_point now);
+    // `request` is moved from only when queued: a duplicate or an invalid URL leaves it whole.
+    admit_result admit(crawl_request&& request, clock::time_point now);
+    admit_result admit(const crawl_request& request, clock::time_point now) {
+        return admit(crawl_request(request), now);
+    }
     // A redirect ended at `target` (a fingerprint): true when the crawl had no such request
     // (it is now marked seen, so links to it are duplicates), false when it has one already.
     // Always true with dedup off.
@@ -173,8 +177,8 @@ class frontier {
     // Which of a host's ready requests a half-open probe takes (frontier.cpp says why).
     std::size_t probe_candidate(const host_state& host);
     // `may_spill` false: a retry coming back from the delayed heap stays in memory.
-    void enqueue_ready(host_state& host, crawl_request request, bool may_spill = true);
-    void push_memory(host_state& host, crawl_request request);
+    void enqueue_ready(host_state& host, crawl_request&& request, bool may_spill = true);
+    void push_memory(host_state& host, crawl_request&& request);
     crawl_request pop_memory(host_state& host);
     // The request at `index` of the host's memory queue (a half-open probe picks a fresh one).
     crawl_request pop_memory_at(host_state& host, std::size_t index);

@@ -85,7 +85,7 @@ bool scheduler::seeds_done() const noexcept {
 }
 
 // Admits a logical request; handles dedup, limits and invalid URLs. Strand only.
-void scheduler::admit(crawl_request request, clock::time_point now) {
+void scheduler::admit(crawl_request&& request, clock::time_point now) {
     if (request_limit_reached()) {
         return;
     }
@@ -98,13 +98,19 @@ void scheduler::admit(crawl_request request, clock::time_point now) {
         request.http.headers.emplace_back(context_->options.retry.idempotency_header,
                                           request.idempotency_key);
     }
-    std::string url = request.http.url;
+    std::string url;  // of a request refused as an invalid URL
     auto result = frontier::admit_result::queued;
     if (!context_->shared) {
-        result = context_->queue.admit(std::move(request), now);
-    } else if (!context_->shared->admit(std::move(request))) {
+        result = context_->queue.admit(std::move(request), now);  // whole unless queued
+        if (result == frontier::admit_result::invalid_url) {
+            url = std::move(request.http.url);  // NOLINT(bugprone-use-after-move): left whole
+        }
+    } else {
         // Otherwise the shared frontier deduplicates it cluster-wide and leases it back.
-        result = frontier::admit_result::invalid_url;
+        url = request.http.url;
+        if (!context_->shared->admit(std::move(request))) {
+            result = frontier::admit_result::invalid_url;
+        }
     }
     switch (result) {
         case frontier::admit_result::queued:
@@ -371,7 +377,7 @@ asio::awaitable<void> scheduler::deliver_redirected(std::shared_ptr<scheduler> s
 }
 
 // Scheduler strand: the bookkeeping of one finished attempt.
-void scheduler::complete(completion done) {
+void scheduler::complete(completion&& done) {
     const auto now = clock::now();
     host_state& host = *done.taken.host;
     --in_flight_;

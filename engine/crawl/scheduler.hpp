@@ -44,7 +44,7 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     void publish_client_stats();
     bool request_limit_reached() const noexcept;
     bool seeds_done() const noexcept;
-    void admit(crawl_request request, clock::time_point now);
+    void admit(crawl_request&& request, clock::time_point now);
     void refill_seeds(clock::time_point now);
     bool publish_gauges(clock::time_point now, bool force = false);
     static boost::asio::awaitable<void> attempt(std::shared_ptr<scheduler> self,
@@ -55,7 +55,7 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     void deliver_claimed(completion done, bool fresh);
     static boost::asio::awaitable<void> deliver_redirected(std::shared_ptr<scheduler> self,
                                                            fetched_page page, completion done);
-    void complete(completion done);
+    void complete(completion&& done);
 
     static constexpr auto gauge_interval = std::chrono::milliseconds(100);
 

@@ -722,7 +722,11 @@ struct tree_crawl {
     std::vector<std::string> hosts;
     std::mt19937_64 rng;
     std::uint64_t next_fingerprint = 1;
-    std::size_t admitted = 0;   // fresh admissions
+    std::size_t admitted = 0;  // fresh admissions
+    // Admissions asked for, counted before the admit is awaited: a child can be taken and
+    // handled by another worker before its parent's admit has answered, so a cap checked
+    // against `admitted` alone let the chain grow one past it on a loaded machine.
+    std::size_t asked = 0;
     std::size_t completed = 0;  // completions of a lease still held
     std::size_t cap = 0;        // admissions at most
     bool declared = false;      // the observer read an empty, settled frontier
@@ -753,8 +757,9 @@ asio::awaitable<void> tree_worker(shared_frontier* frontier, tree_crawl* crawl) 
             co_await timer.async_wait(asio::use_awaitable);
             const int depth = std::stoi(leased.payload);
             std::vector<admission> children;
-            if (crawl->admitted < crawl->cap) {
+            if (crawl->asked < crawl->cap) {
                 children.push_back(crawl->child(depth + 1));
+                ++crawl->asked;
             }
             if (!children.empty()) {
                 auto queued = co_await frontier->admit(std::move(children));
@@ -823,6 +828,7 @@ TEST_CASE("on a Redis Cluster, an empty frontier is declared only once the crawl
         std::vector<admission> roots;
         roots.push_back(crawl.child(0));
         crawl.admitted = roots.size();
+        crawl.asked = roots.size();
         value_of(sync(io, workers[0].frontier->admit(roots)));
 
         std::vector<std::future<void>> running;

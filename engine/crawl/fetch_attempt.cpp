@@ -130,8 +130,8 @@ void read_sitemap(const std::string& body, const http_options& http, completion&
 
 }  // namespace
 
-asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
-                                          taken_request taken) {
+asio::awaitable<std::unique_ptr<completion>> fetch_attempt(std::shared_ptr<crawl_context> self,
+                                                           taken_request taken) {
     crawl_request& request = taken.request;
     host_state& host = *taken.host;
     ++request.attempt;
@@ -209,7 +209,8 @@ asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
         }
     }
 
-    completion done;
+    auto owned = std::make_unique<completion>();
+    completion& done = *owned;
     done.jar = std::move(done_jar);
     const resilience::attempt_outcome outcome = net::outcome_of(result);
     done.error = outcome.error;
@@ -296,7 +297,7 @@ asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
             done.redirected = std::move(page);
             done.redirect_target = *target;
             done.taken = std::move(taken);
-            co_return done;
+            co_return owned;
         }
         sink_result found = co_await self->output->on_success(std::move(page));
         done.links = std::move(found.links);
@@ -317,7 +318,7 @@ asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
         co_await self->output->on_failure(std::move(failure));
     }
     done.taken = std::move(taken);
-    co_return done;
+    co_return owned;
 }
 
 }  // namespace harvest::crawl

@@ -47,7 +47,8 @@ struct completion {
 
 // The attempt: `taken` counts one more attempt; the completion holds it back. Its `redirected`
 // is set for a success whose final URL must be claimed first (the page is not in the sink yet).
-boost::asio::awaitable<completion> fetch_attempt(std::shared_ptr<crawl_context> self,
-                                                 taken_request taken);
+// It comes back on the heap: moved along as one pointer, not field by field.
+boost::asio::awaitable<std::unique_ptr<completion>> fetch_attempt(
+    std::shared_ptr<crawl_context> self, taken_request taken);
 
 }  // namespace harvest::crawl

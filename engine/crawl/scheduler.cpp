@@ -282,12 +282,12 @@ asio::awaitable<void> scheduler::schedule() {
 // One fetch attempt, then its completion on the strand: a redirected success claims its final
 // URL first (claim_redirect); every other attempt is done (complete).
 asio::awaitable<void> scheduler::attempt(std::shared_ptr<scheduler> self, taken_request taken) {
-    completion done = co_await fetch_attempt(self->context_, std::move(taken));
+    std::unique_ptr<completion> done = co_await fetch_attempt(self->context_, std::move(taken));
     asio::post(self->context_->strand, [self, done = std::move(done)]() mutable {
-        if (done.redirected) {
-            self->claim_redirect(std::move(done));
+        if (done->redirected) {
+            self->claim_redirect(std::move(*done));
         } else {
-            self->complete(std::move(done));
+            self->complete(std::move(*done));
         }
     });
 }

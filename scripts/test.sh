@@ -41,6 +41,8 @@ fi
 
 ctest_args=()
 build_targets=()
+# RelWithDebInfo's flags with line tables only (CMake's default there is -O2 -g -DNDEBUG).
+line_tables_release="-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
 if [[ "$tsan" == 1 && "$sanitize" == 1 ]]; then
   echo "test.sh: --sanitize and --tsan need separate builds; run them one after the other" >&2
   exit 2
@@ -48,8 +50,7 @@ fi
 if [[ "$tsan" == 1 ]]; then
   build_dir=build-tsan
   # RelWithDebInfo: TSan's slowdown on top of -O0 would push the crawls past their timeouts.
-  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARVEST_TSAN=ON
-    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
+  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARVEST_TSAN=ON "$line_tables_release")
   ctest_args=(-L concurrency)
   build_targets=(--target concurrency_tests)
   # Any report fails the test (exit 66); child processes (harvest, chaos_origin) inherit it.
@@ -65,7 +66,7 @@ else
   build_dir=build
   cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
   if [[ "${CI:-}" == true ]]; then
-    cmake_args+=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
+    cmake_args+=("$line_tables_release")
   fi
 fi
 if [[ "${CI:-}" == true ]]; then

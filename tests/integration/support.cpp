@@ -140,7 +140,7 @@ std::optional<int> wait_for(int pid, std::chrono::milliseconds limit) {
     }
 }
 
-std::string tail(const std::string& s, std::size_t n) {
+std::string support_tail(const std::string& s, std::size_t n) {
     return s.size() <= n ? s : "..." + s.substr(s.size() - n);
 }
 
@@ -256,9 +256,9 @@ process_result run_process(const std::vector<std::string>& argv,
 }
 
 std::string describe(const process_result& r) {
-    constexpr std::size_t tail = 4000;
+    constexpr std::size_t keep = 4000;
     const auto last = [](const std::string& text) {
-        return text.size() > tail ? "..." + text.substr(text.size() - tail) : text;
+        return text.size() > keep ? "..." + text.substr(text.size() - keep) : text;
     };
     std::string text = "exit " + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "");
     if (!r.out.empty()) {
@@ -389,7 +389,7 @@ std::vector<boost::json::object> read_jsonl(const fs::path& path) {
         auto v = boost::json::parse(lines[i], ec);
         if (ec || !v.is_object()) {
             fail(path.string() + ":" + std::to_string(i + 1) +
-                 ": not a JSON object: " + tail(lines[i], 200));
+                 ": not a JSON object: " + support_tail(lines[i], 200));
         }
         objects.push_back(std::move(v.as_object()));
     }
@@ -414,7 +414,7 @@ void generate_catalog(const fs::path& out, const catalog_options& options) {
                          std::chrono::seconds(120));
     if (r.exit_code != 0) {
         fail("gen_catalog.py failed (exit " + std::to_string(r.exit_code) +
-             "): " + tail(r.err, 2000));
+             "): " + support_tail(r.err, 2000));
     }
 }
 
@@ -458,7 +458,7 @@ test_pki make_test_pki(const fs::path& dir) {
     for (const auto& argv : steps) {
         auto r = run_process(argv, std::chrono::seconds(30));
         if (r.exit_code != 0) {
-            fail("openssl " + argv[1] + " failed: " + tail(r.err, 2000));
+            fail("openssl " + argv[1] + " failed: " + support_tail(r.err, 2000));
         }
     }
     return pki;
@@ -474,10 +474,11 @@ nginx_server::nginx_server(nginx_options options) : options_(std::move(options))
             return;
         }
     }
-    fail("nginx did not start; error.log: " + tail(fs::exists(options_.run_dir / "error.log")
-                                                       ? read_file(options_.run_dir / "error.log")
-                                                       : std::string("(none)"),
-                                                   2000));
+    fail("nginx did not start; error.log: " +
+         support_tail(fs::exists(options_.run_dir / "error.log")
+                          ? read_file(options_.run_dir / "error.log")
+                          : std::string("(none)"),
+                      2000));
 }
 
 nginx_server::~nginx_server() {

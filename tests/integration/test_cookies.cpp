@@ -29,9 +29,9 @@ std::string field(const json::object& line, std::string_view name) {
 }
 
 // A crawl of the shop: `sessions` identities log in, then list pages seeded from `lists`.
-std::string shop_yaml(const chaos_origin& origin, const temp_dir& tmp,
-                      const std::vector<std::string>& lists, unsigned sessions,
-                      const std::string& extra = "") {
+std::string cookies_shop_yaml(const chaos_origin& origin, const temp_dir& tmp,
+                              const std::vector<std::string>& lists, unsigned sessions,
+                              const std::string& extra = "") {
     std::string yaml = "name: shop\nseeds:\n";
     for (const auto& list : lists) {
         yaml += "  - url: " + origin.url(list) + "\n";
@@ -72,7 +72,8 @@ TEST_CASE("each session logs in and crawls the protected pages with its own cook
           "[integration][cookies]") {
     temp_dir tmp("harvest-cookies");
     chaos_origin origin(tmp / "origin");
-    write_file(tmp / "crawl.yaml", shop_yaml(origin, tmp, {"/shop/list/a/3", "/shop/list/b/3"}, 2));
+    write_file(tmp / "crawl.yaml",
+               cookies_shop_yaml(origin, tmp, {"/shop/list/a/3", "/shop/list/b/3"}, 2));
     process_options options;
     options.timeout = 60s;
     options.env = {"SHOP_PASSWORD=secret"};
@@ -147,7 +148,7 @@ TEST_CASE("a login that fails stops the crawl with exit status 4 before any seed
           "[integration][cookies]") {
     temp_dir tmp("harvest-cookies");
     chaos_origin origin(tmp / "origin");
-    write_file(tmp / "crawl.yaml", shop_yaml(origin, tmp, {"/shop/list/a/3"}, 1));
+    write_file(tmp / "crawl.yaml", cookies_shop_yaml(origin, tmp, {"/shop/list/a/3"}, 1));
     process_options options;
     options.timeout = 60s;
     options.env = {"SHOP_PASSWORD=wrong"};
@@ -209,8 +210,8 @@ TEST_CASE("hostile Set-Cookie headers lose no page; http.referer false sends non
 TEST_CASE("killed mid-crawl and resumed, the crawl goes on logged in", "[integration][cookies]") {
     temp_dir tmp("harvest-cookies");
     chaos_origin origin(tmp / "origin");
-    write_file(tmp / "crawl.yaml", shop_yaml(origin, tmp, {"/shop/list/r/40"}, 1,
-                                             "rate_limit: {per_second: 10, burst: 1}\n"));
+    write_file(tmp / "crawl.yaml", cookies_shop_yaml(origin, tmp, {"/shop/list/r/40"}, 1,
+                                                     "rate_limit: {per_second: 10, burst: 1}\n"));
     const fs::path log = tmp / "harvest.log";
     ::setenv("SHOP_PASSWORD", "secret", 1);  // background_harvest inherits the environment
     const std::vector<std::string> first{"run", (tmp / "crawl.yaml").string(), "--progress",
@@ -261,7 +262,7 @@ TEST_CASE("a session answered 403 is retired and logs in again as a fresh one",
     temp_dir tmp("harvest-cookies");
     chaos_origin origin(tmp / "origin");
     write_file(tmp / "crawl.yaml",
-               shop_yaml(origin, tmp, {"/status/403/banned", "/shop/list/z/2"}, 1));
+               cookies_shop_yaml(origin, tmp, {"/status/403/banned", "/shop/list/z/2"}, 1));
     process_options options;
     options.timeout = 60s;
     options.env = {"SHOP_PASSWORD=secret"};

@@ -19,13 +19,13 @@ using namespace harvest::test;
 namespace json = boost::json;
 
 #ifdef HARVEST_TSAN
-constexpr double arrival_jitter = 0.250;
+constexpr double mix_arrival_jitter = 0.250;
 #elif defined(HARVEST_SANITIZED)
-constexpr double arrival_jitter = 0.040;
+constexpr double mix_arrival_jitter = 0.040;
 #else
 // At 2/s, 100 ms is a fifth of a request: a burst of two still shows. Harvest is preempted
 // between taking a token and writing the request by up to 27 ms on a shared 2-core CI machine.
-constexpr double arrival_jitter = 0.100;
+constexpr double mix_arrival_jitter = 0.100;
 #endif
 
 struct mix_settings {
@@ -99,8 +99,8 @@ std::string urls_file_seed(const fs::path& file, const std::vector<std::string>&
     return "  - urls_file: " + file.string() + "\n";
 }
 
-std::vector<std::string> urls_of(const chaos_origin& origin, const std::string& prefix, int n,
-                                 int first = 0) {
+std::vector<std::string> mix_urls_of(const chaos_origin& origin, const std::string& prefix, int n,
+                                     int first = 0) {
     std::vector<std::string> out;
     for (int i = first; i < first + n; ++i) {
         out.push_back(origin.url(prefix + std::to_string(i)));
@@ -132,8 +132,8 @@ TEST_CASE(
     "[integration][failure-mix]") {
     temp_dir tmp("harvest-mix-breaker");
     chaos_origin origin(tmp.path());
-    auto urls = urls_of(origin, "/status/500/bad-", 30);
-    const auto good = urls_of(origin, "/ok/good-", 1200);
+    auto urls = mix_urls_of(origin, "/status/500/bad-", 30);
+    const auto good = mix_urls_of(origin, "/ok/good-", 1200);
     urls.insert(urls.end(), good.begin(), good.end());
 
     mix_settings s;
@@ -163,9 +163,9 @@ TEST_CASE(
     "[integration][failure-mix]") {
     temp_dir tmp("harvest-mix-flaky");
     chaos_origin origin(tmp.path());
-    auto urls = urls_of(origin, "/status/500/bad-", 40);
-    const auto flaky = urls_of(origin, "/flaky/20/flaky-", 400);
-    const auto good = urls_of(origin, "/ok/good-", 600);
+    auto urls = mix_urls_of(origin, "/status/500/bad-", 40);
+    const auto flaky = mix_urls_of(origin, "/flaky/20/flaky-", 400);
+    const auto good = mix_urls_of(origin, "/ok/good-", 600);
     urls.insert(urls.end(), flaky.begin(), flaky.end());
     urls.insert(urls.end(), good.begin(), good.end());
 
@@ -197,7 +197,7 @@ TEST_CASE("engine.max_requests ends the crawl after exactly that many requests",
     temp_dir tmp("harvest-mix-max");
     chaos_origin origin(tmp.path());
     mix_settings s;
-    s.seeds = urls_file_seed(tmp / "urls.txt", urls_of(origin, "/ok/", 500));
+    s.seeds = urls_file_seed(tmp / "urls.txt", mix_urls_of(origin, "/ok/", 500));
     s.engine_extra = "  max_requests: 100\n";
     auto run = run_mix(tmp.path(), s, std::chrono::seconds(30));
     INFO(describe(run.result));
@@ -213,7 +213,7 @@ TEST_CASE("engine.max_requests: a signal after the limit was reached ends the ru
     temp_dir tmp("harvest-mix-max-term");
     chaos_origin origin(tmp.path());
     mix_settings s;
-    s.seeds = urls_file_seed(tmp / "urls.txt", urls_of(origin, "/ok/", 2000));
+    s.seeds = urls_file_seed(tmp / "urls.txt", mix_urls_of(origin, "/ok/", 2000));
     s.engine_extra = "  max_requests: 50\n";
     fs::create_directories(tmp / "run");
     write_file(tmp / "run" / "cfg.yaml", mix_yaml(s));
@@ -292,7 +292,7 @@ TEST_CASE("Crawl-delay holds from the first request after robots.txt",
     robots.robots_txt = "User-agent: *\nCrawl-delay: 0.5\nDisallow: /private/\n";
     chaos_origin origin(tmp.path(), robots);
     mix_settings s;
-    s.seeds = urls_file_seed(tmp / "urls.txt", urls_of(origin, "/ok/", 6));
+    s.seeds = urls_file_seed(tmp / "urls.txt", mix_urls_of(origin, "/ok/", 6));
     s.obey_robots = true;
     SECTION("unlimited rate") {
         s.rate_limit = "  per_second: 0\n";
@@ -312,7 +312,7 @@ TEST_CASE("Crawl-delay holds from the first request after robots.txt",
     }
     REQUIRE(pages.size() == 6);
     // One request per 0.5 s from the first on: a burst of one, at 2/s.
-    const double excess = worst_window_excess(pages, 2.0, 1.0, arrival_jitter);
+    const double excess = worst_window_excess(pages, 2.0, 1.0, mix_arrival_jitter);
     INFO("worst window excess over 2/s, burst 1: " << excess);
     CHECK(excess <= 0);
 }

@@ -78,7 +78,7 @@ std::string fault_yaml(const fault_settings& s) {
     return y.str();
 }
 
-struct crawl_run {
+struct faults_run {
     process_result result;
     std::vector<json::object> items;
     std::vector<json::object> errors;
@@ -86,7 +86,7 @@ struct crawl_run {
     double seconds = 0;  // wall time of the run
 };
 
-std::string describe(const crawl_run& run) {
+std::string describe(const faults_run& run) {
     const auto& r = run.result;
     std::ostringstream s;
     s << "exit " << r.exit_code << (r.timed_out ? " (timed out)" : "") << " after " << run.seconds
@@ -99,9 +99,9 @@ std::string describe(const crawl_run& run) {
 }
 
 // Writes dir/cfg.yaml and runs `[prefix...] harvest run cfg.yaml --stats-json stats.json`.
-crawl_run run_crawl(const fs::path& dir, const fault_settings& settings,
-                    const std::vector<std::string>& prefix = {},
-                    std::chrono::seconds timeout = std::chrono::seconds(60)) {
+faults_run faults_crawl(const fs::path& dir, const fault_settings& settings,
+                        const std::vector<std::string>& prefix = {},
+                        std::chrono::seconds timeout = std::chrono::seconds(60)) {
     fs::create_directories(dir);
     write_file(dir / "cfg.yaml", fault_yaml(settings));
     std::vector<std::string> argv = prefix;
@@ -110,7 +110,7 @@ crawl_run run_crawl(const fs::path& dir, const fault_settings& settings,
           std::string("--stats-json"), (dir / "stats.json").string()}) {
         argv.push_back(a);
     }
-    crawl_run run;
+    faults_run run;
     const auto started = std::chrono::steady_clock::now();
     run.result = run_process(argv, timeout);
     run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -139,7 +139,7 @@ std::vector<std::string> healthy_urls(const chaos_origin& origin, const std::str
     return out;
 }
 
-const json::object* error_for(const crawl_run& run, const std::string& url) {
+const json::object* faults_error_for(const faults_run& run, const std::string& url) {
     const json::object* found = nullptr;
     for (const auto& e : run.errors) {
         if (e.at("url").as_string() == url) {
@@ -149,7 +149,7 @@ const json::object* error_for(const crawl_run& run, const std::string& url) {
     return found;
 }
 
-std::vector<const json::object*> items_for(const crawl_run& run, const std::string& url) {
+std::vector<const json::object*> items_for(const faults_run& run, const std::string& url) {
     std::vector<const json::object*> out;
     for (const auto& item : run.items) {
         if (auto* u = item.if_contains("url"); u && u->is_string() && u->as_string() == url) {
@@ -159,12 +159,12 @@ std::vector<const json::object*> items_for(const crawl_run& run, const std::stri
     return out;
 }
 
-std::uint64_t stat_number(const crawl_run& run, std::string_view key) {
+std::uint64_t stat_number(const faults_run& run, std::string_view key) {
     const auto* v = run.stats.if_contains(key);
     return v == nullptr ? 0 : static_cast<std::uint64_t>(json_int(*v));
 }
 
-std::uint64_t item_count(const crawl_run& run, std::string_view outcome) {
+std::uint64_t item_count(const faults_run& run, std::string_view outcome) {
     const auto* items = run.stats.if_contains("items");
     if (items == nullptr || !items->is_object()) {
         return 0;
@@ -174,9 +174,9 @@ std::uint64_t item_count(const crawl_run& run, std::string_view outcome) {
 }
 
 // The item of an /ok/<key> URL: exactly {url, fetched_at, status: 200, id: key}.
-void check_ok_item(const crawl_run& run, const std::string& url) {
+void check_ok_item(const faults_run& run, const std::string& url) {
     INFO("healthy URL " << url);
-    CHECK(error_for(run, url) == nullptr);
+    CHECK(faults_error_for(run, url) == nullptr);
     const auto found = items_for(run, url);
     REQUIRE(found.size() == 1);
     const auto& item = *found.front();
@@ -193,7 +193,7 @@ void check_ok_item(const crawl_run& run, const std::string& url) {
 
 // What every run must show whatever its faults: a normal exit, the healthy items exact, the
 // memory bounded.
-void check_survived(const crawl_run& run, const std::vector<std::string>& healthy) {
+void check_survived(const faults_run& run, const std::vector<std::string>& healthy) {
     REQUIRE_FALSE(run.result.timed_out);
     REQUIRE(run.result.exit_code == 0);
     REQUIRE_FALSE(run.stats.empty());
@@ -216,11 +216,11 @@ bool retried_by_default(std::string_view kind) {
 // would have retried may instead be reported as retries_exhausted with last_error == kind
 // (what Harvest writes today even with max_attempts: 1; the case "with retries off ..." below
 // pins down that this is wrong). Either way the kind itself must be named.
-void check_error(const crawl_run& run, const std::string& url, std::string_view kind,
+void check_error(const faults_run& run, const std::string& url, std::string_view kind,
                  int attempts = 1) {
     INFO("faulty URL " << url << ", expected " << kind);
     CHECK(items_for(run, url).empty());
-    const auto* e = error_for(run, url);
+    const auto* e = faults_error_for(run, url);
     REQUIRE(e != nullptr);
     INFO(json::serialize(*e));
     if (retried_by_default(kind) && json_equal(e->at("error"), json::value("retries_exhausted"))) {
@@ -248,7 +248,7 @@ TEST_CASE("faults: a refused connection is `connect`; the other URLs are unaffec
     auto urls = healthy;
     urls.push_back(refused);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     check_error(run, refused, "connect");
@@ -269,7 +269,7 @@ TEST_CASE("faults: resets and bodies cut short are `reset`", "[integration][faul
     auto urls = healthy;
     urls.insert(urls.end(), faulty.begin(), faulty.end());
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     for (const auto& url : faulty) {
@@ -294,12 +294,12 @@ TEST_CASE(
     urls.push_back(reset);
     urls.push_back(protocol);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
 
     check_error(run, reset, "retries_exhausted", 3);
-    if (const auto* e = error_for(run, reset)) {
+    if (const auto* e = faults_error_for(run, reset)) {
         REQUIRE(e->if_contains("last_error") != nullptr);
         CHECK(json_equal(e->at("last_error"), json::value("reset")));
         CHECK(e->if_contains("status") == nullptr);  // there never was a response
@@ -328,10 +328,10 @@ TEST_CASE("faults: with retries off (max_attempts: 1) a transport error is repor
     auto urls = healthy;
     urls.push_back(reset);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
-    const auto* e = error_for(run, reset);
+    const auto* e = faults_error_for(run, reset);
     REQUIRE(e != nullptr);
     INFO(json::serialize(*e));
     CHECK(json_equal(e->at("error"), json::value("reset")));
@@ -352,7 +352,7 @@ TEST_CASE("faults: a silent origin and a slow drip end in `timeout`", "[integrat
     urls.push_back(silent);
     urls.push_back(drip);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     check_error(run, silent, "timeout");
@@ -363,8 +363,8 @@ TEST_CASE("faults: a silent origin and a slow drip end in `timeout`", "[integrat
     const auto drip_arrivals = origin.arrivals_of("/drip/200/drip");
     REQUIRE(hang_arrivals.size() == 1);
     REQUIRE(drip_arrivals.size() == 1);
-    const auto* hang_error = error_for(run, silent);
-    const auto* drip_error = error_for(run, drip);
+    const auto* hang_error = faults_error_for(run, silent);
+    const auto* drip_error = faults_error_for(run, drip);
     REQUIRE(hang_error != nullptr);
     REQUIRE(drip_error != nullptr);
     const double hang_took = rfc3339_seconds(hang_error->at("final_at")) - hang_arrivals[0].t;
@@ -391,7 +391,7 @@ TEST_CASE("faults: bad chunk sizes, a 1 MB header block and invalid gzip are `pr
     auto urls = healthy;
     urls.insert(urls.end(), faulty.begin(), faulty.end());
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     for (const auto& url : faulty) {
@@ -409,7 +409,7 @@ TEST_CASE("faults: a close-delimited HTTP/1.0 body succeeds, item exact", "[inte
     auto urls = healthy;
     urls.push_back(http10);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     check_ok_item(run, http10);  // {"id":"legacy"} with status 200, nothing else
@@ -430,7 +430,7 @@ TEST_CASE("faults: a redirect loop is `too_many_redirects`; a redirect to ftp: i
     urls.push_back(loop);
     urls.push_back(ftp);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     check_error(run, loop, "too_many_redirects");
@@ -456,7 +456,7 @@ TEST_CASE("faults: a 1 GiB body stops at max_body, memory bounded", "[integratio
     urls.push_back(announced);
     urls.push_back(chunked);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     check_error(run, announced, "body_too_large");
@@ -478,7 +478,7 @@ TEST_CASE("faults: gzip and brotli bombs stop at max_body, memory bounded",
     urls.push_back(gzip);
     urls.push_back(br);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     check_error(run, gzip, "body_too_large");
@@ -565,7 +565,7 @@ TEST_CASE("faults: self-signed, expired and wrong-host certificates are `tls_ver
     urls.push_back(good_url);
     urls.insert(urls.end(), faulty.begin(), faulty.end());
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     // The control: the same CA, a valid certificate, verifies.
@@ -613,7 +613,7 @@ TEST_CASE("faults: an unresolvable name is `dns`, with no query leaving the mach
     auto urls = healthy;
     urls.push_back(unknown);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s, isolate);
+    const auto run = faults_crawl(tmp / "run", s, isolate);
     INFO(describe(run));
     check_survived(run, healthy);
     check_error(run, unknown, "dns");
@@ -634,7 +634,7 @@ TEST_CASE("faults: malformed, empty, non-UTF-8 and binary bodies are counted, ne
     urls.insert(urls.end(), broken.begin(), broken.end());
     urls.push_back(missing_id);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     // The fetches succeeded: nothing in the error stream; the extraction failed.
@@ -666,7 +666,7 @@ TEST_CASE("faults: a 10 MB single-line HTML page is extracted", "[integration][f
     auto urls = healthy;
     urls.push_back(page);
     s.seeds = seed_lines(urls);
-    const auto run = run_crawl(tmp / "run", s);
+    const auto run = faults_crawl(tmp / "run", s);
     INFO(describe(run));
     check_survived(run, healthy);
     CHECK(run.errors.empty());

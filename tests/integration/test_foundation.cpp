@@ -97,7 +97,7 @@ std::string crawl_yaml(const std::string& seeds, const std::string& http_extra =
            "    path: out/items.jsonl\n";
 }
 
-struct crawl_run {
+struct foundation_run {
     fs::path dir;
     process_result result;
     std::vector<json::object> items;
@@ -106,8 +106,8 @@ struct crawl_run {
 };
 
 // Writes dir/cfg.yaml and runs `harvest run cfg.yaml --stats-json stats.json` in dir.
-crawl_run run_crawl(const fs::path& dir, const std::string& yaml) {
-    crawl_run run;
+foundation_run foundation_crawl(const fs::path& dir, const std::string& yaml) {
+    foundation_run run;
     run.dir = dir;
     write_file(dir / "cfg.yaml", yaml);
     run.result = run_process({harvest_binary().string(), "run", (dir / "cfg.yaml").string(),
@@ -131,7 +131,7 @@ std::string template_seed(const std::string& base, const fs::path& values) {
            values.string() + "\n";
 }
 
-std::string availability_kind(std::string_view url) {
+std::string foundation_availability_kind(std::string_view url) {
     static const std::unordered_map<std::string, std::string> kinds = {
         {"InStock", "in_stock"},          {"OutOfStock", "out_of_stock"},
         {"PreOrder", "preorder"},         {"BackOrder", "backorder"},
@@ -163,7 +163,8 @@ std::string item_mismatch(const json::object& item, const json::object& truth,
     expect("price", truth.at("price"));
     expect("currency", truth.at("currency"));
     expect("availability", truth.at("availability"));
-    expect("stock", json::value(availability_kind(truth.at("availability").as_string())));
+    expect("stock",
+           json::value(foundation_availability_kind(truth.at("availability").as_string())));
     expect("rating", truth.at("rating"));
     expect("review_count", truth.at("review_count"));
     expect("categories", truth.at("categories"));
@@ -214,7 +215,7 @@ TEST_CASE("foundation: a template seed over every ASIN yields the catalog exactl
           "[integration]") {
     const int threads = GENERATE(1, 2);
     site_fixture f;
-    auto run = run_crawl(
+    auto run = foundation_crawl(
         f.tmp / "run",
         crawl_yaml(template_seed(f.nginx->base_url(), f.site / "asins.txt"), "", threads));
     INFO("threads " << threads << ": " << describe(run.result));
@@ -243,8 +244,8 @@ TEST_CASE("foundation: products stored gzipped are served gzip-encoded and still
     std::set<std::string> gzipped(gz_lines.begin(), gz_lines.end());
     REQUIRE(gzipped.size() > catalog_size / 10);
 
-    auto run = run_crawl(f.tmp / "run",
-                         crawl_yaml(template_seed(f.nginx->base_url(), f.site / "asins.txt")));
+    auto run = foundation_crawl(
+        f.tmp / "run", crawl_yaml(template_seed(f.nginx->base_url(), f.site / "asins.txt")));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     auto seen = check_items(f, run.items, f.nginx->base_url());
@@ -296,8 +297,8 @@ TEST_CASE("foundation: redirects are followed to the final URL; a loop is an err
     urls += base + "/r/loop\n";
     write_file(f.tmp / "urls.txt", urls);
 
-    auto run = run_crawl(f.tmp / "run",
-                         crawl_yaml("  - urls_file: " + (f.tmp / "urls.txt").string() + "\n"));
+    auto run = foundation_crawl(
+        f.tmp / "run", crawl_yaml("  - urls_file: " + (f.tmp / "urls.txt").string() + "\n"));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     auto seen = check_items(f, run.items, base);  // item url = the product URL, not /r/...
@@ -332,8 +333,8 @@ TEST_CASE("foundation: 404s fail once each, into the error stream, and harm noth
 
     const int threads = GENERATE(1, 2);
     const auto base = f.nginx->base_url();
-    auto run = run_crawl(f.tmp / "run",
-                         crawl_yaml(template_seed(base, f.tmp / "values.txt"), "", threads));
+    auto run = foundation_crawl(f.tmp / "run",
+                                crawl_yaml(template_seed(base, f.tmp / "values.txt"), "", threads));
     INFO("threads " << threads << ": " << describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     auto seen = check_items(f, run.items, base);
@@ -368,9 +369,9 @@ TEST_CASE("foundation: HTTPS verifies against the configured CA, and fails witho
         }
         write_file(f.tmp / "values.txt", values);
         // Relative to the config's folder: run/ holds cfg.yaml, the CA is ../pki/ca.pem.
-        auto run =
-            run_crawl(f.tmp / "run", crawl_yaml(template_seed(base, f.tmp / "values.txt"),
-                                                "  tls: {verify: true, ca_file: ../pki/ca.pem}\n"));
+        auto run = foundation_crawl(f.tmp / "run",
+                                    crawl_yaml(template_seed(base, f.tmp / "values.txt"),
+                                               "  tls: {verify: true, ca_file: ../pki/ca.pem}\n"));
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
         auto seen = check_items(f, run.items, base);
@@ -384,8 +385,8 @@ TEST_CASE("foundation: HTTPS verifies against the configured CA, and fails witho
             values += f.asins[i] + "\n";
         }
         write_file(f.tmp / "values.txt", values);
-        auto run =
-            run_crawl(f.tmp / "run-noca", crawl_yaml(template_seed(base, f.tmp / "values.txt")));
+        auto run = foundation_crawl(f.tmp / "run-noca",
+                                    crawl_yaml(template_seed(base, f.tmp / "values.txt")));
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
         CHECK(run.items.empty());
@@ -443,8 +444,8 @@ TEST_CASE("foundation: urls_file skips blanks and comments; a repeated URL is fe
     urls += url(0) + "\n\n";
     write_file(f.tmp / "urls.txt", urls);
 
-    auto run = run_crawl(f.tmp / "run",
-                         crawl_yaml("  - urls_file: " + (f.tmp / "urls.txt").string() + "\n"));
+    auto run = foundation_crawl(
+        f.tmp / "run", crawl_yaml("  - urls_file: " + (f.tmp / "urls.txt").string() + "\n"));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     auto seen = check_items(f, run.items, base);

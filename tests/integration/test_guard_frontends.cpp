@@ -5,6 +5,7 @@
 // principle 8); a front end that kept its own copy of a rule fails here.
 
 #include "tests/integration/chaos.hpp"
+#include "tests/integration/serve_process.hpp"
 #include "tests/integration/support.hpp"
 
 #include <catch2/catch.hpp>
@@ -23,9 +24,9 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 #ifdef HARVEST_SANITIZED
-constexpr double arrival_jitter = 0.100;  // s; see test_resilience.cpp
+constexpr double frontends_arrival_jitter = 0.100;  // s; see test_resilience.cpp
 #else
-constexpr double arrival_jitter = 0.050;
+constexpr double frontends_arrival_jitter = 0.050;
 #endif
 
 enum class front_end { crawl, serve };
@@ -68,8 +69,8 @@ std::string sections_yaml(const guard_sections& s, const std::string& indent) {
 // How each URL ended: "ok", or its failure kind.
 using endings = std::map<std::string, std::string>;
 
-endings run_crawl(const fs::path& dir, const guard_sections& s,
-                  const std::vector<std::string>& urls) {
+endings frontends_crawl(const fs::path& dir, const guard_sections& s,
+                        const std::vector<std::string>& urls) {
     fs::create_directories(dir);
     std::string list;
     for (const auto& url : urls) {
@@ -102,52 +103,9 @@ endings run_crawl(const fs::path& dir, const guard_sections& s,
     return out;
 }
 
-// `harvest serve --config FILE` as a child in its own process group, killed on destruction.
-class serve_process {
-  public:
-    serve_process(const fs::path& config, const fs::path& log, int port) {
-        std::fflush(nullptr);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::setpgid(0, 0);
-            const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            ::dup2(out, 1);
-            ::dup2(out, 2);
-            const std::string binary = harvest_binary().string();
-            ::execl(binary.c_str(), binary.c_str(), "serve", "--config", config.c_str(),
-                    static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        for (int i = 0; i < 500; ++i) {
-            if (port_accepts(port)) {
-                return;
-            }
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                throw std::runtime_error("harvest serve exited at start: " + read_file(log));
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        throw std::runtime_error("harvest serve did not listen within 5 s");
-    }
-    ~serve_process() {
-        if (pid_ > 0) {
-            ::kill(-pid_, SIGKILL);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-        }
-    }
-    serve_process(const serve_process&) = delete;
-    serve_process& operator=(const serve_process&) = delete;
-
-  private:
-    pid_t pid_ = -1;
-};
-
 // One API call with curl; the status and the body.
-std::pair<int, std::string> curl(const fs::path& dir, const std::string& method,
-                                 const std::string& url, const std::string& body = {}) {
+std::pair<int, std::string> frontends_curl(const fs::path& dir, const std::string& method,
+                                           const std::string& url, const std::string& body = {}) {
     const auto out_file = dir / "curl.out";
     std::vector<std::string> argv{"curl", "-s",
                                   "-X",   method,
@@ -190,8 +148,8 @@ endings run_serve(const fs::path& dir, const guard_sections& s,
         list.emplace_back(url);
     }
     const auto [submitted, answer] =
-        curl(dir, "POST", base + "/v1/jobs",
-             R"({"profile":"frontends","urls":)" + json::serialize(list) + "}");
+        frontends_curl(dir, "POST", base + "/v1/jobs",
+                       R"({"profile":"frontends","urls":)" + json::serialize(list) + "}");
     INFO(answer);
     REQUIRE(submitted == 202);
     const std::string id(json::parse(answer).at("job_id").as_string());
@@ -199,14 +157,14 @@ endings run_serve(const fs::path& dir, const guard_sections& s,
     bool done = false;
     for (const auto until = std::chrono::steady_clock::now() + 90s;
          !done && std::chrono::steady_clock::now() < until;) {
-        const auto [status, body] = curl(dir, "GET", base + "/v1/jobs/" + id);
+        const auto [status, body] = frontends_curl(dir, "GET", base + "/v1/jobs/" + id);
         done = status == 200 && json::parse(body).at("status").as_string() == "done";
         if (!done) {
             std::this_thread::sleep_for(100ms);
         }
     }
     REQUIRE(done);
-    const auto [status, body] = curl(dir, "GET", base + "/v1/jobs/" + id + "/results");
+    const auto [status, body] = frontends_curl(dir, "GET", base + "/v1/jobs/" + id + "/results");
     REQUIRE(status == 200);
     endings out;
     std::istringstream lines(body);
@@ -222,7 +180,8 @@ endings run_serve(const fs::path& dir, const guard_sections& s,
 
 endings run_front_end(front_end front, const fs::path& dir, const guard_sections& s,
                       const std::vector<std::string>& urls, const std::vector<std::string>& hosts) {
-    return front == front_end::crawl ? run_crawl(dir, s, urls) : run_serve(dir, s, urls, hosts);
+    return front == front_end::crawl ? frontends_crawl(dir, s, urls)
+                                     : run_serve(dir, s, urls, hosts);
 }
 
 }  // namespace
@@ -272,7 +231,7 @@ TEST_CASE("both front ends: a host's rate holds in every window, set by its host
                         [](const auto& e) { return e.second == "ok"; }) == count);
     const auto arrivals = origin.arrivals();
     REQUIRE(arrivals.size() == count);
-    const double worst = worst_window_excess(arrivals, rate, burst, arrival_jitter);
+    const double worst = worst_window_excess(arrivals, rate, burst, frontends_arrival_jitter);
     INFO("worst window excess over 20 * (T + jitter) + 5: " << worst << " requests");
     CHECK(worst <= 0);
     // And the rate is really used: not far slower than (60 - 5) / 20 = 2.75 s.

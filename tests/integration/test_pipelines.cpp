@@ -41,8 +41,8 @@ struct catalog_site {
 };
 
 // follow_extra: appended to the rel=next follow rule (e.g. its own max_depth).
-std::string crawl_yaml(const std::string& base, unsigned engine_max_depth,
-                       const std::string& next_rule_extra = "") {
+std::string pipelines_yaml(const std::string& base, unsigned engine_max_depth,
+                           const std::string& next_rule_extra = "") {
     return "name: pipelines\n"
            "seeds:\n"
            "  - url: " +
@@ -83,14 +83,14 @@ std::string crawl_yaml(const std::string& base, unsigned engine_max_depth,
            "    path: out/items.jsonl\n";
 }
 
-struct crawl_run {
+struct pipelines_run {
     process_result result;
     std::vector<json::object> items;
     std::vector<json::object> errors;
 };
 
-crawl_run run_crawl(const fs::path& dir, const std::string& yaml) {
-    crawl_run run;
+pipelines_run pipelines_crawl(const fs::path& dir, const std::string& yaml) {
+    pipelines_run run;
     fs::create_directories(dir);
     write_file(dir / "cfg.yaml", yaml);
     run.result = run_process({harvest_binary().string(), "run", (dir / "cfg.yaml").string()},
@@ -118,7 +118,7 @@ std::string normalize_space(std::string_view text) {
     return out;
 }
 
-std::string availability_kind(std::string_view url) {
+std::string pipelines_availability_kind(std::string_view url) {
     static const std::unordered_map<std::string, std::string> kinds = {
         {"InStock", "in_stock"},          {"OutOfStock", "out_of_stock"},
         {"PreOrder", "preorder"},         {"BackOrder", "backorder"},
@@ -141,8 +141,9 @@ struct checked_items {
 
 // Splits the items into JSON-LD products (they have `name`) and HTML items (`title`), checks
 // each against the truth of the product its URL names, and collects the ids seen per kind.
-checked_items check_items(const catalog_site& site, const std::vector<json::object>& items,
-                          const std::string& base) {
+checked_items pipelines_check_items(const catalog_site& site,
+                                    const std::vector<json::object>& items,
+                                    const std::string& base) {
     checked_items result;
     auto& problems = result.problems;
     for (const auto& item : items) {
@@ -180,7 +181,7 @@ checked_items check_items(const catalog_site& site, const std::vector<json::obje
             expect("price", truth.at("price"));
             expect("currency", truth.at("currency"));
             expect("availability",
-                   json::value(availability_kind(truth.at("availability").as_string())));
+                   json::value(pipelines_availability_kind(truth.at("availability").as_string())));
             expect("rating", truth.at("rating"));
             expect("review_count",
                    truth.at("rating").is_null() ? json::value(nullptr) : truth.at("review_count"));
@@ -210,7 +211,7 @@ std::set<std::string> asins_of_pages(const catalog_site& site, int first_page, i
     return result;
 }
 
-void report(const std::vector<std::string>& problems) {
+void pipelines_report(const std::vector<std::string>& problems) {
     for (std::size_t i = 0; i < problems.size() && i < 20; ++i) {
         UNSCOPED_INFO(problems[i]);
     }
@@ -223,13 +224,13 @@ TEST_CASE("follow + jsonld + html: every product of the catalog exactly once, eq
           "[integration][pipelines]") {
     catalog_site site;
     const std::string base = site.nginx->base_url();
-    const auto run = run_crawl(site.tmp / "all", crawl_yaml(base, 0));
+    const auto run = pipelines_crawl(site.tmp / "all", pipelines_yaml(base, 0));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.errors.empty());
 
-    const auto checked = check_items(site, run.items, base);
-    report(checked.problems);
+    const auto checked = pipelines_check_items(site, run.items, base);
+    pipelines_report(checked.problems);
     const auto all = asins_of_pages(site, 1, 5);
     REQUIRE(all.size() == static_cast<std::size_t>(catalog_products));
     CHECK(checked.jsonld_ids == all);
@@ -254,7 +255,7 @@ TEST_CASE("follow + jsonld + html: every product of the catalog exactly once, eq
             unexpected.push_back("unexpected request " + uri);
         }
     }
-    report(unexpected);
+    pipelines_report(unexpected);
     CHECK(product_pages == all.size());
     CHECK(listing_pages == 5);
 }
@@ -265,11 +266,11 @@ TEST_CASE("engine.max_depth and a follow rule's max_depth bound the crawl",
     const std::string base = site.nginx->base_url();
 
     SECTION("engine.max_depth: 1 = the seed page's products and the next listing page") {
-        const auto run = run_crawl(site.tmp / "engine", crawl_yaml(base, 1));
+        const auto run = pipelines_crawl(site.tmp / "engine", pipelines_yaml(base, 1));
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
-        const auto checked = check_items(site, run.items, base);
-        report(checked.problems);
+        const auto checked = pipelines_check_items(site, run.items, base);
+        pipelines_report(checked.problems);
         CHECK(checked.jsonld_ids == asins_of_pages(site, 1, 1));
         CHECK(checked.html_ids == asins_of_pages(site, 1, 1));
         const auto counts = site.nginx->request_counts();
@@ -280,11 +281,12 @@ TEST_CASE("engine.max_depth and a follow rule's max_depth bound the crawl",
     }
 
     SECTION("the rel=next rule's max_depth: 2 = listing pages 1 to 3 and their products") {
-        const auto run = run_crawl(site.tmp / "rule", crawl_yaml(base, 0, "    max_depth: 2\n"));
+        const auto run =
+            pipelines_crawl(site.tmp / "rule", pipelines_yaml(base, 0, "    max_depth: 2\n"));
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
-        const auto checked = check_items(site, run.items, base);
-        report(checked.problems);
+        const auto checked = pipelines_check_items(site, run.items, base);
+        pipelines_report(checked.problems);
         // Page 3 has depth 2: its product links (depth 3) come from the unlimited rule.
         CHECK(checked.jsonld_ids == asins_of_pages(site, 1, 3));
         CHECK(checked.html_ids == asins_of_pages(site, 1, 3));

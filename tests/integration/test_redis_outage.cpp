@@ -32,9 +32,9 @@ namespace json = boost::json;
 
 // The crawl every test here runs: 2,000 product pages, 250 requests a second for the cluster
 // (Redis's GCRA), so about 8 s; `frontier_extra` adds keys under `frontier:`.
-std::string crawl_yaml(const std::string& name, const nginx_server& nginx, const fs::path& site,
-                       const std::string& url, const std::string& frontier_extra,
-                       const std::string& top_extra = "") {
+std::string outage_yaml(const std::string& name, const nginx_server& nginx, const fs::path& site,
+                        const std::string& url, const std::string& frontier_extra,
+                        const std::string& top_extra = "") {
     return "name: " + name +
            "\n"
            "seeds:\n"
@@ -100,7 +100,7 @@ std::size_t refetches(const nginx_server& nginx, std::size_t* distinct = nullptr
     return again;
 }
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+std::string outage_replace_all(std::string s, const std::string& from, const std::string& to) {
     for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
         s.replace(pos, from.size(), to);
     }
@@ -155,8 +155,8 @@ TEST_CASE("redis outage: a 3 s redis-server restart (AOF on) mid-crawl, every wo
 
     // A 30 s lease outlives the outage: a live worker's requests are not handed out again, so
     // refetches come only from what the restart itself loses.
-    const std::string yaml = crawl_yaml("outage", nginx, site, redis.url(),
-                                        "  lease: 30s\n  redis: {give_up_after: 30s}\n");
+    const std::string yaml = outage_yaml("outage", nginx, site, redis.url(),
+                                         "  lease: 30s\n  redis: {give_up_after: 30s}\n");
     auto workers = start_workers(yaml, tmp.path(), worker_count);
 
     // Once the seeds are in and some items were fetched, Redis goes away for 3 s.
@@ -215,7 +215,7 @@ std::optional<double> sample(const std::string& text, const std::string& series)
 }
 
 // A worker's /metrics ("" when it does not answer 200).
-std::string scrape(int port) {
+std::string outage_scrape(int port) {
     auto reply = observability::http_get(port, "/metrics");
     return reply.status == 200 ? std::move(reply.body) : std::string();
 }
@@ -250,12 +250,12 @@ TEST_CASE("redis outage: redis-server frozen (SIGSTOP) for 20 s, workers stay bo
                          "\", linger: 0}\n"
                    : "";
         workers.push_back(std::make_unique<worker_process>(
-            crawl_yaml("frozen", nginx, site, redis.url(), frontier, metrics), tmp / name, name));
+            outage_yaml("frozen", nginx, site, redis.url(), frontier, metrics), tmp / name, name));
     }
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(redis, "frozen"));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    const auto before = scrape(metrics_port);
+    const auto before = outage_scrape(metrics_port);
     CHECK(sample(before, "harvest_redis_up{crawl=\"frozen\",worker=\"w0\"}") == 1.0);
 
     std::vector<std::size_t> rss_at_pause;
@@ -272,7 +272,7 @@ TEST_CASE("redis outage: redis-server frozen (SIGSTOP) for 20 s, workers stay bo
             rss_peak[i] = std::max(rss_peak[i], rss_kib(workers[i]->pid()));
         }
         if (tick == 150) {
-            during = scrape(metrics_port);  // 15 s in: the timeout has long been noticed
+            during = outage_scrape(metrics_port);  // 15 s in: the timeout has long been noticed
         }
     }
     const auto fetched_during = nginx.request_counts().size();
@@ -308,7 +308,7 @@ TEST_CASE("redis outage: redis-server frozen (SIGSTOP) for 20 s, workers stay bo
     }
 
     std::this_thread::sleep_for(std::chrono::seconds(3));
-    const auto after = scrape(metrics_port);
+    const auto after = outage_scrape(metrics_port);
     INFO(after);
     CHECK(sample(after, "harvest_redis_up{crawl=\"frozen\",worker=\"w0\"}") == 1.0);
     const auto reconnects =
@@ -425,8 +425,8 @@ TEST_CASE("redis outage: Sentinel fails the primary over mid-crawl, workers foll
     const std::string url =
         "redis-sentinel://127.0.0.1:" + std::to_string(sentinel.port()) + "/harvest";
     const std::string yaml =
-        crawl_yaml("failover", nginx, site, url,
-                   "  lease: 30s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n");
+        outage_yaml("failover", nginx, site, url,
+                    "  lease: 30s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n");
     auto workers = start_workers(yaml, tmp.path(), worker_count);
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(primary, "failover"));
@@ -471,9 +471,9 @@ TEST_CASE("redis outage: a restart without persistence loses the state; the seed
     redis_server redis;  // no AOF, no snapshots: a restart is an empty Redis
 
     // 100 requests a second: about 6 s, the restart lands after about a quarter of it.
-    std::string yaml = crawl_yaml("amnesia", nginx, site, redis.url(),
-                                  "  lease: 30s\n  redis: {give_up_after: 30s}\n");
-    yaml = replace_all(yaml, "per_second: 250", "per_second: 100");
+    std::string yaml = outage_yaml("amnesia", nginx, site, redis.url(),
+                                   "  lease: 30s\n  redis: {give_up_after: 30s}\n");
+    yaml = outage_replace_all(yaml, "per_second: 250", "per_second: 100");
     auto workers = start_workers(yaml, tmp.path(), worker_count);
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(redis, "amnesia"));
@@ -549,7 +549,7 @@ TEST_CASE("redis cluster: 3 workers on a 3-primary Redis Cluster, every item onc
     nginx_server nginx(nginx_options{site, tmp / "nginx", {}, 2});
     redis_cluster cluster(3, 1);  // six loopback nodes: three primaries, a replica each
 
-    const std::string yaml = crawl_yaml("sharded", nginx, site, cluster.url(), "  lease: 30s\n");
+    const std::string yaml = outage_yaml("sharded", nginx, site, cluster.url(), "  lease: 30s\n");
     auto workers = start_workers(yaml, tmp.path(), worker_count);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     expect_all_finish(workers, deadline);
@@ -607,8 +607,8 @@ TEST_CASE("redis cluster: a primary killed mid-crawl, its replica takes over, wo
     REQUIRE(synced());
 
     const std::string yaml =
-        crawl_yaml("shardfail", nginx, site, cluster.url(),
-                   "  lease: 30s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n");
+        outage_yaml("shardfail", nginx, site, cluster.url(),
+                    "  lease: 30s\n  redis: {give_up_after: 60s, command_timeout: 2s}\n");
     auto workers = start_workers(yaml, tmp.path(), worker_count);
     const auto started = std::chrono::steady_clock::now();
     REQUIRE(wait_seeded(cluster, "shardfail"));

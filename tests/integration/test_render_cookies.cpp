@@ -18,7 +18,7 @@ namespace json = boost::json;
 
 namespace {
 
-std::string text_of(const json::object& object, std::string_view name) {
+std::string cookies_text_of(const json::object& object, std::string_view name) {
     const auto* v = object.if_contains(name);
     return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
@@ -82,8 +82,8 @@ TEST_CASE("a rendered page has its session's cookies, and the cookies it sets co
     std::map<std::string, json::object> carts;  // fetched plainly, by key
     for (const auto& item : read_jsonl(tmp / "items.jsonl")) {
         INFO(json::serialize(item));
-        const std::string url = text_of(item, "url");
-        const std::string id = text_of(item, "id");
+        const std::string url = cookies_text_of(item, "url");
+        const std::string id = cookies_text_of(item, "id");
         (has(url, "/shop/cart/") ? carts : pages)[id] = item;
     }
     const std::set<std::string> all(keys.begin(), keys.end());
@@ -97,7 +97,7 @@ TEST_CASE("a rendered page has its session's cookies, and the cookies it sets co
     std::map<std::string, std::string> sid_of;  // key -> the sid its session logged in with
     std::map<std::string, std::set<std::string>> keys_of;  // sid -> its keys
     for (const auto& [key, page] : pages) {
-        const std::string sid = text_of(page, "sid");
+        const std::string sid = cookies_text_of(page, "sid");
         REQUIRE(!sid.empty());
         sid_of[key] = sid;
         keys_of[sid].insert(key);
@@ -112,10 +112,10 @@ TEST_CASE("a rendered page has its session's cookies, and the cookies it sets co
     std::map<std::string, std::string> agent_of;  // sid -> its User-Agent
     for (const auto& [key, page] : pages) {
         INFO(key);
-        const std::string agent = text_of(page, "ua");
+        const std::string agent = cookies_text_of(page, "ua");
         CHECK(agent.starts_with("ShopWalker/"));
-        CHECK(text_of(page, "api_ua") == agent);
-        CHECK(text_of(carts[key], "ua") == agent);
+        CHECK(cookies_text_of(page, "api_ua") == agent);
+        CHECK(cookies_text_of(carts[key], "ua") == agent);
         const auto [at, fresh] = agent_of.emplace(sid_of[key], agent);
         CHECK(at->second == agent);  // both pages of a session: one User-Agent
     }
@@ -124,7 +124,7 @@ TEST_CASE("a rendered page has its session's cookies, and the cookies it sets co
     for (const auto& key : keys) {
         INFO(key);
         const auto& page = pages[key];
-        const std::string doc_cookie = text_of(page, "doc_cookie");
+        const std::string doc_cookie = cookies_text_of(page, "doc_cookie");
         INFO(doc_cookie);
         const std::string sid = sid_of[key];
         // document.cookie: the login's theme cookie, the API's cart cookie and the script's
@@ -137,9 +137,9 @@ TEST_CASE("a rendered page has its session's cookies, and the cookies it sets co
         // rendered page set: the API's cookie and the script's.
         REQUIRE(carts.contains(key));
         const auto& cart = carts[key];
-        const std::string cookie = text_of(cart, "cookie");
+        const std::string cookie = cookies_text_of(cart, "cookie");
         INFO(cookie);
-        CHECK(text_of(cart, "sid") == sid);
+        CHECK(cookies_text_of(cart, "sid") == sid);
         CHECK(has(cookie, "sid=" + sid));
         CHECK(has(cookie, "cart=c" + sid));
         CHECK(has(cookie, "viewed_" + key + "=1"));
@@ -158,13 +158,13 @@ TEST_CASE("a rendered page has its session's cookies, and the cookies it sets co
     // User-Agent; no request said HeadlessChrome.
     std::size_t api_calls = 0;
     for (const auto& line : read_jsonl(origin.log_path())) {
-        const std::string path = text_of(line, "path");
+        const std::string path = cookies_text_of(line, "path");
         INFO(path);
         if (path.starts_with("/shop/api/")) {
             ++api_calls;
             CHECK(json_int(line.at("status")) == 200);
         }
-        CHECK_FALSE(has(text_of(line, "user_agent"), "HeadlessChrome"));
+        CHECK_FALSE(has(cookies_text_of(line, "user_agent"), "HeadlessChrome"));
     }
     CHECK(api_calls == keys.size());
 }

@@ -23,14 +23,14 @@ namespace {
 // guard against would cost (no limit at all: 1000 requests in about 2 s; retries holding
 // slots: ~50 s for B, 10 times its pace alone; A's open breaker pausing B: 3 x 2 s on ~5 s).
 #ifdef HARVEST_TSAN
-constexpr double arrival_jitter = 0.500;  // s; 5 requests at 10/s
+constexpr double resilience_arrival_jitter = 0.500;  // s; 5 requests at 10/s
 constexpr double neighbour_slowdown = 2.0;
 constexpr double paced_neighbour_slowdown = 1.40;
 #elif defined(HARVEST_SANITIZED)
 // The origin stamps arrivals on the kernel's clock, but Harvest itself may be preempted between
 // taking a token and writing the request. 1.5 requests at 10/s; a burst of 12 is caught by the
 // unsanitized build.
-constexpr double arrival_jitter = 0.150;
+constexpr double resilience_arrival_jitter = 0.150;
 constexpr double neighbour_slowdown = 2.0;
 constexpr double paced_neighbour_slowdown = 1.25;
 #else
@@ -38,7 +38,7 @@ constexpr double paced_neighbour_slowdown = 1.25;
 // threads, the origin and the other ctest job share 2 cores: fresh-clone CI runs used 13.6 ms,
 // 16.1 ms and 27 ms. So the rate test paces at 10/s, where 100 ms is one request: a burst of 12
 // still shows, as one request over; no limit at all shows as a hundred.
-constexpr double arrival_jitter = 0.100;
+constexpr double resilience_arrival_jitter = 0.100;
 constexpr double neighbour_slowdown = 1.5;
 constexpr double paced_neighbour_slowdown = 1.10;
 #endif
@@ -63,7 +63,7 @@ struct crawl_settings {
     std::string hosts;  // a whole `hosts:` section, or empty
 };
 
-std::string crawl_yaml(const crawl_settings& s) {
+std::string resilience_yaml(const crawl_settings& s) {
     std::ostringstream y;
     y << "name: resilience\n"
       << "seeds:\n"
@@ -90,7 +90,7 @@ std::string crawl_yaml(const crawl_settings& s) {
     return y.str();
 }
 
-struct crawl_run {
+struct resilience_run {
     process_result result;
     std::vector<json::object> items;
     std::vector<json::object> errors;
@@ -98,11 +98,11 @@ struct crawl_run {
 };
 
 // Writes dir/cfg.yaml and runs `harvest run cfg.yaml --stats-json stats.json`.
-crawl_run run_crawl(const fs::path& dir, const crawl_settings& settings,
-                    std::chrono::seconds timeout = std::chrono::seconds(60)) {
+resilience_run resilience_crawl(const fs::path& dir, const crawl_settings& settings,
+                                std::chrono::seconds timeout = std::chrono::seconds(60)) {
     fs::create_directories(dir);
-    write_file(dir / "cfg.yaml", crawl_yaml(settings));
-    crawl_run run;
+    write_file(dir / "cfg.yaml", resilience_yaml(settings));
+    resilience_run run;
     run.result = run_process({harvest_binary().string(), "run", (dir / "cfg.yaml").string(),
                               "--stats-json", (dir / "stats.json").string()},
                              timeout);
@@ -133,7 +133,7 @@ std::vector<std::string> numbered(const std::string& prefix, int n) {
     return out;
 }
 
-const json::object* error_for(const crawl_run& run, const std::string& url) {
+const json::object* resilience_error_for(const resilience_run& run, const std::string& url) {
     for (const auto& e : run.errors) {
         if (e.at("url").as_string() == url) {
             return &e;
@@ -160,7 +160,7 @@ TEST_CASE("a host's rate limit holds in every window of the origin's arrivals",
     s.seeds = urls_seed(tmp.path(), "urls.txt", origin, numbered("/ok/", urls));
     s.rate_limit = "  per_second: 10\n  burst: 10\n";
     const auto started = std::chrono::steady_clock::now();
-    auto run = run_crawl(tmp.path(), s);
+    auto run = resilience_crawl(tmp.path(), s);
     const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - started;
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
@@ -178,7 +178,7 @@ TEST_CASE("a host's rate limit holds in every window of the origin's arrivals",
     // spent on Harvest's clock when a request is taken; the origin's kernel stamps it on
     // arrival, a moment later and not always by the same amount. So each window is granted
     // `jitter` more time (see arrival_jitter above for what it still catches).
-    constexpr double jitter = arrival_jitter;
+    constexpr double jitter = resilience_arrival_jitter;
     const double worst_excess = worst_window_excess(arrivals, rate, burst, jitter);
     INFO("worst window excess over 10*(T + " << jitter * 1000 << " ms) + 10: " << worst_excess
                                              << " requests");
@@ -201,7 +201,7 @@ TEST_CASE("Retry-After (delta seconds and HTTP-date) is honoured, once per answe
         "  max_attempts: 4\n"
         "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
         "  retry_after: {honor: true, max: 30s}\n";
-    auto run = run_crawl(tmp.path(), s);
+    auto run = resilience_crawl(tmp.path(), s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.items.size() == 2);
@@ -240,12 +240,12 @@ TEST_CASE("a Retry-After longer than retry.retry_after.max gives the URL up at o
         "  max_attempts: 4\n"
         "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
         "  retry_after: {honor: true, max: 30s}\n";
-    auto run = run_crawl(tmp.path(), s);
+    auto run = resilience_crawl(tmp.path(), s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     CHECK(origin.arrivals_of("/429/60/long").size() == 1);
     CHECK(run.items.empty());
-    const auto* error = error_for(run, origin.url("/429/60/long"));
+    const auto* error = resilience_error_for(run, origin.url("/429/60/long"));
     REQUIRE(error != nullptr);
     CHECK(error->at("error").as_string() == "retry_after_too_long");
     CHECK(json_int(error->at("attempts")) == 1);
@@ -265,7 +265,7 @@ TEST_CASE("permanent 4xx are requested once and land in the error stream",
         "  max_attempts: 4\n"
         "  on_status: [400, 401, 403, 404, 429, 500, 502, 503, 504]\n"
         "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
-    auto run = run_crawl(tmp.path(), s);
+    auto run = resilience_crawl(tmp.path(), s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.items.empty());
@@ -275,7 +275,7 @@ TEST_CASE("permanent 4xx are requested once and land in the error stream",
         const std::string path = "/status/" + std::to_string(code) + "/k";
         INFO(path);
         CHECK(origin.arrivals_of(path).size() == 1);
-        const auto* error = error_for(run, origin.url(path));
+        const auto* error = resilience_error_for(run, origin.url(path));
         REQUIRE(error != nullptr);
         CHECK(error->at("error").as_string() == "status_4xx");
         CHECK(json_int(error->at("attempts")) == 1);
@@ -294,7 +294,7 @@ TEST_CASE("transient failures are retried up to max_attempts", "[integration][re
         s.retry =
             "  max_attempts: 4\n"
             "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
-        auto run = run_crawl(tmp.path() / "run", s);
+        auto run = resilience_crawl(tmp.path() / "run", s);
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
         const auto seen = origin.arrivals_of("/fail-then-ok/2/k");
@@ -321,7 +321,7 @@ TEST_CASE("transient failures are retried up to max_attempts", "[integration][re
         s.retry =
             "  max_attempts: 3\n"
             "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
-        auto run = run_crawl(tmp.path() / "run", s);
+        auto run = resilience_crawl(tmp.path() / "run", s);
         INFO(describe(run.result));
         REQUIRE(run.result.exit_code == 0);
         CHECK(run.items.empty());
@@ -344,7 +344,7 @@ TEST_CASE("transient failures are retried up to max_attempts", "[integration][re
                                           {origin.url("/hang/k"), std::nullopt, "timeout"}};
         for (const auto& c : cases) {
             INFO(c.url);
-            const auto* error = error_for(run, c.url);
+            const auto* error = resilience_error_for(run, c.url);
             REQUIRE(error != nullptr);
             INFO(json::serialize(*error));
             CHECK(error->at("error").as_string() == "retries_exhausted");
@@ -387,7 +387,7 @@ TEST_CASE("an open breaker pauses a failing host, probes it, and spares the othe
 
     // Host B alone first, for its undisturbed pace.
     s.seeds = b_seed;
-    auto alone = run_crawl(tmp.path() / "alone", s);
+    auto alone = resilience_crawl(tmp.path() / "alone", s);
     {
         INFO(describe(alone.result));
         REQUIRE(alone.result.exit_code == 0);
@@ -413,7 +413,7 @@ TEST_CASE("an open breaker pauses a failing host, probes it, and spares the othe
         }
     });
     s.seeds = a_seed + b_seed;
-    auto both = run_crawl(tmp.path() / "both", s);
+    auto both = resilience_crawl(tmp.path() / "both", s);
     done = true;
     flipper.join();
     INFO(describe(both.result));
@@ -493,7 +493,7 @@ TEST_CASE("retries waiting for their backoff hold no concurrency slot",
         urls_seed(tmp.path(), "a.txt", flaky, numbered("/fail-then-ok/2/a", urls));
 
     s.seeds = b_seed;
-    auto alone = run_crawl(tmp.path() / "alone", s);
+    auto alone = resilience_crawl(tmp.path() / "alone", s);
     {
         INFO(describe(alone.result));
         REQUIRE(alone.result.exit_code == 0);
@@ -503,7 +503,7 @@ TEST_CASE("retries waiting for their backoff hold no concurrency slot",
     slow.clear_log();
 
     s.seeds = a_seed + b_seed;  // A first: its requests and retries compete from the start
-    auto both = run_crawl(tmp.path() / "both", s);
+    auto both = resilience_crawl(tmp.path() / "both", s);
     INFO(describe(both.result));
     REQUIRE(both.result.exit_code == 0);
     CHECK(both.items.size() == 2 * urls);
@@ -534,7 +534,7 @@ TEST_CASE("a POST seed keeps one Idempotency-Key across its retries", "[integrat
     s.retry =
         "  max_attempts: 4\n"
         "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
-    auto run = run_crawl(tmp.path() / "run", s);
+    auto run = resilience_crawl(tmp.path() / "run", s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.items.size() == 1);
@@ -563,7 +563,7 @@ TEST_CASE("a POST seed that brings its own Idempotency-Key is retried with that 
     s.retry =
         "  max_attempts: 4\n"
         "  backoff: {strategy: none, base: 20ms, max: 20ms}\n";
-    auto run = run_crawl(tmp.path() / "run", s);
+    auto run = resilience_crawl(tmp.path() / "run", s);
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
 
@@ -592,7 +592,7 @@ void check_gives_up(const fs::path& dir, const chaos_origin& failing, crawl_sett
         "  max_attempts: 100\n"
         "  backoff: {strategy: none, base: 20ms, max: 20ms}\n"
         "  budget: {ratio: 1000, min_per_second: 1000}\n";
-    auto run = run_crawl(dir / "run", s, std::chrono::seconds(20));
+    auto run = resilience_crawl(dir / "run", s, std::chrono::seconds(20));
     INFO(describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.items.empty());

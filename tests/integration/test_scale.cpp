@@ -111,7 +111,7 @@ class delay_origin {
     int port_ = 0;
 };
 
-std::string crawl_yaml(const fs::path& urls_file, int concurrency) {
+std::string scale_yaml(const fs::path& urls_file, int concurrency) {
     std::ostringstream y;
     y << "name: scale\n"
       << "seeds:\n"
@@ -158,7 +158,7 @@ scale_run run_scale(const fs::path& dir, int count, int delay_ms, int concurrenc
         urls += origin.url("sku-" + std::to_string(i)) + "\n";
     }
     write_file(dir / "urls.txt", urls);
-    write_file(dir / "cfg.yaml", crawl_yaml(dir / "urls.txt", concurrency));
+    write_file(dir / "cfg.yaml", scale_yaml(dir / "urls.txt", concurrency));
     std::vector<std::string> argv = prefix;
     argv.push_back(harvest_binary().string());
     argv.push_back("run");
@@ -183,7 +183,7 @@ std::set<std::string> ids_of(const std::vector<json::object>& items) {
     return ids;
 }
 
-std::string tail(const std::string& s) {
+std::string scale_tail(const std::string& s) {
     return s.size() > 2000 ? "..." + s.substr(s.size() - 2000) : s;
 }
 
@@ -193,7 +193,7 @@ TEST_CASE("scale: a crawl through the delay origin yields every product once", "
     temp_dir tmp("harvest-scale");
     constexpr int count = 300;
     const auto run = run_scale(tmp.path(), count, 100, 64);
-    INFO("exit " << run.result.exit_code << "\nstderr:\n" << tail(run.result.err));
+    INFO("exit " << run.result.exit_code << "\nstderr:\n" << scale_tail(run.result.err));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.errors.empty());
     REQUIRE(run.items.size() == count);
@@ -210,7 +210,7 @@ TEST_CASE("scale: harvest raises its open-file limit past the default 1024", "[s
     temp_dir tmp("harvest-scale-fd");
     constexpr int count = 1500;
     const auto run = run_scale(tmp.path(), count, 1500, count, {"prlimit", "--nofile=1024:", "--"});
-    INFO("exit " << run.result.exit_code << "\nstderr:\n" << tail(run.result.err));
+    INFO("exit " << run.result.exit_code << "\nstderr:\n" << scale_tail(run.result.err));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.errors.empty());
     CHECK(run.items.size() == count);

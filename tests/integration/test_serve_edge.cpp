@@ -179,7 +179,7 @@ http_answer http_call(int port, const std::string& method, const std::string& pa
     return answer;
 }
 
-http_answer http_get(int port, const std::string& path, const char* source = "127.0.0.1") {
+http_answer edge_http_get(int port, const std::string& path, const char* source = "127.0.0.1") {
     return http_call(port, "GET", path, {}, {}, source);
 }
 
@@ -319,8 +319,8 @@ class receiver {
 };
 
 // The signature checked with the openssl CLI, independently of the service's code.
-bool signature_valid(const temp_dir& tmp, const std::string& header, const std::string& body,
-                     const std::string& secret) {
+bool edge_signature_valid(const temp_dir& tmp, const std::string& header, const std::string& body,
+                          const std::string& secret) {
     const auto comma = header.find(",v1=");
     if (header.rfind("t=", 0) != 0 || comma == std::string::npos) {
         return false;
@@ -395,12 +395,12 @@ TEST_CASE(
     // /healthz still answers, at once, from an address of its own and from one of the
     // attackers' addresses.
     std::this_thread::sleep_for(200ms);  // the service has accepted what the backlog holds
-    const auto health = http_get(port, "/healthz");
+    const auto health = edge_http_get(port, "/healthz");
     INFO("/healthz during the attack: status " << health.status << " in " << health.seconds
                                                << " s");
     CHECK(health.status == 200);
     CHECK(health.seconds < 1.0);
-    const auto health_shared = http_get(port, "/healthz", "127.0.0.2");
+    const auto health_shared = edge_http_get(port, "/healthz", "127.0.0.2");
     INFO("/healthz from an attacking address: status " << health_shared.status << " in "
                                                        << health_shared.seconds << " s");
     CHECK(health_shared.status == 200);
@@ -444,7 +444,7 @@ TEST_CASE(
     for (int fd : slow) {
         ::close(fd);
     }
-    const auto after = http_get(port, "/healthz");
+    const auto after = edge_http_get(port, "/healthz");
     CHECK(after.status == 200);
 }
 
@@ -475,8 +475,8 @@ TEST_CASE("serve edge: a webhook receiver answering 200 with a 64 MiB body is de
     // The service read at most a small part of the 64 MiB (64 KiB plus socket buffers).
     CHECK(hook.body_bytes_sent() < (16LL << 20));
     REQUIRE(requests.size() >= 1);
-    CHECK(signature_valid(f.tmp, requests[0].headers["harvest-signature"], requests[0].body,
-                          "whsec-edge-0123"));
+    CHECK(edge_signature_valid(f.tmp, requests[0].headers["harvest-signature"], requests[0].body,
+                               "whsec-edge-0123"));
 }
 
 TEST_CASE(
@@ -513,7 +513,8 @@ TEST_CASE(
     // Same event on every attempt, each with a valid signature of its own time.
     for (auto r : requests) {
         CHECK(r.headers["idempotency-key"] == requests[0].headers["idempotency-key"]);
-        CHECK(signature_valid(f.tmp, r.headers["harvest-signature"], r.body, "whsec-edge-0123"));
+        CHECK(
+            edge_signature_valid(f.tmp, r.headers["harvest-signature"], r.body, "whsec-edge-0123"));
     }
 }
 
@@ -547,7 +548,7 @@ TEST_CASE(
     }
     std::this_thread::sleep_for(300ms);
     for (int attempt = 0; attempt < 3; ++attempt) {
-        const auto health = http_get(port, "/healthz");
+        const auto health = edge_http_get(port, "/healthz");
         INFO("attempt " << attempt << ": /healthz status " << health.status << " in "
                         << health.seconds << " s");
         CHECK(health.status == 200);

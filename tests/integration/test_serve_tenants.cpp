@@ -28,9 +28,9 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 // A webhook receiver answering 200 to every POST, keeping the bodies. Bounded by its destructor.
-class webhook_receiver {
+class tenants_webhook_receiver {
   public:
-    webhook_receiver() {
+    tenants_webhook_receiver() {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
@@ -44,7 +44,7 @@ class webhook_receiver {
         port_ = ntohs(addr.sin_port);
         thread_ = std::thread([this] { run(); });
     }
-    ~webhook_receiver() {
+    ~tenants_webhook_receiver() {
         stopping_ = true;
         thread_.join();
         ::close(fd_);
@@ -112,7 +112,7 @@ class webhook_receiver {
     std::thread thread_;
 };
 
-std::string json_list(const std::vector<std::string>& values) {
+std::string tenants_json_list(const std::vector<std::string>& values) {
     json::array list;
     for (const auto& v : values) {
         list.emplace_back(v);
@@ -120,7 +120,7 @@ std::string json_list(const std::vector<std::string>& values) {
     return json::serialize(list);
 }
 
-std::string text_of(const json::object& line, std::string_view key) {
+std::string tenants_text_of(const json::object& line, std::string_view key) {
     const auto* v = line.if_contains(key);
     return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
@@ -132,7 +132,7 @@ struct tenants_fixture {
     int port = free_port();
     std::string base = "http://127.0.0.1:" + std::to_string(port);
     chaos_origin origin{tmp / "chaos"};
-    webhook_receiver receiver;
+    tenants_webhook_receiver receiver;
 
     void write_config(const std::string& top, const std::string& profile = {}) {
         write_file(tmp / "webhook.secret", "whsec-tenants\n");
@@ -158,7 +158,7 @@ struct tenants_fixture {
 
     std::string submit(const std::vector<std::string>& urls, const std::string& key = "key-a",
                        bool callback = false) {
-        std::string body = R"({"profile":"p","urls":)" + json_list(urls);
+        std::string body = R"({"profile":"p","urls":)" + tenants_json_list(urls);
         if (callback) {
             body += R"(,"callback_url":"http://127.0.0.1:)" + std::to_string(receiver.port()) +
                     R"(/hook")";
@@ -184,7 +184,7 @@ struct tenants_fixture {
         json::object last;
         while (steady::now() < until) {
             last = job(id, key);
-            const auto status = text_of(last, "status");
+            const auto status = tenants_text_of(last, "status");
             if (status == "done" || status == "cancelled") {
                 break;
             }
@@ -222,7 +222,8 @@ struct tenants_fixture {
     }
 };
 
-std::vector<std::string> urls_of(const chaos_origin& origin, const std::string& pattern, int n) {
+std::vector<std::string> tenant_urls_of(const chaos_origin& origin, const std::string& pattern,
+                                        int n) {
     std::vector<std::string> urls;
     for (int i = 0; i < n; ++i) {
         urls.push_back(origin.url(pattern + std::to_string(i)));
@@ -241,7 +242,7 @@ TEST_CASE(
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
     // 1,500 items of 20 ms each, 16 in flight: the job runs for about two seconds, the lock
     // comes after the first 50 and outlasts the fetches.
-    const auto id = f.submit(urls_of(f.origin, "/delay/20/i", 1500));
+    const auto id = f.submit(tenant_urls_of(f.origin, "/delay/20/i", 1500));
     const auto until_started = steady::now() + 20s;
     while (f.job(id).at("succeeded").as_int64() < 50 && steady::now() < until_started) {
         std::this_thread::sleep_for(20ms);
@@ -288,18 +289,18 @@ TEST_CASE(
 
     const auto done = f.wait_ended(id, 60s);
     INFO(json::serialize(done) << "\nservice log:\n" << read_file(f.tmp / "serve.log"));
-    REQUIRE(text_of(done, "status") == "done");
+    REQUIRE(tenants_text_of(done, "status") == "done");
     CHECK(done.at("succeeded").as_int64() == 1500);
     std::map<std::string, int> by_status;
     for (const auto& line : f.results(id)) {
-        ++by_status[text_of(line, "status")];
+        ++by_status[tenants_text_of(line, "status")];
     }
     CHECK(by_status["ok"] == 1500);
     CHECK(by_status["queued"] == 0);
     CHECK(by_status["retrying"] == 0);
     // A second job after the lock runs normally: the runner is alive.
-    const auto second = f.submit(urls_of(f.origin, "/ok/after", 5));
-    CHECK(text_of(f.wait_ended(second, 20s), "status") == "done");
+    const auto second = f.submit(tenant_urls_of(f.origin, "/ok/after", 5));
+    CHECK(tenants_text_of(f.wait_ended(second, 20s), "status") == "done");
     const auto health = curl(f.tmp, "GET", f.base + "/healthz", "");
     CHECK(health.status == 200);
     CHECK(service.kill(SIGTERM) == 0);
@@ -315,7 +316,7 @@ TEST_CASE(
     {
         serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
         // Items of 3 s each: the cancelled job's in-flight items have not settled at the kill.
-        id = f.submit(urls_of(f.origin, "/delay/3000/c", 20), "key-a", true);
+        id = f.submit(tenant_urls_of(f.origin, "/delay/3000/c", 20), "key-a", true);
         std::this_thread::sleep_for(300ms);
         const auto cancelled = curl(f.tmp, "DELETE", f.base + "/v1/jobs/" + id, "key-a");
         REQUIRE(cancelled.status == 200);
@@ -332,8 +333,8 @@ TEST_CASE(
     INFO(read_file(f.tmp / "serve.log"));
     REQUIRE(hooks.size() == 1);
     const auto event = json::parse(hooks[0]).as_object();
-    CHECK(text_of(event, "job_id") == id);
-    CHECK(text_of(event, "status") == "cancelled");
+    CHECK(tenants_text_of(event, "job_id") == id);
+    CHECK(tenants_text_of(event, "status") == "cancelled");
     CHECK(service.kill(SIGTERM) == 0);
 }
 
@@ -345,12 +346,12 @@ TEST_CASE("serve tenants: an item whose data is over max_item_bytes fails as ite
     const std::string big_id(3000, 'x');
     const auto id = f.submit({f.origin.url("/ok/small"), f.origin.url("/ok/" + big_id)});
     const auto done = f.wait_ended(id, 20s);
-    REQUIRE(text_of(done, "status") == "done");
+    REQUIRE(tenants_text_of(done, "status") == "done");
     const auto lines = f.results(id);
     REQUIRE(lines.size() == 2);
-    CHECK(text_of(lines[0], "status") == "ok");
-    CHECK(text_of(lines[1], "status") == "failed");
-    CHECK(text_of(lines[1], "error") == "item_too_large");
+    CHECK(tenants_text_of(lines[0], "status") == "ok");
+    CHECK(tenants_text_of(lines[1], "status") == "failed");
+    CHECK(tenants_text_of(lines[1], "error") == "item_too_large");
     CHECK_FALSE(lines[1].contains("data"));
     CHECK(service.kill(SIGTERM) == 0);
 }
@@ -368,18 +369,18 @@ TEST_CASE(
     yaml.replace(yaml.find("http: {timeouts"), 15, "http: {max_body: 4KiB, timeouts");
     write_file(f.tmp / "serve.yaml", yaml);
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
-    const auto hostile = f.submit(urls_of(f.origin, "/big/100000/b", 30), "key-b");
+    const auto hostile = f.submit(tenant_urls_of(f.origin, "/big/100000/b", 30), "key-b");
     const auto b_done = f.wait_ended(hostile, 30s, "key-b");
-    REQUIRE(text_of(b_done, "status") == "done");
+    REQUIRE(tenants_text_of(b_done, "status") == "done");
     for (const auto& line : f.results(hostile, "key-b")) {
-        CHECK(text_of(line, "error") == "body_too_large");
+        CHECK(tenants_text_of(line, "error") == "body_too_large");
     }
     const auto start = steady::now();
-    const auto id = f.submit(urls_of(f.origin, "/ok/a", 2), "key-a");
+    const auto id = f.submit(tenant_urls_of(f.origin, "/ok/a", 2), "key-a");
     const auto done = f.wait_ended(id, 30s);
     const double took = std::chrono::duration<double>(steady::now() - start).count();
     INFO("tenant A's 2-item job took " << took << " s: " << json::serialize(done));
-    REQUIRE(text_of(done, "status") == "done");
+    REQUIRE(tenants_text_of(done, "status") == "done");
     CHECK(done.at("succeeded").as_int64() == 2);
     CHECK(took < 5);
     CHECK(service.kill(SIGTERM) == 0);
@@ -398,27 +399,28 @@ TEST_CASE(
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
     SECTION("waits hold no slot: the same key's next job runs while 40 items wait 4 s") {
         // Each answers 503 with Retry-After: 4 once, then 200: 40 items waiting 4 s.
-        const auto waiting = f.submit(urls_of(f.origin, "/503-retry-after/4/1/w", 40), "key-b");
+        const auto waiting =
+            f.submit(tenant_urls_of(f.origin, "/503-retry-after/4/1/w", 40), "key-b");
         std::this_thread::sleep_for(700ms);
         const auto start = steady::now();
         const auto id = f.submit({f.origin.url("/ok/next")}, "key-b");
         const auto done = f.wait_ended(id, 30s, "key-b");
         const double took = std::chrono::duration<double>(steady::now() - start).count();
         INFO("the 1-item job took " << took << " s");
-        REQUIRE(text_of(done, "status") == "done");
+        REQUIRE(tenants_text_of(done, "status") == "done");
         CHECK(took < 2.5);
         const auto first = f.wait_ended(waiting, 30s, "key-b");
         CHECK(first.at("succeeded").as_int64() == 40);
     }
     SECTION("fair share: tenant B's 40 slow items leave tenant A a slot") {
-        (void)f.submit(urls_of(f.origin, "/delay/4000/s", 40), "key-b");
+        (void)f.submit(tenant_urls_of(f.origin, "/delay/4000/s", 40), "key-b");
         std::this_thread::sleep_for(500ms);
         const auto start = steady::now();
         const auto id = f.submit({f.origin.url("/ok/a1")}, "key-a");
         const auto done = f.wait_ended(id, 30s);
         const double took = std::chrono::duration<double>(steady::now() - start).count();
         INFO("tenant A's 1-item job took " << took << " s");
-        REQUIRE(text_of(done, "status") == "done");
+        REQUIRE(tenants_text_of(done, "status") == "done");
         CHECK(took < 2.5);
     }
     SECTION("no slot idles: beside A's one slow item, B uses the slots A does not need") {
@@ -427,11 +429,11 @@ TEST_CASE(
         (void)f.submit({f.origin.url("/delay/6000/a-slow")}, "key-a");
         std::this_thread::sleep_for(300ms);
         const auto start = steady::now();
-        const auto id = f.submit(urls_of(f.origin, "/delay/1000/b", 6), "key-b");
+        const auto id = f.submit(tenant_urls_of(f.origin, "/delay/1000/b", 6), "key-b");
         const auto done = f.wait_ended(id, 30s, "key-b");
         const double took = std::chrono::duration<double>(steady::now() - start).count();
         INFO("tenant B's 6 items of 1 s took " << took << " s");
-        REQUIRE(text_of(done, "status") == "done");
+        REQUIRE(tenants_text_of(done, "status") == "done");
         CHECK(took < 2.9);
     }
     CHECK(service.kill(SIGTERM) == 0);
@@ -442,18 +444,18 @@ TEST_CASE("serve tenants: per-key quotas refuse a key's submissions beyond its q
     tenants_fixture f;
     f.write_config("quotas: {queued_jobs_per_key: 2, queued_items_per_key: 1000}\n");
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
-    const auto slow = urls_of(f.origin, "/delay/3000/q", 10);
+    const auto slow = tenant_urls_of(f.origin, "/delay/3000/q", 10);
     (void)f.submit(slow, "key-a");
     (void)f.submit(slow, "key-a");
     const auto third = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-a",
-                            R"({"profile":"p","urls":)" + json_list(slow) + "}");
+                            R"({"profile":"p","urls":)" + tenants_json_list(slow) + "}");
     INFO(third.body);
     CHECK(third.status == 429);
     CHECK(third.body.find("quota_exceeded") != std::string::npos);
     // The items quota counts the new job's items too.
-    const auto big =
-        curl(f.tmp, "POST", f.base + "/v1/jobs", "key-b",
-             R"({"profile":"p","urls":)" + json_list(urls_of(f.origin, "/ok/q", 1001)) + "}");
+    const auto big = curl(f.tmp, "POST", f.base + "/v1/jobs", "key-b",
+                          R"({"profile":"p","urls":)" +
+                              tenants_json_list(tenant_urls_of(f.origin, "/ok/q", 1001)) + "}");
     CHECK(big.status == 429);
     // Another key is not affected.
     (void)f.submit(slow, "key-b");
@@ -466,11 +468,11 @@ TEST_CASE("serve tenants: ended jobs are deleted after jobs_ttl and by DELETE",
     f.write_config("jobs_ttl: 2s\n");
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
     const auto kept = f.submit({f.origin.url("/ok/t1")});
-    REQUIRE(text_of(f.wait_ended(kept, 20s), "status") == "done");
+    REQUIRE(tenants_text_of(f.wait_ended(kept, 20s), "status") == "done");
     // DELETE of an ended job deletes it and its results.
     const auto deleted = f.submit({f.origin.url("/ok/t2")});
-    REQUIRE(text_of(f.wait_ended(deleted, 20s), "status") == "done");
-    const auto result_id = text_of(f.results(deleted).at(0), "result_id");
+    REQUIRE(tenants_text_of(f.wait_ended(deleted, 20s), "status") == "done");
+    const auto result_id = tenants_text_of(f.results(deleted).at(0), "result_id");
     CHECK(curl(f.tmp, "DELETE", f.base + "/v1/jobs/" + deleted, "key-a").status == 200);
     const auto until = steady::now() + 10s;
     int deleted_status = 0;
@@ -502,16 +504,16 @@ TEST_CASE(
     yaml.replace(yaml.find(unlimited), unlimited.size(), "rate_limit: {per_second: 20, burst: 1}");
     write_file(f.tmp / "serve.yaml", yaml);
     serve_process service(f.tmp / "serve.yaml", f.tmp / "serve.log", f.port);
-    const auto crowd = f.submit(urls_of(f.origin, "/ok/crowd", 200), "key-b");
+    const auto crowd = f.submit(tenant_urls_of(f.origin, "/ok/crowd", 200), "key-b");
     std::this_thread::sleep_for(300ms);
     const auto start = steady::now();
-    const auto id = f.submit(urls_of(f.origin, "/ok/few", 2), "key-a");
+    const auto id = f.submit(tenant_urls_of(f.origin, "/ok/few", 2), "key-a");
     const auto done = f.wait_ended(id, 30s);
     const double took = std::chrono::duration<double>(steady::now() - start).count();
     INFO("key A's 2 items took " << took << " s beside key B's 200 at 20 requests a second");
-    REQUIRE(text_of(done, "status") == "done");
+    REQUIRE(tenants_text_of(done, "status") == "done");
     CHECK(done.at("succeeded").as_int64() == 2);
     CHECK(took < 1.5);
-    CHECK(text_of(f.job(crowd, "key-b"), "status") == "running");
+    CHECK(tenants_text_of(f.job(crowd, "key-b"), "status") == "running");
     CHECK(service.kill(SIGTERM) == 0);
 }

@@ -53,7 +53,7 @@ bool same_value(const json::value& got, const json::value& want) {
     return got == want;
 }
 
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+std::string shop_replace_all(std::string text, const std::string& from, const std::string& to) {
     for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
         text.replace(at, from.size(), to);
     }
@@ -69,7 +69,7 @@ TEST_CASE("a hand-written shop: one product config gets at least 99% of the fiel
     nginx_server nginx(nginx_options{site, tmp / "nginx", {}, 1});
     const std::string base = nginx.base_url();
     const json::object truth =
-        json::parse(replace_all(read_file(site / "truth.json"), "@BASE@", base)).as_object();
+        json::parse(shop_replace_all(read_file(site / "truth.json"), "@BASE@", base)).as_object();
 
     write_file(tmp / "shop.yaml", shop_yaml(base));
     const auto result = run_process(

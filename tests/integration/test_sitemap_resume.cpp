@@ -16,7 +16,7 @@ namespace {
 using namespace harvest::test;
 using namespace std::chrono_literals;
 
-std::string urlset(const std::vector<std::string>& urls) {
+std::string resume_urlset(const std::vector<std::string>& urls) {
     std::string xml =
         "<?xml version=\"1.0\"?>\n"
         "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n";
@@ -41,8 +41,8 @@ TEST_CASE("sitemaps left unfetched by a stop are fetched as sitemaps after --res
         (i % 2 == 0 ? first : second)
             .push_back(nginx.base_url() + "/api/products/" + asins[i] + ".json");
     }
-    write_file(site / "sitemap-a.xml", urlset(first));
-    write_file(site / "sitemap-b.xml", urlset(second));
+    write_file(site / "sitemap-a.xml", resume_urlset(first));
+    write_file(site / "sitemap-b.xml", resume_urlset(second));
     write_file(site / "sitemap.xml",
                "<?xml version=\"1.0\"?>\n<sitemapindex "
                "xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n"

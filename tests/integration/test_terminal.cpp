@@ -112,7 +112,7 @@ process_result run_under_pty(const std::vector<std::string>& argv) {
 
 // GET /metrics (observability.hpp's blocking client, 3 s timeouts): the body, or nullopt on no
 // answer other than 200.
-std::optional<std::string> scrape(int port) {
+std::optional<std::string> terminal_scrape(int port) {
     auto reply = harvest::test::observability::http_get(port, "/metrics");
     if (reply.status != 200) {
         return std::nullopt;
@@ -121,16 +121,16 @@ std::optional<std::string> scrape(int port) {
 }
 
 // One sample of a Prometheus text exposition.
-struct sample {
+struct metric_sample {
     std::string name;
     std::map<std::string, std::string> labels;
     double value = 0;
 };
 
-std::vector<sample> parse_exposition(const std::string& body) {
+std::vector<metric_sample> parse_exposition(const std::string& body) {
     static const std::regex line_re(R"re(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$)re");
     static const std::regex label_re(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)")re");
-    std::vector<sample> out;
+    std::vector<metric_sample> out;
     std::istringstream lines(body);
     std::string line;
     while (std::getline(lines, line)) {
@@ -138,7 +138,7 @@ std::vector<sample> parse_exposition(const std::string& body) {
         if (line.empty() || line[0] == '#' || !std::regex_match(line, m, line_re)) {
             continue;
         }
-        sample s;
+        metric_sample s;
         s.name = m[1];
         const std::string labels = m[3];
         for (std::sregex_iterator it(labels.begin(), labels.end(), label_re), end; it != end;
@@ -152,7 +152,7 @@ std::vector<sample> parse_exposition(const std::string& body) {
 }
 
 // Sum of `name` over the samples whose labels include all of `where`.
-double sum_of(const std::vector<sample>& samples, const std::string& name,
+double sum_of(const std::vector<metric_sample>& samples, const std::string& name,
               const std::map<std::string, std::string>& where = {}) {
     double total = 0;
     for (const auto& s : samples) {
@@ -172,8 +172,8 @@ double sum_of(const std::vector<sample>& samples, const std::string& name,
 }
 
 // Sum of `name` by the value of `label`.
-std::map<std::string, double> by_label(const std::vector<sample>& samples, const std::string& name,
-                                       const std::string& label) {
+std::map<std::string, double> by_label(const std::vector<metric_sample>& samples,
+                                       const std::string& name, const std::string& label) {
     std::map<std::string, double> out;
     for (const auto& s : samples) {
         auto it = s.labels.find(label);
@@ -368,7 +368,7 @@ TEST_CASE("terminal: --stats-json agrees with the last /metrics scrape", "[integ
     std::optional<std::string> last;
     int scrapes = 0;
     for (int i = 0; i < 600 && !done; ++i) {  // 60 s at most
-        if (auto body = scrape(metrics_port)) {
+        if (auto body = terminal_scrape(metrics_port)) {
             ++scrapes;
             // Kept while the silent request is still the one in flight: the endpoint also
             // serves while the run drains, after that request timed out, and such a scrape

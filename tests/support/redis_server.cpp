@@ -24,14 +24,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-[[noreturn]] void fail(const std::string& what) {
+[[noreturn]] void redis_fail(const std::string& what) {
     throw std::runtime_error("redis_server: " + what);
 }
 
 int pick_free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        fail(std::string("socket: ") + std::strerror(errno));
+        redis_fail(std::string("socket: ") + std::strerror(errno));
     }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -40,7 +40,7 @@ int pick_free_port() {
     if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
         ::close(fd);
-        fail("bind 127.0.0.1:0");
+        redis_fail("bind 127.0.0.1:0");
     }
     ::close(fd);
     return ntohs(addr.sin_port);
@@ -67,7 +67,7 @@ redis_server::redis_server(redis_server_options options) : options_(options) {
     fs::path parent = (base != nullptr && *base != '\0') ? fs::path(base) : fs::path("/tmp");
     std::string templ = (parent / "harvest-redis-XXXXXX").string();
     if (::mkdtemp(templ.data()) == nullptr) {
-        fail("mkdtemp " + templ);
+        redis_fail("mkdtemp " + templ);
     }
     dir_ = templ;
     // A port that was free can be taken before redis-server binds it: retry with new ones.
@@ -78,7 +78,7 @@ redis_server::redis_server(redis_server_options options) : options_(options) {
     }
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
-    fail("redis-server did not start (is the redis-server package installed?)");
+    redis_fail("redis-server did not start (is the redis-server package installed?)");
 }
 
 redis_server::~redis_server() {
@@ -103,7 +103,7 @@ bool redis_server::try_start() {
 void redis_server::start_again() {
     stop();
     if (!start_on_port()) {
-        fail("redis-server did not start again on port " + std::to_string(port_));
+        redis_fail("redis-server did not start again on port " + std::to_string(port_));
     }
 }
 
@@ -126,7 +126,7 @@ bool redis_server::start_on_port() {
         if (!fs::exists(config)) {
             FILE* f = std::fopen(config.c_str(), "w");
             if (f == nullptr) {
-                fail("cannot write " + config.string());
+                redis_fail("cannot write " + config.string());
             }
             std::fwrite(text.data(), 1, text.size(), f);
             std::fclose(f);
@@ -151,7 +151,7 @@ bool redis_server::start_on_port() {
     }
     int pid = ::fork();
     if (pid < 0) {
-        fail("fork");
+        redis_fail("fork");
     }
     if (pid == 0) {
         ::setpgid(0, 0);
@@ -190,7 +190,7 @@ std::string redis_server::cli(const std::string& arguments) const {
         "redis-cli -h 127.0.0.1 -p " + std::to_string(port_) + " " + arguments + " 2>&1";
     std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
     if (!pipe) {
-        fail("popen redis-cli");
+        redis_fail("popen redis-cli");
     }
     std::string out;
     std::array<char, 4096> chunk{};
@@ -242,10 +242,10 @@ redis_cluster::redis_cluster(int primaries, int replicas_each) {
         nodes_.front()->cli("--cluster create" + members + " --cluster-replicas " +
                             std::to_string(replicas_each) + " --cluster-yes");
     if (created.find("All 16384 slots covered") == std::string::npos) {
-        fail("redis-cli --cluster create failed:\n" + created);
+        redis_fail("redis-cli --cluster create failed:\n" + created);
     }
     if (!wait_ok(30)) {
-        fail("the cluster did not reach cluster_state:ok in 30 s");
+        redis_fail("the cluster did not reach cluster_state:ok in 30 s");
     }
 }
 

@@ -92,17 +92,17 @@ bool has_top_level_key(const std::string& text, const std::string& key) {
     return std::regex_search(text, std::regex("(^|\n)" + key + ":"));
 }
 
-struct scratch {
-    scratch() {
+struct docs_scratch {
+    docs_scratch() {
         std::string pattern = (fs::temp_directory_path() / "harvest-docs-XXXXXX").string();
         path = ::mkdtemp(pattern.data());
     }
-    ~scratch() {
+    ~docs_scratch() {
         std::error_code ec;
         fs::remove_all(path, ec);
     }
-    scratch(const scratch&) = delete;
-    scratch& operator=(const scratch&) = delete;
+    docs_scratch(const docs_scratch&) = delete;
+    docs_scratch& operator=(const docs_scratch&) = delete;
     fs::path path;
 };
 
@@ -134,7 +134,7 @@ TEST_CASE("every yaml block of the docs passes harvest check", "[unit]") {
     std::vector<std::string> problems;
     for (const auto& document : documents()) {
         for (const auto& block : yaml_blocks(document)) {
-            scratch dir;
+            docs_scratch dir;
             const std::string where = fs::relative(block.file, HARVEST_SOURCE_DIR).string() + ":" +
                                       std::to_string(block.line);
             const bool service = has_top_level_key(block.text, "profiles") ||
@@ -176,7 +176,7 @@ TEST_CASE("every yaml block of the docs passes harvest check", "[unit]") {
 }
 
 TEST_CASE("the docs' yaml blocks are found, and the opt-out marker skips one", "[unit]") {
-    scratch dir;
+    docs_scratch dir;
     const auto file = dir.path / "doc.md";
     std::ofstream(file) << "# t\n\n```yaml\nname: a\n```\n\n<!-- not a config -->\n```yaml\n"
                            "just: yaml\n```\n\n  ```yaml\n  extract: []\n  ```\n";

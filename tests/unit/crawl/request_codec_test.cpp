@@ -112,7 +112,7 @@ crawl_request random_request(std::mt19937_64& rng) {
     return r;
 }
 
-crawl_request sample() {
+crawl_request codec_sample() {
     crawl_request r;
     r.http.method = "POST";
     r.http.url = "http://127.0.0.1:8080/catalog?q=shoes";
@@ -160,7 +160,7 @@ TEST_CASE("request_codec edge cases: empty, defaults, huge, binary", "[unit]") {
         CHECK(encoded(r).size() == 2 + 8 + 3 + 2 + 1 + 2);
     }
     SECTION("huge strings and many headers") {
-        crawl_request r = sample();
+        crawl_request r = codec_sample();
         r.http.url = "http://127.0.0.1/" + std::string(std::size_t{1} << 20, 'u');
         r.http.body = std::string(std::size_t{8} << 20, '\xff');
         for (int i = 0; i < 10000; ++i) {
@@ -171,7 +171,7 @@ TEST_CASE("request_codec edge cases: empty, defaults, huge, binary", "[unit]") {
         CHECK(same(back.request, r));
     }
     SECTION("NUL and non-UTF-8 bytes in the URL, headers, body and key") {
-        crawl_request r = sample();
+        crawl_request r = codec_sample();
         r.http.url = std::string("http://127.0.0.1/\0\xc3\x28\xff", 21);
         r.http.headers = {{std::string("\0\x80", 2), std::string("\xfe\n\r", 3)}};
         r.http.body = std::string(256, '\0');
@@ -181,7 +181,7 @@ TEST_CASE("request_codec edge cases: empty, defaults, huge, binary", "[unit]") {
         CHECK(same(back.request, r));
     }
     SECTION("extreme numbers") {
-        crawl_request r = sample();
+        crawl_request r = codec_sample();
         r.depth = std::numeric_limits<unsigned>::max();
         r.attempt = std::numeric_limits<unsigned>::max();
         r.fingerprint = std::numeric_limits<std::uint64_t>::max();
@@ -256,7 +256,7 @@ TEST_CASE("request_codec carries a request's session and follow rule, old record
 }
 
 TEST_CASE("request_codec rejects every truncation and every corrupted field", "[unit]") {
-    const crawl_request r = sample();
+    const crawl_request r = codec_sample();
     const std::string bytes = encoded(r);
 
     SECTION("every strict prefix fails, none is read past") {
@@ -355,7 +355,7 @@ TEST_CASE("request_codec rejects every truncation and every corrupted field", "[
 }
 
 TEST_CASE("spill records are the codec behind a u32 length", "[unit]") {
-    const crawl_request r = sample();
+    const crawl_request r = codec_sample();
     std::string record;
     harvest::crawl::encode_spill_record(record, r);
     const std::string payload = encoded(r);
@@ -403,7 +403,7 @@ TEST_CASE("the Redis JSON of the release before request_codec is written and rea
     CHECK(codec::decode_any(R"({"u":"http://a.test/"})").error == decode_error::unknown_version);
     CHECK(codec::decode_any("{not json").error == decode_error::unknown_version);
     // The binary form goes to the codec.
-    const auto binary = codec::decode_any(encoded(sample()));
+    const auto binary = codec::decode_any(encoded(codec_sample()));
     REQUIRE(binary.ok());
-    CHECK(same(binary.request, sample()));
+    CHECK(same(binary.request, codec_sample()));
 }

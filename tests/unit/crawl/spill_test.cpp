@@ -35,13 +35,13 @@ std::size_t files_in(const fs::path& dir) {
         std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
 }
 
-crawl_request get(std::string url) {
+crawl_request spill_request(std::string url) {
     crawl_request r;
     r.http.url = std::move(url);
     return r;
 }
 
-std::string page_url(const std::string& host, int i) {
+std::string spill_page_url(const std::string& host, int i) {
     std::string number = std::to_string(i);
     return "http://" + host + "/catalog/products/item-" + std::string(6 - number.size(), '0') +
            number;
@@ -61,7 +61,7 @@ crawl_options spilling_options(const fs::path& state_dir) {
 }  // namespace
 
 TEST_CASE("spill records keep every field of a request", "[unit]") {
-    crawl_request r = get("http://a.test/x?q=1");
+    crawl_request r = spill_request("http://a.test/x?q=1");
     r.http.method = "POST";
     r.http.headers = {{"Idempotency-Key", "k-1"}, {"Content-Type", "application/json"}};
     r.http.body = std::string(3000, 'b');
@@ -102,7 +102,7 @@ TEST_CASE("a spill queue rolls segments, returns requests in order and deletes w
     spill_queue queue(dir.path, "h0", limits);
     std::vector<crawl_request> unwritten;
     for (int i = 0; i < 2000; ++i) {
-        REQUIRE_FALSE(queue.push(get(page_url("a.test", i)), unwritten));
+        REQUIRE_FALSE(queue.push(spill_request(spill_page_url("a.test", i)), unwritten));
     }
     CHECK(unwritten.empty());
     CHECK(queue.size() == 2000);
@@ -119,8 +119,8 @@ TEST_CASE("a spill queue rolls segments, returns requests in order and deletes w
         REQUIRE_FALSE(out.empty());
         CHECK(out.size() < 100);  // bounded by read_batch_bytes
         for (const auto& r : out) {
-            REQUIRE(r.http.url ==
-                    (expected < 2000 ? page_url("a.test", expected) : page_url("b.test", 0)));
+            REQUIRE(r.http.url == (expected < 2000 ? spill_page_url("a.test", expected)
+                                                   : spill_page_url("b.test", 0)));
             ++expected;
         }
         out.clear();
@@ -128,7 +128,7 @@ TEST_CASE("a spill queue rolls segments, returns requests in order and deletes w
             pushed_while_reading = true;
             CHECK(files_in(dir.path) < segments_full);  // read segments are gone already
             // Pushed while reading: queued behind the rest.
-            REQUIRE_FALSE(queue.push(get(page_url("b.test", 0)), unwritten));
+            REQUIRE_FALSE(queue.push(spill_request(spill_page_url("b.test", 0)), unwritten));
         }
     }
     CHECK(expected == 2001);
@@ -146,12 +146,12 @@ TEST_CASE("a spill queue that cannot write hands its buffered requests back in o
     boost::system::error_code error;
     int pushed = 0;
     while (!error && pushed < 1000) {
-        error = queue.push(get(page_url("a.test", pushed++)), unwritten);
+        error = queue.push(spill_request(spill_page_url("a.test", pushed++)), unwritten);
     }
     REQUIRE(error);
     REQUIRE(unwritten.size() == static_cast<std::size_t>(pushed));
     for (int i = 0; i < pushed; ++i) {
-        CHECK(unwritten[static_cast<std::size_t>(i)].http.url == page_url("a.test", i));
+        CHECK(unwritten[static_cast<std::size_t>(i)].http.url == spill_page_url("a.test", i));
     }
     CHECK(queue.empty());
     CHECK(queue.bytes() == 0);
@@ -169,8 +169,8 @@ TEST_CASE(
     constexpr int total = 20000;
     std::size_t memory_peak_admitting = 0;
     for (int i = 0; i < total; ++i) {
-        REQUIRE(f.admit(get(page_url(hosts[static_cast<std::size_t>(i) % 3], i)), now) ==
-                frontier::admit_result::queued);
+        REQUIRE(f.admit(spill_request(spill_page_url(hosts[static_cast<std::size_t>(i) % 3], i)),
+                        now) == frontier::admit_result::queued);
         memory_peak_admitting = std::max(memory_peak_admitting, f.memory_bytes());
     }
     CHECK(memory_peak_admitting <= options.engine.frontier_memory);
@@ -183,7 +183,7 @@ TEST_CASE(
 
     // One refill batch per host may sit on top of the budget while the hosts drain.
     std::string one_record;
-    harvest::crawl::encode_spill_record(one_record, get(page_url("a.test", 0)));
+    harvest::crawl::encode_spill_record(one_record, spill_request(spill_page_url("a.test", 0)));
     crawl_request decoded;
     harvest::crawl::decode_spill_record(one_record.data(), one_record.size(), decoded);
     const std::size_t batch_records =
@@ -226,9 +226,9 @@ TEST_CASE("an expired host fails its spilled requests too", "[unit]") {
     const auto t0 = steady::now();
     constexpr int total = 5000;
     for (int i = 0; i < total; ++i) {
-        f.admit(get(page_url("down.test", i)), t0);
+        f.admit(spill_request(spill_page_url("down.test", i)), t0);
     }
-    f.admit(get(page_url("up.test", 0)), t0);
+    f.admit(spill_request(spill_page_url("up.test", 0)), t0);
     REQUIRE(f.spilled_size() > 0);
     std::vector<harvest::crawl::taken_request> down;
     while (down.size() < 2) {
@@ -269,8 +269,8 @@ TEST_CASE("robots.txt refuses spilled requests as they come back", "[unit]") {
     const auto now = steady::now();
     constexpr int total = 4000;
     for (int i = 0; i < total; ++i) {
-        f.admit(get("http://a.test/" + std::string(i % 2 == 0 ? "private" : "public") + "/item-" +
-                    std::to_string(i)),
+        f.admit(spill_request("http://a.test/" + std::string(i % 2 == 0 ? "private" : "public") +
+                              "/item-" + std::to_string(i)),
                 now);
     }
     REQUIRE(f.spilled_size() > 0);
@@ -307,14 +307,14 @@ TEST_CASE("an unwritable spill directory keeps every request in memory", "[unit]
     frontier f(options);
     const auto now = steady::now();
     for (int i = 0; i < 3000; ++i) {
-        f.admit(get(page_url("a.test", i)), now);
+        f.admit(spill_request(spill_page_url("a.test", i)), now);
     }
     CHECK(f.spilled_size() == 0);
     CHECK(f.ready_size() == 3000);
     CHECK(f.memory_bytes() > options.engine.frontier_memory);
     int expected = 0;
     while (auto t = f.take(now)) {
-        REQUIRE(t->request.http.url == page_url("a.test", expected++));
+        REQUIRE(t->request.http.url == spill_page_url("a.test", expected++));
         f.finish(*t->host);
     }
     CHECK(expected == 3000);

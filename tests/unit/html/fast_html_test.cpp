@@ -4,6 +4,7 @@
 
 #include "pipelines/html/fast_html.hpp"
 #include "pipelines/html/html.hpp"
+#include "tests/unit/html/html_data.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -17,12 +18,6 @@
 using namespace harvest::pipelines;
 
 namespace {
-
-std::string read_data(const std::string& name) {
-    std::ifstream in(std::string(HARVEST_TEST_DATA_DIR) + "/html/" + name, std::ios::binary);
-    REQUIRE(in);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 const std::vector<std::string> selectors = {"h1",
                                             "p",
@@ -294,7 +289,7 @@ TEST_CASE("fast html selection equals libxml2 on fixed pages", "[unit]") {
     check_page(tricky_page, counts);
     for (const std::string name : {"product.html", "links.html", "broken.html", "latin1.html"}) {
         INFO(name);
-        check_page(read_data(name), counts);
+        check_page(html_test::read_data(name), counts);
     }
     check_page("", counts);
     check_page("   ", counts);
@@ -346,7 +341,7 @@ TEST_CASE("generated catalog pages are handled and equal", "[unit]") {
     for (const std::string name :
          {"catalog_list.html", "catalog_product.html", "workload_product.html"}) {
         INFO(name);
-        check_page(read_data(name), counts, true);
+        check_page(html_test::read_data(name), counts, true);
     }
     CHECK(counts.declined == 0);
 }
@@ -455,7 +450,7 @@ TEST_CASE("follow links on the tree-less path equal the libxml2 path", "[unit]")
                                                  "nav a", "a[rel=next]", "li > a",         "area"};
     // links.html has a <base href>, relative and absolute links, fragments, other schemes.
     for (const std::string& css : follow_css) {
-        CHECK(check_links(read_data("links.html"), css));
+        CHECK(check_links(html_test::read_data("links.html"), css));
     }
     CHECK(check_links("<base target=_blank><base href=/other/><a href=x>x</a>", "a"));
     CHECK(check_links("<a href=' /spaced '>a</a><a href=#top>t</a><a href=mailto:x@y>m</a>", "a"));

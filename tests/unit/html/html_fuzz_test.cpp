@@ -3,6 +3,7 @@
 // selector css_to_xpath accepts compiles as XPath, every value is valid for JSON.
 
 #include "pipelines/html/html.hpp"
+#include "tests/unit/html/html_data.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -17,12 +18,6 @@
 using namespace harvest::pipelines;
 
 namespace {
-
-std::string read_data(const std::string& name) {
-    std::ifstream in(std::string(HARVEST_TEST_DATA_DIR) + "/html/" + name, std::ios::binary);
-    REQUIRE(in);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 const std::vector<std::string> html_tokens = {
     "<html>",
@@ -223,7 +218,7 @@ std::string mutate(std::mt19937& rng, std::string text) {
     return text;
 }
 
-field_rule css_rule(std::string css, bool text, std::string attribute = {}) {
+field_rule fuzz_css_rule(std::string css, bool text, std::string attribute = {}) {
     static int fields = 0;
     field_rule rule;
     rule.name = "f" + std::to_string(++fields);
@@ -237,13 +232,13 @@ field_rule css_rule(std::string css, bool text, std::string attribute = {}) {
 
 TEST_CASE("parse, select, links and css_to_xpath survive 5,000 random inputs", "[unit]") {
     std::mt19937 rng(20261129);  // fixed: a failure reproduces
-    const std::string product = read_data("product.html");
+    const std::string product = html_test::read_data("product.html");
     const std::vector<field_rule> rules = {
-        css_rule("h1#title", true),
-        css_rule("span.price", true),
-        css_rule("div.stock", false, "data-availability"),
-        css_rule("li:nth-child(2n+1)", true),
-        css_rule("body", false),
+        fuzz_css_rule("h1#title", true),
+        fuzz_css_rule("span.price", true),
+        fuzz_css_rule("div.stock", false, "data-availability"),
+        fuzz_css_rule("li:nth-child(2n+1)", true),
+        fuzz_css_rule("body", false),
     };
     std::vector<html_field> fields(rules.begin(), rules.end());
     field_rule any_node;
@@ -289,7 +284,7 @@ TEST_CASE("parse, select, links and css_to_xpath survive 5,000 random inputs", "
         ++accepted_selectors;
         INFO("css: " << css << " xpath: " << xpath);
         // Whatever css_to_xpath accepts must compile.
-        const html_field field(css_rule(css, coin(rng) == 0));
+        const html_field field(fuzz_css_rule(css, coin(rng) == 0));
         (void)field.all(document);
     }
     // The generators must reach the interesting paths, or this test tests nothing.

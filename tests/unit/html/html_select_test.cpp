@@ -3,6 +3,7 @@
 
 #include "pipelines/html/html.hpp"
 #include "pipelines/normalize/price.hpp"
+#include "tests/unit/html/html_data.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -18,12 +19,6 @@
 using namespace harvest::pipelines;
 
 namespace {
-
-std::string read_data(const std::string& name) {
-    std::ifstream in(std::string(HARVEST_TEST_DATA_DIR) + "/html/" + name, std::ios::binary);
-    REQUIRE(in);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 field_rule css_rule(std::string name, std::string css, bool text = false,
                     std::string attribute = {}, value_kind as = value_kind::raw) {
@@ -53,7 +48,8 @@ std::optional<std::string> first(const html_document& document, const field_rule
 }  // namespace
 
 TEST_CASE("html_field selects text and attributes on a product page", "[unit]") {
-    const auto document = html_document::parse(read_data("product.html"), "http://127.0.0.1/p/1");
+    const auto document =
+        html_document::parse(html_test::read_data("product.html"), "http://127.0.0.1/p/1");
     CHECK(document.get() != nullptr);
     CHECK(document.url() == "http://127.0.0.1/p/1");
     CHECK(document.encoding() == "UTF-8");
@@ -104,7 +100,8 @@ TEST_CASE("html_field selects text and attributes on a product page", "[unit]") 
 }
 
 TEST_CASE("extract_html_fields converts by `as` like the JSON extractor", "[unit]") {
-    const auto document = html_document::parse(read_data("product.html"), "http://127.0.0.1/p/1");
+    const auto document =
+        html_document::parse(html_test::read_data("product.html"), "http://127.0.0.1/p/1");
     std::vector<field_rule> rules = {
         css_rule("title", "h1#title", true),
         xpath_rule("price", "//span[contains(@class, 'price')]", true, value_kind::price),
@@ -190,7 +187,8 @@ TEST_CASE("html_field rejects bad selectors and rules", "[unit]") {
 }
 
 TEST_CASE("broken HTML yields what can be found", "[unit]") {
-    const auto document = html_document::parse(read_data("broken.html"), "http://127.0.0.1/");
+    const auto document =
+        html_document::parse(html_test::read_data("broken.html"), "http://127.0.0.1/");
     REQUIRE(document.get() != nullptr);
     CHECK(first(document, css_rule("title", "title", true)) == "Broken");
     CHECK(first(document, css_rule("bold", "#a b", true)).has_value());
@@ -243,7 +241,7 @@ TEST_CASE("broken HTML yields what can be found", "[unit]") {
 }
 
 TEST_CASE("html_document decodes declared and marked encodings", "[unit]") {
-    const auto latin1 = html_document::parse(read_data("latin1.html"), "");
+    const auto latin1 = html_document::parse(html_test::read_data("latin1.html"), "");
     CHECK(latin1.encoding() == "WINDOWS-1252");
     // ISO-8859-1 means windows-1252 (0x80 is the euro sign), as browsers read it.
     CHECK(first(latin1, css_rule("t", "#title", true)) == "Caf\xC3\xA9 \xE2\x82\xAC M\xC3\xBCller");
@@ -338,7 +336,8 @@ TEST_CASE("a quadratic selection on a hostile page gives up instead of hanging",
 }
 
 TEST_CASE("html_field evaluates on many threads at once", "[unit]") {
-    const auto document = html_document::parse(read_data("product.html"), "http://127.0.0.1/p/1");
+    const auto document =
+        html_document::parse(html_test::read_data("product.html"), "http://127.0.0.1/p/1");
     const html_field title(css_rule("title", "h1#title:not(.x)", true));
     const html_field specs(css_rule("specs", "li:nth-child(odd)", true));
     std::vector<std::thread> threads;

@@ -1,6 +1,7 @@
 // link_rule: resolution, base href, fragments, schemes, allow / deny, de-duplication.
 
 #include "pipelines/html/html.hpp"
+#include "tests/unit/html/html_data.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,12 +13,6 @@
 using namespace harvest::pipelines;
 
 namespace {
-
-std::string read_data(const std::string& name) {
-    std::ifstream in(std::string(HARVEST_TEST_DATA_DIR) + "/html/" + name, std::ios::binary);
-    REQUIRE(in);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 follow_rule css_follow(std::string css, std::vector<std::string> allow = {},
                        std::vector<std::string> deny = {}) {
@@ -34,7 +29,7 @@ using urls = std::vector<std::string>;
 
 TEST_CASE("link_rule resolves against <base href> and drops what is not followable", "[unit]") {
     const std::string page_url = "http://127.0.0.1:8080/shop/index.html?x=1#frag";
-    const auto document = html_document::parse(read_data("links.html"), page_url);
+    const auto document = html_document::parse(html_test::read_data("links.html"), page_url);
     const auto links = link_rule(css_follow("a.product-link")).links(document, page_url);
     CHECK(links == urls{
                        "http://127.0.0.1:8080/catalog/p/1",  // base href /catalog/ + p/1
@@ -52,7 +47,7 @@ TEST_CASE("link_rule resolves against <base href> and drops what is not followab
 
 TEST_CASE("link_rule filters on the URL path with allow and deny", "[unit]") {
     const std::string page_url = "http://127.0.0.1:8080/shop/";
-    const auto document = html_document::parse(read_data("links.html"), page_url);
+    const auto document = html_document::parse(html_test::read_data("links.html"), page_url);
 
     CHECK(link_rule(css_follow("a.product-link", {"^/p/"})).links(document, page_url) ==
           urls{"http://127.0.0.1:8080/p/2", "https://other.example/p/3",
@@ -75,7 +70,7 @@ TEST_CASE("link_rule filters on the URL path with allow and deny", "[unit]") {
 
 TEST_CASE("link_rule with xpath takes the selected attribute or string", "[unit]") {
     const std::string page_url = "http://127.0.0.1/list?page=1";
-    const auto document = html_document::parse(read_data("links.html"), page_url);
+    const auto document = html_document::parse(html_test::read_data("links.html"), page_url);
     follow_rule next;
     next.xpath = "//a[@rel='next']/@href";
     // base href /catalog/ applies: ?page=2 keeps the base path.

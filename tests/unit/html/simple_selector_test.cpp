@@ -4,6 +4,7 @@
 
 #include "pipelines/html/simple_selector.hpp"
 #include "pipelines/html/html.hpp"
+#include "tests/unit/html/html_data.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -17,12 +18,6 @@
 using namespace harvest::pipelines;
 
 namespace {
-
-std::string read_data(const std::string& name) {
-    std::ifstream in(std::string(HARVEST_TEST_DATA_DIR) + "/html/" + name, std::ios::binary);
-    REQUIRE(in);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 bool is_simple(const std::string& css) {
     return harvest::pipelines::html_detail::simple_selector::compile(css).has_value();
@@ -50,7 +45,7 @@ void check_same(const html_document& document, const std::string& css) {
     }
 }
 
-const char* const tricky_page = R"(<!DOCTYPE html>
+const char* const selector_tricky_page = R"(<!DOCTYPE html>
 <HTML><Head><title>t</title></head>
 <BODY class="  page	main
  x-y ">
@@ -148,8 +143,9 @@ TEST_CASE("direct matching selects what the XPath translation selects", "[unit]"
                                                 "svg",
                                                 "a.link",
                                                 "a.link.next"};
-    const std::vector<std::string> pages = {tricky_page, read_data("product.html"),
-                                            read_data("links.html"), read_data("broken.html")};
+    const std::vector<std::string> pages = {
+        selector_tricky_page, html_test::read_data("product.html"),
+        html_test::read_data("links.html"), html_test::read_data("broken.html")};
     for (const auto& bytes : pages) {
         const auto document = html_document::parse(bytes, "http://127.0.0.1/");
         for (const auto& css : selectors) {

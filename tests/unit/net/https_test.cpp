@@ -26,13 +26,13 @@ harvest::test::handler hello() {
     });
 }
 
-http_request get(std::string url) {
+http_request tls_request(std::string url) {
     http_request r;
     r.url = std::move(url);
     return r;
 }
 
-struct client_fixture {
+struct tls_client_fixture {
     boost::asio::io_context ioc;
     http_client client{ioc.get_executor(), {"harvest-test/1", std::chrono::seconds(60), 8}};
 };
@@ -49,24 +49,25 @@ std::shared_ptr<http_options> tls_options(bool verify, std::string ca_file) {
 
 TEST_CASE("https: a certificate from an unknown CA fails verification", "[unit]") {
     test_origin origin(hello(), pki().localhost);
-    client_fixture f;
-    auto r = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")), tls_options(true, ""));
+    tls_client_fixture f;
+    auto r = run_fetch(f.client, f.ioc, tls_request(origin.url("/", "localhost")),
+                       tls_options(true, ""));
     REQUIRE(r.has_error());
     CHECK(r.error() == fetch_error::tls_verify);
 }
 
 TEST_CASE("https: with the CA file the request succeeds, by name and by IP", "[unit]") {
     test_origin origin(hello(), pki().localhost);
-    client_fixture f;
+    tls_client_fixture f;
     auto options = tls_options(true, pki().ca_file);
-    auto by_name = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")), options);
+    auto by_name = run_fetch(f.client, f.ioc, tls_request(origin.url("/", "localhost")), options);
     REQUIRE(by_name);
     CHECK(by_name->status == 200);
     CHECK(by_name->body == "secure localhost:" + std::to_string(origin.port()));
-    auto again = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")), options);
+    auto again = run_fetch(f.client, f.ioc, tls_request(origin.url("/", "localhost")), options);
     REQUIRE(again);
     CHECK(origin.connections() == 1);  // the TLS connection was pooled and reused
-    auto by_ip = run_fetch(f.client, f.ioc, get(origin.url("/")), options);
+    auto by_ip = run_fetch(f.client, f.ioc, tls_request(origin.url("/")), options);
     REQUIRE(by_ip);
     CHECK(by_ip->status == 200);
     CHECK(origin.errors().empty());
@@ -74,8 +75,8 @@ TEST_CASE("https: with the CA file the request succeeds, by name and by IP", "[u
 
 TEST_CASE("https: a certificate for another host name fails verification", "[unit]") {
     test_origin origin(hello(), pki().wrong_host);
-    client_fixture f;
-    auto r = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")),
+    tls_client_fixture f;
+    auto r = run_fetch(f.client, f.ioc, tls_request(origin.url("/", "localhost")),
                        tls_options(true, pki().ca_file));
     REQUIRE(r.has_error());
     CHECK(r.error() == fetch_error::tls_verify);
@@ -85,15 +86,16 @@ TEST_CASE("https: a certificate for another host name fails verification", "[uni
 
 TEST_CASE("https: verify:false accepts any certificate", "[unit]") {
     test_origin origin(hello(), pki().wrong_host);
-    client_fixture f;
-    auto r = run_fetch(f.client, f.ioc, get(origin.url("/", "localhost")), tls_options(false, ""));
+    tls_client_fixture f;
+    auto r = run_fetch(f.client, f.ioc, tls_request(origin.url("/", "localhost")),
+                       tls_options(false, ""));
     REQUIRE(r);
     CHECK(r->status == 200);
 }
 
 TEST_CASE("https: a missing CA file is a verification failure, not a crash", "[unit]") {
-    client_fixture f;
-    auto r = run_fetch(f.client, f.ioc, get("https://127.0.0.1:1/"),
+    tls_client_fixture f;
+    auto r = run_fetch(f.client, f.ioc, tls_request("https://127.0.0.1:1/"),
                        tls_options(true, "/nonexistent/ca.pem"));
     REQUIRE(r.has_error());
     CHECK(r.error() == fetch_error::tls_verify);
@@ -104,9 +106,9 @@ TEST_CASE("https: a plain-HTTP server fails the handshake", "[unit]") {
         // Answers at once: the ClientHello never ends with the blank line a request would.
         p.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
     });
-    client_fixture f;
+    tls_client_fixture f;
     auto url = "https://127.0.0.1:" + std::to_string(origin.port()) + "/";
-    auto r = run_fetch(f.client, f.ioc, get(url), tls_options(true, pki().ca_file));
+    auto r = run_fetch(f.client, f.ioc, tls_request(url), tls_options(true, pki().ca_file));
     REQUIRE(r.has_error());
     CHECK(r.error() == fetch_error::tls_handshake);
 }

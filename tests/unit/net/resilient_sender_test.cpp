@@ -59,7 +59,7 @@ sender_options fast_options() {
     return options;
 }
 
-http_request keyed_post(std::string url, std::string key) {
+http_request sender_keyed_post(std::string url, std::string key) {
     http_request request;
     request.method = "POST";
     request.url = std::move(url);
@@ -68,7 +68,8 @@ http_request keyed_post(std::string url, std::string key) {
     return request;
 }
 
-send_result run_send(resilient_sender& sender, boost::asio::io_context& ioc, http_request request) {
+send_result send_once(resilient_sender& sender, boost::asio::io_context& ioc,
+                      http_request request) {
     return harvest::test::run_to_end(ioc, sender.send(std::move(request)));
 }
 
@@ -85,7 +86,7 @@ TEST_CASE("503 twice then 200: delivered on the third attempt, same request and 
     http_client client(ioc.get_executor(), {});
     resilient_sender sender(client, fast_options(), 1);
 
-    const auto result = run_send(sender, ioc, keyed_post(origin.url("/in"), "batch-7"));
+    const auto result = send_once(sender, ioc, sender_keyed_post(origin.url("/in"), "batch-7"));
     CHECK(result.delivered());
     CHECK(result.attempts == 3);
     REQUIRE(result.status);
@@ -109,9 +110,9 @@ TEST_CASE("a POST without an Idempotency-Key is not retried", "[unit][net][sende
     http_client client(ioc.get_executor(), {});
     resilient_sender sender(client, fast_options(), 1);
 
-    http_request request = keyed_post(origin.url("/in"), "unused");
+    http_request request = sender_keyed_post(origin.url("/in"), "unused");
     request.headers.pop_back();
-    const auto result = run_send(sender, ioc, std::move(request));
+    const auto result = send_once(sender, ioc, std::move(request));
     CHECK_FALSE(result.delivered());
     CHECK(result.attempts == 1);
     CHECK(result.failure == failure_kind::status_5xx);
@@ -130,7 +131,7 @@ TEST_CASE("always 503: given up after max_attempts with the last status", "[unit
     options.retry.max_attempts = 3;
     resilient_sender sender(client, options, 1);
 
-    const auto result = run_send(sender, ioc, keyed_post(origin.url("/in"), "k"));
+    const auto result = send_once(sender, ioc, sender_keyed_post(origin.url("/in"), "k"));
     CHECK_FALSE(result.delivered());
     CHECK(result.attempts == 3);
     CHECK(result.failure == failure_kind::retries_exhausted);
@@ -149,7 +150,7 @@ TEST_CASE("a 4xx is final: not retried", "[unit][net][sender]") {
     boost::asio::io_context ioc;
     http_client client(ioc.get_executor(), {});
     resilient_sender sender(client, fast_options(), 1);
-    const auto result = run_send(sender, ioc, keyed_post(origin.url("/in"), "k"));
+    const auto result = send_once(sender, ioc, sender_keyed_post(origin.url("/in"), "k"));
     CHECK_FALSE(result.delivered());
     CHECK(result.attempts == 1);
     CHECK(result.failure == failure_kind::status_4xx);
@@ -165,7 +166,7 @@ TEST_CASE("Retry-After is waited before the retry", "[unit][net][sender]") {
     boost::asio::io_context ioc;
     http_client client(ioc.get_executor(), {});
     resilient_sender sender(client, fast_options(), 1);
-    const auto result = run_send(sender, ioc, keyed_post(origin.url("/in"), "k"));
+    const auto result = send_once(sender, ioc, sender_keyed_post(origin.url("/in"), "k"));
     CHECK(result.delivered());
     REQUIRE(seen.size() == 2);
     // Backoff alone would be 5 ms.
@@ -185,7 +186,8 @@ TEST_CASE("the token bucket spaces the sends", "[unit][net][sender]") {
     resilient_sender sender(client, options, 1);
     const auto started = steady::now();
     for (int i = 0; i < 4; ++i) {
-        CHECK(run_send(sender, ioc, keyed_post(origin.url("/in"), std::to_string(i))).delivered());
+        CHECK(send_once(sender, ioc, sender_keyed_post(origin.url("/in"), std::to_string(i)))
+                  .delivered());
     }
     // The first token is there at once, the next three 100 ms apart.
     CHECK(steady::now() - started >= 290ms);
@@ -212,13 +214,13 @@ TEST_CASE("an open breaker stops sending; the delivery gives up circuit_open at 
     options.breaker.open_for = 60s;
     options.deadline = 200ms;
     resilient_sender sender(client, options, 1);
-    CHECK(run_send(sender, ioc, keyed_post(origin.url("/in"), "a")).failure ==
+    CHECK(send_once(sender, ioc, sender_keyed_post(origin.url("/in"), "a")).failure ==
           failure_kind::status_5xx);
-    CHECK(run_send(sender, ioc, keyed_post(origin.url("/in"), "b")).failure ==
+    CHECK(send_once(sender, ioc, sender_keyed_post(origin.url("/in"), "b")).failure ==
           failure_kind::status_5xx);
     CHECK(sender.breaker_state() == harvest::resilience::breaker_state::open);
     const auto started = steady::now();
-    const auto third = run_send(sender, ioc, keyed_post(origin.url("/in"), "c"));
+    const auto third = send_once(sender, ioc, sender_keyed_post(origin.url("/in"), "c"));
     CHECK_FALSE(third.delivered());
     CHECK(third.failure == failure_kind::circuit_open);
     CHECK(third.attempts == 0);
@@ -240,7 +242,7 @@ TEST_CASE("the deadline bounds the retries", "[unit][net][sender]") {
     options.deadline = 300ms;
     resilient_sender sender(client, options, 1);
     const auto started = steady::now();
-    const auto result = run_send(sender, ioc, keyed_post(origin.url("/in"), "k"));
+    const auto result = send_once(sender, ioc, sender_keyed_post(origin.url("/in"), "k"));
     // Waiting out the backoff would take 5 s: the deadline gives up before the first retry.
     CHECK(steady::now() - started < 3s);
     CHECK_FALSE(result.delivered());
@@ -259,7 +261,7 @@ TEST_CASE("a refused connection is retried and reported as connect", "[unit][net
     auto options = fast_options();
     options.retry.max_attempts = 2;
     resilient_sender sender(client, options, 1);
-    const auto result = run_send(sender, ioc, keyed_post(url, "k"));
+    const auto result = send_once(sender, ioc, sender_keyed_post(url, "k"));
     CHECK_FALSE(result.delivered());
     CHECK(result.attempts == 2);
     REQUIRE(result.error);

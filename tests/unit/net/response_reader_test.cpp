@@ -28,7 +28,7 @@ using harvest::test::read_with_beast;
 using harvest::test::read_with_client;
 using harvest::test::same_reading;
 
-constexpr std::uint64_t max_body = 4096;
+constexpr std::uint64_t reader_max_body = 4096;
 
 // One random response, well-formed or not.
 std::string make_response(std::mt19937_64& rng, bool& head) {
@@ -48,7 +48,7 @@ std::string make_response(std::mt19937_64& rng, bool& head) {
     wire += pick(8) == 0 ? "HTTP/1.0 " : "HTTP/1.1 ";
     wire += std::to_string(statuses[pick(std::size(statuses))]);
     wire += pick(30) == 0 ? "\r\n" : " OK\r\n";
-    const std::size_t body_size = pick(20) == 0  ? max_body + 1 + pick(100)
+    const std::size_t body_size = pick(20) == 0  ? reader_max_body + 1 + pick(100)
                                   : pick(3) == 0 ? pick(3000)
                                                  : pick(80);
     const std::string body = some_text(body_size);
@@ -119,7 +119,7 @@ TEST_CASE("the response reader agrees with Beast's message parser on 30,000 resp
         bool head = false;
         const std::string wire = make_response(rng, head);
         const std::size_t read_size = i % 3 == 0 ? 0 : 1 + rng() % 64;
-        const auto client = read_with_client(wire, read_size, head, max_body);
+        const auto client = read_with_client(wire, read_size, head, reader_max_body);
         REQUIRE(client);  // the bytes end in EOF: the read completes
         const read_outcome& ours = *client;
         // The oracle for the client's leniencies before a message: Beast on the bytes it would
@@ -129,7 +129,7 @@ TEST_CASE("the response reader agrees with Beast's message parser on 30,000 resp
         const std::string reference = harvest::test::beast_equivalent(wire);
         const bool lenient = reference != wire;
         lenient_cases += lenient ? 1 : 0;
-        const read_outcome beasts = read_with_beast(reference, read_size, head, max_body);
+        const read_outcome beasts = read_with_beast(reference, read_size, head, reader_max_body);
         INFO("case " << i << ", read size " << read_size << ", head " << head << ":\n" << wire);
         if (read_size != 0 && !lenient) {
             REQUIRE(ours.ec == beasts.ec);

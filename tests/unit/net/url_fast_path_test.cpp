@@ -15,7 +15,7 @@ using namespace harvest::net;
 
 namespace {
 
-std::string lower(std::string_view text) {
+std::string lowered(std::string_view text) {
     std::string out(text);
     std::transform(out.begin(), out.end(), out.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -36,7 +36,7 @@ url_parts with_boost(std::string_view url) {
         parts.host_is_ip = true;
     } else {
         REQUIRE(u.host_type() == boost::urls::host_type::name);
-        parts.host = lower(u.host_name());
+        parts.host = lowered(u.host_name());
     }
     parts.host_header = u.encoded_host_and_port();
     parts.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());

@@ -21,7 +21,7 @@ using namespace std::chrono;
 
 namespace {
 
-extract_rule json_rule(std::string match) {
+extract_rule hot_rule(std::string match) {
     extract_rule rule;
     rule.type = extract_type::json;
     rule.match = std::move(match);
@@ -34,7 +34,7 @@ extract_rule json_rule(std::string match) {
 
 // Items the rule `match` extracts from a JSON page at `url`: 1 when it matched, else 0.
 std::size_t extracted(const std::string& match, const std::string& url) {
-    const extractor_set set({json_rule(match)});
+    const extractor_set set({hot_rule(match)});
     std::vector<item> items;
     set.extract(make_page(url, R"({"id": 7})"), items);
     return items.size();

@@ -26,8 +26,8 @@ field_rule field(std::string name, std::string pointer, value_kind as = value_ki
     return rule;
 }
 
-extract_rule json_rule(std::vector<field_rule> fields, std::vector<std::string> required = {},
-                       std::string match = "") {
+extract_rule fields_rule(std::vector<field_rule> fields, std::vector<std::string> required = {},
+                         std::string match = "") {
     extract_rule rule;
     rule.match = std::move(match);
     rule.type = extract_type::json;
@@ -51,7 +51,7 @@ extraction run(const json_extractor& extractor, std::string_view body) {
 // The single field `v` extracted from `body` with `as`.
 boost::json::value extract_one(std::string_view body, std::string pointer, value_kind as,
                                extract_outcome* outcome = nullptr) {
-    const json_extractor extractor(json_rule({field("v", std::move(pointer), as)}));
+    const json_extractor extractor(fields_rule({field("v", std::move(pointer), as)}));
     const auto result = run(extractor, body);
     if (outcome != nullptr) {
         *outcome = result.outcome;
@@ -134,7 +134,7 @@ TEST_CASE("JSON Pointer lookup table", "[unit][json_extractor]") {
 }
 
 TEST_CASE("Many fields share one pass, nested inside each other", "[unit][json_extractor]") {
-    const json_extractor extractor(json_rule({
+    const json_extractor extractor(fields_rule({
         field("obj", "/obj"),
         field("k1", "/obj/k/1"),
         field("deep", "/nested/deep/value"),
@@ -162,7 +162,7 @@ TEST_CASE("Many fields share one pass, nested inside each other", "[unit][json_e
 }
 
 TEST_CASE("Items start with url, fetched_at and status", "[unit][json_extractor]") {
-    const json_extractor extractor(json_rule({field("id", "/id")}));
+    const json_extractor extractor(fields_rule({field("id", "/id")}));
     auto page =
         make_page("http://127.0.0.1/final", R"({"id": 7})", 203,
                   std::chrono::system_clock::time_point{std::chrono::milliseconds{1795871109123}});
@@ -264,7 +264,7 @@ TEST_CASE("as: price", "[unit][json_extractor]") {
         CHECK(extract_one(R"({"v":12.5})", "/v", value_kind::price) == 12.5);
     }
     SECTION("a string is parsed, its currency fills the item's currency") {
-        const json_extractor extractor(json_rule({field("price", "/p", value_kind::price)}));
+        const json_extractor extractor(fields_rule({field("price", "/p", value_kind::price)}));
         const auto result = run(extractor, R"({"p":"1.299,99 \u20ac"})");
         REQUIRE(result.items.size() == 1);
         CHECK(result.items[0].at("price") == 1299.99);
@@ -272,7 +272,7 @@ TEST_CASE("as: price", "[unit][json_extractor]") {
     }
     SECTION("an existing non-null currency is kept; a null one is filled in place") {
         const json_extractor keep(
-            json_rule({field("price", "/p", value_kind::price), field("currency", "/c")}));
+            fields_rule({field("price", "/p", value_kind::price), field("currency", "/c")}));
         auto result = run(keep, R"({"p":"EUR 12.50","c":"USD"})");
         REQUIRE(result.items.size() == 1);
         CHECK(result.items[0].at("currency") == "USD");
@@ -288,7 +288,7 @@ TEST_CASE("as: price", "[unit][json_extractor]") {
         field_rule rule = field("eu", "/p", value_kind::price);
         rule.decimal_separator = ',';
         rule.currency = "EUR";
-        const json_extractor extractor(json_rule({rule}));
+        const json_extractor extractor(fields_rule({rule}));
         const auto result = run(extractor, R"({"p":"12,50"})");
         REQUIRE(result.items.size() == 1);
         CHECK(result.items[0].at("eu") == 12.5);
@@ -297,7 +297,7 @@ TEST_CASE("as: price", "[unit][json_extractor]") {
     SECTION("a currency hint names an ambiguous symbol, never a code the text determines") {
         field_rule rule = field("usd", "/p", value_kind::price);
         rule.currency = "USD";
-        const json_extractor extractor(json_rule({rule}));
+        const json_extractor extractor(fields_rule({rule}));
         for (const auto& [text, currency] :
              std::vector<std::pair<std::string, std::string>>{{"$1,299.00", "USD"},
                                                               {"1 299 kr", "USD"},
@@ -334,7 +334,7 @@ TEST_CASE("as: availability", "[unit][json_extractor]") {
 
 TEST_CASE("required fields: null, missing or invalid make the item invalid",
           "[unit][json_extractor]") {
-    const json_extractor extractor(json_rule(
+    const json_extractor extractor(fields_rule(
         {field("id", "/id"), field("price", "/price", value_kind::number), field("name", "/n")},
         {"id", "price"}));
     CHECK(run(extractor, R"({"id":"a","price":1})").outcome.emitted == 1);
@@ -355,7 +355,7 @@ TEST_CASE("required fields: null, missing or invalid make the item invalid",
 }
 
 TEST_CASE("Bodies that are not valid JSON are errors, never crashes", "[unit][json_extractor]") {
-    const json_extractor extractor(json_rule({field("id", "/id")}));
+    const json_extractor extractor(fields_rule({field("id", "/id")}));
     const std::string bodies[] = {
         "",
         "   \n",
@@ -394,7 +394,7 @@ TEST_CASE("Scalar documents and the whole-document pointer", "[unit][json_extrac
 
 TEST_CASE("A body without spare capacity is copied, not read past its end",
           "[unit][json_extractor]") {
-    const json_extractor extractor(json_rule({field("id", "/id")}));
+    const json_extractor extractor(fields_rule({field("id", "/id")}));
     auto page = make_page("http://127.0.0.1/x", "");
     page.response.body = std::string(R"({"id":"short"})");
     page.response.body.shrink_to_fit();
@@ -407,9 +407,9 @@ TEST_CASE("A body without spare capacity is copied, not read past its end",
 
 TEST_CASE("extractor_set picks the first matching rule", "[unit][extractor_set]") {
     const extractor_set set({
-        json_rule({field("first", "/a")}, {}, "/api/products/"),
-        json_rule({field("second", "/a")}, {}, "/api/"),
-        json_rule({field("third", "/a")}, {}, "^https?://127\\.0\\.0\\.1/other"),
+        fields_rule({field("first", "/a")}, {}, "/api/products/"),
+        fields_rule({field("second", "/a")}, {}, "/api/"),
+        fields_rule({field("third", "/a")}, {}, "^https?://127\\.0\\.0\\.1/other"),
     });
     std::vector<item> items;
     auto outcome = set.extract(make_page("http://127.0.0.1/api/products/9", R"({"a":1})"), items);
@@ -436,7 +436,7 @@ TEST_CASE("extractor_set picks the first matching rule", "[unit][extractor_set]"
 }
 
 TEST_CASE("extractor_set matches the final URL", "[unit][extractor_set]") {
-    const extractor_set set({json_rule({field("a", "/a")}, {}, "/final")});
+    const extractor_set set({fields_rule({field("a", "/a")}, {}, "/final")});
     auto page = make_page("http://127.0.0.1/final", R"({"a":1})");
     page.request.http.url = "http://127.0.0.1/start";
     std::vector<item> items;
@@ -446,19 +446,19 @@ TEST_CASE("extractor_set matches the final URL", "[unit][extractor_set]") {
 }
 
 TEST_CASE("extractor_set rejects what it cannot do", "[unit][extractor_set]") {
-    extract_rule html = json_rule({});
+    extract_rule html = fields_rule({});
     html.type = extract_type::html;
     CHECK_THROWS_WITH(extractor_set({html}), Catch::Contains("at least one field"));
-    extract_rule jsonld = json_rule({});
+    extract_rule jsonld = fields_rule({});
     jsonld.type = extract_type::jsonld;
     jsonld.schema = "Recipe";
     CHECK_THROWS_WITH(extractor_set({jsonld}), Catch::Contains("not supported"));
-    CHECK_THROWS_AS(extractor_set({json_rule({}, {}, "([unclosed")}), std::invalid_argument);
-    CHECK_THROWS_AS(extractor_set({json_rule({field("a", "no-slash")})}), std::invalid_argument);
+    CHECK_THROWS_AS(extractor_set({fields_rule({}, {}, "([unclosed")}), std::invalid_argument);
+    CHECK_THROWS_AS(extractor_set({fields_rule({field("a", "no-slash")})}), std::invalid_argument);
 }
 
 TEST_CASE("extractor_set is safe from many threads at once", "[unit][extractor_set]") {
-    const extractor_set set({json_rule(
+    const extractor_set set({fields_rule(
         {field("id", "/id", value_kind::integer), field("name", "/name", value_kind::string)},
         {"id"}, "/p/")});
     constexpr int threads = 4;
@@ -614,7 +614,7 @@ TEST_CASE("json: a string field reads as boolean, price and availability as an h
             INFO("as " << static_cast<int>(as) << ", text \"" << text << "\"");
             auto rule = field("v", "/v", as);
             rule.currency = as == value_kind::price ? "USD" : "";
-            extract_rule json = json_rule({rule});
+            extract_rule json = fields_rule({rule});
             const json_extractor extractor(json);
             const auto body = boost::json::serialize(boost::json::object{{"v", text}});
             const auto from_json = run(extractor, body);

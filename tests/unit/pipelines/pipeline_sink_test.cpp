@@ -27,7 +27,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-extract_rule product_rule() {
+extract_rule sink_product_rule() {
     extract_rule rule;
     rule.match = "/api/products/";
     rule.type = extract_type::json;
@@ -123,7 +123,7 @@ struct workload {
     int failure_every = 0;  // ... a failure record
 };
 
-asio::awaitable<void> produce(pipeline_sink& sink, workload work) {
+asio::awaitable<void> sink_produce(pipeline_sink& sink, workload work) {
     for (int i = 0; i < work.pages; ++i) {
         const int id = work.first_id + i;
         co_await sink.on_success(make_page("http://127.0.0.1/api/products/" + std::to_string(id),
@@ -162,7 +162,7 @@ void run_producers(asio::io_context& io, pipeline_sink& sink, const std::vector<
         closed.store(true);
     };
     for (const auto& work : works) {
-        asio::co_spawn(io, produce(sink, work), [&](std::exception_ptr error) {
+        asio::co_spawn(io, sink_produce(sink, work), [&](std::exception_ptr error) {
             record(error);
             if (remaining.fetch_sub(1) == 1) {
                 if (after_producers) {
@@ -198,7 +198,7 @@ TEST_CASE("pipeline_sink: 10,000 pages from concurrent coroutines on 2 threads",
     temp_dir dir;
     const std::string items_path = dir.file("out/items.jsonl");
     asio::io_context io;
-    pipeline_sink sink(io.get_executor(), {product_rule()}, {jsonl_spec(items_path)}, 64);
+    pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {jsonl_spec(items_path)}, 64);
     CHECK(sink.error_stream_path() == dir.file("out/items.errors.jsonl"));
     sink.open();
 
@@ -262,7 +262,7 @@ TEST_CASE("pipeline_sink: a slow output applies backpressure within the bound",
           "[unit][pipeline_sink]") {
     asio::io_context io;
     constexpr std::size_t capacity = 4;
-    pipeline_sink sink(io.get_executor(), {product_rule()}, {}, capacity);
+    pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {}, capacity);
     auto recorded = std::make_shared<recording_output::shared>();
     sink.add_output(std::make_unique<recording_output>(recorded, std::chrono::milliseconds(2)));
     sink.open();
@@ -299,8 +299,8 @@ TEST_CASE("pipeline_sink: a failing output neither stops the others nor the craw
           "[unit][pipeline_sink]") {
     temp_dir dir;
     asio::io_context io;
-    pipeline_sink sink(io.get_executor(), {product_rule()}, {jsonl_spec(dir.file("items.jsonl"))},
-                       16);
+    pipeline_sink sink(io.get_executor(), {sink_product_rule()},
+                       {jsonl_spec(dir.file("items.jsonl"))}, 16);
     auto failing = std::make_shared<recording_output::shared>();
     sink.add_output(
         std::make_unique<recording_output>(failing, std::chrono::microseconds(0), true));
@@ -318,7 +318,7 @@ TEST_CASE("pipeline_sink: a failing output neither stops the others nor the craw
 TEST_CASE("pipeline_sink: a writer that keeps up flushes on a clock, not after every page",
           "[unit][pipeline_sink]") {
     asio::io_context io;
-    pipeline_sink sink(io.get_executor(), {product_rule()}, {}, 64);
+    pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {}, 64);
     auto recorded = std::make_shared<recording_output::shared>();
     sink.add_output(std::make_unique<recording_output>(recorded, std::chrono::microseconds(0)));
     sink.open();
@@ -369,18 +369,18 @@ TEST_CASE("pipeline_sink: construction, open and misuse errors", "[unit][pipelin
         output_spec webhook;
         webhook.type = output_type::webhook;
         webhook.url = "http://127.0.0.1:9/ingest";
-        CHECK_NOTHROW(pipeline_sink(io.get_executor(), {product_rule()},
+        CHECK_NOTHROW(pipeline_sink(io.get_executor(), {sink_product_rule()},
                                     {jsonl_spec(dir.file("a.jsonl")), webhook}));
         CHECK_FALSE(std::filesystem::exists(dir.file("a.jsonl")));
     }
     SECTION("open names the path it could not open") {
         { std::ofstream blocker(dir.file("blocker")); }
-        pipeline_sink sink(io.get_executor(), {product_rule()},
+        pipeline_sink sink(io.get_executor(), {sink_product_rule()},
                            {jsonl_spec(dir.file("blocker/items.jsonl"))});
         CHECK_THROWS_WITH(sink.open(), Catch::Contains(dir.file("blocker")));
     }
     SECTION("calls outside open() .. close() are refused") {
-        pipeline_sink sink(io.get_executor(), {product_rule()}, {});
+        pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {});
         std::exception_ptr error;
         asio::co_spawn(io, sink.on_success(make_page("http://127.0.0.1/api/products/1", "{}")),
                        [&](std::exception_ptr e, crawl::sink_result) { error = e; });
@@ -390,7 +390,7 @@ TEST_CASE("pipeline_sink: construction, open and misuse errors", "[unit][pipelin
     SECTION("an opened sink destroyed without close() stops its writer and closes outputs") {
         auto recorded = std::make_shared<recording_output::shared>();
         {
-            pipeline_sink sink(io.get_executor(), {product_rule()}, {});
+            pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {});
             sink.add_output(
                 std::make_unique<recording_output>(recorded, std::chrono::microseconds(0)));
             sink.open();

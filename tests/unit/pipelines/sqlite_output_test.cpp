@@ -27,7 +27,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-item parse_item(std::string_view json) {
+item sqlite_item(std::string_view json) {
     return boost::json::parse(json).as_object();
 }
 
@@ -84,9 +84,9 @@ TEST_CASE("sqlite_output upserts on the key: one row, the latest values", "[unit
     CHECK(out.table() == "products");
     CHECK(out.key() == "id");
 
-    out.write(parse_item(R"({"id":"A","name":"Lamp","price":10,"stock":3})"));
-    out.write(parse_item(R"({"id":"B","name":"Desk","price":99.5})"));
-    out.write(parse_item(R"({"id":"A","name":"Lamp","price":12.5})"));  // no `stock` now
+    out.write(sqlite_item(R"({"id":"A","name":"Lamp","price":10,"stock":3})"));
+    out.write(sqlite_item(R"({"id":"B","name":"Desk","price":99.5})"));
+    out.write(sqlite_item(R"({"id":"A","name":"Lamp","price":12.5})"));  // no `stock` now
     out.flush();
 
     reader db(path);
@@ -97,9 +97,9 @@ TEST_CASE("sqlite_output upserts on the key: one row, the latest values", "[unit
               {"A", "Lamp", "12.5", "real", "NULL", R"({"id":"A","name":"Lamp","price":12.5})"}});
 
     // The key is stored as text: 7 and "7" are one row.
-    out.write(parse_item(R"({"id":7,"name":"first"})"));
-    out.write(parse_item(R"({"id":"7","name":"second"})"));
-    out.write(parse_item(R"({"id":7.0,"name":"third"})"));
+    out.write(sqlite_item(R"({"id":7,"name":"first"})"));
+    out.write(sqlite_item(R"({"id":"7","name":"second"})"));
+    out.write(sqlite_item(R"({"id":7.0,"name":"third"})"));
     out.close();
     CHECK(db.one("SELECT count(*) FROM products") == "3");
     CHECK(db.rows("SELECT typeof(id), name FROM products WHERE id = '7'") ==
@@ -117,12 +117,12 @@ TEST_CASE("sqlite_output adds a typed column per new field", "[unit][sqlite]") {
     CHECK(out.table() == "items");  // the default
     CHECK(out.field_columns() == std::vector<std::string>{"id"});
 
-    out.write(parse_item(R"({"id":1,"count":5,"ratio":0.25,"title":"t","ok":true,"off":false,)"
-                         R"("tags":["a",{"b":null}],"meta":{"k":1},"later":null})"));
+    out.write(sqlite_item(R"({"id":1,"count":5,"ratio":0.25,"title":"t","ok":true,"off":false,)"
+                          R"("tags":["a",{"b":null}],"meta":{"k":1},"later":null})"));
     // `later` was null: no column until it has a value.
     CHECK(out.field_columns() ==
           std::vector<std::string>{"id", "count", "ratio", "title", "ok", "off", "tags", "meta"});
-    out.write(parse_item(R"({"id":2,"later":"now","count":6})"));
+    out.write(sqlite_item(R"({"id":2,"later":"now","count":6})"));
     CHECK(out.field_columns().back() == "later");
     out.close();
 
@@ -176,14 +176,14 @@ TEST_CASE("sqlite_output refuses items without a usable key", "[unit][sqlite]") 
     temp_dir dir;
     const std::string path = dir.file("items.db");
     sqlite_output out(path, "items", "id");
-    out.write(parse_item(R"({"id":"ok-1"})"));
-    CHECK_THROWS_AS(out.write(parse_item(R"({"name":"no id"})")), std::invalid_argument);
-    CHECK_THROWS_WITH(out.write(parse_item(R"({"id":null})")), Catch::Contains("without id"));
-    CHECK_THROWS_AS(out.write(parse_item(R"({"id":true})")), std::invalid_argument);
-    CHECK_THROWS_AS(out.write(parse_item(R"({"id":{"a":1}})")), std::invalid_argument);
-    CHECK_THROWS_AS(out.write(parse_item(R"({"id":[1]})")), std::invalid_argument);
-    CHECK_THROWS_AS(out.write(parse_item(R"({"ID":"case differs"})")), std::invalid_argument);
-    out.write(parse_item(R"({"id":"ok-2"})"));  // the output goes on after a refused item
+    out.write(sqlite_item(R"({"id":"ok-1"})"));
+    CHECK_THROWS_AS(out.write(sqlite_item(R"({"name":"no id"})")), std::invalid_argument);
+    CHECK_THROWS_WITH(out.write(sqlite_item(R"({"id":null})")), Catch::Contains("without id"));
+    CHECK_THROWS_AS(out.write(sqlite_item(R"({"id":true})")), std::invalid_argument);
+    CHECK_THROWS_AS(out.write(sqlite_item(R"({"id":{"a":1}})")), std::invalid_argument);
+    CHECK_THROWS_AS(out.write(sqlite_item(R"({"id":[1]})")), std::invalid_argument);
+    CHECK_THROWS_AS(out.write(sqlite_item(R"({"ID":"case differs"})")), std::invalid_argument);
+    out.write(sqlite_item(R"({"id":"ok-2"})"));  // the output goes on after a refused item
     out.close();
     reader db(path);
     CHECK(db.rows("SELECT id FROM items ORDER BY id") ==
@@ -195,9 +195,9 @@ TEST_CASE("sqlite_output without a key appends every item", "[unit][sqlite]") {
     const std::string path = dir.file("items.db");
     {
         sqlite_output out(path, "log", "");
-        out.write(parse_item(R"({"id":1,"v":"a"})"));
-        out.write(parse_item(R"({"id":1,"v":"b"})"));
-        out.write(parse_item(R"({})"));
+        out.write(sqlite_item(R"({"id":1,"v":"a"})"));
+        out.write(sqlite_item(R"({"id":1,"v":"b"})"));
+        out.write(sqlite_item(R"({})"));
     }  // the destructor commits and closes
     reader db(path);
     CHECK(db.one("SELECT count(*) FROM log") == "3");
@@ -221,16 +221,16 @@ TEST_CASE("sqlite_output: a failed insert leaves the rest of its batch", "[unit]
         sqlite3_close(database);
     }
     sqlite_output out(path, "items", "", 100);
-    out.write(parse_item(R"({"sku":"a"})"));
+    out.write(sqlite_item(R"({"sku":"a"})"));
     try {
-        out.write(parse_item(R"({"sku":"a"})"));
+        out.write(sqlite_item(R"({"sku":"a"})"));
         FAIL("a duplicate of a UNIQUE column was inserted");
     } catch (const std::system_error& error) {
         CHECK(error.code().category().name() == std::string("sqlite"));
         CHECK(error.code().value() == SQLITE_CONSTRAINT);
         CHECK_THAT(error.what(), Catch::Contains("items.sku") && Catch::Contains(path));
     }
-    out.write(parse_item(R"({"sku":"b"})"));
+    out.write(sqlite_item(R"({"sku":"b"})"));
     out.close();
     reader db(path);
     CHECK(db.rows("SELECT sku FROM items ORDER BY sku") ==
@@ -272,19 +272,19 @@ TEST_CASE("sqlite_output batches writes in transactions a reader sees on commit"
     reader db(path);
     CHECK(db.one("PRAGMA journal_mode") == "wal");
     CHECK(std::filesystem::exists(path + "-wal"));
-    out.write(parse_item(R"({"id":1})"));
-    out.write(parse_item(R"({"id":2})"));
+    out.write(sqlite_item(R"({"id":1})"));
+    out.write(sqlite_item(R"({"id":2})"));
     CHECK(db.one("SELECT count(*) FROM items") == "0");  // the batch is still open
-    out.write(parse_item(R"({"id":3})"));                // the third commits the batch
+    out.write(sqlite_item(R"({"id":3})"));               // the third commits the batch
     CHECK(db.one("SELECT count(*) FROM items") == "3");
-    out.write(parse_item(R"({"id":4})"));
+    out.write(sqlite_item(R"({"id":4})"));
     CHECK(db.one("SELECT count(*) FROM items") == "3");
     out.flush();
     CHECK(db.one("SELECT count(*) FROM items") == "4");
     out.flush();  // nothing open: a no-op
     out.close();
     out.close();  // idempotent
-    CHECK_THROWS_AS(out.write(parse_item(R"({"id":5})")), std::logic_error);
+    CHECK_THROWS_AS(out.write(sqlite_item(R"({"id":5})")), std::logic_error);
 }
 
 TEST_CASE("sqlite_output reopens an existing table and keeps its rows", "[unit][sqlite]") {
@@ -292,15 +292,15 @@ TEST_CASE("sqlite_output reopens an existing table and keeps its rows", "[unit][
     const std::string path = dir.file("items.db");
     {
         sqlite_output first(path, "products", "id");
-        first.write(parse_item(R"({"id":"a","price":1})"));
-        first.write(parse_item(R"({"id":"b","price":2})"));
+        first.write(sqlite_item(R"({"id":"a","price":1})"));
+        first.write(sqlite_item(R"({"id":"b","price":2})"));
         first.close();
     }
     {
         sqlite_output second(path, "products", "id");
         CHECK(second.field_columns() == std::vector<std::string>{"id", "price"});
-        second.write(parse_item(R"({"id":"b","price":20,"color":"red"})"));
-        second.write(parse_item(R"({"id":"c","price":3})"));
+        second.write(sqlite_item(R"({"id":"b","price":20,"color":"red"})"));
+        second.write(sqlite_item(R"({"id":"c","price":3})"));
         second.close();
     }
     reader db(path);
@@ -314,7 +314,7 @@ TEST_CASE("sqlite_output reopens an existing table and keeps its rows", "[unit][
     }
     SECTION("another table in the same database is independent") {
         sqlite_output other(path, "other", "id");
-        other.write(parse_item(R"({"id":"a","price":100})"));
+        other.write(sqlite_item(R"({"id":"a","price":100})"));
         other.close();
         CHECK(db.one("SELECT price FROM products WHERE id = 'a'") == "1");
         CHECK(db.one("SELECT price FROM other WHERE id = 'a'") == "100");
@@ -354,7 +354,7 @@ TEST_CASE("make_output builds a sqlite output from its spec", "[unit][sqlite]") 
     auto out = make_output(spec);
     REQUIRE(out != nullptr);
     CHECK(out->name() == "sqlite:" + spec.path + "#products");
-    out->write(parse_item(R"({"id":"x"})"));
+    out->write(sqlite_item(R"({"id":"x"})"));
     out->close();
     reader db(spec.path);
     CHECK(db.one("SELECT id FROM products") == "x");
@@ -362,7 +362,7 @@ TEST_CASE("make_output builds a sqlite output from its spec", "[unit][sqlite]") 
 
 namespace {
 
-extract_rule product_rule() {
+extract_rule sqlite_product_rule() {
     extract_rule rule;
     rule.match = "/api/products/";
     rule.type = extract_type::json;
@@ -432,7 +432,7 @@ TEST_CASE("pipeline_sink writes jsonl, csv and sqlite outputs side by side",
 
     constexpr int pages = 300;
     asio::io_context io;
-    pipeline_sink sink(io.get_executor(), {product_rule()}, {jsonl, csv, sqlite}, 16);
+    pipeline_sink sink(io.get_executor(), {sqlite_product_rule()}, {jsonl, csv, sqlite}, 16);
     sink.open();
     std::exception_ptr failure;
     bool closed = false;

@@ -52,7 +52,7 @@ void drive_all(asio::io_context& io, std::vector<std::future<void>>& running,
     }
 }
 
-asio::awaitable<std::shared_ptr<client>> connect_to(std::string url) {
+asio::awaitable<std::shared_ptr<client>> connect_frontier_client(std::string url) {
     auto where = harvest::redis::parse_url(url);
     auto executor = co_await asio::this_coro::executor;
     auto connected = co_await client::connect(executor, *where);
@@ -95,7 +95,7 @@ worker make_cluster_worker(asio::io_context& io, const std::string& url,
 worker make_worker(asio::io_context& io, const harvest::test::redis_server& server,
                    std::chrono::milliseconds lease = 60s, std::string crawl = "catalog") {
     worker w;
-    w.connection = sync(io, connect_to(server.url()));
+    w.connection = sync(io, connect_frontier_client(server.url()));
     w.frontier = std::make_unique<shared_frontier>(
         w.connection, harvest::redis::shared_frontier_options{std::move(crawl), lease, {}, {}});
     auto loaded = sync(io, w.frontier->load_scripts());
@@ -524,7 +524,7 @@ TEST_CASE("shared_frontier: a Redis restart (AOF on) is ridden out, the command 
           "[unit][redis]") {
     harvest::test::redis_server server(harvest::test::redis_server_options::persistent());
     asio::io_context io;
-    auto connection = sync(io, connect_to(server.url()));
+    auto connection = sync(io, connect_frontier_client(server.url()));
     harvest::redis::reconnect_options reconnect;
     reconnect.where = value_of(harvest::redis::parse_url(server.url()));
     reconnect.give_up_after = 20s;
@@ -563,7 +563,7 @@ TEST_CASE("shared_frontier: Redis gone for longer than give_up_after ends with u
           "[unit][redis]") {
     harvest::test::redis_server server;
     asio::io_context io;
-    auto connection = sync(io, connect_to(server.url()));
+    auto connection = sync(io, connect_frontier_client(server.url()));
     harvest::redis::reconnect_options reconnect;
     reconnect.where = value_of(harvest::redis::parse_url(server.url()));
     reconnect.give_up_after = 600ms;

@@ -23,7 +23,7 @@ using harvest::resilience::proxy_rotation;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const clock::time_point t0 = clock::time_point(std::chrono::hours(1000));
+const clock::time_point pool_t0 = clock::time_point(std::chrono::hours(1000));
 
 proxy_pool_options with(proxy_rotation rotation) {
     proxy_pool_options options;
@@ -52,26 +52,26 @@ TEST_CASE("proxy_pool: round_robin spreads evenly and skips an open proxy", "[un
     proxy_pool pool(3, with(proxy_rotation::round_robin), 1);
     std::map<std::size_t, int> counts;
     for (int i = 0; i < 30; ++i) {
-        ++counts[pick_ok(pool, "http://a:80", t0)];
+        ++counts[pick_ok(pool, "http://a:80", pool_t0)];
     }
     CHECK(counts == std::map<std::size_t, int>{{0, 10}, {1, 10}, {2, 10}});
 
     // Proxy 1 fails twice: its breaker opens, and it is skipped.
     for (int i = 0; i < 2; ++i) {
         const std::vector<std::size_t> others{0, 2};
-        auto pick = pool.pick("http://a:80", std::nullopt, others, t0);
+        auto pick = pool.pick("http://a:80", std::nullopt, others, pool_t0);
         REQUIRE(pick.chosen);
         REQUIRE(pick.chosen->index == 1);
-        pool.record(*pick.chosen, "http://a:80", proxy_result::failure, t0);
+        pool.record(*pick.chosen, "http://a:80", proxy_result::failure, pool_t0);
     }
-    CHECK(pool.state(1, t0) == breaker_state::open);
+    CHECK(pool.state(1, pool_t0) == breaker_state::open);
     std::set<std::size_t> used;
     for (int i = 0; i < 12; ++i) {
-        used.insert(pick_ok(pool, "http://a:80", t0));
+        used.insert(pick_ok(pool, "http://a:80", pool_t0));
     }
     CHECK(used == std::set<std::size_t>{0, 2});
     // After min_open_for it is probed again, and a good probe closes it.
-    const auto later = t0 + milliseconds(1001);
+    const auto later = pool_t0 + milliseconds(1001);
     bool probed = false;
     for (int i = 0; i < 3 && !probed; ++i) {
         probed = pick_ok(pool, "http://a:80", later) == 1;
@@ -85,8 +85,8 @@ TEST_CASE("proxy_pool: random is uniform-ish and reproducible from its seed", "[
     proxy_pool b(4, with(proxy_rotation::random), 42);
     std::map<std::size_t, int> counts;
     for (int i = 0; i < 4000; ++i) {
-        const auto first = pick_ok(a, "http://a:80", t0);
-        CHECK(first == pick_ok(b, "http://a:80", t0));
+        const auto first = pick_ok(a, "http://a:80", pool_t0);
+        CHECK(first == pick_ok(b, "http://a:80", pool_t0));
         ++counts[first];
     }
     REQUIRE(counts.size() == 4);
@@ -106,9 +106,9 @@ TEST_CASE(
     std::map<std::string, std::size_t> home;
     for (int host = 0; host < 30; ++host) {
         const std::string origin = "http://h" + std::to_string(host) + ":80";
-        home[origin] = pick_ok(pool, origin, t0);
+        home[origin] = pick_ok(pool, origin, pool_t0);
         for (int i = 0; i < 5; ++i) {
-            CHECK(pick_ok(pool, origin, t0) == home[origin]);
+            CHECK(pick_ok(pool, origin, pool_t0) == home[origin]);
         }
         chosen.insert(home[origin]);
         CHECK(home[origin] == proxy_pool::hash_origin(origin) % 3);
@@ -118,12 +118,12 @@ TEST_CASE(
     const std::string origin = "http://h0:80";
     const auto down = home[origin];
     for (int i = 0; i < 2; ++i) {
-        auto pick = pool.pick(origin, std::nullopt, {}, t0);
+        auto pick = pool.pick(origin, std::nullopt, {}, pool_t0);
         REQUIRE(pick.chosen);
-        pool.record(*pick.chosen, origin, proxy_result::failure, t0);
+        pool.record(*pick.chosen, origin, proxy_result::failure, pool_t0);
     }
-    CHECK(pool.state(down, t0) == breaker_state::open);
-    CHECK(pick_ok(pool, origin, t0) == (down + 1) % 3);
+    CHECK(pool.state(down, pool_t0) == breaker_state::open);
+    CHECK(pick_ok(pool, origin, pool_t0) == (down + 1) % 3);
 }
 
 TEST_CASE("proxy_pool: sticky_per_session follows the session key, else the host",
@@ -131,55 +131,56 @@ TEST_CASE("proxy_pool: sticky_per_session follows the session key, else the host
     proxy_pool pool(5, with(proxy_rotation::sticky_per_session), 3);
     std::set<std::size_t> spread;
     for (std::uint64_t key = 0; key < 50; ++key) {
-        const auto first = pick_ok(pool, "http://a:80", t0, key);
+        const auto first = pick_ok(pool, "http://a:80", pool_t0, key);
         CHECK(first == proxy_pool::hash_session(key) % 5);
         // The same session on another host keeps its proxy.
-        CHECK(pick_ok(pool, "http://b:80", t0, key) == first);
+        CHECK(pick_ok(pool, "http://b:80", pool_t0, key) == first);
         spread.insert(first);
     }
     CHECK(spread.size() == 5);
-    CHECK(pick_ok(pool, "http://a:80", t0) == proxy_pool::hash_origin("http://a:80") % 5);
+    CHECK(pick_ok(pool, "http://a:80", pool_t0) == proxy_pool::hash_origin("http://a:80") % 5);
     // Stable across instances (and runs): no per-process hash seed.
     proxy_pool other(5, with(proxy_rotation::sticky_per_session), 99);
-    CHECK(pick_ok(other, "http://a:80", t0, 12345) == pick_ok(pool, "http://a:80", t0, 12345));
+    CHECK(pick_ok(other, "http://a:80", pool_t0, 12345) ==
+          pick_ok(pool, "http://a:80", pool_t0, 12345));
 }
 
 TEST_CASE("proxy_pool: a ban benches the proxy for that host only, for bench_for",
           "[unit][proxy]") {
     proxy_pool pool(2, with(proxy_rotation::round_robin), 1);
-    auto pick = pool.pick("http://a:80", std::nullopt, {}, t0);
+    auto pick = pool.pick("http://a:80", std::nullopt, {}, pool_t0);
     REQUIRE(pick.chosen);
     const auto banned = pick.chosen->index;
-    pool.record(*pick.chosen, "http://a:80", proxy_result::banned, t0);
-    CHECK(pool.benched(banned, "http://a:80", t0));
-    CHECK_FALSE(pool.benched(banned, "http://b:80", t0));
-    CHECK(pool.state(banned, t0) == breaker_state::closed);  // the proxy itself is fine
+    pool.record(*pick.chosen, "http://a:80", proxy_result::banned, pool_t0);
+    CHECK(pool.benched(banned, "http://a:80", pool_t0));
+    CHECK_FALSE(pool.benched(banned, "http://b:80", pool_t0));
+    CHECK(pool.state(banned, pool_t0) == breaker_state::closed);  // the proxy itself is fine
     std::set<std::size_t> for_a;
     std::set<std::size_t> for_b;
     for (int i = 0; i < 10; ++i) {
-        for_a.insert(pick_ok(pool, "http://a:80", t0 + seconds(30)));
+        for_a.insert(pick_ok(pool, "http://a:80", pool_t0 + seconds(30)));
     }
     for (int i = 0; i < 10; ++i) {
-        for_b.insert(pick_ok(pool, "http://b:80", t0 + seconds(30)));
+        for_b.insert(pick_ok(pool, "http://b:80", pool_t0 + seconds(30)));
     }
     CHECK(for_a == std::set<std::size_t>{1 - banned});
     CHECK(for_b == std::set<std::size_t>{0, 1});
-    CHECK_FALSE(pool.benched(banned, "http://a:80", t0 + seconds(60)));
+    CHECK_FALSE(pool.benched(banned, "http://a:80", pool_t0 + seconds(60)));
     // Both benched for a (the other one 10 s later): the one whose bench ends first is used;
     // excluded, nothing is left.
-    auto other = pool.pick("http://a:80", std::nullopt, {}, t0 + seconds(10));
+    auto other = pool.pick("http://a:80", std::nullopt, {}, pool_t0 + seconds(10));
     REQUIRE(other.chosen);
     REQUIRE(other.chosen->index == 1 - banned);
-    pool.record(*other.chosen, "http://a:80", proxy_result::banned, t0 + seconds(10));
+    pool.record(*other.chosen, "http://a:80", proxy_result::banned, pool_t0 + seconds(10));
     for (int i = 0; i < 4; ++i) {
-        CHECK(pick_ok(pool, "http://a:80", t0 + seconds(20)) == banned);
+        CHECK(pick_ok(pool, "http://a:80", pool_t0 + seconds(20)) == banned);
     }
     const std::vector<std::size_t> tried{banned};
-    auto last = pool.pick("http://a:80", std::nullopt, tried, t0 + seconds(20));
+    auto last = pool.pick("http://a:80", std::nullopt, tried, pool_t0 + seconds(20));
     REQUIRE(last.chosen);
     CHECK(last.chosen->index == 1 - banned);
     const std::vector<std::size_t> both{0, 1};
-    CHECK_FALSE(pool.pick("http://a:80", std::nullopt, both, t0 + seconds(20)).chosen);
+    CHECK_FALSE(pool.pick("http://a:80", std::nullopt, both, pool_t0 + seconds(20)).chosen);
 }
 
 TEST_CASE("proxy_pool: each proxy's bucket; an empty one says when a token comes",
@@ -187,11 +188,11 @@ TEST_CASE("proxy_pool: each proxy's bucket; an empty one says when a token comes
     auto options = with(proxy_rotation::round_robin);
     options.rate = {1, 1};  // one request a second per proxy
     proxy_pool pool(2, options, 1);
-    CHECK(pick_ok(pool, "http://a:80", t0) != pick_ok(pool, "http://a:80", t0));
-    auto empty = pool.pick("http://a:80", std::nullopt, {}, t0);
+    CHECK(pick_ok(pool, "http://a:80", pool_t0) != pick_ok(pool, "http://a:80", pool_t0));
+    auto empty = pool.pick("http://a:80", std::nullopt, {}, pool_t0);
     CHECK_FALSE(empty.chosen);
     REQUIRE(empty.token_at);
-    CHECK(*empty.token_at == t0 + seconds(1));
+    CHECK(*empty.token_at == pool_t0 + seconds(1));
     CHECK(pool.pick("http://a:80", std::nullopt, {}, *empty.token_at).chosen);
 }
 
@@ -201,7 +202,7 @@ TEST_CASE("proxy_pool: randomized outcomes keep the invariants", "[unit][proxy]"
           proxy_rotation::sticky_per_session}) {
         proxy_pool pool(4, with(rotation), 5);
         std::mt19937_64 rng(11);
-        auto now = t0;
+        auto now = pool_t0;
         for (int i = 0; i < 5000; ++i) {
             now += milliseconds(rng() % 50);
             const std::string origin = "http://h" + std::to_string(rng() % 6) + ":80";
@@ -240,29 +241,29 @@ TEST_CASE(
     // Proxy 1's breaker opens.
     for (int i = 0; i < 2; ++i) {
         const std::vector<std::size_t> others{0};
-        auto pick = pool.pick("http://a:80", std::nullopt, others, t0);
+        auto pick = pool.pick("http://a:80", std::nullopt, others, pool_t0);
         REQUIRE(pick.chosen);
-        pool.record(*pick.chosen, "http://a:80", proxy_result::failure, t0);
+        pool.record(*pick.chosen, "http://a:80", proxy_result::failure, pool_t0);
     }
-    REQUIRE(pool.state(1, t0) == breaker_state::open);
+    REQUIRE(pool.state(1, pool_t0) == breaker_state::open);
     // Reload: 0 removed, 1 kept (still open), 2 added.
     pool.set_active(0, false);
     CHECK(pool.add() == 2);
     CHECK_FALSE(pool.active(0));
     CHECK(pool.active(1));
     CHECK(pool.active(2));
-    CHECK(pool.state(1, t0) == breaker_state::open);
+    CHECK(pool.state(1, pool_t0) == breaker_state::open);
     for (int i = 0; i < 10; ++i) {
-        CHECK(pick_ok(pool, "http://a:80", t0) == 2);  // 0 is gone, 1 is open
+        CHECK(pick_ok(pool, "http://a:80", pool_t0) == 2);  // 0 is gone, 1 is open
     }
     // Every proxy but the removed one excluded: nothing, not the removed one.
     const std::vector<std::size_t> tried{1, 2};
-    CHECK_FALSE(pool.pick("http://a:80", std::nullopt, tried, t0).chosen);
+    CHECK_FALSE(pool.pick("http://a:80", std::nullopt, tried, pool_t0).chosen);
     // Brought back, it has the health it had (closed) and takes its turn again.
     pool.set_active(0, true);
     std::set<std::size_t> used;
     for (int i = 0; i < 6; ++i) {
-        used.insert(pick_ok(pool, "http://a:80", t0));
+        used.insert(pick_ok(pool, "http://a:80", pool_t0));
     }
     CHECK(used == std::set<std::size_t>{0, 2});
 }
@@ -288,12 +289,12 @@ TEST_CASE(
                 active += pool.active(i) ? 1 : 0;
             }
             const std::string origin = "http://h" + std::to_string(rng() % 5) + ":80";
-            auto pick = pool.pick(origin, rng() % 3, {}, t0);
+            auto pick = pool.pick(origin, rng() % 3, {}, pool_t0);
             // Only ok outcomes: every breaker stays closed, so an active proxy is always usable.
             CHECK(pick.chosen.has_value() == (active > 0));
             if (pick.chosen) {
                 CHECK(pool.active(pick.chosen->index));
-                pool.record(*pick.chosen, origin, proxy_result::ok, t0);
+                pool.record(*pick.chosen, origin, proxy_result::ok, pool_t0);
             }
         }
     }

@@ -9,7 +9,7 @@ using harvest::resilience::retry_budget;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const clock::time_point t0 = clock::time_point(std::chrono::hours(100));
+const clock::time_point budget_t0 = clock::time_point(std::chrono::hours(100));
 
 int spend_all(retry_budget& b, clock::time_point now, int limit = 100'000) {
     int spent = 0;
@@ -24,49 +24,49 @@ int spend_all(retry_budget& b, clock::time_point now, int limit = 100'000) {
 TEST_CASE("retry_budget: ratio of requests plus a floor per second", "[unit][retry_budget]") {
     SECTION("no traffic: only the floor, min_per_second * window") {
         retry_budget b(0.2, 5);
-        CHECK(spend_all(b, t0) == 50);
-        CHECK_FALSE(b.try_spend(t0 + seconds(9)));  // still in the same window
+        CHECK(spend_all(b, budget_t0) == 50);
+        CHECK_FALSE(b.try_spend(budget_t0 + seconds(9)));  // still in the same window
     }
     SECTION("1000 requests allow 200 retries plus the floor") {
         retry_budget b(0.2, 0);
         for (int i = 0; i < 1000; ++i) {
-            b.on_request(t0 + milliseconds(i));
+            b.on_request(budget_t0 + milliseconds(i));
         }
-        CHECK(spend_all(b, t0 + seconds(1)) == 200);
+        CHECK(spend_all(b, budget_t0 + seconds(1)) == 200);
     }
     SECTION("ratio and floor add up") {
         retry_budget b(0.5, 1, seconds(10));
         for (int i = 0; i < 10; ++i) {
-            b.on_request(t0);
+            b.on_request(budget_t0);
         }
-        CHECK(spend_all(b, t0) == 5 + 10);
+        CHECK(spend_all(b, budget_t0) == 5 + 10);
     }
     SECTION("5 requests at 0.2 make exactly one retry despite rounding") {
         retry_budget b(0.2, 0);
         for (int i = 0; i < 5; ++i) {
-            b.on_request(t0);
+            b.on_request(budget_t0);
         }
-        CHECK(b.try_spend(t0));
-        CHECK_FALSE(b.try_spend(t0));
+        CHECK(b.try_spend(budget_t0));
+        CHECK_FALSE(b.try_spend(budget_t0));
     }
 }
 
 TEST_CASE("retry_budget: the window slides and old counts expire", "[unit][retry_budget]") {
     retry_budget b(0.1, 0);
     for (int i = 0; i < 100; ++i) {
-        b.on_request(t0);
+        b.on_request(budget_t0);
     }
-    CHECK(spend_all(b, t0) == 10);
+    CHECK(spend_all(b, budget_t0) == 10);
     // Requests from t0 still count 9 s later; the retries too.
-    CHECK_FALSE(b.try_spend(t0 + seconds(9)));
+    CHECK_FALSE(b.try_spend(budget_t0 + seconds(9)));
     // 10 s later t0's bucket left the window: nothing left to spend, nothing owed either.
-    CHECK_FALSE(b.try_spend(t0 + seconds(10)));
+    CHECK_FALSE(b.try_spend(budget_t0 + seconds(10)));
     for (int i = 0; i < 50; ++i) {
-        b.on_request(t0 + seconds(10));
+        b.on_request(budget_t0 + seconds(10));
     }
-    CHECK(spend_all(b, t0 + seconds(10)) == 5);
+    CHECK(spend_all(b, budget_t0 + seconds(10)) == 5);
     // A long silence: the ring is reused, no stale counts leak in.
-    const auto much_later = t0 + std::chrono::hours(5);
+    const auto much_later = budget_t0 + std::chrono::hours(5);
     for (int i = 0; i < 20; ++i) {
         b.on_request(much_later);
     }
@@ -79,7 +79,7 @@ TEST_CASE("retry_budget: over a long run retries stay within the bound", "[unit]
     long retries_in_window_max = 0;
     std::vector<int> per_second(600, 0);
     for (int ms = 0; ms < 600'000; ms += 10) {
-        const auto now = t0 + milliseconds(ms);
+        const auto now = budget_t0 + milliseconds(ms);
         b.on_request(now);
         if (b.try_spend(now)) {
             ++per_second[static_cast<std::size_t>(ms / 1000)];
@@ -99,9 +99,9 @@ TEST_CASE("retry_budget: over a long run retries stay within the bound", "[unit]
 
 TEST_CASE("retry_budget: sub-second windows", "[unit][retry_budget]") {
     retry_budget b(1.0, 0, milliseconds(100));
-    b.on_request(t0);
-    b.on_request(t0);
-    CHECK(spend_all(b, t0 + milliseconds(50)) == 2);
-    b.on_request(t0 + milliseconds(200));
-    CHECK(spend_all(b, t0 + milliseconds(200)) == 1);
+    b.on_request(budget_t0);
+    b.on_request(budget_t0);
+    CHECK(spend_all(b, budget_t0 + milliseconds(50)) == 2);
+    b.on_request(budget_t0 + milliseconds(200));
+    CHECK(spend_all(b, budget_t0 + milliseconds(200)) == 1);
 }

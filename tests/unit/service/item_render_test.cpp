@@ -58,16 +58,16 @@ render_options random_options(std::mt19937& rng) {
     return out;
 }
 
-struct temp_db {
+struct render_db {
     fs::path path;
-    explicit temp_db(const std::string& name)
+    explicit render_db(const std::string& name)
         : path(fs::temp_directory_path() /
                ("harvest-item-render-" + std::to_string(::getpid()) + "-" + name)) {
         remove();
     }
-    ~temp_db() { remove(); }
-    temp_db(const temp_db&) = delete;
-    temp_db& operator=(const temp_db&) = delete;
+    ~render_db() { remove(); }
+    render_db(const render_db&) = delete;
+    render_db& operator=(const render_db&) = delete;
     void remove() const {
         fs::remove(path);
         fs::remove(path.string() + "-wal");
@@ -90,8 +90,8 @@ egress: {deny_private: true}
                                         "serve.yaml", "/tmp");
 }
 
-struct api_fixture {
-    explicit api_fixture(const std::string& name)
+struct render_api_fixture {
+    explicit render_api_fixture(const std::string& name)
         : file(name),
           config(item_config()),
           db(file.path.string()),
@@ -108,7 +108,7 @@ struct api_fixture {
         return handler.handle(r);
     }
 
-    temp_db file;
+    render_db file;
     config::service_config config;
     service::jobs_db db;
     service::api_keys keys;
@@ -116,7 +116,7 @@ struct api_fixture {
     service::api handler;
 };
 
-std::string message_of(const service::api_response& r) {
+std::string render_message_of(const service::api_response& r) {
     return std::string(json::parse(r.body).at("error").at("message").as_string());
 }
 
@@ -250,7 +250,7 @@ TEST_CASE("item render: random entries read back through parsing and storing the
 
 TEST_CASE("api: mixed url entries are stored with each item's render; bad ones are a 400",
           "[unit][render-serve]") {
-    api_fixture f("mixed.db");
+    render_api_fixture f("mixed.db");
     const auto submitted = f.submit(R"({"profile": "p", "render": {"wait_for": "network_idle"},
         "urls": ["http://shop.example/0",
                  {"url": "http://shop.example/1", "render": false},
@@ -316,7 +316,7 @@ TEST_CASE("api: mixed url entries are stored with each item's render; bad ones a
         INFO(body);
         const auto refused = f.submit(body);
         CHECK(refused.status == 400);
-        CHECK_THAT(message_of(refused), Catch::StartsWith(message));
+        CHECK_THAT(render_message_of(refused), Catch::StartsWith(message));
     }
     CHECK(f.db.unfinished_jobs().size() == 2);  // the refused ones stored nothing
 }

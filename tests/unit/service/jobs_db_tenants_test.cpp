@@ -18,14 +18,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct temp_db {
+struct tenants_db {
     fs::path path;
-    explicit temp_db(const std::string& name)
+    explicit tenants_db(const std::string& name)
         : path(fs::temp_directory_path() /
                ("harvest-tenants-" + std::to_string(::getpid()) + "-" + name)) {
         clean();
     }
-    ~temp_db() { clean(); }
+    ~tenants_db() { clean(); }
     void clean() const {
         fs::remove(path);
         fs::remove(path.string() + "-wal");
@@ -63,7 +63,7 @@ TEST_CASE(
     "jobs_db: unfinished jobs come oldest first; pending webhooks by finish time, with "
     "their item counts",
     "[unit][service]") {
-    temp_db file("lists.db");
+    tenants_db file("lists.db");
     service::jobs_db db(file.path.string());
     auto newer = job_of("newer", "a", "http://hook/");
     newer.created_at_ms = 2000;
@@ -95,7 +95,7 @@ TEST_CASE(
 
 TEST_CASE("jobs_db: per-owner quotas count unfinished jobs and their unsettled items",
           "[unit][service]") {
-    temp_db file("quotas.db");
+    tenants_db file("quotas.db");
     service::jobs_db db(file.path.string());
     db.set_quotas(2, 10);
     insert(db, job_of("j1", "a"), 4);
@@ -118,7 +118,7 @@ TEST_CASE("jobs_db: per-owner quotas count unfinished jobs and their unsettled i
 
 TEST_CASE("jobs_db: a cancel stores the webhook's event as pending in its own transaction",
           "[unit][service]") {
-    temp_db file("cancel.db");
+    tenants_db file("cancel.db");
     service::jobs_db db(file.path.string());
     insert(db, job_of("with", "a", "http://hook/"), 3);
     insert(db, job_of("without", "a"), 3);
@@ -144,7 +144,7 @@ TEST_CASE("jobs_db: a cancel stores the webhook's event as pending in its own tr
 
 TEST_CASE("jobs_db: ended jobs go after their ttl or a DELETE, with items and idempotency keys",
           "[unit][service]") {
-    temp_db file("retention.db");
+    tenants_db file("retention.db");
     service::jobs_db db(file.path.string());
     insert(db, job_of("old", "a"), 2);
     insert(db, job_of("new", "a"), 2);
@@ -169,7 +169,7 @@ TEST_CASE("jobs_db: ended jobs go after their ttl or a DELETE, with items and id
 
 TEST_CASE("jobs_db: a connection without busy timeout reports another's lock as busy at once",
           "[unit][service]") {
-    temp_db file("busy.db");
+    tenants_db file("busy.db");
     service::jobs_db db(file.path.string(), 0ms);
     insert(db, job_of("j", "a"), 2);
     sqlite3* other = nullptr;

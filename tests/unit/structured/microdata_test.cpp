@@ -12,8 +12,8 @@ namespace json = boost::json;
 
 namespace {
 
-std::string found(std::string_view html, std::string_view base = "",
-                  hp::microdata_options options = {}) {
+std::string microdata_found(std::string_view html, std::string_view base = "",
+                            hp::microdata_options options = {}) {
     json::array array;
     for (auto& v : hp::find_microdata(html, base, options)) {
         array.push_back(std::move(v));
@@ -47,7 +47,8 @@ TEST_CASE("microdata values follow the element rules", "[unit]") {
         <input itemprop="query-input" name="q" required>
         <img itemprop="empty" src="">
     </div>)";
-    const json::value items = json::parse(found(html, "http://example.com/dir/page.html"));
+    const json::value items =
+        json::parse(microdata_found(html, "http://example.com/dir/page.html"));
     REQUIRE(items.as_array().size() == 1);
     const json::object& p = items.at(0).at("properties").as_object();
     CHECK(p.at("m") == "meta");
@@ -84,7 +85,7 @@ TEST_CASE("microdata: nested items, itemid, multiple names, lists", "[unit]") {
         </div>
         <div itemscope itemtype="http://schema.org/Thing"><span itemprop="name">Loose</span></div>
       </div>)";
-    const json::value items = json::parse(found(html));
+    const json::value items = json::parse(microdata_found(html));
     REQUIRE(items.as_array().size() == 2);  // the loose item is not a property: top-level
     const json::object& product = items.at(0).as_object();
     CHECK(product.at("type") == "http://schema.org/Product");
@@ -99,7 +100,7 @@ TEST_CASE("microdata: nested items, itemid, multiple names, lists", "[unit]") {
 
     hp::microdata_options strict;
     strict.strict = true;
-    const json::value strict_items = json::parse(found(html, "", strict));
+    const json::value strict_items = json::parse(microdata_found(html, "", strict));
     CHECK(strict_items.at(0).at("type") == json::parse(R"(["http://schema.org/Product"])"));
     CHECK(strict_items.at(0).at("properties").at("name") == json::parse(R"(["Anvil"])"));
 }
@@ -112,7 +113,7 @@ TEST_CASE("microdata: itemref values follow the item's own; flat mode uses iid_r
       <div itemscope itemref="before after missing"><span itemprop="a">2</span>
         <div itemprop="child" itemscope><span itemprop="x">y</span></div></div>
       <p id="after"><span itemprop="b">3</span></p>)";
-    const json::value items = json::parse(found(html));
+    const json::value items = json::parse(microdata_found(html));
     REQUIRE(items.as_array().size() == 1);
     const json::object& p = items.at(0).at("properties").as_object();
     CHECK(p.at("a") == json::parse(R"(["2","1"])"));
@@ -121,7 +122,7 @@ TEST_CASE("microdata: itemref values follow the item's own; flat mode uses iid_r
 
     hp::microdata_options flat;
     flat.nested = false;
-    const json::value flat_items = json::parse(found(html, "", flat));
+    const json::value flat_items = json::parse(microdata_found(html, "", flat));
     REQUIRE(flat_items.as_array().size() == 2);
     CHECK(flat_items.at(0).at("iid") == 1);
     CHECK(flat_items.at(0).at("properties").at("child") == json::parse(R"({"iid_ref":2})"));
@@ -131,7 +132,7 @@ TEST_CASE("microdata: itemref values follow the item's own; flat mode uses iid_r
 TEST_CASE("microdata: itemref ids are read in the order listed, repeats included, as extruct does",
           "[unit]") {
     // Names keep their first appearance in that sequence (own properties, then each id's).
-    CHECK(found(R"(<p id="before"><span itemprop="a">1</span></p>
+    CHECK(microdata_found(R"(<p id="before"><span itemprop="a">1</span></p>
       <div itemscope itemref="after before missing before"><span itemprop="b">own</span>
         <span itemprop="a">2</span><div itemprop="child" itemscope><span itemprop="x">y</span></div>
       </div>
@@ -140,7 +141,7 @@ TEST_CASE("microdata: itemref ids are read in the order listed, repeats included
           R"("c":"3"}}])");
     // An element both owned and referenced is read twice; the item it holds is used once, its
     // second use is null.
-    CHECK(found(R"(<div itemscope itemref="inner kid"><p id="inner" itemprop="n">v</p>
+    CHECK(microdata_found(R"(<div itemscope itemref="inner kid"><p id="inner" itemprop="n">v</p>
       <div id="kid" itemprop="k" itemscope><b itemprop="x">y</b></div></div>)") ==
           R"([{"properties":{"n":["v","v"],"k":[{"properties":{"x":"y"}},null]}}])");
 }
@@ -148,20 +149,20 @@ TEST_CASE("microdata: itemref ids are read in the order listed, repeats included
 TEST_CASE("microdata: an item referencing itself does not loop", "[unit]") {
     const std::string html =
         R"(<div id="me" itemscope itemprop="self" itemref="me"><span itemprop="n">v</span></div>)";
-    const json::value items = json::parse(found(html));
+    const json::value items = json::parse(microdata_found(html));
     REQUIRE(items.as_array().size() == 1);
     CHECK(items.at(0).at("properties").at("n") == "v");
     CHECK(items.at(0).at("properties").at("self").is_null());
 }
 
 TEST_CASE("microdata: an item without properties has a value; textContent on request", "[unit]") {
-    CHECK(found("<div itemscope>just text</div>") == R"([{"value":"just text"}])");
+    CHECK(microdata_found("<div itemscope>just text</div>") == R"([{"value":"just text"}])");
     hp::microdata_options with_text;
     with_text.add_text_content = true;
     const json::value items =
-        json::parse(found("<div itemscope><h1>T</h1><p><span itemprop=n>a</span> (b)</p>"
-                          "<script>x()</script><!-- c --></div>",
-                          "", with_text));
+        json::parse(microdata_found("<div itemscope><h1>T</h1><p><span itemprop=n>a</span> (b)</p>"
+                                    "<script>x()</script><!-- c --></div>",
+                                    "", with_text));
     CHECK(items.at(0).at("textContent") == "T\n\na (b)");
 }
 

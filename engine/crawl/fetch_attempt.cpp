@@ -128,94 +128,230 @@ void read_sitemap(const std::string& body, const http_options& http, completion&
     done.sitemap_is_index = reader.is_index();
 }
 
+// What the wire, or the cache, answered one attempt.
+struct answer {
+    boost::system::result<net::http_response> result = net::http_response{};
+    std::shared_ptr<core::cookie_jar> jar;  // the session's jar the attempt used
+    bool unchanged = false;                 // a 304 answered from the cache
+    bool unasked_304 = false;               // a 304 to a request that asked nothing
+};
+
+// The coroutines below are the attempt's steps, each with its own frame: a coroutine's frame
+// holds every local of its body for its whole life, so the one frame an attempt keeps while
+// it waits for the network (fetch_attempt's, sized by what it holds across that wait) stays
+// small, and a rendered page's, a page's and a failure's locals live only while they are used.
+
+// The stored entry of a cacheable request when its Vary headers match what is sent now;
+// null otherwise. On the heap: the attempt's frame holds a pointer across the fetch.
+std::unique_ptr<cache_entry> load_cached(const crawl_context& self, const crawl_request& request,
+                                         const host_state& host) {
+    if (!self.cache || request.http.method != "GET" || request.fingerprint == 0) {
+        return nullptr;
+    }
+    auto cached = self.cache->load(request.fingerprint);
+    const auto sent_header = [&](std::string_view name) {
+        return request_header_value(self, request, *host.http, name);
+    };
+    if (!cached || !vary_matches(*cached, sent_header)) {
+        return nullptr;  // none, or stored for other request headers: fetched and replaced
+    }
+    return std::make_unique<cache_entry>(std::move(*cached));
+}
+
+// The request as sent: the session's User-Agent, the cache's validators. `got.jar` becomes
+// the session's jar.
+net::http_request request_to_send(const crawl_context& self, const crawl_request& request,
+                                  const cache_entry* cached, answer& got) {
+    net::http_request sent = request.http;
+    if (cached != nullptr) {
+        add_validators(*cached, sent);
+    }
+    identity scratch;
+    const identity& who = self.identities.of(request.session, scratch);
+    if (!who.user_agent.empty() && !find_header(sent.headers, "User-Agent")) {
+        sent.headers.emplace_back("User-Agent", who.user_agent);
+    }
+    got.jar = who.jar;
+    return sent;
+}
+
+// A cacheable request's answer against the cache: a 304 to a validated request becomes the
+// stored response, a 200 is stored for the next run.
+void settle_with_cache(crawl_context& self, const crawl_request& request, const host_state& host,
+                       const cache_entry* cached, answer& got) {
+    auto& result = got.result;
+    if (result->status == 304) {
+        if (cached != nullptr) {
+            count(self.cache_not_modified);
+            net::http_response stored = response_of(*cached);
+            stored.wire_bytes = result->wire_bytes;
+            stored.elapsed = result->elapsed;
+            stored.proxy = std::move(result->proxy);  // a rendered page goes through it
+            result = std::move(stored);
+            got.unchanged = true;
+        } else {
+            // Nothing was stored, so nothing was asked conditionally: the server answered a
+            // question nobody asked, and the page is not there.
+            got.unasked_304 = true;
+        }
+        return;
+    }
+    count(self.cache_miss);
+    if (result->status == 200) {
+        store_response(self, request.fingerprint, *result, [&](std::string_view name) {
+            return request_header_value(self, request, *host.http, name);
+        });
+    }
+}
+
+// The fetch of the request as sent (request_to_send), through the proxy set when there is
+// one. A plain function: what it builds is moved into the fetch's own frame, not kept in the
+// caller's across the wait.
+asio::awaitable<boost::system::result<net::http_response>> start_fetch(
+    crawl_context& self, const crawl_request& request, const host_state& host,
+    const cache_entry* cached, answer& got, clock::time_point deadline) {
+    net::http_request sent = request_to_send(self, request, cached, got);
+    std::shared_ptr<core::cookie_jar> jar = host.http->cookies ? got.jar : nullptr;
+    if (self.proxies) {
+        // sticky_per_session keys on the session when there are sessions, else on the host
+        // (proxy_set::fetch).
+        const auto session_key = self.options.sessions.count > 1
+                                     ? std::optional<std::uint64_t>(request.session)
+                                     : std::nullopt;
+        return self.proxies->fetch(self.client, std::move(sent), host.http, deadline, host.origin,
+                                   session_key, std::move(jar));
+    }
+    return self.client.fetch(std::move(sent), host.http, deadline, nullptr, std::move(jar));
+}
+
+// An attempt's answer: from the cache alone in replay mode, else from start_fetch, settled
+// against the cache when it is on.
+asio::awaitable<void> fetch_answer(crawl_context& self, const crawl_request& request,
+                                   host_state& host, answer& got) {
+    const bool cacheable = self.cache && request.http.method == "GET" && request.fingerprint != 0;
+    const std::unique_ptr<cache_entry> cached = load_cached(self, request, host);
+    if (cached && self.options.http_cache.mode == http_cache_options::kind::replay) {
+        got.result = response_of(*cached);
+        count(self.cache_hit);
+        co_return;
+    }
+    self.stats.requests.fetch_add(1, std::memory_order_relaxed);
+    const auto deadline = clock::now() + host.http->timeouts.total;
+    got.result = co_await start_fetch(self, request, host, cached.get(), got, deadline);
+    if (got.result) {
+        self.stats.count_response(got.result->status);
+        self.stats.bytes_received.fetch_add(got.result->wire_bytes, std::memory_order_relaxed);
+        if (cacheable) {
+            settle_with_cache(self, request, host, cached.get(), got);
+        }
+    }
+}
+
+// A page a render rule matched, rendered from the bytes fetched: `response.body` becomes the
+// rendered HTML, or the decision a failure (render_refused, render_crash, ...). True when
+// rendered.
+asio::awaitable<bool> render_page(const std::shared_ptr<crawl_context>& self,
+                                  const crawl_request& request, host_state& host,
+                                  const render_options& how, net::http_response& response,
+                                  completion& done) {
+    const std::string& page_url =
+        response.final_url.empty() ? request.http.url : response.final_url;
+    // The page came through the host's guard like any other; the browser gets these bytes for
+    // it and fetches only what the page itself asks for. What the page's scripts ask of the
+    // same host waits for the host's guard too.
+    auto gate = std::make_shared<host_render_gate>(
+        self->strand, host.guard,
+        [self, guarded = &host](const resilience::breaker_permit& permit,
+                                const resilience::attempt_outcome& answered) {
+            bool failed_before = false;  // each sub-request is a request of its own
+            self->record_outcome(*guarded, permit, answered, failed_before, clock::now());
+        });
+    // The session's cookies go into the browser for the page and come back; the tab speaks
+    // with the User-Agent the page was fetched with.
+    render_input page{page_url,
+                      response.status,
+                      std::string(response.header("Content-Type")),
+                      std::move(response.body),
+                      std::move(gate),
+                      host.http->cookies ? done.jar : nullptr,
+                      request_header_value(*self, request, *host.http, "user-agent"),
+                      response.proxy};
+    render_options options = how;
+    render_outcome rendered = co_await self->renderer->render(std::move(page), options);
+    if (rendered.failure) {
+        // The host answered well (its guard hears a success in complete()); the page could
+        // not be rendered.
+        done.decision = resilience::decision{};
+        done.decision.what = resilience::verdict::fail;
+        done.decision.failure = *rendered.failure;
+        response.body.clear();
+        co_return false;
+    }
+    response.body = std::move(rendered.html);
+    co_return true;
+}
+
+// A success's page through the sink, its links into the completion; or, redirected to a URL
+// that must be claimed first, the page held back in the completion.
+asio::awaitable<void> deliver_page(crawl_context& self, const crawl_request& request,
+                                   net::http_response& response, bool rendered, bool unchanged,
+                                   completion& done) {
+    done.page_url = response.final_url;
+    fetched_page page{request, std::move(response), std::chrono::system_clock::now()};
+    page.rendered = rendered;
+    page.unchanged = unchanged;
+    page.emit_unchanged = self.options.http_cache.emit_unchanged;
+    if (const auto target = redirect_claim_needed(self, page)) {
+        // The final URL goes through dedup like any link before anything is emitted.
+        done.redirected = std::move(page);
+        done.redirect_target = *target;
+        co_return;
+    }
+    sink_result found = co_await self.output->on_success(std::move(page));
+    done.links = std::move(found.links);
+    done.link_rules = std::move(found.link_rules);
+}
+
+// A failure to the error stream, with the body of the answer that failed when there was one.
+// (Arguments are lvalues: GCC 12 mishandles a temporary made by ?: in a co_await's call.)
+asio::awaitable<void> report_failure(crawl_context& self, const crawl_request& request,
+                                     const completion& done,
+                                     boost::system::result<net::http_response>& result) {
+    self.stats.count_failure(done.decision.failure);
+    failure_record failure{request.http.url,
+                           done.decision.failure,
+                           request.attempt,
+                           done.status,
+                           done.outcome.error
+                               ? std::optional(net::failure_kind_of(*done.outcome.error))
+                               : std::nullopt,
+                           std::chrono::system_clock::now(),
+                           request.fingerprint};
+    if (result) {
+        failure.body = std::move(result->body);
+    }
+    co_await self.output->on_failure(std::move(failure));
+}
+
 }  // namespace
 
 asio::awaitable<std::unique_ptr<completion>> fetch_attempt(std::shared_ptr<crawl_context> self,
-                                                           taken_request taken) {
+                                                           taken_request&& taken) {
     crawl_request& request = taken.request;
     host_state& host = *taken.host;
     ++request.attempt;
 
-    const bool cacheable = self->cache && request.http.method == "GET" && request.fingerprint != 0;
-    const auto sent_header = [&request, &host, &self](std::string_view name) {
-        return request_header_value(*self, request, *host.http, name);
-    };
-    std::optional<cache_entry> cached;
-    if (cacheable) {
-        cached = self->cache->load(request.fingerprint);
-        if (cached && !vary_matches(*cached, sent_header)) {
-            cached.reset();  // stored for other request headers: fetched and replaced
-        }
-    }
-    const bool replay = self->options.http_cache.mode == http_cache_options::kind::replay;
-    boost::system::result<net::http_response> result = net::http_response{};
-    std::shared_ptr<core::cookie_jar> done_jar;  // the session's jar this attempt used
-    bool unchanged = false;                      // a 304 answered from the cache
-    bool unasked_304 = false;
-    if (cached && replay) {
-        result = response_of(*cached);
-        count(self->cache_hit);
-    } else {
-        self->stats.requests.fetch_add(1, std::memory_order_relaxed);
-        const auto deadline = clock::now() + host.http->timeouts.total;
-        net::http_request sent = request.http;
-        if (cached) {
-            add_validators(*cached, sent);
-        }
-        identity scratch;
-        const identity& who = self->identities.of(request.session, scratch);
-        if (!who.user_agent.empty() && !find_header(sent.headers, "User-Agent")) {
-            sent.headers.emplace_back("User-Agent", who.user_agent);
-        }
-        std::shared_ptr<core::cookie_jar> jar = host.http->cookies ? who.jar : nullptr;
-        done_jar = who.jar;
-        if (self->proxies) {
-            // sticky_per_session keys on the session when there are sessions, else on the
-            // host (proxy_set::fetch).
-            const auto session_key = self->options.sessions.count > 1
-                                         ? std::optional<std::uint64_t>(request.session)
-                                         : std::nullopt;
-            result = co_await self->proxies->fetch(self->client, std::move(sent), host.http,
-                                                   deadline, host.origin, session_key, jar);
-        } else {
-            result =
-                co_await self->client.fetch(std::move(sent), host.http, deadline, nullptr, jar);
-        }
-        if (result) {
-            self->stats.count_response(result->status);
-            self->stats.bytes_received.fetch_add(result->wire_bytes, std::memory_order_relaxed);
-        }
-        if (result && cacheable) {
-            if (result->status == 304) {
-                if (cached) {
-                    count(self->cache_not_modified);
-                    net::http_response stored = response_of(*cached);
-                    stored.wire_bytes = result->wire_bytes;
-                    stored.elapsed = result->elapsed;
-                    stored.proxy = std::move(result->proxy);  // a rendered page goes through it
-                    result = std::move(stored);
-                    unchanged = true;
-                } else {
-                    // Nothing was stored, so nothing was asked conditionally: the server
-                    // answered a question nobody asked, and the page is not there.
-                    unasked_304 = true;
-                }
-            } else {
-                count(self->cache_miss);
-                if (result->status == 200) {
-                    store_response(*self, request.fingerprint, *result, sent_header);
-                }
-            }
-        }
-    }
+    answer got;
+    co_await fetch_answer(*self, request, host, got);
+    auto& result = got.result;
 
     auto owned = std::make_unique<completion>();
     completion& done = *owned;
-    done.jar = std::move(done_jar);
+    done.jar = std::move(got.jar);
     const resilience::attempt_outcome outcome = net::outcome_of(result);
     done.error = outcome.error;
     if (result) {
-        done.status = unchanged ? 304u : result->status;
+        done.status = got.unchanged ? 304u : result->status;
         done.wire_bytes = result->wire_bytes;
         done.elapsed = result->elapsed;
     } else {
@@ -224,7 +360,7 @@ asio::awaitable<std::unique_ptr<completion>> fetch_attempt(std::shared_ptr<crawl
     done.decision = host.policy.classify(outcome, request.attempt, request.http.method,
                                          !request.idempotency_key.empty(), request.previous_backoff,
                                          thread_rng(), std::chrono::system_clock::now());
-    if (unasked_304) {
+    if (got.unasked_304) {
         done.decision = resilience::decision{};
         done.decision.what = resilience::verdict::fail;
         done.decision.failure = core::failure_kind::protocol;
@@ -233,44 +369,12 @@ asio::awaitable<std::unique_ptr<completion>> fetch_attempt(std::shared_ptr<crawl
     done.outcome.status = outcome.status;
     done.outcome.error = outcome.error;
 
-    bool rendered_page = false;
+    bool rendered = false;
     if (done.decision.what == resilience::verdict::success) {
         const std::string& page_url =
             result->final_url.empty() ? request.http.url : result->final_url;
-        if (const auto* render = render_options_for(*self, page_url, *result)) {
-            // The page came through the host's guard like any other; the browser gets these
-            // bytes for it and fetches only what the page itself asks for.
-            // What the page's scripts ask of the same host waits for the host's guard too.
-            auto gate = std::make_shared<host_render_gate>(
-                self->strand, host.guard,
-                [self, guarded = &host](const resilience::breaker_permit& permit,
-                                        const resilience::attempt_outcome& answered) {
-                    bool failed_before = false;  // each sub-request is a request of its own
-                    self->record_outcome(*guarded, permit, answered, failed_before, clock::now());
-                });
-            // The session's cookies go into the browser for the page and come back; the tab
-            // speaks with the User-Agent the page was fetched with.
-            render_input page{page_url,
-                              result->status,
-                              std::string(result->header("Content-Type")),
-                              std::move(result->body),
-                              std::move(gate),
-                              host.http->cookies ? done.jar : nullptr,
-                              sent_header("user-agent"),
-                              result->proxy};
-            render_options how = *render;
-            render_outcome rendered = co_await self->renderer->render(std::move(page), how);
-            if (rendered.failure) {
-                // The host answered well (its guard hears a success in complete()); the page
-                // could not be rendered.
-                done.decision = resilience::decision{};
-                done.decision.what = resilience::verdict::fail;
-                done.decision.failure = *rendered.failure;
-                result->body.clear();
-            } else {
-                result->body = std::move(rendered.html);
-                rendered_page = true;
-            }
+        if (const auto* how = render_options_for(*self, page_url, *result)) {
+            rendered = co_await render_page(self, request, host, *how, *result, done);
         }
     }
     if (done.decision.what == resilience::verdict::success) {
@@ -287,35 +391,9 @@ asio::awaitable<std::unique_ptr<completion>> fetch_attempt(std::shared_ptr<crawl
         if (request.sitemap) {
             read_sitemap(result->body, *host.http, done);
         }
-        done.page_url = result->final_url;
-        fetched_page page{request, std::move(*result), std::chrono::system_clock::now()};
-        page.rendered = rendered_page;
-        page.unchanged = unchanged;
-        page.emit_unchanged = self->options.http_cache.emit_unchanged;
-        if (const auto target = redirect_claim_needed(*self, page)) {
-            // The final URL goes through dedup like any link before anything is emitted.
-            done.redirected = std::move(page);
-            done.redirect_target = *target;
-            done.taken = std::move(taken);
-            co_return owned;
-        }
-        sink_result found = co_await self->output->on_success(std::move(page));
-        done.links = std::move(found.links);
-        done.link_rules = std::move(found.link_rules);
+        co_await deliver_page(*self, request, *result, rendered, got.unchanged, done);
     } else if (done.decision.what == resilience::verdict::fail) {
-        self->stats.count_failure(done.decision.failure);
-        failure_record failure{
-            request.http.url,
-            done.decision.failure,
-            request.attempt,
-            done.status,
-            outcome.error ? std::optional(net::failure_kind_of(*outcome.error)) : std::nullopt,
-            std::chrono::system_clock::now(),
-            request.fingerprint};
-        if (result) {
-            failure.body = std::move(result->body);
-        }
-        co_await self->output->on_failure(std::move(failure));
+        co_await report_failure(*self, request, done, result);
     }
     done.taken = std::move(taken);
     co_return owned;

@@ -141,11 +141,16 @@ struct answer {
 // it waits for the network (fetch_attempt's, sized by what it holds across that wait) stays
 // small, and a rendered page's, a page's and a failure's locals live only while they are used.
 
+// Whether http.cache keeps `request`'s answer: a GET with a fingerprint, the cache on.
+bool cacheable(const crawl_context& self, const crawl_request& request) {
+    return self.cache && request.http.method == "GET" && request.fingerprint != 0;
+}
+
 // The stored entry of a cacheable request when its Vary headers match what is sent now;
 // null otherwise. On the heap: the attempt's frame holds a pointer across the fetch.
 std::unique_ptr<cache_entry> load_cached(const crawl_context& self, const crawl_request& request,
                                          const host_state& host) {
-    if (!self.cache || request.http.method != "GET" || request.fingerprint == 0) {
+    if (!cacheable(self, request)) {
         return nullptr;
     }
     auto cached = self.cache->load(request.fingerprint);
@@ -228,7 +233,6 @@ asio::awaitable<boost::system::result<net::http_response>> start_fetch(
 // against the cache when it is on.
 asio::awaitable<void> fetch_answer(crawl_context& self, const crawl_request& request,
                                    host_state& host, answer& got) {
-    const bool cacheable = self.cache && request.http.method == "GET" && request.fingerprint != 0;
     const std::unique_ptr<cache_entry> cached = load_cached(self, request, host);
     if (cached && self.options.http_cache.mode == http_cache_options::kind::replay) {
         got.result = response_of(*cached);
@@ -241,7 +245,7 @@ asio::awaitable<void> fetch_answer(crawl_context& self, const crawl_request& req
     if (got.result) {
         self.stats.count_response(got.result->status);
         self.stats.bytes_received.fetch_add(got.result->wire_bytes, std::memory_order_relaxed);
-        if (cacheable) {
+        if (cacheable(self, request)) {
             settle_with_cache(self, request, host, cached.get(), got);
         }
     }

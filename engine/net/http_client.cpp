@@ -126,6 +126,168 @@ std::string pool_key(const url_parts& parts, const tls_options& tls, const core:
     return key;
 }
 
+// The headers a request is sent with: the request's own win over the crawl's (`options`),
+// which win over the client's User-Agent; Accept-Encoding offers the codings `options` allows.
+header_list merged_headers(const header_list& own, const http_options& options,
+                           const std::string& user_agent) {
+    header_list headers;
+    for (const auto& header : own) {
+        if (is_sendable(header)) {
+            headers.push_back(header);
+        }
+    }
+    for (const auto& header : options.headers) {
+        if (is_sendable(header) && !has_header(headers, header.first)) {
+            headers.push_back(header);
+        }
+    }
+    if (!has_header(headers, "User-Agent") && !user_agent.empty()) {
+        headers.emplace_back("User-Agent", user_agent);
+    }
+    if (!has_header(headers, "Accept-Encoding")) {
+        std::string accept;
+        auto offer = [&accept](bool on, std::string_view coding) {
+            if (on) {
+                accept.append(accept.empty() ? "" : ", ").append(coding);
+            }
+        };
+        offer(options.gzip, "gzip");
+        offer(options.deflate, "deflate");
+        offer(options.br, "br");
+        if (!accept.empty()) {
+            headers.emplace_back("Accept-Encoding", std::move(accept));
+        }
+    }
+    return headers;
+}
+
+// What add_jar_cookies did to a hop's headers, undone by take_jar_cookies_back.
+struct cookie_edit {
+    std::optional<std::size_t> own_size;  // set: the jar's cookies follow the request's own
+    bool added = false;                   // a Cookie header of the jar's own was appended
+};
+
+// The jar's cookies follow the request's own Cookie header, for one hop only (the next hop may
+// be another origin): added to `headers` for the send, then taken off again.
+cookie_edit add_jar_cookies(header_list& headers, core::cookie_jar& jar, const url_parts& parts) {
+    const core::cookie_url here{parts.host, parts.target, parts.tls};
+    const std::string cookies = jar.cookie_header(here, std::chrono::system_clock::now());
+    cookie_edit edit;
+    if (cookies.empty()) {
+        return edit;
+    }
+    const auto own = std::find_if(headers.begin(), headers.end(),
+                                  [](const auto& h) { return iequals(h.first, "Cookie"); });
+    if (own != headers.end()) {
+        edit.own_size = own->second.size();
+        own->second.append("; ").append(cookies);
+    } else {
+        headers.emplace_back("Cookie", cookies);
+        edit.added = true;
+    }
+    return edit;
+}
+
+void take_jar_cookies_back(header_list& headers, const cookie_edit& edit) {
+    if (edit.added) {
+        headers.pop_back();
+    } else if (edit.own_size) {
+        const auto own = std::find_if(headers.begin(), headers.end(),
+                                      [](const auto& h) { return iequals(h.first, "Cookie"); });
+        own->second.resize(*edit.own_size);
+    }
+}
+
+// Every hop's Set-Cookie counts, a redirect's too (a login's 302 sets the session).
+void store_jar_cookies(core::cookie_jar& jar, const header_list& received, const url_parts& parts) {
+    const core::cookie_url here{parts.host, parts.target, parts.tls};
+    const auto now = std::chrono::system_clock::now();
+    for (const auto& [name, value] : received) {
+        if (iequals(name, "Set-Cookie")) {
+            (void)jar.set_cookie(value, here, now);
+        }
+    }
+}
+
+// A request on its way through redirects: what the next hop sends.
+struct hop_request {
+    std::string& url;
+    std::string& method;
+    std::string& body;
+    header_list& headers;
+    unsigned redirects = 0;
+};
+
+enum class hop_verdict { answer, redirect };
+
+// redirect when `hop` redirects and `next` now says where to (method, body and headers changed
+// as the status asks); answer when `hop` is the answer. Errors: too_many_redirects, a Location
+// that does not resolve (protocol) or leads off HTTP (unsupported_scheme).
+boost::system::result<hop_verdict> follow_redirect(const detail::exchange_result& hop,
+                                                   const url_parts& parts, hop_request& next,
+                                                   const http_options& options) {
+    const std::string_view location = find_header(hop.headers, "Location");
+    if (!is_redirect(hop.status) || location.empty()) {
+        return hop_verdict::answer;
+    }
+    if (next.redirects >= options.max_redirects) {
+        return fetch_error::too_many_redirects;
+    }
+    auto target = resolve_url(next.url, location);
+    if (!target) {
+        return fetch_error::protocol;
+    }
+    auto target_parts = parse_http_url(*target);
+    if (!target_parts) {
+        return target_parts.error();  // e.g. unsupported_scheme for ftp:
+    }
+    ++next.redirects;
+    const bool to_get = (hop.status == 303 && next.method != "HEAD") ||
+                        ((hop.status == 301 || hop.status == 302) && next.method == "POST");
+    if (to_get) {
+        next.method = "GET";
+        next.body.clear();
+        erase_header(next.headers, "Content-Type");
+    }
+    if (pool_key(*target_parts, options.tls, nullptr) != pool_key(parts, options.tls, nullptr)) {
+        // Credentials meant for one origin must not leak to another.
+        erase_header(next.headers, "Authorization");
+        erase_header(next.headers, "Cookie");
+    }
+    next.url = std::move(*target);
+    return hop_verdict::redirect;
+}
+
+// The response of the last hop, its body decoded.
+boost::system::result<http_response> final_response(detail::exchange_result&& hop,
+                                                    std::string&& url, unsigned redirects,
+                                                    std::uint64_t wire_bytes,
+                                                    detail::clock::time_point first_sent,
+                                                    const http_options& options) {
+    http_response response;
+    response.status = hop.status;
+    response.redirects = redirects;
+    response.wire_bytes = wire_bytes;
+    const std::string encoding(find_header(hop.headers, "Content-Encoding"));
+    response.headers = std::move(hop.headers);
+    // An empty body (HEAD, 204, 304) has nothing to decode, whatever the header says.
+    if (!encoding.empty() && !hop.body.empty()) {
+        auto decoded = decode_content(encoding, std::move(hop.body), options.max_body,
+                                      coding_set{options.gzip, options.deflate, options.br});
+        if (!decoded) {
+            return decoded.error();
+        }
+        response.body = std::move(*decoded);
+    } else {
+        response.body = std::move(hop.body);
+    }
+    response.body.reserve(response.body.size() + body_padding);
+    response.final_url = std::move(url);
+    response.protocol = hop.h2 ? "h2" : "http/1.1";
+    response.elapsed = hop.last_byte - first_sent;
+    return response;
+}
+
 }  // namespace
 
 namespace detail {
@@ -420,18 +582,60 @@ struct http_client::impl {
                                                limits, std::move(alpn), through);
     }
 
-    // One hop: a pooled or new connection, one exchange. A reused connection that fails before
-    // any response byte was probably closed by the server while idle: the request goes again,
-    // once, on a fresh connection.
-    // `parts`, `request` views and `options` live in the fetch frame, which awaits this call
-    // (a reference, not a copy of three strings per request).
+    // One hop over HTTP/2 when the version and the server say so, else over HTTP/1.1. Not a
+    // coroutine: the awaitable of send_h1 or send_h2 itself, so a request waiting for its answer
+    // holds one frame here, and an HTTP/1.1 frame has no room for the HTTP/2 path's locals.
+    // `parts`, `method`, `headers`, `body` and `options` live in the fetch frame, which awaits
+    // this call. `proxy`: null = direct. Through a proxy the request goes over HTTP/1.1 (in a
+    // CONNECT or SOCKS5 tunnel, or in absolute form to an http:// proxy): HTTP/2 is for direct
+    // connections.
+    boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
+        const url_parts& parts, const std::string& method, const header_list& headers,
+        const std::string& body, const http_options& options,
+        std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy) {
+        std::string key = pool_key(parts, options.tls, proxy);
+        const detail::exchange_limits limits{options.timeouts.response_headers,
+                                             options.timeouts.idle_read, deadline,
+                                             options.max_body};
+        const auto version = options.version;
+        if (proxy == nullptr &&
+            (version == http_version::http2 || (version == http_version::automatic && parts.tls))) {
+            return send_h2(std::move(key), parts, method, headers, body, limits, options);
+        }
+        return send_h1(std::move(key), parts, h1_request_bytes(parts, method, headers, body, proxy),
+                       method == "HEAD", limits, options, nullptr, false, proxy);
+    }
+
+    // The bytes of an HTTP/1.1 request. An http:// target through an http:// proxy: the
+    // absolute form, and the proxy's credentials on the request itself (RFC 9112 section 3.2.2).
+    static std::string h1_request_bytes(const url_parts& parts, const std::string& method,
+                                        const header_list& headers, const std::string& body,
+                                        const core::proxy_url* proxy) {
+        if (!is_forwarded(parts, proxy)) {
+            return detail::serialize_request(method, parts.target, parts.host_header, headers,
+                                             body);
+        }
+        const std::string absolute = "http://" + parts.host_header + parts.target;
+        header_list sent = headers;
+        if (proxy->has_credentials()) {
+            sent.emplace_back("Proxy-Authorization",
+                              detail::basic_credentials(proxy->user, proxy->password));
+        }
+        return detail::serialize_request(method, absolute, parts.host_header, sent, body);
+    }
+
+    // One hop over HTTP/1.1: a pooled or new connection, one exchange. A reused connection that
+    // fails before any response byte was probably closed by the server while idle: the request
+    // goes again, once, on a fresh connection. The frame owns the pool key and the request's
+    // bytes; `parts` and `options` live in the fetch frame, which awaits this call.
     // `first`: a connection to use for the first attempt (pooled when `first_reused`, else
     // fresh from an ALPN that chose http/1.1); null = from the pool or new. `proxy`: null = direct.
     boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_h1(
-        const std::string& key, const url_parts& parts, detail::wire_request request,
+        std::string key, const url_parts& parts, std::string bytes, bool head,
         detail::exchange_limits limits, const http_options& options,
-        std::chrono::steady_clock::time_point deadline, std::unique_ptr<detail::connection> first,
-        bool first_reused, const core::proxy_url* proxy) {
+        std::unique_ptr<detail::connection> first, bool first_reused,
+        const core::proxy_url* proxy) {
+        const detail::wire_request request{bytes, head};
         for (int attempt = 0; attempt < 2; ++attempt) {
             std::unique_ptr<detail::connection> conn;
             bool reused = false;
@@ -448,7 +652,8 @@ struct http_client::impl {
                 std::string alpn = parts.tls && options.version == http_version::automatic
                                        ? alpn_offer(http_version::http1_1)
                                        : std::string();
-                auto fresh = co_await connect(parts, options, deadline, proxy, std::move(alpn));
+                auto fresh =
+                    co_await connect(parts, options, limits.deadline, proxy, std::move(alpn));
                 if (!fresh) {
                     co_return fresh.error();
                 }
@@ -482,135 +687,113 @@ struct http_client::impl {
         }
         co_return fetch_error::reset;  // the retry on a fresh connection failed the same way
     }
-    // One hop over HTTP/2 when the version and the server say so, else over HTTP/1.1.
-    // `parts`, `method`, `headers`, `body` and `options` live in the fetch frame, which awaits
-    // this call.
-    // `proxy`: null = direct. Through a proxy the request goes over HTTP/1.1 (in a CONNECT or
-    // SOCKS5 tunnel, or in absolute form to an http:// proxy): HTTP/2 is for direct connections.
-    boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_one(
-        const url_parts& parts, const std::string& method, const header_list& headers,
-        const std::string& body, const http_options& options,
-        std::chrono::steady_clock::time_point deadline, const core::proxy_url* proxy) {
-        const std::string key = pool_key(parts, options.tls, proxy);
-        const detail::exchange_limits limits{options.timeouts.response_headers,
-                                             options.timeouts.idle_read, deadline,
-                                             options.max_body};
+
+    // One hop over HTTP/2 (direct connections only): a stream on the origin's session, opened
+    // by whichever fetch comes first while the others wait for it. Falls back to HTTP/1.1 when
+    // http.version is auto and the server's ALPN chose http/1.1, or when the origin is known to
+    // speak only HTTP/1.1.
+    boost::asio::awaitable<boost::system::result<detail::exchange_result>> send_h2(
+        std::string key, const url_parts& parts, const std::string& method,
+        const header_list& headers, const std::string& body, detail::exchange_limits limits,
+        const http_options& options) {
         const auto version = options.version;
+        const auto deadline = limits.deadline;
         std::unique_ptr<detail::connection> first;
-        bool first_reused = false;
-        if (proxy == nullptr &&
-            (version == http_version::http2 || (version == http_version::automatic && parts.tls))) {
-            bool resent_after_reset = false;
-            unsigned lost_resends = 0;
-            bool use_http1 = false;
-            // Bounded by max_h2_sends; each turn sends once or returns.
-            const boost::asio::any_io_executor own = co_await boost::asio::this_coro::executor;
-            std::shared_ptr<h2_waiter> waiter;  // made when first needed
-            for (unsigned sends = 0; sends < max_h2_sends && !use_http1; ++sends) {
-                std::shared_ptr<detail::h2_session> session;
-                h2_turn turn = h2_turn::wait;
-                // Waits while another fetch connects to the origin, woken when it is done
-                // (end_h2_connect), bounded by the deadline. Each wake ends one connect turn.
-                while ((turn = take_h2_turn(key, session, waiter, own)) == h2_turn::wait) {
-                    if (detail::clock::now() >= deadline) {
-                        co_return fetch_error::timeout;
-                    }
-                    co_await wait_for_connect(*waiter, deadline);
+        bool resent_after_reset = false;
+        unsigned lost_resends = 0;
+        bool use_http1 = false;
+        // Bounded by max_h2_sends; each turn sends once or returns.
+        const boost::asio::any_io_executor own = co_await boost::asio::this_coro::executor;
+        std::shared_ptr<h2_waiter> waiter;  // made when first needed
+        for (unsigned sends = 0; sends < max_h2_sends && !use_http1; ++sends) {
+            std::shared_ptr<detail::h2_session> session;
+            h2_turn turn = h2_turn::wait;
+            // Waits while another fetch connects to the origin, woken when it is done
+            // (end_h2_connect), bounded by the deadline. Each wake ends one connect turn.
+            while ((turn = take_h2_turn(key, session, waiter, own)) == h2_turn::wait) {
+                if (detail::clock::now() >= deadline) {
+                    co_return fetch_error::timeout;
                 }
-                if (turn == h2_turn::use_http1) {
+                co_await wait_for_connect(*waiter, deadline);
+            }
+            if (turn == h2_turn::use_http1) {
+                use_http1 = true;
+                break;
+            }
+            const bool reused = turn == h2_turn::use_session;
+            if (turn == h2_turn::connect) {
+                h2_connect_turn connecting(this, &key);
+                std::string alpn = alpn_offer(version);
+                auto fresh = co_await connect(parts, options, deadline, nullptr, std::move(alpn));
+                if (!fresh) {
+                    co_return fresh.error();
+                }
+                if (parts.tls && (*fresh)->alpn() != "h2") {
+                    if (version == http_version::http2) {
+                        (*fresh)->close();
+                        co_return fetch_error::protocol;  // http.version "2" needs h2
+                    }
+                    connecting.end(nullptr, true);
+                    stats->http1_connections.fetch_add(1, std::memory_order_relaxed);
+                    first = std::move(*fresh);
                     use_http1 = true;
                     break;
                 }
-                const bool reused = turn == h2_turn::use_session;
-                if (turn == h2_turn::connect) {
-                    h2_connect_turn connecting(this, &key);
-                    std::string alpn = alpn_offer(version);
-                    auto fresh =
-                        co_await connect(parts, options, deadline, nullptr, std::move(alpn));
-                    if (!fresh) {
-                        co_return fresh.error();
-                    }
-                    if (parts.tls && (*fresh)->alpn() != "h2") {
-                        if (version == http_version::http2) {
-                            (*fresh)->close();
-                            co_return fetch_error::protocol;  // http.version "2" needs h2
-                        }
-                        connecting.end(nullptr, true);
-                        stats->http1_connections.fetch_add(1, std::memory_order_relaxed);
-                        first = std::move(*fresh);
-                        use_http1 = true;
-                        break;
-                    }
-                    detail::h2_settings settings;
-                    settings.open_streams =
-                        std::shared_ptr<std::atomic<std::int64_t>>(stats, &stats->h2_streams);
-                    session = detail::start_h2_session(executor, std::move(*fresh), settings);
-                    connecting.end(session, false);
-                    if (!session) {
-                        co_return fetch_error::protocol;
-                    }
-                    stats->h2_connections.fetch_add(1, std::memory_order_relaxed);
+                detail::h2_settings settings;
+                settings.open_streams =
+                    std::shared_ptr<std::atomic<std::int64_t>>(stats, &stats->h2_streams);
+                session = detail::start_h2_session(executor, std::move(*fresh), settings);
+                connecting.end(session, false);
+                if (!session) {
+                    co_return fetch_error::protocol;
                 }
-                detail::h2_request request{
-                    method, parts.tls ? "https" : "http", parts.host_header, parts.target, &headers,
-                    body};
-                auto sent = co_await session->exchange(std::move(request), limits,
-                                                       options.discard_oversized_body);
-                if (sent.refused) {
-                    if (detail::clock::now() >= deadline) {
-                        co_return fetch_error::timeout;
-                    }
-                    if (sends + 1 < max_h2_sends) {
-                        (sent.goaway ? stats->h2_goaway_resends : stats->h2_refused_resends)
-                            .fetch_add(1, std::memory_order_relaxed);
-                    }
-                    continue;  // the server did not process it: no failure, send it again
+                stats->h2_connections.fetch_add(1, std::memory_order_relaxed);
+            }
+            detail::h2_request request{
+                method, parts.tls ? "https" : "http", parts.host_header, parts.target, &headers,
+                body};
+            auto sent = co_await session->exchange(std::move(request), limits,
+                                                   options.discard_oversized_body);
+            if (sent.refused) {
+                if (detail::clock::now() >= deadline) {
+                    co_return fetch_error::timeout;
                 }
-                if (sent.result.ec) {
-                    // As for HTTP/1.1: a reused connection that dies before answering was
-                    // probably closed while idle; the request goes once more on a fresh one.
-                    if (reused && !resent_after_reset && !sent.result.got_response_bytes &&
-                        sent.result.ec == fetch_error::reset) {
-                        resent_after_reset = true;
-                        stats->h2_lost_resends.fetch_add(1, std::memory_order_relaxed);
-                        continue;
-                    }
-                    if (sent.connection_lost && lost_resends < max_lost_resends) {
-                        ++lost_resends;
-                        stats->h2_lost_resends.fetch_add(1, std::memory_order_relaxed);
-                        continue;
-                    }
-                    co_return sent.result.ec;
+                if (sends + 1 < max_h2_sends) {
+                    (sent.goaway ? stats->h2_goaway_resends : stats->h2_refused_resends)
+                        .fetch_add(1, std::memory_order_relaxed);
                 }
-                sent.result.h2 = true;
-                co_return std::move(sent.result);
+                continue;  // the server did not process it: no failure, send it again
             }
-            if (!use_http1) {
-                co_return fetch_error::reset;  // refused max_h2_sends times
+            if (sent.result.ec) {
+                // As for HTTP/1.1: a reused connection that dies before answering was
+                // probably closed while idle; the request goes once more on a fresh one.
+                if (reused && !resent_after_reset && !sent.result.got_response_bytes &&
+                    sent.result.ec == fetch_error::reset) {
+                    resent_after_reset = true;
+                    stats->h2_lost_resends.fetch_add(1, std::memory_order_relaxed);
+                    continue;
+                }
+                if (sent.connection_lost && lost_resends < max_lost_resends) {
+                    ++lost_resends;
+                    stats->h2_lost_resends.fetch_add(1, std::memory_order_relaxed);
+                    continue;
+                }
+                co_return sent.result.ec;
             }
-            if (!first) {
-                first = acquire(key);
-                first_reused = first != nullptr;
-            }
+            sent.result.h2 = true;
+            co_return std::move(sent.result);
         }
-        // An http:// target through an http:// proxy: the absolute form, and the proxy's
-        // credentials on the request itself (RFC 9112 section 3.2.2).
-        std::string bytes;
-        if (is_forwarded(parts, proxy)) {
-            const std::string absolute = "http://" + parts.host_header + parts.target;
-            header_list sent = headers;
-            if (proxy->has_credentials()) {
-                sent.emplace_back("Proxy-Authorization",
-                                  detail::basic_credentials(proxy->user, proxy->password));
-            }
-            bytes = detail::serialize_request(method, absolute, parts.host_header, sent, body);
-        } else {
-            bytes =
-                detail::serialize_request(method, parts.target, parts.host_header, headers, body);
+        if (!use_http1) {
+            co_return fetch_error::reset;  // refused max_h2_sends times
         }
-        const detail::wire_request wire{bytes, method == "HEAD"};
-        co_return co_await send_h1(key, parts, wire, limits, options, deadline, std::move(first),
-                                   first_reused, proxy);
+        bool first_reused = false;
+        if (!first) {
+            first = acquire(key);
+            first_reused = first != nullptr;
+        }
+        std::string bytes = h1_request_bytes(parts, method, headers, body, nullptr);
+        co_return co_await send_h1(std::move(key), parts, std::move(bytes), method == "HEAD",
+                                   limits, options, std::move(first), first_reused, nullptr);
     }
 };
 
@@ -678,154 +861,49 @@ boost::asio::awaitable<boost::system::result<http_response>> http_client::fetch(
     http_request request, std::shared_ptr<const http_options> options,
     std::chrono::steady_clock::time_point deadline, std::shared_ptr<const core::proxy_url> proxy,
     std::shared_ptr<core::cookie_jar> jar) {
+    // Every local here stays in the frame while the request waits for its answer: the work
+    // between hops is in plain functions (merged_headers, follow_redirect, final_response).
     if (!options) {
         options = std::make_shared<const http_options>();
     }
-    // Request wins over the crawl's headers, which win over the client's defaults.
-    header_list headers;
-    for (const auto& header : request.headers) {
-        if (is_sendable(header)) {
-            headers.push_back(header);
-        }
-    }
-    for (const auto& header : options->headers) {
-        if (is_sendable(header) && !has_header(headers, header.first)) {
-            headers.push_back(header);
-        }
-    }
-    if (!has_header(headers, "User-Agent") && !impl_->options.user_agent.empty()) {
-        headers.emplace_back("User-Agent", impl_->options.user_agent);
-    }
-    if (!has_header(headers, "Accept-Encoding")) {
-        std::string accept;
-        auto offer = [&accept](bool on, std::string_view coding) {
-            if (on) {
-                accept.append(accept.empty() ? "" : ", ").append(coding);
-            }
-        };
-        offer(options->gzip, "gzip");
-        offer(options->deflate, "deflate");
-        offer(options->br, "br");
-        if (!accept.empty()) {
-            headers.emplace_back("Accept-Encoding", std::move(accept));
-        }
-    }
-
-    http_response response;
-    std::string url = std::move(request.url);
-    std::string method = std::move(request.method);
-    std::string body = std::move(request.body);
-    std::optional<std::chrono::steady_clock::time_point> first_sent;
+    header_list headers = merged_headers(request.headers, *options, impl_->options.user_agent);
+    hop_request next{request.url, request.method, request.body, headers};
+    std::uint64_t wire_bytes = 0;
+    std::optional<detail::clock::time_point> first_sent;
     // Bounded: each iteration either returns or follows one of at most max_redirects redirects.
     for (;;) {
-        auto parts = parse_http_url(url);
+        auto parts = parse_http_url(request.url);
         if (!parts) {
             co_return parts.error();
         }
-        if (!detail::is_valid_method(method)) {
+        if (!detail::is_valid_method(request.method)) {
             co_return fetch_error::protocol;
         }
-        // The jar's cookies follow the request's own Cookie header, for this hop only (the next
-        // hop may be another origin): added to `headers` for the send, then taken off again.
-        std::optional<std::size_t> own_cookie_size;  // set: appended to the request's own
-        bool added_cookie = false;
-        if (jar) {
-            const core::cookie_url here{parts->host, parts->target, parts->tls};
-            const std::string cookies = jar->cookie_header(here, std::chrono::system_clock::now());
-            if (!cookies.empty()) {
-                const auto own = std::find_if(headers.begin(), headers.end(), [](const auto& h) {
-                    return iequals(h.first, "Cookie");
-                });
-                if (own != headers.end()) {
-                    own_cookie_size = own->second.size();
-                    own->second.append("; ").append(cookies);
-                } else {
-                    headers.emplace_back("Cookie", cookies);
-                    added_cookie = true;
-                }
-            }
-        }
-        const bool forward = is_forwarded(*parts, proxy.get());
-        auto hop = co_await impl_->send_one(*parts, method, headers, body, *options, deadline,
-                                            proxy.get());
-        if (added_cookie) {
-            headers.pop_back();
-        } else if (own_cookie_size) {
-            const auto own = std::find_if(headers.begin(), headers.end(),
-                                          [](const auto& h) { return iequals(h.first, "Cookie"); });
-            own->second.resize(*own_cookie_size);
-        }
+        const cookie_edit cookies = jar ? add_jar_cookies(headers, *jar, *parts) : cookie_edit{};
+        auto hop = co_await impl_->send_one(*parts, request.method, headers, request.body, *options,
+                                            deadline, proxy.get());
+        take_jar_cookies_back(headers, cookies);
         if (!hop) {
             co_return hop.error();
         }
-        if (forward && hop->status == 407) {
+        if (hop->status == 407 && is_forwarded(*parts, proxy.get())) {
             co_return fetch_error::proxy_auth;
         }
         if (!first_sent) {
             first_sent = hop->sent;
         }
-        response.wire_bytes += hop->body.size();
+        wire_bytes += hop->body.size();
         if (jar) {
-            // Every hop's Set-Cookie counts, a redirect's too (a login's 302 sets the session).
-            const core::cookie_url here{parts->host, parts->target, parts->tls};
-            const auto now = std::chrono::system_clock::now();
-            for (const auto& [name, value] : hop->headers) {
-                if (iequals(name, "Set-Cookie")) {
-                    (void)jar->set_cookie(value, here, now);
-                }
-            }
+            store_jar_cookies(*jar, hop->headers, *parts);
         }
-
-        const std::string_view location = find_header(hop->headers, "Location");
-        if (is_redirect(hop->status) && !location.empty()) {
-            if (response.redirects >= options->max_redirects) {
-                co_return fetch_error::too_many_redirects;
-            }
-            auto next = resolve_url(url, location);
-            if (!next) {
-                co_return fetch_error::protocol;
-            }
-            auto next_parts = parse_http_url(*next);
-            if (!next_parts) {
-                co_return next_parts.error();  // e.g. unsupported_scheme for ftp:
-            }
-            ++response.redirects;
-            const bool to_get = (hop->status == 303 && method != "HEAD") ||
-                                ((hop->status == 301 || hop->status == 302) && method == "POST");
-            if (to_get) {
-                method = "GET";
-                body.clear();
-                erase_header(headers, "Content-Type");
-            }
-            if (pool_key(*next_parts, options->tls, nullptr) !=
-                pool_key(*parts, options->tls, nullptr)) {
-                // Credentials meant for one origin must not leak to another.
-                erase_header(headers, "Authorization");
-                erase_header(headers, "Cookie");
-            }
-            url = std::move(*next);
-            continue;
+        const auto verdict = follow_redirect(*hop, *parts, next, *options);
+        if (!verdict) {
+            co_return verdict.error();
         }
-
-        response.status = hop->status;
-        const std::string encoding(find_header(hop->headers, "Content-Encoding"));
-        response.headers = std::move(hop->headers);
-        // An empty body (HEAD, 204, 304) has nothing to decode, whatever the header says.
-        if (!encoding.empty() && !hop->body.empty()) {
-            auto decoded = decode_content(encoding, std::move(hop->body), options->max_body,
-                                          coding_set{options->gzip, options->deflate, options->br});
-            if (!decoded) {
-                co_return decoded.error();
-            }
-            response.body = std::move(*decoded);
-        } else {
-            response.body = std::move(hop->body);
+        if (*verdict == hop_verdict::answer) {
+            co_return final_response(std::move(*hop), std::move(request.url), next.redirects,
+                                     wire_bytes, *first_sent, *options);
         }
-        response.body.reserve(response.body.size() + body_padding);
-        response.final_url = std::move(url);
-        response.protocol = hop->h2 ? "h2" : "http/1.1";
-        response.elapsed = hop->last_byte - *first_sent;
-        co_return response;
     }
 }
 

@@ -363,6 +363,43 @@ boost::asio::awaitable<sent_request> send_request(Stream& stream, wire_request r
     co_return out;
 }
 
+// Starts (or starts again) the response parser of one exchange, with its limits.
+inline void start_response_parser(std::optional<response_reader>& parser, exchange_result& out,
+                                  std::vector<const char*> masked, bool head,
+                                  std::uint64_t max_body) {
+    parser.emplace(out, std::move(masked));
+    parser->header_limit(header_limit);
+    parser->body_limit(max_body);
+    if (head) {
+        parser->skip(true);
+    }
+}
+
+// receive_response's step after Beast refused a Transfer-Encoding field (`buffer` starts at it):
+// recover_transfer_encoding's verdict, and when it recovered, a new parser that has been given
+// the status line again (its reason is not kept) and reads the rest as sent. A refusal sets
+// `parse_ec`. A plain function, so its strings take no room in the coroutine's frame.
+inline te_recovery resume_after_transfer_encoding(std::optional<response_reader>& parser,
+                                                  exchange_result& out, beast::flat_buffer& buffer,
+                                                  bool head, std::uint64_t max_body,
+                                                  beast::error_code& parse_ec) {
+    std::vector<const char*> masked;
+    const te_recovery verdict = recover_transfer_encoding(out.headers, buffer, masked);
+    if (verdict == te_recovery::refused) {
+        parse_ec = http::error::bad_transfer_encoding;
+    } else if (verdict == te_recovery::recovered) {
+        const int version = parser->version();
+        start_response_parser(parser, out, std::move(masked), head, max_body);
+        const std::string line =
+            "HTTP/1." + std::to_string(version % 10) + ' ' + std::to_string(out.status) + " \r\n";
+        parser->put(boost::asio::buffer(line), parse_ec);
+        if (parse_ec == http::error::need_more) {
+            parse_ec = {};
+        }
+    }
+    return verdict;
+}
+
 // Reads one response: headers under the clock send_request started, then the body piece by
 // piece so idle_read bounds each wait, not the whole body. The loop is Beast's read_some (parse
 // what is buffered, read only when that is not enough) without its composed operation: a body
@@ -374,17 +411,9 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
     using boost::asio::use_awaitable;
     exchange_result out;
     auto& lowest = beast::get_lowest_layer(stream);
-    // Replaced (once at most) by recover_transfer_encoding; references would dangle.
+    // Replaced (once at most) by resume_after_transfer_encoding; references would dangle.
     std::optional<response_reader> parser;
-    const auto start_parser = [&](std::vector<const char*> masked) {
-        parser.emplace(out, std::move(masked));
-        parser->header_limit(header_limit);
-        parser->body_limit(limits.max_body);
-        if (head) {
-            parser->skip(true);
-        }
-    };
-    start_parser({});
+    start_response_parser(parser, out, {}, head, limits.max_body);
     // Reads at most the buffer's free room (512 bytes when there is none): without room
     // reserved here, a small response took four recv calls, one per 512 bytes.
     reserve_read_room(buffer, read_room);
@@ -404,27 +433,10 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
         }
         beast::error_code parse_ec;
         if (te_pending) {
-            std::vector<const char*> masked;
-            switch (recover_transfer_encoding(out.headers, buffer, masked)) {
-                case te_recovery::need_more:
-                    break;
-                case te_recovery::refused:
-                    parse_ec = http::error::bad_transfer_encoding;
-                    break;
-                case te_recovery::recovered: {
-                    // The status line again (its reason is not kept), then the rest as sent.
-                    const int version = parser->version();
-                    start_parser(std::move(masked));
-                    const std::string line = "HTTP/1." + std::to_string(version % 10) + ' ' +
-                                             std::to_string(out.status) + " \r\n";
-                    parser->put(boost::asio::buffer(line), parse_ec);
-                    if (parse_ec == http::error::need_more) {
-                        parse_ec = {};
-                    }
-                    te_pending = false;
-                    te_recovered = true;
-                    break;
-                }
+            if (resume_after_transfer_encoding(parser, out, buffer, head, limits.max_body,
+                                               parse_ec) == te_recovery::recovered) {
+                te_pending = false;
+                te_recovered = true;
             }
             need_more = !parse_ec;
         }

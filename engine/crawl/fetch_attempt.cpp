@@ -340,7 +340,7 @@ asio::awaitable<void> report_failure(crawl_context& self, const crawl_request& r
 }  // namespace
 
 asio::awaitable<std::unique_ptr<completion>> fetch_attempt(std::shared_ptr<crawl_context> self,
-                                                           taken_request&& taken) {
+                                                           taken_request taken) {
     crawl_request& request = taken.request;
     host_state& host = *taken.host;
     ++request.attempt;

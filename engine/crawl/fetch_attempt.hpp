@@ -47,10 +47,9 @@ struct completion {
 
 // The attempt: `taken` counts one more attempt; the completion holds it back. Its `redirected`
 // is set for a success whose final URL must be claimed first (the page is not in the sink yet).
-// It comes back on the heap: moved along as one pointer, not field by field. `taken` is the
-// caller's, which outlives the attempt (the attempt's frame, held while it waits for the
-// network, keeps a reference instead of a copy).
+// It comes back on the heap: moved along as one pointer, not field by field. The attempt's
+// frame owns `taken` (the scheduler spawns this coroutine itself, with no frame around it).
 boost::asio::awaitable<std::unique_ptr<completion>> fetch_attempt(
-    std::shared_ptr<crawl_context> self, taken_request&& taken);
+    std::shared_ptr<crawl_context> self, taken_request taken);
 
 }  // namespace harvest::crawl

@@ -224,8 +224,7 @@ asio::awaitable<void> scheduler::schedule() {
             // A strand per fetch (with more than one thread), though it costs: Beast runs a
             // stream's timeout handler on the operation's executor, where it must not race
             // the read it cancels.
-            asio::co_spawn(context_->serial_executor(), attempt(self, std::move(*taken)),
-                           crawl_context::log_failure);
+            start_attempt(self, std::move(*taken));
         }
         for (host_state* host : context_->queue.take_robots_fetches()) {
             ++robots_in_flight_;
@@ -281,15 +280,23 @@ asio::awaitable<void> scheduler::schedule() {
 
 // One fetch attempt, then its completion on the strand: a redirected success claims its final
 // URL first (claim_redirect); every other attempt is done (complete).
-asio::awaitable<void> scheduler::attempt(std::shared_ptr<scheduler> self, taken_request taken) {
-    std::unique_ptr<completion> done = co_await fetch_attempt(self->context_, std::move(taken));
-    asio::post(self->context_->strand, [self, done = std::move(done)]() mutable {
-        if (done->redirected) {
-            self->claim_redirect(std::move(*done));
-        } else {
-            self->complete(std::move(*done));
-        }
-    });
+// The attempt is the coroutine spawned itself, with no frame of ours around it: its
+// completion comes back to the strand through the spawn's handler.
+void scheduler::start_attempt(const std::shared_ptr<scheduler>& self, taken_request&& taken) {
+    asio::co_spawn(context_->serial_executor(), fetch_attempt(context_, std::move(taken)),
+                   [self](const std::exception_ptr& failure, std::unique_ptr<completion> done) {
+                       if (failure) {
+                           crawl_context::log_failure(failure);
+                           return;
+                       }
+                       asio::post(self->context_->strand, [self, done = std::move(done)]() mutable {
+                           if (done->redirected) {
+                               self->claim_redirect(std::move(*done));
+                           } else {
+                               self->complete(std::move(*done));
+                           }
+                       });
+                   });
 }
 
 // robots.txt of one origin (robots_fetch.hpp), then on the strand: asked again with the

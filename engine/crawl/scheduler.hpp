@@ -47,8 +47,7 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     void admit(crawl_request&& request, clock::time_point now);
     void refill_seeds(clock::time_point now);
     bool publish_gauges(clock::time_point now, bool force = false);
-    static boost::asio::awaitable<void> attempt(std::shared_ptr<scheduler> self,
-                                                taken_request taken);
+    void start_attempt(const std::shared_ptr<scheduler>& self, taken_request&& taken);
     static boost::asio::awaitable<void> fetch_robots(std::shared_ptr<scheduler> self,
                                                      host_state* host);
     void claim_redirect(completion done);

@@ -3,6 +3,7 @@
 # the reference workload's product pages, served by nginx on 127.0.0.1, and the top functions.
 #
 #   bench/cost_bench.sh [-n PRODUCTS] [-c CONCURRENCY] [-t THREADS] [-r RUNS] [-m] [-k TOP]
+#                       [-s KEY=VALUE]...
 #
 #   -n 2000    products in the catalog; every product's JSON is fetched once
 #   -c 64      requests in flight
@@ -10,6 +11,8 @@
 #   -r 3       timed runs (the CPU time reported is the lowest)
 #   -m         with the /metrics endpoint (and so every per-request metric cell) on
 #   -k 25      functions listed from the callgrind profile (by self instructions)
+#   -s K=V     a config key set for both crawls (harvest run --set), e.g. -s http.cookies=false to
+#              see what the cookie jar costs; repeatable
 #   KEEP_PROFILE=DIR keeps the callgrind files (all.cg, one.cg) for callgrind_annotate
 #
 # Instructions come from valgrind --tool=callgrind (perf's hardware counters are not available
@@ -25,11 +28,11 @@ BENCH_NAME=cost_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-N=2000 C=64 T=1 R=3 M=0 K=25
-while getopts "n:c:t:r:mk:h" o; do
+N=2000 C=64 T=1 R=3 M=0 K=25 SETS=()
+while getopts "n:c:t:r:mk:s:h" o; do
   case $o in
-    n) N=$OPTARG ;; c) C=$OPTARG ;; t) T=$OPTARG ;; r) R=$OPTARG ;; m) M=1 ;; k) K=$OPTARG ;;
-    *) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    n) N=$OPTARG ;; c) C=$OPTARG ;; t) T=$OPTARG ;; r) R=$OPTARG ;; m) M=1 ;; k) K=$OPTARG ;; s) SETS+=(--set "$OPTARG") ;;
+    *) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -56,8 +59,8 @@ URLS=$(wc -l <"$WORK/urls.txt")
 config() { bench_crawl_yaml cost "$1" "$2" json "$C" "threads: $T"; }   # URLS_FILE OUT_FILE
 config "$WORK/urls.txt" "$WORK/all.jsonl" >"$WORK/all.yaml"
 config "$WORK/one.txt" "$WORK/one.jsonl" >"$WORK/one.yaml"
-EXTRA=()
-[[ $M == 1 ]] && EXTRA=(--set metrics.listen=127.0.0.1:0 --set metrics.linger=0)
+EXTRA=("${SETS[@]}")
+[[ $M == 1 ]] && EXTRA+=(--set metrics.listen=127.0.0.1:0 --set metrics.linger=0)
 
 items_of() { wc -l <"$1" 2>/dev/null || echo 0; }
 

@@ -280,8 +280,8 @@ asio::awaitable<void> scheduler::schedule() {
 
 // One fetch attempt, then its completion on the strand: a redirected success claims its final
 // URL first (claim_redirect); every other attempt is done (complete).
-// The attempt is the coroutine spawned itself, with no frame of ours around it: its
-// completion comes back to the strand through the spawn's handler.
+// The spawned coroutine is the attempt itself, with no frame of ours around it: its completion
+// comes back to the strand through the spawn's handler.
 void scheduler::start_attempt(const std::shared_ptr<scheduler>& self, taken_request&& taken) {
     asio::co_spawn(context_->serial_executor(), fetch_attempt(context_, std::move(taken)),
                    [self](const std::exception_ptr& failure, std::unique_ptr<completion> done) {

@@ -372,8 +372,12 @@ TEST_CASE("terminal: --stats-json agrees with the last /metrics scrape", "[integ
             ++scrapes;
             // Kept while the silent request is still the one in flight: the endpoint also
             // serves while the run drains, after that request timed out, and such a scrape
-            // already holds its outcome.
-            if (sum_of(parse_exposition(*body), "harvest_inflight_requests") == 1) {
+            // already holds its outcome. Its counters move when the scheduler takes the
+            // outcome, the in-flight gauge at the next publish (at most 100 ms later): a scrape
+            // in between shows one request in flight and its timeout both (seen under ASan).
+            const auto samples = parse_exposition(*body);
+            if (sum_of(samples, "harvest_inflight_requests") == 1 &&
+                sum_of(samples, "harvest_request_errors_total") == 0) {
                 last = std::move(body);
             }
         }

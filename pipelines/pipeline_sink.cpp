@@ -4,13 +4,18 @@
 #include "pipelines/outputs/error_stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <ctime>
 #include <deque>
 #include <exception>
 #include <limits>
@@ -43,6 +48,13 @@ using message = std::variant<page_items, crawl::failure_record, end_of_stream, f
 using message_channel =
     asio::experimental::concurrent_channel<void(boost::system::error_code, message)>;
 using done_channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+
+// CPU time the calling thread has used, in ns.
+std::int64_t thread_cpu_ns() noexcept {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
 
 void raise_max(std::atomic<std::int64_t>& maximum, std::int64_t value) {
     std::int64_t seen = maximum.load(std::memory_order_relaxed);
@@ -446,49 +458,105 @@ void pipeline_sink::open() {
                    });
 }
 
-asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_page page) {
-    if (!opened_.load() || closing_.load()) {
-        throw std::logic_error("pipeline_sink::on_success outside open() .. close()");
-    }
-    std::vector<item> batch;
-    crawl::sink_result result;
-    if (page.duplicate) {
-        // A redirect to a page the crawl has: nothing to extract, only the request to complete.
-        message completed_page{page_items{{}, page.request.fingerprint, 0}};
-        co_await state_->channel.async_send(boost::system::error_code{}, std::move(completed_page),
-                                            asio::use_awaitable);
-        co_return result;
-    }
-    // CPU work on the fetching thread, so a single-host crawl still uses every core.
-    extract_outcome outcome = extractors_.extract(page, batch, result.links, result.link_rules);
+// The CPU side of a page: its items and links, with the follow rule's meta and the custom
+// extractors. A plain function, so it runs on the calling thread or on the extraction pool.
+pipeline_sink::extraction pipeline_sink::extract(crawl::fetched_page page) {
+    // One page in 8 is timed, in the thread's CPU time (a system call): wall time would count a
+    // pool thread's waits for a core, and keep sending pages there because they wait.
+    const bool timed =
+        extract_executor_ && (timed_.fetch_add(1, std::memory_order_relaxed) % 8) == 0;
+    const std::int64_t started = timed ? thread_cpu_ns() : 0;
+    extraction done;
+    done.outcome = extractors_.extract(page, done.batch, done.result.links, done.result.link_rules);
     if (page.request.follow_rule != 0 && page.request.follow_rule <= follow_meta_.size()) {
         const boost::json::object& meta = follow_meta_[page.request.follow_rule - 1];
         if (!meta.empty()) {
-            for (auto& found : batch) {
+            for (auto& found : done.batch) {
                 found["meta"] = meta;
             }
         }
     }
     for (const auto& custom : custom_extractors_) {
-        const extractor::result found = custom->extract(page, batch);
-        outcome.emitted += found.emitted;
-        outcome.invalid += found.invalid;
+        const extractor::result found = custom->extract(page, done.batch);
+        done.outcome.emitted += found.emitted;
+        done.outcome.invalid += found.invalid;
     }
-    // Extraction is over: the body's memory serves the next response read on this thread.
-    net::recycle_body_buffer(std::move(page.response.body));
     if (page.unchanged) {
         // A 304 served from http.cache: the same items as last time, said to be so.
         if (!page.emit_unchanged) {
-            outcome.emitted = 0;
-            for (auto& counts : outcome.per_type) {
+            done.outcome.emitted = 0;
+            for (auto& counts : done.outcome.per_type) {
                 counts.emitted = 0;
             }
-            batch.clear();
+            done.batch.clear();
         }
-        for (auto& found : batch) {
+        for (auto& found : done.batch) {
             found["unchanged"] = true;
         }
     }
+    done.fingerprint = page.request.fingerprint;
+    done.redirect_target = page.redirect_target;
+    done.body = std::move(page.response.body);
+    if (timed) {
+        // avg += (sample - avg) / 16. Racing updates may lose one sample: it is an estimate.
+        const std::int64_t took = thread_cpu_ns() - started;
+        const std::int64_t average = extract_ns_.load(std::memory_order_relaxed);
+        extract_ns_.store(average + (took - average) / 16, std::memory_order_relaxed);
+    }
+    return done;
+}
+
+// Runs extract() on the extraction pool and resumes the caller on its own executor.
+asio::awaitable<pipeline_sink::extraction> pipeline_sink::extract_on_pool(
+    crawl::fetched_page page) {
+    return asio::async_initiate<const asio::use_awaitable_t<>,
+                                void(std::exception_ptr, extraction)>(
+        [this](auto handler, crawl::fetched_page taken) {
+            // Tracked, so the io_context does not run out of work while the page is away.
+            auto home = asio::prefer(asio::get_associated_executor(handler, executor_),
+                                     asio::execution::outstanding_work.tracked);
+            asio::post(extract_executor_,
+                       [this, handler = std::move(handler), home = std::move(home),
+                        taken = std::move(taken)]() mutable {
+                           std::exception_ptr failure;
+                           extraction done;
+                           try {
+                               done = extract(std::move(taken));
+                           } catch (...) {
+                               failure = std::current_exception();
+                           }
+                           asio::post(home, [handler = std::move(handler), failure,
+                                             done = std::move(done)]() mutable {
+                               std::move(handler)(failure, std::move(done));
+                           });
+                       });
+        },
+        asio::use_awaitable, std::move(page));
+}
+
+asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_page page) {
+    if (!opened_.load() || closing_.load()) {
+        throw std::logic_error("pipeline_sink::on_success outside open() .. close()");
+    }
+    if (page.duplicate) {
+        // A redirect to a page the crawl has: nothing to extract, only the request to complete.
+        message completed_page{page_items{{}, page.request.fingerprint, 0}};
+        co_await state_->channel.async_send(boost::system::error_code{}, std::move(completed_page),
+                                            asio::use_awaitable);
+        co_return crawl::sink_result{};
+    }
+    // CPU work: on the extraction pool while pages cost more to extract than to hand over (the
+    // network thread goes on with other responses meanwhile), else on the fetching thread.
+    extraction done;
+    if (extract_executor_ && extract_ns_.load(std::memory_order_relaxed) >= offload_above_ns_) {
+        offloaded_.fetch_add(1, std::memory_order_relaxed);
+        done = co_await extract_on_pool(std::move(page));
+    } else {
+        done = extract(std::move(page));
+    }
+    // Extraction is over: the body's memory serves the next response read on this thread.
+    net::recycle_body_buffer(std::move(done.body));
+    const extract_outcome& outcome = done.outcome;
     pipeline_stats& stats = state_->stats;
     stats.items_emitted.fetch_add(outcome.emitted, std::memory_order_relaxed);
     stats.items_invalid.fetch_add(outcome.invalid, std::memory_order_relaxed);
@@ -512,12 +580,12 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
     {
         // Sent even without items: the writer marks the request completed in the journal once
         // whatever it produced is flushed.
-        const auto count = static_cast<std::int64_t>(batch.size());
+        const auto count = static_cast<std::int64_t>(done.batch.size());
         // Suspends while the channel is full: this is the backpressure on the crawl.
         // A named message, not a temporary in the co_await expression (GCC 12 coroutine bug:
         // such temporaries can be destroyed twice).
         message completed_page{
-            page_items{std::move(batch), page.request.fingerprint, page.redirect_target}};
+            page_items{std::move(done.batch), done.fingerprint, done.redirect_target}};
         co_await state_->channel.async_send(boost::system::error_code{}, std::move(completed_page),
                                             asio::use_awaitable);
         // Counted after the send, so the gauge never exceeds what is really waiting.
@@ -525,7 +593,7 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
             stats.queue_depth.fetch_add(count, std::memory_order_relaxed) + count;
         raise_max(stats.queue_depth_max, depth);
     }
-    co_return result;
+    co_return std::move(done.result);
 }
 
 asio::awaitable<void> pipeline_sink::on_failure(crawl::failure_record failure) {

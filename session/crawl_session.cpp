@@ -20,6 +20,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -194,17 +195,24 @@ struct crawl_session::impl {
         : config(std::move(loaded)),
           options(std::move(flags)),
           threads(thread_count),
-          io(static_cast<int>(thread_count)),
+          network_threads(std::min(config.crawl.engine.network_threads, thread_count)),
+          io(static_cast<int>(network_threads)),
           end_strand(asio::make_strand(io)),
           end(end_strand) {
-        // io.run() below, on the calling thread only: the crawl drops its strands.
-        config.crawl.engine.single_thread_io = threads == 1;
+        // io.run() below, on `network_threads` threads; with one, the crawl drops its strands.
+        // The other engine threads extract pages (pipeline_sink::set_extract_executor).
+        config.crawl.engine.single_thread_io = network_threads == 1;
+        if (threads > network_threads) {
+            extract_pool.emplace(threads - network_threads);
+        }
     }
 
     config::crawl_config config;
     session_options options;
     unsigned threads;
+    unsigned network_threads;  // of `threads`; at least 1
     asio::io_context io;
+    std::optional<asio::thread_pool> extract_pool;  // engine threads after the first
     asio::any_io_executor end_strand;
     crawl_end end;
     std::unique_ptr<crawl::journal> journal;
@@ -278,6 +286,9 @@ void crawl_session::impl::open() {
         pipeline = std::make_shared<pipelines::pipeline_sink>(io.get_executor(), config.extract,
                                                               config.follow, config.outputs);
         pipeline->set_single_thread_io(config.crawl.engine.single_thread_io);
+        if (extract_pool) {
+            pipeline->set_extract_executor(extract_pool->get_executor());
+        }
     } catch (const std::invalid_argument& e) {
         throw session_error(session_error::kind::usage, config_path + ": " + e.what());
     }
@@ -413,8 +424,10 @@ void crawl_session::impl::handle_signals() {
 }
 
 unsigned crawl_session::engine_threads(const crawl::crawl_options& options) {
+    // threads: 0 is one per core, and never fewer than the network threads asked for.
     return options.engine.threads != 0 ? options.engine.threads
-                                       : std::max(1u, std::thread::hardware_concurrency());
+                                       : std::max({1u, std::thread::hardware_concurrency(),
+                                                   options.engine.network_threads});
 }
 
 crawl_session::crawl_session(config::crawl_config config, session_options options) {
@@ -471,12 +484,12 @@ int crawl_session::run(std::function<int(const session_end&)> settle) {
                        failure = error;
                        s.io.stop();  // leaves the signal_set's wait behind: nothing runs it
                    });
-    std::vector<std::thread> pool;
-    for (unsigned i = 1; i < s.threads; ++i) {
-        pool.emplace_back([&s] { s.io.run(); });
+    std::vector<std::thread> network;
+    for (unsigned i = 1; i < s.network_threads; ++i) {
+        network.emplace_back([&s] { s.io.run(); });
     }
     s.io.run();
-    for (auto& t : pool) {
+    for (auto& t : network) {
         t.join();
     }
     if (failure) {

@@ -6,8 +6,8 @@ namespace harvest::config::reading {
 
 crawl::engine_options read_engine(const reader& r, const node& n) {
     section s(r, n, "engine",
-              {"concurrency", "per_host_concurrency", "threads", "user_agent", "robots_txt",
-               "max_depth", "dedup", "max_requests", "frontier_memory"});
+              {"concurrency", "per_host_concurrency", "threads", "network_threads", "user_agent",
+               "robots_txt", "max_depth", "dedup", "max_requests", "frontier_memory"});
     crawl::engine_options engine;
     r.attempt([&] {
         if (const auto* v = s.get("concurrency")) {
@@ -23,6 +23,17 @@ crawl::engine_options read_engine(const reader& r, const node& n) {
     r.attempt([&] {
         if (const auto* v = s.get("threads")) {
             engine.threads = static_cast<unsigned>(r.integer(*v, s.path_of("threads"), 0, 1024));
+        }
+    });
+    r.attempt([&] {
+        if (const auto* v = s.get("network_threads")) {
+            engine.network_threads =
+                static_cast<unsigned>(r.integer(*v, s.path_of("network_threads"), 1, 1024));
+            if (engine.threads != 0 && engine.network_threads > engine.threads) {
+                r.error(v->where, "'" + s.path_of("network_threads") + "' must be at most " +
+                                      s.path_of("threads") + " (" + std::to_string(engine.threads) +
+                                      "), got " + std::to_string(engine.network_threads));
+            }
         }
     });
     r.attempt([&] {

@@ -1,11 +1,13 @@
 #pragma once
 // The crawl: seeds → frontier → scheduler → fetcher → classifier → sink (DESIGN.md).
 //
-// Executor model: one io_context run by `engine.threads` threads. The scheduler runs on one
-// strand and alone owns the frontier and every per-host policy (queues, buckets, breakers,
-// budgets); each fetch runs as its own coroutine on its own strand, on whichever thread is
-// free, and posts its outcome back to the scheduler strand. So per-host limits hold globally
-// without locks, and CPU work (decoding, parsing, writing) spreads over every core.
+// Executor model: one io_context, run by `engine.network_threads` threads (default 1). The
+// scheduler runs on one strand and alone owns the frontier and every per-host policy (queues,
+// buckets, breakers, budgets); each fetch runs as its own coroutine and posts its outcome back
+// to the scheduler strand. So per-host limits hold globally without locks. With one network
+// thread (options.engine.single_thread_io) the strands are that thread's executor itself: no
+// lock, no allocation. With more, each fetch has a strand of its own. The engine's other
+// threads are the sink's (pipelines/pipeline_sink.hpp: costly extraction goes there).
 
 #include "engine/crawl/journal.hpp"
 #include "engine/crawl/options.hpp"

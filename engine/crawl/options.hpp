@@ -45,9 +45,12 @@ struct engine_options {
     std::size_t concurrency = 512;          // requests in flight, all hosts together
     std::size_t per_host_concurrency = 32;  // requests in flight to one origin
     unsigned threads = 0;                   // 0 = one per core
-    std::string user_agent;                 // empty = "harvest/VERSION"
-    bool obey_robots_txt = true;            // robots_txt: obey | ignore
-    unsigned max_depth = 0;                 // 0 = unlimited
+    // Of those, how many run the network side (the io_context: scheduler, connections, outputs).
+    // The rest extract the pages that cost more to extract than to hand over. 1: no strands.
+    unsigned network_threads = 1;
+    std::string user_agent;       // empty = "harvest/VERSION"
+    bool obey_robots_txt = true;  // robots_txt: obey | ignore
+    unsigned max_depth = 0;       // 0 = unlimited
     bool dedup = true;
     std::uint64_t max_requests = 0;  // 0 = no limit
     std::uint64_t frontier_memory = 256ull << 20;

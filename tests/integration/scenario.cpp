@@ -411,6 +411,12 @@ scenario generate(std::uint64_t seed, bool small) {
         s.stop = stop_kind::sigkill;
     }
     s.stop_after_ms = uniform(rng, 200, 2000);
+    // Drawn last, so the draws above (and the scenarios of earlier seeds) stay as they were:
+    // sometimes 4 engine threads, sometimes more than one on the network side.
+    if (chance(rng, 0.3)) {
+        c.threads = 4;
+    }
+    c.network_threads = chance(rng, 0.25) ? uniform(rng, 1, c.threads) : 1;
     return s;
 }
 
@@ -418,9 +424,9 @@ std::string describe(const scenario& s) {
     std::ostringstream o;
     const crawl_spec& c = s.crawl;
     o << "scenario " << s.seed << ": concurrency " << c.concurrency << ", per_host "
-      << c.per_host_concurrency << ", threads " << c.threads << ", rate " << c.per_second
-      << "/s burst " << c.burst << ", attempts " << c.max_attempts << " backoff "
-      << c.backoff_strategy << " " << c.backoff_base_ms << "-" << c.backoff_max_ms
+      << c.per_host_concurrency << ", threads " << c.threads << " (network " << c.network_threads
+      << "), rate " << c.per_second << "/s burst " << c.burst << ", attempts " << c.max_attempts
+      << " backoff " << c.backoff_strategy << " " << c.backoff_base_ms << "-" << c.backoff_max_ms
       << "ms, breaker window " << c.window << " min " << c.min_calls << " rate " << c.failure_rate
       << " open " << c.open_for_ms << "ms probes " << c.half_open_probes << " give_up "
       << c.give_up_after_ms << "ms, total timeout " << c.total_timeout_ms << "ms, max_redirects "
@@ -551,6 +557,7 @@ std::string config_yaml(const scenario& s, const fs::path& urls_file) {
       << "  concurrency: " << c.concurrency << "\n"
       << "  per_host_concurrency: " << c.per_host_concurrency << "\n"
       << "  threads: " << c.threads << "\n"
+      << "  network_threads: " << c.network_threads << "\n"
       << "  robots_txt: " << (c.obey_robots ? "obey" : "ignore") << "\n"
       << "  dedup: true\n"
       << "  max_requests: " << c.max_requests << "\n"

@@ -113,7 +113,8 @@ struct crawl_spec {
     int concurrency = 32;
     int per_host_concurrency = 8;
     int threads = 2;
-    double per_second = 0;  // 0 = unlimited
+    int network_threads = 1;  // of `threads`
+    double per_second = 0;    // 0 = unlimited
     int burst = 1;
     int max_attempts = 3;
     std::string backoff_strategy = "full_jitter";

@@ -48,7 +48,7 @@ struct site_fixture {
 // implemented yet), no rate limit, a breaker that cannot decide below 10 calls. One engine
 // thread runs without strands (the runner serializes on that thread), so both are exercised.
 std::string crawl_yaml(const std::string& seeds, const std::string& http_extra = "",
-                       int threads = 2) {
+                       int threads = 2, int network_threads = 1) {
     return "name: foundation\n"
            "seeds:\n" +
            seeds +
@@ -56,7 +56,7 @@ std::string crawl_yaml(const std::string& seeds, const std::string& http_extra =
            "  concurrency: 32\n"
            "  per_host_concurrency: 32\n"
            "  threads: " +
-           std::to_string(threads) +
+           std::to_string(threads) + "\n  network_threads: " + std::to_string(network_threads) +
            "\n"
            "  robots_txt: ignore\n"
            "  dedup: true\n"
@@ -213,12 +213,15 @@ std::set<std::string> check_items(const site_fixture& f, const std::vector<json:
 
 TEST_CASE("foundation: a template seed over every ASIN yields the catalog exactly",
           "[integration]") {
-    const int threads = GENERATE(1, 2);
+    // Engine threads and network threads: one thread; a network thread and 1 or 3 extraction
+    // threads; two network threads (strands) and one extraction thread.
+    const auto [threads, network] =
+        GENERATE(std::pair{1, 1}, std::pair{2, 1}, std::pair{4, 1}, std::pair{3, 2});
     site_fixture f;
     auto run = foundation_crawl(
         f.tmp / "run",
-        crawl_yaml(template_seed(f.nginx->base_url(), f.site / "asins.txt"), "", threads));
-    INFO("threads " << threads << ": " << describe(run.result));
+        crawl_yaml(template_seed(f.nginx->base_url(), f.site / "asins.txt"), "", threads, network));
+    INFO("threads " << threads << ", network " << network << ": " << describe(run.result));
     REQUIRE(run.result.exit_code == 0);
     CHECK(run.items.size() == catalog_size);
     CHECK(run.errors.empty());
@@ -331,7 +334,7 @@ TEST_CASE("foundation: 404s fail once each, into the error stream, and harm noth
     REQUIRE(unknown.size() == 50);
     write_file(f.tmp / "values.txt", values);
 
-    const int threads = GENERATE(1, 2);
+    const int threads = GENERATE(1, 2, 4);
     const auto base = f.nginx->base_url();
     auto run = foundation_crawl(f.tmp / "run",
                                 crawl_yaml(template_seed(base, f.tmp / "values.txt"), "", threads));

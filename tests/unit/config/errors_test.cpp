@@ -40,6 +40,10 @@ TEST_CASE("values of the wrong form say what would be right", "[unit]") {
                 "'engine.concurrency' must be a positive integer (got \"abc\")");
     check_error(minimal + "engine:\n  per_host_concurrency: 0\n", 5, 25,
                 "'engine.per_host_concurrency' must be a positive integer (got \"0\")");
+    check_error(minimal + "engine:\n  network_threads: 0\n", 5, 20,
+                "'engine.network_threads' must be an integer from 1 to 1024 (got \"0\")");
+    check_error(minimal + "engine:\n  threads: 2\n  network_threads: 3\n", 6, 20,
+                "'engine.network_threads' must be at most engine.threads (2), got 3");
     check_error(minimal + "engine:\n  dedup: maybe\n", 5, 10,
                 "'engine.dedup' must be true or false (got \"maybe\")");
     check_error(minimal + "engine:\n  frontier_memory: 1 GB\n", 5, 20,

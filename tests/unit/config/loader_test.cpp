@@ -33,6 +33,7 @@ engine:
   concurrency: 64
   per_host_concurrency: 8
   threads: 3
+  network_threads: 2
   user_agent: "my-bot/1.0"
   robots_txt: ignore
   max_depth: 4
@@ -133,6 +134,7 @@ TEST_CASE("a full config maps every supported key into the struct", "[unit]") {
     CHECK(k.engine.concurrency == 64);
     CHECK(k.engine.per_host_concurrency == 8);
     CHECK(k.engine.threads == 3);
+    CHECK(k.engine.network_threads == 2);
     CHECK(k.engine.user_agent == "my-bot/1.0");
     CHECK_FALSE(k.engine.obey_robots_txt);
     CHECK(k.engine.max_depth == 4);
@@ -340,6 +342,7 @@ TEST_CASE("defaults are the spec's", "[unit]") {
     CHECK(k.engine.concurrency == 512);
     CHECK(k.engine.per_host_concurrency == 32);
     CHECK(k.engine.threads == 0);
+    CHECK(k.engine.network_threads == 1);
     CHECK(k.engine.user_agent.empty());
     CHECK(k.engine.obey_robots_txt);
     CHECK(k.engine.max_depth == 0);

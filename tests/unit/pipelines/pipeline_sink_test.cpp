@@ -6,12 +6,14 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -399,4 +401,178 @@ TEST_CASE("pipeline_sink: construction, open and misuse errors", "[unit][pipelin
         io.run_for(std::chrono::seconds(10));
         CHECK(recorded->closed.load());
     }
+}
+
+namespace {
+
+// A custom extractor that records the thread it ran on, optionally burns CPU (thread time, so a
+// sanitizer build burns the same), and throws on a URL containing "/boom".
+class thread_recording_extractor final : public extractor {
+  public:
+    explicit thread_recording_extractor(std::chrono::microseconds burn) : burn_(burn) {}
+
+    result extract(const crawl::fetched_page& page, std::vector<item>&) const override {
+        if (burn_.count() > 0) {
+            const auto cpu = [] {
+                timespec now{};
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+                return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+            };
+            const auto start = cpu();
+            while (cpu() - start < burn_) {
+            }
+        }
+        {
+            const std::lock_guard lock(mutex_);
+            threads_.push_back(std::this_thread::get_id());
+        }
+        if (page.request.http.url.find("/boom") != std::string::npos) {
+            throw std::runtime_error("boom from the pool");
+        }
+        return {};
+    }
+
+    std::vector<std::thread::id> threads() const {
+        const std::lock_guard lock(mutex_);
+        return threads_;
+    }
+
+  private:
+    std::chrono::microseconds burn_;
+    mutable std::mutex mutex_;
+    mutable std::vector<std::thread::id> threads_;
+};
+
+struct pool_run {
+    std::vector<std::thread::id> resumed_on;  // the caller's thread after each on_success
+    std::size_t links = 0;
+    bool boom_thrown = false;
+    std::string boom_what;
+};
+
+// `pages` product pages through on_success from 4 coroutines on `io` (run by the calling thread
+// only), then a page whose custom extraction throws, then close().
+pool_run run_on_one_thread(asio::io_context& io, pipeline_sink& sink, int pages) {
+    pool_run run;
+    std::atomic<int> remaining{4};
+    std::exception_ptr error;
+    const auto producer = [&](int first) -> asio::awaitable<void> {
+        for (int id = first; id < pages; id += 4) {
+            const auto found = co_await sink.on_success(make_page(
+                "http://127.0.0.1/api/products/" + std::to_string(id), product_body(id, first)));
+            run.resumed_on.push_back(std::this_thread::get_id());
+            run.links += found.links.size();
+        }
+    };
+    const auto finish = [&]() -> asio::awaitable<void> {
+        try {
+            (void)co_await sink.on_success(
+                make_page("http://127.0.0.1/api/products/boom", product_body(99999, 0)));
+        } catch (const std::runtime_error& e) {
+            run.boom_thrown = true;
+            run.boom_what = e.what();
+        }
+        run.resumed_on.push_back(std::this_thread::get_id());
+        co_await sink.close();
+    };
+    for (int p = 0; p < 4; ++p) {
+        asio::co_spawn(io, producer(p), [&](std::exception_ptr e) {
+            if (e) {
+                error = e;
+            }
+            if (--remaining == 0) {
+                asio::co_spawn(io, finish(), [&](std::exception_ptr e2) {
+                    if (e2) {
+                        error = e2;
+                    }
+                });
+            }
+        });
+    }
+    io.run_for(std::chrono::seconds(120));
+    if (error) {
+        std::rethrow_exception(error);
+    }
+    return run;
+}
+
+}  // namespace
+
+TEST_CASE("pipeline_sink: an extraction pool extracts costly pages, the caller resumes at home",
+          "[unit][pipeline_sink]") {
+    temp_dir dir;
+    const std::string items_path = dir.file("items.jsonl");
+    asio::io_context io(1);
+    asio::thread_pool pool(2);
+    const auto home = std::this_thread::get_id();
+
+    SECTION("offload_above 0: every page goes to the pool; items, order and errors as without") {
+        pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {jsonl_spec(items_path)}, 16);
+        auto recorder = std::make_shared<thread_recording_extractor>(std::chrono::microseconds(0));
+        sink.add_extractor(recorder);
+        sink.set_single_thread_io(true);
+        sink.set_extract_executor(pool.get_executor(), std::chrono::nanoseconds(0));
+        sink.open();
+        const pool_run run = run_on_one_thread(io, sink, 400);
+
+        CHECK(sink.pages_offloaded() == 401);
+        const auto ran_on = recorder->threads();
+        REQUIRE(ran_on.size() == 401);
+        CHECK(std::count(ran_on.begin(), ran_on.end(), home) == 0);
+        REQUIRE(run.resumed_on.size() == 401);
+        CHECK(std::count(run.resumed_on.begin(), run.resumed_on.end(), home) == 401);
+        // The extractor's exception reaches the caller, on its thread; the crawl goes on.
+        CHECK(run.boom_thrown);
+        CHECK(run.boom_what == "boom from the pool");
+        CHECK(sink.stats().items_emitted.load() == 400);
+        const auto lines = lines_of(read_file(items_path));
+        REQUIRE(lines.size() == 400);
+        std::vector<int> seen(400, 0);
+        for (const auto& line : lines) {
+            const auto id = boost::json::parse(line).as_object().at("id").as_int64();
+            REQUIRE(id >= 0);
+            REQUIRE(id < 400);
+            ++seen[static_cast<std::size_t>(id)];
+        }
+        CHECK(std::count(seen.begin(), seen.end(), 1) == 400);
+    }
+
+    SECTION("pages cheaper than the threshold stay on the calling thread") {
+        pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {jsonl_spec(items_path)}, 16);
+        auto recorder = std::make_shared<thread_recording_extractor>(std::chrono::microseconds(0));
+        sink.add_extractor(recorder);
+        sink.set_single_thread_io(true);
+        sink.set_extract_executor(pool.get_executor(), std::chrono::seconds(1));
+        sink.open();
+        const pool_run run = run_on_one_thread(io, sink, 200);
+        CHECK(sink.pages_offloaded() == 0);
+        const auto ran_on = recorder->threads();
+        CHECK(std::count(ran_on.begin(), ran_on.end(), home) == 201);
+        CHECK(run.boom_thrown);
+        CHECK(lines_of(read_file(items_path)).size() == 200);
+    }
+
+    SECTION("costly pages move to the pool once the measured average says so") {
+        pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {jsonl_spec(items_path)}, 16);
+        // 400 µs of CPU a page against a 100 µs threshold: the average of the timed pages
+        // (every 8th, weight 1/16) passes it at the 5th timed page, the 33rd page.
+        auto recorder =
+            std::make_shared<thread_recording_extractor>(std::chrono::microseconds(400));
+        sink.add_extractor(recorder);
+        sink.set_single_thread_io(true);
+        sink.set_extract_executor(pool.get_executor(), std::chrono::microseconds(100));
+        sink.open();
+        const pool_run run = run_on_one_thread(io, sink, 120);
+        const auto ran_on = recorder->threads();
+        REQUIRE(ran_on.size() == 121);
+        // The first pages ran at home, before the average knew better; most ran on the pool.
+        CHECK(ran_on.front() == home);
+        CHECK(sink.pages_offloaded() >= 60);
+        CHECK(sink.pages_offloaded() <= 100);
+        CHECK(std::count(ran_on.begin(), ran_on.end(), home) ==
+              static_cast<long>(121 - sink.pages_offloaded()));
+        CHECK(std::count(run.resumed_on.begin(), run.resumed_on.end(), home) == 121);
+        CHECK(lines_of(read_file(items_path)).size() == 120);
+    }
+    pool.join();
 }

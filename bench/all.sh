@@ -21,7 +21,8 @@
 #      Scrapy extracting the same JSON-LD (>= 100x) and Crawlee 3's CheerioCrawler (>= 40x)
 #   1-2. the shard-per-core issue's targets for both crawls, from the same script runs: the
 #      default threads never slower than engine.threads: 1 (>= 1x its req/s) and at most 1.1x
-#      its CPU per request
+#      its CPU per request; and the same pages with a `type: html` rule (fetch_bench.sh -k dom,
+#      wrk only as peer), whose extraction the default's other threads take over
 #   3. 1,000 / 5,000 / 10,000 in flight against the delay origin (bench/scale_bench.sh): req/s
 #      vs the Little's-law bound (>= 0.9), peak RSS (<= 300 MB)
 #   4. a streamed 5,000,000-URL urls_file seed (scale_bench.sh): time to first request (<= 1 s)
@@ -90,6 +91,7 @@ get() { awk -F= -v k="$2" '$1 == k { v = substr($0, length(k) + 2) } END { print
 
 run json bench/fetch_bench.sh -k json -n 20000 -c 64 -d 10 -r 3
 run html bench/fetch_bench.sh -k html -n 20000 -u "$HTML_URLS" -c 64 -d 10 -r 3
+run dom bench/fetch_bench.sh -k dom -p wrk,harvest -n 20000 -u "$HTML_URLS" -c 64 -d 5 -r 2
 run scale bench/scale_bench.sh -s "$LEVEL_SECONDS" -l 1000,5000,10000 -d 1000 -u 5000000 \
   -r "$SEED_SECONDS"
 run cost bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 10
@@ -143,15 +145,20 @@ for kind in json html; do
     "${ho:-?}" "${pv:-?}; ${pc:-?}" "$(div "$ho" "$pv"); $(div "$ho" "$pc")" "report" "-" "-"
 done
 # The default (one thread per core) against one engine thread, measured in the same script run.
-for kind in json html; do
-  label="JSON crawl"; [[ $kind == json ]] || label="HTML pages"
+# dom: html fields selected on the parsed page, the extraction the other threads take over; its
+# CPU per request includes the hand-offs, so it is reported, not held to 1.1x.
+for kind in json html dom; do
+  label="JSON crawl" cpu_target="<= 1.1x"
+  [[ $kind == html ]] && label="HTML pages"
+  [[ $kind == dom ]] && label="HTML pages, html fields (DOM)" cpu_target="report"
   one=$(get $kind harvest_other_threads)
   hd=$(get $kind harvest_rps) h1=$(get $kind harvest_other_rps) r=$(div "$hd" "$h1")
   row "$label, default threads vs engine.threads: ${one:-?}, req/s" "${hd:-?}" "${h1:-?}" \
     "${r:-?}" ">= 1x" "$(verdict "$r" ">=" 1)" "-"
   cd_=$(get $kind harvest_cpu_us) c1=$(get $kind harvest_other_cpu_us) r=$(div "$cd_" "$c1")
+  met="-"; [[ $cpu_target == report ]] || met=$(verdict "$r" "<=" 1.1)
   row "$label, default threads vs engine.threads: ${one:-?}, CPU us per request" "${cd_:-?}" \
-    "${c1:-?}" "${r:-?}" "<= 1.1x" "$(verdict "$r" "<=" 1.1)" "-"
+    "${c1:-?}" "${r:-?}" "$cpu_target" "$met" "-"
 done
 # nginx has one worker: 1e6 / its CPU us per request under wrk is what this server gives any
 # client; 2x curl above that figure cannot be met by any client on this machine.

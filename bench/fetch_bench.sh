@@ -10,7 +10,9 @@
 #   -p LIST    comma-separated subset of wrk,curl,scrapy,crawlee,harvest (default: all)
 #   -k json    json: the product API documents, harvest with a `json` rule; html: the product
 #              pages /p/{ASIN}.html (~35 KB), harvest with `jsonld` (schema Product) and Scrapy
-#              extracting the same JSON-LD (the workload's spider does both)
+#              extracting the same JSON-LD (the workload's spider does both); dom: the same
+#              pages, harvest with a `type: html` rule (CSS selectors over the parsed page: the
+#              costly extraction that goes to the extraction threads), wrk and curl only
 #   -u 0       fetch only the first URLS products (0: all of them)
 #   -r 3       harvest rounds (each: without and with /metrics, and with the other thread
 #              setting of -t); the best of each counts
@@ -46,7 +48,9 @@ while getopts "c:n:d:p:k:u:r:t:h" o; do
   esac
 done
 want() { [[ ",$PEERS," == *",$1,"* ]]; }
-[[ $KIND == json || $KIND == html ]] || die "-k wants json or html"
+[[ $KIND == json || $KIND == html || $KIND == dom ]] || die "-k wants json, html or dom"
+# dom: no peer extracts the same fields from the DOM; they run only as fetchers (wrk, curl).
+if [[ $KIND == dom ]]; then PEERS=$(tr ',' '\n' <<<"$PEERS" | grep -vx 'scrapy\|crawlee' | paste -sd,); fi
 
 bench_workload   # BENCH_WORKLOAD=none: fallback
 SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site}
@@ -263,7 +267,8 @@ if want harvest; then
 fi
 
 echo
-what="product JSON URLs"; [[ $KIND == json ]] || what="product page URLs (JSON-LD)"
+what="product JSON URLs"; [[ $KIND == html ]] && what="product page URLs (JSON-LD)"
+[[ $KIND == dom ]] && what="product page URLs (html fields: CSS selectors on the DOM)"
 echo "fetch_bench: $URLS $what on $BASE, concurrency $C, $(nproc) cores," \
   "harvest engine.threads $THREADS"
 printf '%-8s %10s %12s  %s\n' tool 'req/s' 'nginx us/req' notes

@@ -253,7 +253,7 @@ bench_workdir() {
   trap 'stop_nginx "$WORK/nginx"; rm -rf "$WORK"' EXIT
 }
 
-bench_extract_rule() {   # bench_extract_rule json|html
+bench_extract_rule() {   # bench_extract_rule json|html|dom
   case $1 in
     json) cat <<'YAML' ;;
   - match: "/api/products/"
@@ -271,7 +271,16 @@ YAML
     type: jsonld
     schema: Product
 YAML
-    *) die "no extract rule for '$1' (json or html)" ;;
+    dom) cat <<'YAML' ;;
+  - match: "/p/"
+    type: html
+    fields:
+      title: {css: "h1#title", text: true}
+      price: {css: "span.price", text: true, as: price}
+      list_price: {css: ".list-price", text: true, as: price}
+      image: {css: "img", attribute: src}
+YAML
+    *) die "no extract rule for '$1' (json, html or dom)" ;;
   esac
 }
 

@@ -803,6 +803,11 @@ result run(const scenario& s, const fs::path& dir) {
         background_harvest harvest(args(false, "stats1.json"), log);
         fd_peak_sampler fds(harvest.pid());
         if (stopping) {
+            // The stop's moment counts from when harvest handles SIGTERM: a sanitizer build
+            // takes about a second to reach main(), and a signal before that is not a stop of
+            // the crawl but the kill of a process that has not started it.
+            harvest.wait_until_catching(
+                SIGTERM, std::chrono::milliseconds(static_cast<long long>(10'000 * slowness)));
             first.exit_code = harvest.wait(std::chrono::milliseconds(s.stop_after_ms));
             if (first.exit_code == -1) {
                 r.stopped = true;

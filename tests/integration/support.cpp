@@ -687,6 +687,31 @@ void background_harvest::signal(int number) const {
     ::kill(pid_, number);
 }
 
+bool background_harvest::wait_until_catching(int number, std::chrono::milliseconds limit) const {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    const std::string status_path = "/proc/" + std::to_string(pid_) + "/status";
+    const std::uint64_t bit = std::uint64_t{1} << (number - 1);
+    // Not running(): its waitpid would reap an exited child that wait() must still see.
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::ifstream status(status_path);
+        if (!status) {
+            return false;
+        }
+        std::string line;
+        while (std::getline(status, line)) {
+            if (line.rfind("State:", 0) == 0 && line.find('Z') != std::string::npos) {
+                return false;  // exited, not yet reaped
+            }
+            if (line.rfind("SigCgt:", 0) == 0 &&
+                (std::stoull(line.substr(7), nullptr, 16) & bit) != 0) {
+                return true;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+}
+
 int background_harvest::wait(std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     int status = 0;

@@ -92,6 +92,10 @@ class background_harvest {
     background_harvest& operator=(const background_harvest&) = delete;
 
     void signal(int number) const;
+    // Waits at most `limit` until the process has a handler for `number` (its SigCgt in
+    // /proc/PID/status), so that a signal sent next is handled rather than killing it. False
+    // when it never had one, or exited first.
+    bool wait_until_catching(int number, std::chrono::milliseconds limit) const;
     // Exit status (or 128 + signal), waiting at most `limit`; -1 when still running.
     int wait(std::chrono::milliseconds limit);
     bool running() const;

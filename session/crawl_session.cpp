@@ -212,7 +212,7 @@ struct crawl_session::impl {
     unsigned threads;
     unsigned network_threads;  // of `threads`; at least 1
     asio::io_context io;
-    std::optional<asio::thread_pool> extract_pool;  // engine threads after the first
+    std::optional<asio::thread_pool> extract_pool;  // the engine threads not on the network
     asio::any_io_executor end_strand;
     crawl_end end;
     std::unique_ptr<crawl::journal> journal;

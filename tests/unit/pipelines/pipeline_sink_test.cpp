@@ -496,6 +496,16 @@ pool_run run_on_one_thread(asio::io_context& io, pipeline_sink& sink, int pages)
     return run;
 }
 
+// Opens `sink` on a one-thread io_context, with `recorder` after its rules and `pool` for the
+// pages whose extraction costs at least `offload_above`.
+void open_with_pool(pipeline_sink& sink, std::shared_ptr<const extractor> recorder,
+                    asio::thread_pool& pool, std::chrono::nanoseconds offload_above) {
+    sink.add_extractor(std::move(recorder));
+    sink.set_single_thread_io(true);
+    sink.set_extract_executor(pool.get_executor(), offload_above);
+    sink.open();
+}
+
 }  // namespace
 
 TEST_CASE("pipeline_sink: an extraction pool extracts costly pages, the caller resumes at home",
@@ -509,10 +519,7 @@ TEST_CASE("pipeline_sink: an extraction pool extracts costly pages, the caller r
     SECTION("offload_above 0: every page goes to the pool; items, order and errors as without") {
         pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {jsonl_spec(items_path)}, 16);
         auto recorder = std::make_shared<thread_recording_extractor>(std::chrono::microseconds(0));
-        sink.add_extractor(recorder);
-        sink.set_single_thread_io(true);
-        sink.set_extract_executor(pool.get_executor(), std::chrono::nanoseconds(0));
-        sink.open();
+        open_with_pool(sink, recorder, pool, std::chrono::nanoseconds(0));
         const pool_run run = run_on_one_thread(io, sink, 400);
 
         CHECK(sink.pages_offloaded() == 401);
@@ -540,10 +547,7 @@ TEST_CASE("pipeline_sink: an extraction pool extracts costly pages, the caller r
     SECTION("pages cheaper than the threshold stay on the calling thread") {
         pipeline_sink sink(io.get_executor(), {sink_product_rule()}, {jsonl_spec(items_path)}, 16);
         auto recorder = std::make_shared<thread_recording_extractor>(std::chrono::microseconds(0));
-        sink.add_extractor(recorder);
-        sink.set_single_thread_io(true);
-        sink.set_extract_executor(pool.get_executor(), std::chrono::seconds(1));
-        sink.open();
+        open_with_pool(sink, recorder, pool, std::chrono::seconds(1));
         const pool_run run = run_on_one_thread(io, sink, 200);
         CHECK(sink.pages_offloaded() == 0);
         const auto ran_on = recorder->threads();
@@ -559,10 +563,7 @@ TEST_CASE("pipeline_sink: an extraction pool extracts costly pages, the caller r
         // sanitizer build, where the JSON rule's own extraction adds to the 400 µs.
         auto recorder =
             std::make_shared<thread_recording_extractor>(std::chrono::microseconds(400));
-        sink.add_extractor(recorder);
-        sink.set_single_thread_io(true);
-        sink.set_extract_executor(pool.get_executor(), std::chrono::microseconds(100));
-        sink.open();
+        open_with_pool(sink, recorder, pool, std::chrono::microseconds(100));
         const pool_run run = run_on_one_thread(io, sink, 120);
         const auto ran_on = recorder->threads();
         REQUIRE(ran_on.size() == 121);

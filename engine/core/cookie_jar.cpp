@@ -561,7 +561,13 @@ std::int64_t ticks(cookie_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
-cookie_clock::time_point from_ticks(std::int64_t us) {
+// A stored time the clock cannot hold (beyond about 1677..2262 in nanoseconds) is corrupt.
+std::optional<cookie_clock::time_point> from_ticks(std::int64_t us) {
+    constexpr auto limit =
+        std::chrono::duration_cast<std::chrono::microseconds>(cookie_clock::duration::max());
+    if (us > limit.count() || us < -limit.count()) {
+        return std::nullopt;
+    }
     return cookie_clock::time_point(
         std::chrono::duration_cast<cookie_clock::duration>(std::chrono::microseconds(us)));
 }
@@ -632,14 +638,16 @@ std::optional<std::vector<cookie>> cookie_jar::decode(std::string_view bytes) {
         c.domain = r.str();
         c.path = r.str();
         const auto flags = r.u64();
-        const auto expires = static_cast<std::int64_t>(r.u64());
-        c.created = from_ticks(static_cast<std::int64_t>(r.u64()));
-        c.last_access = from_ticks(static_cast<std::int64_t>(r.u64()));
-        if (!r.ok) {
+        const auto expires = from_ticks(static_cast<std::int64_t>(r.u64()));
+        const auto created = from_ticks(static_cast<std::int64_t>(r.u64()));
+        const auto last_access = from_ticks(static_cast<std::int64_t>(r.u64()));
+        if (!r.ok || !expires || !created || !last_access) {
             return std::nullopt;
         }
+        c.created = *created;
+        c.last_access = *last_access;
         if ((flags & 1u) != 0) {
-            c.expires = from_ticks(expires);
+            c.expires = expires;
         }
         c.host_only = (flags & 2u) != 0;
         c.secure = (flags & 4u) != 0;

@@ -260,9 +260,12 @@ std::optional<core::cookie> jar_cookie(const json::object& c) {
     const auto* expires = c.if_contains("expires");
     if (!flag("session") && expires != nullptr && expires->is_number() &&
         expires->to_number<double>() >= 0) {
+        // Chromium caps a cookie's life at 400 days; the clamp keeps any other browser's far
+        // future inside what the clock holds (nanoseconds in 64 bits end in 2262).
+        const double seconds = std::min(expires->to_number<double>(), 9.0e9);
         out.expires =
             core::cookie_clock::time_point(std::chrono::duration_cast<core::cookie_clock::duration>(
-                std::chrono::duration<double>(expires->to_number<double>())));
+                std::chrono::duration<double>(seconds)));
     }
     return out;
 }

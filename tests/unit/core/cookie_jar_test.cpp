@@ -303,6 +303,22 @@ TEST_CASE("the jar's encoding round-trips and refuses corrupt bytes", "[unit][co
     std::string huge_count = "HCJ1";
     huge_count.append(8, '\xff');
     CHECK_FALSE(cookie_jar::decode(huge_count).has_value());
+
+    // A time beyond what the clock holds (the fuzzer's find: 7146651855298193523 µs overflowed
+    // the conversion to nanoseconds) is corrupt, not a cookie from year 228,000.
+    const auto with_time = [&](std::size_t from_end, std::uint64_t v) {
+        std::string b = bytes;
+        for (int i = 0; i < 8; ++i) {
+            b[b.size() - from_end + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+        }
+        return b;
+    };
+    for (const std::size_t field : {24u, 16u, 8u}) {  // expires, created, last access
+        CAPTURE(field);
+        CHECK_FALSE(cookie_jar::decode(with_time(field, 7146651855298193523u)).has_value());
+        CHECK_FALSE(cookie_jar::decode(with_time(field, 0x8000000000000001u)).has_value());
+        CHECK(cookie_jar::decode(with_time(field, 1767225600u * 1'000'000u)).has_value());
+    }
 }
 
 TEST_CASE("merge takes another store's additions, changes and deletions, not stale ones",

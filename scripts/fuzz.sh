@@ -13,15 +13,21 @@
 # crashes (or leaks, times out, runs out of memory), printing the crashing input's path; crash
 # inputs are kept under the temp folder, whose path is printed.
 # Environment: HARVEST_SKIP_DEPS=1 skips scripts/install-deps.sh; HARVEST_FUZZ_JOBS (default 2)
-# sets the build's -j.
+# sets the build's -j; HARVEST_FUZZ_SEED sets libFuzzer's -seed, so a run mutates the same inputs
+# in the same order each time (CI fixes it; unset, each run draws its own seed and explores
+# further).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 seconds=${HARVEST_FUZZ_SECONDS:-30}
+if [[ -n "${HARVEST_FUZZ_SEED:-}" && ! "$HARVEST_FUZZ_SEED" =~ ^[0-9]+$ ]]; then
+  echo "fuzz.sh: HARVEST_FUZZ_SEED must be a number, got $HARVEST_FUZZ_SEED" >&2
+  exit 2
+fi
 targets=()
 for arg in "$@"; do
   case "$arg" in
@@ -75,7 +81,8 @@ for t in "${targets[@]}"; do
   echo "fuzz.sh: fuzz_$t for ${seconds} s"
   rc=0
   "$build_dir/tests/fuzz/fuzz_$t" "$corpus" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=2048 -artifact_prefix="$artifacts" -print_final_stats=1 >"$log" 2>&1 || rc=$?
+    -rss_limit_mb=2048 -artifact_prefix="$artifacts" -print_final_stats=1 \
+    ${HARVEST_FUZZ_SEED:+-seed="$HARVEST_FUZZ_SEED"} >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n1)
   line="fuzz_$t: ${execs:-?} execs, ${rate:-?} exec/s, corpus $(ls "$corpus" | wc -l) files"

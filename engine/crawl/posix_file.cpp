@@ -70,7 +70,10 @@ bool file_reader::ensure(std::size_t n) {
         begin_ = 0;
     }
     if (buffer_.size() < n) {
-        buffer_.resize(std::max(n, chunk_bytes));
+        // A chunk at a time, but no more than what is left: replaying a small journal (most
+        // of them) allocates and clears a few KiB, not a MiB.
+        const auto rest = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, left()));
+        buffer_.resize(std::max(n, rest));
     }
     while (end_ < n) {
         const std::uint64_t read_at = offset_ + end_;

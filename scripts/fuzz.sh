@@ -9,9 +9,10 @@
 # Builds build-fuzz/ (RelWithDebInfo, -DHARVEST_FUZZ=ON, clang++-14, ASan+UBSan+libFuzzer).
 # Each target runs on a COPY of its seed corpus tests/fuzz/corpus/<name>/ in a temp folder (the
 # checked-in corpus is never modified), with -max_total_time=SECONDS -timeout=10
-# -rss_limit_mb=2048. Prints each target's exec count and exec/s. Exits non-zero when a target
-# crashes (or leaks, times out, runs out of memory), printing the crashing input's path; crash
-# inputs are kept under the temp folder, whose path is printed.
+# -rss_limit_mb=2048, HARVEST_FUZZ_PARALLEL targets at a time (default: one per core). Prints
+# each target's exec count and exec/s. Exits non-zero when a target crashes (or leaks, times out,
+# runs out of memory), printing the crashing input's path; crash inputs are kept under the temp
+# folder, whose path is printed.
 # Environment: HARVEST_SKIP_DEPS=1 skips scripts/install-deps.sh; HARVEST_FUZZ_JOBS (default 2)
 # sets the build's -j; HARVEST_FUZZ_SEED sets libFuzzer's -seed, so a run mutates the same inputs
 # in the same order each time (CI fixes it; unset, each run draws its own seed and explores
@@ -58,8 +59,11 @@ fi
 
 build_dir=build-fuzz
 # Line tables only (-g1): a crash's stack still names file and line; the build is quicker.
+# One file at a time (no unity build): the fuzz build is small, and it is where a file that
+# misses an #include its batch elsewhere provides fails to compile.
 cmake -S . -B "$build_dir" -DCMAKE_CXX_COMPILER=clang++-14 -DHARVEST_FUZZ=ON \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" >/dev/null
+  -DHARVEST_UNITY_BUILD=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" >/dev/null
 cmake --build "$build_dir" -j"${HARVEST_FUZZ_JOBS:-2}" --target "${targets[@]/#/fuzz_}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/harvest-fuzz.XXXXXX")
@@ -68,18 +72,10 @@ echo "fuzz.sh: ${#targets[@]} targets x ${seconds} s, work folder $work"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-failed=()
-summary=()
-for t in "${targets[@]}"; do
-  corpus="$work/$t/corpus"
-  artifacts="$work/$t/artifacts/"
-  mkdir -p "$corpus" "$artifacts"
-  if [[ -d "tests/fuzz/corpus/$t" ]]; then
-    cp -r "tests/fuzz/corpus/$t/." "$corpus/"
-  fi
-  log="$work/$t/fuzz.log"
-  echo "fuzz.sh: fuzz_$t for ${seconds} s"
-  rc=0
+# One target's run: its summary line goes to $work/$t/result, a failure's details to stderr.
+fuzz_one() {
+  local t=$1 corpus="$work/$1/corpus" artifacts="$work/$1/artifacts/" log="$work/$1/fuzz.log"
+  local rc=0 execs rate line crash
   "$build_dir/tests/fuzz/fuzz_$t" "$corpus" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$artifacts" -print_final_stats=1 \
     ${HARVEST_FUZZ_SEED:+-seed="$HARVEST_FUZZ_SEED"} >"$log" 2>&1 || rc=$?
@@ -89,12 +85,43 @@ for t in "${targets[@]}"; do
   if [[ $rc -ne 0 ]]; then
     crash=$(ls -1 "$artifacts" 2>/dev/null | head -n1)
     line="$line: FAILED (exit $rc)${crash:+, input $artifacts$crash}"
-    failed+=("$t")
     grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -n 5 >&2 || true
     echo "fuzz.sh: full log $log" >&2
   fi
+  echo "$line" >"$work/$t/result"
   echo "$line"
+}
+
+# Targets run `parallel` at a time, each on one core (libFuzzer runs one process per target).
+parallel=${HARVEST_FUZZ_PARALLEL:-$(nproc)}
+if ! [[ "$parallel" =~ ^[0-9]+$ && "$parallel" -gt 0 ]]; then
+  echo "fuzz.sh: HARVEST_FUZZ_PARALLEL must be a positive number, got $parallel" >&2
+  exit 2
+fi
+running=0
+for t in "${targets[@]}"; do
+  mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
+  if [[ -d "tests/fuzz/corpus/$t" ]]; then
+    cp -r "tests/fuzz/corpus/$t/." "$work/$t/corpus/"
+  fi
+  if [[ $running -ge $parallel ]]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  echo "fuzz.sh: fuzz_$t for ${seconds} s"
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+wait || true
+
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+  line=$(cat "$work/$t/result" 2>/dev/null || echo "fuzz_$t: no result")
   summary+=("$line")
+  if [[ "$line" != *" files" ]]; then
+    failed+=("$t")
+  fi
 done
 
 echo "fuzz.sh: summary"

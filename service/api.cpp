@@ -19,12 +19,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::int64_t unix_ms_now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 // An ASIN or other product id: what may be put into a template's {id} as is.
 bool is_plain_id(std::string_view text) {
     if (text.empty() || text.size() > 64) {

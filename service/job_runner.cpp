@@ -44,12 +44,6 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-std::int64_t unix_ms_now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 // A steady-clock time as unix milliseconds, for what the API shows.
 std::int64_t unix_ms_at(clock::time_point when) {
     return unix_ms_now() +

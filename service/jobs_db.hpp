@@ -20,6 +20,13 @@ struct sqlite3;
 
 namespace harvest::service {
 
+// The clock of every time the database stores: milliseconds since the Unix epoch.
+inline std::int64_t unix_ms_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 struct job_row {
     std::string job_id;
     std::string owner;  // the API key's id (api_keys::owner_id), never the key

@@ -33,6 +33,19 @@ constexpr int hex_value(char c) noexcept {
     return -1;
 }
 
+constexpr bool is_ascii_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+
+constexpr bool is_ascii_hex(char c) noexcept {
+    return hex_value(c) >= 0;
+}
+
+// HTML's ASCII whitespace: space, tab, LF, FF, CR (no vertical tab, unlike ascii_space).
+constexpr bool is_html_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
 // `text` without the characters of `set` at either end.
 constexpr std::string_view trim(std::string_view text, std::string_view set = ascii_space) {
     const std::size_t first = text.find_first_not_of(set);

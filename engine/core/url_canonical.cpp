@@ -163,7 +163,7 @@ bool is_ipvfuture(std::string_view s) {
 
 // An IP-literal's inside (RFC 3986): an IPv6address (eight groups, or fewer with one "::"; a
 // dotted IPv4 tail counts as two) or an IPvFuture. No zone identifier, no IPv4 in brackets.
-bool is_ip_literal(std::string_view s) {
+bool is_ipv6_or_future(std::string_view s) {
     return boost::urls::parse_ipv6_address(s).has_value() || is_ipvfuture(s);
 }
 
@@ -198,7 +198,7 @@ result<authority> parse_authority(std::string_view netloc) {
         }
         const std::string_view literal = hostinfo.substr(1, rb - 1);
         const std::string_view after = hostinfo.substr(rb + 1);
-        if (!is_ip_literal(literal) || (!after.empty() && after[0] != ':')) {
+        if (!is_ipv6_or_future(literal) || (!after.empty() && after[0] != ':')) {
             return invalid_url();  // "[1::2::3]", "[::1].suffix", "[::1]evil.com" ...
         }
         a.host = ascii_lowered(literal);

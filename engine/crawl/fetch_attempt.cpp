@@ -37,12 +37,6 @@ const render_options* render_options_for(const crawl_context& self, const std::s
     return nullptr;
 }
 
-void count(metrics::counter* cell) {
-    if (cell != nullptr) {
-        cell->inc();
-    }
-}
-
 // What a request sends for header `name`: its own headers, then (User-Agent) its session's,
 // then http.headers, then the client's User-Agent; "" when none. For the cache's Vary check,
 // and the User-Agent a rendered page's tab takes on.
@@ -187,7 +181,7 @@ void settle_with_cache(crawl_context& self, const crawl_request& request, const 
     auto& result = got.result;
     if (result->status == 304) {
         if (cached != nullptr) {
-            count(self.cache_not_modified);
+            metrics::inc(self.cache_not_modified);
             net::http_response stored = response_of(*cached);
             stored.wire_bytes = result->wire_bytes;
             stored.elapsed = result->elapsed;
@@ -201,7 +195,7 @@ void settle_with_cache(crawl_context& self, const crawl_request& request, const 
         }
         return;
     }
-    count(self.cache_miss);
+    metrics::inc(self.cache_miss);
     if (result->status == 200) {
         store_response(self, request.fingerprint, *result, [&](std::string_view name) {
             return request_header_value(self, request, *host.http, name);
@@ -236,7 +230,7 @@ asio::awaitable<void> fetch_answer(crawl_context& self, const crawl_request& req
     const std::unique_ptr<cache_entry> cached = load_cached(self, request, host);
     if (cached && self.options.http_cache.mode == http_cache_options::kind::replay) {
         got.result = response_of(*cached);
-        count(self.cache_hit);
+        metrics::inc(self.cache_hit);
         co_return;
     }
     self.stats.requests.fetch_add(1, std::memory_order_relaxed);

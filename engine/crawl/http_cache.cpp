@@ -25,7 +25,7 @@ using journal_format::put_u64;
 namespace {
 
 // "HVCACHE1", then u32 crc of the payload, u64 payload length, the payload.
-constexpr std::string_view magic = "HVCACHE1";
+constexpr std::string_view entry_magic = "HVCACHE1";
 constexpr std::size_t header_bytes = 8 + 4 + 8;
 constexpr std::string_view entry_suffix = ".entry";
 constexpr std::string_view temp_marker = ".tmp";
@@ -181,7 +181,7 @@ std::string encode_entry(const cache_entry& entry) {
 
     std::string file;
     file.reserve(header_bytes + payload.size());
-    file.append(magic);
+    file.append(entry_magic);
     put_u32(file, crc_of(payload.data(), payload.size()));
     put_u64(file, payload.size());
     file.append(payload);
@@ -189,12 +189,12 @@ std::string encode_entry(const cache_entry& entry) {
 }
 
 std::optional<cache_entry> decode_entry(std::string_view file) {
-    if (file.size() < header_bytes || !file.starts_with(magic)) {
+    if (file.size() < header_bytes || !file.starts_with(entry_magic)) {
         return std::nullopt;
     }
     const auto* bytes = reinterpret_cast<const unsigned char*>(file.data());
-    const std::uint32_t crc = get_u32(bytes + magic.size());
-    const std::uint64_t length = get_u64(bytes + magic.size() + 4);
+    const std::uint32_t crc = get_u32(bytes + entry_magic.size());
+    const std::uint64_t length = get_u64(bytes + entry_magic.size() + 4);
     if (length != file.size() - header_bytes) {
         return std::nullopt;  // cut short, or something appended
     }

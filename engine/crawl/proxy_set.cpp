@@ -37,12 +37,6 @@ resilience::proxy_pool_options pool_options(const proxy_options& options,
     return out;
 }
 
-void count(metrics::counter* cell) {
-    if (cell != nullptr) {
-        cell->inc();
-    }
-}
-
 std::string key_of(const core::proxy_url& proxy) {
     std::string key;
     key += static_cast<char>('0' + static_cast<int>(proxy.scheme));
@@ -187,7 +181,7 @@ bool proxy_set::is_ban(const net::http_response& response) const {
 
 void proxy_set::record(const resilience::proxy_choice& choice, const std::string& origin,
                        resilience::proxy_result result, metrics::counter* cell) {
-    count(cell);
+    metrics::inc(cell);
     const auto now = clock::now();
     std::lock_guard lock(mutex_);
     pool_.record(choice, origin, result, now);

@@ -109,6 +109,13 @@ class counter {
     alignas(cache_line_size) std::atomic<std::uint64_t> fraction_bits_{0};  // bits of 0.0 are 0
 };
 
+// One more on `cell`, when there is one: a crawl without metrics has no cells.
+inline void inc(counter* cell) noexcept {
+    if (cell != nullptr) {
+        cell->inc();
+    }
+}
+
 // A value that goes up and down. Not sharded: `set` needs one authoritative cell.
 class gauge {
   public:

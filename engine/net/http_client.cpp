@@ -28,6 +28,11 @@
 
 namespace harvest::net {
 
+bool has_header(const header_list& headers, std::string_view name) noexcept {
+    return std::any_of(headers.begin(), headers.end(),
+                       [name](const auto& h) { return core::iequals(h.first, name); });
+}
+
 namespace {
 
 using core::iequals;
@@ -39,11 +44,6 @@ std::string_view find_header(const header_list& headers, std::string_view name) 
         }
     }
     return {};
-}
-
-bool has_header(const header_list& headers, std::string_view name) noexcept {
-    return std::any_of(headers.begin(), headers.end(),
-                       [name](const auto& h) { return iequals(h.first, name); });
 }
 
 void erase_header(header_list& headers, std::string_view name) {

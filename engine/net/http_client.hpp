@@ -31,6 +31,9 @@ namespace harvest::net {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// Whether `headers` has a field `name` (compared case-insensitively).
+bool has_header(const header_list& headers, std::string_view name) noexcept;
+
 struct http_request {
     std::string method = "GET";
     std::string url;  // absolute http:// or https:// URL

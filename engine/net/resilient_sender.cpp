@@ -22,11 +22,6 @@ using resilience::clock;
 // While half-open with every probe slot taken the breaker names no time: ask again after this.
 constexpr auto probe_poll = std::chrono::milliseconds(20);
 
-bool has_header(const header_list& headers, std::string_view name) {
-    return std::any_of(headers.begin(), headers.end(),
-                       [name](const auto& field) { return core::iequals(field.first, name); });
-}
-
 asio::awaitable<void> wait_until(clock::time_point when) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     timer.expires_at(when);

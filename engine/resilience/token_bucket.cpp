@@ -16,7 +16,7 @@ constexpr double max_burst = 1e12;
 
 __extension__ using wide = __int128;
 
-wide floor_div(wide a, wide b) {
+wide floor_div_wide(wide a, wide b) {
     wide q = a / b;
     if ((a % b != 0) && ((a < 0) != (b < 0))) {
         --q;
@@ -25,7 +25,7 @@ wide floor_div(wide a, wide b) {
 }
 
 wide ceil_div(wide a, wide b) {
-    return -floor_div(-a, b);
+    return -floor_div_wide(-a, b);
 }
 
 }  // namespace

@@ -43,13 +43,8 @@ enum class combinator { descendant, child, adjacent, sibling };
 
 enum class axis_mode { child, sibling };
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-}
-
-bool is_hex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+using core::is_ascii_hex;
+using core::is_html_space;
 
 bool is_name_char(char c) {
     const auto u = static_cast<unsigned char>(c);
@@ -198,7 +193,7 @@ class parser {
 
     bool skip_space() {
         const std::size_t start = pos_;
-        while (!at_end() && is_space(peek())) {
+        while (!at_end() && is_html_space(peek())) {
             ++pos_;
         }
         return pos_ > start;
@@ -213,13 +208,13 @@ class parser {
         if (at_end() || peek() == '\n' || peek() == '\r' || peek() == '\f') {
             fail_at(start, "an escaped character after '\\'");
         }
-        if (is_hex(peek())) {
+        if (is_ascii_hex(peek())) {
             std::uint32_t code = 0;
-            for (int i = 0; i < 6 && is_hex(peek()); ++i, ++pos_) {
+            for (int i = 0; i < 6 && is_ascii_hex(peek()); ++i, ++pos_) {
                 const char c = ascii_lower(peek());
                 code = code * 16 + static_cast<std::uint32_t>(c <= '9' ? c - '0' : c - 'a' + 10);
             }
-            if (is_space(peek())) {
+            if (is_html_space(peek())) {
                 ++pos_;  // one whitespace ends a hex escape
             }
             append_escaped(out, code);
@@ -410,7 +405,7 @@ class parser {
             // Unquoted: CSS wants an identifier, but paths like [href^=/p/] are common in
             // configs, so any run of characters up to whitespace or ']' is taken.
             const std::size_t start = pos_;
-            while (!at_end() && !is_space(peek()) && peek() != ']' && peek() != '"' &&
+            while (!at_end() && !is_html_space(peek()) && peek() != ']' && peek() != '"' &&
                    peek() != '\'') {
                 if (starts_escape()) {
                     parse_escape(value);
@@ -461,7 +456,7 @@ class parser {
         }
         if (op == "~=") {
             for (const char c : value) {
-                if (is_space(c)) {
+                if (is_html_space(c)) {
                     return "false()";
                 }
             }

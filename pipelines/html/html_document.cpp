@@ -64,14 +64,12 @@ constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
 
 using core::ascii_lower;
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-}
+using core::is_html_space;
 
 // Reads one attribute of a tag at `pos` (after the name): name, and value when there is one.
 // Returns false at '>' or the end.
 bool next_attribute(std::string_view tag, std::size_t& pos, std::string& name, std::string& value) {
-    while (pos < tag.size() && (is_space(tag[pos]) || tag[pos] == '/')) {
+    while (pos < tag.size() && (is_html_space(tag[pos]) || tag[pos] == '/')) {
         ++pos;
     }
     if (pos >= tag.size() || tag[pos] == '>') {
@@ -79,19 +77,19 @@ bool next_attribute(std::string_view tag, std::size_t& pos, std::string& name, s
     }
     name.clear();
     value.clear();
-    while (pos < tag.size() && !is_space(tag[pos]) && tag[pos] != '=' && tag[pos] != '>' &&
+    while (pos < tag.size() && !is_html_space(tag[pos]) && tag[pos] != '=' && tag[pos] != '>' &&
            !(tag[pos] == '/' && !name.empty())) {
         name.push_back(ascii_lower(tag[pos]));
         ++pos;
     }
-    while (pos < tag.size() && is_space(tag[pos])) {
+    while (pos < tag.size() && is_html_space(tag[pos])) {
         ++pos;
     }
     if (pos >= tag.size() || tag[pos] != '=') {
         return true;
     }
     ++pos;
-    while (pos < tag.size() && is_space(tag[pos])) {
+    while (pos < tag.size() && is_html_space(tag[pos])) {
         ++pos;
     }
     if (pos < tag.size() && (tag[pos] == '"' || tag[pos] == '\'')) {
@@ -101,7 +99,7 @@ bool next_attribute(std::string_view tag, std::size_t& pos, std::string& name, s
         }
         ++pos;
     } else {
-        while (pos < tag.size() && !is_space(tag[pos]) && tag[pos] != '>') {
+        while (pos < tag.size() && !is_html_space(tag[pos]) && tag[pos] != '>') {
             value.push_back(tag[pos++]);
         }
     }
@@ -116,14 +114,14 @@ std::string charset_from_content(std::string_view content) {
         return {};
     }
     std::size_t pos = at + 7;
-    while (pos < lowered.size() && is_space(lowered[pos])) {
+    while (pos < lowered.size() && is_html_space(lowered[pos])) {
         ++pos;
     }
     if (pos >= lowered.size() || lowered[pos] != '=') {
         return {};
     }
     ++pos;
-    while (pos < lowered.size() && is_space(lowered[pos])) {
+    while (pos < lowered.size() && is_html_space(lowered[pos])) {
         ++pos;
     }
     std::string out;
@@ -131,7 +129,7 @@ std::string charset_from_content(std::string_view content) {
                            ? lowered[pos++]
                            : '\0';
     while (pos < lowered.size() && lowered[pos] != quote && lowered[pos] != ';' &&
-           !(quote == '\0' && is_space(lowered[pos]))) {
+           !(quote == '\0' && is_html_space(lowered[pos]))) {
         out.push_back(lowered[pos++]);
     }
     return out;
@@ -153,10 +151,11 @@ std::string sniff_meta_charset(std::string_view bytes) {
             pos = end + 3;
             continue;
         }
-        const bool is_meta =
-            head.size() - pos > 5 && ascii_lower(head[pos + 1]) == 'm' &&
-            ascii_lower(head[pos + 2]) == 'e' && ascii_lower(head[pos + 3]) == 't' &&
-            ascii_lower(head[pos + 4]) == 'a' && (is_space(head[pos + 5]) || head[pos + 5] == '/');
+        const bool is_meta = head.size() - pos > 5 && ascii_lower(head[pos + 1]) == 'm' &&
+                             ascii_lower(head[pos + 2]) == 'e' &&
+                             ascii_lower(head[pos + 3]) == 't' &&
+                             ascii_lower(head[pos + 4]) == 'a' &&
+                             (is_html_space(head[pos + 5]) || head[pos + 5] == '/');
         ++pos;
         if (!is_meta) {
             continue;

@@ -22,9 +22,7 @@ namespace urls = boost::urls;
 // matcher would start to eat the stack.
 constexpr std::size_t max_link_size = 8192;
 
-bool is_hex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+using core::is_ascii_hex;
 
 // What a browser's URL parser tolerates and RFC 3986 does not: surrounding whitespace, tabs
 // and newlines inside, spaces, non-ASCII, a few ASCII characters, stray '%', more than one '#',
@@ -49,7 +47,7 @@ std::string clean_reference(std::string_view raw_reference, bool brackets) {
         bool encode = u <= 0x20 || u >= 0x7F || c == '"' || c == '<' || c == '>' || c == '^' ||
                       c == '`' || c == '{' || c == '}' || c == '|' ||
                       (brackets && (c == '[' || c == ']')) || (c == '#' && fragment);
-        if (c == '%' && !(i + 2 < end && is_hex(raw[i + 1]) && is_hex(raw[i + 2]))) {
+        if (c == '%' && !(i + 2 < end && is_ascii_hex(raw[i + 1]) && is_ascii_hex(raw[i + 2]))) {
             encode = true;
         }
         if (c == '#') {

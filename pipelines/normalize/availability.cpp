@@ -17,11 +17,9 @@ constexpr bool is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            static_cast<unsigned char>(c) >= 0x80;  // bytes of non-ASCII letters are word bytes
 }
-constexpr bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
 using core::ascii_lower;
 using core::iequals;
+using core::is_ascii_digit;
 using core::istarts_with;
 
 struct mapping {
@@ -145,7 +143,7 @@ bool phrase_at(std::string_view text, std::size_t i, std::string_view phrase) {
             }
         } else if (p == '#') {
             const std::size_t start = i;
-            while (i < text.size() && is_digit(text[i])) {
+            while (i < text.size() && is_ascii_digit(text[i])) {
                 ++i;
             }
             if (i == start) {

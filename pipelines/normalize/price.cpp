@@ -1,5 +1,7 @@
 #include "pipelines/normalize/price.hpp"
 
+#include "engine/core/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -21,9 +23,7 @@ namespace {
 constexpr std::size_t npos = std::string_view::npos;
 constexpr std::string_view euro_sign = "\xE2\x82\xAC";
 
-constexpr bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
+using core::is_ascii_digit;
 constexpr bool is_ascii_letter(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -44,7 +44,7 @@ constexpr bool is_continuation(unsigned char b) {
 }
 
 bool digit_at(std::string_view s, std::size_t i) {
-    return i < s.size() && is_digit(s[i]);
+    return i < s.size() && is_ascii_digit(s[i]);
 }
 
 // Byte length of the space-like code point at i (ASCII white space, no-break, thin, narrow
@@ -124,7 +124,7 @@ std::size_t scan_number_end(std::string_view s, std::size_t begin) {
     std::size_t group_digits = 0;  // digits since the last separator, space or apostrophe
     while (i < s.size()) {
         const char c = s[i];
-        if (is_digit(c)) {
+        if (is_ascii_digit(c)) {
             ++i;
             ++group_digits;
             continue;
@@ -164,7 +164,7 @@ std::size_t scan_number_end(std::string_view s, std::size_t begin) {
 // The next number at or after `pos` that is not a percentage ("-30%", "20 %"); advances pos.
 std::optional<number_run> next_number(std::string_view s, std::size_t& pos) {
     while (pos < s.size()) {
-        if (is_digit(s[pos]) || (s[pos] == '.' && digit_at(s, pos + 1))) {
+        if (is_ascii_digit(s[pos]) || (s[pos] == '.' && digit_at(s, pos + 1))) {
             const number_run run{pos, scan_number_end(s, pos)};
             pos = run.end;
             const std::size_t after = skip_spaces(s, run.end);
@@ -193,7 +193,7 @@ std::size_t decimal_position(std::string_view run, const price_hints& hints) {
         if (run[i] == '.' || run[i] == ',') {
             last = i;
             digits_after_last = 0;
-        } else if (is_digit(run[i])) {
+        } else if (is_ascii_digit(run[i])) {
             ++digits_after_last;
         }
     }
@@ -248,7 +248,7 @@ void write_decimal(std::string& out, std::string_view run, std::size_t decimal_p
     out.clear();
     const std::size_t int_end = decimal_pos == npos ? run.size() : decimal_pos;
     for (std::size_t i = 0; i < int_end; ++i) {
-        if (is_digit(run[i]) && !(out.empty() && run[i] == '0')) {
+        if (is_ascii_digit(run[i]) && !(out.empty() && run[i] == '0')) {
             out.push_back(run[i]);
         }
     }
@@ -259,7 +259,7 @@ void write_decimal(std::string& out, std::string_view run, std::size_t decimal_p
     out.push_back('.');
     if (decimal_pos != npos) {
         for (std::size_t i = decimal_pos + 1; i < run.size(); ++i) {
-            if (is_digit(run[i])) {
+            if (is_ascii_digit(run[i])) {
                 out.push_back(run[i]);
             }
         }
@@ -741,7 +741,7 @@ bool amount_before(std::string_view s, std::size_t i) {
         } else if (i >= 2 && byte_at(s, i - 2) == 0xC2 && byte_at(s, i - 1) == 0xA0) {
             i -= 2;
         } else {
-            return is_digit(s[i - 1]);
+            return is_ascii_digit(s[i - 1]);
         }
     }
     return false;

@@ -28,8 +28,6 @@ namespace harvest::pipelines {
 
 namespace {
 
-constexpr std::size_t npos = std::string_view::npos;
-
 // Deeper nesting of items than this gives null values: pages are untrusted and the item
 // extraction recurses.
 constexpr int max_item_depth = 128;
@@ -325,18 +323,19 @@ url_parts split_url(std::string_view url) {
             url.remove_prefix(i + 1);
         }
     }
-    if (auto hash = url.find('#'); hash != npos) {
+    if (auto hash = url.find('#'); hash != std::string_view::npos) {
         parts.fragment = url.substr(hash + 1);
         url = url.substr(0, hash);
     }
-    if (auto question = url.find('?'); question != npos) {
+    if (auto question = url.find('?'); question != std::string_view::npos) {
         parts.query = url.substr(question + 1);
         url = url.substr(0, question);
     }
     if (url.substr(0, 2) == "//") {
         const std::size_t slash = url.find('/', 2);
-        parts.authority = url.substr(2, slash == npos ? npos : slash - 2);
-        url = slash == npos ? std::string_view{} : url.substr(slash);
+        parts.authority =
+            url.substr(2, slash == std::string_view::npos ? std::string_view::npos : slash - 2);
+        url = slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
     }
     parts.path = url;
     return parts;
@@ -373,7 +372,7 @@ std::string urljoin(std::string_view base, std::string_view reference) {
                 std::string merged;
                 if (b.authority && b.path.empty()) {
                     merged = "/";
-                } else if (auto slash = b.path.rfind('/'); slash != npos) {
+                } else if (auto slash = b.path.rfind('/'); slash != std::string_view::npos) {
                     merged = std::string(b.path.substr(0, slash + 1));
                 }
                 merged += ref.path;

@@ -59,8 +59,7 @@ fi
 
 build_dir=build-fuzz
 # Line tables only (-g1): a crash's stack still names file and line; the build is quicker.
-# One file at a time (no unity build): the fuzz build is small, and it is where a file that
-# misses an #include its batch elsewhere provides fails to compile.
+# One file at a time (no unity build), as the libFuzzer targets' libraries ship.
 cmake -S . -B "$build_dir" -DCMAKE_CXX_COMPILER=clang++-14 -DHARVEST_FUZZ=ON \
   -DHARVEST_UNITY_BUILD=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" >/dev/null

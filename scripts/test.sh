@@ -12,7 +12,10 @@
 #
 # The sanitizer builds, and the release build under CI=true, carry line tables only (-g1): their
 # reports and backtraces still name function, file and line, and a cold build takes a quarter
-# less time than with full debug info. A local build/ keeps -g for gdb.
+# less time than with full debug info. A local build/ keeps -g for gdb. The sanitizer builds
+# compile each library in batches (-DHARVEST_UNITY_BUILD=ON: a cold ASan build of harvest takes
+# 296 s instead of 434 s); build/ compiles one file at a time, as what ships is built, and so
+# also catches a file missing an #include that its batch happens to provide.
 #
 # Environment: HARVEST_SKIP_DEPS=1 skips scripts/install-deps.sh; CI=true adds
 # -DHARVEST_WERROR=ON; CTEST_JOBS (default 2) sets ctest -j; HARVEST_KEEP_TMP=1 keeps the
@@ -22,7 +25,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 sanitize=${HARVEST_SANITIZE:-0}
 tsan=0
@@ -50,7 +53,8 @@ fi
 if [[ "$tsan" == 1 ]]; then
   build_dir=build-tsan
   # RelWithDebInfo: TSan's slowdown on top of -O0 would push the crawls past their timeouts.
-  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARVEST_TSAN=ON "$line_tables_release")
+  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARVEST_TSAN=ON "$line_tables_release"
+    -DHARVEST_UNITY_BUILD=ON)
   ctest_args=(-L concurrency)
   build_targets=(--target concurrency_tests)
   # Any report fails the test (exit 66); child processes (harvest, chaos_origin) inherit it.
@@ -58,13 +62,14 @@ if [[ "$tsan" == 1 ]]; then
   export TSAN_OPTIONS=${TSAN_OPTIONS:-$tsan_defaults}
 elif [[ "$sanitize" == 1 ]]; then
   build_dir=build-asan
-  cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DHARVEST_SANITIZE=ON -DCMAKE_CXX_FLAGS_DEBUG=-g1)
+  cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DHARVEST_SANITIZE=ON -DCMAKE_CXX_FLAGS_DEBUG=-g1
+    -DHARVEST_UNITY_BUILD=ON)
   # Fail on the first UBSan report and print where it came from.
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 else
   build_dir=build
-  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHARVEST_UNITY_BUILD=OFF)
   if [[ "${CI:-}" == true ]]; then
     cmake_args+=("$line_tables_release")
   fi

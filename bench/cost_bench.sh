@@ -105,7 +105,7 @@ callgrind() {   # callgrind NAME
     { tail -20 "$WORK/$1.cg.log" >&2; die "harvest under callgrind failed"; }
   awk '/^summary:|^totals:/ { print $2; exit }' "$WORK/$1.cg"
 }
-[[ -n "${KEEP_PROFILE:-}" ]] && trap 'cp "$WORK"/*.cg "$KEEP_PROFILE"/ 2>/dev/null; cleanup' EXIT
+[[ -n "${KEEP_PROFILE:-}" ]] && trap 'mkdir -p "$KEEP_PROFILE" && cp "$WORK"/*.cg "$KEEP_PROFILE"/; cleanup' EXIT
 rm -f "$WORK/one.jsonl" "$WORK/all.jsonl"
 ir_one=$(callgrind one)
 ir_all=$(callgrind all)

@@ -14,10 +14,6 @@ using std::chrono::seconds;
 
 constexpr std::string_view wsp = " \t";  // RFC 6265 trims SP and HTAB only
 
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
-
 // RFC 6265 5.1.1 delimiter: %x09 / %x20-2F / %x3B-40 / %x5B-60 / %x7B-7E.
 bool is_date_delimiter(unsigned char c) {
     return c == 0x09 || (c >= 0x20 && c <= 0x2f) || (c >= 0x3b && c <= 0x40) ||
@@ -29,7 +25,7 @@ std::optional<int> leading_number(std::string_view token, std::size_t min, std::
                                   std::size_t& used) {
     std::size_t n = 0;
     int value = 0;
-    while (n < token.size() && is_digit(token[n])) {
+    while (n < token.size() && is_ascii_digit(token[n])) {
         if (n == max) {
             return std::nullopt;  // more digits than the production allows
         }
@@ -106,8 +102,8 @@ bool is_ip_literal(std::string_view host) {
     if (host.find(':') != std::string_view::npos) {
         return true;  // IPv6
     }
-    return !host.empty() &&
-           std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; });
+    return !host.empty() && std::all_of(host.begin(), host.end(),
+                                        [](char c) { return is_ascii_digit(c) || c == '.'; });
 }
 
 std::string_view path_of(std::string_view target) {
@@ -255,12 +251,12 @@ std::optional<parsed_set_cookie> parse_set_cookie(std::string_view header,
                 expires = date;
             }
         } else if (iequals(key, "max-age")) {
-            if (val.empty() || !(is_digit(val.front()) || val.front() == '-')) {
+            if (val.empty() || !(is_ascii_digit(val.front()) || val.front() == '-')) {
                 continue;
             }
             const bool negative = val.front() == '-';
             const std::string_view digits = negative ? val.substr(1) : val;
-            if (digits.empty() || !std::all_of(digits.begin(), digits.end(), is_digit)) {
+            if (digits.empty() || !std::all_of(digits.begin(), digits.end(), is_ascii_digit)) {
                 continue;
             }
             // Past 400 days it is cut anyway: count no further than that (no overflow).

@@ -10,24 +10,6 @@ namespace harvest::core {
 
 namespace {
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-bool is_hex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-std::string_view strip(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 bool is_agent_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
 }
@@ -73,7 +55,7 @@ bool split_line(std::string_view line, std::string_view& key, std::string_view& 
     if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
         line = line.substr(0, hash);
     }
-    line = strip(line);
+    line = trim(line);
     std::size_t sep = line.find(':');
     if (sep == std::string_view::npos) {
         sep = line.find_first_of(" \t");
@@ -86,8 +68,8 @@ bool split_line(std::string_view line, std::string_view& key, std::string_view& 
             return false;
         }
     }
-    key = strip(line.substr(0, sep));
-    value = strip(line.substr(sep + 1));
+    key = trim(line.substr(0, sep));
+    value = trim(line.substr(sep + 1));
     return true;
 }
 
@@ -109,8 +91,8 @@ std::string robots_escape_pattern(std::string_view pattern) {
     static constexpr char k_hex[] = "0123456789ABCDEF";
     for (std::size_t i = 0; i < pattern.size(); ++i) {
         const char c = pattern[i];
-        if (c == '%' && i + 2 < pattern.size() && is_hex(pattern[i + 1]) &&
-            is_hex(pattern[i + 2])) {
+        if (c == '%' && i + 2 < pattern.size() && is_ascii_hex(pattern[i + 1]) &&
+            is_ascii_hex(pattern[i + 2])) {
             out += '%';
             out += ascii_upper(pattern[i + 1]);
             out += ascii_upper(pattern[i + 2]);
@@ -234,7 +216,7 @@ robots_rules robots_rules::parse(std::string_view body) {
                 group& g = r.groups_[*current];
                 // Google: "*" followed by whitespace and more is still the global agent.
                 if (!value.empty() && value[0] == '*' &&
-                    (value.size() == 1 || is_space(value[1]))) {
+                    (value.size() == 1 || is_ascii_space(value[1]))) {
                     g.global = true;
                 } else {
                     g.agents.emplace_back(extract_agent(value));

@@ -41,6 +41,11 @@ constexpr bool is_ascii_hex(char c) noexcept {
     return hex_value(c) >= 0;
 }
 
+// A byte of ascii_space: the C locale's isspace, without its locale or its negative-char trap.
+constexpr bool is_ascii_space(char c) noexcept {
+    return ascii_space.find(c) != std::string_view::npos;
+}
+
 // HTML's ASCII whitespace: space, tab, LF, FF, CR (no vertical tab, unlike ascii_space).
 constexpr bool is_html_space(char c) noexcept {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';

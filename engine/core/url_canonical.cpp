@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -149,7 +148,7 @@ bool is_ipvfuture(std::string_view s) {
         return false;
     }
     std::size_t i = 1;
-    while (i < s.size() && std::isxdigit(static_cast<unsigned char>(s[i])) != 0) {
+    while (i < s.size() && is_ascii_hex(s[i])) {
         ++i;
     }
     if (i == 1 || i >= s.size() - 1 || s[i] != '.') {

@@ -93,10 +93,6 @@ bool is_name_start(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-bool is_digit(char c) noexcept {
-    return c >= '0' && c <= '9';
-}
-
 }  // namespace
 
 bool is_valid_metric_name(std::string_view name) noexcept {
@@ -105,7 +101,7 @@ bool is_valid_metric_name(std::string_view name) noexcept {
     }
     for (std::size_t i = 0; i < name.size(); ++i) {
         const char c = name[i];
-        const bool ok = is_name_start(c) || c == ':' || (i > 0 && is_digit(c));
+        const bool ok = is_name_start(c) || c == ':' || (i > 0 && core::is_ascii_digit(c));
         if (!ok) {
             return false;
         }
@@ -119,7 +115,7 @@ bool is_valid_label_name(std::string_view name) noexcept {
     }
     for (std::size_t i = 0; i < name.size(); ++i) {
         const char c = name[i];
-        if (!(is_name_start(c) || (i > 0 && is_digit(c)))) {
+        if (!(is_name_start(c) || (i > 0 && core::is_ascii_digit(c)))) {
             return false;
         }
     }

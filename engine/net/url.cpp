@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace harvest::net {
 
@@ -33,10 +32,6 @@ std::uint16_t default_port(std::string_view scheme) {
         return 443;
     }
     return 0;
-}
-
-bool is_digit(char c) noexcept {
-    return c >= '0' && c <= '9';
 }
 
 // Byte classes of split_simple_http_url, one table lookup per byte.
@@ -81,7 +76,7 @@ ipv4_match match_ipv4(std::string_view host) noexcept {
     while (true) {
         const std::size_t start = i;
         unsigned value = 0;
-        while (i < host.size() && is_digit(host[i]) && i - start < 3) {
+        while (i < host.size() && core::is_ascii_digit(host[i]) && i - start < 3) {
             value = value * 10 + static_cast<unsigned>(host[i] - '0');
             ++i;
         }
@@ -124,7 +119,7 @@ std::optional<simple_http_url> split_simple_http_url(std::string_view url) noexc
     }
     if (i < rest.size() && rest[i] == ':') {
         const std::size_t start = ++i;
-        while (i < rest.size() && is_digit(rest[i])) {
+        while (i < rest.size() && core::is_ascii_digit(rest[i])) {
             ++i;
         }
         out.port = rest.substr(start, i - start);
@@ -171,7 +166,7 @@ std::optional<simple_http_url> split_simple_http_url(std::string_view url) noexc
             last.remove_prefix(2);
         }
         const bool number = std::all_of(last.begin(), last.end(), [hex](char c) {
-            return is_digit(c) || (hex && std::isxdigit(static_cast<unsigned char>(c)) != 0);
+            return core::is_ascii_digit(c) || (hex && core::is_ascii_hex(c));
         });
         if (number && (hex || !last.empty())) {
             return std::nullopt;

@@ -12,14 +12,6 @@ namespace {
 
 using core::iequals;
 
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-bool is_digit(char c) {
-    return c >= '0' && c <= '9';
-}
-
 bool is_alpha(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -30,7 +22,7 @@ bool all_of_kind(std::string_view s, bool (*is_kind)(char)) {
 }
 
 bool all_digits(std::string_view s) {
-    return all_of_kind(s, is_digit);
+    return all_of_kind(s, core::is_ascii_digit);
 }
 
 bool all_alpha(std::string_view s) {
@@ -183,12 +175,12 @@ std::optional<std::int64_t> parse_http_date(std::string_view value,
     };
     std::size_t i = 0;
     while (i < value.size()) {
-        if (is_space(value[i]) || value[i] == ',') {
+        if (core::is_ascii_space(value[i]) || value[i] == ',') {
             ++i;
             continue;
         }
         std::size_t j = i;
-        while (j < value.size() && !is_space(value[j]) && value[j] != ',') {
+        while (j < value.size() && !core::is_ascii_space(value[j]) && value[j] != ',') {
             ++j;
         }
         const std::string_view token = value.substr(i, j - i);

@@ -36,10 +36,6 @@ bool is_letter(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-bool is_digit(char c) noexcept {
-    return c >= '0' && c <= '9';
-}
-
 // What starts and continues tag and attribute names. libxml2 reads a '.' into some names and
 // not others (its start-close check and its tag parser disagree): a name at a '.' is declined.
 bool is_html_name_start(char c) noexcept {
@@ -47,7 +43,7 @@ bool is_html_name_start(char c) noexcept {
 }
 
 bool is_html_name_char(char c) noexcept {
-    return is_letter(c) || is_digit(c) || c == ':' || c == '-' || c == '_';
+    return is_letter(c) || core::is_ascii_digit(c) || c == ':' || c == '-' || c == '_';
 }
 
 // Entity names (htmlParseName) do take '.'.
@@ -458,7 +454,7 @@ bool tokenizer::parse_reference(std::string& out) {
         while (pos < in_.size()) {
             const char c = in_[pos];
             unsigned digit = 0;
-            if (is_digit(c)) {
+            if (core::is_ascii_digit(c)) {
                 digit = static_cast<unsigned>(c - '0');
             } else if (hex && ascii_lower(c) >= 'a' && ascii_lower(c) <= 'f') {
                 digit = static_cast<unsigned>(ascii_lower(c) - 'a' + 10);

@@ -192,10 +192,6 @@ std::optional<simdjson::dom::element> parse_strict(std::string_view text) {
     return root;
 }
 
-bool is_hex(char c) noexcept {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 void append_control_escape(std::string& out, unsigned char c) {
     switch (c) {
         case '\n':
@@ -251,11 +247,13 @@ std::string sanitize(std::string_view in) {
                     out += c;
                     out += e;
                     i += 2;
-                } else if (e == 'u' && i + 6 <= n && is_hex(in[i + 2]) && is_hex(in[i + 3]) &&
-                           is_hex(in[i + 4]) && is_hex(in[i + 5])) {
+                } else if (e == 'u' && i + 6 <= n && core::is_ascii_hex(in[i + 2]) &&
+                           core::is_ascii_hex(in[i + 3]) && core::is_ascii_hex(in[i + 4]) &&
+                           core::is_ascii_hex(in[i + 5])) {
                     out.append(in.substr(i, 6));
                     i += 6;
-                } else if (e == 'x' && i + 4 <= n && is_hex(in[i + 2]) && is_hex(in[i + 3])) {
+                } else if (e == 'x' && i + 4 <= n && core::is_ascii_hex(in[i + 2]) &&
+                           core::is_ascii_hex(in[i + 3])) {
                     out += "\\u00";  // a JavaScript hex escape
                     out += in[i + 2];
                     out += in[i + 3];

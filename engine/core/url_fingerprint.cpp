@@ -7,6 +7,7 @@
 #include "engine/core/url_canonical.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -20,25 +21,33 @@ class murmur3_128 {
   public:
     explicit murmur3_128(std::uint64_t seed) : h1_(seed), h2_(seed) {}
 
+    // The blocks of `data` are hashed where they lie; only a partial block is buffered.
     void update(std::string_view data) {
         total_ += data.size();
-        while (!data.empty()) {
+        if (buffered_ != 0) {
             const std::size_t take = std::min(data.size(), sizeof(buffer_) - buffered_);
             std::memcpy(buffer_ + buffered_, data.data(), take);
             buffered_ += take;
             data.remove_prefix(take);
-            if (buffered_ == sizeof(buffer_)) {
-                block(load64(buffer_), load64(buffer_ + 8));
-                buffered_ = 0;
+            if (buffered_ < sizeof(buffer_)) {
+                return;
             }
+            block(load64(buffer_), load64(buffer_ + 8));
+            buffered_ = 0;
+        }
+        for (; data.size() >= sizeof(buffer_); data.remove_prefix(sizeof(buffer_))) {
+            block(load64(data.data()), load64(data.data() + 8));
+        }
+        if (!data.empty()) {
+            std::memcpy(buffer_, data.data(), data.size());
+            buffered_ = data.size();
         }
     }
 
     void update_u64(std::uint64_t v) {
+        v = little_endian(v);
         char bytes[8];
-        for (int i = 0; i < 8; ++i) {
-            bytes[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-        }
+        std::memcpy(bytes, &v, sizeof bytes);
         update(std::string_view(bytes, 8));
     }
 
@@ -89,13 +98,17 @@ class murmur3_128 {
         k ^= k >> 33;
         return k;
     }
-    // Little-endian by construction, so fingerprints agree across platforms.
-    static std::uint64_t load64(const char* p) {
-        std::uint64_t v = 0;
-        for (int i = 7; i >= 0; --i) {
-            v = (v << 8) | static_cast<unsigned char>(p[i]);
+    // Bytes are read and written little-endian, so fingerprints agree across platforms.
+    static std::uint64_t little_endian(std::uint64_t v) {
+        if constexpr (std::endian::native == std::endian::big) {
+            v = __builtin_bswap64(v);
         }
         return v;
+    }
+    static std::uint64_t load64(const char* p) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, p, sizeof v);  // one load
+        return little_endian(v);
     }
     void block(std::uint64_t k1, std::uint64_t k2) {
         k1 *= c1_;
@@ -127,9 +140,13 @@ fingerprint128 request_fingerprint(std::string_view method, std::string_view can
                                    std::string_view body) noexcept {
     murmur3_128 h(0x68617276657374ULL);  // "harvest"
     h.update_u64(method.size());
-    for (char c : method) {
-        const char upper = ascii_upper(c);
-        h.update(std::string_view(&upper, 1));
+    char upper[16];
+    while (!method.empty()) {
+        const std::size_t n = std::min(method.size(), sizeof upper);
+        std::transform(method.begin(), method.begin() + static_cast<std::ptrdiff_t>(n), upper,
+                       ascii_upper);
+        h.update(std::string_view(upper, n));
+        method.remove_prefix(n);
     }
     h.update_u64(canonical_url.size());
     h.update(canonical_url);

@@ -330,6 +330,125 @@ TEST_CASE("request_fingerprint: deterministic 128-bit, field-separated", "[unit]
     CHECK(a == fingerprint128{0x58dea66d42d02234ULL, 0x228a48c00841ca2bULL});
 }
 
+namespace {
+
+// MurmurHash3 x64/128 in one pass over a whole buffer, as Austin Appleby's reference writes it:
+// the oracle for the engine's incremental version.
+fingerprint128 reference_murmur3_128(const std::string& data, std::uint64_t seed) {
+    constexpr std::uint64_t c1 = 0x87c37b91114253d5ULL;
+    constexpr std::uint64_t c2 = 0x4cf5ad432745937fULL;
+    const auto rotl = [](std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); };
+    const auto fmix = [](std::uint64_t k) {
+        k ^= k >> 33;
+        k *= 0xff51afd7ed558ccdULL;
+        k ^= k >> 33;
+        k *= 0xc4ceb9fe1a85ec53ULL;
+        k ^= k >> 33;
+        return k;
+    };
+    const auto byte = [&](std::size_t i) {
+        return static_cast<std::uint64_t>(static_cast<unsigned char>(data[i]));
+    };
+    const auto load = [&](std::size_t at) {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < 8; ++i) {
+            v |= byte(at + i) << (8 * i);
+        }
+        return v;
+    };
+    std::uint64_t h1 = seed;
+    std::uint64_t h2 = seed;
+    const std::size_t blocks = data.size() / 16;
+    for (std::size_t b = 0; b < blocks; ++b) {
+        std::uint64_t k1 = load(16 * b);
+        std::uint64_t k2 = load(16 * b + 8);
+        k1 *= c1;
+        k1 = rotl(k1, 31);
+        k1 *= c2;
+        h1 ^= k1;
+        h1 = rotl(h1, 27);
+        h1 += h2;
+        h1 = h1 * 5 + 0x52dce729;
+        k2 *= c2;
+        k2 = rotl(k2, 33);
+        k2 *= c1;
+        h2 ^= k2;
+        h2 = rotl(h2, 31);
+        h2 += h1;
+        h2 = h2 * 5 + 0x38495ab5;
+    }
+    std::uint64_t k1 = 0;
+    std::uint64_t k2 = 0;
+    const std::size_t tail = 16 * blocks;
+    for (std::size_t i = tail; i < data.size(); ++i) {
+        if (i - tail >= 8) {
+            k2 |= byte(i) << (8 * (i - tail - 8));
+        } else {
+            k1 |= byte(i) << (8 * (i - tail));
+        }
+    }
+    if (data.size() - tail > 8) {
+        k2 *= c2;
+        k2 = rotl(k2, 33);
+        k2 *= c1;
+        h2 ^= k2;
+    }
+    if (data.size() - tail > 0) {
+        k1 *= c1;
+        k1 = rotl(k1, 31);
+        k1 *= c2;
+        h1 ^= k1;
+    }
+    h1 ^= data.size();
+    h2 ^= data.size();
+    h1 += h2;
+    h2 += h1;
+    h1 = fmix(h1);
+    h2 = fmix(h2);
+    h1 += h2;
+    h2 += h1;
+    return fingerprint128{h1, h2};
+}
+
+void append_u64_le(std::string& out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+        out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("request_fingerprint is MurmurHash3 x64/128 of the length-prefixed fields",
+          "[unit][url]") {
+    // The hashed stream: each field's length (8 bytes, little-endian) and its bytes, the method
+    // upper-cased. Lengths around the 16-byte block and the method's 16-byte chunks.
+    std::mt19937_64 rng(20261207);
+    const auto text = [&](std::size_t n) {
+        std::string out;
+        for (std::size_t i = 0; i < n; ++i) {
+            out.push_back(static_cast<char>(rng() % 256));
+        }
+        return out;
+    };
+    for (int i = 0; i < 2000; ++i) {
+        const std::string method = text(rng() % 40);
+        const std::string url = text(rng() % 100);
+        const std::string body = text(rng() % 4 == 0 ? rng() % 70 : 0);
+        std::string stream;
+        append_u64_le(stream, method.size());
+        for (const char c : method) {
+            stream.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+        }
+        append_u64_le(stream, url.size());
+        stream += url;
+        append_u64_le(stream, body.size());
+        stream += body;
+        INFO("method " << method.size() << ", url " << url.size() << ", body " << body.size());
+        REQUIRE(request_fingerprint(method, url, body) ==
+                reference_murmur3_128(stream, 0x68617276657374ULL));
+    }
+}
+
 TEST_CASE("request_fingerprint: no collisions over 200,000 distinct URLs", "[unit][url]") {
     std::unordered_set<fingerprint128, harvest::core::fingerprint128_hash> seen;
     std::unordered_set<std::uint64_t> low_halves;

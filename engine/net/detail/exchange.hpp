@@ -1,10 +1,12 @@
 #pragma once
-// The Beast half of a connection: one request/response exchange over any stream whose lowest
-// layer is a beast::tcp_stream, and the single mapping of Asio/Beast/OpenSSL errors to
+// The HTTP/1.1 half of a connection: one request/response exchange over any stream whose lowest
+// layer is a beast::tcp_stream (a plain response's header read by parse_plain_header, any other
+// by Beast's parser), and the single mapping of Asio/Beast/OpenSSL errors to
 // fetch_error. An implementation detail of engine/net: included by connection_plain.cpp,
 // connection_tls.cpp and tls_receive.cpp (and the tests and fuzzer of the response reader), so
 // its templates are instantiated once per stream type.
 
+#include "engine/core/text.hpp"
 #include "engine/net/body_pool.hpp"
 #include "engine/net/connection.hpp"
 #include "engine/net/decode.hpp"
@@ -27,6 +29,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -400,6 +403,236 @@ inline te_recovery resume_after_transfer_encoding(std::optional<response_reader>
     return verdict;
 }
 
+// The common response, read without Beast's parser: an HTTP/1.1 or 1.0 status line for a
+// status that has a body (200 to 599 but 204 and 304), token field names, values of printable
+// ASCII, SP and HTAB, CRLF line ends, and one Content-Length no larger than the body limit. That
+// is what servers send for nearly every fetch, and Beast's field machinery (a field-name lookup,
+// token-list parsing, a callback per field) was a tenth of the client's instructions per
+// request. Anything else is declined, out of reach of this path, and read by Beast as before:
+// obs-fold, obs-text, bare LF, Transfer-Encoding, Upgrade, Proxy-Connection, a second
+// Content-Length or Connection, a Connection other than "close" or "keep-alive", a header
+// cut short, HEAD. So this path accepts a subset of what Beast accepts and reads it the same
+// (response_reader_test.cpp compares the two on generated responses).
+struct plain_header {
+    std::size_t size = 0;  // bytes up to and including the blank line
+    std::uint64_t content_length = 0;
+    bool keep_alive = false;
+};
+
+// The byte classes of parse_plain_header, one table lookup per byte: RFC 9110's tchar (a field
+// name) and SP, HTAB and VCHAR (a reason phrase or field value; no CTL, no obs-text).
+enum : unsigned char { plain_token = 1, plain_text = 2 };
+
+inline constexpr auto plain_classes = [] {
+    std::array<unsigned char, 256> table{};
+    for (int c = ' '; c <= '~'; ++c) {
+        table[static_cast<unsigned char>(c)] = plain_text;
+    }
+    table[static_cast<unsigned char>('\t')] = plain_text;
+    for (const char c : std::string_view("0123456789abcdefghijklmnopqrstuvwxyz"
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&'*+-.^_`|~")) {
+        table[static_cast<unsigned char>(c)] |= plain_token;
+    }
+    return table;
+}();
+
+constexpr bool plain_is(char c, unsigned char kind) noexcept {
+    return (plain_classes[static_cast<unsigned char>(c)] & kind) != 0;
+}
+
+// `text` (tokens or text, so never a CR, LF or other CTL) equals `lower` (lower-case letters
+// and '-') in any case: setting bit 5 lowers a letter and leaves '-' as it is.
+constexpr bool plain_named(std::string_view text, std::string_view lower) noexcept {
+    if (text.size() != lower.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if ((text[i] | 0x20) != lower[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Parses the header at the front of `bytes` into `out` (status and fields). nullopt when the
+// header is not one plain_header describes, or not all there: `out` is then as it was.
+inline std::optional<plain_header> parse_plain_header(std::string_view bytes, exchange_result& out,
+                                                      std::uint64_t max_body) {
+    const char* const begin = bytes.data();
+    const char* const end = begin + std::min(bytes.size(), header_limit);
+    const char* p = begin;
+    // "HTTP/1.x ddd " then a reason phrase.
+    if (end - p < 13 || std::memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') ||
+        p[8] != ' ' || !core::is_ascii_digit(p[9]) || !core::is_ascii_digit(p[10]) ||
+        !core::is_ascii_digit(p[11]) || p[12] != ' ') {
+        return std::nullopt;
+    }
+    const bool http11 = p[7] == '1';
+    const unsigned status =
+        static_cast<unsigned>((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
+    if (status < 200 || status > 599 || status == 204 || status == 304) {
+        return std::nullopt;
+    }
+    p += 13;
+    while (p < end && plain_is(*p, plain_text)) {
+        ++p;
+    }
+    if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
+        return std::nullopt;
+    }
+    p += 2;
+    const auto decline = [&out] {
+        out.headers.clear();
+        return std::nullopt;
+    };
+    std::optional<std::uint64_t> length;
+    bool connection_seen = false;
+    bool close = false;
+    bool keep_alive_token = false;
+    out.headers.reserve(12);
+    while (true) {
+        if (end - p < 2) {
+            return decline();
+        }
+        if (p[0] == '\r' && p[1] == '\n') {
+            p += 2;
+            break;
+        }
+        // The line ends in CRLF, and the byte after it is there and no obs-fold (Beast looks at
+        // it too). CR is neither token nor text: it stops the scans below.
+        const auto* lf =
+            static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+        if (lf == nullptr || lf == p || lf[-1] != '\r' || end - lf < 2 || lf[1] == ' ' ||
+            lf[1] == '\t') {
+            return decline();
+        }
+        const char* const cr = lf - 1;
+        const char* q = p;
+        while (plain_is(*q, plain_token)) {
+            ++q;
+        }
+        if (q == p || *q != ':') {
+            return decline();
+        }
+        const std::string_view name(p, static_cast<std::size_t>(q - p));
+        ++q;
+        while (*q == ' ' || *q == '\t') {
+            ++q;
+        }
+        const char* const value_begin = q;
+        bool text = true;
+        for (; q < cr; ++q) {
+            text &= plain_is(*q, plain_text);
+        }
+        if (!text) {
+            return decline();
+        }
+        const char* value_end = cr;
+        while (value_end > value_begin && (value_end[-1] == ' ' || value_end[-1] == '\t')) {
+            --value_end;
+        }
+        const std::string_view value(value_begin,
+                                     static_cast<std::size_t>(value_end - value_begin));
+        p = lf + 1;
+        if (plain_named(name, "content-length")) {
+            // Digits without a leading zero, short of any overflow, within the body limit.
+            if (length || value.empty() || value.size() > 18 ||
+                (value.front() == '0' && value.size() > 1) ||
+                !std::all_of(value.begin(), value.end(), core::is_ascii_digit)) {
+                return decline();
+            }
+            std::uint64_t n = 0;
+            for (const char c : value) {
+                n = n * 10 + static_cast<std::uint64_t>(c - '0');
+            }
+            if (n > max_body) {
+                return decline();
+            }
+            length = n;
+        } else if (plain_named(name, "connection")) {
+            close = plain_named(value, "close");
+            keep_alive_token = plain_named(value, "keep-alive");
+            if (connection_seen || (!close && !keep_alive_token)) {
+                return decline();
+            }
+            connection_seen = true;
+        } else if (plain_named(name, "transfer-encoding") || plain_named(name, "upgrade") ||
+                   plain_named(name, "proxy-connection")) {
+            return decline();
+        }
+        out.headers.emplace_back(std::string(name), std::string(value));
+    }
+    if (!length) {
+        return decline();
+    }
+    out.status = status;
+    plain_header header;
+    header.size = static_cast<std::size_t>(p - begin);
+    header.content_length = *length;
+    header.keep_alive = http11 ? !close : keep_alive_token;
+    return header;
+}
+
+// The rest of a Content-Length body whose first `out.body.size()` bytes are in, read straight
+// into the body (reserved whole by the caller), each read under idle_read. Up to body_padding
+// bytes more are asked for, and what follows the body lands in `buffer`, where the caller's
+// keep-alive checks see it. Sets out.ec on a failure.
+template <class Stream>
+boost::asio::awaitable<void> read_body_in_place(Stream& stream, beast::flat_buffer& buffer,
+                                                exchange_result& out, std::uint64_t length,
+                                                exchange_limits limits) {
+    using boost::asio::as_tuple;
+    using boost::asio::use_awaitable;
+    auto& lowest = beast::get_lowest_layer(stream);
+    while (out.body.size() < length) {
+        const auto step = clamp_timeout(limits.idle_read, limits.deadline);
+        if (step.count() <= 0) {
+            out.ec = fetch_error::timeout;
+            co_return;
+        }
+        lowest.expires_after(step);
+        const std::size_t at = out.body.size();
+        const auto want = static_cast<std::size_t>(length) - at;
+        out.body.resize(at + want + body_padding);
+        auto [ec, n] = co_await stream.async_read_some(
+            boost::asio::buffer(out.body.data() + at, want + body_padding),
+            as_tuple(use_awaitable));
+        const std::size_t body_bytes = std::min(n, want);
+        if (n > body_bytes) {
+            const std::size_t extra = n - body_bytes;
+            std::memcpy(buffer.prepare(extra).data(), out.body.data() + at + body_bytes, extra);
+            buffer.commit(extra);
+        }
+        out.body.resize(at + body_bytes);
+        if (ec == boost::asio::error::eof && out.body.size() < length) {
+            out.ec = map_exchange_error(http::error::partial_message);  // cut short
+            co_return;
+        }
+        if (ec && ec != boost::asio::error::eof) {
+            out.ec = map_exchange_error(ec);
+            co_return;
+        }
+    }
+}
+
+// The end of a response read whole, by either path: its connection is kept when the response
+// allows it and no stray bytes follow (a stray CRLF after the message is no response to
+// nothing: dropped, the connection stays).
+template <class LowestLayer>
+void finish_response(LowestLayer& lowest, beast::flat_buffer& buffer, exchange_result& out,
+                     bool keep_alive) {
+    out.got_response_bytes = true;
+    lowest.expires_never();  // the header clock, or the last body read's
+    out.last_byte = clock::now();
+    if (keep_alive) {
+        skip_blank_bytes(buffer, max_blank_bytes);
+    }
+    if (buffer.size() == 0 && buffer.capacity() > read_room) {
+        buffer.shrink_to_fit();  // an idle connection holds no large buffer
+    }
+    out.keep_alive = keep_alive && buffer.size() == 0;
+}
+
 // Reads one response: headers under the clock send_request started, then the body piece by
 // piece so idle_read bounds each wait, not the whole body. The loop is Beast's read_some (parse
 // what is buffered, read only when that is not enough) without its composed operation: a body
@@ -422,6 +655,7 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
     std::size_t blank_skipped = 0;  // leading CR/LF dropped, at most max_blank_bytes
     bool te_pending = false;        // recover_transfer_encoding waits for the header's end
     bool te_recovered = false;
+    bool plain_tried = false;  // parse_plain_header had its chance
     // Bounded: every read consumes bytes (or fails), and header and body are capped by limits.
     while (!parser->is_done()) {
         bool need_more = false;
@@ -430,6 +664,32 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
                 blank_skipped += skip_blank_bytes(buffer, max_blank_bytes - blank_skipped);
             }
             status_settled = settle_status_line(buffer);
+        }
+        // The first bytes of the response decide: the whole header of a plain response is read
+        // here, anything else (a header not all there included) by Beast from the start.
+        if (!plain_tried && buffer.size() != 0 && !parser->got_some()) {
+            plain_tried = true;
+            const auto* bytes = static_cast<const char*>(buffer.data().data());
+            const auto plain = head ? std::nullopt
+                                    : parse_plain_header(std::string_view(bytes, buffer.size()),
+                                                         out, limits.max_body);
+            if (plain) {
+                buffer.consume(plain->size);
+                const auto length = static_cast<std::size_t>(plain->content_length);
+                const std::size_t have = std::min(buffer.size(), length);
+                out.body = take_body_buffer(length + body_padding);
+                out.body.append(static_cast<const char*>(buffer.data().data()), have);
+                buffer.consume(have);
+                if (have < length) {
+                    co_await read_body_in_place(stream, buffer, out, length, limits);
+                    if (out.ec) {
+                        out.got_response_bytes = true;
+                        co_return out;
+                    }
+                }
+                finish_response(lowest, buffer, out, plain->keep_alive);
+                co_return out;
+            }
         }
         beast::error_code parse_ec;
         if (te_pending) {
@@ -543,19 +803,9 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
             co_return out;
         }
     }
-    out.got_response_bytes = true;
-    lowest.expires_never();  // the header clock, or the last body read's
-    out.last_byte = clock::now();
-    // A stray CRLF after the message is no response to nothing: dropped, the connection stays.
-    if (parser->keep_alive()) {
-        skip_blank_bytes(buffer, max_blank_bytes);
-    }
-    if (buffer.size() == 0 && buffer.capacity() > read_room) {
-        buffer.shrink_to_fit();  // an idle connection holds no large buffer
-    }
     // After a recovered Transfer-Encoding the first parser's Connection fields are not known to
     // the second: such a connection is never reused (its body runs to the close anyway).
-    out.keep_alive = parser->keep_alive() && buffer.size() == 0 && !te_recovered;
+    finish_response(lowest, buffer, out, parser->keep_alive() && !te_recovered);
     co_return out;
 }
 

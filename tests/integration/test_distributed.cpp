@@ -432,13 +432,20 @@ TEST_CASE("distributed: 3 workers at per_second 30, burst 5 on one host hold the
         workers.push_back(std::make_unique<worker_process>(
             config + extra, f.tmp / ("w" + std::to_string(i)), "w" + std::to_string(i)));
     }
-    std::this_thread::sleep_for(std::chrono::seconds(3));
-    auto scrape = run_process(
-        {"curl", "-sf", "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"},
-        std::chrono::seconds(10));
+    // Scraped until worker 0 has counted a request (3 s in, usually; longer for a sanitizer
+    // build on a loaded machine), within the crawl's 10 s.
+    const std::string series = "harvest_requests_total{crawl=\"limited\",worker=\"w0\"";
+    process_result scrape;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    do {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        scrape = run_process(
+            {"curl", "-sf", "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"},
+            std::chrono::seconds(10));
+    } while (scrape.out.find(series) == std::string::npos &&
+             std::chrono::steady_clock::now() < give_up);
     CHECK(scrape.exit_code == 0);
-    CHECK(scrape.out.find("harvest_requests_total{crawl=\"limited\",worker=\"w0\"") !=
-          std::string::npos);
+    CHECK(scrape.out.find(series) != std::string::npos);
     for (auto& w : workers) {
         const int code = w->wait(std::chrono::seconds(120));
         INFO(tail(w->err()));

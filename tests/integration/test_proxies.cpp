@@ -323,14 +323,19 @@ TEST_CASE("proxies: a proxy killed mid-crawl is skipped and every URL is emitted
     tinyproxy a(f.tmp / "a");
     tinyproxy b(f.tmp / "b");
     REQUIRE((a.process->ready() && b.process->ready()));
-    // 40 requests a second: the crawl lasts about 3 s; proxy a dies after 1 s.
+    // 40 requests a second: the crawl lasts about 3 s; proxy a dies early in it.
     std::string paced = f.yaml(f.nginx->base_url(), {a.url(), b.url()}, "kill.jsonl");
     const std::string from = "rate_limit: {per_second: 0}";
     paced.replace(paced.find(from), from.size(), "rate_limit: {per_second: 40, burst: 1}");
     write_file(f.tmp / "kill.yaml", paced);
     background_harvest run({"run", (f.tmp / "kill.yaml").string()}, f.tmp / "kill.log");
-    std::this_thread::sleep_for(1s);
+    // Killed once a has carried a few requests (a fixed second was, for a sanitizer build on
+    // a loaded machine, sometimes before the crawl's first request).
     const std::string target = "GET " + f.nginx->base_url() + "/api/products/";
+    const auto give_up = std::chrono::steady_clock::now() + 30s;
+    while (a.requests_with(target) < 5 && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(20ms);
+    }
     const int before_kill = a.requests_with(target);
     a.process->kill();
     const int status = run.wait(60s);

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -258,8 +259,19 @@ TEST_CASE("webhook: killed mid-run, --resume: JSONL exactly once, every item del
     webhook_crawl crawl(s);
     const fs::path log = crawl.tmp / "harvest.log";
     background_harvest first(crawl.args(), log);
-    // 30 batches, 2 per 200 ms: about 3 s in all. Killed while batches are being delivered.
-    std::this_thread::sleep_for(2000ms);
+    // 30 batches, 2 per 200 ms: about 3 s of deliveries. Killed once the receiver has answered
+    // 8 of them (a sanitizer build on a loaded machine may take long to get there; a fixed 2 s
+    // once killed it before the first commit), while the rest are being delivered.
+    const auto answered = [&] {
+        const std::string text = fs::exists(crawl.receiver.log_path())
+                                     ? read_file(crawl.receiver.log_path())
+                                     : std::string();
+        return std::count(text.begin(), text.end(), '\n');
+    };
+    const auto give_up = std::chrono::steady_clock::now() + 60s;
+    while (answered() < 8 && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(20ms);
+    }
     first.signal(SIGKILL);
     REQUIRE(first.wait(10s) == 128 + SIGKILL);
     const auto before = crawl.receiver_log().delivered_urls.size();

@@ -7,6 +7,7 @@
 #include "engine/core/url_canonical.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -46,9 +47,9 @@ class murmur3_128 {
 
     void update_u64(std::uint64_t v) {
         v = little_endian(v);
-        char bytes[8];
-        std::memcpy(bytes, &v, sizeof bytes);
-        update(std::string_view(bytes, 8));
+        std::array<char, 8> bytes{};
+        std::memcpy(bytes.data(), &v, bytes.size());
+        update(std::string_view(bytes.data(), bytes.size()));
     }
 
     fingerprint128 finish() {
@@ -140,12 +141,12 @@ fingerprint128 request_fingerprint(std::string_view method, std::string_view can
                                    std::string_view body) noexcept {
     murmur3_128 h(0x68617276657374ULL);  // "harvest"
     h.update_u64(method.size());
-    char upper[16];
+    std::array<char, 16> upper{};
     while (!method.empty()) {
-        const std::size_t n = std::min(method.size(), sizeof upper);
-        std::transform(method.begin(), method.begin() + static_cast<std::ptrdiff_t>(n), upper,
-                       ascii_upper);
-        h.update(std::string_view(upper, n));
+        const std::size_t n = std::min(method.size(), upper.size());
+        std::transform(method.begin(), method.begin() + static_cast<std::ptrdiff_t>(n),
+                       upper.begin(), ascii_upper);
+        h.update(std::string_view(upper.data(), n));
         method.remove_prefix(n);
     }
     h.update_u64(canonical_url.size());

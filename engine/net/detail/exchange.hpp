@@ -468,7 +468,7 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
         return std::nullopt;
     }
     const bool http11 = p[7] == '1';
-    const unsigned status =
+    const auto status =
         static_cast<unsigned>((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
     if (status < 200 || status > 599 || status == 204 || status == 304) {
         return std::nullopt;

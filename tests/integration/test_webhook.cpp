@@ -259,9 +259,12 @@ TEST_CASE("webhook: killed mid-run, --resume: JSONL exactly once, every item del
     webhook_crawl crawl(s);
     const fs::path log = crawl.tmp / "harvest.log";
     background_harvest first(crawl.args(), log);
-    // 30 batches, 2 per 200 ms: about 3 s of deliveries. Killed once the receiver has answered
-    // 8 of them (a sanitizer build on a loaded machine may take long to get there; a fixed 2 s
-    // once killed it before the first commit), while the rest are being delivered.
+    // 30 batches, 2 per 200 ms: about 3 s of deliveries. Killed after 2 s, by when pages whose
+    // items were delivered have been committed, and not before the receiver has answered 8
+    // batches: a sanitizer build on a loaded machine had delivered 44 items at 2 s and
+    // committed none. (Killed at 8 answers alone, a release build had committed nothing yet:
+    // 800 items delivered, 800 resent.)
+    std::this_thread::sleep_for(2000ms);
     const auto answered = [&] {
         const std::string text = fs::exists(crawl.receiver.log_path())
                                      ? read_file(crawl.receiver.log_path())

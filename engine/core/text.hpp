@@ -98,9 +98,19 @@ inline std::string ascii_lowered(std::string_view text) {
 
 // Equal but for ASCII letter case.
 constexpr bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const char x = a[i];
+        const char y = b[i];
+        // Bytes that differ are equal only as the two cases of one letter: they differ in
+        // bit 5 alone, and with it set they are a lower-case letter.
+        if (x != y && ((x ^ y) != 0x20 || static_cast<unsigned char>((x | 0x20) - 'a') >= 26)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 // `text` begins with `prefix`, but for ASCII letter case.

@@ -440,20 +440,6 @@ constexpr bool plain_is(char c, unsigned char kind) noexcept {
     return (plain_classes[static_cast<unsigned char>(c)] & kind) != 0;
 }
 
-// `text` (tokens or text, so never a CR, LF or other CTL) equals `lower` (lower-case letters
-// and '-') in any case: setting bit 5 lowers a letter and leaves '-' as it is.
-constexpr bool plain_named(std::string_view text, std::string_view lower) noexcept {
-    if (text.size() != lower.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if ((text[i] | 0x20) != lower[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 // Parses the header at the front of `bytes` into `out` (status and fields). nullopt when the
 // header is not one plain_header describes, or not all there: `out` is then as it was.
 inline std::optional<plain_header> parse_plain_header(std::string_view bytes, exchange_result& out,
@@ -534,7 +520,7 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
         const std::string_view value(value_begin,
                                      static_cast<std::size_t>(value_end - value_begin));
         p = lf + 1;
-        if (plain_named(name, "content-length")) {
+        if (core::iequals(name, "content-length")) {
             // Digits without a leading zero, short of any overflow, within the body limit.
             if (length || value.empty() || value.size() > 18 ||
                 (value.front() == '0' && value.size() > 1) ||
@@ -549,15 +535,15 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
                 return decline();
             }
             length = n;
-        } else if (plain_named(name, "connection")) {
-            close = plain_named(value, "close");
-            keep_alive_token = plain_named(value, "keep-alive");
+        } else if (core::iequals(name, "connection")) {
+            close = core::iequals(value, "close");
+            keep_alive_token = core::iequals(value, "keep-alive");
             if (connection_seen || (!close && !keep_alive_token)) {
                 return decline();
             }
             connection_seen = true;
-        } else if (plain_named(name, "transfer-encoding") || plain_named(name, "upgrade") ||
-                   plain_named(name, "proxy-connection")) {
+        } else if (core::iequals(name, "transfer-encoding") || core::iequals(name, "upgrade") ||
+                   core::iequals(name, "proxy-connection")) {
             return decline();
         }
         out.headers.emplace_back(std::string(name), std::string(value));
@@ -571,6 +557,33 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
     header.content_length = *length;
     header.keep_alive = http11 ? !close : keep_alive_token;
     return header;
+}
+
+// A Content-Length body is read in place, one read at a time, by both readers below.
+// body_read_space grows `body` by the room the next read may fill and returns that room: at
+// most max_read_room bytes, so a large body's reads zero-fill O(its size) in all, and up to
+// body_padding bytes past the body's end when the read may finish it (the body was reserved
+// whole with that padding, so nothing reallocates).
+inline boost::asio::mutable_buffer body_read_space(std::string& body, std::size_t left) {
+    const std::size_t room = left > max_read_room ? max_read_room : left + body_padding;
+    const std::size_t at = body.size();
+    body.resize(at + room);
+    return {body.data() + at, room};
+}
+
+// After a read of `n` bytes into the room body_read_space made at `at`: `body` keeps the body
+// bytes (at most `left`), and what followed the body (the next message, a stray CRLF) moves to
+// `buffer`, where the keep-alive checks see it. Returns the body bytes read.
+inline std::size_t settle_body_read(std::string& body, std::size_t at, std::size_t left,
+                                    std::size_t n, beast::flat_buffer& buffer) {
+    const std::size_t body_bytes = std::min(n, left);
+    if (n > body_bytes) {
+        const std::size_t extra = n - body_bytes;
+        std::memcpy(buffer.prepare(extra).data(), body.data() + at + body_bytes, extra);
+        buffer.commit(extra);
+    }
+    body.resize(at + body_bytes);
+    return body_bytes;
 }
 
 // The rest of a Content-Length body whose first `out.body.size()` bytes are in, read straight
@@ -592,18 +605,10 @@ boost::asio::awaitable<void> read_body_in_place(Stream& stream, beast::flat_buff
         }
         lowest.expires_after(step);
         const std::size_t at = out.body.size();
-        const auto want = static_cast<std::size_t>(length) - at;
-        out.body.resize(at + want + body_padding);
-        auto [ec, n] = co_await stream.async_read_some(
-            boost::asio::buffer(out.body.data() + at, want + body_padding),
-            as_tuple(use_awaitable));
-        const std::size_t body_bytes = std::min(n, want);
-        if (n > body_bytes) {
-            const std::size_t extra = n - body_bytes;
-            std::memcpy(buffer.prepare(extra).data(), out.body.data() + at + body_bytes, extra);
-            buffer.commit(extra);
-        }
-        out.body.resize(at + body_bytes);
+        const auto left = static_cast<std::size_t>(length) - at;
+        auto [ec, n] = co_await stream.async_read_some(body_read_space(out.body, left),
+                                                       as_tuple(use_awaitable));
+        settle_body_read(out.body, at, left, n, buffer);
         if (ec == boost::asio::error::eof && out.body.size() < length) {
             out.ec = map_exchange_error(http::error::partial_message);  // cut short
             co_return;
@@ -743,21 +748,13 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
         boost::system::error_code read_ec;
         std::size_t n = 0;
         if (body_left && *body_left > 0) {
-            const auto want = static_cast<std::size_t>(*body_left);
+            const auto left = static_cast<std::size_t>(*body_left);
             const std::size_t at = out.body.size();
-            out.body.resize(at + want + body_padding);
-            auto [ec, got] = co_await stream.async_read_some(
-                boost::asio::buffer(out.body.data() + at, want + body_padding),
-                as_tuple(use_awaitable));
+            auto [ec, got] = co_await stream.async_read_some(body_read_space(out.body, left),
+                                                             as_tuple(use_awaitable));
             read_ec = ec;
             n = got;
-            const std::size_t body_bytes = std::min(n, want);
-            if (n > body_bytes) {
-                const std::size_t extra = n - body_bytes;
-                std::memcpy(buffer.prepare(extra).data(), out.body.data() + at + body_bytes, extra);
-                buffer.commit(extra);
-            }
-            out.body.resize(at + body_bytes);
+            const std::size_t body_bytes = settle_body_read(out.body, at, left, n, buffer);
             if (body_bytes > 0) {
                 beast::error_code put_ec;
                 parser->body_in_place(true);

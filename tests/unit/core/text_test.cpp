@@ -54,6 +54,17 @@ TEST_CASE("text: case-insensitive comparison", "[unit][text]") {
     CHECK_FALSE(iequals("[", "{"));  // 0x5B and 0x7B differ by 0x20 but are not letters
     CHECK_FALSE(iequals("\xC3\x84", "\xC3\xA4"));  // Ä and ä: not ASCII
     CHECK(iequals("x\xC3\x84", "X\xC3\x84"));
+    // Every pair of bytes, against the definition: equal once both are lowered.
+    std::size_t mismatches = 0;
+    for (int x = 0; x < 256; ++x) {
+        for (int y = 0; y < 256; ++y) {
+            const char a = static_cast<char>(x);
+            const char b = static_cast<char>(y);
+            const bool expected = ascii_lower(a) == ascii_lower(b);
+            mismatches += iequals(std::string_view(&a, 1), std::string_view(&b, 1)) != expected;
+        }
+    }
+    CHECK(mismatches == 0);
 
     CHECK(istarts_with("User-agent: *", "user-AGENT"));
     CHECK(istarts_with("anything", ""));

@@ -440,6 +440,28 @@ constexpr bool plain_is(char c, unsigned char kind) noexcept {
     return (plain_classes[static_cast<unsigned char>(c)] & kind) != 0;
 }
 
+// The fields parse_plain_header looks into, and those it leaves to Beast. Most names are none of
+// them, which their length alone shows.
+enum class plain_field { other, content_length, connection, unusual };
+
+inline plain_field classify_plain_field(std::string_view name) {
+    const auto is = [name](std::string_view lower) { return core::iequals(name, lower); };
+    switch (name.size()) {
+        case 14:
+            return is("content-length") ? plain_field::content_length : plain_field::other;
+        case 10:
+            return is("connection") ? plain_field::connection : plain_field::other;
+        case 7:
+        case 16:
+        case 17:
+            return is("upgrade") || is("proxy-connection") || is("transfer-encoding")
+                       ? plain_field::unusual
+                       : plain_field::other;
+        default:
+            return plain_field::other;
+    }
+}
+
 // Parses the header at the front of `bytes` into `out` (status and fields). nullopt when the
 // header is not one plain_header describes, or not all there: `out` is then as it was.
 inline std::optional<plain_header> parse_plain_header(std::string_view bytes, exchange_result& out,
@@ -520,31 +542,36 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
         const std::string_view value(value_begin,
                                      static_cast<std::size_t>(value_end - value_begin));
         p = lf + 1;
-        if (core::iequals(name, "content-length")) {
-            // Digits without a leading zero, short of any overflow, within the body limit.
-            if (length || value.empty() || value.size() > 18 ||
-                (value.front() == '0' && value.size() > 1) ||
-                !std::all_of(value.begin(), value.end(), core::is_ascii_digit)) {
+        switch (classify_plain_field(name)) {
+            case plain_field::content_length: {
+                // Digits without a leading zero, short of any overflow, within the body limit.
+                if (length || value.empty() || value.size() > 18 ||
+                    (value.front() == '0' && value.size() > 1) ||
+                    !std::all_of(value.begin(), value.end(), core::is_ascii_digit)) {
+                    return decline();
+                }
+                std::uint64_t n = 0;
+                for (const char c : value) {
+                    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+                }
+                if (n > max_body) {
+                    return decline();
+                }
+                length = n;
+                break;
+            }
+            case plain_field::connection:
+                close = core::iequals(value, "close");
+                keep_alive_token = core::iequals(value, "keep-alive");
+                if (connection_seen || (!close && !keep_alive_token)) {
+                    return decline();
+                }
+                connection_seen = true;
+                break;
+            case plain_field::unusual:
                 return decline();
-            }
-            std::uint64_t n = 0;
-            for (const char c : value) {
-                n = n * 10 + static_cast<std::uint64_t>(c - '0');
-            }
-            if (n > max_body) {
-                return decline();
-            }
-            length = n;
-        } else if (core::iequals(name, "connection")) {
-            close = core::iequals(value, "close");
-            keep_alive_token = core::iequals(value, "keep-alive");
-            if (connection_seen || (!close && !keep_alive_token)) {
-                return decline();
-            }
-            connection_seen = true;
-        } else if (core::iequals(name, "transfer-encoding") || core::iequals(name, "upgrade") ||
-                   core::iequals(name, "proxy-connection")) {
-            return decline();
+            case plain_field::other:
+                break;
         }
         out.headers.emplace_back(std::string(name), std::string(value));
     }

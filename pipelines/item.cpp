@@ -2,12 +2,15 @@
 
 #include "engine/core/text.hpp"
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace harvest::pipelines {
 
@@ -55,42 +58,63 @@ std::string format_double(double number) {
     return std::string(buffer.data(), result.ptr);
 }
 
+namespace {
+
+// The bytes from text[at] on that go out as they are (printable ASCII other than '"' and '\\'),
+// eight at a time: exact "has a byte less than n / equal to c" word tests, whose lowest flagged
+// byte is the first special one (higher flags may be false). A last piece shorter than a word is
+// tested the same way, padded with letters.
+std::size_t plain_json_run(std::string_view text, std::size_t at) noexcept {
+    static_assert(std::endian::native == std::endian::little, "the first byte is the lowest");
+    constexpr std::uint64_t ones = 0x0101010101010101ull;
+    constexpr std::uint64_t highs = 0x8080808080808080ull;
+    const auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+    const auto special = [&](std::uint64_t word) {
+        return ((word - ones * 0x20) & ~word & highs) | (word & highs) |
+               has_zero(word ^ (ones * '"')) | has_zero(word ^ (ones * '\\'));
+    };
+    const auto first_special = [&](std::uint64_t word) -> std::optional<std::size_t> {
+        if (const std::uint64_t flags = special(word); flags != 0) {
+            return static_cast<std::size_t>(std::countr_zero(flags) / 8);
+        }
+        return std::nullopt;
+    };
+    for (; at + 8 <= text.size(); at += 8) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, text.data() + at, 8);
+        if (const auto found = first_special(word)) {
+            return at + *found;
+        }
+    }
+    if (at < text.size()) {
+        std::uint64_t word = ones * 'a';
+        std::memcpy(&word, text.data() + at, text.size() - at);
+        if (const auto found = first_special(word)) {
+            return at + *found;
+        }
+    }
+    return text.size();
+}
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char hex[] = "0123456789abcdef";
+    std::size_t i = plain_json_run(text, 0);
+    if (i == text.size()) {
+        // Most text has nothing to escape: the quotes and the bytes in one write.
+        const std::size_t at = out.size();
+        out.resize(at + text.size() + 2);
+        char* p = out.data() + at;
+        *p = '"';
+        std::memcpy(p + 1, text.data(), text.size());
+        p[text.size() + 1] = '"';
+        return;
+    }
     out.push_back('"');
-    std::size_t i = 0;
+    out.append(text.substr(0, i));
     while (i < text.size()) {
         const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            // Copy the run of plain ASCII at once: most text is nothing but that.
-            std::size_t end = i + 1;
-            // Eight bytes at a time while none is a control, non-ASCII, '"' or '\\' (exact
-            // "has a byte less than n / equal to c" word tests): items are mostly such text.
-            constexpr std::uint64_t ones = 0x0101010101010101ull;
-            constexpr std::uint64_t highs = 0x8080808080808080ull;
-            const auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
-            while (end + 8 <= text.size()) {
-                std::uint64_t word = 0;
-                std::memcpy(&word, text.data() + end, sizeof word);
-                const std::uint64_t special = ((word - ones * 0x20) & ~word & highs) |
-                                              (word & highs) | has_zero(word ^ (ones * '"')) |
-                                              has_zero(word ^ (ones * '\\'));
-                if (special != 0) {
-                    break;
-                }
-                end += 8;
-            }
-            while (end < text.size()) {
-                const auto next = static_cast<unsigned char>(text[end]);
-                if (next < 0x20 || next >= 0x80 || next == '"' || next == '\\') {
-                    break;
-                }
-                ++end;
-            }
-            out.append(text.substr(i, end - i));
-            i = end;
-            continue;
-        }
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -114,6 +138,13 @@ void append_json_string(std::string& out, std::string_view text) {
                 out += "\\t";
                 break;
             default:
+                if (c >= 0x20 && c < 0x80) {
+                    // The start of a plain run: copied at once.
+                    const std::size_t end = plain_json_run(text, i);
+                    out.append(text.substr(i, end - i));
+                    i = end;
+                    continue;
+                }
                 if (c < 0x20) {
                     out += "\\u00";
                     out.push_back(hex[c >> 4]);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <regex>
 #include <string>
 #include <vector>
@@ -158,5 +159,23 @@ TEST_CASE("append_json_string: the word-at-a-time scan escapes what the byte sca
             append_json_string(out, text);
             CHECK(out == reference(text));
         }
+    }
+    // Random text of every length up to five words, with any number of specials, appended
+    // after what the line already holds.
+    std::mt19937 rng(20261207);
+    const std::string alphabet = std::string("abcXYZ09 ~{}\"\\\n\t\x01\x1f\x7f", 19) + "\xC3\xA9";
+    for (int round = 0; round < 5000; ++round) {
+        std::string text;
+        const std::size_t length = rng() % 41;
+        const bool plain = rng() % 2 == 0;  // half of them plain ASCII only
+        while (text.size() < length) {
+            const std::size_t pick = rng() % (plain ? 9 : alphabet.size() - 1);
+            text += pick + 1 == alphabet.size() - 1 ? alphabet.substr(pick, 2)
+                                                    : alphabet.substr(pick, 1);
+        }
+        CAPTURE(text);
+        std::string out = "{\"k\":";
+        append_json_string(out, text);
+        CHECK(out == "{\"k\":" + reference(text));
     }
 }

@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -440,6 +441,35 @@ constexpr bool plain_is(char c, unsigned char kind) noexcept {
     return (plain_classes[static_cast<unsigned char>(c)] & kind) != 0;
 }
 
+// The first byte from `q` on that is not field-value text (VCHAR, SP or HTAB), or `end`. Eight
+// bytes at a time while none is a control (HTAB included) or above '~': exact word tests, whose
+// lowest flagged byte is the first such byte. Values are most of a header's bytes.
+inline const char* plain_text_end(const char* q, const char* end) noexcept {
+    static_assert(std::endian::native == std::endian::little, "the first byte is the lowest");
+    constexpr std::uint64_t ones = 0x0101010101010101ull;
+    constexpr std::uint64_t highs = 0x8080808080808080ull;
+    while (q < end) {
+        if (end - q >= 8) {
+            std::uint64_t word = 0;
+            std::memcpy(&word, q, sizeof word);
+            const std::uint64_t del = word ^ (ones * 0x7F);
+            const std::uint64_t flags = ((word - ones * 0x20) & ~word & highs) | (word & highs) |
+                                        ((del - ones) & ~del & highs);
+            if (flags == 0) {
+                q += 8;
+                continue;
+            }
+            q += std::countr_zero(flags) / 8;
+        }
+        // A control, DEL or non-ASCII byte, or the last few bytes: one at a time.
+        if (!plain_is(*q, plain_text)) {
+            return q;
+        }
+        ++q;
+    }
+    return end;
+}
+
 // The fields parse_plain_header looks into, and those it leaves to Beast. Most names are none of
 // them, which their length alone shows.
 enum class plain_field { other, content_length, connection, unusual };
@@ -481,10 +511,7 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
     if (status < 200 || status > 599 || status == 204 || status == 304) {
         return std::nullopt;
     }
-    p += 13;
-    while (p < end && plain_is(*p, plain_text)) {
-        ++p;
-    }
+    p = plain_text_end(p + 13, end);
     if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
         return std::nullopt;
     }
@@ -506,42 +533,33 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
             p += 2;
             break;
         }
-        // The line ends in CRLF, and the byte after it is there and no obs-fold (Beast looks at
-        // it too). CR is neither token nor text: it stops the scans below.
-        const auto* lf =
-            static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-        if (lf == nullptr || lf == p || lf[-1] != '\r' || end - lf < 2 || lf[1] == ' ' ||
-            lf[1] == '\t') {
-            return decline();
-        }
-        const char* const cr = lf - 1;
         const char* q = p;
-        while (plain_is(*q, plain_token)) {
+        while (q < end && plain_is(*q, plain_token)) {
             ++q;
         }
-        if (q == p || *q != ':') {
+        if (q == p || q == end || *q != ':') {
             return decline();
         }
         const std::string_view name(p, static_cast<std::size_t>(q - p));
         ++q;
-        while (*q == ' ' || *q == '\t') {
+        while (q < end && (*q == ' ' || *q == '\t')) {
             ++q;
         }
         const char* const value_begin = q;
-        bool text = true;
-        for (; q < cr; ++q) {
-            text &= plain_is(*q, plain_text);
-        }
-        if (!text) {
+        q = plain_text_end(q, end);
+        // The line ends in CRLF, and the byte after it is there and no obs-fold (Beast looks at
+        // it too).
+        if (end - q < 3 || q[0] != '\r' || q[1] != '\n' || q[2] == ' ' || q[2] == '\t') {
             return decline();
         }
+        const char* const cr = q;
         const char* value_end = cr;
         while (value_end > value_begin && (value_end[-1] == ' ' || value_end[-1] == '\t')) {
             --value_end;
         }
         const std::string_view value(value_begin,
                                      static_cast<std::size_t>(value_end - value_begin));
-        p = lf + 1;
+        p = cr + 2;
         switch (classify_plain_field(name)) {
             case plain_field::content_length: {
                 // Digits without a leading zero, short of any overflow, within the body limit.

@@ -237,6 +237,25 @@ TEST_CASE("the plain path reads a server's usual header and leaves anything unus
     CHECK(out.headers[0].second == "0");
     CHECK(out.headers[1].second.empty());
 
+    // Values are scanned eight bytes at a time: a tab is text at any offset, a DEL or a bare CR
+    // is not.
+    for (std::size_t at = 0; at <= 17; ++at) {
+        std::string value(17, 'v');
+        value.insert(at, "\t");
+        out = {};
+        const std::string wire =
+            "HTTP/1.1 200 OK\r\nX-Long: " + value + "\r\nContent-Length: 0\r\n\r\n";
+        INFO("tab at " << at);
+        REQUIRE(detail::parse_plain_header(wire, out, 10));
+        CHECK(out.headers[0].second == harvest::core::trim(value));
+        for (const char* odd : {"\x7f", "\r", "\x01", "\x80"}) {
+            value[at] = *odd;
+            out = {};
+            CHECK_FALSE(detail::parse_plain_header(
+                "HTTP/1.1 200 OK\r\nX-Long: " + value + "\r\nContent-Length: 0\r\n\r\n", out, 10));
+        }
+    }
+
     // Each of these is declined, `out` left empty, and read by Beast instead.
     const char* const unusual[] = {
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",

@@ -14,7 +14,7 @@
 
 namespace harvest::pipelines {
 
-std::string format_rfc3339_ms(std::chrono::system_clock::time_point time) {
+rfc3339_text rfc3339_ms(std::chrono::system_clock::time_point time) {
     using namespace std::chrono;
     // floor, not duration_cast: a time before 1970 must still land in the right second.
     const auto ms = floor<milliseconds>(time);
@@ -22,22 +22,26 @@ std::string format_rfc3339_ms(std::chrono::system_clock::time_point time) {
     const year_month_day date{day};
     const hh_mm_ss<milliseconds> clock{ms - day};
     const int year = static_cast<int>(date.year());
+    rfc3339_text out;
     if (year < 0 || year > 9999) {
         // Outside what four digits hold: the general (and slower) formatting.
-        std::array<char, 40> buffer{};
         const int written = std::snprintf(
-            buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+            out.bytes.data(), out.bytes.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
             static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
             static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
             static_cast<int>(clock.seconds().count()),
             static_cast<int>(clock.subseconds().count()));
-        return std::string(buffer.data(), written > 0 ? static_cast<std::size_t>(written) : 0);
+        out.size =
+            written > 0 ? std::min(static_cast<std::size_t>(written), out.bytes.size() - 1) : 0;
+        return out;
     }
     // Every item carries this stamp: fixed-width digits by hand, not snprintf's parser.
-    std::string out = "0000-00-00T00:00:00.000Z";
+    constexpr std::string_view pattern = "0000-00-00T00:00:00.000Z";
+    std::memcpy(out.bytes.data(), pattern.data(), pattern.size());
+    out.size = pattern.size();
     const auto put = [&out](std::size_t at, std::size_t width, unsigned value) {
         for (std::size_t i = width; i-- > 0;) {
-            out[at + i] = static_cast<char>('0' + value % 10);
+            out.bytes[at + i] = static_cast<char>('0' + value % 10);
             value /= 10;
         }
     };
@@ -49,6 +53,10 @@ std::string format_rfc3339_ms(std::chrono::system_clock::time_point time) {
     put(17, 2, static_cast<unsigned>(clock.seconds().count()));
     put(20, 3, static_cast<unsigned>(clock.subseconds().count()));
     return out;
+}
+
+std::string format_rfc3339_ms(std::chrono::system_clock::time_point time) {
+    return std::string(rfc3339_ms(time).view());
 }
 
 std::string format_double(double number) {

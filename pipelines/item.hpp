@@ -9,6 +9,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -21,6 +22,15 @@ using item = boost::json::object;
 // "2026-11-28T13:05:09.123Z": UTC, milliseconds, truncated (not rounded) toward the past.
 // Pure arithmetic on the civil calendar: no time zone database, no locale, thread-safe.
 std::string format_rfc3339_ms(std::chrono::system_clock::time_point time);
+
+// The same text in a buffer of its own, for a caller that copies it on at once (an item's
+// fetched_at): no allocation.
+struct rfc3339_text {
+    std::array<char, 40> bytes{};
+    std::size_t size = 0;
+    [[nodiscard]] std::string_view view() const noexcept { return {bytes.data(), size}; }
+};
+rfc3339_text rfc3339_ms(std::chrono::system_clock::time_point time);
 
 // Appends `value` as compact JSON. Keys keep their order. Doubles use the shortest text that
 // reads back to the same double (NaN and infinities, which JSON lacks, become null). Strings

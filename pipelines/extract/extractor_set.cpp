@@ -66,7 +66,7 @@ item item_header(std::string_view url, std::chrono::system_clock::time_point fet
     item result;
     result.reserve(3 + fields);
     result.emplace("url", boost::json::string(url));
-    result.emplace("fetched_at", format_rfc3339_ms(fetched_at));
+    result.emplace("fetched_at", rfc3339_ms(fetched_at).view());
     result.emplace("status", static_cast<std::int64_t>(status));
     return result;
 }

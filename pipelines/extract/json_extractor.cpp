@@ -374,12 +374,12 @@ converted convert(const field_rule& rule, boost::json::value value) {
     };
     switch (rule.as) {
         case value_kind::raw:
-            result.value = std::move(value);
-            return result;
+            return converted{std::move(value), false, {}};  // moved in: no storage checks
         case value_kind::string:
             if (value.is_string()) {
-                result.value = std::move(value);
-            } else if (value.is_bool()) {
+                return converted{std::move(value), false, {}};
+            }
+            if (value.is_bool()) {
                 result.value = value.get_bool() ? "true" : "false";
             } else if (value.is_int64()) {
                 result.value = boost::json::string(std::to_string(value.get_int64()));
@@ -547,7 +547,7 @@ extract_outcome json_extractor::extract(std::string_view url,
     item result;
     result.reserve(3 + rule_.fields.size() + 1);
     result.emplace("url", boost::json::string(url));
-    result.emplace("fetched_at", format_rfc3339_ms(fetched_at));
+    result.emplace("fetched_at", rfc3339_ms(fetched_at).view());
     result.emplace("status", static_cast<std::int64_t>(status));
     std::string found_currency;
     for (std::size_t i = 0; i < rule_.fields.size(); ++i) {

@@ -59,11 +59,48 @@ std::string format_rfc3339_ms(std::chrono::system_clock::time_point time) {
     return std::string(rfc3339_ms(time).view());
 }
 
+namespace {
+
+// format_double's text, written at `first` (room for 32 bytes); returns its end. Prices and
+// ratings, most of the doubles items carry, are whole hundredths below 100,000: such a number's
+// shortest text is its hundredths' decimal digits (any other decimal of no more digits lies
+// at least 1e-8 away, and the double's spacing there is below 2e-11), written here without the
+// general algorithm. A test checks every such number against std::to_chars.
+char* write_double(char* first, double number) {
+    if (number != 0 && std::abs(number) < 1e5) {
+        const auto cents = static_cast<std::int64_t>(std::nearbyint(number * 100));
+        if (static_cast<double>(cents) / 100 == number) {
+            char* p = first;
+            std::uint64_t magnitude = static_cast<std::uint64_t>(cents < 0 ? -cents : cents);
+            if (cents < 0) {
+                *p++ = '-';
+            }
+            p = std::to_chars(p, first + 32, magnitude / 100).ptr;
+            const auto hundredths = static_cast<unsigned>(magnitude % 100);
+            if (hundredths != 0) {
+                *p++ = '.';
+                *p++ = static_cast<char>('0' + hundredths / 10);
+                if (hundredths % 10 != 0) {
+                    *p++ = static_cast<char>('0' + hundredths % 10);
+                }
+            }
+            return p;
+        }
+    }
+    // std::to_chars without a format gives the shortest round-trip text.
+    return std::to_chars(first, first + 32, number).ptr;
+}
+
+}  // namespace
+
 std::string format_double(double number) {
     std::array<char, 32> buffer{};
-    // std::to_chars without a format gives the shortest round-trip text.
-    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), number);
-    return std::string(buffer.data(), result.ptr);
+    return std::string(buffer.data(), write_double(buffer.data(), number));
+}
+
+void append_double(std::string& out, double number) {
+    std::array<char, 32> buffer{};
+    out.append(buffer.data(), write_double(buffer.data(), number));
 }
 
 namespace {
@@ -218,7 +255,7 @@ void append_json(std::string& out, const boost::json::value& value) {
             break;
         case boost::json::kind::double_:
             if (std::isfinite(value.get_double())) {
-                out += format_double(value.get_double());
+                append_double(out, value.get_double());
             } else {
                 out += "null";
             }

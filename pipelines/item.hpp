@@ -41,8 +41,10 @@ void append_json(std::string& out, const item& object);
 // Appends `text` as a JSON string literal, quotes included (the escaping of append_json).
 void append_json_string(std::string& out, std::string_view text);
 
-// The shortest decimal text for `number` that reads back to it ("19.99", "1e+21").
+// The shortest decimal text for `number` that reads back to it ("19.99", "1e+21"), as
+// std::to_chars writes it; append_double appends the same text.
 std::string format_double(double number);
+void append_double(std::string& out, double number);
 
 // Appends `number` in decimal, as JSON, CSV and SQLite keys write it.
 void append_integer(std::string& out, std::int64_t number);

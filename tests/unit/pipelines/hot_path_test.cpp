@@ -8,8 +8,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <regex>
 #include <string>
@@ -178,4 +183,49 @@ TEST_CASE("append_json_string: the word-at-a-time scan escapes what the byte sca
         append_json_string(out, text);
         CHECK(out == "{\"k\":" + reference(text));
     }
+}
+
+TEST_CASE("format_double writes what std::to_chars writes, hundredths by their own path",
+          "[unit][item][hot_path]") {
+    const auto to_chars_text = [](double number) {
+        std::array<char, 64> buffer{};
+        return std::string(buffer.data(),
+                           std::to_chars(buffer.data(), buffer.data() + buffer.size(), number).ptr);
+    };
+    std::size_t mismatches = 0;
+    const auto check = [&](double number) {
+        const std::string ours = format_double(number);
+        if (ours != to_chars_text(number)) {
+            if (++mismatches <= 5) {
+                UNSCOPED_INFO(to_chars_text(number) << " written as " << ours);
+            }
+        }
+        std::string appended = "[";
+        append_double(appended, number);
+        mismatches += appended != "[" + ours;
+    };
+    // Every whole hundredth up to 10,000 either side, then a million more across the rest of
+    // the fast path's range and past it.
+    for (std::int64_t cents = -1'000'000; cents <= 1'000'000; ++cents) {
+        check(static_cast<double>(cents) / 100);
+    }
+    std::mt19937_64 rng(20261207);
+    for (int i = 0; i < 1'000'000; ++i) {
+        const auto cents = static_cast<std::int64_t>(rng() % 20'000'002) - 10'000'001;
+        check(static_cast<double>(cents) / 100);
+    }
+    // Near misses and everything else: thousandths, tiny and huge numbers, random bits.
+    for (int i = 0; i < 200'000; ++i) {
+        const auto mills = static_cast<std::int64_t>(rng() % 200'000'000) - 100'000'000;
+        check(static_cast<double>(mills) / 1000);
+        double any = 0;
+        const std::uint64_t bits = rng();
+        std::memcpy(&any, &bits, sizeof any);
+        check(any);
+    }
+    for (const double special : {0.0, -0.0, 1e5, -1e5, 99999.99, 1e-2, 5e-3, 0.1 + 0.2, 1e21,
+                                 std::numeric_limits<double>::denorm_min()}) {
+        check(special);
+    }
+    CHECK(mismatches == 0);
 }

@@ -594,7 +594,7 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
             case plain_field::other:
                 break;
         }
-        out.headers.emplace_back(std::string(name), std::string(value));
+        out.headers.emplace_back(name, value);
     }
     if (!length) {
         return decline();

@@ -16,7 +16,7 @@ PACKAGES=(
   libxml2-dev libsqlite3-dev libhiredis-dev zlib1g-dev libbrotli-dev libmimalloc-dev libnghttp2-dev
   pkg-config prometheus redis-server nginx wrk nghttp2-client nghttp2-server openssl ccache
   tinyproxy dante-server microsocks   # proxy tests: HTTP + CONNECT, SOCKS5, SOCKS5 user/pass
-  cmake g++ make python3 curl python3-parsel time valgrind
+  cmake g++ make lld python3 curl python3-parsel time valgrind   # lld: the faster linker CMake picks
   clang-14 libclang-rt-14-dev clang-format-14
   publicsuffix      # the Public Suffix List the cookie jar refuses Domain= suffixes by
   dpkg-dev pandoc   # the .deb's Depends (dpkg-shlibdeps) and the man page (docs/cli.md -> harvest.1)

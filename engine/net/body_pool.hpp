@@ -28,21 +28,40 @@ inline std::vector<std::string>& body_pool() noexcept {
 }
 }  // namespace detail
 
-// An empty string with room for `capacity` bytes: a recycled body when one fits (capacity in
-// [capacity, 2 * capacity]), else a new reservation.
-inline std::string take_body_buffer(std::size_t capacity) {
-    auto& pool = detail::body_pool();
+namespace detail {
+// A recycled body with room for `capacity` bytes (capacity in [capacity, 2 * capacity]), as it
+// was handed back (its size and bytes too), or an empty string.
+inline std::string take_pooled_body(std::size_t capacity) noexcept {
+    auto& pool = body_pool();
     for (auto it = pool.rbegin(); it != pool.rend(); ++it) {  // the most recent first: warm
         if (it->capacity() >= capacity && it->capacity() / 2 <= capacity) {
             std::string body = std::move(*it);
             *it = std::move(pool.back());
             pool.pop_back();
-            body.clear();
             return body;
         }
     }
-    std::string body;
+    return {};
+}
+}  // namespace detail
+
+// An empty string with room for `capacity` bytes: a recycled body when one fits, else a new
+// reservation.
+inline std::string take_body_buffer(std::size_t capacity) {
+    std::string body = detail::take_pooled_body(capacity);
+    body.clear();
     body.reserve(capacity);
+    return body;
+}
+
+// A string of `size` bytes whose contents are unspecified, for a reader that writes a body into
+// it in place and then trims it to what came. A recycled body keeps the bytes it held, so only
+// what a body needs beyond the last one's size is zero-filled (std::string's resize), not the
+// whole body on every read.
+inline std::string take_body_space(std::size_t size) {
+    std::string body = detail::take_pooled_body(size);
+    body.reserve(size);
+    body.resize(size);
     return body;
 }
 

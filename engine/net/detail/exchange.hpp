@@ -607,65 +607,60 @@ inline std::optional<plain_header> parse_plain_header(std::string_view bytes, ex
     return header;
 }
 
-// A Content-Length body is read in place, one read at a time, by both readers below.
-// body_read_space grows `body` by the room the next read may fill and returns that room: at
-// most max_read_room bytes, so a large body's reads zero-fill O(its size) in all, and up to
-// body_padding bytes past the body's end when the read may finish it (the body was reserved
-// whole with that padding, so nothing reallocates).
-inline boost::asio::mutable_buffer body_read_space(std::string& body, std::size_t left) {
-    const std::size_t room = left > max_read_room ? max_read_room : left + body_padding;
-    const std::size_t at = body.size();
-    body.resize(at + room);
-    return {body.data() + at, room};
+// A Content-Length body is read in place, one read at a time, by both readers below: each read
+// goes straight into the body's string at the end of what is in. body_read_room is the most
+// one read asks for: at most max_read_room bytes, and up to body_padding bytes past the body's
+// end when the read may finish it (the string has room for that padding, so nothing moves).
+inline std::size_t body_read_room(std::size_t left) noexcept {
+    return left > max_read_room ? max_read_room : left + body_padding;
 }
 
-// After a read of `n` bytes into the room body_read_space made at `at`: `body` keeps the body
-// bytes (at most `left`), and what followed the body (the next message, a stray CRLF) moves to
-// `buffer`, where the keep-alive checks see it. Returns the body bytes read.
-inline std::size_t settle_body_read(std::string& body, std::size_t at, std::size_t left,
-                                    std::size_t n, beast::flat_buffer& buffer) {
+// After a read of `n` bytes at `read` for a body that lacked `left` bytes: what followed the
+// body (the next message, a stray CRLF) moves to `buffer`, where the keep-alive checks see it.
+// Returns the body bytes read.
+inline std::size_t settle_body_read(const char* read, std::size_t left, std::size_t n,
+                                    beast::flat_buffer& buffer) {
     const std::size_t body_bytes = std::min(n, left);
     if (n > body_bytes) {
         const std::size_t extra = n - body_bytes;
-        std::memcpy(buffer.prepare(extra).data(), body.data() + at + body_bytes, extra);
+        std::memcpy(buffer.prepare(extra).data(), read + body_bytes, extra);
         buffer.commit(extra);
     }
-    body.resize(at + body_bytes);
     return body_bytes;
 }
 
-// The rest of a Content-Length body whose first `out.body.size()` bytes are in, read straight
-// into the body (reserved whole by the caller), each read under idle_read. Up to body_padding
-// bytes more are asked for, and what follows the body lands in `buffer`, where the caller's
-// keep-alive checks see it. Sets out.ec on a failure.
+// The rest of a Content-Length body of `length` bytes whose first `filled` are in, read into
+// `out.body` (take_body_space: `length` + body_padding bytes, no zero-fill per read), each read
+// under idle_read; the body is trimmed to what came. Sets out.ec on a failure.
 template <class Stream>
 boost::asio::awaitable<void> read_body_in_place(Stream& stream, beast::flat_buffer& buffer,
-                                                exchange_result& out, std::uint64_t length,
-                                                exchange_limits limits) {
+                                                exchange_result& out, std::size_t filled,
+                                                std::size_t length, exchange_limits limits) {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
     auto& lowest = beast::get_lowest_layer(stream);
-    while (out.body.size() < length) {
+    while (filled < length) {
         const auto step = clamp_timeout(limits.idle_read, limits.deadline);
         if (step.count() <= 0) {
             out.ec = fetch_error::timeout;
-            co_return;
+            break;
         }
         lowest.expires_after(step);
-        const std::size_t at = out.body.size();
-        const auto left = static_cast<std::size_t>(length) - at;
-        auto [ec, n] = co_await stream.async_read_some(body_read_space(out.body, left),
-                                                       as_tuple(use_awaitable));
-        settle_body_read(out.body, at, left, n, buffer);
-        if (ec == boost::asio::error::eof && out.body.size() < length) {
+        const std::size_t left = length - filled;
+        char* const read = out.body.data() + filled;
+        auto [ec, n] = co_await stream.async_read_some(
+            boost::asio::buffer(read, body_read_room(left)), as_tuple(use_awaitable));
+        filled += settle_body_read(read, left, n, buffer);
+        if (ec == boost::asio::error::eof && filled < length) {
             out.ec = map_exchange_error(http::error::partial_message);  // cut short
-            co_return;
+            break;
         }
         if (ec && ec != boost::asio::error::eof) {
             out.ec = map_exchange_error(ec);
-            co_return;
+            break;
         }
     }
+    out.body.resize(filled);
 }
 
 // The end of a response read whole, by either path: its connection is kept when the response
@@ -730,11 +725,15 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
                 buffer.consume(plain->size);
                 const auto length = static_cast<std::size_t>(plain->content_length);
                 const std::size_t have = std::min(buffer.size(), length);
-                out.body = take_body_buffer(length + body_padding);
-                out.body.append(static_cast<const char*>(buffer.data().data()), have);
-                buffer.consume(have);
-                if (have < length) {
-                    co_await read_body_in_place(stream, buffer, out, length, limits);
+                if (have == length) {
+                    out.body = take_body_buffer(length + body_padding);
+                    out.body.append(static_cast<const char*>(buffer.data().data()), have);
+                    buffer.consume(have);
+                } else {
+                    out.body = take_body_space(length + body_padding);
+                    std::memcpy(out.body.data(), buffer.data().data(), have);
+                    buffer.consume(have);
+                    co_await read_body_in_place(stream, buffer, out, have, length, limits);
                     if (out.ec) {
                         out.got_response_bytes = true;
                         co_return out;
@@ -798,11 +797,14 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
         if (body_left && *body_left > 0) {
             const auto left = static_cast<std::size_t>(*body_left);
             const std::size_t at = out.body.size();
-            auto [ec, got] = co_await stream.async_read_some(body_read_space(out.body, left),
-                                                             as_tuple(use_awaitable));
+            const std::size_t room = body_read_room(left);
+            out.body.resize(at + room);  // within the reservation on_body_init_impl made
+            auto [ec, got] = co_await stream.async_read_some(
+                boost::asio::buffer(out.body.data() + at, room), as_tuple(use_awaitable));
             read_ec = ec;
             n = got;
-            const std::size_t body_bytes = settle_body_read(out.body, at, left, n, buffer);
+            const std::size_t body_bytes = settle_body_read(out.body.data() + at, left, n, buffer);
+            out.body.resize(at + body_bytes);
             if (body_bytes > 0) {
                 beast::error_code put_ec;
                 parser->body_in_place(true);

@@ -319,3 +319,30 @@ TEST_CASE("a body larger than one read's room is read whole by both paths of the
         CHECK(cut->ec);
     }
 }
+
+TEST_CASE("a body read in place into a recycled string holds the new bytes only",
+          "[unit][net][response_reader]") {
+    // The plain path reads a body that did not come with its header into a recycled string of
+    // the body's size, whose old bytes are not cleared: each must be overwritten or trimmed.
+    std::string body;
+    for (std::size_t i = 0; body.size() < 90'000; ++i) {
+        body += std::to_string(i) + ';';
+    }
+    const std::string response =
+        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    for (const std::size_t stale_size : {std::size_t{60'000}, std::size_t{95'000}}) {
+        harvest::net::recycle_body_buffer(std::string(stale_size, 'x'));
+        const auto client = read_with_client(response, 0, false, 1 << 20);
+        REQUIRE(client);
+        CHECK_FALSE(client->ec);
+        CHECK(client->body == body);
+        // Cut short: what came, and nothing of the old bytes after it.
+        harvest::net::recycle_body_buffer(std::string(stale_size, 'x'));
+        const auto cut =
+            read_with_client(response.substr(0, response.size() - 500), 0, false, 1 << 20);
+        REQUIRE(cut);
+        CHECK(cut->ec);
+        CHECK(cut->body.find('x') == std::string::npos);
+        CHECK(cut->body.size() <= body.size());
+    }
+}

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Cost per request of harvest: instructions (callgrind) and CPU time for a fixed JSON crawl of
-# the reference workload's product pages, served by nginx on 127.0.0.1, and the top functions.
+# Cost per request of harvest: instructions (callgrind) and CPU time for a fixed crawl of the
+# reference workload's products (their JSON, or their pages), served by nginx on 127.0.0.1, and
+# the top functions.
 #
-#   bench/cost_bench.sh [-n PRODUCTS] [-c CONCURRENCY] [-t THREADS] [-r RUNS] [-m] [-k TOP]
-#                       [-s KEY=VALUE]...
+#   bench/cost_bench.sh [-n PRODUCTS] [-w KIND] [-c CONCURRENCY] [-t THREADS] [-r RUNS] [-m]
+#                       [-k TOP] [-s KEY=VALUE]...
 #
-#   -n 2000    products in the catalog; every product's JSON is fetched once
+#   -n 2000    products in the catalog; every product is fetched once
+#   -w json    json: each product's JSON (/api/products/{ASIN}.json) with a `json` rule; html:
+#              each product's page (/p/{ASIN}.html, ~35 KB) with `jsonld` (schema Product); dom:
+#              the same pages with a `type: html` rule (CSS selectors)
 #   -c 64      requests in flight
 #   -t 1       engine threads (1: one core, no cross-thread noise; 0: one per core)
 #   -r 3       timed runs (the CPU time reported is the lowest)
@@ -28,11 +32,11 @@ BENCH_NAME=cost_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-N=2000 C=64 T=1 R=3 M=0 K=25 SETS=()
-while getopts "n:c:t:r:mk:s:h" o; do
+N=2000 C=64 T=1 R=3 M=0 K=25 W=json SETS=()
+while getopts "n:w:c:t:r:mk:s:h" o; do
   case $o in
-    n) N=$OPTARG ;; c) C=$OPTARG ;; t) T=$OPTARG ;; r) R=$OPTARG ;; m) M=1 ;; k) K=$OPTARG ;; s) SETS+=(--set "$OPTARG") ;;
-    *) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    n) N=$OPTARG ;; w) W=$OPTARG ;; c) C=$OPTARG ;; t) T=$OPTARG ;; r) R=$OPTARG ;; m) M=1 ;; k) K=$OPTARG ;; s) SETS+=(--set "$OPTARG") ;;
+    *) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -52,11 +56,15 @@ WORK=$(mktemp -d /tmp/harvest-cost.XXXXXX)
 cleanup() { stop_nginx "$WORK/nginx"; rm -rf "$WORK"; }
 trap cleanup EXIT
 ACCESS_LOG=off start_nginx "$SITE" "$WORK/nginx"
-sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt"
+case $W in
+  json) sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt" ;;
+  html | dom) sed "s#.*#$BASE/p/&.html#" "$SITE/asins.txt" >"$WORK/urls.txt" ;;
+  *) die "-w takes json, html or dom, not '$W'" ;;
+esac
 head -1 "$WORK/urls.txt" >"$WORK/one.txt"
 URLS=$(wc -l <"$WORK/urls.txt")
 
-config() { bench_crawl_yaml cost "$1" "$2" json "$C" "threads: $T"; }   # URLS_FILE OUT_FILE
+config() { bench_crawl_yaml cost "$1" "$2" "$W" "$C" "threads: $T"; }   # URLS_FILE OUT_FILE
 config "$WORK/urls.txt" "$WORK/all.jsonl" >"$WORK/all.yaml"
 config "$WORK/one.txt" "$WORK/one.jsonl" >"$WORK/one.yaml"
 EXTRA=("${SETS[@]}")
@@ -113,7 +121,7 @@ got=$(items_of "$WORK/all.jsonl")
 [[ "$got" == "$URLS" ]] || die "harvest under callgrind wrote $got items, not $URLS"
 
 echo
-echo "cost_bench: $URLS product JSON URLs on $BASE, concurrency $C, threads $T," \
+echo "cost_bench: $URLS product $([[ $W == json ]] && echo "JSON URLs" || echo "pages ($W)") on $BASE, concurrency $C, threads $T," \
   "metrics $([[ $M == 1 ]] && echo on || echo off), $(nproc) cores"
 awk -v all="$ir_all" -v one="$ir_one" -v n="$URLS" 'BEGIN {
   printf "instructions: %.0f total, %.0f fixed (one-URL crawl)\n", all, one

@@ -52,6 +52,32 @@ TEST_CASE("a recycled body serves the next body of about its size", "[unit][net]
     }
 }
 
+TEST_CASE("body space: a recycled body of about the size, its bytes kept, at the size asked",
+          "[unit][net][body_pool]") {
+    drain_pool();
+    std::string body = harvest::net::take_body_space(40'000);
+    CHECK(body.size() == 40'000);  // a new one: zero-filled once
+    body.assign(36'000, 'x');
+    const char* memory = body.data();
+    recycle_body_buffer(std::move(body));
+    // Larger than the old body: its bytes stay, only the rest is filled.
+    std::string again = harvest::net::take_body_space(38'000);
+    CHECK(again.data() == memory);
+    CHECK(again.size() == 38'000);
+    CHECK(again[35'999] == 'x');
+    CHECK(again[36'000] == '\0');
+    again.resize(30'000);
+    recycle_body_buffer(std::move(again));
+    // Smaller: trimmed, nothing filled.
+    const std::string smaller = harvest::net::take_body_space(20'000);
+    CHECK(smaller.data() == memory);
+    CHECK(smaller.size() == 20'000);
+    CHECK(smaller.back() == 'x');
+    // Too small or too large for any pooled body: a new one.
+    drain_pool();
+    CHECK(harvest::net::take_body_space(70'000).size() == 70'000);
+}
+
 TEST_CASE("the body pool keeps neither tiny nor huge bodies, nor more than its bound",
           "[unit][net][body_pool]") {
     drain_pool();

@@ -74,7 +74,7 @@ char* write_double(char* first, double number) {
         const auto cents = static_cast<std::int64_t>(std::nearbyint(number * 100));
         if (static_cast<double>(cents) / 100 == number) {
             char* p = first;
-            std::uint64_t magnitude = static_cast<std::uint64_t>(cents < 0 ? -cents : cents);
+            const auto magnitude = static_cast<std::uint64_t>(cents < 0 ? -cents : cents);
             if (cents < 0) {
                 *p++ = '-';
             }
@@ -98,7 +98,7 @@ char* write_double(char* first, double number) {
 
 std::string format_double(double number) {
     std::array<char, 32> buffer{};
-    return std::string(buffer.data(), write_double(buffer.data(), number));
+    return {buffer.data(), write_double(buffer.data(), number)};
 }
 
 void append_double(std::string& out, double number) {

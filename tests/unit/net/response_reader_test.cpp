@@ -32,6 +32,21 @@ using harvest::test::same_reading;
 
 constexpr std::uint64_t reader_max_body = 4096;
 
+// The decimal numbers 0, 1, 2, ... each followed by `separator`, until at least `size` bytes:
+// a large body whose every piece differs from its neighbours.
+std::string counted_text(std::size_t size, char separator) {
+    std::string text;
+    for (std::size_t i = 0; text.size() < size; ++i) {
+        text += std::to_string(i) + separator;
+    }
+    return text;
+}
+
+// A 200 whose `body` is framed by Content-Length.
+std::string content_length_response(const std::string& body) {
+    return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 // One random response, well-formed or not.
 std::string make_response(std::mt19937_64& rng, bool& head) {
     const auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
@@ -291,12 +306,8 @@ TEST_CASE("a body larger than one read's room is read whole by both paths of the
     // Room for one read of the body is max_read_room bytes (64 KiB); this body takes five or
     // more, read into the body in place. A whole first read takes the plain path, 100-byte
     // reads send the header to Beast's parser.
-    std::string body;
-    for (std::size_t i = 0; body.size() < 300'000; ++i) {
-        body += std::to_string(i) + ',';
-    }
-    const std::string response =
-        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string body = counted_text(300'000, ',');
+    const std::string response = content_length_response(body);
     for (const std::size_t read_size : {std::size_t{0}, std::size_t{100}, std::size_t{70'000}}) {
         for (const std::string after : {"", "\r\n", "HTTP/1.1 200 OK\r\n"}) {
             INFO("read size " << read_size << ", then " << after.size() << " bytes");
@@ -324,12 +335,8 @@ TEST_CASE("a body read in place into a recycled string holds the new bytes only"
           "[unit][net][response_reader]") {
     // The plain path reads a body that did not come with its header into a recycled string of
     // the body's size, whose old bytes are not cleared: each must be overwritten or trimmed.
-    std::string body;
-    for (std::size_t i = 0; body.size() < 90'000; ++i) {
-        body += std::to_string(i) + ';';
-    }
-    const std::string response =
-        "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string body = counted_text(90'000, ';');
+    const std::string response = content_length_response(body);
     for (const std::size_t stale_size : {std::size_t{60'000}, std::size_t{95'000}}) {
         harvest::net::recycle_body_buffer(std::string(stale_size, 'x'));
         const auto client = read_with_client(response, 0, false, 1 << 20);

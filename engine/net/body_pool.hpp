@@ -8,9 +8,17 @@
 // Bounded: at most pooled_bodies_max strings per thread, none over pooled_body_capacity_max;
 // a pooled string is given out only for a body that needs at least half its capacity, so a
 // body kept for long (the bulk service's results, say) holds at most twice its size.
+//
+// Size classes: a new body string gets a capacity of 2^k - 1 bytes (with std::string's
+// terminating null, 2^k allocated), the least that holds the body. A recycled string of that
+// class then fits every body that would have made one of its class. With exact capacities a
+// recycled string fitted only bodies no larger than the one it held: product pages of 28 to
+// 62 KB, 64 in flight, found no fitting string for one body in eight (one in two under
+// callgrind's slower clock), and each such body was a new allocation, zero-filled whole.
 // Thread-safety: each thread has its own pool; a string may be taken on one thread and given
 // back on another.
 
+#include <bit>
 #include <cstddef>
 #include <string>
 #include <utility>
@@ -27,6 +35,15 @@ inline std::vector<std::string>& body_pool() noexcept {
     return pool;
 }
 }  // namespace detail
+
+// The capacity a new body string of `size` bytes is reserved with: its size class (above) when
+// the pool may keep it, else `size`.
+[[nodiscard]] constexpr std::size_t body_capacity_class(std::size_t size) noexcept {
+    if (size < 1024 || size >= pooled_body_capacity_max) {
+        return size;
+    }
+    return std::bit_ceil(size + 1) - 1;
+}
 
 namespace detail {
 // A recycled body with room for `capacity` bytes (capacity in [capacity, 2 * capacity]), as it
@@ -46,11 +63,13 @@ inline std::string take_pooled_body(std::size_t capacity) noexcept {
 }  // namespace detail
 
 // An empty string with room for `capacity` bytes: a recycled body when one fits, else a new
-// reservation.
+// reservation of the size class.
 inline std::string take_body_buffer(std::size_t capacity) {
     std::string body = detail::take_pooled_body(capacity);
     body.clear();
-    body.reserve(capacity);
+    if (body.capacity() < capacity) {
+        body.reserve(body_capacity_class(capacity));
+    }
     return body;
 }
 
@@ -60,7 +79,9 @@ inline std::string take_body_buffer(std::size_t capacity) {
 // whole body on every read.
 inline std::string take_body_space(std::size_t size) {
     std::string body = detail::take_pooled_body(size);
-    body.reserve(size);
+    if (body.capacity() < size) {
+        body.reserve(body_capacity_class(size));
+    }
     body.resize(size);
     return body;
 }

@@ -29,26 +29,66 @@ TEST_CASE("a recycled body serves the next body of about its size", "[unit][net]
     drain_pool();
     std::string body = take_body_buffer(40'000);
     REQUIRE(body.empty());
-    REQUIRE(body.capacity() >= 40'000);
+    REQUIRE(body.capacity() == 65'535);  // its size class: 64 KiB with the terminating null
     body.assign(35'000, 'x');
     const char* memory = body.data();
     recycle_body_buffer(std::move(body));
 
     SECTION("reused, empty, for a body that needs at least half of it") {
-        const std::string again = take_body_buffer(30'000);
+        const std::string again = take_body_buffer(33'000);
         CHECK(again.data() == memory);
         CHECK(again.empty());
-        CHECK(again.capacity() >= 30'000);
+        CHECK(again.capacity() == 65'535);
+        CHECK(harvest::net::detail::body_pool().empty());
+    }
+    SECTION("reused for a body larger than the one it held, up to its capacity") {
+        const std::string larger = take_body_buffer(65'535);
+        CHECK(larger.data() == memory);
         CHECK(harvest::net::detail::body_pool().empty());
     }
     SECTION("not for a body it cannot hold, nor for one far smaller") {
-        const std::string larger = take_body_buffer(50'000);
+        const std::string larger = take_body_buffer(65'536);
         CHECK(larger.data() != memory);
-        CHECK(larger.capacity() >= 50'000);
-        const std::string smaller = take_body_buffer(1'000);
+        CHECK(larger.capacity() >= 65'536);
+        const std::string smaller = take_body_buffer(32'000);
         CHECK(smaller.data() != memory);
-        CHECK(smaller.capacity() >= 1'000);
+        CHECK(smaller.capacity() == 32'767);
         CHECK(harvest::net::detail::body_pool().size() == 1);
+    }
+}
+
+TEST_CASE("a body's size class fits every body that makes one of its class",
+          "[unit][net][body_pool]") {
+    using harvest::net::body_capacity_class;
+    for (std::size_t size = 0; size <= pooled_body_capacity_max + 100; ++size) {
+        const std::size_t capacity = body_capacity_class(size);
+        INFO("size " << size << ", class " << capacity);
+        REQUIRE(capacity >= size);
+        if (size < 1024 || size >= pooled_body_capacity_max) {
+            REQUIRE(capacity == size);  // never pooled: no room to spare
+            continue;
+        }
+        REQUIRE(std::has_single_bit(capacity + 1));
+        REQUIRE(capacity <= pooled_body_capacity_max);  // a class string can be pooled
+        REQUIRE(capacity / 2 <= size);                  // and serves the body that made it
+        REQUIRE(capacity <= 2 * size);                  // at most twice the size
+    }
+    // End to end: a recycled string serves the smallest and the largest body of its class.
+    drain_pool();
+    for (const std::size_t size :
+         {std::size_t{2048}, std::size_t{4095}, std::size_t{40'000}, std::size_t{100'000}}) {
+        std::string body = harvest::net::take_body_space(size);
+        const char* memory = body.data();
+        const std::size_t capacity = body.capacity();
+        recycle_body_buffer(std::move(body));
+        const std::size_t smallest = (capacity + 1) / 2;
+        INFO("size " << size << ", capacity " << capacity);
+        std::string again = harvest::net::take_body_space(smallest);
+        CHECK(again.data() == memory);
+        recycle_body_buffer(std::move(again));
+        again = harvest::net::take_body_space(capacity);
+        CHECK(again.data() == memory);
+        CHECK(harvest::net::detail::body_pool().empty());
     }
 }
 
@@ -66,16 +106,16 @@ TEST_CASE("body space: a recycled body of about the size, its bytes kept, at the
     CHECK(again.size() == 38'000);
     CHECK(again[35'999] == 'x');
     CHECK(again[36'000] == '\0');
-    again.resize(30'000);
     recycle_body_buffer(std::move(again));
     // Smaller: trimmed, nothing filled.
-    const std::string smaller = harvest::net::take_body_space(20'000);
+    const std::string smaller = harvest::net::take_body_space(34'000);
     CHECK(smaller.data() == memory);
-    CHECK(smaller.size() == 20'000);
+    CHECK(smaller.size() == 34'000);
     CHECK(smaller.back() == 'x');
     // Too small or too large for any pooled body: a new one.
     drain_pool();
     CHECK(harvest::net::take_body_space(70'000).size() == 70'000);
+    CHECK(harvest::net::take_body_space(20'000).capacity() == 32'767);
 }
 
 TEST_CASE("the body pool keeps neither tiny nor huge bodies, nor more than its bound",

@@ -154,6 +154,72 @@ TEST_CASE("200 with Content-Length, request assembly and response fields", "[uni
     CHECK(seen.body == "payload");
 }
 
+TEST_CASE("headers that could split the request, or that the client owns, are not sent", "[unit]") {
+    received_request seen;
+    std::mutex mutex;
+    test_origin origin(serve_each([&](const received_request& req) {
+        std::lock_guard lock(mutex);
+        seen = req;
+        return http_response_bytes(200, "");
+    }));
+    client_fixture f;
+    auto options = make_options();
+    http_request req = get(origin.url("/"));
+    // A CR, LF or NUL at every offset of values and names up to 40 bytes long, from the
+    // request and from the options alike.
+    std::vector<std::string> good_names;
+    for (std::size_t length = 1; length <= 40; ++length) {
+        for (const char bad : {'\r', '\n', '\0'}) {
+            for (std::size_t at = 0; at < length; ++at) {
+                std::string value(length, 'v');
+                value[at] = bad;
+                const std::string name = "X-Bad-" + std::to_string(length) + "-" +
+                                         std::to_string(static_cast<int>(bad)) + "-" +
+                                         std::to_string(at);
+                auto& headers = at % 2 == 0 ? req.headers : options->headers;
+                headers.emplace_back(name, value);
+                headers.emplace_back(value, "bad name");
+            }
+        }
+        // Tabs, spaces and other bytes a value may hold are sent as they are.
+        std::string value(length, 'g');
+        value[length / 2] = '\t';
+        value[length - 1] = length % 3 == 0 ? '~' : 'g';
+        good_names.push_back("X-Good-" + std::to_string(length));
+        (length % 2 == 0 ? req.headers : options->headers).emplace_back(good_names.back(), value);
+    }
+    req.headers.emplace_back("X-Split\r\nX-Injected", "1");
+    req.headers.emplace_back("X-Value", "1\r\nX-Injected: 1");
+    options->headers.emplace_back("X-Value2", "1\nX-Injected: 1");
+    for (const char* name : {"X Space", "X\tTab", "X:Colon", ""}) {
+        req.headers.emplace_back(name, "1");
+    }
+    // The framing and Host are the client's: what a request says of them is not sent.
+    req.headers.emplace_back("host", "evil.example");
+    req.headers.emplace_back("Content-Length", "999");
+    options->headers.emplace_back("TRANSFER-ENCODING", "chunked");
+    REQUIRE(run_fetch(f.client, f.ioc, req, options));
+    std::lock_guard lock(mutex);
+    INFO(seen.head);
+    CHECK(seen.head.find("X-Bad") == std::string::npos);
+    CHECK(seen.head.find("bad name") == std::string::npos);
+    CHECK(seen.head.find("Injected") == std::string::npos);
+    CHECK(seen.head.find("X-Value") == std::string::npos);
+    CHECK(seen.head.find("X Space") == std::string::npos);
+    CHECK(seen.head.find("Colon") == std::string::npos);
+    CHECK(seen.head.find("Tab") == std::string::npos);
+    CHECK(seen.head.find("evil") == std::string::npos);
+    CHECK(seen.head.find("999") == std::string::npos);
+    CHECK(seen.head.find("chunked") == std::string::npos);
+    CHECK(seen.header("Host") == "127.0.0.1:" + std::to_string(origin.port()));
+    for (std::size_t length = 1; length <= 40; ++length) {
+        std::string value(length, 'g');
+        value[length / 2] = '\t';
+        value[length - 1] = length % 3 == 0 ? '~' : 'g';
+        CHECK(seen.header(good_names[length - 1]) == value);
+    }
+}
+
 TEST_CASE("request User-Agent wins and no Accept-Encoding when decoding is off", "[unit]") {
     received_request seen;
     std::mutex mutex;

@@ -12,9 +12,9 @@
 // Size classes: a new body string gets a capacity of 2^k - 1 bytes (with std::string's
 // terminating null, 2^k allocated), the least that holds the body. A recycled string of that
 // class then fits every body that would have made one of its class. With exact capacities a
-// recycled string fitted only bodies no larger than the one it held: product pages of 28 to
-// 62 KB, 64 in flight, found no fitting string for one body in eight (one in two under
-// callgrind's slower clock), and each such body was a new allocation, zero-filled whole.
+// recycled string fitted only bodies no larger than the one it held: of 2,000 product pages of
+// 28 to 62 KB, 64 in flight, 241 found strings in the pool but none that fit, and each was a
+// new allocation, zero-filled whole; with size classes 1 to 6 did.
 // Thread-safety: each thread has its own pool; a string may be taken on one thread and given
 // back on another.
 

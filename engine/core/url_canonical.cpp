@@ -415,8 +415,9 @@ bool is_lower_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-// Characters a canonical path keeps as they are; '%', ';' and the rest take the slow path.
-constexpr char_set k_plain_path{"!$&'()*+,:=@/"};
+// Characters a canonical path segment keeps as they are; '%', ';' and the rest take the slow
+// path.
+constexpr char_set k_plain_segment{"!$&'()*+,:=@"};
 
 // scheme "://" host [":" port], with a lower-case ASCII host that needs no IDNA and a port
 // that is not the scheme's default. Returns where the path starts, or npos.
@@ -478,25 +479,28 @@ bool is_canonical_url(std::string_view url, const canonicalize_options& options)
     if (i == std::string_view::npos) {
         return false;
     }
-    // The path: plain characters only, no "." or ".." segment.
-    std::size_t segment = i + 1;
-    for (++i; i <= url.size(); ++i) {
-        const char c = i < url.size() ? url[i] : '/';
-        if (c == '/' || c == '?') {
-            const std::string_view part = url.substr(segment, i - segment);
-            if (part == "." || part == "..") {
-                return false;
-            }
-            if (c == '?') {
-                break;
-            }
-            segment = i + 1;
-        } else if (!k_plain_path.contains(static_cast<unsigned char>(c))) {
+    // The path: segments of plain characters, none "." or "..". A segment's bytes are skipped
+    // with one table lookup each, and what ends it ('/', '?' or the URL's end) is looked at
+    // once (every check on every byte cost some 170 instructions more a product URL).
+    std::size_t segment = ++i;
+    while (true) {
+        while (i < url.size() && k_plain_segment.contains(static_cast<unsigned char>(url[i]))) {
+            ++i;
+        }
+        const std::string_view part = url.substr(segment, i - segment);
+        if (part == "." || part == "..") {
             return false;
         }
-    }
-    if (i >= url.size()) {
-        return true;
+        if (i == url.size()) {
+            return true;
+        }
+        if (url[i] == '?') {
+            break;
+        }
+        if (url[i] != '/') {
+            return false;
+        }
+        segment = ++i;
     }
     // The query: name=value pairs of unreserved characters joined by '&', already in order.
     if (options.query_separator != '&') {

@@ -13,7 +13,13 @@
 #include <boost/asio/strand.hpp>
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 using namespace std::chrono_literals;
 using harvest::crawl::http_options;
@@ -72,6 +78,28 @@ struct client_fixture {
     http_client client{ioc.get_executor(), {"harvest-test/1", std::chrono::seconds(60), 8}};
 };
 
+// An origin that answers every request with `response` and keeps the last request it read.
+class recording_origin {
+  public:
+    explicit recording_origin(std::string response)
+        : origin_(serve_each([this, response = std::move(response)](const received_request& req) {
+              std::lock_guard lock(mutex_);
+              last_ = req;
+              return response;
+          })) {}
+    std::string url(std::string_view path) const { return origin_.url(path); }
+    std::uint16_t port() const { return origin_.port(); }
+    received_request last() const {
+        std::lock_guard lock(mutex_);
+        return last_;
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    received_request last_;
+    test_origin origin_;  // declared last: stopped before what its handler writes goes away
+};
+
 }  // namespace
 
 TEST_CASE("decode_body handles gzip, deflate (zlib and raw) and br", "[unit]") {
@@ -117,13 +145,7 @@ TEST_CASE("decode_content applies codings in reverse and leaves unknown ones", "
 }
 
 TEST_CASE("200 with Content-Length, request assembly and response fields", "[unit]") {
-    received_request seen;
-    std::mutex mutex;
-    test_origin origin(serve_each([&](const received_request& req) {
-        std::lock_guard lock(mutex);
-        seen = req;
-        return http_response_bytes(200, "hello", {{"X-Test", "yes"}});
-    }));
+    recording_origin origin(http_response_bytes(200, "hello", {{"X-Test", "yes"}}));
     client_fixture f;
     auto options = make_options();
     options->headers = {{"Accept-Language", "en-US"}, {"X-Both", "options"}};
@@ -142,7 +164,7 @@ TEST_CASE("200 with Content-Length, request assembly and response fields", "[uni
     CHECK(r->redirects == 0);
     CHECK(r->final_url == origin.url("/path/a?q=1#frag"));
     CHECK(r->elapsed > 0ns);
-    std::lock_guard lock(mutex);
+    const received_request seen = origin.last();
     CHECK(seen.method == "POST");
     CHECK(seen.target == "/path/a?q=1");
     CHECK(seen.header("Host") == "127.0.0.1:" + std::to_string(origin.port()));
@@ -155,19 +177,13 @@ TEST_CASE("200 with Content-Length, request assembly and response fields", "[uni
 }
 
 TEST_CASE("headers that could split the request, or that the client owns, are not sent", "[unit]") {
-    received_request seen;
-    std::mutex mutex;
-    test_origin origin(serve_each([&](const received_request& req) {
-        std::lock_guard lock(mutex);
-        seen = req;
-        return http_response_bytes(200, "");
-    }));
+    recording_origin origin(http_response_bytes(200, ""));
     client_fixture f;
     auto options = make_options();
     http_request req = get(origin.url("/"));
     // A CR, LF or NUL at every offset of values and names up to 40 bytes long, from the
     // request and from the options alike.
-    std::vector<std::string> good_names;
+    std::vector<std::pair<std::string, std::string>> good;
     for (std::size_t length = 1; length <= 40; ++length) {
         for (const char bad : {'\r', '\n', '\0'}) {
             for (std::size_t at = 0; at < length; ++at) {
@@ -185,8 +201,8 @@ TEST_CASE("headers that could split the request, or that the client owns, are no
         std::string value(length, 'g');
         value[length / 2] = '\t';
         value[length - 1] = length % 3 == 0 ? '~' : 'g';
-        good_names.push_back("X-Good-" + std::to_string(length));
-        (length % 2 == 0 ? req.headers : options->headers).emplace_back(good_names.back(), value);
+        good.emplace_back("X-Good-" + std::to_string(length), value);
+        (length % 2 == 0 ? req.headers : options->headers).push_back(good.back());
     }
     req.headers.emplace_back("X-Split\r\nX-Injected", "1");
     req.headers.emplace_back("X-Value", "1\r\nX-Injected: 1");
@@ -199,7 +215,7 @@ TEST_CASE("headers that could split the request, or that the client owns, are no
     req.headers.emplace_back("Content-Length", "999");
     options->headers.emplace_back("TRANSFER-ENCODING", "chunked");
     REQUIRE(run_fetch(f.client, f.ioc, req, options));
-    std::lock_guard lock(mutex);
+    const received_request seen = origin.last();
     INFO(seen.head);
     CHECK(seen.head.find("X-Bad") == std::string::npos);
     CHECK(seen.head.find("bad name") == std::string::npos);
@@ -212,29 +228,20 @@ TEST_CASE("headers that could split the request, or that the client owns, are no
     CHECK(seen.head.find("999") == std::string::npos);
     CHECK(seen.head.find("chunked") == std::string::npos);
     CHECK(seen.header("Host") == "127.0.0.1:" + std::to_string(origin.port()));
-    for (std::size_t length = 1; length <= 40; ++length) {
-        std::string value(length, 'g');
-        value[length / 2] = '\t';
-        value[length - 1] = length % 3 == 0 ? '~' : 'g';
-        CHECK(seen.header(good_names[length - 1]) == value);
+    for (const auto& [name, value] : good) {
+        CHECK(seen.header(name) == value);
     }
 }
 
 TEST_CASE("request User-Agent wins and no Accept-Encoding when decoding is off", "[unit]") {
-    received_request seen;
-    std::mutex mutex;
-    test_origin origin(serve_each([&](const received_request& req) {
-        std::lock_guard lock(mutex);
-        seen = req;
-        return http_response_bytes(200, "");
-    }));
+    recording_origin origin(http_response_bytes(200, ""));
     client_fixture f;
     auto options = make_options();
     options->gzip = options->deflate = options->br = false;
     http_request req = get(origin.url("/"));
     req.headers = {{"User-Agent", "mine"}};
     REQUIRE(run_fetch(f.client, f.ioc, req, options));
-    std::lock_guard lock(mutex);
+    const received_request seen = origin.last();
     CHECK(seen.header("User-Agent") == "mine");
     CHECK(seen.head.find("Accept-Encoding") == std::string::npos);
 }

@@ -4,7 +4,7 @@
 # the top functions.
 #
 #   bench/cost_bench.sh [-n PRODUCTS] [-w KIND] [-c CONCURRENCY] [-t THREADS] [-r RUNS] [-m]
-#                       [-k TOP] [-s KEY=VALUE]...
+#                       [-k TOP] [-s KEY=VALUE]... [-p]
 #
 #   -n 2000    products in the catalog; every product is fetched once
 #   -w json    json: each product's JSON (/api/products/{ASIN}.json) with a `json` rule; html:
@@ -17,8 +17,16 @@
 #   -k 25      functions listed from the callgrind profile (by self instructions)
 #   -s K=V     a config key set for both crawls (harvest run --set), e.g. -s http.cookies=false to
 #              see what the cookie jar costs; repeatable
+#   -p         wrk -t1 beside harvest, with the same connections cycling through the same URLs: its
+#              instructions per request under callgrind (the difference between a 2 s and a 6 s
+#              run, over the requests between them) and its system calls per request, and
+#              harvest's over wrk's for both. Unlike CPU time, neither moves with the machine's
+#              other load, so the shard-per-core issue's "CPU per request against wrk's" can be
+#              followed on a shared machine; what they leave out is the kernel's time per call
 #   KEEP_PROFILE=DIR keeps the callgrind files (all.cg, one.cg) for callgrind_annotate
 #
+# System calls per request are counted by perf's raw_syscalls:sys_enter tracepoint outside
+# valgrind (the full-speed batching of events per epoll_wait), when perf can read it here.
 # Instructions come from valgrind --tool=callgrind (perf's hardware counters are not available
 # on every machine, e.g. in containers); the fixed cost of starting and stopping harvest is
 # measured with a one-URL crawl and subtracted, so "per request" is the marginal cost. CPU time
@@ -32,11 +40,12 @@ BENCH_NAME=cost_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-N=2000 C=64 T=1 R=3 M=0 K=25 W=json SETS=()
-while getopts "n:w:c:t:r:mk:s:h" o; do
+N=2000 C=64 T=1 R=3 M=0 K=25 W=json SETS=() P=0
+while getopts "n:w:c:t:r:mk:s:ph" o; do
   case $o in
     n) N=$OPTARG ;; w) W=$OPTARG ;; c) C=$OPTARG ;; t) T=$OPTARG ;; r) R=$OPTARG ;; m) M=1 ;; k) K=$OPTARG ;; s) SETS+=(--set "$OPTARG") ;;
-    *) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    p) P=1 ;;
+    *) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -78,8 +87,9 @@ items_of() { wc -l <"$1" 2>/dev/null || echo 0; }
 cpu_seconds() {   # cpu_seconds NAME -> seconds of CPU of one run
   rm -f "$WORK/$1.jsonl"
   if [[ -n "$PERF" ]]; then
-    perf stat -x, -e task-clock -o "$WORK/$1.perf" "$HARVEST" run "$WORK/$1.yaml" \
+    perf stat -x, -e "task-clock$SYSCALLS" -o "$WORK/$1.perf" "$HARVEST" run "$WORK/$1.yaml" \
       "${EXTRA[@]}" >"$WORK/run.log" 2>&1 || { tail -20 "$WORK/run.log" >&2; die "harvest failed"; }
+    syscalls_of "$WORK/$1.perf" >"$WORK/$1.syscalls"
     awk -F, '/task-clock/ { printf "%.6f", $1 / 1000; exit }' "$WORK/$1.perf"
   else
     /usr/bin/time -f '%U %S' -o "$WORK/time" "$HARVEST" run "$WORK/$1.yaml" "${EXTRA[@]}" \
@@ -87,9 +97,12 @@ cpu_seconds() {   # cpu_seconds NAME -> seconds of CPU of one run
     awk '{ printf "%.6f", $1 + $2 }' "$WORK/time"
   fi
 }
-PERF=""
+PERF="" SYSCALLS=""
 perf stat -x, -e task-clock -o /dev/null true >/dev/null 2>&1 && PERF=perf
-best() {   # best NAME -> lowest CPU seconds of R runs
+[[ -n "$PERF" ]] && perf stat -x, -e raw_syscalls:sys_enter -o /dev/null true >/dev/null 2>&1 &&
+  SYSCALLS=,raw_syscalls:sys_enter
+syscalls_of() { awk -F, '/raw_syscalls:sys_enter/ { print $1; exit }' "$1"; }   # PERF_FILE
+best() {   # best NAME -> lowest CPU seconds of R runs (NAME.best_syscalls: that run's calls)
   local b="" s
   for ((i = 1; i <= R; i++)); do
     s=$(cpu_seconds "$1")
@@ -97,7 +110,10 @@ best() {   # best NAME -> lowest CPU seconds of R runs
       got=$(items_of "$WORK/all.jsonl")
       [[ "$got" == "$URLS" ]] || die "harvest wrote $got items, not $URLS"
     fi
-    if [[ -z "$b" ]] || awk -v a="$s" -v b="$b" 'BEGIN { exit !(a < b) }'; then b=$s; fi
+    if [[ -z "$b" ]] || awk -v a="$s" -v b="$b" 'BEGIN { exit !(a < b) }'; then
+      b=$s
+      cp "$WORK/$1.syscalls" "$WORK/$1.best_syscalls" 2>/dev/null || true
+    fi
   done
   echo "$b"
 }
@@ -133,6 +149,76 @@ summary cpu_us_per_request "$(awk -v a="$cpu_all" -v o="$cpu_one" -v n="$URLS" \
 awk -v a="$cpu_all" -v o="$cpu_one" -v n="$URLS" -v src="${PERF:-/usr/bin/time}" 'BEGIN {
   printf "CPU per request: %.1f us (%.3f s for the crawl, %.3f s fixed; best of runs, %s)\n", \
     (a - o) * 1e6 / (n - 1), a, o, src }'
+sc_all=$(cat "$WORK/all.best_syscalls" 2>/dev/null || true)
+sc_one=$(cat "$WORK/one.best_syscalls" 2>/dev/null || true)
+HARVEST_SC=""
+if [[ -n "$sc_all" && -n "$sc_one" ]]; then
+  HARVEST_SC=$(awk -v a="$sc_all" -v o="$sc_one" -v n="$URLS" 'BEGIN { printf "%.2f", (a - o) / (n - 1) }')
+  echo "system calls per request: $HARVEST_SC (perf, raw_syscalls:sys_enter)"
+  summary syscalls_per_request "$HARVEST_SC"
+fi
+
+if [[ $P == 1 ]]; then
+  # wrk -t1, the same connections cycling through the same URLs (as bench/fetch_bench.sh runs
+  # it). Its marginal cost: the difference between a short and a long run, over the requests
+  # between them, so LuaJIT's start and the URL list's loading cancel out.
+  command -v wrk >/dev/null || die "-p needs wrk (apt-get install wrk)"
+  cat >"$WORK/urls.lua" <<'LUA'
+function init(args)
+  reqs = {}
+  for line in io.lines(args[1]) do
+    reqs[#reqs + 1] = wrk.format("GET", line:match("^https?://[^/]+(/.*)$") or line)
+  end
+  idx = 0
+end
+function request() idx = idx % #reqs + 1; return reqs[idx] end
+LUA
+  wrk_run() {   # wrk_run NAME SECONDS [WRAPPER...] -> requests completed (NAME.log)
+    local name=$1 secs=$2
+    shift 2
+    "$@" wrk -t1 -c"$C" -d"${secs}s" -s "$WORK/urls.lua" "$BASE" -- "$WORK/urls.txt" \
+      >"$WORK/$name.log" 2>&1 || { tail -20 "$WORK/$name.log" >&2; die "wrk failed"; }
+    awk '/ requests in / { print $1; exit }' "$WORK/$name.log"
+  }
+  # LuaJIT writes machine code at run time: valgrind must check for it everywhere.
+  wrk_callgrind() {   # wrk_callgrind NAME SECONDS -> "instructions requests"
+    local n
+    n=$(wrk_run "$1" "$2" valgrind --tool=callgrind --smc-check=all-non-file \
+      --callgrind-out-file="$WORK/$1.cg")
+    echo "$(awk '/^summary:|^totals:/ { print $2; exit }' "$WORK/$1.cg") $n"
+  }
+  got=$(wrk_callgrind wrk-short 2)
+  read -r wrk_ir_short wrk_n_short <<<"$got"
+  got=$(wrk_callgrind wrk-long 6)
+  read -r wrk_ir_long wrk_n_long <<<"$got"
+  (( wrk_n_long > wrk_n_short )) || die "wrk under callgrind: $wrk_n_long requests in 6 s, $wrk_n_short in 2 s"
+  WRK_IR=$(awk -v a="$wrk_ir_long" -v b="$wrk_ir_short" -v m="$wrk_n_long" -v n="$wrk_n_short" \
+    'BEGIN { printf "%.0f", (a - b) / (m - n) }')
+  HARVEST_IR=$(awk -v a="$ir_all" -v o="$ir_one" -v n="$URLS" 'BEGIN { printf "%.0f", (a - o) / (n - 1) }')
+  echo
+  echo "wrk -t1 -c$C under callgrind: $wrk_n_short requests in 2 s, $wrk_n_long in 6 s"
+  echo "wrk instructions per request: $WRK_IR"
+  echo "instructions per request, harvest vs wrk: $HARVEST_IR vs $WRK_IR = $(ratio "$HARVEST_IR" "$WRK_IR")x"
+  summary wrk_instructions_per_request "$WRK_IR"
+  if [[ -n "$SYSCALLS" ]]; then
+    wrk_perf() {   # wrk_perf NAME SECONDS -> "syscalls requests"
+      local n
+      n=$(wrk_run "$1" "$2" perf stat -x, -e "${SYSCALLS#,}" -o "$WORK/$1.perf")
+      echo "$(syscalls_of "$WORK/$1.perf") $n"
+    }
+    got=$(wrk_perf wrk-sc-short 1)
+    read -r wrk_sc_short wrk_n_short <<<"$got"
+    got=$(wrk_perf wrk-sc-long 3)
+    read -r wrk_sc_long wrk_n_long <<<"$got"
+    WRK_SC=$(awk -v a="$wrk_sc_long" -v b="$wrk_sc_short" -v m="$wrk_n_long" -v n="$wrk_n_short" \
+      'BEGIN { if (m > n) printf "%.2f", (a - b) / (m - n) }')
+    echo "wrk system calls per request: $WRK_SC ($wrk_n_short requests in 1 s, $wrk_n_long in 3 s)"
+    [[ -z "$HARVEST_SC" || -z "$WRK_SC" ]] ||
+      echo "system calls per request, harvest vs wrk: $HARVEST_SC vs $WRK_SC = $(ratio "$HARVEST_SC" "$WRK_SC")x"
+    summary wrk_syscalls_per_request "$WRK_SC"
+  fi
+fi
+
 echo
 echo "top $K functions by self instructions (whole crawl, callgrind):"
 callgrind_annotate --threshold=100 "$WORK/all.cg" 2>/dev/null |

@@ -15,7 +15,9 @@
 # CPU is user + system time of the whole process (/usr/bin/time -v) divided by the requests it
 # completed: harvest's items, wrk's requests. Start-up (config, seed file) is in harvest's
 # figure. On a shared machine the absolute figures move with the load; the ratio of a round,
-# measured back to back, holds better. Prints each round and one line per kind:
+# measured back to back, holds better. Each round also splits both figures into user and system
+# time: wrk's is nearly all the kernel's (bench/cost_bench.sh -p counts both tools' instructions
+# and system calls per request). Prints each round and one line per kind:
 #   cpu us/request harvest vs wrk (json): 27.0 vs 20.1 = 1.34x (median of 3 rounds)
 # BENCH_PERF=DIR: after the rounds of a kind, one more harvest run under `perf record -g` into
 # DIR/perf-KIND.data (linux-perf), not counted in the figures.
@@ -73,6 +75,10 @@ fi
 per_request() {   # per_request TIME_FILE REQUESTS: user + sys µs per request
   awk -v s="$(cpu_seconds "$1")" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", s * 1e6 / n }'
 }
+split_per_request() {   # split_per_request TIME_FILE REQUESTS: "user U + sys S" µs per request
+  awk -F': ' -v n="$2" '/User time/ { u = $2 } /System time/ { s = $2 }
+    END { if (n > 0) printf "user %.1f + sys %.1f", u * 1e6 / n, s * 1e6 / n }' "$1"
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 for kind in ${KINDS//,/ }; do
@@ -99,8 +105,9 @@ for kind in ${KINDS//,/ }; do
     [[ $items -eq $URLS ]] || die "harvest wrote $items items of $URLS"
     h=$(per_request "$WORK/harvest.time" "$items")
     r=$(awk -v h="$h" -v w="$w" 'BEGIN { printf "%.2f", h / w }')
-    echo "$kind round $round: harvest $h us/request ($items items), wrk $w us/request" \
-      "($wrk_n requests): ${r}x"
+    echo "$kind round $round: harvest $h us/request ($(split_per_request "$WORK/harvest.time" \
+      "$items"); $items items), wrk $w us/request ($(split_per_request "$WORK/wrk.time" \
+      "$wrk_n"); $wrk_n requests): ${r}x"
     echo "$r" >>"$WORK/ratios"; echo "$h" >>"$WORK/h"; echo "$w" >>"$WORK/w"
   done
   if [[ -n "${BENCH_PERF:-}" ]]; then   # one more harvest run under perf record -g, not counted

@@ -28,7 +28,7 @@
 #   4. a streamed 5,000,000-URL urls_file seed (scale_bench.sh): time to first request (<= 1 s)
 #      and peak RSS (<= 400 MB)
 #   5. instructions per request of the fixed 2,000-URL JSON crawl (bench/cost_bench.sh,
-#      callgrind)
+#      callgrind), and its instructions and system calls per request against wrk -t1's (-p)
 #   6. HOOK: dedup bytes per URL and frontier-spill peak RSS, only when bench/frontier_bench.sh
 #      exists (see run_frontier below)
 # Peers of a scenario run back to back in one script run: on a shared machine the ratios hold
@@ -94,7 +94,7 @@ run html bench/fetch_bench.sh -k html -n 20000 -u "$HTML_URLS" -c 64 -d 10 -r 3
 run dom bench/fetch_bench.sh -k dom -p wrk,harvest -n 20000 -u "$HTML_URLS" -c 64 -d 5 -r 2
 run scale bench/scale_bench.sh -s "$LEVEL_SECONDS" -l 1000,5000,10000 -d 1000 -u 5000000 \
   -r "$SEED_SECONDS"
-run cost bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 10
+run cost bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 10 -p
 
 # HOOK (scenario 6): the frontier spill and dedup figures belong to another change. When
 # bench/frontier_bench.sh exists it runs here; its rows come from the summary keys it writes
@@ -202,6 +202,12 @@ row "fixed 2,000-URL JSON crawl, instructions per request (callgrind)" \
   "$(get cost instructions_per_request)" "-" "-" "report" "-" "-"
 row "fixed 2,000-URL JSON crawl, CPU us per request (best of 3)" \
   "$(get cost cpu_us_per_request)" "-" "-" "report" "-" "-"
+cost_i=$(get cost instructions_per_request) cost_wi=$(get cost wrk_instructions_per_request)
+row "fixed JSON crawl, instructions per request vs wrk -t1 (callgrind)" \
+  "${cost_i:-?}" "${cost_wi:-?}" "$(div "$cost_i" "$cost_wi")" "report" "-" "-"
+cost_sc=$(get cost syscalls_per_request) cost_wsc=$(get cost wrk_syscalls_per_request)
+row "fixed JSON crawl, system calls per request vs wrk -t1 (perf)" \
+  "${cost_sc:-?}" "${cost_wsc:-?}" "$(div "$cost_sc" "$cost_wsc")" "report" "-" "-"
 
 if [[ $FRONTIER == 1 ]]; then
   d=$(get frontier dedup_bytes_per_url) dt=$(get frontier dedup_bytes_target)

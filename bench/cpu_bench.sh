@@ -16,8 +16,8 @@
 # completed: harvest's items, wrk's requests. Start-up (config, seed file) is in harvest's
 # figure. On a shared machine the absolute figures move with the load; the ratio of a round,
 # measured back to back, holds better. Each round also splits both figures into user and system
-# time: wrk's is nearly all the kernel's (bench/cost_bench.sh -p counts both tools' instructions
-# and system calls per request). Prints each round and one line per kind:
+# time: about three quarters of wrk's is the kernel's (bench/cost_bench.sh -p counts both tools'
+# instructions and system calls per request). Prints each round and one line per kind:
 #   cpu us/request harvest vs wrk (json): 27.0 vs 20.1 = 1.34x (median of 3 rounds)
 # BENCH_PERF=DIR: after the rounds of a kind, one more harvest run under `perf record -g` into
 # DIR/perf-KIND.data (linux-perf), not counted in the figures.

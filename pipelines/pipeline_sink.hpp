@@ -177,7 +177,8 @@ class pipeline_sink final : public crawl::sink {
         std::uint64_t redirect_target = 0;
         std::string body;  // the response's buffer, recycled on the network thread
     };
-    extraction extract(crawl::fetched_page page);
+    // Takes the page's body (for `extraction::body`); the rest of the page is left as it was.
+    extraction extract(crawl::fetched_page& page);
     boost::asio::awaitable<extraction> extract_on_pool(crawl::fetched_page page);
 
     boost::asio::any_io_executor executor_;

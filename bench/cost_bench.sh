@@ -164,23 +164,14 @@ fi
 
 if [[ $P == 1 ]]; then
   # wrk -t1, the same connections cycling through the same URLs (as bench/fetch_bench.sh runs
-  # it). Its marginal cost: the difference between a short and a long run, over the requests
+  # it, with the same script). Its marginal cost: the difference between a short and a long run, over the requests
   # between them, so LuaJIT's start and the URL list's loading cancel out.
   command -v wrk >/dev/null || die "-p needs wrk (apt-get install wrk)"
-  cat >"$WORK/urls.lua" <<'LUA'
-function init(args)
-  reqs = {}
-  for line in io.lines(args[1]) do
-    reqs[#reqs + 1] = wrk.format("GET", line:match("^https?://[^/]+(/.*)$") or line)
-  end
-  idx = 0
-end
-function request() idx = idx % #reqs + 1; return reqs[idx] end
-LUA
+  lua=$(wrk_urls_script "$WORK")
   wrk_run() {   # wrk_run NAME SECONDS [WRAPPER...] -> requests completed (NAME.log)
     local name=$1 secs=$2
     shift 2
-    "$@" wrk -t1 -c"$C" -d"${secs}s" -s "$WORK/urls.lua" "$BASE" -- "$WORK/urls.txt" \
+    "$@" wrk -t1 -c"$C" -d"${secs}s" -s "$lua" "$BASE" -- "$WORK/urls.txt" \
       >"$WORK/$name.log" 2>&1 || { tail -20 "$WORK/$name.log" >&2; die "wrk failed"; }
     awk '/ requests in / { print $1; exit }' "$WORK/$name.log"
   }

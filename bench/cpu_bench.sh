@@ -56,21 +56,7 @@ cleanup() { stop_nginx "$WORK/nginx"; rm -rf "$WORK"; }
 trap cleanup EXIT
 start_nginx "$SITE" "$WORK/nginx"
 
-lua=$WORK/urls.lua
-if [[ -n "$WORKLOAD" ]]; then
-  lua=$WORKLOAD/peers/wrk_urls.lua
-else
-  cat >"$lua" <<'LUA'
-function init(args)
-  reqs = {}
-  for line in io.lines(args[1]) do
-    reqs[#reqs + 1] = wrk.format("GET", line:match("^https?://[^/]+(/.*)$") or line)
-  end
-  idx = 0
-end
-function request() idx = idx % #reqs + 1; return reqs[idx] end
-LUA
-fi
+lua=$(wrk_urls_script "$WORK")
 
 per_request() {   # per_request TIME_FILE REQUESTS: user + sys µs per request
   awk -v s="$(cpu_seconds "$1")" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", s * 1e6 / n }'

@@ -96,20 +96,7 @@ TMO=${BENCH_TIMEOUT:-900}   # seconds: no tool's run lasts longer
 WRK_CPU=""
 
 if want wrk; then
-  lua=$WORKLOAD/peers/wrk_urls.lua
-  if [[ -z "$WORKLOAD" ]]; then   # the same idea as the workload's script: cycle through paths
-    lua=$WORK/urls.lua
-    cat >"$lua" <<'LUA'
-function init(args)
-  reqs = {}
-  for line in io.lines(args[1]) do
-    reqs[#reqs + 1] = wrk.format("GET", line:match("^https?://[^/]+(/.*)$") or line)
-  end
-  idx = 0
-end
-function request() idx = idx % #reqs + 1; return reqs[idx] end
-LUA
-  fi
+  lua=$(wrk_urls_script "$WORK")
   s0=$(server_ticks)
   /usr/bin/time -v -o "$WORK/wrk.time" \
     wrk -t1 -c"$C" -d"${D}s" -s "$lua" "$BASE" -- "$WORK/urls.txt" >"$WORK/wrk.log" 2>&1 || true

@@ -12,6 +12,9 @@
 #                                  CRAWLEE_OK=1, or CRAWLEE_OK=0 and CRAWLEE_WHY (CRAWLEE=0 skips)
 #   bench_workload                 WORKLOAD = ../shared/workload next to the repository, or ""
 #                                  when absent (BENCH_WORKLOAD overrides; BENCH_WORKLOAD=none)
+#   wrk_urls_script DIR            the wrk script that cycles through a URL list (its paths):
+#                                  the workload's peers/wrk_urls.lua, or, without the workload,
+#                                  the same idea written to DIR/urls.lua; prints its path
 #   build_release_harvest          build-release/cli/harvest (Release, no tests), built when
 #                                  missing or stale, unless HARVEST_BIN is set
 #   build_debug_targets TARGET...  build/ (RelWithDebInfo) targets, built when missing
@@ -107,6 +110,24 @@ bench_workload() {
 
 # The same ccache settings as every worktree, so a build here hits what the others compiled.
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd "$ROOT/.." && pwd)} CCACHE_NOHASHDIR=true
+
+wrk_urls_script() {   # wrk_urls_script DIR -> path (bench_workload first)
+  if [[ -n "${WORKLOAD:-}" ]]; then
+    echo "$WORKLOAD/peers/wrk_urls.lua"
+    return
+  fi
+  cat >"$1/urls.lua" <<'LUA'
+function init(args)
+  reqs = {}
+  for line in io.lines(args[1]) do
+    reqs[#reqs + 1] = wrk.format("GET", line:match("^https?://[^/]+(/.*)$") or line)
+  end
+  idx = 0
+end
+function request() idx = idx % #reqs + 1; return reqs[idx] end
+LUA
+  echo "$1/urls.lua"
+}
 
 build_release_harvest() {
   [[ -z "${HARVEST_BIN:-}" ]] || return 0

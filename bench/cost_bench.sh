@@ -24,9 +24,11 @@
 #   -p         wrk -t1 beside harvest, with the same connections cycling through the same URLs: its
 #              instructions per request under callgrind (the difference between a 2 s and a 6 s
 #              run, over the requests between them) and its system calls per request, and
-#              harvest's over wrk's for both. Unlike CPU time, neither moves with the machine's
-#              other load, so the shard-per-core issue's "CPU per request against wrk's" can be
-#              followed on a shared machine; what they leave out is the kernel's time per call
+#              harvest's over wrk's for both. The instruction count does not move with the
+#              machine's other load (63,431 and 63,434 in two runs), so the shard-per-core
+#              issue's "CPU per request against wrk's" can be followed on a shared machine; the
+#              system calls move some, with how many events each epoll_wait returns (4.74 to
+#              8.51 for harvest's JSON crawl here). Neither counts the kernel's time per call
 #   KEEP_PROFILE=DIR keeps the callgrind files (all.cg, one.cg) for callgrind_annotate
 #
 # System calls per request are counted by perf's raw_syscalls:sys_enter tracepoint outside
@@ -49,7 +51,7 @@ while getopts "n:w:c:t:r:mk:s:ph" o; do
   case $o in
     n) N=$OPTARG ;; w) W=$OPTARG ;; c) C=$OPTARG ;; t) T=$OPTARG ;; r) R=$OPTARG ;; m) M=1 ;; k) K=$OPTARG ;; s) SETS+=(--set "$OPTARG") ;;
     p) P=1 ;;
-    *) sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 

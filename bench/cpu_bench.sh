@@ -70,9 +70,9 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1
 for kind in ${KINDS//,/ }; do
   case $kind in
     json)
-      sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" | head -n "$URLS" >"$WORK/urls.txt" ;;
+      head -n "$URLS" "$SITE/asins.txt" | sed "s#.*#$BASE/api/products/&.json#" >"$WORK/urls.txt" ;;
     html)
-      sed "s#.*#$BASE/p/&.html#" "$SITE/asins.txt" | head -n "$URLS" >"$WORK/urls.txt" ;;
+      head -n "$URLS" "$SITE/asins.txt" | sed "s#.*#$BASE/p/&.html#" >"$WORK/urls.txt" ;;
     *) die "-k wants json and/or html, not $kind" ;;
   esac
   bench_crawl_yaml cpu-bench "$WORK/urls.txt" "$WORK/harvest.jsonl" "$kind" "$C" "threads: 1" \

@@ -145,11 +145,17 @@ got=$(items_of "$WORK/all.jsonl")
 echo
 echo "cost_bench: $URLS product $([[ $W == json ]] && echo "JSON URLs" || echo "pages ($W)") on $BASE, concurrency $C, threads $T," \
   "metrics $([[ $M == 1 ]] && echo on || echo off), $(nproc) cores"
-awk -v all="$ir_all" -v one="$ir_one" -v n="$URLS" 'BEGIN {
-  printf "instructions: %.0f total, %.0f fixed (one-URL crawl)\n", all, one
-  printf "instructions per request: %.0f\n", (all - one) / (n - 1) }'
-summary instructions_per_request "$(awk -v a="$ir_all" -v o="$ir_one" -v n="$URLS" \
-  'BEGIN { printf "%.0f", (a - o) / (n - 1) }')"
+# marginal MORE LESS N_MORE N_LESS DECIMALS: what one request adds between a smaller and a
+# larger run, (MORE - LESS) / (N_MORE - N_LESS), so start-up cancels out; empty if N_MORE <= N_LESS
+marginal() {
+  awk -v a="$1" -v b="$2" -v m="$3" -v n="$4" -v d="$5" \
+    'BEGIN { if (m > n) printf("%." d "f", (a - b) / (m - n)) }'
+}
+HARVEST_IR=$(marginal "$ir_all" "$ir_one" "$URLS" 1 0)
+awk -v all="$ir_all" -v one="$ir_one" \
+  'BEGIN { printf "instructions: %.0f total, %.0f fixed (one-URL crawl)\n", all, one }'
+echo "instructions per request: $HARVEST_IR"
+summary instructions_per_request "$HARVEST_IR"
 summary cpu_us_per_request "$(awk -v a="$cpu_all" -v o="$cpu_one" -v n="$URLS" \
   'BEGIN { printf "%.1f", (a - o) * 1e6 / (n - 1) }')"
 awk -v a="$cpu_all" -v o="$cpu_one" -v n="$URLS" -v src="${PERF:-/usr/bin/time}" 'BEGIN {
@@ -159,15 +165,15 @@ sc_all=$(cat "$WORK/all.best_syscalls" 2>/dev/null || true)
 sc_one=$(cat "$WORK/one.best_syscalls" 2>/dev/null || true)
 HARVEST_SC=""
 if [[ -n "$sc_all" && -n "$sc_one" ]]; then
-  HARVEST_SC=$(awk -v a="$sc_all" -v o="$sc_one" -v n="$URLS" 'BEGIN { printf "%.2f", (a - o) / (n - 1) }')
+  HARVEST_SC=$(marginal "$sc_all" "$sc_one" "$URLS" 1 2)
   echo "system calls per request: $HARVEST_SC (perf, raw_syscalls:sys_enter)"
   summary syscalls_per_request "$HARVEST_SC"
 fi
 
 if [[ $P == 1 ]]; then
   # wrk -t1, the same connections cycling through the same URLs (as bench/fetch_bench.sh runs
-  # it, with the same script). Its marginal cost: the difference between a short and a long run, over the requests
-  # between them, so LuaJIT's start and the URL list's loading cancel out.
+  # it, with the same script). Its marginal cost: the difference between a short and a long
+  # run, over the requests between them, so LuaJIT's start and the URL list's loading cancel out.
   command -v wrk >/dev/null || die "-p needs wrk (apt-get install wrk)"
   lua=$(wrk_urls_script "$WORK")
   wrk_run() {   # wrk_run NAME SECONDS [WRAPPER...] -> requests completed (NAME.log)
@@ -188,10 +194,9 @@ if [[ $P == 1 ]]; then
   read -r wrk_ir_short wrk_n_short <<<"$got"
   got=$(wrk_callgrind wrk-long 6)
   read -r wrk_ir_long wrk_n_long <<<"$got"
-  (( wrk_n_long > wrk_n_short )) || die "wrk under callgrind: $wrk_n_long requests in 6 s, $wrk_n_short in 2 s"
-  WRK_IR=$(awk -v a="$wrk_ir_long" -v b="$wrk_ir_short" -v m="$wrk_n_long" -v n="$wrk_n_short" \
-    'BEGIN { printf "%.0f", (a - b) / (m - n) }')
-  HARVEST_IR=$(awk -v a="$ir_all" -v o="$ir_one" -v n="$URLS" 'BEGIN { printf "%.0f", (a - o) / (n - 1) }')
+  WRK_IR=$(marginal "$wrk_ir_long" "$wrk_ir_short" "$wrk_n_long" "$wrk_n_short" 0)
+  [[ -n "$WRK_IR" ]] ||
+    die "wrk under callgrind: $wrk_n_long requests in 6 s, $wrk_n_short in 2 s"
   echo
   echo "wrk -t1 -c$C under callgrind: $wrk_n_short requests in 2 s, $wrk_n_long in 6 s"
   echo "wrk instructions per request: $WRK_IR"
@@ -207,8 +212,7 @@ if [[ $P == 1 ]]; then
     read -r wrk_sc_short wrk_n_short <<<"$got"
     got=$(wrk_perf wrk-sc-long 3)
     read -r wrk_sc_long wrk_n_long <<<"$got"
-    WRK_SC=$(awk -v a="$wrk_sc_long" -v b="$wrk_sc_short" -v m="$wrk_n_long" -v n="$wrk_n_short" \
-      'BEGIN { if (m > n) printf "%.2f", (a - b) / (m - n) }')
+    WRK_SC=$(marginal "$wrk_sc_long" "$wrk_sc_short" "$wrk_n_long" "$wrk_n_short" 2)
     echo "wrk system calls per request: $WRK_SC ($wrk_n_short requests in 1 s, $wrk_n_long in 3 s)"
     [[ -z "$HARVEST_SC" || -z "$WRK_SC" ]] ||
       echo "system calls per request, harvest vs wrk: $HARVEST_SC vs $WRK_SC = $(ratio "$HARVEST_SC" "$WRK_SC")x"

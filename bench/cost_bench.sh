@@ -27,7 +27,7 @@
 #              harvest's over wrk's for both. The instruction count does not move with the
 #              machine's other load (63,431 and 63,434 in two runs), so the shard-per-core
 #              issue's "CPU per request against wrk's" can be followed on a shared machine; the
-#              system calls move some, with how many events each epoll_wait returns (4.74 to
+#              system calls move some, with how many events each epoll_wait returns (3.91 to
 #              8.51 for harvest's JSON crawl here). Neither counts the kernel's time per call
 #   KEEP_PROFILE=DIR keeps the callgrind files (all.cg, one.cg) for callgrind_annotate
 #

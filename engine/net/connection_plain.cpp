@@ -1,4 +1,4 @@
-// Plain-TCP connections: connect and the exchange template instantiated for beast::tcp_stream.
+// Plain-TCP connections: connect and the exchange template instantiated for timed_socket.
 
 #include "engine/net/detail/exchange.hpp"
 #include "engine/net/detail/tunnel.hpp"
@@ -11,8 +11,7 @@ namespace {
 
 class plain_connection final : public connection {
   public:
-    explicit plain_connection(boost::asio::any_io_executor executor)
-        : stream_(std::move(executor)) {}
+    explicit plain_connection(boost::asio::ip::tcp::socket socket) : stream_(std::move(socket)) {}
 
     boost::asio::awaitable<exchange_result> exchange(wire_request request,
                                                      exchange_limits limits) override {
@@ -21,11 +20,7 @@ class plain_connection final : public connection {
 
     bool reusable() noexcept override { return socket_reusable(stream_, buffer_, last_used_); }
 
-    void close() noexcept override {
-        boost::system::error_code ignored;
-        stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-        stream_.socket().close(ignored);
-    }
+    void close() noexcept override { stream_.close(); }
 
     boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> read_some(
         boost::asio::mutable_buffer buffer) override {
@@ -42,10 +37,8 @@ class plain_connection final : public connection {
         co_return ec;
     }
 
-    beast::tcp_stream& stream() noexcept { return stream_; }
-
   private:
-    beast::tcp_stream stream_;
+    timed_socket stream_;
     beast::flat_buffer buffer_;
     clock::time_point last_used_{};
 };
@@ -59,10 +52,13 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
     if (step.count() <= 0) {
         co_return fetch_error::timeout;
     }
-    auto conn = std::make_unique<plain_connection>(std::move(executor));
-    conn->stream().expires_after(step);
-    auto [ec, endpoint] = co_await conn->stream().async_connect(
-        endpoints, boost::asio::as_tuple(boost::asio::use_awaitable));
+    // Connecting and a proxy's handshake keep Beast's stream, whose timer runs on this
+    // coroutine's executor while the socket's address changes; the connection then reads and
+    // writes through a timed_socket.
+    beast::tcp_stream stream(std::move(executor));
+    stream.expires_after(step);
+    auto [ec, endpoint] =
+        co_await stream.async_connect(endpoints, boost::asio::as_tuple(boost::asio::use_awaitable));
     (void)endpoint;
     if (ec) {
         if (tunnel != nullptr) {
@@ -70,15 +66,16 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
         }
         co_return ec == beast::error::timeout ? fetch_error::timeout : fetch_error::connect;
     }
-    conn->stream().expires_never();
+    stream.expires_never();
     if (tunnel != nullptr) {
-        if (const auto tunnel_ec = co_await open_tunnel(conn->stream(), *tunnel, limits)) {
+        if (const auto tunnel_ec = co_await open_tunnel(stream, *tunnel, limits)) {
             co_return tunnel_ec;
         }
     }
     boost::system::error_code ignored;
-    conn->stream().socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-    co_return std::unique_ptr<connection>(std::move(conn));
+    stream.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    co_return std::unique_ptr<connection>(
+        std::make_unique<plain_connection>(stream.release_socket()));
 }
 
 }  // namespace harvest::net::detail

@@ -26,10 +26,7 @@ bool tls_connection::reusable() noexcept {
 
 void tls_connection::close() noexcept {
     // No close_notify: waiting for the peer's would cost a round trip for nothing.
-    boost::system::error_code ignored;
-    auto& socket = beast::get_lowest_layer(stream_).socket();
-    socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
+    beast::get_lowest_layer(stream_).close();
 }
 
 }  // namespace harvest::net::detail

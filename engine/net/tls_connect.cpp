@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -68,10 +69,11 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
     if (step.count() <= 0) {
         co_return fetch_error::timeout;
     }
-    auto conn = std::make_unique<tls_connection>(std::move(executor), std::move(context));
-    auto& lowest = beast::get_lowest_layer(conn->stream());
-    lowest.expires_after(step);
-    auto [ec, endpoint] = co_await lowest.async_connect(endpoints, as_tuple(use_awaitable));
+    // Connecting and a proxy's handshake keep Beast's stream (see connect_plain); the TLS
+    // handshake and what follows run over a timed_socket.
+    beast::tcp_stream tcp(std::move(executor));
+    tcp.expires_after(step);
+    auto [ec, endpoint] = co_await tcp.async_connect(endpoints, as_tuple(use_awaitable));
     (void)endpoint;
     if (ec) {
         if (tunnel != nullptr) {
@@ -79,13 +81,16 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
         }
         co_return ec == beast::error::timeout ? fetch_error::timeout : fetch_error::connect;
     }
+    tcp.expires_never();
     boost::system::error_code ignored;
-    lowest.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    tcp.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     if (tunnel != nullptr) {
-        if (const auto tunnel_ec = co_await open_tunnel(lowest, *tunnel, limits)) {
+        if (const auto tunnel_ec = co_await open_tunnel(tcp, *tunnel, limits)) {
             co_return tunnel_ec;
         }
     }
+    auto conn = std::make_unique<tls_connection>(tcp.release_socket(), std::move(context));
+    auto& lowest = beast::get_lowest_layer(conn->stream());
 
     SSL* handle = conn->stream().native_handle();
     // SNI carries names only (RFC 6066); an IP literal is checked against the IP SANs.

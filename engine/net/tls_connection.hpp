@@ -5,21 +5,22 @@
 // Internal to the network layer; include only from those two files.
 
 #include "engine/net/connection.hpp"
+#include "engine/net/detail/timed_socket.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
 namespace harvest::net::detail {
 
-using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+using tls_stream = boost::beast::ssl_stream<timed_socket>;
 
 class tls_connection final : public connection {
   public:
-    tls_connection(boost::asio::any_io_executor executor,
+    // `socket` is connected (to the origin, or through a proxy's tunnel to it).
+    tls_connection(boost::asio::ip::tcp::socket socket,
                    std::shared_ptr<boost::asio::ssl::context> context)
-        : context_(std::move(context)), stream_(std::move(executor), *context_) {}
+        : context_(std::move(context)), stream_(std::move(socket), *context_) {}
 
     boost::asio::awaitable<exchange_result> exchange(wire_request request,
                                                      exchange_limits limits) override;

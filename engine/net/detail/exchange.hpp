@@ -1,6 +1,6 @@
 #pragma once
 // The HTTP/1.1 half of a connection: one request/response exchange over any stream whose lowest
-// layer is a beast::tcp_stream (a plain response's header read by parse_plain_header, any other
+// layer is a timed_socket (a plain response's header read by parse_plain_header, any other
 // by Beast's parser), and the single mapping of Asio/Beast/OpenSSL errors to
 // fetch_error. An implementation detail of engine/net: included by connection_plain.cpp,
 // connection_tls.cpp and tls_receive.cpp (and the tests and fuzzer of the response reader), so
@@ -10,6 +10,7 @@
 #include "engine/net/body_pool.hpp"
 #include "engine/net/connection.hpp"
 #include "engine/net/decode.hpp"
+#include "engine/net/detail/timed_socket.hpp"
 #include "engine/net/fetch_error.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -21,7 +22,6 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/optional/optional.hpp>
@@ -328,10 +328,10 @@ inline constexpr std::chrono::milliseconds k_probe_after_idle{500};
 // True when a pooled socket is fit to carry another request: open, no FIN from the peer and
 // no unread bytes (which would be the start of a response to nothing — or a TLS alert). The
 // probe is a syscall: skipped for a connection idle less than k_probe_after_idle.
-inline bool socket_reusable(beast::tcp_stream& stream, const beast::flat_buffer& buffer,
+inline bool socket_reusable(timed_socket& stream, const beast::flat_buffer& buffer,
                             clock::time_point last_used) noexcept {
     auto& socket = stream.socket();
-    if (!socket.is_open() || buffer.size() != 0) {
+    if (!socket.is_open() || stream.timed_out() || buffer.size() != 0) {
         return false;
     }
     if (clock::now() - last_used < k_probe_after_idle) {

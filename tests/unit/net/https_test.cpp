@@ -7,6 +7,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <string>
+#include <thread>
+
 using harvest::crawl::http_options;
 using harvest::net::fetch_error;
 using harvest::net::http_client;
@@ -111,4 +115,79 @@ TEST_CASE("https: a plain-HTTP server fails the handshake", "[unit]") {
     auto r = run_fetch(f.client, f.ioc, tls_request(url), tls_options(true, pki().ca_file));
     REQUIRE(r.has_error());
     CHECK(r.error() == fetch_error::tls_handshake);
+}
+
+// Over TLS the client's deadlines are kept by the connection's timed_socket under OpenSSL's
+// reads and writes: each wait that runs past its timeout ends as fetch_error::timeout, in about
+// that time, and a connection that timed out is never used again.
+TEST_CASE("https: a server silent in the handshake times out at timeouts.tls", "[unit]") {
+    test_origin origin([](harvest::test::peer& p) {
+        // Plain TCP: the ClientHello is never answered.
+        for (int i = 0; i < 300 && !*p.stopping; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    });
+    tls_client_fixture f;
+    auto options = tls_options(true, pki().ca_file);
+    options->timeouts.tls = std::chrono::milliseconds(300);
+    const auto url = "https://127.0.0.1:" + std::to_string(origin.port()) + "/";
+    const auto start = std::chrono::steady_clock::now();
+    auto r = run_fetch(f.client, f.ioc, tls_request(url), options);
+    const auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE(r.has_error());
+    CHECK(r.error() == fetch_error::timeout);
+    CHECK(took >= std::chrono::milliseconds(250));
+    CHECK(took < std::chrono::seconds(2));
+}
+
+TEST_CASE("https: a silent server and a stalled body time out; the next fetch connects anew",
+          "[unit]") {
+    test_origin origin(
+        [](harvest::test::peer& p) {
+            while (auto req = p.read_request()) {
+                if (req->target == "/silent") {
+                    (void)p.read_request();  // blocks until the client gives up
+                    return;
+                }
+                if (req->target == "/stall") {
+                    if (!p.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst bytes")) {
+                        return;
+                    }
+                    (void)p.read_request();
+                    return;
+                }
+                if (!p.write(http_response_bytes(200, "fine"))) {
+                    return;
+                }
+            }
+        },
+        pki().localhost);
+    tls_client_fixture f;
+    auto options = tls_options(true, pki().ca_file);
+    options->timeouts.response_headers = std::chrono::milliseconds(300);
+    options->timeouts.idle_read = std::chrono::milliseconds(300);
+
+    REQUIRE(run_fetch(f.client, f.ioc, tls_request(origin.url("/ok")), options));
+    auto start = std::chrono::steady_clock::now();
+    auto silent = run_fetch(f.client, f.ioc, tls_request(origin.url("/silent")), options);
+    auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE(silent.has_error());
+    CHECK(silent.error() == fetch_error::timeout);
+    CHECK(took >= std::chrono::milliseconds(250));
+    CHECK(took < std::chrono::seconds(2));
+    CHECK(origin.connections() == 1);  // the first connection served both
+
+    start = std::chrono::steady_clock::now();
+    auto stalled = run_fetch(f.client, f.ioc, tls_request(origin.url("/stall")), options);
+    took = std::chrono::steady_clock::now() - start;
+    REQUIRE(stalled.has_error());
+    CHECK(stalled.error() == fetch_error::timeout);
+    CHECK(took >= std::chrono::milliseconds(250));
+    CHECK(took < std::chrono::seconds(2));
+    CHECK(origin.connections() == 2);
+
+    auto after = run_fetch(f.client, f.ioc, tls_request(origin.url("/ok")), options);
+    REQUIRE(after);
+    CHECK(after->body == "fine");
+    CHECK(origin.connections() == 3);  // neither timed-out connection came back to the pool
 }

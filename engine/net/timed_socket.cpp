@@ -52,11 +52,15 @@ void timed_socket::expires_never() noexcept {
     // out of work while the connection sits idle in the pool.
     const std::lock_guard lock(state_->mutex);
     if (state_->deadline.load() == never_ticks && state_->waiting.load()) {
-        ++state_->generation;
-        state_->waiting.store(false);
-        state_->armed_for.store(never_ticks);
-        state_->timer.cancel();
+        cancel_wait(*state_);
     }
+}
+
+void timed_socket::cancel_wait(state& s) {
+    ++s.generation;
+    s.waiting.store(false);
+    s.armed_for.store(never_ticks);
+    s.timer.cancel();
 }
 
 void timed_socket::arm(const std::shared_ptr<state>& s, clock::rep at) {
@@ -86,6 +90,11 @@ void timed_socket::on_timer(const std::shared_ptr<state>& s, unsigned generation
     }
     if (clock::now().time_since_epoch().count() < deadline) {
         arm(s, deadline);  // moved later since this wait began
+        // A user who cleared the deadline after the load above may have seen no wait
+        // outstanding (cleared above) and so left this one to stand: seen here, and cancelled.
+        if (s->deadline.load() == never_ticks) {
+            cancel_wait(*s);
+        }
         return;
     }
     s->timed_out.store(true);

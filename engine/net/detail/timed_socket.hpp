@@ -122,6 +122,7 @@ class timed_socket {
   private:
     static void arm(const std::shared_ptr<state>& s, clock::rep at);  // under s->mutex
     static void on_timer(const std::shared_ptr<state>& s, unsigned generation);
+    static void cancel_wait(state& s);  // under s.mutex
 
     socket_type socket_;
     std::shared_ptr<state> state_;

@@ -1,4 +1,5 @@
-// Plain-TCP connections: connect and the exchange template instantiated for timed_socket.
+// Plain-TCP connections: the TCP connect step (connect_tcp, TLS starts with it too), connect_plain,
+// and the exchange template instantiated for timed_socket.
 
 #include "engine/net/detail/exchange.hpp"
 #include "engine/net/detail/tunnel.hpp"
@@ -45,16 +46,13 @@ class plain_connection final : public connection {
 
 }  // namespace
 
-boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_plain(
-    boost::asio::any_io_executor executor, endpoint_list endpoints, connect_limits limits,
+boost::asio::awaitable<boost::system::result<boost::asio::ip::tcp::socket>> connect_tcp(
+    boost::asio::any_io_executor executor, const endpoint_list& endpoints, connect_limits limits,
     const tunnel_request* tunnel) {
     const auto step = clamp_timeout(limits.connect, limits.deadline);
     if (step.count() <= 0) {
         co_return fetch_error::timeout;
     }
-    // Connecting and a proxy's handshake keep Beast's stream, whose timer runs on this
-    // coroutine's executor while the socket's address changes; the connection then reads and
-    // writes through a timed_socket.
     beast::tcp_stream stream(std::move(executor));
     stream.expires_after(step);
     auto [ec, endpoint] =
@@ -67,15 +65,24 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
         co_return ec == beast::error::timeout ? fetch_error::timeout : fetch_error::connect;
     }
     stream.expires_never();
+    boost::system::error_code ignored;
+    stream.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     if (tunnel != nullptr) {
         if (const auto tunnel_ec = co_await open_tunnel(stream, *tunnel, limits)) {
             co_return tunnel_ec;
         }
     }
-    boost::system::error_code ignored;
-    stream.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-    co_return std::unique_ptr<connection>(
-        std::make_unique<plain_connection>(stream.release_socket()));
+    co_return stream.release_socket();
+}
+
+boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> connect_plain(
+    boost::asio::any_io_executor executor, endpoint_list endpoints, connect_limits limits,
+    const tunnel_request* tunnel) {
+    auto socket = co_await connect_tcp(std::move(executor), endpoints, limits, tunnel);
+    if (!socket) {
+        co_return socket.error();
+    }
+    co_return std::unique_ptr<connection>(std::make_unique<plain_connection>(std::move(*socket)));
 }
 
 }  // namespace harvest::net::detail

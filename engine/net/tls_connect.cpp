@@ -10,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/stream_traits.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -65,31 +64,12 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
     std::string alpn, const tunnel_request* tunnel) {
     using boost::asio::as_tuple;
     using boost::asio::use_awaitable;
-    auto step = clamp_timeout(limits.connect, limits.deadline);
-    if (step.count() <= 0) {
-        co_return fetch_error::timeout;
+    auto socket = co_await connect_tcp(std::move(executor), endpoints, limits, tunnel);
+    if (!socket) {
+        co_return socket.error();
     }
-    // Connecting and a proxy's handshake keep Beast's stream (see connect_plain); the TLS
-    // handshake and what follows run over a timed_socket.
-    beast::tcp_stream tcp(std::move(executor));
-    tcp.expires_after(step);
-    auto [ec, endpoint] = co_await tcp.async_connect(endpoints, as_tuple(use_awaitable));
-    (void)endpoint;
-    if (ec) {
-        if (tunnel != nullptr) {
-            co_return fetch_error::proxy_connect;
-        }
-        co_return ec == beast::error::timeout ? fetch_error::timeout : fetch_error::connect;
-    }
-    tcp.expires_never();
-    boost::system::error_code ignored;
-    tcp.socket().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-    if (tunnel != nullptr) {
-        if (const auto tunnel_ec = co_await open_tunnel(tcp, *tunnel, limits)) {
-            co_return tunnel_ec;
-        }
-    }
-    auto conn = std::make_unique<tls_connection>(tcp.release_socket(), std::move(context));
+    // The TLS handshake and what follows run over a timed_socket.
+    auto conn = std::make_unique<tls_connection>(std::move(*socket), std::move(context));
     auto& lowest = beast::get_lowest_layer(conn->stream());
 
     SSL* handle = conn->stream().native_handle();
@@ -113,7 +93,7 @@ boost::asio::awaitable<boost::system::result<std::unique_ptr<connection>>> conne
         }
     }
 
-    step = clamp_timeout(limits.tls, limits.deadline);
+    const auto step = clamp_timeout(limits.tls, limits.deadline);
     if (step.count() <= 0) {
         co_return fetch_error::timeout;
     }

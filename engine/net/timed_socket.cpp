@@ -20,9 +20,7 @@ void timed_socket::close() noexcept {
         const std::lock_guard lock(state_->mutex);
         state_->fd = -1;  // a wait firing from now on shuts nothing down
         state_->deadline.store(never_ticks);
-        ++state_->generation;
-        state_->waiting.store(false);
-        state_->timer.cancel();
+        cancel_wait(*state_);
     }
     boost::system::error_code ignored;
     socket_.shutdown(socket_type::shutdown_both, ignored);

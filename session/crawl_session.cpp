@@ -196,12 +196,14 @@ struct crawl_session::impl {
           options(std::move(flags)),
           threads(thread_count),
           network_threads(std::min(config.crawl.engine.network_threads, thread_count)),
-          io(static_cast<int>(network_threads)),
+          io(1),
           end_strand(asio::make_strand(io)),
           end(end_strand) {
-        // io.run() below, on `network_threads` threads; with one, the crawl drops its strands.
+        // io.run() below, on one thread: the crawl needs no strands. With more network threads
+        // the crawler runs network shards (engine/crawl/network_shards.hpp), `io` the first.
         // The other engine threads extract pages (pipeline_sink::set_extract_executor).
-        config.crawl.engine.single_thread_io = network_threads == 1;
+        config.crawl.engine.single_thread_io = true;
+        config.crawl.engine.network_shards = network_threads;
         if (threads > network_threads) {
             extract_pool.emplace(threads - network_threads);
         }
@@ -484,14 +486,7 @@ int crawl_session::run(std::function<int(const session_end&)> settle) {
                        failure = error;
                        s.io.stop();  // leaves the signal_set's wait behind: nothing runs it
                    });
-    std::vector<std::thread> network;
-    for (unsigned i = 1; i < s.network_threads; ++i) {
-        network.emplace_back([&s] { s.io.run(); });
-    }
     s.io.run();
-    for (auto& t : network) {
-        t.join();
-    }
     if (failure) {
         std::rethrow_exception(failure);
     }

@@ -74,6 +74,17 @@ asio::any_io_executor crawl_context::serial_executor() {
     return asio::make_strand(io);
 }
 
+asio::any_io_executor crawl_context::fetch_executor(host_state& host) {
+    if (shards.empty()) {
+        return serial_executor();
+    }
+    if (host.shard == host_state::no_shard) {
+        host.shard = next_shard;
+        next_shard = (next_shard + 1) % shards.size();
+    }
+    return shards[host.shard];
+}
+
 void crawl_context::record_outcome(host_state& host, const resilience::breaker_permit& permit,
                                    const resilience::attempt_outcome& outcome, bool& failed_before,
                                    clock::time_point now) {

@@ -55,6 +55,10 @@ struct crawl_context {
     // runs the io_context and already serializes everything.
     boost::asio::any_io_executor serial_executor();
 
+    // Scheduler strand: where the fetches of `host` run (and its robots.txt). Without network
+    // shards, serial_executor(); with them, the host's shard, given in turn at its first fetch.
+    boost::asio::any_io_executor fetch_executor(host_state& host);
+
     // Scheduler strand: the schedule loop looks at the frontier again now.
     void wake() { timer.cancel(); }
 
@@ -74,6 +78,10 @@ struct crawl_context {
     std::shared_ptr<sink> output;
     // The scheduler's: a strand, or the io_context's (one thread).
     boost::asio::any_io_executor strand;
+    // With network shards (network_shards.hpp): every shard's executor, `io`'s first; set by the
+    // crawler before the crawl starts. Empty: fetches run on serial_executor().
+    std::vector<boost::asio::any_io_executor> shards;
+    std::size_t next_shard = 0;       // scheduler strand: the shard the next new host is given
     boost::asio::steady_timer timer;  // the schedule loop's sleep; wake() cuts it short
     frontier queue;
     net::http_client client;

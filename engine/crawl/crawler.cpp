@@ -1,6 +1,7 @@
 #include "engine/crawl/crawler.hpp"
 
 #include "engine/crawl/crawl_context.hpp"
+#include "engine/crawl/network_shards.hpp"
 #include "engine/crawl/proxy_set.hpp"
 #include "engine/crawl/renderer.hpp"
 #include "engine/crawl/scheduler.hpp"
@@ -10,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace harvest::crawl {
@@ -21,6 +23,8 @@ std::string default_user_agent() {
 
 // The wiring: what the pieces share, the sessions, and the scheduler that uses both.
 struct crawler::impl {
+    // First, so it is destroyed last: the connections the context pools may live on a shard.
+    std::unique_ptr<network_shards> shards;
     std::shared_ptr<crawl_context> context;
     std::shared_ptr<session_keeper> sessions;
     std::shared_ptr<scheduler> schedule;
@@ -31,6 +35,19 @@ crawler::crawler(asio::io_context& io, crawl_options options, std::shared_ptr<si
     : impl_(std::make_shared<impl>()) {
     impl_->context =
         std::make_shared<crawl_context>(io, std::move(options), std::move(out), metrics, log);
+    const unsigned shard_count = impl_->context->options.engine.network_shards;
+    if (shard_count > 1) {
+        crawl_context& context = *impl_->context;
+        impl_->shards = std::make_unique<network_shards>(shard_count - 1);
+        // Shard 0 is the runner's loop; a runner that runs it on several threads shares it
+        // through one strand.
+        context.shards.push_back(context.options.engine.single_thread_io
+                                     ? asio::any_io_executor(io.get_executor())
+                                     : asio::any_io_executor(asio::make_strand(io)));
+        for (auto& executor : impl_->shards->executors()) {
+            context.shards.push_back(std::move(executor));
+        }
+    }
     impl_->sessions = std::make_shared<session_keeper>(impl_->context);
     impl_->schedule =
         std::make_shared<scheduler>(impl_->context, impl_->sessions, std::move(seeds));
@@ -73,7 +90,12 @@ void crawler::set_renderer(std::shared_ptr<page_renderer> renderer) {
     impl_->context->renderer = std::move(renderer);
 }
 
-crawler::~crawler() = default;
+crawler::~crawler() {
+    if (impl_->shards) {
+        // Before the context goes: no shard thread may run a fetch of it any more.
+        impl_->shards->stop_and_join();
+    }
+}
 
 asio::awaitable<void> crawler::run() {
     co_await session_keeper::login_all(impl_->sessions);

@@ -1,13 +1,16 @@
 #pragma once
 // The crawl: seeds → frontier → scheduler → fetcher → classifier → sink (DESIGN.md).
 //
-// Executor model: one io_context, run by `engine.network_threads` threads (default 1). The
-// scheduler runs on one strand and alone owns the frontier and every per-host policy (queues,
-// buckets, breakers, budgets); each fetch runs as its own coroutine and posts its outcome back
-// to the scheduler strand. So per-host limits hold globally without locks. With one network
-// thread (options.engine.single_thread_io) the strands are that thread's executor itself: no
-// lock, no allocation. With more, each fetch has a strand of its own. The engine's other
-// threads are the sink's (pipelines/pipeline_sink.hpp: costly extraction goes there).
+// Executor model: the scheduler runs on one strand of the runner's io_context and alone owns
+// the frontier and every per-host policy (queues, buckets, breakers, budgets); each fetch runs
+// as its own coroutine and posts its outcome back to the scheduler strand. So per-host limits
+// hold globally without locks. When one thread runs the io_context
+// (options.engine.single_thread_io) the strands are that thread's executor itself: no lock, no
+// allocation. With options.engine.network_shards > 1 the crawler runs that many network shards
+// (network_shards.hpp), the runner's io_context the first: each host's fetches run on its shard,
+// with no strand either. A runner that runs one io_context on several threads without shards
+// gets a strand per fetch. The engine's other threads are the sink's
+// (pipelines/pipeline_sink.hpp: costly extraction goes there).
 
 #include "engine/crawl/journal.hpp"
 #include "engine/crawl/options.hpp"

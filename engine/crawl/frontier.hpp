@@ -42,6 +42,9 @@ struct host_state {
 
     std::string origin;  // scheme://host:port, the unit of per-host limits
     std::string label;   // host or host:port, as metrics name it
+    // The network shard its fetches run on (crawl_context::fetch_executor), given at the first.
+    static constexpr std::size_t no_shard = static_cast<std::size_t>(-1);
+    std::size_t shard = no_shard;
     std::deque<crawl_request> ready;
     // Behind `ready`, in order: the host's requests beyond engine.frontier_memory (null until
     // the host first spills).

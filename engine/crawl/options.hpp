@@ -45,8 +45,9 @@ struct engine_options {
     std::size_t concurrency = 512;          // requests in flight, all hosts together
     std::size_t per_host_concurrency = 32;  // requests in flight to one origin
     unsigned threads = 0;                   // 0 = one per core
-    // Of those, how many run the network side (the io_context: scheduler, connections, outputs).
-    // The rest extract the pages that cost more to extract than to hand over. 1: no strands.
+    // Of those, how many run the network side: the scheduler, connections and outputs on the
+    // first, each host's fetches on one of them (network shards). The rest extract the pages
+    // that cost more to extract than to hand over.
     unsigned network_threads = 1;
     std::string user_agent;       // empty = "harvest/VERSION"
     bool obey_robots_txt = true;  // robots_txt: obey | ignore
@@ -58,6 +59,10 @@ struct engine_options {
     // The crawler then needs no strands (each costs a lock per handler and one allocation per
     // fetch); its handlers are serialized by that thread.
     bool single_thread_io = false;
+    // Not a config key: with single_thread_io, how many network shards the crawler runs
+    // (network_shards.hpp): the runner's io_context and network_shards - 1 of the crawler's own,
+    // a thread each. A runner sets it to network_threads.
+    unsigned network_shards = 1;
 };
 
 // What one origin may override (config `hosts:` entries). Unset = the crawl-wide value.

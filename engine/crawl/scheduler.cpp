@@ -221,15 +221,14 @@ asio::awaitable<void> scheduler::schedule() {
             }
             ++in_flight_;
             gauges_.count_sent(*taken->host, taken->request.http.method);
-            // A strand per fetch (with more than one thread), though it costs: Beast runs a
-            // stream's timeout handler on the operation's executor, where it must not race
-            // the read it cancels.
+            // On the host's shard, or with one network thread that thread; with more threads
+            // sharing one loop (a runner that does not shard), a strand per fetch.
             start_attempt(self, std::move(*taken));
         }
         for (host_state* host : context_->queue.take_robots_fetches()) {
             ++robots_in_flight_;
             gauges_.count_sent(*host, "GET");
-            asio::co_spawn(context_->serial_executor(), fetch_robots(self, host),
+            asio::co_spawn(context_->fetch_executor(*host), fetch_robots(self, host),
                            crawl_context::log_failure);
         }
         for (auto& [refused, host] : context_->queue.take_robots_refusals()) {
@@ -283,7 +282,8 @@ asio::awaitable<void> scheduler::schedule() {
 // The spawned coroutine is the attempt itself, with no frame of ours around it: its completion
 // comes back to the strand through the spawn's handler.
 void scheduler::start_attempt(const std::shared_ptr<scheduler>& self, taken_request&& taken) {
-    asio::co_spawn(context_->serial_executor(), fetch_attempt(context_, std::move(taken)),
+    auto executor = context_->fetch_executor(*taken.host);
+    asio::co_spawn(std::move(executor), fetch_attempt(context_, std::move(taken)),
                    [self](const std::exception_ptr& failure, std::unique_ptr<completion> done) {
                        if (failure) {
                            crawl_context::log_failure(failure);

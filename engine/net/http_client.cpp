@@ -577,9 +577,11 @@ struct http_client::impl {
         }
         const detail::tunnel_request* through = tunnel ? &*tunnel : nullptr;
         detail::connect_limits limits{options.timeouts.connect, options.timeouts.tls, deadline};
+        // The connection lives on the loop of the fetch that opens it (a crawl's network shard
+        // for its host), so its reads complete where the fetch runs.
+        const boost::asio::any_io_executor own = co_await boost::asio::this_coro::executor;
         if (!parts.tls) {
-            auto conn =
-                co_await detail::connect_plain(executor, std::move(*endpoints), limits, through);
+            auto conn = co_await detail::connect_plain(own, std::move(*endpoints), limits, through);
             if (!conn && proxy != nullptr && through == nullptr &&
                 (conn.error() == fetch_error::connect || conn.error() == fetch_error::timeout)) {
                 // A forward proxy (no tunnel): failing to connect is failing to reach the proxy.
@@ -591,7 +593,7 @@ struct http_client::impl {
         if (!context) {
             co_return context.error();
         }
-        co_return co_await detail::connect_tls(executor, std::move(*context), options.tls.verify,
+        co_return co_await detail::connect_tls(own, std::move(*context), options.tls.verify,
                                                parts.host, parts.host_is_ip, std::move(*endpoints),
                                                limits, std::move(alpn), through);
     }
@@ -756,7 +758,7 @@ struct http_client::impl {
                 detail::h2_settings settings;
                 settings.open_streams =
                     std::shared_ptr<std::atomic<std::int64_t>>(stats, &stats->h2_streams);
-                session = detail::start_h2_session(executor, std::move(*fresh), settings);
+                session = detail::start_h2_session(own, std::move(*fresh), settings);
                 connecting.end(session, false);
                 if (!session) {
                     co_return fetch_error::protocol;

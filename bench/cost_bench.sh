@@ -4,7 +4,7 @@
 # the top functions.
 #
 #   bench/cost_bench.sh [-n PRODUCTS] [-w KIND] [-c CONCURRENCY] [-t THREADS] [-r RUNS] [-m]
-#                       [-k TOP] [-s KEY=VALUE]... [-p]
+#                       [-k TOP] [-s KEY=VALUE]... [-H HOSTS] [-p]
 #
 #   -n 2000    products in the catalog; every product is fetched once
 #   -w json    json: each product's JSON (/api/products/{ASIN}.json) with a `json` rule; html:
@@ -21,6 +21,9 @@
 #   -k 25      functions listed from the callgrind profile (by self instructions)
 #   -s K=V     a config key set for both crawls (harvest run --set), e.g. -s http.cookies=false to
 #              see what the cookie jar costs; repeatable
+#   -H 1       hosts: HOSTS nginx servers (one worker each) on their own ports serve the catalog,
+#              and the URLs go to them in turn, so the crawl has HOSTS origins; with
+#              engine.network_threads > 1 (-s) they spread over the network shards. Not with -p
 #   -p         wrk -t1 beside harvest, with the same connections cycling through the same URLs: its
 #              instructions per request under callgrind (the difference between a 2 s and a 6 s
 #              run, over the requests between them) and its system calls per request, and
@@ -46,12 +49,12 @@ BENCH_NAME=cost_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-N=2000 C=64 T=1 R=3 M=0 K=25 W=json SETS=() P=0
-while getopts "n:w:c:t:r:mk:s:ph" o; do
+N=2000 C=64 T=1 R=3 M=0 K=25 W=json SETS=() P=0 H=1
+while getopts "n:w:c:t:r:mk:s:H:ph" o; do
   case $o in
     n) N=$OPTARG ;; w) W=$OPTARG ;; c) C=$OPTARG ;; t) T=$OPTARG ;; r) R=$OPTARG ;; m) M=1 ;; k) K=$OPTARG ;; s) SETS+=(--set "$OPTARG") ;;
-    p) P=1 ;;
-    *) sed -n '2,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    p) P=1 ;; H) H=$OPTARG ;;
+    *) sed -n '2,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
@@ -68,14 +71,27 @@ if [[ -z "${HARVEST_BIN:-}" && ! -x "$HARVEST" ]]; then build_debug_targets harv
 make_catalog "$SITE" "$N"
 
 WORK=$(mktemp -d /tmp/harvest-cost.XXXXXX)
-cleanup() { stop_nginx "$WORK/nginx"; rm -rf "$WORK"; }
+[[ "$H" =~ ^[1-9][0-9]*$ ]] || die "-H takes a number of hosts, not '$H'"
+[[ $H == 1 || $P == 0 ]] || die "-p measures wrk on one host: leave -H out"
+cleanup() {
+  for ((h = 1; h <= H; h++)); do stop_nginx "$WORK/nginx$h"; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
-ACCESS_LOG=off start_nginx "$SITE" "$WORK/nginx"
+BASES=()
+for ((h = 1; h <= H; h++)); do
+  ACCESS_LOG=off start_nginx "$SITE" "$WORK/nginx$h"
+  BASES+=("$BASE")
+done
+BASE=${BASES[0]}
 case $W in
-  json) sed "s#.*#$BASE/api/products/&.json#" "$SITE/asins.txt" >"$WORK/urls.txt" ;;
-  html | dom) sed "s#.*#$BASE/p/&.html#" "$SITE/asins.txt" >"$WORK/urls.txt" ;;
+  json) path='/api/products/%s.json' ;;
+  html | dom) path='/p/%s.html' ;;
   *) die "-w takes json, html or dom, not '$W'" ;;
 esac
+awk -v bases="${BASES[*]}" -v path="$path" \
+  'BEGIN { n = split(bases, b, " ") } { printf "%s" path "\n", b[(NR - 1) % n + 1], $0 }' \
+  "$SITE/asins.txt" >"$WORK/urls.txt"
 head -1 "$WORK/urls.txt" >"$WORK/one.txt"
 URLS=$(wc -l <"$WORK/urls.txt")
 
@@ -143,7 +159,7 @@ got=$(items_of "$WORK/all.jsonl")
 [[ "$got" == "$URLS" ]] || die "harvest under callgrind wrote $got items, not $URLS"
 
 echo
-echo "cost_bench: $URLS product $([[ $W == json ]] && echo "JSON URLs" || echo "pages ($W)") on $BASE, concurrency $C, threads $T," \
+echo "cost_bench: $URLS product $([[ $W == json ]] && echo "JSON URLs" || echo "pages ($W)") on ${BASES[*]}, concurrency $C, threads $T," \
   "metrics $([[ $M == 1 ]] && echo on || echo off), $(nproc) cores"
 # marginal MORE LESS N_MORE N_LESS DECIMALS: what one request adds between a smaller and a
 # larger run, (MORE - LESS) / (N_MORE - N_LESS), so start-up cancels out; empty if N_MORE <= N_LESS

@@ -15,12 +15,14 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <deque>
 #include <exception>
 #include <limits>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 #include <variant>
 
@@ -39,9 +41,13 @@ struct flush_tick {};
 
 // The items of one page (possibly none: the page still completes its request).
 struct page_items {
-    std::vector<item> items;
+    std::vector<item> items;  // empty when every output takes `lines` (then `count` says how many)
     std::uint64_t fingerprint = 0;
     std::uint64_t redirect_target = 0;  // completed with it (fetched_page::redirect_target)
+    std::size_t count = 0;              // the page's items
+    // The items' JSON text, a line each, when they were rendered where the page was extracted
+    // (a pointer: the message moves several times on its way, and is mostly without).
+    std::unique_ptr<std::string> lines;
 };
 
 using message = std::variant<page_items, crawl::failure_record, end_of_stream, flush_tick>;
@@ -78,6 +84,7 @@ struct pipeline_sink::state {
     commit_listener on_commit;        // set before open(); called from the writer only
     bool prompt_commits = false;      // set with on_commit
     std::exception_ptr writer_error;  // set before `done` is sent, read after it is received
+    std::atomic<std::thread::id> writer_thread{};  // where the writer runs, once it has started
 };
 
 namespace {
@@ -189,7 +196,8 @@ void commit(const commit_listener& on_commit, std::deque<pending_commit>& pendin
 asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_channel& channel,
                                  std::vector<std::unique_ptr<output>>& outputs,
                                  std::optional<error_stream>& errors, pipeline_stats& stats,
-                                 const commit_listener& on_commit, bool prompt_commits) {
+                                 const commit_listener& on_commit, bool prompt_commits,
+                                 std::atomic<std::thread::id>& writer_thread) {
     (void)keep_alive;  // owns the references above for as long as this runs
     // Commits (an fdatasync each) at most every 100 ms, or sooner when many requests wait.
     constexpr auto commit_interval = std::chrono::milliseconds(100);
@@ -211,6 +219,10 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         }
     }
     std::uint64_t items_to_async = 0;  // items handed to each async output so far
+    const bool renders_lines = std::any_of(
+        outputs.begin(), outputs.end(), [](const auto& out) { return out->writes_json_lines(); });
+    std::string rendered;  // a page's JSON lines, when its items come unrendered
+    writer_thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
     auto last_commit = std::chrono::steady_clock::now();
     auto last_flush = last_commit;
     while (true) {
@@ -219,10 +231,36 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
             break;  // cancelled: the sink is being destroyed without close()
         }
         if (auto* page = std::get_if<page_items>(&next)) {
-            stats.queue_depth.fetch_sub(static_cast<std::int64_t>(page->items.size()),
+            stats.queue_depth.fetch_sub(static_cast<std::int64_t>(page->count),
                                         std::memory_order_relaxed);
+            std::string_view lines = page->lines ? std::string_view(*page->lines) : "";
+            if (!page->lines && page->count != 0 && renders_lines) {
+                // Extracted on this thread: rendered here, in a buffer that keeps its size.
+                rendered.clear();
+                for (const item& value : page->items) {
+                    append_json(rendered, value);
+                    rendered.push_back('\n');
+                }
+                lines = rendered;
+            }
+            if (page->count != 0) {
+                for (std::size_t i = 0; i < outputs.size(); ++i) {
+                    if (!outputs[i]->writes_json_lines()) {
+                        continue;
+                    }
+                    try {
+                        outputs[i]->write_json_lines(lines, page->count);
+                        stats.outputs[i].written.fetch_add(page->count, std::memory_order_relaxed);
+                    } catch (const std::exception& e) {
+                        stats.outputs[i].record_failure(page->count, e.what());
+                    }
+                }
+            }
             for (const item& value : page->items) {
                 for (std::size_t i = 0; i < outputs.size(); ++i) {
+                    if (outputs[i]->writes_json_lines()) {
+                        continue;  // written above, from the page's lines
+                    }
                     // One output's failure neither stops the others nor the crawl.
                     try {
                         if (auto* async = outputs[i]->as_async()) {
@@ -240,7 +278,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
                 }
             }
             if (!async_outputs.empty()) {
-                items_to_async += page->items.size();
+                items_to_async += page->count;
             }
             if (page->fingerprint != 0) {
                 pages.push_back(page->fingerprint);
@@ -418,6 +456,11 @@ void pipeline_sink::open() {
     for (auto& extra : extra_outputs_) {
         shared.outputs.push_back(std::move(extra));
     }
+    render_lines_ = false;
+    keep_items_ = false;
+    for (const auto& out : shared.outputs) {
+        (out->writes_json_lines() ? render_lines_ : keep_items_) = true;
+    }
     extra_outputs_.clear();
     for (std::size_t i = 0; i < shared.outputs.size(); ++i) {
         shared.stats.outputs.emplace_back(std::string(shared.outputs[i]->name()));
@@ -451,7 +494,7 @@ void pipeline_sink::open() {
     // at once.
     asio::co_spawn(single_thread_io_ ? executor_ : asio::make_strand(executor_),
                    run_writer(state_, shared.channel, shared.outputs, shared.errors, shared.stats,
-                              shared.on_commit, shared.prompt_commits),
+                              shared.on_commit, shared.prompt_commits, shared.writer_thread),
                    [keep = state_](std::exception_ptr error) {
                        keep->writer_error = error;
                        (void)keep->done.try_send(boost::system::error_code{});
@@ -492,6 +535,27 @@ pipeline_sink::extraction pipeline_sink::extract(crawl::fetched_page& page) {
         }
         for (auto& found : done.batch) {
             found["unchanged"] = true;
+        }
+    }
+    // The items' JSON text for the JSON-lines outputs, rendered here rather than on the
+    // writer's thread, which every page of the crawl goes through (with network shards or an
+    // extraction pool, most pages are extracted elsewhere); the items themselves are freed here
+    // too when no other output needs them.
+    done.count = done.batch.size();
+    // Only off the writer's thread: on it (one network thread extracting inline) the writer
+    // renders them as it writes, without the copy.
+    if (render_lines_ && !done.batch.empty() &&
+        state_->writer_thread.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+        // Rendered in this thread's buffer, which keeps its size, then copied once at its size.
+        thread_local std::string rendered;
+        rendered.clear();
+        for (const item& found : done.batch) {
+            append_json(rendered, found);
+            rendered.push_back('\n');
+        }
+        done.lines = std::make_unique<std::string>(rendered);
+        if (!keep_items_) {
+            done.batch.clear();
         }
     }
     done.fingerprint = page.request.fingerprint;
@@ -540,7 +604,7 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
     }
     if (page.duplicate) {
         // A redirect to a page the crawl has: nothing to extract, only the request to complete.
-        message completed_page{page_items{{}, page.request.fingerprint, 0}};
+        message completed_page{page_items{{}, page.request.fingerprint, 0, 0, nullptr}};
         co_await state_->channel.async_send(boost::system::error_code{}, std::move(completed_page),
                                             asio::use_awaitable);
         co_return crawl::sink_result{};
@@ -580,12 +644,12 @@ asio::awaitable<crawl::sink_result> pipeline_sink::on_success(crawl::fetched_pag
     {
         // Sent even without items: the writer marks the request completed in the journal once
         // whatever it produced is flushed.
-        const auto count = static_cast<std::int64_t>(done.batch.size());
+        const auto count = static_cast<std::int64_t>(done.count);
         // Suspends while the channel is full: this is the backpressure on the crawl.
         // A named message, not a temporary in the co_await expression (GCC 12 coroutine bug:
         // such temporaries can be destroyed twice).
-        message completed_page{
-            page_items{std::move(done.batch), done.fingerprint, done.redirect_target}};
+        message completed_page{page_items{std::move(done.batch), done.fingerprint,
+                                          done.redirect_target, done.count, std::move(done.lines)}};
         co_await state_->channel.async_send(boost::system::error_code{}, std::move(completed_page),
                                             asio::use_awaitable);
         // Counted after the send, so the gauge never exceeds what is really waiting.

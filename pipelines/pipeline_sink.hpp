@@ -175,7 +175,9 @@ class pipeline_sink final : public crawl::sink {
         extract_outcome outcome;
         std::uint64_t fingerprint = 0;
         std::uint64_t redirect_target = 0;
-        std::string body;  // the response's buffer, recycled on the network thread
+        std::string body;       // the response's buffer, recycled on the network thread
+        std::size_t count = 0;  // items; `batch` is empty when no output needs them as objects
+        std::unique_ptr<std::string> lines;  // their JSON lines, when rendered here
     };
     // Takes the page's body (for `extraction::body`); the rest of the page is left as it was.
     extraction extract(crawl::fetched_page& page);
@@ -199,6 +201,10 @@ class pipeline_sink final : public crawl::sink {
     std::string error_path_;
     bool error_append_ = false;  // resume: the error stream keeps what it holds
     bool single_thread_io_ = false;
+    // Set by open(), read by extract() on any thread after it: an output writes JSON lines
+    // (render them where the page is extracted), an output needs the items as objects.
+    bool render_lines_ = false;
+    bool keep_items_ = true;
     // Shared with the writer coroutine so it can finish safely even if the sink goes first.
     std::shared_ptr<state> state_;
     std::atomic<bool> opened_{false};

@@ -23,6 +23,8 @@ class jsonl_output final : public output {
 
     std::string_view name() const override { return name_; }
     void write(const item& value) override;
+    bool writes_json_lines() const noexcept override { return true; }
+    void write_json_lines(std::string_view lines, std::size_t count) override;
     void flush() override;
     void close() override;
     std::optional<std::uint64_t> flushed_size() const override { return file_.flushed_size(); }

@@ -11,6 +11,10 @@ namespace harvest::pipelines {
 
 output::~output() = default;
 
+void output::write_json_lines(std::string_view, std::size_t) {
+    throw std::logic_error("output::write_json_lines: the output does not write JSON lines");
+}
+
 std::string_view to_string(output_type type) noexcept {
     switch (type) {
         case output_type::jsonl:

@@ -40,6 +40,14 @@ class output {
     // Non-null for an output that delivers over the network: the writer then uses its
     // awaitable calls instead of write/flush/close.
     virtual async_output* as_async() noexcept { return nullptr; }
+    // True for an output whose record of an item is the item's append_json text and a newline
+    // (JSONL). The pipeline sink then renders that text where the page was extracted (a
+    // network shard or an extraction thread), and the writer hands over each page's lines at
+    // once through write_json_lines instead of calling write() per item.
+    virtual bool writes_json_lines() const noexcept { return false; }
+    // `lines`: `count` items, each as append_json writes it followed by '\n'. Only called when
+    // writes_json_lines() is true (the default throws std::logic_error). Throws like write().
+    virtual void write_json_lines(std::string_view lines, std::size_t count);
 };
 
 // Items an asynchronous output gave up on, for the error stream (docs/items.md).

@@ -578,3 +578,105 @@ TEST_CASE("pipeline_sink: an extraction pool extracts costly pages, the caller r
     }
     pool.join();
 }
+
+namespace {
+
+// An output that keeps every record it is given: JSON lines, or the items' append_json text
+// when it takes items (one record per item either way), optionally failing.
+class record_keeping_output final : public output {
+  public:
+    struct shared {
+        std::mutex mutex;
+        std::string records;
+        std::uint64_t items = 0;
+        std::atomic<bool> misused{false};  // a lines output given objects, or the reverse
+    };
+    record_keeping_output(std::shared_ptr<shared> state, bool lines, bool fail)
+        : state_(std::move(state)), lines_(lines), fail_(fail) {}
+
+    std::string_view name() const override { return lines_ ? "lines" : "objects"; }
+    bool writes_json_lines() const noexcept override { return lines_; }
+    void write_json_lines(std::string_view lines, std::size_t count) override {
+        if (!lines_) {
+            state_->misused.store(true);
+        }
+        if (fail_) {
+            throw std::system_error(std::make_error_code(std::errc::no_space_on_device), "test");
+        }
+        std::lock_guard lock(state_->mutex);
+        state_->records.append(lines);
+        state_->items += count;
+    }
+    void write(const item& value) override {
+        if (lines_) {
+            state_->misused.store(true);  // a lines output is never handed objects
+        }
+        std::lock_guard lock(state_->mutex);
+        append_json(state_->records, value);
+        state_->records.push_back('\n');
+        ++state_->items;
+    }
+    void flush() override {}
+    void close() override {}
+
+  private:
+    std::shared_ptr<shared> state_;
+    bool lines_;
+    bool fail_;
+};
+
+}  // namespace
+
+TEST_CASE("pipeline_sink: JSON lines rendered where pages are extracted are the items' text",
+          "[unit][pipeline_sink]") {
+    // A lines output alone (the items are freed where they were extracted), beside an output
+    // that takes the items as objects, and failing: the same records, counted per item.
+    for (const bool with_objects : {false, true}) {
+        for (const bool failing : {false, true}) {
+            INFO("with an objects output " << with_objects << ", failing " << failing);
+            temp_dir dir;
+            asio::io_context io;
+            pipeline_sink sink(io.get_executor(), {sink_product_rule()},
+                               {jsonl_spec(dir.file("items.jsonl"))}, 16);
+            auto lines = std::make_shared<record_keeping_output::shared>();
+            auto objects = std::make_shared<record_keeping_output::shared>();
+            sink.add_output(std::make_unique<record_keeping_output>(lines, true, failing));
+            if (with_objects) {
+                sink.add_output(std::make_unique<record_keeping_output>(objects, false, false));
+            }
+            sink.open();
+            // Two producers on two threads, with items missing their id and malformed pages
+            // among them (no items, but their requests complete through the writer too).
+            run_producers(io, sink,
+                          {workload{0, 300, 1, 7, 11, 0}, workload{1000, 300, 2, 5, 0, 0}});
+            const auto& stats = sink.stats();
+            REQUIRE(stats.outputs.size() == (with_objects ? 3u : 2u));
+            CHECK(stats.items_emitted.load() == 600);
+            const std::string file = read_file(dir.file("items.jsonl"));
+            CHECK(lines_of(file).size() == 600);
+            CHECK(stats.outputs[0].written.load() == 600);
+            if (failing) {
+                CHECK(stats.outputs[1].written.load() == 0);
+                CHECK(stats.outputs[1].failed.load() == 600);
+                CHECK(lines->records.empty());
+            } else {
+                CHECK(stats.outputs[1].written.load() == 600);
+                CHECK(lines->items == 600);
+                // The writer hands both the same pages in the same order.
+                CHECK(lines->records == file);
+            }
+            if (with_objects) {
+                CHECK(stats.outputs[2].written.load() == 600);
+                CHECK(objects->items == 600);
+                CHECK(objects->records == file);  // the same text, rendered by the writer
+            }
+            for (const auto& line : lines_of(file)) {
+                const auto parsed = boost::json::parse(line).as_object();
+                CHECK(parsed.at("id").is_int64());
+            }
+            CHECK(stats.queue_depth.load() == 0);
+            CHECK(!lines->misused.load());
+            CHECK(!objects->misused.load());
+        }
+    }
+}

@@ -28,7 +28,9 @@
 #   4. a streamed 5,000,000-URL urls_file seed (scale_bench.sh): time to first request (<= 1 s)
 #      and peak RSS (<= 400 MB)
 #   5. instructions per request of the fixed 2,000-URL JSON crawl (bench/cost_bench.sh,
-#      callgrind), and its instructions and system calls per request against wrk -t1's (-p)
+#      callgrind), and its instructions and system calls per request against wrk -t1's (-p);
+#      the same crawl over 4 hosts with two network threads (network shards) against one
+#      thread: instructions per request (the 1.1x target of the shard-per-core issue)
 #   6. HOOK: dedup bytes per URL and frontier-spill peak RSS, only when bench/frontier_bench.sh
 #      exists (see run_frontier below)
 # Peers of a scenario run back to back in one script run: on a shared machine the ratios hold
@@ -95,6 +97,8 @@ run dom bench/fetch_bench.sh -k dom -p wrk,harvest -n 20000 -u "$HTML_URLS" -c 6
 run scale bench/scale_bench.sh -s "$LEVEL_SECONDS" -l 1000,5000,10000 -d 1000 -u 5000000 \
   -r "$SEED_SECONDS"
 run cost bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 10 -p
+run cost4 bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 0 -H 4 -t 1
+run cost4s bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 0 -H 4 -t 2 -s engine.network_threads=2
 
 # HOOK (scenario 6): the frontier spill and dedup figures belong to another change. When
 # bench/frontier_bench.sh exists it runs here; its rows come from the summary keys it writes
@@ -205,6 +209,10 @@ row "fixed 2,000-URL JSON crawl, CPU us per request (best of 3)" \
 cost_i=$(get cost instructions_per_request) cost_wi=$(get cost wrk_instructions_per_request)
 row "fixed JSON crawl, instructions per request vs wrk -t1 (callgrind)" \
   "${cost_i:-?}" "${cost_wi:-?}" "$(div "$cost_i" "$cost_wi")" "report" "-" "-"
+shard_i=$(get cost4s instructions_per_request) one_i=$(get cost4 instructions_per_request)
+shard_r=$(div "$shard_i" "$one_i")
+row "JSON crawl on 4 hosts, two network threads vs one, instructions per request" \
+  "${shard_i:-?}" "${one_i:-?}" "$shard_r" "<= 1.1x" "$(verdict "$shard_r" "<=" 1.1)" "-"
 cost_sc=$(get cost syscalls_per_request) cost_wsc=$(get cost wrk_syscalls_per_request)
 row "fixed JSON crawl, system calls per request vs wrk -t1 (perf)" \
   "${cost_sc:-?}" "${cost_wsc:-?}" "$(div "$cost_sc" "$cost_wsc")" "report" "-" "-"

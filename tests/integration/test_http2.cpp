@@ -344,6 +344,50 @@ TEST_CASE("http2: a crawl over TLS negotiates h2 with nginx; streams share one c
     }
 }
 
+TEST_CASE("http2: two hosts on two network shards, each host's streams on one connection",
+          "[integration][h2]") {
+    // engine.network_threads: 2 gives each host a shard of its own: its h2 session and the
+    // fetches multiplexed on it run there, and the crawl ends with both sessions closed.
+    h2_fixture f(200);
+    h2_nginx first(f.site, f.tmp / "nginx1", f.pki);
+    h2_nginx second(f.site, f.tmp / "nginx2", f.pki);
+    const std::string base1 = "https://127.0.0.1:" + std::to_string(first.h2_port);
+    const std::string base2 = "https://127.0.0.1:" + std::to_string(second.h2_port);
+    std::string yaml = f.yaml(base1, "auto");
+    yaml.insert(yaml.find("engine:\n"), "  - template: \"" + base2 +
+                                            "/api/products/{id}.json\"\n    values_file: " +
+                                            (f.tmp / "values.txt").string() + "\n");
+    const std::string threads = "  threads: 2\n";
+    yaml.replace(yaml.find(threads), threads.size(), threads + "  network_threads: 2\n");
+
+    auto r = f.run("shards", yaml);
+    INFO(describe(r.process));
+    REQUIRE(r.process.exit_code == 0);
+    CHECK(r.errors.empty());
+    std::map<std::string, int> seen;  // url -> items
+    for (const auto& item : r.items) {
+        ++seen[std::string(item.at("url").as_string())];
+    }
+    CHECK(r.items.size() == 2 * f.asins.size());
+    for (const auto& asin : f.asins) {
+        for (const auto& base : {base1, base2}) {
+            const std::string url = base + "/api/products/" + asin + ".json";
+            INFO(url);
+            CHECK(seen[url] == 1);
+        }
+    }
+    for (const h2_nginx* server : {&first, &second}) {
+        const auto entries = server->entries();
+        CHECK(entries.size() == f.asins.size());
+        std::set<long long> connections;
+        for (const auto& e : entries) {
+            CHECK(e.protocol == "HTTP/2.0");
+            connections.insert(e.connection);
+        }
+        CHECK(connections.size() == 1);
+    }
+}
+
 TEST_CASE("http2: GOAWAY every 7 requests loses and repeats nothing", "[integration][h2]") {
     h2_fixture f(200);
     h2_nginx nginx(f.site, f.tmp / "nginx", f.pki, 7);

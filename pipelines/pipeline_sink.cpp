@@ -39,6 +39,9 @@ struct end_of_stream {};
 // Wakes the writer to flush what it holds back (see run_writer's flush_interval).
 struct flush_tick {};
 
+// The buffers a page's JSON lines are rendered in keep their size from page to page, up to this.
+constexpr std::size_t kept_render_buffer = std::size_t{1} << 20;
+
 // The items of one page (possibly none: the page still completes its request).
 struct page_items {
     std::vector<item> items;  // empty when every output takes `lines` (then `count` says how many)
@@ -255,6 +258,9 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
                         stats.outputs[i].record_failure(page->count, e.what());
                     }
                 }
+            }
+            if (rendered.capacity() > kept_render_buffer) {
+                std::string().swap(rendered);  // as in extract(): no memory kept after a huge page
             }
             for (const item& value : page->items) {
                 for (std::size_t i = 0; i < outputs.size(); ++i) {
@@ -554,6 +560,9 @@ pipeline_sink::extraction pipeline_sink::extract(crawl::fetched_page& page) {
             rendered.push_back('\n');
         }
         done.lines = std::make_unique<std::string>(rendered);
+        if (rendered.capacity() > kept_render_buffer) {
+            std::string().swap(rendered);  // one page with huge items keeps no memory after it
+        }
         if (!keep_items_) {
             done.batch.clear();
         }

@@ -42,6 +42,23 @@ struct flush_tick {};
 // The buffers a page's JSON lines are rendered in keep their size from page to page, up to this.
 constexpr std::size_t kept_render_buffer = std::size_t{1} << 20;
 
+// Renders `items` into `buffer` (cleared first) as JSON lines: append_json's text and '\n' each.
+void render_json_lines(std::string& buffer, const std::vector<item>& items) {
+    buffer.clear();
+    for (const item& value : items) {
+        append_json(buffer, value);
+        buffer.push_back('\n');
+    }
+}
+
+// After the rendered text was used: a buffer grown past kept_render_buffer by one page of huge
+// items gives its memory back.
+void trim_render_buffer(std::string& buffer) {
+    if (buffer.capacity() > kept_render_buffer) {
+        std::string().swap(buffer);
+    }
+}
+
 // The items of one page (possibly none: the page still completes its request).
 struct page_items {
     std::vector<item> items;  // empty when every output takes `lines` (then `count` says how many)
@@ -200,7 +217,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
                                  std::vector<std::unique_ptr<output>>& outputs,
                                  std::optional<error_stream>& errors, pipeline_stats& stats,
                                  const commit_listener& on_commit, bool prompt_commits,
-                                 std::atomic<std::thread::id>& writer_thread) {
+                                 bool renders_lines, std::atomic<std::thread::id>& writer_thread) {
     (void)keep_alive;  // owns the references above for as long as this runs
     // Commits (an fdatasync each) at most every 100 ms, or sooner when many requests wait.
     constexpr auto commit_interval = std::chrono::milliseconds(100);
@@ -222,9 +239,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
         }
     }
     std::uint64_t items_to_async = 0;  // items handed to each async output so far
-    const bool renders_lines = std::any_of(
-        outputs.begin(), outputs.end(), [](const auto& out) { return out->writes_json_lines(); });
-    std::string rendered;  // a page's JSON lines, when its items come unrendered
+    std::string rendered;              // a page's JSON lines, when its items come unrendered
     writer_thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
     auto last_commit = std::chrono::steady_clock::now();
     auto last_flush = last_commit;
@@ -239,11 +254,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
             std::string_view lines = page->lines ? std::string_view(*page->lines) : "";
             if (!page->lines && page->count != 0 && renders_lines) {
                 // Extracted on this thread: rendered here, in a buffer that keeps its size.
-                rendered.clear();
-                for (const item& value : page->items) {
-                    append_json(rendered, value);
-                    rendered.push_back('\n');
-                }
+                render_json_lines(rendered, page->items);
                 lines = rendered;
             }
             if (page->count != 0) {
@@ -259,9 +270,7 @@ asio::awaitable<void> run_writer(std::shared_ptr<void> keep_alive, message_chann
                     }
                 }
             }
-            if (rendered.capacity() > kept_render_buffer) {
-                std::string().swap(rendered);  // as in extract(): no memory kept after a huge page
-            }
+            trim_render_buffer(rendered);
             for (const item& value : page->items) {
                 for (std::size_t i = 0; i < outputs.size(); ++i) {
                     if (outputs[i]->writes_json_lines()) {
@@ -498,13 +507,14 @@ void pipeline_sink::open() {
     opened_.store(true);
     // The writer runs on its own strand (or the one io thread): outputs never see two threads
     // at once.
-    asio::co_spawn(single_thread_io_ ? executor_ : asio::make_strand(executor_),
-                   run_writer(state_, shared.channel, shared.outputs, shared.errors, shared.stats,
-                              shared.on_commit, shared.prompt_commits, shared.writer_thread),
-                   [keep = state_](std::exception_ptr error) {
-                       keep->writer_error = error;
-                       (void)keep->done.try_send(boost::system::error_code{});
-                   });
+    asio::co_spawn(
+        single_thread_io_ ? executor_ : asio::make_strand(executor_),
+        run_writer(state_, shared.channel, shared.outputs, shared.errors, shared.stats,
+                   shared.on_commit, shared.prompt_commits, render_lines_, shared.writer_thread),
+        [keep = state_](std::exception_ptr error) {
+            keep->writer_error = error;
+            (void)keep->done.try_send(boost::system::error_code{});
+        });
 }
 
 // The CPU side of a page: its items and links, with the follow rule's meta and the custom
@@ -554,15 +564,9 @@ pipeline_sink::extraction pipeline_sink::extract(crawl::fetched_page& page) {
         state_->writer_thread.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
         // Rendered in this thread's buffer, which keeps its size, then copied once at its size.
         thread_local std::string rendered;
-        rendered.clear();
-        for (const item& found : done.batch) {
-            append_json(rendered, found);
-            rendered.push_back('\n');
-        }
+        render_json_lines(rendered, done.batch);
         done.lines = std::make_unique<std::string>(rendered);
-        if (rendered.capacity() > kept_render_buffer) {
-            std::string().swap(rendered);  // one page with huge items keeps no memory after it
-        }
+        trim_render_buffer(rendered);
         if (!keep_items_) {
             done.batch.clear();
         }

@@ -456,8 +456,11 @@ void collect_products(simdjson::dom::element element, int depth,
             product.emplace(field.key, to_boost(field.value, storage));
         }
     }
-    references = references || holds_reference(product, depth);
-    out.emplace_back(std::move(product));
+    // As a value (a move): holds_reference takes one, and the product given as an object was
+    // copied into a temporary value, deep and out of the arena, on every page.
+    boost::json::value found(std::move(product));
+    references = references || holds_reference(found, depth);
+    out.push_back(std::move(found));
 }
 
 // One block; with the products scope, `references` is set when a product holds a node
@@ -499,6 +502,37 @@ std::vector<boost::json::value> parse_jsonld_block(std::string_view text, jsonld
 
 namespace {
 
+// True when the '<' at `i` may open a comment ("<!"), a <script> ("<sc" then 'r') or a <style>
+// ("<st" then 'y'), letters in either case. The scans below find each '<' followed by '!', 's'
+// or 'S' 16 or 32 positions at once and test those here, in the loop: the tags that fail
+// (<span>, <section>, <select>, <strong>: a hundred on a product page) do not end the scan.
+inline bool opens_raw_text(const char* data, std::size_t n, std::size_t i) noexcept {
+    if (data[i] != '<' || i + 1 >= n) {
+        return false;
+    }
+    if (data[i + 1] == '!') {
+        return true;
+    }
+    if (i + 3 >= n || (data[i + 1] | 0x20) != 's') {
+        return false;
+    }
+    const auto second = static_cast<char>(data[i + 2] | 0x20);
+    const auto third = static_cast<char>(data[i + 3] | 0x20);
+    return (second == 'c' && third == 'r') || (second == 't' && third == 'y');
+}
+
+// The first position of `mask` (bit k: position from + k) that opens_raw_text, else npos.
+inline std::size_t first_raw_text_open(const char* data, std::size_t n, std::size_t from,
+                                       unsigned mask) noexcept {
+    for (; mask != 0; mask &= mask - 1) {
+        const std::size_t at = from + static_cast<std::size_t>(__builtin_ctz(mask));
+        if (opens_raw_text(data, n, at)) {
+            return at;
+        }
+    }
+    return npos;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 // The same scan, 32 positions at a time (AVX2, chosen at run time: the build targets baseline
 // x86-64). Scanning a 35 KB product page for them was a sixth of an HTML crawl's instructions.
@@ -520,7 +554,9 @@ __attribute__((target("avx2"))) std::size_t find_raw_text_open_avx2(std::string_
         const auto mask = static_cast<unsigned>(
             _mm256_movemask_epi8(_mm256_and_si256(_mm256_cmpeq_epi8(here, open), wanted)));
         if (mask != 0) {
-            return i + static_cast<std::size_t>(__builtin_ctz(mask));
+            if (const std::size_t at = first_raw_text_open(data, n, i, mask); at != npos) {
+                return at;
+            }
         }
         i += 32;
     }
@@ -531,9 +567,9 @@ __attribute__((target("avx2"))) std::size_t find_raw_text_open_avx2(std::string_
 }  // namespace
 
 // Position of the next '<' at or after `from` that may open a comment, a <script> or a <style>
-// (the next byte is '!', 's' or 'S'), else npos. A product page has a thousand tags or more and
-// a handful of those: with SSE2, 16 positions are tested at once and the other tags never stop
-// the scan (a memchr per tag cost a quarter of an HTML crawl's instructions).
+// (opens_raw_text), else npos. A product page has a thousand tags or more and a handful of
+// those: with SSE2, 16 positions are tested at once and the other tags never stop the scan (a
+// memchr per tag cost a quarter of an HTML crawl's instructions).
 std::size_t detail::find_raw_text_open(std::string_view html, std::size_t from,
                                        bool allow_avx2) noexcept {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -560,13 +596,15 @@ std::size_t detail::find_raw_text_open(std::string_view html, std::size_t from,
         const auto mask = static_cast<unsigned>(
             _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(here, open), wanted)));
         if (mask != 0) {
-            return i + static_cast<std::size_t>(__builtin_ctz(mask));
+            if (const std::size_t at = first_raw_text_open(data, n, i, mask); at != npos) {
+                return at;
+            }
         }
         i += 16;
     }
 #endif
-    for (; i + 1 < n; ++i) {
-        if (data[i] == '<' && (data[i + 1] == '!' || data[i + 1] == 's' || data[i + 1] == 'S')) {
+    for (; i < n; ++i) {
+        if (opens_raw_text(data, n, i)) {
             return i;
         }
     }

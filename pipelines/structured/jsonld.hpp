@@ -51,9 +51,9 @@ std::vector<boost::json::value> parse_jsonld_block(std::string_view text,
 std::optional<std::string_view> find_base_href(std::string_view html);
 
 namespace detail {
-// Where the next '<' that may open a comment, <script> or <style> is ('<' then '!', 's' or
-// 'S'), from `from` on; npos when none. AVX2 when the CPU has it and `allow_avx2`, else SSE2
-// (exposed so tests check the two agree).
+// Where the next '<' that may open a comment, <script> or <style> is ("<!", or "<sc" then 'r',
+// or "<st" then 'y', letters in either case), from `from` on; npos when none. AVX2 when the CPU has
+// it and `allow_avx2`, else SSE2 (exposed so tests check the two agree).
 std::size_t find_raw_text_open(std::string_view html, std::size_t from,
                                bool allow_avx2 = true) noexcept;
 }  // namespace detail

@@ -5,8 +5,10 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hp = harvest::pipelines;
@@ -115,10 +117,24 @@ TEST_CASE("find_jsonld keeps number kinds, unicode and duplicate keys as Python 
           R"([{"k":2,"j":0}])");
 }
 
-TEST_CASE("find_raw_text_open: the AVX2 and SSE2 scans agree at every offset", "[unit]") {
+TEST_CASE("find_raw_text_open: the AVX2 and SSE2 scans agree with the rule at every offset",
+          "[unit]") {
     using harvest::pipelines::detail::find_raw_text_open;
+    // The rule, written plainly: "<!", or '<' then "scr" or "sty" in either case.
+    const auto reference = [](const std::string& html, std::size_t from) {
+        for (std::size_t i = from; i < html.size(); ++i) {
+            std::string next = html.substr(i, 4);
+            for (char& c : next) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            if (next.starts_with("<!") || next == "<scr" || next == "<sty") {
+                return i;
+            }
+        }
+        return std::string::npos;
+    };
     std::mt19937 rng(9);
-    static constexpr char alphabet[] = "<<!sSxa -/>\n";
+    static constexpr char alphabet[] = "<<<!sSsScCtTrRyYxa -/>\n";
     for (int round = 0; round < 2000; ++round) {
         std::string html(rng() % 200, ' ');
         for (char& c : html) {
@@ -126,12 +142,26 @@ TEST_CASE("find_raw_text_open: the AVX2 and SSE2 scans agree at every offset", "
         }
         for (std::size_t from = 0; from <= html.size(); ++from) {
             CAPTURE(html, from);
-            REQUIRE(find_raw_text_open(html, from, true) == find_raw_text_open(html, from, false));
+            const std::size_t expected = reference(html, from);
+            REQUIRE(find_raw_text_open(html, from, true) == expected);
+            REQUIRE(find_raw_text_open(html, from, false) == expected);
         }
     }
     CHECK(find_raw_text_open(std::string(100, 'a') + "<script", 0) == 100);
-    CHECK(find_raw_text_open(std::string(100, 'a') + "<b<S", 0) == 102);
+    CHECK(find_raw_text_open(std::string(100, 'a') + "<b<STy", 0) == 102);
     CHECK(find_raw_text_open(std::string(100, 'a') + "<b", 0) == std::string::npos);
+    // The tags a product page is made of do not stop the scan; the three that matter do.
+    const std::string tags = "<span><section><select><strong><small><svg><s><sc><st>";
+    for (const char* wanted :
+         {"<!-- x -->", "<!DOCTYPE html>", "<script>", "<SCRIPT>", "<style>", "<StYlE>", "<scr"}) {
+        CAPTURE(wanted);
+        for (bool avx2 : {true, false}) {
+            CHECK(find_raw_text_open(tags + std::string(50, 'a') + std::string(wanted), 0, avx2) ==
+                  tags.size() + 50);
+            CHECK(find_raw_text_open(tags + std::string(wanted), 0, avx2) == tags.size());
+        }
+    }
+    CHECK(find_raw_text_open(tags + std::string(50, 'a'), 0) == std::string::npos);
 }
 
 TEST_CASE("find_base_href: the first <base> with an href before <body>", "[unit]") {

@@ -22,11 +22,13 @@ boost::json::value dom_to_json(simdjson::dom::element element,
             const simdjson::dom::object fields(element);
             boost::json::object object(storage);
             object.reserve(fields.size());
+            // One lookup per key: emplace leaves the value alone when the key is there (a
+            // repeated key, rare), and `last` then assigns it.
             for (simdjson::dom::key_value_pair field : fields) {
-                if (keep == duplicate_keys::last) {
-                    object[field.key] = dom_to_json(field.value, storage, keep);
-                } else if (!object.contains(field.key)) {
-                    object.emplace(field.key, dom_to_json(field.value, storage, keep));
+                boost::json::value value = dom_to_json(field.value, storage, keep);
+                const auto [at, inserted] = object.emplace(field.key, std::move(value));
+                if (!inserted && keep == duplicate_keys::last) {
+                    at->value() = std::move(value);
                 }
             }
             return object;

@@ -543,15 +543,37 @@ bool is_product(const boost::json::object& object) {
 }
 
 bool is_product_field(std::string_view key) noexcept {
-    // Every key normalize_product and its helpers read, and the type keys.
-    for (const std::string_view read :
-         {"@type", "type", "sku", "productID", "gtin13", "gtin12", "gtin14", "gtin8", "mpn", "name",
-          "brand", "offers", "aggregateRating", "image"}) {
-        if (key == read) {
-            return true;
-        }
+    // Every key normalize_product and its helpers read, and the type keys, told apart by their
+    // first letter (every key of every product object on a page comes through here).
+    if (key.empty()) {
+        return false;
     }
-    return false;
+    switch (key.front()) {
+        case '@':
+            return key == "@type";
+        case 't':
+            return key == "type";
+        case 's':
+            return key == "sku";
+        case 'p':
+            return key == "productID";
+        case 'g':
+            return key == "gtin13" || key == "gtin12" || key == "gtin14" || key == "gtin8";
+        case 'm':
+            return key == "mpn";
+        case 'n':
+            return key == "name";
+        case 'b':
+            return key == "brand";
+        case 'o':
+            return key == "offers";
+        case 'a':
+            return key == "aggregateRating";
+        case 'i':
+            return key == "image";
+        default:
+            return false;
+    }
 }
 
 boost::json::object normalize_product(const boost::json::object& product) {

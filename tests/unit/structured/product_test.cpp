@@ -389,3 +389,25 @@ TEST_CASE("find_jsonld's products scope finds the same products as the whole val
               hp::products_from_jsonld(hp::find_jsonld(html)));
     }
 }
+
+TEST_CASE("is_product_field: the keys normalize_product reads, and no other", "[unit]") {
+    for (const char* key :
+         {"@type", "type", "sku", "productID", "gtin13", "gtin12", "gtin14", "gtin8", "mpn", "name",
+          "brand", "offers", "aggregateRating", "image"}) {
+        CAPTURE(key);
+        CHECK(hp::is_product_field(key));
+        // The same key one letter shorter, one longer, or in another case is another key.
+        const std::string text(key);
+        CHECK_FALSE(hp::is_product_field(text.substr(0, text.size() - 1)));
+        CHECK_FALSE(hp::is_product_field(text + "s"));
+        std::string upper = text;
+        upper.front() = static_cast<char>(upper.front() == '@' ? '@' : upper.front() - 32);
+        if (upper != text) {
+            CHECK_FALSE(hp::is_product_field(upper));
+        }
+    }
+    for (const char* key : {"", "@id", "@context", "review", "description", "gtin", "url"}) {
+        CAPTURE(key);
+        CHECK_FALSE(hp::is_product_field(key));
+    }
+}

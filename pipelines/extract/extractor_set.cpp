@@ -391,7 +391,7 @@ extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetch
             if (rule.rule.schema.empty()) {
                 emit_list("jsonld", find_jsonld(body), url, page, rule.rule.required, outcome, out);
             } else {
-                auto products = products_from_jsonld(find_jsonld(body, jsonld_scope::products));
+                auto products = jsonld_products(body);
                 resolve_images(products, body, url);
                 emit_products(std::move(products), url, page, rule.rule.required, outcome, out);
             }
@@ -463,7 +463,7 @@ extract_outcome extractor_set::run_product(const compiled_rule& rule,
     };
     for (const extract_type source : rule.rule.sources) {
         if (source == extract_type::jsonld) {
-            auto products = products_from_jsonld(find_jsonld(body, jsonld_scope::products));
+            auto products = jsonld_products(body);
             resolve_images(products, body, url);
             take_most_complete(std::move(products));
         } else if (source == extract_type::microdata) {

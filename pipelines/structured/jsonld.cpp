@@ -1,8 +1,10 @@
 #include "pipelines/structured/jsonld.hpp"
 
 #include "engine/core/text.hpp"
+#include "pipelines/structured/detail/product_normalize.hpp"
 #include "pipelines/structured/dom_to_json.hpp"
 #include "pipelines/structured/html_space.hpp"
+#include "pipelines/structured/json_tree.hpp"
 #include "pipelines/structured/product.hpp"
 
 #include <simdjson.h>
@@ -26,6 +28,8 @@
 namespace harvest::pipelines {
 
 namespace {
+
+namespace product_rules = detail::product_rules;
 
 constexpr std::size_t npos = std::string_view::npos;
 
@@ -374,24 +378,9 @@ std::vector<simdjson::dom::key_value_pair> dict_fields(const simdjson::dom::obje
     return fields;
 }
 
-bool dom_is_product(const std::vector<simdjson::dom::key_value_pair>& fields,
-                    const boost::json::storage_ptr& storage) {
-    // Its "@type", else its "type" (product.cpp's type_of).
-    const simdjson::dom::element* type = nullptr;
-    for (const auto& field : fields) {
-        if (field.key == "@type") {
-            type = &field.value;
-            break;
-        }
-        if (field.key == "type") {
-            type = &field.value;
-        }
-    }
-    if (type == nullptr) {
-        return false;
-    }
-    const boost::json::value converted = to_boost(*type, storage);
-    return is_product_type(&converted);
+// True when a Product by its "@type" (else "type"), read in place.
+bool dom_is_product(simdjson::dom::element element) {
+    return product_rules::is_product_node<json_tree::dom_tree>({element, true});
 }
 
 // True when a value holds a node reference ({"@id": ...} and at most a type), which
@@ -444,7 +433,7 @@ void collect_products(simdjson::dom::element element, int depth,
         return;
     }
     const auto fields = dict_fields(simdjson::dom::object(element));
-    if (!dom_is_product(fields, storage)) {
+    if (!dom_is_product(element)) {
         for (const auto& field : fields) {
             collect_products(field.value, depth + 1, storage, out, references);
         }
@@ -611,9 +600,12 @@ std::size_t detail::find_raw_text_open(std::string_view html, std::size_t from,
     return npos;
 }
 
-std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope scope) {
-    std::vector<boost::json::value> out;
-    bool references = false;
+namespace {
+
+// Calls `block(text)` with the text of each JSON-LD <script> of the page, in document order,
+// while it returns true. Comments and the raw text of other scripts and styles are skipped.
+template <class Block>
+void each_jsonld_block(std::string_view html, Block&& block) {
     std::size_t pos = 0;
     const std::size_t n = html.size();
     while (pos < n) {
@@ -649,20 +641,141 @@ std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope 
         // Raw text: nothing inside is markup until the matching end tag.
         const std::size_t close = find_end_tag(html, tag.end, raw_text_tag);
         const std::size_t content_end = close == npos ? n : close;
-        if (tag.found && is_jsonld_type(tag.value)) {
-            for (auto& value :
-                 parse_block(html.substr(tag.end, content_end - tag.end), scope, references)) {
-                out.push_back(std::move(value));
-            }
-            if (references && scope != jsonld_scope::all) {
-                // A product names a node by "@id", which may be anywhere in the page's JSON-LD:
-                // the page's whole values, as products_from_jsonld resolves them.
-                return find_jsonld(html, jsonld_scope::all);
-            }
+        if (tag.found && is_jsonld_type(tag.value) &&
+            !block(html.substr(tag.end, content_end - tag.end))) {
+            return;
         }
         pos = close == npos ? n : close + 2 + raw_text_tag.size();
     }
+}
+
+// Like holds_reference, on the parsed document, erring towards yes: any "@id" string counts,
+// and every value of a repeated key is searched (a dict would keep the last), so a product it
+// passes holds no reference products_from_jsonld could follow.
+bool dom_holds_reference(simdjson::dom::element element, int depth) {
+    if (depth > product_search_depth) {
+        return false;
+    }
+    if (element.type() == simdjson::dom::element_type::ARRAY) {
+        for (simdjson::dom::element child : simdjson::dom::array(element)) {
+            if (dom_holds_reference(child, depth + 1)) {
+                return true;
+            }
+        }
+        return false;
+    }
+    if (element.type() != simdjson::dom::element_type::OBJECT) {
+        return false;
+    }
+    const simdjson::dom::object object(element);
+    bool id = false;
+    bool only_id = true;
+    for (simdjson::dom::key_value_pair field : object) {
+        id =
+            id || (field.key == "@id" && field.value.type() == simdjson::dom::element_type::STRING);
+        only_id = only_id && (field.key == "@id" || field.key == "@type");
+    }
+    if (id && only_id) {
+        return true;
+    }
+    for (simdjson::dom::key_value_pair field : object) {
+        if (dom_holds_reference(field.value, depth + 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// collect_products' walk, each product normalized from the document in place. False (and `out`
+// incomplete) when a product holds a node reference: products_from_jsonld must resolve it.
+bool normalize_in_place(simdjson::dom::element element, int depth,
+                        std::vector<boost::json::object>& out) {
+    if (depth > product_search_depth) {
+        return true;
+    }
+    if (element.type() == simdjson::dom::element_type::ARRAY) {
+        for (simdjson::dom::element child : simdjson::dom::array(element)) {
+            if (!normalize_in_place(child, depth + 1, out)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (element.type() != simdjson::dom::element_type::OBJECT) {
+        return true;
+    }
+    const auto fields = dict_fields(simdjson::dom::object(element));
+    if (!dom_is_product(element)) {
+        for (const auto& field : fields) {
+            if (!normalize_in_place(field.value, depth + 1, out)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    for (const auto& field : fields) {
+        if (is_product_field(field.key) && dom_holds_reference(field.value, depth + 1)) {
+            return false;
+        }
+    }
+    out.push_back(product_rules::normalize<json_tree::dom_tree>({element, true}, nullptr));
+    return true;
+}
+
+}  // namespace
+
+std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope scope) {
+    std::vector<boost::json::value> out;
+    bool references = false;
+    each_jsonld_block(html, [&](std::string_view text) {
+        for (auto& value : parse_block(text, scope, references)) {
+            out.push_back(std::move(value));
+        }
+        return !references || scope == jsonld_scope::all;
+    });
+    if (references && scope != jsonld_scope::all) {
+        // A product names a node by "@id", which may be anywhere in the page's JSON-LD: the
+        // page's whole values, as products_from_jsonld resolves them.
+        return find_jsonld(html, jsonld_scope::all);
+    }
     return out;
+}
+
+std::optional<std::vector<boost::json::object>> detail::jsonld_products_in_place(
+    std::string_view html) {
+    std::vector<boost::json::object> out;
+    bool in_place = true;
+    each_jsonld_block(html, [&](std::string_view text) {
+        text = trim_html_space(text);
+        if (text.empty()) {
+            return true;
+        }
+        const auto root = parse_strict(text);
+        if (!root) {
+            in_place = false;  // not strict JSON: the lenient reader's values
+            return false;
+        }
+        if (root->type() == simdjson::dom::element_type::ARRAY) {
+            // The top-level values, as contribute() takes them, each searched from depth 0.
+            for (simdjson::dom::element child : simdjson::dom::array(*root)) {
+                in_place = in_place && normalize_in_place(child, 0, out);
+            }
+        } else {
+            in_place = normalize_in_place(*root, 0, out);
+        }
+        return in_place;
+    });
+    if (!in_place) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+std::vector<boost::json::object> jsonld_products(std::string_view html) {
+    if (auto products = detail::jsonld_products_in_place(html)) {
+        return std::move(*products);
+    }
+    return products_from_jsonld(find_jsonld(html, jsonld_scope::products));
 }
 
 std::optional<std::string_view> find_base_href(std::string_view html) {

@@ -19,6 +19,7 @@
 //
 // Thread-safety: pure; the simdjson parser is thread_local.
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstddef>
@@ -41,6 +42,12 @@ enum class jsonld_scope {
 std::vector<boost::json::value> find_jsonld(std::string_view html,
                                             jsonld_scope scope = jsonld_scope::all);
 
+// The page's products, normalized (product.hpp): products_from_jsonld(find_jsonld(html,
+// jsonld_scope::products)), but read from simdjson's parsed document in place, with no copy
+// into Boost.JSON, when every JSON-LD block is strict JSON and no product names a node by "@id"
+// (most pages); any other page takes that path.
+std::vector<boost::json::object> jsonld_products(std::string_view html);
+
 // The values one block's text contributes (exposed for tests and for callers that already
 // hold a script's text). Same rules as find_jsonld.
 std::vector<boost::json::value> parse_jsonld_block(std::string_view text,
@@ -56,6 +63,10 @@ namespace detail {
 // it and `allow_avx2`, else SSE2 (exposed so tests check the two agree).
 std::size_t find_raw_text_open(std::string_view html, std::size_t from,
                                bool allow_avx2 = true) noexcept;
+
+// jsonld_products' first way: the products read in place, or nothing when the page needs
+// products_from_jsonld (a block that is not strict JSON, a product naming a node by "@id").
+std::optional<std::vector<boost::json::object>> jsonld_products_in_place(std::string_view html);
 }  // namespace detail
 
 }  // namespace harvest::pipelines

@@ -56,15 +56,11 @@ std::vector<boost::json::object> products_from_microdata(
 // deeper.
 inline constexpr int product_search_depth = 64;
 
-// True when an object's type value (its "@type", else its "type") names a Product.
-bool is_product_type(const boost::json::value* type);
-bool is_product(const boost::json::object& object);
-
 // True for the keys of a Product object that normalize_product reads (and the type keys): a
 // Product holding only those gives the same normalized product (find_jsonld's products scope).
 bool is_product_field(std::string_view key) noexcept;
 
-// One Product object (JSON-LD shape) to the normalized fields. Exposed for tests.
-boost::json::object normalize_product(const boost::json::object& product);
+// One Product object (JSON-LD shape) to the normalized fields.
+boost::json::object normalize_product(const boost::json::value& product);
 
 }  // namespace harvest::pipelines

@@ -330,7 +330,11 @@ void random_jsonld(std::mt19937& rng, int depth, std::string& out) {
                                           "0",
                                           R"({"@id":"#a"})",
                                           R"({"@id":"#b"})",
-                                          R"("https://schema.org/ListPrice")"};
+                                          R"("https://schema.org/ListPrice")",
+                                          "18446744073709551615",
+                                          "-7",
+                                          "2.5e3",
+                                          R"(" \u00e9t\u00e9 ")"};
     const unsigned pick = rng() % 10;
     if (depth < 5 && pick < 4) {
         out += '{';
@@ -364,9 +368,12 @@ void random_jsonld(std::mt19937& rng, int depth, std::string& out) {
 
 }  // namespace
 
-TEST_CASE("find_jsonld's products scope finds the same products as the whole values", "[unit]") {
+TEST_CASE(
+    "find_jsonld's products scope and jsonld_products find the same products as the whole values",
+    "[unit]") {
     std::mt19937 rng(5);
     std::size_t with_products = 0;
+    std::size_t read_in_place = 0;  // pages with products that jsonld_products read in place
     for (int i = 0; i < 5000; ++i) {
         std::string html = "<html><head><script type=\"application/ld+json\">";
         random_jsonld(rng, 0, html);
@@ -378,15 +385,24 @@ TEST_CASE("find_jsonld's products scope finds the same products as the whole val
         const auto scoped =
             hp::products_from_jsonld(hp::find_jsonld(html, hp::jsonld_scope::products));
         REQUIRE(scoped == whole);
+        // Read in place from simdjson's document, when it can be, the same products again.
+        const auto in_place = hp::detail::jsonld_products_in_place(html);
+        if (in_place) {
+            REQUIRE(*in_place == whole);
+            read_in_place += whole.empty() ? 0 : 1;
+        }
+        REQUIRE(hp::jsonld_products(html) == whole);
         with_products += whole.empty() ? 0 : 1;
     }
     CHECK(with_products > 500);
+    CHECK(read_in_place > 250);
     for (const char* page : {"songkick__tovestyrke.html", "schema.org__product.html",
                              "custom.invalid__JSONLD_with_JS_comment.html"}) {
         const std::string html =
             hp::test::read_file(hp::test::structured_data_dir() + "/pages/" + page);
         CHECK(hp::products_from_jsonld(hp::find_jsonld(html, hp::jsonld_scope::products)) ==
               hp::products_from_jsonld(hp::find_jsonld(html)));
+        CHECK(hp::jsonld_products(html) == hp::products_from_jsonld(hp::find_jsonld(html)));
     }
 }
 

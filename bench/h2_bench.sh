@@ -17,7 +17,8 @@
 # tests/fixtures/gen_catalog.py, into .harvest/bench-site-h2 (BENCH_SITE overrides). harvest is
 # build-release/cli/harvest (built when missing or stale) or HARVEST_BIN. Prints req/s of each,
 # harvest's ratio to h2load (target >= 0.7x) and CPU us per request of harvest over h2 and
-# HTTP/1.1. Not part of ctest.
+# HTTP/1.1. BENCH_PERF=DIR: after the rounds, one more harvest h2 run under `perf record` into
+# DIR/perf-h2.data (linux-perf), not counted. Not part of ctest.
 set -euo pipefail
 
 BENCH_NAME=h2_bench
@@ -104,6 +105,13 @@ for round in $(seq "$ROUNDS"); do
     fi
   done
 done
+
+if [[ -n "${BENCH_PERF:-}" ]]; then   # one more harvest h2 run under perf record, not counted
+  mkdir -p "$BENCH_PERF"
+  rm -f "$WORK/harvest.jsonl"
+  perf record -q -o "$BENCH_PERF/perf-h2.data" -- "$HARVEST" run "$WORK/bench.yaml" \
+    --set http.version=auto >"$WORK/harvest.log" 2>&1 || note "perf record failed"
+fi
 
 echo
 echo "h2_bench: $COUNT product pages over TLS, $C in flight, best of $ROUNDS rounds, $(nproc) cores"

@@ -7,8 +7,8 @@
 // Loads the first N *.html files of PAGES_DIR (sorted by name), then times R passes over all of
 // them per mode (process CPU time) and prints the best pass:
 //
-//   jsonld  find_jsonld + products_from_jsonld: what the `jsonld` extractor with schema Product
-//           does per page (the byte scan, simdjson, the schema.org normalization)
+//   jsonld  jsonld_products: what the `jsonld` extractor with schema Product does per page (the
+//           byte scan, simdjson, the schema.org normalization read from its document)
 //   html    the product rule set below as extractor_set runs it: the tree-less path
 //           (fast_html_selection, compiled before timing), html_document::parse +
 //           extract_html_fields for the pages it declines
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
         const auto result = best_of(
             repeat, pages,
             [](const page& p, std::vector<boost::json::object>* keep) {
-                auto products = pl::products_from_jsonld(pl::find_jsonld(p.bytes));
+                auto products = pl::jsonld_products(p.bytes);
                 const std::size_t found = products.size();
                 if (keep != nullptr) {
                     for (auto& product : products) {

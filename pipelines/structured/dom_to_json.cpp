@@ -22,13 +22,13 @@ boost::json::value dom_to_json(simdjson::dom::element element,
             const simdjson::dom::object fields(element);
             boost::json::object object(storage);
             object.reserve(fields.size());
-            // One lookup per key: emplace leaves the value alone when the key is there (a
-            // repeated key, rare), and `last` then assigns it.
+            // One lookup per key: emplace constructs the element only when the key is new, so
+            // `value` is untouched when it is there (a repeated key, rare) and `last` assigns it.
             for (simdjson::dom::key_value_pair field : fields) {
                 boost::json::value value = dom_to_json(field.value, storage, keep);
                 const auto [at, inserted] = object.emplace(field.key, std::move(value));
                 if (!inserted && keep == duplicate_keys::last) {
-                    at->value() = std::move(value);
+                    at->value() = std::move(value);  // NOLINT(bugprone-use-after-move): above
                 }
             }
             return object;

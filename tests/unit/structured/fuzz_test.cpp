@@ -113,6 +113,7 @@ void exercise(std::string_view input, exercised& totals) {
         REQUIRE(item.is_object());
     }
     const auto from_jsonld = hp::products_from_jsonld(values);
+    REQUIRE(hp::jsonld_products(input) == from_jsonld);
     const auto from_microdata = hp::products_from_microdata(items);
     for (const auto* list : {&from_jsonld, &from_microdata}) {
         for (const auto& product : *list) {

@@ -6,6 +6,7 @@
 // Node references ({"@id": "#offer"}) are followed only on Boost.JSON values, where the page's
 // node index is built; a dom_tree caller makes sure the product holds none (holds_reference).
 
+#include "engine/core/text.hpp"
 #include "pipelines/normalize/availability.hpp"
 #include "pipelines/normalize/price.hpp"
 #include "pipelines/structured/json_tree.hpp"
@@ -27,21 +28,8 @@
 
 namespace harvest::pipelines::detail::product_rules {
 
-inline std::string_view trim(std::string_view s) noexcept {
-    const auto space = [](char c) {
-        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-    };
-    while (!s.empty() && space(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && space(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 inline std::string_view strip_schema_prefix(std::string_view type) noexcept {
-    type = trim(type);
+    type = core::trim(type);
     for (std::string_view prefix : {"schema:", "http://schema.org/", "https://schema.org/",
                                     "http://www.schema.org/", "https://www.schema.org/"}) {
         if (type.starts_with(prefix)) {
@@ -180,7 +168,7 @@ inline std::string render_double(double number) {
 template <class Tree>
 std::optional<std::string> text_of(typename Tree::node value) {
     if (Tree::is_string(value)) {
-        const std::string_view text = trim(Tree::string(value));
+        const std::string_view text = core::trim(Tree::string(value));
         if (text.empty()) {
             return std::nullopt;
         }
@@ -206,7 +194,7 @@ std::optional<double> number_of(typename Tree::node value, std::string* currency
     if (!Tree::is_string(value)) {
         return std::nullopt;
     }
-    const std::string_view text = trim(Tree::string(value));
+    const std::string_view text = core::trim(Tree::string(value));
     double number = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
     if (ec == std::errc{} && end == text.data() + text.size() && std::isfinite(number)) {

@@ -55,6 +55,13 @@ struct boost_tree {
             f(node{&element});
         }
     }
+    // Each key and value of an object.
+    template <class F>
+    static void each_field(node n, F&& f) {
+        for (const auto& entry : n.value->get_object()) {
+            f(std::string_view(entry.key()), node{&entry.value()});
+        }
+    }
 };
 
 struct dom_tree {
@@ -111,6 +118,14 @@ struct dom_tree {
     static void each_element(node n, F&& f) {
         for (simdjson::dom::element element : simdjson::dom::array(n.element)) {
             f(node{element, true});
+        }
+    }
+    // Each field of an object as written: a repeated key once per value (member() and a dict
+    // see only the last).
+    template <class F>
+    static void each_field(node n, F&& f) {
+        for (simdjson::dom::key_value_pair field : simdjson::dom::object(n.element)) {
+            f(field.key, node{field.value, true});
         }
     }
 };

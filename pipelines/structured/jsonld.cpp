@@ -384,34 +384,37 @@ bool dom_is_product(simdjson::dom::element element) {
 }
 
 // True when a value holds a node reference ({"@id": ...} and at most a type), which
-// products_from_jsonld follows to a node that may be anywhere in the page's JSON-LD.
-bool holds_reference(const boost::json::value& value, int depth) {
+// products_from_jsonld follows to a node that may be anywhere in the page's JSON-LD. On
+// simdjson's document (json_tree::dom_tree::each_field) the earlier values of a repeated key are
+// searched too, where a dict keeps only the last: that errs towards yes, which jsonld_products
+// answers by taking the exact path.
+template <class Tree>
+bool holds_reference(typename Tree::node value, int depth) {
+    using node = typename Tree::node;
     if (depth > product_search_depth) {
         return false;
     }
-    if (value.is_array()) {
-        for (const auto& element : value.get_array()) {
-            if (holds_reference(element, depth + 1)) {
-                return true;
-            }
-        }
-        return false;
-    }
-    if (!value.is_object()) {
-        return false;
-    }
-    const auto& object = value.get_object();
-    if (const auto* id = object.if_contains("@id"); id != nullptr && id->is_string()) {
-        const bool only_id = std::all_of(object.begin(), object.end(), [](const auto& entry) {
-            return entry.key() == "@id" || entry.key() == "@type";
+    bool found = false;
+    if (Tree::is_array(value)) {
+        Tree::each_element(value, [&](node element) {
+            found = found || holds_reference<Tree>(element, depth + 1);
         });
-        if (only_id) {
-            return true;
-        }
+        return found;
     }
-    return std::any_of(object.begin(), object.end(), [&](const auto& entry) {
-        return holds_reference(entry.value(), depth + 1);
+    if (!Tree::is_object(value)) {
+        return false;
+    }
+    bool only_id = true;
+    Tree::each_field(value, [&](std::string_view key, node) {
+        only_id = only_id && (key == "@id" || key == "@type");
     });
+    if (only_id && Tree::is_string(Tree::member(value, "@id"))) {
+        return true;
+    }
+    Tree::each_field(value, [&](std::string_view, node field) {
+        found = found || holds_reference<Tree>(field, depth + 1);
+    });
+    return found;
 }
 
 // products_from_jsonld's walk over the document: a Product is taken with only the keys
@@ -448,7 +451,7 @@ void collect_products(simdjson::dom::element element, int depth,
     // As a value (a move): holds_reference takes one, and the product given as an object was
     // copied into a temporary value, deep and out of the arena, on every page.
     boost::json::value found(std::move(product));
-    references = references || holds_reference(found, depth);
+    references = references || holds_reference<json_tree::boost_tree>({&found}, depth);
     out.push_back(std::move(found));
 }
 
@@ -649,43 +652,6 @@ void each_jsonld_block(std::string_view html, Block&& block) {
     }
 }
 
-// Like holds_reference, on the parsed document, erring towards yes: any "@id" string counts,
-// and every value of a repeated key is searched (a dict would keep the last), so a product it
-// passes holds no reference products_from_jsonld could follow.
-bool dom_holds_reference(simdjson::dom::element element, int depth) {
-    if (depth > product_search_depth) {
-        return false;
-    }
-    if (element.type() == simdjson::dom::element_type::ARRAY) {
-        for (simdjson::dom::element child : simdjson::dom::array(element)) {
-            if (dom_holds_reference(child, depth + 1)) {
-                return true;
-            }
-        }
-        return false;
-    }
-    if (element.type() != simdjson::dom::element_type::OBJECT) {
-        return false;
-    }
-    const simdjson::dom::object object(element);
-    bool id = false;
-    bool only_id = true;
-    for (simdjson::dom::key_value_pair field : object) {
-        id =
-            id || (field.key == "@id" && field.value.type() == simdjson::dom::element_type::STRING);
-        only_id = only_id && (field.key == "@id" || field.key == "@type");
-    }
-    if (id && only_id) {
-        return true;
-    }
-    for (simdjson::dom::key_value_pair field : object) {
-        if (dom_holds_reference(field.value, depth + 1)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 // collect_products' walk, each product normalized from the document in place. False (and `out`
 // incomplete) when a product holds a node reference: products_from_jsonld must resolve it.
 bool normalize_in_place(simdjson::dom::element element, int depth,
@@ -714,7 +680,8 @@ bool normalize_in_place(simdjson::dom::element element, int depth,
         return true;
     }
     for (const auto& field : fields) {
-        if (is_product_field(field.key) && dom_holds_reference(field.value, depth + 1)) {
+        if (is_product_field(field.key) &&
+            holds_reference<json_tree::dom_tree>({field.value, true}, depth + 1)) {
             return false;
         }
     }

@@ -6,6 +6,8 @@
 // Per connection: one reader coroutine feeding received bytes to nghttp2, whose callbacks fill
 // the per-stream results and wake the streams' waiters; one writer coroutine flushing what
 // nghttp2 queued (requests, WINDOW_UPDATE, SETTINGS and PING acks), so writes never overlap.
+// Woken, the writer first lets the handlers already queued run (a few turns of the loop, no
+// timer), so the requests a burst of finished streams starts leave in one write.
 //
 // Thread-safety: every nghttp2 call and socket operation runs on the session's strand. Fetch
 // coroutines on any thread call exchange(), which runs the stream on that strand and resumes

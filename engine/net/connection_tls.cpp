@@ -13,9 +13,10 @@ namespace harvest::net::detail {
 extern template boost::asio::awaitable<exchange_result> receive_response<tls_stream>(
     tls_stream&, beast::flat_buffer&, bool, exchange_limits);
 
+// run_exchange's own coroutine, not one around it (see plain_connection::exchange).
 boost::asio::awaitable<exchange_result> tls_connection::exchange(wire_request request,
                                                                  exchange_limits limits) {
-    co_return co_await run_exchange(stream_, buffer_, last_used_, request, limits);
+    return run_exchange(stream_, buffer_, last_used_, request, limits);
 }
 
 bool tls_connection::reusable() noexcept {

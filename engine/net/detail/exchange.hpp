@@ -342,35 +342,6 @@ inline bool socket_reusable(timed_socket& stream, const beast::flat_buffer& buff
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-struct sent_request {
-    boost::system::error_code ec;
-    clock::time_point at;  // when the request started going out
-};
-
-// Writes the request (already serialized: no Beast serializer instantiated per stream type,
-// which was the costliest template of this file). Starts the response_headers clock, which runs
-// on through the header read in receive_response.
-template <class Stream>
-boost::asio::awaitable<sent_request> send_request(Stream& stream, wire_request request,
-                                                  exchange_limits limits) {
-    sent_request out;
-    const auto step = clamp_timeout(limits.response_headers, limits.deadline);
-    if (step.count() <= 0) {
-        out.ec = fetch_error::timeout;
-        co_return out;
-    }
-    beast::get_lowest_layer(stream).expires_after(step);
-    out.at = clock::now();
-    auto [ec, written] = co_await boost::asio::async_write(
-        stream, boost::asio::buffer(request.bytes.data(), request.bytes.size()),
-        boost::asio::as_tuple(boost::asio::use_awaitable));
-    (void)written;
-    if (ec) {
-        out.ec = map_exchange_error(ec);
-    }
-    co_return out;
-}
-
 // Starts (or starts again) the response parser of one exchange, with its limits.
 inline void start_response_parser(std::optional<response_reader>& parser, exchange_result& out,
                                   std::vector<const char*> masked, bool head,
@@ -681,7 +652,7 @@ void finish_response(LowestLayer& lowest, beast::flat_buffer& buffer, exchange_r
     out.keep_alive = keep_alive && buffer.size() == 0;
 }
 
-// Reads one response: headers under the clock send_request started, then the body piece by
+// Reads one response: headers under the clock run_exchange started, then the body piece by
 // piece so idle_read bounds each wait, not the whole body. The loop is Beast's read_some (parse
 // what is buffered, read only when that is not enough) without its composed operation: a body
 // that came with the headers costs no second read, no post and no timer change.
@@ -858,18 +829,33 @@ boost::asio::awaitable<exchange_result> receive_response(Stream& stream, beast::
 
 // One request/response exchange. `last_used` becomes the time the response ended (what
 // socket_reusable weighs); only a response that ended well leaves the connection reusable.
+// The request is already serialized (no Beast serializer instantiated per stream type, which
+// was the costliest template of this file) and written here, in this coroutine: one frame
+// fewer per request than a coroutine of its own. Writing starts the response_headers clock,
+// which runs on through the header read in receive_response.
 template <class Stream>
 boost::asio::awaitable<exchange_result> run_exchange(Stream& stream, beast::flat_buffer& buffer,
                                                      clock::time_point& last_used,
                                                      wire_request request, exchange_limits limits) {
-    const sent_request sent = co_await send_request(stream, request, limits);
-    if (sent.ec) {
+    const auto step = clamp_timeout(limits.response_headers, limits.deadline);
+    if (step.count() <= 0) {
         exchange_result out;
-        out.ec = sent.ec;
+        out.ec = fetch_error::timeout;
+        co_return out;
+    }
+    beast::get_lowest_layer(stream).expires_after(step);
+    const clock::time_point sent = clock::now();
+    auto [write_ec, written] = co_await boost::asio::async_write(
+        stream, boost::asio::buffer(request.bytes.data(), request.bytes.size()),
+        boost::asio::as_tuple(boost::asio::use_awaitable));
+    (void)written;
+    if (write_ec) {
+        exchange_result out;
+        out.ec = map_exchange_error(write_ec);
         co_return out;
     }
     exchange_result out = co_await receive_response(stream, buffer, request.head, limits);
-    out.sent = sent.at;
+    out.sent = sent;
     last_used = out.last_byte;
     co_return out;
 }

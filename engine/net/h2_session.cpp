@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <unordered_map>
@@ -204,9 +203,7 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
         const header_list& headers = request.headers != nullptr ? *request.headers : no_headers;
         fields.reserve(headers.size());
         for (const auto& [name, value] : headers) {
-            std::string lower(name);
-            std::transform(lower.begin(), lower.end(), lower.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            std::string lower = core::ascii_lowered(name);  // no locale: field names are ASCII
             if (!is_connection_specific(lower) && lower != "content-length") {
                 fields.emplace_back(std::move(lower), value);
             }

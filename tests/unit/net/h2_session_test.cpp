@@ -6,6 +6,7 @@
 
 #include "engine/net/h2_session.hpp"
 
+#include <nghttp2/nghttp2.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -107,6 +108,54 @@ std::vector<std::uint32_t> headers_in(std::string_view bytes) {
     return ids;
 }
 
+// The fields of the first HEADERS frame written (END_HEADERS set: one frame), HPACK-decoded.
+std::vector<std::pair<std::string, std::string>> first_request_fields(const wire_log& log) {
+    std::string block;
+    for (std::string_view bytes : log.writes) {
+        if (bytes.starts_with(client_preface)) {
+            bytes.remove_prefix(client_preface.size());
+        }
+        while (block.empty() && bytes.size() >= 9) {
+            const auto byte = [&bytes](std::size_t i) {
+                return static_cast<std::uint8_t>(bytes[i]);
+            };
+            const std::size_t length =
+                (std::size_t{byte(0)} << 16) | (std::size_t{byte(1)} << 8) | std::size_t{byte(2)};
+            if (byte(3) == type_headers) {
+                REQUIRE((byte(4) & 0x4) != 0);   // END_HEADERS
+                REQUIRE((byte(4) & 0x28) == 0);  // no PADDED, no PRIORITY
+                block = std::string(bytes.substr(9, length));
+            }
+            bytes.remove_prefix(9 + length);
+        }
+    }
+    REQUIRE(!block.empty());
+    nghttp2_hd_inflater* inflater = nullptr;
+    REQUIRE(nghttp2_hd_inflate_new(&inflater) == 0);
+    std::vector<std::pair<std::string, std::string>> fields;
+    auto* in = reinterpret_cast<std::uint8_t*>(block.data());
+    std::size_t left = block.size();
+    for (;;) {
+        nghttp2_nv field{};
+        int flags = 0;
+        const auto used = nghttp2_hd_inflate_hd2(inflater, &field, &flags, in, left, 1);
+        REQUIRE(used >= 0);
+        in += used;
+        left -= static_cast<std::size_t>(used);
+        if ((flags & NGHTTP2_HD_INFLATE_EMIT) != 0) {
+            fields.emplace_back(std::string(reinterpret_cast<char*>(field.name), field.namelen),
+                                std::string(reinterpret_cast<char*>(field.value), field.valuelen));
+        }
+        if ((flags & NGHTTP2_HD_INFLATE_FINAL) != 0) {
+            nghttp2_hd_inflate_end_headers(inflater);
+            break;
+        }
+        REQUIRE((used > 0 || (flags & NGHTTP2_HD_INFLATE_EMIT) != 0));
+    }
+    nghttp2_hd_inflate_del(inflater);
+    return fields;
+}
+
 struct session_under_test {
     boost::asio::io_context io;
     std::shared_ptr<wire_log> log = std::make_shared<wire_log>();
@@ -123,12 +172,12 @@ struct session_under_test {
     }
 
     // Starts one GET, which waits (nothing answers) until the session is closed.
-    void start(const std::string& path) {
-        boost::asio::co_spawn(io, run(path), boost::asio::detached);
+    void start(const std::string& path, const net::header_list* headers = nullptr) {
+        boost::asio::co_spawn(io, run(path, headers), boost::asio::detached);
     }
 
-    boost::asio::awaitable<void> run(std::string path) {
-        net::detail::h2_request request{"GET", "http", "shop.test", path, nullptr, {}};
+    boost::asio::awaitable<void> run(std::string path, const net::header_list* headers) {
+        net::detail::h2_request request{"GET", "http", "shop.test", path, headers, {}};
         const net::detail::exchange_limits limits{60s, 60s, net::detail::clock::now() + 60s,
                                                   1 << 20};
         auto out = co_await session->exchange(std::move(request), limits, false);
@@ -216,4 +265,26 @@ TEST_CASE("h2 session: every request is written once, whatever the spacing", "[u
         CHECK(writes <= static_cast<std::size_t>(count));
         test.close_and_finish(count);
     }
+}
+
+TEST_CASE(
+    "h2 session: request field names go out in lower case, connection-specific ones not at all",
+    "[unit][h2]") {
+    session_under_test test;
+    const harvest::net::header_list headers{
+        {"User-Agent", "Harvest/1"},  {"X-Shop-Token", "AbC"},     {"ACCEPT", "application/json"},
+        {"Connection", "keep-alive"}, {"Keep-Alive", "timeout=5"}, {"Transfer-Encoding", "chunked"},
+        {"Upgrade", "h2c"},           {"TE", "trailers"},          {"Host", "elsewhere.test"},
+        {"Content-Length", "0"}};
+    test.start("/p/1?x=Y", &headers);
+    test.io.poll();
+    const std::vector<std::pair<std::string, std::string>> expected{{":method", "GET"},
+                                                                    {":scheme", "http"},
+                                                                    {":authority", "shop.test"},
+                                                                    {":path", "/p/1?x=Y"},
+                                                                    {"user-agent", "Harvest/1"},
+                                                                    {"x-shop-token", "AbC"},
+                                                                    {"accept", "application/json"}};
+    CHECK(h2_session_test::first_request_fields(*test.log) == expected);
+    test.close_and_finish(1);
 }

@@ -15,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -111,9 +112,10 @@ struct h2_entry {
 
 // nginx serving `site`: HTTPS with h2 (ALPN) on h2_port, HTTPS without h2 on h1_port.
 // `keepalive_requests`: after that many requests on a connection nginx sends GOAWAY.
+// `max_streams`: its SETTINGS_MAX_CONCURRENT_STREAMS.
 struct h2_nginx {
     h2_nginx(const fs::path& site, const fs::path& run, const test_pki& pki,
-             int keepalive_requests = 100000)
+             int keepalive_requests = 100000, int max_streams = 128)
         : run_dir(run) {
         fs::create_directories(run / "tmp");
         for (int tries = 0; tries < 5 && !process; ++tries) {
@@ -139,6 +141,7 @@ struct h2_nginx {
                  << "  uwsgi_temp_path " << run.string() << "/tmp/uwsgi;\n"
                  << "  scgi_temp_path " << run.string() << "/tmp/scgi;\n"
                  << "  keepalive_requests " << keepalive_requests << ";\n"
+                 << "  http2_max_concurrent_streams " << max_streams << ";\n"
                  << "  gzip off; gzip_static on;\n"
                  << "  log_format h2 '$server_protocol $connection $status $request_uri';\n"
                  << "  access_log " << run.string() << "/access.log h2;\n"
@@ -411,6 +414,55 @@ TEST_CASE("http2: GOAWAY every 7 requests loses and repeats nothing", "[integrat
     CHECK(per_connection.size() >= f.asins.size() / 7);
     for (const auto& [connection, count] : per_connection) {
         CHECK(count <= 7);
+    }
+}
+
+TEST_CASE("http2: random GOAWAY spacing, stream limits and concurrency lose and repeat nothing",
+          "[integration][h2]") {
+    // Fixed seed in CI; each round draws how often nginx ends a connection (GOAWAY after N
+    // requests), how many streams it allows at once and how many requests harvest keeps in
+    // flight. The writer's cork and the resends after GOAWAY meet every mix of these.
+    std::mt19937 random(20261207);
+    h2_fixture f(150);
+    for (int round = 0; round < 6; ++round) {
+        const int keepalive = std::uniform_int_distribution<int>(2, 40)(random);
+        const int streams = std::uniform_int_distribution<int>(1, 128)(random);
+        const int in_flight = std::uniform_int_distribution<int>(1, 64)(random);
+        INFO("round " << round << ": GOAWAY after " << keepalive << " requests, " << streams
+                      << " streams, " << in_flight << " in flight");
+        const std::string name = "mix" + std::to_string(round);
+        h2_nginx nginx(f.site, f.tmp / (name + "-nginx"), f.pki, keepalive, streams);
+        const std::string base = "https://127.0.0.1:" + std::to_string(nginx.h2_port);
+        auto r = f.run(name, f.yaml(base, "2", in_flight));
+        INFO(describe(r.process));
+        REQUIRE(r.process.exit_code == 0);
+        f.check_each_once(r);
+        CHECK(r.errors.empty());
+        if (keepalive >= 7) {
+            // Refused and lost streams are sent again without a retry. Below 7 requests per
+            // connection with many in flight, some requests end in `reset` and are retried
+            // (they lost their connection unanswered more than max_lost_resends times, or were
+            // refused max_h2_sends times): measured, 0 to 48 retries in a crawl of 150 at 2 to
+            // 6 requests per connection, no item lost, none served twice.
+            CHECK(r.stats.at("retries").as_int64() == 0);
+        }
+        // Each request reached nginx once: nothing processed was sent again.
+        std::map<std::string, int> served;
+        std::map<long long, int> per_connection;
+        for (const auto& e : nginx.entries()) {
+            CHECK(e.protocol == "HTTP/2.0");
+            CHECK(e.status == 200);
+            ++served[e.uri];
+            ++per_connection[e.connection];
+        }
+        CHECK(served.size() == f.asins.size());
+        for (const auto& [uri, count] : served) {
+            INFO(uri);
+            CHECK(count == 1);
+        }
+        for (const auto& [connection, count] : per_connection) {
+            CHECK(count <= keepalive);
+        }
     }
 }
 

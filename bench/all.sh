@@ -31,6 +31,9 @@
 #      callgrind), and its instructions and system calls per request against wrk -t1's (-p);
 #      the same crawl over 4 hosts with two network threads (network shards) against one
 #      thread: instructions per request (the 1.1x target of the shard-per-core issue)
+#   5b. the product pages over HTTP/2 (bench/h2_bench.sh, TLS, one connection, 64 streams):
+#      harvest's req/s vs h2load -m 64 (>= 0.7x, the HTTP/2 issue's target), and harvest's CPU
+#      per request over h2 against its own over HTTP/1.1 (reported)
 #   6. HOOK: dedup bytes per URL and frontier-spill peak RSS, only when bench/frontier_bench.sh
 #      exists (see run_frontier below)
 # Peers of a scenario run back to back in one script run: on a shared machine the ratios hold
@@ -99,6 +102,7 @@ run scale bench/scale_bench.sh -s "$LEVEL_SECONDS" -l 1000,5000,10000 -d 1000 -u
 run cost bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 10 -p
 run cost4 bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 0 -H 4 -t 1
 run cost4s bench/cost_bench.sh -n 2000 -c 64 -r 3 -k 0 -H 4 -t 2 -s engine.network_threads=2
+run h2 bench/h2_bench.sh -r 3
 
 # HOOK (scenario 6): the frontier spill and dedup figures belong to another change. When
 # bench/frontier_bench.sh exists it runs here; its rows come from the summary keys it writes
@@ -216,6 +220,12 @@ row "JSON crawl on 4 hosts, two network threads vs one, instructions per request
 cost_sc=$(get cost syscalls_per_request) cost_wsc=$(get cost wrk_syscalls_per_request)
 row "fixed JSON crawl, system calls per request vs wrk -t1 (perf)" \
   "${cost_sc:-?}" "${cost_wsc:-?}" "$(div "$cost_sc" "$cost_wsc")" "report" "-" "-"
+h2_r=$(get h2 h2_harvest_rps) h2_p=$(get h2 h2_h2load_rps) h2_ratio=$(div "$h2_r" "$h2_p")
+row "product pages over HTTP/2 (TLS, 64 streams), req/s vs h2load -m 64" "${h2_r:-?}" \
+  "${h2_p:-?}" "$h2_ratio" ">= 0.7x" "$(verdict "$h2_ratio" ">=" 0.7)" "-"
+h2_c=$(get h2 h2_harvest_cpu_us) h1_c=$(get h2 h2_harvest_h1_cpu_us)
+row "product pages, harvest's CPU us per request over h2 vs over HTTP/1.1 (TLS)" "${h2_c:-?}" \
+  "${h1_c:-?}" "$(div "$h2_c" "$h1_c")" "report" "-" "-"
 
 if [[ $FRONTIER == 1 ]]; then
   d=$(get frontier dedup_bytes_per_url) dt=$(get frontier dedup_bytes_target)

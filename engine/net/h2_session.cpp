@@ -365,9 +365,6 @@ class session_impl final : public h2_session, public std::enable_shared_from_thi
     // queued nothing more, or after cork_max_turns. No timer: an idle loop runs the turns at
     // once. Measured with 20,000 product pages over 64 streams (bench/h2_bench.sh -n 20000):
     // 1.00 writes per request before, 0.12 after; harvest's CPU per request 82 -> 65.5 us.
-    // Against a server that ends connections after fewer than 7 requests (GOAWAY), requests
-    // leaving together are refused together more often: some reach max_h2_sends and are
-    // retried (tests/integration/test_http2.cpp, "random GOAWAY spacing").
     static boost::asio::awaitable<void> cork(session_impl& self) {
         int quiet = 0;
         for (int turn = 0; turn < cork_max_turns && quiet < cork_quiet_turns && !self.dead_;

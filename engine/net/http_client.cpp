@@ -81,8 +81,9 @@ bool is_sendable(const std::pair<std::string, std::string>& header) noexcept {
 // all (and within the deadline) before the hop fails with `reset`: a server that keeps refusing
 // is not answering. Generous, because a server that closes connections after a few requests
 // (nginx keepalive_requests) refuses the streams beyond them each time while many requests
-// compete for those few: with 32 in flight and 7 per connection a request is often refused 5
-// times and sometimes more than 10.
+// compete for those few. The most refused go first on the next connection (end_h2_connect), so
+// the sends a request needs grow with in-flight / per-connection: at most 26 measured at 40 in
+// flight and 2 per connection (in arrival order some needed more than 32).
 constexpr unsigned max_h2_sends = 32;
 
 // Sends of a request whose connection broke unanswered after the server had spoken HTTP/2
@@ -355,6 +356,7 @@ struct http_client::impl {
     struct h2_waiter {
         explicit h2_waiter(const boost::asio::any_io_executor& ex) : woken(ex, 1) {}
         boost::asio::experimental::concurrent_channel<void(boost::system::error_code)> woken;
+        unsigned sends = 0;  // of the waiting request so far (refused ones); under h2_mutex
     };
     // What the client knows of an origin's HTTP/2 (pool_key): its session, replaced when it
     // stops taking streams; whether a fetch is connecting one now (the others wait for it:
@@ -440,8 +442,8 @@ struct http_client::impl {
     // One look at the origin's slot. `connect` makes the caller the one fetch that connects;
     // `wait` registers `waiter` (made on `ex` the first time), woken when that connect ends.
     h2_turn take_h2_turn(const std::string& key, std::shared_ptr<detail::h2_session>& session,
-                         std::shared_ptr<h2_waiter>& waiter,
-                         const boost::asio::any_io_executor& ex) {
+                         std::shared_ptr<h2_waiter>& waiter, const boost::asio::any_io_executor& ex,
+                         unsigned sends) {
         std::lock_guard lock(h2_mutex);
         auto& slot = h2_slots[key];
         if (slot.http1_only) {
@@ -456,6 +458,7 @@ struct http_client::impl {
             if (!waiter) {
                 waiter = std::make_shared<h2_waiter>(ex);
             }
+            waiter->sends = sends;
             slot.waiters.push_back(waiter);
             return h2_turn::wait;
         }
@@ -474,6 +477,12 @@ struct http_client::impl {
             slot.session = std::move(session);
             slot.http1_only = slot.http1_only || http1_only;
             waiters.swap(slot.waiters);
+            // The requests refused most often first: they submit, and so get the lowest stream
+            // ids, in this order. A server that takes a few requests per connection (GOAWAY
+            // after N) serves the lowest ids; woken in arrival order, the same requests kept
+            // coming last and some were refused max_h2_sends times in a row.
+            std::stable_sort(waiters.begin(), waiters.end(),
+                             [](const auto& a, const auto& b) { return a->sends > b->sends; });
         }
         for (const auto& waiter : waiters) {
             // A full channel holds a wake already; a closed one's fetch has gone.
@@ -726,7 +735,7 @@ struct http_client::impl {
             h2_turn turn = h2_turn::wait;
             // Waits while another fetch connects to the origin, woken when it is done
             // (end_h2_connect), bounded by the deadline. Each wake ends one connect turn.
-            while ((turn = take_h2_turn(key, session, waiter, own)) == h2_turn::wait) {
+            while ((turn = take_h2_turn(key, session, waiter, own, sends)) == h2_turn::wait) {
                 if (detail::clock::now() >= deadline) {
                     co_return fetch_error::timeout;
                 }

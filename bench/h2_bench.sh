@@ -5,7 +5,8 @@
 #
 #   bench/h2_bench.sh [-n PRODUCTS] [-c STREAMS] [-r ROUNDS]
 #
-#   -n 5000    product pages /p/{ASIN}.html fetched once each by every run
+#   -n 20000   product pages /p/{ASIN}.html fetched once each by every run (as fetch_bench.sh:
+#              harvest's start, about 30 ms, is 8% of a 5,000-page run and 2% of this one)
 #   -c 64      requests in flight: h2load -c 1 -m C (one connection, C streams), harvest
 #              engine.concurrency = per_host_concurrency = C
 #   -r 3       rounds; each runs h2load, harvest with http.version auto (h2 by ALPN) and harvest
@@ -14,7 +15,8 @@
 # nginx (one worker) serves the catalog over TLS with `listen ... ssl http2`, certificates from
 # a throwaway CA made with the openssl CLI. harvest extracts the pages' JSON-LD (schema Product)
 # as in fetch_bench.sh -k html. The catalog comes from ../shared/workload when present, else
-# tests/fixtures/gen_catalog.py, into .harvest/bench-site-h2 (BENCH_SITE overrides). harvest is
+# tests/fixtures/gen_catalog.py, into .harvest/bench-site, the catalog fetch_bench.sh and
+# cpu_bench.sh use (BENCH_SITE overrides; another -n needs a folder of its own). harvest is
 # build-release/cli/harvest (built when missing or stale) or HARVEST_BIN. Prints req/s of each,
 # harvest's ratio to h2load (target >= 0.7x) and CPU us per request of harvest over h2 and
 # HTTP/1.1. BENCH_PERF=DIR: after the rounds, one more harvest h2 run under `perf record` into
@@ -25,16 +27,16 @@ BENCH_NAME=h2_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-N=5000 C=64 ROUNDS=3
+N=20000 C=64 ROUNDS=3
 while getopts "n:c:r:h" o; do
   case $o in
     n) N=$OPTARG ;; c) C=$OPTARG ;; r) ROUNDS=$OPTARG ;;
-    *) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 
 bench_workload
-SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site-h2}
+SITE=${BENCH_SITE:-$ROOT/.harvest/bench-site}
 HARVEST=${HARVEST_BIN:-$ROOT/build-release/cli/harvest}
 TMO=${BENCH_TIMEOUT:-600}
 

@@ -85,48 +85,56 @@ class recording_connection final : public net::detail::connection {
 constexpr std::string_view client_preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 constexpr std::uint8_t type_headers = 1;
 
-// The stream ids of the HEADERS frames in one write (the preface skipped where it starts it).
-std::vector<std::uint32_t> headers_in(std::string_view bytes) {
+struct frame_view {
+    std::uint8_t type = 0;
+    std::uint8_t flags = 0;
+    std::uint32_t stream = 0;
+    std::string_view payload;
+};
+
+// The frames of one write (the preface skipped where it starts it); the write must hold whole
+// frames only.
+std::vector<frame_view> frames_in(std::string_view bytes) {
     if (bytes.starts_with(client_preface)) {
         bytes.remove_prefix(client_preface.size());
     }
-    std::vector<std::uint32_t> ids;
+    std::vector<frame_view> frames;
     while (bytes.size() >= 9) {
         const auto byte = [&bytes](std::size_t i) { return static_cast<std::uint8_t>(bytes[i]); };
         const std::size_t length =
             (std::size_t{byte(0)} << 16) | (std::size_t{byte(1)} << 8) | std::size_t{byte(2)};
-        const std::uint32_t id = ((std::uint32_t{byte(5)} & 0x7f) << 24) |
-                                 (std::uint32_t{byte(6)} << 16) | (std::uint32_t{byte(7)} << 8) |
-                                 std::uint32_t{byte(8)};
-        if (byte(3) == type_headers) {
-            ids.push_back(id);
-        }
         REQUIRE(bytes.size() >= 9 + length);
+        frames.push_back({byte(3), byte(4),
+                          ((std::uint32_t{byte(5)} & 0x7f) << 24) | (std::uint32_t{byte(6)} << 16) |
+                              (std::uint32_t{byte(7)} << 8) | std::uint32_t{byte(8)},
+                          bytes.substr(9, length)});
         bytes.remove_prefix(9 + length);
     }
     REQUIRE(bytes.empty());
+    return frames;
+}
+
+// The stream ids of the HEADERS frames in one write.
+std::vector<std::uint32_t> headers_in(std::string_view bytes) {
+    std::vector<std::uint32_t> ids;
+    for (const frame_view& frame : frames_in(bytes)) {
+        if (frame.type == type_headers) {
+            ids.push_back(frame.stream);
+        }
+    }
     return ids;
 }
 
 // The fields of the first HEADERS frame written (END_HEADERS set: one frame), HPACK-decoded.
 std::vector<std::pair<std::string, std::string>> first_request_fields(const wire_log& log) {
     std::string block;
-    for (std::string_view bytes : log.writes) {
-        if (bytes.starts_with(client_preface)) {
-            bytes.remove_prefix(client_preface.size());
-        }
-        while (block.empty() && bytes.size() >= 9) {
-            const auto byte = [&bytes](std::size_t i) {
-                return static_cast<std::uint8_t>(bytes[i]);
-            };
-            const std::size_t length =
-                (std::size_t{byte(0)} << 16) | (std::size_t{byte(1)} << 8) | std::size_t{byte(2)};
-            if (byte(3) == type_headers) {
-                REQUIRE((byte(4) & 0x4) != 0);   // END_HEADERS
-                REQUIRE((byte(4) & 0x28) == 0);  // no PADDED, no PRIORITY
-                block = std::string(bytes.substr(9, length));
+    for (const std::string& bytes : log.writes) {
+        for (const frame_view& frame : frames_in(bytes)) {
+            if (block.empty() && frame.type == type_headers) {
+                REQUIRE((frame.flags & 0x4) != 0);   // END_HEADERS
+                REQUIRE((frame.flags & 0x28) == 0);  // no PADDED, no PRIORITY
+                block = std::string(frame.payload);
             }
-            bytes.remove_prefix(9 + length);
         }
     }
     REQUIRE(!block.empty());

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +17,7 @@ namespace {
 
 using harvest::net::pooled_bodies_max;
 using harvest::net::pooled_body_capacity_max;
+using harvest::net::pooled_bytes_max;
 using harvest::net::recycle_body_buffer;
 using harvest::net::take_body_buffer;
 
@@ -138,6 +140,40 @@ TEST_CASE("the body pool keeps neither tiny nor huge bodies, nor more than its b
     drain_pool();
 }
 
+TEST_CASE("the body pool keeps the bodies of a burst of responses, up to its byte bound",
+          "[unit][net][body_pool]") {
+    drain_pool();
+    // 64 product pages read at once (their strings of the 64 KiB class), extracted, handed back
+    // together: the next 64 reads all find one, as 64 responses in flight need.
+    std::vector<std::string> burst;
+    std::set<const char*> memory;
+    for (int i = 0; i < 64; ++i) {
+        burst.push_back(harvest::net::take_body_space(33'000 + 400 * i));
+        memory.insert(burst.back().data());
+    }
+    for (auto& body : burst) {
+        recycle_body_buffer(std::move(body));
+    }
+    CHECK(harvest::net::detail::body_pool().size() == 64);
+    std::vector<std::string> next;
+    for (int i = 0; i < 64; ++i) {
+        next.push_back(harvest::net::take_body_space(40'000));
+        CHECK(memory.erase(next.back().data()) == 1);  // one of the burst's, not a new string
+    }
+    CHECK(harvest::net::detail::body_pool().empty());
+    // Bodies of the largest class: the byte bound stops the pool at 8 MiB of them.
+    for (int i = 0; i < 100; ++i) {
+        std::string large;
+        large.reserve(pooled_body_capacity_max);
+        recycle_body_buffer(std::move(large));
+    }
+    const auto& pool = harvest::net::detail::body_pool();
+    CHECK(pool.bytes <= pooled_bytes_max);
+    CHECK(pool.bytes > pooled_bytes_max - pooled_body_capacity_max - 64);
+    CHECK(pool.size() < 100);
+    drain_pool();
+}
+
 TEST_CASE("random takes and returns keep the body pool's invariants", "[unit][net][body_pool]") {
     drain_pool();
     std::mt19937_64 rng(22);
@@ -160,10 +196,14 @@ TEST_CASE("random takes and returns keep the body pool's invariants", "[unit][ne
         }
         const auto& pool = harvest::net::detail::body_pool();
         REQUIRE(pool.size() <= pooled_bodies_max);
-        for (const auto& pooled : pool) {
+        std::size_t bytes = 0;
+        for (const auto& pooled : pool.bodies) {
             REQUIRE(pooled.capacity() <= pooled_body_capacity_max);
             REQUIRE(pooled.capacity() >= 1024);
+            bytes += pooled.capacity();
         }
+        REQUIRE(pool.bytes == bytes);
+        REQUIRE(bytes <= pooled_bytes_max);
     }
     drain_pool();
 }

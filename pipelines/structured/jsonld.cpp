@@ -182,15 +182,23 @@ boost::json::value to_boost(simdjson::dom::element element,
 }
 
 // Strict JSON fast path: the parsed document, valid until this thread's next call; nothing when
-// simdjson rejects the text.
-std::optional<simdjson::dom::element> parse_strict(std::string_view text) {
+// simdjson rejects the text. `text` lies within `page`: simdjson reads up to SIMDJSON_PADDING
+// bytes past a document's end (their contents do not matter), so a block followed by that much
+// of its page, as a JSON-LD block is by its </script> and the rest of the page, is parsed where
+// it is; one that is not is copied into a padded buffer first.
+std::optional<simdjson::dom::element> parse_strict(std::string_view text, std::string_view page) {
     thread_local simdjson::dom::parser parser;
     thread_local std::string padded;
-    // A copy with SIMDJSON_PADDING spare: the page buffer is not ours to over-read.
-    padded.assign(text);
-    padded.append(simdjson::SIMDJSON_PADDING, '\0');
+    const char* data = text.data();
+    const std::size_t after = static_cast<std::size_t>(page.data() + page.size() - text.data()) -
+                              text.size();  // bytes of the page after the block
+    if (after < simdjson::SIMDJSON_PADDING) {
+        padded.assign(text);
+        padded.append(simdjson::SIMDJSON_PADDING, '\0');
+        data = padded.data();
+    }
     simdjson::dom::element root;
-    if (parser.parse(padded.data(), text.size(), false).get(root) != simdjson::SUCCESS) {
+    if (parser.parse(data, text.size(), false).get(root) != simdjson::SUCCESS) {
         return std::nullopt;
     }
     return root;
@@ -455,16 +463,16 @@ void collect_products(simdjson::dom::element element, int depth,
     out.push_back(std::move(found));
 }
 
-// One block; with the products scope, `references` is set when a product holds a node
-// reference (the caller then takes the whole values instead).
-std::vector<boost::json::value> parse_block(std::string_view text, jsonld_scope scope,
-                                            bool& references) {
+// One block, lying within `page`; with the products scope, `references` is set when a product
+// holds a node reference (the caller then takes the whole values instead).
+std::vector<boost::json::value> parse_block(std::string_view text, std::string_view page,
+                                            jsonld_scope scope, bool& references) {
     std::vector<boost::json::value> out;
     text = trim_html_space(text);
     if (text.empty()) {
         return out;
     }
-    if (const auto root = parse_strict(text)) {
+    if (const auto root = parse_strict(text, page)) {
         // The values own their arena (a shared storage_ptr): moving them, or parts of them,
         // keeps it alive as long as needed.
         auto storage = boost::json::make_shared_resource<boost::json::monotonic_resource>();
@@ -488,8 +496,8 @@ std::vector<boost::json::value> parse_block(std::string_view text, jsonld_scope 
 
 std::vector<boost::json::value> parse_jsonld_block(std::string_view text, jsonld_scope scope) {
     bool references = false;
-    auto out = parse_block(text, scope, references);
-    return references ? parse_block(text, jsonld_scope::all, references) : out;
+    auto out = parse_block(text, text, scope, references);
+    return references ? parse_block(text, text, jsonld_scope::all, references) : out;
 }
 
 namespace {
@@ -695,7 +703,7 @@ std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope 
     std::vector<boost::json::value> out;
     bool references = false;
     each_jsonld_block(html, [&](std::string_view text) {
-        for (auto& value : parse_block(text, scope, references)) {
+        for (auto& value : parse_block(text, html, scope, references)) {
             out.push_back(std::move(value));
         }
         return !references || scope == jsonld_scope::all;
@@ -717,7 +725,7 @@ std::optional<std::vector<boost::json::object>> detail::jsonld_products_in_place
         if (text.empty()) {
             return true;
         }
-        const auto root = parse_strict(text);
+        const auto root = parse_strict(text, html);
         if (!root) {
             in_place = false;  // not strict JSON: the lenient reader's values
             return false;

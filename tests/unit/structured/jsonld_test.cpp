@@ -117,6 +117,49 @@ TEST_CASE("find_jsonld keeps number kinds, unicode and duplicate keys as Python 
           R"([{"k":2,"j":0}])");
 }
 
+TEST_CASE("a block is read the same whether its page goes on past it or ends with it", "[unit]") {
+    // A block followed by SIMDJSON_PADDING bytes of its page is parsed where it is, and simdjson
+    // reads past its end; one at the page's end is copied first. Whatever follows must not
+    // change what is read: digits after a root number, quotes, backslashes, brackets.
+    const std::vector<std::string> blocks = {
+        R"({"@type":"Product","name":"Mug","offers":{"@type":"Offer","price":"5.50","priceCurrency":"EUR"}})",
+        R"([{"@type":"Product","name":"A \"quoted\" \u00e9","sku":"1"},{"@type":"Thing"}])",
+        R"({"@graph":[{"@type":"Product","name":"In a graph","offers":[{"price":7},{"price":3}]}]})",
+        "12",
+        "-0.5e3",
+        "true",
+        "null",
+        R"("a string")",
+        "[1,2,[3]]",
+        R"({"a":{"b":{"c":[]}}})",
+    };
+    std::mt19937 rng(20261208);
+    static constexpr char tail_alphabet[] = "0123456789\"\\{}[],:.eE-+ tfn</>";
+    for (int round = 0; round < 400; ++round) {
+        const std::string& block = blocks[rng() % blocks.size()];
+        std::string tail(rng() % 200, ' ');
+        for (char& c : tail) {
+            c = tail_alphabet[rng() % (sizeof(tail_alphabet) - 1)];
+        }
+        const std::string open = R"(<script type="application/ld+json">)";
+        const std::string followed = open + block + "</script>" + tail;
+        const std::string at_end = open + block;  // unclosed: the block runs to the page's end
+        CAPTURE(block, tail);
+        json::array alone;
+        for (auto& v : hp::parse_jsonld_block(block)) {
+            alone.push_back(std::move(v));
+        }
+        CHECK(found(followed) == json::serialize(alone));  // the tail spells no other script
+        CHECK(found(at_end) == json::serialize(alone));
+        const auto products_followed = hp::jsonld_products(followed + "<p>" + std::string(80, 'x'));
+        const auto products_at_end = hp::jsonld_products(at_end);
+        REQUIRE(products_followed.size() == products_at_end.size());
+        for (std::size_t i = 0; i < products_followed.size(); ++i) {
+            CHECK(json::serialize(products_followed[i]) == json::serialize(products_at_end[i]));
+        }
+    }
+}
+
 TEST_CASE("find_raw_text_open: the AVX2 and SSE2 scans agree with the rule at every offset",
           "[unit]") {
     using harvest::pipelines::detail::find_raw_text_open;

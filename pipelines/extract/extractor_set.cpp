@@ -391,9 +391,13 @@ extract_outcome extractor_set::run(const compiled_rule& rule, const crawl::fetch
             if (rule.rule.schema.empty()) {
                 emit_list("jsonld", find_jsonld(body), url, page, rule.rule.required, outcome, out);
             } else {
-                auto products = jsonld_products(body);
-                resolve_images(products, body, url);
-                emit_products(std::move(products), url, page, rule.rule.required, outcome, out);
+                // Each product comes as its item: the header first, then its fields.
+                auto items = jsonld_products(
+                    body, item_header(url, page.fetched_at, page.response.status, 0));
+                resolve_images(items, body, url);
+                for (auto& product : items) {
+                    emit(std::move(product), rule.rule.required, outcome, out);
+                }
             }
             return outcome;
         case extract_type::microdata:

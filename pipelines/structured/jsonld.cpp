@@ -663,13 +663,13 @@ void each_jsonld_block(std::string_view html, Block&& block) {
 // collect_products' walk, each product normalized from the document in place. False (and `out`
 // incomplete) when a product holds a node reference: products_from_jsonld must resolve it.
 bool normalize_in_place(simdjson::dom::element element, int depth,
-                        std::vector<boost::json::object>& out) {
+                        const boost::json::object& header, std::vector<boost::json::object>& out) {
     if (depth > product_search_depth) {
         return true;
     }
     if (element.type() == simdjson::dom::element_type::ARRAY) {
         for (simdjson::dom::element child : simdjson::dom::array(element)) {
-            if (!normalize_in_place(child, depth + 1, out)) {
+            if (!normalize_in_place(child, depth + 1, header, out)) {
                 return false;
             }
         }
@@ -681,7 +681,7 @@ bool normalize_in_place(simdjson::dom::element element, int depth,
     const auto fields = dict_fields(simdjson::dom::object(element));
     if (!dom_is_product(element)) {
         for (const auto& field : fields) {
-            if (!normalize_in_place(field.value, depth + 1, out)) {
+            if (!normalize_in_place(field.value, depth + 1, header, out)) {
                 return false;
             }
         }
@@ -693,7 +693,8 @@ bool normalize_in_place(simdjson::dom::element element, int depth,
             return false;
         }
     }
-    out.push_back(product_rules::normalize<json_tree::dom_tree>({element, true}, nullptr));
+    out.push_back(product_rules::normalize<json_tree::dom_tree>({element, true}, nullptr,
+                                                                boost::json::object(header)));
     return true;
 }
 
@@ -717,7 +718,7 @@ std::vector<boost::json::value> find_jsonld(std::string_view html, jsonld_scope 
 }
 
 std::optional<std::vector<boost::json::object>> detail::jsonld_products_in_place(
-    std::string_view html) {
+    std::string_view html, const boost::json::object& header) {
     std::vector<boost::json::object> out;
     bool in_place = true;
     each_jsonld_block(html, [&](std::string_view text) {
@@ -733,10 +734,10 @@ std::optional<std::vector<boost::json::object>> detail::jsonld_products_in_place
         if (root->type() == simdjson::dom::element_type::ARRAY) {
             // The top-level values, as contribute() takes them, each searched from depth 0.
             for (simdjson::dom::element child : simdjson::dom::array(*root)) {
-                in_place = in_place && normalize_in_place(child, 0, out);
+                in_place = in_place && normalize_in_place(child, 0, header, out);
             }
         } else {
-            in_place = normalize_in_place(*root, 0, out);
+            in_place = normalize_in_place(*root, 0, header, out);
         }
         return in_place;
     });
@@ -746,11 +747,23 @@ std::optional<std::vector<boost::json::object>> detail::jsonld_products_in_place
     return out;
 }
 
-std::vector<boost::json::object> jsonld_products(std::string_view html) {
-    if (auto products = detail::jsonld_products_in_place(html)) {
+std::vector<boost::json::object> jsonld_products(std::string_view html,
+                                                 const boost::json::object& header) {
+    if (auto products = detail::jsonld_products_in_place(html, header)) {
         return std::move(*products);
     }
-    return products_from_jsonld(find_jsonld(html, jsonld_scope::products));
+    auto products = products_from_jsonld(find_jsonld(html, jsonld_scope::products));
+    if (!header.empty()) {
+        for (auto& product : products) {
+            boost::json::object headed(header);
+            headed.reserve(header.size() + product.size());
+            for (auto& field : product) {
+                headed.insert_or_assign(field.key(), std::move(field.value()));
+            }
+            product = std::move(headed);
+        }
+    }
+    return products;
 }
 
 std::optional<std::string_view> find_base_href(std::string_view html) {

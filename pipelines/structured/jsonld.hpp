@@ -45,8 +45,10 @@ std::vector<boost::json::value> find_jsonld(std::string_view html,
 // The page's products, normalized (product.hpp): products_from_jsonld(find_jsonld(html,
 // jsonld_scope::products)), but read from simdjson's parsed document in place, with no copy
 // into Boost.JSON, when every JSON-LD block is strict JSON and no product names a node by "@id"
-// (most pages); any other page takes that path.
-std::vector<boost::json::object> jsonld_products(std::string_view html);
+// (most pages); any other page takes that path. Each product's fields follow a copy of
+// `header`'s (an item's url, fetched_at and status), so a product is its item as built.
+std::vector<boost::json::object> jsonld_products(std::string_view html,
+                                                 const boost::json::object& header = {});
 
 // The values one block's text contributes (exposed for tests and for callers that already
 // hold a script's text). Same rules as find_jsonld.
@@ -66,7 +68,8 @@ std::size_t find_raw_text_open(std::string_view html, std::size_t from,
 
 // jsonld_products' first way: the products read in place, or nothing when the page needs
 // products_from_jsonld (a block that is not strict JSON, a product naming a node by "@id").
-std::optional<std::vector<boost::json::object>> jsonld_products_in_place(std::string_view html);
+std::optional<std::vector<boost::json::object>> jsonld_products_in_place(
+    std::string_view html, const boost::json::object& header = {});
 }  // namespace detail
 
 }  // namespace harvest::pipelines

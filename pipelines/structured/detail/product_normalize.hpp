@@ -395,11 +395,12 @@ offer_terms choose_offer(const std::vector<typename Tree::node>& offers, const n
     return first.value_or(offer_terms{});
 }
 
-// One Product object to the normalized fields (product.hpp).
+// One Product object to the normalized fields (product.hpp), after those `out` starts with (an
+// item's header, say; none of the fields below).
 template <class Tree>
-boost::json::object normalize(typename Tree::node product, const node_index* refs) {
-    boost::json::object out;
-    out.reserve(9);  // the fields below: no rehash as they go in
+boost::json::object normalize(typename Tree::node product, const node_index* refs,
+                              boost::json::object out = {}) {
+    out.reserve(out.size() + 9);  // the fields below: no rehash as they go in
     out["id"] = optional_value(product_id<Tree>(product));
     out["name"] = optional_value(text_of<Tree>(field<Tree>(product, "name")));
     out["brand"] = optional_value(brand_of<Tree>(product, refs));

@@ -393,6 +393,20 @@ TEST_CASE(
         }
         REQUIRE(hp::jsonld_products(html) == whole);
         with_products += whole.empty() ? 0 : 1;
+        // With an item's header, by either way: the header's fields, then the product's, in
+        // that order.
+        const boost::json::object header{{"url", "https://shop.test/p/1"},
+                                         {"fetched_at", "2026-12-08T00:00:00.000Z"},
+                                         {"status", 200}};
+        const auto headed = hp::jsonld_products(html, header);
+        REQUIRE(headed.size() == whole.size());
+        for (std::size_t k = 0; k < whole.size(); ++k) {
+            boost::json::object expected = header;
+            for (const auto& field : whole[k]) {
+                expected.emplace(field.key(), field.value());
+            }
+            REQUIRE(boost::json::serialize(headed[k]) == boost::json::serialize(expected));
+        }
     }
     CHECK(with_products > 500);
     CHECK(read_in_place > 250);
